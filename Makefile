@@ -1,0 +1,144 @@
+# dto - top-level Makefile.
+#
+#   make            build build/release/dto
+#   make check      install deps, build with -Werror + ASan/UBSan, run every test
+#   make demo       install deps, build, backtest the built-in strategies on sample data
+#   make bench      build optimised, run the benchmarks (results: bench/README.md)
+#   make fuzz       run the libFuzzer harnesses for longer (FUZZ_SECONDS each)
+#   make install PREFIX=/usr/local
+#
+# Sources are found by wildcard: every src/<module>/*.c goes into libdto.a,
+# src/cli/*.c into the dto binary, every tests/unit/test_*.c is one cmocka
+# test program, every tests/fuzz/fuzz_*.c one libFuzzer harness.
+
+PREFIX ?= /usr/local
+CC ?= cc
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_RUNS ?= 20000
+
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wformat=2 -Wvla -fno-common
+DEFS := -D_GNU_SOURCE
+INC := -Isrc
+LIBS := -lyaml -lm -lpthread
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GITREV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DEFS += -DDTO_VERSION=\"$(VERSION)\" -DDTO_GITREV=\"$(GITREV)\"
+
+LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c))
+CLI_SRC := $(wildcard src/cli/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+
+# Build modes: release (default), check (sanitizers, -Werror), bench.
+MODE ?= release
+ifeq ($(MODE),check)
+  CFLAGS_MODE := -O1 -g -Werror -fsanitize=address,undefined \
+                 -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+  LDFLAGS_MODE := -fsanitize=address,undefined
+else ifeq ($(MODE),bench)
+  CFLAGS_MODE := -O3 -g -DNDEBUG
+  LDFLAGS_MODE :=
+else
+  CFLAGS_MODE := -O2 -g
+  LDFLAGS_MODE :=
+endif
+
+B := build/$(MODE)
+ALL_CFLAGS := $(WARN) $(DEFS) $(INC) $(CFLAGS_MODE) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS_MODE) $(LDFLAGS)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+
+.PHONY: all dto check unit integration fuzz-smoke fuzz demo bench install deps clean format lint
+.DEFAULT_GOAL := all
+
+all: $(B)/dto
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/libdto.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/dto: $(CLI_OBJ) $(B)/libdto.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libdto.a $(LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/libdto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(B)/libdto.a $(ALL_LDFLAGS) -lcmocka $(LIBS)
+
+$(B)/bench/%: bench/%.c $(B)/libdto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libdto.a $(ALL_LDFLAGS) $(LIBS)
+
+deps:
+	@scripts/deps.sh
+
+# ---- tests -------------------------------------------------------------
+check: deps
+	@$(MAKE) --no-print-directory MODE=check build/check/dto unit-bins
+	@$(MAKE) --no-print-directory MODE=check unit
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory MODE=check integration
+
+unit-bins: $(UNIT_BIN)
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+integration: $(B)/dto
+	DTO_BIN=$(abspath $(B)/dto) DTO_SHARED=$(abspath ../shared) \
+	  /usr/bin/python3 -m pytest -q tests/integration
+
+# ---- fuzzing (clang + libFuzzer) ----------------------------------------
+FB := build/fuzz
+FUZZ_CFLAGS := $(WARN) $(DEFS) $(INC) -O1 -g -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FB)/obj/%.o)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
+
+$(FB)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FB)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
+
+fuzz-smoke: $(FUZZ_BIN)
+	@scripts/run-fuzz.sh smoke $(FUZZ_SMOKE_RUNS) $(FUZZ_BIN)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@scripts/run-fuzz.sh long $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+# ---- demo and bench -----------------------------------------------------
+demo: deps
+	@$(MAKE) --no-print-directory MODE=release build/release/dto
+	@scripts/demo.sh build/release/dto
+
+bench: deps
+	@$(MAKE) --no-print-directory MODE=bench build/bench/dto $(BENCH_SRC:bench/%.c=build/bench/bench/%)
+	@scripts/bench.sh build/bench
+
+install: $(B)/dto
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/dto/config
+	install -m 0755 $(B)/dto $(DESTDIR)$(PREFIX)/bin/dto
+	install -m 0644 config/dto.example.yaml $(DESTDIR)$(PREFIX)/share/dto/config/
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'bench/*.c')
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

@@ -1,0 +1,35 @@
+#!/bin/sh
+# deps.sh - install the Debian packages that dto's build and tests need.
+#
+# Idempotent: it installs only what is missing.  As root it runs apt-get;
+# otherwise it prints the exact command to run and exits non-zero when
+# something is missing.  DTO_DEPS_SKIP=1 skips the check (for packagers).
+set -eu
+
+[ "${DTO_DEPS_SKIP:-0}" = 1 ] && exit 0
+
+# Build: compiler, make, libraries.
+PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev"
+# Tests: cmocka, clang + libFuzzer, Python's pytest for black-box tests.
+PKGS="$PKGS libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest sqlite3"
+
+missing=""
+for p in $PKGS; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then
+  echo "deps.sh: installing:$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+  echo "deps.sh: missing packages:$missing" >&2
+  echo "deps.sh: run: sudo apt-get install -y$missing" >&2
+  exit 1
+fi

@@ -1,0 +1,120 @@
+/* buf.c - capped growable buffer. */
+#include "core/buf.h"
+
+#include <stdarg.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+void dbuf_init(dbuf *b, size_t max) {
+  b->ptr = NULL;
+  b->len = b->cap = 0;
+  b->max = max;
+}
+
+void dbuf_release(dbuf *b) {
+  free(b->ptr);
+  b->ptr = NULL;
+  b->len = b->cap = 0;
+}
+
+void dbuf_reset(dbuf *b) {
+  b->len = 0;
+  if (b->ptr)
+    b->ptr[0] = '\0';
+}
+
+static int reserve(dbuf *b, size_t n) {
+  if (n > b->max || b->len > b->max - n)
+    return DTO_ETOOBIG;
+  size_t need = b->len + n + 1;
+  if (need > b->cap) {
+    size_t c = b->cap ? b->cap : 64;
+    while (c < need)
+      c *= 2;
+    b->ptr = xrealloc(b->ptr, c);
+    b->cap = c;
+  }
+  return 0;
+}
+
+int dbuf_add(dbuf *b, const void *p, size_t n) {
+  int rc = reserve(b, n);
+  if (rc)
+    return rc;
+  if (n)
+    memcpy(b->ptr + b->len, p, n);
+  b->len += n;
+  b->ptr[b->len] = '\0';
+  return 0;
+}
+
+int dbuf_addc(dbuf *b, char c) { return dbuf_add(b, &c, 1); }
+int dbuf_adds(dbuf *b, const char *s) { return dbuf_add(b, s, strlen(s)); }
+
+int dbuf_printf(dbuf *b, const char *fmt, ...) {
+  char small[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return DTO_EINVAL;
+  if ((size_t)n < sizeof small)
+    return dbuf_add(b, small, (size_t)n);
+  int rc = reserve(b, (size_t)n);
+  if (rc)
+    return rc;
+  va_start(ap, fmt);
+  vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+  return 0;
+}
+
+int dbuf_addfx(dbuf *b, fx v) {
+  char tmp[FX_STRLEN];
+  size_t n = fx_format(v, tmp, sizeof tmp);
+  return dbuf_add(b, tmp, n);
+}
+
+int dbuf_json_str(dbuf *b, const char *s) {
+  static const char hex[] = "0123456789abcdef";
+  int rc = dbuf_addc(b, '"');
+  for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
+    switch (*p) {
+    case '"':
+      rc = dbuf_add(b, "\\\"", 2);
+      break;
+    case '\\':
+      rc = dbuf_add(b, "\\\\", 2);
+      break;
+    case '\n':
+      rc = dbuf_add(b, "\\n", 2);
+      break;
+    case '\r':
+      rc = dbuf_add(b, "\\r", 2);
+      break;
+    case '\t':
+      rc = dbuf_add(b, "\\t", 2);
+      break;
+    default:
+      if (*p < 0x20) {
+        char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+        rc = dbuf_add(b, e, 6);
+      } else {
+        rc = dbuf_addc(b, (char)*p);
+      }
+    }
+  }
+  return rc ? rc : dbuf_addc(b, '"');
+}
+
+int dbuf_csv_str(dbuf *b, const char *s) {
+  if (!strpbrk(s, ",\"\r\n"))
+    return dbuf_adds(b, s);
+  int rc = dbuf_addc(b, '"');
+  for (const char *p = s; !rc && *p; p++)
+    rc = *p == '"' ? dbuf_add(b, "\"\"", 2) : dbuf_addc(b, *p);
+  return rc ? rc : dbuf_addc(b, '"');
+}

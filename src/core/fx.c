@@ -1,0 +1,172 @@
+/* fx.c - fixed-point arithmetic with explicit rounding and overflow checks. */
+#include "core/fx.h"
+
+#include <math.h>
+
+#include "core/error.h"
+
+typedef __int128 i128;
+
+/* Divide n by d (d > 0) with a rounding mode. */
+static i128 div_round(i128 n, i128 d, enum fx_round mode) {
+  i128 q = n / d, r = n % d;
+  if (r == 0)
+    return q;
+  switch (mode) {
+  case FX_ROUND_NEAREST: {
+    i128 ar = r < 0 ? -r : r;
+    if (2 * ar >= d)
+      q += (n < 0) ? -1 : 1;
+    return q;
+  }
+  case FX_ROUND_DOWN:
+    return n < 0 ? q - 1 : q;
+  case FX_ROUND_UP:
+    return n > 0 ? q + 1 : q;
+  case FX_ROUND_ZERO:
+  default:
+    return q;
+  }
+}
+
+static int fit(i128 v, fx *out) {
+  if (v > (i128)FX_MAX || v < (i128)FX_MIN)
+    return DTO_EOVERFLOW;
+  *out = (fx)v;
+  return 0;
+}
+
+int fx_mul_round(fx a, fx b, enum fx_round mode, fx *out) {
+  return fit(div_round((i128)a * b, FX_SCALE, mode), out);
+}
+
+int fx_mul(fx a, fx b, fx *out) {
+  return fx_mul_round(a, b, FX_ROUND_NEAREST, out);
+}
+
+int fx_div_round(fx a, fx b, enum fx_round mode, fx *out) {
+  if (b == 0)
+    return DTO_EINVAL;
+  i128 n = (i128)a * FX_SCALE, d = b;
+  if (d < 0) {
+    n = -n;
+    d = -d;
+  }
+  return fit(div_round(n, d, mode), out);
+}
+
+int fx_div(fx a, fx b, fx *out) {
+  return fx_div_round(a, b, FX_ROUND_NEAREST, out);
+}
+
+int fx_add(fx a, fx b, fx *out) { return fit((i128)a + b, out); }
+int fx_sub(fx a, fx b, fx *out) { return fit((i128)a - b, out); }
+
+int fx_muldiv(fx a, int64_t n, int64_t d, enum fx_round mode, fx *out) {
+  if (d == 0)
+    return DTO_EINVAL;
+  i128 num = (i128)a * n, den = d;
+  if (den < 0) {
+    num = -num;
+    den = -den;
+  }
+  return fit(div_round(num, den, mode), out);
+}
+
+int fx_round_to(fx v, fx step, enum fx_round mode, fx *out) {
+  if (step <= 0)
+    return DTO_EINVAL;
+  i128 q = div_round(v, step, mode);
+  return fit(q * step, out);
+}
+
+bool fx_is_multiple(fx v, fx step) { return step > 0 && v % step == 0; }
+
+int fx_parse(const char *s, size_t len, fx *out) {
+  size_t i = 0;
+  bool neg = false;
+  if (len == 0)
+    return DTO_EPARSE;
+  if (s[0] == '-' || s[0] == '+') {
+    neg = s[0] == '-';
+    i++;
+  }
+  i128 ip = 0;
+  int idigits = 0, fdigits = 0;
+  i128 fp = 0;
+  bool round_up = false;
+  for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+    ip = ip * 10 + (s[i] - '0');
+    if (ip > (i128)FX_MAX / FX_SCALE + 1)
+      return DTO_EOVERFLOW;
+    idigits++;
+  }
+  if (i < len && s[i] == '.') {
+    i++;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+      if (fdigits < FX_DIGITS) {
+        fp = fp * 10 + (s[i] - '0');
+      } else if (fdigits == FX_DIGITS) {
+        round_up = s[i] >= '5';
+      }
+      fdigits++;
+    }
+  }
+  if (i != len || (idigits == 0 && fdigits == 0))
+    return DTO_EPARSE;
+  for (int k = fdigits; k < FX_DIGITS; k++)
+    fp *= 10;
+  i128 v = ip * FX_SCALE + fp + (round_up ? 1 : 0);
+  if (neg)
+    v = -v;
+  return fit(v, out);
+}
+
+int fx_parse_cstr(const char *s, fx *out) { return fx_parse(s, strlen(s), out); }
+
+size_t fx_format(fx v, char *buf, size_t cap) {
+  char tmp[FX_STRLEN];
+  size_t n = 0;
+  uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+  uint64_t ip = u / FX_SCALE, fp = u % FX_SCALE;
+  char digits[24];
+  int nd = 0;
+  do {
+    digits[nd++] = (char)('0' + ip % 10);
+    ip /= 10;
+  } while (ip);
+  if (v < 0)
+    tmp[n++] = '-';
+  while (nd)
+    tmp[n++] = digits[--nd];
+  if (fp) {
+    char f[FX_DIGITS];
+    int k;
+    for (k = FX_DIGITS - 1; k >= 0; k--) {
+      f[k] = (char)('0' + fp % 10);
+      fp /= 10;
+    }
+    int last = FX_DIGITS - 1;
+    while (f[last] == '0')
+      last--;
+    tmp[n++] = '.';
+    for (k = 0; k <= last; k++)
+      tmp[n++] = f[k];
+  }
+  if (cap == 0)
+    return n;
+  size_t w = n < cap - 1 ? n : cap - 1;
+  memcpy(buf, tmp, w);
+  buf[w] = '\0';
+  return w;
+}
+
+int fx_from_double(double d, fx *out) {
+  if (!isfinite(d))
+    return DTO_EOVERFLOW;
+  double s = d * (double)FX_SCALE;
+  if (s >= 9.2e18 || s <= -9.2e18)
+    return DTO_EOVERFLOW;
+  *out = (fx)llround(s);
+  return 0;
+}

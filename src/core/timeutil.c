@@ -1,0 +1,230 @@
+/* timeutil.c - calendar arithmetic (Howard Hinnant's algorithms) and ISO-8601. */
+#include "core/timeutil.h"
+
+#include "core/error.h"
+
+int64_t days_from_civil(int y, int m, int d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = (unsigned)(y - era * 400);
+  const unsigned doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+void civil_from_days(int64_t z, int *y, int *m, int *d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = (unsigned)(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t yy = (int64_t)yoe + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned dd = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned mm = mp < 10 ? mp + 3 : mp - 9;
+  *y = (int)(yy + (mm <= 2));
+  *m = (int)mm;
+  *d = (int)dd;
+}
+
+int weekday_from_days(int64_t z) {
+  return (int)(z >= -4 ? (z + 4) % 7 : (z + 5) % 7 + 6);
+}
+
+bool civil_valid(int y, int m, int d) {
+  static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1)
+    return false;
+  int md = mdays[m - 1];
+  if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+    md = 29;
+  return d <= md;
+}
+
+static bool digits(const char *s, size_t n, int *out) {
+  int v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+static int parse_epoch(const char *s, size_t len, dto_time *out) {
+  size_t i = 0;
+  bool neg = false;
+  if (len && s[0] == '-') {
+    neg = true;
+    i = 1;
+  }
+  if (i == len || len - i > 19)
+    return DTO_EPARSE;
+  uint64_t v = 0;
+  for (; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return DTO_EPARSE;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+  }
+  if (v > (uint64_t)INT64_MAX)
+    return DTO_ERANGE;
+  int64_t t = (int64_t)v;
+  /* Pick the unit by magnitude: seconds up to year ~5138, then ms, us, ns. */
+  if (t < 100000000000LL)
+    t *= DTO_NS_PER_SEC;
+  else if (t < 100000000000000LL)
+    t *= 1000000LL;
+  else if (t < 100000000000000000LL)
+    t *= 1000LL;
+  *out = neg ? -t : t;
+  return 0;
+}
+
+int time_parse(const char *s, size_t len, dto_time *out) {
+  int y, mo, d, h = 0, mi = 0, sec = 0;
+  int64_t frac = 0;
+  size_t i;
+  if (len == 0)
+    return DTO_EPARSE;
+  if (len < 10 || s[4] != '-')
+    return parse_epoch(s, len, out);
+  if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+      s[7] != '-' || !digits(s + 8, 2, &d))
+    return DTO_EPARSE;
+  if (!civil_valid(y, mo, d))
+    return DTO_EPARSE;
+  i = 10;
+  int64_t offset = 0;
+  if (i < len) {
+    if (s[i] != 'T' && s[i] != ' ')
+      return DTO_EPARSE;
+    i++;
+    if (len - i < 5 || !digits(s + i, 2, &h) || s[i + 2] != ':' ||
+        !digits(s + i + 3, 2, &mi))
+      return DTO_EPARSE;
+    i += 5;
+    if (i < len && s[i] == ':') {
+      if (len - i < 3 || !digits(s + i + 1, 2, &sec))
+        return DTO_EPARSE;
+      i += 3;
+      if (i < len && (s[i] == '.' || s[i] == ',')) {
+        i++;
+        int nd = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+          if (nd < 9) {
+            frac = frac * 10 + (s[i] - '0');
+            nd++;
+          }
+          i++;
+        }
+        if (nd == 0)
+          return DTO_EPARSE;
+        for (; nd < 9; nd++)
+          frac *= 10;
+      }
+    }
+    if (h > 23 || mi > 59 || sec > 60)
+      return DTO_EPARSE;
+    if (i < len) {
+      if (s[i] == 'Z' && i + 1 == len) {
+        i++;
+      } else if ((s[i] == '+' || s[i] == '-') && len - i == 6 &&
+                 s[i + 3] == ':') {
+        int oh, om;
+        if (!digits(s + i + 1, 2, &oh) || !digits(s + i + 4, 2, &om) ||
+            oh > 23 || om > 59)
+          return DTO_EPARSE;
+        offset = (oh * 3600LL + om * 60LL) * DTO_NS_PER_SEC;
+        if (s[i] == '-')
+          offset = -offset;
+        i = len;
+      } else {
+        return DTO_EPARSE;
+      }
+    }
+  }
+  if (i != len)
+    return DTO_EPARSE;
+  int64_t days = days_from_civil(y, mo, d);
+  *out = days * DTO_NS_PER_DAY + (h * 3600LL + mi * 60LL + sec) * DTO_NS_PER_SEC +
+         frac - offset;
+  return 0;
+}
+
+int time_parse_cstr(const char *s, dto_time *out) {
+  return time_parse(s, strlen(s), out);
+}
+
+size_t time_format(dto_time t, char *buf, size_t cap) {
+  int64_t days = floordiv64(t, DTO_NS_PER_DAY);
+  int64_t rem = t - days * DTO_NS_PER_DAY;
+  int y, m, d;
+  civil_from_days(days, &y, &m, &d);
+  int64_t secs = rem / DTO_NS_PER_SEC, ns = rem % DTO_NS_PER_SEC;
+  int n;
+  if (ns == 0)
+    n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d,
+                 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+  else if (ns % 1000000 == 0)
+    n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
+                 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
+                 (int)(ns / 1000000));
+  else if (ns % 1000 == 0)
+    n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d,
+                 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
+                 (int)(ns / 1000));
+  else
+    n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", y, m, d,
+                 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
+                 (int)ns);
+  if (n < 0)
+    return 0;
+  return (size_t)n < cap ? (size_t)n : (cap ? cap - 1 : 0);
+}
+
+size_t time_format_date(dto_time t, char *buf, size_t cap) {
+  int y, m, d;
+  civil_from_days(floordiv64(t, DTO_NS_PER_DAY), &y, &m, &d);
+  int n = snprintf(buf, cap, "%04d-%02d-%02d", y, m, d);
+  if (n < 0)
+    return 0;
+  return (size_t)n < cap ? (size_t)n : (cap ? cap - 1 : 0);
+}
+
+int duration_parse(const char *s, dto_time *out) {
+  size_t len = strlen(s), i = 0;
+  uint64_t v = 0;
+  if (len == 0 || s[0] == '-')
+    return s[0] == '-' ? DTO_ERANGE : DTO_EPARSE;
+  for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+    v = v * 10 + (uint64_t)(s[i] - '0');
+    if (v > 1000000000000000ULL)
+      return DTO_ERANGE;
+  }
+  if (i == 0)
+    return DTO_EPARSE;
+  const char *u = s + i;
+  int64_t mul;
+  if (!strcmp(u, "ns"))
+    mul = 1;
+  else if (!strcmp(u, "us"))
+    mul = 1000;
+  else if (!strcmp(u, "ms"))
+    mul = 1000000;
+  else if (!strcmp(u, "s"))
+    mul = DTO_NS_PER_SEC;
+  else if (!strcmp(u, "m") || !strcmp(u, "min"))
+    mul = DTO_NS_PER_MIN;
+  else if (!strcmp(u, "h"))
+    mul = DTO_NS_PER_HOUR;
+  else if (!strcmp(u, "d"))
+    mul = DTO_NS_PER_DAY;
+  else
+    return DTO_EPARSE;
+  int64_t r;
+  if (__builtin_mul_overflow((int64_t)v, mul, &r))
+    return DTO_ERANGE;
+  *out = r;
+  return 0;
+}

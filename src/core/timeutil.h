@@ -1,0 +1,49 @@
+/* timeutil.h - civil dates, ISO-8601 and Unix time, all in UTC.
+ *
+ * dto keeps time as dto_time (nanoseconds since the epoch, UTC).  These
+ * helpers convert between that and calendar dates without the C library's
+ * time zone state (no localtime, no TZ variable), so results never depend on
+ * the machine.  Exchange time zones live in market/calendar.
+ */
+#ifndef DTO_TIMEUTIL_H
+#define DTO_TIMEUTIL_H
+
+#include "core/prelude.h"
+
+/* Days since 1970-01-01 for a proleptic Gregorian date (m 1..12, d 1..31). */
+int64_t days_from_civil(int y, int m, int d);
+/* The inverse of days_from_civil. */
+void civil_from_days(int64_t z, int *y, int *m, int *d);
+/* Day of week for days since the epoch: 0 = Sunday ... 6 = Saturday. */
+int weekday_from_days(int64_t z);
+/* True for a valid date. */
+bool civil_valid(int y, int m, int d);
+
+/* Floor division of t by step (step > 0), correct for negative t. */
+static inline int64_t floordiv64(int64_t t, int64_t step) {
+  int64_t q = t / step;
+  if ((t % step) != 0 && ((t < 0) != (step < 0)))
+    q--;
+  return q;
+}
+
+/* Parse a time of exactly len bytes.  Accepted: "YYYY-MM-DD",
+ * "YYYY-MM-DD[T ]HH:MM[:SS[.fraction]]" with an optional "Z" or "+HH:MM" /
+ * "-HH:MM" offset (no offset means UTC), or an integer epoch in seconds,
+ * milliseconds, microseconds or nanoseconds (chosen by magnitude).
+ * DTO_EPARSE on anything else. */
+int time_parse(const char *s, size_t len, dto_time *out);
+int time_parse_cstr(const char *s, dto_time *out);
+
+/* Write t as "YYYY-MM-DDTHH:MM:SS[.fffffffff]Z" (fraction only when non-zero,
+ * trailing zeros kept to 3, 6 or 9 digits).  cap >= 32 is always enough.
+ * Returns the length written. */
+size_t time_format(dto_time t, char *buf, size_t cap);
+/* Write the UTC date of t as "YYYY-MM-DD" (cap >= 11). */
+size_t time_format_date(dto_time t, char *buf, size_t cap);
+
+/* Parse a duration like "500ms", "1s", "5m", "1h", "1d", "250us", "100ns".
+ * DTO_EPARSE on anything else, DTO_ERANGE when negative or too large. */
+int duration_parse(const char *s, dto_time *out);
+
+#endif
