@@ -1,0 +1,72 @@
+/* broker.h - the interface every broker adapter implements.
+ *
+ * A broker is a const table of function pointers plus a context (SQLite's
+ * VFS, curl's connection filters).  The engine calls submit/cancel/replace;
+ * the broker answers asynchronously with reports that the engine collects
+ * with poll().  Nothing is reported from inside submit(): reports are only
+ * delivered by poll(), so the engine is never re-entered.  Market data is
+ * forwarded to brokers that simulate (the paper exchange); live adapters
+ * leave those entries NULL.
+ */
+#ifndef DTO_BROKER_H
+#define DTO_BROKER_H
+
+#include "engine/order.h"
+#include "market/event.h"
+
+enum report_kind {
+  REP_ACCEPTED,      /* order is working */
+  REP_REJECTED,      /* order refused (reason set) */
+  REP_FILL,          /* qty at price (partial or last) */
+  REP_CANCELED,      /* canceled (by request, IOC/FOK remainder, ...) */
+  REP_EXPIRED,       /* time in force ran out */
+  REP_REPLACED,      /* the order was replaced by new_id */
+  REP_CANCEL_REJECT, /* a cancel or replace request was refused */
+  REP_KIND_COUNT
+};
+
+/* Broker-side reason codes carried in reports. */
+enum broker_reason {
+  BRR_NONE,
+  BRR_INVALID,        /* malformed order (qty, price, tick, lot) */
+  BRR_MARKET_CLOSED,  /* OPG/CLS missed their auction, or outside hours */
+  BRR_UNKNOWN_ORDER,  /* cancel/replace for an order not working */
+  BRR_IOC_REMAINDER,  /* IOC remainder canceled */
+  BRR_FOK_UNFILLED,   /* FOK could not fill whole */
+  BRR_DAY_END,        /* day order expired at the close */
+  BRR_REQUESTED,      /* canceled at the client's request */
+  BRR_OCO,            /* canceled because its bracket peer filled */
+  BRR_COUNT
+};
+
+typedef struct broker_report {
+  enum report_kind kind;
+  order_id id;
+  order_id new_id; /* REP_REPLACED */
+  fx qty, price;   /* REP_FILL */
+  dto_time ts;
+  int reason; /* enum broker_reason */
+} broker_report;
+
+typedef struct broker_ops {
+  const char *name;
+  /* Take an order (the broker copies what it needs).  A non-zero return
+   * means it could not be sent at all (the engine rejects the order). */
+  int (*submit)(void *ctx, const order *o);
+  int (*cancel)(void *ctx, order_id id);
+  /* Replace old_id by the new order nw (same symbol and side). */
+  int (*replace)(void *ctx, order_id old_id, const order *nw);
+  /* Market data, for simulating brokers; may be NULL. */
+  void (*on_bar)(void *ctx, const bar *b);
+  void (*on_trade)(void *ctx, const trade *t);
+  void (*on_quote)(void *ctx, const quote *q);
+  /* Time moves on (expire day orders at the close...); may be NULL. */
+  void (*on_time)(void *ctx, dto_time t);
+  /* Move up to max pending reports into out; returns how many. */
+  size_t (*poll)(void *ctx, broker_report *out, size_t max);
+} broker_ops;
+
+const char *report_kind_name(enum report_kind k);
+const char *broker_reason_name(int r);
+
+#endif

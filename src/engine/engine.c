@@ -1,0 +1,822 @@
+/* engine.c - event dispatch, strategy host, order flow and report handling. */
+#include "engine/engine.h"
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/timeutil.h"
+
+typedef struct timer {
+  dto_time at;
+  uint64_t seq; /* ties broken by creation order: deterministic */
+  uint32_t strat;
+  uint64_t tag;
+} timer;
+
+typedef struct sub {
+  uint32_t strat;
+  uint32_t slot; /* index into the strategy's symbol list */
+} sub;
+
+typedef struct symsubs {
+  sub *v;
+  size_t n, cap;
+  session sess;
+  bool have_sess;
+} symsubs;
+
+struct strat {
+  engine *e;
+  const strategy_def *def;
+  const char *id;
+  uint32_t index, account;
+  sym_id *syms;
+  size_t nsyms;
+  fx allocation;
+  param_value *params;
+  void *state;
+  char *sym_state; /* nsyms * def->sym_state_size */
+  uint32_t seq;    /* client order id sequence for cloid_day */
+  int64_t cloid_day;
+  uint32_t *open_per_sym; /* working orders per slot */
+  uint32_t open_total;
+};
+
+struct engine {
+  engine_config cfg;
+  strat *st;
+  size_t nst, stcap;
+  symsubs *subs; /* per instrument */
+  oms *oms;
+  risk *risk;
+  portfolio *pf;
+  timer *timers; /* binary min-heap */
+  size_t ntimers, tcap;
+  uint64_t tseq;
+  size_t working;
+  uint64_t fills;
+  bool started;
+  broker_report rep[64];
+};
+
+/* ---- observers ----------------------------------------------------------- */
+
+static void on_transition(void *ctx, const order *o, enum order_state from,
+                          enum order_state to, bool legal) {
+  engine *e = ctx;
+  if (legal) {
+    bool was = from != to && order_is_working(from);
+    bool is = order_is_working(to);
+    if (from == to && to == OS_NEW)
+      was = is = false;
+    if (was != is) {
+      strat *s = &e->st[o->strategy];
+      size_t slot = 0;
+      while (slot < s->nsyms && s->syms[slot] != o->sym)
+        slot++;
+      int d = is ? 1 : -1;
+      e->working += (size_t)d;
+      s->open_total += (uint32_t)d;
+      if (slot < s->nsyms)
+        s->open_per_sym[slot] += (uint32_t)d;
+    }
+  } else {
+    log_line l;
+    if (log_begin(&l, e->cfg.log, LOG_ERROR, "order.illegal_transition")) {
+      log_str(&l, "cloid", o->cloid);
+      log_str(&l, "from", order_state_name(from));
+      log_str(&l, "to", order_state_name(to));
+      log_end(&l);
+    }
+  }
+  if (e->cfg.hooks.order_changed)
+    e->cfg.hooks.order_changed(e->cfg.hooks.ctx, o, from, to, legal);
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+engine *engine_new(const engine_config *cfg) {
+  engine *e = xcalloc(1, sizeof *e);
+  e->cfg = *cfg;
+  e->subs = xcalloc(cfg->instruments->n ? cfg->instruments->n : 1,
+                    sizeof *e->subs);
+  e->oms = oms_new(on_transition, e);
+  e->risk = risk_new();
+  return e;
+}
+
+void engine_free(engine *e) {
+  if (!e)
+    return;
+  for (size_t i = 0; i < e->nst; i++) {
+    strat *s = &e->st[i];
+    free(s->syms);
+    free(s->params);
+    free(s->state);
+    free(s->sym_state);
+    free(s->open_per_sym);
+  }
+  free(e->st);
+  for (size_t i = 0; i < e->cfg.instruments->n; i++)
+    free(e->subs[i].v);
+  free(e->subs);
+  free(e->timers);
+  oms_free(e->oms);
+  risk_free(e->risk);
+  portfolio_free(e->pf);
+  free(e);
+}
+
+int engine_add_strategy(engine *e, const engine_strategy *d) {
+  if (e->started || !d->def || d->account >= e->cfg.naccounts ||
+      d->nsyms == 0)
+    return DTO_EINVAL;
+  for (size_t i = 0; i < d->nsyms; i++)
+    if (d->syms[i] >= e->cfg.instruments->n)
+      return DTO_EINVAL;
+  e->st = xgrow(e->st, &e->stcap, e->nst + 1, sizeof *e->st);
+  strat *s = &e->st[e->nst];
+  memset(s, 0, sizeof *s);
+  s->index = (uint32_t)e->nst;
+  s->def = d->def;
+  s->id = d->id;
+  s->account = d->account;
+  s->nsyms = d->nsyms;
+  s->syms = xcalloc(d->nsyms, sizeof *s->syms);
+  memcpy(s->syms, d->syms, d->nsyms * sizeof *s->syms);
+  s->allocation = d->allocation;
+  s->params = xcalloc(d->def->nparams ? d->def->nparams : 1,
+                      sizeof *s->params);
+  if (d->def->nparams)
+    memcpy(s->params, d->params, d->def->nparams * sizeof *s->params);
+  s->state = xcalloc(1, d->def->state_size ? d->def->state_size : 1);
+  s->sym_state = xcalloc(d->nsyms, d->def->sym_state_size
+                                       ? d->def->sym_state_size
+                                       : 1);
+  s->open_per_sym = xcalloc(d->nsyms, sizeof *s->open_per_sym);
+  s->cloid_day = -1;
+  e->nst++;
+  return 0;
+}
+
+int engine_start(engine *e) {
+  /* subscriptions (pointers into e->st are stable from here on) */
+  for (size_t i = 0; i < e->nst; i++) {
+    strat *s = &e->st[i];
+    s->e = e;
+    for (size_t k = 0; k < s->nsyms; k++) {
+      symsubs *ss = &e->subs[s->syms[k]];
+      ss->v = xgrow(ss->v, &ss->cap, ss->n + 1, sizeof *ss->v);
+      ss->v[ss->n++] = (sub){(uint32_t)i, (uint32_t)k};
+    }
+  }
+  fx *cash = xcalloc(e->cfg.naccounts ? e->cfg.naccounts : 1, sizeof *cash);
+  uint32_t *sacct = xcalloc(e->nst ? e->nst : 1, sizeof *sacct);
+  fx *salloc = xcalloc(e->nst ? e->nst : 1, sizeof *salloc);
+  for (size_t i = 0; i < e->cfg.naccounts; i++)
+    cash[i] = e->cfg.accounts[i].cash;
+  for (size_t i = 0; i < e->nst; i++) {
+    sacct[i] = e->st[i].account;
+    salloc[i] = e->st[i].allocation;
+  }
+  portfolio_config pc = {e->cfg.naccounts, cash, e->nst, sacct, salloc,
+                         e->cfg.instruments->n};
+  e->pf = portfolio_new(&pc);
+  free(cash);
+  free(sacct);
+  free(salloc);
+  e->started = true;
+  for (size_t i = 0; i < e->nst; i++) {
+    strat *s = &e->st[i];
+    if (s->def->on_start) {
+      int rc = s->def->on_start(s, s->state);
+      if (rc)
+        return rc;
+    }
+  }
+  engine_pump(e);
+  return 0;
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+static bool timer_less(const timer *a, const timer *b) {
+  return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void timer_push(engine *e, timer t) {
+  e->timers = xgrow(e->timers, &e->tcap, e->ntimers + 1, sizeof *e->timers);
+  size_t i = e->ntimers++;
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!timer_less(&t, &e->timers[p]))
+      break;
+    e->timers[i] = e->timers[p];
+    i = p;
+  }
+  e->timers[i] = t;
+}
+
+static timer timer_pop(engine *e) {
+  timer top = e->timers[0], last = e->timers[--e->ntimers];
+  size_t i = 0, n = e->ntimers;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n)
+      break;
+    if (c + 1 < n && timer_less(&e->timers[c + 1], &e->timers[c]))
+      c++;
+    if (!timer_less(&e->timers[c], &last))
+      break;
+    e->timers[i] = e->timers[c];
+    i = c;
+  }
+  if (n)
+    e->timers[i] = last;
+  return top;
+}
+
+void engine_on_time(engine *e, dto_time t) {
+  while (e->ntimers && e->timers[0].at <= t) {
+    timer tm = timer_pop(e);
+    strat *s = &e->st[tm.strat];
+    if (s->def->on_timer)
+      s->def->on_timer(s, s->state, tm.tag);
+    engine_pump(e);
+  }
+  if (e->cfg.broker->on_time) {
+    e->cfg.broker->on_time(e->cfg.broker_ctx, t);
+    engine_pump(e);
+  }
+}
+
+/* ---- market data --------------------------------------------------------- */
+
+void engine_broker_bar(engine *e, const bar *b) {
+  if (e->cfg.broker->on_bar) {
+    e->cfg.broker->on_bar(e->cfg.broker_ctx, b);
+    engine_pump(e);
+  }
+}
+
+void engine_on_bar(engine *e, const bar *b) {
+  portfolio_mark(e->pf, b->sym, b->close);
+  symsubs *ss = &e->subs[b->sym];
+  for (size_t i = 0; i < ss->n; i++) {
+    strat *s = &e->st[ss->v[i].strat];
+    if (s->def->on_bar)
+      s->def->on_bar(s, s->state,
+                     s->sym_state + ss->v[i].slot * s->def->sym_state_size, b);
+  }
+  engine_pump(e);
+}
+
+void engine_on_trade(engine *e, const trade *t) {
+  if (e->cfg.broker->on_trade) {
+    e->cfg.broker->on_trade(e->cfg.broker_ctx, t);
+    engine_pump(e);
+  }
+  portfolio_mark(e->pf, t->sym, t->price);
+  symsubs *ss = &e->subs[t->sym];
+  for (size_t i = 0; i < ss->n; i++) {
+    strat *s = &e->st[ss->v[i].strat];
+    if (s->def->on_trade)
+      s->def->on_trade(s, s->state,
+                       s->sym_state + ss->v[i].slot * s->def->sym_state_size,
+                       t);
+  }
+  engine_pump(e);
+}
+
+void engine_on_quote(engine *e, const quote *q) {
+  if (e->cfg.broker->on_quote) {
+    e->cfg.broker->on_quote(e->cfg.broker_ctx, q);
+    engine_pump(e);
+  }
+  symsubs *ss = &e->subs[q->sym];
+  for (size_t i = 0; i < ss->n; i++) {
+    strat *s = &e->st[ss->v[i].strat];
+    if (s->def->on_quote)
+      s->def->on_quote(s, s->state,
+                       s->sym_state + ss->v[i].slot * s->def->sym_state_size,
+                       q);
+  }
+  engine_pump(e);
+}
+
+/* ---- order flow ---------------------------------------------------------- */
+
+static dto_time now(const engine *e) { return clock_now(e->cfg.clock); }
+
+static int64_t exchange_day(const engine *e, sym_id sym, dto_time t) {
+  const instrument *in = &e->cfg.instruments->v[sym];
+  if (in->cal)
+    return calendar_local_day(in->cal, t);
+  return floordiv64(t, DTO_NS_PER_DAY);
+}
+
+static void notify(engine *e, const order *o) {
+  strat *s = &e->st[o->strategy];
+  if (s->def->on_order)
+    s->def->on_order(s, s->state, o);
+}
+
+static void log_order(engine *e, const char *ev, const order *o) {
+  log_line l;
+  if (!log_begin(&l, e->cfg.log, LOG_INFO, ev))
+    return;
+  log_str(&l, "cloid", o->cloid);
+  log_str(&l, "symbol", e->cfg.instruments->v[o->sym].symbol);
+  log_str(&l, "side", order_side_name(o->side));
+  log_str(&l, "type", order_type_name(o->type));
+  log_str(&l, "tif", tif_name(o->tif));
+  log_fx(&l, "qty", o->qty);
+  if (o->limit_price)
+    log_fx(&l, "limit", o->limit_price);
+  if (o->stop_price)
+    log_fx(&l, "stop", o->stop_price);
+  log_str(&l, "state", order_state_name(o->state));
+  log_end(&l);
+}
+
+/* Validate a request against the instrument; DTO_EINVAL on error. */
+static int check_req(const engine *e, const strat *s, const order_req *r) {
+  if (r->sym >= e->cfg.instruments->n || (unsigned)r->side >= SIDE_COUNT ||
+      (unsigned)r->type >= ORD_TYPE_COUNT || (unsigned)r->tif >= TIF_COUNT)
+    return DTO_EINVAL;
+  bool mine = false;
+  for (size_t i = 0; i < s->nsyms; i++)
+    mine |= s->syms[i] == r->sym;
+  if (!mine)
+    return DTO_EINVAL;
+  const instrument *in = &e->cfg.instruments->v[r->sym];
+  if (r->qty <= 0 || !fx_is_multiple(r->qty, in->lot))
+    return DTO_EINVAL;
+  if ((r->type == ORD_LIMIT || r->type == ORD_STOP_LIMIT) &&
+      (r->limit_price <= 0 || !fx_is_multiple(r->limit_price, in->tick)))
+    return DTO_EINVAL;
+  if ((r->type == ORD_STOP || r->type == ORD_STOP_LIMIT) &&
+      (r->stop_price <= 0 || !fx_is_multiple(r->stop_price, in->tick)))
+    return DTO_EINVAL;
+  if (r->type == ORD_TRAILING_STOP && r->trail <= 0)
+    return DTO_EINVAL;
+  if ((r->take_profit || r->stop_loss) &&
+      (r->type != ORD_MARKET && r->type != ORD_LIMIT))
+    return DTO_EINVAL;
+  if ((r->take_profit && !fx_is_multiple(r->take_profit, in->tick)) ||
+      (r->stop_loss && !fx_is_multiple(r->stop_loss, in->tick)))
+    return DTO_EINVAL;
+  return 0;
+}
+
+/* Create, risk-check and send an order built from tmpl. */
+static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
+  dto_time t = now(e);
+  int64_t day = exchange_day(e, tmpl->sym, t);
+  if (day != s->cloid_day) {
+    s->cloid_day = day;
+    s->seq = 0;
+  }
+  char cloid[CLOID_MAX];
+  oms_cloid(cloid, sizeof cloid, e->cfg.accounts[s->account].id, s->id, day,
+            ++s->seq);
+  tmpl->strategy = s->index;
+  tmpl->account = s->account;
+  const position *p = portfolio_account_pos(e->pf, s->account, tmpl->sym);
+  tmpl->reducing = p->qty != 0 && ((p->qty > 0) != (tmpl->side == SIDE_BUY));
+  order *o = oms_create(e->oms, tmpl, cloid, t);
+  order_id id = o->id;
+  if (out)
+    *out = id;
+  enum risk_reason why = risk_check(e->risk, o);
+  if (why != RISK_OK) {
+    o->reason = (int)why;
+    oms_transition(e->oms, o, OS_REJECTED, t);
+    log_order(e, "order.rejected", o);
+    notify(e, o);
+    return DTO_EREJECT;
+  }
+  oms_transition(e->oms, o, OS_PENDING_NEW, t);
+  log_order(e, "order.sent", o);
+  int rc = e->cfg.broker->submit(e->cfg.broker_ctx, o);
+  if (rc) {
+    o = oms_get(e->oms, id);
+    o->reason = BRR_INVALID;
+    oms_transition(e->oms, o, OS_REJECTED, t);
+    notify(e, o);
+    return DTO_EREJECT;
+  }
+  return 0;
+}
+
+static void init_order(order *o) {
+  memset(o, 0, sizeof *o);
+  o->parent = o->peer = o->replaces = o->replaced_by = ORDER_NONE;
+}
+
+int strat_submit(strat *s, const order_req *r, order_id *id) {
+  engine *e = s->e;
+  int rc = check_req(e, s, r);
+  if (rc)
+    return rc;
+  order t;
+  init_order(&t);
+  t.sym = r->sym;
+  t.side = r->side;
+  t.type = r->type;
+  t.tif = r->tif;
+  t.qty = r->qty;
+  t.limit_price = r->limit_price;
+  t.stop_price = r->stop_price;
+  t.trail = r->trail;
+  t.extended_hours = r->extended_hours;
+  if (r->take_profit || r->stop_loss) {
+    t.role = BR_ENTRY;
+    t.tp_price = r->take_profit;
+    t.sl_price = r->stop_loss;
+  }
+  return send_order(e, s, &t, id);
+}
+
+/* Place the exits of a bracket entry that finished with filled > 0. */
+static void place_exits(engine *e, order_id entry_id) {
+  order *en = oms_get(e->oms, entry_id);
+  strat *s = &e->st[en->strategy];
+  order tp, sl;
+  fx qty = en->filled;
+  enum order_side side = en->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY;
+  order_id tp_id = ORDER_NONE, sl_id = ORDER_NONE;
+  bool have_tp = en->tp_price > 0, have_sl = en->sl_price > 0;
+  sym_id sym = en->sym;
+  fx tpp = en->tp_price, slp = en->sl_price;
+  if (have_tp) {
+    init_order(&tp);
+    tp.sym = sym;
+    tp.side = side;
+    tp.type = ORD_LIMIT;
+    tp.tif = TIF_GTC;
+    tp.qty = qty;
+    tp.limit_price = tpp;
+    tp.role = BR_TAKE_PROFIT;
+    tp.parent = entry_id;
+    /* peer is known only after both exist; set it before sending */
+    tp.peer = have_sl ? (order_id)(oms_count(e->oms) + 1) : ORDER_NONE;
+    send_order(e, s, &tp, &tp_id);
+  }
+  if (have_sl) {
+    init_order(&sl);
+    sl.sym = sym;
+    sl.side = side;
+    sl.type = ORD_STOP;
+    sl.tif = TIF_GTC;
+    sl.qty = qty;
+    sl.stop_price = slp;
+    sl.role = BR_STOP_LOSS;
+    sl.parent = entry_id;
+    sl.peer = tp_id;
+    send_order(e, s, &sl, &sl_id);
+  }
+  if (have_tp && have_sl && tp_id != ORDER_NONE) {
+    /* the ids are dense, so the stop-loss got the id reserved above */
+    DTO_ASSERT(sl_id == oms_cget(e->oms, tp_id)->peer);
+  }
+}
+
+int strat_cancel(strat *s, order_id id) {
+  engine *e = s->e;
+  order *o = oms_get(e->oms, id);
+  if (!o || o->strategy != s->index)
+    return DTO_ENOENT;
+  if (o->state == OS_PENDING_CANCEL)
+    return 0;
+  if (!order_is_working(o->state))
+    return DTO_ESTATE;
+  int rc = oms_transition(e->oms, o, OS_PENDING_CANCEL, now(e));
+  if (rc)
+    return rc;
+  return e->cfg.broker->cancel(e->cfg.broker_ctx, id);
+}
+
+int strat_replace(strat *s, order_id id, fx qty, fx limit_price,
+                  fx stop_price, order_id *new_id) {
+  engine *e = s->e;
+  order *o = oms_get(e->oms, id);
+  if (!o || o->strategy != s->index)
+    return DTO_ENOENT;
+  if (o->state != OS_ACCEPTED && o->state != OS_PARTIALLY_FILLED)
+    return DTO_ESTATE;
+  const instrument *in = &e->cfg.instruments->v[o->sym];
+  order t = *o;
+  t.qty = qty ? qty : order_leaves(o);
+  if (qty && qty <= o->filled)
+    return DTO_EINVAL;
+  if (qty)
+    t.qty = qty - o->filled; /* qty is the new total; the rest is new */
+  if (limit_price)
+    t.limit_price = limit_price;
+  if (stop_price)
+    t.stop_price = stop_price;
+  if (!fx_is_multiple(t.qty, in->lot) ||
+      (t.limit_price && !fx_is_multiple(t.limit_price, in->tick)) ||
+      (t.stop_price && !fx_is_multiple(t.stop_price, in->tick)))
+    return DTO_EINVAL;
+  t.filled = t.notional = t.fees = 0;
+  t.replaces = id;
+  t.replaced_by = ORDER_NONE;
+  t.triggered = false;
+  dto_time tm = now(e);
+  int64_t day = exchange_day(e, t.sym, tm);
+  if (day != s->cloid_day) {
+    s->cloid_day = day;
+    s->seq = 0;
+  }
+  char cloid[CLOID_MAX];
+  oms_cloid(cloid, sizeof cloid, e->cfg.accounts[s->account].id, s->id, day,
+            ++s->seq);
+  order *n = oms_create(e->oms, &t, cloid, tm);
+  order_id nid = n->id;
+  if (risk_check(e->risk, n) != RISK_OK) {
+    oms_transition(e->oms, n, OS_REJECTED, tm);
+    return DTO_EREJECT;
+  }
+  oms_transition(e->oms, n, OS_PENDING_NEW, tm);
+  o = oms_get(e->oms, id);
+  o->replaced_by = nid;
+  oms_transition(e->oms, o, OS_PENDING_CANCEL, tm);
+  if (new_id)
+    *new_id = nid;
+  return e->cfg.broker->replace(e->cfg.broker_ctx, id, oms_get(e->oms, nid));
+}
+
+void strat_cancel_all(strat *s, sym_id sym) {
+  engine *e = s->e;
+  size_t n = oms_count(e->oms);
+  if (s->open_total == 0)
+    return;
+  for (order_id id = 0; id < n; id++) {
+    const order *o = oms_cget(e->oms, id);
+    if (o->strategy == s->index && (sym == SYM_NONE || o->sym == sym) &&
+        order_is_working(o->state) && o->state != OS_PENDING_CANCEL)
+      strat_cancel(s, id);
+  }
+}
+
+int strat_flatten(strat *s, sym_id sym) {
+  strat_cancel_all(s, sym);
+  fx q = portfolio_strategy_pos(s->e->pf, s->index, sym)->qty;
+  if (q == 0)
+    return 0;
+  order_req r = {0};
+  r.sym = sym;
+  r.side = q > 0 ? SIDE_SELL : SIDE_BUY;
+  r.type = ORD_MARKET;
+  r.tif = TIF_DAY;
+  r.qty = fx_abs(q);
+  return strat_submit(s, &r, NULL);
+}
+
+/* ---- broker reports ------------------------------------------------------ */
+
+static void apply_fill(engine *e, order *o, const broker_report *r) {
+  fx qty = r->qty;
+  if (qty > order_leaves(o))
+    qty = order_leaves(o); /* never more than ordered */
+  if (qty <= 0)
+    return;
+  bool first = o->filled == 0;
+  fx fee = fee_compute(&e->cfg.fees, qty, r->price, first);
+  int64_t day = exchange_day(e, o->sym, r->ts);
+  portfolio_fill(e->pf, o, qty, r->price, fee, r->ts, day, NULL);
+  fx v = 0;
+  fx_mul(qty, r->price, &v);
+  o->filled += qty;
+  o->notional += v;
+  o->fees += fee;
+  e->fills++;
+  enum order_state to =
+      o->filled >= o->qty ? OS_FILLED : OS_PARTIALLY_FILLED;
+  if (o->state == OS_PENDING_CANCEL && to == OS_PARTIALLY_FILLED) {
+    /* still waiting for the cancel: stay pending, but record the fill */
+  } else {
+    oms_transition(e->oms, o, to, r->ts);
+  }
+  log_line l;
+  if (log_begin(&l, e->cfg.log, LOG_INFO, "order.fill")) {
+    log_str(&l, "cloid", o->cloid);
+    log_str(&l, "symbol", e->cfg.instruments->v[o->sym].symbol);
+    log_str(&l, "side", order_side_name(o->side));
+    log_fx(&l, "qty", qty);
+    log_fx(&l, "price", r->price);
+    log_fx(&l, "fee", fee);
+    log_fx(&l, "filled", o->filled);
+    log_end(&l);
+  }
+  if (e->cfg.hooks.fill)
+    e->cfg.hooks.fill(e->cfg.hooks.ctx, o, qty, r->price, fee, r->ts);
+  /* bracket exits: a fill of one reduces its peer */
+  if (o->peer != ORDER_NONE) {
+    order *p = oms_get(e->oms, o->peer);
+    if (p && !order_is_terminal(p->state))
+      p->qty -= qty;
+  }
+}
+
+static void handle(engine *e, const broker_report *r) {
+  order *o = oms_get(e->oms, r->id);
+  if (!o) {
+    log_line l;
+    if (log_begin(&l, e->cfg.log, LOG_ERROR, "broker.unknown_order")) {
+      log_int(&l, "id", r->id);
+      log_str(&l, "kind", report_kind_name(r->kind));
+      log_end(&l);
+    }
+    return;
+  }
+  order_id id = o->id;
+  switch (r->kind) {
+  case REP_ACCEPTED:
+    if (o->state == OS_PENDING_NEW)
+      oms_transition(e->oms, o, OS_ACCEPTED, r->ts);
+    break;
+  case REP_REJECTED:
+    o->reason = r->reason;
+    oms_transition(e->oms, o, OS_REJECTED, r->ts);
+    log_order(e, "order.rejected", o);
+    break;
+  case REP_FILL:
+    apply_fill(e, o, r);
+    break;
+  case REP_CANCELED:
+    o->reason = r->reason;
+    oms_transition(e->oms, o, OS_CANCELED, r->ts);
+    break;
+  case REP_EXPIRED:
+    o->reason = r->reason;
+    oms_transition(e->oms, o, OS_EXPIRED, r->ts);
+    break;
+  case REP_REPLACED:
+    oms_transition(e->oms, o, OS_REPLACED, r->ts);
+    break;
+  case REP_CANCEL_REJECT:
+    if (o->state == OS_PENDING_CANCEL) {
+      oms_transition(e->oms, o, o->filled ? OS_PARTIALLY_FILLED : OS_ACCEPTED,
+                     r->ts);
+      if (o->replaced_by != ORDER_NONE) {
+        order *n = oms_get(e->oms, o->replaced_by);
+        o->replaced_by = ORDER_NONE;
+        if (n && n->state == OS_PENDING_NEW) {
+          n->reason = r->reason;
+          oms_transition(e->oms, n, OS_REJECTED, r->ts);
+          notify(e, n);
+        }
+      }
+    }
+    break;
+  default:
+    break;
+  }
+  o = oms_get(e->oms, id);
+  if (o->state == OS_PENDING_CANCEL && o->filled >= o->qty)
+    oms_transition(e->oms, o, OS_FILLED, r->ts);
+  notify(e, oms_get(e->oms, id));
+  o = oms_get(e->oms, id);
+  if (o->role == BR_ENTRY && order_is_terminal(o->state) && o->filled > 0 &&
+      o->state != OS_REPLACED)
+    place_exits(e, id);
+}
+
+void engine_pump(engine *e) {
+  for (int guard = 0; guard < 1000000; guard++) {
+    size_t n = e->cfg.broker->poll(e->cfg.broker_ctx, e->rep,
+                                   DTO_ARRAY_LEN(e->rep));
+    if (n == 0)
+      return;
+    for (size_t i = 0; i < n; i++)
+      handle(e, &e->rep[i]);
+  }
+  DTO_ASSERT(!"broker report loop did not settle");
+}
+
+void engine_stop(engine *e) {
+  for (size_t i = 0; i < e->nst; i++) {
+    strat *s = &e->st[i];
+    if (s->def->on_stop)
+      s->def->on_stop(s, s->state);
+  }
+  engine_pump(e);
+  size_t n = oms_count(e->oms);
+  for (order_id id = 0; id < n; id++) {
+    const order *o = oms_cget(e->oms, id);
+    if (order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
+        o->tif != TIF_GTC)
+      strat_cancel(&e->st[o->strategy], id);
+  }
+  engine_pump(e);
+}
+
+/* ---- strategy queries ---------------------------------------------------- */
+
+const char *strat_id(const strat *s) { return s->id; }
+dto_time strat_now(const strat *s) { return now(s->e); }
+const param_value *strat_param(const strat *s, size_t idx) {
+  DTO_ASSERT(idx < s->def->nparams);
+  return &s->params[idx];
+}
+size_t strat_nsyms(const strat *s) { return s->nsyms; }
+sym_id strat_sym(const strat *s, size_t i) {
+  return i < s->nsyms ? s->syms[i] : SYM_NONE;
+}
+const instrument *strat_instrument(const strat *s, sym_id sym) {
+  return sym < s->e->cfg.instruments->n ? &s->e->cfg.instruments->v[sym]
+                                        : NULL;
+}
+bool strat_session(const strat *s, sym_id sym, session *out) {
+  engine *e = s->e;
+  if (sym >= e->cfg.instruments->n)
+    return false;
+  symsubs *ss = &e->subs[sym];
+  const instrument *in = &e->cfg.instruments->v[sym];
+  dto_time t = now(e);
+  if (!in->cal)
+    return false;
+  if (!ss->have_sess || t >= ss->sess.close) {
+    if (!calendar_next_session(in->cal, t, &ss->sess))
+      return false;
+    ss->have_sess = true;
+  }
+  *out = ss->sess;
+  return true;
+}
+fx strat_last(const strat *s, sym_id sym) {
+  return portfolio_last(s->e->pf, sym);
+}
+fx strat_position(const strat *s, sym_id sym) {
+  return portfolio_strategy_pos(s->e->pf, s->index, sym)->qty;
+}
+fx strat_avg_price(const strat *s, sym_id sym) {
+  const position *p = portfolio_strategy_pos(s->e->pf, s->index, sym);
+  fx avg = 0;
+  if (p->qty)
+    fx_div(fx_abs(p->cost), fx_abs(p->qty), &avg);
+  return avg;
+}
+fx strat_cash(const strat *s) {
+  return portfolio_strategy_cash(s->e->pf, s->index);
+}
+fx strat_equity(const strat *s) {
+  return portfolio_strategy_equity(s->e->pf, s->index);
+}
+size_t strat_open_orders(const strat *s, sym_id sym) {
+  if (sym == SYM_NONE)
+    return s->open_total;
+  for (size_t i = 0; i < s->nsyms; i++)
+    if (s->syms[i] == sym)
+      return s->open_per_sym[i];
+  return 0;
+}
+const order *strat_order(const strat *s, order_id id) {
+  const order *o = oms_cget(s->e->oms, id);
+  return o && o->strategy == s->index ? o : NULL;
+}
+int strat_set_timer(strat *s, dto_time at, uint64_t tag) {
+  engine *e = s->e;
+  timer t = {at, e->tseq++, s->index, tag};
+  timer_push(e, t);
+  return 0;
+}
+fx strat_round_lot(const strat *s, sym_id sym, fx qty) {
+  const instrument *in = strat_instrument(s, sym);
+  fx r = 0;
+  if (!in || fx_round_to(qty, in->lot, FX_ROUND_ZERO, &r))
+    return 0;
+  return r;
+}
+fx strat_round_tick(const strat *s, sym_id sym, fx price, enum fx_round mode) {
+  const instrument *in = strat_instrument(s, sym);
+  fx r = 0;
+  if (!in || fx_round_to(price, in->tick, mode, &r))
+    return 0;
+  return r;
+}
+void strat_log(strat *s, const char *event, const char *msg) {
+  log_line l;
+  if (log_begin(&l, s->e->cfg.log, LOG_INFO, event)) {
+    log_str(&l, "strategy", s->id);
+    log_str(&l, "msg", msg);
+    log_end(&l);
+  }
+}
+
+/* ---- engine queries ------------------------------------------------------ */
+
+const portfolio *engine_portfolio(const engine *e) { return e->pf; }
+const oms *engine_oms(const engine *e) { return e->oms; }
+const risk *engine_risk(const engine *e) { return e->risk; }
+size_t engine_nstrategies(const engine *e) { return e->nst; }
+const char *engine_strategy_id(const engine *e, size_t i) {
+  return i < e->nst ? e->st[i].id : NULL;
+}
+const char *engine_account_id(const engine *e, size_t i) {
+  return i < e->cfg.naccounts ? e->cfg.accounts[i].id : NULL;
+}
+size_t engine_working_orders(const engine *e) { return e->working; }
+uint64_t engine_fill_count(const engine *e) { return e->fills; }

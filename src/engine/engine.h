@@ -1,0 +1,95 @@
+/* engine.h - the deterministic trading engine.
+ *
+ * One engine owns all trading state of a run: strategies, orders (OMS),
+ * the risk gate and the portfolio.  It runs on one thread, does no I/O, takes
+ * its time from the injected clock and handles one event at a time; given
+ * the same events it produces the same orders, fills and state, byte for
+ * byte.  Backtests, paper and live trading drive the same engine; only the
+ * clock, the data source and the broker differ.
+ *
+ * Driving it, per bar (see app/driver.c):
+ *   clock := bar.ts;       engine_on_time(e, bar.ts); engine_broker_bar(e, &bar);
+ *   clock := bar_end(bar); engine_on_bar(e, &bar);
+ * The first half lets a simulating broker fill working orders at the bar's
+ * open; the second shows the finished bar to the strategies.  Broker reports
+ * are collected after each call.
+ */
+#ifndef DTO_ENGINE_ENGINE_H
+#define DTO_ENGINE_ENGINE_H
+
+#include "broker/broker.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "engine/oms.h"
+#include "engine/portfolio.h"
+#include "engine/risk.h"
+#include "engine/strategy.h"
+
+typedef struct engine engine;
+
+/* Observers for reports and the journal; each may be NULL. */
+typedef struct engine_hooks {
+  void *ctx;
+  void (*order_changed)(void *ctx, const order *o, enum order_state from,
+                        enum order_state to, bool legal);
+  void (*fill)(void *ctx, const order *o, fx qty, fx price, fx fee,
+               dto_time t);
+} engine_hooks;
+
+typedef struct engine_account {
+  const char *id; /* not owned; must outlive the engine */
+  fx cash;
+} engine_account;
+
+typedef struct engine_config {
+  const instrument_table *instruments; /* not owned */
+  const dto_clock *clock;              /* not owned */
+  dto_log *log;                        /* not owned; may be NULL */
+  const broker_ops *broker;            /* not owned */
+  void *broker_ctx;
+  fee_schedule fees;
+  const engine_account *accounts;
+  size_t naccounts;
+  engine_hooks hooks;
+} engine_config;
+
+/* Strategy instance to add before engine_start(). */
+typedef struct engine_strategy {
+  const strategy_def *def;
+  const char *id; /* not owned */
+  uint32_t account;
+  const sym_id *syms;
+  size_t nsyms;
+  fx allocation;
+  const param_value *params; /* def->nparams; copied */
+} engine_strategy;
+
+engine *engine_new(const engine_config *cfg);
+void engine_free(engine *e);
+/* DTO_EINVAL for an unknown account/symbol or an empty symbol list. */
+int engine_add_strategy(engine *e, const engine_strategy *s);
+/* Build the portfolio, call every on_start.  A strategy's failure stops the
+ * start-up with its code. */
+int engine_start(engine *e);
+
+void engine_on_time(engine *e, dto_time t);
+void engine_broker_bar(engine *e, const bar *b);
+void engine_on_bar(engine *e, const bar *b);
+void engine_on_trade(engine *e, const trade *t);
+void engine_on_quote(engine *e, const quote *q);
+/* Collect and apply broker reports until none are left. */
+void engine_pump(engine *e);
+/* Call on_stop, cancel every working order that is not GTC, collect
+ * reports. */
+void engine_stop(engine *e);
+
+const portfolio *engine_portfolio(const engine *e);
+const oms *engine_oms(const engine *e);
+const risk *engine_risk(const engine *e);
+size_t engine_nstrategies(const engine *e);
+const char *engine_strategy_id(const engine *e, size_t i);
+const char *engine_account_id(const engine *e, size_t i);
+size_t engine_working_orders(const engine *e);
+uint64_t engine_fill_count(const engine *e);
+
+#endif

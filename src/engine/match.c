@@ -1,0 +1,566 @@
+/* match.c - paper exchange matching: fills against bars, trades, quotes. */
+#include "engine/match.h"
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "market/calendar.h"
+
+typedef struct morder {
+  order o;          /* the matcher's copy */
+  dto_time active;  /* when the order starts to work */
+  dto_time expire;  /* day end for DAY/OPG/CLS; INT64_MAX for GTC */
+  bool live;
+} morder;
+
+typedef struct symbook {
+  order_id *ids; /* working orders, arrival order */
+  size_t n, cap;
+  session sess; /* cached session for bar checks */
+  bool have_sess;
+  bar last;     /* last bar seen (bar_close model) */
+  bool have_last;
+  fx used;      /* volume used in the current bar/print */
+  dto_time used_ts;
+} symbook;
+
+struct matcher {
+  match_config cfg;
+  const instrument_table *ins;
+  const dto_clock *clock;
+  morder *ord; /* indexed by order id */
+  size_t nord, cap;
+  symbook *books; /* one per instrument */
+  size_t nworking;
+  dto_time next_expire;
+  order_id *scratch; /* snapshot of a book while matching */
+  size_t scap;
+  broker_report *q; /* pending reports */
+  size_t qhead, qlen, qcap;
+  uint64_t rng;
+};
+
+static const char *const model_names[FILL_MODEL_COUNT] = {
+    "next_bar_open", "bar_close", "trade"};
+
+void match_config_init(match_config *c) {
+  memset(c, 0, sizeof *c);
+  c->model = FILL_NEXT_BAR_OPEN;
+  c->max_volume_share = FX_ONE;
+  c->seed = 1;
+}
+
+const char *fill_model_name(enum fill_model m) {
+  return (unsigned)m < FILL_MODEL_COUNT ? model_names[m] : "?";
+}
+
+int fill_model_parse(const char *s, enum fill_model *out) {
+  for (int i = 0; i < FILL_MODEL_COUNT; i++)
+    if (!strcmp(s, model_names[i])) {
+      *out = (enum fill_model)i;
+      return 0;
+    }
+  return DTO_EINVAL;
+}
+
+matcher *matcher_new(const match_config *cfg, const instrument_table *ins,
+                     const dto_clock *clock) {
+  matcher *m = xcalloc(1, sizeof *m);
+  m->cfg = *cfg;
+  m->ins = ins;
+  m->clock = clock;
+  m->books = xcalloc(ins->n ? ins->n : 1, sizeof *m->books);
+  m->next_expire = INT64_MAX;
+  m->rng = cfg->seed ? cfg->seed : 0x9E3779B97F4A7C15ULL;
+  return m;
+}
+
+void matcher_free(matcher *m) {
+  if (!m)
+    return;
+  for (size_t i = 0; i < m->ins->n; i++)
+    free(m->books[i].ids);
+  free(m->books);
+  free(m->ord);
+  free(m->q);
+  free(m->scratch);
+  free(m);
+}
+
+size_t matcher_working(const matcher *m) { return m->nworking; }
+
+static uint64_t next_rand(matcher *m) { /* splitmix64 */
+  uint64_t z = (m->rng += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+static void report(matcher *m, enum report_kind k, order_id id, fx qty,
+                   fx price, dto_time ts, int reason) {
+  if (m->qhead + m->qlen == m->qcap && m->qhead > 0) {
+    memmove(m->q, m->q + m->qhead, m->qlen * sizeof *m->q);
+    m->qhead = 0;
+  }
+  m->q = xgrow(m->q, &m->qcap, m->qhead + m->qlen + 1, sizeof *m->q);
+  broker_report *r = &m->q[m->qhead + m->qlen++];
+  r->kind = k;
+  r->id = id;
+  r->new_id = ORDER_NONE;
+  r->qty = qty;
+  r->price = price;
+  r->ts = ts;
+  r->reason = reason;
+}
+
+size_t matcher_poll(matcher *m, broker_report *out, size_t max) {
+  size_t n = m->qlen < max ? m->qlen : max;
+  memcpy(out, m->q + m->qhead, n * sizeof *out);
+  m->qhead += n;
+  m->qlen -= n;
+  if (m->qlen == 0)
+    m->qhead = 0;
+  return n;
+}
+
+static void book_remove(symbook *b, order_id id) {
+  for (size_t i = 0; i < b->n; i++)
+    if (b->ids[i] == id) {
+      memmove(b->ids + i, b->ids + i + 1, (b->n - i - 1) * sizeof *b->ids);
+      b->n--;
+      return;
+    }
+}
+
+static void retire(matcher *m, morder *mo) {
+  if (!mo->live)
+    return;
+  mo->live = false;
+  m->nworking--;
+  book_remove(&m->books[mo->o.sym], mo->o.id);
+}
+
+static bool valid_order(const matcher *m, const order *o) {
+  if (o->sym >= m->ins->n || o->qty <= 0)
+    return false;
+  const instrument *in = &m->ins->v[o->sym];
+  if (!fx_is_multiple(o->qty, in->lot))
+    return false;
+  bool need_limit = o->type == ORD_LIMIT || o->type == ORD_STOP_LIMIT;
+  bool need_stop = o->type == ORD_STOP || o->type == ORD_STOP_LIMIT;
+  if (need_limit && (o->limit_price <= 0 || !fx_is_multiple(o->limit_price, in->tick)))
+    return false;
+  if (need_stop && (o->stop_price <= 0 || !fx_is_multiple(o->stop_price, in->tick)))
+    return false;
+  if (o->type == ORD_TRAILING_STOP && o->trail <= 0)
+    return false;
+  return true;
+}
+
+/* The close of the session in which an order placed at t acts. */
+static dto_time session_end_for(const matcher *m, const order *o, dto_time t) {
+  const instrument *in = &m->ins->v[o->sym];
+  session s;
+  if (!in->cal || !calendar_next_session(in->cal, t, &s))
+    return INT64_MAX;
+  return o->extended_hours ? s.post_close : s.close;
+}
+
+static int add_order(matcher *m, const order *o, dto_time now) {
+  if (!valid_order(m, o)) {
+    report(m, REP_REJECTED, o->id, 0, 0, now, BRR_INVALID);
+    return 0;
+  }
+  m->ord = xgrow(m->ord, &m->cap, (size_t)o->id + 1, sizeof *m->ord);
+  while (m->nord <= o->id)
+    memset(&m->ord[m->nord++], 0, sizeof *m->ord);
+  morder *mo = &m->ord[o->id];
+  if (mo->live)
+    return DTO_EEXIST;
+  mo->o = *o;
+  mo->o.filled = 0;
+  mo->o.triggered = false;
+  dto_time lat = m->cfg.latency;
+  if (m->cfg.latency_kind == LATENCY_RANDOM &&
+      m->cfg.latency_max > m->cfg.latency)
+    lat += (dto_time)(next_rand(m) %
+                      (uint64_t)(m->cfg.latency_max - m->cfg.latency + 1));
+  mo->active = now + lat;
+  mo->expire = (o->tif == TIF_GTC || o->tif == TIF_IOC || o->tif == TIF_FOK)
+                   ? INT64_MAX
+                   : session_end_for(m, o, mo->active);
+  mo->live = true;
+  m->nworking++;
+  if (mo->expire < m->next_expire)
+    m->next_expire = mo->expire;
+  symbook *b = &m->books[o->sym];
+  b->ids = xgrow(b->ids, &b->cap, b->n + 1, sizeof *b->ids);
+  b->ids[b->n++] = o->id;
+  report(m, REP_ACCEPTED, o->id, 0, 0, mo->active, 0);
+  return 0;
+}
+
+static void try_fill_bar(matcher *m, morder *mo, const bar *b, bool close_only);
+
+int matcher_submit(matcher *m, const order *o) {
+  dto_time now = clock_now(m->clock);
+  int rc = add_order(m, o, now);
+  if (rc || o->id >= m->nord || !m->ord[o->id].live)
+    return rc;
+  /* bar_close: an order sent right at a bar's close fills at that close */
+  symbook *b = &m->books[o->sym];
+  if (m->cfg.model == FILL_BAR_CLOSE && b->have_last &&
+      bar_end(&b->last) == now && m->ord[o->id].active <= now)
+    try_fill_bar(m, &m->ord[o->id], &b->last, true);
+  return 0;
+}
+
+int matcher_cancel(matcher *m, order_id id) {
+  dto_time now = clock_now(m->clock);
+  if (id >= m->nord || !m->ord[id].live) {
+    report(m, REP_CANCEL_REJECT, id, 0, 0, now, BRR_UNKNOWN_ORDER);
+    return 0;
+  }
+  retire(m, &m->ord[id]);
+  report(m, REP_CANCELED, id, 0, 0, now, BRR_REQUESTED);
+  return 0;
+}
+
+int matcher_replace(matcher *m, order_id old_id, const order *nw) {
+  dto_time now = clock_now(m->clock);
+  if (old_id >= m->nord || !m->ord[old_id].live ||
+      m->ord[old_id].o.sym != nw->sym || m->ord[old_id].o.side != nw->side) {
+    report(m, REP_CANCEL_REJECT, old_id, 0, 0, now, BRR_UNKNOWN_ORDER);
+    return 0;
+  }
+  if (!valid_order(m, nw)) {
+    report(m, REP_CANCEL_REJECT, old_id, 0, 0, now, BRR_INVALID);
+    return 0;
+  }
+  retire(m, &m->ord[old_id]);
+  broker_report *r;
+  report(m, REP_REPLACED, old_id, 0, 0, now, 0);
+  r = &m->q[m->qhead + m->qlen - 1];
+  r->new_id = nw->id;
+  return add_order(m, nw, now);
+}
+
+static fx slip(const matcher *m, const order *o, fx px) {
+  if (m->cfg.slippage_bps <= 0)
+    return px;
+  const instrument *in = &m->ins->v[o->sym];
+  fx adj = 0;
+  fx_muldiv(px, m->cfg.slippage_bps, FX_SCALE * 10000LL, FX_ROUND_NEAREST,
+            &adj);
+  fx p = o->side == SIDE_BUY ? px + adj : px - adj;
+  fx r;
+  if (fx_round_to(p, in->tick,
+                  o->side == SIDE_BUY ? FX_ROUND_UP : FX_ROUND_DOWN, &r))
+    return px;
+  return r > 0 ? r : in->tick;
+}
+
+/* Quantity available in a print of size `size` at time ts for sym. */
+static fx available(matcher *m, sym_id sym, fx size, dto_time ts) {
+  symbook *b = &m->books[sym];
+  if (b->used_ts != ts) {
+    b->used_ts = ts;
+    b->used = 0;
+  }
+  fx cap = size;
+  if (m->cfg.max_volume_share < FX_ONE)
+    fx_mul_round(size, m->cfg.max_volume_share, FX_ROUND_DOWN, &cap);
+  fx lot = m->ins->v[sym].lot, r;
+  if (fx_round_to(cap, lot, FX_ROUND_DOWN, &r) == 0)
+    cap = r;
+  cap -= b->used;
+  return cap > 0 ? cap : 0;
+}
+
+static void cancel_with(matcher *m, morder *mo, dto_time ts, int reason) {
+  retire(m, mo);
+  report(m, REP_CANCELED, mo->o.id, 0, 0, ts, reason);
+}
+
+/* Fill qty of mo at px; handles bracket peers. */
+static void do_fill(matcher *m, morder *mo, fx qty, fx px, dto_time ts) {
+  mo->o.filled += qty;
+  m->books[mo->o.sym].used += qty;
+  report(m, REP_FILL, mo->o.id, qty, px, ts, 0);
+  if (mo->o.filled >= mo->o.qty)
+    retire(m, mo);
+  order_id pid = mo->o.peer;
+  if (pid != ORDER_NONE && pid < m->nord && m->ord[pid].live) {
+    morder *peer = &m->ord[pid];
+    peer->o.qty -= qty;
+    if (peer->o.qty <= peer->o.filled)
+      cancel_with(m, peer, ts, BRR_OCO);
+  }
+}
+
+/* Execute mo for up to `avail` at px; applies IOC/FOK rules. */
+static void execute(matcher *m, morder *mo, fx px, fx avail, dto_time ts) {
+  fx leaves = mo->o.qty - mo->o.filled;
+  fx q = leaves < avail ? leaves : avail;
+  if (mo->o.tif == TIF_FOK && q < leaves) {
+    cancel_with(m, mo, ts, BRR_FOK_UNFILLED);
+    return;
+  }
+  if (q > 0)
+    do_fill(m, mo, q, px, ts);
+  if (mo->live && mo->o.tif == TIF_IOC)
+    cancel_with(m, mo, ts, BRR_IOC_REMAINDER);
+}
+
+/* Stop trigger check for a bar; returns the trigger price or 0. */
+static fx stop_trigger(const order *o, fx ref_open, fx hi, fx lo) {
+  fx sp = o->stop_price;
+  if (o->side == SIDE_BUY) {
+    if (ref_open >= sp)
+      return ref_open;
+    if (hi >= sp)
+      return sp;
+  } else {
+    if (ref_open <= sp)
+      return ref_open;
+    if (lo <= sp)
+      return sp;
+  }
+  return 0;
+}
+
+static void trail_update(const matcher *m, morder *mo, fx hi, fx lo) {
+  order *o = &mo->o;
+  fx tick = m->ins->v[o->sym].tick, r;
+  if (o->side == SIDE_SELL) {
+    if (o->water == 0 || hi > o->water)
+      o->water = hi;
+    if (fx_round_to(o->water - o->trail, tick, FX_ROUND_DOWN, &r) == 0)
+      o->stop_price = r;
+  } else {
+    if (o->water == 0 || lo < o->water)
+      o->water = lo;
+    if (fx_round_to(o->water + o->trail, tick, FX_ROUND_UP, &r) == 0)
+      o->stop_price = r;
+  }
+}
+
+/* Evaluate mo against bar b.  close_only: only the close price is known
+ * (bar_close model, or a CLS order). */
+static void try_fill_bar(matcher *m, morder *mo, const bar *b, bool close_only) {
+  order *o = &mo->o;
+  fx op = close_only ? b->close : b->open;
+  fx hi = close_only ? b->close : b->high;
+  fx lo = close_only ? b->close : b->low;
+  dto_time ts = close_only ? bar_end(b) : b->ts;
+  fx avail = available(m, o->sym, b->volume, b->ts);
+  bool buy = o->side == SIDE_BUY;
+
+  if (o->type == ORD_TRAILING_STOP && o->stop_price == 0)
+    trail_update(m, mo, op, op);
+  switch (o->type) {
+  case ORD_MARKET:
+    execute(m, mo, slip(m, o, op), avail, ts);
+    return;
+  case ORD_LIMIT: {
+    fx lp = o->limit_price;
+    if (buy ? op <= lp : op >= lp)
+      execute(m, mo, op, avail, ts);
+    else if (buy ? lo <= lp : hi >= lp)
+      execute(m, mo, lp, avail, close_only ? ts : bar_end(b));
+    else if (o->tif == TIF_IOC || o->tif == TIF_FOK)
+      cancel_with(m, mo, ts, o->tif == TIF_IOC ? BRR_IOC_REMAINDER
+                                               : BRR_FOK_UNFILLED);
+    return;
+  }
+  case ORD_STOP:
+  case ORD_TRAILING_STOP: {
+    fx tp = o->triggered ? op : stop_trigger(o, op, hi, lo);
+    if (tp) {
+      o->triggered = true;
+      execute(m, mo, slip(m, o, tp), avail, tp == op ? ts : bar_end(b));
+    } else if (o->type == ORD_TRAILING_STOP) {
+      trail_update(m, mo, hi, lo);
+    }
+    return;
+  }
+  case ORD_STOP_LIMIT: {
+    fx lp = o->limit_price;
+    if (!o->triggered) {
+      fx tp = stop_trigger(o, op, hi, lo);
+      if (!tp)
+        return;
+      o->triggered = true;
+      if (tp == op) { /* triggered at the open: act as a limit this bar */
+        if (buy ? op <= lp : op >= lp)
+          execute(m, mo, op, avail, ts);
+        else if (buy ? lo <= lp : hi >= lp)
+          execute(m, mo, lp, avail, bar_end(b));
+      } else if (buy ? lp >= tp : lp <= tp) {
+        /* triggered inside the bar at the stop, which the limit allows */
+        execute(m, mo, tp, avail, bar_end(b));
+      }
+      return;
+    }
+    if (buy ? op <= lp : op >= lp)
+      execute(m, mo, op, avail, ts);
+    else if (buy ? lo <= lp : hi >= lp)
+      execute(m, mo, lp, avail, bar_end(b));
+    return;
+  }
+  default:
+    return;
+  }
+}
+
+/* The session for a bar of sym, cached. */
+static const session *bar_session(matcher *m, sym_id sym, dto_time t) {
+  symbook *bk = &m->books[sym];
+  const instrument *in = &m->ins->v[sym];
+  if (!in->cal)
+    return NULL;
+  if (!bk->have_sess || t >= bk->sess.post_close || t < bk->sess.pre_open) {
+    if (!calendar_next_session(in->cal, t, &bk->sess))
+      return NULL;
+    bk->have_sess = true;
+  }
+  return &bk->sess;
+}
+
+void matcher_on_bar(matcher *m, const bar *b) {
+  symbook *bk = &m->books[b->sym];
+  if (m->cfg.model == FILL_BAR_CLOSE) {
+    bk->last = *b;
+    bk->have_last = true;
+  }
+  if (bk->n == 0)
+    return;
+  const session *s = bar_session(m, b->sym, b->ts);
+  bool regular = !s || (b->ts >= s->open && b->ts < s->close);
+  bool extended = s && b->ts >= s->pre_open && b->ts < s->post_close;
+  bool first = s && b->ts == s->open;
+  bool last = s && bar_end(b) >= s->close && b->ts < s->close;
+  bool close_model = m->cfg.model == FILL_BAR_CLOSE;
+  /* Iterate over a snapshot: fills may retire orders from the book. */
+  m->scratch = xgrow(m->scratch, &m->scap, bk->n, sizeof *m->scratch);
+  order_id *ids = m->scratch;
+  size_t n = bk->n;
+  memcpy(ids, bk->ids, n * sizeof *ids);
+  for (size_t k = 0; k < n; k++) {
+    morder *mo = &m->ord[ids[k]];
+    if (!mo->live)
+      continue;
+    bool due = close_model ? mo->active <= bar_end(b) : mo->active <= b->ts;
+    if (!due)
+      continue;
+    if (!(regular || (extended && mo->o.extended_hours)))
+      continue;
+    switch (mo->o.tif) {
+    case TIF_OPG:
+      if (first)
+        try_fill_bar(m, mo, b, false);
+      if (mo->live) { /* missed or not filled at the opening auction */
+        retire(m, mo);
+        report(m, REP_EXPIRED, mo->o.id, 0, 0, b->ts, BRR_MARKET_CLOSED);
+      }
+      break;
+    case TIF_CLS:
+      if (last) {
+        try_fill_bar(m, mo, b, true);
+        if (mo->live) {
+          retire(m, mo);
+          report(m, REP_EXPIRED, mo->o.id, 0, 0, bar_end(b),
+                 BRR_MARKET_CLOSED);
+        }
+      }
+      break;
+    default:
+      try_fill_bar(m, mo, b, close_model);
+    }
+  }
+}
+
+static bool print_open(matcher *m, sym_id sym, dto_time t, const order *o) {
+  const session *s = bar_session(m, sym, t);
+  if (!s)
+    return true;
+  if (t >= s->open && t < s->close)
+    return true;
+  return o->extended_hours && t >= s->pre_open && t < s->post_close;
+}
+
+static void on_print(matcher *m, sym_id sym, dto_time ts, fx buy_px,
+                     fx sell_px, fx buy_size, fx sell_size) {
+  symbook *bk = &m->books[sym];
+  for (size_t i = 0; i < bk->n;) {
+    morder *mo = &m->ord[bk->ids[i]];
+    size_t before = bk->n;
+    if (mo->live && mo->active <= ts && print_open(m, sym, ts, &mo->o) &&
+        mo->o.tif != TIF_OPG && mo->o.tif != TIF_CLS) {
+      order *o = &mo->o;
+      bool buy = o->side == SIDE_BUY;
+      fx px = buy ? buy_px : sell_px;
+      fx avail = available(m, sym, buy ? buy_size : sell_size, ts);
+      switch (o->type) {
+      case ORD_MARKET:
+        execute(m, mo, slip(m, o, px), avail, ts);
+        break;
+      case ORD_LIMIT:
+        if (buy ? px <= o->limit_price : px >= o->limit_price)
+          execute(m, mo, px, avail, ts);
+        else if (o->tif == TIF_IOC || o->tif == TIF_FOK)
+          cancel_with(m, mo, ts, o->tif == TIF_IOC ? BRR_IOC_REMAINDER
+                                                   : BRR_FOK_UNFILLED);
+        break;
+      case ORD_TRAILING_STOP:
+      case ORD_STOP:
+      case ORD_STOP_LIMIT:
+        if (o->type == ORD_TRAILING_STOP && !o->triggered)
+          trail_update(m, mo, px, px);
+        if (!o->triggered &&
+            (buy ? px >= o->stop_price : px <= o->stop_price))
+          o->triggered = true;
+        if (o->triggered) {
+          if (o->type == ORD_STOP_LIMIT) {
+            if (buy ? px <= o->limit_price : px >= o->limit_price)
+              execute(m, mo, px, avail, ts);
+          } else {
+            execute(m, mo, slip(m, o, px), avail, ts);
+          }
+        }
+        break;
+      default:
+        break;
+      }
+    }
+    if (bk->n == before)
+      i++;
+  }
+}
+
+void matcher_on_trade(matcher *m, const trade *t) {
+  if (m->books[t->sym].n)
+    on_print(m, t->sym, t->ts, t->price, t->price, t->size, t->size);
+}
+
+void matcher_on_quote(matcher *m, const quote *q) {
+  if (m->books[q->sym].n && q->bid > 0 && q->ask > 0)
+    on_print(m, q->sym, q->ts, q->ask, q->bid, q->ask_size, q->bid_size);
+}
+
+void matcher_on_time(matcher *m, dto_time t) {
+  if (t < m->next_expire)
+    return;
+  dto_time next = INT64_MAX;
+  for (size_t id = 0; id < m->nord; id++) {
+    morder *mo = &m->ord[id];
+    if (!mo->live)
+      continue;
+    if (mo->expire <= t) {
+      retire(m, mo);
+      report(m, REP_EXPIRED, mo->o.id, 0, 0, mo->expire, BRR_DAY_END);
+    } else if (mo->expire < next) {
+      next = mo->expire;
+    }
+  }
+  m->next_expire = next;
+}

@@ -1,0 +1,72 @@
+/* match.h - the paper exchange's matching rules.
+ *
+ * The matcher holds working orders and fills them against the market data it
+ * is shown, by one of three fill models:
+ *
+ *   next_bar_open  market orders fill at the open of the first bar that
+ *                  starts after the order became active; limits fill at the
+ *                  open when it is through the limit, else at the limit when
+ *                  the bar's range reaches it; stops trigger the same way.
+ *   bar_close      orders are evaluated at bar closes: a market order sent
+ *                  right at a bar's close fills at that close.
+ *   trade          market orders fill at the next trade price (or the quote
+ *                  on the other side); with bar data only it behaves as
+ *                  next_bar_open.
+ *
+ * Market and triggered stop fills pay slippage (basis points, rounded to the
+ * tick against the trader).  A fill takes at most max_volume_share of the
+ * bar's (or trade's, or quote's) size; the rest stays working.  A latency
+ * model delays when an order becomes active.  Orders fill only while the
+ * instrument's calendar says the market is open (extended hours only for
+ * orders that ask for them); day orders expire at the close.  A fill of one
+ * bracket exit reduces its peer by the same quantity and cancels it at zero.
+ *
+ * Deterministic: orders are matched in the order they arrived.  No I/O.
+ */
+#ifndef DTO_ENGINE_MATCH_H
+#define DTO_ENGINE_MATCH_H
+
+#include "broker/broker.h"
+#include "core/clock.h"
+#include "market/instrument.h"
+
+enum fill_model {
+  FILL_NEXT_BAR_OPEN,
+  FILL_BAR_CLOSE,
+  FILL_TRADE,
+  FILL_MODEL_COUNT
+};
+enum latency_kind { LATENCY_FIXED, LATENCY_RANDOM };
+
+typedef struct match_config {
+  enum fill_model model;
+  fx slippage_bps;     /* >= 0 */
+  fx max_volume_share; /* (0, 1] */
+  enum latency_kind latency_kind;
+  dto_time latency, latency_max; /* random: uniform in [latency, latency_max] */
+  uint64_t seed;
+} match_config;
+
+typedef struct matcher matcher;
+
+void match_config_init(match_config *c); /* next_bar_open, no slippage, share 1 */
+const char *fill_model_name(enum fill_model m);
+int fill_model_parse(const char *s, enum fill_model *out);
+
+/* instruments and clock are not owned and must outlive the matcher. */
+matcher *matcher_new(const match_config *cfg, const instrument_table *ins,
+                     const dto_clock *clock);
+void matcher_free(matcher *m);
+
+int matcher_submit(matcher *m, const order *o);
+int matcher_cancel(matcher *m, order_id id);
+int matcher_replace(matcher *m, order_id old_id, const order *nw);
+void matcher_on_bar(matcher *m, const bar *b);
+void matcher_on_trade(matcher *m, const trade *t);
+void matcher_on_quote(matcher *m, const quote *q);
+void matcher_on_time(matcher *m, dto_time t);
+size_t matcher_poll(matcher *m, broker_report *out, size_t max);
+/* Number of working orders. */
+size_t matcher_working(const matcher *m);
+
+#endif

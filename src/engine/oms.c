@@ -1,0 +1,67 @@
+/* oms.c - order table and validated state transitions. */
+#include "engine/oms.h"
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/timeutil.h"
+
+struct oms {
+  order *v;
+  size_t n, cap;
+  oms_observer obs;
+  void *ctx;
+  uint64_t illegal;
+};
+
+oms *oms_new(oms_observer obs, void *ctx) {
+  oms *m = xcalloc(1, sizeof *m);
+  m->obs = obs;
+  m->ctx = ctx;
+  return m;
+}
+
+void oms_free(oms *m) {
+  if (!m)
+    return;
+  free(m->v);
+  free(m);
+}
+
+order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
+  DTO_ASSERT(m->n < ORDER_NONE);
+  m->v = xgrow(m->v, &m->cap, m->n + 1, sizeof *m->v);
+  order *o = &m->v[m->n];
+  *o = *tmpl;
+  o->id = (order_id)m->n++;
+  snprintf(o->cloid, sizeof o->cloid, "%s", cloid);
+  o->state = OS_NEW;
+  o->created = o->updated = t;
+  if (m->obs)
+    m->obs(m->ctx, o, OS_NEW, OS_NEW, true);
+  return o;
+}
+
+order *oms_get(oms *m, order_id id) { return id < m->n ? &m->v[id] : NULL; }
+const order *oms_cget(const oms *m, order_id id) {
+  return id < m->n ? &m->v[id] : NULL;
+}
+size_t oms_count(const oms *m) { return m->n; }
+uint64_t oms_illegal_count(const oms *m) { return m->illegal; }
+
+int oms_transition(oms *m, order *o, enum order_state to, dto_time t) {
+  enum order_state from = o->state;
+  int rc = order_transition(o, to, t);
+  if (rc)
+    m->illegal++;
+  if (m->obs)
+    m->obs(m->ctx, o, from, to, rc == 0);
+  return rc;
+}
+
+void oms_cloid(char *buf, size_t cap, const char *account,
+               const char *strategy, int64_t day, uint32_t seq) {
+  int y, mo, d;
+  civil_from_days(day, &y, &mo, &d);
+  snprintf(buf, cap, "%s-%s-%04d%02d%02d-%u", account, strategy, y, mo, d,
+           seq);
+}

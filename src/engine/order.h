@@ -1,0 +1,95 @@
+/* order.h - orders and their state machine.
+ *
+ * An order's life is an explicit state machine.  order_transition() is the
+ * only function that changes order->state: it checks the move against the
+ * table of legal transitions, refuses an illegal one with DTO_ESTATE and
+ * leaves the order untouched.  The OMS records every transition it makes.
+ */
+#ifndef DTO_ENGINE_ORDER_H
+#define DTO_ENGINE_ORDER_H
+
+#include "core/fx.h"
+#include "market/event.h"
+
+typedef uint32_t order_id;
+#define ORDER_NONE UINT32_MAX
+#define CLOID_MAX 96
+
+enum order_side { SIDE_BUY, SIDE_SELL, SIDE_COUNT };
+
+enum order_type {
+  ORD_MARKET,
+  ORD_LIMIT,
+  ORD_STOP,
+  ORD_STOP_LIMIT,
+  ORD_TRAILING_STOP,
+  ORD_TYPE_COUNT
+};
+
+enum tif { TIF_DAY, TIF_GTC, TIF_IOC, TIF_FOK, TIF_OPG, TIF_CLS, TIF_COUNT };
+
+enum order_state {
+  OS_NEW,              /* created, not yet past the risk gate */
+  OS_PENDING_NEW,      /* sent to the broker, not acknowledged */
+  OS_ACCEPTED,         /* working at the broker */
+  OS_PARTIALLY_FILLED, /* working, some quantity filled */
+  OS_FILLED,           /* terminal: fully filled */
+  OS_PENDING_CANCEL,   /* cancel (or replace) requested */
+  OS_CANCELED,         /* terminal */
+  OS_REJECTED,         /* terminal: by risk or by the broker */
+  OS_EXPIRED,          /* terminal: time in force ran out */
+  OS_REPLACED,         /* terminal: superseded by a new order */
+  OS_COUNT
+};
+
+enum bracket_role { BR_NONE, BR_ENTRY, BR_TAKE_PROFIT, BR_STOP_LOSS };
+
+typedef struct order {
+  order_id id;
+  char cloid[CLOID_MAX]; /* client order id: unique and deterministic */
+  uint32_t strategy;     /* strategy instance index */
+  uint32_t account;      /* account index */
+  sym_id sym;
+  enum order_side side;
+  enum order_type type;
+  enum tif tif;
+  enum order_state state;
+  enum bracket_role role;
+  bool extended_hours;
+  bool triggered;  /* stop and trailing stop: the stop price was reached */
+  bool reducing;   /* decided at submit: reduces an existing position */
+  fx qty;          /* total quantity, > 0 */
+  fx filled;       /* cumulative filled quantity */
+  fx notional;     /* cumulative filled value (sum of qty * price) */
+  fx limit_price;  /* LIMIT, STOP_LIMIT; 0 otherwise */
+  fx stop_price;   /* STOP, STOP_LIMIT, TRAILING_STOP (current stop) */
+  fx trail;        /* TRAILING_STOP: distance in price units */
+  fx water;        /* TRAILING_STOP: best price seen since acceptance */
+  fx fees;         /* cumulative fees */
+  fx tp_price, sl_price; /* BR_ENTRY: exits to create once filled */
+  order_id parent;  /* bracket exits: the entry */
+  order_id peer;    /* bracket exits: the other exit (one cancels other) */
+  order_id replaces, replaced_by;
+  dto_time created, updated;
+  int reason; /* reject/cancel reason code (risk or broker), 0 if none */
+} order;
+
+/* True when the transition from -> to is legal. */
+bool order_transition_legal(enum order_state from, enum order_state to);
+/* Move o to state `to` at time t; DTO_ESTATE (o unchanged) when illegal. */
+int order_transition(order *o, enum order_state to, dto_time t);
+bool order_is_terminal(enum order_state s);
+/* Working: the order can still fill (pending_new, accepted, partially
+ * filled, pending_cancel). */
+bool order_is_working(enum order_state s);
+static inline fx order_leaves(const order *o) { return o->qty - o->filled; }
+
+const char *order_state_name(enum order_state s);
+const char *order_side_name(enum order_side s);
+const char *order_type_name(enum order_type t);
+const char *tif_name(enum tif t);
+int order_side_parse(const char *s, enum order_side *out);
+int order_type_parse(const char *s, enum order_type *out);
+int tif_parse(const char *s, enum tif *out);
+
+#endif

@@ -1,0 +1,407 @@
+/* test_calendar.c - trading calendars: NYSE holidays and early closes of
+ * 2024-2027, sessions in UTC across daylight saving changes, open/closed
+ * boundaries, next-session search and the crypto calendar. */
+#include "core/prelude.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+
+#include <cmocka.h>
+
+#include "core/timeutil.h"
+#include "market/calendar.h"
+
+#define HOUR DTO_NS_PER_HOUR
+#define MIN DTO_NS_PER_MIN
+
+static int64_t D(int y, int m, int d) { return days_from_civil(y, m, d); }
+
+/* A UTC instant. */
+static dto_time U(int y, int m, int d, int h, int mi) {
+  return D(y, m, d) * DTO_NS_PER_DAY + h * HOUR + mi * MIN;
+}
+
+typedef struct ymd {
+  int y, m, d;
+} ymd;
+
+/* Every NYSE full holiday 2024-2027 (NYSE Group announcements of 2021-12-27,
+ * 2024-11-08 and 2025-12-23, and the 2025-01-09 closure for President
+ * Carter's national day of mourning). */
+static const ymd holidays[] = {
+    {2024, 1, 1},   {2024, 1, 15},  {2024, 2, 19},  {2024, 3, 29},
+    {2024, 5, 27},  {2024, 6, 19},  {2024, 7, 4},   {2024, 9, 2},
+    {2024, 11, 28}, {2024, 12, 25},
+
+    {2025, 1, 1},   {2025, 1, 9},   {2025, 1, 20},  {2025, 2, 17},
+    {2025, 4, 18},  {2025, 5, 26},  {2025, 6, 19},  {2025, 7, 4},
+    {2025, 9, 1},   {2025, 11, 27}, {2025, 12, 25},
+
+    {2026, 1, 1},   {2026, 1, 19},  {2026, 2, 16},  {2026, 4, 3},
+    {2026, 5, 25},  {2026, 6, 19},  {2026, 7, 3},   {2026, 9, 7},
+    {2026, 11, 26}, {2026, 12, 25},
+
+    {2027, 1, 1},   {2027, 1, 18},  {2027, 2, 15},  {2027, 3, 26},
+    {2027, 5, 31},  {2027, 6, 18},  {2027, 7, 5},   {2027, 9, 6},
+    {2027, 11, 25}, {2027, 12, 24},
+};
+
+/* Every early close (13:00 New York) 2024-2027, with the close in UTC: 17:00
+ * in July (EDT), 18:00 in November and December (EST).  2027 has only the
+ * day after Thanksgiving: July 4 and Christmas fall on weekends, so the
+ * observed holidays are Monday July 5 and Friday December 24, and NYSE lists
+ * no early close before them. */
+static const struct {
+  ymd date;
+  int close_utc_hour;
+} early_closes[] = {
+    {{2024, 7, 3}, 17},   {{2024, 11, 29}, 18}, {{2024, 12, 24}, 18},
+    {{2025, 7, 3}, 17},   {{2025, 11, 28}, 18}, {{2025, 12, 24}, 18},
+    {{2026, 11, 27}, 18}, {{2026, 12, 24}, 18}, {{2027, 11, 26}, 18},
+};
+
+static void test_names(void **state) {
+  (void)state;
+  const calendar *us = calendar_us_equity(), *cr = calendar_crypto();
+  assert_ptr_equal(calendar_by_name("us_equity"), us);
+  assert_ptr_equal(calendar_by_name("crypto"), cr);
+  assert_null(calendar_by_name("nyse"));
+  assert_null(calendar_by_name(""));
+  assert_null(calendar_by_name(NULL));
+  assert_string_equal(calendar_name(us), "us_equity");
+  assert_string_equal(calendar_name(cr), "crypto");
+}
+
+static void test_holidays_closed(void **state) {
+  (void)state;
+  const calendar *c = calendar_us_equity();
+  for (size_t i = 0; i < DTO_ARRAY_LEN(holidays); i++) {
+    const ymd *h = &holidays[i];
+    int64_t day = D(h->y, h->m, h->d);
+    /* A typo in the test data would most likely land on a weekend. */
+    int wd = weekday_from_days(day);
+    assert_true(wd >= 1 && wd <= 5);
+    session s;
+    memset(&s, 0xa5, sizeof(s));
+    session before = s;
+    if (calendar_session(c, day, &s))
+      fail_msg("%d-%02d-%02d should be a holiday", h->y, h->m, h->d);
+    assert_memory_equal(&s, &before, sizeof(s)); /* untouched */
+    assert_non_null(calendar_holiday_name(c, day));
+    /* Closed all day, extended hours too: probe every 30 minutes. */
+    for (int k = 0; k < 48; k++) {
+      dto_time t = tz_new_york_to_utc(day, k * 1800);
+      assert_false(calendar_is_open(c, t, true));
+    }
+  }
+}
+
+static void test_early_closes(void **state) {
+  (void)state;
+  const calendar *c = calendar_us_equity();
+  for (size_t i = 0; i < DTO_ARRAY_LEN(early_closes); i++) {
+    const ymd *e = &early_closes[i].date;
+    int64_t day = D(e->y, e->m, e->d);
+    session s;
+    if (!calendar_session(c, day, &s))
+      fail_msg("%d-%02d-%02d should be open", e->y, e->m, e->d);
+    assert_true(s.early_close);
+    assert_int_equal(s.day, day);
+    dto_time close = U(e->y, e->m, e->d, early_closes[i].close_utc_hour, 0);
+    assert_int_equal(s.close, close);
+    assert_int_equal(s.open, close - 3 * HOUR - 30 * MIN);
+    assert_int_equal(s.post_close, close + 4 * HOUR); /* 17:00 local */
+    assert_int_equal(s.pre_open, s.open - 5 * HOUR - 30 * MIN);
+    assert_true(calendar_is_open(c, close - 1, false));
+    assert_false(calendar_is_open(c, close, false));
+    assert_true(calendar_is_open(c, close, true));
+    assert_true(calendar_is_open(c, close + 4 * HOUR - 1, true));
+    assert_false(calendar_is_open(c, close + 4 * HOUR, true));
+    assert_non_null(calendar_holiday_name(c, day));
+  }
+  /* An ordinary day is not early and has no name. */
+  session s;
+  assert_true(calendar_session(c, D(2024, 12, 23), &s));
+  assert_false(s.early_close);
+  assert_null(calendar_holiday_name(c, D(2024, 12, 23)));
+  /* 2027-12-23 (the day before observed Christmas) is a full day. */
+  assert_true(calendar_session(c, D(2027, 12, 23), &s));
+  assert_false(s.early_close);
+  assert_int_equal(s.close, U(2027, 12, 23, 21, 0));
+  /* 2027-07-02 (Friday before observed Independence Day) is a full day. */
+  assert_true(calendar_session(c, D(2027, 7, 2), &s));
+  assert_false(s.early_close);
+}
+
+/* Sessions per year, counted from the calendar.  Expected values: weekdays
+ * minus weekday holidays (every holiday in the table is a weekday, checked
+ * above).  2024 is a leap year starting on Monday: 52 weeks + Mon, Tue =
+ * 262 weekdays - 10 holidays = 252.  2025 starts on Wednesday: 52 weeks + Wed
+ * = 261 - 11 (incl. Jan 9) = 250.  2026 starts on Thursday: 261 - 10 = 251.
+ * 2027 starts on Friday: 261 - 10 = 251 (not 252: all ten 2027 holidays,
+ * observed ones included, fall on weekdays). */
+static void test_trading_days_per_year(void **state) {
+  (void)state;
+  const calendar *c = calendar_us_equity();
+  static const struct {
+    int year, sessions, early;
+  } want[] = {{2024, 252, 3}, {2025, 250, 3}, {2026, 251, 2}, {2027, 251, 1}};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(want); i++) {
+    int n = 0, early = 0;
+    for (int64_t d = D(want[i].year, 1, 1); d < D(want[i].year + 1, 1, 1);
+         d++) {
+      session s;
+      if (calendar_session(c, d, &s)) {
+        n++;
+        early += s.early_close;
+      }
+    }
+    assert_int_equal(n, want[i].sessions);
+    assert_int_equal(early, want[i].early);
+  }
+}
+
+static void test_weekends(void **state) {
+  (void)state;
+  const calendar *c = calendar_us_equity();
+  session s;
+  assert_false(calendar_session(c, D(2024, 6, 8), &s)); /* Saturday */
+  assert_false(calendar_session(c, D(2024, 6, 9), &s)); /* Sunday */
+  assert_true(calendar_session(c, D(2024, 6, 10), &s)); /* Monday */
+  assert_false(calendar_is_open(c, U(2024, 6, 8, 15, 0), false));
+  assert_false(calendar_is_open(c, U(2024, 6, 9, 12, 0), true));
+  assert_null(calendar_holiday_name(c, D(2024, 6, 8)));
+  /* Outside the covered years weekends still count, holidays do not. */
+  assert_false(calendar_session(c, D(2028, 1, 1), &s)); /* Saturday */
+  assert_true(calendar_session(c, D(2028, 1, 3), &s));
+}
+
+static void test_covers(void **state) {
+  (void)state;
+  const calendar *c = calendar_us_equity();
+  assert_false(calendar_covers(c, D(2023, 12, 31)));
+  assert_true(calendar_covers(c, D(2024, 1, 1)));
+  assert_true(calendar_covers(c, D(2026, 6, 15)));
+  assert_true(calendar_covers(c, D(2027, 12, 31)));
+  assert_false(calendar_covers(c, D(2028, 1, 1)));
+  assert_true(calendar_covers(calendar_crypto(), D(1999, 1, 1)));
+}
+
+static void test_normal_day_utc(void **state) {
+  (void)state;
+  const calendar *c = calendar_us_equity();
+  session s;
+  /* Winter (EST, UTC-5). */
+  assert_true(calendar_session(c, D(2024, 1, 10), &s));
+  assert_int_equal(s.day, D(2024, 1, 10));
+  assert_int_equal(s.pre_open, U(2024, 1, 10, 9, 0));
+  assert_int_equal(s.open, U(2024, 1, 10, 14, 30));
+  assert_int_equal(s.close, U(2024, 1, 10, 21, 0));
+  assert_int_equal(s.post_close, U(2024, 1, 11, 1, 0));
+  assert_false(s.early_close);
+  /* Summer (EDT, UTC-4). */
+  assert_true(calendar_session(c, D(2024, 7, 10), &s));
+  assert_int_equal(s.pre_open, U(2024, 7, 10, 8, 0));
+  assert_int_equal(s.open, U(2024, 7, 10, 13, 30));
+  assert_int_equal(s.close, U(2024, 7, 10, 20, 0));
+  assert_int_equal(s.post_close, U(2024, 7, 11, 0, 0));
+}
+
+static void test_is_open_boundaries(void **state) {
+  (void)state;
+  const calendar *c = calendar_us_equity();
+  session s;
+  assert_true(calendar_session(c, D(2025, 2, 12), &s));
+  assert_false(calendar_is_open(c, s.open - 1, false));
+  assert_true(calendar_is_open(c, s.open, false));
+  assert_true(calendar_is_open(c, s.close - 1, false));
+  assert_false(calendar_is_open(c, s.close, false));
+  /* Extended hours. */
+  assert_false(calendar_is_open(c, s.pre_open - 1, true));
+  assert_true(calendar_is_open(c, s.pre_open, true));
+  assert_true(calendar_is_open(c, s.open - 1, true));
+  assert_true(calendar_is_open(c, s.close, true));
+  assert_true(calendar_is_open(c, s.post_close - 1, true));
+  assert_false(calendar_is_open(c, s.post_close, true));
+  assert_false(calendar_is_open(c, s.pre_open, false));
+  /* Post-market ends at 20:00 New York = 01:00 UTC the next day. */
+  assert_int_equal(s.post_close, U(2025, 2, 13, 1, 0));
+}
+
+static void test_local_day(void **state) {
+  (void)state;
+  const calendar *c = calendar_us_equity();
+  /* Winter: local midnight is 05:00 UTC. */
+  assert_int_equal(calendar_local_day(c, U(2024, 1, 10, 5, 0) - 1),
+                   D(2024, 1, 9));
+  assert_int_equal(calendar_local_day(c, U(2024, 1, 10, 5, 0)), D(2024, 1, 10));
+  /* Summer: 04:00 UTC. */
+  assert_int_equal(calendar_local_day(c, U(2024, 7, 10, 4, 0) - 1),
+                   D(2024, 7, 9));
+  assert_int_equal(calendar_local_day(c, U(2024, 7, 10, 4, 0)), D(2024, 7, 10));
+  /* Before the epoch. */
+  assert_int_equal(calendar_local_day(c, 0), D(1969, 12, 31));
+  assert_int_equal(calendar_local_day(calendar_crypto(), -1), -1);
+  /* The ends of the dto_time range do not overflow. */
+  assert_true(calendar_local_day(c, INT64_MAX) > D(2262, 1, 1));
+  assert_true(calendar_local_day(c, INT64_MIN) < D(1678, 1, 1));
+}
+
+/* The US switches of 2024-2027: second Sunday of March, first Sunday of
+ * November, both at 02:00 local (07:00 UTC in spring, 06:00 UTC in autumn). */
+static const struct {
+  ymd spring, fall;
+} dst_switches[] = {
+    {{2024, 3, 10}, {2024, 11, 3}},
+    {{2025, 3, 9}, {2025, 11, 2}},
+    {{2026, 3, 8}, {2026, 11, 1}},
+    {{2027, 3, 14}, {2027, 11, 7}},
+};
+
+static void test_dst_switches(void **state) {
+  (void)state;
+  const calendar *c = calendar_us_equity();
+  for (size_t i = 0; i < DTO_ARRAY_LEN(dst_switches); i++) {
+    const ymd *sp = &dst_switches[i].spring, *fa = &dst_switches[i].fall;
+    int64_t sday = D(sp->y, sp->m, sp->d), fday = D(fa->y, fa->m, fa->d);
+    assert_int_equal(weekday_from_days(sday), 0);
+    assert_int_equal(weekday_from_days(fday), 0);
+
+    dto_time on = U(sp->y, sp->m, sp->d, 7, 0);
+    assert_int_equal(tz_new_york_offset(on - 1), -5 * HOUR);
+    assert_int_equal(tz_new_york_offset(on), -4 * HOUR);
+    dto_time off = U(fa->y, fa->m, fa->d, 6, 0);
+    assert_int_equal(tz_new_york_offset(off - 1), -4 * HOUR);
+    assert_int_equal(tz_new_york_offset(off), -5 * HOUR);
+    /* A week either side: no switch on the neighbouring Sundays. */
+    assert_int_equal(tz_new_york_offset(on - 7 * DTO_NS_PER_DAY), -5 * HOUR);
+    assert_int_equal(tz_new_york_offset(on + 7 * DTO_NS_PER_DAY), -4 * HOUR);
+    assert_int_equal(tz_new_york_offset(off - 7 * DTO_NS_PER_DAY), -4 * HOUR);
+    assert_int_equal(tz_new_york_offset(off + 7 * DTO_NS_PER_DAY), -5 * HOUR);
+
+    /* Local wall time on the switch days. */
+    assert_int_equal(tz_new_york_to_utc(sday, 3600 + 59 * 60),
+                     U(sp->y, sp->m, sp->d, 6, 59));
+    assert_int_equal(tz_new_york_to_utc(sday, 2 * 3600 + 30 * 60), /* skipped */
+                     U(sp->y, sp->m, sp->d, 7, 30));
+    assert_int_equal(tz_new_york_to_utc(sday, 3 * 3600), on);
+    assert_int_equal(tz_new_york_to_utc(fday, 3600 + 30 * 60), /* repeated */
+                     U(fa->y, fa->m, fa->d, 5, 30));
+    assert_int_equal(tz_new_york_to_utc(fday, 2 * 3600),
+                     U(fa->y, fa->m, fa->d, 7, 0));
+    /* Local midnight is 05:00 UTC on both switch days (the switch is later). */
+    assert_int_equal(calendar_local_day(c, U(sp->y, sp->m, sp->d, 5, 0)), sday);
+    assert_int_equal(calendar_local_day(c, U(fa->y, fa->m, fa->d, 4, 0)), fday);
+
+    /* The Friday before and the Monday after. */
+    session s;
+    assert_true(calendar_session(c, sday - 2, &s));
+    assert_int_equal(s.open,
+                     (sday - 2) * DTO_NS_PER_DAY + 14 * HOUR + 30 * MIN);
+    assert_true(calendar_session(c, sday + 1, &s));
+    assert_int_equal(s.open, U(sp->y, sp->m, sp->d + 1, 13, 30));
+    assert_int_equal(s.close, U(sp->y, sp->m, sp->d + 1, 20, 0));
+    assert_true(calendar_session(c, fday - 2, &s));
+    assert_int_equal(s.open,
+                     (fday - 2) * DTO_NS_PER_DAY + 13 * HOUR + 30 * MIN);
+    assert_true(calendar_session(c, fday + 1, &s));
+    assert_int_equal(s.open, U(fa->y, fa->m, fa->d + 1, 14, 30));
+    assert_int_equal(s.close, U(fa->y, fa->m, fa->d + 1, 21, 0));
+    /* No session on the switch Sunday itself. */
+    assert_false(calendar_session(c, sday, &s));
+  }
+}
+
+static void test_dst_old_rule(void **state) {
+  (void)state;
+  /* 2006: first Sunday of April (Apr 2) to last Sunday of October (Oct 29). */
+  assert_int_equal(tz_new_york_offset(U(2006, 4, 2, 7, 0) - 1), -5 * HOUR);
+  assert_int_equal(tz_new_york_offset(U(2006, 4, 2, 7, 0)), -4 * HOUR);
+  assert_int_equal(tz_new_york_offset(U(2006, 10, 29, 6, 0) - 1), -4 * HOUR);
+  assert_int_equal(tz_new_york_offset(U(2006, 10, 29, 6, 0)), -5 * HOUR);
+  /* 2006-03-12 (second Sunday of March) was still standard time. */
+  assert_int_equal(tz_new_york_offset(U(2006, 3, 20, 12, 0)), -5 * HOUR);
+  /* The extremes of the dto_time range do not overflow.  They fall on
+   * 2262-04-11 and 1677-09-21, both inside daylight time by the rule. */
+  assert_int_equal(tz_new_york_offset(INT64_MAX), -4 * HOUR);
+  assert_int_equal(tz_new_york_offset(INT64_MIN), -4 * HOUR);
+}
+
+static void test_next_session(void **state) {
+  (void)state;
+  const calendar *c = calendar_us_equity();
+  session s;
+  /* Easter 2024: Thursday 28 March, then Good Friday, a weekend, Monday. */
+  session thu;
+  assert_true(calendar_session(c, D(2024, 3, 28), &thu));
+  assert_true(calendar_next_session(c, thu.close - 1, &s));
+  assert_int_equal(s.day, D(2024, 3, 28));
+  assert_true(calendar_next_session(c, thu.close, &s));
+  assert_int_equal(s.day, D(2024, 4, 1));
+  assert_int_equal(s.open, U(2024, 4, 1, 13, 30));
+  /* From the middle of the closed Friday and of the weekend. */
+  assert_true(calendar_next_session(c, U(2024, 3, 29, 15, 0), &s));
+  assert_int_equal(s.day, D(2024, 4, 1));
+  assert_true(calendar_next_session(c, U(2024, 3, 31, 23, 0), &s));
+  assert_int_equal(s.day, D(2024, 4, 1));
+  /* Before the open the day's own session is next. */
+  assert_true(calendar_next_session(c, U(2024, 4, 1, 8, 0), &s));
+  assert_int_equal(s.day, D(2024, 4, 1));
+  /* Christmas 2024: after the 13:00 close on the 24th comes the 26th. */
+  assert_true(calendar_next_session(c, U(2024, 12, 24, 18, 0), &s));
+  assert_int_equal(s.day, D(2024, 12, 26));
+  /* Year end 2027 into 2028 (outside the table: weekends only). */
+  assert_true(calendar_next_session(c, U(2027, 12, 31, 22, 0), &s));
+  assert_int_equal(s.day, D(2028, 1, 3));
+  /* Outside the supported range: no session, no overflow. */
+  assert_false(calendar_next_session(c, INT64_MAX, &s));
+  assert_false(calendar_next_session(c, INT64_MIN, &s));
+}
+
+static void test_crypto(void **state) {
+  (void)state;
+  const calendar *c = calendar_crypto();
+  session s;
+  /* Weekends, US holidays and DST switch days are ordinary days. */
+  static const ymd days[] = {{2024, 12, 25}, {2024, 6, 8}, {2024, 3, 10}};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(days); i++) {
+    int64_t day = D(days[i].y, days[i].m, days[i].d);
+    assert_true(calendar_session(c, day, &s));
+    assert_int_equal(s.day, day);
+    assert_int_equal(s.pre_open, day * DTO_NS_PER_DAY);
+    assert_int_equal(s.open, day * DTO_NS_PER_DAY);
+    assert_int_equal(s.close, (day + 1) * DTO_NS_PER_DAY);
+    assert_int_equal(s.post_close, (day + 1) * DTO_NS_PER_DAY);
+    assert_false(s.early_close);
+    assert_null(calendar_holiday_name(c, day));
+    assert_true(calendar_is_open(c, s.open, false));
+    assert_true(calendar_is_open(c, s.close - 1, false));
+    assert_true(calendar_is_open(c, s.close - 1, true));
+  }
+  dto_time mid = U(2024, 3, 10, 0, 0);
+  assert_int_equal(calendar_local_day(c, mid - 1), D(2024, 3, 9));
+  assert_int_equal(calendar_local_day(c, mid), D(2024, 3, 10));
+  assert_true(calendar_next_session(c, mid - 1, &s));
+  assert_int_equal(s.day, D(2024, 3, 9));
+  assert_true(calendar_next_session(c, mid, &s));
+  assert_int_equal(s.day, D(2024, 3, 10));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_names),
+      cmocka_unit_test(test_holidays_closed),
+      cmocka_unit_test(test_early_closes),
+      cmocka_unit_test(test_trading_days_per_year),
+      cmocka_unit_test(test_weekends),
+      cmocka_unit_test(test_covers),
+      cmocka_unit_test(test_normal_day_utc),
+      cmocka_unit_test(test_is_open_boundaries),
+      cmocka_unit_test(test_local_day),
+      cmocka_unit_test(test_dst_switches),
+      cmocka_unit_test(test_dst_old_rule),
+      cmocka_unit_test(test_next_session),
+      cmocka_unit_test(test_crypto),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
