@@ -1,0 +1,1234 @@
+/* config.c - load and validate dto's YAML configuration.
+ *
+ * Two passes.  The first turns libyaml's event stream into a small tree of
+ * nodes that remember their 1-based line and column; it enforces the depth
+ * cap and refuses aliases and extra documents, so the second pass never
+ * meets a cycle or an unbounded structure.  The second pass walks the tree
+ * against the schema, section by section in dependency order (accounts and
+ * instruments before the data files and strategies that name them), and
+ * stops at the first error with one "FILE:LINE:COLUMN: message" line.
+ *
+ * Scalars are text until a field says what it wants: decimals go through
+ * fx_parse, integers are strict, booleans are exactly true or false, and
+ * quoting a number ("10") is accepted.  A plain empty value, ~ or null means
+ * "not set", which is allowed only where the schema says so.
+ */
+#include "app/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <yaml.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+
+/* ---- the node tree ------------------------------------------------------ */
+
+enum ykind { Y_SCALAR, Y_SEQ, Y_MAP };
+
+typedef struct ynode {
+  enum ykind kind;
+  int line, col; /* 1-based */
+  bool plain;    /* scalar written without quotes or block style */
+  char *text;    /* scalar: owned, NUL-terminated, no NUL inside */
+  size_t len;
+  struct ynode **kids; /* seq: items; map: key, value, key, value ... */
+  size_t n, cap;
+} ynode;
+
+/* Recursion is bounded by CFG_DEPTH_MAX: build_tree never makes deeper
+ * trees. */
+static void ynode_free(ynode *n) {
+  if (!n)
+    return;
+  for (size_t i = 0; i < n->n; i++)
+    ynode_free(n->kids[i]);
+  free(n->kids);
+  free(n->text);
+  free(n);
+}
+
+typedef struct loader {
+  const char *name;
+  char *err;
+  size_t errcap;
+  dto_config *cfg;
+} loader;
+
+__attribute__((format(printf, 4, 0))) static int
+failv(loader *L, int line, int col, const char *fmt, va_list ap) {
+  if (!L->err || !L->errcap)
+    return DTO_ECONFIG;
+  int n = snprintf(L->err, L->errcap, "%s:%d:%d: ", L->name, line, col);
+  if (n >= 0 && (size_t)n < L->errcap)
+    vsnprintf(L->err + n, L->errcap - (size_t)n, fmt, ap);
+  /* One line, whatever the file or its keys contain. */
+  for (char *p = L->err; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = '?';
+  return DTO_ECONFIG;
+}
+
+__attribute__((format(printf, 4, 5))) static int
+fail_lc(loader *L, int line, int col, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = failv(L, line, col, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+__attribute__((format(printf, 3, 4))) static int
+fail(loader *L, const ynode *at, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = failv(L, at->line, at->col, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+/* ---- pass 1: events to tree --------------------------------------------- */
+
+static void offset_to_linecol(const char *text, size_t len, size_t off,
+                              int *line, int *col) {
+  int l = 1;
+  size_t bol = 0;
+  if (off > len)
+    off = len;
+  for (size_t i = 0; i < off; i++)
+    if (text[i] == '\n') {
+      l++;
+      bol = i + 1;
+    }
+  *line = l;
+  *col = (int)(off - bol) + 1;
+}
+
+static int syntax_error(loader *L, const yaml_parser_t *p, const char *text,
+                        size_t len) {
+  int line, col;
+  if (p->error == YAML_MEMORY_ERROR) {
+    fprintf(stderr, "dto: out of memory parsing YAML\n");
+    abort();
+  }
+  if (p->error == YAML_READER_ERROR) {
+    offset_to_linecol(text, len, p->problem_offset, &line, &col);
+  } else {
+    line = (int)p->problem_mark.line + 1;
+    col = (int)p->problem_mark.column + 1;
+  }
+  const char *problem = p->problem ? p->problem : "invalid YAML";
+  if (p->context && p->error != YAML_READER_ERROR)
+    return fail_lc(L, line, col, "%s (%s at line %d, column %d)", problem,
+                   p->context, (int)p->context_mark.line + 1,
+                   (int)p->context_mark.column + 1);
+  return fail_lc(L, line, col, "%s", problem);
+}
+
+static ynode *ynode_new(enum ykind kind, const yaml_mark_t *m) {
+  ynode *n = xcalloc(1, sizeof *n);
+  n->kind = kind;
+  n->line = (int)m->line + 1;
+  n->col = (int)m->column + 1;
+  return n;
+}
+
+/* Parse text into *root (NULL for a stream with no document).  On failure
+ * *root is NULL and the error is in L. */
+static int build_tree(loader *L, const char *text, size_t len, ynode **root) {
+  yaml_parser_t p;
+  yaml_event_t ev;
+  ynode *stack[CFG_DEPTH_MAX];
+  int depth = 0, ndocs = 0, rc = 0;
+  bool done = false;
+
+  *root = NULL;
+  if (!yaml_parser_initialize(&p)) {
+    fprintf(stderr, "dto: out of memory starting the YAML parser\n");
+    abort();
+  }
+  yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+  while (!done && !rc) {
+    if (!yaml_parser_parse(&p, &ev)) {
+      rc = syntax_error(L, &p, text, len);
+      break;
+    }
+    int line = (int)ev.start_mark.line + 1, col = (int)ev.start_mark.column + 1;
+    ynode *n = NULL;
+    switch (ev.type) {
+    case YAML_STREAM_END_EVENT:
+      done = true;
+      break;
+    case YAML_DOCUMENT_START_EVENT:
+      if (++ndocs > 1)
+        rc = fail_lc(L, line, col, "only one YAML document is allowed");
+      break;
+    case YAML_ALIAS_EVENT:
+      rc = fail_lc(L, line, col, "aliases (*%.64s) are not supported",
+                   (const char *)ev.data.alias.anchor);
+      break;
+    case YAML_SCALAR_EVENT: {
+      const char *v = (const char *)ev.data.scalar.value;
+      size_t vlen = v ? ev.data.scalar.length : 0;
+      if (vlen && memchr(v, '\0', vlen)) {
+        rc = fail_lc(L, line, col, "NUL characters are not allowed");
+        break;
+      }
+      n = ynode_new(Y_SCALAR, &ev.start_mark);
+      n->text = xmalloc(vlen + 1);
+      if (vlen)
+        memcpy(n->text, v, vlen);
+      n->text[vlen] = '\0';
+      n->len = vlen;
+      n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+      break;
+    }
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+      if (depth == CFG_DEPTH_MAX) {
+        rc = fail_lc(L, line, col, "nesting deeper than %d levels",
+                     CFG_DEPTH_MAX);
+        break;
+      }
+      n = ynode_new(ev.type == YAML_SEQUENCE_START_EVENT ? Y_SEQ : Y_MAP,
+                    &ev.start_mark);
+      break;
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+      DTO_ASSERT(depth > 0);
+      depth--;
+      break;
+    default:
+      break;
+    }
+    if (n) {
+      if (depth == 0) {
+        DTO_ASSERT(*root == NULL);
+        *root = n;
+      } else {
+        ynode *parent = stack[depth - 1];
+        parent->kids =
+            xgrow(parent->kids, &parent->cap, parent->n + 1, sizeof(ynode *));
+        parent->kids[parent->n++] = n;
+      }
+      if (n->kind != Y_SCALAR)
+        stack[depth++] = n;
+    }
+    yaml_event_delete(&ev);
+  }
+  yaml_parser_delete(&p);
+  if (rc) {
+    ynode_free(*root);
+    *root = NULL;
+  }
+  return rc;
+}
+
+/* ---- pass 2: helpers ----------------------------------------------------- */
+
+static bool is_null(const ynode *n) {
+  if (n->kind != Y_SCALAR || !n->plain)
+    return false;
+  return n->len == 0 || !strcmp(n->text, "~") || !strcmp(n->text, "null") ||
+         !strcmp(n->text, "Null") || !strcmp(n->text, "NULL");
+}
+
+/* The value of the first key named key in map m, or NULL. */
+static const ynode *map_get(const ynode *m, const char *key) {
+  if (!m || m->kind != Y_MAP)
+    return NULL;
+  for (size_t i = 0; i + 1 < m->n; i += 2)
+    if (m->kids[i]->kind == Y_SCALAR && !strcmp(m->kids[i]->text, key))
+      return m->kids[i + 1];
+  return NULL;
+}
+
+static const ynode *map_key(const ynode *m, const char *key) {
+  if (!m || m->kind != Y_MAP)
+    return NULL;
+  for (size_t i = 0; i + 1 < m->n; i += 2)
+    if (m->kids[i]->kind == Y_SCALAR && !strcmp(m->kids[i]->text, key))
+      return m->kids[i];
+  return NULL;
+}
+
+#define FIELDS_MAX 16
+
+/* Check map m against keys[0..nkeys): every key a known string, none twice.
+ * vals[i] gets the value of keys[i] or NULL.  where is "in 'fill'" etc. */
+static int map_fields(loader *L, const ynode *m, const char *where,
+                      const char *const *keys, size_t nkeys,
+                      const ynode **vals) {
+  const ynode *knodes[FIELDS_MAX] = {0};
+  DTO_ASSERT(nkeys <= FIELDS_MAX && m->kind == Y_MAP && m->n % 2 == 0);
+  for (size_t k = 0; k < nkeys; k++)
+    vals[k] = NULL;
+  for (size_t i = 0; i < m->n; i += 2) {
+    const ynode *k = m->kids[i];
+    if (k->kind != Y_SCALAR)
+      return fail(L, k, "keys must be strings %s", where);
+    size_t j = 0;
+    while (j < nkeys && strcmp(keys[j], k->text))
+      j++;
+    if (j == nkeys)
+      return fail(L, k, "unknown key '%.64s' %s", k->text, where);
+    if (knodes[j])
+      return fail(L, k, "duplicate key '%s' %s (first at line %d)", keys[j],
+                  where, knodes[j]->line);
+    knodes[j] = k;
+    vals[j] = m->kids[i + 1];
+  }
+  return 0;
+}
+
+static void join_names(const char *const *names, size_t n, char *buf,
+                       size_t cap) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < n && len < cap; i++) {
+    int w = snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", names[i]);
+    if (w < 0)
+      break;
+    len += (size_t)w;
+  }
+}
+
+static int want_scalar(loader *L, const ynode *v, const char *key,
+                       const char *what) {
+  if (v->kind != Y_SCALAR || is_null(v))
+    return fail(L, v, "'%s': expected %s", key, what);
+  return 0;
+}
+
+static int get_fx(loader *L, const ynode *v, const char *key, fx *out) {
+  int rc = want_scalar(L, v, key, "a decimal number");
+  if (rc)
+    return rc;
+  rc = fx_parse(v->text, v->len, out);
+  if (rc == DTO_EOVERFLOW)
+    return fail(L, v, "'%s': number too large", key);
+  if (rc)
+    return fail(L, v, "'%s': expected a decimal number", key);
+  return 0;
+}
+
+/* A decimal that must be >= 0 (and <= max when max >= 0). */
+static int get_fx_range(loader *L, const ynode *v, const char *key, fx max,
+                        fx *out) {
+  int rc = get_fx(L, v, key, out);
+  if (rc)
+    return rc;
+  if (*out < 0 || (max >= 0 && *out > max)) {
+    if (max < 0)
+      return fail(L, v, "'%s': must be at least 0", key);
+    char b[FX_STRLEN];
+    fx_format(max, b, sizeof b);
+    return fail(L, v, "'%s': must be between 0 and %s", key, b);
+  }
+  return 0;
+}
+
+static int get_bool(loader *L, const ynode *v, const char *key, bool *out) {
+  int rc = want_scalar(L, v, key, "true or false");
+  if (rc)
+    return rc;
+  if (!strcmp(v->text, "true"))
+    *out = true;
+  else if (!strcmp(v->text, "false"))
+    *out = false;
+  else
+    return fail(L, v, "'%s': expected true or false", key);
+  return 0;
+}
+
+static int get_u64(loader *L, const ynode *v, const char *key, uint64_t *out) {
+  int rc = want_scalar(L, v, key, "an unsigned integer");
+  if (rc)
+    return rc;
+  uint64_t x = 0;
+  if (v->len == 0)
+    return fail(L, v, "'%s': expected an unsigned integer", key);
+  for (size_t i = 0; i < v->len; i++) {
+    char c = v->text[i];
+    if (c < '0' || c > '9')
+      return fail(L, v, "'%s': expected an unsigned integer", key);
+    if (x > (UINT64_MAX - (uint64_t)(c - '0')) / 10)
+      return fail(L, v, "'%s': must be at most %llu", key,
+                  (unsigned long long)UINT64_MAX);
+    x = x * 10 + (uint64_t)(c - '0');
+  }
+  *out = x;
+  return 0;
+}
+
+static int get_int(loader *L, const ynode *v, const char *key, int min, int max,
+                   int *out) {
+  int rc = want_scalar(L, v, key, "an integer");
+  if (rc)
+    return rc;
+  const char *s = v->text;
+  bool neg = *s == '-';
+  if (neg)
+    s++;
+  if (!*s)
+    return fail(L, v, "'%s': expected an integer", key);
+  int64_t x = 0;
+  bool big = false;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9')
+      return fail(L, v, "'%s': expected an integer", key);
+    if (x < 10000000000LL)
+      x = x * 10 + (*s - '0');
+    else
+      big = true;
+  }
+  if (neg)
+    x = -x;
+  if (big || x < min || x > max)
+    return fail(L, v, "'%s': must be between %d and %d", key, min, max);
+  *out = (int)x;
+  return 0;
+}
+
+/* A plain decimal or scientific number; no hex, inf or nan. */
+static int get_double(loader *L, const ynode *v, const char *key, double *out) {
+  int rc = want_scalar(L, v, key, "a number");
+  if (rc)
+    return rc;
+  const char *s = v->text;
+  size_t i = 0, digits = 0;
+  if (s[i] == '+' || s[i] == '-')
+    i++;
+  for (; s[i] >= '0' && s[i] <= '9'; i++)
+    digits++;
+  if (s[i] == '.')
+    for (i++; s[i] >= '0' && s[i] <= '9'; i++)
+      digits++;
+  if (digits && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (s[i] == '+' || s[i] == '-')
+      i++;
+    if (s[i] < '0' || s[i] > '9')
+      digits = 0;
+    while (s[i] >= '0' && s[i] <= '9')
+      i++;
+  }
+  if (!digits || s[i])
+    return fail(L, v, "'%s': expected a number", key);
+  errno = 0;
+  double d = strtod(s, NULL);
+  if (errno || !isfinite(d))
+    return fail(L, v, "'%s': number out of range", key);
+  *out = d;
+  return 0;
+}
+
+static int get_enum(loader *L, const ynode *v, const char *key,
+                    const char *const *names, size_t n, int *out) {
+  char known[256];
+  join_names(names, n, known, sizeof known);
+  if (v->kind != Y_SCALAR || is_null(v))
+    return fail(L, v, "'%s': expected one of: %s", key, known);
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(v->text, names[i])) {
+      *out = (int)i;
+      return 0;
+    }
+  return fail(L, v, "'%s': unknown value '%.64s' (known: %s)", key, v->text,
+              known);
+}
+
+static int get_duration(loader *L, const ynode *v, const char *key,
+                        dto_time max, dto_time *out) {
+  int rc = want_scalar(L, v, key, "a duration such as 500ms, 1s or 5m");
+  if (rc)
+    return rc;
+  dto_time d = 0;
+  if (strcmp(v->text, "0")) {
+    rc = duration_parse(v->text, &d);
+    if (rc == DTO_EPARSE)
+      return fail(L, v, "'%s': expected a duration such as 500ms, 1s or 5m",
+                  key);
+  }
+  if (rc || d < 0 || d > max)
+    return fail(L, v, "'%s': must be between 0 and %llds", key,
+                (long long)(max / DTO_NS_PER_SEC));
+  *out = d;
+  return 0;
+}
+
+static int get_time(loader *L, const ynode *v, const char *key, dto_time *out) {
+  static const char what[] =
+      "a date or time such as 2025-01-06 or 2025-01-06T14:30:00Z";
+  int rc = want_scalar(L, v, key, what);
+  if (rc)
+    return rc;
+  if (time_parse(v->text, v->len, out))
+    return fail(L, v, "'%s': expected %s", key, what);
+  return 0;
+}
+
+/* A string of at most max bytes (not counting the NUL). */
+static int get_str(loader *L, const ynode *v, const char *key, size_t max,
+                   const char **out) {
+  int rc = want_scalar(L, v, key, "a string");
+  if (rc)
+    return rc;
+  if (v->len > max)
+    return fail(L, v, "'%s': longer than %zu characters", key, max);
+  *out = v->text;
+  return 0;
+}
+
+static int get_id(loader *L, const ynode *v, const char *key,
+                  char out[CFG_ID_MAX]) {
+  const char *s = NULL;
+  int rc = get_str(L, v, key, SIZE_MAX, &s);
+  if (rc)
+    return rc;
+  bool ok = v->len >= 1 && v->len < CFG_ID_MAX;
+  for (size_t i = 0; ok && i < v->len; i++) {
+    char c = s[i];
+    ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+  }
+  if (!ok)
+    return fail(L, v,
+                "'%s': '%.64s' is not a valid id (1 to %d characters of a-z, "
+                "0-9, '_' and '-')",
+                key, s, CFG_ID_MAX - 1);
+  memcpy(out, s, v->len + 1);
+  return 0;
+}
+
+/* dir + "/" + path, unless path is absolute or dir is "." or empty. */
+static char *resolve_path(const char *dir, const char *path) {
+  if (path[0] == '/' || !dir || !dir[0] || !strcmp(dir, "."))
+    return xstrdup(path);
+  size_t dl = strlen(dir), pl = strlen(path);
+  bool slash = dir[dl - 1] == '/';
+  size_t n = dl + (slash ? 0 : 1) + pl + 1;
+  char *r = xmalloc(n);
+  snprintf(r, n, "%s%s%s", dir, slash ? "" : "/", path);
+  return r;
+}
+
+static int get_path(loader *L, const ynode *v, const char *key, char **out) {
+  const char *s = NULL;
+  int rc = get_str(L, v, key, CFG_PATH_MAX - 1, &s);
+  if (rc)
+    return rc;
+  if (!v->len)
+    return fail(L, v, "'%s': must not be empty", key);
+  *out = resolve_path(L->cfg->dir, s);
+  return 0;
+}
+
+/* A list (Y_SEQ).  A null value counts as empty when null_ok. */
+static int get_list(loader *L, const ynode *v, const char *key, bool null_ok,
+                    size_t *n) {
+  if (null_ok && is_null(v)) {
+    *n = 0;
+    return 0;
+  }
+  if (v->kind != Y_SEQ)
+    return fail(L, v, "'%s': expected a list", key);
+  *n = v->n;
+  return 0;
+}
+
+/* A section or list entry: a mapping.  Returns 1 (and no error) for null
+ * when null_ok, meaning "all defaults". */
+static int want_map(loader *L, const ynode *v, const char *what, bool null_ok) {
+  if (null_ok && is_null(v))
+    return 1;
+  if (v->kind != Y_MAP)
+    return fail(L, v, "%s: expected a mapping", what);
+  return 0;
+}
+
+/* ---- pass 2: sections ---------------------------------------------------- */
+
+static int load_log_level(loader *L, const ynode *v) {
+  static const char *const names[] = {"debug", "info", "warn", "error", "off"};
+  int lv = 0;
+  int rc = get_enum(L, v, "log_level", names, DTO_ARRAY_LEN(names), &lv);
+  if (rc)
+    return rc;
+  lv = log_level_parse(names[lv]);
+  DTO_ASSERT(lv >= 0);
+  L->cfg->log_level = lv;
+  return 0;
+}
+
+enum { A_ID, A_CASH, A_SHORT, A_EXT, A__N };
+static const char *const account_keys[A__N] = {"id", "cash", "allow_short",
+                                               "allow_extended_hours"};
+
+static int load_accounts(loader *L, const ynode *root, const ynode *list) {
+  dto_config *cfg = L->cfg;
+  size_t n = 0;
+  int rc;
+  if (!list)
+    return fail(L, root, "missing required key 'accounts' at top level");
+  if ((rc = get_list(L, list, "accounts", true, &n)))
+    return rc;
+  if (n == 0)
+    return fail(L, list, "'accounts': at least one account is required");
+  cfg->accounts = xcalloc(n, sizeof *cfg->accounts);
+  for (size_t i = 0; i < n; i++) {
+    const ynode *e = list->kids[i], *f[A__N];
+    cfg_account *a = &cfg->accounts[i];
+    if ((rc = want_map(L, e, "'accounts' entry", false)) ||
+        (rc = map_fields(L, e, "in 'accounts' entry", account_keys, A__N, f)))
+      return rc;
+    if (!f[A_ID])
+      return fail(L, e, "missing required key 'id' in 'accounts' entry");
+    if ((rc = get_id(L, f[A_ID], "id", a->id)))
+      return rc;
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(cfg->accounts[j].id, a->id))
+        return fail(L, f[A_ID], "duplicate account id '%s' (first at line %d)",
+                    a->id, map_get(list->kids[j], "id")->line);
+    if (f[A_CASH] && (rc = get_fx_range(L, f[A_CASH], "cash", -1, &a->cash)))
+      return rc;
+    if (f[A_SHORT] &&
+        (rc = get_bool(L, f[A_SHORT], "allow_short", &a->allow_short)))
+      return rc;
+    if (f[A_EXT] && (rc = get_bool(L, f[A_EXT], "allow_extended_hours",
+                                   &a->allow_extended_hours)))
+      return rc;
+    cfg->naccounts++;
+  }
+  return 0;
+}
+
+enum { I_SYMBOL, I_CLASS, I_TICK, I_LOT, I_CCY, I_CAL, I_SHORTABLE, I__N };
+static const char *const instrument_keys[I__N] = {
+    "symbol",   "asset_class", "tick",     "lot",
+    "currency", "calendar",    "shortable"};
+
+static int get_symbol(loader *L, const ynode *v, const char *key,
+                      char out[SYMBOL_MAX]) {
+  const char *s = NULL;
+  int rc = get_str(L, v, key, SIZE_MAX, &s);
+  if (rc)
+    return rc;
+  if (!symbol_valid(s))
+    return fail(L, v,
+                "'%s': '%.64s' is not a valid symbol (1 to %d characters of "
+                "A-Z, 0-9, '.', '-' and '/')",
+                key, s, SYMBOL_MAX - 1);
+  memcpy(out, s, v->len + 1);
+  return 0;
+}
+
+/* A symbol that must already be in the instrument table. */
+static int get_known_symbol(loader *L, const ynode *v, const char *key,
+                            sym_id *out) {
+  const char *s = NULL;
+  int rc = get_str(L, v, key, SIZE_MAX, &s);
+  if (rc)
+    return rc;
+  *out = instruments_find(&L->cfg->instruments, s);
+  if (*out == SYM_NONE)
+    return fail(L, v, "'%s': unknown instrument '%.64s'", key, s);
+  return 0;
+}
+
+static int get_positive_fx(loader *L, const ynode *v, const char *key,
+                           fx *out) {
+  int rc = get_fx(L, v, key, out);
+  if (rc)
+    return rc;
+  if (*out <= 0)
+    return fail(L, v, "'%s': must be greater than 0", key);
+  return 0;
+}
+
+static int load_instruments(loader *L, const ynode *list) {
+  static const char *const classes[] = {"equity", "crypto"};
+  static const char *const cals[] = {"us_equity", "crypto"};
+  instrument_table *t = &L->cfg->instruments;
+  size_t n = 0;
+  int rc;
+  if (!list)
+    return 0;
+  if ((rc = get_list(L, list, "instruments", true, &n)))
+    return rc;
+  for (size_t i = 0; i < n; i++) {
+    const ynode *e = list->kids[i], *f[I__N];
+    instrument ins;
+    memset(&ins, 0, sizeof ins);
+    if ((rc = want_map(L, e, "'instruments' entry", false)) ||
+        (rc = map_fields(L, e, "in 'instruments' entry", instrument_keys, I__N,
+                         f)))
+      return rc;
+    if (!f[I_SYMBOL])
+      return fail(L, e, "missing required key 'symbol' in 'instruments' entry");
+    if ((rc = get_symbol(L, f[I_SYMBOL], "symbol", ins.symbol)))
+      return rc;
+    int cls = ASSET_EQUITY;
+    if (f[I_CLASS] && (rc = get_enum(L, f[I_CLASS], "asset_class", classes,
+                                     DTO_ARRAY_LEN(classes), &cls)))
+      return rc;
+    ins.asset_class = (enum asset_class)cls;
+    bool crypto = ins.asset_class == ASSET_CRYPTO;
+    ins.tick = FX_ONE / 100;
+    ins.lot = crypto ? 1 : FX_ONE; /* crypto: 10^-8 units */
+    ins.shortable = !crypto;
+    memcpy(ins.currency, "USD", 4);
+    if (f[I_TICK] && (rc = get_positive_fx(L, f[I_TICK], "tick", &ins.tick)))
+      return rc;
+    if (f[I_LOT] && (rc = get_positive_fx(L, f[I_LOT], "lot", &ins.lot)))
+      return rc;
+    if (f[I_CCY]) {
+      const char *c = NULL;
+      if ((rc = get_str(L, f[I_CCY], "currency", SIZE_MAX, &c)))
+        return rc;
+      if (f[I_CCY]->len != 3 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' ||
+          c[1] > 'Z' || c[2] < 'A' || c[2] > 'Z')
+        return fail(L, f[I_CCY],
+                    "'currency': expected a 3-letter upper-case code such as "
+                    "USD");
+      memcpy(ins.currency, c, 4);
+    }
+    int cal = crypto ? 1 : 0;
+    if (f[I_CAL] && !is_null(f[I_CAL]) &&
+        (rc = get_enum(L, f[I_CAL], "calendar", cals, DTO_ARRAY_LEN(cals),
+                       &cal)))
+      return rc;
+    ins.cal = calendar_by_name(cals[cal]);
+    DTO_ASSERT(ins.cal != NULL);
+    if (f[I_SHORTABLE] &&
+        (rc = get_bool(L, f[I_SHORTABLE], "shortable", &ins.shortable)))
+      return rc;
+    sym_id prev = instruments_find(t, ins.symbol);
+    if (prev != SYM_NONE)
+      return fail(L, f[I_SYMBOL],
+                  "duplicate instrument '%s' (first at line %d)", ins.symbol,
+                  map_get(list->kids[prev], "symbol")->line);
+    rc = instruments_add(t, &ins, NULL);
+    DTO_ASSERT(rc == 0); /* every field was checked above */
+  }
+  return 0;
+}
+
+enum { D_PATH, D_SYMBOL, D_KIND, D__N };
+static const char *const data_keys[D__N] = {"path", "symbol", "kind"};
+
+static int load_data(loader *L, const ynode *list) {
+  static const char *const kinds[] = {"bars", "trades"};
+  dto_config *cfg = L->cfg;
+  size_t n = 0;
+  int rc;
+  if (!list)
+    return 0;
+  if ((rc = get_list(L, list, "data", true, &n)))
+    return rc;
+  if (n)
+    cfg->data = xcalloc(n, sizeof *cfg->data);
+  for (size_t i = 0; i < n; i++) {
+    const ynode *e = list->kids[i], *f[D__N];
+    cfg_data *d = &cfg->data[i];
+    if ((rc = want_map(L, e, "'data' entry", false)) ||
+        (rc = map_fields(L, e, "in 'data' entry", data_keys, D__N, f)))
+      return rc;
+    if (!f[D_PATH])
+      return fail(L, e, "missing required key 'path' in 'data' entry");
+    if (f[D_SYMBOL] && !is_null(f[D_SYMBOL])) {
+      sym_id s = SYM_NONE;
+      if ((rc = get_known_symbol(L, f[D_SYMBOL], "symbol", &s)))
+        return rc;
+      memcpy(d->symbol, cfg->instruments.v[s].symbol, SYMBOL_MAX);
+    }
+    int kind = CFG_DATA_BARS;
+    if (f[D_KIND] && (rc = get_enum(L, f[D_KIND], "kind", kinds,
+                                    DTO_ARRAY_LEN(kinds), &kind)))
+      return rc;
+    d->kind = (enum cfg_data_kind)kind;
+    if ((rc = get_path(L, f[D_PATH], "path", &d->path)))
+      return rc;
+    cfg->ndata++; /* last: d->path is set, so release frees it */
+  }
+  return 0;
+}
+
+enum { S_ID, S_TYPE, S_ACCOUNT, S_SYMBOLS, S_ALLOC, S_ENABLED, S_PARAMS, S__N };
+static const char *const strategy_keys[S__N] = {
+    "id", "type", "account", "symbols", "allocation", "enabled", "params"};
+
+static int load_params(loader *L, const ynode *entry, const ynode *pm,
+                       const char *sid, const strategy_def *def,
+                       param_value *vals) {
+  char reason[160];
+  int rc;
+  const ynode *at = pm && !is_null(pm) ? pm : entry;
+  (void)param_defaults(def->params, def->nparams, vals);
+  if (pm && (rc = want_map(L, pm, "'params'", true))) {
+    if (rc < 0)
+      return rc;
+    pm = NULL; /* null: all defaults */
+  }
+  for (size_t i = 0; pm && i < pm->n; i += 2) {
+    const ynode *k = pm->kids[i], *v = pm->kids[i + 1];
+    if (k->kind != Y_SCALAR)
+      return fail(L, k, "keys must be strings in 'params'");
+    int idx = param_find(def->params, def->nparams, k->text);
+    if (idx < 0) {
+      char known[256];
+      size_t len = 0;
+      known[0] = '\0';
+      for (size_t j = 0; j < def->nparams && len < sizeof known; j++) {
+        int w = snprintf(known + len, sizeof known - len, "%s%s", j ? ", " : "",
+                         def->params[j].name);
+        if (w < 0)
+          break;
+        len += (size_t)w;
+      }
+      return fail(L, k,
+                  "unknown parameter '%.64s' for strategy type '%s' "
+                  "(known: %s)",
+                  k->text, def->name, def->nparams ? known : "none");
+    }
+    const param_spec *spec = &def->params[idx];
+    if (vals[idx].set)
+      return fail(L, k, "duplicate key '%s' in 'params' (first at line %d)",
+                  spec->name, map_key(pm, spec->name)->line);
+    if (v->kind != Y_SCALAR)
+      return fail(L, v, "'%s': expected a single value", spec->name);
+    reason[0] = '\0';
+    if (param_parse(spec, v->text, &vals[idx], reason, sizeof reason))
+      return fail(L, v, "'%s': %s", spec->name,
+                  reason[0] ? reason : "invalid value");
+  }
+  for (size_t i = 0; i < def->nparams; i++)
+    if (!def->params[i].def && !vals[i].set)
+      return fail(L, at, "strategy '%s': missing required parameter '%s'", sid,
+                  def->params[i].name);
+  if (def->validate) {
+    const char *msg = def->validate(vals);
+    if (msg)
+      return fail(L, at, "strategy '%s': %s", sid, msg);
+  }
+  return 0;
+}
+
+static int load_strategy(loader *L, const ynode *list, size_t i) {
+  dto_config *cfg = L->cfg;
+  const ynode *e = list->kids[i], *f[S__N];
+  cfg_strategy *s = &cfg->strategies[i];
+  int rc;
+
+  if ((rc = want_map(L, e, "'strategies' entry", false)) ||
+      (rc = map_fields(L, e, "in 'strategies' entry", strategy_keys, S__N, f)))
+    return rc;
+  if (!f[S_ID])
+    return fail(L, e, "missing required key 'id' in 'strategies' entry");
+  if ((rc = get_id(L, f[S_ID], "id", s->id)))
+    return rc;
+  for (size_t j = 0; j < i; j++)
+    if (!strcmp(cfg->strategies[j].id, s->id))
+      return fail(L, f[S_ID], "duplicate strategy id '%s' (first at line %d)",
+                  s->id, map_get(list->kids[j], "id")->line);
+
+  if (!f[S_TYPE])
+    return fail(L, e, "missing required key 'type' in 'strategies' entry");
+  const char *type = NULL;
+  if ((rc = get_str(L, f[S_TYPE], "type", SIZE_MAX, &type)))
+    return rc;
+  s->def = strategy_find(type);
+  if (!s->def)
+    return fail(L, f[S_TYPE], "unknown strategy '%.64s' (known: %s)", type,
+                strategy_names());
+
+  if (f[S_ACCOUNT] && !is_null(f[S_ACCOUNT])) {
+    const char *acc = NULL;
+    if ((rc = get_str(L, f[S_ACCOUNT], "account", SIZE_MAX, &acc)))
+      return rc;
+    size_t j = 0;
+    while (j < cfg->naccounts && strcmp(cfg->accounts[j].id, acc))
+      j++;
+    if (j == cfg->naccounts)
+      return fail(L, f[S_ACCOUNT], "'account': unknown account '%.64s'", acc);
+    s->account = j;
+  } else if (cfg->naccounts == 1) {
+    s->account = 0;
+  } else {
+    return fail(L, e,
+                "missing required key 'account' in 'strategies' entry (needed "
+                "when there is more than one account)");
+  }
+  const cfg_account *acct = &cfg->accounts[s->account];
+
+  size_t nsyms = 0;
+  if (!f[S_SYMBOLS])
+    return fail(L, e, "missing required key 'symbols' in 'strategies' entry");
+  if ((rc = get_list(L, f[S_SYMBOLS], "symbols", true, &nsyms)))
+    return rc;
+  if (nsyms == 0)
+    return fail(L, f[S_SYMBOLS], "'symbols': at least one symbol is required");
+  s->syms = xcalloc(nsyms, sizeof *s->syms);
+  for (size_t k = 0; k < nsyms; k++) {
+    const ynode *v = f[S_SYMBOLS]->kids[k];
+    if ((rc = get_known_symbol(L, v, "symbols", &s->syms[k])))
+      return rc;
+    for (size_t j = 0; j < k; j++)
+      if (s->syms[j] == s->syms[k])
+        return fail(L, v, "'symbols': '%s' is listed twice", v->text);
+    s->nsyms++;
+  }
+
+  s->allocation = acct->cash;
+  const ynode *alloc_at = f[S_ALLOC] ? f[S_ALLOC] : e;
+  if (f[S_ALLOC] && (rc = get_fx(L, f[S_ALLOC], "allocation", &s->allocation)))
+    return rc;
+  if (s->allocation <= 0 || s->allocation > acct->cash) {
+    char b[FX_STRLEN];
+    fx_format(acct->cash, b, sizeof b);
+    return fail(L, alloc_at,
+                "'allocation': must be greater than 0 and at most the cash of "
+                "account '%s' (%s)",
+                acct->id, b);
+  }
+
+  s->enabled = true;
+  if (f[S_ENABLED] && (rc = get_bool(L, f[S_ENABLED], "enabled", &s->enabled)))
+    return rc;
+
+  s->params = xcalloc(s->def->nparams, sizeof *s->params);
+  return load_params(L, e, f[S_PARAMS], s->id, s->def, s->params);
+}
+
+static int load_strategies(loader *L, const ynode *list) {
+  dto_config *cfg = L->cfg;
+  size_t n = 0;
+  int rc;
+  if (!list)
+    return 0;
+  if ((rc = get_list(L, list, "strategies", true, &n)))
+    return rc;
+  if (n)
+    cfg->strategies = xcalloc(n, sizeof *cfg->strategies);
+  for (size_t i = 0; i < n; i++) {
+    /* Count it first: whatever load_strategy allocated is then released. */
+    cfg->nstrategies++;
+    if ((rc = load_strategy(L, list, i)))
+      return rc;
+  }
+  return 0;
+}
+
+enum { F_MODEL, F_SLIP, F_VOLSHARE, F_LAT, F_LATMAX, F_LATKIND, F_SEED, F__N };
+static const char *const fill_keys[F__N] = {
+    "model",   "slippage_bps", "max_volume_share",
+    "latency", "latency_max",  "latency_kind",
+    "seed"};
+
+static int load_fill(loader *L, const ynode *v) {
+  static const char *const models[] = {"next_bar_open", "bar_close", "trade"};
+  _Static_assert(DTO_ARRAY_LEN(models) == FILL_MODEL_COUNT,
+                 "one name per fill model, in engine/match.h order");
+  static const char *const kinds[] = {"fixed", "random"};
+  cfg_fill *fl = &L->cfg->fill;
+  const ynode *f[F__N];
+  int rc, x = 0;
+  if (!v || (rc = want_map(L, v, "'fill'", true)) == 1)
+    return 0;
+  if (rc || (rc = map_fields(L, v, "in 'fill'", fill_keys, F__N, f)))
+    return rc;
+  if (f[F_MODEL]) {
+    if ((rc = get_enum(L, f[F_MODEL], "model", models, DTO_ARRAY_LEN(models),
+                       &x)))
+      return rc;
+    fl->model = (enum fill_model)x;
+  }
+  if (f[F_SLIP] && (rc = get_fx_range(L, f[F_SLIP], "slippage_bps",
+                                      fx_from_int(1000), &fl->slippage_bps)))
+    return rc;
+  if (f[F_VOLSHARE]) {
+    if ((rc = get_fx(L, f[F_VOLSHARE], "max_volume_share",
+                     &fl->max_volume_share)))
+      return rc;
+    if (fl->max_volume_share <= 0 || fl->max_volume_share > FX_ONE)
+      return fail(L, f[F_VOLSHARE],
+                  "'max_volume_share': must be greater than 0 and at most 1");
+  }
+  if (f[F_LATKIND]) {
+    if ((rc = get_enum(L, f[F_LATKIND], "latency_kind", kinds,
+                       DTO_ARRAY_LEN(kinds), &x)))
+      return rc;
+    fl->latency_kind = (enum latency_kind)x;
+  }
+  const dto_time lmax = 60 * DTO_NS_PER_SEC;
+  if (f[F_LAT] &&
+      (rc = get_duration(L, f[F_LAT], "latency", lmax, &fl->latency)))
+    return rc;
+  fl->latency_max = fl->latency;
+  if (f[F_LATMAX] && (rc = get_duration(L, f[F_LATMAX], "latency_max", lmax,
+                                        &fl->latency_max)))
+    return rc;
+  if (fl->latency_kind == LATENCY_RANDOM && fl->latency_max < fl->latency)
+    return fail(L, f[F_LATMAX],
+                "'latency_max': must not be less than 'latency' when "
+                "latency_kind is random");
+  if (f[F_SEED] && (rc = get_u64(L, f[F_SEED], "seed", &fl->seed)))
+    return rc;
+  return 0;
+}
+
+enum { E_SHARE, E_ORDER, E_BPS, E_MIN, E_MAXPCT, E__N };
+static const char *const fee_keys[E__N] = {"per_share", "per_order", "bps",
+                                           "min_per_order", "max_pct"};
+
+static int load_fees(loader *L, const ynode *v) {
+  cfg_fees *fe = &L->cfg->fees;
+  fx *dst[E__N] = {&fe->per_share, &fe->per_order, &fe->bps, &fe->min_per_order,
+                   &fe->max_pct};
+  const ynode *f[E__N];
+  int rc;
+  if (!v || (rc = want_map(L, v, "'fees'", true)) == 1)
+    return 0;
+  if (rc || (rc = map_fields(L, v, "in 'fees'", fee_keys, E__N, f)))
+    return rc;
+  for (size_t i = 0; i < E__N; i++)
+    if (f[i] &&
+        (rc = get_fx_range(L, f[i], fee_keys[i],
+                           i == E_MAXPCT ? fx_from_int(100) : -1, dst[i])))
+      return rc;
+  return 0;
+}
+
+enum { B_FROM, B_TO, B_OUT, B__N };
+static const char *const backtest_keys[B__N] = {"from", "to", "out_dir"};
+
+static int load_backtest(loader *L, const ynode *v) {
+  cfg_backtest *bt = &L->cfg->backtest;
+  const ynode *f[B__N];
+  int rc;
+  if (!v || (rc = want_map(L, v, "'backtest'", true)) == 1)
+    return 0;
+  if (rc || (rc = map_fields(L, v, "in 'backtest'", backtest_keys, B__N, f)))
+    return rc;
+  if (f[B_FROM] && !is_null(f[B_FROM]) &&
+      (rc = get_time(L, f[B_FROM], "from", &bt->from)))
+    return rc;
+  if (f[B_TO] && !is_null(f[B_TO]) &&
+      (rc = get_time(L, f[B_TO], "to", &bt->to)))
+    return rc;
+  if (bt->to <= bt->from)
+    return fail(L, f[B_TO] ? f[B_TO] : v, "'to': must be after 'from'");
+  if (f[B_OUT] && !is_null(f[B_OUT]) &&
+      (rc = get_path(L, f[B_OUT], "out_dir", &bt->out_dir)))
+    return rc;
+  return 0;
+}
+
+enum { R_FEED, R_SPEED, R_SEED, R_DAYS, R_JOURNAL, R__N };
+static const char *const run_keys[R__N] = {"feed", "speed", "gen_seed",
+                                           "gen_days", "journal"};
+
+static int load_run(loader *L, const ynode *v) {
+  static const char *const feeds[] = {"replay", "generate"};
+  cfg_run *r = &L->cfg->run;
+  const ynode *f[R__N];
+  int rc, x = 0;
+  if (!v || (rc = want_map(L, v, "'run'", true)) == 1)
+    return 0;
+  if (rc || (rc = map_fields(L, v, "in 'run'", run_keys, R__N, f)))
+    return rc;
+  if (f[R_FEED]) {
+    if ((rc = get_enum(L, f[R_FEED], "feed", feeds, DTO_ARRAY_LEN(feeds), &x)))
+      return rc;
+    r->feed = (enum cfg_feed)x;
+  }
+  if (f[R_SPEED]) {
+    if ((rc = get_double(L, f[R_SPEED], "speed", &r->speed)))
+      return rc;
+    if (r->speed < 0 || r->speed > 1e6)
+      return fail(L, f[R_SPEED], "'speed': must be between 0 and 1000000");
+  }
+  if (f[R_SEED] && (rc = get_u64(L, f[R_SEED], "gen_seed", &r->gen_seed)))
+    return rc;
+  if (f[R_DAYS] &&
+      (rc = get_int(L, f[R_DAYS], "gen_days", 1, 366, &r->gen_days)))
+    return rc;
+  if (f[R_JOURNAL] && !is_null(f[R_JOURNAL]) &&
+      (rc = get_path(L, f[R_JOURNAL], "journal", &r->journal)))
+    return rc;
+  return 0;
+}
+
+enum {
+  T_LOG,
+  T_ACCOUNTS,
+  T_INSTR,
+  T_DATA,
+  T_STRAT,
+  T_FILL,
+  T_FEES,
+  T_BT,
+  T_RUN,
+  T__N
+};
+static const char *const top_keys[T__N] = {
+    "log_level", "accounts", "instruments", "data", "strategies",
+    "fill",      "fees",     "backtest",    "run"};
+
+static int load_root(loader *L, const ynode *root) {
+  const ynode *f[T__N];
+  int rc;
+  if (!root || is_null(root))
+    return fail_lc(L, 1, 1,
+                   "the configuration is empty; it needs at least an "
+                   "'accounts' list");
+  if (root->kind != Y_MAP)
+    return fail(L, root,
+                "top level: expected a mapping of sections such as "
+                "'accounts' and 'strategies'");
+  if ((rc = map_fields(L, root, "at top level", top_keys, T__N, f)))
+    return rc;
+  if (f[T_LOG] && (rc = load_log_level(L, f[T_LOG])))
+    return rc;
+  if ((rc = load_accounts(L, root, f[T_ACCOUNTS])) ||
+      (rc = load_instruments(L, f[T_INSTR])) ||
+      (rc = load_data(L, f[T_DATA])) || (rc = load_strategies(L, f[T_STRAT])) ||
+      (rc = load_fill(L, f[T_FILL])) || (rc = load_fees(L, f[T_FEES])) ||
+      (rc = load_backtest(L, f[T_BT])) || (rc = load_run(L, f[T_RUN])))
+    return rc;
+  return 0;
+}
+
+/* ---- public -------------------------------------------------------------- */
+
+void config_defaults(dto_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  instruments_init(&cfg->instruments);
+  cfg->fill.model = FILL_NEXT_BAR_OPEN;
+  cfg->fill.slippage_bps = 0;
+  cfg->fill.max_volume_share = FX_ONE / 10;
+  cfg->fill.latency_kind = LATENCY_FIXED;
+  cfg->fill.latency = 0;
+  cfg->fill.latency_max = 0;
+  cfg->fill.seed = 1;
+  cfg->backtest.from = INT64_MIN;
+  cfg->backtest.to = INT64_MAX;
+  cfg->run.feed = FEED_REPLAY;
+  cfg->run.speed = 1.0;
+  cfg->run.gen_seed = 42;
+  cfg->run.gen_days = 1;
+  cfg->log_level = LOG_INFO;
+}
+
+void config_release(dto_config *cfg) {
+  free(cfg->path);
+  free(cfg->dir);
+  free(cfg->accounts);
+  instruments_release(&cfg->instruments);
+  for (size_t i = 0; i < cfg->ndata; i++)
+    free(cfg->data[i].path);
+  free(cfg->data);
+  for (size_t i = 0; i < cfg->nstrategies; i++) {
+    free(cfg->strategies[i].syms);
+    free(cfg->strategies[i].params);
+  }
+  free(cfg->strategies);
+  free(cfg->backtest.out_dir);
+  free(cfg->run.journal);
+  config_defaults(cfg);
+}
+
+int config_load_mem(const char *name, const char *text, size_t len,
+                    const char *dir, dto_config *cfg, char *err,
+                    size_t errcap) {
+  loader L = {name ? name : "<config>", err, errcap, cfg};
+  ynode *root = NULL;
+  int rc;
+
+  if (err && errcap)
+    err[0] = '\0';
+  config_defaults(cfg);
+  cfg->path = xstrdup(L.name);
+  cfg->dir = xstrdup(dir && dir[0] ? dir : ".");
+  if (len > CFG_FILE_MAX) {
+    rc = fail_lc(&L, 1, 1, "file is larger than %d bytes", CFG_FILE_MAX);
+    goto out;
+  }
+  rc = build_tree(&L, text ? text : "", text ? len : 0, &root);
+  if (!rc)
+    rc = load_root(&L, root);
+  ynode_free(root);
+out:
+  if (rc)
+    config_release(cfg);
+  return rc;
+}
+
+/* The folder part of path: "." when there is none. */
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    return xstrdup(".");
+  if (slash == path)
+    return xstrdup("/");
+  return xstrndup(path, (size_t)(slash - path));
+}
+
+int config_load(const char *path, dto_config *cfg, char *err, size_t errcap) {
+  loader L = {path, err, errcap, cfg};
+  char *buf = NULL, *dir = NULL;
+  size_t len = 0, cap = 0;
+  int rc = 0;
+  FILE *f;
+
+  config_defaults(cfg);
+  f = fopen(path, "rb");
+  if (!f)
+    goto io_error;
+  for (;;) {
+    buf = xgrow(buf, &cap, len + 65536, 1);
+    size_t want = cap - len;
+    size_t got = fread(buf + len, 1, want, f);
+    len += got;
+    if (len > CFG_FILE_MAX) {
+      rc = fail_lc(&L, 1, 1, "file is larger than %d bytes", CFG_FILE_MAX);
+      goto out;
+    }
+    if (got < want) {
+      if (ferror(f))
+        goto io_error;
+      break;
+    }
+  }
+  dir = dir_of(path);
+  rc = config_load_mem(path, buf, len, dir, cfg, err, errcap);
+  goto out;
+
+io_error : {
+  int e = errno;
+  if (err && errcap)
+    snprintf(err, errcap, "%s: cannot read: %s", path, strerror(e));
+  rc = DTO_EIO;
+}
+out:
+  if (f)
+    fclose(f);
+  free(buf);
+  free(dir);
+  return rc;
+}
+
+const char *latency_kind_name(enum latency_kind k) {
+  return k == LATENCY_FIXED ? "fixed" : k == LATENCY_RANDOM ? "random" : "?";
+}
+
+const char *cfg_feed_name(enum cfg_feed f) {
+  return f == FEED_REPLAY ? "replay" : f == FEED_GENERATE ? "generate" : "?";
+}
+
+const char *cfg_data_kind_name(enum cfg_data_kind k) {
+  return k == CFG_DATA_BARS ? "bars" : k == CFG_DATA_TRADES ? "trades" : "?";
+}

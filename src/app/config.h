@@ -1,0 +1,142 @@
+/* config.h - dto's configuration: the YAML file, loaded and validated.
+ *
+ * config_load() reads one YAML file (libyaml), checks every key, type, range
+ * and cross-reference, and produces a dto_config of plain values that the
+ * rest of start-up wires into the engine.  Every error is one line
+ * "FILE:LINE:COLUMN: message" pointing at the offending key or value, so an
+ * operator can fix a file without reading the source.  The loader is strict:
+ * unknown keys, duplicate keys, duplicate ids and dangling references are
+ * errors, never warnings.
+ *
+ * This module is not for secrets: the file never holds credentials (later
+ * keys ending in _env name environment variables instead).  It does not open
+ * data files or create directories either; it only resolves their paths.
+ *
+ * The full schema, with every default and range, is docs/configuration.md.
+ */
+#ifndef DTO_APP_CONFIG_H
+#define DTO_APP_CONFIG_H
+
+#include "core/fx.h"
+#include "core/prelude.h"
+#include "engine/match.h"
+#include "engine/param.h"
+#include "engine/strategy.h"
+#include "market/calendar.h"
+#include "market/instrument.h"
+
+#define CFG_ID_MAX 32              /* account and strategy ids, with NUL */
+#define CFG_FILE_MAX (1024 * 1024) /* bytes; larger files are refused */
+#define CFG_DEPTH_MAX 32           /* YAML nesting levels */
+#define CFG_PATH_MAX 4096          /* bytes of a path in the file */
+#define CFG_ERR_MAX 512            /* a comfortable size for err buffers */
+
+typedef struct cfg_account {
+  char id[CFG_ID_MAX];
+  fx cash; /* starting cash, >= 0 */
+  bool allow_short;
+  bool allow_extended_hours;
+} cfg_account;
+
+enum cfg_data_kind { CFG_DATA_BARS, CFG_DATA_TRADES };
+
+typedef struct cfg_data {
+  char *path; /* owned; resolved against the config file's folder */
+  char symbol[SYMBOL_MAX]; /* "" = the file has a symbol column */
+  enum cfg_data_kind kind;
+} cfg_data;
+
+typedef struct cfg_strategy {
+  char id[CFG_ID_MAX];
+  const strategy_def *def; /* static registry entry, not owned */
+  size_t account;          /* index into dto_config.accounts */
+  sym_id *syms;            /* owned; indexes into the instrument table */
+  size_t nsyms;            /* >= 1, no duplicates */
+  fx allocation;           /* > 0 and <= the account's cash */
+  param_value *params;     /* owned; def->nparams values, defaults applied */
+  bool enabled;
+} cfg_strategy;
+
+/* enum fill_model and enum latency_kind come from engine/match.h. */
+typedef struct cfg_fill {
+  enum fill_model model;
+  fx slippage_bps;     /* 0..1000 */
+  fx max_volume_share; /* (0, 1]: share of a bar's volume one order may take */
+  enum latency_kind latency_kind;
+  dto_time latency;     /* 0..60 s; for random: the lower bound */
+  dto_time latency_max; /* random only: upper bound, latency..60 s */
+  uint64_t seed;        /* for random latency */
+} cfg_fill;
+
+typedef struct cfg_fees {
+  fx per_share;     /* >= 0, per unit of quantity filled */
+  fx per_order;     /* >= 0, once per order, on its first fill */
+  fx bps;           /* >= 0, basis points of the filled value */
+  fx min_per_order; /* >= 0, floor of an order's first-fill fee */
+  fx max_pct;       /* 0..100, cap as percent of a fill's value; 0 = no cap */
+} cfg_fees;
+
+typedef struct cfg_backtest {
+  dto_time from, to; /* [from, to); INT64_MIN / INT64_MAX when unset */
+  char *out_dir;     /* owned; NULL = "backtest-out" in the current folder */
+} cfg_backtest;
+
+enum cfg_feed { FEED_REPLAY, FEED_GENERATE };
+
+typedef struct cfg_run {
+  enum cfg_feed feed;
+  double speed;      /* replay speed multiplier; 0 = as fast as possible */
+  uint64_t gen_seed; /* feed generate: random seed */
+  int gen_days;      /* feed generate: trading days, 1..366 */
+  char *journal;     /* owned; resolved path, or NULL for none */
+} cfg_run;
+
+typedef struct dto_config {
+  char *path; /* owned; the name given to config_load / config_load_mem */
+  char *dir;  /* owned; folder that relative paths were resolved against */
+  cfg_account *accounts;
+  size_t naccounts;
+  instrument_table instruments;
+  cfg_data *data;
+  size_t ndata;
+  cfg_strategy *strategies;
+  size_t nstrategies;
+  cfg_fill fill;
+  cfg_fees fees;
+  cfg_backtest backtest;
+  cfg_run run;
+  int log_level; /* enum log_level from core/log.h */
+} dto_config;
+
+/* Load and validate the YAML file at path.  cfg need not be initialised.
+ * On success returns 0 and the caller owns *cfg (free it with
+ * config_release).  On failure returns DTO_ECONFIG (bad content, or a file
+ * over CFG_FILE_MAX bytes) or DTO_EIO (the file cannot be read), writes one
+ * line "FILE:LINE:COLUMN: message" (FILE as given; "FILE: message" for I/O
+ * errors) into err (may be NULL when errcap is 0; truncated to errcap), and
+ * leaves *cfg released: nothing to free.  Relative paths inside the file are
+ * resolved against path's folder. */
+int config_load(const char *path, dto_config *cfg, char *err, size_t errcap);
+
+/* The same for len bytes of text already in memory.  name is used in
+ * messages and kept as cfg->path; dir is the folder relative paths are
+ * resolved against (NULL or "." leaves them as written).  text need not be
+ * NUL-terminated.  Returns 0 or DTO_ECONFIG, as config_load. */
+int config_load_mem(const char *name, const char *text, size_t len,
+                    const char *dir, dto_config *cfg, char *err, size_t errcap);
+
+/* Free everything cfg owns and reset it to config_defaults().  Safe to call
+ * twice, and on a config from config_defaults(). */
+void config_release(dto_config *cfg);
+
+/* Fill cfg with an empty configuration holding every default: no accounts,
+ * instruments, data or strategies.  Allocates nothing. */
+void config_defaults(dto_config *cfg);
+
+/* Names for messages and reports ("random", "replay", "trades"); "?" for
+ * values out of range.  fill_model_name() is in engine/match.h. */
+const char *latency_kind_name(enum latency_kind k);
+const char *cfg_feed_name(enum cfg_feed f);
+const char *cfg_data_kind_name(enum cfg_data_kind k);
+
+#endif
