@@ -1,0 +1,168 @@
+/* runner.c - wiring a session from a configuration, and driving bars. */
+#include "app/runner.h"
+
+#include "broker/paper.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/timeutil.h"
+
+static void fxv_push(fx_vec *v, fx x) {
+  v->v = xgrow(v->v, &v->cap, v->n + 1, sizeof *v->v);
+  v->v[v->n++] = x;
+}
+
+int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
+                char *err, size_t errcap) {
+  memset(r, 0, sizeof *r);
+  r->cfg = cfg;
+  r->keep_curve = true;
+  r->day = INT64_MIN;
+  clock_sim_init(&r->clock, &r->sc, t0);
+  log_init(&r->log, logf, &r->clock, (enum log_level)cfg->log_level);
+
+  match_config mc;
+  match_config_init(&mc);
+  mc.model = cfg->fill.model;
+  mc.slippage_bps = cfg->fill.slippage_bps;
+  mc.max_volume_share = cfg->fill.max_volume_share;
+  mc.latency_kind = cfg->fill.latency_kind;
+  mc.latency = cfg->fill.latency;
+  mc.latency_max = cfg->fill.latency_max;
+  mc.seed = cfg->fill.seed;
+  r->m = matcher_new(&mc, &cfg->instruments, &r->clock);
+
+  r->accts = xcalloc(cfg->naccounts ? cfg->naccounts : 1, sizeof *r->accts);
+  fx start = 0;
+  for (size_t i = 0; i < cfg->naccounts; i++) {
+    r->accts[i].id = cfg->accounts[i].id;
+    r->accts[i].cash = cfg->accounts[i].cash;
+    start += cfg->accounts[i].cash;
+  }
+  engine_config ec = {0};
+  ec.instruments = &cfg->instruments;
+  ec.clock = &r->clock;
+  ec.log = logf ? &r->log : NULL;
+  ec.broker = &paper_broker_ops;
+  ec.broker_ctx = paper_ctx(r->m);
+  ec.fees.per_share = cfg->fees.per_share;
+  ec.fees.per_order = cfg->fees.per_order;
+  ec.fees.bps = cfg->fees.bps;
+  ec.fees.min_per_order = cfg->fees.min_per_order;
+  ec.fees.max_pct = cfg->fees.max_pct;
+  ec.accounts = r->accts;
+  ec.naccounts = cfg->naccounts;
+  r->e = engine_new(&ec);
+
+  size_t added = 0;
+  for (size_t i = 0; i < cfg->nstrategies; i++) {
+    const cfg_strategy *cs = &cfg->strategies[i];
+    if (!cs->enabled)
+      continue;
+    engine_strategy es = {cs->def,  cs->id,         (uint32_t)cs->account,
+                          cs->syms, cs->nsyms,      cs->allocation,
+                          cs->params};
+    int rc = engine_add_strategy(r->e, &es);
+    if (rc) {
+      snprintf(err, errcap, "strategy '%s': %s", cs->id, dto_strerror(rc));
+      runner_release(r);
+      return rc;
+    }
+    added++;
+  }
+  if (added == 0) {
+    snprintf(err, errcap, "no enabled strategies in the configuration");
+    runner_release(r);
+    return DTO_ECONFIG;
+  }
+  int rc = engine_start(r->e);
+  if (rc) {
+    snprintf(err, errcap, "a strategy failed to start: %s", dto_strerror(rc));
+    runner_release(r);
+    return rc;
+  }
+  fxv_push(&r->daily, start);
+  r->sdaily = xcalloc(added, sizeof *r->sdaily);
+  for (size_t i = 0; i < added; i++)
+    fxv_push(&r->sdaily[i],
+             portfolio_strategy_equity(engine_portfolio(r->e), (uint32_t)i));
+  return 0;
+}
+
+void runner_release(runner *r) {
+  if (r->sdaily) {
+    for (size_t i = 0; i < engine_nstrategies(r->e); i++)
+      free(r->sdaily[i].v);
+    free(r->sdaily);
+  }
+  engine_free(r->e);
+  matcher_free(r->m);
+  free(r->accts);
+  free(r->samples);
+  free(r->daily.v);
+  memset(r, 0, sizeof *r);
+}
+
+fx runner_equity(const runner *r) {
+  fx eq = 0;
+  const portfolio *p = engine_portfolio(r->e);
+  for (size_t a = 0; a < r->cfg->naccounts; a++)
+    eq += portfolio_account_equity(p, (uint32_t)a);
+  return eq;
+}
+
+static bool exposed_now(const runner *r) {
+  const portfolio *p = engine_portfolio(r->e);
+  for (size_t a = 0; a < r->cfg->naccounts; a++)
+    if (portfolio_account_gross(p, (uint32_t)a) != 0)
+      return true;
+  return false;
+}
+
+/* Commit the pending equity sample (state as of r->pend_t). */
+static void commit(runner *r) {
+  if (!r->pend)
+    return;
+  r->pend = false;
+  if (exposed_now(r))
+    r->exposed++;
+  if (!r->keep_curve)
+    return;
+  r->samples = xgrow(r->samples, &r->scap, r->nsamples + 1, sizeof *r->samples);
+  r->samples[r->nsamples++] = (eq_sample){r->pend_t, runner_equity(r)};
+}
+
+static void day_end(runner *r) {
+  fxv_push(&r->daily, runner_equity(r));
+  const portfolio *p = engine_portfolio(r->e);
+  for (size_t i = 0; i < engine_nstrategies(r->e); i++)
+    fxv_push(&r->sdaily[i], portfolio_strategy_equity(p, (uint32_t)i));
+}
+
+void runner_bar(runner *r, const bar *b) {
+  dto_time end = bar_end(b);
+  if (r->pend && end != r->pend_t)
+    commit(r);
+  const instrument *in = &r->cfg->instruments.v[b->sym];
+  int64_t day = in->cal ? calendar_local_day(in->cal, b->ts)
+                        : floordiv64(b->ts, DTO_NS_PER_DAY);
+  if (day != r->day) {
+    if (r->day != INT64_MIN)
+      day_end(r);
+    r->day = day;
+  }
+  sim_clock_set(&r->sc, b->ts);
+  engine_on_time(r->e, b->ts);
+  engine_broker_bar(r->e, b);
+  sim_clock_set(&r->sc, end);
+  engine_on_bar(r->e, b);
+  r->pend = true;
+  r->pend_t = end;
+  r->bars++;
+}
+
+void runner_finish(runner *r) {
+  engine_stop(r->e);
+  commit(r);
+  if (r->day != INT64_MIN)
+    day_end(r);
+}

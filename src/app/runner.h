@@ -1,0 +1,59 @@
+/* runner.h - one trading session wired from a configuration.
+ *
+ * A runner builds, from a loaded dto_config, everything a session needs:
+ * the simulated clock, the structured log, the paper exchange, the engine
+ * with its strategies; then drives bars through them in the order the
+ * engine expects and keeps the equity curve (every distinct bar end), the
+ * day-end equities per strategy and in total, and the exposure count.
+ * Backtests and `dto run` share it; only the feed differs.
+ */
+#ifndef DTO_APP_RUNNER_H
+#define DTO_APP_RUNNER_H
+
+#include "app/config.h"
+#include "core/log.h"
+#include "engine/engine.h"
+#include "engine/match.h"
+#include "engine/metrics.h"
+
+typedef struct fx_vec {
+  fx *v;
+  size_t n, cap;
+} fx_vec;
+
+typedef struct runner {
+  const dto_config *cfg; /* not owned */
+  sim_clock sc;
+  dto_clock clock;
+  dto_log log;
+  matcher *m;
+  engine *e;
+  engine_account *accts;
+  /* equity curve */
+  eq_sample *samples;
+  size_t nsamples, scap;
+  size_t exposed;
+  dto_time pend_t;
+  bool pend;
+  int64_t day; /* exchange day of the last bar */
+  fx_vec daily;  /* total */
+  fx_vec *sdaily; /* per strategy */
+  uint64_t bars;
+  bool keep_curve; /* record samples (off for benchmarks) */
+} runner;
+
+/* Build from cfg (which must outlive the runner); the log goes to logf
+ * (may be NULL for none) at cfg->log_level.  t0 starts the simulated clock.
+ * On failure returns a negative code with a message in err. */
+int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
+                char *err, size_t errcap);
+void runner_release(runner *r);
+
+/* Drive one bar through the paper exchange, the engine and the books. */
+void runner_bar(runner *r, const bar *b);
+/* End of data: stop the strategies, cancel working orders, close the curve. */
+void runner_finish(runner *r);
+/* Total equity over all accounts. */
+fx runner_equity(const runner *r);
+
+#endif

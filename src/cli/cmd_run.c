@@ -1,0 +1,234 @@
+/* cmd_run.c - `dto run`: the long-running orchestrator.
+ *
+ * For now it trades on the paper exchange from a replayed or generated feed
+ * in simulated real time: the engine's clock follows the feed, and the
+ * process sleeps between bars (bar gap / speed).  SIGINT and SIGTERM stop it
+ * cleanly: working orders that are not GTC are canceled, the log is flushed
+ * and a session summary printed; the exit status is 0.  Signals are taken
+ * synchronously (blocked, then waited for with sigtimedwait as the sleep), so
+ * no handler and no global flag are needed.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <time.h>
+
+#include "app/config.h"
+#include "app/runner.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/timeutil.h"
+#include "market/gen.h"
+#include "app/feed.h"
+
+static const char usage_text[] =
+    "usage: dto run --config FILE [--speed X] [--max-bars N] [--log FILE]\n"
+    "\n"
+    "Runs the configured strategies against the paper exchange, fed by the\n"
+    "config's data replayed (run.feed: replay) or by a generated synthetic\n"
+    "feed (run.feed: generate).  Time is simulated: it follows the feed,\n"
+    "and the process waits between bars as real time would pass at\n"
+    "--speed times (0: as fast as possible).  Every order and fill is logged\n"
+    "as one JSON line.  SIGINT or SIGTERM cancels working day orders,\n"
+    "flushes, prints a session summary and exits 0.\n"
+    "\n"
+    "  -c, --config FILE   configuration (YAML); see docs/configuration.md\n"
+    "  -s, --speed X       replay speed multiplier (default: run.speed)\n"
+    "  -n, --max-bars N    stop after N bars (default: the whole feed)\n"
+    "  -l, --log FILE      structured log (default: stderr)\n"
+    "  -h, --help          this text\n";
+
+static int load_feed(const dto_config *cfg, bar_vec *out, char *err,
+                     size_t cap) {
+  if (cfg->run.feed == FEED_GENERATE) {
+    const char **syms = xcalloc(cfg->instruments.n, sizeof *syms);
+    for (size_t i = 0; i < cfg->instruments.n; i++)
+      syms[i] = cfg->instruments.v[i].symbol;
+    gen_opts g;
+    gen_opts_init(&g);
+    g.seed = cfg->run.gen_seed;
+    g.symbols = syms;
+    g.nsymbols = cfg->instruments.n;
+    g.days = cfg->run.gen_days;
+    g.cal = cfg->instruments.n ? cfg->instruments.v[0].cal : NULL;
+    dto_clock rc;
+    clock_real_init(&rc);
+    g.start_day = floordiv64(clock_now(&rc), DTO_NS_PER_DAY);
+    int r = gen_bars(&g, out);
+    free(syms);
+    if (r)
+      snprintf(err, cap, "cannot generate the feed: %s", dto_strerror(r));
+    return r;
+  }
+  size_t bad = 0;
+  return feed_load(cfg, NULL, 0, INT64_MIN, INT64_MAX, false, true, out, &bad,
+                   err, cap);
+}
+
+/* Wait up to ns for SIGINT/SIGTERM; true when one arrived. */
+static bool wait_signal(const sigset_t *set, int64_t ns) {
+  struct timespec ts = {ns / DTO_NS_PER_SEC, ns % DTO_NS_PER_SEC};
+  for (;;) {
+    int s = sigtimedwait(set, NULL, &ts);
+    if (s > 0)
+      return true;
+    if (errno != EINTR)
+      return false;
+  }
+}
+
+int cmd_run(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"speed", required_argument, NULL, 's'},
+      {"max-bars", required_argument, NULL, 'n'},
+      {"log", required_argument, NULL, 'l'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  const char *config = NULL, *logpath = NULL;
+  double speed = -1;
+  uint64_t max_bars = UINT64_MAX;
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":c:s:n:l:h", opts, NULL)) != -1) {
+    char *end;
+    switch (c) {
+    case 'c':
+      config = optarg;
+      break;
+    case 's':
+      errno = 0;
+      speed = strtod(optarg, &end);
+      if (*end || errno || speed < 0 || speed > 1e9)
+        return cli_usage_error("run", "--speed: expected a number from 0 to "
+                                      "1e9, got '%.40s'",
+                               optarg);
+      break;
+    case 'n': {
+      errno = 0;
+      unsigned long long v = strtoull(optarg, &end, 10);
+      if (*end || errno || optarg[0] == '-' || v == 0)
+        return cli_usage_error("run", "--max-bars: expected a positive "
+                                      "integer, got '%.40s'",
+                               optarg);
+      max_bars = v;
+      break;
+    }
+    case 'l':
+      logpath = optarg;
+      break;
+    case 'h':
+      fputs(usage_text, stdout);
+      return 0;
+    case ':':
+      return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
+    default:
+      return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind < argc)
+    return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+  if (!config)
+    return cli_usage_error("run", "--config is required");
+
+  /* Block the stop signals first, so none is lost during start-up. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+
+  dto_config cfg;
+  char err[1024];
+  int rc = config_load(config, &cfg, err, sizeof err);
+  if (rc)
+    return cli_fail("%s", err);
+  if (speed < 0)
+    speed = cfg.run.speed;
+  FILE *logf = stderr;
+  if (logpath && !(logf = fopen(logpath, "a"))) {
+    config_release(&cfg);
+    return cli_fail("cannot open log %s: %s", logpath, strerror(errno));
+  }
+  bar_vec bars = {0};
+  rc = load_feed(&cfg, &bars, err, sizeof err);
+  if (!rc && bars.n == 0) {
+    snprintf(err, sizeof err, "the feed has no bars");
+    rc = DTO_ENOENT;
+  }
+  runner r;
+  bool have_runner = false;
+  if (!rc) {
+    rc = runner_init(&r, &cfg, logf, bars.v[0].ts, err, sizeof err);
+    have_runner = rc == 0;
+  }
+  if (rc) {
+    bar_vec_release(&bars);
+    config_release(&cfg);
+    if (logf != stderr)
+      fclose(logf);
+    return cli_fail("%s", err);
+  }
+  r.keep_curve = false;
+  log_line l;
+  if (log_begin(&l, &r.log, LOG_INFO, "session.start")) {
+    log_str(&l, "config", config);
+    log_int(&l, "bars", (int64_t)bars.n);
+    log_str(&l, "feed", cfg.run.feed == FEED_GENERATE ? "generate" : "replay");
+    log_end(&l);
+  }
+  fx start = runner_equity(&r);
+  bool stopped = false;
+  uint64_t n = 0;
+  for (size_t i = 0; i < bars.n && n < max_bars; i++, n++) {
+    if (i > 0 && bars.v[i].ts != bars.v[i - 1].ts && speed > 0) {
+      double gap = (double)(bars.v[i].ts - bars.v[i - 1].ts) / speed;
+      if (gap > 60e9)
+        gap = 60e9; /* never sleep through a closed market */
+      if (wait_signal(&set, (int64_t)gap)) {
+        stopped = true;
+        break;
+      }
+    } else if ((i & 1023) == 0 && wait_signal(&set, 0)) {
+      stopped = true;
+      break;
+    }
+    runner_bar(&r, &bars.v[i]);
+  }
+  runner_finish(&r);
+  const portfolio *p = engine_portfolio(r.e);
+  if (log_begin(&l, &r.log, LOG_INFO, "session.stop")) {
+    log_str(&l, "reason", stopped ? "signal" : "end_of_feed");
+    log_int(&l, "bars", (int64_t)n);
+    log_end(&l);
+  }
+  fflush(logf);
+  fx end = runner_equity(&r);
+  char a[FX_STRLEN], b[FX_STRLEN], d[FX_STRLEN];
+  fx_format(start, a, sizeof a);
+  fx_format(end, b, sizeof b);
+  fx_format(end - start, d, sizeof d);
+  size_t open_pos = 0;
+  for (size_t acc = 0; acc < cfg.naccounts; acc++)
+    for (size_t s = 0; s < cfg.instruments.n; s++)
+      open_pos += portfolio_account_pos(p, (uint32_t)acc, (sym_id)s)->qty != 0;
+  printf("session %s: bars %" PRIu64 ", orders %zu, fills %" PRIu64
+         ", working orders %zu, open positions %zu\n"
+         "equity %s -> %s (P&L %s)\n",
+         stopped ? "stopped by signal" : "ended (end of feed)", n,
+         oms_count(engine_oms(r.e)), engine_fill_count(r.e),
+         engine_working_orders(r.e), open_pos, a, b, d);
+  fflush(stdout);
+  if (have_runner)
+    runner_release(&r);
+  bar_vec_release(&bars);
+  config_release(&cfg);
+  if (logf != stderr)
+    fclose(logf);
+  return 0;
+}
