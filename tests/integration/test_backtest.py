@@ -1,0 +1,135 @@
+"""dto backtest, black-box: reports, determinism, errors."""
+import csv
+import json
+from pathlib import Path
+
+from conftest import write_config
+
+STRATS = [
+    "  - id: mac",
+    "    type: ma_crossover",
+    "    symbols: [AAPL, MSFT]",
+    "    allocation: 40000",
+    "    params: { fast: 5, slow: 20 }",
+    "  - id: orb",
+    "    type: orb",
+    "    symbols: [SPY]",
+    "    allocation: 30000",
+    "  - id: vwap",
+    "    type: vwap_reversion",
+    "    symbols: [AAPL, SPY]",
+    "    allocation: 30000",
+    "    params: { band_pct: 0.2 }",
+]
+
+FILES = ["summary.json", "trades.csv", "orders.csv", "equity.csv",
+         "events.jsonl"]
+
+
+def test_backtest_writes_reports(run, sample_data, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", sample_data, STRATS)
+    out = tmp_path / "out"
+    r = run("backtest", "--config", cfg, "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "TOTAL" in r.stdout and "reports:" in r.stdout
+    for f in FILES:
+        assert (out / f).exists(), f
+    s = json.loads((out / "summary.json").read_text())
+    assert s["bars"] == 3 * 3 * 390
+    assert s["orders"] > 0 and s["fills"] > 0
+    for k in ("total_return", "annual_return", "sharpe", "sortino",
+              "max_drawdown", "max_drawdown_duration_s", "win_rate",
+              "profit_factor", "avg_win", "avg_loss", "exposure", "trades",
+              "fees"):
+        assert k in s["total"], k
+    assert [x["id"] for x in s["strategies"]] == ["mac", "orb", "vwap"]
+    orders = list(csv.DictReader((out / "orders.csv").open()))
+    assert len(orders) == s["orders"]
+    ids = [o["client_order_id"] for o in orders]
+    assert len(set(ids)) == len(ids), "client order ids must be unique"
+    assert all(o["state"] in ("filled", "canceled", "expired", "rejected",
+                              "replaced") for o in orders)
+    # intraday strategies flatten before the close: every trade is closed
+    trades = list(csv.DictReader((out / "trades.csv").open()))
+    assert trades
+    for t in trades:
+        assert t["entry_time"][:10] == t["exit_time"][:10]
+    # net P&L in the summary is the sum of trade P&L net of fees
+    net = sum(float(t["net_pnl"]) for t in trades)
+    assert abs(float(s["total"]["net_pnl"]) - net) < 1e-6
+
+
+def test_backtest_is_byte_identical(run, sample_data, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", sample_data, STRATS)
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"out{i}"
+        r = run("backtest", "--config", cfg, "--out", out, "--quiet")
+        assert r.returncode == 0, r.stderr
+        outs.append(out)
+    for f in FILES:
+        a = (outs[0] / f).read_bytes()
+        b = (outs[1] / f).read_bytes()
+        assert a == b, f"{f} differs between two identical runs"
+        assert len(a) > 0
+
+
+def test_from_to_window(run, sample_data, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", sample_data, STRATS)
+    out = tmp_path / "out"
+    r = run("backtest", "--config", cfg, "--out", out, "--quiet",
+            "--from", "2025-01-07", "--to", "2025-01-08")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["bars"] == 3 * 390
+    assert s["from"].startswith("2025-01-07")
+
+
+def test_unknown_strategy_error_has_location(run, sample_data, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", sample_data, [
+        "  - id: x", "    type: moonshot", "    symbols: [AAPL]"])
+    r = run("backtest", "--config", cfg, "--quiet")
+    assert r.returncode == 1
+    assert "c.yaml:" in r.stderr
+    assert "unknown strategy 'moonshot'" in r.stderr
+    assert "ma_crossover" in r.stderr  # lists the known ones
+
+
+def test_bad_config_value_has_line_and_column(run, sample_data, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", sample_data, [
+        "  - id: x", "    type: ma_crossover", "    symbols: [AAPL]",
+        "    params: { fast: 50, slow: 20 }"])
+    r = run("backtest", "--config", cfg, "--quiet")
+    assert r.returncode == 1
+    assert "fast" in r.stderr and "slow" in r.stderr
+    text = Path(cfg).read_text().splitlines()
+    line = next(i for i, l in enumerate(text, 1) if "params:" in l)
+    assert f"c.yaml:{line}:" in r.stderr
+
+
+def test_bad_csv_row_names_file_and_line(run, sample_data, tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    for s in ("AAPL", "MSFT", "SPY"):
+        (d / f"{s}.csv").write_bytes((sample_data / f"{s}.csv").read_bytes())
+    lines = (d / "MSFT.csv").read_text().splitlines()
+    lines[10] = lines[10].split(",")[0] + ",abc,1,1,1,100"
+    (d / "MSFT.csv").write_text("\n".join(lines) + "\n")
+    cfg = write_config(tmp_path / "c.yaml", d, STRATS)
+    r = run("backtest", "--config", cfg, "--out", tmp_path / "o", "--quiet")
+    assert r.returncode == 1
+    assert "MSFT.csv:11:" in r.stderr
+    assert "open" in r.stderr
+    r = run("backtest", "--config", cfg, "--out", tmp_path / "o", "--quiet",
+            "--skip-bad-rows")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["bad_rows"] == 1
+
+
+def test_missing_data_file(run, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", tmp_path / "nowhere", STRATS)
+    r = run("backtest", "--config", cfg, "--quiet")
+    assert r.returncode == 1
+    assert "nowhere" in r.stderr
+    assert "AddressSanitizer" not in r.stderr
