@@ -69,14 +69,16 @@ static int parse_epoch(const char *s, size_t len, dto_time *out) {
   }
   if (v > (uint64_t)INT64_MAX)
     return DTO_ERANGE;
-  int64_t t = (int64_t)v;
-  /* Pick the unit by magnitude: seconds up to year ~5138, then ms, us, ns. */
+  int64_t t = (int64_t)v, mul = 1;
+  /* Pick the unit by magnitude: seconds, then ms, us, ns. */
   if (t < 100000000000LL)
-    t *= DTO_NS_PER_SEC;
+    mul = DTO_NS_PER_SEC;
   else if (t < 100000000000000LL)
-    t *= 1000000LL;
+    mul = 1000000LL;
   else if (t < 100000000000000000LL)
-    t *= 1000LL;
+    mul = 1000LL;
+  if (__builtin_mul_overflow(t, mul, &t))
+    return DTO_ERANGE; /* outside 1677..2262, the range of dto_time */
   *out = neg ? -t : t;
   return 0;
 }
@@ -146,9 +148,12 @@ int time_parse(const char *s, size_t len, dto_time *out) {
   }
   if (i != len)
     return DTO_EPARSE;
-  int64_t days = days_from_civil(y, mo, d);
-  *out = days * DTO_NS_PER_DAY + (h * 3600LL + mi * 60LL + sec) * DTO_NS_PER_SEC +
-         frac - offset;
+  int64_t days = days_from_civil(y, mo, d), r;
+  int64_t rest = (h * 3600LL + mi * 60LL + sec) * DTO_NS_PER_SEC + frac - offset;
+  if (__builtin_mul_overflow(days, DTO_NS_PER_DAY, &r) ||
+      __builtin_add_overflow(r, rest, &r))
+    return DTO_ERANGE; /* outside 1677..2262, the range of dto_time */
+  *out = r;
   return 0;
 }
 

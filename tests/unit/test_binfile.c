@@ -1,0 +1,471 @@
+/* test_binfile.c - dto's binary bar file: round trips (CSV -> binary ->
+ * bars), the checks of the writer, and a corrupt or truncated file caught
+ * on open with a message that says what is wrong. */
+#include "core/prelude.h"
+
+#include "core/error.h"
+#include "core/fx.h"
+#include "core/timeutil.h"
+#include "market/binfile.h"
+#include "market/reader.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+typedef struct fixture {
+  char dir[64];
+  char path[128]; /* dir/bars.dtob */
+} fixture;
+
+static int setup(void **state) {
+  fixture *F = calloc(1, sizeof *F);
+  snprintf(F->dir, sizeof F->dir, "/tmp/dto_test_binfile_XXXXXX");
+  if (!mkdtemp(F->dir))
+    return -1;
+  snprintf(F->path, sizeof F->path, "%s/bars.dtob", F->dir);
+  *state = F;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *F = *state;
+  char p[160];
+  static const char *const names[] = {"bars.dtob", "bars.dtob.tmp",
+                                      "in.csv"};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(names); i++) {
+    snprintf(p, sizeof p, "%s/%s", F->dir, names[i]);
+    unlink(p);
+  }
+  rmdir(F->dir);
+  free(F);
+  return 0;
+}
+
+static const char *const SYMS[] = {"AAPL", "MSFT"};
+
+static const char CSV[] =
+    "time,open,high,low,close,volume,symbol\n"
+    "2025-01-06T14:30:00Z,243.10,243.50,242.90,243.25,120034,AAPL\n"
+    "2025-01-06T14:30:00Z,421.00,421.75,420.50,421.10,80000.5,MSFT\n"
+    "2025-01-06T14:31:00Z,243.25,243.26,243.00,243.01,99000,AAPL\n"
+    "2025-01-06T14:31:00Z,421.10,421.20,421.00,421.00,0,MSFT\n"
+    "2025-01-06T14:32:00Z,243.01,244.00,243.01,243.99,150000,AAPL\n";
+
+static void make_table(instrument_table *t) {
+  instruments_init(t);
+  for (size_t i = 0; i < DTO_ARRAY_LEN(SYMS); i++) {
+    instrument ins = {.tick = FX_ONE / 100, .lot = FX_ONE};
+    snprintf(ins.symbol, sizeof ins.symbol, "%s", SYMS[i]);
+    assert_int_equal(instruments_add(t, &ins, NULL), 0);
+  }
+}
+
+static void read_csv(bar_vec *v) {
+  instrument_table t;
+  make_table(&t);
+  read_opts o;
+  read_opts_init(&o);
+  o.quiet = true;
+  o.instruments = &t;
+  read_result r;
+  assert_int_equal(read_bars_csv_mem("in.csv", CSV, strlen(CSV), &o, v, &r),
+                   0);
+  instruments_release(&t);
+}
+
+static void assert_bars_equal(const bar *a, const bar *b) {
+  assert_true(a->ts == b->ts);
+  assert_true(a->dur == b->dur);
+  assert_true(a->open == b->open);
+  assert_true(a->high == b->high);
+  assert_true(a->low == b->low);
+  assert_true(a->close == b->close);
+  assert_true(a->volume == b->volume);
+  assert_int_equal(a->sym, b->sym);
+}
+
+static void write_ok(const fixture *F, const bar_vec *v) {
+  char err[256];
+  int rc = binfile_write(F->path, v->v, v->n, SYMS, 2, err, sizeof err);
+  if (rc)
+    fail_msg("binfile_write: %s", err);
+}
+
+static void test_round_trip(void **state) {
+  fixture *F = *state;
+  bar_vec v = {0};
+  read_csv(&v);
+  assert_int_equal(v.n, 5);
+  write_ok(F, &v);
+
+  /* No temporary file is left behind. */
+  char tmp[160];
+  snprintf(tmp, sizeof tmp, "%s.tmp", F->path);
+  assert_int_equal(access(tmp, F_OK), -1);
+
+  struct stat st;
+  assert_int_equal(stat(F->path, &st), 0);
+  assert_int_equal(st.st_size, BINFILE_HEADER_SIZE + 2 * BINFILE_SYMBOL_SIZE +
+                                   5 * BINFILE_RECORD_SIZE);
+
+  binfile *f;
+  char err[256];
+  assert_int_equal(binfile_open(F->path, &f, err, sizeof err), 0);
+  assert_int_equal(binfile_count(f), 5);
+  assert_int_equal(binfile_nsymbols(f), 2);
+  assert_string_equal(binfile_symbol(f, 0), "AAPL");
+  assert_string_equal(binfile_symbol(f, 1), "MSFT");
+  assert_true(binfile_dur(f) == 60 * DTO_NS_PER_SEC);
+  for (size_t i = 0; i < v.n; i++) {
+    bar b;
+    binfile_get(f, i, &b);
+    assert_bars_equal(&b, &v.v[i]);
+  }
+  binfile_free(f);
+  binfile_free(NULL);
+
+  /* Through read_bars_file with a table in another order: symbols are
+   * mapped by name. */
+  instrument_table t;
+  instruments_init(&t);
+  instrument ins = {.symbol = "MSFT", .tick = 1, .lot = 1};
+  assert_int_equal(instruments_add(&t, &ins, NULL), 0);
+  snprintf(ins.symbol, sizeof ins.symbol, "AAPL");
+  assert_int_equal(instruments_add(&t, &ins, NULL), 0);
+  read_opts o;
+  read_opts_init(&o);
+  o.quiet = true;
+  o.instruments = &t;
+  bar_vec w = {0};
+  read_result r;
+  assert_int_equal(read_bars_file(F->path, &o, &w, &r), 0);
+  assert_int_equal(r.rows, 5);
+  assert_int_equal(w.n, 5);
+  for (size_t i = 0; i < v.n; i++) {
+    bar want = v.v[i];
+    want.sym = want.sym == 0 ? 1 : 0;
+    assert_bars_equal(&w.v[i], &want);
+  }
+  bar_vec_release(&w);
+
+  /* The window and an explicit duration. */
+  assert_int_equal(time_parse_cstr("2025-01-06T14:31:00Z", &o.from), 0);
+  o.dur = 5 * DTO_NS_PER_MIN;
+  assert_int_equal(read_bars_file(F->path, &o, &w, &r), 0);
+  assert_int_equal(w.n, 3);
+  assert_true(w.v[0].dur == 5 * DTO_NS_PER_MIN);
+  bar_vec_release(&w);
+  instruments_release(&t);
+
+  /* Learn mode builds the table from the file. */
+  instruments_init(&t);
+  read_opts_init(&o);
+  o.quiet = true;
+  assert_int_equal(read_bars_file_learn(F->path, &o, NULL, &t, &w, &r), 0);
+  assert_int_equal(t.n, 2);
+  assert_string_equal(t.v[1].symbol, "MSFT");
+  for (size_t i = 0; i < v.n; i++)
+    assert_bars_equal(&w.v[i], &v.v[i]);
+  bar_vec_release(&w);
+  instruments_release(&t);
+  bar_vec_release(&v);
+}
+
+static void test_symbols_without_table(void **state) {
+  fixture *F = *state;
+  bar_vec v = {0};
+  read_csv(&v);
+  write_ok(F, &v);
+  read_opts o;
+  read_opts_init(&o);
+  o.quiet = true;
+  bar_vec w = {0};
+  read_result r;
+  assert_int_equal(read_bars_file(F->path, &o, &w, &r), DTO_EPARSE);
+  char want[512];
+  snprintf(want, sizeof want,
+           "%s: holds 2 symbols (AAPL, MSFT, ...); several symbols need an "
+           "instrument table",
+           F->path);
+  assert_string_equal(r.err, want);
+  bar_vec_release(&w);
+
+  /* One symbol: every bar gets o.sym. */
+  const char *one[] = {"AAPL"};
+  bar b[2] = {v.v[0], v.v[2]};
+  char err[256];
+  assert_int_equal(binfile_write(F->path, b, 2, one, 1, err, sizeof err), 0);
+  o.sym = 4;
+  assert_int_equal(read_bars_file(F->path, &o, &w, &r), 0);
+  assert_int_equal(w.n, 2);
+  assert_int_equal(w.v[1].sym, 4);
+  assert_true(w.v[1].close == v.v[2].close);
+  bar_vec_release(&w);
+
+  /* A symbol missing from the table is a bad row per bar. */
+  instrument_table t;
+  instruments_init(&t);
+  instrument ins = {.symbol = "MSFT", .tick = 1, .lot = 1};
+  assert_int_equal(instruments_add(&t, &ins, NULL), 0);
+  o.instruments = &t;
+  assert_int_equal(read_bars_file(F->path, &o, &w, &r), DTO_EPARSE);
+  snprintf(want, sizeof want,
+           "%s: record 0: symbol 'AAPL' is not in the instrument table",
+           F->path);
+  assert_string_equal(r.err, want);
+  o.skip_bad_rows = true;
+  assert_int_equal(read_bars_file(F->path, &o, &w, &r), DTO_EPARSE);
+  assert_int_equal(r.bad_rows, 2);
+  write_ok(F, &v);
+  assert_int_equal(read_bars_file(F->path, &o, &w, &r), 0);
+  assert_int_equal(r.rows, 2);
+  assert_int_equal(r.bad_rows, 3);
+  assert_int_equal(w.v[0].sym, 0);
+  bar_vec_release(&w);
+  instruments_release(&t);
+  bar_vec_release(&v);
+}
+
+static void expect_write_err(const fixture *F, const bar *b, size_t n,
+                             const char *const *syms, size_t nsyms,
+                             const char *msg) {
+  char err[256];
+  assert_int_equal(binfile_write(F->path, b, n, syms, nsyms, err, sizeof err),
+                   DTO_EINVAL);
+  assert_string_equal(err, msg);
+  assert_int_equal(access(F->path, F_OK), -1);
+}
+
+static void test_write_checks(void **state) {
+  fixture *F = *state;
+  bar_vec v = {0};
+  read_csv(&v);
+  bar b[3] = {v.v[0], v.v[1], v.v[2]};
+  bar s[2] = {v.v[2], v.v[0]};
+  expect_write_err(F, s, 2, SYMS, 2, "bar 1: not in time order");
+  s[1] = v.v[2];
+  expect_write_err(F, s, 2, SYMS, 2, "bar 1: duplicate time for its symbol");
+  b[1].sym = 2;
+  expect_write_err(F, b, 3, SYMS, 2,
+                   "bar 1: symbol index 2 out of range (2 symbols)");
+  b[1].sym = 1;
+  b[2].dur = 1;
+  expect_write_err(F, b, 3, SYMS, 2,
+                   "bar 2: duration differs from the first bar's");
+  b[2].dur = b[0].dur;
+  b[2].low = b[2].high + 1;
+  expect_write_err(F, b, 3, SYMS, 2, "bar 2: high below low");
+  const char *dup[] = {"AAPL", "AAPL"};
+  expect_write_err(F, v.v, 1, dup, 2, "symbol 'AAPL' appears twice");
+  const char *badname[] = {"AAPL", "no good"};
+  expect_write_err(F, v.v, 1, badname, 2, "symbol 1: not a valid symbol");
+  expect_write_err(F, v.v, 1, SYMS, 0, "need 1 to 100000 symbols, got 0");
+
+  /* An I/O failure names the path and leaves nothing behind. */
+  char path[256], err[256];
+  snprintf(path, sizeof path, "%s/no/such/dir/x.dtob", F->dir);
+  assert_int_equal(binfile_write(path, v.v, v.n, SYMS, 2, err, sizeof err),
+                   DTO_ENOENT);
+  assert_non_null(strstr(err, "no/such/dir/x.dtob.tmp: cannot create"));
+  bar_vec_release(&v);
+}
+
+/* Read the whole file, let mutate change it, write it back and expect
+ * binfile_open to fail with code and a message containing want. */
+static void corrupt(const fixture *F, void (*mutate)(unsigned char *, size_t *),
+                    int code, const char *want) {
+  bar_vec v = {0};
+  read_csv(&v);
+  write_ok(F, &v);
+  bar_vec_release(&v);
+  FILE *f = fopen(F->path, "rb");
+  assert_non_null(f);
+  unsigned char buf[1024];
+  size_t n = fread(buf, 1, sizeof buf - 64, f);
+  fclose(f);
+  mutate(buf, &n);
+  f = fopen(F->path, "wb");
+  assert_int_equal(fwrite(buf, 1, n, f), n);
+  fclose(f);
+
+  binfile *bf = (binfile *)1;
+  char err[256];
+  int rc = binfile_open(F->path, &bf, err, sizeof err);
+  if (bf) {
+    binfile_free(bf);
+    fail_msg("opened a corrupt file; want '%s'", want);
+  }
+  if (rc != code || !strstr(err, want))
+    fail_msg("got %s '%s', want %s '...%s...'", dto_errname(rc), err,
+             dto_errname(code), want);
+  char prefix[160];
+  snprintf(prefix, sizeof prefix, "%s: ", F->path);
+  assert_memory_equal(err, prefix, strlen(prefix));
+
+  /* The readers report the same. */
+  read_opts o;
+  read_opts_init(&o);
+  o.quiet = true;
+  read_result r;
+  instrument_table t;
+  make_table(&t);
+  o.instruments = &t;
+  bar_vec w = {0};
+  if (n >= BINFILE_MAGIC_LEN && !memcmp(buf, BINFILE_MAGIC, 8)) {
+    assert_int_equal(read_bars_file(F->path, &o, &w, &r), code);
+    assert_string_equal(r.err, err);
+  }
+  instruments_release(&t);
+  bar_vec_release(&w);
+}
+
+static void m_magic(unsigned char *b, size_t *n) {
+  (void)n;
+  b[7] = '2';
+}
+static void m_short_header(unsigned char *b, size_t *n) {
+  (void)b;
+  *n = 40;
+}
+static void m_truncated(unsigned char *b, size_t *n) {
+  (void)b;
+  *n -= 10;
+}
+static void m_trailing(unsigned char *b, size_t *n) {
+  memset(b + *n, 0, 56);
+  *n += 56;
+}
+static void m_version(unsigned char *b, size_t *n) {
+  (void)n;
+  b[8] = 2;
+}
+static void m_recsize(unsigned char *b, size_t *n) {
+  (void)n;
+  b[12] = 48;
+}
+static void m_count(unsigned char *b, size_t *n) {
+  (void)n;
+  b[16] = 6;
+}
+static void m_huge_count(unsigned char *b, size_t *n) {
+  (void)n;
+  memset(b + 16, 0xff, 8);
+}
+static void m_dur(unsigned char *b, size_t *n) {
+  (void)n;
+  memset(b + 24, 0, 8);
+}
+static void m_nsym(unsigned char *b, size_t *n) {
+  (void)n;
+  memset(b + 32, 0, 4);
+}
+static void m_offset(unsigned char *b, size_t *n) {
+  (void)n;
+  b[40] = 200;
+}
+static void m_reserved(unsigned char *b, size_t *n) {
+  (void)n;
+  b[60] = 1;
+}
+static void m_symname(unsigned char *b, size_t *n) {
+  (void)n;
+  b[64 + 16 + 1] = 's'; /* MSFT -> MsFT */
+}
+static void m_symdup(unsigned char *b, size_t *n) {
+  (void)n;
+  memcpy(b + 64 + 16, "AAPL", 4);
+}
+static void m_symidx(unsigned char *b, size_t *n) {
+  (void)n;
+  b[96 + 56 * 2 + 48] = 7; /* record 2 */
+}
+static void m_padding(unsigned char *b, size_t *n) {
+  (void)n;
+  b[96 + 56 * 1 + 53] = 1;
+}
+static void m_hilo(unsigned char *b, size_t *n) {
+  (void)n;
+  memset(b + 96 + 56 * 3 + 24, 0x7f, 8); /* record 3: low huge */
+}
+static void m_order(unsigned char *b, size_t *n) {
+  (void)n;
+  memcpy(b + 96 + 56 * 4, b + 96, 8); /* record 4 gets record 0's time */
+}
+
+static void test_corrupt(void **state) {
+  fixture *F = *state;
+  corrupt(F, m_magic, DTO_EPARSE, "not a dto bar file (bad magic)");
+  corrupt(F, m_short_header, DTO_EPARSE,
+          "truncated: 40 bytes, the header needs 64");
+  corrupt(F, m_truncated, DTO_EPARSE,
+          "truncated: the header says 5 records but the file holds 4");
+  corrupt(F, m_trailing, DTO_EPARSE, "corrupt: 56 bytes after the last of 5");
+  corrupt(F, m_version, DTO_EUNSUPPORTED,
+          "unsupported version 2 (this dto reads 1)");
+  corrupt(F, m_recsize, DTO_EPARSE, "corrupt: record size 48 (expected 56)");
+  corrupt(F, m_count, DTO_EPARSE,
+          "truncated: the header says 6 records but the file holds 5");
+  corrupt(F, m_huge_count, DTO_EPARSE,
+          "truncated: the header says 18446744073709551615 records");
+  corrupt(F, m_dur, DTO_EPARSE, "corrupt: bar duration 0");
+  corrupt(F, m_nsym, DTO_EPARSE, "corrupt: symbol count 0");
+  corrupt(F, m_offset, DTO_EPARSE, "corrupt: records at offset 200");
+  corrupt(F, m_reserved, DTO_EPARSE, "reserved header bytes are not zero");
+  corrupt(F, m_symname, DTO_EPARSE, "corrupt: symbol 1: not a valid symbol");
+  corrupt(F, m_symdup, DTO_EPARSE, "corrupt: symbol 'AAPL' appears twice");
+  corrupt(F, m_symidx, DTO_EPARSE,
+          "corrupt: record 2: symbol index 7 out of range (2 symbols)");
+  corrupt(F, m_padding, DTO_EPARSE, "corrupt: record 1: padding is not zero");
+  corrupt(F, m_hilo, DTO_EPARSE, "corrupt: record 3: high below low");
+  corrupt(F, m_order, DTO_EPARSE, "corrupt: record 4: time goes backward");
+}
+
+static void test_open_errors(void **state) {
+  fixture *F = *state;
+  binfile *f;
+  char err[256], want[256];
+  assert_int_equal(binfile_open(F->path, &f, err, sizeof err), DTO_ENOENT);
+  assert_null(f);
+  assert_int_equal(binfile_open(F->dir, &f, err, sizeof err), DTO_EINVAL);
+  snprintf(want, sizeof want, "%s: not a regular file", F->dir);
+  assert_string_equal(err, want);
+  FILE *fp = fopen(F->path, "w");
+  fputs("DTO", fp);
+  fclose(fp);
+  assert_int_equal(binfile_open(F->path, &f, err, sizeof err), DTO_EPARSE);
+  snprintf(want, sizeof want, "%s: not a dto bar file (3 bytes)", F->path);
+  assert_string_equal(err, want);
+
+  /* An empty bar file opens, but reading it finds no rows. */
+  char e2[256];
+  assert_int_equal(binfile_write(F->path, NULL, 0, SYMS, 1, e2, sizeof e2), 0);
+  assert_int_equal(binfile_open(F->path, &f, err, sizeof err), 0);
+  assert_int_equal(binfile_count(f), 0);
+  binfile_free(f);
+  read_opts o;
+  read_opts_init(&o);
+  o.quiet = true;
+  bar_vec v = {0};
+  read_result r;
+  assert_int_equal(read_bars_file(F->path, &o, &v, &r), DTO_EPARSE);
+  snprintf(want, sizeof want, "%s: no rows", F->path);
+  assert_string_equal(r.err, want);
+  assert_false(binfile_sniff("DTOBARS", 7));
+  assert_true(binfile_sniff("DTOBARS1xx", 10));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_symbols_without_table, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_write_checks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("binfile", tests, NULL, NULL);
+}
