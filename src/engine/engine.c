@@ -64,10 +64,7 @@ static void on_transition(void *ctx, const order *o, enum order_state from,
                           enum order_state to, bool legal) {
   engine *e = ctx;
   if (legal) {
-    bool was = from != to && order_is_working(from);
-    bool is = order_is_working(to);
-    if (from == to && to == OS_NEW)
-      was = is = false;
+    bool was = order_is_working(from), is = order_is_working(to);
     if (was != is) {
       strat *s = &e->st[o->strategy];
       size_t slot = 0;
@@ -359,6 +356,8 @@ static int check_req(const engine *e, const strat *s, const order_req *r) {
     return DTO_EINVAL;
   if (r->type == ORD_TRAILING_STOP && r->trail <= 0)
     return DTO_EINVAL;
+  if (r->take_profit < 0 || r->stop_loss < 0)
+    return DTO_EINVAL; /* 0 means "none"; a negative exit is a mistake */
   if ((r->take_profit || r->stop_loss) &&
       (r->type != ORD_MARKET && r->type != ORD_LIMIT))
     return DTO_EINVAL;
@@ -505,7 +504,10 @@ int strat_replace(strat *s, order_id id, fx qty, fx limit_price,
   if (o->state != OS_ACCEPTED && o->state != OS_PARTIALLY_FILLED)
     return DTO_ESTATE;
   const instrument *in = &e->cfg.instruments->v[o->sym];
-  order t = *o;
+  if (qty < 0 || limit_price < 0 || stop_price < 0)
+    return DTO_EINVAL;
+  order t;
+  memcpy(&t, o, sizeof t); /* bytes, padding included: runs compare equal */
   t.qty = qty ? qty : order_leaves(o);
   if (qty && qty <= o->filled)
     return DTO_EINVAL;
@@ -534,16 +536,20 @@ int strat_replace(strat *s, order_id id, fx qty, fx limit_price,
             ++s->seq);
   order *n = oms_create(e->oms, &t, cloid, tm);
   order_id nid = n->id;
-  if (risk_check(e->risk, n) != RISK_OK) {
+  if (new_id)
+    *new_id = nid;
+  enum risk_reason why = risk_check(e->risk, n);
+  if (why != RISK_OK) {
+    n->reason = (int)why;
     oms_transition(e->oms, n, OS_REJECTED, tm);
+    log_order(e, "order.rejected", n);
+    notify(e, n);
     return DTO_EREJECT;
   }
   oms_transition(e->oms, n, OS_PENDING_NEW, tm);
   o = oms_get(e->oms, id);
   o->replaced_by = nid;
   oms_transition(e->oms, o, OS_PENDING_CANCEL, tm);
-  if (new_id)
-    *new_id = nid;
   return e->cfg.broker->replace(e->cfg.broker_ctx, id, oms_get(e->oms, nid));
 }
 
@@ -561,6 +567,27 @@ void strat_cancel_all(strat *s, sym_id sym) {
 }
 
 int strat_flatten(strat *s, sym_id sym) {
+  if (sym == SYM_NONE) { /* every symbol of the strategy */
+    int rc = 0;
+    for (size_t i = 0; i < s->nsyms; i++) {
+      int r = strat_flatten(s, s->syms[i]);
+      if (r && !rc)
+        rc = r;
+    }
+    return rc;
+  }
+  if (sym >= s->e->cfg.instruments->n)
+    return DTO_EINVAL;
+  /* A bracket entry canceled here must not place its exits once the
+   * cancel is confirmed: they would reopen the position being closed. */
+  engine *e = s->e;
+  size_t n = oms_count(e->oms);
+  for (order_id id = 0; id < n; id++) {
+    order *o = oms_get(e->oms, id);
+    if (o->strategy == s->index && o->sym == sym && o->role == BR_ENTRY &&
+        order_is_working(o->state))
+      o->tp_price = o->sl_price = 0;
+  }
   strat_cancel_all(s, sym);
   fx q = portfolio_strategy_pos(s->e->pf, s->index, sym)->qty;
   if (q == 0)
@@ -632,6 +659,7 @@ static void handle(engine *e, const broker_report *r) {
     return;
   }
   order_id id = o->id;
+  bool was_terminal = order_is_terminal(o->state);
   switch (r->kind) {
   case REP_ACCEPTED:
     if (o->state == OS_PENDING_NEW)
@@ -654,20 +682,28 @@ static void handle(engine *e, const broker_report *r) {
     oms_transition(e->oms, o, OS_EXPIRED, r->ts);
     break;
   case REP_REPLACED:
-    oms_transition(e->oms, o, OS_REPLACED, r->ts);
+    if (oms_transition(e->oms, o, OS_REPLACED, r->ts) == 0 &&
+        o->peer != ORDER_NONE && o->replaced_by != ORDER_NONE) {
+      /* a replaced bracket exit: its peer now cancels the replacement */
+      order *p = oms_get(e->oms, o->peer);
+      if (p && p->peer == id)
+        p->peer = o->replaced_by;
+    }
     break;
   case REP_CANCEL_REJECT:
-    if (o->state == OS_PENDING_CANCEL) {
+    if (o->state == OS_PENDING_CANCEL)
       oms_transition(e->oms, o, o->filled ? OS_PARTIALLY_FILLED : OS_ACCEPTED,
                      r->ts);
-      if (o->replaced_by != ORDER_NONE) {
-        order *n = oms_get(e->oms, o->replaced_by);
-        o->replaced_by = ORDER_NONE;
-        if (n && n->state == OS_PENDING_NEW) {
-          n->reason = r->reason;
-          oms_transition(e->oms, n, OS_REJECTED, r->ts);
-          notify(e, n);
-        }
+    /* A refused replace: the replacement never existed at the broker.  The
+     * old order may have filled meanwhile, so this does not depend on its
+     * state. */
+    if (o->replaced_by != ORDER_NONE) {
+      order *n = oms_get(e->oms, o->replaced_by);
+      o->replaced_by = ORDER_NONE;
+      if (n && n->state == OS_PENDING_NEW) {
+        n->reason = r->reason;
+        oms_transition(e->oms, n, OS_REJECTED, r->ts);
+        notify(e, n);
       }
     }
     break;
@@ -679,8 +715,10 @@ static void handle(engine *e, const broker_report *r) {
     oms_transition(e->oms, o, OS_FILLED, r->ts);
   notify(e, oms_get(e->oms, id));
   o = oms_get(e->oms, id);
-  if (o->role == BR_ENTRY && order_is_terminal(o->state) && o->filled > 0 &&
-      o->state != OS_REPLACED)
+  /* Exits are placed once, when the entry ends: a late or repeated report
+   * about a finished entry must not place them again. */
+  if (o->role == BR_ENTRY && !was_terminal && order_is_terminal(o->state) &&
+      o->filled > 0 && o->state != OS_REPLACED)
     place_exits(e, id);
 }
 

@@ -54,6 +54,8 @@ const char *fill_model_name(enum fill_model m) {
 }
 
 int fill_model_parse(const char *s, enum fill_model *out) {
+  if (!s)
+    return DTO_EINVAL;
   for (int i = 0; i < FILL_MODEL_COUNT; i++)
     if (!strcmp(s, model_names[i])) {
       *out = (enum fill_model)i;
@@ -114,6 +116,8 @@ static void report(matcher *m, enum report_kind k, order_id id, fx qty,
 
 size_t matcher_poll(matcher *m, broker_report *out, size_t max) {
   size_t n = m->qlen < max ? m->qlen : max;
+  if (n == 0)
+    return 0;
   memcpy(out, m->q + m->qhead, n * sizeof *out);
   m->qhead += n;
   m->qlen -= n;
@@ -156,11 +160,20 @@ static bool valid_order(const matcher *m, const order *o) {
   return true;
 }
 
-/* The close of the session in which an order placed at t acts. */
+/* The close of the session in which an order placed at t acts: the
+ * regular close of the session in progress or the next one; for an
+ * extended-hours order the end of extended hours, which may be today's even
+ * after the regular close (an order sent in the post-market). */
 static dto_time session_end_for(const matcher *m, const order *o, dto_time t) {
   const instrument *in = &m->ins->v[o->sym];
   session s;
-  if (!in->cal || !calendar_next_session(in->cal, t, &s))
+  if (!in->cal)
+    return INT64_MAX;
+  if (o->extended_hours &&
+      calendar_session(in->cal, calendar_local_day(in->cal, t), &s) &&
+      t < s.post_close)
+    return s.post_close;
+  if (!calendar_next_session(in->cal, t, &s))
     return INT64_MAX;
   return o->extended_hours ? s.post_close : s.close;
 }
@@ -201,16 +214,38 @@ static int add_order(matcher *m, const order *o, dto_time now) {
 
 static void try_fill_bar(matcher *m, morder *mo, const bar *b, bool close_only);
 
+/* Where a bar falls in its instrument's trading day. */
+typedef struct bar_phase {
+  bool regular;  /* starts inside the regular session */
+  bool extended; /* starts inside extended hours (regular included) */
+  bool first;    /* the session's first regular bar (opening auction) */
+  bool last;     /* the session's last regular bar (closing auction) */
+} bar_phase;
+
+static bar_phase phase_of(matcher *m, const bar *b);
+
+/* May mo trade on a bar in phase ph? */
+static bool phase_allows(const bar_phase *ph, const morder *mo) {
+  return ph->regular || (ph->extended && mo->o.extended_hours);
+}
+
 int matcher_submit(matcher *m, const order *o) {
   dto_time now = clock_now(m->clock);
   int rc = add_order(m, o, now);
   if (rc || o->id >= m->nord || !m->ord[o->id].live)
     return rc;
-  /* bar_close: an order sent right at a bar's close fills at that close */
+  /* bar_close: an order sent right at a bar's close fills at that close,
+   * under the same session rules as on the bar itself.  The auctions of
+   * OPG and CLS orders are over by then: they wait for their bar. */
   symbook *b = &m->books[o->sym];
+  morder *mo = &m->ord[o->id];
   if (m->cfg.model == FILL_BAR_CLOSE && b->have_last &&
-      bar_end(&b->last) == now && m->ord[o->id].active <= now)
-    try_fill_bar(m, &m->ord[o->id], &b->last, true);
+      bar_end(&b->last) == now && mo->active <= now && o->tif != TIF_OPG &&
+      o->tif != TIF_CLS) {
+    bar_phase ph = phase_of(m, &b->last);
+    if (phase_allows(&ph, mo))
+      try_fill_bar(m, mo, &b->last, true);
+  }
   return 0;
 }
 
@@ -227,15 +262,21 @@ int matcher_cancel(matcher *m, order_id id) {
 
 int matcher_replace(matcher *m, order_id old_id, const order *nw) {
   dto_time now = clock_now(m->clock);
-  if (old_id >= m->nord || !m->ord[old_id].live ||
-      m->ord[old_id].o.sym != nw->sym || m->ord[old_id].o.side != nw->side) {
+  if (old_id >= m->nord || !m->ord[old_id].live) {
     report(m, REP_CANCEL_REJECT, old_id, 0, 0, now, BRR_UNKNOWN_ORDER);
     return 0;
   }
-  if (!valid_order(m, nw)) {
+  /* The replacement keeps symbol and side and needs an id of its own. */
+  if (m->ord[old_id].o.sym != nw->sym || m->ord[old_id].o.side != nw->side ||
+      nw->id == old_id || (nw->id < m->nord && m->ord[nw->id].live) ||
+      !valid_order(m, nw)) {
     report(m, REP_CANCEL_REJECT, old_id, 0, 0, now, BRR_INVALID);
     return 0;
   }
+  /* a replaced bracket exit: its peer now cancels the replacement */
+  order_id pid = m->ord[old_id].o.peer;
+  if (pid < m->nord && m->ord[pid].live && m->ord[pid].o.peer == old_id)
+    m->ord[pid].o.peer = nw->id;
   retire(m, &m->ord[old_id]);
   broker_report *r;
   report(m, REP_REPLACED, old_id, 0, 0, now, 0);
@@ -412,88 +453,125 @@ static void try_fill_bar(matcher *m, morder *mo, const bar *b, bool close_only) 
   }
 }
 
-/* The session for a bar of sym, cached. */
-static const session *bar_session(matcher *m, sym_id sym, dto_time t) {
+/* The session of sym whose trading hours (extended included) contain t,
+ * cached per symbol.  NULL when the market is closed at t: outside that
+ * day's hours, or on a day without a session.  A session is looked up by
+ * t's exchange-local day, not as "the next session to close", so that a
+ * post-market instant belongs to the day it follows.  *always is set (and
+ * NULL returned) for an instrument without a calendar, which is always
+ * open. */
+static const session *session_at(matcher *m, sym_id sym, dto_time t,
+                                 bool *always) {
   symbook *bk = &m->books[sym];
   const instrument *in = &m->ins->v[sym];
+  *always = in->cal == NULL;
   if (!in->cal)
     return NULL;
-  if (!bk->have_sess || t >= bk->sess.post_close || t < bk->sess.pre_open) {
-    if (!calendar_next_session(in->cal, t, &bk->sess))
-      return NULL;
-    bk->have_sess = true;
-  }
+  if (bk->have_sess && t >= bk->sess.pre_open && t < bk->sess.post_close)
+    return &bk->sess;
+  session s;
+  if (!calendar_session(in->cal, calendar_local_day(in->cal, t), &s) ||
+      t < s.pre_open || t >= s.post_close)
+    return NULL;
+  bk->sess = s;
+  bk->have_sess = true;
   return &bk->sess;
+}
+
+static bar_phase phase_of(matcher *m, const bar *b) {
+  bar_phase ph = {false, false, false, false};
+  bool always;
+  const session *s = session_at(m, b->sym, b->ts, &always);
+  if (always) {
+    ph.regular = ph.extended = true;
+    return ph;
+  }
+  if (!s)
+    return ph;
+  ph.extended = true;
+  ph.regular = b->ts >= s->open && b->ts < s->close;
+  ph.first = b->ts == s->open;
+  ph.last = ph.regular && bar_end(b) >= s->close;
+  return ph;
+}
+
+/* Evaluate one due order against bar b in phase ph. */
+static void eval_bar(matcher *m, morder *mo, const bar *b,
+                     const bar_phase *ph, bool close_model) {
+  if (!phase_allows(ph, mo))
+    return;
+  switch (mo->o.tif) {
+  case TIF_OPG:
+    if (!ph->regular)
+      return; /* the opening auction is at the regular open */
+    if (ph->first)
+      try_fill_bar(m, mo, b, false);
+    if (mo->live) { /* missed or not filled at the opening auction */
+      retire(m, mo);
+      report(m, REP_EXPIRED, mo->o.id, 0, 0, b->ts, BRR_MARKET_CLOSED);
+    }
+    return;
+  case TIF_CLS:
+    if (!ph->last)
+      return;
+    try_fill_bar(m, mo, b, true);
+    if (mo->live) {
+      retire(m, mo);
+      report(m, REP_EXPIRED, mo->o.id, 0, 0, bar_end(b), BRR_MARKET_CLOSED);
+    }
+    return;
+  default:
+    try_fill_bar(m, mo, b, close_model);
+  }
+}
+
+/* Copy sym's book into m->scratch: fills and one-cancels-other retire
+ * orders from the book while it is being walked. */
+static size_t snapshot(matcher *m, sym_id sym) {
+  symbook *bk = &m->books[sym];
+  m->scratch = xgrow(m->scratch, &m->scap, bk->n, sizeof *m->scratch);
+  memcpy(m->scratch, bk->ids, bk->n * sizeof *m->scratch);
+  return bk->n;
 }
 
 void matcher_on_bar(matcher *m, const bar *b) {
   symbook *bk = &m->books[b->sym];
-  if (m->cfg.model == FILL_BAR_CLOSE) {
+  bool close_model = m->cfg.model == FILL_BAR_CLOSE;
+  if (close_model) {
     bk->last = *b;
     bk->have_last = true;
   }
   if (bk->n == 0)
     return;
-  const session *s = bar_session(m, b->sym, b->ts);
-  bool regular = !s || (b->ts >= s->open && b->ts < s->close);
-  bool extended = s && b->ts >= s->pre_open && b->ts < s->post_close;
-  bool first = s && b->ts == s->open;
-  bool last = s && bar_end(b) >= s->close && b->ts < s->close;
-  bool close_model = m->cfg.model == FILL_BAR_CLOSE;
-  /* Iterate over a snapshot: fills may retire orders from the book. */
-  m->scratch = xgrow(m->scratch, &m->scap, bk->n, sizeof *m->scratch);
-  order_id *ids = m->scratch;
-  size_t n = bk->n;
-  memcpy(ids, bk->ids, n * sizeof *ids);
+  bar_phase ph = phase_of(m, b);
+  size_t n = snapshot(m, b->sym);
   for (size_t k = 0; k < n; k++) {
-    morder *mo = &m->ord[ids[k]];
+    morder *mo = &m->ord[m->scratch[k]];
     if (!mo->live)
       continue;
     bool due = close_model ? mo->active <= bar_end(b) : mo->active <= b->ts;
-    if (!due)
-      continue;
-    if (!(regular || (extended && mo->o.extended_hours)))
-      continue;
-    switch (mo->o.tif) {
-    case TIF_OPG:
-      if (first)
-        try_fill_bar(m, mo, b, false);
-      if (mo->live) { /* missed or not filled at the opening auction */
-        retire(m, mo);
-        report(m, REP_EXPIRED, mo->o.id, 0, 0, b->ts, BRR_MARKET_CLOSED);
-      }
-      break;
-    case TIF_CLS:
-      if (last) {
-        try_fill_bar(m, mo, b, true);
-        if (mo->live) {
-          retire(m, mo);
-          report(m, REP_EXPIRED, mo->o.id, 0, 0, bar_end(b),
-                 BRR_MARKET_CLOSED);
-        }
-      }
-      break;
-    default:
-      try_fill_bar(m, mo, b, close_model);
-    }
+    if (due)
+      eval_bar(m, mo, b, &ph, close_model);
   }
 }
 
 static bool print_open(matcher *m, sym_id sym, dto_time t, const order *o) {
-  const session *s = bar_session(m, sym, t);
-  if (!s)
+  bool always;
+  const session *s = session_at(m, sym, t, &always);
+  if (always)
     return true;
+  if (!s)
+    return false;
   if (t >= s->open && t < s->close)
     return true;
-  return o->extended_hours && t >= s->pre_open && t < s->post_close;
+  return o->extended_hours;
 }
 
 static void on_print(matcher *m, sym_id sym, dto_time ts, fx buy_px,
                      fx sell_px, fx buy_size, fx sell_size) {
-  symbook *bk = &m->books[sym];
-  for (size_t i = 0; i < bk->n;) {
-    morder *mo = &m->ord[bk->ids[i]];
-    size_t before = bk->n;
+  size_t n = snapshot(m, sym);
+  for (size_t k = 0; k < n; k++) {
+    morder *mo = &m->ord[m->scratch[k]];
     if (mo->live && mo->active <= ts && print_open(m, sym, ts, &mo->o) &&
         mo->o.tif != TIF_OPG && mo->o.tif != TIF_CLS) {
       order *o = &mo->o;
@@ -532,8 +610,6 @@ static void on_print(matcher *m, sym_id sym, dto_time ts, fx buy_px,
         break;
       }
     }
-    if (bk->n == before)
-      i++;
   }
 }
 
@@ -550,16 +626,21 @@ void matcher_on_quote(matcher *m, const quote *q) {
 void matcher_on_time(matcher *m, dto_time t) {
   if (t < m->next_expire)
     return;
+  /* Sweep the books (working orders only), in instrument then arrival
+   * order, which keeps the reports deterministic. */
   dto_time next = INT64_MAX;
-  for (size_t id = 0; id < m->nord; id++) {
-    morder *mo = &m->ord[id];
-    if (!mo->live)
-      continue;
-    if (mo->expire <= t) {
-      retire(m, mo);
-      report(m, REP_EXPIRED, mo->o.id, 0, 0, mo->expire, BRR_DAY_END);
-    } else if (mo->expire < next) {
-      next = mo->expire;
+  for (size_t sym = 0; sym < m->ins->n; sym++) {
+    symbook *bk = &m->books[sym];
+    for (size_t i = 0; i < bk->n;) {
+      morder *mo = &m->ord[bk->ids[i]];
+      if (mo->expire <= t) {
+        retire(m, mo); /* removes bk->ids[i] */
+        report(m, REP_EXPIRED, mo->o.id, 0, 0, mo->expire, BRR_DAY_END);
+        continue;
+      }
+      if (mo->expire < next)
+        next = mo->expire;
+      i++;
     }
   }
   m->next_expire = next;

@@ -31,7 +31,7 @@ order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
   DTO_ASSERT(m->n < ORDER_NONE);
   m->v = xgrow(m->v, &m->cap, m->n + 1, sizeof *m->v);
   order *o = &m->v[m->n];
-  *o = *tmpl;
+  memcpy(o, tmpl, sizeof *o); /* every byte, so tables compare with memcmp */
   o->id = (order_id)m->n++;
   snprintf(o->cloid, sizeof o->cloid, "%s", cloid);
   o->state = OS_NEW;

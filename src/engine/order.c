@@ -75,7 +75,11 @@ const char *tif_name(enum tif t) {
   return (unsigned)t < TIF_COUNT ? tif_names[t] : "?";
 }
 
+/* Index of s in names, or -1 (also for a NULL s: parsers take outside
+ * input and must not crash on it). */
 static int lookup(const char *const *names, int n, const char *s) {
+  if (!s)
+    return -1;
   for (int i = 0; i < n; i++)
     if (!strcmp(names[i], s))
       return i;

@@ -88,6 +88,8 @@ const char *order_state_name(enum order_state s);
 const char *order_side_name(enum order_side s);
 const char *order_type_name(enum order_type t);
 const char *tif_name(enum tif t);
+/* Parse the exact lower-case names above ("buy", "stop_limit", "gtc").
+ * DTO_EINVAL (and *out untouched) for anything else, NULL included. */
 int order_side_parse(const char *s, enum order_side *out);
 int order_type_parse(const char *s, enum order_type *out);
 int tif_parse(const char *s, enum tif *out);

@@ -93,8 +93,12 @@ fx portfolio_account_fees(const portfolio *p, uint32_t account);
 fx portfolio_account_unrealized(const portfolio *p, uint32_t account);
 /* Cash available for new long purchases (cash, floored at 0). */
 fx portfolio_account_buying_power(const portfolio *p, uint32_t account);
-/* Day trades by the account on `day`, and in the 5 business days ending at
- * `day` (days given as the caller's trading-day numbering). */
+/* Day trades by the account on `day` (the exchange day passed to
+ * portfolio_fill; the last 8 days with day trades are kept), and since the
+ * start.  A day trade is an order that reduces a position whose last
+ * opening fill was on the same day; each order counts once.  There is no
+ * rolling 5-business-day count yet (the pattern day trader rule needs one:
+ * sum portfolio_day_trades over the days wanted). */
 int portfolio_day_trades(const portfolio *p, uint32_t account, int64_t day);
 int portfolio_day_trades_total(const portfolio *p, uint32_t account);
 

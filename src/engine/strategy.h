@@ -94,13 +94,27 @@ const order *strat_order(const strat *s, order_id id);
  * (DTO_EINVAL for a malformed request, DTO_EREJECT when risk refused it; the
  * order is then recorded as rejected). */
 int strat_submit(strat *s, const order_req *req, order_id *id);
+/* Ask the broker to cancel a working order; the order is pending_cancel
+ * until the broker confirms.  0 also when a cancel is already pending;
+ * DTO_ENOENT for an order that is not this strategy's, DTO_ESTATE for one
+ * that is no longer working. */
 int strat_cancel(strat *s, order_id id);
-/* Cancel/replace: new quantity and prices (0 keeps the old value). */
+/* Cancel/replace: new total quantity and prices (0 keeps the old value).
+ * The replacement is a new order (*new_id, set whenever one was created);
+ * the old one goes to pending_cancel and ends replaced when the broker
+ * confirms.  A bracket exit's peer follows the replacement.  DTO_ENOENT for
+ * an order that is not this strategy's, DTO_ESTATE unless it is accepted or
+ * partially filled, DTO_EINVAL for a negative value, a quantity not above
+ * the filled one or off the lot, or a price off the tick; DTO_EREJECT when
+ * risk refused the replacement (recorded as rejected). */
 int strat_replace(strat *s, order_id id, fx qty, fx limit_price,
                   fx stop_price, order_id *new_id);
 /* Cancel every working order of this strategy in sym (SYM_NONE: all). */
 void strat_cancel_all(strat *s, sym_id sym);
-/* Cancel working orders in sym and close the position with a market order. */
+/* Cancel working orders in sym (SYM_NONE: every symbol of the strategy)
+ * and close the position with a market day order.  Bracket entries canceled
+ * this way place no exits.  0, or the first error of strat_submit;
+ * DTO_EINVAL for an unknown symbol. */
 int strat_flatten(strat *s, sym_id sym);
 /* Call on_timer(tag) at time at (or at the first event at or after it). */
 int strat_set_timer(strat *s, dto_time at, uint64_t tag);

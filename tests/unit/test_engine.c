@@ -1,0 +1,1156 @@
+/* test_engine.c - the engine's order flow end to end: a scripted test
+ * strategy, the paper broker (or a fake one), the OMS, risk and the
+ * portfolio.  Bars are driven the way engine.h documents:
+ *   clock := bar.ts; engine_on_time; engine_broker_bar;
+ *   clock := bar_end(bar); engine_on_bar.
+ * All bars are 1-minute bars of Monday 2025-01-06 from 14:30Z (09:30 New
+ * York, the regular open); the paper exchange fills at the next bar's open
+ * unless a test says otherwise.  Fees: 0.005 per share + 1 per order,
+ * minimum 1. */
+#include "core/prelude.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+
+#include <cmocka.h>
+
+#include "broker/paper.h"
+#include "core/error.h"
+#include "core/timeutil.h"
+#include "engine/engine.h"
+#include "market/calendar.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static fx F(const char *s) {
+  fx v;
+  if (fx_parse_cstr(s, &v))
+    fail_msg("bad fx literal %s", s);
+  return v;
+}
+
+#define assert_fx(got, text)                                                   \
+  do {                                                                         \
+    fx got_ = (got), want_ = F(text);                                          \
+    if (got_ != want_) {                                                       \
+      char gb_[FX_STRLEN];                                                     \
+      fx_format(got_, gb_, sizeof gb_);                                        \
+      fail_msg("%s is %s, want %s", #got, gb_, text);                          \
+    }                                                                          \
+  } while (0)
+
+static dto_time UD(int dd, int h, int mi, int sec) {
+  return (days_from_civil(2025, 1, 6) + dd) * DTO_NS_PER_DAY +
+         h * DTO_NS_PER_HOUR + mi * DTO_NS_PER_MIN + sec * DTO_NS_PER_SEC;
+}
+/* The start of bar k (from 1): 14:30Z + k - 1 minutes. */
+static dto_time BT(int k) { return UD(0, 14, 29 + k, 0); }
+
+/* ---- the scripted strategy ---------------------------------------------- */
+
+typedef struct script script;
+typedef void (*step_fn)(strat *s, script *sc, const bar *b);
+
+struct script {
+  step_fn step;
+  int bar;          /* the bar on_bar is showing, from 1 */
+  int rc[24];       /* return codes the steps saw */
+  order_id id[24];  /* order ids they got */
+  int notified[64]; /* on_order calls per order id */
+  int timer_bar;    /* bar count when on_timer ran */
+  uint64_t timer_tag;
+  bool stopped;
+  fx pos, avg, cash, equity; /* strategy queries, read by a step */
+  size_t open, open_all;
+};
+
+/* The test hands the strategy its script through an integer parameter
+ * holding a pointer: the engine copies parameters and nothing else. */
+static const param_spec script_params[] = {
+    {"script", PARAM_INT, "0", 0, 0, NULL, "the test's script (a pointer)"},
+};
+
+static script *S(const strat *s) {
+  return (script *)(intptr_t)strat_param(s, 0)->u.i;
+}
+
+static void sc_on_bar(strat *s, void *st, void *ss, const bar *b) {
+  (void)st;
+  (void)ss;
+  script *sc = S(s);
+  sc->bar++;
+  if (sc->step)
+    sc->step(s, sc, b);
+}
+
+static void sc_on_order(strat *s, void *st, const order *o) {
+  (void)st;
+  script *sc = S(s);
+  if (o->id < DTO_ARRAY_LEN(sc->notified))
+    sc->notified[o->id]++;
+}
+
+static void sc_on_timer(strat *s, void *st, uint64_t tag) {
+  (void)st;
+  script *sc = S(s);
+  sc->timer_bar = sc->bar;
+  sc->timer_tag = tag;
+}
+
+static void sc_on_stop(strat *s, void *st) {
+  (void)st;
+  S(s)->stopped = true;
+}
+
+static const strategy_def script_def = {
+    .name = "script",
+    .summary = "follows the test's script",
+    .params = script_params,
+    .nparams = 1,
+    .state_size = 8,
+    .sym_state_size = 8,
+    .on_bar = sc_on_bar,
+    .on_order = sc_on_order,
+    .on_timer = sc_on_timer,
+    .on_stop = sc_on_stop,
+};
+
+static order_req req(enum order_side side, enum order_type type, enum tif tif,
+                     const char *qty, const char *limit) {
+  order_req r;
+  memset(&r, 0, sizeof r);
+  r.sym = 0;
+  r.side = side;
+  r.type = type;
+  r.tif = tif;
+  r.qty = F(qty);
+  r.limit_price = limit ? F(limit) : 0;
+  return r;
+}
+
+/* ---- the world: instruments, clock, broker, engine, recorders ------------ */
+
+typedef struct trans {
+  order_id id;
+  enum order_state from, to;
+  bool legal;
+  dto_time t; /* o->updated after the call */
+} trans;
+
+typedef struct fillrec {
+  order_id id;
+  fx qty, price, fee;
+  dto_time t;
+} fillrec;
+
+/* A broker whose reports the test writes by hand. */
+typedef struct fake {
+  broker_report q[32];
+  size_t n;
+  int submits, cancels, replaces;
+  int fail_submit;
+} fake;
+
+typedef struct world {
+  instrument_table ins;
+  sim_clock sim;
+  dto_clock clock;
+  matcher *m;
+  fake fk;
+  engine *e;
+  engine_account acct;
+  trans tr[256];
+  size_t ntr;
+  fillrec fills[64];
+  size_t nfills;
+  script sc;
+} world;
+
+static void hook_changed(void *ctx, const order *o, enum order_state from,
+                         enum order_state to, bool legal) {
+  world *w = ctx;
+  assert_true(w->ntr < DTO_ARRAY_LEN(w->tr));
+  w->tr[w->ntr++] = (trans){o->id, from, to, legal, o->updated};
+}
+
+static void hook_fill(void *ctx, const order *o, fx qty, fx price, fx fee,
+                      dto_time t) {
+  world *w = ctx;
+  assert_true(w->nfills < DTO_ARRAY_LEN(w->fills));
+  w->fills[w->nfills++] = (fillrec){o->id, qty, price, fee, t};
+}
+
+static int fk_submit(void *ctx, const order *o) {
+  fake *f = ctx;
+  (void)o;
+  f->submits++;
+  return f->fail_submit ? DTO_EIO : 0;
+}
+static int fk_cancel(void *ctx, order_id id) {
+  (void)id;
+  ((fake *)ctx)->cancels++;
+  return 0;
+}
+static int fk_replace(void *ctx, order_id old_id, const order *nw) {
+  (void)old_id;
+  (void)nw;
+  ((fake *)ctx)->replaces++;
+  return 0;
+}
+static size_t fk_poll(void *ctx, broker_report *out, size_t max) {
+  fake *f = ctx;
+  size_t n = f->n < max ? f->n : max;
+  memcpy(out, f->q, n * sizeof *out);
+  memmove(f->q, f->q + n, (f->n - n) * sizeof *f->q);
+  f->n -= n;
+  return n;
+}
+static const broker_ops fake_ops = {
+    .name = "fake",
+    .submit = fk_submit,
+    .cancel = fk_cancel,
+    .replace = fk_replace,
+    .poll = fk_poll,
+};
+
+static void fk_push(world *w, enum report_kind k, order_id id, const char *qty,
+                    const char *px, dto_time ts, int reason) {
+  assert_true(w->fk.n < DTO_ARRAY_LEN(w->fk.q));
+  w->fk.q[w->fk.n++] = (broker_report){
+      k, id, ORDER_NONE, qty ? F(qty) : 0, px ? F(px) : 0, ts, reason};
+}
+
+/* mc NULL: the fake broker. */
+static world *boot(const match_config *mc, step_fn step) {
+  world *w = calloc(1, sizeof *w);
+  assert_non_null(w);
+  instruments_init(&w->ins);
+  const char *syms[] = {"TEST", "OTHER"};
+  for (int i = 0; i < 2; i++) {
+    instrument in;
+    memset(&in, 0, sizeof in);
+    snprintf(in.symbol, sizeof in.symbol, "%s", syms[i]);
+    in.asset_class = ASSET_EQUITY;
+    in.tick = F("0.01");
+    in.lot = FX_ONE;
+    snprintf(in.currency, sizeof in.currency, "%s", "USD");
+    in.cal = calendar_us_equity();
+    in.shortable = true;
+    assert_int_equal(instruments_add(&w->ins, &in, NULL), 0);
+  }
+  clock_sim_init(&w->clock, &w->sim, UD(0, 9, 0, 0));
+  w->acct = (engine_account){"ACC", 100000 * FX_ONE};
+  engine_config ec;
+  memset(&ec, 0, sizeof ec);
+  ec.instruments = &w->ins;
+  ec.clock = &w->clock;
+  ec.log = NULL;
+  if (mc) {
+    w->m = matcher_new(mc, &w->ins, &w->clock);
+    ec.broker = &paper_broker_ops;
+    ec.broker_ctx = paper_ctx(w->m);
+  } else {
+    ec.broker = &fake_ops;
+    ec.broker_ctx = &w->fk;
+  }
+  ec.fees.per_share = F("0.005");
+  ec.fees.per_order = F("1");
+  ec.fees.min_per_order = F("1");
+  ec.accounts = &w->acct;
+  ec.naccounts = 1;
+  ec.hooks = (engine_hooks){w, hook_changed, hook_fill};
+  w->e = engine_new(&ec);
+  w->sc.step = step;
+  param_value pv;
+  memset(&pv, 0, sizeof pv);
+  pv.u.i = (int64_t)(intptr_t)&w->sc;
+  sym_id mine[1] = {0};
+  engine_strategy es = {&script_def, "strat", 0, mine, 1, 100000 * FX_ONE, &pv};
+  assert_int_equal(engine_add_strategy(w->e, &es), 0);
+  assert_int_equal(engine_start(w->e), 0);
+  return w;
+}
+
+static void shutdown(world *w) {
+  engine_free(w->e);
+  matcher_free(w->m);
+  instruments_release(&w->ins);
+  free(w);
+}
+
+typedef struct ohlc {
+  const char *o, *h, *l, *c;
+} ohlc;
+
+/* The default path: up 5 cents a bar, range +-10 to 15 cents. */
+static const ohlc path[] = {
+    {"10.00", "10.10", "9.90", "10.05"},  {"10.05", "10.20", "10.00", "10.15"},
+    {"10.20", "10.30", "10.10", "10.25"}, {"10.25", "10.40", "10.20", "10.35"},
+    {"10.35", "10.55", "10.30", "10.45"}, {"10.50", "10.60", "10.40", "10.55"},
+    {"10.55", "10.65", "10.45", "10.60"}, {"10.60", "10.70", "10.50", "10.65"},
+};
+
+static bar mkbar(int k, const ohlc *p, const char *vol) {
+  bar b = {BT(k),   DTO_NS_PER_MIN, F(p->o), F(p->h),
+           F(p->l), F(p->c),        F(vol),  0};
+  assert_null(bar_check(&b));
+  return b;
+}
+
+/* Drive bar k (from 1) as engine.h documents. */
+static void drive(world *w, int k, const ohlc *p, const char *vol) {
+  bar b = mkbar(k, p, vol);
+  sim_clock_set(&w->sim, b.ts);
+  engine_on_time(w->e, b.ts);
+  engine_broker_bar(w->e, &b);
+  sim_clock_set(&w->sim, bar_end(&b));
+  engine_on_bar(w->e, &b);
+}
+
+static void drive_path(world *w, const ohlc *p, int n, const char *vol) {
+  for (int k = 1; k <= n; k++)
+    drive(w, k, &p[k - 1], vol);
+}
+
+static const order *O(const world *w, order_id id) {
+  const order *o = oms_cget(engine_oms(w->e), id);
+  if (!o)
+    fail_msg("no order %u", id);
+  return o;
+}
+
+/* Check the transitions recorded from index `from` on. */
+static void expect_trans_at(const world *w, size_t from, const trans *want,
+                            size_t n, int line) {
+  if (w->ntr < from + n)
+    fail_msg("line %d: %zu transitions, want at least %zu", line, w->ntr,
+             from + n);
+  for (size_t i = 0; i < n; i++) {
+    const trans *g = &w->tr[from + i], *x = &want[i];
+    char tg[40], tx[40];
+    time_format(g->t, tg, sizeof tg);
+    time_format(x->t, tx, sizeof tx);
+    if (g->id != x->id || g->from != x->from || g->to != x->to ||
+        g->legal != x->legal || g->t != x->t)
+      fail_msg("line %d: transition %zu is %u %s->%s%s at %s; want %u "
+               "%s->%s%s at %s",
+               line, from + i, g->id, order_state_name(g->from),
+               order_state_name(g->to), g->legal ? "" : " (refused)", tg, x->id,
+               order_state_name(x->from), order_state_name(x->to),
+               x->legal ? "" : " (refused)", tx);
+  }
+}
+#define expect_trans(w, from, arr)                                             \
+  expect_trans_at(w, from, arr, DTO_ARRAY_LEN(arr), __LINE__)
+
+#define NEW OS_NEW
+#define PN OS_PENDING_NEW
+#define ACC OS_ACCEPTED
+#define PF OS_PARTIALLY_FILLED
+#define FIL OS_FILLED
+#define PC OS_PENDING_CANCEL
+#define CAN OS_CANCELED
+#define REJ OS_REJECTED
+#define REPL OS_REPLACED
+
+static match_config paper_config(void) {
+  match_config c;
+  match_config_init(&c);
+  return c;
+}
+
+/* ---- buy, hold, sell ---------------------------------------------------- */
+
+static void step_basic(strat *s, script *sc, const bar *b) {
+  (void)b;
+  if (sc->bar == 2) {
+    order_req r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "100", NULL);
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+    /* wakes up at the first event at or after 14:33:30: bar 5 (14:34) */
+    sc->rc[2] = strat_set_timer(s, UD(0, 14, 33, 30), 7);
+  } else if (sc->bar == 4) {
+    sc->pos = strat_position(s, 0);
+    sc->avg = strat_avg_price(s, 0);
+    sc->cash = strat_cash(s);
+    sc->equity = strat_equity(s);
+    sc->open = strat_open_orders(s, 0);
+  } else if (sc->bar == 5) {
+    order_req r = req(SIDE_SELL, ORD_MARKET, TIF_DAY, "100", NULL);
+    sc->rc[1] = strat_submit(s, &r, &sc->id[1]);
+    sc->open = strat_open_orders(s, 0);
+    sc->open_all = strat_open_orders(s, SYM_NONE);
+  }
+}
+
+static void test_buy_sell(void **state) {
+  (void)state;
+  match_config mc = paper_config();
+  world *w = boot(&mc, step_basic);
+  drive_path(w, path, 3, "10000");
+  script *sc = &w->sc;
+  assert_int_equal(sc->rc[0], 0);
+  assert_int_equal(sc->id[0], 0);
+  /* bought 100 at bar 3's open, 10.20, at 14:32; fee 0.5 + 1 = 1.50;
+   * cash 100000 - 1020 - 1.50 = 98978.50; marked at bar 3's close 10.25:
+   * equity 98978.50 + 1025 = 100003.50 */
+  const portfolio *pf = engine_portfolio(w->e);
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "100");
+  assert_fx(portfolio_account_cash(pf, 0), "98978.5");
+  assert_fx(portfolio_account_equity(pf, 0), "100003.5");
+  assert_int_equal(engine_fill_count(w->e), 1);
+  drive(w, 4, &path[3], "10000");
+  /* what the strategy saw at bar 4's close (10.35): */
+  assert_fx(sc->pos, "100");
+  assert_fx(sc->avg, "10.2");
+  assert_fx(sc->cash, "98978.5");
+  assert_fx(sc->equity, "100013.5"); /* 98978.50 + 1035 */
+  assert_int_equal(sc->open, 0);
+  drive(w, 5, &path[4], "10000");
+  assert_int_equal(sc->timer_bar, 4);
+  assert_int_equal(sc->timer_tag, 7);
+  assert_int_equal(sc->rc[1], 0);
+  assert_int_equal(sc->id[1], 1);
+  assert_int_equal(sc->open, 1); /* the sell, pending */
+  assert_int_equal(sc->open_all, 1);
+  assert_int_equal(engine_working_orders(w->e), 1);
+  drive(w, 6, &path[5], "10000");
+  drive(w, 7, &path[6], "10000");
+  /* sold 100 at bar 6's open, 10.50, at 14:35; fee 1.50;
+   * realised 100 x (10.50 - 10.20) = 30; fees 3;
+   * cash 98978.50 + 1050 - 1.50 = 100027 = equity (flat) */
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "0");
+  assert_fx(portfolio_account_realized(pf, 0), "30");
+  assert_fx(portfolio_account_fees(pf, 0), "3");
+  assert_fx(portfolio_account_cash(pf, 0), "100027");
+  assert_fx(portfolio_account_equity(pf, 0), "100027");
+  assert_fx(portfolio_strategy_equity(pf, 0), "100027");
+  assert_int_equal(engine_fill_count(w->e), 2);
+  assert_int_equal(engine_working_orders(w->e), 0);
+  size_t ntr;
+  const trade_rec *tr = portfolio_trades(pf, &ntr);
+  assert_int_equal(ntr, 1);
+  assert_fx(tr[0].pnl, "30");
+  assert_fx(tr[0].fees, "3");
+
+  /* the orders */
+  const order *o0 = O(w, 0), *o1 = O(w, 1);
+  assert_string_equal(o0->cloid, "ACC-strat-20250106-1");
+  assert_string_equal(o1->cloid, "ACC-strat-20250106-2");
+  assert_int_equal(o0->state, FIL);
+  assert_fx(o0->filled, "100");
+  assert_fx(o0->notional, "1020");
+  assert_fx(o0->fees, "1.5");
+  assert_false(o0->reducing);
+  assert_int_equal(o0->created, BT(3));
+  assert_int_equal(o0->updated, BT(3));
+  assert_int_equal(o1->state, FIL);
+  assert_fx(o1->notional, "1050");
+  assert_true(o1->reducing);
+  assert_int_equal(o1->side, SIDE_SELL);
+  assert_int_equal(sc->notified[0], 2); /* accepted, filled */
+  assert_int_equal(sc->notified[1], 2);
+
+  /* every transition the hooks saw, in order */
+  const trans want[] = {
+      {0, NEW, NEW, true, BT(3)}, {0, NEW, PN, true, BT(3)},
+      {0, PN, ACC, true, BT(3)},  {0, ACC, FIL, true, BT(3)},
+      {1, NEW, NEW, true, BT(6)}, {1, NEW, PN, true, BT(6)},
+      {1, PN, ACC, true, BT(6)},  {1, ACC, FIL, true, BT(6)},
+  };
+  assert_int_equal(w->ntr, DTO_ARRAY_LEN(want));
+  expect_trans(w, 0, want);
+  assert_int_equal(w->nfills, 2);
+  assert_int_equal(w->fills[0].id, 0);
+  assert_fx(w->fills[0].qty, "100");
+  assert_fx(w->fills[0].price, "10.2");
+  assert_fx(w->fills[0].fee, "1.5");
+  assert_int_equal(w->fills[0].t, BT(3));
+  assert_int_equal(w->fills[1].id, 1);
+  assert_fx(w->fills[1].price, "10.5");
+  assert_int_equal(w->fills[1].t, BT(6));
+
+  engine_stop(w->e);
+  assert_true(sc->stopped);
+  assert_int_equal(w->ntr, DTO_ARRAY_LEN(want)); /* nothing to cancel */
+  assert_int_equal(oms_illegal_count(engine_oms(w->e)), 0);
+  assert_int_equal(engine_nstrategies(w->e), 1);
+  assert_string_equal(engine_strategy_id(w->e, 0), "strat");
+  assert_null(engine_strategy_id(w->e, 1));
+  assert_string_equal(engine_account_id(w->e, 0), "ACC");
+  shutdown(w);
+}
+
+/* ---- refusals ----------------------------------------------------------- */
+
+static void step_refusals(strat *s, script *sc, const bar *b) {
+  (void)b;
+  order_req r;
+  if (sc->bar == 1) {
+    r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "0", NULL);
+    sc->rc[0] = strat_submit(s, &r, NULL); /* qty 0 */
+    r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "1.5", NULL);
+    sc->rc[1] = strat_submit(s, &r, NULL); /* off the lot */
+    r = req(SIDE_BUY, ORD_LIMIT, TIF_DAY, "10", "10.005");
+    sc->rc[2] = strat_submit(s, &r, NULL); /* off the tick */
+    r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "10", NULL);
+    r.sym = 1;
+    sc->rc[3] = strat_submit(s, &r, NULL); /* not subscribed */
+    r = req(SIDE_BUY, ORD_STOP_LIMIT, TIF_DAY, "10", "10.00");
+    r.stop_price = F("10.00");
+    r.take_profit = F("11.00");
+    sc->rc[4] = strat_submit(s, &r, NULL); /* bracket on a stop-limit */
+    r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "10", NULL);
+    r.stop_loss = F("-9.00");
+    sc->rc[5] = strat_submit(s, &r, NULL); /* negative exit */
+    r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "10", NULL);
+    r.take_profit = F("11.005");
+    sc->rc[6] = strat_submit(s, &r, NULL); /* exit off the tick */
+    sc->rc[7] = strat_cancel(s, 99);
+    r = req(SIDE_BUY, ORD_LIMIT, TIF_DAY, "100", "9.00");
+    sc->rc[8] = strat_submit(s, &r, &sc->id[0]);
+    sc->rc[9] = strat_replace(s, sc->id[0], 0, F("9.10"), 0, NULL);
+    r = req(SIDE_BUY, ORD_TRAILING_STOP, TIF_DAY, "10", NULL);
+    sc->rc[10] = strat_submit(s, &r, NULL); /* no trail */
+    r = req(SIDE_BUY, ORD_STOP, TIF_DAY, "10", NULL);
+    sc->rc[11] = strat_submit(s, &r, NULL); /* no stop */
+  } else if (sc->bar == 2) {
+    order_id id = sc->id[0];
+    sc->rc[12] = strat_replace(s, id, 0, F("-9.00"), 0, NULL);
+    sc->rc[13] = strat_replace(s, id, 0, F("9.005"), 0, NULL);
+    sc->rc[14] = strat_replace(s, id, F("1.5"), 0, 0, NULL);
+    sc->rc[15] = strat_replace(s, id, F("-5"), 0, 0, NULL);
+    sc->rc[16] = strat_cancel(s, id);
+    sc->rc[17] = strat_cancel(s, id); /* already pending */
+  } else if (sc->bar == 3) {
+    sc->rc[18] = strat_cancel(s, sc->id[0]); /* canceled by now */
+    sc->rc[19] = strat_replace(s, sc->id[0], 0, F("9.10"), 0, NULL);
+    sc->rc[20] = strat_flatten(s, 0); /* nothing to do */
+  }
+}
+
+static void test_refusals(void **state) {
+  (void)state;
+  match_config mc = paper_config();
+  world *w = boot(&mc, step_refusals);
+  drive_path(w, path, 3, "10000");
+  const int *rc = w->sc.rc;
+  for (int i = 0; i <= 6; i++)
+    if (rc[i] != DTO_EINVAL)
+      fail_msg("rc[%d] = %s, want DTO_EINVAL", i, dto_errname(rc[i]));
+  assert_int_equal(rc[7], DTO_ENOENT);
+  assert_int_equal(rc[8], 0);
+  assert_int_equal(rc[9], DTO_ESTATE); /* pending_new: not yet replaceable */
+  assert_int_equal(rc[10], DTO_EINVAL);
+  assert_int_equal(rc[11], DTO_EINVAL);
+  for (int i = 12; i <= 15; i++)
+    if (rc[i] != DTO_EINVAL)
+      fail_msg("rc[%d] = %s, want DTO_EINVAL", i, dto_errname(rc[i]));
+  assert_int_equal(rc[16], 0);
+  assert_int_equal(rc[17], 0);
+  assert_int_equal(rc[18], DTO_ESTATE);
+  assert_int_equal(rc[19], DTO_ESTATE);
+  assert_int_equal(rc[20], 0);
+  /* Malformed requests never become orders and never reach risk. */
+  const oms *m = engine_oms(w->e);
+  assert_int_equal(oms_count(m), 1);
+  assert_int_equal(O(w, 0)->state, CAN);
+  assert_int_equal(O(w, 0)->reason, BRR_REQUESTED);
+  const risk *rk = engine_risk(w->e);
+  assert_int_equal(risk_refusals(rk, RISK_BAD_QTY), 0);
+  assert_int_equal(risk_refusals(rk, RISK_BAD_PRICE), 0);
+  assert_int_equal(engine_working_orders(w->e), 0);
+  shutdown(w);
+
+  /* The risk gate itself, for orders that get past the request checks
+   * some other way: it refuses and counts. */
+  risk *r = risk_new();
+  order o;
+  memset(&o, 0, sizeof o);
+  o.type = ORD_MARKET;
+  o.qty = 0;
+  assert_int_equal(risk_check(r, &o), RISK_BAD_QTY);
+  o.qty = F("10");
+  assert_int_equal(risk_check(r, &o), RISK_OK);
+  o.type = ORD_LIMIT;
+  assert_int_equal(risk_check(r, &o), RISK_BAD_PRICE);
+  o.type = ORD_STOP_LIMIT;
+  o.limit_price = F("10");
+  assert_int_equal(risk_check(r, &o), RISK_BAD_PRICE);
+  o.type = ORD_TRAILING_STOP;
+  assert_int_equal(risk_check(r, &o), RISK_BAD_PRICE);
+  o.trail = F("0.1");
+  assert_int_equal(risk_check(r, &o), RISK_OK);
+  assert_int_equal(risk_refusals(r, RISK_BAD_QTY), 1);
+  assert_int_equal(risk_refusals(r, RISK_BAD_PRICE), 3);
+  assert_int_equal(risk_refusals(r, RISK_OK), 0);
+  assert_string_equal(risk_reason_name(RISK_BAD_QTY), "bad_qty");
+  assert_string_equal(risk_reason_name(RISK_REASON_COUNT), "?");
+  risk_free(r);
+}
+
+/* ---- brackets ----------------------------------------------------------- */
+
+static void step_bracket(strat *s, script *sc, const bar *b) {
+  (void)b;
+  if (sc->bar == 2) {
+    order_req r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "100", NULL);
+    r.take_profit = F("10.50");
+    r.stop_loss = F("9.80");
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+  } else if (sc->bar == 4) {
+    sc->open = strat_open_orders(s, 0);
+  }
+}
+
+static void test_bracket(void **state) {
+  (void)state;
+  match_config mc = paper_config();
+  world *w = boot(&mc, step_bracket);
+  drive_path(w, path, 4, "10000");
+  assert_int_equal(w->sc.rc[0], 0);
+  /* the entry filled at bar 3's open (10.20); both exits work, GTC */
+  assert_int_equal(oms_count(engine_oms(w->e)), 3);
+  const order *en = O(w, 0), *tp = O(w, 1), *sl = O(w, 2);
+  assert_int_equal(en->role, BR_ENTRY);
+  assert_int_equal(en->state, FIL);
+  assert_int_equal(tp->role, BR_TAKE_PROFIT);
+  assert_int_equal(tp->type, ORD_LIMIT);
+  assert_int_equal(tp->tif, TIF_GTC);
+  assert_int_equal(tp->side, SIDE_SELL);
+  assert_fx(tp->limit_price, "10.5");
+  assert_fx(tp->qty, "100");
+  assert_int_equal(tp->parent, 0);
+  assert_int_equal(tp->peer, 2);
+  assert_true(tp->reducing);
+  assert_int_equal(sl->role, BR_STOP_LOSS);
+  assert_int_equal(sl->type, ORD_STOP);
+  assert_int_equal(sl->tif, TIF_GTC);
+  assert_fx(sl->stop_price, "9.8");
+  assert_int_equal(sl->parent, 0);
+  assert_int_equal(sl->peer, 1);
+  assert_int_equal(tp->state, ACC);
+  assert_int_equal(sl->state, ACC);
+  assert_int_equal(w->sc.open, 2);
+  assert_int_equal(engine_working_orders(w->e), 2);
+  assert_string_equal(tp->cloid, "ACC-strat-20250106-2");
+  assert_string_equal(sl->cloid, "ACC-strat-20250106-3");
+
+  /* bar 5 reaches 10.55: the take-profit fills at 10.50 (at the bar's
+   * end, 14:35) and cancels the stop-loss */
+  drive(w, 5, &path[4], "10000");
+  tp = O(w, 1);
+  sl = O(w, 2);
+  assert_int_equal(tp->state, FIL);
+  assert_fx(tp->notional, "1050");
+  assert_int_equal(sl->state, CAN);
+  assert_int_equal(sl->reason, BRR_OCO);
+  assert_fx(sl->filled, "0");
+  const portfolio *pf = engine_portfolio(w->e);
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "0");
+  /* realised 100 x (10.50 - 10.20) = 30, fees 1.50 + 1.50,
+   * cash 100000 + 30 - 3 = 100027 */
+  assert_fx(portfolio_account_realized(pf, 0), "30");
+  assert_fx(portfolio_account_fees(pf, 0), "3");
+  assert_fx(portfolio_account_cash(pf, 0), "100027");
+  assert_int_equal(engine_working_orders(w->e), 0);
+
+  const trans want[] = {
+      {0, NEW, NEW, true, BT(3)}, {0, NEW, PN, true, BT(3)},
+      {0, PN, ACC, true, BT(3)},  {0, ACC, FIL, true, BT(3)},
+      {1, NEW, NEW, true, BT(3)}, {1, NEW, PN, true, BT(3)},
+      {2, NEW, NEW, true, BT(3)}, {2, NEW, PN, true, BT(3)},
+      {1, PN, ACC, true, BT(3)},  {2, PN, ACC, true, BT(3)},
+      {1, ACC, FIL, true, BT(6)}, {2, ACC, CAN, true, BT(6)},
+  };
+  assert_int_equal(w->ntr, DTO_ARRAY_LEN(want));
+  expect_trans(w, 0, want);
+  /* nothing more happens afterwards, and stopping cancels nothing */
+  drive(w, 6, &path[5], "10000");
+  engine_stop(w->e);
+  assert_int_equal(w->ntr, DTO_ARRAY_LEN(want));
+  shutdown(w);
+}
+
+/* A stop-loss moved by cancel/replace stays tied to its take-profit. */
+static void step_bracket_move_stop(strat *s, script *sc, const bar *b) {
+  (void)b;
+  if (sc->bar == 2) {
+    order_req r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "100", NULL);
+    r.take_profit = F("10.50");
+    r.stop_loss = F("9.80");
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+  } else if (sc->bar == 3) {
+    /* exits are 1 (take-profit) and 2 (stop-loss): raise the stop */
+    sc->rc[1] = strat_replace(s, 2, 0, 0, F("10.00"), &sc->id[1]);
+  }
+}
+
+static void test_bracket_move_stop(void **state) {
+  (void)state;
+  static const ohlc p[] = {
+      {"10.00", "10.10", "9.90", "10.05"},
+      {"10.05", "10.20", "10.00", "10.15"},
+      {"10.20", "10.30", "10.10", "10.25"},
+      {"10.25", "10.40", "10.20", "10.35"},
+      {"10.35", "10.55", "10.30", "10.45"}, /* take-profit at 10.50 */
+      {"10.40", "10.45", "9.90", "9.95"},   /* through the stop */
+  };
+  match_config mc = paper_config();
+  world *w = boot(&mc, step_bracket_move_stop);
+  drive_path(w, p, 4, "10000");
+  assert_int_equal(w->sc.rc[1], 0);
+  assert_int_equal(w->sc.id[1], 3);
+  assert_int_equal(O(w, 2)->state, REPL);
+  assert_int_equal(O(w, 2)->replaced_by, 3);
+  assert_int_equal(O(w, 3)->replaces, 2);
+  assert_int_equal(O(w, 3)->state, ACC);
+  assert_fx(O(w, 3)->stop_price, "10");
+  assert_int_equal(O(w, 3)->role, BR_STOP_LOSS);
+  assert_int_equal(O(w, 3)->peer, 1);
+  assert_int_equal(O(w, 1)->peer, 3); /* follows the replacement */
+  drive(w, 5, &p[4], "10000");
+  drive(w, 6, &p[5], "10000");
+  assert_int_equal(O(w, 1)->state, FIL);
+  assert_int_equal(O(w, 3)->state, CAN);
+  assert_int_equal(O(w, 3)->reason, BRR_OCO);
+  const portfolio *pf = engine_portfolio(w->e);
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "0");
+  assert_int_equal(engine_working_orders(w->e), 0);
+  assert_int_equal(engine_fill_count(w->e), 2);
+  shutdown(w);
+}
+
+/* An IOC bracket entry that fills only in part gets exits for that part. */
+static void step_bracket_partial(strat *s, script *sc, const bar *b) {
+  (void)b;
+  if (sc->bar == 2) {
+    order_req r = req(SIDE_BUY, ORD_MARKET, TIF_IOC, "100", NULL);
+    r.take_profit = F("11.00");
+    r.stop_loss = F("9.00");
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+  }
+}
+
+static void test_bracket_partial_entry(void **state) {
+  (void)state;
+  match_config mc = paper_config();
+  mc.max_volume_share = F("0.01"); /* 1% of 4000 = 40 */
+  world *w = boot(&mc, step_bracket_partial);
+  drive_path(w, path, 3, "4000");
+  const order *en = O(w, 0);
+  assert_int_equal(en->state, CAN);
+  assert_int_equal(en->reason, BRR_IOC_REMAINDER);
+  assert_fx(en->filled, "40");
+  assert_int_equal(oms_count(engine_oms(w->e)), 3);
+  assert_fx(O(w, 1)->qty, "40");
+  assert_fx(O(w, 2)->qty, "40");
+  assert_int_equal(O(w, 1)->state, ACC);
+  assert_int_equal(O(w, 2)->state, ACC);
+  shutdown(w);
+}
+
+/* Flattening while a bracket entry is only partly filled: the entry is
+ * canceled and the position closed; no exits may be placed afterwards for
+ * the canceled entry (they would open a new position). */
+static void step_flatten(strat *s, script *sc, const bar *b) {
+  (void)b;
+  if (sc->bar == 2) {
+    order_req r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "100", NULL);
+    r.take_profit = F("10.50");
+    r.stop_loss = F("9.80");
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+  } else if (sc->bar == 3) {
+    sc->pos = strat_position(s, 0);
+    sc->rc[1] = strat_flatten(s, SYM_NONE); /* all of its symbols */
+  }
+}
+
+static void test_flatten_partial_bracket(void **state) {
+  (void)state;
+  match_config mc = paper_config();
+  mc.max_volume_share = F("0.01"); /* 1% of 4000 = 40 a bar */
+  world *w = boot(&mc, step_flatten);
+  drive_path(w, path, 5, "4000"); /* bar 5 reaches 10.55 */
+  assert_fx(w->sc.pos, "40");
+  assert_int_equal(w->sc.rc[1], 0);
+  assert_int_equal(O(w, 0)->state, CAN);
+  assert_fx(O(w, 0)->filled, "40");
+  assert_int_equal(oms_count(engine_oms(w->e)), 2); /* entry + the sell */
+  assert_int_equal(O(w, 1)->state, FIL);
+  assert_fx(O(w, 1)->qty, "40");
+  assert_fx(portfolio_account_pos(engine_portfolio(w->e), 0, 0)->qty, "0");
+  assert_int_equal(engine_working_orders(w->e), 0);
+  shutdown(w);
+}
+
+/* ---- replace and cancel ------------------------------------------------- */
+
+static void step_replace_cancel(strat *s, script *sc, const bar *b) {
+  (void)b;
+  if (sc->bar == 2) {
+    order_req r = req(SIDE_BUY, ORD_LIMIT, TIF_DAY, "100", "9.00");
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+    r = req(SIDE_BUY, ORD_LIMIT, TIF_DAY, "50", "8.00");
+    sc->rc[1] = strat_submit(s, &r, &sc->id[1]);
+  } else if (sc->bar == 3) {
+    sc->rc[2] = strat_replace(s, sc->id[0], 0, F("10.15"), 0, &sc->id[2]);
+    sc->rc[3] = strat_cancel(s, sc->id[1]);
+    sc->open = strat_open_orders(s, 0);
+  }
+}
+
+static void test_replace_cancel(void **state) {
+  (void)state;
+  static const ohlc p[] = {
+      {"10.00", "10.10", "9.90", "10.05"},
+      {"10.05", "10.20", "10.00", "10.15"},
+      {"10.20", "10.30", "10.10", "10.25"},
+      {"10.25", "10.40", "10.10", "10.35"},
+  };
+  match_config mc = paper_config();
+  world *w = boot(&mc, step_replace_cancel);
+  drive_path(w, p, 3, "10000");
+  const script *sc = &w->sc;
+  assert_int_equal(sc->rc[2], 0);
+  assert_int_equal(sc->rc[3], 0);
+  assert_int_equal(sc->id[2], 2);
+  /* seen right after the requests: the replacement pending and the old
+   * order pending cancel, the canceled one pending cancel */
+  assert_int_equal(sc->open, 3);
+  assert_int_equal(O(w, 0)->state, REPL);
+  assert_int_equal(O(w, 0)->replaced_by, 2);
+  assert_int_equal(O(w, 2)->state, ACC);
+  assert_int_equal(O(w, 2)->replaces, 0);
+  assert_fx(O(w, 2)->qty, "100");
+  assert_fx(O(w, 2)->limit_price, "10.15");
+  assert_string_equal(O(w, 2)->cloid, "ACC-strat-20250106-3");
+  assert_int_equal(O(w, 1)->state, CAN);
+  assert_int_equal(O(w, 1)->reason, BRR_REQUESTED);
+  assert_int_equal(engine_working_orders(w->e), 1);
+  /* after bar 3's close (14:33) */
+  const trans want[] = {
+      {2, NEW, NEW, true, BT(4)}, {2, NEW, PN, true, BT(4)},
+      {0, ACC, PC, true, BT(4)},  {1, ACC, PC, true, BT(4)},
+      {0, PC, REPL, true, BT(4)}, {2, PN, ACC, true, BT(4)},
+      {1, PC, CAN, true, BT(4)},
+  };
+  expect_trans(w, w->ntr - DTO_ARRAY_LEN(want), want);
+  /* bar 4's low 10.10 reaches the new limit 10.15: filled at 14:34 */
+  drive(w, 4, &p[3], "10000");
+  assert_int_equal(O(w, 2)->state, FIL);
+  assert_int_equal(O(w, 2)->updated, BT(5));
+  const portfolio *pf = engine_portfolio(w->e);
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "100");
+  assert_fx(portfolio_account_pos(pf, 0, 0)->cost, "1015");
+  /* cash 100000 - 1015 - 1.50 */
+  assert_fx(portfolio_account_cash(pf, 0), "98983.5");
+  assert_int_equal(engine_working_orders(w->e), 0);
+  assert_int_equal(oms_illegal_count(engine_oms(w->e)), 0);
+  shutdown(w);
+}
+
+/* ---- engine_stop -------------------------------------------------------- */
+
+static void step_stop(strat *s, script *sc, const bar *b) {
+  (void)b;
+  if (sc->bar == 2) {
+    order_req r = req(SIDE_BUY, ORD_LIMIT, TIF_DAY, "100", "9.00");
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+    r = req(SIDE_BUY, ORD_LIMIT, TIF_GTC, "100", "9.00");
+    sc->rc[1] = strat_submit(s, &r, &sc->id[1]);
+    r = req(SIDE_SELL, ORD_STOP, TIF_DAY, "10", NULL);
+    r.stop_price = F("8.00");
+    sc->rc[2] = strat_submit(s, &r, &sc->id[2]);
+  }
+}
+
+static void test_stop(void **state) {
+  (void)state;
+  match_config mc = paper_config();
+  world *w = boot(&mc, step_stop);
+  drive_path(w, path, 3, "10000");
+  assert_int_equal(engine_working_orders(w->e), 3);
+  engine_stop(w->e);
+  assert_true(w->sc.stopped);
+  assert_int_equal(O(w, 0)->state, CAN);
+  assert_int_equal(O(w, 0)->reason, BRR_REQUESTED);
+  assert_int_equal(O(w, 1)->state, ACC); /* GTC survives */
+  assert_int_equal(O(w, 2)->state, CAN);
+  assert_int_equal(engine_working_orders(w->e), 1);
+  assert_int_equal(matcher_working(w->m), 1);
+  shutdown(w);
+}
+
+/* ---- partial fills ------------------------------------------------------ */
+
+static void step_partial(strat *s, script *sc, const bar *b) {
+  (void)b;
+  if (sc->bar == 2) {
+    order_req r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "120", NULL);
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+  }
+  if (sc->bar >= 3 && sc->bar <= 5)
+    sc->rc[sc->bar] = (int)strat_open_orders(s, 0);
+}
+
+static void test_partial_fills(void **state) {
+  (void)state;
+  match_config mc = paper_config();
+  mc.max_volume_share = F("0.01"); /* 1% of 5000 = 50 a bar */
+  world *w = boot(&mc, step_partial);
+  drive_path(w, path, 3, "5000");
+  assert_int_equal(O(w, 0)->state, PF);
+  assert_fx(O(w, 0)->filled, "50");
+  assert_int_equal(engine_working_orders(w->e), 1);
+  drive(w, 4, &path[3], "5000");
+  assert_int_equal(O(w, 0)->state, PF);
+  assert_fx(O(w, 0)->filled, "100");
+  assert_int_equal(engine_working_orders(w->e), 1); /* still one order */
+  drive(w, 5, &path[4], "5000");
+  const order *o = O(w, 0);
+  assert_int_equal(o->state, FIL);
+  assert_int_equal(engine_working_orders(w->e), 0);
+  assert_int_equal(w->sc.rc[3], 1);
+  assert_int_equal(w->sc.rc[4], 1);
+  assert_int_equal(w->sc.rc[5], 0);
+  /* 50 @ 10.20 + 50 @ 10.25 + 20 @ 10.35 = 510 + 512.50 + 207 = 1229.50;
+   * fees 0.25 + 1 (first fill), 0.25, 0.10 = 1.60 */
+  assert_fx(o->notional, "1229.5");
+  assert_fx(o->fees, "1.6");
+  const portfolio *pf = engine_portfolio(w->e);
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "120");
+  assert_fx(portfolio_account_pos(pf, 0, 0)->cost, "1229.5");
+  assert_fx(portfolio_account_cash(pf, 0), "98768.9");
+  assert_int_equal(engine_fill_count(w->e), 3);
+  const trans want[] = {
+      {0, PN, ACC, true, BT(3)},
+      {0, ACC, PF, true, BT(3)},
+      {0, PF, PF, true, BT(4)},
+      {0, PF, FIL, true, BT(5)},
+  };
+  expect_trans(w, 2, want);
+  shutdown(w);
+}
+
+/* ---- odd broker reports (fake broker) ----------------------------------- */
+
+static void step_fake(strat *s, script *sc, const bar *b) {
+  (void)b;
+  order_req r;
+  switch (sc->bar) {
+  case 1: /* bracket entry */
+    r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "100", NULL);
+    r.take_profit = F("10.50");
+    r.stop_loss = F("9.80");
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+    break;
+  case 2: /* the broker cannot take it */
+    r = req(SIDE_BUY, ORD_LIMIT, TIF_DAY, "10", "9.00");
+    sc->rc[1] = strat_submit(s, &r, &sc->id[1]);
+    break;
+  case 3:
+    r = req(SIDE_BUY, ORD_LIMIT, TIF_DAY, "10", "9.00");
+    sc->rc[2] = strat_submit(s, &r, &sc->id[2]);
+    break;
+  case 4:
+    sc->rc[3] = strat_replace(s, sc->id[2], 0, F("9.50"), 0, &sc->id[3]);
+    break;
+  case 5:
+    r = req(SIDE_SELL, ORD_LIMIT, TIF_DAY, "10", "12.00");
+    sc->rc[4] = strat_submit(s, &r, &sc->id[4]);
+    break;
+  case 6:
+    sc->rc[5] = strat_cancel(s, sc->id[4]);
+    break;
+  default:
+    break;
+  }
+}
+
+static void test_fake_broker_reports(void **state) {
+  (void)state;
+  world *w = boot(NULL, step_fake);
+  dto_time t1 = BT(2);
+  drive(w, 1, &path[0], "10000");
+  assert_int_equal(w->sc.rc[0], 0);
+  assert_int_equal(w->fk.submits, 1);
+  fk_push(w, REP_ACCEPTED, 0, NULL, NULL, t1, 0);
+  fk_push(w, REP_FILL, 0, "100", "10.00", t1, 0);
+  engine_pump(w->e);
+  assert_int_equal(O(w, 0)->state, FIL);
+  assert_int_equal(oms_count(engine_oms(w->e)), 3); /* exits placed */
+  assert_int_equal(w->fk.submits, 3);
+  /* a repeated fill and a late ack for the finished entry change nothing:
+   * no second fill, no second pair of exits */
+  fk_push(w, REP_FILL, 0, "100", "10.00", t1, 0);
+  fk_push(w, REP_ACCEPTED, 0, NULL, NULL, t1, 0);
+  fk_push(w, REP_FILL, 77, "5", "10.00", t1, 0); /* unknown order */
+  engine_pump(w->e);
+  assert_int_equal(oms_count(engine_oms(w->e)), 3);
+  assert_int_equal(w->fk.submits, 3);
+  assert_int_equal(engine_fill_count(w->e), 1);
+  const portfolio *pf = engine_portfolio(w->e);
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "100");
+  fk_push(w, REP_ACCEPTED, 1, NULL, NULL, t1, 0);
+  fk_push(w, REP_ACCEPTED, 2, NULL, NULL, t1, 0);
+  engine_pump(w->e);
+
+  /* a broker that refuses to take an order: rejected at once */
+  w->fk.fail_submit = 1;
+  drive(w, 2, &path[1], "10000");
+  w->fk.fail_submit = 0;
+  assert_int_equal(w->sc.rc[1], DTO_EREJECT);
+  assert_int_equal(w->sc.id[1], 3);
+  assert_int_equal(O(w, 3)->state, REJ);
+  assert_int_equal(O(w, 3)->reason, BRR_INVALID);
+  assert_int_equal(engine_working_orders(w->e), 2); /* the two exits */
+
+  /* a replace that the broker refuses after the old order filled: the
+   * replacement must not stay pending forever */
+  drive(w, 3, &path[2], "10000");
+  order_id old = w->sc.id[2];
+  fk_push(w, REP_ACCEPTED, old, NULL, NULL, BT(4), 0);
+  engine_pump(w->e);
+  drive(w, 4, &path[3], "10000");
+  assert_int_equal(w->sc.rc[3], 0);
+  assert_int_equal(w->fk.replaces, 1);
+  order_id nw = w->sc.id[3];
+  assert_int_equal(O(w, old)->state, PC);
+  assert_int_equal(O(w, nw)->state, PN);
+  fk_push(w, REP_FILL, old, "10", "9.00", BT(5), 0);
+  fk_push(w, REP_CANCEL_REJECT, old, NULL, NULL, BT(5), BRR_UNKNOWN_ORDER);
+  engine_pump(w->e);
+  assert_int_equal(O(w, old)->state, FIL);
+  assert_int_equal(O(w, nw)->state, REJ);
+  assert_int_equal(O(w, nw)->reason, BRR_UNKNOWN_ORDER);
+  assert_int_equal(O(w, old)->replaced_by, ORDER_NONE);
+  assert_int_equal(w->sc.notified[nw], 1);
+
+  /* a fill racing a cancel: recorded, the order stays pending cancel until
+   * the broker confirms the cancel */
+  drive(w, 5, &path[4], "10000");
+  order_id c = w->sc.id[4];
+  fk_push(w, REP_ACCEPTED, c, NULL, NULL, BT(6), 0);
+  engine_pump(w->e);
+  drive(w, 6, &path[5], "10000");
+  assert_int_equal(w->sc.rc[5], 0);
+  assert_int_equal(w->fk.cancels, 1);
+  assert_int_equal(O(w, c)->state, PC);
+  size_t mark = w->ntr;
+  fk_push(w, REP_FILL, c, "4", "12.00", BT(7), 0);
+  engine_pump(w->e);
+  assert_int_equal(O(w, c)->state, PC);
+  assert_fx(O(w, c)->filled, "4");
+  assert_int_equal(w->ntr, mark); /* no transition for that fill */
+  fk_push(w, REP_CANCELED, c, NULL, NULL, BT(7), BRR_REQUESTED);
+  engine_pump(w->e);
+  assert_int_equal(O(w, c)->state, CAN);
+  /* 100 bought, 10 more at 9.00, 4 sold at 12.00 */
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "106");
+  assert_int_equal(oms_illegal_count(engine_oms(w->e)), 0);
+  shutdown(w);
+}
+
+/* ---- determinism -------------------------------------------------------- */
+
+static void step_mixed(strat *s, script *sc, const bar *b) {
+  (void)b;
+  order_req r;
+  switch (sc->bar) {
+  case 2:
+    r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "100", NULL);
+    r.take_profit = F("10.60");
+    r.stop_loss = F("9.90");
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+    r = req(SIDE_BUY, ORD_LIMIT, TIF_DAY, "30", "10.00");
+    sc->rc[1] = strat_submit(s, &r, &sc->id[1]);
+    sc->rc[2] = strat_set_timer(s, UD(0, 14, 36, 0), 1);
+    break;
+  case 4:
+    sc->rc[3] = strat_replace(s, sc->id[1], F("40"), F("10.30"), 0, &sc->id[2]);
+    r = req(SIDE_SELL, ORD_LIMIT, TIF_GTC, "10", "11.00");
+    sc->rc[4] = strat_submit(s, &r, &sc->id[3]);
+    break;
+  case 6:
+    sc->rc[5] = strat_cancel(s, sc->id[3]);
+    break;
+  case 7:
+    sc->rc[6] = strat_flatten(s, 0);
+    break;
+  default:
+    break;
+  }
+}
+
+static world *run_mixed(void) {
+  match_config mc = paper_config();
+  mc.max_volume_share = F("0.01"); /* 1% of 3000 = 30 a bar */
+  mc.latency_kind = LATENCY_RANDOM;
+  mc.latency = 0;
+  mc.latency_max = 30 * DTO_NS_PER_SEC;
+  mc.seed = 1234;
+  world *w = boot(&mc, step_mixed);
+  drive_path(w, path, 8, "3000");
+  engine_stop(w->e);
+  return w;
+}
+
+static void test_determinism(void **state) {
+  (void)state;
+  world *a = run_mixed(), *b = run_mixed();
+  const oms *ma = engine_oms(a->e), *mb = engine_oms(b->e);
+  assert_true(oms_count(ma) >= 6);
+  assert_int_equal(oms_count(ma), oms_count(mb));
+  for (order_id i = 0; i < oms_count(ma); i++)
+    if (memcmp(oms_cget(ma, i), oms_cget(mb, i), sizeof(order)) != 0)
+      fail_msg("order %u differs between two identical runs", i);
+  /* the recorders hold padding, so they are compared field by field */
+  assert_int_equal(a->ntr, b->ntr);
+  for (size_t i = 0; i < a->ntr; i++) {
+    const trans *x = &a->tr[i], *y = &b->tr[i];
+    assert_true(x->id == y->id && x->from == y->from && x->to == y->to &&
+                x->legal == y->legal && x->t == y->t);
+  }
+  assert_int_equal(a->nfills, b->nfills);
+  assert_true(a->nfills >= 4);
+  for (size_t i = 0; i < a->nfills; i++) {
+    const fillrec *x = &a->fills[i], *y = &b->fills[i];
+    assert_true(x->id == y->id && x->qty == y->qty && x->price == y->price &&
+                x->fee == y->fee && x->t == y->t);
+  }
+  assert_memory_equal(a->sc.rc, b->sc.rc, sizeof a->sc.rc);
+  assert_memory_equal(a->sc.id, b->sc.id, sizeof a->sc.id);
+  assert_memory_equal(a->sc.notified, b->sc.notified, sizeof a->sc.notified);
+  const portfolio *pa = engine_portfolio(a->e), *pb = engine_portfolio(b->e);
+  assert_int_equal(portfolio_account_cash(pa, 0),
+                   portfolio_account_cash(pb, 0));
+  assert_int_equal(portfolio_account_equity(pa, 0),
+                   portfolio_account_equity(pb, 0));
+  assert_memory_equal(portfolio_account_pos(pa, 0, 0),
+                      portfolio_account_pos(pb, 0, 0), sizeof(position));
+  /* the script did what it meant to */
+  for (int i = 0; i <= 6; i++)
+    if (a->sc.rc[i] != 0)
+      fail_msg("step rc[%d] = %s", i, dto_errname(a->sc.rc[i]));
+  assert_int_equal(a->sc.timer_bar, 6);
+  assert_int_equal(oms_illegal_count(ma), 0);
+  shutdown(a);
+  shutdown(b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_buy_sell),
+      cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_bracket),
+      cmocka_unit_test(test_bracket_move_stop),
+      cmocka_unit_test(test_bracket_partial_entry),
+      cmocka_unit_test(test_flatten_partial_bracket),
+      cmocka_unit_test(test_replace_cancel),
+      cmocka_unit_test(test_stop),
+      cmocka_unit_test(test_partial_fills),
+      cmocka_unit_test(test_fake_broker_reports),
+      cmocka_unit_test(test_determinism),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,374 @@
+/* test_order.c - the order state machine (every pair of states against an
+ * explicit matrix), order_transition(), the OMS and its observer, the name
+ * tables and their parsers, and deterministic client order ids. */
+#include "core/prelude.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "core/timeutil.h"
+#include "engine/oms.h"
+#include "engine/order.h"
+
+/* The specification: legal transitions, written out by hand.  Rows are
+ * `from`, columns `to`, in enum order:
+ *   new pending_new accepted partially_filled filled pending_cancel canceled
+ *   rejected expired replaced */
+/* clang-format off */
+static const unsigned char spec[OS_COUNT][OS_COUNT] = {
+  /*                       new pnew acc  pf fill pcan can  rej  exp repl */
+  [OS_NEW]              = { 0,  1,   0,   0,  0,   0,   0,   1,   0,   0 },
+  [OS_PENDING_NEW]      = { 0,  0,   1,   1,  1,   1,   1,   1,   1,   0 },
+  [OS_ACCEPTED]         = { 0,  0,   0,   1,  1,   1,   1,   0,   1,   1 },
+  [OS_PARTIALLY_FILLED] = { 0,  0,   0,   1,  1,   1,   1,   0,   1,   1 },
+  [OS_FILLED]           = { 0,  0,   0,   0,  0,   0,   0,   0,   0,   0 },
+  [OS_PENDING_CANCEL]   = { 0,  0,   1,   1,  1,   0,   1,   0,   1,   1 },
+  [OS_CANCELED]         = { 0,  0,   0,   0,  0,   0,   0,   0,   0,   0 },
+  [OS_REJECTED]         = { 0,  0,   0,   0,  0,   0,   0,   0,   0,   0 },
+  [OS_EXPIRED]          = { 0,  0,   0,   0,  0,   0,   0,   0,   0,   0 },
+  [OS_REPLACED]         = { 0,  0,   0,   0,  0,   0,   0,   0,   0,   0 },
+};
+/* clang-format on */
+
+static const char *const state_text[OS_COUNT] = {
+    "new",     "pending_new",    "accepted", "partially_filled",
+    "filled",  "pending_cancel", "canceled", "rejected",
+    "expired", "replaced"};
+
+/* An order with every field set to something recognisable. */
+static void sample_order(order *o, enum order_state st) {
+  memset(o, 0, sizeof *o);
+  o->id = 7;
+  snprintf(o->cloid, sizeof o->cloid, "%s", "acct-strat-20250106-7");
+  o->strategy = 2;
+  o->account = 1;
+  o->sym = 3;
+  o->side = SIDE_SELL;
+  o->type = ORD_LIMIT;
+  o->tif = TIF_GTC;
+  o->state = st;
+  o->qty = fx_from_int(100);
+  o->filled = fx_from_int(40);
+  o->notional = fx_from_int(400);
+  o->limit_price = fx_from_int(10);
+  o->parent = o->peer = o->replaces = o->replaced_by = ORDER_NONE;
+  o->created = 1000;
+  o->updated = 2000;
+  o->reason = 5;
+}
+
+static void test_matrix(void **state) {
+  (void)state;
+  int legal_count = 0;
+  for (int f = 0; f < OS_COUNT; f++)
+    for (int t = 0; t < OS_COUNT; t++) {
+      bool got =
+          order_transition_legal((enum order_state)f, (enum order_state)t);
+      if (got != (spec[f][t] != 0))
+        fail_msg("%s -> %s: legal=%d, spec says %d", state_text[f],
+                 state_text[t], got, spec[f][t]);
+      legal_count += got;
+    }
+  /* 2 + 7 + 6 + 6 + 6 legal moves in the specification. */
+  assert_int_equal(legal_count, 27);
+  /* Out-of-range states are never legal, in either position. */
+  for (int s = 0; s < OS_COUNT; s++) {
+    assert_false(order_transition_legal((enum order_state)s, OS_COUNT));
+    assert_false(order_transition_legal(OS_COUNT, (enum order_state)s));
+    assert_false(
+        order_transition_legal((enum order_state)s, (enum order_state) - 1));
+  }
+}
+
+static void test_transition(void **state) {
+  (void)state;
+  for (int f = 0; f < OS_COUNT; f++)
+    for (int t = 0; t < OS_COUNT; t++) {
+      order o, before;
+      sample_order(&o, (enum order_state)f);
+      before = o;
+      int rc = order_transition(&o, (enum order_state)t, 5000);
+      if (spec[f][t]) {
+        if (rc != 0)
+          fail_msg("%s -> %s refused: %d", state_text[f], state_text[t], rc);
+        assert_int_equal(o.state, t);
+        assert_int_equal(o.updated, 5000);
+        /* nothing else moves */
+        o.state = before.state;
+        o.updated = before.updated;
+        assert_memory_equal(&o, &before, sizeof o);
+      } else {
+        if (rc != DTO_ESTATE)
+          fail_msg("%s -> %s: rc %d, want DTO_ESTATE", state_text[f],
+                   state_text[t], rc);
+        assert_memory_equal(&o, &before, sizeof o);
+      }
+    }
+}
+
+static void test_terminal_working(void **state) {
+  (void)state;
+  for (int s = 0; s < OS_COUNT; s++) {
+    bool terminal = s == OS_FILLED || s == OS_CANCELED || s == OS_REJECTED ||
+                    s == OS_EXPIRED || s == OS_REPLACED;
+    bool working = s == OS_PENDING_NEW || s == OS_ACCEPTED ||
+                   s == OS_PARTIALLY_FILLED || s == OS_PENDING_CANCEL;
+    assert_int_equal(order_is_terminal((enum order_state)s), terminal);
+    assert_int_equal(order_is_working((enum order_state)s), working);
+    /* A terminal state has no way out; every other state has one. */
+    bool any = false;
+    for (int t = 0; t < OS_COUNT; t++)
+      any |= spec[s][t] != 0;
+    assert_int_equal(any, !terminal);
+  }
+  order o;
+  sample_order(&o, OS_PARTIALLY_FILLED);
+  assert_int_equal(order_leaves(&o), fx_from_int(60));
+}
+
+/* ---- OMS and its observer ----------------------------------------------- */
+
+typedef struct seen {
+  order_id id;
+  enum order_state from, to, state_after;
+  bool legal;
+} seen;
+
+typedef struct rec {
+  seen v[64];
+  size_t n;
+} rec;
+
+static void observe(void *ctx, const order *o, enum order_state from,
+                    enum order_state to, bool legal) {
+  rec *r = ctx;
+  assert_true(r->n < DTO_ARRAY_LEN(r->v));
+  r->v[r->n++] = (seen){o->id, from, to, o->state, legal};
+}
+
+static void test_oms_observer(void **state) {
+  (void)state;
+  for (int f = 0; f < OS_COUNT; f++)
+    for (int t = 0; t < OS_COUNT; t++) {
+      rec r = {0};
+      oms *m = oms_new(observe, &r);
+      order tmpl;
+      sample_order(&tmpl, OS_FILLED); /* state and times are overridden */
+      order *o = oms_create(m, &tmpl, "A-S-20250106-1", 100);
+      assert_non_null(o);
+      assert_int_equal(o->id, 0);
+      assert_int_equal(o->state, OS_NEW);
+      assert_int_equal(o->created, 100);
+      assert_int_equal(o->updated, 100);
+      assert_string_equal(o->cloid, "A-S-20250106-1");
+      assert_int_equal(o->qty, tmpl.qty);
+      /* creation is reported as new -> new */
+      assert_int_equal(r.n, 1);
+      assert_int_equal(r.v[0].from, OS_NEW);
+      assert_int_equal(r.v[0].to, OS_NEW);
+      assert_true(r.v[0].legal);
+
+      o->state = (enum order_state)f; /* put it where the pair starts */
+      int rc = oms_transition(m, o, (enum order_state)t, 200);
+      assert_int_equal(r.n, 2);
+      assert_int_equal(r.v[1].id, 0);
+      assert_int_equal(r.v[1].from, f);
+      assert_int_equal(r.v[1].to, t);
+      assert_int_equal(r.v[1].legal, spec[f][t] != 0);
+      if (spec[f][t]) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(r.v[1].state_after, t);
+        assert_int_equal(o->updated, 200);
+        assert_int_equal(oms_illegal_count(m), 0);
+      } else {
+        assert_int_equal(rc, DTO_ESTATE);
+        assert_int_equal(r.v[1].state_after, f); /* unchanged */
+        assert_int_equal(o->updated, 100);
+        assert_int_equal(oms_illegal_count(m), 1);
+      }
+      oms_free(m);
+    }
+}
+
+static void test_oms_table(void **state) {
+  (void)state;
+  rec r = {0};
+  oms *m = oms_new(observe, &r);
+  assert_int_equal(oms_count(m), 0);
+  assert_null(oms_get(m, 0));
+  order tmpl;
+  sample_order(&tmpl, OS_NEW);
+  char cloid[CLOID_MAX];
+  for (uint32_t i = 0; i < 40; i++) { /* forces the table to grow */
+    oms_cloid(cloid, sizeof cloid, "A", "S", 20094, i + 1);
+    tmpl.qty = fx_from_int(i + 1);
+    order *o = oms_create(m, &tmpl, cloid, i);
+    assert_int_equal(o->id, i);
+  }
+  assert_int_equal(oms_count(m), 40);
+  for (uint32_t i = 0; i < 40; i++) {
+    const order *o = oms_cget(m, i);
+    assert_non_null(o);
+    assert_ptr_equal(o, oms_get(m, i));
+    assert_int_equal(o->qty, fx_from_int(i + 1));
+    assert_int_equal(o->created, i);
+  }
+  assert_null(oms_get(m, 40));
+  assert_null(oms_cget(m, ORDER_NONE));
+  /* A whole legal life, then an illegal step: every call is seen. */
+  order *o = oms_get(m, 3);
+  r.n = 0;
+  assert_int_equal(oms_transition(m, o, OS_PENDING_NEW, 10), 0);
+  assert_int_equal(oms_transition(m, o, OS_ACCEPTED, 11), 0);
+  assert_int_equal(oms_transition(m, o, OS_PARTIALLY_FILLED, 12), 0);
+  assert_int_equal(oms_transition(m, o, OS_PARTIALLY_FILLED, 13), 0);
+  assert_int_equal(oms_transition(m, o, OS_FILLED, 14), 0);
+  assert_int_equal(oms_transition(m, o, OS_CANCELED, 15), DTO_ESTATE);
+  assert_int_equal(r.n, 6);
+  static const enum order_state want[6][2] = {
+      {OS_NEW, OS_PENDING_NEW},
+      {OS_PENDING_NEW, OS_ACCEPTED},
+      {OS_ACCEPTED, OS_PARTIALLY_FILLED},
+      {OS_PARTIALLY_FILLED, OS_PARTIALLY_FILLED},
+      {OS_PARTIALLY_FILLED, OS_FILLED},
+      {OS_FILLED, OS_CANCELED}};
+  for (size_t i = 0; i < 6; i++) {
+    assert_int_equal(r.v[i].id, 3);
+    assert_int_equal(r.v[i].from, want[i][0]);
+    assert_int_equal(r.v[i].to, want[i][1]);
+    assert_int_equal(r.v[i].legal, i < 5);
+  }
+  assert_int_equal(o->state, OS_FILLED);
+  assert_int_equal(o->updated, 14);
+  assert_int_equal(oms_illegal_count(m), 1);
+  oms_free(m);
+  oms_free(NULL);
+
+  /* Without an observer the OMS still validates and counts. */
+  m = oms_new(NULL, NULL);
+  o = oms_create(m, &tmpl, "x", 0);
+  assert_int_equal(oms_transition(m, o, OS_FILLED, 1), DTO_ESTATE);
+  assert_int_equal(oms_illegal_count(m), 1);
+  assert_int_equal(o->state, OS_NEW);
+  oms_free(m);
+}
+
+/* ---- names and parsers -------------------------------------------------- */
+
+static void test_names(void **state) {
+  (void)state;
+  for (int s = 0; s < OS_COUNT; s++)
+    assert_string_equal(order_state_name((enum order_state)s), state_text[s]);
+  assert_string_equal(order_state_name(OS_COUNT), "?");
+
+  static const char *const sides[] = {"buy", "sell"};
+  static const char *const types[] = {"market", "limit", "stop", "stop_limit",
+                                      "trailing_stop"};
+  static const char *const tifs[] = {"day", "gtc", "ioc", "fok", "opg", "cls"};
+  assert_int_equal(DTO_ARRAY_LEN(sides), SIDE_COUNT);
+  assert_int_equal(DTO_ARRAY_LEN(types), ORD_TYPE_COUNT);
+  assert_int_equal(DTO_ARRAY_LEN(tifs), TIF_COUNT);
+
+  for (int i = 0; i < SIDE_COUNT; i++) {
+    enum order_side v = SIDE_COUNT;
+    assert_string_equal(order_side_name((enum order_side)i), sides[i]);
+    assert_int_equal(order_side_parse(sides[i], &v), 0);
+    assert_int_equal(v, i);
+  }
+  for (int i = 0; i < ORD_TYPE_COUNT; i++) {
+    enum order_type v = ORD_TYPE_COUNT;
+    assert_string_equal(order_type_name((enum order_type)i), types[i]);
+    assert_int_equal(order_type_parse(types[i], &v), 0);
+    assert_int_equal(v, i);
+  }
+  for (int i = 0; i < TIF_COUNT; i++) {
+    enum tif v = TIF_COUNT;
+    assert_string_equal(tif_name((enum tif)i), tifs[i]);
+    assert_int_equal(tif_parse(tifs[i], &v), 0);
+    assert_int_equal(v, i);
+  }
+  assert_string_equal(order_side_name(SIDE_COUNT), "?");
+  assert_string_equal(order_type_name(ORD_TYPE_COUNT), "?");
+  assert_string_equal(tif_name(TIF_COUNT), "?");
+
+  /* Unknown text (wrong case, prefixes, empty, NULL) is refused and the
+   * output is left alone. */
+  static const char *const bad[] = {"BUY", "Buy",  "bu",   "buys",
+                                    "",    " buy", "day ", "stop-limit",
+                                    "gtd", "moc"};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(bad); i++) {
+    enum order_side sd = SIDE_SELL;
+    enum order_type ty = ORD_STOP;
+    enum tif tf = TIF_FOK;
+    assert_int_equal(order_side_parse(bad[i], &sd), DTO_EINVAL);
+    assert_int_equal(order_type_parse(bad[i], &ty), DTO_EINVAL);
+    assert_int_equal(tif_parse(bad[i], &tf), DTO_EINVAL);
+    assert_int_equal(sd, SIDE_SELL);
+    assert_int_equal(ty, ORD_STOP);
+    assert_int_equal(tf, TIF_FOK);
+  }
+  enum order_side sd = SIDE_SELL;
+  enum order_type ty = ORD_STOP;
+  enum tif tf = TIF_FOK;
+  assert_int_equal(order_side_parse(NULL, &sd), DTO_EINVAL);
+  assert_int_equal(order_type_parse(NULL, &ty), DTO_EINVAL);
+  assert_int_equal(tif_parse(NULL, &tf), DTO_EINVAL);
+}
+
+/* ---- client order ids --------------------------------------------------- */
+
+static void test_cloid(void **state) {
+  (void)state;
+  char a[CLOID_MAX], b[CLOID_MAX];
+  int64_t day = days_from_civil(2025, 1, 6);
+  oms_cloid(a, sizeof a, "ACC1", "mac", day, 7);
+  assert_string_equal(a, "ACC1-mac-20250106-7");
+  oms_cloid(b, sizeof b, "ACC1", "mac", day, 7);
+  assert_string_equal(a, b); /* deterministic */
+
+  oms_cloid(a, sizeof a, "paper", "orb_1", days_from_civil(1999, 12, 31),
+            4294967295u);
+  assert_string_equal(a, "paper-orb_1-19991231-4294967295");
+  oms_cloid(a, sizeof a, "x", "y", days_from_civil(2027, 2, 28), 1);
+  assert_string_equal(a, "x-y-20270228-1");
+
+  /* Unique over sequences, days, strategies and accounts. */
+  enum { N = 200 };
+  static char ids[4 * N][CLOID_MAX];
+  size_t n = 0;
+  const char *accts[] = {"A", "B"};
+  const char *strats[] = {"s1", "s2"};
+  for (int ac = 0; ac < 2; ac++)
+    for (int st = 0; st < 2; st++)
+      for (uint32_t k = 0; k < N; k++) {
+        /* seq 1..100 on two consecutive days */
+        oms_cloid(ids[n++], CLOID_MAX, accts[ac], strats[st],
+                  day + (int64_t)(k / 100), k % 100 + 1);
+      }
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++)
+      if (!strcmp(ids[i], ids[j]))
+        fail_msg("duplicate cloid %s", ids[i]);
+
+  /* A small buffer is filled and terminated, never overrun. */
+  char small[8];
+  memset(small, 'z', sizeof small);
+  oms_cloid(small, sizeof small, "ACC1", "mac", day, 7);
+  assert_string_equal(small, "ACC1-ma");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_matrix),
+      cmocka_unit_test(test_transition),
+      cmocka_unit_test(test_terminal_working),
+      cmocka_unit_test(test_oms_observer),
+      cmocka_unit_test(test_oms_table),
+      cmocka_unit_test(test_names),
+      cmocka_unit_test(test_cloid),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
