@@ -6,9 +6,9 @@
 #include "market/calendar.h"
 
 typedef struct morder {
-  order o;          /* the matcher's copy */
-  dto_time active;  /* when the order starts to work */
-  dto_time expire;  /* day end for DAY/OPG/CLS; INT64_MAX for GTC */
+  order o;         /* the matcher's copy */
+  dto_time active; /* when the order starts to work */
+  dto_time expire; /* day end for DAY/OPG/CLS; INT64_MAX for GTC */
   bool live;
 } morder;
 
@@ -17,9 +17,9 @@ typedef struct symbook {
   size_t n, cap;
   session sess; /* cached session for bar checks */
   bool have_sess;
-  bar last;     /* last bar seen (bar_close model) */
+  bar last; /* last bar seen (bar_close model) */
   bool have_last;
-  fx used;      /* volume used in the current bar/print */
+  fx used; /* volume used in the current bar/print */
   dto_time used_ts;
 } symbook;
 
@@ -27,8 +27,12 @@ struct matcher {
   match_config cfg;
   const instrument_table *ins;
   const dto_clock *clock;
-  morder *ord; /* indexed by order id */
-  size_t nord, cap;
+  morder *pool; /* working orders; slots are reused */
+  size_t npool, poolcap;
+  uint32_t *free_slots;
+  size_t nfree, freecap;
+  uint32_t *slot_of; /* order id -> pool slot, SLOT_NONE when not working */
+  size_t nslot_of, slot_cap;
   symbook *books; /* one per instrument */
   size_t nworking;
   dto_time next_expire;
@@ -39,8 +43,8 @@ struct matcher {
   uint64_t rng;
 };
 
-static const char *const model_names[FILL_MODEL_COUNT] = {
-    "next_bar_open", "bar_close", "trade"};
+static const char *const model_names[FILL_MODEL_COUNT] = {"next_bar_open",
+                                                          "bar_close", "trade"};
 
 void match_config_init(match_config *c) {
   memset(c, 0, sizeof *c);
@@ -82,13 +86,46 @@ void matcher_free(matcher *m) {
   for (size_t i = 0; i < m->ins->n; i++)
     free(m->books[i].ids);
   free(m->books);
-  free(m->ord);
+  free(m->pool);
+  free(m->free_slots);
+  free(m->slot_of);
   free(m->q);
   free(m->scratch);
   free(m);
 }
 
 size_t matcher_working(const matcher *m) { return m->nworking; }
+
+#define SLOT_NONE UINT32_MAX
+
+/* The working order with id, or NULL.  Pointers stay valid until the next
+ * order is added. */
+static morder *find(matcher *m, order_id id) {
+  if (id >= m->nslot_of || m->slot_of[id] == SLOT_NONE)
+    return NULL;
+  return &m->pool[m->slot_of[id]];
+}
+
+/* A free pool slot for order id (which must not be working). */
+static morder *alloc_slot(matcher *m, order_id id) {
+  if (id >= m->nslot_of) {
+    m->slot_of =
+        xgrow(m->slot_of, &m->slot_cap, (size_t)id + 1, sizeof *m->slot_of);
+    while (m->nslot_of <= id)
+      m->slot_of[m->nslot_of++] = SLOT_NONE;
+  }
+  uint32_t slot;
+  if (m->nfree) {
+    slot = m->free_slots[--m->nfree];
+  } else {
+    m->pool = xgrow(m->pool, &m->poolcap, m->npool + 1, sizeof *m->pool);
+    slot = (uint32_t)m->npool++;
+  }
+  m->slot_of[id] = slot;
+  morder *mo = &m->pool[slot];
+  memset(mo, 0, sizeof *mo);
+  return mo;
+}
 
 static uint64_t next_rand(matcher *m) { /* splitmix64 */
   uint64_t z = (m->rng += 0x9E3779B97F4A7C15ULL);
@@ -140,6 +177,10 @@ static void retire(matcher *m, morder *mo) {
     return;
   mo->live = false;
   m->nworking--;
+  m->free_slots =
+      xgrow(m->free_slots, &m->freecap, m->nfree + 1, sizeof *m->free_slots);
+  m->free_slots[m->nfree++] = m->slot_of[mo->o.id];
+  m->slot_of[mo->o.id] = SLOT_NONE;
   book_remove(&m->books[mo->o.sym], mo->o.id);
 }
 
@@ -151,9 +192,11 @@ static bool valid_order(const matcher *m, const order *o) {
     return false;
   bool need_limit = o->type == ORD_LIMIT || o->type == ORD_STOP_LIMIT;
   bool need_stop = o->type == ORD_STOP || o->type == ORD_STOP_LIMIT;
-  if (need_limit && (o->limit_price <= 0 || !fx_is_multiple(o->limit_price, in->tick)))
+  if (need_limit &&
+      (o->limit_price <= 0 || !fx_is_multiple(o->limit_price, in->tick)))
     return false;
-  if (need_stop && (o->stop_price <= 0 || !fx_is_multiple(o->stop_price, in->tick)))
+  if (need_stop &&
+      (o->stop_price <= 0 || !fx_is_multiple(o->stop_price, in->tick)))
     return false;
   if (o->type == ORD_TRAILING_STOP && o->trail <= 0)
     return false;
@@ -183,12 +226,9 @@ static int add_order(matcher *m, const order *o, dto_time now) {
     report(m, REP_REJECTED, o->id, 0, 0, now, BRR_INVALID);
     return 0;
   }
-  m->ord = xgrow(m->ord, &m->cap, (size_t)o->id + 1, sizeof *m->ord);
-  while (m->nord <= o->id)
-    memset(&m->ord[m->nord++], 0, sizeof *m->ord);
-  morder *mo = &m->ord[o->id];
-  if (mo->live)
+  if (find(m, o->id))
     return DTO_EEXIST;
+  morder *mo = alloc_slot(m, o->id);
   mo->o = *o;
   mo->o.filled = 0;
   mo->o.triggered = false;
@@ -208,7 +248,8 @@ static int add_order(matcher *m, const order *o, dto_time now) {
   symbook *b = &m->books[o->sym];
   b->ids = xgrow(b->ids, &b->cap, b->n + 1, sizeof *b->ids);
   b->ids[b->n++] = o->id;
-  report(m, REP_ACCEPTED, o->id, 0, 0, mo->active, 0);
+  report(m, REP_ACCEPTED, o->id, 0, 0, mo->active,
+         0); /* ack when the order arrives */
   return 0;
 }
 
@@ -232,13 +273,13 @@ static bool phase_allows(const bar_phase *ph, const morder *mo) {
 int matcher_submit(matcher *m, const order *o) {
   dto_time now = clock_now(m->clock);
   int rc = add_order(m, o, now);
-  if (rc || o->id >= m->nord || !m->ord[o->id].live)
+  if (rc || !find(m, o->id))
     return rc;
   /* bar_close: an order sent right at a bar's close fills at that close,
    * under the same session rules as on the bar itself.  The auctions of
    * OPG and CLS orders are over by then: they wait for their bar. */
   symbook *b = &m->books[o->sym];
-  morder *mo = &m->ord[o->id];
+  morder *mo = find(m, o->id);
   if (m->cfg.model == FILL_BAR_CLOSE && b->have_last &&
       bar_end(&b->last) == now && mo->active <= now && o->tif != TIF_OPG &&
       o->tif != TIF_CLS) {
@@ -251,33 +292,34 @@ int matcher_submit(matcher *m, const order *o) {
 
 int matcher_cancel(matcher *m, order_id id) {
   dto_time now = clock_now(m->clock);
-  if (id >= m->nord || !m->ord[id].live) {
+  morder *mo = find(m, id);
+  if (!mo) {
     report(m, REP_CANCEL_REJECT, id, 0, 0, now, BRR_UNKNOWN_ORDER);
     return 0;
   }
-  retire(m, &m->ord[id]);
+  retire(m, mo);
   report(m, REP_CANCELED, id, 0, 0, now, BRR_REQUESTED);
   return 0;
 }
 
 int matcher_replace(matcher *m, order_id old_id, const order *nw) {
   dto_time now = clock_now(m->clock);
-  if (old_id >= m->nord || !m->ord[old_id].live) {
+  morder *old = find(m, old_id);
+  if (!old) {
     report(m, REP_CANCEL_REJECT, old_id, 0, 0, now, BRR_UNKNOWN_ORDER);
     return 0;
   }
   /* The replacement keeps symbol and side and needs an id of its own. */
-  if (m->ord[old_id].o.sym != nw->sym || m->ord[old_id].o.side != nw->side ||
-      nw->id == old_id || (nw->id < m->nord && m->ord[nw->id].live) ||
-      !valid_order(m, nw)) {
+  if (old->o.sym != nw->sym || old->o.side != nw->side || nw->id == old_id ||
+      find(m, nw->id) || !valid_order(m, nw)) {
     report(m, REP_CANCEL_REJECT, old_id, 0, 0, now, BRR_INVALID);
     return 0;
   }
   /* a replaced bracket exit: its peer now cancels the replacement */
-  order_id pid = m->ord[old_id].o.peer;
-  if (pid < m->nord && m->ord[pid].live && m->ord[pid].o.peer == old_id)
-    m->ord[pid].o.peer = nw->id;
-  retire(m, &m->ord[old_id]);
+  morder *peer = find(m, old->o.peer);
+  if (peer && peer->o.peer == old_id)
+    peer->o.peer = nw->id;
+  retire(m, old);
   broker_report *r;
   report(m, REP_REPLACED, old_id, 0, 0, now, 0);
   r = &m->q[m->qhead + m->qlen - 1];
@@ -330,8 +372,8 @@ static void do_fill(matcher *m, morder *mo, fx qty, fx px, dto_time ts) {
   if (mo->o.filled >= mo->o.qty)
     retire(m, mo);
   order_id pid = mo->o.peer;
-  if (pid != ORDER_NONE && pid < m->nord && m->ord[pid].live) {
-    morder *peer = &m->ord[pid];
+  morder *peer = pid != ORDER_NONE ? find(m, pid) : NULL;
+  if (peer) {
     peer->o.qty -= qty;
     if (peer->o.qty <= peer->o.filled)
       cancel_with(m, peer, ts, BRR_OCO);
@@ -386,8 +428,11 @@ static void trail_update(const matcher *m, morder *mo, fx hi, fx lo) {
 }
 
 /* Evaluate mo against bar b.  close_only: only the close price is known
- * (bar_close model, or a CLS order). */
-static void try_fill_bar(matcher *m, morder *mo, const bar *b, bool close_only) {
+ * (bar_close model, or a CLS order).  Fills are stamped with the time the
+ * bar is evaluated (its start, or its end when close_only): the engine's
+ * clock, so reports never run ahead of it. */
+static void try_fill_bar(matcher *m, morder *mo, const bar *b,
+                         bool close_only) {
   order *o = &mo->o;
   fx op = close_only ? b->close : b->open;
   fx hi = close_only ? b->close : b->high;
@@ -407,10 +452,10 @@ static void try_fill_bar(matcher *m, morder *mo, const bar *b, bool close_only) 
     if (buy ? op <= lp : op >= lp)
       execute(m, mo, op, avail, ts);
     else if (buy ? lo <= lp : hi >= lp)
-      execute(m, mo, lp, avail, close_only ? ts : bar_end(b));
+      execute(m, mo, lp, avail, ts);
     else if (o->tif == TIF_IOC || o->tif == TIF_FOK)
-      cancel_with(m, mo, ts, o->tif == TIF_IOC ? BRR_IOC_REMAINDER
-                                               : BRR_FOK_UNFILLED);
+      cancel_with(m, mo, ts,
+                  o->tif == TIF_IOC ? BRR_IOC_REMAINDER : BRR_FOK_UNFILLED);
     return;
   }
   case ORD_STOP:
@@ -418,7 +463,7 @@ static void try_fill_bar(matcher *m, morder *mo, const bar *b, bool close_only) 
     fx tp = o->triggered ? op : stop_trigger(o, op, hi, lo);
     if (tp) {
       o->triggered = true;
-      execute(m, mo, slip(m, o, tp), avail, tp == op ? ts : bar_end(b));
+      execute(m, mo, slip(m, o, tp), avail, ts);
     } else if (o->type == ORD_TRAILING_STOP) {
       trail_update(m, mo, hi, lo);
     }
@@ -435,17 +480,17 @@ static void try_fill_bar(matcher *m, morder *mo, const bar *b, bool close_only) 
         if (buy ? op <= lp : op >= lp)
           execute(m, mo, op, avail, ts);
         else if (buy ? lo <= lp : hi >= lp)
-          execute(m, mo, lp, avail, bar_end(b));
+          execute(m, mo, lp, avail, ts);
       } else if (buy ? lp >= tp : lp <= tp) {
         /* triggered inside the bar at the stop, which the limit allows */
-        execute(m, mo, tp, avail, bar_end(b));
+        execute(m, mo, tp, avail, ts);
       }
       return;
     }
     if (buy ? op <= lp : op >= lp)
       execute(m, mo, op, avail, ts);
     else if (buy ? lo <= lp : hi >= lp)
-      execute(m, mo, lp, avail, bar_end(b));
+      execute(m, mo, lp, avail, ts);
     return;
   }
   default:
@@ -496,8 +541,8 @@ static bar_phase phase_of(matcher *m, const bar *b) {
 }
 
 /* Evaluate one due order against bar b in phase ph. */
-static void eval_bar(matcher *m, morder *mo, const bar *b,
-                     const bar_phase *ph, bool close_model) {
+static void eval_bar(matcher *m, morder *mo, const bar *b, const bar_phase *ph,
+                     bool close_model) {
   if (!phase_allows(ph, mo))
     return;
   switch (mo->o.tif) {
@@ -522,6 +567,10 @@ static void eval_bar(matcher *m, morder *mo, const bar *b,
     return;
   default:
     try_fill_bar(m, mo, b, close_model);
+    /* IOC and FOK get one chance: a stop that did not trigger ends too */
+    if (mo->live && (mo->o.tif == TIF_IOC || mo->o.tif == TIF_FOK))
+      cancel_with(m, mo, close_model ? bar_end(b) : b->ts,
+                  mo->o.tif == TIF_IOC ? BRR_IOC_REMAINDER : BRR_FOK_UNFILLED);
   }
 }
 
@@ -546,8 +595,8 @@ void matcher_on_bar(matcher *m, const bar *b) {
   bar_phase ph = phase_of(m, b);
   size_t n = snapshot(m, b->sym);
   for (size_t k = 0; k < n; k++) {
-    morder *mo = &m->ord[m->scratch[k]];
-    if (!mo->live)
+    morder *mo = find(m, m->scratch[k]);
+    if (!mo)
       continue;
     bool due = close_model ? mo->active <= bar_end(b) : mo->active <= b->ts;
     if (due)
@@ -567,12 +616,12 @@ static bool print_open(matcher *m, sym_id sym, dto_time t, const order *o) {
   return o->extended_hours;
 }
 
-static void on_print(matcher *m, sym_id sym, dto_time ts, fx buy_px,
-                     fx sell_px, fx buy_size, fx sell_size) {
+static void on_print(matcher *m, sym_id sym, dto_time ts, fx buy_px, fx sell_px,
+                     fx buy_size, fx sell_size) {
   size_t n = snapshot(m, sym);
   for (size_t k = 0; k < n; k++) {
-    morder *mo = &m->ord[m->scratch[k]];
-    if (mo->live && mo->active <= ts && print_open(m, sym, ts, &mo->o) &&
+    morder *mo = find(m, m->scratch[k]);
+    if (mo && mo->active <= ts && print_open(m, sym, ts, &mo->o) &&
         mo->o.tif != TIF_OPG && mo->o.tif != TIF_CLS) {
       order *o = &mo->o;
       bool buy = o->side == SIDE_BUY;
@@ -586,16 +635,15 @@ static void on_print(matcher *m, sym_id sym, dto_time ts, fx buy_px,
         if (buy ? px <= o->limit_price : px >= o->limit_price)
           execute(m, mo, px, avail, ts);
         else if (o->tif == TIF_IOC || o->tif == TIF_FOK)
-          cancel_with(m, mo, ts, o->tif == TIF_IOC ? BRR_IOC_REMAINDER
-                                                   : BRR_FOK_UNFILLED);
+          cancel_with(m, mo, ts,
+                      o->tif == TIF_IOC ? BRR_IOC_REMAINDER : BRR_FOK_UNFILLED);
         break;
       case ORD_TRAILING_STOP:
       case ORD_STOP:
       case ORD_STOP_LIMIT:
         if (o->type == ORD_TRAILING_STOP && !o->triggered)
           trail_update(m, mo, px, px);
-        if (!o->triggered &&
-            (buy ? px >= o->stop_price : px <= o->stop_price))
+        if (!o->triggered && (buy ? px >= o->stop_price : px <= o->stop_price))
           o->triggered = true;
         if (o->triggered) {
           if (o->type == ORD_STOP_LIMIT) {
@@ -632,7 +680,7 @@ void matcher_on_time(matcher *m, dto_time t) {
   for (size_t sym = 0; sym < m->ins->n; sym++) {
     symbook *bk = &m->books[sym];
     for (size_t i = 0; i < bk->n;) {
-      morder *mo = &m->ord[bk->ids[i]];
+      morder *mo = find(m, bk->ids[i]);
       if (mo->expire <= t) {
         retire(m, mo); /* removes bk->ids[i] */
         report(m, REP_EXPIRED, mo->o.id, 0, 0, mo->expire, BRR_DAY_END);

@@ -660,7 +660,7 @@ static void test_bracket(void **state) {
       {1, NEW, NEW, true, BT(3)}, {1, NEW, PN, true, BT(3)},
       {2, NEW, NEW, true, BT(3)}, {2, NEW, PN, true, BT(3)},
       {1, PN, ACC, true, BT(3)},  {2, PN, ACC, true, BT(3)},
-      {1, ACC, FIL, true, BT(6)}, {2, ACC, CAN, true, BT(6)},
+      {1, ACC, FIL, true, BT(5)}, {2, ACC, CAN, true, BT(5)},
   };
   assert_int_equal(w->ntr, DTO_ARRAY_LEN(want));
   expect_trans(w, 0, want);
@@ -835,10 +835,11 @@ static void test_replace_cancel(void **state) {
       {1, PC, CAN, true, BT(4)},
   };
   expect_trans(w, w->ntr - DTO_ARRAY_LEN(want), want);
-  /* bar 4's low 10.10 reaches the new limit 10.15: filled at 14:34 */
+  /* bar 4's low 10.10 reaches the new limit 10.15: filled, stamped with the
+   * bar's start */
   drive(w, 4, &p[3], "10000");
   assert_int_equal(O(w, 2)->state, FIL);
-  assert_int_equal(O(w, 2)->updated, BT(5));
+  assert_int_equal(O(w, 2)->updated, BT(4));
   const portfolio *pf = engine_portfolio(w->e);
   assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "100");
   assert_fx(portfolio_account_pos(pf, 0, 0)->cost, "1015");

@@ -265,17 +265,17 @@ static void test_limit_next_bar_open(void **state) {
   bar b = mkbar(U(14, 31), "10.05", "10.10", "9.98", "10.02", "1000");
   assert_int_equal(show(f, &b), 4);
   /* through at the open: the open price, at the bar's start; touched
-   * inside the bar: the limit, known at the bar's end */
-  expect_rep(f, 0, REP_FILL, 0, "10", "10.00", U(14, 32), 0);
+   * inside the bar: the limit, stamped with the bar's start (the clock) */
+  expect_rep(f, 0, REP_FILL, 0, "10", "10.00", U(14, 31), 0);
   expect_rep(f, 1, REP_FILL, 1, "10", "10.05", U(14, 31), 0);
   expect_rep(f, 2, REP_FILL, 3, "10", "10.05", U(14, 31), 0);
-  expect_rep(f, 3, REP_FILL, 4, "10", "10.08", U(14, 32), 0);
+  expect_rep(f, 3, REP_FILL, 4, "10", "10.08", U(14, 31), 0);
   assert_int_equal(matcher_working(f->m), 2);
   /* the next bar reaches both remaining limits exactly */
   bar b1 = mkbar(U(14, 32), "10.00", "10.11", "9.97", "10.00", "1000");
   assert_int_equal(show(f, &b1), 2);
-  expect_rep(f, 0, REP_FILL, 2, "10", "9.97", U(14, 33), 0);
-  expect_rep(f, 1, REP_FILL, 5, "10", "10.11", U(14, 33), 0);
+  expect_rep(f, 0, REP_FILL, 2, "10", "9.97", U(14, 32), 0);
+  expect_rep(f, 1, REP_FILL, 5, "10", "10.11", U(14, 32), 0);
   assert_int_equal(matcher_working(f->m), 0);
   teardown(f);
 }
@@ -355,8 +355,8 @@ static void test_stops_with_slippage(void **state) {
    *   10.00 + 0.005    = 10.005   -> up   10.01 (gap: at the open)
    *   10.00 - 0.005    =  9.995   -> down  9.99 (gap: at the open)
    * and the market orders pay the same at the open. */
-  expect_rep(f, 0, REP_FILL, 0, "10", "10.11", U(14, 32), 0);
-  expect_rep(f, 1, REP_FILL, 1, "10", "9.89", U(14, 32), 0);
+  expect_rep(f, 0, REP_FILL, 0, "10", "10.11", U(14, 31), 0);
+  expect_rep(f, 1, REP_FILL, 1, "10", "9.89", U(14, 31), 0);
   expect_rep(f, 2, REP_FILL, 2, "10", "10.01", U(14, 31), 0);
   expect_rep(f, 3, REP_FILL, 3, "10", "9.99", U(14, 31), 0);
   expect_rep(f, 4, REP_FILL, 6, "10", "10.01", U(14, 31), 0);
@@ -387,9 +387,9 @@ static void test_stop_limit(void **state) {
       ((ospec){SELL, ORD_STOP_LIMIT, TIF_DAY, "10", "9.96", "9.98", 0, false}));
   bar b = mkbar(U(14, 31), "10.00", "10.20", "9.95", "10.10", "1000");
   assert_int_equal(show(f, &b), 3);
-  expect_rep(f, 0, REP_FILL, 0, "10", "10.10", U(14, 32), 0);
-  expect_rep(f, 1, REP_FILL, 2, "10", "9.95", U(14, 32), 0);
-  expect_rep(f, 2, REP_FILL, 3, "10", "9.98", U(14, 32), 0);
+  expect_rep(f, 0, REP_FILL, 0, "10", "10.10", U(14, 31), 0);
+  expect_rep(f, 1, REP_FILL, 2, "10", "9.95", U(14, 31), 0);
+  expect_rep(f, 2, REP_FILL, 3, "10", "9.98", U(14, 31), 0);
   /* order 1 stays triggered and fills as a limit on a later open */
   bar b1 = mkbar(U(14, 32), "10.06", "10.08", "10.06", "10.07", "1000");
   assert_int_equal(show(f, &b1), 0);
@@ -416,7 +416,7 @@ static void test_trailing_stop(void **state) {
   /* bar 3: a lower high leaves it at 10.20; the low 10.10 triggers it */
   bar b3 = mkbar(U(14, 33), "10.35", "10.38", "10.10", "10.20", "1000");
   assert_int_equal(show(f, &b3), 1);
-  expect_rep(f, 0, REP_FILL, 0, "10", "10.20", U(14, 34), 0);
+  expect_rep(f, 0, REP_FILL, 0, "10", "10.20", U(14, 33), 0);
 
   /* the mirror: a buy trailing stop follows the low */
   submit_ok(
@@ -547,7 +547,7 @@ static void test_day_gtc(void **state) {
   /* the GTC order works on the next day */
   bar b = mkbar(UD(1, 14, 30, 0), "9.10", "9.20", "8.90", "9.00", "1000");
   assert_int_equal(show(f, &b), 1);
-  expect_rep(f, 0, REP_FILL, 1, "10", "9.00", UD(1, 14, 31, 0), 0);
+  expect_rep(f, 0, REP_FILL, 1, "10", "9.00", UD(1, 14, 30, 0), 0);
   /* a day order sent after the close works (and expires) the next day */
   at(f, UD(1, 21, 5, 0));
   submit_ok(f, 2, LMT(SELL, "10", "20.00"));
@@ -757,7 +757,7 @@ static void test_cancel_replace(void **state) {
   /* the replacement works at its own limit */
   bar b = mkbar(U(14, 31), "10.05", "10.10", "9.95", "10.00", "1000");
   assert_int_equal(show(f, &b), 1);
-  expect_rep(f, 0, REP_FILL, 2, "10", "10.00", U(14, 32), 0);
+  expect_rep(f, 0, REP_FILL, 2, "10", "10.00", U(14, 31), 0);
   teardown(f);
 }
 
@@ -822,13 +822,13 @@ static void test_bracket_peers(void **state) {
   /* the take-profit fills 50 (10% of 500): the stop-loss shrinks to 50 */
   bar b1 = mkbar(U(14, 31), "10.40", "10.60", "10.30", "10.45", "500");
   assert_int_equal(show(f, &b1), 1);
-  expect_rep(f, 0, REP_FILL, 0, "50", "10.50", U(14, 32), 0);
+  expect_rep(f, 0, REP_FILL, 0, "50", "10.50", U(14, 31), 0);
   /* the stop-loss triggers and fills its 50; the take-profit is then
    * covered and canceled */
   bar b2 = mkbar(U(14, 32), "9.60", "9.70", "9.40", "9.45", "5000");
   assert_int_equal(show(f, &b2), 2);
-  expect_rep(f, 0, REP_FILL, 1, "50", "9.50", U(14, 33), 0);
-  expect_rep(f, 1, REP_CANCELED, 0, 0, 0, U(14, 33), BRR_OCO);
+  expect_rep(f, 0, REP_FILL, 1, "50", "9.50", U(14, 32), 0);
+  expect_rep(f, 1, REP_CANCELED, 0, 0, 0, U(14, 32), BRR_OCO);
   assert_int_equal(matcher_working(f->m), 0);
 
   /* a full fill of one exit cancels the other at once */
