@@ -48,7 +48,7 @@ static bar *make_bars(size_t n) {
     int64_t lo = (o < c ? o : c) - (int64_t)(rng_next(&s) % 5);
     v[i] = (bar){t, 60 * DTO_NS_PER_SEC, o * 1000000, hi * 1000000,
                  lo * 1000000, c * 1000000,
-                 (fx)(1000 + rng_next(&s) % 9000) * FX_ONE, 0};
+                 (fx)(50000 + rng_next(&s) % 450000) * FX_ONE, 0};
     cents = c;
     t += 60 * DTO_NS_PER_SEC;
   }

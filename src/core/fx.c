@@ -36,8 +36,45 @@ static int fit(i128 v, fx *out) {
   return 0;
 }
 
+/* a*b/10^8 without a 128-bit division (which compiles to a slow library
+ * call): with a = ah*S + al and b = bh*S + bl (S = 10^8, al, bl < S),
+ * a*b/S = ah*b + al*bh + al*bl/S, where only the last term, below 10^16,
+ * has a fraction.  Computed on magnitudes, then signed and rounded. */
 int fx_mul_round(fx a, fx b, enum fx_round mode, fx *out) {
-  return fit(div_round((i128)a * b, FX_SCALE, mode), out);
+  bool neg = (a < 0) != (b < 0);
+  uint64_t ua = a < 0 ? -(uint64_t)a : (uint64_t)a;
+  uint64_t ub = b < 0 ? -(uint64_t)b : (uint64_t)b;
+  const uint64_t S = (uint64_t)FX_SCALE;
+  uint64_t ah = ua / S, al = ua % S, bh = ub / S, bl = ub % S;
+  uint64_t low = al * bl, t1, t2, q;
+  uint64_t frac = low % S;
+  if (__builtin_mul_overflow(ah, ub, &t1) ||
+      __builtin_mul_overflow(al, bh, &t2) ||
+      __builtin_add_overflow(t1, t2, &q) ||
+      __builtin_add_overflow(q, low / S, &q))
+    return DTO_EOVERFLOW;
+  if (frac) {
+    bool up;
+    switch (mode) {
+    case FX_ROUND_NEAREST:
+      up = 2 * frac >= S;
+      break;
+    case FX_ROUND_DOWN:
+      up = neg;
+      break;
+    case FX_ROUND_UP:
+      up = !neg;
+      break;
+    default:
+      up = false;
+    }
+    if (up && __builtin_add_overflow(q, 1, &q))
+      return DTO_EOVERFLOW;
+  }
+  if (q > (uint64_t)FX_MAX)
+    return DTO_EOVERFLOW;
+  *out = neg ? -(fx)q : (fx)q;
+  return 0;
 }
 
 int fx_mul(fx a, fx b, fx *out) {
@@ -154,7 +191,7 @@ size_t fx_format(fx v, char *buf, size_t cap) {
       tmp[n++] = f[k];
   }
   if (cap == 0)
-    return n;
+    return 0; /* nothing written */
   size_t w = n < cap - 1 ? n : cap - 1;
   memcpy(buf, tmp, w);
   buf[w] = '\0';

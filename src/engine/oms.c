@@ -58,10 +58,53 @@ int oms_transition(oms *m, order *o, enum order_state to, dto_time t) {
   return rc;
 }
 
+/* Append s to buf[*n] within cap (keeping room for the NUL). */
+static void put(char *buf, size_t cap, size_t *n, const char *s, size_t len) {
+  size_t room = cap - 1 - *n;
+  if (len > room)
+    len = room;
+  memcpy(buf + *n, s, len);
+  *n += len;
+}
+
+static size_t utoa(uint64_t v, char *out) {
+  char tmp[24];
+  size_t n = 0, i;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+/* Hand-formatted: this runs for every order, and snprintf costs more than
+ * the rest of order creation. */
 void oms_cloid(char *buf, size_t cap, const char *account,
                const char *strategy, int64_t day, uint32_t seq) {
+  if (cap == 0)
+    return;
   int y, mo, d;
   civil_from_days(day, &y, &mo, &d);
-  snprintf(buf, cap, "%s-%s-%04d%02d%02d-%u", account, strategy, y, mo, d,
-           seq);
+  char date[16], num[24];
+  size_t n = 0, dn = 0;
+  if (y < 0 || y > 9999)
+    y = 0;
+  date[dn++] = (char)('0' + y / 1000);
+  date[dn++] = (char)('0' + y / 100 % 10);
+  date[dn++] = (char)('0' + y / 10 % 10);
+  date[dn++] = (char)('0' + y % 10);
+  date[dn++] = (char)('0' + mo / 10);
+  date[dn++] = (char)('0' + mo % 10);
+  date[dn++] = (char)('0' + d / 10);
+  date[dn++] = (char)('0' + d % 10);
+  put(buf, cap, &n, account, strlen(account));
+  put(buf, cap, &n, "-", 1);
+  put(buf, cap, &n, strategy, strlen(strategy));
+  put(buf, cap, &n, "-", 1);
+  put(buf, cap, &n, date, dn);
+  put(buf, cap, &n, "-", 1);
+  put(buf, cap, &n, num, utoa(seq, num));
+  buf[n] = '\0';
 }

@@ -6,8 +6,6 @@
 
 typedef struct acct {
   fx cash;
-  fx mv;    /* signed market value of positions at last prices */
-  fx gross; /* |market value| */
   fx realized, fees;
   int day_trades;
   int64_t dt_day[8]; /* recent days with day trades (ring) */
@@ -17,7 +15,7 @@ typedef struct acct {
 
 typedef struct strat_book {
   uint32_t account;
-  fx alloc, cash, mv, realized, fees;
+  fx alloc, cash, realized, fees;
 } strat_book;
 
 /* A round trip being built. */
@@ -112,24 +110,23 @@ void portfolio_free(portfolio *p) {
   free(p);
 }
 
+/* Marking only records the price: market values are summed when asked
+ * for (equity, gross exposure), which happens far less often than prices
+ * arrive.  Keeping running sums instead cost a 128-bit multiply per
+ * position per tick. */
 void portfolio_mark(portfolio *p, sym_id sym, fx price) {
-  fx old = p->last[sym];
-  if (old == price)
-    return;
   p->last[sym] = price;
-  fx d = price - old;
-  for (size_t a = 0; a < p->na; a++) {
-    fx q = p->apos[a * p->nsym + sym].qty;
-    if (q) {
-      p->a[a].mv += mul(q, d);
-      p->a[a].gross += mul(fx_abs(q), d);
-    }
-  }
-  for (size_t s = 0; s < p->ns; s++) {
-    fx q = p->spos[s * p->nsym + sym].qty;
+}
+
+/* Signed (or absolute) market value of the positions in pos[0..nsym). */
+static fx market_value(const portfolio *p, const position *pos, bool gross) {
+  fx mv = 0;
+  for (size_t s = 0; s < p->nsym; s++) {
+    fx q = pos[s].qty;
     if (q)
-      p->s[s].mv += mul(q, d);
+      mv += mul(gross ? fx_abs(q) : q, p->last[s]);
   }
+  return mv;
 }
 
 /* Apply a signed quantity change dq at price to pos; returns the realised
@@ -248,7 +245,6 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
   position *sp = &p->spos[o->strategy * p->nsym + sym];
   if (p->last[sym] == 0)
     portfolio_mark(p, sym, price);
-  fx last = p->last[sym];
 
   /* day trade: this order reduces an account position opened today */
   bool dt = false;
@@ -262,7 +258,6 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
     *day_trade = dt;
 
   fx sbefore = sp->qty;
-  fx aold = ap->qty;
   fx ar = apply(ap, dq, price, day);
   fx sr = apply(sp, dq, price, day);
   ap->fees += fee;
@@ -272,12 +267,9 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
   a->cash += cashflow - fee;
   a->realized += ar;
   a->fees += fee;
-  a->mv += mul(dq, last);
-  a->gross += mul(fx_abs(ap->qty) - fx_abs(aold), last);
   sb->cash += cashflow - fee;
   sb->realized += sr;
   sb->fees += fee;
-  sb->mv += mul(dq, last);
 
   track_trade(p, &p->otr[o->strategy * p->nsym + sym], o, sbefore, dq, price,
               fee, sr, t);
@@ -298,10 +290,10 @@ fx portfolio_account_cash(const portfolio *p, uint32_t a) {
   return p->a[a].cash;
 }
 fx portfolio_account_equity(const portfolio *p, uint32_t a) {
-  return p->a[a].cash + p->a[a].mv;
+  return p->a[a].cash + market_value(p, &p->apos[a * p->nsym], false);
 }
 fx portfolio_account_gross(const portfolio *p, uint32_t a) {
-  return p->a[a].gross;
+  return market_value(p, &p->apos[a * p->nsym], true);
 }
 fx portfolio_account_realized(const portfolio *p, uint32_t a) {
   return p->a[a].realized;
@@ -313,7 +305,7 @@ fx portfolio_account_unrealized(const portfolio *p, uint32_t a) {
   fx cost = 0;
   for (size_t s = 0; s < p->nsym; s++)
     cost += p->apos[a * p->nsym + s].cost;
-  return p->a[a].mv - cost;
+  return market_value(p, &p->apos[a * p->nsym], false) - cost;
 }
 fx portfolio_account_buying_power(const portfolio *p, uint32_t a) {
   return p->a[a].cash > 0 ? p->a[a].cash : 0;
@@ -332,7 +324,7 @@ fx portfolio_strategy_cash(const portfolio *p, uint32_t s) {
   return p->s[s].cash;
 }
 fx portfolio_strategy_equity(const portfolio *p, uint32_t s) {
-  return p->s[s].cash + p->s[s].mv;
+  return p->s[s].cash + market_value(p, &p->spos[s * p->nsym], false);
 }
 fx portfolio_strategy_realized(const portfolio *p, uint32_t s) {
   return p->s[s].realized;
