@@ -160,8 +160,7 @@ static void run_engine(const bar *v, size_t n, bool measure, run_result *out) {
   for (size_t i = 0; i < n; i++) {
     const bar *b = &v[i];
     sim_clock_set(&sc, b->ts);
-    engine_on_time(e, b->ts);
-    engine_broker_bar(e, b);
+    engine_bar_open(e, b);
     sim_clock_set(&sc, bar_end(b));
     if (measure) {
       td.last_submit = 0;

@@ -151,8 +151,7 @@ void runner_bar(runner *r, const bar *b) {
     r->day = day;
   }
   sim_clock_set(&r->sc, b->ts);
-  engine_on_time(r->e, b->ts);
-  engine_broker_bar(r->e, b);
+  engine_bar_open(r->e, b);
   sim_clock_set(&r->sc, end);
   engine_on_bar(r->e, b);
   r->pend = true;

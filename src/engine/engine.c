@@ -232,7 +232,7 @@ static timer timer_pop(engine *e) {
   return top;
 }
 
-void engine_on_time(engine *e, dto_time t) {
+static void fire_timers(engine *e, dto_time t) {
   while (e->ntimers && e->timers[0].at <= t) {
     timer tm = timer_pop(e);
     strat *s = &e->st[tm.strat];
@@ -240,10 +240,24 @@ void engine_on_time(engine *e, dto_time t) {
       s->def->on_timer(s, s->state, tm.tag);
     engine_pump(e);
   }
+}
+
+void engine_on_time(engine *e, dto_time t) {
+  fire_timers(e, t);
   if (e->cfg.broker->on_time) {
     e->cfg.broker->on_time(e->cfg.broker_ctx, t);
     engine_pump(e);
   }
+}
+
+void engine_bar_open(engine *e, const bar *b) {
+  fire_timers(e, b->ts);
+  const broker_ops *br = e->cfg.broker;
+  if (br->on_time)
+    br->on_time(e->cfg.broker_ctx, b->ts);
+  if (br->on_bar)
+    br->on_bar(e->cfg.broker_ctx, b);
+  engine_pump(e);
 }
 
 /* ---- market data --------------------------------------------------------- */

@@ -7,8 +7,8 @@
  * byte.  Backtests, paper and live trading drive the same engine; only the
  * clock, the data source and the broker differ.
  *
- * Driving it, per bar (see app/driver.c):
- *   clock := bar.ts;       engine_on_time(e, bar.ts); engine_broker_bar(e, &bar);
+ * Driving it, per bar (see app/runner.c):
+ *   clock := bar.ts;       engine_bar_open(e, &bar);
  *   clock := bar_end(bar); engine_on_bar(e, &bar);
  * The first half lets a simulating broker fill working orders at the bar's
  * open; the second shows the finished bar to the strategies.  Broker reports
@@ -72,7 +72,11 @@ int engine_add_strategy(engine *e, const engine_strategy *s);
  * start-up with its code. */
 int engine_start(engine *e);
 
+/* Time moves to t: fire due timers, let the broker expire orders. */
 void engine_on_time(engine *e, dto_time t);
+/* The start of bar b: engine_on_time(b->ts) and engine_broker_bar(b) in one
+ * step, collecting broker reports once. */
+void engine_bar_open(engine *e, const bar *b);
 void engine_broker_bar(engine *e, const bar *b);
 void engine_on_bar(engine *e, const bar *b);
 void engine_on_trade(engine *e, const trade *t);

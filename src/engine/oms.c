@@ -33,7 +33,9 @@ order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
   order *o = &m->v[m->n];
   memcpy(o, tmpl, sizeof *o); /* every byte, so tables compare with memcmp */
   o->id = (order_id)m->n++;
-  snprintf(o->cloid, sizeof o->cloid, "%s", cloid);
+  size_t n = strnlen(cloid, sizeof o->cloid - 1);
+  memcpy(o->cloid, cloid, n);
+  memset(o->cloid + n, 0, sizeof o->cloid - n); /* tables compare equal */
   o->state = OS_NEW;
   o->created = o->updated = t;
   if (m->obs)
