@@ -184,43 +184,13 @@ static int write_reports(const runner *r, const char *dir, size_t bad_rows,
 
   /* orders.csv */
   dbuf_reset(&b);
-  dbuf_adds(&b, "client_order_id,strategy,symbol,side,type,tif,qty,"
-                "limit_price,stop_price,state,filled_qty,avg_fill_price,"
-                "fees,created,updated,reason\n");
-  for (order_id id = 0; id < oms_count(om); id++) {
-    const order *o = oms_cget(om, id);
-    fx avg = 0;
-    if (o->filled)
-      fx_div(o->notional, o->filled, &avg);
-    dbuf_csv_str(&b, o->cloid);
-    dbuf_addc(&b, ',');
-    dbuf_csv_str(&b, engine_strategy_id(r->e, o->strategy));
-    dbuf_printf(&b, ",%s,%s,%s,%s,", cfg->instruments.v[o->sym].symbol,
-                order_side_name(o->side), order_type_name(o->type),
-                tif_name(o->tif));
-    dbuf_addfx(&b, o->qty);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, o->limit_price);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, o->stop_price);
-    dbuf_printf(&b, ",%s,", order_state_name(o->state));
-    dbuf_addfx(&b, o->filled);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, avg);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, o->fees);
-    dbuf_addc(&b, ',');
-    add_time(&b, o->created);
-    dbuf_addc(&b, ',');
-    add_time(&b, o->updated);
-    dbuf_addc(&b, ',');
-    if (o->state == OS_REJECTED && o->reason && o->reason < RISK_REASON_COUNT &&
-        o->updated == o->created)
-      dbuf_printf(&b, "risk:%s", risk_reason_name((enum risk_reason)o->reason));
-    else if (o->reason)
-      dbuf_adds(&b, broker_reason_name(o->reason));
-    dbuf_addc(&b, '\n');
-  }
+  dbuf_adds(&b, runner_orders_header);
+  /* finished orders in the order they finished, then the open ones */
+  dbuf_add(&b, r->orders_csv.ptr, r->orders_csv.len);
+  size_t nopen;
+  const order_id *open = oms_open_ids(om, &nopen);
+  for (size_t i = 0; i < nopen; i++)
+    runner_order_row(r, &b, oms_cget(om, open[i]));
   if ((rc = write_file(dir, "orders.csv", &b, err, errcap)))
     goto out;
 

@@ -11,11 +11,66 @@ static void fxv_push(fx_vec *v, fx x) {
   v->v[v->n++] = x;
 }
 
+const char runner_orders_header[] =
+    "client_order_id,strategy,symbol,side,type,tif,qty,limit_price,"
+    "stop_price,state,filled_qty,avg_fill_price,fees,created,updated,"
+    "reason\n";
+
+static void add_time(dbuf *b, dto_time t) {
+  char s[40];
+  time_format(t, s, sizeof s);
+  dbuf_adds(b, s);
+}
+
+void runner_order_row(const runner *r, dbuf *b, const order *o) {
+  fx avg = 0;
+  if (o->filled)
+    fx_div(o->notional, o->filled, &avg);
+  dbuf_csv_str(b, o->cloid);
+  dbuf_addc(b, ',');
+  dbuf_csv_str(b, engine_strategy_id(r->e, o->strategy));
+  dbuf_printf(b, ",%s,%s,%s,%s,", r->cfg->instruments.v[o->sym].symbol,
+              order_side_name(o->side), order_type_name(o->type),
+              tif_name(o->tif));
+  dbuf_addfx(b, o->qty);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, o->limit_price);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, o->stop_price);
+  dbuf_printf(b, ",%s,", order_state_name(o->state));
+  dbuf_addfx(b, o->filled);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, avg);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, o->fees);
+  dbuf_addc(b, ',');
+  add_time(b, o->created);
+  dbuf_addc(b, ',');
+  add_time(b, o->updated);
+  dbuf_addc(b, ',');
+  if (o->risk)
+    dbuf_printf(b, "risk:%s", risk_reason_name((enum risk_reason)o->risk));
+  else if (o->reason)
+    dbuf_adds(b, broker_reason_name(o->reason));
+  dbuf_addc(b, '\n');
+}
+
+/* Engine hook: record every order as it finishes. */
+static void order_changed(void *ctx, const order *o, enum order_state from,
+                          enum order_state to, bool legal) {
+  runner *r = ctx;
+  (void)from;
+  if (legal && r->keep_orders && order_is_terminal(to))
+    runner_order_row(r, &r->orders_csv, o);
+}
+
 int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
                 char *err, size_t errcap) {
   memset(r, 0, sizeof *r);
   r->cfg = cfg;
   r->keep_curve = true;
+  r->keep_orders = true;
+  dbuf_init(&r->orders_csv, SIZE_MAX / 2);
   r->day = INT64_MIN;
   clock_sim_init(&r->clock, &r->sc, t0);
   log_init(&r->log, logf, &r->clock, (enum log_level)cfg->log_level);
@@ -51,6 +106,8 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   ec.fees.max_pct = cfg->fees.max_pct;
   ec.accounts = r->accts;
   ec.naccounts = cfg->naccounts;
+  ec.hooks.ctx = r;
+  ec.hooks.order_changed = order_changed;
   r->e = engine_new(&ec);
 
   size_t added = 0;
@@ -99,6 +156,7 @@ void runner_release(runner *r) {
   free(r->accts);
   free(r->samples);
   free(r->daily.v);
+  dbuf_release(&r->orders_csv);
   memset(r, 0, sizeof *r);
 }
 

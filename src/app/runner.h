@@ -11,6 +11,7 @@
 #define DTO_APP_RUNNER_H
 
 #include "app/config.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "engine/engine.h"
 #include "engine/match.h"
@@ -40,6 +41,10 @@ typedef struct runner {
   fx_vec *sdaily; /* per strategy */
   uint64_t bars;
   bool keep_curve; /* record samples (off for benchmarks) */
+  /* orders.csv rows of every order that has finished, in finishing order
+   * (the OMS itself forgets old finished orders) */
+  dbuf orders_csv;
+  bool keep_orders;
 } runner;
 
 /* Build from cfg (which must outlive the runner); the log goes to logf
@@ -53,6 +58,11 @@ void runner_release(runner *r);
 void runner_bar(runner *r, const bar *b);
 /* End of data: stop the strategies, cancel working orders, close the curve. */
 void runner_finish(runner *r);
+/* Append the orders.csv row of o to b. */
+void runner_order_row(const runner *r, dbuf *b, const order *o);
+/* The header line of orders.csv. */
+extern const char runner_orders_header[];
+
 /* Total equity over all accounts. */
 fx runner_equity(const runner *r);
 

@@ -113,8 +113,33 @@ int fx_muldiv(fx a, int64_t n, int64_t d, enum fx_round mode, fx *out) {
 int fx_round_to(fx v, fx step, enum fx_round mode, fx *out) {
   if (step <= 0)
     return DTO_EINVAL;
-  i128 q = div_round(v, step, mode);
-  return fit(q * step, out);
+  /* 64-bit arithmetic: v and step fit, so do v / step and v % step */
+  int64_t q = v / step, r = v % step;
+  if (r != 0) {
+    switch (mode) {
+    case FX_ROUND_NEAREST: {
+      int64_t ar = r < 0 ? -r : r;
+      if (ar >= step - ar)
+        q += v < 0 ? -1 : 1;
+      break;
+    }
+    case FX_ROUND_DOWN:
+      if (v < 0)
+        q--;
+      break;
+    case FX_ROUND_UP:
+      if (v > 0)
+        q++;
+      break;
+    default:
+      break;
+    }
+  }
+  int64_t res;
+  if (__builtin_mul_overflow(q, step, &res) || res < FX_MIN)
+    return DTO_EOVERFLOW;
+  *out = res;
+  return 0;
 }
 
 bool fx_is_multiple(fx v, fx step) { return step > 0 && v % step == 0; }

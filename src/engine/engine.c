@@ -56,6 +56,8 @@ struct engine {
   uint64_t fills;
   bool started;
   broker_report rep[64];
+  order_id *scratch; /* a copy of the open ids while walking them */
+  size_t scap;
 };
 
 /* ---- observers ----------------------------------------------------------- */
@@ -117,6 +119,7 @@ void engine_free(engine *e) {
     free(e->subs[i].v);
   free(e->subs);
   free(e->timers);
+  free(e->scratch);
   oms_free(e->oms);
   risk_free(e->risk);
   portfolio_free(e->pf);
@@ -402,7 +405,7 @@ static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
     *out = id;
   enum risk_reason why = risk_check(e->risk, o);
   if (why != RISK_OK) {
-    o->reason = (int)why;
+    o->risk = (int)why;
     oms_transition(e->oms, o, OS_REJECTED, t);
     log_order(e, "order.rejected", o);
     notify(e, o);
@@ -567,14 +570,26 @@ int strat_replace(strat *s, order_id id, fx qty, fx limit_price,
   return e->cfg.broker->replace(e->cfg.broker_ctx, id, oms_get(e->oms, nid));
 }
 
+/* Copy the open order ids into e->scratch (cancels and new orders change
+ * the OMS's own list while we walk it); returns the count. */
+static size_t open_snapshot(engine *e) {
+  size_t n;
+  const order_id *ids = oms_open_ids(e->oms, &n);
+  e->scratch = xgrow(e->scratch, &e->scap, n, sizeof *e->scratch);
+  if (n)
+    memcpy(e->scratch, ids, n * sizeof *ids);
+  return n;
+}
+
 void strat_cancel_all(strat *s, sym_id sym) {
   engine *e = s->e;
-  size_t n = oms_count(e->oms);
   if (s->open_total == 0)
     return;
-  for (order_id id = 0; id < n; id++) {
+  size_t n = open_snapshot(e);
+  for (size_t i = 0; i < n; i++) {
+    order_id id = e->scratch[i];
     const order *o = oms_cget(e->oms, id);
-    if (o->strategy == s->index && (sym == SYM_NONE || o->sym == sym) &&
+    if (o && o->strategy == s->index && (sym == SYM_NONE || o->sym == sym) &&
         order_is_working(o->state) && o->state != OS_PENDING_CANCEL)
       strat_cancel(s, id);
   }
@@ -595,9 +610,10 @@ int strat_flatten(strat *s, sym_id sym) {
   /* A bracket entry canceled here must not place its exits once the
    * cancel is confirmed: they would reopen the position being closed. */
   engine *e = s->e;
-  size_t n = oms_count(e->oms);
-  for (order_id id = 0; id < n; id++) {
-    order *o = oms_get(e->oms, id);
+  size_t n;
+  const order_id *ids = oms_open_ids(e->oms, &n);
+  for (size_t i = 0; i < n; i++) {
+    order *o = oms_get(e->oms, ids[i]);
     if (o->strategy == s->index && o->sym == sym && o->role == BR_ENTRY &&
         order_is_working(o->state))
       o->tp_price = o->sl_price = 0;
@@ -727,8 +743,10 @@ static void handle(engine *e, const broker_report *r) {
   o = oms_get(e->oms, id);
   if (o->state == OS_PENDING_CANCEL && o->filled >= o->qty)
     oms_transition(e->oms, o, OS_FILLED, r->ts);
-  notify(e, oms_get(e->oms, id));
-  o = oms_get(e->oms, id);
+  notify(e, o);
+  o = oms_get(e->oms, id); /* the strategy may have created orders */
+  if (!o)
+    return; /* forgotten meanwhile: only with a tiny oms keep */
   /* Exits are placed once, when the entry ends: a late or repeated report
    * about a finished entry must not place them again. */
   if (o->role == BR_ENTRY && !was_terminal && order_is_terminal(o->state) &&
@@ -755,10 +773,11 @@ void engine_stop(engine *e) {
       s->def->on_stop(s, s->state);
   }
   engine_pump(e);
-  size_t n = oms_count(e->oms);
-  for (order_id id = 0; id < n; id++) {
+  size_t n = open_snapshot(e);
+  for (size_t i = 0; i < n; i++) {
+    order_id id = e->scratch[i];
     const order *o = oms_cget(e->oms, id);
-    if (order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
+    if (o && order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
         o->tif != TIF_GTC)
       strat_cancel(&e->st[o->strategy], id);
   }

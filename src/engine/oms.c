@@ -5,9 +5,25 @@
 #include "core/error.h"
 #include "core/timeutil.h"
 
+#define SLOT_NONE UINT32_MAX
+
+/* Orders live in slots that are reused: an order is kept while it is open
+ * and, once terminal, among the last `keep` terminal orders; then its slot is
+ * recycled.  A long backtest or a week of paper trading thus works in a
+ * bounded, already-touched block of memory instead of a table that grows
+ * with every order (on virtual machines, first touches of fresh pages cost
+ * microseconds each).  The full history flows out through the observer. */
 struct oms {
-  order *v;
-  size_t n, cap;
+  order *slots;
+  size_t nslots, slotcap;
+  uint32_t *free_slots;
+  size_t nfree, freecap;
+  uint32_t *slot_of; /* order id -> slot, SLOT_NONE once forgotten */
+  size_t nids, idcap;
+  order_id *open; /* ids of non-terminal orders, ascending */
+  size_t nopen, opencap;
+  order_id *ring; /* terminal orders still kept, oldest first (circular) */
+  size_t ring_head, ring_n, keep;
   oms_observer obs;
   void *ctx;
   uint64_t illegal;
@@ -17,25 +33,81 @@ oms *oms_new(oms_observer obs, void *ctx) {
   oms *m = xcalloc(1, sizeof *m);
   m->obs = obs;
   m->ctx = ctx;
+  m->keep = OMS_KEEP_DEFAULT;
+  m->ring = xcalloc(m->keep, sizeof *m->ring);
   return m;
 }
 
 void oms_free(oms *m) {
   if (!m)
     return;
-  free(m->v);
+  free(m->slots);
+  free(m->free_slots);
+  free(m->slot_of);
+  free(m->open);
+  free(m->ring);
   free(m);
 }
 
+void oms_set_keep(oms *m, size_t keep) {
+  DTO_ASSERT(m->nids == 0 && keep > 0);
+  free(m->ring);
+  m->keep = keep;
+  m->ring = xcalloc(keep, sizeof *m->ring);
+}
+
+static void forget(oms *m, order_id id) {
+  uint32_t slot = m->slot_of[id];
+  m->slot_of[id] = SLOT_NONE;
+  m->free_slots = xgrow(m->free_slots, &m->freecap, m->nfree + 1,
+                        sizeof *m->free_slots);
+  m->free_slots[m->nfree++] = slot;
+}
+
+/* o just became terminal: out of the open list, into the ring. */
+static void retire(oms *m, const order *o) {
+  size_t lo = 0, hi = m->nopen;
+  while (lo < hi) { /* binary search: open ids are ascending */
+    size_t mid = (lo + hi) / 2;
+    if (m->open[mid] < o->id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < m->nopen && m->open[lo] == o->id) {
+    memmove(m->open + lo, m->open + lo + 1,
+            (m->nopen - lo - 1) * sizeof *m->open);
+    m->nopen--;
+  }
+  if (m->ring_n == m->keep) {
+    forget(m, m->ring[m->ring_head]);
+    m->ring_head = (m->ring_head + 1) % m->keep;
+    m->ring_n--;
+  }
+  m->ring[(m->ring_head + m->ring_n) % m->keep] = o->id;
+  m->ring_n++;
+}
+
 order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
-  DTO_ASSERT(m->n < ORDER_NONE);
-  m->v = xgrow(m->v, &m->cap, m->n + 1, sizeof *m->v);
-  order *o = &m->v[m->n];
+  DTO_ASSERT(m->nids < ORDER_NONE);
+  uint32_t slot;
+  if (m->nfree) {
+    slot = m->free_slots[--m->nfree];
+  } else {
+    m->slots = xgrow(m->slots, &m->slotcap, m->nslots + 1, sizeof *m->slots);
+    slot = (uint32_t)m->nslots++;
+  }
+  m->slot_of = xgrow(m->slot_of, &m->idcap, m->nids + 1, sizeof *m->slot_of);
+  order_id id = (order_id)m->nids++;
+  m->slot_of[id] = slot;
+  m->open = xgrow(m->open, &m->opencap, m->nopen + 1, sizeof *m->open);
+  m->open[m->nopen++] = id;
+  order *o = &m->slots[slot];
   memcpy(o, tmpl, sizeof *o); /* every byte, so tables compare with memcmp */
-  o->id = (order_id)m->n++;
+  o->id = id;
   size_t n = strnlen(cloid, sizeof o->cloid - 1);
   memcpy(o->cloid, cloid, n);
-  memset(o->cloid + n, 0, sizeof o->cloid - n); /* tables compare equal */
+  memset(o->cloid + n, 0, sizeof o->cloid - n);
   o->state = OS_NEW;
   o->created = o->updated = t;
   if (m->obs)
@@ -43,18 +115,31 @@ order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
   return o;
 }
 
-order *oms_get(oms *m, order_id id) { return id < m->n ? &m->v[id] : NULL; }
-const order *oms_cget(const oms *m, order_id id) {
-  return id < m->n ? &m->v[id] : NULL;
+order *oms_get(oms *m, order_id id) {
+  if (id >= m->nids || m->slot_of[id] == SLOT_NONE)
+    return NULL;
+  return &m->slots[m->slot_of[id]];
 }
-size_t oms_count(const oms *m) { return m->n; }
+const order *oms_cget(const oms *m, order_id id) {
+  if (id >= m->nids || m->slot_of[id] == SLOT_NONE)
+    return NULL;
+  return &m->slots[m->slot_of[id]];
+}
+size_t oms_count(const oms *m) { return m->nids; }
 uint64_t oms_illegal_count(const oms *m) { return m->illegal; }
+
+const order_id *oms_open_ids(const oms *m, size_t *n) {
+  *n = m->nopen;
+  return m->open;
+}
 
 int oms_transition(oms *m, order *o, enum order_state to, dto_time t) {
   enum order_state from = o->state;
   int rc = order_transition(o, to, t);
   if (rc)
     m->illegal++;
+  else if (order_is_terminal(to))
+    retire(m, o);
   if (m->obs)
     m->obs(m->ctx, o, from, to, rc == 0);
   return rc;

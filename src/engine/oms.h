@@ -18,6 +18,8 @@ typedef void (*oms_observer)(void *ctx, const order *o, enum order_state from,
 
 typedef struct oms oms;
 
+#define OMS_KEEP_DEFAULT 1024
+
 oms *oms_new(oms_observer obs, void *ctx);
 void oms_free(oms *m);
 
@@ -26,10 +28,19 @@ void oms_free(oms *m);
  * copied byte for byte, padding included: build it from zeroed memory, and
  * two identical runs give tables that compare equal with memcmp. */
 order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t);
-/* The order with id, or NULL. */
+/* How many terminal orders to keep for lookups; only before the first
+ * order is created. */
+void oms_set_keep(oms *m, size_t keep);
+
+/* The order with id, or NULL when there is none or it was forgotten (a
+ * terminal order older than the last `keep`). */
 order *oms_get(oms *m, order_id id);
 const order *oms_cget(const oms *m, order_id id);
+/* Number of orders created so far (ids 0 .. count-1). */
 size_t oms_count(const oms *m);
+/* Ids of the orders not yet terminal, ascending; the array is the OMS's own
+ * and changes with the next create or transition. */
+const order_id *oms_open_ids(const oms *m, size_t *n);
 /* Validated transition; DTO_ESTATE for an illegal one (recorded too). */
 int oms_transition(oms *m, order *o, enum order_state to, dto_time t);
 /* Count of illegal transitions refused so far. */

@@ -71,7 +71,8 @@ typedef struct order {
   order_id peer;    /* bracket exits: the other exit (one cancels other) */
   order_id replaces, replaced_by;
   dto_time created, updated;
-  int reason; /* reject/cancel reason code (risk or broker), 0 if none */
+  int reason; /* broker reason (enum broker_reason), 0 if none */
+  int risk;   /* risk gate refusal (enum risk_reason), 0 if none */
 } order;
 
 /* True when the transition from -> to is legal. */

@@ -193,6 +193,49 @@ static void test_oms_observer(void **state) {
     }
 }
 
+/* The OMS keeps open orders and the last `keep` terminal ones; older
+ * terminal orders are forgotten and their slots reused. */
+static void test_oms_retention(void **state) {
+  (void)state;
+  oms *m = oms_new(NULL, NULL);
+  oms_set_keep(m, 4);
+  order tmpl;
+  sample_order(&tmpl, OS_NEW);
+  char cloid[CLOID_MAX];
+  for (uint32_t i = 0; i < 20; i++) {
+    oms_cloid(cloid, sizeof cloid, "A", "S", 20094, i + 1);
+    order *o = oms_create(m, &tmpl, cloid, i);
+    assert_int_equal(oms_transition(m, o, OS_PENDING_NEW, i), 0);
+    /* every third order stays open; the others finish at once */
+    if (i % 3 != 0)
+      assert_int_equal(oms_transition(m, o, OS_REJECTED, i), 0);
+  }
+  assert_int_equal(oms_count(m), 20);
+  size_t n;
+  const order_id *open = oms_open_ids(m, &n);
+  assert_int_equal(n, 7); /* 0, 3, 6, ..., 18 */
+  for (size_t k = 0; k < n; k++) {
+    assert_int_equal(open[k], 3 * k);
+    const order *o = oms_cget(m, open[k]);
+    assert_non_null(o);
+    assert_int_equal(o->state, OS_PENDING_NEW);
+  }
+  /* the last four terminal ids are 14, 16, 17, 19; 13 and older are gone */
+  assert_non_null(oms_cget(m, 19));
+  assert_non_null(oms_cget(m, 14));
+  assert_null(oms_cget(m, 13));
+  assert_null(oms_cget(m, 1));
+  assert_int_equal(oms_cget(m, 14)->id, 14);
+  /* finishing an open order removes it from the open list */
+  assert_int_equal(oms_transition(m, oms_get(m, 3), OS_CANCELED, 30), 0);
+  open = oms_open_ids(m, &n);
+  assert_int_equal(n, 6);
+  assert_int_equal(open[1], 6);
+  assert_null(oms_cget(m, 14)); /* pushed out by order 3 */
+  assert_int_equal(oms_cget(m, 3)->state, OS_CANCELED);
+  oms_free(m);
+}
+
 static void test_oms_table(void **state) {
   (void)state;
   rec r = {0};
@@ -367,6 +410,7 @@ int main(void) {
       cmocka_unit_test(test_terminal_working),
       cmocka_unit_test(test_oms_observer),
       cmocka_unit_test(test_oms_table),
+      cmocka_unit_test(test_oms_retention),
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_cloid),
   };
