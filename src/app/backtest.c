@@ -95,8 +95,8 @@ static void json_metrics(dbuf *b, const metrics *m) {
 
 static void strategy_metrics(const runner *r, size_t i, metrics *m) {
   const portfolio *p = engine_portfolio(r->e);
-  size_t nt;
-  const trade_rec *tr = portfolio_trades(p, &nt);
+  size_t nt = r->ntrades;
+  const trade_rec *tr = r->trades;
   /* per strategy: day-end equities only (no per-sample curve) */
   eq_sample *s = xcalloc(r->sdaily[i].n, sizeof *s);
   for (size_t k = 0; k < r->sdaily[i].n; k++)
@@ -111,7 +111,6 @@ static void strategy_metrics(const runner *r, size_t i, metrics *m) {
 static int write_reports(const runner *r, const char *dir, size_t bad_rows,
                          const metrics *tot, char *err, size_t errcap) {
   const dto_config *cfg = r->cfg;
-  const portfolio *p = engine_portfolio(r->e);
   const oms *om = engine_oms(r->e);
   const risk *rk = engine_risk(r->e);
   dbuf b;
@@ -152,8 +151,8 @@ static int write_reports(const runner *r, const char *dir, size_t bad_rows,
   dbuf_reset(&b);
   dbuf_adds(&b, "strategy,symbol,side,entry_time,exit_time,qty,entry_price,"
                 "exit_price,pnl,fees,net_pnl\n");
-  size_t nt;
-  const trade_rec *tr = portfolio_trades(p, &nt);
+  size_t nt = r->ntrades;
+  const trade_rec *tr = r->trades;
   for (size_t i = 0; i < nt; i++) {
     const trade_rec *t = &tr[i];
     fx ep = 0, xp = 0;
@@ -296,9 +295,9 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
   runner_finish(&r);
 
   metrics tot;
-  size_t nt;
+  size_t nt = r.ntrades;
   const portfolio *p = engine_portfolio(r.e);
-  const trade_rec *tr = portfolio_trades(p, &nt);
+  const trade_rec *tr = r.trades;
   fx fees = 0;
   for (size_t a = 0; a < cfg->naccounts; a++)
     fees += portfolio_account_fees(p, (uint32_t)a);

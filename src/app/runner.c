@@ -64,6 +64,15 @@ static void order_changed(void *ctx, const order *o, enum order_state from,
     runner_order_row(r, &r->orders_csv, o);
 }
 
+/* Engine hook: keep every round trip for the reports. */
+static void trade_closed(void *ctx, const trade_rec *t) {
+  runner *r = ctx;
+  if (!r->keep_orders)
+    return;
+  r->trades = xgrow(r->trades, &r->trades_cap, r->ntrades + 1, sizeof *t);
+  r->trades[r->ntrades++] = *t;
+}
+
 int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
                 char *err, size_t errcap) {
   memset(r, 0, sizeof *r);
@@ -108,6 +117,7 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   ec.naccounts = cfg->naccounts;
   ec.hooks.ctx = r;
   ec.hooks.order_changed = order_changed;
+  ec.hooks.trade_closed = trade_closed;
   r->e = engine_new(&ec);
 
   size_t added = 0;
@@ -157,6 +167,7 @@ void runner_release(runner *r) {
   free(r->samples);
   free(r->daily.v);
   dbuf_release(&r->orders_csv);
+  free(r->trades);
   memset(r, 0, sizeof *r);
 }
 

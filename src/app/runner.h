@@ -45,6 +45,9 @@ typedef struct runner {
    * (the OMS itself forgets old finished orders) */
   dbuf orders_csv;
   bool keep_orders;
+  /* every finished round trip (the portfolio keeps only recent ones) */
+  trade_rec *trades;
+  size_t ntrades, trades_cap;
 } runner;
 
 /* Build from cfg (which must outlive the runner); the log goes to logf

@@ -178,8 +178,15 @@ int engine_start(engine *e) {
     sacct[i] = e->st[i].account;
     salloc[i] = e->st[i].allocation;
   }
-  portfolio_config pc = {e->cfg.naccounts, cash, e->nst, sacct, salloc,
-                         e->cfg.instruments->n};
+  portfolio_config pc = {0};
+  pc.naccounts = e->cfg.naccounts;
+  pc.account_cash = cash;
+  pc.nstrategies = e->nst;
+  pc.strategy_account = sacct;
+  pc.strategy_alloc = salloc;
+  pc.nsyms = e->cfg.instruments->n;
+  pc.on_trade = e->cfg.hooks.trade_closed;
+  pc.trade_ctx = e->cfg.hooks.ctx;
   e->pf = portfolio_new(&pc);
   free(cash);
   free(sacct);

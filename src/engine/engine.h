@@ -34,6 +34,8 @@ typedef struct engine_hooks {
                         enum order_state to, bool legal);
   void (*fill)(void *ctx, const order *o, fx qty, fx price, fx fee,
                dto_time t);
+  /* a round trip finished (flat -> position -> flat) */
+  void (*trade_closed)(void *ctx, const trade_rec *t);
 } engine_hooks;
 
 typedef struct engine_account {

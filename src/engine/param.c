@@ -15,22 +15,33 @@ const char *param_type_name(enum param_type t) {
 }
 
 static int range_err(const param_spec *s, char *buf, size_t cap) {
-  snprintf(buf, cap, "must be between %g and %g", s->min, s->max);
+  snprintf(buf, cap, "must be between %.15g and %.15g", s->min, s->max);
   return DTO_ERANGE;
+}
+
+/* strtoll and strtod skip leading white space; dto's parsers do not. */
+static bool starts_blank(const char *s) {
+  return *s == ' ' || (*s >= '\t' && *s <= '\r');
 }
 
 int param_parse(const param_spec *spec, const char *text, param_value *out,
                 char *buf, size_t cap) {
   memset(out, 0, sizeof *out);
+  if (!text) {
+    snprintf(buf, cap, "missing value");
+    return DTO_EPARSE;
+  }
   switch (spec->type) {
   case PARAM_INT: {
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (!*text || *end || errno) {
+    if (!*text || *end || starts_blank(text) || (errno && errno != ERANGE)) {
       snprintf(buf, cap, "expected an integer");
       return DTO_EPARSE;
     }
+    if (errno == ERANGE) /* well-formed but beyond 64 bits */
+      return range_err(spec, buf, cap);
     if ((double)v < spec->min || (double)v > spec->max)
       return range_err(spec, buf, cap);
     out->u.i = v;
@@ -38,7 +49,10 @@ int param_parse(const param_spec *spec, const char *text, param_value *out,
   }
   case PARAM_FX: {
     fx v;
-    if (fx_parse_cstr(text, &v)) {
+    int rc = fx_parse_cstr(text, &v);
+    if (rc == DTO_EOVERFLOW)
+      return range_err(spec, buf, cap);
+    if (rc) {
       snprintf(buf, cap, "expected a decimal number");
       return DTO_EPARSE;
     }
@@ -52,7 +66,7 @@ int param_parse(const param_spec *spec, const char *text, param_value *out,
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (!*text || *end || errno || !isfinite(v)) {
+    if (!*text || *end || starts_blank(text) || errno || !isfinite(v)) {
       snprintf(buf, cap, "expected a number");
       return DTO_EPARSE;
     }
@@ -86,15 +100,16 @@ int param_parse(const param_spec *spec, const char *text, param_value *out,
     break;
   }
   case PARAM_DURATION: {
-    dto_time d;
+    dto_time d = 0;
     int rc = duration_parse(text, &d);
-    if (rc) {
+    if (rc && rc != DTO_ERANGE) {
       snprintf(buf, cap, "expected a duration such as 30s, 5m or 1h");
       return DTO_EPARSE;
     }
     double secs = (double)d / 1e9;
-    if (secs < spec->min || secs > spec->max) {
-      snprintf(buf, cap, "must be between %gs and %gs", spec->min, spec->max);
+    if (rc || secs < spec->min || secs > spec->max) {
+      snprintf(buf, cap, "must be between %.15gs and %.15gs", spec->min,
+               spec->max);
       return DTO_ERANGE;
     }
     out->u.dur = d;

@@ -43,10 +43,13 @@ typedef struct param_value {
   bool set; /* given in the config (false: default applied) */
 } param_value;
 
-/* Parse text for spec into *out.  On failure returns DTO_EPARSE or
- * DTO_ERANGE and sets *reason to a static message such as
- * "expected an integer" or "must be between 1 and 500" (the latter written
- * into reason_buf, of reason_cap bytes). */
+/* Parse text (NUL-terminated, no surrounding blanks) for spec into *out and
+ * set out->set.  On failure returns DTO_EPARSE (malformed: "expected an
+ * integer", "expected one of: a b c"...), DTO_ERANGE (well-formed but out of
+ * [min, max], also when too large to represent: "must be between 1 and 500")
+ * or DTO_EINVAL (bad spec type), writes that reason, without the parameter's
+ * name, into reason_buf (reason_cap bytes, truncated to fit), and leaves *out
+ * zeroed. */
 int param_parse(const param_spec *spec, const char *text, param_value *out,
                 char *reason_buf, size_t reason_cap);
 

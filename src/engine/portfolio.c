@@ -33,8 +33,11 @@ struct portfolio {
   open_trade *otr;  /* ns * nsym */
   order_id *dt_order; /* na * nsym: last order counted as a day trade */
   fx *last;         /* nsym */
-  trade_rec *trades;
+  trade_rec *trades; /* the most recent PORTFOLIO_KEEP_TRADES */
   size_t ntrades, trades_cap;
+  uint64_t trades_total;
+  void (*on_trade)(void *ctx, const trade_rec *t);
+  void *trade_ctx;
 };
 
 /* Products here are bounded by realistic prices and sizes; an overflow is a
@@ -71,6 +74,8 @@ portfolio *portfolio_new(const portfolio_config *cfg) {
   p->na = cfg->naccounts;
   p->ns = cfg->nstrategies;
   p->nsym = cfg->nsyms;
+  p->on_trade = cfg->on_trade;
+  p->trade_ctx = cfg->trade_ctx;
   p->a = xcalloc(p->na, sizeof *p->a);
   p->s = xcalloc(p->ns, sizeof *p->s);
   p->apos = xcalloc(p->na * p->nsym, sizeof *p->apos);
@@ -165,8 +170,16 @@ static fx apply(position *pos, fx dq, fx price, int64_t day) {
 }
 
 static void push_trade(portfolio *p, const trade_rec *r) {
+  if (p->ntrades == PORTFOLIO_KEEP_TRADES) { /* drop the older half */
+    size_t half = PORTFOLIO_KEEP_TRADES / 2;
+    memmove(p->trades, p->trades + half, (p->ntrades - half) * sizeof *r);
+    p->ntrades -= half;
+  }
   p->trades = xgrow(p->trades, &p->trades_cap, p->ntrades + 1, sizeof *r);
   p->trades[p->ntrades++] = *r;
+  p->trades_total++;
+  if (p->on_trade)
+    p->on_trade(p->trade_ctx, r);
 }
 
 /* Round-trip bookkeeping for one strategy position. */
@@ -332,6 +345,8 @@ fx portfolio_strategy_realized(const portfolio *p, uint32_t s) {
 fx portfolio_strategy_fees(const portfolio *p, uint32_t s) {
   return p->s[s].fees;
 }
+
+uint64_t portfolio_trades_total(const portfolio *p) { return p->trades_total; }
 
 const trade_rec *portfolio_trades(const portfolio *p, size_t *n) {
   *n = p->ntrades;

@@ -59,6 +59,10 @@ typedef struct portfolio_config {
   const uint32_t *strategy_account; /* nstrategies account indexes */
   const fx *strategy_alloc;         /* nstrategies allocations */
   size_t nsyms;
+  /* Told of every finished round trip (may be NULL).  The portfolio itself
+   * keeps only the most recent PORTFOLIO_KEEP_TRADES. */
+  void (*on_trade)(void *ctx, const trade_rec *t);
+  void *trade_ctx;
 } portfolio_config;
 
 /* Create a portfolio; the caller frees it with portfolio_free(). */
@@ -107,7 +111,12 @@ fx portfolio_strategy_equity(const portfolio *p, uint32_t strategy);
 fx portfolio_strategy_realized(const portfolio *p, uint32_t strategy);
 fx portfolio_strategy_fees(const portfolio *p, uint32_t strategy);
 
-/* Finished round trips since the start, in the order they finished. */
+#define PORTFOLIO_KEEP_TRADES 1024
+
+/* The most recent finished round trips (at most PORTFOLIO_KEEP_TRADES), in
+ * the order they finished; the full history goes to on_trade. */
 const trade_rec *portfolio_trades(const portfolio *p, size_t *n);
+/* Round trips finished since the start. */
+uint64_t portfolio_trades_total(const portfolio *p);
 
 #endif

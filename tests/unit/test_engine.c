@@ -258,7 +258,7 @@ static world *boot(const match_config *mc, step_fn step) {
   ec.fees.min_per_order = F("1");
   ec.accounts = &w->acct;
   ec.naccounts = 1;
-  ec.hooks = (engine_hooks){w, hook_changed, hook_fill};
+  ec.hooks = (engine_hooks){w, hook_changed, hook_fill, NULL};
   w->e = engine_new(&ec);
   w->sc.step = step;
   param_value pv;
