@@ -31,7 +31,7 @@ static int reserve(dbuf *b, size_t n) {
   if (need > b->cap) {
     size_t c = b->cap ? b->cap : 64;
     while (c < need)
-      c *= 2;
+      c = c > SIZE_MAX / 2 ? need : c * 2; /* max near SIZE_MAX */
     b->ptr = xrealloc(b->ptr, c);
     b->cap = c;
   }
@@ -78,8 +78,19 @@ int dbuf_addfx(dbuf *b, fx v) {
   return dbuf_add(b, tmp, n);
 }
 
+/* Undo a partial append: the escaping functions add piece by piece, and a
+ * failure must leave the buffer as it was (the contract of every append). */
+static int undo(dbuf *b, size_t len, int rc) {
+  if (rc && b->ptr) {
+    b->len = len;
+    b->ptr[len] = '\0';
+  }
+  return rc;
+}
+
 int dbuf_json_str(dbuf *b, const char *s) {
   static const char hex[] = "0123456789abcdef";
+  size_t len0 = b->len;
   int rc = dbuf_addc(b, '"');
   for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
     switch (*p) {
@@ -107,14 +118,15 @@ int dbuf_json_str(dbuf *b, const char *s) {
       }
     }
   }
-  return rc ? rc : dbuf_addc(b, '"');
+  return undo(b, len0, rc ? rc : dbuf_addc(b, '"'));
 }
 
 int dbuf_csv_str(dbuf *b, const char *s) {
   if (!strpbrk(s, ",\"\r\n"))
     return dbuf_adds(b, s);
+  size_t len0 = b->len;
   int rc = dbuf_addc(b, '"');
   for (const char *p = s; !rc && *p; p++)
     rc = *p == '"' ? dbuf_add(b, "\"\"", 2) : dbuf_addc(b, *p);
-  return rc ? rc : dbuf_addc(b, '"');
+  return undo(b, len0, rc ? rc : dbuf_addc(b, '"'));
 }

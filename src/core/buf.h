@@ -17,20 +17,30 @@ typedef struct dbuf {
   size_t max; /* hard cap on len */
 } dbuf;
 
+/* Start an empty buffer that may hold at most max bytes (plus the NUL).
+ * Allocates nothing; the caller owns b and must dbuf_release() it. */
 void dbuf_init(dbuf *b, size_t max);
+/* Free the memory; b is empty (and reusable, with the same max) afterwards. */
 void dbuf_release(dbuf *b);
 void dbuf_reset(dbuf *b); /* len = 0, keeps memory */
+/* Append n bytes of p (copied).  Returns 0, or DTO_ETOOBIG when len would
+ * pass max, in which case the buffer is unchanged.  Out of memory aborts. */
 int dbuf_add(dbuf *b, const void *p, size_t n);
 int dbuf_addc(dbuf *b, char c);
 int dbuf_adds(dbuf *b, const char *s);
+/* Append printf-formatted text, of any length; DTO_ETOOBIG as dbuf_add,
+ * DTO_EINVAL on an encoding error. */
 int dbuf_printf(dbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append an fx in shortest decimal form. */
 int dbuf_addfx(dbuf *b, fx v);
 /* Append s as a JSON string literal, quotes included, escaping as RFC 8259
- * requires. */
+ * requires ('"', '\\', \n, \r, \t by name, other bytes below 0x20 as
+ * \u00XX).  Bytes from 0x80 up are copied as they are: s must be UTF-8 for
+ * the result to be valid JSON.  On DTO_ETOOBIG nothing is appended. */
 int dbuf_json_str(dbuf *b, const char *s);
-/* Append s as one CSV field, quoted when it holds a comma, quote or newline. */
+/* Append s as one CSV field, quoted when it holds a comma, quote, CR or LF
+ * (quotes doubled, RFC 4180).  On DTO_ETOOBIG nothing is appended. */
 int dbuf_csv_str(dbuf *b, const char *s);
 
 #endif

@@ -154,28 +154,34 @@ int fx_parse(const char *s, size_t len, fx *out) {
     i++;
   }
   i128 ip = 0;
-  int idigits = 0, fdigits = 0;
+  bool idigits = false, big = false;
+  int fdigits = 0; /* counts to FX_DIGITS + 1, then stays */
   i128 fp = 0;
   bool round_up = false;
+  /* Scan to the end even when the value is already too big, so that
+   * malformed text is reported as malformed, not as an overflow. */
   for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-    ip = ip * 10 + (s[i] - '0');
-    if (ip > (i128)FX_MAX / FX_SCALE + 1)
-      return DTO_EOVERFLOW;
-    idigits++;
+    if (!big) {
+      ip = ip * 10 + (s[i] - '0');
+      big = ip > (i128)FX_MAX / FX_SCALE + 1;
+    }
+    idigits = true;
   }
   if (i < len && s[i] == '.') {
     i++;
     for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-      if (fdigits < FX_DIGITS) {
+      if (fdigits < FX_DIGITS)
         fp = fp * 10 + (s[i] - '0');
-      } else if (fdigits == FX_DIGITS) {
+      else if (fdigits == FX_DIGITS)
         round_up = s[i] >= '5';
-      }
-      fdigits++;
+      if (fdigits <= FX_DIGITS)
+        fdigits++;
     }
   }
-  if (i != len || (idigits == 0 && fdigits == 0))
+  if (i != len || (!idigits && fdigits == 0))
     return DTO_EPARSE;
+  if (big)
+    return DTO_EOVERFLOW;
   for (int k = fdigits; k < FX_DIGITS; k++)
     fp *= 10;
   i128 v = ip * FX_SCALE + fp + (round_up ? 1 : 0);

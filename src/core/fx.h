@@ -51,15 +51,19 @@ int fx_round_to(fx v, fx step, enum fx_round mode, fx *out);
 /* True when v is an exact multiple of step (> 0). */
 bool fx_is_multiple(fx v, fx step);
 
-/* Parse a decimal number ("-12.5", "3", "0.00000001", "1e3" is refused) of
- * exactly len bytes.  Digits past the 8th decimal are rounded half away from
- * zero.  DTO_EPARSE on malformed text, DTO_EOVERFLOW when too large. */
+/* Parse a decimal number ("-12.5", "+3", ".5", "5.", "0.00000001"; "1e3",
+ * blanks and an empty string are refused) of exactly len bytes.  Digits past
+ * the 8th decimal are rounded half away from zero.  DTO_EPARSE on malformed
+ * text (checked first), DTO_EOVERFLOW when the value is beyond
+ * [FX_MIN, FX_MAX].  *out is written only on success. */
 int fx_parse(const char *s, size_t len, fx *out);
 /* Same for a NUL-terminated string. */
 int fx_parse_cstr(const char *s, fx *out);
 
 /* Write v in shortest exact decimal form ("12.5", "-0.00000001", "100") to
- * buf (cap >= FX_STRLEN is always enough).  Returns the length written. */
+ * buf (cap >= FX_STRLEN is always enough; a shorter text is cut to cap - 1
+ * bytes, and cap 0 writes nothing).  Returns the length written, without
+ * the NUL. */
 size_t fx_format(fx v, char *buf, size_t cap);
 
 /* For analytics only. */

@@ -67,19 +67,22 @@ static int parse_epoch(const char *s, size_t len, dto_time *out) {
       return DTO_EPARSE;
     v = v * 10 + (uint64_t)(s[i] - '0');
   }
-  if (v > (uint64_t)INT64_MAX)
-    return DTO_ERANGE;
-  int64_t t = (int64_t)v, mul = 1;
-  /* Pick the unit by magnitude: seconds, then ms, us, ns. */
-  if (t < 100000000000LL)
+  /* Pick the unit by magnitude: seconds, then ms, us, ns.  The product is
+   * formed in 128 bits so that INT64_MIN ns, whose magnitude is one more than
+   * INT64_MAX, is still accepted. */
+  __int128 mul = 1;
+  if (v < 100000000000ULL)
     mul = DTO_NS_PER_SEC;
-  else if (t < 100000000000000LL)
-    mul = 1000000LL;
-  else if (t < 100000000000000000LL)
-    mul = 1000LL;
-  if (__builtin_mul_overflow(t, mul, &t))
+  else if (v < 100000000000000ULL)
+    mul = 1000000;
+  else if (v < 100000000000000000ULL)
+    mul = 1000;
+  __int128 t = (__int128)v * mul;
+  if (neg)
+    t = -t;
+  if (t > INT64_MAX || t < INT64_MIN)
     return DTO_ERANGE; /* outside 1677..2262, the range of dto_time */
-  *out = neg ? -t : t;
+  *out = (dto_time)t;
   return 0;
 }
 
@@ -148,12 +151,14 @@ int time_parse(const char *s, size_t len, dto_time *out) {
   }
   if (i != len)
     return DTO_EPARSE;
-  int64_t days = days_from_civil(y, mo, d), r;
-  int64_t rest = (h * 3600LL + mi * 60LL + sec) * DTO_NS_PER_SEC + frac - offset;
-  if (__builtin_mul_overflow(days, DTO_NS_PER_DAY, &r) ||
-      __builtin_add_overflow(r, rest, &r))
+  /* In 128 bits: the first and last days of dto_time's range start or end
+   * outside it, so days * NS_PER_DAY alone may not fit even when the sum
+   * does. */
+  __int128 r = (__int128)days_from_civil(y, mo, d) * DTO_NS_PER_DAY +
+               (h * 3600LL + mi * 60LL + sec) * DTO_NS_PER_SEC + frac - offset;
+  if (r > INT64_MAX || r < INT64_MIN)
     return DTO_ERANGE; /* outside 1677..2262, the range of dto_time */
-  *out = r;
+  *out = (dto_time)r;
   return 0;
 }
 
@@ -162,8 +167,12 @@ int time_parse_cstr(const char *s, dto_time *out) {
 }
 
 size_t time_format(dto_time t, char *buf, size_t cap) {
+  /* rem from t % NS_PER_DAY, not t - days * NS_PER_DAY: for t in the first
+   * day of dto_time's range the product does not fit in 64 bits. */
   int64_t days = floordiv64(t, DTO_NS_PER_DAY);
-  int64_t rem = t - days * DTO_NS_PER_DAY;
+  int64_t rem = t % DTO_NS_PER_DAY;
+  if (rem < 0)
+    rem += DTO_NS_PER_DAY;
   int y, m, d;
   civil_from_days(days, &y, &m, &d);
   int64_t secs = rem / DTO_NS_PER_SEC, ns = rem % DTO_NS_PER_SEC;
@@ -197,38 +206,48 @@ size_t time_format_date(dto_time t, char *buf, size_t cap) {
   return (size_t)n < cap ? (size_t)n : (cap ? cap - 1 : 0);
 }
 
-int duration_parse(const char *s, dto_time *out) {
-  size_t len = strlen(s), i = 0;
-  uint64_t v = 0;
-  if (len == 0 || s[0] == '-')
-    return s[0] == '-' ? DTO_ERANGE : DTO_EPARSE;
-  for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-    v = v * 10 + (uint64_t)(s[i] - '0');
-    if (v > 1000000000000000ULL)
-      return DTO_ERANGE;
-  }
-  if (i == 0)
-    return DTO_EPARSE;
-  const char *u = s + i;
-  int64_t mul;
+/* The unit suffix of a duration in ns per unit, or 0 when unknown. */
+static int64_t duration_unit(const char *u) {
   if (!strcmp(u, "ns"))
-    mul = 1;
-  else if (!strcmp(u, "us"))
-    mul = 1000;
-  else if (!strcmp(u, "ms"))
-    mul = 1000000;
-  else if (!strcmp(u, "s"))
-    mul = DTO_NS_PER_SEC;
-  else if (!strcmp(u, "m") || !strcmp(u, "min"))
-    mul = DTO_NS_PER_MIN;
-  else if (!strcmp(u, "h"))
-    mul = DTO_NS_PER_HOUR;
-  else if (!strcmp(u, "d"))
-    mul = DTO_NS_PER_DAY;
-  else
+    return 1;
+  if (!strcmp(u, "us"))
+    return 1000;
+  if (!strcmp(u, "ms"))
+    return 1000000;
+  if (!strcmp(u, "s"))
+    return DTO_NS_PER_SEC;
+  if (!strcmp(u, "m") || !strcmp(u, "min"))
+    return DTO_NS_PER_MIN;
+  if (!strcmp(u, "h"))
+    return DTO_NS_PER_HOUR;
+  if (!strcmp(u, "d"))
+    return DTO_NS_PER_DAY;
+  return 0;
+}
+
+int duration_parse(const char *s, dto_time *out) {
+  size_t i = 0;
+  bool neg = s[0] == '-';
+  bool big = false;
+  uint64_t v = 0;
+  if (neg)
+    i = 1;
+  size_t start = i;
+  for (; s[i] >= '0' && s[i] <= '9'; i++) {
+    /* Keep scanning past an overflow so that malformed text is still
+     * reported as malformed rather than as out of range. */
+    if (v > (uint64_t)INT64_MAX / 10)
+      big = true;
+    else
+      v = v * 10 + (uint64_t)(s[i] - '0');
+  }
+  if (i == start)
     return DTO_EPARSE;
-  int64_t r;
-  if (__builtin_mul_overflow((int64_t)v, mul, &r))
+  int64_t mul = duration_unit(s + i), r;
+  if (mul == 0)
+    return DTO_EPARSE;
+  if (neg || big || v > (uint64_t)INT64_MAX ||
+      __builtin_mul_overflow((int64_t)v, mul, &r))
     return DTO_ERANGE;
   *out = r;
   return 0;

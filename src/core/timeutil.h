@@ -30,8 +30,12 @@ static inline int64_t floordiv64(int64_t t, int64_t step) {
 /* Parse a time of exactly len bytes.  Accepted: "YYYY-MM-DD",
  * "YYYY-MM-DD[T ]HH:MM[:SS[.fraction]]" with an optional "Z" or "+HH:MM" /
  * "-HH:MM" offset (no offset means UTC), or an integer epoch in seconds,
- * milliseconds, microseconds or nanoseconds (chosen by magnitude).
- * DTO_EPARSE on anything else. */
+ * milliseconds, microseconds or nanoseconds (chosen by magnitude: below
+ * 1e11 seconds, below 1e14 ms, below 1e17 us, else ns; a leading '-' is
+ * allowed).  Fraction digits past the 9th are dropped (truncated).
+ * DTO_EPARSE on anything else; DTO_ERANGE for a well-formed time outside
+ * dto_time's range (1677-09-21T00:12:43.145224192Z to
+ * 2262-04-11T23:47:16.854775807Z).  *out is written only on success. */
 int time_parse(const char *s, size_t len, dto_time *out);
 int time_parse_cstr(const char *s, dto_time *out);
 
@@ -42,8 +46,11 @@ size_t time_format(dto_time t, char *buf, size_t cap);
 /* Write the UTC date of t as "YYYY-MM-DD" (cap >= 11). */
 size_t time_format_date(dto_time t, char *buf, size_t cap);
 
-/* Parse a duration like "500ms", "1s", "5m", "1h", "1d", "250us", "100ns".
- * DTO_EPARSE on anything else, DTO_ERANGE when negative or too large. */
+/* Parse a NUL-terminated duration: digits then one of the units ns, us, ms,
+ * s, m or min, h, d ("500ms", "5m", "1d"; "0s" is allowed).  DTO_EPARSE on
+ * anything else (no spaces, signs other than a leading '-', or fractions);
+ * DTO_ERANGE when well-formed but negative or above INT64_MAX ns.  *out is
+ * written only on success. */
 int duration_parse(const char *s, dto_time *out);
 
 #endif
