@@ -22,7 +22,6 @@
 #include "core/clock.h"
 #include "engine/engine.h"
 #include "market/calendar.h"
-#include "market/indicators.h"
 
 #define FAST 10
 #define SLOW 30
@@ -55,21 +54,24 @@ static bar *make_bars(size_t n) {
   return v;
 }
 
-/* The ceiling: same signals, no engine. */
+/* The ceiling: the same signals with no engine -- what a hand-written C
+ * loop would do: exact integer running sums of the closes over two rings,
+ * compared by cross-multiplication, counting crossovers. */
 static uint64_t bare_loop(const bar *v, size_t n) {
-  ind_sma f, s;
-  ind_sma_init(&f, FAST);
-  ind_sma_init(&s, SLOW);
+  static fx rf[FAST], rs[SLOW];
+  int64_t sf = 0, ss = 0;
   int last = 0;
   uint64_t crosses = 0;
   for (size_t i = 0; i < n; i++) {
-    double c = fx_to_double(v[i].close);
-    ind_sma_update(&f, c);
-    ind_sma_update(&s, c);
-    if (!ind_sma_ready(&s))
+    fx c = v[i].close;
+    sf += c - (i >= FAST ? rf[i % FAST] : 0);
+    ss += c - (i >= SLOW ? rs[i % SLOW] : 0);
+    rf[i % FAST] = c;
+    rs[i % SLOW] = c;
+    if (i + 1 < SLOW)
       continue;
-    double a = ind_sma_value(&f), b = ind_sma_value(&s);
-    int sign = a > b ? 1 : (a < b ? -1 : 0);
+    __int128 l = (__int128)sf * SLOW, r = (__int128)ss * FAST;
+    int sign = (l > r) - (l < r);
     if (sign != last && sign != 0 && last != 0)
       crosses++;
     last = sign;

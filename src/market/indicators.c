@@ -68,6 +68,15 @@ bool ind_sma_ready(const ind_sma *s) { return s->count == s->n; }
 
 double ind_sma_value(const ind_sma *s) { return ksum_get(&s->sum) * s->inv_n; }
 
+int ind_smafx_init(ind_smafx *s, int n) {
+  if (!period_ok(n))
+    return DTO_ERANGE;
+  s->n = n;
+  s->count = s->head = 0;
+  s->sum = 0;
+  return 0;
+}
+
 /* ---- EMA ---------------------------------------------------------------- */
 
 int ind_ema_init(ind_ema *s, int n) {

@@ -2,7 +2,8 @@
  *
  * Goes long when the fast average crosses above the slow one and exits (or
  * goes short, when allowed) when it crosses below.  Averages are SMA or EMA
- * of closes.  Positions are sized as a share of the strategy's equity and
+ * of closes; SMAs are exact (integer sums of fixed-point prices, compared
+ * without rounding), so their signals never depend on floating point.  Positions are sized as a share of the strategy's equity and
  * closed `exit_before_close` before the session ends; no new entries then.
  *
  * Parameters: fast, slow (periods, fast < slow), kind (sma|ema),
@@ -31,7 +32,7 @@ static const param_spec params[] = {
 };
 
 typedef struct mac_sym {
-  ind_sma sf, ss;
+  ind_smafx sf, ss; /* exact: integer sums of fixed-point closes */
   ind_ema ef, es;
   int last; /* sign of fast - slow at the previous bar: -1, 0, +1 */
   bool init;
@@ -64,31 +65,29 @@ static int on_start(strat *s, void *state) {
 static void on_bar(strat *s, void *state, void *sym_state, const bar *b) {
   mac *m = state;
   mac_sym *ms = sym_state;
-  double c = fx_to_double(b->close);
-  double f, sl;
+  int sign;
   if (DTO_UNLIKELY(!ms->init)) {
-    ind_sma_init(&ms->sf, m->fast);
-    ind_sma_init(&ms->ss, m->slow);
+    ind_smafx_init(&ms->sf, m->fast);
+    ind_smafx_init(&ms->ss, m->slow);
     ind_ema_init(&ms->ef, m->fast);
     ind_ema_init(&ms->es, m->slow);
     ms->init = true;
   }
   if (m->ema) {
+    double c = fx_to_double(b->close);
     ind_ema_update(&ms->ef, c);
     ind_ema_update(&ms->es, c);
     if (!ind_ema_ready(&ms->es))
       return;
-    f = ind_ema_value(&ms->ef);
-    sl = ind_ema_value(&ms->es);
+    double f = ind_ema_value(&ms->ef), sl = ind_ema_value(&ms->es);
+    sign = f > sl ? 1 : (f < sl ? -1 : 0);
   } else {
-    ind_sma_update(&ms->sf, c);
-    ind_sma_update(&ms->ss, c);
-    if (!ind_sma_ready(&ms->ss))
+    ind_smafx_update(&ms->sf, b->close);
+    ind_smafx_update(&ms->ss, b->close);
+    if (!ind_smafx_ready(&ms->ss))
       return;
-    f = ind_sma_value(&ms->sf);
-    sl = ind_sma_value(&ms->ss);
+    sign = ind_smafx_cmp(&ms->sf, &ms->ss);
   }
-  int sign = f > sl ? 1 : (f < sl ? -1 : 0);
   int last = ms->last;
   ms->last = sign;
   sym_id sym = b->sym;

@@ -667,8 +667,50 @@ static void test_typed_init_range(void **state) {
   free(vw);
 }
 
+/* The fixed-point SMA is exact: its sum equals the naive sum of the window
+ * at every step, its comparison equals the exact rational comparison, and
+ * its value matches the double SMA of the same prices. */
+static void test_smafx_exact(void **state) {
+  (void)state;
+  ind_smafx a, b;
+  ind_sma d;
+  assert_int_equal(ind_smafx_init(&a, 0), DTO_ERANGE);
+  assert_int_equal(ind_smafx_init(&a, IND_MAX_PERIOD + 1), DTO_ERANGE);
+  assert_int_equal(ind_smafx_init(&a, 7), 0);
+  assert_int_equal(ind_smafx_init(&b, 19), 0);
+  assert_int_equal(ind_sma_init(&d, 19), 0);
+  fx hist[4000];
+  uint64_t x = 12345;
+  for (int i = 0; i < 4000; i++) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    /* prices from 0.01 to 100000.00 in cents, with big jumps */
+    fx p = (fx)((x >> 33) % 10000000 + 1) * (FX_ONE / 100);
+    hist[i] = p;
+    ind_smafx_update(&a, p);
+    ind_smafx_update(&b, p);
+    ind_sma_update(&d, fx_to_double(p));
+    assert_int_equal(ind_smafx_ready(&a), i >= 6);
+    assert_int_equal(ind_smafx_ready(&b), i >= 18);
+    if (i < 18)
+      continue;
+    int64_t sa = 0, sb = 0;
+    for (int k = i - 6; k <= i; k++)
+      sa += hist[k];
+    for (int k = i - 18; k <= i; k++)
+      sb += hist[k];
+    assert_int_equal(a.sum, sa);
+    assert_int_equal(b.sum, sb);
+    __int128 l = (__int128)sa * 19, r = (__int128)sb * 7;
+    assert_int_equal(ind_smafx_cmp(&a, &b), (l > r) - (l < r));
+    assert_int_equal(ind_smafx_cmp(&a, &a), 0);
+    double want = ind_sma_value(&d);
+    assert_true(fabs(ind_smafx_value(&b) - want) <= 1e-12 * fabs(want));
+  }
+}
+
 int main(void) {
   const struct CMUnitTest ref_tests[] = {
+      cmocka_unit_test(test_smafx_exact),
       cmocka_unit_test(test_reference_columns),
       cmocka_unit_test(test_reference_macd_hist),
       cmocka_unit_test(test_reference_typed_api),

@@ -44,7 +44,7 @@ static portfolio *new_portfolio(void) {
   static const fx cash[1] = {100000 * FX_ONE};
   static const uint32_t sacct[1] = {0};
   static const fx salloc[1] = {100000 * FX_ONE};
-  portfolio_config pc = {1, cash, 1, sacct, salloc, 1};
+  portfolio_config pc = {1, cash, 1, sacct, salloc, 1, NULL, NULL};
   return portfolio_new(&pc);
 }
 
@@ -287,7 +287,7 @@ static void test_two_strategies(void **state) {
   static const fx cash[1] = {50000 * FX_ONE};
   static const uint32_t sacct[2] = {0, 0};
   static const fx salloc[2] = {20000 * FX_ONE, 30000 * FX_ONE};
-  portfolio_config pc = {1, cash, 2, sacct, salloc, 2};
+  portfolio_config pc = {1, cash, 2, sacct, salloc, 2, NULL, NULL};
   portfolio *p = portfolio_new(&pc);
   order a = mk(0, SIDE_BUY), b = mk(1, SIDE_SELL);
   b.strategy = 1;
