@@ -105,6 +105,18 @@ static const broker_ops timed_ops = {"timed-paper", t_submit, t_cancel,
                                      t_replace,     t_bar,    NULL,
                                      NULL,          t_time,   t_poll};
 
+#define RUNS 5
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n) {
+  qsort(v, n, sizeof *v, cmp_double);
+  return v[n / 2];
+}
+
 static int cmp_i64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return (x > y) - (x < y);
@@ -184,39 +196,70 @@ static void run_engine(const bar *v, size_t n, bool measure, run_result *out) {
 
 int main(int argc, char **argv) {
   size_t n = 10000000;
-  if (argc > 1) {
+  const char *only = NULL; /* "bare" or "engine": one pass, for callgrind */
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+      only = argv[++i];
+      if (strcmp(only, "bare") && strcmp(only, "engine")) {
+        fprintf(stderr, "bench_backtest: --only takes bare or engine\n");
+        return 2;
+      }
+      continue;
+    }
     char *end;
-    unsigned long long v = strtoull(argv[1], &end, 10);
+    unsigned long long v = strtoull(argv[i], &end, 10);
     if (*end || v < 1000) {
-      fprintf(stderr, "usage: bench_backtest [N_BARS >= 1000]\n");
+      fprintf(stderr, "usage: bench_backtest [N_BARS >= 1000] "
+                      "[--only bare|engine]\n");
       return 2;
     }
     n = (size_t)v;
   }
   bar *v = make_bars(n);
-  /* warm up caches and page in the bars */
-  volatile uint64_t sink = bare_loop(v, n / 10);
+  if (only) { /* a single pass, e.g. under callgrind to count instructions */
+    run_result r = {0};
+    if (!strcmp(only, "bare"))
+      printf("%" PRIu64 " crossovers\n", bare_loop(v, n));
+    else {
+      run_engine(v, n, false, &r);
+      printf("%" PRIu64 " orders\n", r.orders);
+    }
+    free(v);
+    return 0;
+  }
+  /* warm up: page in the bars */
+  volatile uint64_t sink = bare_loop(v, n);
   (void)sink;
 
-  int64_t t0 = clock_mono_ns();
-  uint64_t crosses = bare_loop(v, n);
-  double bare = (double)(clock_mono_ns() - t0) / 1e9;
-
-  run_result full, lat;
-  run_engine(v, n, false, &full);
+  /* Each figure is the median of RUNS runs; the machine is shared. */
+  double bare_t[RUNS], eng_t[RUNS];
+  uint64_t crosses = 0;
+  run_result full = {0}, lat;
+  for (int k = 0; k < RUNS; k++) {
+    int64_t t0 = clock_mono_ns();
+    crosses = bare_loop(v, n);
+    bare_t[k] = (double)(clock_mono_ns() - t0) / 1e9;
+    run_engine(v, n, false, &full);
+    eng_t[k] = full.secs;
+  }
   run_engine(v, n, true, &lat);
   qsort(lat.lat, lat.nlat, sizeof *lat.lat, cmp_i64);
-  double bare_rate = (double)n / bare, eng_rate = (double)n / full.secs;
-  printf("bars                         %zu\n", n);
-  printf("bare loop (ceiling)          %.1f M bars/s  (%.3f s, %" PRIu64
-         " crossovers)\n",
-         bare_rate / 1e6, bare, crosses);
-  printf("engine, full path            %.1f M bars/s  (%.3f s, %" PRIu64
-         " orders, %" PRIu64 " fills)\n",
-         eng_rate / 1e6, full.secs, full.orders, full.fills);
-  printf("ratio bare/engine            %.2fx  (budget: engine >= 20 M bars/s, "
-         "aim <= 3x)\n",
+  double bare = median(bare_t, RUNS), eng = median(eng_t, RUNS);
+  double bare_rate = (double)n / bare, eng_rate = (double)n / eng;
+  printf("bars                         %zu (1-minute, one symbol, "
+         "ma_crossover %d/%d SMA)\n",
+         n, FAST, SLOW);
+  printf("bare loop (ceiling)          %.1f M bars/s  (median of %d: %.3f s; "
+         "%" PRIu64 " crossovers)\n",
+         bare_rate / 1e6, RUNS, bare, crosses);
+  printf("engine, full path            %.1f M bars/s  (median of %d: %.3f s; "
+         "%" PRIu64 " orders, %" PRIu64 " fills)\n",
+         eng_rate / 1e6, RUNS, eng, full.orders, full.fills);
+  printf("ratio bare/engine            %.2fx  (budget: engine >= 20 M bars/s; "
+         "aim: ratio <= 3x)\n",
          bare_rate / eng_rate);
+  printf("engine time per bar          %.1f ns (bare loop %.1f ns)\n",
+         eng * 1e9 / (double)n, bare * 1e9 / (double)n);
   if (lat.nlat) {
     printf("event->order latency         p50 %" PRId64 " ns, p99 %" PRId64
            " ns, p99.9 %" PRId64 " ns  (%zu orders; budget p50 <= 1000, "

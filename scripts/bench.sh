@@ -1,9 +1,28 @@
 #!/bin/sh
 # bench.sh BUILD_DIR - run dto's benchmarks and print their figures.
-# Results are recorded by hand in bench/README.md with the machine and date.
+#
+# Wall-clock figures are medians of several runs, each next to a reference
+# measured in the same run.  When valgrind is installed, instruction counts
+# per bar (callgrind) are printed too: unlike times they do not depend on
+# what else the machine is doing.  Results are recorded in bench/README.md.
 set -eu
 b=$1
-echo "== machine"
-echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "== backtest throughput and latency (bench_backtest ${BENCH_BARS:-10000000})"
-"$b/bench/bench_backtest" "${BENCH_BARS:-10000000}"
+bars=${BENCH_BARS:-10000000}
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== backtest throughput and event-to-order latency (bench_backtest $bars)"
+"$b/bench/bench_backtest" "$bars"
+if command -v valgrind >/dev/null 2>&1; then
+  n=1000000
+  echo "== instructions per bar (callgrind, $n bars; bars generated outside the count)"
+  for what in bare engine; do
+    # total minus the cost of generating the bars alone (--only with no pass)
+    out=$(mktemp)
+    valgrind --tool=callgrind --callgrind-out-file="$out" \
+      "$b/bench/bench_backtest" "$n" --only "$what" >/dev/null 2>&1
+    total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
+    pass=$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
+      awk -v f="$what" '(f=="bare" && /:bare_loop /) || (f=="engine" && /:run_engine /) {gsub(",","",$1); print $1; exit}')
+    rm -f "$out"
+    echo "$what: $(awk -v p="$pass" -v n="$n" 'BEGIN {printf "%.1f", p / n}') instructions per bar (program total $total)"
+  done
+fi
