@@ -101,9 +101,18 @@ static void t_time(void *ctx, dto_time t) { matcher_on_time(((timed *)ctx)->m, t
 static size_t t_poll(void *ctx, broker_report *out, size_t max) {
   return matcher_poll(((timed *)ctx)->m, out, max);
 }
-static const broker_ops timed_ops = {"timed-paper", t_submit, t_cancel,
-                                     t_replace,     t_bar,    NULL,
-                                     NULL,          t_time,   t_poll};
+static bool t_idle(void *ctx) {
+  return matcher_model(((timed *)ctx)->m) == FILL_BAR_CLOSE;
+}
+static const broker_ops timed_ops = {.name = "timed-paper",
+                                     .submit = t_submit,
+                                     .cancel = t_cancel,
+                                     .replace = t_replace,
+                                     .on_bar = t_bar,
+                                     .on_time = t_time,
+                                     .poll = t_poll,
+                                     .sync_reports = true,
+                                     .needs_idle_bars = t_idle};
 
 #define RUNS 5
 

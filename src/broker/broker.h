@@ -64,6 +64,14 @@ typedef struct broker_ops {
   void (*on_time)(void *ctx, dto_time t);
   /* Move up to max pending reports into out; returns how many. */
   size_t (*poll)(void *ctx, broker_report *out, size_t max);
+  /* True when reports only ever arise inside calls into the broker (a
+   * simulator): the engine then polls only after such calls.  Live brokers
+   * leave it false and are polled at every step. */
+  bool sync_reports;
+  /* Whether on_bar must see every bar, also of instruments without working
+   * orders (a simulator that fills at the last bar's close).  NULL means
+   * yes.  Asked once, when the engine is created. */
+  bool (*needs_idle_bars)(void *ctx);
 } broker_ops;
 
 const char *report_kind_name(enum report_kind k);

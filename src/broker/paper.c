@@ -14,6 +14,10 @@ static size_t poll(void *ctx, broker_report *out, size_t max) {
   return matcher_poll(ctx, out, max);
 }
 
+static bool needs_idle_bars(void *ctx) {
+  return matcher_model(ctx) == FILL_BAR_CLOSE;
+}
+
 const broker_ops paper_broker_ops = {
     .name = "paper",
     .submit = submit,
@@ -24,4 +28,6 @@ const broker_ops paper_broker_ops = {
     .on_quote = on_quote,
     .on_time = on_time,
     .poll = poll,
+    .sync_reports = true,
+    .needs_idle_bars = needs_idle_bars,
 };

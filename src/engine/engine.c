@@ -20,6 +20,7 @@ typedef struct sub {
 typedef struct symsubs {
   sub *v;
   size_t n, cap;
+  uint32_t working; /* working orders in this instrument */
   session sess;
   bool have_sess;
 } symsubs;
@@ -58,6 +59,10 @@ struct engine {
   broker_report rep[64];
   order_id *scratch; /* a copy of the open ids while walking them */
   size_t scap;
+  /* Broker calls only when they can matter (see broker.h): */
+  bool touched;    /* a call since the last poll may have made reports */
+  bool poll_always; /* the broker reports on its own (live brokers) */
+  bool idle_bars;   /* the broker wants bars even without working orders */
 };
 
 /* ---- observers ----------------------------------------------------------- */
@@ -74,6 +79,7 @@ static void on_transition(void *ctx, const order *o, enum order_state from,
         slot++;
       int d = is ? 1 : -1;
       e->working += (size_t)d;
+      e->subs[o->sym].working += (uint32_t)d;
       s->open_total += (uint32_t)d;
       if (slot < s->nsyms)
         s->open_per_sym[slot] += (uint32_t)d;
@@ -99,6 +105,10 @@ engine *engine_new(const engine_config *cfg) {
   e->subs = xcalloc(cfg->instruments->n ? cfg->instruments->n : 1,
                     sizeof *e->subs);
   e->oms = oms_new(on_transition, e);
+  e->poll_always = !cfg->broker->sync_reports;
+  e->idle_bars = !cfg->broker->needs_idle_bars ||
+                 cfg->broker->needs_idle_bars(cfg->broker_ctx);
+  e->touched = true;
   e->risk = risk_new();
   return e;
 }
@@ -255,6 +265,7 @@ static void fire_timers(engine *e, dto_time t) {
 void engine_on_time(engine *e, dto_time t) {
   fire_timers(e, t);
   if (e->cfg.broker->on_time) {
+    e->touched = true;
     e->cfg.broker->on_time(e->cfg.broker_ctx, t);
     engine_pump(e);
   }
@@ -263,10 +274,16 @@ void engine_on_time(engine *e, dto_time t) {
 void engine_bar_open(engine *e, const bar *b) {
   fire_timers(e, b->ts);
   const broker_ops *br = e->cfg.broker;
-  if (br->on_time)
+  /* A simulating broker has nothing to do on a bar of an instrument
+   * without working orders, or with time when no order works at all. */
+  if (br->on_time && e->working) {
+    e->touched = true;
     br->on_time(e->cfg.broker_ctx, b->ts);
-  if (br->on_bar)
+  }
+  if (br->on_bar && (e->idle_bars || e->subs[b->sym].working)) {
+    e->touched = true;
     br->on_bar(e->cfg.broker_ctx, b);
+  }
   engine_pump(e);
 }
 
@@ -274,6 +291,7 @@ void engine_bar_open(engine *e, const bar *b) {
 
 void engine_broker_bar(engine *e, const bar *b) {
   if (e->cfg.broker->on_bar) {
+    e->touched = true;
     e->cfg.broker->on_bar(e->cfg.broker_ctx, b);
     engine_pump(e);
   }
@@ -293,6 +311,7 @@ void engine_on_bar(engine *e, const bar *b) {
 
 void engine_on_trade(engine *e, const trade *t) {
   if (e->cfg.broker->on_trade) {
+    e->touched = true;
     e->cfg.broker->on_trade(e->cfg.broker_ctx, t);
     engine_pump(e);
   }
@@ -310,6 +329,7 @@ void engine_on_trade(engine *e, const trade *t) {
 
 void engine_on_quote(engine *e, const quote *q) {
   if (e->cfg.broker->on_quote) {
+    e->touched = true;
     e->cfg.broker->on_quote(e->cfg.broker_ctx, q);
     engine_pump(e);
   }
@@ -420,6 +440,7 @@ static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
   }
   oms_transition(e->oms, o, OS_PENDING_NEW, t);
   log_order(e, "order.sent", o);
+  e->touched = true;
   int rc = e->cfg.broker->submit(e->cfg.broker_ctx, o);
   if (rc) {
     o = oms_get(e->oms, id);
@@ -516,6 +537,7 @@ int strat_cancel(strat *s, order_id id) {
   int rc = oms_transition(e->oms, o, OS_PENDING_CANCEL, now(e));
   if (rc)
     return rc;
+  e->touched = true;
   return e->cfg.broker->cancel(e->cfg.broker_ctx, id);
 }
 
@@ -574,6 +596,7 @@ int strat_replace(strat *s, order_id id, fx qty, fx limit_price,
   o = oms_get(e->oms, id);
   o->replaced_by = nid;
   oms_transition(e->oms, o, OS_PENDING_CANCEL, tm);
+  e->touched = true;
   return e->cfg.broker->replace(e->cfg.broker_ctx, id, oms_get(e->oms, nid));
 }
 
@@ -762,6 +785,9 @@ static void handle(engine *e, const broker_report *r) {
 }
 
 void engine_pump(engine *e) {
+  if (!e->touched && !e->poll_always)
+    return; /* nothing can be waiting */
+  e->touched = false;
   for (int guard = 0; guard < 1000000; guard++) {
     size_t n = e->cfg.broker->poll(e->cfg.broker_ctx, e->rep,
                                    DTO_ARRAY_LEN(e->rep));

@@ -95,6 +95,7 @@ void matcher_free(matcher *m) {
 }
 
 size_t matcher_working(const matcher *m) { return m->nworking; }
+enum fill_model matcher_model(const matcher *m) { return m->cfg.model; }
 
 #define SLOT_NONE UINT32_MAX
 

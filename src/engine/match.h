@@ -66,6 +66,8 @@ void matcher_on_trade(matcher *m, const trade *t);
 void matcher_on_quote(matcher *m, const quote *q);
 void matcher_on_time(matcher *m, dto_time t);
 size_t matcher_poll(matcher *m, broker_report *out, size_t max);
+/* The fill model in use. */
+enum fill_model matcher_model(const matcher *m);
 /* Number of working orders. */
 size_t matcher_working(const matcher *m);
 
