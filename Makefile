@@ -12,6 +12,12 @@
 # test program, every tests/fuzz/fuzz_*.c one libFuzzer harness.
 
 PREFIX ?= /usr/local
+# V=1 shows full commands
+ifeq ($(V),1)
+  Q :=
+else
+  Q := @
+endif
 CC ?= cc
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 300
@@ -58,28 +64,34 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .PHONY: all dto check unit integration fuzz-smoke fuzz demo bench install deps clean format lint
 .DEFAULT_GOAL := all
+# keep the objects of pattern chains (fuzz harnesses) between runs
+.SECONDARY:
 
 all: $(B)/dto
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<  [$(MODE)]")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/libdto.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 
 $(B)/dto: $(CLI_OBJ) $(B)/libdto.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libdto.a $(LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libdto.a $(LIBS)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libdto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(B)/libdto.a $(ALL_LDFLAGS) -lcmocka $(LIBS)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(B)/libdto.a $(ALL_LDFLAGS) -lcmocka $(LIBS)
 
 $(B)/bench/%: bench/%.c $(B)/libdto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libdto.a $(ALL_LDFLAGS) $(LIBS)
+	@$(if $(Q),echo "  BENCH   $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libdto.a $(ALL_LDFLAGS) $(LIBS)
 
 deps:
 	@scripts/deps.sh
@@ -108,11 +120,13 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
 
 $(FB)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<  [fuzz]")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(FB)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
 
 fuzz-smoke: $(FUZZ_BIN)
 	@scripts/run-fuzz.sh smoke $(FUZZ_SMOKE_RUNS) $(FUZZ_BIN)

@@ -492,13 +492,13 @@ static int get_id(loader *L, const ynode *v, const char *key,
   bool ok = v->len >= 1 && v->len < CFG_ID_MAX;
   for (size_t i = 0; ok && i < v->len; i++) {
     char c = s[i];
-    ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
+    /* no '-': client order ids join account and strategy ids with '-' */
+    ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
   }
   if (!ok)
     return fail(L, v,
                 "'%s': '%.64s' is not a valid id (1 to %d characters of a-z, "
-                "0-9, '_' and '-')",
+                "0-9 and '_')",
                 key, s, CFG_ID_MAX - 1);
   memcpy(out, s, v->len + 1);
   return 0;

@@ -63,6 +63,7 @@ struct engine {
   bool touched;    /* a call since the last poll may have made reports */
   bool poll_always; /* the broker reports on its own (live brokers) */
   bool idle_bars;   /* the broker wants bars even without working orders */
+  bool stopping;    /* engine_stop: no new exits for canceled entries */
 };
 
 /* ---- observers ----------------------------------------------------------- */
@@ -483,6 +484,8 @@ int strat_submit(strat *s, const order_req *r, order_id *id) {
 
 /* Place the exits of a bracket entry that finished with filled > 0. */
 static void place_exits(engine *e, order_id entry_id) {
+  if (e->stopping)
+    return; /* a stop cancels entries; their exits would reopen risk */
   order *en = oms_get(e->oms, entry_id);
   strat *s = &e->st[en->strategy];
   order tp, sl;
@@ -800,6 +803,7 @@ void engine_pump(engine *e) {
 }
 
 void engine_stop(engine *e) {
+  e->stopping = true;
   for (size_t i = 0; i < e->nst; i++) {
     strat *s = &e->st[i];
     if (s->def->on_stop)

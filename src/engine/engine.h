@@ -86,7 +86,7 @@ void engine_on_quote(engine *e, const quote *q);
 /* Collect and apply broker reports until none are left. */
 void engine_pump(engine *e);
 /* Call on_stop, cancel every working order that is not GTC, collect
- * reports. */
+ * reports.  After it, canceled bracket entries place no exits. */
 void engine_stop(engine *e);
 
 const portfolio *engine_portfolio(const engine *e);

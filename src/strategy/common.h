@@ -10,7 +10,9 @@
 #include "engine/strategy.h"
 
 /* Quantity worth `share` of the strategy's equity at price, rounded down to
- * the lot and limited by the cash left (for longs).  0 when nothing fits. */
+ * the lot and limited by the cash left (for shorts too: a short is sized as
+ * if it needed the same cash, which keeps its exposure within the
+ * allocation).  0 when nothing fits. */
 static inline fx strat_size(strat *s, sym_id sym, double share, fx price) {
   if (price <= 0)
     return 0;

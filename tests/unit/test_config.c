@@ -208,13 +208,16 @@ static const bad bad_configs[] = {
     /* bad values and ranges */
     {"accounts:\n  - id: Main\n",
      "t.yaml:2:9: 'id': 'Main' is not a valid id (1 to 31 characters of a-z, "
-     "0-9, '_' and '-')"},
+     "0-9 and '_')"},
     {"accounts:\n  - id: abcdefghijklmnopqrstuvwxyz012345\n",
      "t.yaml:2:9: 'id': 'abcdefghijklmnopqrstuvwxyz012345' is not a valid id "
-     "(1 to 31 characters of a-z, 0-9, '_' and '-')"},
+     "(1 to 31 characters of a-z, 0-9 and '_')"},
+    {"accounts:\n  - id: mac-aapl\n",
+     "t.yaml:2:9: 'id': 'mac-aapl' is not a valid id (1 to 31 characters of "
+     "a-z, 0-9 and '_')"},
     {"accounts:\n  - id: ''\n",
-     "t.yaml:2:9: 'id': '' is not a valid id (1 to 31 characters of a-z, 0-9, "
-     "'_' and '-')"},
+     "t.yaml:2:9: 'id': '' is not a valid id (1 to 31 characters of a-z, 0-9 "
+     "and '_')"},
     {"accounts:\n  - id: a\n    cash: -1\n",
      "t.yaml:3:11: 'cash': must be at least 0"},
     {"accounts:\n  - id: a\n    cash: 99999999999999999999\n",
@@ -637,7 +640,7 @@ static void test_values(void **state) {
   dto_config cfg;
   expect_ok("log_level: debug\n"
             "accounts:\n"
-            "  - {id: cash-1, cash: \"2500.5\", allow_short: true, "
+            "  - {id: cash_1, cash: \"2500.5\", allow_short: true, "
             "allow_extended_hours: true}\n"
             "  - {id: b_2, cash: 10}\n"
             "instruments:\n"
