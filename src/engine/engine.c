@@ -21,6 +21,8 @@ typedef struct symsubs {
   sub *v;
   size_t n, cap;
   uint32_t working; /* working orders in this instrument */
+  fx ref_price;      /* reference price for risk: last trade, close or mid */
+  dto_time ref_time;
   session sess;
   bool have_sess;
 } symsubs;
@@ -40,6 +42,8 @@ struct strat {
   int64_t cloid_day;
   uint32_t *open_per_sym; /* working orders per slot */
   uint32_t open_total;
+  int64_t *flattened_day; /* per slot: the day flatten_before_close ran */
+  fx day_start, day_peak; /* equity at the day's start and its peak */
 };
 
 struct engine {
@@ -64,7 +68,19 @@ struct engine {
   bool poll_always; /* the broker reports on its own (live brokers) */
   bool idle_bars;   /* the broker wants bars even without working orders */
   bool stopping;    /* engine_stop: no new exits for canceled entries */
+  /* per account: working orders, day P&L tracking */
+  uint32_t *acct_open;
+  fx *acct_day_start, *acct_day_peak;
+  int64_t day; /* exchange day of the latest event */
+  bool pnl_limits; /* some daily loss or drawdown limit is set */
 };
+
+static void on_round_trip(void *ctx, const trade_rec *t);
+static void alert(engine *e, const char *code, int scope, uint32_t index,
+                  const char *msg);
+static void new_day(engine *e, int64_t day);
+static void check_pnl(engine *e, sym_id sym);
+static void flatten_due(engine *e, const bar *b);
 
 /* ---- observers ----------------------------------------------------------- */
 
@@ -81,6 +97,7 @@ static void on_transition(void *ctx, const order *o, enum order_state from,
       int d = is ? 1 : -1;
       e->working += (size_t)d;
       e->subs[o->sym].working += (uint32_t)d;
+      e->acct_open[o->account] += (uint32_t)d;
       s->open_total += (uint32_t)d;
       if (slot < s->nsyms)
         s->open_per_sym[slot] += (uint32_t)d;
@@ -110,7 +127,10 @@ engine *engine_new(const engine_config *cfg) {
   e->idle_bars = !cfg->broker->needs_idle_bars ||
                  cfg->broker->needs_idle_bars(cfg->broker_ctx);
   e->touched = true;
-  e->risk = risk_new();
+  e->acct_open = xcalloc(cfg->naccounts ? cfg->naccounts : 1, sizeof(uint32_t));
+  e->acct_day_start = xcalloc(cfg->naccounts ? cfg->naccounts : 1, sizeof(fx));
+  e->acct_day_peak = xcalloc(cfg->naccounts ? cfg->naccounts : 1, sizeof(fx));
+  e->day = INT64_MIN;
   return e;
 }
 
@@ -124,6 +144,7 @@ void engine_free(engine *e) {
     free(s->state);
     free(s->sym_state);
     free(s->open_per_sym);
+    free(s->flattened_day);
   }
   free(e->st);
   for (size_t i = 0; i < e->cfg.instruments->n; i++)
@@ -131,6 +152,9 @@ void engine_free(engine *e) {
   free(e->subs);
   free(e->timers);
   free(e->scratch);
+  free(e->acct_open);
+  free(e->acct_day_start);
+  free(e->acct_day_peak);
   oms_free(e->oms);
   risk_free(e->risk);
   portfolio_free(e->pf);
@@ -164,6 +188,9 @@ int engine_add_strategy(engine *e, const engine_strategy *d) {
                                        ? d->def->sym_state_size
                                        : 1);
   s->open_per_sym = xcalloc(d->nsyms, sizeof *s->open_per_sym);
+  s->flattened_day = xcalloc(d->nsyms, sizeof *s->flattened_day);
+  for (size_t k = 0; k < d->nsyms; k++)
+    s->flattened_day[k] = INT64_MIN;
   s->cloid_day = -1;
   e->nst++;
   return 0;
@@ -196,12 +223,41 @@ int engine_start(engine *e) {
   pc.strategy_account = sacct;
   pc.strategy_alloc = salloc;
   pc.nsyms = e->cfg.instruments->n;
-  pc.on_trade = e->cfg.hooks.trade_closed;
-  pc.trade_ctx = e->cfg.hooks.ctx;
+  pc.on_trade = on_round_trip;
+  pc.trade_ctx = e;
   e->pf = portfolio_new(&pc);
   free(cash);
   free(sacct);
   free(salloc);
+  /* the risk gate: the configured limits, or every limit off */
+  risk_config rc0 = {0};
+  const risk_config *rcfg = e->cfg.risk;
+  uint32_t *racct = NULL;
+  if (!rcfg) {
+    racct = xcalloc(e->nst ? e->nst : 1, sizeof *racct);
+    for (size_t i = 0; i < e->nst; i++)
+      racct[i] = e->st[i].account;
+    rc0.naccounts = e->cfg.naccounts;
+    rc0.nstrategies = e->nst;
+    rc0.nsyms = e->cfg.instruments->n;
+    rc0.strategy_account = racct;
+    rcfg = &rc0;
+  }
+  int rrc = rcfg->nstrategies == e->nst && rcfg->naccounts == e->cfg.naccounts &&
+                    rcfg->nsyms == e->cfg.instruments->n
+                ? risk_new(rcfg, &e->risk)
+                : DTO_EINVAL;
+  free(racct);
+  if (rrc)
+    return rrc;
+  for (size_t i = 0; i < e->cfg.naccounts; i++) {
+    const risk_account_limits *al = risk_account(e->risk, (uint32_t)i);
+    e->pnl_limits |= al->max_daily_loss > 0 || al->max_drawdown > 0;
+  }
+  for (size_t i = 0; i < e->nst; i++) {
+    const risk_strategy_limits *sl = risk_strategy(e->risk, (uint32_t)i);
+    e->pnl_limits |= sl->max_daily_loss > 0 || sl->max_drawdown > 0;
+  }
   e->started = true;
   for (size_t i = 0; i < e->nst; i++) {
     strat *s = &e->st[i];
@@ -273,6 +329,11 @@ void engine_on_time(engine *e, dto_time t) {
 }
 
 void engine_bar_open(engine *e, const bar *b) {
+  const instrument *ins = &e->cfg.instruments->v[b->sym];
+  int64_t day = ins->cal ? calendar_local_day(ins->cal, b->ts)
+                         : floordiv64(b->ts, DTO_NS_PER_DAY);
+  if (DTO_UNLIKELY(day > e->day))
+    new_day(e, day);
   fire_timers(e, b->ts);
   const broker_ops *br = e->cfg.broker;
   /* A simulating broker has nothing to do on a bar of an instrument
@@ -301,6 +362,11 @@ void engine_broker_bar(engine *e, const bar *b) {
 void engine_on_bar(engine *e, const bar *b) {
   portfolio_mark(e->pf, b->sym, b->close);
   symsubs *ss = &e->subs[b->sym];
+  ss->ref_price = b->close;
+  ss->ref_time = bar_end(b);
+  if (DTO_UNLIKELY(e->pnl_limits))
+    check_pnl(e, b->sym);
+  flatten_due(e, b);
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_bar)
@@ -318,6 +384,8 @@ void engine_on_trade(engine *e, const trade *t) {
   }
   portfolio_mark(e->pf, t->sym, t->price);
   symsubs *ss = &e->subs[t->sym];
+  ss->ref_price = t->price;
+  ss->ref_time = t->ts;
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_trade)
@@ -335,6 +403,10 @@ void engine_on_quote(engine *e, const quote *q) {
     engine_pump(e);
   }
   symsubs *ss = &e->subs[q->sym];
+  if (q->bid > 0 && q->ask >= q->bid) {
+    ss->ref_price = q->bid + (q->ask - q->bid) / 2;
+    ss->ref_time = q->ts;
+  }
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_quote)
@@ -412,6 +484,136 @@ static int check_req(const engine *e, const strat *s, const order_req *r) {
   return 0;
 }
 
+/* An alert event: to the log and to the hook (the notifiers later). */
+static void alert(engine *e, const char *code, int scope, uint32_t index,
+                  const char *msg) {
+  log_line l;
+  if (log_begin(&l, e->cfg.log, LOG_WARN, "alert")) {
+    log_str(&l, "code", code);
+    log_str(&l, "scope", scope == 1 ? "account" : scope == 2 ? "strategy"
+                                                             : "global");
+    if (scope == 1)
+      log_str(&l, "account", e->cfg.accounts[index].id);
+    else if (scope == 2)
+      log_str(&l, "strategy", e->st[index].id);
+    log_str(&l, "msg", msg);
+    log_end(&l);
+  }
+  if (e->cfg.hooks.alert)
+    e->cfg.hooks.alert(e->cfg.hooks.ctx, code, scope, index, msg);
+}
+
+static fx account_equity(const engine *e, uint32_t a) {
+  return portfolio_account_equity(e->pf, a);
+}
+
+/* Everything the risk gate needs to know about order o, from engine state.
+ * Aggregates are O(symbols + working orders). */
+static void risk_input_for(engine *e, const order *o, risk_input *in) {
+  const portfolio *pf = e->pf;
+  const instrument *ins = &e->cfg.instruments->v[o->sym];
+  symsubs *sy = &e->subs[o->sym];
+  dto_time t = now(e);
+  memset(in, 0, sizeof *in);
+  in->now = t;
+  in->ref_price = sy->ref_price;
+  in->ref_time = sy->ref_time;
+  in->tick = ins->tick;
+  in->shortable = ins->shortable;
+  in->acct_pos = portfolio_account_pos(pf, o->account, o->sym)->qty;
+  in->strat_pos = portfolio_strategy_pos(pf, o->strategy, o->sym)->qty;
+  in->acct_equity = account_equity(e, o->account);
+  in->acct_cash = portfolio_account_cash(pf, o->account);
+  fx net = 0, gross = 0;
+  for (size_t y = 0; y < e->cfg.instruments->n; y++) {
+    const position *p = portfolio_account_pos(pf, o->account, (sym_id)y);
+    if (!p->qty)
+      continue;
+    fx v;
+    if (fx_mul(p->qty, portfolio_last(pf, (sym_id)y), &v))
+      v = p->qty > 0 ? FX_MAX / 4 : -FX_MAX / 4;
+    net += v;
+    gross += fx_abs(v);
+    if (y == o->sym)
+      in->acct_sym_value = v;
+  }
+  in->acct_net = net;
+  in->acct_gross = gross;
+  size_t nopen;
+  const order_id *open = oms_open_ids(e->oms, &nopen);
+  for (size_t i = 0; i < nopen; i++) {
+    const order *w = oms_cget(e->oms, open[i]);
+    /* the order itself and the one it replaces do not count */
+    if (!w || w->account != o->account || w->id == o->id ||
+        w->id == o->replaces || !order_is_working(w->state))
+      continue;
+    fx leaves = order_leaves(w);
+    if (w->side == SIDE_BUY) {
+      fx px = w->limit_price ? w->limit_price : e->subs[w->sym].ref_price;
+      fx v = 0;
+      fx_mul(leaves, px, &v);
+      in->acct_open_buy_value += v;
+      if (w->sym == o->sym)
+        in->acct_open_buy += leaves;
+    } else if (w->sym == o->sym) {
+      in->acct_open_sell += leaves;
+    }
+  }
+  in->acct_open_orders = (int)e->acct_open[o->account];
+  in->strat_open_orders = (int)e->st[o->strategy].open_total;
+  if (o->replaces != ORDER_NONE) { /* the replaced order goes away */
+    in->acct_open_orders -= in->acct_open_orders > 0;
+    in->strat_open_orders -= in->strat_open_orders > 0;
+  }
+  session ss;
+  in->session = RISK_SESS_REGULAR;
+  if (ins->cal) {
+    int64_t day = calendar_local_day(ins->cal, t);
+    if (!calendar_session(ins->cal, day, &ss) || t < ss.pre_open ||
+        t >= ss.post_close)
+      in->session = RISK_SESS_CLOSED;
+    else if (t < ss.open || t >= ss.close)
+      in->session = RISK_SESS_EXTENDED;
+    if (in->session != RISK_SESS_CLOSED)
+      in->session_close = ss.close;
+    in->minute_of_day = calendar_minute_of_day(ins->cal, t);
+    const position *ap = portfolio_account_pos(pf, o->account, o->sym);
+    in->would_day_trade = ap->qty != 0 && ap->open_day == day &&
+                          ((ap->qty > 0) != (o->side == SIDE_BUY));
+    in->day_trades = portfolio_day_trades_since(
+        pf, o->account, calendar_trading_days_back(ins->cal, day, 5));
+  }
+  in->acct_day_pnl = in->acct_equity - e->acct_day_start[o->account];
+  in->acct_drawdown = e->acct_day_peak[o->account] > in->acct_equity
+                          ? e->acct_day_peak[o->account] - in->acct_equity
+                          : 0;
+  const strat *s = &e->st[o->strategy];
+  fx se = portfolio_strategy_equity(pf, o->strategy);
+  in->strat_day_pnl = se - s->day_start;
+  in->strat_drawdown = s->day_peak > se ? s->day_peak - se : 0;
+}
+
+/* Run the gate on o; on refusal the order is rejected and recorded. */
+static enum risk_reason gate(engine *e, order *o) {
+  risk_input in;
+  risk_decision d;
+  risk_input_for(e, o, &in);
+  enum risk_reason why = risk_check(e->risk, o, &in, &d);
+  if (e->cfg.hooks.risk_decision)
+    e->cfg.hooks.risk_decision(e->cfg.hooks.ctx, o, &d);
+  if (why != RISK_OK) {
+    log_line l;
+    if (log_begin(&l, e->cfg.log, LOG_INFO, "risk.refused")) {
+      log_str(&l, "cloid", o->cloid);
+      log_str(&l, "check", risk_reason_name(why));
+      log_fx(&l, "value", d.value);
+      log_fx(&l, "limit", d.limit);
+      log_end(&l);
+    }
+  }
+  return why;
+}
+
 /* Create, risk-check and send an order built from tmpl. */
 static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
   dto_time t = now(e);
@@ -431,7 +633,7 @@ static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
   order_id id = o->id;
   if (out)
     *out = id;
-  enum risk_reason why = risk_check(e->risk, o);
+  enum risk_reason why = gate(e, o);
   if (why != RISK_OK) {
     o->risk = (int)why;
     oms_transition(e->oms, o, OS_REJECTED, t);
@@ -587,9 +789,9 @@ int strat_replace(strat *s, order_id id, fx qty, fx limit_price,
   order_id nid = n->id;
   if (new_id)
     *new_id = nid;
-  enum risk_reason why = risk_check(e->risk, n);
+  enum risk_reason why = gate(e, n);
   if (why != RISK_OK) {
-    n->reason = (int)why;
+    n->risk = (int)why;
     oms_transition(e->oms, n, OS_REJECTED, tm);
     log_order(e, "order.rejected", n);
     notify(e, n);
@@ -707,6 +909,14 @@ static void apply_fill(engine *e, order *o, const broker_report *r) {
     order *p = oms_get(e->oms, o->peer);
     if (p && !order_is_terminal(p->state))
       p->qty -= qty;
+  }
+  /* the fill-loop guard: too many fills too fast disables the strategy */
+  if (risk_on_fill(e->risk, o->strategy, o->sym, r->ts)) {
+    strat *s = &e->st[o->strategy];
+    alert(e, "fill_loop", 2, s->index,
+          "too many fills in a short window: strategy halted until a person "
+          "re-enables it");
+    strat_cancel_all(s, SYM_NONE);
   }
 }
 
@@ -928,3 +1138,153 @@ const char *engine_account_id(const engine *e, size_t i) {
 }
 size_t engine_working_orders(const engine *e) { return e->working; }
 uint64_t engine_fill_count(const engine *e) { return e->fills; }
+
+/* ---- risk state: days, P&L, flattening, modes, the kill switch ----------- */
+
+static void new_day(engine *e, int64_t day) {
+  e->day = day;
+  for (size_t a = 0; a < e->cfg.naccounts; a++)
+    e->acct_day_start[a] = e->acct_day_peak[a] =
+        portfolio_account_equity(e->pf, (uint32_t)a);
+  for (size_t i = 0; i < e->nst; i++) {
+    strat *s = &e->st[i];
+    s->day_start = s->day_peak =
+        portfolio_strategy_equity(e->pf, (uint32_t)i);
+  }
+  risk_new_day(e->risk);
+}
+
+/* Daily loss and drawdown of the scopes trading sym, after a new price. */
+static void check_pnl(engine *e, sym_id sym) {
+  symsubs *ss = &e->subs[sym];
+  for (size_t k = 0; k < ss->n; k++) {
+    strat *s = &e->st[ss->v[k].strat];
+    fx se = portfolio_strategy_equity(e->pf, s->index);
+    if (se > s->day_peak)
+      s->day_peak = se;
+    enum risk_reason why =
+        risk_on_pnl(e->risk, 2, s->index, se - s->day_start, s->day_peak - se);
+    if (why != RISK_OK)
+      alert(e, risk_reason_name(why), 2, s->index,
+            "daily limit crossed: only orders that reduce positions pass "
+            "until the next trading day");
+    uint32_t a = s->account;
+    fx ae = portfolio_account_equity(e->pf, a);
+    if (ae > e->acct_day_peak[a])
+      e->acct_day_peak[a] = ae;
+    why = risk_on_pnl(e->risk, 1, a, ae - e->acct_day_start[a],
+                      e->acct_day_peak[a] - ae);
+    if (why != RISK_OK)
+      alert(e, risk_reason_name(why), 1, a,
+            "daily limit crossed: only orders that reduce positions pass "
+            "until the next trading day");
+  }
+}
+
+/* End-of-day flatten: strategies with flatten_before_close cancel their
+ * working orders and close their positions in sym once per day, that long
+ * before the session's close. */
+static void flatten_due(engine *e, const bar *b) {
+  symsubs *ss = &e->subs[b->sym];
+  const instrument *ins = &e->cfg.instruments->v[b->sym];
+  for (size_t k = 0; k < ss->n; k++) {
+    strat *s = &e->st[ss->v[k].strat];
+    dto_time before = risk_strategy(e->risk, s->index)->flatten_before_close;
+    if (DTO_LIKELY(before <= 0) || !ins->cal)
+      continue;
+    uint32_t slot = ss->v[k].slot;
+    session se;
+    if (!strat_session(s, b->sym, &se) || bar_end(b) < se.close - before ||
+        s->flattened_day[slot] == se.day)
+      continue;
+    s->flattened_day[slot] = se.day;
+    log_line l;
+    if (log_begin(&l, e->cfg.log, LOG_INFO, "risk.flatten")) {
+      log_str(&l, "strategy", s->id);
+      log_str(&l, "symbol", ins->symbol);
+      log_end(&l);
+    }
+    strat_flatten(s, b->sym);
+  }
+}
+
+static void on_round_trip(void *ctx, const trade_rec *t) {
+  engine *e = ctx;
+  if (risk_on_round_trip(e->risk, t->strategy, t->pnl - t->fees))
+    alert(e, "consecutive_losses", 2, t->strategy,
+          "consecutive-loss limit reached: only orders that reduce positions "
+          "pass until a person re-enables the strategy");
+  if (e->cfg.hooks.trade_closed)
+    e->cfg.hooks.trade_closed(e->cfg.hooks.ctx, t);
+}
+
+/* Cancel the working orders of a scope (3: all). */
+static size_t cancel_scope(engine *e, int scope, uint32_t index) {
+  size_t n = open_snapshot(e), canceled = 0;
+  for (size_t i = 0; i < n; i++) {
+    const order *o = oms_cget(e->oms, e->scratch[i]);
+    if (!o || !order_is_working(o->state) || o->state == OS_PENDING_CANCEL)
+      continue;
+    if ((scope == 1 && o->account != index) ||
+        (scope == 2 && o->strategy != index))
+      continue;
+    if (strat_cancel(&e->st[o->strategy], o->id) == 0)
+      canceled++;
+  }
+  return canceled;
+}
+
+size_t engine_kill(engine *e, bool on, const char *by) {
+  risk_kill(e->risk, on);
+  log_line l;
+  if (log_begin(&l, e->cfg.log, LOG_WARN,
+                on ? "risk.kill_switch" : "risk.kill_switch_released")) {
+    log_str(&l, "by", by ? by : "");
+    log_end(&l);
+  }
+  if (!on)
+    return 0;
+  alert(e, "kill_switch", 3, 0,
+        "kill switch engaged: working orders canceled, new orders blocked "
+        "until a person releases it");
+  size_t n = cancel_scope(e, 3, 0);
+  engine_pump(e);
+  return n;
+}
+
+bool engine_killed(const engine *e) { return risk_killed(e->risk); }
+
+int engine_set_mode(engine *e, int scope, uint32_t index, enum risk_mode m,
+                    const char *by) {
+  if ((scope == 1 && index >= e->cfg.naccounts) ||
+      (scope == 2 && index >= e->nst) || (scope != 1 && scope != 2) ||
+      (unsigned)m >= RISK_MODE_COUNT)
+    return DTO_EINVAL;
+  risk_set_mode(e->risk, scope, index, m);
+  log_line l;
+  if (log_begin(&l, e->cfg.log, LOG_WARN, "risk.mode")) {
+    log_str(&l, scope == 1 ? "account" : "strategy",
+            scope == 1 ? e->cfg.accounts[index].id : e->st[index].id);
+    log_str(&l, "mode", risk_mode_name(m));
+    log_str(&l, "by", by ? by : "");
+    log_end(&l);
+  }
+  if (m == MODE_HALTED) {
+    cancel_scope(e, scope, index);
+    engine_pump(e);
+  }
+  return 0;
+}
+
+int engine_reload_risk(engine *e, const risk_config *cfg) {
+  int rc = risk_reload(e->risk, cfg);
+  log_line l;
+  if (log_begin(&l, e->cfg.log, rc ? LOG_ERROR : LOG_INFO,
+                rc ? "risk.reload_refused" : "risk.reloaded")) {
+    log_str(&l, "result", rc ? dto_strerror(rc) : "ok");
+    log_end(&l);
+  }
+  return rc;
+}
+
+risk *engine_risk_mut(engine *e) { return e->risk; }

@@ -36,6 +36,12 @@ typedef struct engine_hooks {
                dto_time t);
   /* a round trip finished (flat -> position -> flat) */
   void (*trade_closed)(void *ctx, const trade_rec *t);
+  /* every risk decision, accepted or refused */
+  void (*risk_decision)(void *ctx, const order *o, const risk_decision *d);
+  /* an alert event (limit crossed, kill switch...); scope 1 account,
+   * 2 strategy, 3 global */
+  void (*alert)(void *ctx, const char *code, int scope, uint32_t index,
+                const char *msg);
 } engine_hooks;
 
 typedef struct engine_account {
@@ -53,6 +59,10 @@ typedef struct engine_config {
   const engine_account *accounts;
   size_t naccounts;
   engine_hooks hooks;
+  /* Risk limits for the strategies in the order they are added (sizes
+   * must match at engine_start); NULL: every limit off.  Not owned; only
+   * read during engine_start. */
+  const risk_config *risk;
 } engine_config;
 
 /* Strategy instance to add before engine_start(). */
@@ -88,6 +98,20 @@ void engine_pump(engine *e);
 /* Call on_stop, cancel every working order that is not GTC, collect
  * reports.  After it, canceled bracket entries place no exits. */
 void engine_stop(engine *e);
+
+/* The kill switch: on cancels every working order and blocks new ones
+ * until it is switched off (by a person).  Returns the number of cancels
+ * sent.  by names who did it, for the log. */
+size_t engine_kill(engine *e, bool on, const char *by);
+bool engine_killed(const engine *e);
+/* Set an account's (scope 1) or strategy's (scope 2) mode; HALTED also
+ * cancels the scope's working orders.  DTO_EINVAL for a bad scope. */
+int engine_set_mode(engine *e, int scope, uint32_t index, enum risk_mode m,
+                    const char *by);
+/* New limits (SIGHUP); modes and halts are kept.  DTO_EINVAL (nothing
+ * changes) for an invalid configuration. */
+int engine_reload_risk(engine *e, const risk_config *cfg);
+risk *engine_risk_mut(engine *e);
 
 const portfolio *engine_portfolio(const engine *e);
 const oms *engine_oms(const engine *e);

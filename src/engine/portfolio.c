@@ -329,6 +329,13 @@ int portfolio_day_trades(const portfolio *p, uint32_t a, int64_t day) {
       return p->a[a].dt_count[k];
   return 0;
 }
+int portfolio_day_trades_since(const portfolio *p, uint32_t a, int64_t from) {
+  int n = 0;
+  for (int k = 0; k < 8; k++)
+    if (p->a[a].dt_day[k] >= from)
+      n += p->a[a].dt_count[k];
+  return n;
+}
 int portfolio_day_trades_total(const portfolio *p, uint32_t a) {
   return p->a[a].day_trades;
 }

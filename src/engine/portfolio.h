@@ -105,6 +105,10 @@ fx portfolio_account_buying_power(const portfolio *p, uint32_t account);
  * sum portfolio_day_trades over the days wanted). */
 int portfolio_day_trades(const portfolio *p, uint32_t account, int64_t day);
 int portfolio_day_trades_total(const portfolio *p, uint32_t account);
+/* Day trades on exchange days >= from (the last 8 days with day trades are
+ * kept, enough for a 5-business-day window). */
+int portfolio_day_trades_since(const portfolio *p, uint32_t account,
+                               int64_t from);
 
 fx portfolio_strategy_cash(const portfolio *p, uint32_t strategy);
 fx portfolio_strategy_equity(const portfolio *p, uint32_t strategy);

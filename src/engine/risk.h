@@ -1,30 +1,252 @@
-/* risk.h - the pre-trade risk gate.
+/* risk.h - the pre-trade risk gate, modes and the kill switch.
  *
- * Every order, whoever made it, passes risk_check() before it can reach a
- * broker.  This is the single choke point; the risk issue fills it with
- * limits.  For now it only checks what no configuration may allow: a
- * positive quantity and a price where the order type needs one.
+ * Every order, whoever made it (a strategy, the API, the CLI), passes
+ * risk_check() before it can reach a broker; the engine has no other path
+ * to a broker.  The checks follow SEC Rule 15c3-5 (credit and capital
+ * thresholds, erroneous-order price and size checks, duplicates, restricted
+ * securities), MiFID II RTS 6 (kill switch, price collars, maximum order
+ * value and volume, throttles) and FINRA's pattern day trader rule.
+ *
+ * The gate is a pure decision over (limits, the gate's own counters, a
+ * risk_input the engine fills in): it reads no engine state itself, which
+ * keeps it fast, deterministic and testable at every boundary.  Each check
+ * has a stable reason code; the first failing check decides, in the order
+ * of enum risk_reason.  Refusals carry the check, the value compared and the
+ * limit.
+ *
+ * Limits come in three kinds:
+ *   - order limits (size, value, collar, position per symbol, duplicates,
+ *     restricted, hard to borrow): set at the account, the strategy or the
+ *     symbol; the most specific setting wins (symbol, then strategy, then
+ *     account, then the defaults);
+ *   - account limits (exposure, concentration, buying power, open orders,
+ *     throttles, daily loss and drawdown, pattern day trading, shorting and
+ *     extended hours);
+ *   - strategy limits (open orders, throttles, daily loss and drawdown,
+ *     consecutive losses, the fill-loop guard, trading window, no new
+ *     entries and flattening before the close).
+ * A value of 0 turns a limit off.
+ *
+ * Modes, per account and per strategy: ACTIVE, REDUCING (only orders that
+ * reduce a position pass) and HALTED (nothing passes).  A mode set by a
+ * person, the kill switch, the fill-loop guard and the consecutive-loss
+ * limit stay until a person releases them; the daily loss and drawdown
+ * limits put their scope in REDUCING until the next trading day.  Reloading
+ * limits never changes a mode.
  */
 #ifndef DTO_ENGINE_RISK_H
 #define DTO_ENGINE_RISK_H
 
 #include "engine/order.h"
 
+/* Stable reason codes: names (risk_reason_name) appear in logs, reports and
+ * the journal; never renumber, only append. */
+#define RISK_REASON_MAP(X)                                                     \
+  X(OK, "ok")                                                                  \
+  X(BAD_QTY, "bad_qty")                                                        \
+  X(BAD_PRICE, "bad_price")                                                    \
+  X(KILL_SWITCH, "kill_switch")                                                \
+  X(HALTED, "halted")                                                          \
+  X(REDUCING_ONLY, "reducing_only")                                            \
+  X(RESTRICTED, "restricted")                                                  \
+  X(SHORT_NOT_ALLOWED, "short_not_allowed")                                    \
+  X(HARD_TO_BORROW, "hard_to_borrow")                                          \
+  X(MARKET_CLOSED, "market_closed")                                            \
+  X(EXTENDED_NOT_ALLOWED, "extended_hours_not_allowed")                        \
+  X(OUTSIDE_WINDOW, "outside_trading_window")                                  \
+  X(NO_NEW_ENTRIES, "no_new_entries_before_close")                             \
+  X(MAX_ORDER_QTY, "max_order_qty")                                            \
+  X(NO_REF_PRICE, "no_reference_price")                                        \
+  X(STALE_REF_PRICE, "stale_reference_price")                                  \
+  X(MAX_ORDER_NOTIONAL, "max_order_notional")                                  \
+  X(PRICE_COLLAR, "price_collar")                                              \
+  X(MAX_POS_QTY, "max_position_qty")                                           \
+  X(MAX_POS_NOTIONAL, "max_position_notional")                                 \
+  X(MAX_GROSS, "max_gross_exposure")                                           \
+  X(MAX_NET, "max_net_exposure")                                               \
+  X(CONCENTRATION, "max_concentration")                                        \
+  X(BUYING_POWER, "buying_power")                                              \
+  X(MAX_OPEN_ORDERS, "max_open_orders")                                        \
+  X(RATE_SEC, "order_rate_per_second")                                         \
+  X(RATE_MIN, "order_rate_per_minute")                                         \
+  X(DUPLICATE, "duplicate_order")                                              \
+  X(PDT, "pattern_day_trader")                                                 \
+  X(DAILY_LOSS, "max_daily_loss")                                              \
+  X(DRAWDOWN, "max_drawdown")
+
 enum risk_reason {
-  RISK_OK = 0,
-  RISK_BAD_QTY,   /* quantity not positive */
-  RISK_BAD_PRICE, /* missing or non-positive price for the order type */
-  RISK_REASON_COUNT
+#define DTO__RISK_ENUM(name, str) RISK_##name,
+  RISK_REASON_MAP(DTO__RISK_ENUM)
+#undef DTO__RISK_ENUM
+      RISK_REASON_COUNT
 };
+
+enum risk_mode { MODE_ACTIVE, MODE_REDUCING, MODE_HALTED, RISK_MODE_COUNT };
+
+/* Order limits; the `set` bits say which fields this level sets. */
+typedef struct risk_order_limits {
+  fx max_order_qty;      /* per order */
+  fx max_order_notional; /* qty x (limit price, else reference price) */
+  fx collar_pct;         /* limit price vs reference, percent; 0 off */
+  int64_t collar_ticks;  /* limit price vs reference, ticks; 0 off */
+  dto_time ref_max_age;  /* older reference prices are stale; 0: any age */
+  fx max_pos_qty;        /* |position + working same-side + order| */
+  fx max_pos_notional;   /* the same, valued at the reference price */
+  dto_time dup_window;   /* same side, symbol, qty, price within it */
+  bool restricted;       /* no orders at all */
+  bool hard_to_borrow;   /* no short sales */
+  uint32_t set;          /* RL_* bits */
+} risk_order_limits;
+
+enum {
+  RL_MAX_ORDER_QTY = 1u << 0,
+  RL_MAX_ORDER_NOTIONAL = 1u << 1,
+  RL_COLLAR_PCT = 1u << 2,
+  RL_COLLAR_TICKS = 1u << 3,
+  RL_REF_MAX_AGE = 1u << 4,
+  RL_MAX_POS_QTY = 1u << 5,
+  RL_MAX_POS_NOTIONAL = 1u << 6,
+  RL_DUP_WINDOW = 1u << 7,
+  RL_RESTRICTED = 1u << 8,
+  RL_HARD_TO_BORROW = 1u << 9,
+  RL_ALL = (1u << 10) - 1
+};
+
+typedef struct risk_account_limits {
+  fx max_gross;             /* sum |position value| incl. the order */
+  fx max_net;               /* |sum position value| incl. the order */
+  fx max_concentration_pct; /* one symbol's value / equity, percent */
+  bool check_buying_power;  /* cash + credit covers working buys + order */
+  fx credit;                /* extra buying power (margin) */
+  int max_open_orders;
+  int max_orders_per_sec, max_orders_per_min;
+  fx max_daily_loss; /* day P&L (realised + unrealised) below -this */
+  fx max_drawdown;   /* equity below the day's peak by more than this */
+  bool pdt;          /* enforce the pattern day trader rule */
+  fx pdt_min_equity; /* 25000 */
+  int pdt_max_day_trades; /* 3 in 5 business days */
+  bool allow_short, allow_extended_hours;
+} risk_account_limits;
+
+typedef struct risk_strategy_limits {
+  int max_open_orders;
+  int max_orders_per_sec, max_orders_per_min;
+  fx max_daily_loss, max_drawdown;
+  int max_consecutive_losses;  /* losing round trips in a row */
+  int fill_loop_count;         /* more fills than this for one symbol ... */
+  dto_time fill_loop_window;   /* ... within this disables the strategy */
+  int window_start, window_end; /* opening orders only between these
+                                   minutes of the exchange day; -1: none */
+  dto_time no_new_entries;      /* no opening orders this long before close */
+  dto_time flatten_before_close; /* flatten this long before the close */
+} risk_strategy_limits;
+
+typedef struct risk_config {
+  size_t naccounts, nstrategies, nsyms;
+  const uint32_t *strategy_account; /* nstrategies */
+  risk_order_limits defaults;
+  const risk_order_limits *account_orders;  /* naccounts, may be NULL */
+  const risk_order_limits *strategy_orders; /* nstrategies, may be NULL */
+  const risk_order_limits *symbol_orders;   /* nsyms, may be NULL */
+  const risk_account_limits *accounts;      /* naccounts, may be NULL */
+  const risk_strategy_limits *strategies;   /* nstrategies, may be NULL */
+} risk_config;
+
+/* Defaults: every limit off, buying power not checked, pdt off with
+ * min equity 25000 and 3 day trades, shorts and extended hours allowed,
+ * no trading window. */
+void risk_account_limits_init(risk_account_limits *l);
+void risk_strategy_limits_init(risk_strategy_limits *l);
+
+enum risk_session { RISK_SESS_CLOSED, RISK_SESS_REGULAR, RISK_SESS_EXTENDED };
+
+/* What the engine knows when an order arrives.  Values are for the order's
+ * account (acct_*) and strategy (strat_*) and, unless said otherwise, its
+ * symbol. */
+typedef struct risk_input {
+  dto_time now;
+  fx ref_price;      /* last trade or mid; 0 when none */
+  dto_time ref_time; /* when ref_price was seen */
+  fx tick;           /* the instrument's tick */
+  bool shortable;    /* the instrument may be sold short */
+  fx acct_pos, strat_pos;           /* signed positions */
+  fx acct_open_buy, acct_open_sell; /* working leaves in this symbol */
+  fx acct_equity, acct_cash;
+  fx acct_gross, acct_net;   /* all symbols, valued at last prices */
+  fx acct_sym_value;         /* this symbol's signed position value */
+  fx acct_open_buy_value;    /* working buys, all symbols, valued */
+  int acct_open_orders, strat_open_orders;
+  enum risk_session session;
+  int minute_of_day;        /* exchange local time, for windows */
+  dto_time session_close;   /* regular close of the current session */
+  int day_trades;           /* in the last 5 business days, incl. today */
+  bool would_day_trade;     /* this order would close a position opened today */
+  fx acct_day_pnl, acct_drawdown;   /* drawdown >= 0 from the day's peak */
+  fx strat_day_pnl, strat_drawdown;
+} risk_input;
+
+typedef struct risk_decision {
+  enum risk_reason reason;
+  fx value, limit; /* what was compared (0 when not a comparison) */
+  int scope;       /* 0 order/symbol, 1 account, 2 strategy, 3 global */
+} risk_decision;
 
 typedef struct risk risk;
 
-risk *risk_new(void);
+/* Build the gate; cfg is copied.  DTO_EINVAL for a bad configuration
+ * (negative limits, window ends before it starts...). */
+int risk_new(const risk_config *cfg, risk **out);
 void risk_free(risk *r);
-/* RISK_OK, or the reason the order is refused.  Counts decisions. */
-enum risk_reason risk_check(risk *r, const order *o);
+/* Replace the limits (SIGHUP).  Modes, the kill switch and counters are
+ * kept.  DTO_EINVAL (and nothing changes) when cfg is invalid or its sizes
+ * differ. */
+int risk_reload(risk *r, const risk_config *cfg);
+
+/* Decide on order o.  On RISK_OK the order counts toward throttles and the
+ * duplicate window.  Every decision is counted. */
+enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
+                            risk_decision *d);
+
+/* Is o reducing: opposite side to the position and no larger than it. */
+bool risk_is_reducing(const order *o, fx pos);
+
+/* ---- state changes from the engine -------------------------------------- */
+
+/* A fill of the strategy in sym at time t (for the fill-loop guard).
+ * Returns true when the guard just tripped (strategy HALTED). */
+bool risk_on_fill(risk *r, uint32_t strategy, sym_id sym, dto_time t);
+/* A round trip of the strategy ended with net P&L pnl.  Returns true when
+ * the consecutive-loss limit just tripped (strategy REDUCING). */
+bool risk_on_round_trip(risk *r, uint32_t strategy, fx pnl);
+/* Day P&L and drawdown after a price or fill.  Returns a reason when a
+ * daily limit just tripped (the scope goes REDUCING), else RISK_OK.
+ * scope: 1 account, 2 strategy. */
+enum risk_reason risk_on_pnl(risk *r, int scope, uint32_t index, fx day_pnl,
+                             fx drawdown);
+/* A new trading day: the daily-loss REDUCING modes are lifted. */
+void risk_new_day(risk *r);
+
+/* ---- modes and the kill switch ------------------------------------------ */
+
+void risk_kill(risk *r, bool on);
+bool risk_killed(const risk *r);
+/* Set by a person (manual: only a person releases it). */
+void risk_set_mode(risk *r, int scope, uint32_t index, enum risk_mode m);
+enum risk_mode risk_mode_of(const risk *r, int scope, uint32_t index);
+/* Why the scope is not ACTIVE: the reason that put it there (RISK_OK when
+ * a person did). */
+enum risk_reason risk_mode_reason(const risk *r, int scope, uint32_t index);
+
 const char *risk_reason_name(enum risk_reason r);
-/* Number of refusals with reason r so far. */
+const char *risk_mode_name(enum risk_mode m);
+int risk_mode_parse(const char *s, enum risk_mode *out);
+/* Number of refusals with reason why, and of decisions in all. */
 uint64_t risk_refusals(const risk *r, enum risk_reason why);
+uint64_t risk_checked(const risk *r);
+/* The effective order limits of (strategy, sym). */
+const risk_order_limits *risk_effective(const risk *r, uint32_t strategy,
+                                        sym_id sym);
+const risk_strategy_limits *risk_strategy(const risk *r, uint32_t strategy);
+const risk_account_limits *risk_account(const risk *r, uint32_t account);
 
 #endif

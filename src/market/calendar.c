@@ -256,6 +256,27 @@ int64_t calendar_local_day(const calendar *c, dto_time t) {
   return r + tz_new_york_offset(t) < 0 ? q - 1 : q;
 }
 
+int calendar_minute_of_day(const calendar *c, dto_time t) {
+  int64_t day = calendar_local_day(c, t);
+  int64_t off = c->kind == CAL_KIND_CRYPTO ? 0 : tz_new_york_offset(t);
+  /* t + off - day * 86400 s, in a form that cannot overflow for the
+   * instants dto uses (the local day is within a day of t) */
+  int64_t into = (t - day * DTO_NS_PER_DAY) + off;
+  return (int)(into / DTO_NS_PER_MIN);
+}
+
+int64_t calendar_trading_days_back(const calendar *c, int64_t day, int n) {
+  session s;
+  int found = 0;
+  for (int64_t d = day; d > day - 40; d--) {
+    if (!calendar_session(c, d, &s))
+      continue;
+    if (++found == n)
+      return d;
+  }
+  return day - n + 1;
+}
+
 bool calendar_is_open(const calendar *c, dto_time t, bool extended) {
   session s;
   if (!calendar_session(c, calendar_local_day(c, t), &s))

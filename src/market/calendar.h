@@ -50,6 +50,14 @@ bool calendar_session(const calendar *c, int64_t day, session *out);
 /* The exchange-local date of instant t. */
 int64_t calendar_local_day(const calendar *c, dto_time t);
 
+/* Minutes since local midnight of the exchange at instant t (0..1439). */
+int calendar_minute_of_day(const calendar *c, dto_time t);
+
+/* The exchange day that is the n-th trading day counting back from day
+ * (day itself is the first when it is a trading day).  Used for rolling
+ * windows such as "5 business days". */
+int64_t calendar_trading_days_back(const calendar *c, int64_t day, int n);
+
 /* True when t is inside the regular session, or inside extended hours as
  * well when extended is true.  Intervals are [open, close). */
 bool calendar_is_open(const calendar *c, dto_time t, bool extended);

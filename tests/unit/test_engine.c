@@ -258,7 +258,7 @@ static world *boot(const match_config *mc, step_fn step) {
   ec.fees.min_per_order = F("1");
   ec.accounts = &w->acct;
   ec.naccounts = 1;
-  ec.hooks = (engine_hooks){w, hook_changed, hook_fill, NULL};
+  ec.hooks = (engine_hooks){w, hook_changed, hook_fill, NULL, NULL, NULL};
   w->e = engine_new(&ec);
   w->sc.step = step;
   param_value pv;
@@ -563,23 +563,32 @@ static void test_refusals(void **state) {
 
   /* The risk gate itself, for orders that get past the request checks
    * some other way: it refuses and counts. */
-  risk *r = risk_new();
+  uint32_t sacct = 0;
+  risk_config rcfg = {1, 1, 1, &sacct, {0}, NULL, NULL, NULL, NULL, NULL};
+  risk *r = NULL;
+  assert_int_equal(risk_new(&rcfg, &r), 0);
+  risk_input in;
+  memset(&in, 0, sizeof in);
+  in.session = RISK_SESS_REGULAR;
+  in.ref_price = F("10");
+  in.tick = F("0.01");
   order o;
   memset(&o, 0, sizeof o);
   o.type = ORD_MARKET;
   o.qty = 0;
-  assert_int_equal(risk_check(r, &o), RISK_BAD_QTY);
+  o.replaces = ORDER_NONE;
+  assert_int_equal(risk_check(r, &o, &in, NULL), RISK_BAD_QTY);
   o.qty = F("10");
-  assert_int_equal(risk_check(r, &o), RISK_OK);
+  assert_int_equal(risk_check(r, &o, &in, NULL), RISK_OK);
   o.type = ORD_LIMIT;
-  assert_int_equal(risk_check(r, &o), RISK_BAD_PRICE);
+  assert_int_equal(risk_check(r, &o, &in, NULL), RISK_BAD_PRICE);
   o.type = ORD_STOP_LIMIT;
   o.limit_price = F("10");
-  assert_int_equal(risk_check(r, &o), RISK_BAD_PRICE);
+  assert_int_equal(risk_check(r, &o, &in, NULL), RISK_BAD_PRICE);
   o.type = ORD_TRAILING_STOP;
-  assert_int_equal(risk_check(r, &o), RISK_BAD_PRICE);
+  assert_int_equal(risk_check(r, &o, &in, NULL), RISK_BAD_PRICE);
   o.trail = F("0.1");
-  assert_int_equal(risk_check(r, &o), RISK_OK);
+  assert_int_equal(risk_check(r, &o, &in, NULL), RISK_OK);
   assert_int_equal(risk_refusals(r, RISK_BAD_QTY), 1);
   assert_int_equal(risk_refusals(r, RISK_BAD_PRICE), 3);
   assert_int_equal(risk_refusals(r, RISK_OK), 0);

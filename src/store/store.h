@@ -1,0 +1,429 @@
+/* store.h - dto's durable storage: the journal, orders, fills, positions.
+ *
+ * A store is a const table of function pointers plus a context (SQLite's
+ * VFS): `store_ops`.  Two back-ends ship: SQLite (embedded, the default) and
+ * PostgreSQL (libpq, a connection pool).  A fault-injecting wrapper fails the
+ * N-th call of any store, for tests.  Callers use the store_*() functions
+ * below, which check every input (lengths, UTF-8, NUL bytes) before a
+ * back-end sees it; back-ends use prepared statements only.
+ *
+ * This module stores and returns rows; it does not interpret them.  Order
+ * states, sides and event types are short strings chosen by the engine; the
+ * store never decides what a state means.  The journal writer thread, group
+ * commit, snapshots' contents and recovery belong to the engine.
+ *
+ * Threading: one SQLite store is one connection and must be used by one
+ * thread at a time (open a second store for a reader thread; WAL lets it
+ * read while the writer writes).  A PostgreSQL store keeps a pool of
+ * connections guarded by a mutex and may be used by several threads at once;
+ * a transaction belongs to the thread that began it (its connection is
+ * pinned to that thread until commit or rollback).
+ *
+ * Money, prices and quantities are fx (int64, 1e8 scale) and are stored as
+ * 64-bit integers, never as floating point.  Times are dto_time (ns, UTC).
+ */
+#ifndef DTO_STORE_H
+#define DTO_STORE_H
+
+#include "core/prelude.h"
+
+#include "core/fx.h"
+
+/* ---- limits (bytes, not counting the terminating NUL) ------------------ */
+
+#define STORE_URL_MAX 4096        /* store URL or path */
+#define STORE_ID_MAX 64           /* cloid, broker id, fill id, account, strategy */
+#define STORE_SYMBOL_MAX 32       /* instrument symbol */
+#define STORE_TAG_MAX 24          /* side, order type, tif, state */
+#define STORE_EVENT_TYPE_MAX 48   /* "order.filled" */
+#define STORE_PAYLOAD_MAX 65536   /* one event's JSON payload */
+#define STORE_APPEND_MAX 65536    /* events in one store_append() call */
+#define STORE_CHECK_MAX 48        /* risk check name */
+#define STORE_REASON_MAX 256      /* risk decision reason */
+#define STORE_IDEM_KEY_MAX 255    /* Idempotency-Key (scoped by the caller) */
+#define STORE_HASH_MAX 128        /* request hash (hex) */
+#define STORE_BODY_MAX 65536      /* stored response body */
+#define STORE_SNAPSHOT_MAX (256u * 1024 * 1024) /* one snapshot blob */
+#define STORE_ERR_MAX 256         /* store_errmsg() text, NUL included */
+
+/* Idempotency keys live this long after their first response. */
+#define STORE_IDEM_TTL (24 * DTO_NS_PER_HOUR)
+
+/* ---- rows -------------------------------------------------------------- */
+
+/* One journal event.  For store_append() the caller fills time, type (1 to
+ * STORE_EVENT_TYPE_MAX bytes), account and strategy (NULL means "", at most
+ * STORE_ID_MAX bytes) and payload (JSON text of payload_len bytes, at most
+ * STORE_PAYLOAD_MAX, no NUL byte, valid UTF-8; NULL only when payload_len is
+ * 0); the store writes seq.  For store_read_events() every field is set and
+ * the strings point into the store's memory, valid during the callback. */
+typedef struct store_event {
+  int64_t seq; /* assigned by the store: increasing, never reused */
+  dto_time time;
+  const char *type;
+  const char *account;
+  const char *strategy;
+  const char *payload;
+  size_t payload_len;
+} store_event;
+
+/* An order, keyed by its client order id.  Text fields are NUL-terminated
+ * within their arrays; cloid, account, symbol, side, type, tif and state
+ * must not be empty; broker_id and strategy may be. */
+typedef struct store_order {
+  char cloid[STORE_ID_MAX + 1];
+  char broker_id[STORE_ID_MAX + 1]; /* the broker's order id, "" if none yet */
+  char account[STORE_ID_MAX + 1];
+  char strategy[STORE_ID_MAX + 1];
+  char symbol[STORE_SYMBOL_MAX + 1];
+  char side[STORE_TAG_MAX + 1];  /* "buy", "sell", ... */
+  char type[STORE_TAG_MAX + 1];  /* "market", "limit", ... */
+  char tif[STORE_TAG_MAX + 1];   /* "day", "gtc", ... */
+  char state[STORE_TAG_MAX + 1]; /* "accepted", "filled", ... */
+  fx qty, limit_price, stop_price; /* 0 when not applicable */
+  fx filled, avg_price, fees;
+  dto_time created, updated;
+} store_order;
+
+/* A fill (execution).  fill_id is unique (the broker's execution id): the
+ * same fill stored twice is stored once. */
+typedef struct store_fill {
+  char fill_id[STORE_ID_MAX + 1];
+  char cloid[STORE_ID_MAX + 1];
+  fx qty, price, fee;
+  dto_time time;
+} store_fill;
+
+/* A position, keyed by (account, strategy, symbol). */
+typedef struct store_position {
+  char account[STORE_ID_MAX + 1];
+  char strategy[STORE_ID_MAX + 1];
+  char symbol[STORE_SYMBOL_MAX + 1];
+  fx qty, cost, realized, fees;
+  dto_time updated;
+} store_position;
+
+/* Profit and loss of one exchange day, keyed by (account, strategy, day). */
+typedef struct store_daily_pnl {
+  char account[STORE_ID_MAX + 1];
+  char strategy[STORE_ID_MAX + 1];
+  int32_t day; /* YYYYMMDD, the exchange date */
+  fx realized, unrealized, fees;
+  int64_t trades;
+  dto_time updated;
+} store_daily_pnl;
+
+/* One pre-trade risk decision (rows are only added). */
+typedef struct store_risk_decision {
+  dto_time time;
+  char account[STORE_ID_MAX + 1];
+  char strategy[STORE_ID_MAX + 1];
+  char cloid[STORE_ID_MAX + 1];
+  char symbol[STORE_SYMBOL_MAX + 1];
+  char check[STORE_CHECK_MAX + 1]; /* the refusing check, "" when accepted */
+  bool accepted;
+  char reason[STORE_REASON_MAX + 1];
+} store_risk_decision;
+
+/* An Idempotency-Key record: the first response to a request.  key is
+ * 1..STORE_IDEM_KEY_MAX bytes and should carry the caller's scope (user or
+ * token) because keys are global in the store.  For store_idem_put() body
+ * is read (not owned); store_idem_get() sets it to memory the caller
+ * releases with store_idem_release(). */
+typedef struct store_idem {
+  char key[STORE_IDEM_KEY_MAX + 1];
+  char request_hash[STORE_HASH_MAX + 1];
+  int status; /* HTTP status of the first response */
+  const char *body;
+  size_t body_len; /* at most STORE_BODY_MAX, no NUL byte, UTF-8 */
+  dto_time created;
+} store_idem;
+
+/* Tables, for store_count(). */
+enum store_table {
+  STORE_T_EVENTS,
+  STORE_T_ORDERS,
+  STORE_T_FILLS,
+  STORE_T_POSITIONS,
+  STORE_T_ACCOUNTS,
+  STORE_T_DAILY_PNL,
+  STORE_T_RISK_DECISIONS,
+  STORE_T_SNAPSHOTS,
+  STORE_T_IDEMPOTENCY,
+  STORE_T_USERS,
+  STORE_T_SESSIONS,
+  STORE_T_AUDIT_LOG,
+  STORE_T_COUNT
+};
+/* The SQL name of t ("events"); NULL for a value out of range. */
+const char *store_table_name(enum store_table t);
+
+/* One embedded migration: NNNN_name.sql.  Lists end with version 0. */
+typedef struct store_migration {
+  int version; /* 1, 2, ... without gaps */
+  const char *name; /* "0001_journal" */
+  const char *sql;
+} store_migration;
+
+/* ---- the back-end table ------------------------------------------------ */
+
+/* Back-ends write a message (at most STORE_ERR_MAX bytes with the NUL) into
+ * err->msg when they fail.  The message never holds a password. */
+typedef struct store_err {
+  char msg[STORE_ERR_MAX];
+} store_err;
+
+/* Called once per event, in seq order; a non-zero return stops the read
+ * and becomes its result.  ev and its strings are valid during the call
+ * only.  The callback must not use the same store. */
+typedef int (*store_event_fn)(void *arg, const store_event *ev);
+
+/* Every op returns 0 or a DTO_E* code and takes the back-end's ctx first
+ * and an error message buffer last.  Inputs reach an op already checked by
+ * the store_*() wrapper of the same name.  Transactions: begin/commit/
+ * rollback bracket the ops the same thread makes; ops outside a transaction
+ * commit on their own (append's batch as a whole).  After a failure inside
+ * a transaction that reached the database, every op but rollback fails with
+ * DTO_ESTATE until rollback. */
+typedef struct store_ops {
+  const char *name; /* "sqlite", "postgres", "faulty" */
+  void (*close)(void *ctx);
+  /* The migrations this back-end knows, ending with version 0. */
+  const store_migration *(*migrations)(void *ctx);
+  int (*schema_version)(void *ctx, int *version, store_err *e);
+  /* Apply m in one transaction and record its version, if the schema is at
+   * m->version - 1 (if it is already at m->version or later, do nothing). */
+  int (*migrate_step)(void *ctx, const store_migration *m, store_err *e);
+  int (*begin)(void *ctx, store_err *e);
+  int (*commit)(void *ctx, store_err *e);
+  int (*rollback)(void *ctx, store_err *e);
+  int (*append)(void *ctx, store_event *ev, size_t n, int64_t *last_seq,
+                store_err *e);
+  int (*read_events)(void *ctx, int64_t after_seq, int64_t limit,
+                     store_event_fn fn, void *arg, store_err *e);
+  int (*max_seq)(void *ctx, int64_t *seq, store_err *e);
+  int (*upsert_order)(void *ctx, const store_order *o, store_err *e);
+  int (*get_order)(void *ctx, const char *cloid, store_order *out,
+                   store_err *e);
+  int (*insert_fill)(void *ctx, const store_fill *f, bool *inserted,
+                     store_err *e);
+  int (*upsert_position)(void *ctx, const store_position *p, store_err *e);
+  int (*get_position)(void *ctx, const char *account, const char *strategy,
+                      const char *symbol, store_position *out, store_err *e);
+  int (*upsert_daily_pnl)(void *ctx, const store_daily_pnl *d, store_err *e);
+  int (*get_daily_pnl)(void *ctx, const char *account, const char *strategy,
+                       int32_t day, store_daily_pnl *out, store_err *e);
+  int (*insert_risk_decision)(void *ctx, const store_risk_decision *r,
+                              store_err *e);
+  int (*snapshot_put)(void *ctx, int64_t seq, dto_time time, const void *blob,
+                      size_t len, store_err *e);
+  int (*snapshot_latest)(void *ctx, int64_t *seq, dto_time *time, void **blob,
+                         size_t *len, store_err *e);
+  int (*snapshot_prune)(void *ctx, int keep, int64_t *deleted, store_err *e);
+  int (*idem_put)(void *ctx, const store_idem *r, store_err *e);
+  int (*idem_get)(void *ctx, const char *key, dto_time now, store_idem *out,
+                  store_err *e);
+  int (*idem_purge)(void *ctx, dto_time now, int64_t *purged, store_err *e);
+  int (*count)(void *ctx, enum store_table t, int64_t *n, store_err *e);
+} store_ops;
+
+typedef struct store store;
+
+/* ---- opening and closing ----------------------------------------------- */
+
+enum store_sync {
+  STORE_SYNC_FULL = 0, /* default: an fsync per commit, durable */
+  STORE_SYNC_NORMAL    /* WAL + NORMAL: a power loss may drop the last
+                          commits, a crash of dto does not */
+};
+
+/* Zero means "the default" for every field. */
+typedef struct store_options {
+  bool require_current;     /* refuse a schema that is not the latest known */
+  bool create;              /* SQLite: create the file when it is missing */
+  enum store_sync sqlite_synchronous;
+  int busy_timeout_ms;      /* SQLite lock wait; default 5000 */
+  int pg_pool_min;          /* connections opened at start; default 10 */
+  int pg_pool_max;          /* connections at most; default 100 */
+  int connect_timeout_s;    /* PostgreSQL connect and pool wait; default 10 */
+  int statement_timeout_ms; /* PostgreSQL; default 30000, -1 for none */
+  const char *sslmode;      /* PostgreSQL sslmode, overrides the URL's;
+                               NULL keeps the URL's or libpq's default */
+} store_options;
+
+/* Open the store at url: "sqlite:PATH", "sqlite://PATH", a plain PATH
+ * (SQLite), or "postgresql://..." / "postgres://..." (libpq's URI syntax;
+ * the password may come from the URL or from PGPASSWORD).  opt may be NULL
+ * for the defaults.  With opt->require_current the schema must be exactly
+ * the latest version this dto knows (see store_check_version()).
+ *
+ * On success *out is a store the caller releases with store_close().  On
+ * failure it returns DTO_EINVAL (malformed URL or option), DTO_ENOENT
+ * (SQLite file missing and opt->create not set), DTO_EIO (cannot open or
+ * connect), DTO_ESTATE (schema version refused) or DTO_EUNSUPPORTED
+ * (unknown scheme), and writes a message into err (cap bytes) that names the
+ * store with its password removed. */
+int store_open(const char *url, const store_options *opt, store **out,
+               char *err, size_t cap);
+
+/* Wrap a back-end table and its context in a store (for fakes in tests and
+ * for new back-ends).  Takes ownership of ctx: store_close() calls
+ * ops->close(ctx).  Never NULL. */
+store *store_new(const store_ops *ops, void *ctx);
+
+/* Close the store and free everything it holds; an open transaction is
+ * rolled back.  NULL does nothing. */
+void store_close(store *s);
+
+/* The back-end's name: "sqlite", "postgres" or "faulty". */
+const char *store_backend(const store *s);
+
+/* Copy the message of the calling thread's last failed call on s into buf
+ * (cap bytes, truncated, always NUL-terminated when cap > 0) and return buf.
+ * "" when that thread has not failed yet. */
+const char *store_errmsg(store *s, char *buf, size_t cap);
+
+/* Copy url into out (cap bytes) with any password replaced by "***" (both
+ * "user:PASSWORD@" and "password=PASSWORD").  Returns 0, or DTO_ETOOBIG when
+ * out is too small (out then holds "" so it can still be printed safely). */
+int store_url_redact(const char *url, char *out, size_t cap);
+
+/* True when url names a PostgreSQL store and carries a password. */
+bool store_url_has_password(const char *url);
+
+/* ---- schema and migrations --------------------------------------------- */
+
+/* The latest schema version this dto knows for s's back-end. */
+int store_latest_version(store *s);
+/* The migrations this dto knows for s, ending with version 0. */
+const store_migration *store_migrations(store *s);
+
+/* The database's schema version: 0 for an empty database. */
+int store_schema_version(store *s, int *version);
+
+/* 0 when the schema is at the latest known version.  Otherwise DTO_ESTATE
+ * and err says "database schema is at version 1, this dto needs 3: run 'dto
+ * migrate up'" or "database schema version 7 is newer than this dto knows
+ * (3)"; other failures as store_schema_version(). */
+int store_check_version(store *s, char *err, size_t cap);
+
+/* Called after each applied migration. */
+typedef void (*store_migrate_fn)(void *arg, const store_migration *m);
+
+/* Migrate the schema up to version target (-1: the latest), one
+ * transaction per migration; fn (may be NULL) hears of each one applied.
+ * DTO_ERANGE when target is beyond the latest known version,
+ * DTO_EUNSUPPORTED when target is below the current version (no
+ * downgrades), DTO_ESTATE inside a transaction or when the database is newer
+ * than this dto.  A failed migration leaves the schema at the version
+ * before it. */
+int store_migrate_to(store *s, int target, store_migrate_fn fn, void *arg);
+
+/* ---- transactions ------------------------------------------------------ */
+
+/* Begin a transaction for the calling thread; DTO_ESTATE when one is open.
+ * Writes inside it become visible and durable together at store_commit().
+ * After any failure inside the transaction, call store_rollback(). */
+int store_begin(store *s);
+/* Commit; DTO_ESTATE when no transaction is open or an earlier op in it
+ * failed.  When commit fails for another reason the transaction is gone
+ * (nothing of it was written). */
+int store_commit(store *s);
+/* Roll back; nothing written in the transaction is kept.  DTO_ESTATE when
+ * no transaction is open. */
+int store_rollback(store *s);
+
+/* ---- journal ------------------------------------------------------------ */
+
+/* Append n events (1..STORE_APPEND_MAX) atomically: all or none.  Sets each
+ * ev[i].seq and *last_seq (may be NULL) to the last one.  Seqs increase in
+ * commit order and are never reused; they may have gaps (PostgreSQL skips
+ * the seqs of rolled-back appends).  Outside a transaction the batch is
+ * committed (durably, with synchronous=FULL) before this returns.
+ * DTO_EINVAL / DTO_ETOOBIG name the bad event and field; DTO_EIO, DTO_ENOSPC
+ * when the database cannot write. */
+int store_append(store *s, store_event *ev, size_t n, int64_t *last_seq);
+
+/* Call fn for each event with seq > after_seq, in seq order, at most limit
+ * events (limit <= 0: all).  Returns 0, fn's non-zero return, or an error.
+ * Large reads are fetched in batches. */
+int store_read_events(store *s, int64_t after_seq, int64_t limit,
+                      store_event_fn fn, void *arg);
+
+/* The highest seq in the journal, 0 when it is empty. */
+int store_max_seq(store *s, int64_t *seq);
+
+/* ---- orders, fills, positions, P&L, risk ------------------------------- */
+
+/* Insert the order, or update every column except cloid and created when
+ * one with the same cloid exists. */
+int store_upsert_order(store *s, const store_order *o);
+/* Read the order with this cloid into *out; DTO_ENOENT when none. */
+int store_get_order(store *s, const char *cloid, store_order *out);
+
+/* Insert the fill; a fill whose fill_id is already stored is left as it
+ * was.  *inserted (may be NULL) says which happened. */
+int store_insert_fill(store *s, const store_fill *f, bool *inserted);
+
+/* Insert or replace the position of (account, strategy, symbol). */
+int store_upsert_position(store *s, const store_position *p);
+/* DTO_ENOENT when none. */
+int store_get_position(store *s, const char *account, const char *strategy,
+                       const char *symbol, store_position *out);
+
+/* Insert or replace the row of (account, strategy, day). */
+int store_upsert_daily_pnl(store *s, const store_daily_pnl *d);
+int store_get_daily_pnl(store *s, const char *account, const char *strategy,
+                        int32_t day, store_daily_pnl *out);
+
+int store_insert_risk_decision(store *s, const store_risk_decision *r);
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+/* Store a snapshot of engine state taken after event seq (replaces one
+ * stored for the same seq).  len at most STORE_SNAPSHOT_MAX. */
+int store_snapshot_put(store *s, int64_t seq, dto_time time, const void *blob,
+                       size_t len);
+/* The snapshot with the highest seq.  *blob is allocated with xmalloc (the
+ * caller frees it; never NULL on success, even for len 0).  DTO_ENOENT when
+ * there is none. */
+int store_snapshot_latest(store *s, int64_t *seq, dto_time *time, void **blob,
+                          size_t *len);
+/* Delete all but the keep (>= 1) latest snapshots; *deleted may be NULL. */
+int store_snapshot_prune(store *s, int keep, int64_t *deleted);
+
+/* ---- idempotency keys ----------------------------------------------------- */
+
+/* Keep r (r->created is "now") as the first response for r->key.
+ * DTO_EEXIST when a record for the key younger than STORE_IDEM_TTL exists
+ * (it is kept); an expired record is replaced. */
+int store_idem_put(store *s, const store_idem *r);
+/* The live record for key at time now (created > now - STORE_IDEM_TTL);
+ * DTO_ENOENT when none.  Release *out with store_idem_release(). */
+int store_idem_get(store *s, const char *key, dto_time now, store_idem *out);
+/* Free what store_idem_get() allocated in r; r->body becomes NULL. */
+void store_idem_release(store_idem *r);
+/* Delete records created at or before now - STORE_IDEM_TTL; *purged (may be
+ * NULL) gets how many. */
+int store_idem_purge(store *s, dto_time now, int64_t *purged);
+
+/* Rows in table t (an error when the schema does not have it yet). */
+int store_count(store *s, enum store_table t, int64_t *n);
+
+/* ---- fault injection (tests) ------------------------------------------- */
+
+/* Wrap inner (ownership passes to the wrapper: store_close() closes both).
+ * Every op call is counted, starting at 1; call number fail_at (0: none)
+ * fails with err (a DTO_E* code such as DTO_EIO or DTO_ENOSPC) without
+ * reaching inner.  A failing commit or rollback still ends inner's
+ * transaction (rolled back), as a real failed commit does.  Never NULL. */
+store *store_faulty_new(store *inner, int fail_at, int err);
+/* Re-arm: reset the count to 0 and fail call fail_at (0: none) with err. */
+void store_faulty_arm(store *s, int fail_at, int err);
+/* Sticky: once a call has failed, every later call fails too (a full disk)
+ * until the next store_faulty_arm(). */
+void store_faulty_sticky(store *s, bool on);
+/* Calls counted since creation or the last arm. */
+int store_faulty_calls(store *s);
+
+#endif
