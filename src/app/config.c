@@ -255,7 +255,7 @@ static const ynode *map_key(const ynode *m, const char *key) {
   return NULL;
 }
 
-#define FIELDS_MAX 16
+#define FIELDS_MAX 40
 
 /* Check map m against keys[0..nkeys): every key a known string, none twice.
  * vals[i] gets the value of keys[i] or NULL.  where is "in 'fill'" etc. */
@@ -1002,6 +1002,311 @@ static int load_fees(loader *L, const ynode *v) {
   return 0;
 }
 
+
+/* ---- risk ---------------------------------------------------------------- */
+
+/* Order limits, accepted at every level of 'risk' (defaults, accounts,
+ * strategies, symbols); each key present sets its RL_* bit. */
+enum {
+  O_QTY, O_NOTIONAL, O_CPCT, O_CTICKS, O_REFAGE, O_PQTY, O_PNOT, O_DUP,
+  O_RESTR, O_HTB, O__N
+};
+static const char *const order_limit_keys[O__N] = {
+    "max_order_qty",    "max_order_notional",    "collar_pct",
+    "collar_ticks",     "ref_max_age",           "max_position_qty",
+    "max_position_notional", "duplicate_window", "restricted",
+    "hard_to_borrow"};
+
+enum {
+  RA_GROSS, RA_NET, RA_CONC, RA_BP, RA_CREDIT, RA_OPEN, RA_PSEC, RA_PMIN,
+  RA_LOSS, RA_DD, RA_PDT, RA_PDTEQ, RA_PDTN, RA__N
+};
+static const char *const account_limit_keys[RA__N] = {
+    "max_gross",       "max_net",          "max_concentration_pct",
+    "check_buying_power", "credit",        "max_open_orders",
+    "max_orders_per_second", "max_orders_per_minute", "max_daily_loss",
+    "max_drawdown",    "pdt",              "pdt_min_equity",
+    "pdt_max_day_trades"};
+
+enum {
+  RS_OPEN, RS_PSEC, RS_PMIN, RS_LOSS, RS_DD, RS_CONSEC, RS_FLCOUNT,
+  RS_FLWIN, RS_WINDOW, RS_NONEW, RS_FLATTEN, RS__N
+};
+static const char *const strategy_limit_keys[RS__N] = {
+    "max_open_orders",  "max_orders_per_second", "max_orders_per_minute",
+    "max_daily_loss",   "max_drawdown",          "max_consecutive_losses",
+    "fill_loop_count",  "fill_loop_window",      "window",
+    "no_new_entries",   "flatten_before_close"};
+
+/* Parse the order-limit keys of vals (indexes 0..O__N-1) into ol. */
+static int load_order_limits(loader *L, const ynode *const *v,
+                             risk_order_limits *ol) {
+  int rc, n = 0;
+  const fx none = -1;
+  if (v[O_QTY] && (rc = get_fx_range(L, v[O_QTY], "max_order_qty", none,
+                                     &ol->max_order_qty)))
+    return rc;
+  if (v[O_NOTIONAL] &&
+      (rc = get_fx_range(L, v[O_NOTIONAL], "max_order_notional", none,
+                         &ol->max_order_notional)))
+    return rc;
+  if (v[O_CPCT] && (rc = get_fx_range(L, v[O_CPCT], "collar_pct",
+                                      fx_from_int(100), &ol->collar_pct)))
+    return rc;
+  if (v[O_CTICKS]) {
+    if ((rc = get_int(L, v[O_CTICKS], "collar_ticks", 0, 1000000000, &n)))
+      return rc;
+    ol->collar_ticks = n;
+  }
+  if (v[O_REFAGE] && (rc = get_duration(L, v[O_REFAGE], "ref_max_age",
+                                        DTO_NS_PER_DAY, &ol->ref_max_age)))
+    return rc;
+  if (v[O_PQTY] && (rc = get_fx_range(L, v[O_PQTY], "max_position_qty", none,
+                                      &ol->max_pos_qty)))
+    return rc;
+  if (v[O_PNOT] && (rc = get_fx_range(L, v[O_PNOT], "max_position_notional",
+                                      none, &ol->max_pos_notional)))
+    return rc;
+  if (v[O_DUP] && (rc = get_duration(L, v[O_DUP], "duplicate_window",
+                                     DTO_NS_PER_HOUR, &ol->dup_window)))
+    return rc;
+  if (v[O_RESTR] &&
+      (rc = get_bool(L, v[O_RESTR], "restricted", &ol->restricted)))
+    return rc;
+  if (v[O_HTB] &&
+      (rc = get_bool(L, v[O_HTB], "hard_to_borrow", &ol->hard_to_borrow)))
+    return rc;
+  static const uint32_t bits[O__N] = {
+      RL_MAX_ORDER_QTY, RL_MAX_ORDER_NOTIONAL, RL_COLLAR_PCT, RL_COLLAR_TICKS,
+      RL_REF_MAX_AGE,   RL_MAX_POS_QTY,        RL_MAX_POS_NOTIONAL,
+      RL_DUP_WINDOW,    RL_RESTRICTED,         RL_HARD_TO_BORROW};
+  for (int i = 0; i < O__N; i++)
+    if (v[i])
+      ol->set |= bits[i];
+  return 0;
+}
+
+/* "HH:MM-HH:MM" in exchange local time -> minutes of the day. */
+static int get_window(loader *L, const ynode *v, int *start, int *end) {
+  int rc = want_scalar(L, v, "window", "a time range such as 09:45-15:30");
+  if (rc)
+    return rc;
+  unsigned h1, m1, h2, m2;
+  char tail;
+  if (sscanf(v->text, "%2u:%2u-%2u:%2u%c", &h1, &m1, &h2, &m2, &tail) != 4 ||
+      h1 > 24 || m1 > 59 || h2 > 24 || m2 > 59)
+    return fail(L, v, "'window': expected a time range such as 09:45-15:30");
+  *start = (int)(h1 * 60 + m1);
+  *end = (int)(h2 * 60 + m2);
+  if (*end <= *start || *end > 24 * 60)
+    return fail(L, v, "'window': the end must be after the start");
+  return 0;
+}
+
+/* A map of id -> limits; ids are looked up with find (-1: unknown). */
+typedef int (*id_lookup)(const dto_config *cfg, const char *id);
+
+static int find_account(const dto_config *c, const char *id) {
+  for (size_t i = 0; i < c->naccounts; i++)
+    if (!strcmp(c->accounts[i].id, id))
+      return (int)i;
+  return -1;
+}
+static int find_strategy(const dto_config *c, const char *id) {
+  for (size_t i = 0; i < c->nstrategies; i++)
+    if (!strcmp(c->strategies[i].id, id))
+      return (int)i;
+  return -1;
+}
+static int find_symbol(const dto_config *c, const char *id) {
+  sym_id s = instruments_find(&c->instruments, id);
+  return s == SYM_NONE ? -1 : (int)s;
+}
+
+static int load_risk_scope(loader *L, const ynode *m, const char *section,
+                           id_lookup find, int kind) {
+  int rc;
+  if (!m || (rc = want_map(L, m, section, true)) == 1)
+    return 0;
+  if (rc)
+    return rc;
+  cfg_risk *rk = &L->cfg->risk;
+  for (size_t i = 0; i + 1 < m->n; i += 2) {
+    const ynode *k = m->kids[i], *v = m->kids[i + 1];
+    if (k->kind != Y_SCALAR)
+      return fail(L, k, "keys must be ids in %s", section);
+    int idx = find(L->cfg, k->text);
+    if (idx < 0)
+      return fail(L, k, "%s: unknown %s '%.64s'", section,
+                  kind == 1 ? "account" : kind == 2 ? "strategy" : "symbol",
+                  k->text);
+    if ((rc = want_map(L, v, section, false)))
+      return rc;
+    const char *keys[O__N + RA__N];
+    size_t nk = 0;
+    for (size_t j = 0; j < O__N; j++)
+      keys[nk++] = order_limit_keys[j];
+    if (kind == 1)
+      for (size_t j = 0; j < RA__N; j++)
+        keys[nk++] = account_limit_keys[j];
+    if (kind == 2)
+      for (size_t j = 0; j < RS__N; j++)
+        keys[nk++] = strategy_limit_keys[j];
+    const ynode *f[O__N + RA__N];
+    char where[96];
+    snprintf(where, sizeof where, "in %s '%.40s'", section, k->text);
+    if ((rc = map_fields(L, v, where, keys, nk, f)))
+      return rc;
+    risk_order_limits *ol = kind == 1   ? &rk->account_orders[idx]
+                            : kind == 2 ? &rk->strategy_orders[idx]
+                                        : &rk->symbol_orders[idx];
+    if ((rc = load_order_limits(L, f, ol)))
+      return rc;
+    const ynode *const *x = f + O__N;
+    if (kind == 1) {
+      risk_account_limits *a = &rk->accounts[idx];
+      const fx none = -1;
+      fx *fxs[] = {&a->max_gross, &a->max_net, &a->max_concentration_pct};
+      for (int j = 0; j < 3; j++)
+        if (x[j] && (rc = get_fx_range(L, x[j], account_limit_keys[j],
+                                       j == 2 ? fx_from_int(100) : none,
+                                       fxs[j])))
+          return rc;
+      if (x[RA_BP] && (rc = get_bool(L, x[RA_BP], "check_buying_power",
+                                     &a->check_buying_power)))
+        return rc;
+      if (x[RA_CREDIT] &&
+          (rc = get_fx_range(L, x[RA_CREDIT], "credit", none, &a->credit)))
+        return rc;
+      int *ints[] = {&a->max_open_orders, &a->max_orders_per_sec,
+                     &a->max_orders_per_min};
+      for (int j = 0; j < 3; j++)
+        if (x[RA_OPEN + j] &&
+            (rc = get_int(L, x[RA_OPEN + j], account_limit_keys[RA_OPEN + j],
+                          0, j == 0 ? 1000000 : 4096, ints[j])))
+          return rc;
+      if (x[RA_LOSS] && (rc = get_fx_range(L, x[RA_LOSS], "max_daily_loss",
+                                           none, &a->max_daily_loss)))
+        return rc;
+      if (x[RA_DD] && (rc = get_fx_range(L, x[RA_DD], "max_drawdown", none,
+                                         &a->max_drawdown)))
+        return rc;
+      if (x[RA_PDT] && (rc = get_bool(L, x[RA_PDT], "pdt", &a->pdt)))
+        return rc;
+      if (x[RA_PDTEQ] && (rc = get_fx_range(L, x[RA_PDTEQ], "pdt_min_equity",
+                                            none, &a->pdt_min_equity)))
+        return rc;
+      if (x[RA_PDTN] && (rc = get_int(L, x[RA_PDTN], "pdt_max_day_trades", 0,
+                                      100, &a->pdt_max_day_trades)))
+        return rc;
+    } else if (kind == 2) {
+      risk_strategy_limits *sl = &rk->strategies[idx];
+      const fx none = -1;
+      int *ints[] = {&sl->max_open_orders, &sl->max_orders_per_sec,
+                     &sl->max_orders_per_min};
+      for (int j = 0; j < 3; j++)
+        if (x[RS_OPEN + j] &&
+            (rc = get_int(L, x[RS_OPEN + j], strategy_limit_keys[RS_OPEN + j],
+                          0, j == 0 ? 1000000 : 4096, ints[j])))
+          return rc;
+      if (x[RS_LOSS] && (rc = get_fx_range(L, x[RS_LOSS], "max_daily_loss",
+                                           none, &sl->max_daily_loss)))
+        return rc;
+      if (x[RS_DD] && (rc = get_fx_range(L, x[RS_DD], "max_drawdown", none,
+                                         &sl->max_drawdown)))
+        return rc;
+      if (x[RS_CONSEC] &&
+          (rc = get_int(L, x[RS_CONSEC], "max_consecutive_losses", 0, 1000,
+                        &sl->max_consecutive_losses)))
+        return rc;
+      if (x[RS_FLCOUNT] && (rc = get_int(L, x[RS_FLCOUNT], "fill_loop_count",
+                                         0, 4096, &sl->fill_loop_count)))
+        return rc;
+      if (x[RS_FLWIN] &&
+          (rc = get_duration(L, x[RS_FLWIN], "fill_loop_window",
+                             DTO_NS_PER_HOUR, &sl->fill_loop_window)))
+        return rc;
+      if ((sl->fill_loop_count > 0) != (sl->fill_loop_window > 0))
+        return fail(L, v, "%s: 'fill_loop_count' and 'fill_loop_window' go "
+                          "together",
+                    where);
+      if (x[RS_WINDOW] &&
+          (rc = get_window(L, x[RS_WINDOW], &sl->window_start,
+                           &sl->window_end)))
+        return rc;
+      if (x[RS_NONEW] &&
+          (rc = get_duration(L, x[RS_NONEW], "no_new_entries",
+                             DTO_NS_PER_DAY, &sl->no_new_entries)))
+        return rc;
+      if (x[RS_FLATTEN] &&
+          (rc = get_duration(L, x[RS_FLATTEN], "flatten_before_close",
+                             DTO_NS_PER_DAY, &sl->flatten_before_close)))
+        return rc;
+    }
+  }
+  return 0;
+}
+
+enum { K_DEFAULTS, K_ACCOUNTS, K_STRATEGIES, K_SYMBOLS, K_RESTRICTED, K__N };
+static const char *const risk_keys[K__N] = {"defaults", "accounts",
+                                            "strategies", "symbols",
+                                            "restricted"};
+
+static int load_risk(loader *L, const ynode *v) {
+  dto_config *c = L->cfg;
+  cfg_risk *rk = &c->risk;
+  size_t na = c->naccounts ? c->naccounts : 1;
+  size_t ns = c->nstrategies ? c->nstrategies : 1;
+  size_t ny = c->instruments.n ? c->instruments.n : 1;
+  rk->account_orders = xcalloc(na, sizeof *rk->account_orders);
+  rk->accounts = xcalloc(na, sizeof *rk->accounts);
+  rk->strategy_orders = xcalloc(ns, sizeof *rk->strategy_orders);
+  rk->strategies = xcalloc(ns, sizeof *rk->strategies);
+  rk->symbol_orders = xcalloc(ny, sizeof *rk->symbol_orders);
+  for (size_t i = 0; i < c->naccounts; i++) {
+    risk_account_limits_init(&rk->accounts[i]);
+    rk->accounts[i].allow_short = c->accounts[i].allow_short;
+    rk->accounts[i].allow_extended_hours = c->accounts[i].allow_extended_hours;
+  }
+  for (size_t i = 0; i < c->nstrategies; i++)
+    risk_strategy_limits_init(&rk->strategies[i]);
+  const ynode *f[K__N];
+  int rc;
+  if (!v || (rc = want_map(L, v, "'risk'", true)) == 1)
+    return 0;
+  if (rc || (rc = map_fields(L, v, "in 'risk'", risk_keys, K__N, f)))
+    return rc;
+  if (f[K_DEFAULTS]) {
+    const ynode *o[O__N];
+    if ((rc = want_map(L, f[K_DEFAULTS], "'risk.defaults'", false)) ||
+        (rc = map_fields(L, f[K_DEFAULTS], "in 'risk.defaults'",
+                         order_limit_keys, O__N, o)) ||
+        (rc = load_order_limits(L, o, &rk->defaults)))
+      return rc;
+  }
+  if ((rc = load_risk_scope(L, f[K_ACCOUNTS], "'risk.accounts'", find_account,
+                            1)) ||
+      (rc = load_risk_scope(L, f[K_STRATEGIES], "'risk.strategies'",
+                            find_strategy, 2)) ||
+      (rc = load_risk_scope(L, f[K_SYMBOLS], "'risk.symbols'", find_symbol,
+                            3)))
+    return rc;
+  if (f[K_RESTRICTED]) {
+    const ynode *list = f[K_RESTRICTED];
+    size_t nlist = 0;
+    if ((rc = get_list(L, list, "restricted", true, &nlist)))
+      return rc;
+    for (size_t i = 0; i < nlist; i++) {
+      sym_id sid;
+      if ((rc = get_known_symbol(L, list->kids[i], "restricted", &sid)))
+        return rc;
+      rk->symbol_orders[sid].restricted = true;
+      rk->symbol_orders[sid].set |= RL_RESTRICTED;
+    }
+  }
+  return 0;
+}
+
 enum { B_FROM, B_TO, B_OUT, B__N };
 static const char *const backtest_keys[B__N] = {"from", "to", "out_dir"};
 
@@ -1027,9 +1332,10 @@ static int load_backtest(loader *L, const ynode *v) {
   return 0;
 }
 
-enum { R_FEED, R_SPEED, R_SEED, R_DAYS, R_JOURNAL, R__N };
-static const char *const run_keys[R__N] = {"feed", "speed", "gen_seed",
-                                           "gen_days", "journal"};
+enum { R_FEED, R_SPEED, R_SEED, R_DAYS, R_JOURNAL, R_STATE, R__N };
+static const char *const run_keys[R__N] = {"feed",     "speed",
+                                           "gen_seed", "gen_days",
+                                           "journal",  "state_dir"};
 
 static int load_run(loader *L, const ynode *v) {
   static const char *const feeds[] = {"replay", "generate"};
@@ -1059,6 +1365,9 @@ static int load_run(loader *L, const ynode *v) {
   if (f[R_JOURNAL] && !is_null(f[R_JOURNAL]) &&
       (rc = get_path(L, f[R_JOURNAL], "journal", &r->journal)))
     return rc;
+  if (f[R_STATE] && !is_null(f[R_STATE]) &&
+      (rc = get_path(L, f[R_STATE], "state_dir", &r->state_dir)))
+    return rc;
   return 0;
 }
 
@@ -1072,11 +1381,12 @@ enum {
   T_FEES,
   T_BT,
   T_RUN,
+  T_RISK,
   T__N
 };
 static const char *const top_keys[T__N] = {
     "log_level", "accounts", "instruments", "data", "strategies",
-    "fill",      "fees",     "backtest",    "run"};
+    "fill",      "fees",     "backtest",    "run",        "risk"};
 
 static int load_root(loader *L, const ynode *root) {
   const ynode *f[T__N];
@@ -1097,7 +1407,8 @@ static int load_root(loader *L, const ynode *root) {
       (rc = load_instruments(L, f[T_INSTR])) ||
       (rc = load_data(L, f[T_DATA])) || (rc = load_strategies(L, f[T_STRAT])) ||
       (rc = load_fill(L, f[T_FILL])) || (rc = load_fees(L, f[T_FEES])) ||
-      (rc = load_backtest(L, f[T_BT])) || (rc = load_run(L, f[T_RUN])))
+      (rc = load_backtest(L, f[T_BT])) || (rc = load_run(L, f[T_RUN])) ||
+      (rc = load_risk(L, f[T_RISK])))
     return rc;
   return 0;
 }
@@ -1138,6 +1449,12 @@ void config_release(dto_config *cfg) {
   free(cfg->strategies);
   free(cfg->backtest.out_dir);
   free(cfg->run.journal);
+  free(cfg->run.state_dir);
+  free(cfg->risk.account_orders);
+  free(cfg->risk.accounts);
+  free(cfg->risk.strategy_orders);
+  free(cfg->risk.strategies);
+  free(cfg->risk.symbol_orders);
   config_defaults(cfg);
 }
 

@@ -21,6 +21,7 @@
 #include "core/prelude.h"
 #include "engine/match.h"
 #include "engine/param.h"
+#include "engine/risk.h"
 #include "engine/strategy.h"
 #include "market/calendar.h"
 #include "market/instrument.h"
@@ -89,7 +90,21 @@ typedef struct cfg_run {
   uint64_t gen_seed; /* feed generate: random seed */
   int gen_days;      /* feed generate: trading days, 1..366 */
   char *journal;     /* owned; resolved path, or NULL for none */
+  char *state_dir;   /* owned; resolved path of the folder for dto.pid and
+                        dto.state (kill switch); NULL: "var" beside the
+                        configuration file */
 } cfg_run;
+
+/* Risk limits (see engine/risk.h), indexed like the configuration's
+ * accounts, strategies (all of them, enabled or not) and instruments. */
+typedef struct cfg_risk {
+  risk_order_limits defaults;
+  risk_order_limits *account_orders;  /* owned, naccounts */
+  risk_account_limits *accounts;      /* owned, naccounts */
+  risk_order_limits *strategy_orders; /* owned, nstrategies */
+  risk_strategy_limits *strategies;   /* owned, nstrategies */
+  risk_order_limits *symbol_orders;   /* owned, instruments.n */
+} cfg_risk;
 
 typedef struct dto_config {
   char *path; /* owned; the name given to config_load / config_load_mem */
@@ -106,6 +121,7 @@ typedef struct dto_config {
   cfg_backtest backtest;
   cfg_run run;
   int log_level; /* enum log_level from core/log.h */
+  cfg_risk risk;
 } dto_config;
 
 /* Load and validate the YAML file at path.  cfg need not be initialised.

@@ -64,6 +64,51 @@ static void order_changed(void *ctx, const order *o, enum order_state from,
     runner_order_row(r, &r->orders_csv, o);
 }
 
+int runner_risk_config(const dto_config *cfg, runner_risk *out) {
+  memset(out, 0, sizeof *out);
+  size_t ns = 0;
+  for (size_t i = 0; i < cfg->nstrategies; i++)
+    ns += cfg->strategies[i].enabled;
+  size_t n = ns ? ns : 1;
+  out->strategy_account = xcalloc(n, sizeof *out->strategy_account);
+  out->strategy_orders = xcalloc(n, sizeof *out->strategy_orders);
+  out->strategies = xcalloc(n, sizeof *out->strategies);
+  size_t k = 0;
+  for (size_t i = 0; i < cfg->nstrategies; i++) {
+    if (!cfg->strategies[i].enabled)
+      continue;
+    out->strategy_account[k] = (uint32_t)cfg->strategies[i].account;
+    out->strategy_orders[k] = cfg->risk.strategy_orders[i];
+    out->strategies[k] = cfg->risk.strategies[i];
+    k++;
+  }
+  risk_config *rc = &out->rc;
+  rc->naccounts = cfg->naccounts;
+  rc->nstrategies = ns;
+  rc->nsyms = cfg->instruments.n;
+  rc->strategy_account = out->strategy_account;
+  rc->defaults = cfg->risk.defaults;
+  rc->account_orders = cfg->risk.account_orders;
+  rc->strategy_orders = out->strategy_orders;
+  rc->symbol_orders = cfg->risk.symbol_orders;
+  rc->accounts = cfg->risk.accounts;
+  rc->strategies = out->strategies;
+  /* validate now, so a bad reload is refused before anything changes */
+  risk *probe = NULL;
+  int err = risk_new(rc, &probe);
+  risk_free(probe);
+  if (err)
+    runner_risk_release(out);
+  return err;
+}
+
+void runner_risk_release(runner_risk *r) {
+  free(r->strategy_account);
+  free(r->strategy_orders);
+  free(r->strategies);
+  memset(r, 0, sizeof *r);
+}
+
 /* Engine hook: keep every round trip for the reports. */
 static void trade_closed(void *ctx, const trade_rec *t) {
   runner *r = ctx;
@@ -118,9 +163,16 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   ec.hooks.ctx = r;
   ec.hooks.order_changed = order_changed;
   ec.hooks.trade_closed = trade_closed;
+  ec.risk = &r->rcfg.rc;
   r->e = engine_new(&ec);
 
   size_t added = 0;
+  int rc = runner_risk_config(cfg, &r->rcfg);
+  if (rc) {
+    snprintf(err, errcap, "invalid risk limits in the configuration");
+    runner_release(r);
+    return rc;
+  }
   for (size_t i = 0; i < cfg->nstrategies; i++) {
     const cfg_strategy *cs = &cfg->strategies[i];
     if (!cs->enabled)
@@ -128,7 +180,7 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
     engine_strategy es = {cs->def,  cs->id,         (uint32_t)cs->account,
                           cs->syms, cs->nsyms,      cs->allocation,
                           cs->params};
-    int rc = engine_add_strategy(r->e, &es);
+    rc = engine_add_strategy(r->e, &es);
     if (rc) {
       snprintf(err, errcap, "strategy '%s': %s", cs->id, dto_strerror(rc));
       runner_release(r);
@@ -141,7 +193,7 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
     runner_release(r);
     return DTO_ECONFIG;
   }
-  int rc = engine_start(r->e);
+  rc = engine_start(r->e);
   if (rc) {
     snprintf(err, errcap, "a strategy failed to start: %s", dto_strerror(rc));
     runner_release(r);
@@ -168,6 +220,7 @@ void runner_release(runner *r) {
   free(r->daily.v);
   dbuf_release(&r->orders_csv);
   free(r->trades);
+  runner_risk_release(&r->rcfg);
   memset(r, 0, sizeof *r);
 }
 

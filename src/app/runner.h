@@ -22,6 +22,19 @@ typedef struct fx_vec {
   size_t n, cap;
 } fx_vec;
 
+/* The engine's risk configuration for the enabled strategies of a config
+ * (the arrays are owned; the rest points into the config). */
+typedef struct runner_risk {
+  risk_config rc;
+  uint32_t *strategy_account;
+  risk_order_limits *strategy_orders;
+  risk_strategy_limits *strategies;
+} runner_risk;
+
+/* Build it; DTO_EINVAL when the limits are inconsistent. */
+int runner_risk_config(const dto_config *cfg, runner_risk *out);
+void runner_risk_release(runner_risk *r);
+
 typedef struct runner {
   const dto_config *cfg; /* not owned */
   sim_clock sc;
@@ -48,6 +61,7 @@ typedef struct runner {
   /* every finished round trip (the portfolio keeps only recent ones) */
   trade_rec *trades;
   size_t ntrades, trades_cap;
+  runner_risk rcfg;
 } runner;
 
 /* Build from cfg (which must outlive the runner); the log goes to logf

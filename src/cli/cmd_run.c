@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "app/config.h"
+#include "app/state.h"
 #include "app/runner.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -69,16 +70,86 @@ static int load_feed(const dto_config *cfg, bar_vec *out, char *err,
                    err, cap);
 }
 
-/* Wait up to ns for SIGINT/SIGTERM; true when one arrived. */
-static bool wait_signal(const sigset_t *set, int64_t ns) {
+/* Wait up to ns for one of the signals in set; returns it, or 0. */
+static int wait_signal(const sigset_t *set, int64_t ns) {
   struct timespec ts = {ns / DTO_NS_PER_SEC, ns % DTO_NS_PER_SEC};
   for (;;) {
     int s = sigtimedwait(set, NULL, &ts);
     if (s > 0)
-      return true;
+      return s;
     if (errno != EINTR)
-      return false;
+      return 0;
   }
+}
+
+static void now_iso(char *buf, size_t cap) {
+  dto_clock rc;
+  clock_real_init(&rc);
+  time_format(clock_now(&rc), buf, cap);
+}
+
+/* SIGUSR1: engage the kill switch now and record it in the state file. */
+static void on_kill_signal(runner *r, const char *dir) {
+  engine_kill(r->e, true, "SIGUSR1");
+  run_state st;
+  char err[512];
+  if (state_read(dir, &st, err, sizeof err) || !st.killed) {
+    memset(&st, 0, sizeof st);
+    st.killed = true;
+    snprintf(st.by, sizeof st.by, "signal");
+    snprintf(st.reason, sizeof st.reason, "SIGUSR1");
+    now_iso(st.at, sizeof st.at);
+    if (state_write(dir, &st, err, sizeof err))
+      fprintf(stderr, "dto: %s\n", err);
+  }
+}
+
+/* SIGUSR2: follow the state file a person wrote with `dto kill`. */
+static void on_state_signal(runner *r, const char *dir) {
+  run_state st;
+  char err[512];
+  int rc = state_read(dir, &st, err, sizeof err);
+  if (rc)
+    fprintf(stderr, "dto: %s\n", err); /* st.killed is set: fail closed */
+  if (st.killed != engine_killed(r->e))
+    engine_kill(r->e, st.killed, st.by[0] ? st.by : "state file");
+}
+
+/* SIGHUP: new risk limits from the configuration file; validated first,
+ * never lifting a halt or the kill switch. */
+static void on_reload(runner *r, const char *path) {
+  dto_config nc;
+  char err[1024];
+  log_line l;
+  int rc = config_load(path, &nc, err, sizeof err);
+  if (rc) {
+    if (log_begin(&l, &r->log, LOG_ERROR, "risk.reload_refused")) {
+      log_str(&l, "error", err);
+      log_end(&l);
+    }
+    return;
+  }
+  runner_risk nr;
+  if (nc.naccounts != r->cfg->naccounts ||
+      nc.instruments.n != r->cfg->instruments.n ||
+      nc.nstrategies != r->cfg->nstrategies) {
+    if (log_begin(&l, &r->log, LOG_ERROR, "risk.reload_refused")) {
+      log_str(&l, "error", "accounts, instruments or strategies changed: "
+                           "restart to apply");
+      log_end(&l);
+    }
+  } else if (runner_risk_config(&nc, &nr) == 0) {
+    if (engine_reload_risk(r->e, &nr.rc) == 0) {
+      runner_risk_release(&r->rcfg);
+      r->rcfg = nr; /* the engine copied the limits; keep ours in step */
+    } else {
+      runner_risk_release(&nr);
+    }
+  } else if (log_begin(&l, &r->log, LOG_ERROR, "risk.reload_refused")) {
+    log_str(&l, "error", "invalid risk limits");
+    log_end(&l);
+  }
+  config_release(&nc);
 }
 
 int cmd_run(int argc, char **argv) {
@@ -136,11 +207,16 @@ int cmd_run(int argc, char **argv) {
   if (!config)
     return cli_usage_error("run", "--config is required");
 
-  /* Block the stop signals first, so none is lost during start-up. */
+  /* Block our signals first, so none is lost during start-up: INT and
+   * TERM stop, USR1 engages the kill switch, USR2 re-reads the state file
+   * (a release by `dto kill --release`), HUP reloads the risk limits. */
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
+  sigaddset(&set, SIGHUP);
   sigprocmask(SIG_BLOCK, &set, NULL);
 
   dto_config cfg;
@@ -175,6 +251,15 @@ int cmd_run(int argc, char **argv) {
     return cli_fail("%s", err);
   }
   r.keep_curve = false;
+  char sdir[4096];
+  state_dir(&cfg, sdir, sizeof sdir);
+  run_state st;
+  if (state_read(sdir, &st, err, sizeof err))
+    fprintf(stderr, "dto: %s (trading stays off)\n", err);
+  if (st.killed)
+    engine_kill(r.e, true, st.by[0] ? st.by : "state file");
+  if (state_pid_write(sdir, err, sizeof err))
+    fprintf(stderr, "dto: %s ('dto kill' cannot signal this process)\n", err);
   log_line l;
   if (log_begin(&l, &r.log, LOG_INFO, "session.start")) {
     log_str(&l, "config", config);
@@ -185,19 +270,34 @@ int cmd_run(int argc, char **argv) {
   fx start = runner_equity(&r);
   bool stopped = false;
   uint64_t n = 0;
-  for (size_t i = 0; i < bars.n && n < max_bars; i++, n++) {
+  for (size_t i = 0; i < bars.n && n < max_bars && !stopped; i++, n++) {
+    /* wait for the bar's time (or poll without waiting), handling signals
+     * as they come; a kill switch acts within one wait, not one bar */
+    int64_t wait = 0;
     if (i > 0 && bars.v[i].ts != bars.v[i - 1].ts && speed > 0) {
       double gap = (double)(bars.v[i].ts - bars.v[i - 1].ts) / speed;
-      if (gap > 60e9)
-        gap = 60e9; /* never sleep through a closed market */
-      if (wait_signal(&set, (int64_t)gap)) {
+      wait = gap > 60e9 ? (int64_t)60e9 : (int64_t)gap;
+    }
+    int64_t deadline = clock_mono_ns() + wait;
+    for (;;) {
+      int64_t left = deadline - clock_mono_ns();
+      int sig = (left > 0 || (i & 63) == 0) ? wait_signal(&set, left > 0 ? left : 0)
+                                            : 0;
+      if (sig == SIGINT || sig == SIGTERM) {
         stopped = true;
         break;
       }
-    } else if ((i & 1023) == 0 && wait_signal(&set, 0)) {
-      stopped = true;
-      break;
+      if (sig == SIGUSR1)
+        on_kill_signal(&r, sdir);
+      else if (sig == SIGUSR2)
+        on_state_signal(&r, sdir);
+      else if (sig == SIGHUP)
+        on_reload(&r, config);
+      if (!sig)
+        break;
     }
+    if (stopped)
+      break;
     runner_bar(&r, &bars.v[i]);
   }
   runner_finish(&r);
@@ -224,6 +324,7 @@ int cmd_run(int argc, char **argv) {
          oms_count(engine_oms(r.e)), engine_fill_count(r.e),
          engine_working_orders(r.e), open_pos, a, b, d);
   fflush(stdout);
+  state_pid_remove(sdir);
   if (have_runner)
     runner_release(&r);
   bar_vec_release(&bars);

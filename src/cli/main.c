@@ -12,6 +12,7 @@ static const struct command {
     {"run", cmd_run, "run the orchestrator (paper exchange, live feed)"},
     {"indicators", cmd_indicators, "compute indicators over a data file"},
     {"data", cmd_data, "generate, convert and inspect market data"},
+    {"kill", cmd_kill, "engage or release the kill switch"},
     {"version", cmd_version, "print version information"},
 };
 

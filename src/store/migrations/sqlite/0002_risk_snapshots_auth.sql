@@ -20,7 +20,7 @@ CREATE TABLE risk_decisions (
   strategy TEXT NOT NULL,
   cloid    TEXT NOT NULL,
   symbol   TEXT NOT NULL,
-  "check"  TEXT NOT NULL,
+  check_name TEXT NOT NULL,
   accepted INTEGER NOT NULL,
   reason   TEXT NOT NULL
 ) STRICT;
