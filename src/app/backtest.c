@@ -240,6 +240,20 @@ static void print_summary(FILE *f, const runner *r, const metrics *tot,
           r->bars, tot->days, oms_count(engine_oms(r->e)),
           engine_fill_count(r->e), a, c, tot->max_drawdown * 100,
           tot->sortino, tot->profit_factor, tot->exposure * 100);
+  const risk *rk = engine_risk(r->e);
+  uint64_t refused = 0;
+  for (int k = 1; k < RISK_REASON_COUNT; k++)
+    refused += risk_refusals(rk, (enum risk_reason)k);
+  fprintf(f, "risk checks %" PRIu64 ", refused %" PRIu64, risk_checked(rk),
+          refused);
+  const char *sep = ":";
+  for (int k = 1; k < RISK_REASON_COUNT; k++)
+    if (risk_refusals(rk, (enum risk_reason)k)) {
+      fprintf(f, "%s %s %" PRIu64, sep, risk_reason_name((enum risk_reason)k),
+              risk_refusals(rk, (enum risk_reason)k));
+      sep = ",";
+    }
+  fputc('\n', f);
   fprintf(f, "reports: %s/{summary.json,trades.csv,orders.csv,equity.csv,"
              "events.jsonl}\n",
           dir);
