@@ -118,9 +118,10 @@ static int write_reports(const runner *r, const char *dir, size_t bad_rows,
 
   /* summary.json */
   dbuf_init(&b, SIZE_MAX / 2);
-  dbuf_printf(&b, "{\"dto_version\":\"%s\",\"bars\":%" PRIu64
+  dbuf_printf(&b, "{\"dto_version\":\"%s\",\"trade_events\":%" PRIu64
+                  ",\"bars\":%" PRIu64
                   ",\"bad_rows\":%zu,\"orders\":%zu,\"fills\":%" PRIu64 ",",
-              DTO_VERSION, r->bars, bad_rows, oms_count(om),
+              DTO_VERSION, r->trade_events, r->bars, bad_rows, oms_count(om),
               engine_fill_count(r->e));
   dbuf_adds(&b, "\"from\":\"");
   add_time(&b, r->nsamples ? r->samples[0].t : 0);
@@ -274,12 +275,13 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
   }
   bar_vec bars = {0};
   size_t bad_rows = 0;
+  trade_vec trades = {0};
   int rc = feed_load(cfg, o->data, o->ndata, from, to, o->skip_bad_rows,
-                     o->quiet, &bars, &bad_rows, err, errcap);
+                     o->quiet, &bars, &trades, &bad_rows, err, errcap);
   if (rc)
     goto out_bars;
-  if (bars.n == 0) {
-    snprintf(err, errcap, "no bars in the selected time range");
+  if (bars.n == 0 && trades.n == 0) {
+    snprintf(err, errcap, "no data in the selected time range");
     rc = DTO_ENOENT;
     goto out_bars;
   }
@@ -296,14 +298,29 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
     goto out_bars;
   }
   runner r;
-  rc = runner_init(&r, cfg, logf, bars.v[0].ts, err, errcap);
+  dto_time t0 = bars.n ? bars.v[0].ts : trades.v[0].ts;
+  if (trades.n && trades.v[0].ts < t0)
+    t0 = trades.v[0].ts;
+  rc = runner_init(&r, cfg, logf, t0, err, errcap);
   if (rc)
     goto out_log;
   progress pg;
-  progress_init(&pg, "backtest", bars.n, o->quiet);
-  for (size_t i = 0; i < bars.n; i++) {
-    runner_bar(&r, &bars.v[i]);
-    progress_update(&pg, i + 1);
+  progress_init(&pg, "backtest", bars.n + trades.n, o->quiet);
+  /* merge bars and trades by time; bars first on a tie */
+  size_t bi = 0, ti = 0;
+  while (bi < bars.n || ti < trades.n) {
+    if (ti == trades.n || (bi < bars.n && bars.v[bi].ts <= trades.v[ti].ts)) {
+      runner_bar(&r, &bars.v[bi++]);
+    } else if ((rc = runner_trade(&r, &trades.v[ti++]))) {
+      char t[40];
+      time_format(trades.v[ti - 1].ts, t, sizeof t);
+      snprintf(err, errcap, "trade at %s for %s: out of order for its bar",
+               t, cfg->instruments.v[trades.v[ti - 1].sym].symbol);
+      progress_done(&pg);
+      runner_release(&r);
+      goto out_log;
+    }
+    progress_update(&pg, bi + ti);
   }
   progress_done(&pg);
   runner_finish(&r);
@@ -328,5 +345,6 @@ out_log:
   }
 out_bars:
   bar_vec_release(&bars);
+  trade_vec_release(&trades);
   return rc;
 }

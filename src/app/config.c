@@ -14,6 +14,7 @@
  * "not set", which is allowed only where the schema says so.
  */
 #include "app/config.h"
+#include "market/bar_agg.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1307,8 +1308,9 @@ static int load_risk(loader *L, const ynode *v) {
   return 0;
 }
 
-enum { B_FROM, B_TO, B_OUT, B__N };
-static const char *const backtest_keys[B__N] = {"from", "to", "out_dir"};
+enum { B_FROM, B_TO, B_OUT, B_INTERVAL, B__N };
+static const char *const backtest_keys[B__N] = {"from", "to", "out_dir",
+                                                "bar_interval"};
 
 static int load_backtest(loader *L, const ynode *v) {
   cfg_backtest *bt = &L->cfg->backtest;
@@ -1329,6 +1331,15 @@ static int load_backtest(loader *L, const ynode *v) {
   if (f[B_OUT] && !is_null(f[B_OUT]) &&
       (rc = get_path(L, f[B_OUT], "out_dir", &bt->out_dir)))
     return rc;
+  if (f[B_INTERVAL]) {
+    if ((rc = want_scalar(L, f[B_INTERVAL], "bar_interval",
+                          "an interval from 1s to 1d such as 1m")))
+      return rc;
+    if (interval_parse(f[B_INTERVAL]->text, &bt->bar_interval))
+      return fail(L, f[B_INTERVAL], "'bar_interval': expected an interval "
+                                    "from 1s to 1d in whole seconds, such "
+                                    "as 1s, 5m, 1h or 1d");
+  }
   return 0;
 }
 

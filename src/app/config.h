@@ -80,6 +80,7 @@ typedef struct cfg_fees {
 typedef struct cfg_backtest {
   dto_time from, to; /* [from, to); INT64_MIN / INT64_MAX when unset */
   char *out_dir;     /* owned; NULL = "backtest-out" in the current folder */
+  dto_time bar_interval; /* bars built from trade data; 0 = 1 minute */
 } cfg_backtest;
 
 enum cfg_feed { FEED_REPLAY, FEED_GENERATE };

@@ -1,6 +1,7 @@
 /* feed.c - loading market data for a session from files. */
 #include "app/feed.h"
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/timeutil.h"
 
@@ -29,9 +30,42 @@ static sym_id sym_from_name(const instrument_table *t, const char *path) {
   return instruments_find(t, s);
 }
 
+/* Trades of several files sorted by (time, instrument), keeping the file
+ * order of trades with equal keys (several trades share a timestamp). */
+typedef struct tkey {
+  dto_time ts;
+  sym_id sym;
+  size_t idx;
+} tkey;
+
+static int cmp_tkey(const void *pa, const void *pb) {
+  const tkey *a = pa, *b = pb;
+  if (a->ts != b->ts)
+    return a->ts < b->ts ? -1 : 1;
+  if (a->sym != b->sym)
+    return a->sym < b->sym ? -1 : 1;
+  return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+static void sort_trades(trade_vec *t) {
+  tkey *k = xcalloc(t->n ? t->n : 1, sizeof *k);
+  for (size_t i = 0; i < t->n; i++)
+    k[i] = (tkey){t->v[i].ts, t->v[i].sym, i};
+  if (t->n)
+    qsort(k, t->n, sizeof *k, cmp_tkey);
+  trade *v = xcalloc(t->n ? t->n : 1, sizeof *v);
+  for (size_t i = 0; i < t->n; i++)
+    v[i] = t->v[k[i].idx];
+  free(t->v);
+  free(k);
+  t->v = v;
+  t->cap = t->n;
+}
+
 int feed_load(const dto_config *cfg, const char *const *files, size_t nfiles,
               dto_time from, dto_time to, bool skip_bad_rows, bool quiet,
-              bar_vec *out, size_t *bad_rows, char *err, size_t errcap) {
+              bar_vec *out, trade_vec *trades, size_t *bad_rows, char *err,
+              size_t errcap) {
   read_opts ro;
   read_opts_init(&ro);
   ro.instruments = &cfg->instruments;
@@ -52,15 +86,23 @@ int feed_load(const dto_config *cfg, const char *const *files, size_t nfiles,
       ro.sym = sym_from_name(&cfg->instruments, path);
     } else {
       const cfg_data *d = &cfg->data[i];
-      if (d->kind != CFG_DATA_BARS) {
-        snprintf(err, errcap, "%s: trade data is not supported by backtests "
-                              "yet; convert it to bars",
-                 d->path);
-        return DTO_EUNSUPPORTED;
-      }
       path = d->path;
       ro.sym = d->symbol[0] ? instruments_find(&cfg->instruments, d->symbol)
                             : sym_from_name(&cfg->instruments, path);
+      if (d->kind == CFG_DATA_TRADES) {
+        if (!trades) {
+          snprintf(err, errcap, "%s: trade data is not supported here", path);
+          return DTO_EUNSUPPORTED;
+        }
+        read_result res;
+        int rc = read_trades_csv(path, &ro, trades, &res);
+        if (rc) {
+          snprintf(err, errcap, "%s", res.err[0] ? res.err : dto_strerror(rc));
+          return rc;
+        }
+        *bad_rows += res.bad_rows;
+        continue;
+      }
     }
     read_result res;
     int rc = read_bars_file(path, &ro, out, &res);
@@ -70,7 +112,10 @@ int feed_load(const dto_config *cfg, const char *const *files, size_t nfiles,
     }
     *bad_rows += res.bad_rows;
   }
-  qsort(out->v, out->n, sizeof *out->v, feed_cmp_bar);
+  if (out->n)
+    qsort(out->v, out->n, sizeof *out->v, feed_cmp_bar);
+  if (trades)
+    sort_trades(trades);
   for (size_t i = 1; i < out->n; i++)
     if (out->v[i].ts == out->v[i - 1].ts && out->v[i].sym == out->v[i - 1].sym) {
       char t[40];

@@ -12,13 +12,16 @@
 #include "app/config.h"
 #include "market/reader.h"
 
-/* Load bars in [from, to) into out (the caller owns and releases it).
- * files/nfiles override the configuration's data when nfiles > 0.
+/* Load bars in [from, to) into out and trades into trades (the caller owns
+ * and releases both; trades may be NULL, and then trade files are an error).
+ * files/nfiles override the configuration's data when nfiles > 0 (bars
+ * only).
  * *bad_rows gets the count of skipped rows (skip_bad_rows).  Returns 0 or a
  * negative code with a message in err ("file:line: reason" for bad data). */
 int feed_load(const dto_config *cfg, const char *const *files, size_t nfiles,
               dto_time from, dto_time to, bool skip_bad_rows, bool quiet,
-              bar_vec *out, size_t *bad_rows, char *err, size_t errcap);
+              bar_vec *out, trade_vec *trades, size_t *bad_rows, char *err,
+              size_t errcap);
 
 /* Order of bars in a merged feed: time, then instrument. */
 int feed_cmp_bar(const void *a, const void *b);

@@ -2,6 +2,7 @@
 #include "app/runner.h"
 
 #include "broker/paper.h"
+#include "market/bar_agg.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/timeutil.h"
@@ -124,6 +125,8 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   r->cfg = cfg;
   r->keep_curve = true;
   r->keep_orders = true;
+  r->bar_interval = cfg->backtest.bar_interval ? cfg->backtest.bar_interval
+                                                : DTO_NS_PER_MIN;
   dbuf_init(&r->orders_csv, SIZE_MAX / 2);
   r->day = INT64_MIN;
   clock_sim_init(&r->clock, &r->sc, t0);
@@ -221,6 +224,9 @@ void runner_release(runner *r) {
   dbuf_release(&r->orders_csv);
   free(r->trades);
   runner_risk_release(&r->rcfg);
+  for (size_t i = 0; r->aggs && i < r->cfg->instruments.n; i++)
+    bar_agg_free(r->aggs[i]);
+  free(r->aggs);
   memset(r, 0, sizeof *r);
 }
 
@@ -260,18 +266,24 @@ static void day_end(runner *r) {
     fxv_push(&r->sdaily[i], portfolio_strategy_equity(p, (uint32_t)i));
 }
 
-void runner_bar(runner *r, const bar *b) {
-  dto_time end = bar_end(b);
+/* Curve bookkeeping before an event of sym at time t whose state is
+ * complete at time end. */
+static void book(runner *r, sym_id sym, dto_time t, dto_time end) {
   if (r->pend && end != r->pend_t)
     commit(r);
-  const instrument *in = &r->cfg->instruments.v[b->sym];
-  int64_t day = in->cal ? calendar_local_day(in->cal, b->ts)
-                        : floordiv64(b->ts, DTO_NS_PER_DAY);
+  const instrument *in = &r->cfg->instruments.v[sym];
+  int64_t day = in->cal ? calendar_local_day(in->cal, t)
+                        : floordiv64(t, DTO_NS_PER_DAY);
   if (day != r->day) {
     if (r->day != INT64_MIN)
       day_end(r);
     r->day = day;
   }
+}
+
+void runner_bar(runner *r, const bar *b) {
+  dto_time end = bar_end(b);
+  book(r, b->sym, b->ts, end);
   sim_clock_set(&r->sc, b->ts);
   engine_bar_open(r->e, b);
   sim_clock_set(&r->sc, end);
@@ -281,7 +293,54 @@ void runner_bar(runner *r, const bar *b) {
   r->bars++;
 }
 
+/* A bar built from trades: the paper exchange has seen the trades already,
+ * so only the strategies see the bar, when it is complete. */
+static void agg_bar(runner *r, const bar *b) {
+  dto_time end = bar_end(b);
+  book(r, b->sym, b->ts, end);
+  sim_clock_set(&r->sc, end);
+  engine_on_bar(r->e, b);
+  r->pend = true;
+  r->pend_t = clock_now(&r->clock);
+  r->bars++;
+}
+
+int runner_trade(runner *r, const trade *t) {
+  if (!r->aggs) {
+    r->aggs = xcalloc(r->cfg->instruments.n, sizeof *r->aggs);
+    for (size_t i = 0; i < r->cfg->instruments.n; i++) {
+      int rc = bar_agg_new(r->cfg->instruments.v[i].cal, r->bar_interval,
+                           false, (sym_id)i, &r->aggs[i]);
+      if (rc)
+        return rc;
+    }
+  }
+  book(r, t->sym, t->ts, t->ts);
+  sim_clock_set(&r->sc, t->ts);
+  engine_on_time(r->e, t->ts);
+  engine_on_trade(r->e, t);
+  r->pend = true;
+  r->pend_t = t->ts;
+  r->trade_events++;
+  bar out;
+  size_t nout = 0;
+  int rc = bar_agg_add_trade(r->aggs[t->sym], t, &out, 1, &nout);
+  if (rc == 0 && nout)
+    agg_bar(r, &out);
+  return rc;
+}
+
+static void flush_aggs(runner *r) {
+  for (size_t i = 0; r->aggs && i < r->cfg->instruments.n; i++) {
+    bar out;
+    size_t nout = 0;
+    while (bar_agg_flush(r->aggs[i], INT64_MAX, &out, 1, &nout) == 0 && nout)
+      agg_bar(r, &out);
+  }
+}
+
 void runner_finish(runner *r) {
+  flush_aggs(r);
   engine_stop(r->e);
   commit(r);
   if (r->day != INT64_MIN)

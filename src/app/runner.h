@@ -62,6 +62,10 @@ typedef struct runner {
   trade_rec *trades;
   size_t ntrades, trades_cap;
   runner_risk rcfg;
+  /* trade feeds: bars are built from trades for the strategies */
+  struct bar_agg **aggs; /* per instrument, created at the first trade */
+  dto_time bar_interval;
+  uint64_t trade_events;
 } runner;
 
 /* Build from cfg (which must outlive the runner); the log goes to logf
@@ -73,6 +77,11 @@ void runner_release(runner *r);
 
 /* Drive one bar through the paper exchange, the engine and the books. */
 void runner_bar(runner *r, const bar *b);
+/* Drive one trade: the paper exchange fills against it (fill model
+ * "trade"), strategies see it in on_trade, and it goes into the bar
+ * being built for its instrument (backtest.bar_interval); a completed bar
+ * goes to the strategies' on_bar.  DTO_EINVAL for a trade out of order. */
+int runner_trade(runner *r, const trade *t);
 /* End of data: stop the strategies, cancel working orders, close the curve. */
 void runner_finish(runner *r);
 /* Append the orders.csv row of o to b. */

@@ -66,8 +66,8 @@ static int load_feed(const dto_config *cfg, bar_vec *out, char *err,
     return r;
   }
   size_t bad = 0;
-  return feed_load(cfg, NULL, 0, INT64_MIN, INT64_MAX, false, true, out, &bad,
-                   err, cap);
+  return feed_load(cfg, NULL, 0, INT64_MIN, INT64_MAX, false, true, out, NULL,
+                   &bad, err, cap);
 }
 
 /* Wait up to ns for one of the signals in set; returns it, or 0. */

@@ -75,6 +75,24 @@ typedef struct bad {
 /* Each error class, with the exact message.  Walking them all under ASan
  * also proves every error path frees what it allocated. */
 static const bad bad_configs[] = {
+    /* risk */
+    {BASE "risk:\n  defaults:\n    max_order_qty: -1\n",
+     "t.yaml:9:20: 'max_order_qty': must be at least 0"},
+    {BASE "risk:\n  defaults:\n    max_qty: 5\n",
+     "t.yaml:9:5: unknown key 'max_qty' in 'risk.defaults'"},
+    {BASE "risk:\n  accounts:\n    nobody: {max_gross: 5}\n",
+     "t.yaml:9:5: 'risk.accounts': unknown account 'nobody'"},
+    {BASE "risk:\n  symbols:\n    TSLA: {restricted: true}\n",
+     "t.yaml:9:5: 'risk.symbols': unknown symbol 'TSLA'"},
+    {BASE "risk:\n  symbols:\n    AAPL: {max_gross: 5}\n",
+     "t.yaml:9:12: unknown key 'max_gross' in 'risk.symbols' 'AAPL'"},
+    {BASE "risk:\n  accounts:\n    main: {collar_pct: 101}\n",
+     "t.yaml:9:24: 'collar_pct': must be between 0 and 100"},
+    {BASE "risk:\n  accounts:\n    main: {max_orders_per_second: 5000}\n",
+     "t.yaml:9:35: 'max_orders_per_second': must be between 0 and 4096"},
+    {BASE "risk:\n  restricted: [TSLA]\n",
+     "t.yaml:8:16: 'restricted': unknown instrument 'TSLA'"},
+
     /* unknown keys */
     {"foo: 1\n" BASE, "t.yaml:1:1: unknown key 'foo' at top level"},
     {BASE "fill:\n  slipage_bps: 1\n",
@@ -903,8 +921,53 @@ static void test_names(void **state) {
   assert_string_equal(cfg_data_kind_name(CFG_DATA_TRADES), "trades");
 }
 
+
+/* A full risk section loads, and its values land where the engine expects
+ * them (indexes of accounts, strategies and instruments). */
+static void test_risk_section(void **state) {
+  (void)state;
+  static const char text[] =
+      BASE "strategies:\n"
+      "  - id: s1\n    type: ma_crossover\n    symbols: [AAPL]\n"
+      "risk:\n"
+      "  defaults: {max_order_qty: 100, ref_max_age: 5m}\n"
+      "  accounts:\n"
+      "    main: {max_gross: 5000, pdt: true, max_orders_per_minute: 30}\n"
+      "  strategies:\n"
+      "    s1: {window: \"09:45-15:30\", flatten_before_close: 5m,\n"
+      "         fill_loop_count: 3, fill_loop_window: 10s,\n"
+      "         max_order_qty: 50}\n"
+      "  symbols:\n"
+      "    MSFT: {hard_to_borrow: true}\n"
+      "  restricted: [AAPL]\n";
+  dto_config cfg;
+  char err[512];
+  int rc = config_load_mem("t.yaml", text, strlen(text), ".", &cfg, err,
+                           sizeof err);
+  if (rc)
+    fail_msg("%s", err);
+  assert_int_equal(cfg.risk.defaults.max_order_qty, fx_from_int(100));
+  assert_true(cfg.risk.defaults.set & RL_MAX_ORDER_QTY);
+  assert_int_equal(cfg.risk.defaults.ref_max_age, 300 * DTO_NS_PER_SEC);
+  assert_int_equal(cfg.risk.accounts[0].max_gross, fx_from_int(5000));
+  assert_true(cfg.risk.accounts[0].pdt);
+  assert_int_equal(cfg.risk.accounts[0].pdt_max_day_trades, 3);
+  assert_int_equal(cfg.risk.accounts[0].max_orders_per_min, 30);
+  assert_int_equal(cfg.risk.strategies[0].window_start, 9 * 60 + 45);
+  assert_int_equal(cfg.risk.strategies[0].window_end, 15 * 60 + 30);
+  assert_int_equal(cfg.risk.strategies[0].flatten_before_close,
+                   300 * DTO_NS_PER_SEC);
+  assert_int_equal(cfg.risk.strategies[0].fill_loop_count, 3);
+  assert_int_equal(cfg.risk.strategy_orders[0].max_order_qty, fx_from_int(50));
+  assert_true(cfg.risk.symbol_orders[1].hard_to_borrow);
+  assert_true(cfg.risk.symbol_orders[0].restricted);
+  assert_false(cfg.risk.symbol_orders[1].restricted);
+  config_release(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_risk_section),
       cmocka_unit_test(test_bad_configs),
       cmocka_unit_test(test_params),
       cmocka_unit_test(test_params_defaults),
