@@ -26,3 +26,7 @@ if command -v valgrind >/dev/null 2>&1; then
     echo "$what: $(awk -v p="$pass" -v n="$n" 'BEGIN {printf "%.1f", p / n}') instructions per bar (program total $total)"
   done
 fi
+echo "== pre-trade risk check, all checks on, and the kill switch with 1,000 working orders (bench_risk)"
+"$b/bench/bench_risk"
+echo "== durable journal appends, synchronous=FULL, next to bare SQLite / libpq (bench_store; PostgreSQL: a throwaway server with fsync on)"
+scripts/pg-test.sh run --durable "$b/bench/bench_store" "${BENCH_EVENTS:-200000}" 1000 "$b" 3

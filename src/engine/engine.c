@@ -73,6 +73,9 @@ struct engine {
   fx *acct_day_start, *acct_day_peak;
   int64_t day; /* exchange day of the latest event */
   bool pnl_limits; /* some daily loss or drawdown limit is set */
+  /* risk_input_for's per-instrument scratch: the account's working buys
+   * and sells (leaves, and leaves valued at limit or reference price) */
+  fx *wk_buy, *wk_sell, *wk_buy_v, *wk_sell_v;
 };
 
 static void on_round_trip(void *ctx, const trade_rec *t);
@@ -80,7 +83,7 @@ static void alert(engine *e, const char *code, int scope, uint32_t index,
                   const char *msg);
 static void new_day(engine *e, int64_t day);
 static void check_pnl(engine *e, sym_id sym);
-static void flatten_due(engine *e, const bar *b);
+static void flatten_due(engine *e, sym_id sym, dto_time t);
 
 /* ---- observers ----------------------------------------------------------- */
 
@@ -131,6 +134,11 @@ engine *engine_new(const engine_config *cfg) {
   e->acct_day_start = xcalloc(cfg->naccounts ? cfg->naccounts : 1, sizeof(fx));
   e->acct_day_peak = xcalloc(cfg->naccounts ? cfg->naccounts : 1, sizeof(fx));
   e->day = INT64_MIN;
+  size_t ni = cfg->instruments->n ? cfg->instruments->n : 1;
+  e->wk_buy = xcalloc(ni, sizeof(fx));
+  e->wk_sell = xcalloc(ni, sizeof(fx));
+  e->wk_buy_v = xcalloc(ni, sizeof(fx));
+  e->wk_sell_v = xcalloc(ni, sizeof(fx));
   return e;
 }
 
@@ -155,6 +163,10 @@ void engine_free(engine *e) {
   free(e->acct_open);
   free(e->acct_day_start);
   free(e->acct_day_peak);
+  free(e->wk_buy);
+  free(e->wk_sell);
+  free(e->wk_buy_v);
+  free(e->wk_sell_v);
   oms_free(e->oms);
   risk_free(e->risk);
   portfolio_free(e->pf);
@@ -328,12 +340,19 @@ void engine_on_time(engine *e, dto_time t) {
   }
 }
 
-void engine_bar_open(engine *e, const bar *b) {
-  const instrument *ins = &e->cfg.instruments->v[b->sym];
-  int64_t day = ins->cal ? calendar_local_day(ins->cal, b->ts)
-                         : floordiv64(b->ts, DTO_NS_PER_DAY);
+/* A new exchange day (of sym's calendar) starts the day's P&L baselines
+ * and lifts the daily limits' modes.  Every market-data entry point calls
+ * it, so live feeds of trades or quotes roll days as bars do. */
+static void day_roll(engine *e, sym_id sym, dto_time t) {
+  const instrument *ins = &e->cfg.instruments->v[sym];
+  int64_t day = ins->cal ? calendar_local_day(ins->cal, t)
+                         : floordiv64(t, DTO_NS_PER_DAY);
   if (DTO_UNLIKELY(day > e->day))
     new_day(e, day);
+}
+
+void engine_bar_open(engine *e, const bar *b) {
+  day_roll(e, b->sym, b->ts);
   fire_timers(e, b->ts);
   const broker_ops *br = e->cfg.broker;
   /* A simulating broker has nothing to do on a bar of an instrument
@@ -352,6 +371,7 @@ void engine_bar_open(engine *e, const bar *b) {
 /* ---- market data --------------------------------------------------------- */
 
 void engine_broker_bar(engine *e, const bar *b) {
+  day_roll(e, b->sym, b->ts);
   if (e->cfg.broker->on_bar) {
     e->touched = true;
     e->cfg.broker->on_bar(e->cfg.broker_ctx, b);
@@ -366,7 +386,7 @@ void engine_on_bar(engine *e, const bar *b) {
   ss->ref_time = bar_end(b);
   if (DTO_UNLIKELY(e->pnl_limits))
     check_pnl(e, b->sym);
-  flatten_due(e, b);
+  flatten_due(e, b->sym, bar_end(b));
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_bar)
@@ -377,6 +397,7 @@ void engine_on_bar(engine *e, const bar *b) {
 }
 
 void engine_on_trade(engine *e, const trade *t) {
+  day_roll(e, t->sym, t->ts);
   if (e->cfg.broker->on_trade) {
     e->touched = true;
     e->cfg.broker->on_trade(e->cfg.broker_ctx, t);
@@ -386,6 +407,11 @@ void engine_on_trade(engine *e, const trade *t) {
   symsubs *ss = &e->subs[t->sym];
   ss->ref_price = t->price;
   ss->ref_time = t->ts;
+  /* daily limits and the end-of-day flatten follow trades as they follow
+   * bars */
+  if (DTO_UNLIKELY(e->pnl_limits))
+    check_pnl(e, t->sym);
+  flatten_due(e, t->sym, t->ts);
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_trade)
@@ -397,6 +423,7 @@ void engine_on_trade(engine *e, const trade *t) {
 }
 
 void engine_on_quote(engine *e, const quote *q) {
+  day_roll(e, q->sym, q->ts);
   if (e->cfg.broker->on_quote) {
     e->touched = true;
     e->cfg.broker->on_quote(e->cfg.broker_ctx, q);
@@ -407,6 +434,7 @@ void engine_on_quote(engine *e, const quote *q) {
     ss->ref_price = q->bid + (q->ask - q->bid) / 2;
     ss->ref_time = q->ts;
   }
+  flatten_due(e, q->sym, q->ts);
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_quote)
@@ -503,6 +531,14 @@ static void alert(engine *e, const char *code, int scope, uint32_t index,
     e->cfg.hooks.alert(e->cfg.hooks.ctx, code, scope, index, msg);
 }
 
+/* a+b saturated at +-FX_MAX: exposure sums must not wrap. */
+static fx sat_add(fx a, fx b) {
+  fx r;
+  if (fx_add(a, b, &r) == 0)
+    return r;
+  return a > 0 ? FX_MAX : -FX_MAX;
+}
+
 static fx account_equity(const engine *e, uint32_t a) {
   return portfolio_account_equity(e->pf, a);
 }
@@ -524,21 +560,12 @@ static void risk_input_for(engine *e, const order *o, risk_input *in) {
   in->strat_pos = portfolio_strategy_pos(pf, o->strategy, o->sym)->qty;
   in->acct_equity = account_equity(e, o->account);
   in->acct_cash = portfolio_account_cash(pf, o->account);
-  fx net = 0, gross = 0;
-  for (size_t y = 0; y < e->cfg.instruments->n; y++) {
-    const position *p = portfolio_account_pos(pf, o->account, (sym_id)y);
-    if (!p->qty)
-      continue;
-    fx v;
-    if (fx_mul(p->qty, portfolio_last(pf, (sym_id)y), &v))
-      v = p->qty > 0 ? FX_MAX / 4 : -FX_MAX / 4;
-    net += v;
-    gross += fx_abs(v);
-    if (y == o->sym)
-      in->acct_sym_value = v;
-  }
-  in->acct_net = net;
-  in->acct_gross = gross;
+  /* the account's working orders per instrument */
+  size_t nins = e->cfg.instruments->n;
+  memset(e->wk_buy, 0, nins * sizeof(fx));
+  memset(e->wk_sell, 0, nins * sizeof(fx));
+  memset(e->wk_buy_v, 0, nins * sizeof(fx));
+  memset(e->wk_sell_v, 0, nins * sizeof(fx));
   size_t nopen;
   const order_id *open = oms_open_ids(e->oms, &nopen);
   for (size_t i = 0; i < nopen; i++) {
@@ -548,17 +575,57 @@ static void risk_input_for(engine *e, const order *o, risk_input *in) {
         w->id == o->replaces || !order_is_working(w->state))
       continue;
     fx leaves = order_leaves(w);
+    fx px = w->limit_price ? w->limit_price : e->subs[w->sym].ref_price;
+    fx v = 0;
+    if (fx_mul(leaves, px, &v))
+      v = FX_MAX;
+    if (w->state == OS_PENDING_CANCEL && w->sym == o->sym) {
+      if (w->side == SIDE_BUY)
+        in->acct_canceling_buy = sat_add(in->acct_canceling_buy, leaves);
+      else
+        in->acct_canceling_sell = sat_add(in->acct_canceling_sell, leaves);
+    }
     if (w->side == SIDE_BUY) {
-      fx px = w->limit_price ? w->limit_price : e->subs[w->sym].ref_price;
-      fx v = 0;
-      fx_mul(leaves, px, &v);
-      in->acct_open_buy_value += v;
-      if (w->sym == o->sym)
-        in->acct_open_buy += leaves;
-    } else if (w->sym == o->sym) {
-      in->acct_open_sell += leaves;
+      e->wk_buy[w->sym] = sat_add(e->wk_buy[w->sym], leaves);
+      e->wk_buy_v[w->sym] = sat_add(e->wk_buy_v[w->sym], v);
+      in->acct_open_buy_value = sat_add(in->acct_open_buy_value, v);
+    } else {
+      e->wk_sell[w->sym] = sat_add(e->wk_sell[w->sym], leaves);
+      e->wk_sell_v[w->sym] = sat_add(e->wk_sell_v[w->sym], v);
     }
   }
+  in->acct_open_buy = e->wk_buy[o->sym];
+  in->acct_open_sell = e->wk_sell[o->sym];
+  /* exposure of the other symbols, working orders filled in the worse
+   * direction, at reference prices (the mark when there is none yet; the
+   * orders' own prices when there is neither) */
+  fx gross = 0, lng = 0, sht = 0;
+  for (size_t y = 0; y < nins; y++) {
+    if (y == o->sym)
+      continue;
+    fx q = portfolio_account_pos(pf, o->account, (sym_id)y)->qty;
+    if (!q && !e->wk_buy[y] && !e->wk_sell[y])
+      continue;
+    fx py = e->subs[y].ref_price > 0 ? e->subs[y].ref_price
+                                     : portfolio_last(pf, (sym_id)y);
+    fx lv, sv;
+    if (py > 0) {
+      fx lq = sat_add(q, e->wk_buy[y]), sq = sat_add(q, -e->wk_sell[y]);
+      if (fx_mul(lq, py, &lv))
+        lv = lq > 0 ? FX_MAX : -FX_MAX;
+      if (fx_mul(sq, py, &sv))
+        sv = sq > 0 ? FX_MAX : -FX_MAX;
+    } else { /* no price: no position either, only limit orders */
+      lv = e->wk_buy_v[y];
+      sv = -e->wk_sell_v[y];
+    }
+    gross = sat_add(gross, fx_max(fx_abs(lv), fx_abs(sv)));
+    lng = sat_add(lng, lv);
+    sht = sat_add(sht, sv);
+  }
+  in->acct_other_gross = gross;
+  in->acct_other_long = lng;
+  in->acct_other_short = sht;
   in->acct_open_orders = (int)e->acct_open[o->account];
   in->strat_open_orders = (int)e->st[o->strategy].open_total;
   if (o->replaces != ORDER_NONE) { /* the replaced order goes away */
@@ -1182,11 +1249,13 @@ static void check_pnl(engine *e, sym_id sym) {
 }
 
 /* End-of-day flatten: strategies with flatten_before_close cancel their
- * working orders and close their positions in sym once per day, that long
- * before the session's close. */
-static void flatten_due(engine *e, const bar *b) {
-  symsubs *ss = &e->subs[b->sym];
-  const instrument *ins = &e->cfg.instruments->v[b->sym];
+ * working orders and close their positions in sym once per day, at the
+ * first event at or after that long before the session's close (t: the
+ * end of the bar, or the trade's or quote's time).  An event must fall in
+ * that period: with bars longer than flatten_before_close nothing does. */
+static void flatten_due(engine *e, sym_id sym, dto_time t) {
+  symsubs *ss = &e->subs[sym];
+  const instrument *ins = &e->cfg.instruments->v[sym];
   for (size_t k = 0; k < ss->n; k++) {
     strat *s = &e->st[ss->v[k].strat];
     dto_time before = risk_strategy(e->risk, s->index)->flatten_before_close;
@@ -1194,7 +1263,7 @@ static void flatten_due(engine *e, const bar *b) {
       continue;
     uint32_t slot = ss->v[k].slot;
     session se;
-    if (!strat_session(s, b->sym, &se) || bar_end(b) < se.close - before ||
+    if (!strat_session(s, sym, &se) || t < se.close - before ||
         s->flattened_day[slot] == se.day)
       continue;
     s->flattened_day[slot] = se.day;
@@ -1204,7 +1273,7 @@ static void flatten_due(engine *e, const bar *b) {
       log_str(&l, "symbol", ins->symbol);
       log_end(&l);
     }
-    strat_flatten(s, b->sym);
+    strat_flatten(s, sym);
   }
 }
 

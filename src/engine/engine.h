@@ -90,6 +90,11 @@ void engine_on_time(engine *e, dto_time t);
  * step, collecting broker reports once. */
 void engine_bar_open(engine *e, const bar *b);
 void engine_broker_bar(engine *e, const bar *b);
+/* Market data.  Every entry point with a time (bar open, broker bar, trade,
+ * quote) starts a new exchange day when one begins: the day's P&L baselines
+ * reset and the daily limits' REDUCING modes lift.  Bars and trades mark
+ * prices and check the daily loss and drawdown limits; bars, trades and
+ * quotes run the end-of-day flatten when it is due. */
 void engine_on_bar(engine *e, const bar *b);
 void engine_on_trade(engine *e, const trade *t);
 void engine_on_quote(engine *e, const quote *q);

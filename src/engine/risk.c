@@ -30,8 +30,9 @@ typedef struct scope_state {
 
 typedef struct strat_state {
   int losses_in_row;
-  dto_time *fills; /* fill-loop ring per symbol: nsyms * cap */
+  dto_time *fills; /* fill-loop ring per symbol: nsyms * fill_cap */
   int *fhead, *fn;
+  int flen;        /* ring length in use: this strategy's count + 1 */
 } strat_state;
 
 struct risk {
@@ -232,13 +233,22 @@ static void apply(risk *r, const risk_config *c) {
     if (r->sl[i].fill_loop_count + 1 > fcap)
       fcap = r->sl[i].fill_loop_count + 1;
   }
-  if (fcap != r->fill_cap) {
-    r->fill_cap = fcap;
-    for (size_t i = 0; i < r->ns; i++) {
-      free(r->st[i].fills);
-      r->st[i].fills = xcalloc(r->nsym * (size_t)fcap + 1, sizeof(dto_time));
-      memset(r->st[i].fhead, 0, r->nsym * sizeof(int));
-      memset(r->st[i].fn, 0, r->nsym * sizeof(int));
+  /* fill-loop rings: one stride (the largest count + 1) for every
+   * strategy, each using its own count + 1 of it; a ring whose length
+   * changes starts empty */
+  bool realloc_all = fcap != r->fill_cap;
+  r->fill_cap = fcap;
+  for (size_t i = 0; i < r->ns; i++) {
+    strat_state *st = &r->st[i];
+    int len = r->sl[i].fill_loop_count + 1;
+    if (realloc_all) {
+      free(st->fills);
+      st->fills = xcalloc(r->nsym * (size_t)fcap + 1, sizeof(dto_time));
+    }
+    if (realloc_all || st->flen != len) {
+      memset(st->fhead, 0, r->nsym * sizeof(int));
+      memset(st->fn, 0, r->nsym * sizeof(int));
+      st->flen = len;
     }
   }
 }
@@ -328,9 +338,21 @@ static void ring_push(rate_ring *g, dto_time now) {
   }
 }
 
+/* a*b saturated at +-FX_MAX (the sign of the true product) on overflow:
+ * a limit compared with it then refuses instead of wrapping. */
 static fx mulx(fx a, fx b) {
   fx r;
-  return fx_mul(a, b, &r) ? FX_MAX : r;
+  if (fx_mul(a, b, &r) == 0)
+    return r;
+  return (a < 0) != (b < 0) ? -FX_MAX : FX_MAX;
+}
+
+/* a+b saturated at +-FX_MAX. */
+static fx addx(fx a, fx b) {
+  fx r;
+  if (fx_add(a, b, &r) == 0)
+    return r;
+  return a > 0 ? FX_MAX : -FX_MAX;
 }
 
 bool risk_is_reducing(const order *o, fx pos) {
@@ -376,8 +398,18 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
   const risk_strategy_limits *sl = &r->sl[o->strategy];
   scope_state *as = &r->as[o->account], *ss = &r->ss[o->strategy];
   bool buy = o->side == SIDE_BUY;
+  /* working orders on the same side fill first in the worst case: the
+   * order reduces only what they leave of the position (orders being
+   * canceled are taken as gone) */
+  fx same_side = buy ? in->acct_open_buy - in->acct_canceling_buy
+                     : in->acct_open_sell - in->acct_canceling_sell;
   bool reducing = risk_is_reducing(o, in->acct_pos) &&
+                  addx(o->qty, same_side) <= fx_abs(in->acct_pos) &&
                   (in->strat_pos == 0 || risk_is_reducing(o, in->strat_pos));
+  /* the account's position in this symbol if every working order on the
+   * order's side and the order itself filled */
+  fx proj = buy ? addx(addx(in->acct_pos, in->acct_open_buy), o->qty)
+                : addx(addx(in->acct_pos, -in->acct_open_sell), -o->qty);
 
   /* kill switch and modes */
   if (r->killed)
@@ -398,12 +430,13 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
   /* what may be traded, and when */
   if (ol->restricted)
     return refuse(r, d, RISK_RESTRICTED, 0, 0, 0);
-  fx after = in->acct_pos + (buy ? o->qty : -o->qty);
-  if (!buy && after < 0 && in->acct_pos - in->acct_open_sell - o->qty < 0) {
+  /* a short sale: the sell could leave the account short once it and the
+   * working sells fill */
+  if (!buy && proj < 0) {
     if (!al->allow_short || !in->shortable)
-      return refuse(r, d, RISK_SHORT_NOT_ALLOWED, after, 0, 1);
+      return refuse(r, d, RISK_SHORT_NOT_ALLOWED, proj, 0, 1);
     if (ol->hard_to_borrow)
-      return refuse(r, d, RISK_HARD_TO_BORROW, after, 0, 0);
+      return refuse(r, d, RISK_HARD_TO_BORROW, proj, 0, 0);
   }
   if (in->session == RISK_SESS_CLOSED)
     return refuse(r, d, RISK_MARKET_CLOSED, 0, 0, 0);
@@ -414,13 +447,20 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
       return refuse(r, d, RISK_EXTENDED_NOT_ALLOWED, 0, 0, 1);
   }
   if (!reducing) {
+    /* value: the minute; limit: the bound it is outside of (before the
+     * start, or at or after the end) */
     if (sl->window_start >= 0 && (in->minute_of_day < sl->window_start ||
                                   in->minute_of_day >= sl->window_end))
       return refuse(r, d, RISK_OUTSIDE_WINDOW, fx_from_int(in->minute_of_day),
-                    fx_from_int(sl->window_start), 2);
+                    fx_from_int(in->minute_of_day < sl->window_start
+                                    ? sl->window_start
+                                    : sl->window_end),
+                    2);
+    /* value: time left to the close; limit: the no-entry period */
     if (sl->no_new_entries > 0 && in->session_close > 0 &&
         in->now >= in->session_close - sl->no_new_entries)
-      return refuse(r, d, RISK_NO_NEW_ENTRIES, 0, 0, 2);
+      return refuse(r, d, RISK_NO_NEW_ENTRIES, in->session_close - in->now,
+                    sl->no_new_entries, 2);
   }
 
   /* size and price */
@@ -429,10 +469,14 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
   bool ref_ok = in->ref_price > 0;
   bool stale = ref_ok && ol->ref_max_age > 0 &&
                in->now - in->ref_time > ol->ref_max_age;
+  /* orders without a limit price are valued at the reference price: every
+   * value limit needs one for them (fail closed) */
+  bool values = ol->max_order_notional > 0 || al->max_gross > 0 ||
+                al->max_net > 0 || al->max_concentration_pct > 0 ||
+                al->check_buying_power;
   bool needs_ref = o->type == ORD_MARKET || o->type == ORD_TRAILING_STOP ||
                    ol->collar_pct > 0 || ol->collar_ticks > 0 ||
-                   ol->max_pos_notional > 0 ||
-                   (ol->max_order_notional > 0 && !need_limit);
+                   ol->max_pos_notional > 0 || (values && !need_limit);
   if (needs_ref && !ref_ok)
     return refuse(r, d, RISK_NO_REF_PRICE, in->ref_price, 0, 0);
   if (needs_ref && stale)
@@ -463,25 +507,32 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
 
   /* positions and exposure, counting working orders (opening orders only) */
   if (!reducing) {
-    fx proj = buy ? in->acct_pos + in->acct_open_buy + o->qty
-                  : in->acct_pos - in->acct_open_sell - o->qty;
     if (ol->max_pos_qty > 0 && fx_abs(proj) > ol->max_pos_qty)
       return refuse(r, d, RISK_MAX_POS_QTY, fx_abs(proj), ol->max_pos_qty, 0);
     fx pval = mulx(fx_abs(proj), in->ref_price);
     if (ol->max_pos_notional > 0 && pval > ol->max_pos_notional)
       return refuse(r, d, RISK_MAX_POS_NOTIONAL, pval, ol->max_pos_notional,
                     0);
-    fx ovalue = mulx(o->qty, in->ref_price > 0 ? in->ref_price : px);
-    fx signed_ov = buy ? ovalue : -ovalue;
-    fx gross_after = in->acct_gross - fx_abs(in->acct_sym_value) +
-                     fx_abs(in->acct_sym_value + signed_ov);
+    /* this symbol at its two extremes (every working buy and the order
+     * filled, or every working sell), valued like the other symbols */
+    fx sp = in->ref_price > 0 ? in->ref_price : px;
+    fx lq = addx(in->acct_pos, in->acct_open_buy);
+    fx sq = addx(in->acct_pos, -in->acct_open_sell);
+    if (buy)
+      lq = proj;
+    else
+      sq = proj;
+    fx lv = mulx(lq, sp), sv = mulx(sq, sp);
+    fx symv = fx_max(fx_abs(lv), fx_abs(sv));
+    fx gross_after = addx(in->acct_other_gross, symv);
     if (al->max_gross > 0 && gross_after > al->max_gross)
       return refuse(r, d, RISK_MAX_GROSS, gross_after, al->max_gross, 1);
-    fx net_after = fx_abs(in->acct_net + signed_ov);
+    fx net_after = fx_max(fx_abs(addx(in->acct_other_long, lv)),
+                          fx_abs(addx(in->acct_other_short, sv)));
     if (al->max_net > 0 && net_after > al->max_net)
       return refuse(r, d, RISK_MAX_NET, net_after, al->max_net, 1);
     if (al->max_concentration_pct > 0) {
-      fx symv = fx_abs(in->acct_sym_value + signed_ov), lim = 0;
+      fx lim = 0;
       if (in->acct_equity <= 0 ||
           fx_muldiv(in->acct_equity, al->max_concentration_pct,
                     100 * FX_SCALE, FX_ROUND_DOWN, &lim) != 0 ||
@@ -489,9 +540,9 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
         return refuse(r, d, RISK_CONCENTRATION, symv, lim, 1);
     }
     if (al->check_buying_power) {
-      fx bp = in->acct_cash + al->credit - in->acct_open_buy_value;
+      fx bp = addx(addx(in->acct_cash, al->credit), -in->acct_open_buy_value);
       if (value > bp)
-        return refuse(r, d, RISK_BUYING_POWER, value, bp > 0 ? bp : 0, 1);
+        return refuse(r, d, RISK_BUYING_POWER, value, bp, 1);
     }
   }
 
@@ -522,9 +573,11 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
       const dup_entry *e = &r->dup[(r->dup_head + DUP_RING - 1 - k) % DUP_RING];
       if (in->now - e->t >= ol->dup_window)
         break; /* newest first: the rest are older */
+      /* value: time since the earlier order; limit: the window */
       if (e->account == o->account && e->sym == o->sym &&
           e->side == o->side && e->qty == o->qty && e->price == p)
-        return refuse(r, d, RISK_DUPLICATE, 0, 0, 0);
+        return refuse(r, d, RISK_DUPLICATE, in->now - e->t, ol->dup_window,
+                      0);
     }
   }
 
@@ -588,8 +641,8 @@ bool risk_on_fill(risk *r, uint32_t strategy, sym_id sym, dto_time t) {
   if (n <= 0 || sl->fill_loop_window <= 0)
     return false;
   strat_state *st = &r->st[strategy];
-  int cap = r->fill_cap;
-  dto_time *ring = st->fills + (size_t)sym * (size_t)cap;
+  int cap = st->flen; /* n + 1 */
+  dto_time *ring = st->fills + (size_t)sym * (size_t)r->fill_cap;
   int *head = &st->fhead[sym], *cnt = &st->fn[sym];
   /* keep the last n+1 fill times; more than n inside the window trips */
   if (*cnt < cap) {
@@ -616,7 +669,11 @@ bool risk_on_round_trip(risk *r, uint32_t strategy, fx pnl) {
   st->losses_in_row = pnl < 0 ? st->losses_in_row + 1 : 0;
   int lim = r->sl[strategy].max_consecutive_losses;
   scope_state *ss = &r->ss[strategy];
-  if (lim > 0 && st->losses_in_row >= lim && ss->mode == MODE_ACTIVE) {
+  /* a daily limit's REDUCING ends with the day; this one must wait for a
+   * person, so it takes over */
+  if (lim > 0 && st->losses_in_row >= lim &&
+      (ss->mode == MODE_ACTIVE ||
+       (ss->mode == MODE_REDUCING && ss->auto_daily))) {
     ss->mode = MODE_REDUCING;
     ss->why = RISK_REDUCING_ONLY;
     ss->auto_daily = false;

@@ -113,9 +113,11 @@ enum {
 };
 
 typedef struct risk_account_limits {
-  fx max_gross;             /* sum |position value| incl. the order */
-  fx max_net;               /* |sum position value| incl. the order */
-  fx max_concentration_pct; /* one symbol's value / equity, percent */
+  /* Exposure limits count working orders as if they filled, in whichever
+   * direction is worse (see risk_input), plus the order itself. */
+  fx max_gross;             /* sum |position value| */
+  fx max_net;               /* |sum position value| */
+  fx max_concentration_pct; /* one symbol's |value| / equity, percent */
   bool check_buying_power;  /* cash + credit covers working buys + order */
   fx credit;                /* extra buying power (margin) */
   int max_open_orders;
@@ -171,9 +173,19 @@ typedef struct risk_input {
   bool shortable;    /* the instrument may be sold short */
   fx acct_pos, strat_pos;           /* signed positions */
   fx acct_open_buy, acct_open_sell; /* working leaves in this symbol */
+  /* the part of those with a cancel pending: they still count for the
+   * limits of opening orders, but not against an order being reducing
+   * (an end-of-day flatten cancels the exits and closes in one step) */
+  fx acct_canceling_buy, acct_canceling_sell;
   fx acct_equity, acct_cash;
-  fx acct_gross, acct_net;   /* all symbols, valued at last prices */
-  fx acct_sym_value;         /* this symbol's signed position value */
+  /* Exposure of the account's OTHER symbols, counting working orders as if
+   * they filled (valued at reference prices; symbols without one at the
+   * orders' limit prices): sum over symbols of
+   * max(|pos + open buys|, |pos - open sells|) x price, and the two
+   * extremes of the signed net, sum (pos + open buys) x price and
+   * sum (pos - open sells) x price.  This symbol is valued by the gate
+   * from acct_pos, acct_open_buy/sell and ref_price. */
+  fx acct_other_gross, acct_other_long, acct_other_short;
   fx acct_open_buy_value;    /* working buys, all symbols, valued */
   int acct_open_orders, strat_open_orders;
   enum risk_session session;
@@ -203,11 +215,20 @@ void risk_free(risk *r);
 int risk_reload(risk *r, const risk_config *cfg);
 
 /* Decide on order o.  On RISK_OK the order counts toward throttles and the
- * duplicate window.  Every decision is counted. */
+ * duplicate window.  Every decision is counted.  The order is reducing when
+ * it is on the opposite side of the account's position (and of the
+ * strategy's, when it has one) and, together with the account's working
+ * orders on the same side in this symbol that are not being canceled, no
+ * larger than the position: then it cannot open or grow a position (unless
+ * a pending cancel fails).  Reducing orders skip the position and exposure
+ * limits, the trading window and no-new-entries: they never raise gross
+ * exposure, but closing one leg of a hedge can raise net exposure, so
+ * max_net bounds what opening orders may add. */
 enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
                             risk_decision *d);
 
-/* Is o reducing: opposite side to the position and no larger than it. */
+/* Is o reducing: opposite side to the position and no larger than it
+ * (working orders not counted; risk_check counts them). */
 bool risk_is_reducing(const order *o, fx pos);
 
 /* ---- state changes from the engine -------------------------------------- */

@@ -1,0 +1,1383 @@
+/* test_risk.c - the pre-trade risk gate on its own: every check of enum
+ * risk_reason at its boundary (just below, at, just above the limit) with
+ * hand-built risk_input values, asserting the reason code and the value and
+ * limit the decision reports; most-specific-wins resolution; modes, the kill
+ * switch, reloads, the fill-loop guard and the consecutive-loss limit.
+ *
+ * The rig has two accounts, two strategies (strategy i trades for account
+ * i) and two symbols.  Unless a test says otherwise the order is strategy 0,
+ * account 0, symbol 0, the reference price is 100 (fresh), the tick 0.01,
+ * the account holds 100,000 cash and nothing else, and the regular session
+ * of Monday 2025-01-06 is in progress (10:00 New York, close at 16:00). */
+#include "core/prelude.h"
+
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "core/timeutil.h"
+#include "engine/risk.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static fx F(const char *s) {
+  fx v;
+  if (fx_parse_cstr(s, &v))
+    fail_msg("bad fx literal %s", s);
+  return v;
+}
+
+/* 2025-01-06 15:00Z = 10:00 New York; the close is 21:00Z. */
+#define T0                                                                     \
+  ((days_from_civil(2025, 1, 6)) * DTO_NS_PER_DAY + 15 * DTO_NS_PER_HOUR)
+#define CLOSE0 (T0 + 6 * DTO_NS_PER_HOUR)
+#define MS (DTO_NS_PER_SEC / 1000)
+
+typedef struct rig {
+  uint32_t sacct[2];
+  risk_order_limits acct_ol[2], strat_ol[2], sym_ol[2];
+  risk_account_limits al[2];
+  risk_strategy_limits sl[2];
+  risk_config c;
+  risk *r;
+} rig;
+
+/* Every limit off (the config as built by the helpers). */
+static void rig_init(rig *g) {
+  memset(g, 0, sizeof *g);
+  g->sacct[0] = 0;
+  g->sacct[1] = 1;
+  for (int i = 0; i < 2; i++) {
+    risk_account_limits_init(&g->al[i]);
+    risk_strategy_limits_init(&g->sl[i]);
+  }
+  g->c.naccounts = g->c.nstrategies = g->c.nsyms = 2;
+  g->c.strategy_account = g->sacct;
+  g->c.account_orders = g->acct_ol;
+  g->c.strategy_orders = g->strat_ol;
+  g->c.symbol_orders = g->sym_ol;
+  g->c.accounts = g->al;
+  g->c.strategies = g->sl;
+}
+
+static risk *rig_start(rig *g) {
+  assert_int_equal(risk_new(&g->c, &g->r), 0);
+  return g->r;
+}
+
+static void rig_done(rig *g) {
+  risk_free(g->r);
+  g->r = NULL;
+}
+
+/* Set order limit FIELD (bit BIT) to V at level L (an array element). */
+#define SETOL(l, field, bit, v)                                                \
+  do {                                                                         \
+    (l).field = (v);                                                           \
+    (l).set |= (bit);                                                          \
+  } while (0)
+
+static risk_input base_in(void) {
+  risk_input in;
+  memset(&in, 0, sizeof in);
+  in.now = T0;
+  in.ref_price = F("100");
+  in.ref_time = T0;
+  in.tick = F("0.01");
+  in.shortable = true;
+  in.acct_equity = in.acct_cash = F("100000");
+  in.session = RISK_SESS_REGULAR;
+  in.minute_of_day = 600;
+  in.session_close = CLOSE0;
+  return in;
+}
+
+static order mko(enum order_side side, enum order_type type, const char *qty,
+                 const char *limit) {
+  order o;
+  memset(&o, 0, sizeof o);
+  o.side = side;
+  o.type = type;
+  o.tif = TIF_DAY;
+  o.qty = F(qty);
+  o.limit_price = limit ? F(limit) : 0;
+  if (type == ORD_STOP || type == ORD_STOP_LIMIT)
+    o.stop_price = o.limit_price ? o.limit_price : F("100");
+  if (type == ORD_TRAILING_STOP)
+    o.trail = F("1");
+  o.parent = o.peer = o.replaces = o.replaced_by = ORDER_NONE;
+  return o;
+}
+#define BUY(q) mko(SIDE_BUY, ORD_MARKET, q, NULL)
+#define SELL(q) mko(SIDE_SELL, ORD_MARKET, q, NULL)
+#define BUYL(q, p) mko(SIDE_BUY, ORD_LIMIT, q, p)
+#define SELLL(q, p) mko(SIDE_SELL, ORD_LIMIT, q, p)
+
+/* Check o against in; want the reason, and when value/limit are not NULL,
+ * those figures (fx text); scope -1: not checked. */
+static void expect_at(risk *r, const order *o, const risk_input *in,
+                      enum risk_reason want, const char *value,
+                      const char *limit, int scope, int line) {
+  risk_decision d;
+  memset(&d, 0x5a, sizeof d);
+  uint64_t before = risk_checked(r);
+  enum risk_reason got = risk_check(r, o, in, &d);
+  if (got != want)
+    fail_msg("line %d: got %s, want %s (value %" PRId64 " limit %" PRId64 ")",
+             line, risk_reason_name(got), risk_reason_name(want), d.value,
+             d.limit);
+  if (d.reason != got)
+    fail_msg("line %d: decision says %s, return %s", line,
+             risk_reason_name(d.reason), risk_reason_name(got));
+  if (risk_checked(r) != before + 1)
+    fail_msg("line %d: decision not counted", line);
+  char gb[FX_STRLEN], lb[FX_STRLEN];
+  fx_format(d.value, gb, sizeof gb);
+  fx_format(d.limit, lb, sizeof lb);
+  if (value && d.value != F(value))
+    fail_msg("line %d: %s value %s, want %s", line, risk_reason_name(got), gb,
+             value);
+  if (limit && d.limit != F(limit))
+    fail_msg("line %d: %s limit %s, want %s", line, risk_reason_name(got), lb,
+             limit);
+  if (scope >= 0 && d.scope != scope)
+    fail_msg("line %d: %s scope %d, want %d", line, risk_reason_name(got),
+             d.scope, scope);
+}
+#define EXPECT(r, o, in, want, value, limit, scope)                            \
+  do {                                                                         \
+    order o_ = (o);                                                            \
+    expect_at(r, &o_, in, want, value, limit, scope, __LINE__);                \
+  } while (0)
+#define OK(r, o, in) EXPECT(r, o, in, RISK_OK, "0", "0", 0)
+
+/* nanoseconds as fx text, for time-valued decisions */
+static const char *ns_text(dto_time ns, char *buf, size_t cap) {
+  fx_format((fx)ns, buf, cap);
+  return buf;
+}
+
+/* ---- structural checks --------------------------------------------------- */
+
+static void test_structural(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  EXPECT(r, BUY("0"), &in, RISK_BAD_QTY, "0", "0", 0);
+  EXPECT(r, BUY("-1"), &in, RISK_BAD_QTY, "-1", "0", 0);
+  OK(r, BUY("0.00000001"), &in);
+  EXPECT(r, BUYL("1", "0"), &in, RISK_BAD_PRICE, NULL, NULL, 0);
+  EXPECT(r, BUYL("1", "-1"), &in, RISK_BAD_PRICE, NULL, NULL, 0);
+  order o = mko(SIDE_BUY, ORD_STOP, "1", NULL);
+  o.stop_price = 0;
+  EXPECT(r, o, &in, RISK_BAD_PRICE, NULL, NULL, 0);
+  o = mko(SIDE_BUY, ORD_TRAILING_STOP, "1", NULL);
+  o.trail = 0;
+  EXPECT(r, o, &in, RISK_BAD_PRICE, NULL, NULL, 0);
+  /* indexes beyond the configuration */
+  o = BUY("1");
+  o.sym = 2;
+  EXPECT(r, o, &in, RISK_BAD_QTY, NULL, NULL, 0);
+  o = BUY("1");
+  o.account = 2;
+  EXPECT(r, o, &in, RISK_BAD_QTY, NULL, NULL, 0);
+  o = BUY("1");
+  o.strategy = 2;
+  EXPECT(r, o, &in, RISK_BAD_QTY, NULL, NULL, 0);
+  assert_int_equal(risk_refusals(r, RISK_BAD_QTY), 5);
+  assert_int_equal(risk_refusals(r, RISK_BAD_PRICE), 4);
+  assert_int_equal(risk_checked(r), 10);
+  /* names are stable */
+  assert_string_equal(risk_reason_name(RISK_DAILY_LOSS), "max_daily_loss");
+  assert_string_equal(risk_reason_name(RISK_PDT), "pattern_day_trader");
+  assert_string_equal(risk_mode_name(MODE_REDUCING), "reducing");
+  enum risk_mode m = MODE_ACTIVE;
+  assert_int_equal(risk_mode_parse("halted", &m), 0);
+  assert_int_equal(m, MODE_HALTED);
+  assert_int_equal(risk_mode_parse("HALTED", &m), DTO_EINVAL);
+  assert_int_equal(risk_mode_parse(NULL, &m), DTO_EINVAL);
+  rig_done(&g);
+}
+
+/* ---- size and price ------------------------------------------------------ */
+
+static void test_max_order_qty(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[0], max_order_qty, RL_MAX_ORDER_QTY, F("100"));
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  OK(r, BUY("99.99999999"), &in);
+  OK(r, BUY("100"), &in);
+  EXPECT(r, BUY("100.00000001"), &in, RISK_MAX_ORDER_QTY, "100.00000001", "100",
+         0);
+  EXPECT(r, SELLL("101", "100"), &in, RISK_MAX_ORDER_QTY, "101", "100", 0);
+  /* it applies to reducing orders too: a size check, not an exposure one */
+  in.acct_pos = in.strat_pos = F("500");
+  EXPECT(r, SELL("101"), &in, RISK_MAX_ORDER_QTY, "101", "100", 0);
+  /* the other symbol has no limit */
+  order o = BUY("1000");
+  o.sym = 1;
+  OK(r, o, &in);
+  rig_done(&g);
+}
+
+static void test_max_order_notional(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[0], max_order_notional, RL_MAX_ORDER_NOTIONAL, F("10000"));
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  /* limit orders are valued at their limit price */
+  OK(r, BUYL("99.99999999", "100"), &in);
+  OK(r, BUYL("100", "100"), &in);
+  EXPECT(r, BUYL("100.00000001", "100"), &in, RISK_MAX_ORDER_NOTIONAL,
+         "10000.000001", "10000", 0);
+  EXPECT(r, BUYL("100", "100.01"), &in, RISK_MAX_ORDER_NOTIONAL, "10001",
+         "10000", 0);
+  /* market orders at the reference price */
+  OK(r, SELL("100"), &in);
+  EXPECT(r, SELL("100.00000001"), &in, RISK_MAX_ORDER_NOTIONAL, "10000.000001",
+         "10000", 0);
+  in.ref_price = F("99.99");
+  OK(r, SELL("100.01"), &in); /* 100.01 x 99.99 = 9999.9999 */
+  EXPECT(r, SELL("100.02"), &in, RISK_MAX_ORDER_NOTIONAL, "10000.9998", "10000",
+         0);
+  rig_done(&g);
+}
+
+static void test_price_collar_pct(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[0], collar_pct, RL_COLLAR_PCT, F("5"));
+  risk *r = rig_start(&g);
+  risk_input in = base_in(); /* reference 100: the collar is +-5.00 */
+  OK(r, BUYL("1", "104.99"), &in);
+  OK(r, BUYL("1", "105"), &in);
+  EXPECT(r, BUYL("1", "105.00000001"), &in, RISK_PRICE_COLLAR, "5.00000001",
+         "5", 0);
+  EXPECT(r, BUYL("1", "105.01"), &in, RISK_PRICE_COLLAR, "5.01", "5", 0);
+  OK(r, SELLL("1", "95.01"), &in);
+  OK(r, SELLL("1", "95"), &in);
+  EXPECT(r, SELLL("1", "94.99999999"), &in, RISK_PRICE_COLLAR, "5.00000001",
+         "5", 0);
+  /* stop-limit orders are collared on their limit price */
+  order o = mko(SIDE_BUY, ORD_STOP_LIMIT, "1", "106");
+  EXPECT(r, o, &in, RISK_PRICE_COLLAR, "6", "5", 0);
+  /* market orders have no price to collar */
+  OK(r, BUY("1"), &in);
+  rig_done(&g);
+}
+
+static void test_price_collar_ticks(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[0], collar_ticks, RL_COLLAR_TICKS, 10);
+  risk *r = rig_start(&g);
+  risk_input in = base_in(); /* 10 ticks of 0.01: +-0.10 */
+  OK(r, BUYL("1", "100.09"), &in);
+  OK(r, BUYL("1", "100.1"), &in);
+  EXPECT(r, BUYL("1", "100.11"), &in, RISK_PRICE_COLLAR, "0.11", "0.1", 0);
+  OK(r, SELLL("1", "99.9"), &in);
+  EXPECT(r, SELLL("1", "99.89"), &in, RISK_PRICE_COLLAR, "0.11", "0.1", 0);
+  /* a coarser tick widens it */
+  in.tick = F("0.05");
+  OK(r, BUYL("1", "100.5"), &in);
+  EXPECT(r, BUYL("1", "100.55"), &in, RISK_PRICE_COLLAR, "0.55", "0.5", 0);
+  rig_done(&g);
+}
+
+static void test_reference_price(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[1], ref_max_age, RL_REF_MAX_AGE, 5 * DTO_NS_PER_SEC);
+  SETOL(g.sym_ol[1], collar_pct, RL_COLLAR_PCT, F("10"));
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  /* market orders fail closed: no, zero or negative reference */
+  in.ref_price = 0;
+  EXPECT(r, BUY("1"), &in, RISK_NO_REF_PRICE, "0", "0", 0);
+  EXPECT(r, mko(SIDE_SELL, ORD_TRAILING_STOP, "1", NULL), &in,
+         RISK_NO_REF_PRICE, "0", "0", 0);
+  in.ref_price = F("-0.01");
+  EXPECT(r, SELL("1"), &in, RISK_NO_REF_PRICE, "-0.01", "0", 0);
+  in.ref_price = F("0.00000001");
+  OK(r, SELL("1"), &in);
+  /* a limit order needs none when no check values it by the reference */
+  in.ref_price = 0;
+  OK(r, BUYL("1", "100"), &in);
+  /* symbol 1 has a collar: its limit orders need a reference too */
+  order o = BUYL("1", "100");
+  o.sym = 1;
+  EXPECT(r, o, &in, RISK_NO_REF_PRICE, "0", "0", 0);
+  /* stale: older than 5 s */
+  in = base_in();
+  char lim[FX_STRLEN], val[FX_STRLEN];
+  ns_text(5 * DTO_NS_PER_SEC, lim, sizeof lim);
+  in.ref_time = T0 - 5 * DTO_NS_PER_SEC + 1;
+  o = BUY("1");
+  o.sym = 1;
+  OK(r, o, &in);
+  in.ref_time = T0 - 5 * DTO_NS_PER_SEC;
+  OK(r, o, &in);
+  in.ref_time = T0 - 5 * DTO_NS_PER_SEC - 1;
+  EXPECT(r, o, &in, RISK_STALE_REF_PRICE,
+         ns_text(5 * DTO_NS_PER_SEC + 1, val, sizeof val), lim, 0);
+  o = BUYL("1", "100");
+  o.sym = 1;
+  EXPECT(r, o, &in, RISK_STALE_REF_PRICE, NULL, lim, 0);
+  /* symbol 0 has no age limit: any age will do */
+  in.ref_time = T0 - DTO_NS_PER_DAY;
+  OK(r, BUY("1"), &in);
+  /* a stop order valued for a value limit needs a reference as well */
+  rig_done(&g);
+  rig_init(&g);
+  g.al[0].max_gross = F("1000000");
+  r = rig_start(&g);
+  in = base_in();
+  in.ref_price = 0;
+  EXPECT(r, mko(SIDE_BUY, ORD_STOP, "1", "101"), &in, RISK_NO_REF_PRICE, "0",
+         "0", 0);
+  OK(r, BUYL("1", "100"), &in); /* valued at its limit price */
+  rig_done(&g);
+}
+
+/* ---- positions and exposure ---------------------------------------------- */
+
+static void test_max_pos_qty(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[0], max_pos_qty, RL_MAX_POS_QTY, F("100"));
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.acct_pos = in.strat_pos = F("50");
+  in.acct_open_buy = F("20");
+  OK(r, BUY("29.99999999"), &in);
+  OK(r, BUY("30"), &in);
+  EXPECT(r, BUY("30.00000001"), &in, RISK_MAX_POS_QTY, "100.00000001", "100",
+         0);
+  /* the short side counts working sells */
+  in.acct_pos = in.strat_pos = F("-50");
+  in.acct_open_buy = 0;
+  in.acct_open_sell = F("20");
+  OK(r, SELL("30"), &in);
+  EXPECT(r, SELL("30.00000001"), &in, RISK_MAX_POS_QTY, "100.00000001", "100",
+         0);
+  /* from long to short through zero */
+  in.acct_pos = in.strat_pos = F("40");
+  in.acct_open_sell = 0;
+  OK(r, SELL("140"), &in);
+  EXPECT(r, SELL("140.00000001"), &in, RISK_MAX_POS_QTY, "100.00000001", "100",
+         0);
+  /* a reducing order passes even above the limit */
+  in.acct_pos = in.strat_pos = F("150");
+  OK(r, SELL("150"), &in);
+  EXPECT(r, BUY("1"), &in, RISK_MAX_POS_QTY, "151", "100", 0);
+  /* ...but not when working sells already close part of it: then it is
+   * opening (150 - 50 - 150 = -50 short, within the limit) and checked */
+  in.acct_open_sell = F("50");
+  OK(r, SELL("150"), &in);
+  in.acct_open_sell = F("150");
+  EXPECT(r, SELL("100.00000001"), &in, RISK_MAX_POS_QTY, "100.00000001", "100",
+         0);
+  rig_done(&g);
+}
+
+static void test_max_pos_notional(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[0], max_pos_notional, RL_MAX_POS_NOTIONAL, F("10000"));
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.acct_pos = in.strat_pos = F("50");
+  in.acct_open_buy = F("10");
+  OK(r, BUYL("40", "99"), &in); /* 100 x 100 = 10000 */
+  EXPECT(r, BUYL("40.00000001", "99"), &in, RISK_MAX_POS_NOTIONAL,
+         "10000.000001", "10000", 0);
+  in.ref_price = F("100.01");
+  EXPECT(r, BUY("40"), &in, RISK_MAX_POS_NOTIONAL, "10001", "10000", 0);
+  in.ref_price = F("99.99");
+  OK(r, BUY("40"), &in);
+  rig_done(&g);
+}
+
+static void test_max_gross(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].max_gross = F("50000");
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  /* other symbols: 30000 long at worst */
+  in.acct_other_gross = F("30000");
+  in.acct_other_long = F("30000");
+  in.acct_other_short = F("-10000");
+  in.acct_pos = in.strat_pos = F("50"); /* 5000 */
+  in.acct_open_buy = F("100");          /* 10000 more if it fills */
+  OK(r, BUY("49.99999999"), &in);
+  OK(r, BUY("50"), &in); /* 30000 + 200 x 100 */
+  EXPECT(r, BUY("50.00000001"), &in, RISK_MAX_GROSS, "50000.000001", "50000",
+         1);
+  /* a limit order is valued at the reference price, not its limit */
+  OK(r, BUYL("50", "90"), &in);
+  EXPECT(r, BUYL("51", "90"), &in, RISK_MAX_GROSS, "50100", "50000", 1);
+  /* the short side: worse only once it passes the long extreme */
+  in.acct_open_sell = F("50"); /* 50 - 50 = 0 */
+  OK(r, SELL("200"), &in);     /* -200: 20000, as bad as the long side */
+  EXPECT(r, SELL("201"), &in, RISK_MAX_GROSS, "50100", "50000", 1);
+  /* without a reference the order is valued at its limit price */
+  in.ref_price = 0;
+  in.acct_pos = in.strat_pos = 0;
+  in.acct_open_buy = in.acct_open_sell = 0;
+  OK(r, BUYL("200", "100"), &in);
+  EXPECT(r, BUYL("200", "100.01"), &in, RISK_MAX_GROSS, "50002", "50000", 1);
+  /* reducing orders are not exposure checked */
+  in = base_in();
+  in.acct_other_gross = F("60000");
+  in.acct_pos = in.strat_pos = F("10");
+  OK(r, SELL("10"), &in);
+  EXPECT(r, BUY("0.00000001"), &in, RISK_MAX_GROSS, "61000.000001", "50000", 1);
+  rig_done(&g);
+}
+
+static void test_max_net(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].max_net = F("20000");
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  /* other symbols: between -15000 and +12000 */
+  in.acct_other_gross = F("40000");
+  in.acct_other_long = F("12000");
+  in.acct_other_short = F("-15000");
+  OK(r, BUY("79.99999999"), &in);
+  OK(r, BUY("80"), &in); /* 12000 + 8000 */
+  EXPECT(r, BUY("80.00000001"), &in, RISK_MAX_NET, "20000.000001", "20000", 1);
+  OK(r, SELL("50"), &in); /* -15000 - 5000 */
+  EXPECT(r, SELL("50.00000001"), &in, RISK_MAX_NET, "20000.000001", "20000", 1);
+  /* working buys here count on the long side */
+  in.acct_open_buy = F("30");
+  OK(r, BUY("50"), &in);
+  EXPECT(r, BUY("51"), &in, RISK_MAX_NET, "20100", "20000", 1);
+  /* a sell is judged on the short side: working buys do not excuse it */
+  OK(r, SELL("50"), &in);
+  EXPECT(r, SELL("51"), &in, RISK_MAX_NET, "20100", "20000", 1);
+  rig_done(&g);
+}
+
+static void test_concentration(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].max_concentration_pct = F("25");
+  risk *r = rig_start(&g);
+  risk_input in = base_in(); /* equity 100000: 25000 in one symbol */
+  in.acct_pos = in.strat_pos = F("100");
+  in.acct_open_buy = F("50");
+  OK(r, BUY("99.99999999"), &in);
+  OK(r, BUY("100"), &in);
+  EXPECT(r, BUY("100.00000001"), &in, RISK_CONCENTRATION, "25000.000001",
+         "25000", 1);
+  in.acct_equity = F("99999.99");
+  EXPECT(r, BUY("100"), &in, RISK_CONCENTRATION, "25000", "24999.9975", 1);
+  /* no equity: nothing opens */
+  in.acct_equity = 0;
+  EXPECT(r, BUY("1"), &in, RISK_CONCENTRATION, "15100", "0", 1);
+  rig_done(&g);
+}
+
+static void test_buying_power(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].check_buying_power = true;
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.acct_cash = F("10000");
+  in.acct_open_buy_value = F("2000"); /* working buys count */
+  OK(r, BUYL("79.99999999", "100"), &in);
+  OK(r, BUYL("80", "100"), &in);
+  EXPECT(r, BUYL("80.00000001", "100"), &in, RISK_BUYING_POWER, "8000.000001",
+         "8000", 1);
+  EXPECT(r, BUY("80.01"), &in, RISK_BUYING_POWER, "8001", "8000", 1);
+  rig_done(&g);
+  /* credit adds to it */
+  rig_init(&g);
+  g.al[0].check_buying_power = true;
+  g.al[0].credit = F("5000");
+  r = rig_start(&g);
+  OK(r, BUYL("130", "100"), &in);
+  EXPECT(r, BUYL("130.01", "100"), &in, RISK_BUYING_POWER, "13001", "13000", 1);
+  /* overdrawn: the limit is negative, nothing opens */
+  in.acct_cash = F("-6000");
+  EXPECT(r, BUYL("0.01", "100"), &in, RISK_BUYING_POWER, "1", "-3000", 1);
+  /* reducing sells need none */
+  in.acct_pos = in.strat_pos = F("10");
+  OK(r, SELL("10"), &in);
+  rig_done(&g);
+}
+
+/* ---- counts, throttles, duplicates -------------------------------------- */
+
+static void test_max_open_orders(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].max_open_orders = 5;
+  g.sl[0].max_open_orders = 3;
+  g.sl[1].max_open_orders = 10;
+  g.al[1].max_open_orders = 0; /* off */
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.acct_open_orders = 2;
+  in.strat_open_orders = 2;
+  OK(r, BUY("1"), &in);
+  in.strat_open_orders = 3;
+  EXPECT(r, BUY("1"), &in, RISK_MAX_OPEN_ORDERS, "4", "3", 2);
+  in.acct_open_orders = 4;
+  in.strat_open_orders = 0;
+  OK(r, BUY("1"), &in);
+  in.acct_open_orders = 5;
+  EXPECT(r, BUY("1"), &in, RISK_MAX_OPEN_ORDERS, "6", "5", 1);
+  /* the account comes first */
+  in.strat_open_orders = 7;
+  EXPECT(r, BUY("1"), &in, RISK_MAX_OPEN_ORDERS, "6", "5", 1);
+  /* reducing orders count too */
+  in.acct_pos = in.strat_pos = F("10");
+  EXPECT(r, SELL("1"), &in, RISK_MAX_OPEN_ORDERS, "6", "5", 1);
+  /* strategy 1 (account 1) */
+  order o = BUY("1");
+  o.strategy = o.account = 1;
+  in = base_in();
+  in.acct_open_orders = 1000;
+  in.strat_open_orders = 9;
+  OK(r, o, &in);
+  in.strat_open_orders = 10;
+  EXPECT(r, o, &in, RISK_MAX_OPEN_ORDERS, "11", "10", 2);
+  rig_done(&g);
+}
+
+/* n orders for strategy (and account) s at time t, each expected to pass
+ * (no duplicate window is set in these tests). */
+static void pass_n(risk *r, int s, int n, dto_time t, int line) {
+  for (int i = 0; i < n; i++) {
+    order o = BUYL("1", "100");
+    o.strategy = o.account = (uint32_t)s;
+    risk_input in = base_in();
+    in.now = t;
+    in.ref_time = t;
+    expect_at(r, &o, &in, RISK_OK, "0", "0", 0, line);
+  }
+}
+static void refuse_at(risk *r, int s, dto_time t, enum risk_reason why,
+                      const char *value, const char *limit, int scope,
+                      int line) {
+  order o = BUYL("1", "99.99");
+  o.strategy = o.account = (uint32_t)s;
+  risk_input in = base_in();
+  in.now = t;
+  in.ref_time = t;
+  expect_at(r, &o, &in, why, value, limit, scope, line);
+}
+
+static void test_rate_per_second(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.sl[0].max_orders_per_sec = 3; /* strategy 0 */
+  g.al[1].max_orders_per_sec = 2; /* account 1 */
+  risk *r = rig_start(&g);
+  dto_time s = DTO_NS_PER_SEC;
+  /* strategy: 3 in a second pass, the 4th waits for the first to age out */
+  pass_n(r, 0, 2, T0, __LINE__);
+  pass_n(r, 0, 1, T0 + 400 * MS, __LINE__);
+  refuse_at(r, 0, T0 + 400 * MS, RISK_RATE_SEC, "4", "3", 2, __LINE__);
+  refuse_at(r, 0, T0 + s - 1, RISK_RATE_SEC, "4", "3", 2, __LINE__);
+  pass_n(r, 0, 2, T0 + s, __LINE__); /* both T0 orders are out */
+  refuse_at(r, 0, T0 + s, RISK_RATE_SEC, "4", "3", 2, __LINE__);
+  refuse_at(r, 0, T0 + 1400 * MS - 1, RISK_RATE_SEC, "4", "3", 2, __LINE__);
+  pass_n(r, 0, 1, T0 + 1400 * MS, __LINE__);
+  /* account 1 (strategy 1 has no throttle of its own) */
+  pass_n(r, 1, 2, T0, __LINE__);
+  refuse_at(r, 1, T0 + s - 1, RISK_RATE_SEC, "3", "2", 1, __LINE__);
+  pass_n(r, 1, 2, T0 + s, __LINE__);
+  refuse_at(r, 1, T0 + s, RISK_RATE_SEC, "3", "2", 1, __LINE__);
+  /* refusals are not counted against the throttle */
+  pass_n(r, 1, 2, T0 + 2 * s, __LINE__);
+  assert_int_equal(risk_refusals(r, RISK_RATE_SEC), 6);
+  rig_done(&g);
+}
+
+static void test_rate_per_minute(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.sl[0].max_orders_per_min = 4;
+  g.al[1].max_orders_per_min = 3;
+  g.al[0].max_orders_per_sec = 100; /* on, not binding */
+  risk *r = rig_start(&g);
+  dto_time m = DTO_NS_PER_MIN;
+  for (int i = 0; i < 4; i++)
+    pass_n(r, 0, 1, T0 + i * 10 * DTO_NS_PER_SEC, __LINE__);
+  refuse_at(r, 0, T0 + 40 * DTO_NS_PER_SEC, RISK_RATE_MIN, "5", "4", 2,
+            __LINE__);
+  refuse_at(r, 0, T0 + m - 1, RISK_RATE_MIN, "5", "4", 2, __LINE__);
+  pass_n(r, 0, 1, T0 + m, __LINE__);
+  refuse_at(r, 0, T0 + m + 10 * DTO_NS_PER_SEC - 1, RISK_RATE_MIN, "5", "4", 2,
+            __LINE__);
+  pass_n(r, 0, 1, T0 + m + 10 * DTO_NS_PER_SEC, __LINE__);
+  /* account 1 */
+  pass_n(r, 1, 3, T0 + 5 * DTO_NS_PER_SEC, __LINE__);
+  refuse_at(r, 1, T0 + 5 * DTO_NS_PER_SEC + m - 1, RISK_RATE_MIN, "4", "3", 1,
+            __LINE__);
+  pass_n(r, 1, 3, T0 + 5 * DTO_NS_PER_SEC + m, __LINE__);
+  rig_done(&g);
+}
+
+static void test_duplicate(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[0], dup_window, RL_DUP_WINDOW, 100 * MS);
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  char w[FX_STRLEN], v[FX_STRLEN];
+  ns_text(100 * MS, w, sizeof w);
+  OK(r, BUYL("10", "100"), &in);
+  in.now = T0 + 100 * MS - 1;
+  EXPECT(r, BUYL("10", "100"), &in, RISK_DUPLICATE,
+         ns_text(100 * MS - 1, v, sizeof v), w, 0);
+  /* any difference makes it another order */
+  OK(r, BUYL("10.00000001", "100"), &in);
+  OK(r, BUYL("10", "100.01"), &in);
+  OK(r, SELLL("10", "100"), &in);
+  order o = BUYL("10", "100");
+  o.account = o.strategy = 1;
+  OK(r, o, &in);
+  /* at the window's end it is no duplicate */
+  in.now = T0 + 100 * MS;
+  OK(r, BUYL("10", "100"), &in);
+  /* ... and that one starts a new window */
+  in.now = T0 + 150 * MS;
+  EXPECT(r, BUYL("10", "100"), &in, RISK_DUPLICATE,
+         ns_text(50 * MS, v, sizeof v), w, 0);
+  /* market orders: same side, symbol and quantity */
+  in.now = T0 + 200 * MS;
+  OK(r, BUY("7"), &in);
+  in.now = T0 + 250 * MS;
+  EXPECT(r, BUY("7"), &in, RISK_DUPLICATE, ns_text(50 * MS, v, sizeof v), w, 0);
+  /* refused orders do not open a window */
+  in.now = T0 + 400 * MS;
+  risk_kill(r, true);
+  EXPECT(r, BUYL("3", "100"), &in, RISK_KILL_SWITCH, NULL, NULL, 3);
+  risk_kill(r, false);
+  in.now = T0 + 410 * MS;
+  OK(r, BUYL("3", "100"), &in);
+  rig_done(&g);
+}
+
+/* ---- what may be traded, and when ---------------------------------------- */
+
+static void test_restricted(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[1], restricted, RL_RESTRICTED, true);
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  order o = BUY("1");
+  o.sym = 1;
+  EXPECT(r, o, &in, RISK_RESTRICTED, "0", "0", 0);
+  /* no orders at all, reducing ones included */
+  in.acct_pos = in.strat_pos = F("10");
+  o.side = SIDE_SELL;
+  EXPECT(r, o, &in, RISK_RESTRICTED, "0", "0", 0);
+  OK(r, SELL("1"), &in); /* symbol 0 is fine */
+  rig_done(&g);
+}
+
+static void test_short_sales(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].allow_short = false;
+  SETOL(g.sym_ol[1], hard_to_borrow, RL_HARD_TO_BORROW, true);
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  EXPECT(r, SELL("0.00000001"), &in, RISK_SHORT_NOT_ALLOWED, "-0.00000001", "0",
+         1);
+  in.acct_pos = in.strat_pos = F("10");
+  OK(r, SELL("9.99999999"), &in);
+  OK(r, SELL("10"), &in);
+  EXPECT(r, SELL("10.00000001"), &in, RISK_SHORT_NOT_ALLOWED, "-0.00000001",
+         "0", 1);
+  /* working sells count: 10 long, 6 being sold, 4 more is all that's left */
+  in.acct_open_sell = F("6");
+  OK(r, SELL("4"), &in);
+  EXPECT(r, SELL("4.00000001"), &in, RISK_SHORT_NOT_ALLOWED, "-0.00000001", "0",
+         1);
+  /* buys never are short sales */
+  in.acct_pos = in.strat_pos = F("-10");
+  in.acct_open_sell = 0;
+  OK(r, BUY("30"), &in);
+  rig_done(&g);
+
+  /* shorts allowed, but not in this instrument, or hard to borrow */
+  rig_init(&g);
+  SETOL(g.sym_ol[1], hard_to_borrow, RL_HARD_TO_BORROW, true);
+  r = rig_start(&g);
+  in = base_in();
+  OK(r, SELL("5"), &in);
+  in.shortable = false;
+  EXPECT(r, SELL("5"), &in, RISK_SHORT_NOT_ALLOWED, "-5", "0", 1);
+  in.shortable = true;
+  order o = SELL("5");
+  o.sym = 1;
+  EXPECT(r, o, &in, RISK_HARD_TO_BORROW, "-5", "0", 0);
+  in.acct_pos = in.strat_pos = F("5");
+  OK(r, o, &in); /* selling what it holds */
+  o.qty = F("5.00000001");
+  EXPECT(r, o, &in, RISK_HARD_TO_BORROW, "-0.00000001", "0", 0);
+  rig_done(&g);
+}
+
+static void test_sessions(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[1].allow_extended_hours = false;
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  order o = BUY("1");
+  in.session = RISK_SESS_CLOSED;
+  EXPECT(r, o, &in, RISK_MARKET_CLOSED, "0", "0", 0);
+  o.extended_hours = true;
+  EXPECT(r, o, &in, RISK_MARKET_CLOSED, "0", "0", 0);
+  in.session = RISK_SESS_EXTENDED;
+  OK(r, o, &in);
+  o.extended_hours = false;
+  EXPECT(r, o, &in, RISK_MARKET_CLOSED, "0", "0", 0);
+  /* account 1 may not trade outside the regular session */
+  o.account = o.strategy = 1;
+  o.extended_hours = true;
+  EXPECT(r, o, &in, RISK_EXTENDED_NOT_ALLOWED, "0", "0", 1);
+  in.session = RISK_SESS_REGULAR;
+  OK(r, o, &in);
+  /* closing orders obey the hours too */
+  in.session = RISK_SESS_CLOSED;
+  in.acct_pos = in.strat_pos = F("1");
+  EXPECT(r, SELL("1"), &in, RISK_MARKET_CLOSED, "0", "0", 0);
+  rig_done(&g);
+}
+
+static void test_trading_window(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.sl[0].window_start = 600; /* 10:00 */
+  g.sl[0].window_end = 900;   /* 15:00 */
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.minute_of_day = 599;
+  EXPECT(r, BUY("1"), &in, RISK_OUTSIDE_WINDOW, "599", "600", 2);
+  in.minute_of_day = 600;
+  OK(r, BUY("1"), &in);
+  in.minute_of_day = 899;
+  OK(r, BUY("1"), &in);
+  in.minute_of_day = 900;
+  EXPECT(r, BUY("1"), &in, RISK_OUTSIDE_WINDOW, "900", "900", 2);
+  /* closing orders pass outside it */
+  in.acct_pos = in.strat_pos = F("1");
+  OK(r, SELL("1"), &in);
+  EXPECT(r, SELL("1.00000001"), &in, RISK_OUTSIDE_WINDOW, "900", "900", 2);
+  /* strategy 1 has none */
+  order o = BUY("1");
+  o.account = o.strategy = 1;
+  in.minute_of_day = 0;
+  OK(r, o, &in);
+  rig_done(&g);
+}
+
+static void test_no_new_entries(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.sl[0].no_new_entries = 5 * DTO_NS_PER_MIN;
+  g.sl[1].flatten_before_close = 3 * DTO_NS_PER_MIN; /* implies 3 min */
+  risk *r = rig_start(&g);
+  assert_int_equal(risk_strategy(r, 1)->no_new_entries, 3 * DTO_NS_PER_MIN);
+  risk_input in = base_in();
+  char lim[FX_STRLEN], v[FX_STRLEN];
+  ns_text(5 * DTO_NS_PER_MIN, lim, sizeof lim);
+  in.now = CLOSE0 - 5 * DTO_NS_PER_MIN - 1;
+  OK(r, BUY("1"), &in);
+  in.now = CLOSE0 - 5 * DTO_NS_PER_MIN;
+  EXPECT(r, BUY("1"), &in, RISK_NO_NEW_ENTRIES, lim, lim, 2);
+  in.now = CLOSE0 - 5 * DTO_NS_PER_MIN + 1;
+  EXPECT(r, BUY("1"), &in, RISK_NO_NEW_ENTRIES,
+         ns_text(5 * DTO_NS_PER_MIN - 1, v, sizeof v), lim, 2);
+  /* closing orders pass */
+  in.acct_pos = in.strat_pos = F("3");
+  OK(r, SELL("3"), &in);
+  /* strategy 1: 3 minutes */
+  order o = BUY("1");
+  o.account = o.strategy = 1;
+  in = base_in();
+  in.now = CLOSE0 - 3 * DTO_NS_PER_MIN - 1;
+  OK(r, o, &in);
+  in.now = CLOSE0 - 3 * DTO_NS_PER_MIN;
+  EXPECT(r, o, &in, RISK_NO_NEW_ENTRIES, NULL, NULL, 2);
+  rig_done(&g);
+}
+
+/* ---- pattern day trader, daily loss, drawdown ---------------------------- */
+
+static void test_pdt(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].pdt = true; /* 25000, 3 day trades */
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.acct_equity = F("24999.99999999");
+  in.acct_pos = in.strat_pos = F("10");
+  in.would_day_trade = true;
+  in.day_trades = 2;
+  OK(r, SELL("10"), &in);
+  in.day_trades = 3;
+  EXPECT(r, SELL("10"), &in, RISK_PDT, "4", "3", 1);
+  in.day_trades = 4;
+  EXPECT(r, SELL("10"), &in, RISK_PDT, "5", "3", 1);
+  /* at 25000 equity the rule does not apply */
+  in.acct_equity = F("25000");
+  OK(r, SELL("10"), &in);
+  /* an order that is no day trade passes */
+  in.acct_equity = F("20000");
+  in.would_day_trade = false;
+  OK(r, SELL("10"), &in);
+  /* account 1 does not enforce it */
+  order o = SELL("10");
+  o.account = o.strategy = 1;
+  in.would_day_trade = true;
+  OK(r, o, &in);
+  rig_done(&g);
+}
+
+static void test_daily_loss(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].max_daily_loss = F("1000");
+  g.sl[0].max_daily_loss = F("400");
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.acct_day_pnl = F("-999.99999999");
+  OK(r, BUY("1"), &in);
+  in.acct_day_pnl = F("-1000");
+  EXPECT(r, BUY("1"), &in, RISK_DAILY_LOSS, "1000", "1000", 1);
+  in.acct_day_pnl = F("-1000.00000001");
+  EXPECT(r, BUY("1"), &in, RISK_DAILY_LOSS, "1000.00000001", "1000", 1);
+  /* a closing order passes */
+  in.acct_pos = in.strat_pos = F("5");
+  OK(r, SELL("5"), &in);
+  /* the strategy's own limit */
+  in = base_in();
+  in.strat_day_pnl = F("-399.99999999");
+  OK(r, BUY("1"), &in);
+  in.strat_day_pnl = F("-400");
+  EXPECT(r, BUY("1"), &in, RISK_DAILY_LOSS, "400", "400", 2);
+  /* a gain is no loss */
+  in.strat_day_pnl = F("5000");
+  in.acct_day_pnl = F("5000");
+  OK(r, BUY("1"), &in);
+  rig_done(&g);
+}
+
+static void test_drawdown(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].max_drawdown = F("2000");
+  g.sl[0].max_drawdown = F("500");
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.acct_drawdown = F("1999.99999999");
+  OK(r, BUY("1"), &in);
+  in.acct_drawdown = F("2000");
+  EXPECT(r, BUY("1"), &in, RISK_DRAWDOWN, "2000", "2000", 1);
+  in.acct_drawdown = F("2000.00000001");
+  EXPECT(r, BUY("1"), &in, RISK_DRAWDOWN, "2000.00000001", "2000", 1);
+  in.acct_pos = in.strat_pos = F("5");
+  OK(r, SELL("5"), &in);
+  in = base_in();
+  in.strat_drawdown = F("499.99999999");
+  OK(r, BUY("1"), &in);
+  in.strat_drawdown = F("500.00000001");
+  EXPECT(r, BUY("1"), &in, RISK_DRAWDOWN, "500.00000001", "500", 2);
+  rig_done(&g);
+}
+
+/* ---- modes and the kill switch ------------------------------------------- */
+
+static void test_kill_switch(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.acct_pos = in.strat_pos = F("5");
+  assert_false(risk_killed(r));
+  risk_kill(r, true);
+  assert_true(risk_killed(r));
+  EXPECT(r, BUY("1"), &in, RISK_KILL_SWITCH, "0", "0", 3);
+  EXPECT(r, SELL("5"), &in, RISK_KILL_SWITCH, "0", "0", 3); /* reducing too */
+  order o = BUY("1");
+  o.account = o.strategy = 1;
+  EXPECT(r, o, &in, RISK_KILL_SWITCH, "0", "0", 3);
+  risk_kill(r, false);
+  assert_false(risk_killed(r));
+  OK(r, BUY("1"), &in);
+  assert_int_equal(risk_refusals(r, RISK_KILL_SWITCH), 3);
+  rig_done(&g);
+}
+
+static void test_halted(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.acct_pos = in.strat_pos = F("5");
+  risk_set_mode(r, 1, 0, MODE_HALTED);
+  assert_int_equal(risk_mode_of(r, 1, 0), MODE_HALTED);
+  assert_int_equal(risk_mode_reason(r, 1, 0), RISK_OK); /* by a person */
+  EXPECT(r, BUY("1"), &in, RISK_HALTED, "0", "0", 1);
+  EXPECT(r, SELL("5"), &in, RISK_HALTED, "0", "0", 1);
+  order o = BUY("1"); /* account 1 is not halted */
+  o.account = o.strategy = 1;
+  OK(r, o, &in);
+  risk_set_mode(r, 1, 0, MODE_ACTIVE);
+  risk_set_mode(r, 2, 0, MODE_HALTED);
+  EXPECT(r, SELL("5"), &in, RISK_HALTED, "0", "0", 2);
+  risk_set_mode(r, 2, 0, MODE_ACTIVE);
+  OK(r, SELL("5"), &in);
+  /* bad scopes and modes are ignored */
+  risk_set_mode(r, 3, 0, MODE_HALTED);
+  risk_set_mode(r, 1, 2, MODE_HALTED);
+  risk_set_mode(r, 1, 0, RISK_MODE_COUNT);
+  assert_int_equal(risk_mode_of(r, 1, 0), MODE_ACTIVE);
+  assert_int_equal(risk_mode_of(r, 1, 7), MODE_ACTIVE);
+  rig_done(&g);
+}
+
+static void test_reducing_only(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  risk_set_mode(r, 2, 0, MODE_REDUCING);
+  EXPECT(r, BUY("1"), &in, RISK_REDUCING_ONLY, "0", "0", 2);
+  EXPECT(r, SELL("1"), &in, RISK_REDUCING_ONLY, "0", "0", 2); /* opens short */
+  in.acct_pos = in.strat_pos = F("10");
+  OK(r, SELL("10"), &in);
+  OK(r, SELLL("4", "101"), &in);
+  EXPECT(r, SELL("10.00000001"), &in, RISK_REDUCING_ONLY, "0", "0", 2);
+  EXPECT(r, BUY("1"), &in, RISK_REDUCING_ONLY, "0", "0", 2);
+  /* working sells already close part of it: only the rest reduces */
+  in.acct_open_sell = F("6");
+  OK(r, SELL("4"), &in);
+  EXPECT(r, SELL("4.00000001"), &in, RISK_REDUCING_ONLY, "0", "0", 2);
+  /* ...unless they are being canceled (a flatten cancels the exits and
+   * closes in one step) */
+  in.acct_canceling_sell = F("6");
+  OK(r, SELL("10"), &in);
+  EXPECT(r, SELL("10.00000001"), &in, RISK_REDUCING_ONLY, "0", "0", 2);
+  in.acct_canceling_sell = F("2");
+  OK(r, SELL("6"), &in);
+  EXPECT(r, SELL("6.00000001"), &in, RISK_REDUCING_ONLY, "0", "0", 2);
+  /* short positions reduce with buys */
+  in = base_in();
+  in.acct_pos = in.strat_pos = F("-10");
+  in.acct_open_buy = F("3");
+  OK(r, BUY("7"), &in);
+  EXPECT(r, BUY("7.00000001"), &in, RISK_REDUCING_ONLY, "0", "0", 2);
+  in.acct_canceling_buy = F("3");
+  OK(r, BUY("10"), &in);
+  /* an order reducing the account but opening the strategy is opening */
+  in = base_in();
+  in.acct_pos = F("10");
+  in.strat_pos = F("-2");
+  EXPECT(r, SELL("1"), &in, RISK_REDUCING_ONLY, "0", "0", 2);
+  /* the account scope */
+  risk_set_mode(r, 2, 0, MODE_ACTIVE);
+  risk_set_mode(r, 1, 0, MODE_REDUCING);
+  in = base_in();
+  EXPECT(r, BUY("1"), &in, RISK_REDUCING_ONLY, "0", "0", 1);
+  in.acct_pos = in.strat_pos = F("2");
+  OK(r, SELL("2"), &in);
+  assert_true(
+      risk_is_reducing(&(order){.side = SIDE_SELL, .qty = F("2")}, F("2")));
+  assert_false(risk_is_reducing(&(order){.side = SIDE_SELL, .qty = F("2")}, 0));
+  assert_false(
+      risk_is_reducing(&(order){.side = SIDE_BUY, .qty = F("1")}, F("2")));
+  rig_done(&g);
+}
+
+/* Check order: the first failing check decides, in enum order. */
+static void test_check_order(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[0], max_order_qty, RL_MAX_ORDER_QTY, F("10"));
+  SETOL(g.sym_ol[0], restricted, RL_RESTRICTED, true);
+  g.al[0].max_open_orders = 1;
+  g.al[0].max_daily_loss = F("1");
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  in.acct_open_orders = 5;
+  in.acct_day_pnl = F("-5");
+  in.session = RISK_SESS_CLOSED;
+  risk_kill(r, true);
+  EXPECT(r, BUY("20"), &in, RISK_KILL_SWITCH, NULL, NULL, 3);
+  risk_kill(r, false);
+  EXPECT(r, BUY("20"), &in, RISK_RESTRICTED, NULL, NULL, 0);
+  rig_done(&g);
+  g.sym_ol[0].restricted = false;
+  r = rig_start(&g);
+  EXPECT(r, BUY("20"), &in, RISK_MARKET_CLOSED, NULL, NULL, 0);
+  in.session = RISK_SESS_REGULAR;
+  EXPECT(r, BUY("20"), &in, RISK_MAX_ORDER_QTY, NULL, NULL, 0);
+  EXPECT(r, BUY("10"), &in, RISK_MAX_OPEN_ORDERS, NULL, NULL, 1);
+  in.acct_open_orders = 0;
+  EXPECT(r, BUY("10"), &in, RISK_DAILY_LOSS, NULL, NULL, 1);
+  rig_done(&g);
+}
+
+/* ---- resolution, modes over days, reloads -------------------------------- */
+
+static void test_most_specific_wins(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.c.defaults.max_order_qty = F("1000");
+  g.c.defaults.collar_pct = F("10");
+  g.c.defaults.dup_window = 50 * MS;
+  SETOL(g.acct_ol[0], max_order_qty, RL_MAX_ORDER_QTY, F("500"));
+  SETOL(g.acct_ol[0], max_pos_qty, RL_MAX_POS_QTY, F("2000"));
+  SETOL(g.strat_ol[0], max_order_qty, RL_MAX_ORDER_QTY, F("200"));
+  SETOL(g.strat_ol[0], collar_pct, RL_COLLAR_PCT, F("3"));
+  SETOL(g.sym_ol[1], max_order_qty, RL_MAX_ORDER_QTY, F("50"));
+  /* account 1 turns the default collar off explicitly (0 with its bit) */
+  SETOL(g.acct_ol[1], collar_pct, RL_COLLAR_PCT, 0);
+  /* a field without its bit is not a setting */
+  g.strat_ol[1].max_order_qty = F("7");
+  risk *r = rig_start(&g);
+  const risk_order_limits *e;
+  /* strategy 0 (account 0), symbol 0: strategy beats account beats default */
+  e = risk_effective(r, 0, 0);
+  assert_int_equal(e->max_order_qty, F("200"));
+  assert_int_equal(e->collar_pct, F("3"));
+  assert_int_equal(e->max_pos_qty, F("2000"));
+  assert_int_equal(e->dup_window, 50 * MS);
+  /* symbol 1 beats them all for what it sets, and only that */
+  e = risk_effective(r, 0, 1);
+  assert_int_equal(e->max_order_qty, F("50"));
+  assert_int_equal(e->collar_pct, F("3"));
+  assert_int_equal(e->max_pos_qty, F("2000"));
+  /* strategy 1 (account 1) */
+  e = risk_effective(r, 1, 0);
+  assert_int_equal(e->max_order_qty, F("1000"));
+  assert_int_equal(e->collar_pct, 0);
+  assert_int_equal(e->max_pos_qty, 0);
+  e = risk_effective(r, 1, 1);
+  assert_int_equal(e->max_order_qty, F("50"));
+  assert_null(risk_effective(r, 2, 0));
+  assert_null(risk_effective(r, 0, 2));
+  /* and the check uses the resolved values */
+  risk_input in = base_in();
+  order o = BUY("201");
+  EXPECT(r, o, &in, RISK_MAX_ORDER_QTY, "201", "200", 0);
+  o.sym = 1;
+  o.qty = F("51");
+  EXPECT(r, o, &in, RISK_MAX_ORDER_QTY, "51", "50", 0);
+  o = BUYL("1", "103.01");
+  EXPECT(r, o, &in, RISK_PRICE_COLLAR, "3.01", "3", 0);
+  o.account = o.strategy = 1;
+  OK(r, o, &in);
+  o = BUYL("1000", "200"); /* no collar for account 1 */
+  o.account = o.strategy = 1;
+  OK(r, o, &in);
+  o.qty = F("1000.00000001");
+  EXPECT(r, o, &in, RISK_MAX_ORDER_QTY, "1000.00000001", "1000", 0);
+  rig_done(&g);
+}
+
+static void test_modes_over_days(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].max_daily_loss = F("1000");
+  g.sl[0].max_drawdown = F("300");
+  g.al[1].max_drawdown = F("100");
+  risk *r = rig_start(&g);
+  /* below the limits: nothing */
+  assert_int_equal(risk_on_pnl(r, 1, 0, F("-999.99999999"), 0), RISK_OK);
+  assert_int_equal(risk_on_pnl(r, 2, 0, 0, F("299.99999999")), RISK_OK);
+  assert_int_equal(risk_mode_of(r, 1, 0), MODE_ACTIVE);
+  /* at them: REDUCING with the reason, once */
+  assert_int_equal(risk_on_pnl(r, 1, 0, F("-1000"), 0), RISK_DAILY_LOSS);
+  assert_int_equal(risk_on_pnl(r, 1, 0, F("-2000"), 0), RISK_OK);
+  assert_int_equal(risk_on_pnl(r, 2, 0, 0, F("300")), RISK_DRAWDOWN);
+  assert_int_equal(risk_mode_of(r, 1, 0), MODE_REDUCING);
+  assert_int_equal(risk_mode_reason(r, 1, 0), RISK_DAILY_LOSS);
+  assert_int_equal(risk_mode_of(r, 2, 0), MODE_REDUCING);
+  assert_int_equal(risk_mode_reason(r, 2, 0), RISK_DRAWDOWN);
+  /* the refusal names the daily limit, not just "reducing" */
+  risk_input in = base_in();
+  EXPECT(r, BUY("1"), &in, RISK_DAILY_LOSS, NULL, NULL, 1);
+  risk_set_mode(r, 1, 0, MODE_ACTIVE);
+  EXPECT(r, BUY("1"), &in, RISK_DRAWDOWN, NULL, NULL, 2);
+  assert_int_equal(risk_on_pnl(r, 1, 0, F("-1000"), 0), RISK_DAILY_LOSS);
+  /* a person puts account 1 in REDUCING and strategy 1 in HALTED */
+  risk_set_mode(r, 1, 1, MODE_REDUCING);
+  risk_set_mode(r, 2, 1, MODE_HALTED);
+  /* account 1's own drawdown cannot re-label a person's mode */
+  assert_int_equal(risk_on_pnl(r, 1, 1, 0, F("500")), RISK_OK);
+  assert_int_equal(risk_mode_reason(r, 1, 1), RISK_OK);
+  /* bad scopes */
+  assert_int_equal(risk_on_pnl(r, 3, 0, F("-5000"), 0), RISK_OK);
+  assert_int_equal(risk_on_pnl(r, 1, 9, F("-5000"), 0), RISK_OK);
+  /* the next day lifts the daily ones only */
+  risk_new_day(r);
+  assert_int_equal(risk_mode_of(r, 1, 0), MODE_ACTIVE);
+  assert_int_equal(risk_mode_of(r, 2, 0), MODE_ACTIVE);
+  assert_int_equal(risk_mode_reason(r, 1, 0), RISK_OK);
+  assert_int_equal(risk_mode_of(r, 1, 1), MODE_REDUCING);
+  assert_int_equal(risk_mode_of(r, 2, 1), MODE_HALTED);
+  OK(r, BUY("1"), &in);
+  rig_done(&g);
+}
+
+static void test_reload(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[0], max_order_qty, RL_MAX_ORDER_QTY, F("100"));
+  g.al[0].max_daily_loss = F("1000");
+  g.sl[0].max_orders_per_sec = 2;
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  risk_kill(r, true);
+  risk_set_mode(r, 2, 1, MODE_HALTED);
+  assert_int_equal(risk_on_pnl(r, 1, 0, F("-1000"), 0), RISK_DAILY_LOSS);
+  /* invalid: nothing changes */
+  rig g2 = g;
+  g2.c.account_orders = g2.acct_ol;
+  g2.c.strategy_orders = g2.strat_ol;
+  g2.c.symbol_orders = g2.sym_ol;
+  g2.c.accounts = g2.al;
+  g2.c.strategies = g2.sl;
+  g2.c.strategy_account = g2.sacct;
+  g2.sym_ol[0].max_order_qty = F("50");
+  g2.sym_ol[1].max_pos_qty = -1;
+  assert_int_equal(risk_reload(r, &g2.c), DTO_EINVAL);
+  assert_int_equal(risk_effective(r, 0, 0)->max_order_qty, F("100"));
+  g2.sym_ol[1].max_pos_qty = 0;
+  g2.sl[1].window_start = 600; /* without an end */
+  assert_int_equal(risk_reload(r, &g2.c), DTO_EINVAL);
+  g2.sl[1].window_end = 600; /* empty */
+  assert_int_equal(risk_reload(r, &g2.c), DTO_EINVAL);
+  g2.sl[1].window_start = g2.sl[1].window_end = -1;
+  g2.al[1].max_orders_per_sec = 100000; /* beyond the throttle cap */
+  assert_int_equal(risk_reload(r, &g2.c), DTO_EINVAL);
+  g2.al[1].max_orders_per_sec = 0;
+  g2.sacct[1] = 2; /* no such account */
+  assert_int_equal(risk_reload(r, &g2.c), DTO_EINVAL);
+  g2.sacct[1] = 1;
+  g2.c.nsyms = 1; /* sizes must match */
+  assert_int_equal(risk_reload(r, &g2.c), DTO_EINVAL);
+  g2.c.nsyms = 2;
+  assert_int_equal(risk_effective(r, 0, 0)->max_order_qty, F("100"));
+  assert_int_equal(risk_account(r, 1)->max_orders_per_sec, 0);
+  /* valid: the new limits apply; modes and the kill switch stay */
+  g2.al[0].max_daily_loss = F("5000");
+  assert_int_equal(risk_reload(r, &g2.c), 0);
+  assert_int_equal(risk_effective(r, 0, 0)->max_order_qty, F("50"));
+  assert_int_equal(risk_account(r, 0)->max_daily_loss, F("5000"));
+  assert_true(risk_killed(r));
+  assert_int_equal(risk_mode_of(r, 2, 1), MODE_HALTED);
+  assert_int_equal(risk_mode_of(r, 1, 0), MODE_REDUCING);
+  assert_int_equal(risk_mode_reason(r, 1, 0), RISK_DAILY_LOSS);
+  EXPECT(r, BUY("1"), &in, RISK_KILL_SWITCH, NULL, NULL, 3);
+  risk_kill(r, false);
+  EXPECT(r, BUY("1"), &in, RISK_DAILY_LOSS, NULL, NULL, 1);
+  risk_new_day(r);
+  EXPECT(r, BUY("51"), &in, RISK_MAX_ORDER_QTY, "51", "50", 0);
+  /* the throttle kept its counters (same size) */
+  OK(r, BUYL("1", "100"), &in);
+  OK(r, BUYL("1", "100.01"), &in);
+  EXPECT(r, BUYL("1", "100.02"), &in, RISK_RATE_SEC, "3", "2", 2);
+  assert_int_equal(risk_reload(r, &g2.c), 0);
+  EXPECT(r, BUYL("1", "100.02"), &in, RISK_RATE_SEC, "3", "2", 2);
+  /* a new config with risk_new is refused the same way */
+  risk *bad = NULL;
+  g2.al[0].credit = -1;
+  assert_int_equal(risk_new(&g2.c, &bad), DTO_EINVAL);
+  assert_null(bad);
+  rig_done(&g);
+}
+
+/* ---- the fill-loop guard and consecutive losses -------------------------- */
+
+static void test_fill_loop(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.sl[0].fill_loop_count = 3;
+  g.sl[0].fill_loop_window = DTO_NS_PER_SEC;
+  g.sl[1].fill_loop_count = 10; /* a longer ring for the other strategy */
+  g.sl[1].fill_loop_window = DTO_NS_PER_SEC;
+  risk *r = rig_start(&g);
+  dto_time s = DTO_NS_PER_SEC;
+  /* spread out: 4 fills, the 4th just outside the first's window */
+  assert_false(risk_on_fill(r, 0, 0, T0));
+  assert_false(risk_on_fill(r, 0, 0, T0 + 300 * MS));
+  assert_false(risk_on_fill(r, 0, 0, T0 + 600 * MS));
+  assert_false(risk_on_fill(r, 0, 0, T0 + s + 1));
+  /* another symbol keeps its own count */
+  assert_false(risk_on_fill(r, 0, 1, T0 + s + 2));
+  assert_false(risk_on_fill(r, 0, 1, T0 + s + 3));
+  assert_int_equal(risk_mode_of(r, 2, 0), MODE_ACTIVE);
+  /* count + 1 = 4 fills within the window (at its edge) trip it */
+  assert_true(risk_on_fill(r, 0, 0, T0 + 300 * MS + s));
+  assert_int_equal(risk_mode_of(r, 2, 0), MODE_HALTED);
+  assert_int_equal(risk_mode_reason(r, 2, 0), RISK_HALTED);
+  assert_false(risk_on_fill(r, 0, 0, T0 + 300 * MS + s)); /* once */
+  risk_input in = base_in();
+  EXPECT(r, BUY("1"), &in, RISK_HALTED, NULL, NULL, 2);
+  /* it stays over days until a person re-enables the strategy */
+  risk_new_day(r);
+  assert_int_equal(risk_mode_of(r, 2, 0), MODE_HALTED);
+  risk_set_mode(r, 2, 0, MODE_ACTIVE);
+  OK(r, BUY("1"), &in);
+  /* strategy 1 needs 11 */
+  for (int i = 0; i < 10; i++)
+    assert_false(risk_on_fill(r, 1, 0, T0 + i));
+  assert_true(risk_on_fill(r, 1, 0, T0 + 10));
+  /* off: never */
+  assert_false(risk_on_fill(r, 5, 0, T0));
+  assert_false(risk_on_fill(r, 0, 9, T0));
+  rig_done(&g);
+  rig_init(&g);
+  r = rig_start(&g);
+  for (int i = 0; i < 100; i++)
+    assert_false(risk_on_fill(r, 0, 0, T0));
+  rig_done(&g);
+}
+
+static void test_consecutive_losses(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.sl[0].max_consecutive_losses = 3;
+  g.sl[0].max_daily_loss = F("100");
+  risk *r = rig_start(&g);
+  fx loss = F("-10"), win = F("10");
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_false(risk_on_round_trip(r, 0, win)); /* a win resets */
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_false(risk_on_round_trip(r, 0, 0)); /* break-even is no loss */
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_int_equal(risk_mode_of(r, 2, 0), MODE_ACTIVE);
+  assert_true(risk_on_round_trip(r, 0, F("-0.00000001")));
+  assert_int_equal(risk_mode_of(r, 2, 0), MODE_REDUCING);
+  assert_int_equal(risk_mode_reason(r, 2, 0), RISK_REDUCING_ONLY);
+  assert_false(risk_on_round_trip(r, 0, loss)); /* once */
+  risk_input in = base_in();
+  EXPECT(r, BUY("1"), &in, RISK_REDUCING_ONLY, NULL, NULL, 2);
+  in.acct_pos = in.strat_pos = F("1");
+  OK(r, SELL("1"), &in);
+  /* not lifted by a new day */
+  risk_new_day(r);
+  assert_int_equal(risk_mode_of(r, 2, 0), MODE_REDUCING);
+  /* a person re-enables it, and the count starts over */
+  risk_set_mode(r, 2, 0, MODE_ACTIVE);
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_true(risk_on_round_trip(r, 0, loss));
+  risk_set_mode(r, 2, 0, MODE_ACTIVE);
+  /* when a daily limit already holds the strategy, the loss limit takes
+   * over: the next day must not lift it */
+  assert_int_equal(risk_on_pnl(r, 2, 0, F("-100"), 0), RISK_DAILY_LOSS);
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_true(risk_on_round_trip(r, 0, loss));
+  risk_new_day(r);
+  assert_int_equal(risk_mode_of(r, 2, 0), MODE_REDUCING);
+  assert_int_equal(risk_mode_reason(r, 2, 0), RISK_REDUCING_ONLY);
+  /* a halted strategy stays halted */
+  risk_set_mode(r, 2, 0, MODE_HALTED);
+  assert_false(risk_on_round_trip(r, 0, loss));
+  assert_int_equal(risk_mode_of(r, 2, 0), MODE_HALTED);
+  /* strategy 1 has no limit */
+  for (int i = 0; i < 50; i++)
+    assert_false(risk_on_round_trip(r, 1, loss));
+  assert_false(risk_on_round_trip(r, 7, loss));
+  rig_done(&g);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_structural),
+      cmocka_unit_test(test_max_order_qty),
+      cmocka_unit_test(test_max_order_notional),
+      cmocka_unit_test(test_price_collar_pct),
+      cmocka_unit_test(test_price_collar_ticks),
+      cmocka_unit_test(test_reference_price),
+      cmocka_unit_test(test_max_pos_qty),
+      cmocka_unit_test(test_max_pos_notional),
+      cmocka_unit_test(test_max_gross),
+      cmocka_unit_test(test_max_net),
+      cmocka_unit_test(test_concentration),
+      cmocka_unit_test(test_buying_power),
+      cmocka_unit_test(test_max_open_orders),
+      cmocka_unit_test(test_rate_per_second),
+      cmocka_unit_test(test_rate_per_minute),
+      cmocka_unit_test(test_duplicate),
+      cmocka_unit_test(test_restricted),
+      cmocka_unit_test(test_short_sales),
+      cmocka_unit_test(test_sessions),
+      cmocka_unit_test(test_trading_window),
+      cmocka_unit_test(test_no_new_entries),
+      cmocka_unit_test(test_pdt),
+      cmocka_unit_test(test_daily_loss),
+      cmocka_unit_test(test_drawdown),
+      cmocka_unit_test(test_kill_switch),
+      cmocka_unit_test(test_halted),
+      cmocka_unit_test(test_reducing_only),
+      cmocka_unit_test(test_check_order),
+      cmocka_unit_test(test_most_specific_wins),
+      cmocka_unit_test(test_modes_over_days),
+      cmocka_unit_test(test_reload),
+      cmocka_unit_test(test_fill_loop),
+      cmocka_unit_test(test_consecutive_losses),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
