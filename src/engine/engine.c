@@ -477,6 +477,9 @@ static void log_order(engine *e, const char *ev, const order *o) {
   if (o->stop_price)
     log_fx(&l, "stop", o->stop_price);
   log_str(&l, "state", order_state_name(o->state));
+  /* the gate's decision: "pass", or the check that refused the order */
+  log_str(&l, "risk", o->risk ? risk_reason_name((enum risk_reason)o->risk)
+                              : "pass");
   log_end(&l);
 }
 
