@@ -10,8 +10,11 @@ set -eu
 
 # Build: compiler, make, libraries.
 PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev"
+PKGS="$PKGS libpq-dev"
 # Tests: cmocka, clang + libFuzzer, Python's pytest for black-box tests.
 PKGS="$PKGS libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest sqlite3"
+# Tests: a throwaway PostgreSQL server for the storage conformance suite.
+PKGS="$PKGS postgresql"
 
 missing=""
 for p in $PKGS; do

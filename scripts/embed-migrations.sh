@@ -73,6 +73,7 @@ if [ $# -ge 1 ]; then
   gen >"$tmp"
   if [ -f "$1" ] && cmp -s "$tmp" "$1"; then
     rm -f "$tmp"
+    touch "$1" # up to date: newer than the .sql files, make stops asking
   else
     mv "$tmp" "$1"
   fi

@@ -152,12 +152,11 @@ static int check_bytes(const char *what, const char *s, size_t n, size_t max,
 }
 
 /* Check a NUL-terminated string: NULL counts as "". */
-static int check_str(const char *what, const char *s, size_t max,
-                     bool required, store_err *e) {
+static int check_str(const char *what, const char *s, size_t max, bool required,
+                     store_err *e) {
   size_t n = s ? strnlen(s, max + 1) : 0;
   if (n > max)
-    return store__fail(e, DTO_ETOOBIG, "%s: longer than %zu bytes", what,
-                       max);
+    return store__fail(e, DTO_ETOOBIG, "%s: longer than %zu bytes", what, max);
   if (required && n == 0)
     return store__fail(e, DTO_EINVAL, "%s: must not be empty", what);
   return check_bytes(what, s, n, max, e);
@@ -397,19 +396,17 @@ static int parse_url(const char *url, enum url_kind *kind, const char **path,
 }
 
 /* Where the password of "scheme://user:PASSWORD@host" starts and how long
- * it is; false when there is none. */
+ * it is; false when there is none.  libpq ends the user info at the first
+ * '@' before any '/' (so "u:p?w@h" has the password "p?w"); a password
+ * with a raw '/' or '@' in it must not escape either, so the password here
+ * runs from the first ':' to the last '@' of the whole URL.  That may hide
+ * more than the password in odd URLs, which is harmless. */
 static bool userinfo_password(const char *url, size_t *at, size_t *len) {
   size_t sl = scheme_len(url);
   if (!sl)
     return false;
   const char *auth = url + sl + 3;
-  /* Up to the query, not the path: a password with a raw "/" in it must
-   * not escape (over-redacting an odd path is harmless). */
-  size_t alen = strcspn(auth, "?#");
-  const char *amp = NULL;
-  for (size_t i = 0; i < alen; i++)
-    if (auth[i] == '@')
-      amp = auth + i; /* the last '@' ends the user info */
+  const char *amp = strrchr(auth, '@');
   if (!amp)
     return false;
   const char *colon = memchr(auth, ':', (size_t)(amp - auth));
@@ -420,58 +417,137 @@ static bool userinfo_password(const char *url, size_t *at, size_t *len) {
   return true;
 }
 
-/* The values of the "password=" query parameters: the first max of them, as
- * offsets and lengths.  Returns how many there are (may be above max). */
-static size_t query_passwords(const char *url, size_t *at, size_t *len,
-                              size_t max) {
-  size_t k = 0;
-  const char *q = strchr(url, '?');
-  if (!q)
-    return 0;
-  for (const char *p = q + 1; *p;) {
-    size_t plen = strcspn(p, "&#");
-    if (plen >= 9 && !strncmp(p, "password=", 9)) {
-      if (k < max) {
-        at[k] = (size_t)(p + 9 - url);
-        len[k] = plen - 9;
-      }
-      k++;
+/* The byte of a hex digit, or -1. */
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* If a query parameter whose key (percent-decoded, as libpq decodes it) is
+ * "password" or "sslpassword" starts at p, the offset of its value from p;
+ * else 0. */
+static size_t secret_key(const char *p) {
+  static const char *const keys[] = {"password", "sslpassword"};
+  char key[16];
+  size_t n = 0, i = 0;
+  while (p[i] && p[i] != '=' && p[i] != '&') {
+    int c = (unsigned char)p[i];
+    if (c == '%' && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+      c = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
+      i += 3;
+    } else {
+      i++;
     }
-    if (p[plen] != '&')
-      break;
-    p += plen + 1;
+    if (n == sizeof key - 1)
+      return 0;
+    key[n++] = (char)c;
   }
-  return k;
+  key[n] = '\0';
+  if (p[i] != '=')
+    return 0;
+  for (size_t k = 0; k < DTO_ARRAY_LEN(keys); k++)
+    if (!strcmp(key, keys[k]))
+      return i + 1;
+  return 0;
+}
+
+size_t store__url_secrets(const char *url, size_t *at, size_t *len,
+                          size_t max) {
+  size_t k = 0, a, l;
+  if (!url || !scheme_len(url))
+    return 0;
+  if (userinfo_password(url, &a, &l)) {
+    if (k < max)
+      at[k] = a, len[k] = l;
+    k++;
+  }
+  /* Every "password=" after a '?' or '&', wherever it is: libpq's query
+   * starts at the first '?' after the user info, which may itself hold a
+   * '?'; looking everywhere covers that.  A value runs to the next '&'. */
+  for (const char *p = url + scheme_len(url) + 3; *p; p++) {
+    if (*p != '?' && *p != '&')
+      continue;
+    size_t v = secret_key(p + 1);
+    if (!v)
+      continue;
+    const char *val = p + 1 + v;
+    if (k < max)
+      at[k] = (size_t)(val - url), len[k] = strcspn(val, "&");
+    k++;
+  }
+  if (k > max)
+    return k;
+  /* Sort by start and merge overlapping ranges. */
+  for (size_t i = 1; i < k; i++)
+    for (size_t j = i; j > 0 && at[j] < at[j - 1]; j--) {
+      size_t ta = at[j], tl = len[j];
+      at[j] = at[j - 1], len[j] = len[j - 1];
+      at[j - 1] = ta, len[j - 1] = tl;
+    }
+  size_t m = 0;
+  for (size_t i = 0; i < k; i++) {
+    if (m && at[i] <= at[m - 1] + len[m - 1]) {
+      size_t end = at[i] + len[i];
+      if (end > at[m - 1] + len[m - 1])
+        len[m - 1] = end - at[m - 1];
+    } else {
+      at[m] = at[i], len[m] = len[i];
+      m++;
+    }
+  }
+  return m;
+}
+
+void store__scrub(const char *url, const char *msg, char *out, size_t cap) {
+  size_t at[STORE_URL_SECRETS_MAX], len[STORE_URL_SECRETS_MAX];
+  if (!cap)
+    return;
+  size_t m = store__url_secrets(url, at, len, STORE_URL_SECRETS_MAX);
+  if (m > STORE_URL_SECRETS_MAX) {
+    store__copy(out, cap, "(message withheld: it may hold a password)", 41);
+    return;
+  }
+  size_t o = 0;
+  for (const char *p = msg ? msg : ""; *p && o + 1 < cap;) {
+    size_t hit = 0;
+    for (size_t j = 0; j < m && !hit; j++)
+      if (len[j] && !strncmp(p, url + at[j], len[j]))
+        hit = len[j];
+    if (hit) {
+      for (const char *x = "***"; *x && o + 1 < cap; x++)
+        out[o++] = *x;
+      p += hit;
+    } else {
+      out[o++] = *p++;
+    }
+  }
+  out[o] = '\0';
 }
 
 bool store_url_has_password(const char *url) {
   size_t at, len;
-  if (!url || !scheme_len(url))
-    return false;
-  return userinfo_password(url, &at, &len) ||
-         query_passwords(url, &at, &len, 1) > 0;
+  return store__url_secrets(url, &at, &len, 1) > 0;
 }
 
 int store_url_redact(const char *url, char *out, size_t cap) {
-  enum { MAXPW = 8 };
-  size_t at[MAXPW + 1], len[MAXPW + 1], k = 0;
+  size_t at[STORE_URL_SECRETS_MAX], len[STORE_URL_SECRETS_MAX];
   if (!cap)
     return DTO_ETOOBIG;
   out[0] = '\0';
   if (!url)
     return 0;
-  if (scheme_len(url)) {
-    if (userinfo_password(url, &at[0], &len[0]))
-      k = 1;
-    size_t q = query_passwords(url, at + k, len + k, MAXPW - k);
-    if (q > MAXPW - k)
-      return DTO_ETOOBIG; /* out stays "" */
-    k += q;
-  }
+  size_t m = store__url_secrets(url, at, len, STORE_URL_SECRETS_MAX);
+  if (m > STORE_URL_SECRETS_MAX)
+    return DTO_ETOOBIG; /* out stays "" */
   size_t n = strlen(url), i = 0, o = 0;
-  for (size_t j = 0; j <= k; j++) {
-    size_t a = j < k ? at[j] : n;
-    const char *mask = j < k ? "***" : "";
+  for (size_t j = 0; j <= m; j++) {
+    size_t a = j < m ? at[j] : n;
+    const char *mask = j < m ? "***" : "";
     size_t need = (a - i) + strlen(mask);
     if (o + need >= cap) {
       out[0] = '\0';
@@ -481,7 +557,7 @@ int store_url_redact(const char *url, char *out, size_t cap) {
     o += a - i;
     memcpy(out + o, mask, strlen(mask));
     o += strlen(mask);
-    i = j < k ? a + len[j] : n;
+    i = j < m ? a + len[j] : n;
   }
   out[o] = '\0';
   return 0;
@@ -508,6 +584,10 @@ void store_close(store *s) {
 
 const char *store_backend(const store *s) { return s->ops->name; }
 
+const store_ops *store__ops(const store *s) { return s->ops; }
+
+void *store__ctx(const store *s) { return s->ctx; }
+
 static int fill_options(const store_options *in, store_options *o,
                         store_err *e) {
   if (in)
@@ -516,15 +596,15 @@ static int fill_options(const store_options *in, store_options *o,
     memset(o, 0, sizeof *o);
   if (o->sqlite_synchronous != STORE_SYNC_FULL &&
       o->sqlite_synchronous != STORE_SYNC_NORMAL)
-    return store__fail(e, DTO_EINVAL, "sqlite synchronous: must be full or "
-                                      "normal");
+    return store__fail(e, DTO_EINVAL,
+                       "sqlite synchronous: must be full or "
+                       "normal");
   if (o->busy_timeout_ms < 0)
     return store__fail(e, DTO_EINVAL, "busy timeout: must not be negative");
   if (!o->busy_timeout_ms)
     o->busy_timeout_ms = 5000;
   if (o->pg_pool_min < 0 || o->pg_pool_max < 0 || o->pg_pool_max > 10000)
-    return store__fail(e, DTO_EINVAL,
-                       "pool size: must be between 1 and 10000");
+    return store__fail(e, DTO_EINVAL, "pool size: must be between 1 and 10000");
   if (!o->pg_pool_max)
     o->pg_pool_max = 100;
   if (!o->pg_pool_min)
@@ -534,8 +614,7 @@ static int fill_options(const store_options *in, store_options *o,
                        "pool size: minimum %d is above maximum %d",
                        o->pg_pool_min, o->pg_pool_max);
   if (o->connect_timeout_s < 0)
-    return store__fail(e, DTO_EINVAL,
-                       "connect timeout: must not be negative");
+    return store__fail(e, DTO_EINVAL, "connect timeout: must not be negative");
   if (!o->connect_timeout_s)
     o->connect_timeout_s = 10;
   if (o->statement_timeout_ms < -1)
@@ -561,7 +640,7 @@ int store_open(const char *url, const store_options *opt, store **out,
                char *err, size_t cap) {
   store_err e = {{0}};
   store_options o;
-  enum url_kind kind;
+  enum url_kind kind = URL_SQLITE;
   const char *path = NULL;
   char shown[STORE_URL_MAX + 1];
   *out = NULL;
@@ -721,8 +800,7 @@ int store_read_events(store *s, int64_t after_seq, int64_t limit,
                       store_event_fn fn, void *arg) {
   store_err e = {{0}};
   if (!fn)
-    return done(s, store__fail(&e, DTO_EINVAL, "read_events: no callback"),
-                &e);
+    return done(s, store__fail(&e, DTO_EINVAL, "read_events: no callback"), &e);
   int rc = s->ops->read_events(s->ctx, after_seq < 0 ? 0 : after_seq,
                                limit < 0 ? 0 : limit, fn, arg, &e);
   return done(s, rc, &e);
@@ -778,8 +856,8 @@ int store_get_position(store *s, const char *account, const char *strategy,
       (rc = check_str("strategy", strategy, STORE_ID_MAX, false, &e)) == 0 &&
       (rc = check_str("symbol", symbol, STORE_SYMBOL_MAX, true, &e)) == 0) {
     memset(out, 0, sizeof *out);
-    rc = s->ops->get_position(s->ctx, account, strategy ? strategy : "",
-                              symbol, out, &e);
+    rc = s->ops->get_position(s->ctx, account, strategy ? strategy : "", symbol,
+                              out, &e);
   }
   return done(s, rc, &e);
 }
@@ -836,8 +914,7 @@ int store_snapshot_latest(store *s, int64_t *seq, dto_time *time, void **blob,
   store_err e = {{0}};
   *blob = NULL;
   *len = 0;
-  return done(s, s->ops->snapshot_latest(s->ctx, seq, time, blob, len, &e),
-              &e);
+  return done(s, s->ops->snapshot_latest(s->ctx, seq, time, blob, len, &e), &e);
 }
 
 int store_snapshot_prune(store *s, int keep, int64_t *deleted) {

@@ -31,20 +31,20 @@
 
 /* ---- limits (bytes, not counting the terminating NUL) ------------------ */
 
-#define STORE_URL_MAX 4096        /* store URL or path */
-#define STORE_ID_MAX 64           /* cloid, broker id, fill id, account, strategy */
-#define STORE_SYMBOL_MAX 32       /* instrument symbol */
-#define STORE_TAG_MAX 24          /* side, order type, tif, state */
-#define STORE_EVENT_TYPE_MAX 48   /* "order.filled" */
-#define STORE_PAYLOAD_MAX 65536   /* one event's JSON payload */
-#define STORE_APPEND_MAX 65536    /* events in one store_append() call */
-#define STORE_CHECK_MAX 48        /* risk check name */
-#define STORE_REASON_MAX 256      /* risk decision reason */
-#define STORE_IDEM_KEY_MAX 255    /* Idempotency-Key (scoped by the caller) */
-#define STORE_HASH_MAX 128        /* request hash (hex) */
-#define STORE_BODY_MAX 65536      /* stored response body */
+#define STORE_URL_MAX 4096  /* store URL or path */
+#define STORE_ID_MAX 64     /* cloid, broker id, fill id, account, strategy */
+#define STORE_SYMBOL_MAX 32 /* instrument symbol */
+#define STORE_TAG_MAX 24    /* side, order type, tif, state */
+#define STORE_EVENT_TYPE_MAX 48 /* "order.filled" */
+#define STORE_PAYLOAD_MAX 65536 /* one event's JSON payload */
+#define STORE_APPEND_MAX 65536  /* events in one store_append() call */
+#define STORE_CHECK_MAX 48      /* risk check name */
+#define STORE_REASON_MAX 256    /* risk decision reason */
+#define STORE_IDEM_KEY_MAX 255  /* Idempotency-Key (scoped by the caller) */
+#define STORE_HASH_MAX 128      /* request hash (hex) */
+#define STORE_BODY_MAX 65536    /* stored response body */
 #define STORE_SNAPSHOT_MAX (256u * 1024 * 1024) /* one snapshot blob */
-#define STORE_ERR_MAX 256         /* store_errmsg() text, NUL included */
+#define STORE_ERR_MAX 512 /* store_errmsg() text, NUL included */
 
 /* Idempotency keys live this long after their first response. */
 #define STORE_IDEM_TTL (24 * DTO_NS_PER_HOUR)
@@ -76,10 +76,10 @@ typedef struct store_order {
   char account[STORE_ID_MAX + 1];
   char strategy[STORE_ID_MAX + 1];
   char symbol[STORE_SYMBOL_MAX + 1];
-  char side[STORE_TAG_MAX + 1];  /* "buy", "sell", ... */
-  char type[STORE_TAG_MAX + 1];  /* "market", "limit", ... */
-  char tif[STORE_TAG_MAX + 1];   /* "day", "gtc", ... */
-  char state[STORE_TAG_MAX + 1]; /* "accepted", "filled", ... */
+  char side[STORE_TAG_MAX + 1];    /* "buy", "sell", ... */
+  char type[STORE_TAG_MAX + 1];    /* "market", "limit", ... */
+  char tif[STORE_TAG_MAX + 1];     /* "day", "gtc", ... */
+  char state[STORE_TAG_MAX + 1];   /* "accepted", "filled", ... */
   fx qty, limit_price, stop_price; /* 0 when not applicable */
   fx filled, avg_price, fees;
   dto_time created, updated;
@@ -160,7 +160,7 @@ const char *store_table_name(enum store_table t);
 
 /* One embedded migration: NNNN_name.sql.  Lists end with version 0. */
 typedef struct store_migration {
-  int version; /* 1, 2, ... without gaps */
+  int version;      /* 1, 2, ... without gaps */
   const char *name; /* "0001_journal" */
   const char *sql;
 } store_migration;
@@ -239,8 +239,8 @@ enum store_sync {
 
 /* Zero means "the default" for every field. */
 typedef struct store_options {
-  bool require_current;     /* refuse a schema that is not the latest known */
-  bool create;              /* SQLite: create the file when it is missing */
+  bool require_current; /* refuse a schema that is not the latest known */
+  bool create;          /* SQLite: create the file when it is missing */
   enum store_sync sqlite_synchronous;
   int busy_timeout_ms;      /* SQLite lock wait; default 5000 */
   int pg_pool_min;          /* connections opened at start; default 10 */
@@ -283,9 +283,11 @@ const char *store_backend(const store *s);
  * "" when that thread has not failed yet. */
 const char *store_errmsg(store *s, char *buf, size_t cap);
 
-/* Copy url into out (cap bytes) with any password replaced by "***" (both
- * "user:PASSWORD@" and "password=PASSWORD").  Returns 0, or DTO_ETOOBIG when
- * out is too small (out then holds "" so it can still be printed safely). */
+/* Copy url into out (cap bytes) with any password replaced by "***"
+ * ("user:PASSWORD@", "password=PASSWORD", "sslpassword=PASSWORD"; it errs
+ * on the side of hiding too much).  Returns 0, or DTO_ETOOBIG when out is
+ * too small or the URL holds more than 16 passwords (out then holds "" so
+ * it can still be printed safely). */
 int store_url_redact(const char *url, char *out, size_t cap);
 
 /* True when url names a PostgreSQL store and carries a password. */
@@ -378,7 +380,8 @@ int store_get_daily_pnl(store *s, const char *account, const char *strategy,
 
 int store_insert_risk_decision(store *s, const store_risk_decision *r);
 
-/* ---- snapshots ------------------------------------------------------------ */
+/* ---- snapshots ------------------------------------------------------------
+ */
 
 /* Store a snapshot of engine state taken after event seq (replaces one
  * stored for the same seq).  len at most STORE_SNAPSHOT_MAX. */
@@ -392,7 +395,8 @@ int store_snapshot_latest(store *s, int64_t *seq, dto_time *time, void **blob,
 /* Delete all but the keep (>= 1) latest snapshots; *deleted may be NULL. */
 int store_snapshot_prune(store *s, int keep, int64_t *deleted);
 
-/* ---- idempotency keys ----------------------------------------------------- */
+/* ---- idempotency keys -----------------------------------------------------
+ */
 
 /* Keep r (r->created is "now") as the first response for r->key.
  * DTO_EEXIST when a record for the key younger than STORE_IDEM_TTL exists

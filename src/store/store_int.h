@@ -21,9 +21,26 @@ extern const store_migration store__pg_migrations[];
 int store__sqlite_open(const char *path, const char *shown,
                        const store_options *opt, const store_ops **ops,
                        void **ctx, char *err, size_t cap);
-int store__pg_open(const char *url, const char *shown,
-                   const store_options *opt, const store_ops **ops, void **ctx,
-                   char *err, size_t cap);
+int store__pg_open(const char *url, const char *shown, const store_options *opt,
+                   const store_ops **ops, void **ctx, char *err, size_t cap);
+
+/* The table and context behind s (the fault wrapper calls its inner store's
+ * back-end directly: inputs were checked by the outer wrapper). */
+const store_ops *store__ops(const store *s);
+void *store__ctx(const store *s);
+
+/* The byte ranges of url that may hold a password (user info, and the
+ * values of password= / sslpassword= parameters), sorted and merged, at
+ * most max of them into at[] / len[].  Returns how many there are, which
+ * is more than max when they did not fit.  A superset of what libpq reads
+ * as a password (store_url_redact() masks these). */
+#define STORE_URL_SECRETS_MAX 16
+size_t store__url_secrets(const char *url, size_t *at, size_t *len, size_t max);
+
+/* Copy msg into out (cap bytes) with every occurrence of url's password
+ * text replaced by "***": libpq quotes parts of a bad connection string in
+ * its messages. */
+void store__scrub(const char *url, const char *msg, char *out, size_t cap);
 
 /* Write a formatted message into e (which may be NULL) and return code. */
 int store__fail(store_err *e, int code, const char *fmt, ...)

@@ -1,0 +1,1358 @@
+/* test_store.c - the storage conformance suite.
+ *
+ * One set of tests runs against every back-end: SQLite always (files in a
+ * temporary folder), PostgreSQL when DTO_TEST_PG_URL names a server (each
+ * database is a fresh schema selected through the URL's search_path;
+ * scripts/pg-test.sh starts a throwaway server, `make test-store-pg` runs
+ * this program under it).  A few tests are back-end specific: SQLite's
+ * reopen + integrity check, PostgreSQL's pool under several threads.
+ */
+#include "core/prelude.h"
+
+#include <dirent.h>
+#include <ftw.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "store/store.h"
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+typedef struct backend {
+  const char *name;
+  bool pg;
+} backend;
+
+static const backend BK_SQLITE = {"sqlite", false};
+static const backend BK_PG = {"postgres", true};
+
+#define MAX_DBS 64
+
+typedef struct env {
+  const backend *bk;
+  bool skip;
+  /* PostgreSQL */
+  char base[1024];
+  PGconn *admin;
+  char schema[64];
+  char schemas[MAX_DBS][64];
+  int nschemas;
+  /* SQLite */
+  char dir[256];
+  char path[512];
+  int n;          /* databases made */
+  char url[2048]; /* the current database */
+} env;
+
+static void pg_admin_exec(env *v, const char *sql) {
+  PGresult *r = PQexec(v->admin, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+      PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("postgres: %s: %s", sql, PQerrorMessage(v->admin));
+  PQclear(r);
+}
+
+/* Make a new empty database and point v->url at it. */
+static void fresh(env *v) {
+  v->n++;
+  if (v->bk->pg) {
+    assert_true(v->nschemas < MAX_DBS);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(v->schema, sizeof v->schema, "dto_t%ld_%d_%ld", (long)getpid(),
+             v->n, (long)(ts.tv_nsec % 100000));
+    snprintf(v->schemas[v->nschemas++], sizeof v->schemas[0], "%s", v->schema);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE SCHEMA %s", v->schema);
+    pg_admin_exec(v, sql);
+    snprintf(v->url, sizeof v->url, "%s%soptions=-csearch_path%%3D%s", v->base,
+             strchr(v->base, '?') ? "&" : "?", v->schema);
+  } else {
+    snprintf(v->path, sizeof v->path, "%s/db%d.sqlite", v->dir, v->n);
+    snprintf(v->url, sizeof v->url, "sqlite:%s", v->path);
+  }
+}
+
+static int setup(void **state) {
+  const backend *bk = *state;
+  env *v = xcalloc(1, sizeof *v);
+  v->bk = bk;
+  *state = v;
+  if (bk->pg) {
+    const char *u = getenv("DTO_TEST_PG_URL");
+    if (!u || !*u) {
+      v->skip = true;
+      return 0;
+    }
+    snprintf(v->base, sizeof v->base, "%s", u);
+    v->admin = PQconnectdb(u);
+    if (PQstatus(v->admin) != CONNECTION_OK) {
+      fprintf(stderr, "cannot connect to DTO_TEST_PG_URL: %s",
+              PQerrorMessage(v->admin));
+      return -1;
+    }
+    PGresult *r = PQexec(v->admin, "SET client_min_messages = warning");
+    PQclear(r);
+  } else {
+    snprintf(v->dir, sizeof v->dir, "%s/dto-test-store.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(v->dir))
+      return -1;
+  }
+  fresh(v);
+  return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw) {
+  DTO_UNUSED(sb);
+  DTO_UNUSED(flag);
+  DTO_UNUSED(ftw);
+  return remove(path);
+}
+
+static int teardown(void **state) {
+  env *v = *state;
+  if (v->admin) {
+    for (int i = 0; i < v->nschemas; i++) {
+      char sql[128];
+      snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE",
+               v->schemas[i]);
+      PGresult *r = PQexec(v->admin, sql);
+      PQclear(r);
+    }
+    PQfinish(v->admin);
+  }
+  if (v->dir[0])
+    nftw(v->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(v);
+  return 0;
+}
+
+/* The env of a test; skips the test when its back-end is not available. */
+static env *ENV(void **state) {
+  env *v = *state;
+  if (v->skip)
+    skip();
+  return v;
+}
+
+static store *open_opt(env *v, bool require_current, int pool_min,
+                       int pool_max) {
+  store_options o = {.require_current = require_current,
+                     .create = true,
+                     .pg_pool_min = pool_min,
+                     .pg_pool_max = pool_max,
+                     .connect_timeout_s = 1};
+  store *s = NULL;
+  char err[512];
+  int rc = store_open(v->url, &o, &s, err, sizeof err);
+  if (rc)
+    fail_msg("store_open %s: %s (%s)", v->url, err, dto_errname(rc));
+  assert_string_equal(store_backend(s), v->bk->name);
+  return s;
+}
+
+static store *open_raw(env *v) { return open_opt(v, false, 1, 4); }
+
+static store *open_migrated(env *v) {
+  store *s = open_raw(v);
+  assert_int_equal(store_migrate_to(s, -1, NULL, NULL), 0);
+  return s;
+}
+
+/* Run SQL on the current database outside the store. */
+static void raw_exec(env *v, const char *sql) {
+  if (v->bk->pg) {
+    char set[128];
+    snprintf(set, sizeof set, "SET search_path TO %s", v->schema);
+    pg_admin_exec(v, set);
+    pg_admin_exec(v, sql);
+    pg_admin_exec(v, "SET search_path TO DEFAULT");
+  } else {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(v->path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+      fail_msg("sqlite: %s: %s", sql, msg);
+    sqlite3_close(db);
+  }
+}
+
+#define ERRMSG(s) store_errmsg((s), (char[STORE_ERR_MAX]){0}, STORE_ERR_MAX)
+
+static int64_t count_of(store *s, enum store_table t) {
+  int64_t n = -1;
+  int rc = store_count(s, t, &n);
+  if (rc)
+    fail_msg("count %s: %s", store_table_name(t), ERRMSG(s));
+  return n;
+}
+
+static store_event EV(const char *type, const char *payload) {
+  return (store_event){.time = 1700000000LL * DTO_NS_PER_SEC,
+                       .type = type,
+                       .account = "main",
+                       .strategy = "sma",
+                       .payload = payload,
+                       .payload_len = payload ? strlen(payload) : 0};
+}
+
+static store_order ORDER(const char *cloid) {
+  store_order o = {0};
+  snprintf(o.cloid, sizeof o.cloid, "%s", cloid);
+  snprintf(o.account, sizeof o.account, "main");
+  snprintf(o.strategy, sizeof o.strategy, "sma");
+  snprintf(o.symbol, sizeof o.symbol, "AAPL");
+  snprintf(o.side, sizeof o.side, "buy");
+  snprintf(o.type, sizeof o.type, "limit");
+  snprintf(o.tif, sizeof o.tif, "day");
+  snprintf(o.state, sizeof o.state, "pending_new");
+  o.qty = 100 * FX_ONE;
+  o.limit_price = 18725000000; /* 187.25 */
+  o.created = o.updated = 1700000000LL * DTO_NS_PER_SEC;
+  return o;
+}
+
+/* Collect events read back. */
+typedef struct got {
+  int n;
+  int64_t seq[4096];
+  char type[4096][STORE_EVENT_TYPE_MAX + 1];
+  size_t payload_len[4096];
+  char first_payload[128];
+  int stop_at; /* return 7 at this event number (1-based), 0: never */
+} got;
+
+static int collect(void *arg, const store_event *ev) {
+  got *g = arg;
+  assert_true(g->n < 4096);
+  g->seq[g->n] = ev->seq;
+  snprintf(g->type[g->n], sizeof g->type[0], "%s", ev->type);
+  g->payload_len[g->n] = ev->payload_len;
+  if (g->n == 0)
+    snprintf(g->first_payload, sizeof g->first_payload, "%.*s",
+             (int)ev->payload_len, ev->payload);
+  assert_int_equal(strlen(ev->payload), ev->payload_len);
+  assert_string_equal(ev->account, "main");
+  assert_string_equal(ev->strategy, "sma");
+  assert_int_equal(ev->time, 1700000000LL * DTO_NS_PER_SEC);
+  g->n++;
+  return g->stop_at && g->n == g->stop_at ? 7 : 0;
+}
+
+/* ---- migrations ------------------------------------------------------------
+ */
+
+typedef struct applied {
+  int n;
+  int versions[16];
+} applied;
+
+static void on_migrated(void *arg, const store_migration *m) {
+  applied *a = arg;
+  assert_true(a->n < 16);
+  a->versions[a->n++] = m->version;
+}
+
+static void test_migrate_empty(void **state) {
+  env *v = ENV(state);
+  store *s = open_raw(v);
+  int latest = store_latest_version(s);
+  assert_true(latest >= 2);
+  int ver = -1;
+  assert_int_equal(store_schema_version(s, &ver), 0);
+  assert_int_equal(ver, 0);
+  char err[256];
+  assert_int_equal(store_check_version(s, err, sizeof err), DTO_ESTATE);
+  char want[256];
+  snprintf(want, sizeof want,
+           "database schema is at version 0, this dto needs %d: run 'dto "
+           "migrate up'",
+           latest);
+  assert_string_equal(err, want);
+
+  applied a = {0};
+  assert_int_equal(store_migrate_to(s, -1, on_migrated, &a), 0);
+  assert_int_equal(a.n, latest);
+  for (int i = 0; i < latest; i++)
+    assert_int_equal(a.versions[i], i + 1);
+  assert_int_equal(store_schema_version(s, &ver), 0);
+  assert_int_equal(ver, latest);
+  assert_int_equal(store_check_version(s, err, sizeof err), 0);
+  for (int t = 0; t < STORE_T_COUNT; t++)
+    assert_int_equal(count_of(s, (enum store_table)t), 0);
+  /* Again: nothing to do. */
+  a.n = 0;
+  assert_int_equal(store_migrate_to(s, -1, on_migrated, &a), 0);
+  assert_int_equal(a.n, 0);
+  /* No way down, no way past the latest. */
+  assert_int_equal(store_migrate_to(s, 1, NULL, NULL), DTO_EUNSUPPORTED);
+  assert_non_null(strstr(ERRMSG(s), "not supported"));
+  assert_int_equal(store_migrate_to(s, latest + 1, NULL, NULL), DTO_ERANGE);
+  assert_non_null(strstr(ERRMSG(s), "beyond the latest"));
+  /* Not inside a transaction. */
+  store_close(s);
+
+  fresh(v);
+  s = open_raw(v);
+  assert_int_equal(store_begin(s), 0);
+  assert_int_equal(store_migrate_to(s, -1, NULL, NULL), DTO_ESTATE);
+  assert_int_equal(store_rollback(s), 0);
+  assert_int_equal(store_schema_version(s, &ver), 0);
+  assert_int_equal(ver, 0);
+  store_close(s);
+}
+
+/* From every earlier version to the latest, keeping the data. */
+static void test_migrate_from_each_version(void **state) {
+  env *v = ENV(state);
+  store *s = open_raw(v);
+  int latest = store_latest_version(s);
+  store_close(s);
+  for (int from = 0; from < latest; from++) {
+    fresh(v);
+    s = open_raw(v);
+    applied a = {0};
+    assert_int_equal(store_migrate_to(s, from, on_migrated, &a), 0);
+    assert_int_equal(a.n, from);
+    int ver = -1;
+    assert_int_equal(store_schema_version(s, &ver), 0);
+    assert_int_equal(ver, from);
+    if (from >= 1) {
+      store_event ev[2] = {EV("a", "{}"), EV("b", "{\"x\":1}")};
+      assert_int_equal(store_append(s, ev, 2, NULL), 0);
+      store_order o = ORDER("main-sma-20250106-1");
+      assert_int_equal(store_upsert_order(s, &o), 0);
+      /* Version 1 has no users table yet. */
+      int64_t n;
+      assert_int_not_equal(store_count(s, STORE_T_USERS, &n), 0);
+    }
+    a.n = 0;
+    assert_int_equal(store_migrate_to(s, -1, on_migrated, &a), 0);
+    assert_int_equal(a.n, latest - from);
+    assert_int_equal(a.versions[0], from + 1);
+    assert_int_equal(store_schema_version(s, &ver), 0);
+    assert_int_equal(ver, latest);
+    assert_int_equal(count_of(s, STORE_T_EVENTS), from >= 1 ? 2 : 0);
+    assert_int_equal(count_of(s, STORE_T_ORDERS), from >= 1 ? 1 : 0);
+    assert_int_equal(count_of(s, STORE_T_USERS), 0);
+    store_close(s);
+  }
+}
+
+static void test_require_current(void **state) {
+  env *v = ENV(state);
+  store_options o = {.require_current = true,
+                     .create = true,
+                     .pg_pool_min = 1,
+                     .pg_pool_max = 2};
+  store *s = NULL;
+  char err[512];
+  int latest;
+  {
+    store *r = open_raw(v);
+    latest = store_latest_version(r);
+    store_close(r);
+  }
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), DTO_ESTATE);
+  assert_null(s);
+  char want[256];
+  snprintf(want, sizeof want,
+           "database schema is at version 0, this dto needs %d: run 'dto "
+           "migrate up'",
+           latest);
+  assert_string_equal(err, want);
+
+  store *r = open_raw(v);
+  assert_int_equal(store_migrate_to(r, 1, NULL, NULL), 0);
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), DTO_ESTATE);
+  snprintf(want, sizeof want,
+           "database schema is at version 1, this dto needs %d: run 'dto "
+           "migrate up'",
+           latest);
+  assert_string_equal(err, want);
+  assert_int_equal(store_migrate_to(r, -1, NULL, NULL), 0);
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), 0);
+  store_close(s);
+
+  /* A newer dto migrated this database to version 7. */
+  raw_exec(v, "INSERT INTO schema_migrations (version, name, applied_at) "
+              "VALUES (7, '0007_future', 0)");
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), DTO_ESTATE);
+  snprintf(want, sizeof want,
+           "database schema version 7 is newer than this dto knows (%d)",
+           latest);
+  assert_string_equal(err, want);
+  assert_int_equal(store_migrate_to(r, -1, NULL, NULL), DTO_ESTATE);
+  assert_string_equal(ERRMSG(r), want);
+  store_close(r);
+}
+
+/* The embedded migrations are the .sql files, byte for byte. */
+static void test_migrations_embedded(void **state) {
+  env *v = ENV(state);
+  char root[512];
+  snprintf(root, sizeof root, "%s", __FILE__);
+  char *p = strstr(root, "tests/unit/test_store.c");
+  assert_non_null(p);
+  *p = '\0';
+  store *s = open_raw(v);
+  const store_migration *m = store_migrations(s);
+  int n = 0;
+  for (; m[n].version; n++) {
+    assert_int_equal(m[n].version, n + 1);
+    char path[1024];
+    snprintf(path, sizeof path, "%ssrc/store/migrations/%s/%s.sql",
+             root[0] ? root : "./", v->bk->pg ? "postgres" : "sqlite",
+             m[n].name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+      fail_msg("%s: cannot open (run the test from the repository root)", path);
+    char *buf = xmalloc(1 << 20);
+    size_t len = fread(buf, 1, (1 << 20) - 1, f);
+    buf[len] = '\0';
+    fclose(f);
+    if (strcmp(buf, m[n].sql) != 0)
+      fail_msg("%s differs from the embedded copy: run make (or "
+               "scripts/embed-migrations.sh src/store/migrations_gen.c)",
+               path);
+    free(buf);
+  }
+  assert_int_equal(n, store_latest_version(s));
+  /* And no .sql file is missing from the binary. */
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%ssrc/store/migrations/%s", root[0] ? root : "./",
+           v->bk->pg ? "postgres" : "sqlite");
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int files = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    size_t l = strlen(de->d_name);
+    files += l > 4 && !strcmp(de->d_name + l - 4, ".sql");
+  }
+  closedir(d);
+  if (files != n)
+    fail_msg("%s has %d .sql files, the binary %d: run make", dir, files, n);
+  store_close(s);
+}
+
+/* ---- journal ---------------------------------------------------------------
+ */
+
+static void test_append_read(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  int64_t max = -1, last = -1;
+  assert_int_equal(store_max_seq(s, &max), 0);
+  assert_int_equal(max, 0);
+
+  store_event a[3] = {EV("order.new", "{\"qty\":\"100\"}"),
+                      EV("order.sent", "{\"q\":\"caf\xc3\xa9 \\\" \\n\"}"),
+                      EV("order.ack", "")};
+  assert_int_equal(store_append(s, a, 3, &last), 0);
+  assert_true(a[0].seq > 0);
+  assert_true(a[1].seq > a[0].seq);
+  assert_true(a[2].seq > a[1].seq);
+  assert_int_equal(last, a[2].seq);
+
+  store_event b[2] = {EV("fill", "{}"), EV("position", "[1,2]")};
+  assert_int_equal(store_append(s, b, 2, NULL), 0);
+  assert_true(b[0].seq > a[2].seq);
+  assert_true(b[1].seq > b[0].seq);
+  assert_int_equal(store_max_seq(s, &max), 0);
+  assert_int_equal(max, b[1].seq);
+
+  got *g = xcalloc(1, sizeof *g);
+  assert_int_equal(store_read_events(s, 0, 0, collect, g), 0);
+  assert_int_equal(g->n, 5);
+  const char *types[5] = {"order.new", "order.sent", "order.ack", "fill",
+                          "position"};
+  int64_t seqs[5] = {a[0].seq, a[1].seq, a[2].seq, b[0].seq, b[1].seq};
+  for (int i = 0; i < 5; i++) {
+    assert_string_equal(g->type[i], types[i]);
+    assert_int_equal(g->seq[i], seqs[i]);
+  }
+  assert_string_equal(g->first_payload, "{\"qty\":\"100\"}");
+  assert_int_equal(g->payload_len[1], strlen(a[1].payload));
+  assert_int_equal(g->payload_len[2], 0);
+
+  /* After a seq, with a limit. */
+  memset(g, 0, sizeof *g);
+  assert_int_equal(store_read_events(s, a[1].seq, 2, collect, g), 0);
+  assert_int_equal(g->n, 2);
+  assert_int_equal(g->seq[0], a[2].seq);
+  assert_int_equal(g->seq[1], b[0].seq);
+  /* The callback stops the read and its value comes back. */
+  memset(g, 0, sizeof *g);
+  g->stop_at = 2;
+  assert_int_equal(store_read_events(s, 0, 0, collect, g), 7);
+  assert_int_equal(g->n, 2);
+  /* Past the end. */
+  memset(g, 0, sizeof *g);
+  assert_int_equal(store_read_events(s, max, 0, collect, g), 0);
+  assert_int_equal(g->n, 0);
+
+  /* A big batch: more than one pipeline chunk and one read batch. */
+  enum { BIG = 2500 };
+  store_event *big = xcalloc(BIG, sizeof *big);
+  for (int i = 0; i < BIG; i++)
+    big[i] = EV(i % 2 ? "odd" : "even", "{\"i\":1}");
+  assert_int_equal(store_append(s, big, BIG, &last), 0);
+  for (int i = 1; i < BIG; i++)
+    assert_true(big[i].seq > big[i - 1].seq);
+  assert_int_equal(last, big[BIG - 1].seq);
+  memset(g, 0, sizeof *g);
+  assert_int_equal(store_read_events(s, max, 0, collect, g), 0);
+  assert_int_equal(g->n, BIG);
+  for (int i = 0; i < BIG; i++) {
+    assert_int_equal(g->seq[i], big[i].seq);
+    assert_string_equal(g->type[i], i % 2 ? "odd" : "even");
+  }
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 5 + BIG);
+  free(big);
+  free(g);
+  store_close(s);
+}
+
+static void test_append_limits(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  char *big = xmalloc(STORE_PAYLOAD_MAX + 2);
+  memset(big, 'x', STORE_PAYLOAD_MAX + 1);
+  big[0] = '"';
+  big[STORE_PAYLOAD_MAX - 1] = '"';
+  big[STORE_PAYLOAD_MAX + 1] = '\0';
+
+  /* Exactly at the cap: fine, and it comes back whole. */
+  store_event ok = EV("big", big);
+  ok.payload_len = STORE_PAYLOAD_MAX;
+  assert_int_equal(store_append(s, &ok, 1, NULL), 0);
+  got *g = xcalloc(1, sizeof *g);
+  assert_int_equal(store_read_events(s, 0, 0, collect, g), 0);
+  assert_int_equal(g->n, 1);
+  assert_int_equal(g->payload_len[0], STORE_PAYLOAD_MAX);
+
+  /* One past it, second of a batch: the whole batch is refused. */
+  store_event two[2] = {EV("a", "{}"), EV("big", big)};
+  two[1].payload_len = STORE_PAYLOAD_MAX + 1;
+  assert_int_equal(store_append(s, two, 2, NULL), DTO_ETOOBIG);
+  assert_non_null(strstr(ERRMSG(s), "event[1].payload"));
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 1);
+
+  struct {
+    store_event ev;
+    int rc;
+    const char *msg;
+  } bad[] = {
+      {EV("", "{}"), DTO_EINVAL, "event[0].type: must not be empty"},
+      {EV(NULL, "{}"), DTO_EINVAL, "event[0].type: must not be empty"},
+      {EV("a-type-that-is-much-longer-than-forty-eight-bytes-long", "{}"),
+       DTO_ETOOBIG, "event[0].type: longer than 48 bytes"},
+      {EV("a", "\xff\xfe"), DTO_EINVAL, "event[0].payload: not valid UTF-8"},
+      {EV("a", "\xed\xa0\x80"), DTO_EINVAL, "not valid UTF-8"}, /* surrogate */
+      {EV("a", "\xc0\xaf"), DTO_EINVAL, "not valid UTF-8"},     /* overlong */
+      {EV("\xe2\x82", "{}"), DTO_EINVAL, "event[0].type: not valid UTF-8"},
+  };
+  for (size_t i = 0; i < DTO_ARRAY_LEN(bad); i++) {
+    assert_int_equal(store_append(s, &bad[i].ev, 1, NULL), bad[i].rc);
+    if (!strstr(ERRMSG(s), bad[i].msg))
+      fail_msg("case %zu: '%s' does not hold '%s'", i, ERRMSG(s), bad[i].msg);
+  }
+  store_event nul = EV("a", "{}");
+  nul.payload = "{\0}";
+  nul.payload_len = 3;
+  assert_int_equal(store_append(s, &nul, 1, NULL), DTO_EINVAL);
+  assert_non_null(strstr(ERRMSG(s), "NUL"));
+  char account[STORE_ID_MAX + 2];
+  memset(account, 'a', sizeof account - 1);
+  account[sizeof account - 1] = '\0';
+  store_event longacct = EV("a", "{}");
+  longacct.account = account;
+  assert_int_equal(store_append(s, &longacct, 1, NULL), DTO_ETOOBIG);
+  assert_non_null(strstr(ERRMSG(s), "event[0].account"));
+  assert_int_equal(store_append(s, &ok, 0, NULL), DTO_EINVAL);
+  assert_int_equal(store_append(s, NULL, 1, NULL), DTO_EINVAL);
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 1);
+  free(g);
+  free(big);
+  store_close(s);
+}
+
+/* A batch that fails halfway in the database leaves nothing behind. */
+static void test_append_atomic(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  if (v->bk->pg)
+    raw_exec(v, "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN IF NEW.type = 'boom' THEN RAISE EXCEPTION 'boom'; "
+                "END IF; RETURN NEW; END $$; CREATE TRIGGER boom BEFORE "
+                "INSERT ON events FOR EACH ROW EXECUTE FUNCTION boom()");
+  else
+    raw_exec(v, "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.type = "
+                "'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+  store_event one = EV("ok", "{}");
+  assert_int_equal(store_append(s, &one, 1, NULL), 0);
+  store_event ev[600];
+  for (int i = 0; i < 600; i++)
+    ev[i] = EV(i == 599 ? "boom" : "ok", "{}");
+  /* Outside a transaction: the batch is all or nothing. */
+  assert_int_not_equal(store_append(s, ev, 600, NULL), 0);
+  assert_non_null(strstr(ERRMSG(s), "boom"));
+  assert_int_equal(ev[0].seq, 0);
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 1);
+  /* Inside one: the transaction fails and rolls back whole. */
+  assert_int_equal(store_begin(s), 0);
+  assert_int_equal(store_append(s, &one, 1, NULL), 0);
+  assert_int_not_equal(store_append(s, ev, 600, NULL), 0);
+  assert_int_equal(store_commit(s), DTO_ESTATE);
+  assert_int_equal(store_rollback(s), 0);
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 1);
+  assert_int_equal(store_append(s, ev, 599, NULL), 0);
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 600);
+  store_close(s);
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+static void test_transactions(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  int64_t max0, max1;
+  assert_int_equal(store_commit(s), DTO_ESTATE);
+  assert_int_equal(store_rollback(s), DTO_ESTATE);
+
+  /* Committed: everything visible. */
+  assert_int_equal(store_begin(s), 0);
+  assert_int_equal(store_begin(s), DTO_ESTATE);
+  store_event ev[2] = {EV("a", "{}"), EV("b", "{}")};
+  assert_int_equal(store_append(s, ev, 2, NULL), 0);
+  store_order o = ORDER("c1");
+  assert_int_equal(store_upsert_order(s, &o), 0);
+  store_order back;
+  assert_int_equal(store_get_order(s, "c1", &back), 0); /* own writes */
+  assert_int_equal(store_commit(s), 0);
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 2);
+  assert_int_equal(store_max_seq(s, &max0), 0);
+  assert_int_equal(max0, ev[1].seq);
+
+  /* Rolled back: nothing left. */
+  assert_int_equal(store_begin(s), 0);
+  store_event ev2[3] = {EV("c", "{}"), EV("d", "{}"), EV("e", "{}")};
+  assert_int_equal(store_append(s, ev2, 3, NULL), 0);
+  o = ORDER("c2");
+  assert_int_equal(store_upsert_order(s, &o), 0);
+  store_fill f = {.fill_id = "x1", .cloid = "c2", .qty = FX_ONE};
+  assert_int_equal(store_insert_fill(s, &f, NULL), 0);
+  assert_int_equal(store_snapshot_put(s, 5, 1, "abc", 3), 0);
+  assert_int_equal(store_rollback(s), 0);
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 2);
+  assert_int_equal(count_of(s, STORE_T_ORDERS), 1);
+  assert_int_equal(count_of(s, STORE_T_FILLS), 0);
+  assert_int_equal(count_of(s, STORE_T_SNAPSHOTS), 0);
+  assert_int_equal(store_get_order(s, "c2", &back), DTO_ENOENT);
+  assert_int_equal(store_max_seq(s, &max1), 0);
+  assert_int_equal(max1, max0);
+  /* Seqs keep increasing after a rollback. */
+  store_event ev3 = EV("f", "{}");
+  assert_int_equal(store_append(s, &ev3, 1, NULL), 0);
+  assert_true(ev3.seq > max0);
+  store_close(s);
+}
+
+/* A statement that fails inside a transaction poisons it until rollback. */
+static void test_failed_transaction(void **state) {
+  env *v = ENV(state);
+  store *s = open_raw(v);
+  assert_int_equal(store_migrate_to(s, 1, NULL, NULL), 0); /* no users */
+  assert_int_equal(store_begin(s), 0);
+  store_event ev = EV("a", "{}");
+  assert_int_equal(store_append(s, &ev, 1, NULL), 0);
+  int64_t n;
+  assert_int_not_equal(store_count(s, STORE_T_USERS, &n), 0);
+  assert_non_null(strstr(ERRMSG(s), "users"));
+  assert_int_equal(store_append(s, &ev, 1, NULL), DTO_ESTATE);
+  assert_non_null(strstr(ERRMSG(s), "roll it back"));
+  assert_int_equal(store_commit(s), DTO_ESTATE);
+  assert_int_equal(store_rollback(s), 0);
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 0);
+  /* And the store works again. */
+  assert_int_equal(store_append(s, &ev, 1, NULL), 0);
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 1);
+  store_close(s);
+}
+
+/* ---- orders, fills, positions, P&L, risk --------------------------------- */
+
+static void assert_order_equal(const store_order *a, const store_order *b) {
+  assert_string_equal(a->cloid, b->cloid);
+  assert_string_equal(a->broker_id, b->broker_id);
+  assert_string_equal(a->account, b->account);
+  assert_string_equal(a->strategy, b->strategy);
+  assert_string_equal(a->symbol, b->symbol);
+  assert_string_equal(a->side, b->side);
+  assert_string_equal(a->type, b->type);
+  assert_string_equal(a->tif, b->tif);
+  assert_string_equal(a->state, b->state);
+  assert_int_equal(a->qty, b->qty);
+  assert_int_equal(a->limit_price, b->limit_price);
+  assert_int_equal(a->stop_price, b->stop_price);
+  assert_int_equal(a->filled, b->filled);
+  assert_int_equal(a->avg_price, b->avg_price);
+  assert_int_equal(a->fees, b->fees);
+  assert_int_equal(a->created, b->created);
+  assert_int_equal(a->updated, b->updated);
+}
+
+static void test_orders(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  store_order o = ORDER("main-sma-20250106-1"), back;
+  assert_int_equal(store_get_order(s, o.cloid, &back), DTO_ENOENT);
+  assert_int_equal(store_upsert_order(s, &o), 0);
+  assert_int_equal(store_get_order(s, o.cloid, &back), 0);
+  assert_order_equal(&back, &o);
+
+  /* Update: every column but cloid and created. */
+  store_order u = o;
+  snprintf(u.broker_id, sizeof u.broker_id, "b-42");
+  snprintf(u.state, sizeof u.state, "partially_filled");
+  u.filled = 40 * FX_ONE;
+  u.avg_price = 18720000000;
+  u.fees = 123456789;
+  u.stop_price = FX_MAX; /* extremes round-trip exactly */
+  u.qty = FX_MIN;
+  u.created = 5; /* ignored */
+  u.updated = o.updated + DTO_NS_PER_SEC;
+  assert_int_equal(store_upsert_order(s, &u), 0);
+  assert_int_equal(store_get_order(s, o.cloid, &back), 0);
+  u.created = o.created;
+  assert_order_equal(&back, &u);
+  assert_int_equal(count_of(s, STORE_T_ORDERS), 1);
+
+  /* Bad input names the field. */
+  store_order bad = o;
+  bad.state[0] = '\0';
+  assert_int_equal(store_upsert_order(s, &bad), DTO_EINVAL);
+  assert_string_equal(ERRMSG(s), "o.state: must not be empty");
+  bad = o;
+  memset(bad.cloid, 'c', sizeof bad.cloid); /* no NUL inside the array */
+  assert_int_equal(store_upsert_order(s, &bad), DTO_ETOOBIG);
+  assert_string_equal(ERRMSG(s), "o.cloid: longer than 64 bytes");
+  bad = o;
+  snprintf(bad.symbol, sizeof bad.symbol, "\xc3");
+  assert_int_equal(store_upsert_order(s, &bad), DTO_EINVAL);
+  assert_int_equal(store_get_order(s, "", &back), DTO_EINVAL);
+  store_close(s);
+}
+
+static void test_fills_positions_pnl_risk(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  store_fill f = {.fill_id = "exec-1",
+                  .cloid = "c1",
+                  .qty = 10 * FX_ONE,
+                  .price = 18725000000,
+                  .fee = 5000000,
+                  .time = 99};
+  bool ins = false;
+  assert_int_equal(store_insert_fill(s, &f, &ins), 0);
+  assert_true(ins);
+  f.qty = 999; /* the same fill again: kept as it was */
+  assert_int_equal(store_insert_fill(s, &f, &ins), 0);
+  assert_false(ins);
+  snprintf(f.fill_id, sizeof f.fill_id, "exec-2");
+  assert_int_equal(store_insert_fill(s, &f, &ins), 0);
+  assert_true(ins);
+  assert_int_equal(count_of(s, STORE_T_FILLS), 2);
+  f.fill_id[0] = '\0';
+  assert_int_equal(store_insert_fill(s, &f, &ins), DTO_EINVAL);
+
+  store_position p = {.account = "main",
+                      .strategy = "sma",
+                      .symbol = "AAPL",
+                      .qty = 10 * FX_ONE,
+                      .cost = 1872500000000,
+                      .realized = -12345,
+                      .fees = 5000000,
+                      .updated = 7};
+  store_position pb;
+  assert_int_equal(store_get_position(s, "main", "sma", "AAPL", &pb),
+                   DTO_ENOENT);
+  assert_int_equal(store_upsert_position(s, &p), 0);
+  p.qty = -3 * FX_ONE;
+  p.updated = 8;
+  assert_int_equal(store_upsert_position(s, &p), 0);
+  assert_int_equal(store_get_position(s, "main", "sma", "AAPL", &pb), 0);
+  assert_string_equal(pb.symbol, "AAPL");
+  assert_int_equal(pb.qty, -3 * FX_ONE);
+  assert_int_equal(pb.cost, p.cost);
+  assert_int_equal(pb.realized, -12345);
+  assert_int_equal(pb.fees, p.fees);
+  assert_int_equal(pb.updated, 8);
+  p.strategy[0] = '\0'; /* an account-level position */
+  assert_int_equal(store_upsert_position(s, &p), 0);
+  assert_int_equal(store_get_position(s, "main", NULL, "AAPL", &pb), 0);
+  assert_int_equal(count_of(s, STORE_T_POSITIONS), 2);
+
+  store_daily_pnl d = {.account = "main",
+                       .strategy = "sma",
+                       .day = 20250106,
+                       .realized = 100,
+                       .unrealized = -50,
+                       .fees = 3,
+                       .trades = 4,
+                       .updated = 9};
+  store_daily_pnl db;
+  assert_int_equal(store_upsert_daily_pnl(s, &d), 0);
+  d.realized = 200;
+  d.trades = 5;
+  assert_int_equal(store_upsert_daily_pnl(s, &d), 0);
+  assert_int_equal(store_get_daily_pnl(s, "main", "sma", 20250106, &db), 0);
+  assert_int_equal(db.day, 20250106);
+  assert_int_equal(db.realized, 200);
+  assert_int_equal(db.unrealized, -50);
+  assert_int_equal(db.trades, 5);
+  assert_int_equal(store_get_daily_pnl(s, "main", "sma", 20250107, &db),
+                   DTO_ENOENT);
+  d.day = 20251301;
+  assert_int_equal(store_upsert_daily_pnl(s, &d), DTO_EINVAL);
+  assert_non_null(strstr(ERRMSG(s), "day"));
+  assert_int_equal(count_of(s, STORE_T_DAILY_PNL), 1);
+
+  store_risk_decision r = {.time = 1,
+                           .account = "main",
+                           .strategy = "sma",
+                           .cloid = "c1",
+                           .symbol = "AAPL",
+                           .check = "max_position",
+                           .accepted = false,
+                           .reason = "position would exceed 1000 shares"};
+  assert_int_equal(store_insert_risk_decision(s, &r), 0);
+  r.accepted = true;
+  r.check[0] = '\0';
+  assert_int_equal(store_insert_risk_decision(s, &r), 0);
+  assert_int_equal(count_of(s, STORE_T_RISK_DECISIONS), 2);
+  store_close(s);
+}
+
+/* ---- snapshots and idempotency keys ---------------------------------------
+ */
+
+static void test_snapshots(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  int64_t seq;
+  dto_time t;
+  void *blob;
+  size_t len;
+  assert_int_equal(store_snapshot_latest(s, &seq, &t, &blob, &len), DTO_ENOENT);
+  assert_null(blob);
+  const char data[] = {'s', 0, 'n', (char)0xff, 'p'};
+  assert_int_equal(store_snapshot_put(s, 10, 100, "old", 3), 0);
+  assert_int_equal(store_snapshot_put(s, 20, 200, data, sizeof data), 0);
+  assert_int_equal(store_snapshot_put(s, 15, 150, "mid", 3), 0);
+  assert_int_equal(store_snapshot_latest(s, &seq, &t, &blob, &len), 0);
+  assert_int_equal(seq, 20);
+  assert_int_equal(t, 200);
+  assert_int_equal(len, sizeof data);
+  assert_memory_equal(blob, data, sizeof data);
+  free(blob);
+  /* The same seq again replaces it; an empty blob is fine. */
+  assert_int_equal(store_snapshot_put(s, 20, 201, NULL, 0), 0);
+  assert_int_equal(store_snapshot_latest(s, &seq, &t, &blob, &len), 0);
+  assert_int_equal(len, 0);
+  assert_non_null(blob);
+  assert_int_equal(t, 201);
+  free(blob);
+  int64_t deleted = -1;
+  assert_int_equal(store_snapshot_prune(s, 1, &deleted), 0);
+  assert_int_equal(deleted, 2);
+  assert_int_equal(count_of(s, STORE_T_SNAPSHOTS), 1);
+  assert_int_equal(store_snapshot_prune(s, 0, NULL), DTO_EINVAL);
+  assert_int_equal(store_snapshot_put(s, -1, 0, "x", 1), DTO_EINVAL);
+  /* A larger blob, byte for byte. */
+  size_t big = 3 * 1024 * 1024 + 7;
+  unsigned char *b = xmalloc(big);
+  for (size_t i = 0; i < big; i++)
+    b[i] = (unsigned char)(i * 131 + 7);
+  assert_int_equal(store_snapshot_put(s, 30, 300, b, big), 0);
+  assert_int_equal(store_snapshot_latest(s, &seq, &t, &blob, &len), 0);
+  assert_int_equal(seq, 30);
+  assert_int_equal(len, big);
+  assert_memory_equal(blob, b, big);
+  free(blob);
+  free(b);
+  store_close(s);
+}
+
+static void test_idempotency(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  const dto_time t0 = 1700000000LL * DTO_NS_PER_SEC, H = DTO_NS_PER_HOUR;
+  store_idem r = {.key = "user1:abc",
+                  .request_hash = "h1",
+                  .status = 201,
+                  .body = "{\"id\":\"o1\"}",
+                  .body_len = 11,
+                  .created = t0};
+  store_idem out;
+  assert_int_equal(store_idem_get(s, "user1:abc", t0, &out), DTO_ENOENT);
+  assert_int_equal(store_idem_put(s, &r), 0);
+  /* A second request with the key: the first response stays. */
+  store_idem r2 = r;
+  snprintf(r2.request_hash, sizeof r2.request_hash, "h2");
+  r2.body = "{}";
+  r2.body_len = 2;
+  r2.created = t0 + H;
+  assert_int_equal(store_idem_put(s, &r2), DTO_EEXIST);
+  assert_int_equal(store_idem_get(s, "user1:abc", t0 + 23 * H, &out), 0);
+  assert_string_equal(out.key, "user1:abc");
+  assert_string_equal(out.request_hash, "h1");
+  assert_int_equal(out.status, 201);
+  assert_int_equal(out.body_len, 11);
+  assert_string_equal(out.body, "{\"id\":\"o1\"}");
+  assert_int_equal(out.created, t0);
+  store_idem_release(&out);
+  assert_null(out.body);
+  /* 24 hours later it is gone, and the key can be used again. */
+  assert_int_equal(store_idem_get(s, "user1:abc", t0 + 24 * H, &out),
+                   DTO_ENOENT);
+  r2.created = t0 + 24 * H;
+  assert_int_equal(store_idem_put(s, &r2), 0);
+  assert_int_equal(store_idem_get(s, "user1:abc", t0 + 25 * H, &out), 0);
+  assert_string_equal(out.request_hash, "h2");
+  assert_string_equal(out.body, "{}");
+  store_idem_release(&out);
+
+  store_idem r3 = r;
+  snprintf(r3.key, sizeof r3.key, "user2:zzz");
+  r3.created = t0 + 30 * H;
+  r3.body = NULL;
+  r3.body_len = 0;
+  assert_int_equal(store_idem_put(s, &r3), 0);
+  /* Purge at t0+48h: r2 (created t0+24h) is expired, r3 is not. */
+  int64_t purged = -1;
+  assert_int_equal(store_idem_purge(s, t0 + 48 * H, &purged), 0);
+  assert_int_equal(purged, 1);
+  assert_int_equal(count_of(s, STORE_T_IDEMPOTENCY), 1);
+  assert_int_equal(store_idem_purge(s, t0 + 54 * H, &purged), 0);
+  assert_int_equal(purged, 1);
+  assert_int_equal(count_of(s, STORE_T_IDEMPOTENCY), 0);
+
+  r.status = 42;
+  assert_int_equal(store_idem_put(s, &r), DTO_EINVAL);
+  assert_non_null(strstr(ERRMSG(s), "status"));
+  r.status = 200;
+  r.key[0] = '\0';
+  assert_int_equal(store_idem_put(s, &r), DTO_EINVAL);
+  store_close(s);
+}
+
+/* ---- fault injection -------------------------------------------------------
+ */
+
+/* What the script believes is durable: it counts only what a successful
+ * commit (or a successful call outside a transaction) acknowledged. */
+typedef struct model {
+  int64_t events, orders, fills, positions, snapshots, idem;
+} model;
+
+/* A scripted session; stops at the first failure (rolling back an open
+ * transaction).  Returns the first error, 0 if none. */
+static int script(store *s, model *m) {
+  int rc;
+  store_event ev[3] = {EV("order.new", "{}"), EV("order.sent", "{}"),
+                       EV("order.ack", "{}")};
+  store_order o = ORDER("c1");
+  store_fill f = {.fill_id = "e1", .cloid = "c1", .qty = FX_ONE};
+  store_position p = {
+      .account = "main", .strategy = "sma", .symbol = "AAPL", .qty = FX_ONE};
+  if ((rc = store_begin(s)))
+    return rc;
+  if ((rc = store_append(s, ev, 3, NULL)) || (rc = store_upsert_order(s, &o)) ||
+      (rc = store_insert_fill(s, &f, NULL)) ||
+      (rc = store_upsert_position(s, &p)) || (rc = store_commit(s))) {
+    store_rollback(s); /* may be refused after a failed commit: fine */
+    return rc;
+  }
+  m->events += 3, m->orders++, m->fills++, m->positions++;
+  store_event two[2] = {EV("fill", "{}"), EV("position", "{}")};
+  if ((rc = store_append(s, two, 2, NULL)))
+    return rc;
+  m->events += 2;
+  if ((rc = store_snapshot_put(s, two[1].seq, 1, "snap", 4)))
+    return rc;
+  m->snapshots++;
+  store_idem r = {.key = "k", .request_hash = "h", .status = 200, .created = 1};
+  if ((rc = store_idem_put(s, &r)))
+    return rc;
+  m->idem++;
+  /* A transaction the session abandons itself. */
+  store_event one = EV("x", "{}");
+  if ((rc = store_begin(s)))
+    return rc;
+  if ((rc = store_append(s, &one, 1, NULL))) {
+    store_rollback(s);
+    return rc;
+  }
+  if ((rc = store_rollback(s)))
+    return rc;
+  int64_t max;
+  return store_max_seq(s, &max);
+}
+
+static void assert_model(store *s, const model *m) {
+  assert_int_equal(count_of(s, STORE_T_EVENTS), m->events);
+  assert_int_equal(count_of(s, STORE_T_ORDERS), m->orders);
+  assert_int_equal(count_of(s, STORE_T_FILLS), m->fills);
+  assert_int_equal(count_of(s, STORE_T_POSITIONS), m->positions);
+  assert_int_equal(count_of(s, STORE_T_SNAPSHOTS), m->snapshots);
+  assert_int_equal(count_of(s, STORE_T_IDEMPOTENCY), m->idem);
+}
+
+static void test_faulty_walk(void **state) {
+  env *v = ENV(state);
+  /* Count the calls of a clean run. */
+  store *s = store_faulty_new(open_migrated(v), 0, DTO_EIO);
+  assert_string_equal(store_backend(s), "faulty");
+  model m = {0};
+  assert_int_equal(script(s, &m), 0);
+  int total = store_faulty_calls(s);
+  assert_true(total >= 12);
+  assert_model(s, &(model){5, 1, 1, 1, 1, 1});
+  store_close(s);
+
+  for (int n = 1; n <= total; n++) {
+    fresh(v);
+    int err = n % 2 ? DTO_EIO : DTO_ENOSPC;
+    s = store_faulty_new(open_migrated(v), n, err);
+    memset(&m, 0, sizeof m);
+    int rc = script(s, &m);
+    if (rc != err)
+      fail_msg("call %d: script returned %s, expected the injected %s", n,
+               dto_errname(rc), dto_errname(err));
+    assert_true(store_faulty_calls(s) >= n);
+    /* What was acknowledged is there, nothing else (no partial batch). */
+    store_faulty_arm(s, 0, 0);
+    assert_model(s, &m);
+    /* The store keeps working. */
+    store_event ev = EV("after", "{}");
+    assert_int_equal(store_append(s, &ev, 1, NULL), 0);
+    store_close(s);
+  }
+
+  /* Sticky: a full disk until space is freed. */
+  fresh(v);
+  s = store_faulty_new(open_migrated(v), 3, DTO_ENOSPC);
+  store_faulty_sticky(s, true);
+  memset(&m, 0, sizeof m);
+  assert_int_equal(script(s, &m), DTO_ENOSPC);
+  store_event ev = EV("a", "{}");
+  assert_int_equal(store_append(s, &ev, 1, NULL), DTO_ENOSPC);
+  assert_non_null(strstr(ERRMSG(s), "injected DTO_ENOSPC"));
+  int64_t max;
+  assert_int_equal(store_max_seq(s, &max), DTO_ENOSPC);
+  store_faulty_arm(s, 0, 0); /* space freed */
+  assert_model(s, &m);
+  assert_int_equal(store_append(s, &ev, 1, NULL), 0);
+  assert_int_equal(store_faulty_calls(s), 7);
+  memset(&m, 0, sizeof m);
+  store_close(s);
+}
+
+/* ---- back-end specific ------------------------------------------------------
+ */
+
+static void test_sqlite_reopen(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  store_event ev[100];
+  for (int i = 0; i < 100; i++)
+    ev[i] = EV("e", "{\"n\":1}");
+  assert_int_equal(store_append(s, ev, 100, NULL), 0);
+  store_order o = ORDER("c1");
+  assert_int_equal(store_upsert_order(s, &o), 0);
+  assert_int_equal(store_snapshot_put(s, ev[99].seq, 5, "state", 5), 0);
+  store_close(s);
+
+  s = open_opt(v, true, 1, 1);
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 100);
+  int64_t max;
+  assert_int_equal(store_max_seq(s, &max), 0);
+  assert_int_equal(max, ev[99].seq);
+  store_order back;
+  assert_int_equal(store_get_order(s, "c1", &back), 0);
+  assert_order_equal(&back, &o);
+  store_event more = EV("e", "{}");
+  assert_int_equal(store_append(s, &more, 1, NULL), 0);
+  assert_int_equal(more.seq, max + 1);
+  store_close(s);
+
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(v->path, &db), SQLITE_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(
+      sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
+      SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+  sqlite3_finalize(st);
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+static void test_sqlite_open_errors(void **state) {
+  env *v = ENV(state);
+  store *s = NULL;
+  char err[512];
+  char url[600];
+  snprintf(url, sizeof url, "sqlite:%s/missing.db", v->dir);
+  assert_int_equal(store_open(url, NULL, &s, err, sizeof err), DTO_ENOENT);
+  assert_null(s);
+  assert_non_null(strstr(err, "missing.db"));
+  assert_non_null(strstr(err, "dto migrate up"));
+  /* A file that is not a database. */
+  snprintf(url, sizeof url, "%s/junk.db", v->dir); /* a plain path */
+  FILE *f = fopen(url, "w");
+  assert_non_null(f);
+  for (int i = 0; i < 200; i++)
+    fputs("this is not an SQLite database file at all\n", f);
+  fclose(f);
+  assert_int_equal(store_open(url, NULL, &s, err, sizeof err), DTO_EIO);
+  assert_null(s);
+  assert_non_null(strstr(err, "junk.db"));
+  /* Options. */
+  store_options o = {.sqlite_synchronous = (enum store_sync)7};
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), DTO_EINVAL);
+  assert_non_null(strstr(err, "synchronous"));
+  o = (store_options){.create = true, .sqlite_synchronous = STORE_SYNC_NORMAL};
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), 0);
+  store_close(s);
+}
+
+typedef struct worker {
+  store *s;
+  int id;
+  int rc;
+  int64_t seqs[40];
+} worker;
+
+static void *work(void *arg) {
+  worker *w = arg;
+  for (int i = 0; i < 20 && !w->rc; i++) {
+    store_event ev = EV("t", "{}");
+    if ((w->rc = store_append(w->s, &ev, 1, NULL)))
+      break;
+    w->seqs[2 * i] = ev.seq;
+    /* And one in an explicit transaction on this thread. */
+    if ((w->rc = store_begin(w->s)))
+      break;
+    store_event e2 = EV("u", "{}");
+    if ((w->rc = store_append(w->s, &e2, 1, NULL)) ||
+        (w->rc = store_commit(w->s))) {
+      store_rollback(w->s);
+      break;
+    }
+    w->seqs[2 * i + 1] = e2.seq;
+  }
+  return NULL;
+}
+
+static void test_pg_pool_threads(void **state) {
+  env *v = ENV(state);
+  store *s = open_opt(v, false, 2, 4);
+  assert_int_equal(store_migrate_to(s, -1, NULL, NULL), 0);
+  enum { T = 8 };
+  worker w[T];
+  pthread_t th[T];
+  for (int i = 0; i < T; i++) {
+    w[i] = (worker){.s = s, .id = i};
+    assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
+  }
+  for (int i = 0; i < T; i++)
+    pthread_join(th[i], NULL);
+  for (int i = 0; i < T; i++) {
+    if (w[i].rc)
+      fail_msg("worker %d: %s", i, dto_errname(w[i].rc));
+    for (int k = 1; k < 40; k++)
+      assert_true(w[i].seqs[k] > w[i].seqs[k - 1]);
+  }
+  assert_int_equal(count_of(s, STORE_T_EVENTS), T * 40);
+  store_close(s);
+}
+
+typedef struct waiter {
+  store *s;
+  int rc;
+  char msg[STORE_ERR_MAX];
+} waiter;
+
+static void *wait_for_pool(void *arg) {
+  waiter *w = arg;
+  int64_t n;
+  w->rc = store_max_seq(w->s, &n);
+  store_errmsg(w->s, w->msg, sizeof w->msg);
+  return NULL;
+}
+
+/* A transaction pins the only connection: another thread waits for the
+ * connect timeout, then gets DTO_EAGAIN (and its own error message). */
+static void test_pg_pool_exhausted(void **state) {
+  env *v = ENV(state);
+  store *s = open_opt(v, false, 1, 1);
+  assert_int_equal(store_migrate_to(s, -1, NULL, NULL), 0);
+  assert_int_equal(store_commit(s), DTO_ESTATE); /* main's own message */
+  assert_int_equal(store_begin(s), 0);
+  waiter w = {.s = s};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, wait_for_pool, &w), 0);
+  pthread_join(th, NULL);
+  assert_int_equal(w.rc, DTO_EAGAIN);
+  assert_non_null(strstr(w.msg, "busy"));
+  assert_non_null(strstr(ERRMSG(s), "no transaction is open"));
+  assert_int_equal(store_rollback(s), 0);
+  int64_t n;
+  assert_int_equal(store_max_seq(s, &n), 0);
+  store_close(s);
+}
+
+static void test_pg_open_errors(void **state) {
+  env *v = ENV(state);
+  store *s = NULL;
+  char err[1024];
+  store_options o = {.pg_pool_min = 1, .connect_timeout_s = 2};
+  /* A port nothing listens on; the password must not show. */
+  const char *url = "postgresql://dto:s3cretpw@127.0.0.1:1/db?sslmode=disable";
+  assert_int_equal(store_open(url, &o, &s, err, sizeof err), DTO_EIO);
+  assert_null(s);
+  assert_null(strstr(err, "s3cretpw"));
+  assert_non_null(strstr(err, "postgresql://dto:***@127.0.0.1:1/db"));
+  /* libpq quotes a malformed value in its message: still hidden. */
+  url = "postgresql://dto:s3c%zzretpw@127.0.0.1:1/db";
+  assert_int_equal(store_open(url, &o, &s, err, sizeof err), DTO_EIO);
+  assert_null(strstr(err, "s3c"));
+  assert_null(strstr(err, "retpw"));
+  assert_non_null(strstr(err, "***"));
+  o.pg_pool_min = 5;
+  o.pg_pool_max = 2;
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), DTO_EINVAL);
+  assert_non_null(strstr(err, "pool"));
+  o = (store_options){.pg_pool_min = 1, .sslmode = "sometimes"};
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), DTO_EINVAL);
+  assert_non_null(strstr(err, "sslmode"));
+  o.sslmode = "disable";
+  o.statement_timeout_ms = -1;
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), 0);
+  store_close(s);
+}
+
+/* ---- URLs (no back-end needed) ------------------------------------------- */
+
+static void test_urls(void **state) {
+  DTO_UNUSED(state);
+  char out[256];
+  struct {
+    const char *in, *out;
+  } red[] = {
+      {"postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"},
+      {"postgres://u@h/db", "postgres://u@h/db"},
+      {"postgresql://u:p%40ss@h/db?password=x&sslmode=require",
+       "postgresql://u:***@h/db?password=***&sslmode=require"},
+      {"postgresql://h/db?sslmode=require&password=abc",
+       "postgresql://h/db?sslmode=require&password=***"},
+      {"postgresql://u:a/b@h/db", "postgresql://u:***@h/db"},
+      {"postgresql://u:a@b@h/db", "postgresql://u:***@h/db"},
+      {"postgresql://u:p?w@h/db", "postgresql://u:***@h/db"},
+      {"postgresql://h/db?sslpassword=k", "postgresql://h/db?sslpassword=***"},
+      {"sqlite:/tmp/x.db", "sqlite:/tmp/x.db"},
+      {"/var/lib/dto/dto.db", "/var/lib/dto/dto.db"},
+      {"", ""},
+  };
+  for (size_t i = 0; i < DTO_ARRAY_LEN(red); i++) {
+    assert_int_equal(store_url_redact(red[i].in, out, sizeof out), 0);
+    assert_string_equal(out, red[i].out);
+  }
+  assert_int_equal(store_url_redact("postgresql://u:pw@host/db", out, 10),
+                   DTO_ETOOBIG);
+  assert_string_equal(out, "");
+  assert_true(store_url_has_password("postgresql://u:pw@h/db"));
+  assert_true(store_url_has_password("postgres://h/db?password=x"));
+  assert_false(store_url_has_password("postgresql://u@h/db"));
+  assert_false(store_url_has_password("sqlite:/x:y@z"));
+
+  store *s = NULL;
+  char err[512];
+  assert_int_equal(store_open("mysql://u:pw@h/db", NULL, &s, err, sizeof err),
+                   DTO_EUNSUPPORTED);
+  assert_null(strstr(err, "pw"));
+  assert_non_null(strstr(err, "unsupported"));
+  assert_int_equal(store_open("redis://h", NULL, &s, err, sizeof err),
+                   DTO_EUNSUPPORTED);
+  assert_string_equal(err, "store URL: unsupported scheme 'redis' (use "
+                           "sqlite:PATH or postgresql://...)");
+  assert_int_equal(store_open("", NULL, &s, err, sizeof err), DTO_EINVAL);
+  assert_string_equal(err, "store URL is empty");
+  assert_int_equal(store_open("sqlite:", NULL, &s, err, sizeof err),
+                   DTO_EINVAL);
+  assert_non_null(strstr(err, "no file name"));
+  assert_int_equal(store_open("sqlite:a\nb", NULL, &s, err, sizeof err),
+                   DTO_EINVAL);
+  assert_non_null(strstr(err, "control character"));
+  assert_null(s);
+  assert_string_equal(store_table_name(STORE_T_AUDIT_LOG), "audit_log");
+  assert_null(store_table_name(STORE_T_COUNT));
+}
+
+#define BOTH(f)                                                                \
+  cmocka_unit_test_prestate_setup_teardown(f, setup, teardown,                 \
+                                           (void *)&BK_SQLITE),                \
+      cmocka_unit_test_prestate_setup_teardown(f, setup, teardown,             \
+                                               (void *)&BK_PG)
+#define SQLITE_ONLY(f)                                                         \
+  cmocka_unit_test_prestate_setup_teardown(f, setup, teardown,                 \
+                                           (void *)&BK_SQLITE)
+#define PG_ONLY(f)                                                             \
+  cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, (void *)&BK_PG)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_urls),
+      BOTH(test_migrate_empty),
+      BOTH(test_migrate_from_each_version),
+      BOTH(test_require_current),
+      BOTH(test_migrations_embedded),
+      BOTH(test_append_read),
+      BOTH(test_append_limits),
+      BOTH(test_append_atomic),
+      BOTH(test_transactions),
+      BOTH(test_failed_transaction),
+      BOTH(test_orders),
+      BOTH(test_fills_positions_pnl_risk),
+      BOTH(test_snapshots),
+      BOTH(test_idempotency),
+      BOTH(test_faulty_walk),
+      SQLITE_ONLY(test_sqlite_reopen),
+      SQLITE_ONLY(test_sqlite_open_errors),
+      PG_ONLY(test_pg_pool_threads),
+      PG_ONLY(test_pg_pool_exhausted),
+      PG_ONLY(test_pg_open_errors),
+  };
+  if (!getenv("DTO_TEST_PG_URL"))
+    fprintf(stderr, "test_store: DTO_TEST_PG_URL not set: PostgreSQL tests "
+                    "skipped (make test-store-pg runs them)\n");
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
