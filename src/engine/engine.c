@@ -23,6 +23,8 @@ typedef struct symsubs {
   uint32_t working; /* working orders in this instrument */
   fx ref_price;      /* reference price for risk: last trade, close or mid */
   dto_time ref_time;
+  dto_time day_from, day_until; /* the current exchange day, UTC */
+  bool flatten; /* some subscriber has flatten_before_close */
   session sess;
   bool have_sess;
 } symsubs;
@@ -83,7 +85,15 @@ static void alert(engine *e, const char *code, int scope, uint32_t index,
                   const char *msg);
 static void new_day(engine *e, int64_t day);
 static void check_pnl(engine *e, sym_id sym);
-static void flatten_due(engine *e, sym_id sym, dto_time t);
+static void flatten_due_slow(engine *e, sym_id sym, dto_time t);
+static void update_flatten_flags(engine *e);
+
+/* Flatten before the close, when some subscriber of sym asks for it. */
+#define flatten_due(e, sym, t)                                                 \
+  do {                                                                         \
+    if (DTO_UNLIKELY((e)->subs[(sym)].flatten))                                \
+      flatten_due_slow((e), (sym), (t));                                       \
+  } while (0)
 
 /* ---- observers ----------------------------------------------------------- */
 
@@ -270,6 +280,7 @@ int engine_start(engine *e) {
     const risk_strategy_limits *sl = risk_strategy(e->risk, (uint32_t)i);
     e->pnl_limits |= sl->max_daily_loss > 0 || sl->max_drawdown > 0;
   }
+  update_flatten_flags(e);
   e->started = true;
   for (size_t i = 0; i < e->nst; i++) {
     strat *s = &e->st[i];
@@ -343,12 +354,25 @@ void engine_on_time(engine *e, dto_time t) {
 /* A new exchange day (of sym's calendar) starts the day's P&L baselines
  * and lifts the daily limits' modes.  Every market-data entry point calls
  * it, so live feeds of trades or quotes roll days as bars do. */
-static void day_roll(engine *e, sym_id sym, dto_time t) {
+/* A new exchange day for sym at t?  The end of sym's current local day is
+ * cached, so the common case is one comparison. */
+static void day_roll_slow(engine *e, sym_id sym, dto_time t) {
+  symsubs *ss = &e->subs[sym];
   const instrument *ins = &e->cfg.instruments->v[sym];
   int64_t day = ins->cal ? calendar_local_day(ins->cal, t)
                          : floordiv64(t, DTO_NS_PER_DAY);
+  ss->day_from = ins->cal ? calendar_day_start(ins->cal, day)
+                          : day * DTO_NS_PER_DAY;
+  ss->day_until = ins->cal ? calendar_day_start(ins->cal, day + 1)
+                           : (day + 1) * DTO_NS_PER_DAY;
   if (DTO_UNLIKELY(day > e->day))
     new_day(e, day);
+}
+
+static inline void day_roll(engine *e, sym_id sym, dto_time t) {
+  const symsubs *ss = &e->subs[sym];
+  if (DTO_UNLIKELY(t < ss->day_from || t >= ss->day_until))
+    day_roll_slow(e, sym, t);
 }
 
 void engine_bar_open(engine *e, const bar *b) {
@@ -1256,7 +1280,7 @@ static void check_pnl(engine *e, sym_id sym) {
  * first event at or after that long before the session's close (t: the
  * end of the bar, or the trade's or quote's time).  An event must fall in
  * that period: with bars longer than flatten_before_close nothing does. */
-static void flatten_due(engine *e, sym_id sym, dto_time t) {
+static void flatten_due_slow(engine *e, sym_id sym, dto_time t) {
   symsubs *ss = &e->subs[sym];
   const instrument *ins = &e->cfg.instruments->v[sym];
   for (size_t k = 0; k < ss->n; k++) {
@@ -1350,6 +1374,8 @@ int engine_set_mode(engine *e, int scope, uint32_t index, enum risk_mode m,
 
 int engine_reload_risk(engine *e, const risk_config *cfg) {
   int rc = risk_reload(e->risk, cfg);
+  if (rc == 0)
+    update_flatten_flags(e);
   log_line l;
   if (log_begin(&l, e->cfg.log, rc ? LOG_ERROR : LOG_INFO,
                 rc ? "risk.reload_refused" : "risk.reloaded")) {
@@ -1360,3 +1386,15 @@ int engine_reload_risk(engine *e, const risk_config *cfg) {
 }
 
 risk *engine_risk_mut(engine *e) { return e->risk; }
+
+/* Which instruments have a subscriber that flattens before the close (so
+ * the per-event check costs one flag elsewhere). */
+static void update_flatten_flags(engine *e) {
+  for (size_t y = 0; y < e->cfg.instruments->n; y++) {
+    symsubs *ss = &e->subs[y];
+    ss->flatten = false;
+    for (size_t k = 0; k < ss->n; k++)
+      ss->flatten |=
+          risk_strategy(e->risk, ss->v[k].strat)->flatten_before_close > 0;
+  }
+}

@@ -102,6 +102,8 @@ static const cal_exception us_exceptions[] = {
  * year arithmetic can never overflow. */
 #define CAL_MIN_YEAR 1900
 #define CAL_MAX_YEAR 2200
+#define CAL_MIN_DAY (-25567) /* 1900-01-01 */
+#define CAL_MAX_DAY 84370    /* 2200-12-31 */
 
 static const cal_exception *us_exception(int64_t day) {
   int y, m, d;
@@ -121,8 +123,10 @@ static const cal_exception *us_exception(int64_t day) {
 }
 
 static bool day_in_range(int64_t day) {
-  return day >= days_from_civil(CAL_MIN_YEAR, 1, 1) &&
-         day <= days_from_civil(CAL_MAX_YEAR, 12, 31);
+  /* days_from_civil(CAL_MIN_YEAR, 1, 1) and (CAL_MAX_YEAR, 12, 31), as
+   * constants: this runs for every session lookup (test_calendar checks
+   * them) */
+  return day >= CAL_MIN_DAY && day <= CAL_MAX_DAY;
 }
 
 /* ---- America/New_York --------------------------------------------------- */
@@ -254,6 +258,12 @@ int64_t calendar_local_day(const calendar *c, dto_time t) {
   if (r < 0)
     r += DTO_NS_PER_DAY;
   return r + tz_new_york_offset(t) < 0 ? q - 1 : q;
+}
+
+dto_time calendar_day_start(const calendar *c, int64_t day) {
+  if (c->kind == CAL_KIND_CRYPTO)
+    return day * DTO_NS_PER_DAY;
+  return tz_new_york_to_utc(day, 0);
 }
 
 int calendar_minute_of_day(const calendar *c, dto_time t) {

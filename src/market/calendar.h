@@ -50,6 +50,10 @@ bool calendar_session(const calendar *c, int64_t day, session *out);
 /* The exchange-local date of instant t. */
 int64_t calendar_local_day(const calendar *c, dto_time t);
 
+/* The UTC instant at which exchange-local date day begins (local
+ * midnight). */
+dto_time calendar_day_start(const calendar *c, int64_t day);
+
 /* Minutes since local midnight of the exchange at instant t (0..1439). */
 int calendar_minute_of_day(const calendar *c, dto_time t);
 

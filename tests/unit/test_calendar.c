@@ -387,8 +387,20 @@ static void test_crypto(void **state) {
   assert_int_equal(s.day, D(2024, 3, 10));
 }
 
+/* The supported range ends where calendar.c's constants say. */
+static void test_range_constants(void **state) {
+  (void)state;
+  session s;
+  const calendar *c = calendar_crypto();
+  assert_true(calendar_session(c, days_from_civil(1900, 1, 1), &s));
+  assert_false(calendar_session(c, days_from_civil(1900, 1, 1) - 1, &s));
+  assert_true(calendar_session(c, days_from_civil(2200, 12, 31), &s));
+  assert_false(calendar_session(c, days_from_civil(2200, 12, 31) + 1, &s));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_range_constants),
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_holidays_closed),
       cmocka_unit_test(test_early_closes),
