@@ -15,6 +15,7 @@
  */
 #include "app/config.h"
 #include "market/bar_agg.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1343,10 +1344,9 @@ static int load_backtest(loader *L, const ynode *v) {
   return 0;
 }
 
-enum { R_FEED, R_SPEED, R_SEED, R_DAYS, R_JOURNAL, R_STATE, R__N };
-static const char *const run_keys[R__N] = {"feed",     "speed",
-                                           "gen_seed", "gen_days",
-                                           "journal",  "state_dir"};
+enum { R_FEED, R_SPEED, R_SEED, R_DAYS, R_JOURNAL, R_STATE, R_STORE, R__N };
+static const char *const run_keys[R__N] = {
+    "feed", "speed", "gen_seed", "gen_days", "journal", "state_dir", "store"};
 
 static int load_run(loader *L, const ynode *v) {
   static const char *const feeds[] = {"replay", "generate"};
@@ -1379,6 +1379,28 @@ static int load_run(loader *L, const ynode *v) {
   if (f[R_STATE] && !is_null(f[R_STATE]) &&
       (rc = get_path(L, f[R_STATE], "state_dir", &r->state_dir)))
     return rc;
+  if (f[R_STORE] && !is_null(f[R_STORE])) {
+    const char *u = NULL;
+    if ((rc = get_str(L, f[R_STORE], "store", 4096, &u)))
+      return rc;
+    if (store_url_has_password(u))
+      return fail(L, f[R_STORE], "'store': no passwords in the configuration "
+                                 "file; give it in PGPASSWORD or "
+                                 "DTO_STORE_URL");
+    if (!strncmp(u, "sqlite:", 7)) { /* a path: relative to this file */
+      char *p = resolve_path(L->cfg->dir, u + 7);
+      size_t n = strlen(p) + 8;
+      r->store = xmalloc(n);
+      snprintf(r->store, n, "sqlite:%s", p);
+      free(p);
+    } else if (!strncmp(u, "postgres://", 11) ||
+               !strncmp(u, "postgresql://", 13)) {
+      r->store = xstrdup(u);
+    } else {
+      return fail(L, f[R_STORE], "'store': expected sqlite:PATH or a "
+                                 "postgresql:// URL");
+    }
+  }
   return 0;
 }
 
@@ -1461,6 +1483,7 @@ void config_release(dto_config *cfg) {
   free(cfg->backtest.out_dir);
   free(cfg->run.journal);
   free(cfg->run.state_dir);
+  free(cfg->run.store);
   free(cfg->risk.account_orders);
   free(cfg->risk.accounts);
   free(cfg->risk.strategy_orders);

@@ -91,6 +91,8 @@ typedef struct cfg_run {
   uint64_t gen_seed; /* feed generate: random seed */
   int gen_days;      /* feed generate: trading days, 1..366 */
   char *journal;     /* owned; resolved path, or NULL for none */
+  char *store;       /* owned; "sqlite:PATH" (resolved) or a postgresql://
+                        URL without password; NULL: no store */
   char *state_dir;   /* owned; resolved path of the folder for dto.pid and
                         dto.state (kill switch); NULL: "var" beside the
                         configuration file */

@@ -7,7 +7,8 @@ static const char *const kind_names[REP_KIND_COUNT] = {
 static const char *const reason_names[BRR_COUNT] = {
     "none",          "invalid",      "market_closed",
     "unknown_order", "ioc_remainder", "fok_unfilled",
-    "day_end",       "requested",    "oco"};
+    "day_end",       "requested",    "oco",
+    "storage_fault"};
 
 const char *report_kind_name(enum report_kind k) {
   return (unsigned)k < REP_KIND_COUNT ? kind_names[k] : "?";

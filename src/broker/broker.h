@@ -36,6 +36,7 @@ enum broker_reason {
   BRR_DAY_END,        /* day order expired at the close */
   BRR_REQUESTED,      /* canceled at the client's request */
   BRR_OCO,            /* canceled because its bracket peer filled */
+  BRR_STORAGE,        /* not sent: the journal could not record it */
   BRR_COUNT
 };
 

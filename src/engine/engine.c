@@ -1398,3 +1398,26 @@ static void update_flatten_flags(engine *e) {
           risk_strategy(e->risk, ss->v[k].strat)->flatten_before_close > 0;
   }
 }
+
+void engine_set_store_fault(engine *e, bool on, const char *why) {
+  if (on == risk_store_faulted(e->risk))
+    return;
+  risk_store_fault(e->risk, on);
+  log_line l;
+  if (log_begin(&l, e->cfg.log, on ? LOG_ERROR : LOG_INFO,
+                on ? "store.fault" : "store.recovered")) {
+    log_str(&l, "reason", why ? why : "");
+    log_end(&l);
+  }
+  if (on)
+    alert(e, "storage_fault", 3, 0,
+          "the journal cannot write: no new orders until writes succeed");
+  else
+    alert(e, "storage_recovered", 3, 0, "the journal writes again: trading "
+                                        "resumes");
+}
+
+void engine_poll_broker(engine *e) {
+  e->touched = true;
+  engine_pump(e);
+}

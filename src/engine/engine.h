@@ -117,6 +117,12 @@ int engine_set_mode(engine *e, int scope, uint32_t index, enum risk_mode m,
  * changes) for an invalid configuration. */
 int engine_reload_risk(engine *e, const risk_config *cfg);
 risk *engine_risk_mut(engine *e);
+/* The journal cannot write (on) or writes again (off): new orders are
+ * refused meanwhile (storage_fault), with an alert each way. */
+void engine_set_store_fault(engine *e, bool on, const char *why);
+/* Collect broker reports even if the engine made no call since the last
+ * poll (a wrapper released held commands, a live report arrived). */
+void engine_poll_broker(engine *e);
 
 const portfolio *engine_portfolio(const engine *e);
 const oms *engine_oms(const engine *e);
