@@ -597,10 +597,17 @@ static void risk_input_for(engine *e, const order *o, risk_input *in) {
   const order_id *open = oms_open_ids(e->oms, &nopen);
   for (size_t i = 0; i < nopen; i++) {
     const order *w = oms_cget(e->oms, open[i]);
-    /* the order itself and the one it replaces do not count */
+    /* the order itself, the one it replaces and its bracket peer do not
+     * count: one of two exits that cancel each other can ever fill */
     if (!w || w->account != o->account || w->id == o->id ||
-        w->id == o->replaces || !order_is_working(w->state))
+        w->id == o->replaces || (o->peer != ORDER_NONE && w->id == o->peer) ||
+        !order_is_working(w->state))
       continue;
+    if (w->peer != ORDER_NONE && w->peer < w->id) { /* a pair counts once */
+      const order *p = oms_cget(e->oms, w->peer);
+      if (p && order_is_working(p->state) && p->id != o->id)
+        continue;
+    }
     fx leaves = order_leaves(w);
     fx px = w->limit_price ? w->limit_price : e->subs[w->sym].ref_price;
     fx v = 0;

@@ -434,12 +434,19 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
   if (ol->restricted)
     return refuse(r, d, RISK_RESTRICTED, 0, 0, 0);
   /* a short sale: the sell could leave the account short once it and the
-   * working sells fill */
-  if (!buy && proj < 0) {
+   * working sells fill.  Sells being canceled are taken as gone, as for
+   * "reducing": a flatten cancels the exits and closes in one step, and
+   * refusing it would keep the very position it closes.  (A cancel that
+   * loses the race to a fill can leave the account briefly short; the
+   * paper exchange applies cancels first.) */
+  fx proj_short = addx(addx(in->acct_pos, -(in->acct_open_sell -
+                                            in->acct_canceling_sell)),
+                       -o->qty);
+  if (!buy && proj_short < 0) {
     if (!al->allow_short || !in->shortable)
-      return refuse(r, d, RISK_SHORT_NOT_ALLOWED, proj, 0, 1);
+      return refuse(r, d, RISK_SHORT_NOT_ALLOWED, proj_short, 0, 1);
     if (ol->hard_to_borrow)
-      return refuse(r, d, RISK_HARD_TO_BORROW, proj, 0, 0);
+      return refuse(r, d, RISK_HARD_TO_BORROW, proj_short, 0, 0);
   }
   if (in->session == RISK_SESS_CLOSED)
     return refuse(r, d, RISK_MARKET_CLOSED, 0, 0, 0);

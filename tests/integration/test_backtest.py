@@ -57,6 +57,10 @@ def test_backtest_writes_reports(run, sample_data, tmp_path):
     # net P&L in the summary is the sum of trade P&L net of fees
     net = sum(float(t["net_pnl"]) for t in trades)
     assert abs(float(s["total"]["net_pnl"]) - net) < 1e-6
+    # no strategy here sells short, and shorting is off: bracket exits (one
+    # cancels the other) and closing sells must never look like short sales
+    assert s["risk_refusals"]["short_not_allowed"] == 0
+    assert any(o["type"] == "stop" for o in orders), "bracket stop-losses"
 
 
 def test_backtest_is_byte_identical(run, sample_data, tmp_path):

@@ -729,6 +729,13 @@ static void test_short_sales(void **state) {
   OK(r, SELL("4"), &in);
   EXPECT(r, SELL("4.00000001"), &in, RISK_SHORT_NOT_ALLOWED, "-0.00000001", "0",
          1);
+  /* sells with a cancel pending are taken as gone (the end-of-day flatten
+   * cancels the exits and sells the position in one step) */
+  in.acct_canceling_sell = F("6");
+  OK(r, SELL("10"), &in);
+  EXPECT(r, SELL("10.00000001"), &in, RISK_SHORT_NOT_ALLOWED, "-0.00000001",
+         "0", 1);
+  in.acct_canceling_sell = 0;
   /* buys never are short sales */
   in.acct_pos = in.strat_pos = F("-10");
   in.acct_open_sell = 0;

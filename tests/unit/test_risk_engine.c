@@ -501,10 +501,13 @@ static void prop_decision(world *w, const order *o, const risk_decision *d) {
       fmt_fail("max_open_orders", o, d, fx_from_int(v.nopen + 1));
     break;
   }
-  case RISK_SHORT_NOT_ALLOWED:
-    if (al->allow_short || buy || d->value != proj || proj >= 0)
-      fmt_fail("short_not_allowed", o, d, proj);
+  case RISK_SHORT_NOT_ALLOWED: {
+    /* sells being canceled are taken as gone for the short-sale check */
+    fx ps = pos0 - (v.os[y] - v.cs[y]) - o->qty;
+    if (al->allow_short || buy || d->value != ps || ps >= 0)
+      fmt_fail("short_not_allowed", o, d, ps);
     break;
+  }
   case RISK_MARKET_CLOSED:
     if (calendar_is_open(calendar_us_equity(), strat_now(w->s), false))
       fmt_fail("market_closed while open", o, d, 0);
