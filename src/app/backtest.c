@@ -301,7 +301,7 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
   dto_time t0 = bars.n ? bars.v[0].ts : trades.v[0].ts;
   if (trades.n && trades.v[0].ts < t0)
     t0 = trades.v[0].ts;
-  rc = runner_init(&r, cfg, logf, t0, err, errcap);
+  rc = runner_init(&r, cfg, logf, t0, NULL, err, errcap);
   if (rc)
     goto out_log;
   progress pg;

@@ -1,6 +1,7 @@
 /* runner.c - wiring a session from a configuration, and driving bars. */
 #include "app/runner.h"
 
+#include "app/wal.h"
 #include "broker/paper.h"
 #include "market/bar_agg.h"
 #include "core/alloc.h"
@@ -60,7 +61,8 @@ void runner_order_row(const runner *r, dbuf *b, const order *o) {
 static void order_changed(void *ctx, const order *o, enum order_state from,
                           enum order_state to, bool legal) {
   runner *r = ctx;
-  (void)from;
+  if (legal && r->j)
+    jhooks_order(&r->jh, o, from, to);
   if (legal && r->keep_orders && order_is_terminal(to))
     runner_order_row(r, &r->orders_csv, o);
 }
@@ -119,8 +121,62 @@ static void trade_closed(void *ctx, const trade_rec *t) {
   r->trades[r->ntrades++] = *t;
 }
 
+/* ---- journal ------------------------------------------------------------- */
+
+static void on_fill(void *ctx, const order *o, fx qty, fx price, fx fee,
+                    dto_time t) {
+  runner *r = ctx;
+  if (r->j)
+    jhooks_fill(&r->jh, o, qty, price, fee, t);
+}
+
+static void on_risk(void *ctx, const order *o, const risk_decision *d) {
+  runner *r = ctx;
+  if (r->j)
+    jhooks_risk(&r->jh, o, d);
+}
+
+static void on_alert(void *ctx, const char *code, int scope, uint32_t index,
+                     const char *msg) {
+  runner *r = ctx;
+  if (r->j)
+    jhooks_alert(&r->jh, clock_now(&r->clock), code, scope, index, msg);
+}
+
+/* From the journal's writer thread: only note it; the engine thread acts
+ * in runner_sync(). */
+static void on_journal_state(void *ctx, int err, const char *msg) {
+  runner *r = ctx;
+  (void)msg;
+  atomic_store(&r->jfault, err);
+}
+
+/* Write-ahead: everything the engine queued so far must be durable. */
+static int wal_barrier(void *ctx) {
+  runner *r = ctx;
+  return journal_barrier(r->j, r->jh.last, 2000);
+}
+
+void runner_sync(runner *r) {
+  if (!r->j)
+    return;
+  int f = atomic_load(&r->jfault);
+  if ((f != 0) != r->store_faulted) {
+    r->store_faulted = f != 0;
+    char msg[256];
+    engine_set_store_fault(r->e, r->store_faulted,
+                           r->store_faulted
+                               ? journal_errmsg(r->j, msg, sizeof msg)
+                               : "writes succeed again");
+  }
+  if (wal_held(r->w)) {
+    wal_release(r->w);
+    engine_poll_broker(r->e);
+  }
+}
+
 int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
-                char *err, size_t errcap) {
+                store *st, char *err, size_t errcap) {
   memset(r, 0, sizeof *r);
   r->cfg = cfg;
   r->keep_curve = true;
@@ -156,6 +212,15 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   ec.log = logf ? &r->log : NULL;
   ec.broker = &paper_broker_ops;
   ec.broker_ctx = paper_ctx(r->m);
+  if (st) { /* journal everything; orders wait until it is durable */
+    r->j = journal_new(st, NULL);
+    journal_on_state(r->j, on_journal_state, r);
+    r->w = wal_new(&paper_broker_ops, paper_ctx(r->m), wal_barrier, r);
+    r->jh.j = r->j;
+    r->jh.ins = &cfg->instruments;
+    ec.broker = &wal_broker_ops;
+    ec.broker_ctx = wal_ctx(r->w);
+  }
   ec.fees.per_share = cfg->fees.per_share;
   ec.fees.per_order = cfg->fees.per_order;
   ec.fees.bps = cfg->fees.bps;
@@ -166,8 +231,12 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   ec.hooks.ctx = r;
   ec.hooks.order_changed = order_changed;
   ec.hooks.trade_closed = trade_closed;
+  ec.hooks.fill = on_fill;
+  ec.hooks.risk_decision = on_risk;
+  ec.hooks.alert = on_alert;
   ec.risk = &r->rcfg.rc;
   r->e = engine_new(&ec);
+  r->jh.e = r->e;
 
   size_t added = 0;
   int rc = runner_risk_config(cfg, &r->rcfg);
@@ -211,6 +280,12 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
 }
 
 void runner_release(runner *r) {
+  if (r->j) {
+    runner_sync(r);
+    journal_close(r->j); /* flushes; closes the store */
+    r->j = NULL;
+  }
+  wal_free(r->w);
   if (r->sdaily) {
     for (size_t i = 0; i < engine_nstrategies(r->e); i++)
       free(r->sdaily[i].v);
@@ -288,6 +363,7 @@ void runner_bar(runner *r, const bar *b) {
   engine_bar_open(r->e, b);
   sim_clock_set(&r->sc, end);
   engine_on_bar(r->e, b);
+  runner_sync(r);
   r->pend = true;
   r->pend_t = end;
   r->bars++;
@@ -319,6 +395,7 @@ int runner_trade(runner *r, const trade *t) {
   sim_clock_set(&r->sc, t->ts);
   engine_on_time(r->e, t->ts);
   engine_on_trade(r->e, t);
+  runner_sync(r);
   r->pend = true;
   r->pend_t = t->ts;
   r->trade_events++;
@@ -342,6 +419,7 @@ static void flush_aggs(runner *r) {
 void runner_finish(runner *r) {
   flush_aggs(r);
   engine_stop(r->e);
+  runner_sync(r);
   commit(r);
   if (r->day != INT64_MIN)
     day_end(r);

@@ -10,7 +10,10 @@
 #ifndef DTO_APP_RUNNER_H
 #define DTO_APP_RUNNER_H
 
+#include <stdatomic.h>
+
 #include "app/config.h"
+#include "app/jhooks.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "engine/engine.h"
@@ -66,13 +69,25 @@ typedef struct runner {
   struct bar_agg **aggs; /* per instrument, created at the first trade */
   dto_time bar_interval;
   uint64_t trade_events;
+  /* the journal (dto run with run.store) */
+  journal *j;
+  struct wal *w;
+  jhooks jh;
+  atomic_int jfault; /* set by the writer thread: 0 healthy, else error */
+  bool store_faulted;
 } runner;
 
 /* Build from cfg (which must outlive the runner); the log goes to logf
  * (may be NULL for none) at cfg->log_level.  t0 starts the simulated clock.
+ * With st (owned from here on, may be NULL) every order, fill, risk
+ * decision and alert is journaled, and orders reach the paper exchange only
+ * once the journal has them (write-ahead).
  * On failure returns a negative code with a message in err. */
 int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
-                char *err, size_t errcap);
+                store *st, char *err, size_t errcap);
+/* With a journal: follow its health (halt or resume new orders) and send
+ * the orders it has made durable.  Called after each event. */
+void runner_sync(runner *r);
 void runner_release(runner *r);
 
 /* Drive one bar through the paper exchange, the engine and the books. */

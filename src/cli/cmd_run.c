@@ -19,6 +19,7 @@
 
 #include "app/config.h"
 #include "app/state.h"
+#include "store/store.h"
 #include "app/runner.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -237,10 +238,19 @@ int cmd_run(int argc, char **argv) {
     snprintf(err, sizeof err, "the feed has no bars");
     rc = DTO_ENOENT;
   }
+  /* the journal's store: the schema must be the one this dto knows */
+  store *jstore = NULL;
+  if (!rc && cfg.run.store) {
+    store_options so;
+    memset(&so, 0, sizeof so);
+    so.require_current = true;
+    so.create = true;
+    rc = store_open(cfg.run.store, &so, &jstore, err, sizeof err);
+  }
   runner r;
   bool have_runner = false;
   if (!rc) {
-    rc = runner_init(&r, &cfg, logf, bars.v[0].ts, err, sizeof err);
+    rc = runner_init(&r, &cfg, logf, bars.v[0].ts, jstore, err, sizeof err);
     have_runner = rc == 0;
   }
   if (rc) {

@@ -32,7 +32,7 @@
 /* ---- limits (bytes, not counting the terminating NUL) ------------------ */
 
 #define STORE_URL_MAX 4096  /* store URL or path */
-#define STORE_ID_MAX 64     /* cloid, broker id, fill id, account, strategy */
+#define STORE_ID_MAX 96     /* cloid (CLOID_MAX), broker id, fill id, account, strategy */
 #define STORE_SYMBOL_MAX 32 /* instrument symbol */
 #define STORE_TAG_MAX 24    /* side, order type, tif, state */
 #define STORE_EVENT_TYPE_MAX 48 /* "order.filled" */

@@ -747,7 +747,7 @@ static void test_orders(void **state) {
   bad = o;
   memset(bad.cloid, 'c', sizeof bad.cloid); /* no NUL inside the array */
   assert_int_equal(store_upsert_order(s, &bad), DTO_ETOOBIG);
-  assert_string_equal(ERRMSG(s), "o.cloid: longer than 64 bytes");
+  assert_string_equal(ERRMSG(s), "o.cloid: longer than 96 bytes");
   bad = o;
   snprintf(bad.symbol, sizeof bad.symbol, "\xc3");
   assert_int_equal(store_upsert_order(s, &bad), DTO_EINVAL);

@@ -1,0 +1,31 @@
+/* jhooks.h - the engine's history into the journal.
+ *
+ * Turns engine hook calls (order transitions, fills, risk decisions,
+ * alerts) into journal items: an event for each, plus the order, fill and
+ * position rows, all copied into the journal's queue and committed by its
+ * writer thread with group commit.  The engine thread never waits here;
+ * write-ahead happens at wal_release(), which waits for the last ticket.
+ */
+#ifndef DTO_APP_JHOOKS_H
+#define DTO_APP_JHOOKS_H
+
+#include "engine/engine.h"
+#include "store/journal.h"
+
+typedef struct jhooks {
+  journal *j;                 /* not owned */
+  const engine *e;            /* set once the engine exists */
+  const instrument_table *ins;
+  uint64_t last;              /* the highest ticket put */
+  uint64_t refused;           /* items the journal refused */
+} jhooks;
+
+void jhooks_order(jhooks *h, const order *o, enum order_state from,
+                  enum order_state to);
+void jhooks_fill(jhooks *h, const order *o, fx qty, fx price, fx fee,
+                 dto_time t);
+void jhooks_risk(jhooks *h, const order *o, const risk_decision *d);
+void jhooks_alert(jhooks *h, dto_time t, const char *code, int scope,
+                  uint32_t index, const char *msg);
+
+#endif
