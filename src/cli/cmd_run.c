@@ -246,6 +246,19 @@ int cmd_run(int argc, char **argv) {
     so.require_current = true;
     so.create = true;
     rc = store_open(cfg.run.store, &so, &jstore, err, sizeof err);
+    /* Fail closed: resuming from an existing journal (rebuilding positions,
+     * orders and cash, reconciling with the broker) is not built yet, and
+     * starting flat on top of it would trade as if nothing were held. */
+    int64_t seq = 0;
+    if (!rc && store_max_seq(jstore, &seq) == 0 && seq > 0) {
+      snprintf(err, sizeof err,
+               "the store already holds a journal (%lld events); dto cannot "
+               "resume from it yet: give run.store a new database",
+               (long long)seq);
+      store_close(jstore);
+      jstore = NULL;
+      rc = DTO_EEXIST;
+    }
   }
   runner r;
   bool have_runner = false;
