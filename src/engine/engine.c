@@ -716,8 +716,12 @@ static enum risk_reason gate(engine *e, order *o) {
 }
 
 /* Create, risk-check and send an order built from tmpl. */
-static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
-  dto_time t = now(e);
+/* Create an order from tmpl with the strategy's next client order id and
+ * pass it through the risk gate: refused, it is recorded as rejected and
+ * DTO_EREJECT returned; accepted, it is pending_new and *out points to it.
+ * *id (may be NULL) gets its id either way. */
+static int create_gated(engine *e, strat *s, order *tmpl, dto_time t,
+                        order **out, order_id *id) {
   int64_t day = exchange_day(e, tmpl->sym, t);
   if (day != s->cloid_day) {
     s->cloid_day = day;
@@ -731,9 +735,8 @@ static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
   const position *p = portfolio_account_pos(e->pf, s->account, tmpl->sym);
   tmpl->reducing = p->qty != 0 && ((p->qty > 0) != (tmpl->side == SIDE_BUY));
   order *o = oms_create(e->oms, tmpl, cloid, t);
-  order_id id = o->id;
-  if (out)
-    *out = id;
+  if (id)
+    *id = o->id;
   enum risk_reason why = gate(e, o);
   if (why != RISK_OK) {
     o->risk = (int)why;
@@ -743,9 +746,20 @@ static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
     return DTO_EREJECT;
   }
   oms_transition(e->oms, o, OS_PENDING_NEW, t);
+  *out = o;
+  return 0;
+}
+
+static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
+  dto_time t = now(e);
+  order *o;
+  int rc = create_gated(e, s, tmpl, t, &o, out);
+  if (rc)
+    return rc;
+  order_id id = o->id;
   log_order(e, "order.sent", o);
   e->touched = true;
-  int rc = e->cfg.broker->submit(e->cfg.broker_ctx, o);
+  rc = e->cfg.broker->submit(e->cfg.broker_ctx, o);
   if (rc) {
     o = oms_get(e->oms, id);
     o->reason = BRR_INVALID;
@@ -878,27 +892,13 @@ int strat_replace(strat *s, order_id id, fx qty, fx limit_price,
   t.replaced_by = ORDER_NONE;
   t.triggered = false;
   dto_time tm = now(e);
-  int64_t day = exchange_day(e, t.sym, tm);
-  if (day != s->cloid_day) {
-    s->cloid_day = day;
-    s->seq = 0;
-  }
-  char cloid[CLOID_MAX];
-  oms_cloid(cloid, sizeof cloid, e->cfg.accounts[s->account].id, s->id, day,
-            ++s->seq);
-  order *n = oms_create(e->oms, &t, cloid, tm);
-  order_id nid = n->id;
+  order *n;
+  order_id nid = ORDER_NONE;
+  int rc = create_gated(e, s, &t, tm, &n, &nid);
   if (new_id)
     *new_id = nid;
-  enum risk_reason why = gate(e, n);
-  if (why != RISK_OK) {
-    n->risk = (int)why;
-    oms_transition(e->oms, n, OS_REJECTED, tm);
-    log_order(e, "order.rejected", n);
-    notify(e, n);
-    return DTO_EREJECT;
-  }
-  oms_transition(e->oms, n, OS_PENDING_NEW, tm);
+  if (rc)
+    return rc;
   o = oms_get(e->oms, id);
   o->replaced_by = nid;
   oms_transition(e->oms, o, OS_PENDING_CANCEL, tm);
