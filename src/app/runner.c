@@ -157,21 +157,30 @@ static int wal_barrier(void *ctx) {
   return journal_barrier(r->j, r->jh.last, 2000);
 }
 
+/* Follow the journal's health: halt new orders while it cannot write. */
+static void follow_health(runner *r) {
+  int f = atomic_load(&r->jfault);
+  if (!f)
+    f = journal_error(r->j); /* set before a barrier returns the error */
+  if ((f != 0) == r->store_faulted)
+    return;
+  r->store_faulted = f != 0;
+  char msg[256];
+  engine_set_store_fault(r->e, r->store_faulted,
+                         r->store_faulted
+                             ? journal_errmsg(r->j, msg, sizeof msg)
+                             : "writes succeed again");
+}
+
 void runner_sync(runner *r) {
   if (!r->j)
     return;
-  int f = atomic_load(&r->jfault);
-  if ((f != 0) != r->store_faulted) {
-    r->store_faulted = f != 0;
-    char msg[256];
-    engine_set_store_fault(r->e, r->store_faulted,
-                           r->store_faulted
-                               ? journal_errmsg(r->j, msg, sizeof msg)
-                               : "writes succeed again");
-  }
+  follow_health(r);
   if (wal_held(r->w)) {
-    wal_release(r->w);
+    int rc = wal_release(r->w);
     engine_poll_broker(r->e);
+    if (rc < 0)
+      follow_health(r);
   }
 }
 
@@ -279,11 +288,18 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   return 0;
 }
 
-void runner_release(runner *r) {
+int runner_release(runner *r) {
+  int rc = 0;
   if (r->j) {
     runner_sync(r);
-    journal_close(r->j); /* flushes; closes the store */
+    rc = journal_close(r->j); /* flushes; closes the store */
     r->j = NULL;
+    log_line l;
+    if (rc && log_begin(&l, &r->log, LOG_ERROR, "store.close_failed")) {
+      log_str(&l, "error", dto_strerror(rc));
+      log_int(&l, "refused_items", (int64_t)r->jh.refused);
+      log_end(&l);
+    }
   }
   wal_free(r->w);
   if (r->sdaily) {
@@ -303,6 +319,7 @@ void runner_release(runner *r) {
     bar_agg_free(r->aggs[i]);
   free(r->aggs);
   memset(r, 0, sizeof *r);
+  return rc;
 }
 
 fx runner_equity(const runner *r) {
@@ -358,6 +375,8 @@ static void book(runner *r, sym_id sym, dto_time t, dto_time end) {
 
 void runner_bar(runner *r, const bar *b) {
   dto_time end = bar_end(b);
+  if (r->j) /* a fault seen since the last event halts this one's orders */
+    runner_sync(r);
   book(r, b->sym, b->ts, end);
   sim_clock_set(&r->sc, b->ts);
   engine_bar_open(r->e, b);

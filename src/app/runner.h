@@ -88,7 +88,9 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
 /* With a journal: follow its health (halt or resume new orders) and send
  * the orders it has made durable.  Called after each event. */
 void runner_sync(runner *r);
-void runner_release(runner *r);
+/* Free everything; with a journal, flush and close it first: returns its
+ * close result (non-zero: not everything could be written). */
+int runner_release(runner *r);
 
 /* Drive one bar through the paper exchange, the engine and the books. */
 void runner_bar(runner *r, const bar *b);

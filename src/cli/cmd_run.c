@@ -348,11 +348,13 @@ int cmd_run(int argc, char **argv) {
          engine_working_orders(r.e), open_pos, a, b, d);
   fflush(stdout);
   state_pid_remove(sdir);
-  if (have_runner)
-    runner_release(&r);
+  int jrc = have_runner ? runner_release(&r) : 0;
   bar_vec_release(&bars);
   config_release(&cfg);
   if (logf != stderr)
     fclose(logf);
+  if (jrc)
+    return cli_fail("the journal could not write everything at shutdown: %s",
+                    dto_strerror(jrc));
   return 0;
 }
