@@ -126,6 +126,13 @@ integration: $(B)/dto
 	DTO_BIN=$(abspath $(B)/dto) DTO_SHARED=$(abspath ../shared) \
 	  /usr/bin/python3 -m pytest -q tests/integration
 
+# ---- soak: the long crash loop (200 SIGKILLs of dto run with a journal) --
+SOAK_KILLS ?= 200
+soak: deps
+	@$(MAKE) --no-print-directory MODE=check build/check/dto
+	DTO_BIN=$(abspath build/check/dto) DTO_SOAK_KILLS=$(SOAK_KILLS) \
+	  /usr/bin/python3 -m pytest -q tests/integration/test_recovery.py
+
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------
 FB := build/fuzz
 FUZZ_CFLAGS := $(WARN) $(DEFS) $(INC) -O1 -g -fsanitize=fuzzer-no-link,address,undefined

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "app/config.h"
+#include "app/recovery.h"
 #include "app/state.h"
 #include "store/store.h"
 #include "app/runner.h"
@@ -240,32 +241,39 @@ int cmd_run(int argc, char **argv) {
   }
   /* the journal's store: the schema must be the one this dto knows */
   store *jstore = NULL;
+  recovery rec;
+  memset(&rec, 0, sizeof rec);
   if (!rc && cfg.run.store) {
     store_options so;
     memset(&so, 0, sizeof so);
     so.require_current = true;
     so.create = true;
     rc = store_open(cfg.run.store, &so, &jstore, err, sizeof err);
-    /* Fail closed: resuming from an existing journal (rebuilding positions,
-     * orders and cash, reconciling with the broker) is not built yet, and
-     * starting flat on top of it would trade as if nothing were held. */
-    int64_t seq = 0;
-    if (!rc && store_max_seq(jstore, &seq) == 0 && seq > 0) {
-      snprintf(err, sizeof err,
-               "the store already holds a journal (%lld events); dto cannot "
-               "resume from it yet: give run.store a new database",
-               (long long)seq);
+    /* a journal from an earlier run: read it before the writer owns it */
+    if (!rc && (rc = recovery_load(jstore, &rec, err, sizeof err))) {
       store_close(jstore);
       jstore = NULL;
-      rc = DTO_EEXIST;
     }
   }
   runner r;
   bool have_runner = false;
   if (!rc) {
-    rc = runner_init(&r, &cfg, logf, bars.v[0].ts, jstore, err, sizeof err);
+    rc = runner_init(&r, &cfg, logf,
+                     rec.last_seq > 0 ? rec.last_time : bars.v[0].ts, jstore,
+                     err, sizeof err);
     have_runner = rc == 0;
+    if (!rc && rec.last_seq > 0 &&
+        (rc = recovery_apply(&r, &rec, err, sizeof err))) {
+      runner_release(&r);
+      have_runner = false;
+    }
   }
+  /* resume the feed where the journal stopped */
+  size_t first = 0;
+  if (!rc && rec.last_seq > 0)
+    while (first < bars.n && bars.v[first].ts < rec.last_time)
+      first++;
+  recovery_release(&rec);
   if (rc) {
     bar_vec_release(&bars);
     config_release(&cfg);
@@ -293,7 +301,7 @@ int cmd_run(int argc, char **argv) {
   fx start = runner_equity(&r);
   bool stopped = false;
   uint64_t n = 0;
-  for (size_t i = 0; i < bars.n && n < max_bars && !stopped; i++, n++) {
+  for (size_t i = first; i < bars.n && n < max_bars && !stopped; i++, n++) {
     /* wait for the bar's time (or poll without waiting), handling signals
      * as they come; a kill switch acts within one wait, not one bar */
     int64_t wait = 0;

@@ -1428,3 +1428,119 @@ void engine_poll_broker(engine *e) {
   e->touched = true;
   engine_pump(e);
 }
+
+/* ---- restart ------------------------------------------------------------- */
+
+static int find_strategy(const engine *e, const char *id) {
+  for (size_t i = 0; i < e->nst; i++)
+    if (!strcmp(e->st[i].id, id))
+      return (int)i;
+  return -1;
+}
+
+static int find_account(const engine *e, const char *id) {
+  for (size_t i = 0; i < e->cfg.naccounts; i++)
+    if (!strcmp(e->cfg.accounts[i].id, id))
+      return (int)i;
+  return -1;
+}
+
+int engine_restore_position(engine *e, const char *account,
+                            const char *strategy, sym_id sym,
+                            const position *pos) {
+  int a = find_account(e, account);
+  if (a < 0)
+    return DTO_ENOENT;
+  int s = -1;
+  if (strategy && *strategy && (s = find_strategy(e, strategy)) < 0)
+    return DTO_ENOENT;
+  int rc = portfolio_restore(e->pf, (uint32_t)a, s, sym, pos);
+  if (rc == 0 && s < 0) { /* the day's baselines include what is held */
+    e->acct_day_start[a] = e->acct_day_peak[a] =
+        portfolio_account_equity(e->pf, (uint32_t)a);
+  } else if (rc == 0) {
+    strat *st = &e->st[s];
+    st->day_start = st->day_peak =
+        portfolio_strategy_equity(e->pf, (uint32_t)s);
+  }
+  return rc;
+}
+
+/* "ACCOUNT-STRATEGY-YYYYMMDD-SEQ": keep the strategy's sequence beyond
+ * seq for that day, so no client order id is ever issued twice. */
+int engine_note_cloid(engine *e, const char *cloid) {
+  const char *a = strchr(cloid, '-');
+  const char *d = a ? strchr(a + 1, '-') : NULL;
+  const char *q = d ? strchr(d + 1, '-') : NULL;
+  if (!q || q - d != 9)
+    return DTO_EINVAL;
+  char sid[CLOID_MAX];
+  size_t n = (size_t)(d - a - 1);
+  if (n == 0 || n >= sizeof sid)
+    return DTO_EINVAL;
+  memcpy(sid, a + 1, n);
+  sid[n] = '\0';
+  int s = find_strategy(e, sid);
+  if (s < 0)
+    return DTO_ENOENT;
+  int y = 0, mo = 0, dd = 0;
+  for (int i = 1; i <= 8; i++) {
+    char c = d[i];
+    if (c < '0' || c > '9')
+      return DTO_EINVAL;
+    if (i <= 4)
+      y = y * 10 + (c - '0');
+    else if (i <= 6)
+      mo = mo * 10 + (c - '0');
+    else
+      dd = dd * 10 + (c - '0');
+  }
+  if (!civil_valid(y, mo, dd))
+    return DTO_EINVAL;
+  char *end;
+  unsigned long seq = strtoul(q + 1, &end, 10);
+  if (*end || seq > UINT32_MAX)
+    return DTO_EINVAL;
+  int64_t day = days_from_civil(y, mo, dd);
+  strat *st = &e->st[s];
+  if (day > st->cloid_day || st->cloid_day < 0) {
+    st->cloid_day = day;
+    st->seq = (uint32_t)seq;
+  } else if (day == st->cloid_day && seq > st->seq) {
+    st->seq = (uint32_t)seq;
+  }
+  return 0;
+}
+
+int engine_restore_order(engine *e, const char *account, const char *strategy,
+                         const char *cloid, const order *tmpl) {
+  int a = find_account(e, account), s = find_strategy(e, strategy);
+  if (a < 0 || s < 0)
+    return DTO_ENOENT;
+  if (tmpl->sym >= e->cfg.instruments->n || tmpl->qty <= 0 ||
+      tmpl->filled < 0 || tmpl->filled >= tmpl->qty)
+    return DTO_EINVAL;
+  engine_note_cloid(e, cloid);
+  order t = *tmpl;
+  t.strategy = (uint32_t)s;
+  t.account = (uint32_t)a;
+  t.parent = t.replaces = t.replaced_by = ORDER_NONE; /* peer: as given */
+  if (t.peer != ORDER_NONE)
+    t.role = t.type == ORD_STOP ? BR_STOP_LOSS : BR_TAKE_PROFIT;
+  dto_time tm = now(e);
+  order *o = oms_create(e->oms, &t, cloid, tm);
+  order_id id = o->id;
+  /* through the state machine, so every counter follows */
+  oms_transition(e->oms, o, OS_PENDING_NEW, tm);
+  oms_transition(e->oms, o,
+                 o->filled > 0 ? OS_PARTIALLY_FILLED : OS_ACCEPTED, tm);
+  /* the (paper) broker gets what is left; its reports cap at the leaves */
+  order w = *oms_get(e->oms, id);
+  w.qty = order_leaves(&w);
+  w.filled = w.notional = w.fees = 0;
+  e->touched = true;
+  int rc = e->cfg.broker->submit(e->cfg.broker_ctx, &w);
+  log_order(e, rc ? "order.restore_failed" : "order.restored",
+            oms_get(e->oms, id));
+  return rc;
+}

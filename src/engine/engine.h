@@ -117,6 +117,24 @@ int engine_set_mode(engine *e, int scope, uint32_t index, enum risk_mode m,
  * changes) for an invalid configuration. */
 int engine_reload_risk(engine *e, const risk_config *cfg);
 risk *engine_risk_mut(engine *e);
+
+/* ---- restart (after engine_start, before any event) ----------------------
+ * Restore a journaled position: the account's (strategy "" or NULL) or a
+ * strategy's.  DTO_ENOENT for an unknown account or strategy. */
+int engine_restore_position(engine *e, const char *account,
+                            const char *strategy, sym_id sym,
+                            const position *pos);
+/* Restore a working order (tmpl: sym, side, type, tif, qty, prices, filled,
+ * notional, fees, and peer: the id the other exit of its bracket has or
+ * will get, else ORDER_NONE) under its client order id and hand what is
+ * left of it to the broker again.  It does not pass the risk gate: it is
+ * not new.  The order gets the next id (oms_count before the call). */
+int engine_restore_order(engine *e, const char *account, const char *strategy,
+                         const char *cloid, const order *tmpl);
+/* Note a client order id issued before the restart, so the strategy's
+ * sequence for that day goes on past it.  DTO_EINVAL / DTO_ENOENT for an id
+ * that is not dto's or names no strategy of this run. */
+int engine_note_cloid(engine *e, const char *cloid);
 /* The journal cannot write (on) or writes again (off): new orders are
  * refused meanwhile (storage_fault), with an alert each way. */
 void engine_set_store_fault(engine *e, bool on, const char *why);

@@ -289,6 +289,35 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
   return 0;
 }
 
+int portfolio_restore(portfolio *p, uint32_t account, int64_t strategy,
+                      sym_id sym, const position *pos) {
+  if (account >= p->na || sym >= p->nsym ||
+      (strategy >= 0 && (size_t)strategy >= p->ns))
+    return DTO_EINVAL;
+  /* cash moved by these fills: sells - buys - fees = realized - cost - fees */
+  fx flow = pos->realized - pos->cost - pos->fees;
+  if (strategy < 0) {
+    position *ap = &p->apos[account * p->nsym + sym];
+    *ap = *pos;
+    ap->open_day = -1;
+    acct *a = &p->a[account];
+    a->cash += flow;
+    a->realized += pos->realized;
+    a->fees += pos->fees;
+  } else {
+    if (p->s[strategy].account != account)
+      return DTO_EINVAL;
+    position *sp = &p->spos[(size_t)strategy * p->nsym + sym];
+    *sp = *pos;
+    sp->open_day = -1;
+    strat_book *sb = &p->s[strategy];
+    sb->cash += flow;
+    sb->realized += pos->realized;
+    sb->fees += pos->fees;
+  }
+  return 0;
+}
+
 const position *portfolio_account_pos(const portfolio *p, uint32_t account,
                                       sym_id sym) {
   return &p->apos[account * p->nsym + sym];

@@ -80,6 +80,13 @@ void portfolio_mark(portfolio *p, sym_id sym, fx price);
 int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
                    dto_time t, int64_t day, bool *day_trade);
 
+/* Restore a position after a restart (before any fill): the account's row
+ * (strategy < 0) or a strategy's.  Cash moves by what the position's fills
+ * moved: realized - cost - fees.  DTO_EINVAL for a bad index or a strategy
+ * of another account. */
+int portfolio_restore(portfolio *p, uint32_t account, int64_t strategy,
+                      sym_id sym, const position *pos);
+
 const position *portfolio_account_pos(const portfolio *p, uint32_t account,
                                       sym_id sym);
 const position *portfolio_strategy_pos(const portfolio *p, uint32_t strategy,

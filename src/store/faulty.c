@@ -47,6 +47,9 @@ static int hit(faulty *f, const char *op, store_err *e) {
     int rc_ = hit(f, #op, e);                                                  \
     if (rc_)                                                                   \
       return rc_;                                                              \
+    if (!f->ops->op) /* an inner table written before the op existed */        \
+      return store__fail(e, DTO_EUNSUPPORTED, "%s: %s is not supported",       \
+                         f->ops->name, #op);                                   \
     return f->ops->op(f->ctx, __VA_ARGS__);                                    \
   } while (0)
 
@@ -101,6 +104,11 @@ static int fa_max_seq(void *ctx, int64_t *seq, store_err *e) {
   FORWARD(max_seq, seq, e);
 }
 
+static int fa_last_event(void *ctx, int64_t *seq, dto_time *time,
+                         store_err *e) {
+  FORWARD(last_event, seq, time, e);
+}
+
 static int fa_upsert_order(void *ctx, const store_order *o, store_err *e) {
   FORWARD(upsert_order, o, e);
 }
@@ -108,6 +116,11 @@ static int fa_upsert_order(void *ctx, const store_order *o, store_err *e) {
 static int fa_get_order(void *ctx, const char *cloid, store_order *out,
                         store_err *e) {
   FORWARD(get_order, cloid, out, e);
+}
+
+static int fa_list_orders(void *ctx, bool open_only, store_order_fn fn,
+                          void *arg, store_err *e) {
+  FORWARD(list_orders, open_only, fn, arg, e);
 }
 
 static int fa_insert_fill(void *ctx, const store_fill *fl, bool *inserted,
@@ -124,6 +137,11 @@ static int fa_get_position(void *ctx, const char *account, const char *strategy,
                            const char *symbol, store_position *out,
                            store_err *e) {
   FORWARD(get_position, account, strategy, symbol, out, e);
+}
+
+static int fa_list_positions(void *ctx, store_position_fn fn, void *arg,
+                             store_err *e) {
+  FORWARD(list_positions, fn, arg, e);
 }
 
 static int fa_upsert_daily_pnl(void *ctx, const store_daily_pnl *d,
@@ -187,11 +205,14 @@ static const store_ops faulty_ops = {
     .append = fa_append,
     .read_events = fa_read_events,
     .max_seq = fa_max_seq,
+    .last_event = fa_last_event,
     .upsert_order = fa_upsert_order,
     .get_order = fa_get_order,
+    .list_orders = fa_list_orders,
     .insert_fill = fa_insert_fill,
     .upsert_position = fa_upsert_position,
     .get_position = fa_get_position,
+    .list_positions = fa_list_positions,
     .upsert_daily_pnl = fa_upsert_daily_pnl,
     .get_daily_pnl = fa_get_daily_pnl,
     .insert_risk_decision = fa_insert_risk_decision,

@@ -38,11 +38,15 @@ enum stmt_id {
   P_APPEND,
   P_READ,
   P_MAXSEQ,
+  P_LAST_EVENT,
   P_ORDER_UPSERT,
   P_ORDER_GET,
+  P_ORDER_LIST,
+  P_ORDER_LIST_OPEN,
   P_FILL_INSERT,
   P_POS_UPSERT,
   P_POS_GET,
+  P_POS_LIST,
   P_PNL_UPSERT,
   P_PNL_GET,
   P_RISK_INSERT,
@@ -56,6 +60,13 @@ enum stmt_id {
   P_COUNT0,
   P__COUNT = P_COUNT0 + STORE_T_COUNT
 };
+
+/* The columns order_row() and position_row() read, in their order. */
+#define ORDER_COLS                                                             \
+  "cloid, broker_id, account, strategy, symbol, side, type, tif, qty, "        \
+  "limit_price, stop_price, state, filled, avg_price, fees, created, updated"
+#define POSITION_COLS                                                          \
+  "account, strategy, symbol, qty, cost, realized, fees, updated"
 
 static const struct {
   const char *name;
@@ -75,6 +86,9 @@ static const struct {
                 "SELECT seq, time, type, account, strategy, payload FROM "
                 "events WHERE seq > $1 ORDER BY seq LIMIT $2"},
     [P_MAXSEQ] = {"dto_maxseq", 0, "SELECT coalesce(max(seq), 0) FROM events"},
+    [P_LAST_EVENT] = {"dto_last_event", 0,
+                      "SELECT seq, time FROM events ORDER BY seq DESC "
+                      "LIMIT 1"},
     [P_ORDER_UPSERT] =
         {"dto_order_upsert", 17,
          "INSERT INTO orders (cloid, broker_id, account, strategy, symbol, "
@@ -90,10 +104,16 @@ static const struct {
          "excluded.filled, avg_price = excluded.avg_price, fees = "
          "excluded.fees, updated = excluded.updated"},
     [P_ORDER_GET] = {"dto_order_get", 1,
-                     "SELECT cloid, broker_id, account, strategy, symbol, "
-                     "side, type, tif, qty, limit_price, stop_price, state, "
-                     "filled, avg_price, fees, created, updated FROM orders "
-                     "WHERE cloid = $1"},
+                     "SELECT " ORDER_COLS " FROM orders WHERE cloid = $1"},
+    /* COLLATE "C": bytewise, as SQLite's BINARY, whatever the database's
+     * default collation is. */
+    [P_ORDER_LIST] = {"dto_order_list", 0,
+                      "SELECT " ORDER_COLS " FROM orders ORDER BY created, "
+                      "cloid COLLATE \"C\""},
+    [P_ORDER_LIST_OPEN] = {"dto_order_list_open", 0,
+                           "SELECT " ORDER_COLS " FROM orders WHERE state NOT "
+                           "IN " STORE__TERMINAL_STATES_SQL " ORDER BY "
+                           "created, cloid COLLATE \"C\""},
     [P_FILL_INSERT] = {"dto_fill_insert", 6,
                        "INSERT INTO fills (fill_id, cloid, qty, price, fee, "
                        "time) VALUES ($1, $2, $3, $4, $5, $6) "
@@ -106,9 +126,12 @@ static const struct {
                       "realized = excluded.realized, fees = excluded.fees, "
                       "updated = excluded.updated"},
     [P_POS_GET] = {"dto_pos_get", 3,
-                   "SELECT account, strategy, symbol, qty, cost, realized, "
-                   "fees, updated FROM positions WHERE account = $1 AND "
-                   "strategy = $2 AND symbol = $3"},
+                   "SELECT " POSITION_COLS " FROM positions WHERE account = "
+                   "$1 AND strategy = $2 AND symbol = $3"},
+    [P_POS_LIST] = {"dto_pos_list", 0,
+                    "SELECT " POSITION_COLS " FROM positions ORDER BY "
+                    "account COLLATE \"C\", strategy COLLATE \"C\", "
+                    "symbol COLLATE \"C\""},
     [P_PNL_UPSERT] = {"dto_pnl_upsert", 8,
                       "INSERT INTO daily_pnl (account, strategy, day, "
                       "realized, unrealized, fees, trades, updated) VALUES "
@@ -528,6 +551,47 @@ static int exec_cmd(pg *p, enum stmt_id id, const char *const *vals,
   return rc;
 }
 
+/* Called by each_row() for row r of res; non-zero stops the rows. */
+typedef int (*row_fn)(void *arg, const PGresult *res, int r, store_err *e);
+
+/* Run prepared statement id (no parameters) in single-row mode, calling
+ * row() for each row as it arrives: one statement, so one consistent read,
+ * and memory that does not grow with the result.  After row() stops (fn's
+ * value or a malformed row) the rest of the result is read and dropped so
+ * the connection can be reused; cancelling instead would abort a caller's
+ * transaction. */
+static int each_row(pg *p, enum stmt_id id, const char *what, row_fn row,
+                    void *arg, store_err *e) {
+  pgc *k;
+  int rc = enter(p, &k, e);
+  if (rc)
+    return rc;
+  if ((rc = prepare(k, id, e)))
+    goto out;
+  if (!PQsendQueryPrepared(k->c, stmts[id].name, stmts[id].nparams, NULL, NULL,
+                           NULL, 0)) {
+    rc = res_fail(k, NULL, what, e);
+    goto out;
+  }
+  /* Should it refuse, the rows come in one result: handled the same. */
+  PQsetSingleRowMode(k->c);
+  for (PGresult *res; (res = PQgetResult(k->c)) != NULL; PQclear(res)) {
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+      for (int r = 0; r < PQntuples(res) && !rc; r++)
+        rc = row(arg, res, r, e);
+    } else {
+      /* Marks a caller's transaction failed even after a stop. */
+      int frc = res_fail(k, res, what, rc ? NULL : e);
+      if (!rc)
+        rc = frc;
+    }
+  }
+out:
+  release(p, k);
+  return rc;
+}
+
 /* ---- lifecycle ------------------------------------------------------------
  */
 
@@ -867,6 +931,31 @@ static int pg_max_seq(void *ctx, int64_t *seq, store_err *e) {
   return query_i64(ctx, P_MAXSEQ, seq, "max seq", e);
 }
 
+static int pg_last_event(void *ctx, int64_t *seq, dto_time *time,
+                         store_err *e) {
+  pg *p = ctx;
+  pgc *k;
+  int rc = enter(p, &k, e);
+  if (rc)
+    return rc;
+  PGresult *res =
+      run(k, P_LAST_EVENT, NULL, NULL, NULL, 0, "last event", &rc, e);
+  if (res) {
+    bool bad = PQntuples(res) > 1;
+    *seq = 0;
+    *time = 0;
+    if (PQntuples(res) == 1) {
+      *seq = col_i64(res, 0, 0, &bad);
+      *time = col_i64(res, 0, 1, &bad);
+    }
+    if (bad)
+      rc = bad_row("last event", e);
+    PQclear(res);
+  }
+  release(p, k);
+  return rc;
+}
+
 /* ---- orders, fills, positions ------------------------------------------- */
 
 static int pg_upsert_order(void *ctx, const store_order *o, store_err *e) {
@@ -912,6 +1001,44 @@ static int lookup(pg *p, pgc **k, enum stmt_id id, const char *const *vals,
   return 0;
 }
 
+/* Read row r of an ORDER_COLS result into *o; false when a number in it
+ * is malformed. */
+static bool order_row(const PGresult *res, int r, store_order *o) {
+  bool bad = false;
+  col_text(res, r, 0, o->cloid, sizeof o->cloid);
+  col_text(res, r, 1, o->broker_id, sizeof o->broker_id);
+  col_text(res, r, 2, o->account, sizeof o->account);
+  col_text(res, r, 3, o->strategy, sizeof o->strategy);
+  col_text(res, r, 4, o->symbol, sizeof o->symbol);
+  col_text(res, r, 5, o->side, sizeof o->side);
+  col_text(res, r, 6, o->type, sizeof o->type);
+  col_text(res, r, 7, o->tif, sizeof o->tif);
+  o->qty = col_i64(res, r, 8, &bad);
+  o->limit_price = col_i64(res, r, 9, &bad);
+  o->stop_price = col_i64(res, r, 10, &bad);
+  col_text(res, r, 11, o->state, sizeof o->state);
+  o->filled = col_i64(res, r, 12, &bad);
+  o->avg_price = col_i64(res, r, 13, &bad);
+  o->fees = col_i64(res, r, 14, &bad);
+  o->created = col_i64(res, r, 15, &bad);
+  o->updated = col_i64(res, r, 16, &bad);
+  return !bad;
+}
+
+/* Read row r of a POSITION_COLS result into *ps; false as order_row(). */
+static bool position_row(const PGresult *res, int r, store_position *ps) {
+  bool bad = false;
+  col_text(res, r, 0, ps->account, sizeof ps->account);
+  col_text(res, r, 1, ps->strategy, sizeof ps->strategy);
+  col_text(res, r, 2, ps->symbol, sizeof ps->symbol);
+  ps->qty = col_i64(res, r, 3, &bad);
+  ps->cost = col_i64(res, r, 4, &bad);
+  ps->realized = col_i64(res, r, 5, &bad);
+  ps->fees = col_i64(res, r, 6, &bad);
+  ps->updated = col_i64(res, r, 7, &bad);
+  return !bad;
+}
+
 static int pg_get_order(void *ctx, const char *cloid, store_order *o,
                         store_err *e) {
   pg *p = ctx;
@@ -923,27 +1050,32 @@ static int pg_get_order(void *ctx, const char *cloid, store_order *o,
     return store__fail(e, rc, "get order: no order '%s'", cloid);
   if (rc)
     return rc;
-  bool bad = false;
-  col_text(res, 0, 0, o->cloid, sizeof o->cloid);
-  col_text(res, 0, 1, o->broker_id, sizeof o->broker_id);
-  col_text(res, 0, 2, o->account, sizeof o->account);
-  col_text(res, 0, 3, o->strategy, sizeof o->strategy);
-  col_text(res, 0, 4, o->symbol, sizeof o->symbol);
-  col_text(res, 0, 5, o->side, sizeof o->side);
-  col_text(res, 0, 6, o->type, sizeof o->type);
-  col_text(res, 0, 7, o->tif, sizeof o->tif);
-  o->qty = col_i64(res, 0, 8, &bad);
-  o->limit_price = col_i64(res, 0, 9, &bad);
-  o->stop_price = col_i64(res, 0, 10, &bad);
-  col_text(res, 0, 11, o->state, sizeof o->state);
-  o->filled = col_i64(res, 0, 12, &bad);
-  o->avg_price = col_i64(res, 0, 13, &bad);
-  o->fees = col_i64(res, 0, 14, &bad);
-  o->created = col_i64(res, 0, 15, &bad);
-  o->updated = col_i64(res, 0, 16, &bad);
+  bool ok = order_row(res, 0, o);
   PQclear(res);
   release(p, k);
-  return bad ? bad_row("get order", e) : 0;
+  return ok ? 0 : bad_row("get order", e);
+}
+
+/* each_row() callbacks of the listings: the caller's fn and its arg. */
+typedef struct list_order_cb {
+  store_order_fn fn;
+  void *arg;
+} list_order_cb;
+
+static int list_order_row(void *arg, const PGresult *res, int r, store_err *e) {
+  list_order_cb *cb = arg;
+  store_order o;
+  memset(&o, 0, sizeof o);
+  if (!order_row(res, r, &o))
+    return bad_row("list orders", e);
+  return cb->fn(cb->arg, &o);
+}
+
+static int pg_list_orders(void *ctx, bool open_only, store_order_fn fn,
+                          void *arg, store_err *e) {
+  list_order_cb cb = {fn, arg};
+  return each_row(ctx, open_only ? P_ORDER_LIST_OPEN : P_ORDER_LIST,
+                  "list orders", list_order_row, &cb, e);
 }
 
 static int pg_insert_fill(void *ctx, const store_fill *f, bool *inserted,
@@ -983,18 +1115,31 @@ static int pg_get_position(void *ctx, const char *account, const char *strategy,
                        strategy, symbol);
   if (rc)
     return rc;
-  bool bad = false;
-  col_text(res, 0, 0, ps->account, sizeof ps->account);
-  col_text(res, 0, 1, ps->strategy, sizeof ps->strategy);
-  col_text(res, 0, 2, ps->symbol, sizeof ps->symbol);
-  ps->qty = col_i64(res, 0, 3, &bad);
-  ps->cost = col_i64(res, 0, 4, &bad);
-  ps->realized = col_i64(res, 0, 5, &bad);
-  ps->fees = col_i64(res, 0, 6, &bad);
-  ps->updated = col_i64(res, 0, 7, &bad);
+  bool ok = position_row(res, 0, ps);
   PQclear(res);
   release(p, k);
-  return bad ? bad_row("get position", e) : 0;
+  return ok ? 0 : bad_row("get position", e);
+}
+
+typedef struct list_position_cb {
+  store_position_fn fn;
+  void *arg;
+} list_position_cb;
+
+static int list_position_row(void *arg, const PGresult *res, int r,
+                             store_err *e) {
+  list_position_cb *cb = arg;
+  store_position ps;
+  memset(&ps, 0, sizeof ps);
+  if (!position_row(res, r, &ps))
+    return bad_row("list positions", e);
+  return cb->fn(cb->arg, &ps);
+}
+
+static int pg_list_positions(void *ctx, store_position_fn fn, void *arg,
+                             store_err *e) {
+  list_position_cb cb = {fn, arg};
+  return each_row(ctx, P_POS_LIST, "list positions", list_position_row, &cb, e);
 }
 
 static int pg_upsert_daily_pnl(void *ctx, const store_daily_pnl *d,
@@ -1178,11 +1323,14 @@ static const store_ops pg_ops = {
     .append = pg_append,
     .read_events = pg_read_events,
     .max_seq = pg_max_seq,
+    .last_event = pg_last_event,
     .upsert_order = pg_upsert_order,
     .get_order = pg_get_order,
+    .list_orders = pg_list_orders,
     .insert_fill = pg_insert_fill,
     .upsert_position = pg_upsert_position,
     .get_position = pg_get_position,
+    .list_positions = pg_list_positions,
     .upsert_daily_pnl = pg_upsert_daily_pnl,
     .get_daily_pnl = pg_get_daily_pnl,
     .insert_risk_decision = pg_insert_risk_decision,

@@ -28,11 +28,15 @@ enum stmt_id {
   S_APPEND,
   S_READ,
   S_MAXSEQ,
+  S_LAST_EVENT,
   S_ORDER_UPSERT,
   S_ORDER_GET,
+  S_ORDER_LIST,
+  S_ORDER_LIST_OPEN,
   S_FILL_INSERT,
   S_POS_UPSERT,
   S_POS_GET,
+  S_POS_LIST,
   S_PNL_UPSERT,
   S_PNL_GET,
   S_RISK_INSERT,
@@ -45,6 +49,13 @@ enum stmt_id {
   S_COUNT0, /* one per table, in enum store_table order */
   S__COUNT = S_COUNT0 + STORE_T_COUNT
 };
+
+/* The columns order_row() and position_row() read, in their order. */
+#define ORDER_COLS                                                             \
+  "cloid, broker_id, account, strategy, symbol, side, type, tif, qty, "        \
+  "limit_price, stop_price, state, filled, avg_price, fees, created, updated"
+#define POSITION_COLS                                                          \
+  "account, strategy, symbol, qty, cost, realized, fees, updated"
 
 static const char *const sql_text[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -61,6 +72,7 @@ static const char *const sql_text[S__COUNT] = {
     [S_READ] = "SELECT seq, time, type, account, strategy, payload FROM events "
                "WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     [S_MAXSEQ] = "SELECT coalesce(max(seq), 0) FROM events",
+    [S_LAST_EVENT] = "SELECT seq, time FROM events ORDER BY seq DESC LIMIT 1",
     [S_ORDER_UPSERT] =
         "INSERT INTO orders (cloid, broker_id, account, strategy, symbol, "
         "side, type, tif, qty, limit_price, stop_price, state, filled, "
@@ -74,10 +86,13 @@ static const char *const sql_text[S__COUNT] = {
         "excluded.stop_price, state = excluded.state, filled = "
         "excluded.filled, avg_price = excluded.avg_price, fees = "
         "excluded.fees, updated = excluded.updated",
-    [S_ORDER_GET] =
-        "SELECT cloid, broker_id, account, strategy, symbol, side, type, tif, "
-        "qty, limit_price, stop_price, state, filled, avg_price, fees, "
-        "created, updated FROM orders WHERE cloid = ?1",
+    [S_ORDER_GET] = "SELECT " ORDER_COLS " FROM orders WHERE cloid = ?1",
+    /* BINARY collation: cloids compare bytewise, as on PostgreSQL. */
+    [S_ORDER_LIST] =
+        "SELECT " ORDER_COLS " FROM orders ORDER BY created, cloid",
+    [S_ORDER_LIST_OPEN] =
+        "SELECT " ORDER_COLS " FROM orders WHERE state "
+        "NOT IN " STORE__TERMINAL_STATES_SQL " ORDER BY created, cloid",
     [S_FILL_INSERT] = "INSERT INTO fills (fill_id, cloid, qty, price, fee, "
                       "time) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                       "ON CONFLICT (fill_id) DO NOTHING",
@@ -87,9 +102,10 @@ static const char *const sql_text[S__COUNT] = {
         "ON CONFLICT (account, strategy, symbol) DO UPDATE SET "
         "qty = excluded.qty, cost = excluded.cost, realized = "
         "excluded.realized, fees = excluded.fees, updated = excluded.updated",
-    [S_POS_GET] = "SELECT account, strategy, symbol, qty, cost, realized, "
-                  "fees, updated FROM positions WHERE account = ?1 AND "
-                  "strategy = ?2 AND symbol = ?3",
+    [S_POS_GET] = "SELECT " POSITION_COLS " FROM positions WHERE account = "
+                  "?1 AND strategy = ?2 AND symbol = ?3",
+    [S_POS_LIST] = "SELECT " POSITION_COLS " FROM positions ORDER BY "
+                   "account, strategy, symbol",
     [S_PNL_UPSERT] =
         "INSERT INTO daily_pnl (account, strategy, day, realized, unrealized, "
         "fees, trades, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
@@ -451,6 +467,28 @@ static int sq_max_seq(void *ctx, int64_t *seq, store_err *e) {
   return rc ? rc : query_i64(q, S_MAXSEQ, seq, "max seq", e);
 }
 
+static int sq_last_event(void *ctx, int64_t *seq, dto_time *time,
+                         store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_LAST_EVENT, &st, e);
+  if (rc)
+    return rc;
+  int src = sqlite3_step(st);
+  *seq = 0;
+  *time = 0;
+  if (src == SQLITE_ROW) {
+    *seq = sqlite3_column_int64(st, 0);
+    *time = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  if (src != SQLITE_ROW && src != SQLITE_DONE)
+    return sq_fail(q, src, "last event", e);
+  return 0;
+}
+
 /* ---- orders, fills, positions ----------------------------------------- */
 
 static int sq_upsert_order(void *ctx, const store_order *o, store_err *e) {
@@ -483,6 +521,39 @@ static int sq_upsert_order(void *ctx, const store_order *o, store_err *e) {
   return rc;
 }
 
+/* Read the current row of an ORDER_COLS statement into *o. */
+static void order_row(sqlite3_stmt *st, store_order *o) {
+  col_text(st, 0, o->cloid, sizeof o->cloid);
+  col_text(st, 1, o->broker_id, sizeof o->broker_id);
+  col_text(st, 2, o->account, sizeof o->account);
+  col_text(st, 3, o->strategy, sizeof o->strategy);
+  col_text(st, 4, o->symbol, sizeof o->symbol);
+  col_text(st, 5, o->side, sizeof o->side);
+  col_text(st, 6, o->type, sizeof o->type);
+  col_text(st, 7, o->tif, sizeof o->tif);
+  o->qty = sqlite3_column_int64(st, 8);
+  o->limit_price = sqlite3_column_int64(st, 9);
+  o->stop_price = sqlite3_column_int64(st, 10);
+  col_text(st, 11, o->state, sizeof o->state);
+  o->filled = sqlite3_column_int64(st, 12);
+  o->avg_price = sqlite3_column_int64(st, 13);
+  o->fees = sqlite3_column_int64(st, 14);
+  o->created = sqlite3_column_int64(st, 15);
+  o->updated = sqlite3_column_int64(st, 16);
+}
+
+/* Read the current row of a POSITION_COLS statement into *p. */
+static void position_row(sqlite3_stmt *st, store_position *p) {
+  col_text(st, 0, p->account, sizeof p->account);
+  col_text(st, 1, p->strategy, sizeof p->strategy);
+  col_text(st, 2, p->symbol, sizeof p->symbol);
+  p->qty = sqlite3_column_int64(st, 3);
+  p->cost = sqlite3_column_int64(st, 4);
+  p->realized = sqlite3_column_int64(st, 5);
+  p->fees = sqlite3_column_int64(st, 6);
+  p->updated = sqlite3_column_int64(st, 7);
+}
+
 static int sq_get_order(void *ctx, const char *cloid, store_order *o,
                         store_err *e) {
   sq *q = ctx;
@@ -494,31 +565,40 @@ static int sq_get_order(void *ctx, const char *cloid, store_order *o,
     return rc;
   bind_text(st, 1, cloid);
   int src = sqlite3_step(st);
-  if (src == SQLITE_ROW) {
-    col_text(st, 0, o->cloid, sizeof o->cloid);
-    col_text(st, 1, o->broker_id, sizeof o->broker_id);
-    col_text(st, 2, o->account, sizeof o->account);
-    col_text(st, 3, o->strategy, sizeof o->strategy);
-    col_text(st, 4, o->symbol, sizeof o->symbol);
-    col_text(st, 5, o->side, sizeof o->side);
-    col_text(st, 6, o->type, sizeof o->type);
-    col_text(st, 7, o->tif, sizeof o->tif);
-    o->qty = sqlite3_column_int64(st, 8);
-    o->limit_price = sqlite3_column_int64(st, 9);
-    o->stop_price = sqlite3_column_int64(st, 10);
-    col_text(st, 11, o->state, sizeof o->state);
-    o->filled = sqlite3_column_int64(st, 12);
-    o->avg_price = sqlite3_column_int64(st, 13);
-    o->fees = sqlite3_column_int64(st, 14);
-    o->created = sqlite3_column_int64(st, 15);
-    o->updated = sqlite3_column_int64(st, 16);
-  }
+  if (src == SQLITE_ROW)
+    order_row(st, o);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   if (src == SQLITE_DONE)
     return store__fail(e, DTO_ENOENT, "get order: no order '%s'", cloid);
   if (src != SQLITE_ROW)
     return sq_fail(q, src, "get order", e);
+  return 0;
+}
+
+static int sq_list_orders(void *ctx, bool open_only, store_order_fn fn,
+                          void *arg, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, open_only ? S_ORDER_LIST_OPEN : S_ORDER_LIST, &st, e);
+  if (rc)
+    return rc;
+  int src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    store_order o;
+    memset(&o, 0, sizeof o);
+    order_row(st, &o);
+    int r = fn(arg, &o);
+    if (r) {
+      sqlite3_reset(st);
+      return r;
+    }
+  }
+  sqlite3_reset(st);
+  if (src != SQLITE_DONE)
+    return sq_fail(q, src, "list orders", e);
   return 0;
 }
 
@@ -580,16 +660,8 @@ static int sq_get_position(void *ctx, const char *account, const char *strategy,
   bind_text(st, 2, strategy);
   bind_text(st, 3, symbol);
   int src = sqlite3_step(st);
-  if (src == SQLITE_ROW) {
-    col_text(st, 0, p->account, sizeof p->account);
-    col_text(st, 1, p->strategy, sizeof p->strategy);
-    col_text(st, 2, p->symbol, sizeof p->symbol);
-    p->qty = sqlite3_column_int64(st, 3);
-    p->cost = sqlite3_column_int64(st, 4);
-    p->realized = sqlite3_column_int64(st, 5);
-    p->fees = sqlite3_column_int64(st, 6);
-    p->updated = sqlite3_column_int64(st, 7);
-  }
+  if (src == SQLITE_ROW)
+    position_row(st, p);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   if (src == SQLITE_DONE)
@@ -597,6 +669,32 @@ static int sq_get_position(void *ctx, const char *account, const char *strategy,
                        account, strategy, symbol);
   if (src != SQLITE_ROW)
     return sq_fail(q, src, "get position", e);
+  return 0;
+}
+
+static int sq_list_positions(void *ctx, store_position_fn fn, void *arg,
+                             store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_POS_LIST, &st, e);
+  if (rc)
+    return rc;
+  int src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    store_position p;
+    memset(&p, 0, sizeof p);
+    position_row(st, &p);
+    int r = fn(arg, &p);
+    if (r) {
+      sqlite3_reset(st);
+      return r;
+    }
+  }
+  sqlite3_reset(st);
+  if (src != SQLITE_DONE)
+    return sq_fail(q, src, "list positions", e);
   return 0;
 }
 
@@ -837,11 +935,14 @@ static const store_ops sqlite_ops = {
     .append = sq_append,
     .read_events = sq_read_events,
     .max_seq = sq_max_seq,
+    .last_event = sq_last_event,
     .upsert_order = sq_upsert_order,
     .get_order = sq_get_order,
+    .list_orders = sq_list_orders,
     .insert_fill = sq_insert_fill,
     .upsert_position = sq_upsert_position,
     .get_position = sq_get_position,
+    .list_positions = sq_list_positions,
     .upsert_daily_pnl = sq_upsert_daily_pnl,
     .get_daily_pnl = sq_get_daily_pnl,
     .insert_risk_decision = sq_insert_risk_decision,

@@ -770,6 +770,13 @@ int store_migrate_to(store *s, int target, store_migrate_fn fn, void *arg) {
 
 /* ---- transactions and data ---------------------------------------------- */
 
+/* Fail a call whose op a back-end table leaves NULL (a fake store in a test
+ * written before the op existed). */
+static int unsupported(store *s, const char *op, store_err *e) {
+  return store__fail(e, DTO_EUNSUPPORTED, "%s: %s is not supported",
+                     s->ops->name, op);
+}
+
 int store_begin(store *s) {
   store_err e = {{0}};
   return done(s, s->ops->begin(s->ctx, &e), &e);
@@ -811,6 +818,25 @@ int store_max_seq(store *s, int64_t *seq) {
   return done(s, s->ops->max_seq(s->ctx, seq, &e), &e);
 }
 
+int store_last_event(store *s, int64_t *seq, dto_time *time) {
+  store_err e = {{0}};
+  int64_t sq = 0;
+  dto_time t = 0;
+  int rc;
+  if (!seq)
+    rc = store__fail(&e, DTO_EINVAL, "last_event: seq is NULL");
+  else if (!s->ops->last_event)
+    rc = unsupported(s, "last_event", &e);
+  else
+    rc = s->ops->last_event(s->ctx, &sq, &t, &e);
+  if (rc == 0) {
+    *seq = sq;
+    if (time)
+      *time = t;
+  }
+  return done(s, rc, &e);
+}
+
 int store_upsert_order(store *s, const store_order *o) {
   store_err e = {{0}};
   int rc = check_order(o, &e);
@@ -826,6 +852,18 @@ int store_get_order(store *s, const char *cloid, store_order *out) {
     memset(out, 0, sizeof *out);
     rc = s->ops->get_order(s->ctx, cloid, out, &e);
   }
+  return done(s, rc, &e);
+}
+
+int store_list_orders(store *s, bool open_only, store_order_fn fn, void *arg) {
+  store_err e = {{0}};
+  int rc;
+  if (!fn)
+    rc = store__fail(&e, DTO_EINVAL, "list_orders: no callback");
+  else if (!s->ops->list_orders)
+    rc = unsupported(s, "list_orders", &e);
+  else
+    rc = s->ops->list_orders(s->ctx, open_only, fn, arg, &e);
   return done(s, rc, &e);
 }
 
@@ -859,6 +897,18 @@ int store_get_position(store *s, const char *account, const char *strategy,
     rc = s->ops->get_position(s->ctx, account, strategy ? strategy : "", symbol,
                               out, &e);
   }
+  return done(s, rc, &e);
+}
+
+int store_list_positions(store *s, store_position_fn fn, void *arg) {
+  store_err e = {{0}};
+  int rc;
+  if (!fn)
+    rc = store__fail(&e, DTO_EINVAL, "list_positions: no callback");
+  else if (!s->ops->list_positions)
+    rc = unsupported(s, "list_positions", &e);
+  else
+    rc = s->ops->list_positions(s->ctx, fn, arg, &e);
   return done(s, rc, &e);
 }
 

@@ -9,8 +9,9 @@
  *
  * This module stores and returns rows; it does not interpret them.  Order
  * states, sides and event types are short strings chosen by the engine; the
- * store never decides what a state means.  The journal writer thread, group
- * commit, snapshots' contents and recovery belong to the engine.
+ * store never decides what a state means, except that store_list_orders()
+ * can leave out the terminal states it names.  The journal writer thread,
+ * group commit, snapshots' contents and recovery belong to the engine.
  *
  * Threading: one SQLite store is one connection and must be used by one
  * thread at a time (open a second store for a reader thread; WAL lets it
@@ -178,6 +179,13 @@ typedef struct store_err {
  * only.  The callback must not use the same store. */
 typedef int (*store_event_fn)(void *arg, const store_event *ev);
 
+/* Called once per row by store_list_orders() / store_list_positions(), in
+ * the order they promise; a non-zero return stops the listing and becomes
+ * its result.  The row is valid during the call only.  The callback must
+ * not use the same store. */
+typedef int (*store_order_fn)(void *arg, const store_order *o);
+typedef int (*store_position_fn)(void *arg, const store_position *p);
+
 /* Every op returns 0 or a DTO_E* code and takes the back-end's ctx first
  * and an error message buffer last.  Inputs reach an op already checked by
  * the store_*() wrapper of the same name.  Transactions: begin/commit/
@@ -202,14 +210,20 @@ typedef struct store_ops {
   int (*read_events)(void *ctx, int64_t after_seq, int64_t limit,
                      store_event_fn fn, void *arg, store_err *e);
   int (*max_seq)(void *ctx, int64_t *seq, store_err *e);
+  /* The highest seq and its time; 0 and 0 when the journal is empty. */
+  int (*last_event)(void *ctx, int64_t *seq, dto_time *time, store_err *e);
   int (*upsert_order)(void *ctx, const store_order *o, store_err *e);
   int (*get_order)(void *ctx, const char *cloid, store_order *out,
                    store_err *e);
+  int (*list_orders)(void *ctx, bool open_only, store_order_fn fn, void *arg,
+                     store_err *e);
   int (*insert_fill)(void *ctx, const store_fill *f, bool *inserted,
                      store_err *e);
   int (*upsert_position)(void *ctx, const store_position *p, store_err *e);
   int (*get_position)(void *ctx, const char *account, const char *strategy,
                       const char *symbol, store_position *out, store_err *e);
+  int (*list_positions)(void *ctx, store_position_fn fn, void *arg,
+                        store_err *e);
   int (*upsert_daily_pnl)(void *ctx, const store_daily_pnl *d, store_err *e);
   int (*get_daily_pnl)(void *ctx, const char *account, const char *strategy,
                        int32_t day, store_daily_pnl *out, store_err *e);
@@ -355,6 +369,13 @@ int store_read_events(store *s, int64_t after_seq, int64_t limit,
 /* The highest seq in the journal, 0 when it is empty. */
 int store_max_seq(store *s, int64_t *seq);
 
+/* The last event of the journal (the highest seq, which need not have the
+ * latest time): *seq and *time (time may be NULL), both 0 when the journal
+ * is empty.  On failure they are left as they were.  Recovery uses it to
+ * see where the journal ends without reading it.  DTO_EINVAL when seq is
+ * NULL; DTO_EUNSUPPORTED from a back-end table without the op. */
+int store_last_event(store *s, int64_t *seq, dto_time *time);
+
 /* ---- orders, fills, positions, P&L, risk ------------------------------- */
 
 /* Insert the order, or update every column except cloid and created when
@@ -362,6 +383,16 @@ int store_max_seq(store *s, int64_t *seq);
 int store_upsert_order(store *s, const store_order *o);
 /* Read the order with this cloid into *out; DTO_ENOENT when none. */
 int store_get_order(store *s, const char *cloid, store_order *out);
+
+/* Call fn for every order, ordered by created and then by cloid (bytewise,
+ * on every back-end).  With open_only, orders whose state is terminal are
+ * left out: exactly "filled", "canceled", "rejected", "expired" and
+ * "replaced" (case matters; any other state counts as open).  Returns 0,
+ * fn's non-zero return (which stops the listing), or an error: DTO_EINVAL
+ * when fn is NULL, DTO_EUNSUPPORTED from a back-end table without the op.
+ * The rows are one consistent read on SQLite and PostgreSQL alike (one
+ * statement, streamed: memory does not grow with the number of orders). */
+int store_list_orders(store *s, bool open_only, store_order_fn fn, void *arg);
 
 /* Insert the fill; a fill whose fill_id is already stored is left as it
  * was.  *inserted (may be NULL) says which happened. */
@@ -372,6 +403,11 @@ int store_upsert_position(store *s, const store_position *p);
 /* DTO_ENOENT when none. */
 int store_get_position(store *s, const char *account, const char *strategy,
                        const char *symbol, store_position *out);
+
+/* Call fn for every position, ordered by account, strategy and symbol
+ * (bytewise; "" sorts first, so an account-level position comes before the
+ * strategies' ones).  Returns as store_list_orders(). */
+int store_list_positions(store *s, store_position_fn fn, void *arg);
 
 /* Insert or replace the row of (account, strategy, day). */
 int store_upsert_daily_pnl(store *s, const store_daily_pnl *d);

@@ -42,6 +42,11 @@ size_t store__url_secrets(const char *url, size_t *at, size_t *len, size_t max);
  * its messages. */
 void store__scrub(const char *url, const char *msg, char *out, size_t cap);
 
+/* The order states store_list_orders() leaves out with open_only, as an SQL
+ * list (static text in both back-ends' statements; store.h names them). */
+#define STORE__TERMINAL_STATES_SQL                                             \
+  "('filled', 'canceled', 'rejected', 'expired', 'replaced')"
+
 /* Write a formatted message into e (which may be NULL) and return code. */
 int store__fail(store_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -65,18 +65,3 @@ def test_run_journals_everything(run, tmp_path):
     assert ndec == len(sent) + sum(1 for e in events
                                    if e["event"] == "risk.refused")
     assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
-
-
-def test_run_refuses_to_start_on_an_existing_journal(run, tmp_path):
-    """Until recovery exists, starting flat on a journal would forget what
-    it holds: dto run fails closed."""
-    db = tmp_path / "dto.db"
-    (tmp_path / "c.yaml").write_text(CONFIG.format(db="dto.db"))
-    assert run("migrate", "up", "--store", f"sqlite:{db}").returncode == 0
-    r = run("run", "--config", tmp_path / "c.yaml", "--max-bars", "400",
-            "--log", tmp_path / "l.log")
-    assert r.returncode == 0, r.stderr
-    r = run("run", "--config", tmp_path / "c.yaml", "--max-bars", "10",
-            "--log", tmp_path / "l2.log")
-    assert r.returncode == 1
-    assert "already holds a journal" in r.stderr

@@ -845,6 +845,373 @@ static void test_fills_positions_pnl_risk(void **state) {
   store_close(s);
 }
 
+/* ---- recovery reads: listings and the journal's end ----------------------
+ */
+
+/* Rows a listing handed to its callback. */
+typedef struct olist {
+  int n;
+  store_order o[512];
+  int stop_at; /* return 9 at this row (1-based), 0: never */
+} olist;
+
+static int collect_order(void *arg, const store_order *o) {
+  olist *l = arg;
+  assert_true(l->n < (int)DTO_ARRAY_LEN(l->o));
+  l->o[l->n++] = *o;
+  return l->stop_at && l->n == l->stop_at ? 9 : 0;
+}
+
+typedef struct plist {
+  int n;
+  store_position p[64];
+  int stop_at;
+} plist;
+
+static int collect_position(void *arg, const store_position *p) {
+  plist *l = arg;
+  assert_true(l->n < (int)DTO_ARRAY_LEN(l->p));
+  l->p[l->n++] = *p;
+  return l->stop_at && l->n == l->stop_at ? 9 : 0;
+}
+
+/* List the orders into a fresh *l; returns the listing's result. */
+static int list_orders(store *s, bool open_only, olist *l, int stop_at) {
+  memset(l, 0, sizeof *l);
+  l->stop_at = stop_at;
+  return store_list_orders(s, open_only, collect_order, l);
+}
+
+static int list_positions(store *s, plist *l, int stop_at) {
+  memset(l, 0, sizeof *l);
+  l->stop_at = stop_at;
+  return store_list_positions(s, collect_position, l);
+}
+
+/* The order the listings promise: created, then cloid bytewise (strcmp
+ * compares as unsigned char). */
+static int by_created_cloid(const void *a, const void *b) {
+  const store_order *x = a, *y = b;
+  if (x->created != y->created)
+    return x->created < y->created ? -1 : 1;
+  return strcmp(x->cloid, y->cloid);
+}
+
+static bool is_terminal(const char *state) {
+  static const char *const t[] = {"filled", "canceled", "rejected", "expired",
+                                  "replaced"};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(t); i++)
+    if (!strcmp(state, t[i]))
+      return true;
+  return false;
+}
+
+/* Every order state the engine uses (engine/order.c), and one it does not:
+ * states are matched exactly, so "FILLED" is not terminal. */
+static const char *const ALL_STATES[] = {
+    "new",     "pending_new",    "accepted", "partially_filled",
+    "filled",  "pending_cancel", "canceled", "rejected",
+    "expired", "replaced",       "FILLED"};
+static const char *const TERMINAL[] = {"filled", "canceled", "rejected",
+                                       "expired", "replaced"};
+
+/* On PostgreSQL, give a column a collation that does not sort bytewise
+ * ("a" < "B"), when the server has one: the listings must not depend on
+ * the database's collation.  Returns whether it did. */
+static bool pg_icu_column(env *v, const char *table, const char *column) {
+  if (!v->bk->pg)
+    return false;
+  PGresult *r = PQexec(v->admin, "SELECT 1 FROM pg_collation WHERE collname "
+                                 "= 'und-x-icu'");
+  bool has = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+  PQclear(r);
+  if (!has)
+    return false;
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "ALTER TABLE %s ALTER COLUMN %s TYPE text COLLATE \"und-x-icu\"",
+           table, column);
+  raw_exec(v, sql);
+  return true;
+}
+
+static void test_list_orders(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  if (pg_icu_column(v, "orders", "cloid"))
+    print_message("orders.cloid has collation und-x-icu\n");
+  olist *l = xcalloc(1, sizeof *l);
+  /* Empty: fn is never called. */
+  assert_int_equal(list_orders(s, false, l, 0), 0);
+  assert_int_equal(l->n, 0);
+  assert_int_equal(list_orders(s, true, l, 0), 0);
+  assert_int_equal(l->n, 0);
+
+  /* One order per state, created in a shuffled order, every field set. */
+  const dto_time t0 = 1700000000LL * DTO_NS_PER_SEC;
+  enum { NS = DTO_ARRAY_LEN(ALL_STATES) };
+  store_order want[NS + 4];
+  int n = 0;
+  for (int i = 0; i < NS; i++) {
+    char cloid[32];
+    snprintf(cloid, sizeof cloid, "o%02d-%s", i, ALL_STATES[i]);
+    store_order o = ORDER(cloid);
+    snprintf(o.state, sizeof o.state, "%s", ALL_STATES[i]);
+    snprintf(o.broker_id, sizeof o.broker_id, "b%d", i);
+    snprintf(o.symbol, sizeof o.symbol, i % 2 ? "MSFT" : "AAPL");
+    snprintf(o.side, sizeof o.side, i % 3 ? "buy" : "sell");
+    o.created = t0 + ((i * 7) % NS) * DTO_NS_PER_SEC; /* a permutation */
+    o.updated = o.created + i;
+    o.qty = (i + 1) * FX_ONE;
+    o.filled = i * FX_ONE / 2;
+    o.avg_price = 18700000000 + i;
+    o.fees = -i;
+    o.stop_price = i == 3 ? FX_MAX : 0;
+    want[n++] = o;
+  }
+  /* Equal created: cloids bytewise ("B" < "a-1" < "b"), whatever the
+   * insertion order; an earlier created wins over any cloid. */
+  const char *ties[] = {"b", "B", "a-1"};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(ties); i++) {
+    store_order o = ORDER(ties[i]);
+    snprintf(o.state, sizeof o.state, "accepted");
+    o.created = o.updated = t0 + 100 * DTO_NS_PER_SEC;
+    want[n++] = o;
+  }
+  store_order first = ORDER("zzz-first");
+  first.created = first.updated = t0 - DTO_NS_PER_SEC;
+  want[n++] = first;
+  for (int i = 0; i < n; i++)
+    assert_int_equal(store_upsert_order(s, &want[i]), 0);
+  qsort(want, (size_t)n, sizeof want[0], by_created_cloid);
+  assert_string_equal(want[0].cloid, "zzz-first");
+  assert_string_equal(want[n - 3].cloid, "B");
+
+  /* All of them, in order, every field as stored. */
+  assert_int_equal(list_orders(s, false, l, 0), 0);
+  assert_int_equal(l->n, n);
+  for (int i = 0; i < n; i++)
+    assert_order_equal(&l->o[i], &want[i]);
+
+  /* Open only: the same order, without the five terminal states. */
+  assert_int_equal(list_orders(s, true, l, 0), 0);
+  assert_int_equal(l->n, n - (int)DTO_ARRAY_LEN(TERMINAL));
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    if (is_terminal(want[i].state))
+      continue;
+    assert_true(k < l->n);
+    assert_order_equal(&l->o[k++], &want[i]);
+  }
+  assert_int_equal(k, l->n);
+  bool seen_upper = false;
+  for (int i = 0; i < l->n; i++) {
+    assert_false(is_terminal(l->o[i].state));
+    seen_upper |= !strcmp(l->o[i].state, "FILLED");
+  }
+  assert_true(seen_upper);
+
+  /* Each terminal state on its own: an open order moved to it leaves the
+   * open list, and comes back when moved to an open state. */
+  int open_n = l->n;
+  store_order mv = ORDER("b");
+  mv.created = t0 + 100 * DTO_NS_PER_SEC;
+  for (size_t t = 0; t < DTO_ARRAY_LEN(TERMINAL); t++) {
+    snprintf(mv.state, sizeof mv.state, "%s", TERMINAL[t]);
+    assert_int_equal(store_upsert_order(s, &mv), 0);
+    assert_int_equal(list_orders(s, true, l, 0), 0);
+    assert_int_equal(l->n, open_n - 1);
+    for (int i = 0; i < l->n; i++)
+      assert_string_not_equal(l->o[i].cloid, "b");
+    assert_int_equal(list_orders(s, false, l, 0), 0);
+    assert_int_equal(l->n, n);
+    snprintf(mv.state, sizeof mv.state, "pending_cancel");
+    assert_int_equal(store_upsert_order(s, &mv), 0);
+    assert_int_equal(list_orders(s, true, l, 0), 0);
+    assert_int_equal(l->n, open_n);
+  }
+
+  /* fn stops the listing; its value comes back. */
+  assert_int_equal(list_orders(s, false, l, 3), 9);
+  assert_int_equal(l->n, 3);
+  for (int i = 0; i < 3; i++)
+    assert_string_equal(l->o[i].cloid, want[i].cloid);
+  assert_int_equal(list_orders(s, true, l, 1), 9);
+  assert_int_equal(l->n, 1);
+  assert_string_equal(l->o[0].cloid, "zzz-first");
+  assert_int_equal(store_list_orders(s, false, NULL, NULL), DTO_EINVAL);
+  assert_string_equal(ERRMSG(s), "list_orders: no callback");
+
+  /* Inside a transaction: its own writes, gone after the rollback. */
+  assert_int_equal(store_begin(s), 0);
+  store_order early = ORDER("in-txn");
+  early.created = t0 - 2 * DTO_NS_PER_SEC;
+  assert_int_equal(store_upsert_order(s, &early), 0);
+  assert_int_equal(list_orders(s, true, l, 0), 0);
+  assert_int_equal(l->n, open_n + 1);
+  assert_string_equal(l->o[0].cloid, "in-txn");
+  assert_int_equal(store_rollback(s), 0);
+  assert_int_equal(list_orders(s, false, l, 0), 0);
+  assert_int_equal(l->n, n);
+  assert_string_equal(l->o[0].cloid, "zzz-first");
+  free(l);
+  store_close(s);
+}
+
+/* Many rows through one connection: a listing stopped early leaves the
+ * connection (and a transaction on it) usable. */
+static void test_list_orders_many(void **state) {
+  env *v = ENV(state);
+  store *s = open_opt(v, false, 1, 1);
+  assert_int_equal(store_migrate_to(s, -1, NULL, NULL), 0);
+  enum { N = 400 };
+  const dto_time t0 = 1700000000LL * DTO_NS_PER_SEC;
+  assert_int_equal(store_begin(s), 0);
+  for (int i = 0; i < N; i++) {
+    char cloid[32];
+    snprintf(cloid, sizeof cloid, "c%03d", (i * 151) % N); /* shuffled */
+    store_order o = ORDER(cloid);
+    o.created = t0 + (i % 7) * DTO_NS_PER_SEC; /* many ties */
+    snprintf(o.state, sizeof o.state, "%s", i % 4 ? "accepted" : "filled");
+    assert_int_equal(store_upsert_order(s, &o), 0);
+  }
+  assert_int_equal(store_commit(s), 0);
+  olist *l = xcalloc(1, sizeof *l);
+  assert_int_equal(list_orders(s, false, l, 0), 0);
+  assert_int_equal(l->n, N);
+  for (int i = 1; i < N; i++)
+    assert_true(by_created_cloid(&l->o[i - 1], &l->o[i]) < 0);
+  assert_int_equal(list_orders(s, true, l, 0), 0);
+  assert_int_equal(l->n, N - N / 4);
+  for (int i = 0; i < l->n; i++)
+    assert_string_equal(l->o[i].state, "accepted");
+
+  assert_int_equal(list_orders(s, false, l, 150), 9);
+  assert_int_equal(l->n, 150);
+  int64_t max = -1;
+  assert_int_equal(store_max_seq(s, &max), 0);
+  assert_int_equal(max, 0);
+  assert_int_equal(store_begin(s), 0);
+  assert_int_equal(list_orders(s, true, l, 2), 9);
+  store_order more = ORDER("c999");
+  assert_int_equal(store_upsert_order(s, &more), 0);
+  assert_int_equal(store_commit(s), 0);
+  assert_int_equal(count_of(s, STORE_T_ORDERS), N + 1);
+  free(l);
+  store_close(s);
+}
+
+static void test_list_positions(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  if (pg_icu_column(v, "positions", "account"))
+    print_message("positions.account has collation und-x-icu\n");
+  plist *l = xcalloc(1, sizeof *l);
+  assert_int_equal(list_positions(s, l, 0), 0);
+  assert_int_equal(l->n, 0);
+
+  /* Inserted in this order; listed bytewise by account, strategy, symbol
+   * ("" first, capitals before small letters). */
+  const char *rows[][3] = {
+      {"main", "sma", "MSFT"}, {"main", "", "AAPL"},   {"alt", "sma", "AAPL"},
+      {"main", "sma", "AAPL"}, {"main", "Sma", "ZZZ"}, {"main", "sma", "BRK.B"},
+      {"Main", "sma", "AAPL"},
+  };
+  const int order[] = {6, 2, 1, 4, 3, 5, 0}; /* rows[] index of each row */
+  enum { NP = DTO_ARRAY_LEN(rows) };
+  store_position p[NP];
+  for (int i = 0; i < NP; i++) {
+    p[i] = (store_position){.qty = (i + 1) * FX_ONE,
+                            .cost = (i + 1) * 18725000000,
+                            .realized = -i,
+                            .fees = i * 1000,
+                            .updated = 1000 - i}; /* not the order */
+    snprintf(p[i].account, sizeof p[i].account, "%s", rows[i][0]);
+    snprintf(p[i].strategy, sizeof p[i].strategy, "%s", rows[i][1]);
+    snprintf(p[i].symbol, sizeof p[i].symbol, "%s", rows[i][2]);
+    assert_int_equal(store_upsert_position(s, &p[i]), 0);
+  }
+  /* A replaced row is listed once, with its new values. */
+  p[3].qty = -5 * FX_ONE;
+  p[3].updated = 2000;
+  assert_int_equal(store_upsert_position(s, &p[3]), 0);
+
+  assert_int_equal(list_positions(s, l, 0), 0);
+  assert_int_equal(l->n, NP);
+  for (int i = 0; i < NP; i++) {
+    const store_position *w = &p[order[i]], *g = &l->p[i];
+    assert_string_equal(g->account, w->account);
+    assert_string_equal(g->strategy, w->strategy);
+    assert_string_equal(g->symbol, w->symbol);
+    assert_int_equal(g->qty, w->qty);
+    assert_int_equal(g->cost, w->cost);
+    assert_int_equal(g->realized, w->realized);
+    assert_int_equal(g->fees, w->fees);
+    assert_int_equal(g->updated, w->updated);
+  }
+  assert_int_equal(l->p[4].qty, -5 * FX_ONE);
+
+  assert_int_equal(list_positions(s, l, 2), 9);
+  assert_int_equal(l->n, 2);
+  assert_string_equal(l->p[0].account, "Main");
+  assert_string_equal(l->p[1].account, "alt");
+  assert_int_equal(store_list_positions(s, NULL, NULL), DTO_EINVAL);
+  assert_string_equal(ERRMSG(s), "list_positions: no callback");
+  free(l);
+  store_close(s);
+}
+
+static void test_last_event(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  int64_t seq = -1;
+  dto_time t = -1;
+  assert_int_equal(store_last_event(s, &seq, &t), 0);
+  assert_int_equal(seq, 0);
+  assert_int_equal(t, 0);
+  seq = -1;
+  assert_int_equal(store_last_event(s, &seq, NULL), 0);
+  assert_int_equal(seq, 0);
+
+  /* The highest seq, not the latest time. */
+  const dto_time t0 = 1700000000LL * DTO_NS_PER_SEC;
+  store_event ev[3] = {EV("a", "{}"), EV("b", "{}"), EV("c", "{}")};
+  ev[0].time = t0 + 30;
+  ev[1].time = t0 + 10;
+  ev[2].time = t0 + 20;
+  assert_int_equal(store_append(s, ev, 3, NULL), 0);
+  assert_int_equal(store_last_event(s, &seq, &t), 0);
+  assert_int_equal(seq, ev[2].seq);
+  assert_int_equal(t, t0 + 20);
+  int64_t max;
+  assert_int_equal(store_max_seq(s, &max), 0);
+  assert_int_equal(seq, max);
+
+  store_event one = EV("d", "{}");
+  one.time = 5; /* earlier than all */
+  assert_int_equal(store_append(s, &one, 1, NULL), 0);
+  assert_int_equal(store_last_event(s, &seq, &t), 0);
+  assert_int_equal(seq, one.seq);
+  assert_int_equal(t, 5);
+
+  /* A transaction sees its own append; after a rollback the end is back. */
+  assert_int_equal(store_begin(s), 0);
+  store_event two = EV("e", "{}");
+  two.time = t0 + 99;
+  assert_int_equal(store_append(s, &two, 1, NULL), 0);
+  assert_int_equal(store_last_event(s, &seq, &t), 0);
+  assert_int_equal(seq, two.seq);
+  assert_int_equal(t, t0 + 99);
+  assert_int_equal(store_rollback(s), 0);
+  assert_int_equal(store_last_event(s, &seq, &t), 0);
+  assert_int_equal(seq, one.seq);
+  assert_int_equal(t, 5);
+
+  assert_int_equal(store_last_event(s, NULL, &t), DTO_EINVAL);
+  assert_string_equal(ERRMSG(s), "last_event: seq is NULL");
+  store_close(s);
+}
+
 /* ---- snapshots and idempotency keys ---------------------------------------
  */
 
@@ -1067,6 +1434,104 @@ static void test_faulty_walk(void **state) {
   assert_int_equal(store_append(s, &ev, 1, NULL), 0);
   assert_int_equal(store_faulty_calls(s), 7);
   memset(&m, 0, sizeof m);
+  store_close(s);
+}
+
+/* The three recovery reads through the fault wrapper: one counted call per
+ * listing (not per row), an injected failure reaches neither the inner
+ * store nor fn, and leaves last_event's outputs alone. */
+static void test_list_faulty(void **state) {
+  env *v = ENV(state);
+  store *s = store_faulty_new(open_migrated(v), 0, DTO_EIO);
+  store_order o1 = ORDER("c1"), o2 = ORDER("c2");
+  o2.created++;
+  store_position p1 = {.account = "main", .strategy = "sma", .symbol = "AAPL"};
+  store_position p2 = {.account = "main", .strategy = "sma", .symbol = "MSFT"};
+  store_event ev[2] = {EV("a", "{}"), EV("b", "{}")};
+  assert_int_equal(store_upsert_order(s, &o1), 0);
+  assert_int_equal(store_upsert_order(s, &o2), 0);
+  assert_int_equal(store_upsert_position(s, &p1), 0);
+  assert_int_equal(store_upsert_position(s, &p2), 0);
+  assert_int_equal(store_append(s, ev, 2, NULL), 0);
+  olist *ol = xcalloc(1, sizeof *ol);
+  plist *pl = xcalloc(1, sizeof *pl);
+  int64_t seq;
+  dto_time t;
+
+  store_faulty_arm(s, 1, DTO_EIO);
+  assert_int_equal(list_orders(s, false, ol, 0), DTO_EIO);
+  assert_int_equal(ol->n, 0);
+  assert_int_equal(store_faulty_calls(s), 1);
+  assert_string_equal(ERRMSG(s), "faulty: list_orders (call 1): injected "
+                                 "DTO_EIO");
+  assert_int_equal(list_orders(s, true, ol, 0), 0);
+  assert_int_equal(ol->n, 2);
+  assert_string_equal(ol->o[0].cloid, "c1");
+  assert_int_equal(store_faulty_calls(s), 2);
+
+  store_faulty_arm(s, 2, DTO_ENOSPC);
+  assert_int_equal(list_positions(s, pl, 0), 0);
+  assert_int_equal(pl->n, 2);
+  assert_int_equal(list_positions(s, pl, 0), DTO_ENOSPC);
+  assert_int_equal(pl->n, 0);
+  assert_string_equal(ERRMSG(s), "faulty: list_positions (call 2): injected "
+                                 "DTO_ENOSPC");
+  assert_int_equal(store_faulty_calls(s), 2);
+
+  store_faulty_arm(s, 1, DTO_EIO);
+  seq = 77, t = 88;
+  assert_int_equal(store_last_event(s, &seq, &t), DTO_EIO);
+  assert_int_equal(seq, 77);
+  assert_int_equal(t, 88);
+  assert_string_equal(ERRMSG(s), "faulty: last_event (call 1): injected "
+                                 "DTO_EIO");
+  assert_int_equal(store_last_event(s, &seq, &t), 0);
+  assert_int_equal(seq, ev[1].seq);
+  assert_int_equal(t, ev[1].time);
+  assert_int_equal(store_faulty_calls(s), 2);
+
+  /* A full disk fails reads too, until space is freed. */
+  store_faulty_arm(s, 1, DTO_ENOSPC);
+  store_faulty_sticky(s, true);
+  assert_int_equal(list_orders(s, true, ol, 0), DTO_ENOSPC);
+  assert_int_equal(list_positions(s, pl, 0), DTO_ENOSPC);
+  assert_int_equal(store_last_event(s, &seq, &t), DTO_ENOSPC);
+  assert_int_equal(ol->n + pl->n, 0);
+  store_faulty_arm(s, 0, 0);
+  assert_int_equal(list_orders(s, false, ol, 0), 0);
+  assert_int_equal(ol->n, 2);
+  assert_int_equal(list_positions(s, pl, 1), 9);
+  assert_int_equal(store_faulty_calls(s), 2);
+  free(ol);
+  free(pl);
+  store_close(s);
+}
+
+/* A back-end table written before the recovery reads existed (a fake in a
+ * test): a clear error, directly and through the fault wrapper. */
+static void bare_close(void *ctx) { DTO_UNUSED(ctx); }
+
+static void test_list_unsupported(void **state) {
+  DTO_UNUSED(state);
+  static const store_ops bare = {.name = "bare", .close = bare_close};
+  store *s = store_new(&bare, NULL);
+  olist *ol = xcalloc(1, sizeof *ol);
+  plist *pl = xcalloc(1, sizeof *pl);
+  int64_t seq = 5;
+  assert_int_equal(list_orders(s, false, ol, 0), DTO_EUNSUPPORTED);
+  assert_string_equal(ERRMSG(s), "bare: list_orders is not supported");
+  assert_int_equal(list_positions(s, pl, 0), DTO_EUNSUPPORTED);
+  assert_string_equal(ERRMSG(s), "bare: list_positions is not supported");
+  assert_int_equal(store_last_event(s, &seq, NULL), DTO_EUNSUPPORTED);
+  assert_string_equal(ERRMSG(s), "bare: last_event is not supported");
+  assert_int_equal(seq, 5);
+  s = store_faulty_new(s, 0, DTO_EIO);
+  assert_int_equal(list_orders(s, true, ol, 0), DTO_EUNSUPPORTED);
+  assert_string_equal(ERRMSG(s), "bare: list_orders is not supported");
+  assert_int_equal(store_faulty_calls(s), 1);
+  assert_int_equal(ol->n + pl->n, 0);
+  free(ol);
+  free(pl);
   store_close(s);
 }
 
@@ -1342,9 +1807,15 @@ int main(void) {
       BOTH(test_failed_transaction),
       BOTH(test_orders),
       BOTH(test_fills_positions_pnl_risk),
+      BOTH(test_list_orders),
+      BOTH(test_list_orders_many),
+      BOTH(test_list_positions),
+      BOTH(test_last_event),
       BOTH(test_snapshots),
       BOTH(test_idempotency),
       BOTH(test_faulty_walk),
+      BOTH(test_list_faulty),
+      cmocka_unit_test(test_list_unsupported),
       SQLITE_ONLY(test_sqlite_reopen),
       SQLITE_ONLY(test_sqlite_open_errors),
       PG_ONLY(test_pg_pool_threads),

@@ -1,0 +1,147 @@
+/* recovery.c - rebuild the engine's books from the journal. */
+#include "app/recovery.h"
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/timeutil.h"
+
+static int on_position(void *arg, const store_position *p) {
+  recovery *rc = arg;
+  rc->pos = xgrow(rc->pos, &rc->poscap, rc->npos + 1, sizeof *rc->pos);
+  rc->pos[rc->npos++] = *p;
+  return 0;
+}
+
+static int on_order(void *arg, const store_order *o) {
+  recovery *rc = arg;
+  rc->ord = xgrow(rc->ord, &rc->ordcap, rc->nord + 1, sizeof *rc->ord);
+  rc->ord[rc->nord++] = *o;
+  return 0;
+}
+
+int recovery_load(store *s, recovery *rc, char *err, size_t cap) {
+  memset(rc, 0, sizeof *rc);
+  char msg[256];
+  int e = store_last_event(s, &rc->last_seq, &rc->last_time);
+  if (!e && rc->last_seq > 0)
+    e = store_list_positions(s, on_position, rc);
+  if (!e && rc->last_seq > 0)
+    e = store_list_orders(s, false, on_order, rc);
+  if (e)
+    snprintf(err, cap, "cannot read the journal: %s",
+             store_errmsg(s, msg, sizeof msg));
+  return e;
+}
+
+void recovery_release(recovery *rc) {
+  free(rc->pos);
+  free(rc->ord);
+  memset(rc, 0, sizeof *rc);
+}
+
+static bool terminal_name(const char *state) {
+  enum order_state st;
+  for (st = 0; st < OS_COUNT; st++)
+    if (!strcmp(order_state_name(st), state))
+      return order_is_terminal(st);
+  return true; /* an unknown state is not restored as working */
+}
+
+/* Two working rows that are the exits of one bracket. */
+static bool is_pair(const store_order *a, const store_order *b) {
+  bool types = (!strcmp(a->type, "limit") && !strcmp(b->type, "stop")) ||
+               (!strcmp(a->type, "stop") && !strcmp(b->type, "limit"));
+  return types && !terminal_name(b->state) && !strcmp(a->tif, "gtc") &&
+         !strcmp(b->tif, "gtc") && !strcmp(a->account, b->account) &&
+         !strcmp(a->strategy, b->strategy) && !strcmp(a->symbol, b->symbol) &&
+         !strcmp(a->side, b->side) &&
+         a->qty - a->filled == b->qty - b->filled;
+}
+
+static int restore_one(runner *r, const store_order *o, order_id peer) {
+  const instrument_table *ins = &r->cfg->instruments;
+  order t;
+  memset(&t, 0, sizeof t);
+  t.peer = peer;
+  t.sym = instruments_find(ins, o->symbol);
+  int e = t.sym == SYM_NONE ? DTO_ENOENT : 0;
+  e = e ? e : order_side_parse(o->side, &t.side);
+  e = e ? e : order_type_parse(o->type, &t.type);
+  e = e ? e : tif_parse(o->tif, &t.tif);
+  if (e)
+    return e;
+  t.qty = o->qty;
+  t.limit_price = o->limit_price;
+  t.stop_price = o->stop_price;
+  t.filled = o->filled;
+  fx_mul(o->filled, o->avg_price, &t.notional);
+  t.fees = o->fees;
+  return engine_restore_order(r->e, o->account, o->strategy, o->cloid, &t);
+}
+
+int recovery_apply(runner *r, const recovery *rc, char *err, size_t cap) {
+  const instrument_table *ins = &r->cfg->instruments;
+  size_t npos = 0, nopen = 0;
+  for (size_t i = 0; i < rc->npos; i++) {
+    const store_position *p = &rc->pos[i];
+    sym_id sym = instruments_find(ins, p->symbol);
+    position pos = {p->qty, p->cost, p->realized, p->fees, -1};
+    int e = sym == SYM_NONE
+                ? DTO_ENOENT
+                : engine_restore_position(r->e, p->account, p->strategy, sym,
+                                          &pos);
+    if (e) {
+      snprintf(err, cap,
+               "the journal holds a position of account '%s', strategy "
+               "'%s', symbol '%s' that this configuration does not have",
+               p->account, p->strategy, p->symbol);
+      return e;
+    }
+    npos += p->qty != 0;
+  }
+  for (size_t i = 0; i < rc->nord; i++)
+    engine_note_cloid(r->e, rc->ord[i].cloid);
+  /* The two exits of a bracket cancel each other.  The journal keeps them
+   * as two working GTC orders of one strategy and symbol on one side, a
+   * limit and a stop for the same quantity; dto makes no other such pair,
+   * so they are linked again here, next to each other. */
+  bool *done = xcalloc(rc->nord ? rc->nord : 1, sizeof *done);
+  int e = 0;
+  for (size_t i = 0; i < rc->nord && !e; i++) {
+    if (done[i] || terminal_name(rc->ord[i].state))
+      continue;
+    size_t pair = SIZE_MAX;
+    for (size_t j = i + 1; j < rc->nord && pair == SIZE_MAX; j++)
+      if (!done[j] && is_pair(&rc->ord[i], &rc->ord[j]))
+        pair = j;
+    size_t idx[2] = {i, pair};
+    order_id first = (order_id)oms_count(engine_oms(r->e));
+    for (int k = 0; k < (pair == SIZE_MAX ? 1 : 2) && !e; k++) {
+      const store_order *o = &rc->ord[idx[k]];
+      done[idx[k]] = true;
+      order_id peer = pair == SIZE_MAX ? ORDER_NONE
+                      : k == 0         ? first + 1
+                                       : first;
+      e = restore_one(r, o, peer);
+      if (e)
+        snprintf(err, cap, "cannot restore working order %s: %s", o->cloid,
+                 dto_strerror(e));
+      else
+        nopen++;
+    }
+  }
+  free(done);
+  if (e)
+    return e;
+  runner_sync(r); /* the restored orders reach the paper exchange */
+  log_line l;
+  if (log_begin(&l, &r->log, LOG_INFO, "recovery")) {
+    log_int(&l, "events", rc->last_seq);
+    log_time(&l, "resume_at", rc->last_time);
+    log_int(&l, "open_positions", (int64_t)npos);
+    log_int(&l, "working_orders", (int64_t)nopen);
+    log_int(&l, "orders_known", (int64_t)rc->nord);
+    log_end(&l);
+  }
+  return 0;
+}
