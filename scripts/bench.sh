@@ -31,3 +31,5 @@ echo "== pre-trade risk check, all checks on, and the kill switch with 1,000 wor
 echo "== durable journal appends, synchronous=FULL, next to bare SQLite / libpq (bench_store; PostgreSQL: a throwaway server with fsync on)"
 scripts/pg-test.sh run --durable "$b/bench/bench_store" "${BENCH_EVENTS:-200000}" 1000 "$b" 3
 echo "== journal writer: group commit, synchronous=FULL SQLite, next to bare SQLite (bench_journal)" && "$b/bench/bench_journal" "${BENCH_JOURNAL_EVENTS:-500000}" "$b" 3
+echo "== restart after a crash with 1,000,000 journaled events (bench_restart)"
+"$b/bench/bench_restart" "${BENCH_RESTART_EVENTS:-1000000}" "$b"
