@@ -85,14 +85,15 @@ static void alert(engine *e, const char *code, int scope, uint32_t index,
                   const char *msg);
 static void new_day(engine *e, int64_t day);
 static void check_pnl(engine *e, sym_id sym);
-static void flatten_due_slow(engine *e, sym_id sym, dto_time t);
+static void flatten_due_slow(engine *e, sym_id sym, dto_time t,
+                             dto_time ahead);
 static void update_flatten_flags(engine *e);
 
 /* Flatten before the close, when some subscriber of sym asks for it. */
-#define flatten_due(e, sym, t)                                                 \
+#define flatten_due(e, sym, t, ahead)                                          \
   do {                                                                         \
     if (DTO_UNLIKELY((e)->subs[(sym)].flatten))                                \
-      flatten_due_slow((e), (sym), (t));                                       \
+      flatten_due_slow((e), (sym), (t), (ahead));                              \
   } while (0)
 
 /* ---- observers ----------------------------------------------------------- */
@@ -410,7 +411,7 @@ void engine_on_bar(engine *e, const bar *b) {
   ss->ref_time = bar_end(b);
   if (DTO_UNLIKELY(e->pnl_limits))
     check_pnl(e, b->sym);
-  flatten_due(e, b->sym, bar_end(b));
+  flatten_due(e, b->sym, bar_end(b), b->dur);
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_bar)
@@ -435,7 +436,7 @@ void engine_on_trade(engine *e, const trade *t) {
    * bars */
   if (DTO_UNLIKELY(e->pnl_limits))
     check_pnl(e, t->sym);
-  flatten_due(e, t->sym, t->ts);
+  flatten_due(e, t->sym, t->ts, 0);
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_trade)
@@ -458,7 +459,7 @@ void engine_on_quote(engine *e, const quote *q) {
     ss->ref_price = q->bid + (q->ask - q->bid) / 2;
     ss->ref_time = q->ts;
   }
-  flatten_due(e, q->sym, q->ts);
+  flatten_due(e, q->sym, q->ts, 0);
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_quote)
@@ -1287,7 +1288,12 @@ static void check_pnl(engine *e, sym_id sym) {
  * first event at or after that long before the session's close (t: the
  * end of the bar, or the trade's or quote's time).  An event must fall in
  * that period: with bars longer than flatten_before_close nothing does. */
-static void flatten_due_slow(engine *e, sym_id sym, dto_time t) {
+/* t: now; ahead: how long until the next event of sym is expected (a bar's
+ * length).  Flattening starts at close - before, or earlier when the next
+ * event would come too late for the closing orders to fill before the
+ * close (bars longer than the window). */
+static void flatten_due_slow(engine *e, sym_id sym, dto_time t,
+                             dto_time ahead) {
   symsubs *ss = &e->subs[sym];
   const instrument *ins = &e->cfg.instruments->v[sym];
   for (size_t k = 0; k < ss->n; k++) {
@@ -1297,7 +1303,8 @@ static void flatten_due_slow(engine *e, sym_id sym, dto_time t) {
       continue;
     uint32_t slot = ss->v[k].slot;
     session se;
-    if (!strat_session(s, sym, &se) || t < se.close - before ||
+    if (!strat_session(s, sym, &se) ||
+        (t < se.close - before && t + ahead < se.close) ||
         s->flattened_day[slot] == se.day)
       continue;
     s->flattened_day[slot] = se.day;

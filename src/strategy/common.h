@@ -29,13 +29,16 @@ static inline fx strat_size(strat *s, sym_id sym, double share, fx price) {
 }
 
 /* True when the bar ends within `before` of the session's close (or after
- * it): time to flatten and stop opening positions.  before == 0 disables. */
+ * it), or when the next bar would end at or after the close (bars longer
+ * than the window): time to flatten and stop opening positions, while a
+ * closing order can still fill at the next bar's open.  before == 0
+ * disables. */
 static inline bool strat_near_close(strat *s, sym_id sym, const bar *b,
                                     dto_time before) {
   session ss;
   if (before <= 0 || !strat_session(s, sym, &ss))
     return false;
-  return bar_end(b) >= ss.close - before;
+  return bar_end(b) >= ss.close - before || bar_end(b) + b->dur >= ss.close;
 }
 
 /* Send a market order of qty (> 0) on side; ignores a refusal (the engine

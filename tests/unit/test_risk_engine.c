@@ -1085,6 +1085,39 @@ static void test_end_of_day_flatten(void **state) {
 /* ---- fill-loop guard and consecutive losses -------------------------------
  */
 
+/* Bars longer than the flatten window: flattening starts at the last bar
+ * that still lets the closing order fill before the close. */
+static void test_flatten_long_bars(void **state) {
+  (void)state;
+  world *w = world_new("1000000");
+  w->sl[0].flatten_before_close = 5 * DTO_NS_PER_MIN;
+  session d = day(2025, 12, 23);
+  world_start(w, d.open - DTO_NS_PER_HOUR);
+  const dto_time q = 15 * DTO_NS_PER_MIN;
+  for (dto_time t = d.open; t < d.close; t += q) {
+    bar b = {t, q, F("10"), F("10"), F("10"), F("10"), F("1000000"), 0};
+    sim_clock_set(&w->sim, b.ts);
+    engine_bar_open(w->e, &b);
+    sim_clock_set(&w->sim, bar_end(&b));
+    engine_on_bar(w->e, &b);
+    if (t == d.open) { /* buy at the first bar's end */
+      assert_int_equal(strat_submit(w->s,
+                                    &(order_req){.sym = 0,
+                                                 .side = SIDE_BUY,
+                                                 .type = ORD_MARKET,
+                                                 .tif = TIF_DAY,
+                                                 .qty = F("100")},
+                                    NULL),
+                       0);
+      engine_pump(w->e);
+    }
+  }
+  /* the 15:30-15:45 bar flattened; the 15:45 bar's open filled the sell */
+  assert_fx(pos(w, 0), "0");
+  assert_int_equal(engine_working_orders(w->e), 0);
+  world_free(w);
+}
+
 static void test_fill_loop_guard(void **state) {
   (void)state;
   world *w = world_new("100000");
@@ -1182,6 +1215,7 @@ int main(void) {
       cmocka_unit_test(test_kill_switch),
       cmocka_unit_test(test_set_mode_halted),
       cmocka_unit_test(test_end_of_day_flatten),
+      cmocka_unit_test(test_flatten_long_bars),
       cmocka_unit_test(test_fill_loop_guard),
       cmocka_unit_test(test_consecutive_losses),
   };
