@@ -176,6 +176,17 @@ void runner_sync(runner *r) {
   if (!r->j)
     return;
   follow_health(r);
+  if (DTO_UNLIKELY(r->jh.refused > r->jrefused_logged)) {
+    /* the journal's queue overflowed during a long outage: say how much
+     * of the record is missing (orders are refused meanwhile, so these are
+     * refusals and alerts, never orders that reached the broker) */
+    log_line l;
+    if (log_begin(&l, &r->log, LOG_ERROR, "store.items_lost")) {
+      log_int(&l, "items", (int64_t)(r->jh.refused - r->jrefused_logged));
+      log_end(&l);
+    }
+    r->jrefused_logged = r->jh.refused;
+  }
   if (wal_held(r->w)) {
     int rc = wal_release(r->w);
     engine_poll_broker(r->e);

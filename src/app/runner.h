@@ -75,6 +75,7 @@ typedef struct runner {
   jhooks jh;
   atomic_int jfault; /* set by the writer thread: 0 healthy, else error */
   bool store_faulted;
+  uint64_t jrefused_logged; /* journal items refused, already logged */
 } runner;
 
 /* Build from cfg (which must outlive the runner); the log goes to logf
