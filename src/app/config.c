@@ -1344,9 +1344,13 @@ static int load_backtest(loader *L, const ynode *v) {
   return 0;
 }
 
-enum { R_FEED, R_SPEED, R_SEED, R_DAYS, R_JOURNAL, R_STATE, R_STORE, R__N };
+enum {
+  R_FEED, R_SPEED, R_SEED, R_DAYS, R_JOURNAL, R_STATE, R_STORE, R_UNKNOWN,
+  R_TOL, R__N
+};
 static const char *const run_keys[R__N] = {
-    "feed", "speed", "gen_seed", "gen_days", "journal", "state_dir", "store"};
+    "feed",      "speed", "gen_seed",       "gen_days",          "journal",
+    "state_dir", "store", "unknown_orders", "position_tolerance"};
 
 static int load_run(loader *L, const ynode *v) {
   static const char *const feeds[] = {"replay", "generate"};
@@ -1378,6 +1382,16 @@ static int load_run(loader *L, const ynode *v) {
     return rc;
   if (f[R_STATE] && !is_null(f[R_STATE]) &&
       (rc = get_path(L, f[R_STATE], "state_dir", &r->state_dir)))
+    return rc;
+  if (f[R_UNKNOWN]) {
+    static const char *const pol[] = {"cancel", "adopt"};
+    int which = 0;
+    if ((rc = get_enum(L, f[R_UNKNOWN], "unknown_orders", pol, 2, &which)))
+      return rc;
+    r->adopt_unknown = which == 1;
+  }
+  if (f[R_TOL] && (rc = get_fx_range(L, f[R_TOL], "position_tolerance", -1,
+                                     &r->position_tolerance)))
     return rc;
   if (f[R_STORE] && !is_null(f[R_STORE])) {
     const char *u = NULL;

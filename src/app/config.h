@@ -91,6 +91,9 @@ typedef struct cfg_run {
   uint64_t gen_seed; /* feed generate: random seed */
   int gen_days;      /* feed generate: trading days, 1..366 */
   char *journal;     /* owned; resolved path, or NULL for none */
+  bool adopt_unknown; /* reconciliation: keep the broker's unknown orders
+                         (true) or cancel them (false, the default) */
+  fx position_tolerance; /* reconciliation: largest |ours - broker's| */
   char *store;       /* owned; "sqlite:PATH" (resolved) or a postgresql://
                         URL without password; NULL: no store */
   char *state_dir;   /* owned; resolved path of the folder for dto.pid and

@@ -134,6 +134,24 @@ int recovery_apply(runner *r, const recovery *rc, char *err, size_t cap) {
   if (e)
     return e;
   runner_sync(r); /* the restored orders reach the paper exchange */
+  /* the paper exchange lives in the process: its positions come back from
+   * the same journal (the accounts' rows) */
+  fx *net = xcalloc(ins->n ? ins->n : 1, sizeof *net);
+  for (size_t i = 0; i < rc->npos; i++) {
+    const store_position *p = &rc->pos[i];
+    sym_id sym = instruments_find(ins, p->symbol);
+    if (!p->strategy[0] && sym != SYM_NONE)
+      net[sym] += p->qty;
+  }
+  for (size_t y = 0; y < ins->n; y++)
+    matcher_restore_position(r->m, (sym_id)y, net[y]);
+  free(net);
+  /* then the books must agree with the broker before anything trades */
+  reconcile_opts ro = {!r->cfg->run.adopt_unknown,
+                       r->cfg->run.position_tolerance};
+  reconcile_result rr;
+  engine_reconcile(r->e, &ro, &rr);
+  runner_sync(r);
   log_line l;
   if (log_begin(&l, &r->log, LOG_INFO, "recovery")) {
     log_int(&l, "events", rc->last_seq);
@@ -141,6 +159,7 @@ int recovery_apply(runner *r, const recovery *rc, char *err, size_t cap) {
     log_int(&l, "open_positions", (int64_t)npos);
     log_int(&l, "working_orders", (int64_t)nopen);
     log_int(&l, "orders_known", (int64_t)rc->nord);
+    log_str(&l, "reconciled", rr.error ? "no" : "yes");
     log_end(&l);
   }
   return 0;

@@ -130,6 +130,21 @@ static size_t w_poll(void *ctx, broker_report *out, size_t max) {
   return n + w->inner->poll(w->ictx, out + n, max - n);
 }
 
+static int w_open_orders(void *ctx, broker_open_order *out, size_t max,
+                         size_t *n) {
+  wal *w = ctx;
+  if (!w->inner->open_orders)
+    return DTO_EUNSUPPORTED;
+  return w->inner->open_orders(w->ictx, out, max, n);
+}
+static int w_positions(void *ctx, broker_position *out, size_t max,
+                       size_t *n) {
+  wal *w = ctx;
+  if (!w->inner->positions)
+    return DTO_EUNSUPPORTED;
+  return w->inner->positions(w->ictx, out, max, n);
+}
+
 /* Reports are not synchronous through the wrapper: released commands make
  * reports outside the engine's calls, so the engine polls every step. */
 const broker_ops wal_broker_ops = {
@@ -142,4 +157,6 @@ const broker_ops wal_broker_ops = {
     .on_quote = w_quote,
     .on_time = w_time,
     .poll = w_poll,
+    .open_orders = w_open_orders,
+    .positions = w_positions,
 };

@@ -49,6 +49,22 @@ typedef struct broker_report {
   int reason; /* enum broker_reason */
 } broker_report;
 
+/* What a broker says it holds, for reconciliation after a restart. */
+typedef struct broker_open_order {
+  char cloid[CLOID_MAX];
+  sym_id sym;
+  enum order_side side;
+  enum order_type type;
+  enum tif tif;
+  fx qty, filled; /* what is working: qty - filled is left */
+  fx limit_price, stop_price;
+} broker_open_order;
+
+typedef struct broker_position {
+  sym_id sym;
+  fx qty; /* signed, over every account the broker holds for dto */
+} broker_position;
+
 typedef struct broker_ops {
   const char *name;
   /* Take an order (the broker copies what it needs).  A non-zero return
@@ -73,6 +89,13 @@ typedef struct broker_ops {
    * orders (a simulator that fills at the last bar's close).  NULL means
    * yes.  Asked once, when the engine is created. */
   bool (*needs_idle_bars)(void *ctx);
+  /* Reconciliation queries (may be NULL: the broker cannot answer, and the
+   * engine must not trade on a guess).  Each fills up to max entries and
+   * sets *n to the number there are (more than max: DTO_EFULL); any other
+   * failure is a negative code.  A failed answer is never "nothing". */
+  int (*open_orders)(void *ctx, broker_open_order *out, size_t max,
+                     size_t *n);
+  int (*positions)(void *ctx, broker_position *out, size_t max, size_t *n);
 } broker_ops;
 
 const char *report_kind_name(enum report_kind k);

@@ -14,6 +14,14 @@ static size_t poll(void *ctx, broker_report *out, size_t max) {
   return matcher_poll(ctx, out, max);
 }
 
+static int open_orders(void *ctx, broker_open_order *out, size_t max,
+                       size_t *n) {
+  return matcher_open_orders(ctx, out, max, n);
+}
+static int positions(void *ctx, broker_position *out, size_t max, size_t *n) {
+  return matcher_positions(ctx, out, max, n);
+}
+
 static bool needs_idle_bars(void *ctx) {
   return matcher_model(ctx) == FILL_BAR_CLOSE;
 }
@@ -30,4 +38,6 @@ const broker_ops paper_broker_ops = {
     .poll = poll,
     .sync_reports = true,
     .needs_idle_bars = needs_idle_bars,
+    .open_orders = open_orders,
+    .positions = positions,
 };

@@ -1551,3 +1551,167 @@ int engine_restore_order(engine *e, const char *account, const char *strategy,
             oms_get(e->oms, id));
   return rc;
 }
+
+/* ---- reconciliation with the broker -------------------------------------- */
+
+static void unreconciled(engine *e, reconcile_result *res, int err,
+                         const char *msg) {
+  risk_unreconciled(e->risk, true);
+  res->error = err;
+  alert(e, "unreconciled", 3, 0, msg);
+}
+
+/* Adopt an order the broker has and the engine does not: tracked like our
+ * own, so positions and risk count it. */
+static order_id adopt(engine *e, const broker_open_order *b) {
+  /* the strategy named in the client order id, else the first one */
+  int s = 0;
+  const char *a = strchr(b->cloid, '-');
+  const char *d = a ? strchr(a + 1, '-') : NULL;
+  if (d) {
+    char sid[CLOID_MAX];
+    size_t n = (size_t)(d - a - 1);
+    if (n < sizeof sid) {
+      memcpy(sid, a + 1, n);
+      sid[n] = '\0';
+      int f = find_strategy(e, sid);
+      if (f >= 0)
+        s = f;
+    }
+  }
+  if ((size_t)s >= e->nst || b->sym >= e->cfg.instruments->n)
+    return ORDER_NONE;
+  order t;
+  init_order(&t);
+  t.sym = b->sym;
+  t.side = b->side;
+  t.type = b->type;
+  t.tif = b->tif;
+  t.qty = b->qty;
+  t.filled = b->filled;
+  t.limit_price = b->limit_price;
+  t.stop_price = b->stop_price;
+  t.strategy = (uint32_t)s;
+  t.account = e->st[s].account;
+  dto_time tm = now(e);
+  order *o = oms_create(e->oms, &t, b->cloid, tm);
+  order_id id = o->id;
+  oms_transition(e->oms, o, OS_PENDING_NEW, tm);
+  oms_transition(e->oms, oms_get(e->oms, id),
+                 b->filled > 0 ? OS_PARTIALLY_FILLED : OS_ACCEPTED, tm);
+  log_order(e, "reconcile.adopted", oms_get(e->oms, id));
+  return id;
+}
+
+int engine_reconcile(engine *e, const reconcile_opts *opt,
+                     reconcile_result *res) {
+  memset(res, 0, sizeof *res);
+  const broker_ops *br = e->cfg.broker;
+  risk_unreconciled(e->risk, true); /* until the books agree */
+  if (!br->open_orders || !br->positions) {
+    unreconciled(e, res, DTO_EUNSUPPORTED,
+                 "the broker cannot report open orders and positions: no "
+                 "trading until a person checks the books");
+    return res->error;
+  }
+  size_t cap = 256, n = 0;
+  broker_open_order *bo = NULL;
+  int rc;
+  for (;;) {
+    bo = xreallocarray(bo, cap, sizeof *bo);
+    rc = br->open_orders(e->cfg.broker_ctx, bo, cap, &n);
+    if (rc != DTO_EFULL || n <= cap)
+      break;
+    cap = n;
+  }
+  broker_position *bp = NULL;
+  size_t np = 0;
+  if (!rc) {
+    cap = e->cfg.instruments->n + 1;
+    bp = xcalloc(cap, sizeof *bp);
+    rc = br->positions(e->cfg.broker_ctx, bp, cap, &np);
+  }
+  if (rc) { /* a failed answer is never "nothing open, flat" */
+    free(bo);
+    free(bp);
+    unreconciled(e, res, rc,
+                 "the broker did not answer for open orders and positions: "
+                 "no trading until it does");
+    return rc;
+  }
+  /* our working orders the broker does not have */
+  size_t nopen = open_snapshot(e);
+  for (size_t i = 0; i < nopen; i++) {
+    order *o = oms_get(e->oms, e->scratch[i]);
+    if (!o || !order_is_working(o->state))
+      continue;
+    bool found = false;
+    for (size_t k = 0; k < n && !found; k++)
+      found = !strcmp(bo[k].cloid, o->cloid);
+    if (found)
+      continue;
+    o->reason = BRR_UNKNOWN_ORDER;
+    oms_transition(e->oms, o, OS_CANCELED, now(e));
+    log_order(e, "reconcile.missing", o);
+    res->missing++;
+  }
+  /* the broker's orders we do not have: adopt, and cancel when asked */
+  for (size_t k = 0; k < n; k++) {
+    bool found = false;
+    size_t no;
+    const order_id *ids = oms_open_ids(e->oms, &no);
+    for (size_t i = 0; i < no && !found; i++) {
+      const order *o = oms_cget(e->oms, ids[i]);
+      found = o && !strcmp(o->cloid, bo[k].cloid);
+    }
+    if (found)
+      continue;
+    res->unknown++;
+    order_id id = adopt(e, &bo[k]);
+    if (id == ORDER_NONE)
+      continue;
+    res->adopted++;
+    if (opt->cancel_unknown) {
+      const order *o = oms_cget(e->oms, id);
+      if (strat_cancel(&e->st[o->strategy], id) == 0)
+        res->canceled++;
+    }
+  }
+  free(bo);
+  engine_pump(e);
+  /* positions: ours (all accounts) against the broker's, per instrument */
+  for (size_t y = 0; y < e->cfg.instruments->n; y++) {
+    fx ours = 0, theirs = 0;
+    for (size_t a = 0; a < e->cfg.naccounts; a++)
+      ours += portfolio_account_pos(e->pf, (uint32_t)a, (sym_id)y)->qty;
+    for (size_t k = 0; k < np; k++)
+      if (bp[k].sym == y)
+        theirs += bp[k].qty;
+    if (fx_abs(ours - theirs) > opt->position_tolerance) {
+      res->pos_mismatch++;
+      log_line l;
+      if (log_begin(&l, e->cfg.log, LOG_ERROR, "reconcile.position")) {
+        log_str(&l, "symbol", e->cfg.instruments->v[y].symbol);
+        log_fx(&l, "ours", ours);
+        log_fx(&l, "broker", theirs);
+        log_end(&l);
+      }
+    }
+  }
+  free(bp);
+  if (res->pos_mismatch) {
+    unreconciled(e, res, DTO_ESTATE,
+                 "positions disagree with the broker beyond the tolerance: "
+                 "no trading until a person checks them");
+    return res->error;
+  }
+  risk_unreconciled(e->risk, false);
+  log_line l;
+  if (log_begin(&l, e->cfg.log, LOG_INFO, "reconcile.ok")) {
+    log_int(&l, "broker_orders", (int64_t)n);
+    log_int(&l, "missing", (int64_t)res->missing);
+    log_int(&l, "unknown", (int64_t)res->unknown);
+    log_end(&l);
+  }
+  return 0;
+}

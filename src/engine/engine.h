@@ -131,6 +131,24 @@ int engine_restore_position(engine *e, const char *account,
  * not new.  The order gets the next id (oms_count before the call). */
 int engine_restore_order(engine *e, const char *account, const char *strategy,
                          const char *cloid, const order *tmpl);
+/* Reconcile with the broker after a restart, before trading: our working
+ * orders it does not have are canceled here (reason unknown_order); its
+ * orders we do not have are adopted (and canceled when cancel_unknown);
+ * positions summed over accounts must agree per instrument within
+ * position_tolerance.  Until it succeeds no order passes the risk gate
+ * (reason unreconciled) and an alert says why; a broker that cannot answer
+ * or fails to is never taken as "nothing open, flat". */
+typedef struct reconcile_opts {
+  bool cancel_unknown;
+  fx position_tolerance;
+} reconcile_opts;
+typedef struct reconcile_result {
+  size_t missing, unknown, adopted, canceled, pos_mismatch;
+  int error;
+} reconcile_result;
+int engine_reconcile(engine *e, const reconcile_opts *opt,
+                     reconcile_result *res);
+
 /* Note a client order id issued before the restart, so the strategy's
  * sequence for that day goes on past it.  DTO_EINVAL / DTO_ENOENT for an id
  * that is not dto's or names no strategy of this run. */

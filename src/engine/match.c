@@ -41,6 +41,7 @@ struct matcher {
   broker_report *q; /* pending reports */
   size_t qhead, qlen, qcap;
   uint64_t rng;
+  fx *pos; /* net filled quantity per instrument */
 };
 
 static const char *const model_names[FILL_MODEL_COUNT] = {"next_bar_open",
@@ -76,6 +77,7 @@ matcher *matcher_new(const match_config *cfg, const instrument_table *ins,
   m->clock = clock;
   m->books = xcalloc(ins->n ? ins->n : 1, sizeof *m->books);
   m->next_expire = INT64_MAX;
+  m->pos = xcalloc(ins->n ? ins->n : 1, sizeof *m->pos);
   m->rng = cfg->seed ? cfg->seed : 0x9E3779B97F4A7C15ULL;
   return m;
 }
@@ -91,11 +93,57 @@ void matcher_free(matcher *m) {
   free(m->slot_of);
   free(m->q);
   free(m->scratch);
+  free(m->pos);
   free(m);
 }
 
 size_t matcher_working(const matcher *m) { return m->nworking; }
 enum fill_model matcher_model(const matcher *m) { return m->cfg.model; }
+
+int matcher_open_orders(const matcher *m, broker_open_order *out, size_t max,
+                        size_t *n) {
+  size_t k = 0;
+  for (size_t y = 0; y < m->ins->n; y++) {
+    const symbook *bk = &m->books[y];
+    for (size_t i = 0; i < bk->n; i++, k++) {
+      if (k >= max)
+        continue;
+      const morder *mo = &m->pool[m->slot_of[bk->ids[i]]];
+      broker_open_order *b = &out[k];
+      memset(b, 0, sizeof *b);
+      memcpy(b->cloid, mo->o.cloid, sizeof b->cloid);
+      b->sym = mo->o.sym;
+      b->side = mo->o.side;
+      b->type = mo->o.type;
+      b->tif = mo->o.tif;
+      b->qty = mo->o.qty;
+      b->filled = mo->o.filled;
+      b->limit_price = mo->o.limit_price;
+      b->stop_price = mo->o.stop_price;
+    }
+  }
+  *n = k;
+  return k > max ? DTO_EFULL : 0;
+}
+
+int matcher_positions(const matcher *m, broker_position *out, size_t max,
+                      size_t *n) {
+  size_t k = 0;
+  for (size_t y = 0; y < m->ins->n; y++) {
+    if (!m->pos[y])
+      continue;
+    if (k < max)
+      out[k] = (broker_position){(sym_id)y, m->pos[y]};
+    k++;
+  }
+  *n = k;
+  return k > max ? DTO_EFULL : 0;
+}
+
+void matcher_restore_position(matcher *m, sym_id sym, fx qty) {
+  if (sym < m->ins->n)
+    m->pos[sym] = qty;
+}
 
 #define SLOT_NONE UINT32_MAX
 
@@ -368,6 +416,7 @@ static void cancel_with(matcher *m, morder *mo, dto_time ts, int reason) {
 /* Fill qty of mo at px; handles bracket peers. */
 static void do_fill(matcher *m, morder *mo, fx qty, fx px, dto_time ts) {
   mo->o.filled += qty;
+  m->pos[mo->o.sym] += mo->o.side == SIDE_BUY ? qty : -qty;
   m->books[mo->o.sym].used += qty;
   report(m, REP_FILL, mo->o.id, qty, px, ts, 0);
   if (mo->o.filled >= mo->o.qty)

@@ -66,6 +66,16 @@ void matcher_on_trade(matcher *m, const trade *t);
 void matcher_on_quote(matcher *m, const quote *q);
 void matcher_on_time(matcher *m, dto_time t);
 size_t matcher_poll(matcher *m, broker_report *out, size_t max);
+/* The book and the net filled position per instrument, as a broker would
+ * report them (see broker.h); *n is the total. */
+int matcher_open_orders(const matcher *m, broker_open_order *out, size_t max,
+                        size_t *n);
+int matcher_positions(const matcher *m, broker_position *out, size_t max,
+                      size_t *n);
+/* After a restart: the exchange's net position in sym, as the journal
+ * recorded it (the paper exchange lives in the process). */
+void matcher_restore_position(matcher *m, sym_id sym, fx qty);
+
 /* The fill model in use. */
 enum fill_model matcher_model(const matcher *m);
 /* Number of working orders. */

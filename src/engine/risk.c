@@ -48,6 +48,7 @@ struct risk {
   int fill_cap; /* per-symbol fill-loop ring size */
   bool killed;
   bool store_fault;
+  bool unreconciled;
   dup_entry dup[DUP_RING];
   int dup_head, dup_n;
   uint64_t refused[RISK_REASON_COUNT];
@@ -417,6 +418,8 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
     return refuse(r, d, RISK_KILL_SWITCH, 0, 0, 3);
   if (r->store_fault)
     return refuse(r, d, RISK_STORE_FAULT, 0, 0, 3);
+  if (r->unreconciled)
+    return refuse(r, d, RISK_UNRECONCILED, 0, 0, 3);
   if (as->mode == MODE_HALTED)
     return refuse(r, d, RISK_HALTED, 0, 0, 1);
   if (ss->mode == MODE_HALTED)
@@ -732,6 +735,8 @@ void risk_new_day(risk *r) {
 void risk_kill(risk *r, bool on) { r->killed = on; }
 void risk_store_fault(risk *r, bool on) { r->store_fault = on; }
 bool risk_store_faulted(const risk *r) { return r->store_fault; }
+void risk_unreconciled(risk *r, bool on) { r->unreconciled = on; }
+bool risk_is_unreconciled(const risk *r) { return r->unreconciled; }
 bool risk_killed(const risk *r) { return r->killed; }
 
 void risk_set_mode(risk *r, int sc, uint32_t i, enum risk_mode m) {

@@ -11,8 +11,8 @@
  * risk_input the engine fills in): it reads no engine state itself, which
  * keeps it fast, deterministic and testable at every boundary.  Each check
  * has a stable reason code; the first failing check decides, in the order
- * of enum risk_reason (storage_fault, appended last to keep the numbers
- * stable, is checked right after the kill switch).  Refusals carry the check, the value compared and the
+ * of enum risk_reason (storage_fault and unreconciled, appended last to keep
+ * the numbers stable, are checked right after the kill switch).  Refusals carry the check, the value compared and the
  * limit.
  *
  * Limits come in three kinds:
@@ -74,7 +74,8 @@
   X(PDT, "pattern_day_trader")                                                 \
   X(DAILY_LOSS, "max_daily_loss")                                              \
   X(DRAWDOWN, "max_drawdown")                                                  \
-  X(STORE_FAULT, "storage_fault")
+  X(STORE_FAULT, "storage_fault")                                              \
+  X(UNRECONCILED, "unreconciled")
 
 enum risk_reason {
 #define DTO__RISK_ENUM(name, str) RISK_##name,
@@ -258,6 +259,10 @@ bool risk_killed(const risk *r);
  * when writes succeed. */
 void risk_store_fault(risk *r, bool on);
 bool risk_store_faulted(const risk *r);
+/* After a restart, until the books agree with the broker: no order passes
+ * (reason unreconciled). */
+void risk_unreconciled(risk *r, bool on);
+bool risk_is_unreconciled(const risk *r);
 /* Set by a person (manual: only a person releases it). */
 void risk_set_mode(risk *r, int scope, uint32_t index, enum risk_mode m);
 enum risk_mode risk_mode_of(const risk *r, int scope, uint32_t index);
