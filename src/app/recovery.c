@@ -148,7 +148,7 @@ int recovery_apply(runner *r, const recovery *rc, char *err, size_t cap) {
   free(net);
   /* then the books must agree with the broker before anything trades */
   reconcile_opts ro = {!r->cfg->run.adopt_unknown,
-                       r->cfg->run.position_tolerance};
+                       r->cfg->run.position_tolerance, rc->last_time};
   reconcile_result rr;
   engine_reconcile(r->e, &ro, &rr);
   runner_sync(r);

@@ -65,6 +65,13 @@ typedef struct broker_position {
   fx qty; /* signed, over every account the broker holds for dto */
 } broker_position;
 
+/* A fill the broker reports for reconciliation. */
+typedef struct broker_fill {
+  char cloid[CLOID_MAX];
+  fx qty, price;
+  dto_time ts;
+} broker_fill;
+
 typedef struct broker_ops {
   const char *name;
   /* Take an order (the broker copies what it needs).  A non-zero return
@@ -96,6 +103,11 @@ typedef struct broker_ops {
   int (*open_orders)(void *ctx, broker_open_order *out, size_t max,
                      size_t *n);
   int (*positions)(void *ctx, broker_position *out, size_t max, size_t *n);
+  /* Fills made after `since` (the last journaled time), oldest first, as
+   * open_orders (may be NULL: no fills can happen while dto is down, as
+   * with the in-process paper exchange). */
+  int (*fills_since)(void *ctx, dto_time since, broker_fill *out, size_t max,
+                     size_t *n);
 } broker_ops;
 
 const char *report_kind_name(enum report_kind k);

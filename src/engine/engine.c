@@ -1639,6 +1639,50 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
                  "no trading until it does");
     return rc;
   }
+  /* fills made while we were down: apply what we missed, per order, so
+   * that our filled quantity reaches what the broker reports */
+  if (br->fills_since) {
+    size_t fcap = 256, nf = 0;
+    broker_fill *bf = NULL;
+    for (;;) {
+      bf = xreallocarray(bf, fcap, sizeof *bf);
+      rc = br->fills_since(e->cfg.broker_ctx, opt->since, bf, fcap, &nf);
+      if (rc != DTO_EFULL || nf <= fcap)
+        break;
+      fcap = nf;
+    }
+    if (rc) {
+      free(bf);
+      free(bo);
+      free(bp);
+      unreconciled(e, res, rc,
+                   "the broker did not answer for fills: no trading until it "
+                   "does");
+      return rc;
+    }
+    for (size_t k = 0; k < nf; k++) {
+      size_t no;
+      const order_id *ids = oms_open_ids(e->oms, &no);
+      order_id id = ORDER_NONE;
+      for (size_t i = 0; i < no && id == ORDER_NONE; i++) {
+        const order *o = oms_cget(e->oms, ids[i]);
+        if (o && !strcmp(o->cloid, bf[k].cloid))
+          id = o->id;
+      }
+      if (id == ORDER_NONE) {
+        res->unknown_fills++;
+        continue;
+      }
+      broker_report rep = {REP_FILL, id, ORDER_NONE, bf[k].qty, bf[k].price,
+                           bf[k].ts, 0};
+      order *o = oms_get(e->oms, id);
+      fx before = o->filled;
+      apply_fill(e, o, &rep);
+      if (oms_cget(e->oms, id)->filled > before)
+        res->fills_applied++;
+    }
+    free(bf);
+  }
   /* our working orders the broker does not have */
   size_t nopen = open_snapshot(e);
   for (size_t i = 0; i < nopen; i++) {
@@ -1711,6 +1755,7 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
     log_int(&l, "broker_orders", (int64_t)n);
     log_int(&l, "missing", (int64_t)res->missing);
     log_int(&l, "unknown", (int64_t)res->unknown);
+    log_int(&l, "fills_applied", (int64_t)res->fills_applied);
     log_end(&l);
   }
   return 0;

@@ -131,8 +131,10 @@ int engine_restore_position(engine *e, const char *account,
  * not new.  The order gets the next id (oms_count before the call). */
 int engine_restore_order(engine *e, const char *account, const char *strategy,
                          const char *cloid, const order *tmpl);
-/* Reconcile with the broker after a restart, before trading: our working
- * orders it does not have are canceled here (reason unknown_order); its
+/* Reconcile with the broker after a restart, before trading: fills it made
+ * after opt->since on our working orders are applied first (what we
+ * missed while down); our working orders it does not have are then
+ * canceled here (reason unknown_order); its
  * orders we do not have are adopted (and canceled when cancel_unknown);
  * positions summed over accounts must agree per instrument within
  * position_tolerance.  Until it succeeds no order passes the risk gate
@@ -141,9 +143,11 @@ int engine_restore_order(engine *e, const char *account, const char *strategy,
 typedef struct reconcile_opts {
   bool cancel_unknown;
   fx position_tolerance;
+  dto_time since; /* the last journaled time: fills after it were missed */
 } reconcile_opts;
 typedef struct reconcile_result {
   size_t missing, unknown, adopted, canceled, pos_mismatch;
+  size_t fills_applied, unknown_fills;
   int error;
 } reconcile_result;
 int engine_reconcile(engine *e, const reconcile_opts *opt,

@@ -23,6 +23,9 @@ typedef struct fake {
   size_t norders;
   broker_position pos[4];
   size_t npos;
+  broker_fill fills[4];
+  size_t nfills;
+  dto_time asked_since;
   order_id canceled[8];
   size_t ncanceled;
   int submits;
@@ -62,13 +65,24 @@ static int f_pos(void *ctx, broker_position *out, size_t max, size_t *n) {
   *n = f->npos;
   return 0;
 }
+static int f_fills(void *ctx, dto_time since, broker_fill *out, size_t max,
+                   size_t *n) {
+  fake *f = ctx;
+  f->asked_since = since;
+  for (size_t i = 0; i < f->nfills && i < max; i++)
+    out[i] = f->fills[i];
+  *n = f->nfills;
+  return 0;
+}
+
 static const broker_ops with_queries = {.name = "fake",
                                         .submit = f_submit,
                                         .cancel = f_cancel,
                                         .replace = f_replace,
                                         .poll = f_poll,
                                         .open_orders = f_open,
-                                        .positions = f_pos};
+                                        .positions = f_pos,
+                                        .fills_since = f_fills};
 static const broker_ops without_queries = {.name = "fake-mute",
                                            .submit = f_submit,
                                            .cancel = f_cancel,
@@ -158,7 +172,7 @@ static void assert_blocked(world *w, bool blocked) {
 static void test_mute_broker_is_not_flat(void **state) {
   (void)state;
   world *w = boot(&without_queries);
-  reconcile_opts o = {true, 0};
+  reconcile_opts o = {true, 0, 0};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_EUNSUPPORTED);
   assert_true(risk_is_unreconciled(engine_risk(w->e)));
@@ -170,7 +184,7 @@ static void test_failed_answer_is_not_flat(void **state) {
   (void)state;
   world *w = boot(&with_queries);
   w->f.query_rc = DTO_EIO;
-  reconcile_opts o = {true, 0};
+  reconcile_opts o = {true, 0, 0};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_EIO);
   assert_true(risk_is_unreconciled(engine_risk(w->e)));
@@ -204,7 +218,7 @@ static void test_missing_and_unknown_orders(void **state) {
   w->f.orders[0] = bo("acct-s1-20250106-1", "10");
   w->f.orders[1] = bo("acct-s1-20250106-9", "5");
   w->f.norders = 2;
-  reconcile_opts o = {true, 0};
+  reconcile_opts o = {true, 0, 0};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), 0);
   assert_int_equal(r.missing, 1);
@@ -229,7 +243,7 @@ static void test_positions(void **state) {
   world *w = boot(&with_queries);
   position p = {F("100"), F("1000"), 0, 0, -1};
   assert_int_equal(engine_restore_position(w->e, "acct", "", 0, &p), 0);
-  reconcile_opts o = {true, F("0.5")};
+  reconcile_opts o = {true, F("0.5"), 0};
   reconcile_result r;
   /* the broker says flat: beyond the tolerance, no trading */
   assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_ESTATE);
@@ -246,12 +260,60 @@ static void test_positions(void **state) {
   shut(w);
 }
 
+/* Fills the broker made while we were down are applied before anything
+ * else: a partly filled order stays working with the right quantity, an
+ * order filled in full is filled (not "missing"), positions then agree. */
+static void test_missed_fills(void **state) {
+  (void)state;
+  world *w = boot(&with_queries);
+  order t;
+  memset(&t, 0, sizeof t);
+  t.side = SIDE_BUY;
+  t.type = ORD_LIMIT;
+  t.tif = TIF_GTC;
+  t.qty = F("10");
+  t.limit_price = F("9");
+  t.peer = ORDER_NONE;
+  assert_int_equal(
+      engine_restore_order(w->e, "acct", "s1", "acct-s1-20250106-1", &t), 0);
+  assert_int_equal(
+      engine_restore_order(w->e, "acct", "s1", "acct-s1-20250106-2", &t), 0);
+  w->f.orders[0] = bo("acct-s1-20250106-1", "10");
+  w->f.orders[0].filled = F("4");
+  w->f.norders = 1; /* the second filled in full: no longer open */
+  w->f.fills[0] = (broker_fill){"acct-s1-20250106-1", F("4"), F("9"), 5};
+  w->f.fills[1] = (broker_fill){"acct-s1-20250106-2", F("10"), F("8.5"), 6};
+  w->f.fills[2] = (broker_fill){"acct-x-20250106-7", F("1"), F("9"), 7};
+  w->f.nfills = 3;
+  w->f.pos[0] = (broker_position){0, F("14")};
+  w->f.npos = 1;
+  reconcile_opts o = {true, 0, 4};
+  reconcile_result r;
+  assert_int_equal(engine_reconcile(w->e, &o, &r), 0);
+  assert_int_equal(w->f.asked_since, 4);
+  assert_int_equal(r.fills_applied, 2);
+  assert_int_equal(r.unknown_fills, 1);
+  assert_int_equal(r.missing, 0);
+  const oms *m = engine_oms(w->e);
+  assert_int_equal(oms_cget(m, 0)->state, OS_PARTIALLY_FILLED);
+  assert_int_equal(oms_cget(m, 0)->filled, F("4"));
+  assert_int_equal(oms_cget(m, 1)->state, OS_FILLED);
+  assert_int_equal(
+      portfolio_account_pos(engine_portfolio(w->e), 0, 0)->qty, F("14"));
+  /* 100000 - 4 x 9 - 10 x 8.5 */
+  assert_int_equal(portfolio_account_cash(engine_portfolio(w->e), 0),
+                   F("99879"));
+  assert_false(risk_is_unreconciled(engine_risk(w->e)));
+  shut(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mute_broker_is_not_flat),
       cmocka_unit_test(test_failed_answer_is_not_flat),
       cmocka_unit_test(test_missing_and_unknown_orders),
       cmocka_unit_test(test_positions),
+      cmocka_unit_test(test_missed_fills),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
