@@ -1475,7 +1475,11 @@ int engine_restore_position(engine *e, const char *account,
 
 /* "ACCOUNT-STRATEGY-YYYYMMDD-SEQ": keep the strategy's sequence beyond
  * seq for that day, so no client order id is ever issued twice. */
-int engine_note_cloid(engine *e, const char *cloid) {
+/* Split "ACCOUNT-STRATEGY-YYYYMMDD-SEQ": the strategy's index in this run,
+ * the exchange day and the sequence.  DTO_EINVAL for an id that is not
+ * dto's, DTO_ENOENT when it names no strategy of this run. */
+static int parse_cloid(const engine *e, const char *cloid, int *strategy,
+                       int64_t *day, uint32_t *seq) {
   const char *a = strchr(cloid, '-');
   const char *d = a ? strchr(a + 1, '-') : NULL;
   const char *q = d ? strchr(d + 1, '-') : NULL;
@@ -1487,9 +1491,6 @@ int engine_note_cloid(engine *e, const char *cloid) {
     return DTO_EINVAL;
   memcpy(sid, a + 1, n);
   sid[n] = '\0';
-  int s = find_strategy(e, sid);
-  if (s < 0)
-    return DTO_ENOENT;
   int y = 0, mo = 0, dd = 0;
   for (int i = 1; i <= 8; i++) {
     char c = d[i];
@@ -1505,18 +1506,51 @@ int engine_note_cloid(engine *e, const char *cloid) {
   if (!civil_valid(y, mo, dd))
     return DTO_EINVAL;
   char *end;
-  unsigned long seq = strtoul(q + 1, &end, 10);
-  if (*end || seq > UINT32_MAX)
+  unsigned long v = strtoul(q + 1, &end, 10);
+  if (!q[1] || *end || v > UINT32_MAX)
     return DTO_EINVAL;
-  int64_t day = days_from_civil(y, mo, dd);
+  if ((*strategy = find_strategy(e, sid)) < 0)
+    return DTO_ENOENT;
+  *day = days_from_civil(y, mo, dd);
+  *seq = (uint32_t)v;
+  return 0;
+}
+
+int engine_note_cloid(engine *e, const char *cloid) {
+  int s;
+  int64_t day;
+  uint32_t seq;
+  int rc = parse_cloid(e, cloid, &s, &day, &seq);
+  if (rc)
+    return rc;
   strat *st = &e->st[s];
   if (day > st->cloid_day || st->cloid_day < 0) {
     st->cloid_day = day;
-    st->seq = (uint32_t)seq;
+    st->seq = seq;
   } else if (day == st->cloid_day && seq > st->seq) {
-    st->seq = (uint32_t)seq;
+    st->seq = seq;
   }
   return 0;
+}
+
+/* Track an order that is already working at the broker (restored after a
+ * restart, or adopted from the broker's answer): created through the state
+ * machine so every counter follows, without the risk gate (it is not new).
+ * t's strategy and account are set; returns its id, or ORDER_NONE when t
+ * is not a working order. */
+static order_id track_working(engine *e, order *t, const char *cloid) {
+  if (t->sym >= e->cfg.instruments->n || t->qty <= 0 || t->filled < 0 ||
+      t->filled >= t->qty)
+    return ORDER_NONE;
+  engine_note_cloid(e, cloid);
+  t->parent = t->replaces = t->replaced_by = ORDER_NONE; /* peer: as given */
+  dto_time tm = now(e);
+  order *o = oms_create(e->oms, t, cloid, tm);
+  order_id id = o->id;
+  oms_transition(e->oms, o, OS_PENDING_NEW, tm);
+  oms_transition(e->oms, oms_get(e->oms, id),
+                 t->filled > 0 ? OS_PARTIALLY_FILLED : OS_ACCEPTED, tm);
+  return id;
 }
 
 int engine_restore_order(engine *e, const char *account, const char *strategy,
@@ -1524,23 +1558,14 @@ int engine_restore_order(engine *e, const char *account, const char *strategy,
   int a = find_account(e, account), s = find_strategy(e, strategy);
   if (a < 0 || s < 0)
     return DTO_ENOENT;
-  if (tmpl->sym >= e->cfg.instruments->n || tmpl->qty <= 0 ||
-      tmpl->filled < 0 || tmpl->filled >= tmpl->qty)
-    return DTO_EINVAL;
-  engine_note_cloid(e, cloid);
   order t = *tmpl;
   t.strategy = (uint32_t)s;
   t.account = (uint32_t)a;
-  t.parent = t.replaces = t.replaced_by = ORDER_NONE; /* peer: as given */
   if (t.peer != ORDER_NONE)
     t.role = t.type == ORD_STOP ? BR_STOP_LOSS : BR_TAKE_PROFIT;
-  dto_time tm = now(e);
-  order *o = oms_create(e->oms, &t, cloid, tm);
-  order_id id = o->id;
-  /* through the state machine, so every counter follows */
-  oms_transition(e->oms, o, OS_PENDING_NEW, tm);
-  oms_transition(e->oms, o,
-                 o->filled > 0 ? OS_PARTIALLY_FILLED : OS_ACCEPTED, tm);
+  order_id id = track_working(e, &t, cloid);
+  if (id == ORDER_NONE)
+    return DTO_EINVAL;
   /* the (paper) broker gets what is left; its reports cap at the leaves */
   order w = *oms_get(e->oms, id);
   w.qty = order_leaves(&w);
@@ -1566,20 +1591,11 @@ static void unreconciled(engine *e, reconcile_result *res, int err,
 static order_id adopt(engine *e, const broker_open_order *b) {
   /* the strategy named in the client order id, else the first one */
   int s = 0;
-  const char *a = strchr(b->cloid, '-');
-  const char *d = a ? strchr(a + 1, '-') : NULL;
-  if (d) {
-    char sid[CLOID_MAX];
-    size_t n = (size_t)(d - a - 1);
-    if (n < sizeof sid) {
-      memcpy(sid, a + 1, n);
-      sid[n] = '\0';
-      int f = find_strategy(e, sid);
-      if (f >= 0)
-        s = f;
-    }
-  }
-  if ((size_t)s >= e->nst || b->sym >= e->cfg.instruments->n)
+  int64_t day;
+  uint32_t seq;
+  if (parse_cloid(e, b->cloid, &s, &day, &seq))
+    s = 0;
+  if ((size_t)s >= e->nst)
     return ORDER_NONE;
   order t;
   init_order(&t);
@@ -1593,13 +1609,9 @@ static order_id adopt(engine *e, const broker_open_order *b) {
   t.stop_price = b->stop_price;
   t.strategy = (uint32_t)s;
   t.account = e->st[s].account;
-  dto_time tm = now(e);
-  order *o = oms_create(e->oms, &t, b->cloid, tm);
-  order_id id = o->id;
-  oms_transition(e->oms, o, OS_PENDING_NEW, tm);
-  oms_transition(e->oms, oms_get(e->oms, id),
-                 b->filled > 0 ? OS_PARTIALLY_FILLED : OS_ACCEPTED, tm);
-  log_order(e, "reconcile.adopted", oms_get(e->oms, id));
+  order_id id = track_working(e, &t, b->cloid);
+  if (id != ORDER_NONE)
+    log_order(e, "reconcile.adopted", oms_get(e->oms, id));
   return id;
 }
 

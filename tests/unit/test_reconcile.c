@@ -217,12 +217,15 @@ static void test_missing_and_unknown_orders(void **state) {
       engine_restore_order(w->e, "acct", "s1", "acct-s1-20250106-2", &t), 0);
   w->f.orders[0] = bo("acct-s1-20250106-1", "10");
   w->f.orders[1] = bo("acct-s1-20250106-9", "5");
-  w->f.norders = 2;
+  /* a nonsense answer (filled in full yet "open") is not adopted */
+  w->f.orders[2] = bo("acct-s1-20250106-11", "5");
+  w->f.orders[2].filled = F("5");
+  w->f.norders = 3;
   reconcile_opts o = {true, 0, 0};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), 0);
   assert_int_equal(r.missing, 1);
-  assert_int_equal(r.unknown, 1);
+  assert_int_equal(r.unknown, 2);
   assert_int_equal(r.adopted, 1);
   assert_int_equal(r.canceled, 1);
   const oms *m = engine_oms(w->e);
