@@ -53,7 +53,9 @@ else
   LDFLAGS_MODE :=
 endif
 
-B := build/$(MODE)
+# BUILD: the build folder (several checkouts or agents may build side by side)
+BUILD ?= build
+B := $(BUILD)/$(MODE)
 ALL_CFLAGS := $(WARN) $(DEFS) $(INC) $(CFLAGS_MODE) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS_MODE) $(LDFLAGS)
 
@@ -106,7 +108,7 @@ src/store/migrations_gen.c: scripts/embed-migrations.sh $(wildcard src/store/mig
 
 # ---- tests -------------------------------------------------------------
 check: deps
-	@$(MAKE) --no-print-directory MODE=check build/check/dto unit-bins
+	@$(MAKE) --no-print-directory MODE=check $(BUILD)/check/dto unit-bins
 	@$(MAKE) --no-print-directory MODE=check unit
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory MODE=check test-store-pg
@@ -129,12 +131,12 @@ integration: $(B)/dto
 # ---- soak: the long crash loop (200 SIGKILLs of dto run with a journal) --
 SOAK_KILLS ?= 200
 soak: deps
-	@$(MAKE) --no-print-directory MODE=check build/check/dto
-	DTO_BIN=$(abspath build/check/dto) DTO_SOAK_KILLS=$(SOAK_KILLS) \
+	@$(MAKE) --no-print-directory MODE=check $(BUILD)/check/dto
+	DTO_BIN=$(abspath $(BUILD)/check/dto) DTO_SOAK_KILLS=$(SOAK_KILLS) \
 	  /usr/bin/python3 -m pytest -q tests/integration/test_recovery.py
 
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------
-FB := build/fuzz
+FB := $(BUILD)/fuzz
 FUZZ_CFLAGS := $(WARN) $(DEFS) $(INC) -O1 -g -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
@@ -150,20 +152,20 @@ $(FB)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
 
 fuzz-smoke: $(FUZZ_BIN)
-	@scripts/run-fuzz.sh smoke $(FUZZ_SMOKE_RUNS) $(FUZZ_BIN)
+	@FUZZ_DIR=$(FB) scripts/run-fuzz.sh smoke $(FUZZ_SMOKE_RUNS) $(FUZZ_BIN)
 
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZ_BIN)
-	@scripts/run-fuzz.sh long $(FUZZ_SECONDS) $(FUZZ_BIN)
+	@FUZZ_DIR=$(FB) scripts/run-fuzz.sh long $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 # ---- demo and bench -----------------------------------------------------
 demo: deps
-	@$(MAKE) --no-print-directory MODE=release build/release/dto
-	@scripts/demo.sh build/release/dto
+	@$(MAKE) --no-print-directory MODE=release $(BUILD)/release/dto
+	@scripts/demo.sh $(BUILD)/release/dto
 
 bench: deps
-	@$(MAKE) --no-print-directory MODE=bench build/bench/dto $(BENCH_SRC:bench/%.c=build/bench/bench/%)
-	@scripts/bench.sh build/bench
+	@$(MAKE) --no-print-directory MODE=bench $(BUILD)/bench/dto $(BENCH_SRC:bench/%.c=$(BUILD)/bench/bench/%)
+	@scripts/bench.sh $(BUILD)/bench
 
 install: $(B)/dto
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/dto/config
