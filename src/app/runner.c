@@ -173,8 +173,13 @@ static void follow_health(runner *r) {
 }
 
 void runner_sync(runner *r) {
-  if (!r->j)
+  if (!r->j) {
+    if (r->w && wal_held(r->w)) { /* stepped, without a journal */
+      wal_release(r->w);
+      engine_poll_broker(r->e);
+    }
     return;
+  }
   follow_health(r);
   if (DTO_UNLIKELY(r->jh.refused > r->jrefused_logged)) {
     /* the journal's queue overflowed during a long outage: say how much
@@ -195,8 +200,8 @@ void runner_sync(runner *r) {
   }
 }
 
-int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
-                store *st, char *err, size_t errcap) {
+static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
+                store *st, bool stepped, char *err, size_t errcap) {
   memset(r, 0, sizeof *r);
   r->cfg = cfg;
   r->keep_curve = true;
@@ -238,7 +243,11 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
     r->w = wal_new(&paper_broker_ops, paper_ctx(r->m), wal_barrier, r);
     r->jh.j = r->j;
     r->jh.ins = &cfg->instruments;
-    ec.broker = &wal_broker_ops;
+  } else if (stepped) { /* the same steps without a journal */
+    r->w = wal_new(&paper_broker_ops, paper_ctx(r->m), NULL, NULL);
+  }
+  if (r->w) {
+    ec.broker = wal_ops(r->w);
     ec.broker_ctx = wal_ctx(r->w);
   }
   ec.fees.per_share = cfg->fees.per_share;
@@ -297,6 +306,16 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
     fxv_push(&r->sdaily[i],
              portfolio_strategy_equity(engine_portfolio(r->e), (uint32_t)i));
   return 0;
+}
+
+int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
+                store *st, char *err, size_t errcap) {
+  return init(r, cfg, logf, t0, st, false, err, errcap);
+}
+
+int runner_init_session(runner *r, const dto_config *cfg, FILE *logf,
+                        dto_time t0, store *st, char *err, size_t errcap) {
+  return init(r, cfg, logf, t0, st, true, err, errcap);
 }
 
 int runner_release(runner *r) {
@@ -386,7 +405,7 @@ static void book(runner *r, sym_id sym, dto_time t, dto_time end) {
 
 void runner_bar(runner *r, const bar *b) {
   dto_time end = bar_end(b);
-  if (r->j) /* a fault seen since the last event halts this one's orders */
+  if (r->w) /* a fault seen since the last event halts this one's orders */
     runner_sync(r);
   book(r, b->sym, b->ts, end);
   sim_clock_set(&r->sc, b->ts);

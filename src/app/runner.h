@@ -86,6 +86,11 @@ typedef struct runner {
  * On failure returns a negative code with a message in err. */
 int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
                 store *st, char *err, size_t errcap);
+/* The same for `dto run`: orders, cancels and replaces reach the broker
+ * in order at the end of each step (runner_sync), with or without a
+ * store, so that a session with a journal trades exactly as one without. */
+int runner_init_session(runner *r, const dto_config *cfg, FILE *logf,
+                        dto_time t0, store *st, char *err, size_t errcap);
 /* With a journal: follow its health (halt or resume new orders) and send
  * the orders it has made durable.  Called after each event. */
 void runner_sync(runner *r);

@@ -1,15 +1,15 @@
-/* wal.c - hold orders until the journal has them. */
+/* wal.c - hold broker commands until the journal has them. */
 #include "app/wal.h"
 
 #include "core/alloc.h"
 #include "core/error.h"
 
-enum cmd_kind { CMD_SUBMIT, CMD_REPLACE };
+enum cmd_kind { CMD_SUBMIT, CMD_CANCEL, CMD_REPLACE };
 
 typedef struct cmd {
   enum cmd_kind kind;
-  order_id old_id; /* replace */
-  order o;         /* a copy: the engine's order table may move */
+  order_id id; /* cancel: the order; replace: the old order */
+  order o;     /* submit, replace: a copy (the engine's table may move) */
 } cmd;
 
 struct wal {
@@ -43,12 +43,14 @@ void wal_free(wal *w) {
 
 size_t wal_held(const wal *w) { return w->nheld; }
 
-static void hold(wal *w, enum cmd_kind k, order_id old_id, const order *o) {
+static void hold(wal *w, enum cmd_kind k, order_id id, const order *o) {
   w->held = xgrow(w->held, &w->heldcap, w->nheld + 1, sizeof *w->held);
   cmd *c = &w->held[w->nheld++];
+  memset(c, 0, sizeof *c);
   c->kind = k;
-  c->old_id = old_id;
-  c->o = *o;
+  c->id = id;
+  if (o)
+    c->o = *o;
 }
 
 static void own_report(wal *w, enum report_kind k, order_id id, dto_time ts) {
@@ -62,25 +64,49 @@ static void own_report(wal *w, enum report_kind k, order_id id, dto_time ts) {
   r->reason = BRR_STORAGE;
 }
 
+/* Was a submit of id refused earlier in this release (cmds[0..i))? */
+static bool refused_before(const cmd *cmds, size_t i, order_id id) {
+  for (size_t k = 0; k < i; k++)
+    if (cmds[k].kind == CMD_SUBMIT && cmds[k].o.id == id)
+      return true;
+  return false;
+}
+
 int wal_release(wal *w) {
   if (w->nheld == 0)
     return 0;
-  int rc = w->barrier(w->bctx);
+  int rc = w->barrier ? w->barrier(w->bctx) : 0;
   size_t n = w->nheld;
+  /* the inner broker never calls back into the wrapper, but keep the
+   * list stable while walking it anyway */
+  cmd *cmds = w->held;
+  w->held = NULL;
+  w->heldcap = 0;
   w->nheld = 0;
   for (size_t i = 0; i < n; i++) {
-    cmd *c = &w->held[i];
+    cmd *c = &cmds[i];
     if (rc) { /* not durable: never sent; tell the engine */
       if (c->kind == CMD_SUBMIT)
         own_report(w, REP_REJECTED, c->o.id, c->o.updated);
-      else
-        own_report(w, REP_CANCEL_REJECT, c->old_id, c->o.updated);
+      else if (c->kind == CMD_REPLACE)
+        own_report(w, REP_CANCEL_REJECT, c->id, c->o.updated);
+      else if (!refused_before(cmds, i, c->id))
+        w->inner->cancel(w->ictx, c->id);
       continue;
     }
     if (c->kind == CMD_SUBMIT)
       w->inner->submit(w->ictx, &c->o);
+    else if (c->kind == CMD_CANCEL)
+      w->inner->cancel(w->ictx, c->id);
     else
-      w->inner->replace(w->ictx, c->old_id, &c->o);
+      w->inner->replace(w->ictx, c->id, &c->o);
+  }
+  /* keep the larger buffer for the next step */
+  if (w->heldcap == 0) {
+    w->held = cmds;
+    w->heldcap = n;
+  } else {
+    free(cmds);
   }
   return rc ? rc : (int)n;
 }
@@ -88,12 +114,12 @@ int wal_release(wal *w) {
 /* ---- broker_ops ---------------------------------------------------------- */
 
 static int w_submit(void *ctx, const order *o) {
-  hold(ctx, CMD_SUBMIT, ORDER_NONE, o);
+  hold(ctx, CMD_SUBMIT, o->id, o);
   return 0;
 }
 static int w_cancel(void *ctx, order_id id) {
-  wal *w = ctx;
-  return w->inner->cancel(w->ictx, id);
+  hold(ctx, CMD_CANCEL, id, NULL);
+  return 0;
 }
 static int w_replace(void *ctx, order_id old_id, const order *nw) {
   hold(ctx, CMD_REPLACE, old_id, nw);
@@ -129,7 +155,10 @@ static size_t w_poll(void *ctx, broker_report *out, size_t max) {
   }
   return n + w->inner->poll(w->ictx, out + n, max - n);
 }
-
+static bool w_needs_idle_bars(void *ctx) {
+  wal *w = ctx;
+  return !w->inner->needs_idle_bars || w->inner->needs_idle_bars(w->ictx);
+}
 static int w_open_orders(void *ctx, broker_open_order *out, size_t max,
                          size_t *n) {
   wal *w = ctx;
@@ -144,19 +173,29 @@ static int w_positions(void *ctx, broker_position *out, size_t max,
     return DTO_EUNSUPPORTED;
   return w->inner->positions(w->ictx, out, max, n);
 }
+static int w_fills_since(void *ctx, dto_time since, broker_fill *out,
+                         size_t max, size_t *n) {
+  wal *w = ctx;
+  if (!w->inner->fills_since) { /* the inner cannot have missed fills */
+    *n = 0;
+    return 0;
+  }
+  return w->inner->fills_since(w->ictx, since, out, max, n);
+}
 
-/* Reports are not synchronous through the wrapper: released commands make
- * reports outside the engine's calls, so the engine polls every step. */
-const broker_ops wal_broker_ops = {
-    .name = "write-ahead",
-    .submit = w_submit,
-    .cancel = w_cancel,
-    .replace = w_replace,
-    .on_bar = w_bar,
-    .on_trade = w_trade,
-    .on_quote = w_quote,
-    .on_time = w_time,
-    .poll = w_poll,
-    .open_orders = w_open_orders,
-    .positions = w_positions,
-};
+#define WAL_OPS(sync)                                                          \
+  {                                                                            \
+    .name = "write-ahead", .submit = w_submit, .cancel = w_cancel,             \
+    .replace = w_replace, .on_bar = w_bar, .on_trade = w_trade,                \
+    .on_quote = w_quote, .on_time = w_time, .poll = w_poll,                    \
+    .sync_reports = (sync), .needs_idle_bars = w_needs_idle_bars,              \
+    .open_orders = w_open_orders, .positions = w_positions,                    \
+    .fills_since = w_fills_since                                               \
+  }
+
+static const broker_ops wal_ops_sync = WAL_OPS(true);
+static const broker_ops wal_ops_async = WAL_OPS(false);
+
+const broker_ops *wal_ops(const wal *w) {
+  return w->inner->sync_reports ? &wal_ops_sync : &wal_ops_async;
+}

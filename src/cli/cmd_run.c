@@ -258,7 +258,7 @@ int cmd_run(int argc, char **argv) {
   runner r;
   bool have_runner = false;
   if (!rc) {
-    rc = runner_init(&r, &cfg, logf,
+    rc = runner_init_session(&r, &cfg, logf,
                      rec.last_seq > 0 ? rec.last_time : bars.v[0].ts, jstore,
                      err, sizeof err);
     have_runner = rc == 0;
