@@ -27,7 +27,7 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -Wvla -fno-common
 DEFS := -D_GNU_SOURCE
 INC := -Isrc $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-LIBS := -lyaml -lsqlite3 -lpq -lm -lpthread
+LIBS := -lyaml -lsqlite3 -lpq -lxxhash -lm -lpthread
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GITREV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -119,10 +119,14 @@ unit-bins: $(UNIT_BIN)
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 
-# The storage conformance suite against a throwaway PostgreSQL server
-# (scripts/pg-test.sh), stopped afterwards whether the suite passes or not.
-test-store-pg: $(B)/tests/test_store
-	@scripts/pg-test.sh run $(abspath $(B)/tests/test_store)
+# The storage conformance suite and the journal tests (the writer, and dto
+# run's journal path through a full disk) against one throwaway PostgreSQL
+# server (scripts/pg-test.sh), stopped afterwards whether they pass or not.
+# Each program also runs its SQLite cases again here; they are quick.
+PG_TESTS := $(B)/tests/test_store $(B)/tests/test_journal \
+            $(B)/tests/test_runner_store
+test-store-pg: $(PG_TESTS)
+	@scripts/pg-test.sh run scripts/run-unit.sh $(abspath $(PG_TESTS))
 
 integration: $(B)/dto
 	DTO_BIN=$(abspath $(B)/dto) DTO_SHARED=$(abspath ../shared) \

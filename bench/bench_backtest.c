@@ -74,7 +74,8 @@ static uint64_t bare_loop(const bar *v, size_t n) {
     int sign = (l > r) - (l < r);
     if (sign != last && sign != 0 && last != 0)
       crosses++;
-    last = sign;
+    if (sign != 0) /* a tie keeps the last sign, as ma_crossover does */
+      last = sign;
   }
   return crosses;
 }

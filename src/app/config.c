@@ -20,10 +20,12 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 
@@ -653,7 +655,7 @@ static int get_positive_fx(loader *L, const ynode *v, const char *key,
 
 static int load_instruments(loader *L, const ynode *list) {
   static const char *const classes[] = {"equity", "crypto"};
-  static const char *const cals[] = {"us_equity", "crypto"};
+  static const char *const cals[] = {"us_equity", "crypto", "fx"};
   instrument_table *t = &L->cfg->instruments;
   size_t n = 0;
   int rc;
@@ -754,6 +756,8 @@ static int load_data(loader *L, const ynode *list) {
     d->kind = (enum cfg_data_kind)kind;
     if ((rc = get_path(L, f[D_PATH], "path", &d->path)))
       return rc;
+    d->line = f[D_PATH]->line;
+    d->col = f[D_PATH]->col;
     cfg->ndata++; /* last: d->path is set, so release frees it */
   }
   return 0;
@@ -1345,12 +1349,12 @@ static int load_backtest(loader *L, const ynode *v) {
 }
 
 enum {
-  R_FEED, R_SPEED, R_SEED, R_DAYS, R_JOURNAL, R_STATE, R_STORE, R_UNKNOWN,
-  R_TOL, R__N
+  R_FEED, R_SPEED, R_SEED, R_DAYS, R_STATE, R_STORE, R_UNKNOWN, R_TOL,
+  R_ON_STOP, R__N
 };
 static const char *const run_keys[R__N] = {
-    "feed",      "speed", "gen_seed",       "gen_days",          "journal",
-    "state_dir", "store", "unknown_orders", "position_tolerance"};
+    "feed",  "speed",          "gen_seed",           "gen_days", "state_dir",
+    "store", "unknown_orders", "position_tolerance", "on_stop"};
 
 static int load_run(loader *L, const ynode *v) {
   static const char *const feeds[] = {"replay", "generate"};
@@ -1376,9 +1380,6 @@ static int load_run(loader *L, const ynode *v) {
     return rc;
   if (f[R_DAYS] &&
       (rc = get_int(L, f[R_DAYS], "gen_days", 1, 366, &r->gen_days)))
-    return rc;
-  if (f[R_JOURNAL] && !is_null(f[R_JOURNAL]) &&
-      (rc = get_path(L, f[R_JOURNAL], "journal", &r->journal)))
     return rc;
   if (f[R_STATE] && !is_null(f[R_STATE]) &&
       (rc = get_path(L, f[R_STATE], "state_dir", &r->state_dir)))
@@ -1414,6 +1415,15 @@ static int load_run(loader *L, const ynode *v) {
       return fail(L, f[R_STORE], "'store': expected sqlite:PATH or a "
                                  "postgresql:// URL");
     }
+  }
+  /* without a store nothing would remember kept orders: cancel them */
+  r->on_stop = r->store ? ON_STOP_KEEP : ON_STOP_CANCEL;
+  if (f[R_ON_STOP]) {
+    static const char *const pol[] = {"cancel", "keep"};
+    int which = 0;
+    if ((rc = get_enum(L, f[R_ON_STOP], "on_stop", pol, 2, &which)))
+      return rc;
+    r->on_stop = which ? ON_STOP_KEEP : ON_STOP_CANCEL;
   }
   return 0;
 }
@@ -1495,7 +1505,6 @@ void config_release(dto_config *cfg) {
   }
   free(cfg->strategies);
   free(cfg->backtest.out_dir);
-  free(cfg->run.journal);
   free(cfg->run.state_dir);
   free(cfg->run.store);
   free(cfg->risk.account_orders);
@@ -1550,9 +1559,20 @@ int config_load(const char *path, dto_config *cfg, char *err, size_t errcap) {
   FILE *f;
 
   config_defaults(cfg);
-  f = fopen(path, "rb");
-  if (!f)
+  /* Never block on a FIFO or a device given as the configuration. */
+  int fd;
+  char oerr[CFG_ERR_MAX];
+  rc = fileio_open_regular(path, &fd, NULL, oerr, sizeof oerr);
+  if (rc) {
+    if (err && errcap)
+      snprintf(err, errcap, "%s", oerr);
+    return DTO_EIO;
+  }
+  f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
     goto io_error;
+  }
   for (;;) {
     buf = xgrow(buf, &cap, len + 65536, 1);
     size_t want = cap - len;

@@ -45,6 +45,7 @@ typedef struct cfg_data {
   char *path; /* owned; resolved against the config file's folder */
   char symbol[SYMBOL_MAX]; /* "" = the file has a symbol column */
   enum cfg_data_kind kind;
+  int line, col; /* of the path in the configuration file, for messages */
 } cfg_data;
 
 typedef struct cfg_strategy {
@@ -84,13 +85,14 @@ typedef struct cfg_backtest {
 } cfg_backtest;
 
 enum cfg_feed { FEED_REPLAY, FEED_GENERATE };
+/* What a stop before the end of the feed does with working orders. */
+enum cfg_on_stop { ON_STOP_CANCEL, ON_STOP_KEEP };
 
 typedef struct cfg_run {
   enum cfg_feed feed;
   double speed;      /* replay speed multiplier; 0 = as fast as possible */
   uint64_t gen_seed; /* feed generate: random seed */
   int gen_days;      /* feed generate: trading days, 1..366 */
-  char *journal;     /* owned; resolved path, or NULL for none */
   bool adopt_unknown; /* reconciliation: keep the broker's unknown orders
                          (true) or cancel them (false, the default) */
   fx position_tolerance; /* reconciliation: largest |ours - broker's| */
@@ -99,6 +101,9 @@ typedef struct cfg_run {
   char *state_dir;   /* owned; resolved path of the folder for dto.pid and
                         dto.state (kill switch); NULL: "var" beside the
                         configuration file */
+  enum cfg_on_stop on_stop; /* cancel working day orders, or keep them
+                               for a restart; when not given: keep with a
+                               store, cancel without */
 } cfg_run;
 
 /* Risk limits (see engine/risk.h), indexed like the configuration's

@@ -27,6 +27,13 @@ static const char *strat_id_of(const jhooks *h, const order *o) {
   return engine_strategy_id(h->e, o->strategy);
 }
 
+/* The client order id of order id, "" for none or one already forgotten. */
+static const char *cloid_of(const jhooks *h, order_id id) {
+  const order *p =
+      id != ORDER_NONE && h->e ? oms_cget(engine_oms(h->e), id) : NULL;
+  return p ? p->cloid : "";
+}
+
 static void order_row(const jhooks *h, const order *o, store_order *r) {
   memset(r, 0, sizeof *r);
   snprintf(r->cloid, sizeof r->cloid, "%s", o->cloid);
@@ -71,6 +78,18 @@ void jhooks_order(jhooks *h, const order *o, enum order_state from,
   dbuf_addfx(&b, o->stop_price);
   dbuf_adds(&b, "\",\"filled\":\"");
   dbuf_addfx(&b, o->filled);
+  /* the bracket: links by client order id (ids do not survive a restart),
+   * the entry's exit prices; from == to is a change beside the state */
+  dbuf_printf(&b, "\",\"role\":\"%s\",\"peer\":", bracket_role_name(o->role));
+  dbuf_json_str(&b, cloid_of(h, o->peer));
+  dbuf_adds(&b, ",\"parent\":");
+  dbuf_json_str(&b, cloid_of(h, o->parent));
+  dbuf_adds(&b, ",\"replaced_by\":");
+  dbuf_json_str(&b, cloid_of(h, o->replaced_by));
+  dbuf_adds(&b, ",\"tp\":\"");
+  dbuf_addfx(&b, o->tp_price);
+  dbuf_adds(&b, "\",\"sl\":\"");
+  dbuf_addfx(&b, o->sl_price);
   dbuf_printf(&b, "\",\"reason\":%d,\"risk\":%d}", o->reason, o->risk);
   put_event(h, o->updated, "order", acct_id(h, o), strat_id_of(h, o), &b);
   dbuf_release(&b);

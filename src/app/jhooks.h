@@ -20,6 +20,12 @@ typedef struct jhooks {
   uint64_t refused;           /* items the journal refused */
 } jhooks;
 
+/* An order was created (from == to == new), moved from -> to, or changed
+ * beside its state (from == to: a quantity, a bracket link, prices, a fill
+ * while a cancel is pending; see oms_amend): the order row is written again
+ * as it is now, and an "order" event records the change with the bracket's
+ * links by client order id (peer, parent, replaced_by) and the entry's
+ * exit prices (tp, sl). */
 void jhooks_order(jhooks *h, const order *o, enum order_state from,
                   enum order_state to);
 void jhooks_fill(jhooks *h, const order *o, fx qty, fx price, fx fee,

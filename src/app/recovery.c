@@ -4,6 +4,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/timeutil.h"
+#include "app/state.h"
 
 static int on_position(void *arg, const store_position *p) {
   recovery *rc = arg;
@@ -27,6 +28,13 @@ int recovery_load(store *s, recovery *rc, char *err, size_t cap) {
     e = store_list_positions(s, on_position, rc);
   if (!e && rc->last_seq > 0)
     e = store_list_orders(s, false, on_order, rc);
+  if (!e && rc->last_seq > 0) {
+    dto_time t;
+    int se = store_snapshot_latest(s, &rc->ckpt_seq, &t, &rc->ckpt,
+                                   &rc->ckpt_len);
+    if (se && se != DTO_ENOENT)
+      e = se;
+  }
   if (e)
     snprintf(err, cap, "cannot read the journal: %s",
              store_errmsg(s, msg, sizeof msg));
@@ -36,6 +44,7 @@ int recovery_load(store *s, recovery *rc, char *err, size_t cap) {
 void recovery_release(recovery *rc) {
   free(rc->pos);
   free(rc->ord);
+  free(rc->ckpt);
   memset(rc, 0, sizeof *rc);
 }
 
@@ -79,7 +88,83 @@ static int restore_one(runner *r, const store_order *o, order_id peer) {
   return engine_restore_order(r->e, o->account, o->strategy, o->cloid, &t);
 }
 
-int recovery_apply(runner *r, const recovery *rc, char *err, size_t cap) {
+/* The kill switch a person set while dto was down (dto kill): applied
+ * before anything restored is sent. */
+static void apply_state_kill(runner *r) {
+  char dir[4096], err[512];
+  state_dir(r->cfg, dir, sizeof dir);
+  run_state st;
+  int rc = state_read(dir, &st, err, sizeof err); /* fails closed */
+  if ((rc || st.killed) && !engine_killed(r->e))
+    engine_kill(r->e, true, st.by[0] ? st.by : "state file");
+}
+
+static void reconcile_and_log(runner *r, recovery *rc, size_t npos,
+                              size_t nopen) {
+  reconcile_opts ro = {!r->cfg->run.adopt_unknown,
+                       r->cfg->run.position_tolerance, rc->last_time};
+  reconcile_result rr;
+  engine_reconcile(r->e, &ro, &rr);
+  runner_sync(r);
+  log_line l;
+  if (log_begin(&l, &r->log, LOG_INFO, "recovery")) {
+    log_int(&l, "events", rc->last_seq);
+    log_time(&l, "resume_at", rc->last_time);
+    log_int(&l, "open_positions", (int64_t)npos);
+    log_int(&l, "working_orders", (int64_t)nopen);
+    log_int(&l, "orders_known", (int64_t)rc->nord);
+    log_str(&l, "checkpoint", rc->warm ? "yes" : "no");
+    log_int(&l, "feed_position", (int64_t)r->feed_pos);
+    log_str(&l, "reconciled", rr.error ? "no" : "yes");
+    log_end(&l);
+  }
+}
+
+/* Warm: the checkpoint puts everything back as it was. */
+static int apply_checkpoint(runner *r, recovery *rc, char *err, size_t cap) {
+  int e = runner_restore_checkpoint(r, rc->ckpt, rc->ckpt_len, err, cap);
+  if (e)
+    return e;
+  r->ckpt_seq = rc->ckpt_seq;
+  rc->warm = true;
+  apply_state_kill(r);
+  runner_sync(r); /* the commands of the checkpoint's step go out again */
+  size_t npos = 0;
+  const portfolio *pf = engine_portfolio(r->e);
+  for (size_t a = 0; a < r->cfg->naccounts; a++)
+    for (size_t y = 0; y < r->cfg->instruments.n; y++)
+      npos += portfolio_account_pos(pf, (uint32_t)a, (sym_id)y)->qty != 0;
+  reconcile_and_log(r, rc, npos, engine_working_orders(r->e));
+  return 0;
+}
+
+int recovery_resume_at(const runner *r, const recovery *rc, const bar *bars,
+                       size_t nbars, size_t *first, char *err, size_t cap) {
+  size_t i = 0;
+  if (rc->warm) {
+    i = (size_t)r->feed_pos;
+    if (i > nbars ||
+        (i > 0 && (bars[i - 1].ts != r->last_bar.ts ||
+                   bars[i - 1].sym != r->last_bar.sym ||
+                   bars[i - 1].close != r->last_bar.close))) {
+      snprintf(err, cap,
+               "the feed does not match the journal: its checkpoint stopped "
+               "after bar %llu, which this feed does not have; run with the "
+               "data the journal was written with",
+               (unsigned long long)r->feed_pos);
+      return DTO_ESTATE;
+    }
+  } else if (rc->last_seq > 0) {
+    while (i < nbars && bars[i].ts < rc->last_time)
+      i++;
+  }
+  *first = i;
+  return 0;
+}
+
+int recovery_apply(runner *r, recovery *rc, char *err, size_t cap) {
+  if (rc->ckpt)
+    return apply_checkpoint(r, rc, err, cap);
   const instrument_table *ins = &r->cfg->instruments;
   size_t npos = 0, nopen = 0;
   for (size_t i = 0; i < rc->npos; i++) {
@@ -133,6 +218,7 @@ int recovery_apply(runner *r, const recovery *rc, char *err, size_t cap) {
   free(done);
   if (e)
     return e;
+  apply_state_kill(r);
   runner_sync(r); /* the restored orders reach the paper exchange */
   /* the paper exchange lives in the process: its positions come back from
    * the same journal (the accounts' rows) */
@@ -147,20 +233,12 @@ int recovery_apply(runner *r, const recovery *rc, char *err, size_t cap) {
     matcher_restore_position(r->m, (sym_id)y, net[y]);
   free(net);
   /* then the books must agree with the broker before anything trades */
-  reconcile_opts ro = {!r->cfg->run.adopt_unknown,
-                       r->cfg->run.position_tolerance, rc->last_time};
-  reconcile_result rr;
-  engine_reconcile(r->e, &ro, &rr);
-  runner_sync(r);
   log_line l;
-  if (log_begin(&l, &r->log, LOG_INFO, "recovery")) {
-    log_int(&l, "events", rc->last_seq);
-    log_time(&l, "resume_at", rc->last_time);
-    log_int(&l, "open_positions", (int64_t)npos);
-    log_int(&l, "working_orders", (int64_t)nopen);
-    log_int(&l, "orders_known", (int64_t)rc->nord);
-    log_str(&l, "reconciled", rr.error ? "no" : "yes");
+  if (log_begin(&l, &r->log, LOG_WARN, "recovery.cold")) {
+    log_str(&l, "reason", "the journal has no checkpoint: strategies start "
+                          "without their state");
     log_end(&l);
   }
+  reconcile_and_log(r, rc, npos, nopen);
   return 0;
 }

@@ -2,6 +2,7 @@
 #include "app/runner.h"
 
 #include "app/wal.h"
+#include "engine/snapshot.h"
 #include "broker/paper.h"
 #include "market/bar_agg.h"
 #include "core/alloc.h"
@@ -57,14 +58,65 @@ void runner_order_row(const runner *r, dbuf *b, const order *o) {
   dbuf_addc(b, '\n');
 }
 
+const char runner_fills_header[] =
+    "client_order_id,symbol,side,qty,price,fee,time\n";
+
+void runner_fill_row(const runner *r, dbuf *b, const order *o, fx qty,
+                     fx price, fx fee, dto_time t) {
+  dbuf_csv_str(b, o->cloid);
+  dbuf_printf(b, ",%s,%s,", r->cfg->instruments.v[o->sym].symbol,
+              order_side_name(o->side));
+  dbuf_addfx(b, qty);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, price);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, fee);
+  dbuf_addc(b, ',');
+  add_time(b, t);
+  dbuf_addc(b, '\n');
+}
+
+const char runner_positions_header[] =
+    "account,strategy,symbol,qty,cost,realized,fees\n";
+
+void runner_position_row(const runner *r, dbuf *b, uint32_t account,
+                         int64_t strategy, sym_id sym) {
+  const portfolio *p = engine_portfolio(r->e);
+  const position *pos;
+  if (strategy < 0) {
+    pos = portfolio_account_pos(p, account, sym);
+    dbuf_csv_str(b, engine_account_id(r->e, account));
+    dbuf_addc(b, ',');
+  } else {
+    pos = portfolio_strategy_pos(p, (uint32_t)strategy, sym);
+    dbuf_csv_str(b, engine_account_id(
+                        r->e, r->rcfg.strategy_account[strategy]));
+    dbuf_addc(b, ',');
+    dbuf_csv_str(b, engine_strategy_id(r->e, (size_t)strategy));
+  }
+  dbuf_printf(b, ",%s,", r->cfg->instruments.v[sym].symbol);
+  dbuf_addfx(b, pos->qty);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, pos->cost);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, pos->realized);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, pos->fees);
+  dbuf_addc(b, '\n');
+}
+
 /* Engine hook: record every order as it finishes. */
 static void order_changed(void *ctx, const order *o, enum order_state from,
                           enum order_state to, bool legal) {
   runner *r = ctx;
   if (legal && r->j)
     jhooks_order(&r->jh, o, from, to);
-  if (legal && r->keep_orders && order_is_terminal(to))
+  /* once, when it ends (from == to: a change beside the state, such as a
+   * link cleared after the end, is no second row) */
+  if (legal && r->keep_orders && order_is_terminal(to) && from != to)
     runner_order_row(r, &r->orders_csv, o);
+  if (legal && r->sink.order_done && order_is_terminal(to) && from != to)
+    r->sink.order_done(r->sink.ctx, r, o);
 }
 
 int runner_risk_config(const dto_config *cfg, runner_risk *out) {
@@ -128,6 +180,8 @@ static void on_fill(void *ctx, const order *o, fx qty, fx price, fx fee,
   runner *r = ctx;
   if (r->j)
     jhooks_fill(&r->jh, o, qty, price, fee, t);
+  if (r->sink.fill)
+    r->sink.fill(r->sink.ctx, r, o, qty, price, fee, t);
 }
 
 static void on_risk(void *ctx, const order *o, const risk_decision *d) {
@@ -154,7 +208,12 @@ static void on_journal_state(void *ctx, int err, const char *msg) {
 /* Write-ahead: everything the engine queued so far must be durable. */
 static int wal_barrier(void *ctx) {
   runner *r = ctx;
-  return journal_barrier(r->j, r->jh.last, 2000);
+  /* A put refused in this step (a full queue while the store fails) means
+   * the journal lacks part of it: nothing of the step may be sent. */
+  if (r->jh.refused != r->ckpt_refused)
+    return DTO_EIO;
+  /* the step's checkpoint covers everything put before it */
+  return journal_barrier(r->j, r->ckpt_ticket, 2000);
 }
 
 /* Follow the journal's health: halt new orders while it cannot write. */
@@ -172,6 +231,89 @@ static void follow_health(runner *r) {
                              : "writes succeed again");
 }
 
+/* ---- checkpoints --------------------------------------------------------- */
+
+#define RUNNER_CKPT_MAGIC "dto-session-checkpoint"
+#define RUNNER_CKPT_VERSION 1
+
+int runner_checkpoint(runner *r) {
+  if (!r->j)
+    return 0;
+  dbuf *b = &r->ckpt;
+  dbuf_reset(b);
+  snap_str(b, RUNNER_CKPT_MAGIC);
+  snap_u32(b, RUNNER_CKPT_VERSION);
+  snap_u64(b, r->feed_pos);
+  snap_bar(b, &r->last_bar);
+  snap_i64(b, clock_now(&r->clock));
+  snap_u64(b, r->bars);
+  snap_i64(b, r->day);
+  size_t at = snap_begin_part(b);
+  int rc = engine_snapshot(r->e, b);
+  if (rc)
+    return rc;
+  snap_end_part(b, at);
+  matcher_snapshot(r->m, b);
+  wal_snapshot(r->w, b);
+  if (b->len >= b->max)
+    return DTO_ETOOBIG;
+  journal_err je;
+  uint64_t t = journal_put_snapshot(r->j, r->ckpt_seq + 1,
+                                    clock_now(&r->clock), b->ptr, b->len,
+                                    &je);
+  if (!t)
+    return je.code ? je.code : DTO_EIO;
+  r->ckpt_seq++;
+  r->ckpt_ticket = t;
+  r->ckpt_mark = r->jh.last;
+  return 0;
+}
+
+int runner_restore_checkpoint(runner *r, const void *p, size_t n, char *err,
+                              size_t cap) {
+  snap_reader rd;
+  snap_reader_init(&rd, p, n);
+  snap_expect_str(&rd, RUNNER_CKPT_MAGIC);
+  uint32_t v = snap_get_u32(&rd);
+  uint64_t pos = snap_get_u64(&rd);
+  bar last;
+  snap_get_bar(&rd, &last);
+  dto_time t = snap_get_i64(&rd);
+  uint64_t bars = snap_get_u64(&rd);
+  int64_t day = snap_get_i64(&rd);
+  if (!snap_ok(&rd) || v != RUNNER_CKPT_VERSION) {
+    snprintf(err, cap, "the journal's checkpoint is damaged or of another "
+                       "dto version");
+    return DTO_EINVAL;
+  }
+  /* the engine's part, then the paper exchange and the held commands */
+  const void *ep;
+  size_t en;
+  if (!snap_get_part(&rd, &ep, &en)) {
+    snprintf(err, cap, "the journal's checkpoint is damaged");
+    return DTO_EINVAL;
+  }
+  int rc = engine_restore_snapshot(r->e, ep, en, err, cap);
+  if (rc)
+    return rc;
+  rc = matcher_restore_snapshot(r->m, &rd);
+  if (!rc)
+    rc = wal_restore_snapshot(r->w, &rd);
+  if (!rc && !snap_done(&rd))
+    rc = DTO_EINVAL;
+  if (rc) {
+    snprintf(err, cap, "the journal's checkpoint is damaged (the paper "
+                       "exchange's part does not decode)");
+    return rc;
+  }
+  r->feed_pos = pos;
+  r->last_bar = last;
+  r->bars = bars;
+  r->day = day;
+  sim_clock_set(&r->sc, t);
+  return 0;
+}
+
 void runner_sync(runner *r) {
   if (!r->j) {
     if (r->w && wal_held(r->w)) { /* stepped, without a journal */
@@ -181,6 +323,25 @@ void runner_sync(runner *r) {
     return;
   }
   follow_health(r);
+  /* A step ends here: when anything was journaled since the last
+   * checkpoint, or commands wait to be sent, checkpoint the session so the
+   * journal holds whole steps and a restart continues from this point.
+   * Without any, nothing needs to be written: a restart replays the bars
+   * since the last checkpoint and, the engine being deterministic, does
+   * exactly what this session did. */
+  if (r->jh.last != r->ckpt_mark || wal_held(r->w)) {
+    int crc = runner_checkpoint(r);
+    if (crc) {
+      log_line cl;
+      if (log_begin(&cl, &r->log, LOG_ERROR, "checkpoint.failed")) {
+        log_str(&cl, "error", dto_strerror(crc));
+        log_end(&cl);
+      }
+      engine_set_store_fault(r->e, true, "the checkpoint could not be "
+                                         "journaled");
+      r->store_faulted = true;
+    }
+  }
   if (DTO_UNLIKELY(r->jh.refused > r->jrefused_logged)) {
     /* the journal's queue overflowed during a long outage: say how much
      * of the record is missing (orders are refused meanwhile, so these are
@@ -198,6 +359,7 @@ void runner_sync(runner *r) {
     if (rc < 0)
       follow_health(r);
   }
+  r->ckpt_refused = r->jh.refused; /* the next step starts here */
 }
 
 static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
@@ -209,6 +371,7 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   r->bar_interval = cfg->backtest.bar_interval ? cfg->backtest.bar_interval
                                                 : DTO_NS_PER_MIN;
   dbuf_init(&r->orders_csv, SIZE_MAX / 2);
+  dbuf_init(&r->ckpt, STORE_SNAPSHOT_MAX);
   r->day = INT64_MIN;
   clock_sim_init(&r->clock, &r->sc, t0);
   log_init(&r->log, logf, &r->clock, (enum log_level)cfg->log_level);
@@ -238,7 +401,10 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   ec.broker = &paper_broker_ops;
   ec.broker_ctx = paper_ctx(r->m);
   if (st) { /* journal everything; orders wait until it is durable */
-    r->j = journal_new(st, NULL);
+    journal_options jo;
+    memset(&jo, 0, sizeof jo);
+    jo.stepped = true; /* steps commit whole, each with its checkpoint */
+    r->j = journal_new(st, &jo);
     journal_on_state(r->j, on_journal_state, r);
     r->w = wal_new(&paper_broker_ops, paper_ctx(r->m), wal_barrier, r);
     r->jh.j = r->j;
@@ -343,6 +509,7 @@ int runner_release(runner *r) {
   free(r->samples);
   free(r->daily.v);
   dbuf_release(&r->orders_csv);
+  dbuf_release(&r->ckpt);
   free(r->trades);
   runner_risk_release(&r->rcfg);
   for (size_t i = 0; r->aggs && i < r->cfg->instruments.n; i++)
@@ -412,10 +579,12 @@ void runner_bar(runner *r, const bar *b) {
   engine_bar_open(r->e, b);
   sim_clock_set(&r->sc, end);
   engine_on_bar(r->e, b);
+  r->feed_pos++;
+  r->last_bar = *b;
+  r->bars++;
   runner_sync(r);
   r->pend = true;
   r->pend_t = end;
-  r->bars++;
 }
 
 /* A bar built from trades: the paper exchange has seen the trades already,

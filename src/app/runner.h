@@ -34,6 +34,19 @@ typedef struct runner_risk {
   risk_strategy_limits *strategies;
 } runner_risk;
 
+struct runner;
+/* Where `dto run --out` streams its reports: told of every order once,
+ * when it finishes (its legal transition into a terminal state), and of
+ * every fill, from the engine's hooks, in the engine's order.  Each
+ * callback may be NULL; the sink is all zero (nothing told) after
+ * runner_init. */
+typedef struct runner_sink {
+  void *ctx;
+  void (*order_done)(void *ctx, const struct runner *r, const order *o);
+  void (*fill)(void *ctx, const struct runner *r, const order *o, fx qty,
+               fx price, fx fee, dto_time t);
+} runner_sink;
+
 /* Build it; DTO_EINVAL when the limits are inconsistent. */
 int runner_risk_config(const dto_config *cfg, runner_risk *out);
 void runner_risk_release(runner_risk *r);
@@ -60,7 +73,8 @@ typedef struct runner {
   /* orders.csv rows of every order that has finished, in finishing order
    * (the OMS itself forgets old finished orders) */
   dbuf orders_csv;
-  bool keep_orders;
+  bool keep_orders; /* off for `dto run`, whose reports stream to sink */
+  runner_sink sink;
   /* every finished round trip (the portfolio keeps only recent ones) */
   trade_rec *trades;
   size_t ntrades, trades_cap;
@@ -76,6 +90,14 @@ typedef struct runner {
   atomic_int jfault; /* set by the writer thread: 0 healthy, else error */
   bool store_faulted;
   uint64_t jrefused_logged; /* journal items refused, already logged */
+  /* checkpoints (with a journal): see runner_sync */
+  uint64_t feed_pos;   /* bars of the feed consumed, counted from its start */
+  bar last_bar;        /* the last bar consumed (checked on restore) */
+  int64_t ckpt_seq;    /* the last checkpoint's number */
+  uint64_t ckpt_mark;  /* the journal ticket the last checkpoint covered */
+  uint64_t ckpt_ticket; /* the ticket of the last checkpoint */
+  uint64_t ckpt_refused; /* journal puts refused before this step */
+  dbuf ckpt;           /* reused for each checkpoint */
 } runner;
 
 /* Build from cfg (which must outlive the runner); the log goes to logf
@@ -94,6 +116,16 @@ int runner_init_session(runner *r, const dto_config *cfg, FILE *logf,
 /* With a journal: follow its health (halt or resume new orders) and send
  * the orders it has made durable.  Called after each event. */
 void runner_sync(runner *r);
+/* Checkpoint the session now (with a journal): the engine, the paper
+ * exchange, the commands not yet sent and the feed position, in the
+ * journal step that ends here.  runner_sync() calls it; 0 or an error. */
+int runner_checkpoint(runner *r);
+/* Put a checkpoint back (right after runner_init, before any event): the
+ * session continues exactly as the one that wrote it, from bar feed_pos of
+ * the same feed.  DTO_EINVAL with a message for a damaged checkpoint or one
+ * of another configuration. */
+int runner_restore_checkpoint(runner *r, const void *p, size_t n, char *err,
+                              size_t cap);
 /* Free everything; with a journal, flush and close it first: returns its
  * close result (non-zero: not everything could be written). */
 int runner_release(runner *r);
@@ -111,6 +143,18 @@ void runner_finish(runner *r);
 void runner_order_row(const runner *r, dbuf *b, const order *o);
 /* The header line of orders.csv. */
 extern const char runner_orders_header[];
+/* fills.csv: the header line, and the row of one fill of o (the arguments
+ * of the engine's fill hook) appended to b. */
+extern const char runner_fills_header[];
+void runner_fill_row(const runner *r, dbuf *b, const order *o, fx qty,
+                     fx price, fx fee, dto_time t);
+/* positions.csv: the header line, and the row of account's position in sym
+ * (strategy < 0, written with an empty strategy, as the journal's
+ * positions table has it) or of strategy's (an index of the engine's
+ * strategies, whose account is named) appended to b. */
+extern const char runner_positions_header[];
+void runner_position_row(const runner *r, dbuf *b, uint32_t account,
+                         int64_t strategy, sym_id sym);
 
 /* Total equity over all accounts. */
 fx runner_equity(const runner *r);

@@ -3,6 +3,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "engine/snapshot.h"
 
 enum cmd_kind { CMD_SUBMIT, CMD_CANCEL, CMD_REPLACE };
 
@@ -198,4 +199,39 @@ static const broker_ops wal_ops_async = WAL_OPS(false);
 
 const broker_ops *wal_ops(const wal *w) {
   return w->inner->sync_reports ? &wal_ops_sync : &wal_ops_async;
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+void wal_snapshot(const wal *w, dbuf *b) {
+  snap_u64(b, w->nheld);
+  for (size_t i = 0; i < w->nheld; i++) {
+    const cmd *c = &w->held[i];
+    snap_u8(b, (uint8_t)c->kind);
+    snap_u32(b, c->id);
+    if (c->kind != CMD_CANCEL)
+      snap_order(b, &c->o);
+  }
+}
+
+int wal_restore_snapshot(wal *w, snap_reader *r) {
+  if (w->nheld || w->nown)
+    return DTO_ESTATE;
+  size_t n = snap_get_count(r, (size_t)1 << 24);
+  for (size_t i = 0; i < n && snap_ok(r); i++) {
+    uint8_t k = snap_get_u8(r);
+    order_id id = snap_get_u32(r);
+    order o;
+    memset(&o, 0, sizeof o);
+    snap_check(r, k <= CMD_REPLACE);
+    if (snap_ok(r) && k != CMD_CANCEL)
+      snap_get_order(r, &o);
+    if (snap_ok(r))
+      hold(w, (enum cmd_kind)k, id, k == CMD_CANCEL ? NULL : &o);
+  }
+  if (!snap_ok(r)) {
+    w->nheld = 0;
+    return DTO_EINVAL;
+  }
+  return 0;
 }

@@ -29,6 +29,7 @@
 #define DTO_APP_WAL_H
 
 #include "broker/broker.h"
+#include "core/snap.h"
 
 /* Wait until everything queued so far is durable: 0, or an error code. */
 typedef int (*wal_barrier_fn)(void *ctx);
@@ -52,5 +53,11 @@ size_t wal_held(const wal *w);
  * or a negative error when the journal failed (the held submits and
  * replaces are then answered as refused). */
 int wal_release(wal *w);
+
+/* Checkpoints: the held commands, in order.  A restart restores them and
+ * releases them again (the checkpoint was taken before they were sent).
+ * DTO_EINVAL (nothing held) for a damaged snapshot. */
+void wal_snapshot(const wal *w, dbuf *b);
+int wal_restore_snapshot(wal *w, snap_reader *r);
 
 #endif

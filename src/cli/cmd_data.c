@@ -19,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/fx.h"
 #include "core/progress.h"
 #include "core/timeutil.h"
@@ -45,8 +46,8 @@ static const char usage_data[] =
 static const char usage_generate[] =
     "usage: dto data generate --out DIR [--symbols SYM,SYM,...] [--days N]\n"
     "                         [--start YYYY-MM-DD] [--seed N]\n"
-    "                         [--calendar us_equity|crypto] [--format csv|bin]\n"
-    "                         [--quiet]\n"
+    "                         [--calendar us_equity|crypto|fx]\n"
+    "                         [--format csv|bin] [--quiet]\n"
     "\n"
     "Writes synthetic 1-minute bars for the regular sessions of a trading\n"
     "calendar: U-shaped volume, volatility clustering, opening gaps, trending\n"
@@ -60,7 +61,7 @@ static const char usage_generate[] =
     "      --start DATE      first day; the first session on or after it\n"
     "                        (default 2025-01-06)\n"
     "      --seed N          random seed, 0..2^64-1 (default 42)\n"
-    "      --calendar NAME   us_equity (default) or crypto\n"
+    "      --calendar NAME   us_equity (default), crypto or fx\n"
     "  -f, --format FMT      csv (default): DIR/SYMBOL.csv per symbol with\n"
     "                        time,open,high,low,close,volume;\n"
     "                        bin: one file DIR/bars.dtob\n"
@@ -73,8 +74,11 @@ static const char usage_convert[] =
     "\n"
     "Reads bar files (CSV with a header time,open,high,low,close,volume\n"
     "[,symbol], or .dtob), checks every row, merges them in time order and\n"
-    "writes one binary file that dto replays without parsing.  All inputs\n"
-    "must have the same bar length.\n"
+    "writes one binary file (format version 2, with checksums) that dto\n"
+    "replays without parsing.  All inputs must have the same bar length.\n"
+    "A version 1 .dtob (no checksums) is accepted as input here, and only\n"
+    "here: converting it is how it is upgraded.  The output must not be one\n"
+    "of the inputs.\n"
     "\n"
     "  -i, --in FILE         an input file; repeat for more (at most 1024)\n"
     "  -o, --out FILE        the binary file to write\n"
@@ -147,16 +151,12 @@ static int make_dirs(const char *path, char *err, size_t errcap) {
  * atomically.  pg counts rows written across calls. */
 static int write_csv(const char *path, const bar_vec *v, sym_id sym,
                      progress *pg, uint64_t *done, char *err, size_t errcap) {
-  char tmp[PATH_CAP + 8];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) {
-    int e = errno;
-    snprintf(err, errcap, "%s: cannot create: %s", tmp, strerror(e));
-    return dto_from_errno(e);
-  }
+  fileio_atomic *f;
+  int rc = fileio_atomic_open(path, 0644, &f, err, errcap);
+  if (rc)
+    return rc;
   static const char header[] = "time,open,high,low,close,volume\n";
-  fputs(header, f);
+  fileio_atomic_write(f, header, sizeof header - 1);
   for (size_t i = 0; i < v->n; i++) {
     const bar *b = &v->v[i];
     if (b->sym != sym)
@@ -169,24 +169,10 @@ static int write_csv(const char *path, const bar_vec *v, sym_id sym,
       k += fx_format(vals[j], line + k, FX_STRLEN);
     }
     line[k++] = '\n';
-    fwrite(line, 1, k, f);
+    fileio_atomic_write(f, line, k);
     progress_update(pg, ++*done);
   }
-  int e = 0;
-  if (fflush(f) != 0 || ferror(f))
-    e = errno ? errno : EIO;
-  if (!e && fsync(fileno(f)) != 0)
-    e = errno;
-  if (fclose(f) != 0 && !e)
-    e = errno ? errno : EIO;
-  if (!e && rename(tmp, path) != 0)
-    e = errno;
-  if (e) {
-    unlink(tmp);
-    snprintf(err, errcap, "%s: cannot write: %s", path, strerror(e));
-    return dto_from_errno(e);
-  }
-  return 0;
+  return fileio_atomic_commit(f, err, errcap);
 }
 
 /* Parse a whole unsigned decimal; false on anything else or overflow. */
@@ -290,8 +276,8 @@ static int data_generate(int argc, char **argv) {
   if (!out_dir)
     return cli_usage_error(cmd, "--out is required");
   if (!(g.cal = calendar_by_name(cal_name)))
-    return cli_usage_error(cmd, "--calendar: '%.40s' is not us_equity or "
-                                "crypto",
+    return cli_usage_error(cmd, "--calendar: '%.40s' is not us_equity, "
+                                "crypto or fx",
                            cal_name);
 
   /* Split --symbols. */
@@ -425,6 +411,38 @@ static bool symbol_from_path(const char *path, char *out, size_t cap) {
   return symbol_valid(out);
 }
 
+/* Is out the same file as in?  Compares the files (device and inode) when
+ * both exist, which sees through links, and the resolved paths otherwise. */
+static bool same_file(const char *in, const char *out) {
+  struct stat si, so;
+  if (stat(in, &si) == 0 && stat(out, &so) == 0)
+    return si.st_dev == so.st_dev && si.st_ino == so.st_ino;
+  char *ri = realpath(in, NULL);
+  if (!ri)
+    return false;
+  /* out may not exist yet: resolve its folder and append its name */
+  const char *slash = strrchr(out, '/');
+  char *dir = slash ? xstrndup(out, (size_t)(slash - out + (slash == out)))
+                    : xstrdup(".");
+  const char *base = slash ? slash + 1 : out;
+  char *rd = realpath(dir, NULL);
+  bool same = false;
+  if (rd) {
+    size_t n = strlen(rd), bn = strlen(base);
+    char *cand = xmalloc(n + bn + 2);
+    memcpy(cand, rd, n);
+    if (n == 0 || rd[n - 1] != '/')
+      cand[n++] = '/';
+    memcpy(cand + n, base, bn + 1);
+    same = !strcmp(ri, cand);
+    free(cand);
+  }
+  free(rd);
+  free(dir);
+  free(ri);
+  return same;
+}
+
 static int data_convert(int argc, char **argv) {
   static const char cmd[] = "data convert";
   static const struct option opts[] = {
@@ -494,6 +512,14 @@ static int data_convert(int argc, char **argv) {
     status = cli_usage_error(cmd, "--out is required");
     goto out_free;
   }
+  for (size_t k = 0; k < nin; k++)
+    if (same_file(in[k], out)) {
+      status = cli_usage_error(cmd,
+                               "--out %.200s is the input %.200s; converting "
+                               "would replace it: choose another output",
+                               out, in[k]);
+      goto out_free;
+    }
 
   instrument_table syms;
   instruments_init(&syms);
@@ -502,6 +528,7 @@ static int data_convert(int argc, char **argv) {
   read_opts_init(&ro);
   ro.skip_bad_rows = skip;
   ro.quiet = quiet;
+  ro.binfile_v1 = true; /* converting is how a version 1 file is upgraded */
   dto_time dur = 0;
   size_t dur_file = 0;
   for (size_t k = 0; k < nin; k++) {
@@ -512,7 +539,7 @@ static int data_convert(int argc, char **argv) {
     read_result res;
     size_t n0 = v.n;
     int rc = read_bars_file_learn(in[k], &ro, def, &syms, &v, &res);
-    if (rc == DTO_EINVAL && !def) {
+    if (rc && res.no_symbol && !def) {
       status = cli_fail("%s: has no symbol column and its name is not a "
                         "symbol; name it with --symbol",
                         in[k]);
@@ -612,12 +639,7 @@ static int data_info(int argc, char **argv) {
   const char *def = symbol_from_path(path, guess, sizeof guess) ? guess
                                                                  : "DATA";
   int status = 0;
-  FILE *fp = fopen(path, "rb");
-  char head[BINFILE_MAGIC_LEN] = {0};
-  size_t nhead = fp ? fread(head, 1, sizeof head, fp) : 0;
-  if (fp)
-    fclose(fp);
-  bool bin = binfile_sniff(head, nhead);
+  bool bin = read_file_is_binary(path);
   if (read_bars_file_learn(path, &ro, def, &syms, &v, &res) != 0) {
     status = cli_fail("%s", res.err);
     goto done;
@@ -636,7 +658,11 @@ static int data_info(int argc, char **argv) {
   time_format(last, t2, sizeof t2);
   format_dur(v.n ? v.v[0].dur : 0, d, sizeof d);
   printf("file:      %s\n", path);
-  printf("format:    %s\n", bin ? "dto binary (version 1)" : "csv");
+  if (bin)
+    printf("format:    dto binary (version %d, checksums verified)\n",
+           BINFILE_VERSION);
+  else
+    printf("format:    csv\n");
   printf("bars:      %zu\n", v.n);
   printf("symbols:   %zu:", syms.n);
   for (size_t i = 0; i < syms.n; i++)

@@ -4,11 +4,15 @@
  * restart even if the process is down) and then signals the running dto
  * (SIGUSR1), which cancels every working order and blocks new ones.
  * Releasing is a person's act: `--release` writes the file and signals
- * SIGUSR2, on which the process re-reads the file.
+ * SIGUSR2, on which the process re-reads the file.  The running dto is the
+ * process that holds the state folder's lock, as the kernel reports it;
+ * a pid file is never trusted, so a dead dto's reused pid is never
+ * signaled.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <unistd.h>
@@ -16,6 +20,7 @@
 #include "app/config.h"
 #include "app/state.h"
 #include "core/clock.h"
+#include "core/error.h"
 #include "core/timeutil.h"
 
 static const char usage_text[] =
@@ -26,6 +31,8 @@ static const char usage_text[] =
     "person releases the switch with --release.  The switch is kept in the\n"
     "state folder (run.state_dir, default var/ beside the configuration),\n"
     "so it also holds across restarts and applies to a dto started later.\n"
+    "The running dto is the process holding the folder's lock (dto.lock).\n"
+    "A damaged state file counts as engaged until it is written again.\n"
     "Sending SIGUSR1 to the process engages it too.\n"
     "\n"
     "  -c, --config FILE   configuration of the running dto\n"
@@ -84,16 +91,26 @@ int cmd_kill(int argc, char **argv) {
   config_release(&cfg);
   run_state st;
   int rc = state_read(dir, &st, err, sizeof err);
-  long pid = state_pid_read(dir);
+  long pid = 0;
+  char lerr[1024];
+  int lrc = state_lock_holder(dir, &pid, lerr, sizeof lerr);
   if (status) {
     if (rc)
-      return cli_fail("%s", err);
-    printf("kill switch: %s", st.killed ? "ENGAGED" : "released");
-    if (st.by[0])
+      printf("kill switch: ENGAGED (the state file is not valid: %s)", err);
+    else
+      printf("kill switch: %s", st.killed ? "ENGAGED" : "released");
+    if (!rc && st.by[0])
       printf(" (by %s at %s%s%s)", st.by, st.at, st.reason[0] ? ": " : "",
              st.reason);
-    printf("\nrunning dto: %s\n", pid ? "yes" : "none found");
-    return 0;
+    if (lrc && lrc != DTO_EBUSY)
+      printf("\nrunning dto: unknown (%s)\n", lerr);
+    else if (lrc == DTO_EBUSY)
+      printf("\nrunning dto: yes (pid not visible here)\n");
+    else if (pid)
+      printf("\nrunning dto: yes (pid %ld)\n", pid);
+    else
+      printf("\nrunning dto: none found\n");
+    return rc ? 1 : 0;
   }
   memset(&st, 0, sizeof st);
   st.killed = !release;
@@ -110,10 +127,14 @@ int cmd_kill(int argc, char **argv) {
   time_format(clock_now(&rc_clock), st.at, sizeof st.at);
   if (state_write(dir, &st, err, sizeof err))
     return cli_fail("%s", err);
+  if (lrc)
+    return cli_fail("state written, but the running dto cannot be told "
+                    "(%s); it applies at its next start or SIGUSR2",
+                    lerr);
   if (pid && kill((pid_t)pid, release ? SIGUSR2 : SIGUSR1) != 0)
     return cli_fail("state written, but the running dto (pid %ld) could not "
-                    "be signaled",
-                    pid);
+                    "be signaled: %s",
+                    pid, strerror(errno));
   printf("kill switch %s%s\n", release ? "released" : "ENGAGED",
          pid ? "; the running dto was told"
              : "; no running dto found (it applies at the next start)");

@@ -54,6 +54,8 @@ int dto_from_errno(int e) {
     return DTO_EAGAIN;
   case EINTR:
     return DTO_EINTERRUPTED;
+  case EBUSY:
+    return DTO_EBUSY;
   case EFBIG:
     return DTO_ETOOBIG;
   default:

@@ -25,14 +25,15 @@
   X(NOSPC, -15, "no space left on device")                                     \
   X(AGAIN, -16, "try again")                                                   \
   X(CONFIG, -17, "configuration error")                                        \
-  X(INTERRUPTED, -18, "interrupted")
+  X(INTERRUPTED, -18, "interrupted")                                           \
+  X(BUSY, -19, "in use by another process")
 
 enum dto_err {
   DTO_OK = 0,
 #define DTO__ERR_ENUM(name, code, msg) DTO_E##name = code,
   DTO_ERRNO_MAP(DTO__ERR_ENUM)
 #undef DTO__ERR_ENUM
-  DTO_E__LAST = -19
+  DTO_E__LAST = -20
 };
 
 /* A static message for err (0 or a DTO_E* code); unknown codes give

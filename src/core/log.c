@@ -1,8 +1,9 @@
-/* log.c - JSON-lines structured log. */
+/* log.c - JSON-lines structured log with flood control per event name. */
 #include "core/log.h"
 
 #include <inttypes.h>
 
+#include "core/error.h"
 #include "core/timeutil.h"
 
 static const char *const level_names[] = {"debug", "info", "warn", "error",
@@ -10,9 +11,14 @@ static const char *const level_names[] = {"debug", "info", "warn", "error",
 
 void log_init(dto_log *lg, FILE *out, const dto_clock *clock,
               enum log_level min) {
+  memset(lg, 0, sizeof *lg);
   lg->out = out;
   lg->clock = clock;
   lg->min = min;
+  lg->limit_lines = LOG_LIMIT_LINES_DEFAULT;
+  lg->limit_window = LOG_LIMIT_WINDOW_DEFAULT;
+  lg->due = INT64_MAX;
+  pthread_mutex_init(&lg->mu, NULL);
 }
 
 int log_level_parse(const char *s) {
@@ -42,15 +48,176 @@ static bool piece_done(log_line *l, size_t mark, int rc) {
   return false;
 }
 
+/* ---- flood control --------------------------------------------------------
+ * Slots are an open-addressing table of event names (linear probing, never
+ * more than LOG_LIMIT_NAMES - 1 used, so a probe always ends).  Everything
+ * here runs under lg->mu. */
+
+/* The window holding t (floor division: also right before 1970). */
+static int64_t window_of(const dto_log *lg, dto_time t) {
+  int64_t w = lg->limit_window;
+  return t >= 0 ? t / w : -((-(t + 1)) / w) - 1;
+}
+
+/* The start of window win, saturated. */
+static dto_time window_start(const dto_log *lg, int64_t win) {
+  if (win > INT64_MAX / lg->limit_window)
+    return INT64_MAX;
+  if (win < INT64_MIN / lg->limit_window)
+    return INT64_MIN;
+  return win * lg->limit_window;
+}
+
+static dto_time window_end(const dto_log *lg, int64_t win) {
+  return win == INT64_MAX ? INT64_MAX : window_start(lg, win + 1);
+}
+
+static uint32_t name_hash(const char *s) {
+  uint32_t h = 2166136261u; /* FNV-1a over the prefix that is kept */
+  for (size_t i = 0; s[i] && i < LOG_LIMIT_NAME_MAX; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+static bool name_is(const log_limit_slot *sl, const char *s) {
+  return !strncmp(sl->name, s, LOG_LIMIT_NAME_MAX);
+}
+
+/* Write the summary line of sl and start its counts over (no limiter, no
+ * level filter: the lines it counts passed the filter). */
+static void write_summary(dto_log *lg, log_limit_slot *sl, dto_time now) {
+  log_line l;
+  l.lg = lg;
+  l.truncated = false;
+  dbuf_init(&l.b, LOG_LINE_MAX);
+  char ts[40];
+  time_format(now, ts, sizeof ts);
+  dbuf_printf(&l.b,
+              "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"log.suppressed\"",
+              ts, level_names[sl->errors ? LOG_ERROR : LOG_WARN]);
+  log_str(&l, "name", sl->name);
+  log_int(&l, "count", (int64_t)sl->dropped);
+  log_int(&l, "errors", (int64_t)sl->errors);
+  log_time(&l, "since", window_start(lg, sl->since));
+  log_end(&l);
+  sl->dropped = sl->errors = 0;
+}
+
+/* Summarise every slot with drops whose window ended before now (all of
+ * them with `all`), and work out when the next one is due. */
+static void summarise(dto_log *lg, dto_time now, bool all) {
+  int64_t cur = window_of(lg, now);
+  lg->due = INT64_MAX;
+  for (int i = 0; i < LOG_LIMIT_NAMES; i++) {
+    log_limit_slot *sl = &lg->slots[i];
+    if (!sl->name[0] || !sl->dropped)
+      continue;
+    if (all || sl->win != cur)
+      write_summary(lg, sl, now);
+    else if (window_end(lg, sl->win) < lg->due)
+      lg->due = window_end(lg, sl->win);
+  }
+}
+
+/* May a line of event at level go out at now?  Counts it either way. */
+static bool admit(dto_log *lg, const char *event, enum log_level level,
+                  dto_time now) {
+  if (!lg->limit_lines)
+    return true;
+  if (now >= lg->due)
+    summarise(lg, now, false);
+  int64_t win = window_of(lg, now);
+  uint32_t m = LOG_LIMIT_NAMES - 1; /* a power of two, minus one */
+  uint32_t i = name_hash(event) & m;
+  while (lg->slots[i].name[0] && !name_is(&lg->slots[i], event))
+    i = (i + 1) & m;
+  log_limit_slot *sl = &lg->slots[i];
+  if (!sl->name[0]) {
+    if (lg->nslots + 1 >= LOG_LIMIT_NAMES) {
+      /* full: write what is pending and start the table afresh */
+      summarise(lg, now, true);
+      memset(lg->slots, 0, sizeof lg->slots);
+      lg->nslots = 0;
+      i = name_hash(event) & m;
+      sl = &lg->slots[i];
+    }
+    snprintf(sl->name, sizeof sl->name, "%s", event);
+    sl->win = win;
+    lg->nslots++;
+  }
+  if (sl->win != win) { /* a new window */
+    if (sl->dropped)
+      write_summary(lg, sl, now);
+    sl->win = win;
+    sl->lines = 0;
+  }
+  if (sl->lines < lg->limit_lines) {
+    sl->lines++;
+    return true;
+  }
+  if (!sl->dropped) {
+    sl->since = win;
+    if (window_end(lg, win) < lg->due)
+      lg->due = window_end(lg, win);
+  }
+  sl->dropped++;
+  sl->errors += level >= LOG_ERROR;
+  lg->suppressed++;
+  return false;
+}
+
+int log_set_limit(dto_log *lg, uint64_t lines, dto_time window) {
+  if (!lg || window <= 0)
+    return DTO_EINVAL;
+  pthread_mutex_lock(&lg->mu);
+  if (lg->out)
+    summarise(lg, clock_now(lg->clock), true);
+  memset(lg->slots, 0, sizeof lg->slots);
+  lg->nslots = 0;
+  lg->due = INT64_MAX;
+  lg->limit_lines = lines;
+  lg->limit_window = window;
+  pthread_mutex_unlock(&lg->mu);
+  return 0;
+}
+
+void log_flush(dto_log *lg) {
+  if (!lg)
+    return;
+  pthread_mutex_lock(&lg->mu);
+  if (lg->out) {
+    summarise(lg, clock_now(lg->clock), true);
+    fflush(lg->out);
+  }
+  pthread_mutex_unlock(&lg->mu);
+}
+
+void log_close(dto_log *lg) {
+  if (!lg)
+    return;
+  log_flush(lg);
+  pthread_mutex_destroy(&lg->mu);
+}
+
+uint64_t log_suppressed(const dto_log *lg) { return lg->suppressed; }
+
+/* ---- lines --------------------------------------------------------------- */
+
 bool log_begin(log_line *l, dto_log *lg, enum log_level level,
                const char *event) {
   if (!lg || !lg->out || level < lg->min || level >= LOG_OFF)
+    return false;
+  dto_time now = clock_now(lg->clock);
+  pthread_mutex_lock(&lg->mu);
+  bool ok = admit(lg, event ? event : "", level, now);
+  pthread_mutex_unlock(&lg->mu);
+  if (!ok)
     return false;
   l->lg = lg;
   l->truncated = false;
   dbuf_init(&l->b, LOG_LINE_MAX);
   char ts[40];
-  time_format(clock_now(lg->clock), ts, sizeof ts);
+  time_format(now, ts, sizeof ts);
   /* Short and bounded: cannot fail. */
   dbuf_printf(&l->b, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":", ts,
               level_names[level]);

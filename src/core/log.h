@@ -12,9 +12,29 @@
  *     log_fx(&l, "qty", qty);
  *     log_end(&l);
  *   }
+ *
+ * Flood control: repeated lines are rate-limited per event name.  Time is
+ * cut into windows of the log's own clock (the injected one, so a replay
+ * limits the same way every time); in each window at most `limit_lines`
+ * lines of one event name are written and log_begin() returns false for
+ * the rest.  None is lost without a trace: when the window of a name that
+ * had lines dropped is over (seen at the next log_begin() of any name), and
+ * at log_flush() / log_close(), one summary line is written:
+ *
+ *   {"ts":...,"level":"warn","event":"log.suppressed","name":"store.items_lost",
+ *    "count":999990,"errors":0,"since":"2025-01-02T14:30:00Z"}
+ *
+ * count is exactly the lines dropped since the name's last summary, errors
+ * how many of them were errors; the summary is an error itself when any
+ * were, so it passes every level filter its lines passed.  Summaries are
+ * never limited.  Defaults: 1000 lines per name per second (a real flood
+ * is capped, ordinary bursts of orders within one simulated second are
+ * not); log_set_limit() changes them.
  */
 #ifndef DTO_LOG_H
 #define DTO_LOG_H
+
+#include <pthread.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -22,10 +42,36 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF };
 
+/* Event names the limiter tells apart at once; when more are seen, every
+ * pending summary is written and the counts start afresh (never fewer
+ * lines than the limit, never a drop without a summary). */
+#define LOG_LIMIT_NAMES 64
+#define LOG_LIMIT_NAME_MAX 63 /* longer names are told apart by this prefix */
+#define LOG_LIMIT_LINES_DEFAULT 1000
+#define LOG_LIMIT_WINDOW_DEFAULT DTO_NS_PER_SEC
+
+/* The limiter's count for one event name (internal to log.c). */
+typedef struct log_limit_slot {
+  char name[LOG_LIMIT_NAME_MAX + 1]; /* "" when free */
+  int64_t win;                       /* the window the counts are for */
+  uint64_t lines;                    /* written in that window */
+  uint64_t dropped;                  /* dropped since the last summary */
+  uint64_t errors;                   /* of which at error level */
+  int64_t since; /* window of the first line dropped since then */
+} log_limit_slot;
+
 typedef struct dto_log {
   FILE *out;              /* not owned */
   const dto_clock *clock; /* not owned */
   enum log_level min;
+  /* flood control (log_set_limit); the rest is the limiter's state */
+  uint64_t limit_lines;  /* per name per window; 0: no limit */
+  dto_time limit_window; /* > 0 */
+  pthread_mutex_t mu;    /* the limiter's state, for several threads */
+  log_limit_slot slots[LOG_LIMIT_NAMES];
+  int nslots;
+  dto_time due;        /* the earliest end of a window with drops */
+  uint64_t suppressed; /* lines dropped since log_init, in all */
 } dto_log;
 
 /* Longest line, newline included.  A field that would make the line longer
@@ -39,15 +85,32 @@ typedef struct log_line {
   bool truncated; /* a field was left out */
 } log_line;
 
+/* Start a log writing to out (may be NULL: nothing is written) with time
+ * from clock, lines below min left out, and the default flood limits.
+ * Allocates nothing; log_close() writes what is pending. */
 void log_init(dto_log *lg, FILE *out, const dto_clock *clock,
               enum log_level min);
+/* At most lines lines per event name in each window of `window` ns of the
+ * log's clock (lines 0: no limit).  DTO_EINVAL (nothing changes) for a
+ * window <= 0.  Pending summaries are written first. */
+int log_set_limit(dto_log *lg, uint64_t lines, dto_time window);
+/* Write the summary of every name with dropped lines now (whether or not
+ * its window is over) and flush out.  NULL does nothing. */
+void log_flush(dto_log *lg);
+/* log_flush(), then release what log_init() set up; lg may be initialised
+ * again afterwards.  NULL does nothing. */
+void log_close(dto_log *lg);
+/* Lines dropped by the limiter since log_init(). */
+uint64_t log_suppressed(const dto_log *lg);
 /* Parse "debug", "info", "warn", "error", "off"; -1 when unknown. */
 int log_level_parse(const char *s);
 const char *log_level_name(enum log_level l);
 
 /* Start a line.  Returns false (and the caller skips the rest) when the level
- * is below the threshold or lg is NULL.  When it returns true the line holds
- * memory until log_end(), which the caller must call. */
+ * is below the threshold, lg is NULL, or the flood limit of this event name
+ * is reached in the current window (the line is counted for the summary).  When
+ * it returns true the line holds memory until log_end(), which the caller must
+ * call. */
 bool log_begin(log_line *l, dto_log *lg, enum log_level level,
                const char *event);
 /* Add a field.  Keys and strings are JSON-escaped (a NULL val is written as

@@ -8,8 +8,8 @@
 
 /* ---- observers ----------------------------------------------------------- */
 
-static void on_transition(void *ctx, const order *o, enum order_state from,
-                          enum order_state to, bool legal) {
+void engine__on_transition(void *ctx, const order *o, enum order_state from,
+                           enum order_state to, bool legal) {
   engine *e = ctx;
   if (legal) {
     bool was = order_is_working(from), is = order_is_working(to);
@@ -46,7 +46,7 @@ engine *engine_new(const engine_config *cfg) {
   e->cfg = *cfg;
   e->subs =
       xcalloc(cfg->instruments->n ? cfg->instruments->n : 1, sizeof *e->subs);
-  e->oms = oms_new(on_transition, e);
+  e->oms = oms_new(engine__on_transition, e);
   e->poll_always = !cfg->broker->sync_reports;
   e->idle_bars = !cfg->broker->needs_idle_bars ||
                  cfg->broker->needs_idle_bars(cfg->broker_ctx);
@@ -74,6 +74,7 @@ void engine_free(engine *e) {
     free(s->sym_state);
     free(s->open_per_sym);
     free(s->flattened_day);
+    free(s->flat);
   }
   free(e->st);
   for (size_t i = 0; i < e->cfg.instruments->n; i++)
@@ -88,6 +89,7 @@ void engine_free(engine *e) {
   free(e->wk_sell);
   free(e->wk_buy_v);
   free(e->wk_sell_v);
+  free(e->br);
   oms_free(e->oms);
   risk_free(e->risk);
   portfolio_free(e->pf);
@@ -119,8 +121,11 @@ int engine_add_strategy(engine *e, const engine_strategy *d) {
       xcalloc(d->nsyms, d->def->sym_state_size ? d->def->sym_state_size : 1);
   s->open_per_sym = xcalloc(d->nsyms, sizeof *s->open_per_sym);
   s->flattened_day = xcalloc(d->nsyms, sizeof *s->flattened_day);
-  for (size_t k = 0; k < d->nsyms; k++)
+  s->flat = xcalloc(d->nsyms, sizeof *s->flat);
+  for (size_t k = 0; k < d->nsyms; k++) {
     s->flattened_day[k] = INT64_MIN;
+    s->flat[k].oid = ORDER_NONE;
+  }
   s->cloid_day = -1;
   e->nst++;
   return 0;
@@ -181,15 +186,7 @@ int engine_start(engine *e) {
   free(racct);
   if (rrc)
     return rrc;
-  for (size_t i = 0; i < e->cfg.naccounts; i++) {
-    const risk_account_limits *al = risk_account(e->risk, (uint32_t)i);
-    e->pnl_limits |= al->max_daily_loss > 0 || al->max_drawdown > 0;
-  }
-  for (size_t i = 0; i < e->nst; i++) {
-    const risk_strategy_limits *sl = risk_strategy(e->risk, (uint32_t)i);
-    e->pnl_limits |= sl->max_daily_loss > 0 || sl->max_drawdown > 0;
-  }
-  engine__update_flatten_flags(e);
+  engine__derive_limits(e); /* P&L tracking, flatten flags (also reloads) */
   e->started = true;
   for (size_t i = 0; i < e->nst; i++) {
     strat *s = &e->st[i];
@@ -321,6 +318,7 @@ void engine_on_bar(engine *e, const bar *b) {
   if (DTO_UNLIKELY(e->pnl_limits))
     engine__check_pnl(e, b->sym);
   flatten_due(e, b->sym, bar_end(b), b->dur);
+  brackets_due(e, b->sym);
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_bar)
@@ -346,6 +344,7 @@ void engine_on_trade(engine *e, const trade *t) {
   if (DTO_UNLIKELY(e->pnl_limits))
     engine__check_pnl(e, t->sym);
   flatten_due(e, t->sym, t->ts, 0);
+  brackets_due(e, t->sym);
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_trade)
@@ -369,6 +368,7 @@ void engine_on_quote(engine *e, const quote *q) {
     ss->ref_time = q->ts;
   }
   flatten_due(e, q->sym, q->ts, 0);
+  brackets_due(e, q->sym);
   for (size_t i = 0; i < ss->n; i++) {
     strat *s = &e->st[ss->v[i].strat];
     if (s->def->on_quote)
@@ -391,7 +391,12 @@ void engine_pump(engine *e) {
     for (size_t i = 0; i < n; i++)
       engine__handle(e, &e->rep[i]);
   }
-  DTO_ASSERT(!"broker report loop did not settle");
+  /* a broker that never stops reporting is outside input: say so, never
+   * abort; the next pump goes on */
+  engine__alert(e, "broker_report_flood", 3, 0,
+                "the broker kept reporting without end: reports left for the "
+                "next step");
+  e->touched = true;
 }
 
 void engine_stop(engine *e) {
@@ -408,7 +413,7 @@ void engine_stop(engine *e) {
     const order *o = oms_cget(e->oms, id);
     if (o && order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
         o->tif != TIF_GTC)
-      strat_cancel(&e->st[o->strategy], id);
+      engine__cancel(e, id);
   }
   engine_pump(e);
 }

@@ -101,22 +101,51 @@ void engine_on_quote(engine *e, const quote *q);
 /* Collect and apply broker reports until none are left. */
 void engine_pump(engine *e);
 /* Call on_stop, cancel every working order that is not GTC, collect
- * reports.  After it, canceled bracket entries place no exits. */
+ * reports.  Bracket exits are GTC: they stay, and fills of canceled entries
+ * still get exits (docs/internals/engine.md). */
 void engine_stop(engine *e);
 
-/* The kill switch: on cancels every working order and blocks new ones
- * until it is switched off (by a person).  Returns the number of cancels
- * sent.  by names who did it, for the log. */
+/* The kill switch: on cancels every working order except the protective
+ * exits of open bracket positions (take-profits and stop-losses, restored
+ * ones included) and blocks every new order until it is switched off (by a
+ * person), except the exits the engine places to keep a bracket position
+ * covered (docs/internals/risk.md).  Returns the number of cancels sent.
+ * by names who did it, for the log. */
 size_t engine_kill(engine *e, bool on, const char *by);
 bool engine_killed(const engine *e);
+/* Halt (on) or clear (off) instrument sym: while halted, orders that could
+ * open or grow a position in it are refused (instrument_halted); reducing
+ * orders and protective exits pass.  A broker report about the instrument
+ * that the engine refuses halts it by itself; only a person clears it.
+ * DTO_EINVAL for an unknown sym.  by names who did it, for the log. */
+int engine_halt_instrument(engine *e, sym_id sym, bool on, const char *by);
+bool engine_instrument_halted(const engine *e, sym_id sym);
 /* Set an account's (scope 1) or strategy's (scope 2) mode; HALTED also
- * cancels the scope's working orders.  DTO_EINVAL for a bad scope. */
+ * cancels the scope's working orders but the protective exits of bracket
+ * positions, as the kill switch does.  DTO_EINVAL for a bad scope. */
 int engine_set_mode(engine *e, int scope, uint32_t index, enum risk_mode m,
                     const char *by);
 /* New limits (SIGHUP); modes and halts are kept.  DTO_EINVAL (nothing
  * changes) for an invalid configuration. */
 int engine_reload_risk(engine *e, const risk_config *cfg);
 risk *engine_risk_mut(engine *e);
+
+/* ---- checkpoints -----------------------------------------------------------
+ * The engine's whole trading state, field by field: strategies' state
+ * blocks (plain data, see strategy.h), client order id sequences, timers,
+ * day baselines and flatten marks, reference prices, the open orders (with
+ * their ids, peers, bracket prices and trailing marks), the books and the
+ * risk state.  An engine built from the same configuration and restored
+ * from it continues exactly as the one that wrote it.  Appends to b; returns
+ * 0 or DTO_ENOMEM when b's cap was reached (b as it was). */
+int engine_snapshot(const engine *e, dbuf *b);
+/* Right after engine_start, before any event: put a checkpoint back.
+ * DTO_EINVAL with a message in err for a damaged checkpoint or one written
+ * with other accounts, instruments or strategies; DTO_ESTATE when the
+ * engine has already traded.  On failure the engine must be freed (parts
+ * may have been restored). */
+int engine_restore_snapshot(engine *e, const void *p, size_t n, char *err,
+                            size_t cap);
 
 /* ---- restart (after engine_start, before any event) ----------------------
  * Restore a journaled position: the account's (strategy "" or NULL) or a

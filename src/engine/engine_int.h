@@ -10,6 +10,8 @@
  *                     flatten, modes, the kill switch, alerts
  *   engine_restore.c  restart: restored orders and positions, client order
  *                     ids, reconciliation with the broker
+ *   engine_brackets.c brackets: exits that cover what the entries opened,
+ *                     retried and alerted until they do
  * Nothing outside src/engine/engine*.c includes this header.
  */
 #ifndef DTO_ENGINE_ENGINE_INT_H
@@ -40,7 +42,39 @@ typedef struct symsubs {
   bool flatten;                 /* some subscriber has flatten_before_close */
   session sess;
   bool have_sess;
+  uint32_t br_retry; /* brackets in this instrument waiting for a retry */
+  bool halted;       /* a broker report about it was refused: no opening
+                        orders until a person clears it */
 } symsubs;
+
+/* A bracket (engine_brackets.c): the position its entries opened and the
+ * exits that protect it.  Made at the entry's first fill. */
+typedef struct bracket {
+  uint32_t id;       /* from 1, as order.bracket */
+  order_id root;     /* the first entry */
+  char cloid[CLOID_MAX]; /* the first entry's, for alerts and logs */
+  uint32_t strategy, account;
+  sym_id sym;
+  enum order_side side; /* the entry's; exits are on the other side */
+  fx tp, sl;            /* exit prices, 0: none */
+  fx entry_filled;      /* sum of the fills of its entries (replacements) */
+  fx exit_filled;       /* sum of the fills of its exits */
+  bool released;        /* flattened or given up by the strategy: no exits */
+  bool retry;           /* counted in subs[sym].br_retry */
+  bool done;            /* nothing works and nothing is open: kept only
+                           for late reports (e->br_done counts them) */
+  bool lost;            /* the broker ended an exit: new exits wait for the
+                           next event (a broker that keeps refusing them
+                           cannot make a loop) */
+  int alerted;          /* the problem last alerted (engine_brackets.c), 0 */
+} bracket;
+
+/* The end-of-day flatten of one strategy slot, beside flattened_day. */
+typedef struct flat_state {
+  order_id oid; /* the closing order of the last attempt, or ORDER_NONE */
+  int why;      /* the refusal last alerted (enum risk_reason), 0 none */
+  int64_t day;  /* the exchange day of that alert */
+} flat_state;
 
 struct strat {
   engine *e;
@@ -58,6 +92,7 @@ struct strat {
   uint32_t *open_per_sym; /* working orders per slot */
   uint32_t open_total;
   int64_t *flattened_day; /* per slot: the day flatten_before_close ran */
+  flat_state *flat;        /* per slot: its closing order, its refusal */
   fx day_start, day_peak; /* equity at the day's start and its peak */
 };
 
@@ -91,6 +126,11 @@ struct engine {
   /* risk_input_for's per-instrument scratch: the account's working buys
    * and sells (leaves, and leaves valued at limit or reference price) */
   fx *wk_buy, *wk_sell, *wk_buy_v, *wk_sell_v;
+  /* brackets (engine_brackets.c), ascending by id: the live ones and the
+   * last BRACKET_KEEP_DONE finished ones */
+  bracket *br;
+  size_t nbr, brcap, br_done;
+  uint32_t br_seq; /* the last bracket id handed out */
 };
 
 /* Flatten before the close, when some subscriber of sym asks for it. */
@@ -122,6 +162,9 @@ static inline fx engine__sat_add(fx a, fx b) {
 }
 
 /* ---- engine.c */
+/* The OMS observer: keeps the working-order counters and calls the hooks. */
+void engine__on_transition(void *ctx, const order *o, enum order_state from,
+                           enum order_state to, bool legal);
 void engine__fire_timers(engine *e, dto_time t);
 /* A new exchange day for sym at t?  The end of sym's current local day is
  * cached, so the common case is one comparison. */
@@ -136,14 +179,90 @@ static inline void engine__day_roll(engine *e, sym_id sym, dto_time t) {
 void engine__init_order(order *o);
 void engine__notify(engine *e, const order *o);
 void engine__log_order(engine *e, const char *ev, const order *o);
-/* Place the exits of a bracket entry that finished with filled > 0. */
-void engine__place_exits(engine *e, order_id entry_id);
 /* Copy the open order ids into e->scratch; returns the count. */
 size_t engine__open_snapshot(engine *e);
+/* Create an order of strategy s from tmpl (state new) with the strategy's
+ * next client order id; sets its strategy, account and reducing flag.  The
+ * pointer is valid until the next order is created. */
+order *engine__create_order(engine *e, strat *s, order *tmpl, dto_time t);
+/* Hand pending_new order id to the broker; when it cannot take it, the
+ * order is rejected (reason invalid, the strategy told) and DTO_EREJECT
+ * returned. */
+int engine__send(engine *e, order_id id, dto_time t);
+/* Ask the broker to cancel working order id (pending_cancel until it
+ * answers; 0 also when a cancel is pending).  Unlike strat_cancel it never
+ * releases a bracket.  When the broker cannot take the request the order
+ * stays as it was and the broker's code is returned. */
+int engine__cancel(engine *e, order_id id);
+/* Cancel the strategy's working orders in sym (its brackets there are
+ * released) and close its position there with a market day order.  0 when
+ * the closing order went out (*closing: its id) or there was nothing to
+ * close (*closing: ORDER_NONE); DTO_EREJECT when it was refused, *why the
+ * risk reason (or RISK_OK when the broker refused it).  Under the kill
+ * switch, a halt, a journal fault or unreconciled books nothing is touched
+ * (the protective exits stay) and *why says which. */
+int engine__flatten(strat *s, sym_id sym, order_id *closing,
+                    enum risk_reason *why);
 
 /* ---- engine_reports.c */
-void engine__apply_fill(engine *e, order *o, const broker_report *r);
+/* Validate and apply a fill report r on o (see engine__handle).  0, or
+ * DTO_EINVAL when r was refused: nothing changed, the refusal is logged and
+ * alerted and the instrument halted. */
+int engine__apply_fill(engine *e, order *o, const broker_report *r);
+/* Apply a broker report after validating it: an unknown order, a report
+ * that its state does not allow, or a fill that is not positive, exceeds
+ * the leaves, is off the lot, has no positive price or would overflow a
+ * sum is refused before anything changes (broker_report_invalid). */
 void engine__handle(engine *e, const broker_report *r);
+
+/* ---- engine_brackets.c */
+#define BRACKET_KEEP_DONE 1024
+/* A new bracket id for an entry that asks for exits. */
+uint32_t engine__bracket_next(engine *e);
+/* The bracket of entry (sent, or given to a restart) starts: its record. */
+void engine__bracket_open(engine *e, const order *entry);
+/* Count a fill of qty of bracket order o (entry or exit). */
+void engine__bracket_fill(engine *e, const order *o, fx qty);
+/* The broker ended exit o without being asked (rejected, expired, canceled
+ * other than by its OCO peer). */
+void engine__bracket_exit_lost(engine *e, const order *o);
+/* Bring bracket id's exits in line with its open quantity: place, cancel
+ * or wait; alert when it cannot (once per reason) and retry later. */
+void engine__bracket_sync(engine *e, uint32_t id);
+/* Retry the brackets of sym (or of every instrument) that wait for one. */
+void engine__brackets_retry(engine *e, sym_id sym);
+void engine__brackets_retry_all(engine *e);
+#define brackets_due(e, sym)                                                   \
+  do {                                                                         \
+    if (DTO_UNLIKELY((e)->subs[(sym)].br_retry))                               \
+      engine__brackets_retry((e), (sym));                                      \
+  } while (0)
+/* The strategy (or a flatten) gives bracket id up: no more exits; with
+ * cancel_exits its working exits are canceled too. */
+void engine__bracket_release(engine *e, uint32_t id, bool cancel_exits);
+/* Undo a release (a flatten whose closing order the broker did not take):
+ * the bracket's exits are placed again. */
+void engine__bracket_rearm(engine *e, uint32_t id);
+/* Is o a protective exit: a working take-profit or stop-loss of a bracket
+ * that was not released?  The kill switch and halts keep these. */
+bool engine__protective(const engine *e, const order *o);
+/* A strategy moved exit nw of its bracket (cancel/replace): later exits
+ * of the bracket use its price. */
+void engine__bracket_exit_moved(engine *e, const order *nw);
+/* Checkpoints (engine_restore.c): the bracket table and its id counter.
+ * decode fills t (owned by the caller until installed or released) and
+ * returns DTO_EINVAL (r marked bad, t empty) for a damaged one; install
+ * moves t into e (e's table and counters are replaced). */
+typedef struct bracket_table {
+  bracket *v;
+  size_t n, done;
+  uint32_t seq;
+} bracket_table;
+void engine__brackets_snapshot(const engine *e, dbuf *b);
+int engine__brackets_decode(const engine *e, struct snap_reader *r,
+                            bracket_table *t);
+void engine__brackets_install(engine *e, bracket_table *t);
+void engine__brackets_table_release(bracket_table *t);
 
 /* ---- engine_risk.c */
 void engine__alert(engine *e, const char *code, int scope, uint32_t index,
@@ -153,6 +272,12 @@ void engine__check_pnl(engine *e, sym_id sym);
 void engine__flatten_due_slow(engine *e, sym_id sym, dto_time t,
                               dto_time ahead);
 void engine__update_flatten_flags(engine *e);
+/* Everything derived from the limits (which instruments flatten before the
+ * close, whether P&L limits are tracked): at start and at every reload. */
+void engine__derive_limits(engine *e);
+/* A broker report about sym was refused: no opening orders in sym until a
+ * person clears the halt (engine_halt_instrument). */
+void engine__halt_instrument(engine *e, sym_id sym, const char *why);
 void engine__on_round_trip(void *ctx, const trade_rec *t);
 size_t engine__cancel_scope(engine *e, int scope, uint32_t index);
 

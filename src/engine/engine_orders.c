@@ -1,5 +1,6 @@
 /* engine_orders.c - the strategy API: orders in, through the risk gate, out
- * to the broker; cancels, replaces, bracket exits, flattening. */
+ * to the broker; cancels, replaces, flattening.  Bracket exits are placed
+ * by engine_brackets.c through the helpers here. */
 #include "engine/engine_int.h"
 
 #include "core/alloc.h"
@@ -72,8 +73,12 @@ static fx account_equity(const engine *e, uint32_t a) {
 }
 
 /* Everything the risk gate needs to know about order o, from engine state.
- * Aggregates are O(symbols + working orders). */
-static void risk_input_for(engine *e, const order *o, risk_input *in) {
+ * Aggregates are O(symbols + working orders).  closing: o is a flatten's
+ * closing order, and the protective exits of its strategy in its
+ * instrument, which the flatten cancels once o passes, count as being
+ * canceled already. */
+static void risk_input_for(engine *e, const order *o, risk_input *in,
+                           bool closing) {
   const portfolio *pf = e->pf;
   const instrument *ins = &e->cfg.instruments->v[o->sym];
   symsubs *sy = &e->subs[o->sym];
@@ -114,7 +119,10 @@ static void risk_input_for(engine *e, const order *o, risk_input *in) {
     fx v = 0;
     if (fx_mul(leaves, px, &v))
       v = FX_MAX;
-    if (w->state == OS_PENDING_CANCEL && w->sym == o->sym) {
+    bool going =
+        w->state == OS_PENDING_CANCEL ||
+        (closing && w->strategy == o->strategy && engine__protective(e, w));
+    if (going && w->sym == o->sym) {
       if (w->side == SIDE_BUY)
         in->acct_canceling_buy =
             engine__sat_add(in->acct_canceling_buy, leaves);
@@ -198,12 +206,34 @@ static void risk_input_for(engine *e, const order *o, risk_input *in) {
   in->strat_drawdown = s->day_peak > se ? s->day_peak - se : 0;
 }
 
-/* Run the gate on o; on refusal the order is rejected and recorded. */
-static enum risk_reason gate(engine *e, order *o) {
+/* Would o only reduce the account's position in its instrument, together
+ * with the working orders on its side that are not being canceled?  The
+ * rule of risk_check (risk.h), for the instrument halt, which the gate
+ * does not know. */
+static bool reduces(const order *o, const risk_input *in) {
+  fx same = o->side == SIDE_BUY ? in->acct_open_buy - in->acct_canceling_buy
+                                : in->acct_open_sell - in->acct_canceling_sell;
+  fx total;
+  if (fx_add(o->qty, same, &total))
+    return false;
+  return risk_is_reducing(o, in->acct_pos) && total <= fx_abs(in->acct_pos) &&
+         (in->strat_pos == 0 || risk_is_reducing(o, in->strat_pos));
+}
+
+/* Run the gate on o (see risk_input_for for closing); the caller rejects
+ * the order on refusal.  A halted instrument refuses what would not only
+ * reduce (instrument_halted), before the risk gate counts the order. */
+static enum risk_reason gate(engine *e, order *o, bool closing) {
   risk_input in;
   risk_decision d;
-  risk_input_for(e, o, &in);
-  enum risk_reason why = risk_check(e->risk, o, &in, &d);
+  risk_input_for(e, o, &in, closing);
+  enum risk_reason why;
+  if (DTO_UNLIKELY(e->subs[o->sym].halted) && !reduces(o, &in)) {
+    memset(&d, 0, sizeof d);
+    d.reason = why = RISK_INSTRUMENT_HALTED;
+  } else {
+    why = risk_check(e->risk, o, &in, &d);
+  }
   if (e->cfg.hooks.risk_decision)
     e->cfg.hooks.risk_decision(e->cfg.hooks.ctx, o, &d);
   if (why != RISK_OK) {
@@ -219,13 +249,7 @@ static enum risk_reason gate(engine *e, order *o) {
   return why;
 }
 
-/* Create, risk-check and send an order built from tmpl. */
-/* Create an order from tmpl with the strategy's next client order id and
- * pass it through the risk gate: refused, it is recorded as rejected and
- * DTO_EREJECT returned; accepted, it is pending_new and *out points to it.
- * *id (may be NULL) gets its id either way. */
-static int create_gated(engine *e, strat *s, order *tmpl, dto_time t,
-                        order **out, order_id *id) {
+order *engine__create_order(engine *e, strat *s, order *tmpl, dto_time t) {
   int64_t day = engine__exchange_day(e, tmpl->sym, t);
   if (day != s->cloid_day) {
     s->cloid_day = day;
@@ -238,10 +262,19 @@ static int create_gated(engine *e, strat *s, order *tmpl, dto_time t,
   tmpl->account = s->account;
   const position *p = portfolio_account_pos(e->pf, s->account, tmpl->sym);
   tmpl->reducing = p->qty != 0 && ((p->qty > 0) != (tmpl->side == SIDE_BUY));
-  order *o = oms_create(e->oms, tmpl, cloid, t);
+  return oms_create(e->oms, tmpl, cloid, t);
+}
+
+/* Create an order from tmpl with the strategy's next client order id and
+ * pass it through the risk gate: refused, it is recorded as rejected and
+ * DTO_EREJECT returned; accepted, it is pending_new and *out points to it.
+ * *id (may be NULL) gets its id either way. */
+static int create_gated(engine *e, strat *s, order *tmpl, dto_time t,
+                        bool closing, order **out, order_id *id) {
+  order *o = engine__create_order(e, s, tmpl, t);
   if (id)
     *id = o->id;
-  enum risk_reason why = gate(e, o);
+  enum risk_reason why = gate(e, o, closing);
   if (why != RISK_OK) {
     o->risk = (int)why;
     oms_transition(e->oms, o, OS_REJECTED, t);
@@ -254,24 +287,29 @@ static int create_gated(engine *e, strat *s, order *tmpl, dto_time t,
   return 0;
 }
 
-static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
-  dto_time t = engine__now(e);
-  order *o;
-  int rc = create_gated(e, s, tmpl, t, &o, out);
-  if (rc)
-    return rc;
-  order_id id = o->id;
+int engine__send(engine *e, order_id id, dto_time t) {
+  order *o = oms_get(e->oms, id);
   engine__log_order(e, "order.sent", o);
   e->touched = true;
-  rc = e->cfg.broker->submit(e->cfg.broker_ctx, o);
+  int rc = e->cfg.broker->submit(e->cfg.broker_ctx, o);
   if (rc) {
     o = oms_get(e->oms, id);
     o->reason = BRR_INVALID;
     oms_transition(e->oms, o, OS_REJECTED, t);
+    engine__log_order(e, "order.rejected", o);
     engine__notify(e, o);
     return DTO_EREJECT;
   }
   return 0;
+}
+
+static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
+  dto_time t = engine__now(e);
+  order *o;
+  int rc = create_gated(e, s, tmpl, t, false, &o, out);
+  if (rc)
+    return rc;
+  return engine__send(e, o->id, t);
 }
 
 void engine__init_order(order *o) {
@@ -299,54 +337,41 @@ int strat_submit(strat *s, const order_req *r, order_id *id) {
     t.role = BR_ENTRY;
     t.tp_price = r->take_profit;
     t.sl_price = r->stop_loss;
+    t.bracket = engine__bracket_next(e);
   }
-  return send_order(e, s, &t, id);
+  order_id oid = ORDER_NONE;
+  rc = send_order(e, s, &t, &oid);
+  if (id)
+    *id = oid;
+  if (rc == 0 && t.bracket)
+    engine__bracket_open(e, oms_cget(e->oms, oid));
+  return rc;
 }
 
-/* Place the exits of a bracket entry that finished with filled > 0. */
-void engine__place_exits(engine *e, order_id entry_id) {
-  if (e->stopping)
-    return; /* a stop cancels entries; their exits would reopen risk */
-  order *en = oms_get(e->oms, entry_id);
-  strat *s = &e->st[en->strategy];
-  order tp, sl;
-  fx qty = en->filled;
-  enum order_side side = en->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY;
-  order_id tp_id = ORDER_NONE, sl_id = ORDER_NONE;
-  bool have_tp = en->tp_price > 0, have_sl = en->sl_price > 0;
-  sym_id sym = en->sym;
-  fx tpp = en->tp_price, slp = en->sl_price;
-  if (have_tp) {
-    engine__init_order(&tp);
-    tp.sym = sym;
-    tp.side = side;
-    tp.type = ORD_LIMIT;
-    tp.tif = TIF_GTC;
-    tp.qty = qty;
-    tp.limit_price = tpp;
-    tp.role = BR_TAKE_PROFIT;
-    tp.parent = entry_id;
-    /* peer is known only after both exist; set it before sending */
-    tp.peer = have_sl ? (order_id)(oms_count(e->oms) + 1) : ORDER_NONE;
-    send_order(e, s, &tp, &tp_id);
+int engine__cancel(engine *e, order_id id) {
+  order *o = oms_get(e->oms, id);
+  if (!o)
+    return DTO_ENOENT;
+  if (o->state == OS_PENDING_CANCEL)
+    return 0;
+  if (!order_is_working(o->state))
+    return DTO_ESTATE;
+  /* asked first: when the broker cannot take the request the order stays
+   * as it is (brokers report only from poll, so nothing arrives before the
+   * transition below) */
+  e->touched = true;
+  int rc = e->cfg.broker->cancel(e->cfg.broker_ctx, id);
+  o = oms_get(e->oms, id);
+  if (rc) {
+    log_line l;
+    if (log_begin(&l, e->cfg.log, LOG_ERROR, "order.cancel_failed")) {
+      log_str(&l, "cloid", o->cloid);
+      log_str(&l, "error", dto_strerror(rc));
+      log_end(&l);
+    }
+    return rc;
   }
-  if (have_sl) {
-    engine__init_order(&sl);
-    sl.sym = sym;
-    sl.side = side;
-    sl.type = ORD_STOP;
-    sl.tif = TIF_GTC;
-    sl.qty = qty;
-    sl.stop_price = slp;
-    sl.role = BR_STOP_LOSS;
-    sl.parent = entry_id;
-    sl.peer = tp_id;
-    send_order(e, s, &sl, &sl_id);
-  }
-  if (have_tp && have_sl && tp_id != ORDER_NONE) {
-    /* the ids are dense, so the stop-loss got the id reserved above */
-    DTO_ASSERT(sl_id == oms_cget(e->oms, tp_id)->peer);
-  }
+  return oms_transition(e->oms, o, OS_PENDING_CANCEL, engine__now(e));
 }
 
 int strat_cancel(strat *s, order_id id) {
@@ -358,11 +383,15 @@ int strat_cancel(strat *s, order_id id) {
     return 0;
   if (!order_is_working(o->state))
     return DTO_ESTATE;
-  int rc = oms_transition(e->oms, o, OS_PENDING_CANCEL, engine__now(e));
-  if (rc)
-    return rc;
-  e->touched = true;
-  return e->cfg.broker->cancel(e->cfg.broker_ctx, id);
+  /* a strategy that cancels an exit of its bracket takes the position over:
+   * the bracket is released and its other exits go too (no half pair) */
+  if (o->bracket && (o->role == BR_TAKE_PROFIT || o->role == BR_STOP_LOSS)) {
+    engine__bracket_release(e, o->bracket, true);
+    o = oms_get(e->oms, id);
+    if (o->state == OS_PENDING_CANCEL)
+      return 0;
+  }
+  return engine__cancel(e, id);
 }
 
 int strat_replace(strat *s, order_id id, fx qty, fx limit_price, fx stop_price,
@@ -376,6 +405,9 @@ int strat_replace(strat *s, order_id id, fx qty, fx limit_price, fx stop_price,
   const instrument *in = &e->cfg.instruments->v[o->sym];
   if (qty < 0 || limit_price < 0 || stop_price < 0)
     return DTO_EINVAL;
+  bool exit = o->role == BR_TAKE_PROFIT || o->role == BR_STOP_LOSS;
+  if (exit && qty)
+    return DTO_EINVAL; /* an exit's quantity follows its bracket */
   order t;
   memcpy(&t, o, sizeof t); /* bytes, padding included: runs compare equal */
   t.qty = qty ? qty : order_leaves(o);
@@ -398,13 +430,14 @@ int strat_replace(strat *s, order_id id, fx qty, fx limit_price, fx stop_price,
   dto_time tm = engine__now(e);
   order *n;
   order_id nid = ORDER_NONE;
-  int rc = create_gated(e, s, &t, tm, &n, &nid);
+  int rc = create_gated(e, s, &t, tm, false, &n, &nid);
   if (new_id)
     *new_id = nid;
   if (rc)
     return rc;
   o = oms_get(e->oms, id);
-  o->replaced_by = nid;
+  order_amend a = {.what = OA_REPLACED_BY, .replaced_by = nid};
+  oms_amend(e->oms, o, &a, tm);
   oms_transition(e->oms, o, OS_PENDING_CANCEL, tm);
   e->touched = true;
   return e->cfg.broker->replace(e->cfg.broker_ctx, id, oms_get(e->oms, nid));
@@ -435,6 +468,115 @@ void strat_cancel_all(strat *s, sym_id sym) {
   }
 }
 
+/* Does nothing pass the gate for strategy s now, whatever the order: the
+ * kill switch, a journal fault, unreconciled books, a halt?  RISK_OK when
+ * something may. */
+static enum risk_reason nothing_passes(const engine *e, const strat *s) {
+  if (risk_killed(e->risk))
+    return RISK_KILL_SWITCH;
+  if (risk_store_faulted(e->risk))
+    return RISK_STORE_FAULT;
+  if (risk_is_unreconciled(e->risk))
+    return RISK_UNRECONCILED;
+  if (risk_mode_of(e->risk, 1, s->account) == MODE_HALTED ||
+      risk_mode_of(e->risk, 2, s->index) == MODE_HALTED)
+    return RISK_HALTED;
+  return RISK_OK;
+}
+
+int engine__flatten(strat *s, sym_id sym, order_id *closing,
+                    enum risk_reason *why) {
+  engine *e = s->e;
+  *closing = ORDER_NONE;
+  *why = RISK_OK;
+  fx q = portfolio_strategy_pos(e->pf, s->index, sym)->qty;
+  size_t slot = 0;
+  while (slot < s->nsyms && s->syms[slot] != sym)
+    slot++;
+  bool working = slot < s->nsyms && s->open_per_sym[slot] > 0;
+  if (q == 0 && !working)
+    return 0;
+  /* When nothing can pass, leave everything as it is: the protective exits
+   * keep protecting what cannot be closed now. */
+  enum risk_reason hold = nothing_passes(e, s);
+  if (hold != RISK_OK) {
+    *why = hold;
+    return DTO_EREJECT;
+  }
+  /* Everything but the protective exits goes: entries, other orders.  The
+   * brackets stay armed until the closing order passes the gate (an entry
+   * that fills while its cancel is on its way still gets exits). */
+  size_t n = engine__open_snapshot(e);
+  for (size_t i = 0; i < n; i++) {
+    const order *o = oms_cget(e->oms, e->scratch[i]);
+    if (o && o->strategy == s->index && o->sym == sym &&
+        order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
+        !engine__protective(e, o))
+      engine__cancel(e, o->id);
+  }
+  dto_time t = engine__now(e);
+  order *c = NULL;
+  order_id cid = ORDER_NONE;
+  if (q != 0) {
+    order tm;
+    engine__init_order(&tm);
+    tm.sym = sym;
+    tm.side = q > 0 ? SIDE_SELL : SIDE_BUY;
+    tm.type = ORD_MARKET;
+    tm.tif = TIF_DAY;
+    tm.qty = fx_abs(q);
+    int rc = create_gated(e, s, &tm, t, true, &c, &cid);
+    if (rc) { /* refused: the exits and their brackets stay as they are */
+      const order *r = oms_cget(e->oms, cid);
+      *why = r ? (enum risk_reason)r->risk : RISK_OK;
+      return rc;
+    }
+  }
+  /* The position closes now: its brackets are released (no exits any more,
+   * also for fills of entries still being canceled) and their exits go;
+   * then what is left (restored exits, which have no bracket). */
+  uint32_t *rel = NULL;
+  size_t nrel = 0, relcap = 0;
+  size_t no;
+  const order_id *open = oms_open_ids(e->oms, &no);
+  for (size_t i = 0; i < no; i++) {
+    const order *o = oms_cget(e->oms, open[i]);
+    if (o && o->strategy == s->index && o->sym == sym && o->bracket) {
+      rel = xgrow(rel, &relcap, nrel + 1, sizeof *rel);
+      rel[nrel++] = o->bracket;
+    }
+  }
+  for (size_t i = 0; i < e->nbr; i++) { /* waiting for a retry, no orders */
+    const bracket *b = &e->br[i];
+    if (b->strategy == s->index && b->sym == sym && !b->released && !b->done) {
+      rel = xgrow(rel, &relcap, nrel + 1, sizeof *rel);
+      rel[nrel++] = b->id;
+    }
+  }
+  for (size_t i = 0; i < nrel; i++)
+    engine__bracket_release(e, rel[i], true);
+  n = engine__open_snapshot(e);
+  for (size_t i = 0; i < n; i++) {
+    const order *o = oms_cget(e->oms, e->scratch[i]);
+    if (o && o->strategy == s->index && o->sym == sym &&
+        order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
+        o->id != cid)
+      engine__cancel(e, o->id);
+  }
+  int rc = 0;
+  if (cid != ORDER_NONE) {
+    rc = engine__send(e, cid, t);
+    if (rc == 0) {
+      *closing = cid;
+    } else { /* the broker did not take it: protect the position again */
+      for (size_t i = 0; i < nrel; i++)
+        engine__bracket_rearm(e, rel[i]);
+    }
+  }
+  free(rel);
+  return rc;
+}
+
 int strat_flatten(strat *s, sym_id sym) {
   if (sym == SYM_NONE) { /* every symbol of the strategy */
     int rc = 0;
@@ -447,28 +589,9 @@ int strat_flatten(strat *s, sym_id sym) {
   }
   if (sym >= s->e->cfg.instruments->n)
     return DTO_EINVAL;
-  /* A bracket entry canceled here must not place its exits once the
-   * cancel is confirmed: they would reopen the position being closed. */
-  engine *e = s->e;
-  size_t n;
-  const order_id *ids = oms_open_ids(e->oms, &n);
-  for (size_t i = 0; i < n; i++) {
-    order *o = oms_get(e->oms, ids[i]);
-    if (o->strategy == s->index && o->sym == sym && o->role == BR_ENTRY &&
-        order_is_working(o->state))
-      o->tp_price = o->sl_price = 0;
-  }
-  strat_cancel_all(s, sym);
-  fx q = portfolio_strategy_pos(s->e->pf, s->index, sym)->qty;
-  if (q == 0)
-    return 0;
-  order_req r = {0};
-  r.sym = sym;
-  r.side = q > 0 ? SIDE_SELL : SIDE_BUY;
-  r.type = ORD_MARKET;
-  r.tif = TIF_DAY;
-  r.qty = fx_abs(q);
-  return strat_submit(s, &r, NULL);
+  order_id closing;
+  enum risk_reason why;
+  return engine__flatten(s, sym, &closing, &why);
 }
 
 /* ---- strategy queries ---------------------------------------------------- */

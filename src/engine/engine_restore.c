@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/timeutil.h"
+#include "engine/snapshot.h"
 
 /* ---- restart ------------------------------------------------------------- */
 
@@ -50,39 +51,11 @@ int engine_restore_position(engine *e, const char *account,
  * dto's, DTO_ENOENT when it names no strategy of this run. */
 int engine__parse_cloid(const engine *e, const char *cloid, int *strategy,
                         int64_t *day, uint32_t *seq) {
-  const char *a = strchr(cloid, '-');
-  const char *d = a ? strchr(a + 1, '-') : NULL;
-  const char *q = d ? strchr(d + 1, '-') : NULL;
-  if (!q || q - d != 9)
-    return DTO_EINVAL;
-  char sid[CLOID_MAX];
-  size_t n = (size_t)(d - a - 1);
-  if (n == 0 || n >= sizeof sid)
-    return DTO_EINVAL;
-  memcpy(sid, a + 1, n);
-  sid[n] = '\0';
-  int y = 0, mo = 0, dd = 0;
-  for (int i = 1; i <= 8; i++) {
-    char c = d[i];
-    if (c < '0' || c > '9')
-      return DTO_EINVAL;
-    if (i <= 4)
-      y = y * 10 + (c - '0');
-    else if (i <= 6)
-      mo = mo * 10 + (c - '0');
-    else
-      dd = dd * 10 + (c - '0');
-  }
-  if (!civil_valid(y, mo, dd))
-    return DTO_EINVAL;
-  char *end;
-  unsigned long v = strtoul(q + 1, &end, 10);
-  if (!q[1] || *end || v > UINT32_MAX)
+  char acct[CLOID_MAX], sid[CLOID_MAX];
+  if (cloid_parse(cloid, acct, sizeof acct, sid, sizeof sid, day, seq))
     return DTO_EINVAL;
   if ((*strategy = engine__find_strategy(e, sid)) < 0)
     return DTO_ENOENT;
-  *day = days_from_civil(y, mo, dd);
-  *seq = (uint32_t)v;
   return 0;
 }
 
@@ -342,4 +315,304 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
     log_end(&l);
   }
   return 0;
+}
+
+/* ---- checkpoints ---------------------------------------------------------- */
+
+#define CKPT_MAGIC "dto-engine-checkpoint"
+#define CKPT_VERSION 1
+
+/* What the engine is made of: a checkpoint is only read back into an
+ * engine built from the same accounts, instruments and strategies. */
+static void snap_shape(const engine *e, dbuf *b) {
+  snap_u64(b, e->cfg.naccounts);
+  for (size_t i = 0; i < e->cfg.naccounts; i++)
+    snap_str(b, e->cfg.accounts[i].id);
+  snap_u64(b, e->cfg.instruments->n);
+  for (size_t i = 0; i < e->cfg.instruments->n; i++)
+    snap_str(b, e->cfg.instruments->v[i].symbol);
+  snap_u64(b, e->nst);
+  for (size_t i = 0; i < e->nst; i++) {
+    const strat *s = &e->st[i];
+    snap_str(b, s->id);
+    snap_str(b, s->def->name);
+    snap_u32(b, s->account);
+    snap_u64(b, s->def->state_size);
+    snap_u64(b, s->def->sym_state_size);
+    snap_u64(b, s->nsyms);
+    for (size_t k = 0; k < s->nsyms; k++)
+      snap_u32(b, s->syms[k]);
+  }
+}
+
+int engine_snapshot(const engine *e, dbuf *b) {
+  size_t start = b->len;
+  snap_str(b, CKPT_MAGIC);
+  snap_u32(b, CKPT_VERSION);
+  snap_shape(e, b);
+  snap_i64(b, e->day);
+  snap_u64(b, e->fills);
+  snap_u64(b, e->tseq);
+  for (size_t a = 0; a < e->cfg.naccounts; a++) {
+    snap_i64(b, e->acct_day_start[a]);
+    snap_i64(b, e->acct_day_peak[a]);
+  }
+  for (size_t i = 0; i < e->nst; i++) {
+    const strat *s = &e->st[i];
+    snap_u32(b, s->seq);
+    snap_i64(b, s->cloid_day);
+    snap_i64(b, s->day_start);
+    snap_i64(b, s->day_peak);
+    for (size_t k = 0; k < s->nsyms; k++) {
+      snap_i64(b, s->flattened_day[k]);
+      snap_u32(b, s->flat[k].oid);
+      snap_u32(b, (uint32_t)s->flat[k].why);
+      snap_i64(b, s->flat[k].day);
+    }
+    snap_blob(b, s->state, s->def->state_size);
+    snap_blob(b, s->sym_state, s->nsyms * s->def->sym_state_size);
+  }
+  snap_u64(b, e->ntimers); /* the heap's array as it is: still a heap */
+  for (size_t i = 0; i < e->ntimers; i++) {
+    snap_i64(b, e->timers[i].at);
+    snap_u64(b, e->timers[i].seq);
+    snap_u32(b, e->timers[i].strat);
+    snap_u64(b, e->timers[i].tag);
+  }
+  for (size_t y = 0; y < e->cfg.instruments->n; y++) {
+    const symsubs *ss = &e->subs[y];
+    snap_i64(b, ss->ref_price);
+    snap_i64(b, ss->ref_time);
+    snap_i64(b, ss->day_from);
+    snap_i64(b, ss->day_until);
+    snap_bool(b, ss->have_sess);
+    snap_session(b, &ss->sess);
+    snap_bool(b, ss->halted);
+  }
+  engine__brackets_snapshot(e, b);
+  oms_snapshot(e->oms, b);
+  portfolio_snapshot(e->pf, b);
+  size_t at = b->len;
+  snap_u64(b, 0); /* the risk snapshot's length, set below */
+  size_t nr = risk_snapshot(e->risk, b);
+  if (nr == 0 || b->len != at + 8 + nr) {
+    b->len = start;
+    return DTO_ENOMEM;
+  }
+  for (int i = 0; i < 8; i++)
+    b->ptr[at + i] = (char)((uint64_t)nr >> (8 * i));
+  return 0;
+}
+
+/* Counters that follow from the open orders (on_transition keeps them). */
+static void recount_working(engine *e) {
+  e->working = 0;
+  for (size_t y = 0; y < e->cfg.instruments->n; y++)
+    e->subs[y].working = 0;
+  for (size_t a = 0; a < e->cfg.naccounts; a++)
+    e->acct_open[a] = 0;
+  for (size_t i = 0; i < e->nst; i++) {
+    e->st[i].open_total = 0;
+    memset(e->st[i].open_per_sym, 0,
+           e->st[i].nsyms * sizeof *e->st[i].open_per_sym);
+  }
+  size_t n;
+  const order_id *ids = oms_open_ids(e->oms, &n);
+  for (size_t i = 0; i < n; i++) {
+    const order *o = oms_cget(e->oms, ids[i]);
+    if (!o || !order_is_working(o->state))
+      continue;
+    strat *s = &e->st[o->strategy];
+    e->working++;
+    e->subs[o->sym].working++;
+    e->acct_open[o->account]++;
+    s->open_total++;
+    for (size_t k = 0; k < s->nsyms; k++)
+      if (s->syms[k] == o->sym) {
+        s->open_per_sym[k]++;
+        break;
+      }
+  }
+}
+
+int engine_restore_snapshot(engine *e, const void *p, size_t n, char *err,
+                            size_t cap) {
+  if (!e->started || oms_count(e->oms) != 0 || e->fills != 0) {
+    snprintf(err, cap, "a checkpoint is restored right after the start");
+    return DTO_ESTATE;
+  }
+  snap_reader rd, *r = &rd;
+  snap_reader_init(r, p, n);
+  snap_expect_str(r, CKPT_MAGIC);
+  uint32_t version = snap_get_u32(r);
+  if (!snap_ok(r) || version != CKPT_VERSION) {
+    snprintf(err, cap, "the checkpoint is damaged or of another dto version "
+                       "(format %u, this dto reads %d)",
+             version, CKPT_VERSION);
+    return DTO_EINVAL;
+  }
+  dbuf shape;
+  dbuf_init(&shape, SIZE_MAX / 2);
+  snap_shape(e, &shape);
+  size_t shape_len = shape.len;
+  bool same = shape.len <= n - r->off &&
+              !memcmp(r->p + r->off, shape.ptr, shape.len);
+  dbuf_release(&shape);
+  if (!same) {
+    snprintf(err, cap,
+             "the checkpoint was written with other accounts, instruments or "
+             "strategies: restore it with the configuration that wrote it");
+    return DTO_EINVAL;
+  }
+  r->off += shape_len;
+  /* Decode everything into scratch first: e changes only when the whole
+   * checkpoint is sound. */
+  int64_t day = snap_get_i64(r);
+  uint64_t fills = snap_get_u64(r), tseq = snap_get_u64(r);
+  size_t na = e->cfg.naccounts, ni = e->cfg.instruments->n;
+  fx *ads = xcalloc(na + 1, sizeof *ads), *adp = xcalloc(na + 1, sizeof *adp);
+  for (size_t a = 0; a < na; a++) {
+    ads[a] = snap_get_i64(r);
+    adp[a] = snap_get_i64(r);
+  }
+  typedef struct sv {
+    uint32_t seq;
+    int64_t cloid_day;
+    fx day_start, day_peak;
+    int64_t *flattened;
+    flat_state *flat;
+    void *state, *sym_state;
+  } sv;
+  sv *svs = xcalloc(e->nst + 1, sizeof *svs);
+  for (size_t i = 0; i < e->nst; i++) {
+    const strat *s = &e->st[i];
+    sv *v = &svs[i];
+    v->seq = snap_get_u32(r);
+    v->cloid_day = snap_get_i64(r);
+    v->day_start = snap_get_i64(r);
+    v->day_peak = snap_get_i64(r);
+    v->flattened = xcalloc(s->nsyms, sizeof *v->flattened);
+    v->flat = xcalloc(s->nsyms, sizeof *v->flat);
+    for (size_t k = 0; k < s->nsyms; k++) {
+      v->flattened[k] = snap_get_i64(r);
+      v->flat[k].oid = snap_get_u32(r);
+      v->flat[k].why = (int)snap_get_u32(r);
+      v->flat[k].day = snap_get_i64(r);
+      snap_check(r, v->flat[k].why >= 0 && v->flat[k].why <= RISK_REASON_COUNT);
+    }
+    v->state = xcalloc(1, s->def->state_size ? s->def->state_size : 1);
+    snap_get_blob(r, v->state, s->def->state_size);
+    v->sym_state = xcalloc(s->nsyms, s->def->sym_state_size
+                                         ? s->def->sym_state_size
+                                         : 1);
+    snap_get_blob(r, v->sym_state, s->nsyms * s->def->sym_state_size);
+  }
+  size_t nt = snap_get_count(r, (size_t)1 << 24);
+  timer *tv = xcalloc(nt + 1, sizeof *tv);
+  for (size_t i = 0; i < nt; i++) {
+    tv[i].at = snap_get_i64(r);
+    tv[i].seq = snap_get_u64(r);
+    tv[i].strat = snap_get_u32(r);
+    tv[i].tag = snap_get_u64(r);
+    snap_check(r, tv[i].strat < e->nst);
+  }
+  symsubs *subv = xcalloc(ni + 1, sizeof *subv);
+  for (size_t y = 0; y < ni; y++) {
+    subv[y].ref_price = snap_get_i64(r);
+    subv[y].ref_time = snap_get_i64(r);
+    subv[y].day_from = snap_get_i64(r);
+    subv[y].day_until = snap_get_i64(r);
+    subv[y].have_sess = snap_get_bool(r);
+    snap_get_session(r, &subv[y].sess);
+    subv[y].halted = snap_get_bool(r);
+  }
+  bracket_table brt;
+  memset(&brt, 0, sizeof brt);
+  int rc = snap_ok(r) ? engine__brackets_decode(e, r, &brt) : DTO_EINVAL;
+  /* the OMS, the portfolio and the risk state check themselves; each is
+   * restored only when everything before it was sound */
+  oms *om = oms_new(NULL, NULL);
+  if (!rc)
+    rc = oms_restore_snapshot(om, r);
+  if (!rc) {
+    size_t norders;
+    const order_id *ids = oms_open_ids(om, &norders);
+    for (size_t i = 0; i < norders && !rc; i++) {
+      const order *o = oms_cget(om, ids[i]);
+      if (o->strategy >= e->nst || o->account >= na || o->sym >= ni ||
+          e->st[o->strategy].account != o->account)
+        rc = DTO_EINVAL;
+    }
+  }
+  if (!rc) {
+    rc = portfolio_restore_snapshot(e->pf, r);
+  }
+  size_t nr = 0;
+  if (!rc) {
+    nr = snap_get_count(r, n);
+    snap_check(r, nr <= n - r->off);
+    rc = snap_ok(r) ? risk_restore_snapshot(e->risk, r->p + r->off, nr)
+                    : DTO_EINVAL;
+    r->off += snap_ok(r) ? nr : 0;
+  }
+  if (!rc && r->off != n)
+    rc = DTO_EINVAL;
+  if (!rc) {
+    /* the OMS: keep the engine's observer on the restored table */
+    oms_free(e->oms);
+    e->oms = om;
+    oms_set_observer(e->oms, engine__on_transition, e);
+    om = NULL;
+    e->day = day;
+    e->fills = fills;
+    e->tseq = tseq;
+    memcpy(e->acct_day_start, ads, na * sizeof *ads);
+    memcpy(e->acct_day_peak, adp, na * sizeof *adp);
+    for (size_t i = 0; i < e->nst; i++) {
+      strat *s = &e->st[i];
+      s->seq = svs[i].seq;
+      s->cloid_day = svs[i].cloid_day;
+      s->day_start = svs[i].day_start;
+      s->day_peak = svs[i].day_peak;
+      memcpy(s->flattened_day, svs[i].flattened,
+             s->nsyms * sizeof *s->flattened_day);
+      memcpy(s->flat, svs[i].flat, s->nsyms * sizeof *s->flat);
+      memcpy(s->state, svs[i].state, s->def->state_size);
+      memcpy(s->sym_state, svs[i].sym_state,
+             s->nsyms * s->def->sym_state_size);
+    }
+    e->timers = xgrow(e->timers, &e->tcap, nt + 1, sizeof *e->timers);
+    memcpy(e->timers, tv, nt * sizeof *tv);
+    e->ntimers = nt;
+    for (size_t y = 0; y < ni; y++) {
+      symsubs *ss = &e->subs[y];
+      ss->ref_price = subv[y].ref_price;
+      ss->ref_time = subv[y].ref_time;
+      ss->day_from = subv[y].day_from;
+      ss->day_until = subv[y].day_until;
+      ss->have_sess = subv[y].have_sess;
+      ss->sess = subv[y].sess;
+      ss->halted = subv[y].halted;
+    }
+    engine__brackets_install(e, &brt);
+    recount_working(e);
+    engine__update_flatten_flags(e);
+    e->touched = true;
+  } else {
+    snprintf(err, cap, "the checkpoint is damaged (it does not decode)");
+  }
+  oms_free(om);
+  engine__brackets_table_release(&brt);
+  for (size_t i = 0; i < e->nst; i++) {
+    free(svs[i].flattened);
+    free(svs[i].flat);
+    free(svs[i].state);
+    free(svs[i].sym_state);
+  }
+  free(svs);
+  free(tv);
+  free(subv);
+  free(ads);
+  free(adp);
+  return rc;
 }

@@ -71,14 +71,17 @@ void engine__check_pnl(engine *e, sym_id sym) {
 }
 
 /* End-of-day flatten: strategies with flatten_before_close cancel their
- * working orders and close their positions in sym once per day, at the
- * first event at or after that long before the session's close (t: the
- * end of the bar, or the trade's or quote's time).  An event must fall in
- * that period: with bars longer than flatten_before_close nothing does. */
-/* t: now; ahead: how long until the next event of sym is expected (a bar's
- * length).  Flattening starts at close - before, or earlier when the next
- * event would come too late for the closing orders to fill before the
- * close (bars longer than the window). */
+ * working orders and close their positions in sym, from the first event at
+ * or after that long before the session's close (t: the end of the bar, or
+ * the trade's or quote's time; ahead: how long until the next event of sym
+ * is expected, a bar's length: flattening starts earlier when the next
+ * event would come too late for the closing order to fill before the
+ * close).  A slot counts as flattened for the day (flattened_day) only when
+ * its closing order went out or there was nothing to close; a refusal
+ * raises an alert (flatten_refused, again only when the reason changes) and
+ * the flatten is tried again at the next event.  A closing order that ends
+ * without closing the position (rejected, canceled, expired) is retried
+ * too, as is a position opened again after the flatten. */
 void engine__flatten_due_slow(engine *e, sym_id sym, dto_time t,
                               dto_time ahead) {
   symsubs *ss = &e->subs[sym];
@@ -91,17 +94,50 @@ void engine__flatten_due_slow(engine *e, sym_id sym, dto_time t,
     uint32_t slot = ss->v[k].slot;
     session se;
     if (!strat_session(s, sym, &se) ||
-        (t < se.close - before && t + ahead < se.close) ||
-        s->flattened_day[slot] == se.day)
+        (t < se.close - before && t + ahead < se.close))
       continue;
-    s->flattened_day[slot] = se.day;
+    flat_state *fs = &s->flat[slot];
+    if (s->flattened_day[slot] == se.day) {
+      const order *c = fs->oid != ORDER_NONE ? oms_cget(e->oms, fs->oid) : NULL;
+      if (portfolio_strategy_pos(e->pf, s->index, sym)->qty == 0 ||
+          (c && order_is_working(c->state)))
+        continue; /* flat, or its closing order still works */
+    }
+    order_id closing = ORDER_NONE;
+    enum risk_reason why = RISK_OK;
+    int rc = engine__flatten(s, sym, &closing, &why);
     log_line l;
-    if (log_begin(&l, e->cfg.log, LOG_INFO, "risk.flatten")) {
+    if (rc == 0) {
+      s->flattened_day[slot] = se.day;
+      fs->oid = closing;
+      fs->why = 0;
+      if (log_begin(&l, e->cfg.log, LOG_INFO, "risk.flatten")) {
+        log_str(&l, "strategy", s->id);
+        log_str(&l, "symbol", ins->symbol);
+        log_end(&l);
+      }
+      continue;
+    }
+    fs->oid = ORDER_NONE;
+    /* RISK_OK: the broker did not take the closing order */
+    int w = why == RISK_OK ? RISK_REASON_COUNT : (int)why;
+    const char *wn = why == RISK_OK ? "broker_refused" : risk_reason_name(why);
+    if (log_begin(&l, e->cfg.log, LOG_WARN, "risk.flatten_refused")) {
       log_str(&l, "strategy", s->id);
       log_str(&l, "symbol", ins->symbol);
+      log_str(&l, "check", wn);
       log_end(&l);
     }
-    strat_flatten(s, sym);
+    if (fs->why != w || fs->day != se.day) { /* once a day and reason */
+      fs->why = w;
+      fs->day = se.day;
+      char msg[256];
+      snprintf(msg, sizeof msg,
+               "the flatten before the close of %s could not close the "
+               "position (%s): it stays open; retrying at the next event",
+               ins->symbol, wn);
+      engine__alert(e, "flatten_refused", 2, s->index, msg);
+    }
   }
 }
 
@@ -116,7 +152,9 @@ void engine__on_round_trip(void *ctx, const trade_rec *t) {
     e->cfg.hooks.trade_closed(e->cfg.hooks.ctx, t);
 }
 
-/* Cancel the working orders of a scope (3: all). */
+/* Cancel the working orders of a scope (3: all) but the protective exits
+ * of bracket positions: the kill switch and halts stop trading, they do not
+ * take the stops away from what is held (docs/internals/risk.md). */
 size_t engine__cancel_scope(engine *e, int scope, uint32_t index) {
   size_t n = engine__open_snapshot(e), canceled = 0;
   for (size_t i = 0; i < n; i++) {
@@ -126,7 +164,9 @@ size_t engine__cancel_scope(engine *e, int scope, uint32_t index) {
     if ((scope == 1 && o->account != index) ||
         (scope == 2 && o->strategy != index))
       continue;
-    if (strat_cancel(&e->st[o->strategy], o->id) == 0)
+    if (engine__protective(e, o))
+      continue;
+    if (engine__cancel(e, o->id) == 0)
       canceled++;
   }
   return canceled;
@@ -144,8 +184,8 @@ size_t engine_kill(engine *e, bool on, const char *by) {
     return 0;
   engine__alert(
       e, "kill_switch", 3, 0,
-      "kill switch engaged: working orders canceled, new orders blocked "
-      "until a person releases it");
+      "kill switch engaged: working orders canceled (the protective exits of "
+      "open positions stay), new orders blocked until a person releases it");
   size_t n = engine__cancel_scope(e, 3, 0);
   engine_pump(e);
   return n;
@@ -178,7 +218,7 @@ int engine_set_mode(engine *e, int scope, uint32_t index, enum risk_mode m,
 int engine_reload_risk(engine *e, const risk_config *cfg) {
   int rc = risk_reload(e->risk, cfg);
   if (rc == 0)
-    engine__update_flatten_flags(e);
+    engine__derive_limits(e);
   log_line l;
   if (log_begin(&l, e->cfg.log, rc ? LOG_ERROR : LOG_INFO,
                 rc ? "risk.reload_refused" : "risk.reloaded")) {
@@ -189,6 +229,78 @@ int engine_reload_risk(engine *e, const risk_config *cfg) {
 }
 
 risk *engine_risk_mut(engine *e) { return e->risk; }
+
+void engine__derive_limits(engine *e) {
+  bool was = e->pnl_limits;
+  e->pnl_limits = false;
+  for (size_t i = 0; i < e->cfg.naccounts; i++) {
+    const risk_account_limits *al = risk_account(e->risk, (uint32_t)i);
+    e->pnl_limits |= al->max_daily_loss > 0 || al->max_drawdown > 0;
+  }
+  for (size_t i = 0; i < e->nst; i++) {
+    const risk_strategy_limits *sl = risk_strategy(e->risk, (uint32_t)i);
+    e->pnl_limits |= sl->max_daily_loss > 0 || sl->max_drawdown > 0;
+  }
+  /* Peaks are tracked only while some P&L limit is on: limits that a
+   * reload turns on start from the higher of the day's start and the
+   * equity now (the day's baselines are always kept). */
+  if (e->pnl_limits && !was && e->day != INT64_MIN) {
+    for (size_t a = 0; a < e->cfg.naccounts; a++) {
+      fx eq = portfolio_account_equity(e->pf, (uint32_t)a);
+      if (eq > e->acct_day_peak[a])
+        e->acct_day_peak[a] = eq;
+    }
+    for (size_t i = 0; i < e->nst; i++) {
+      strat *s = &e->st[i];
+      fx eq = portfolio_strategy_equity(e->pf, (uint32_t)i);
+      if (eq > s->day_peak)
+        s->day_peak = eq;
+    }
+  }
+  engine__update_flatten_flags(e);
+}
+
+void engine__halt_instrument(engine *e, sym_id sym, const char *why) {
+  symsubs *ss = &e->subs[sym];
+  if (ss->halted)
+    return;
+  ss->halted = true;
+  log_line l;
+  if (log_begin(&l, e->cfg.log, LOG_WARN, "risk.instrument_halted")) {
+    log_str(&l, "symbol", e->cfg.instruments->v[sym].symbol);
+    log_str(&l, "by", "broker_report");
+    log_str(&l, "why", why ? why : "");
+    log_end(&l);
+  }
+}
+
+int engine_halt_instrument(engine *e, sym_id sym, bool on, const char *by) {
+  if (sym >= e->cfg.instruments->n)
+    return DTO_EINVAL;
+  symsubs *ss = &e->subs[sym];
+  if (ss->halted == on)
+    return 0;
+  ss->halted = on;
+  const char *name = e->cfg.instruments->v[sym].symbol;
+  log_line l;
+  if (log_begin(&l, e->cfg.log, LOG_WARN,
+                on ? "risk.instrument_halted" : "risk.instrument_released")) {
+    log_str(&l, "symbol", name);
+    log_str(&l, "by", by ? by : "");
+    log_end(&l);
+  }
+  char msg[256];
+  snprintf(msg, sizeof msg,
+           on ? "%s halted: only orders that reduce positions pass"
+              : "%s released: orders pass the risk gate again",
+           name);
+  engine__alert(e, on ? "instrument_halted" : "instrument_released", 3, 0, msg);
+  return 0;
+}
+
+bool engine_instrument_halted(const engine *e, sym_id sym) {
+  return sym < e->cfg.instruments->n && e->subs[sym].halted;
+}
 
 /* Which instruments have a subscriber that flattens before the close (so
  * the per-event check costs one flag elsewhere). */
@@ -220,6 +332,8 @@ void engine_set_store_fault(engine *e, bool on, const char *why) {
     engine__alert(e, "storage_recovered", 3, 0,
                   "the journal writes again: trading "
                   "resumes");
+  if (!on) /* exits held back by the fault go out now */
+    engine__brackets_retry_all(e);
 }
 
 void engine_poll_broker(engine *e) {

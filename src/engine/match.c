@@ -1,6 +1,8 @@
 /* match.c - paper exchange matching: fills against bars, trades, quotes. */
 #include "engine/match.h"
 
+#include "engine/snapshot.h"
+
 #include "core/alloc.h"
 #include "core/error.h"
 #include "market/calendar.h"
@@ -742,4 +744,105 @@ void matcher_on_time(matcher *m, dto_time t) {
     }
   }
   m->next_expire = next;
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+void matcher_snapshot(const matcher *m, dbuf *b) {
+  snap_u64(b, m->ins->n);
+  snap_u64(b, m->rng);
+  snap_i64(b, m->next_expire);
+  for (size_t y = 0; y < m->ins->n; y++) {
+    const symbook *bk = &m->books[y];
+    snap_i64(b, m->pos[y]);
+    snap_bool(b, bk->have_sess);
+    snap_session(b, &bk->sess);
+    snap_bool(b, bk->have_last);
+    snap_bar(b, &bk->last);
+    snap_i64(b, bk->used);
+    snap_i64(b, bk->used_ts);
+    snap_u64(b, bk->n);
+    for (size_t i = 0; i < bk->n; i++) {
+      const morder *mo = &m->pool[m->slot_of[bk->ids[i]]];
+      snap_order(b, &mo->o);
+      snap_i64(b, mo->active);
+      snap_i64(b, mo->expire);
+    }
+  }
+  snap_u64(b, m->qlen);
+  for (size_t i = 0; i < m->qlen; i++) {
+    const broker_report *r = &m->q[m->qhead + i];
+    snap_u32(b, (uint32_t)r->kind);
+    snap_u32(b, r->id);
+    snap_u32(b, r->new_id);
+    snap_i64(b, r->qty);
+    snap_i64(b, r->price);
+    snap_i64(b, r->ts);
+    snap_u32(b, (uint32_t)r->reason);
+  }
+}
+
+int matcher_restore_snapshot(matcher *m, snap_reader *r) {
+  if (m->nworking || m->qlen)
+    return DTO_ESTATE;
+  snap_check(r, snap_get_u64(r) == m->ins->n);
+  uint64_t rng = snap_get_u64(r);
+  dto_time next_expire = snap_get_i64(r);
+  if (!snap_ok(r))
+    return DTO_EINVAL;
+  for (size_t y = 0; y < m->ins->n && snap_ok(r); y++) {
+    symbook *bk = &m->books[y];
+    m->pos[y] = snap_get_i64(r);
+    bk->have_sess = snap_get_bool(r);
+    snap_get_session(r, &bk->sess);
+    bk->have_last = snap_get_bool(r);
+    snap_get_bar(r, &bk->last);
+    bk->used = snap_get_i64(r);
+    bk->used_ts = snap_get_i64(r);
+    size_t n = snap_get_count(r, (size_t)1 << 24);
+    for (size_t i = 0; i < n && snap_ok(r); i++) {
+      order o;
+      snap_get_order(r, &o);
+      dto_time active = snap_get_i64(r), expire = snap_get_i64(r);
+      snap_check(r, o.sym == y && !find(m, o.id) && o.id != ORDER_NONE);
+      if (!snap_ok(r))
+        break;
+      morder *mo = alloc_slot(m, o.id);
+      mo->o = o;
+      mo->active = active;
+      mo->expire = expire;
+      mo->live = true;
+      m->nworking++;
+      bk->ids = xgrow(bk->ids, &bk->cap, bk->n + 1, sizeof *bk->ids);
+      bk->ids[bk->n++] = o.id;
+    }
+  }
+  size_t nq = snap_get_count(r, (size_t)1 << 24);
+  for (size_t i = 0; i < nq && snap_ok(r); i++) {
+    uint32_t kind = snap_get_u32(r);
+    order_id id = snap_get_u32(r), new_id = snap_get_u32(r);
+    fx qty = snap_get_i64(r), price = snap_get_i64(r);
+    dto_time ts = snap_get_i64(r);
+    int reason = (int)snap_get_u32(r);
+    snap_check(r, kind < REP_KIND_COUNT);
+    if (snap_ok(r)) {
+      report(m, (enum report_kind)kind, id, qty, price, ts, reason);
+      m->q[m->qhead + m->qlen - 1].new_id = new_id;
+    }
+  }
+  if (!snap_ok(r)) { /* back to empty: the caller refuses the checkpoint */
+    for (size_t y = 0; y < m->ins->n; y++) {
+      symbook *bk = &m->books[y];
+      while (bk->n)
+        retire(m, &m->pool[m->slot_of[bk->ids[bk->n - 1]]]);
+      memset(&bk->sess, 0, sizeof bk->sess);
+      bk->have_sess = bk->have_last = false;
+      m->pos[y] = 0;
+    }
+    m->qhead = m->qlen = 0;
+    return DTO_EINVAL;
+  }
+  m->rng = rng;
+  m->next_expire = next_expire;
+  return 0;
 }

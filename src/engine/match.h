@@ -28,6 +28,7 @@
 
 #include "broker/broker.h"
 #include "core/clock.h"
+#include "core/snap.h"
 #include "market/instrument.h"
 
 enum fill_model {
@@ -80,5 +81,14 @@ void matcher_restore_position(matcher *m, sym_id sym, fx qty);
 enum fill_model matcher_model(const matcher *m);
 /* Number of working orders. */
 size_t matcher_working(const matcher *m);
+
+/* Checkpoints: the books (every working order in arrival order, with the
+ * times it starts and stops working), the last bar and session per
+ * instrument, net positions, pending reports and the random state, field
+ * by field.  Restoring needs a matcher with nothing working; afterwards it
+ * fills exactly as the one that was saved.  DTO_EINVAL (m left empty) for
+ * a damaged snapshot. */
+void matcher_snapshot(const matcher *m, dbuf *b);
+int matcher_restore_snapshot(matcher *m, snap_reader *r);
 
 #endif

@@ -4,6 +4,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/timeutil.h"
+#include "engine/snapshot.h"
 
 #define SLOT_NONE UINT32_MAX
 
@@ -145,6 +146,81 @@ int oms_transition(oms *m, order *o, enum order_state to, dto_time t) {
   return rc;
 }
 
+static void told(oms *m, const order *o) {
+  if (m->obs)
+    m->obs(m->ctx, o, o->state, o->state, true);
+}
+
+int oms_amend(oms *m, order *o, const order_amend *a, dto_time t) {
+  uint32_t w = a->what;
+  if (w == 0 || (w & ~(uint32_t)OA_ALL))
+    return DTO_EINVAL;
+  if (order_is_terminal(o->state) &&
+      (w & (OA_QTY | OA_LIMIT | OA_STOP | OA_TRAIL)))
+    return DTO_ESTATE;
+  if ((w & OA_QTY) &&
+      (a->qty < o->filled || a->qty < 0 || (a->qty == 0 && o->filled)))
+    return DTO_EINVAL;
+  if (((w & OA_LIMIT) && a->limit_price < 0) ||
+      ((w & OA_STOP) && a->stop_price < 0) ||
+      ((w & OA_TRAIL) && a->trail < 0) ||
+      ((w & OA_EXITS) && (a->tp_price < 0 || a->sl_price < 0)))
+    return DTO_EINVAL;
+  if (w & OA_QTY)
+    o->qty = a->qty;
+  if (w & OA_PEER)
+    o->peer = a->peer;
+  if (w & OA_LIMIT)
+    o->limit_price = a->limit_price;
+  if (w & OA_STOP)
+    o->stop_price = a->stop_price;
+  if (w & OA_TRAIL) {
+    o->trail = a->trail;
+    o->water = a->water;
+    o->triggered = a->triggered;
+  }
+  if (w & OA_REPLACED_BY)
+    o->replaced_by = a->replaced_by;
+  if (w & OA_EXITS) {
+    o->tp_price = a->tp_price;
+    o->sl_price = a->sl_price;
+  }
+  o->updated = t;
+  told(m, o);
+  return 0;
+}
+
+int oms_fill(oms *m, order *o, fx qty, fx value, fx fee, dto_time t) {
+  if (qty <= 0 || qty > order_leaves(o) || value <= 0 || fee < 0)
+    return DTO_EINVAL;
+  enum order_state from = o->state;
+  if (from == OS_NEW || from == OS_REJECTED || from == OS_FILLED)
+    return DTO_ESTATE;
+  fx filled, notional, fees;
+  if (fx_add(o->filled, qty, &filled) ||
+      fx_add(o->notional, value, &notional) || fx_add(o->fees, fee, &fees))
+    return DTO_EOVERFLOW;
+  enum order_state to = filled >= o->qty ? OS_FILLED : OS_PARTIALLY_FILLED;
+  if (order_is_terminal(from) || (from == OS_PENDING_CANCEL && to != OS_FILLED))
+    to = from; /* late, or still waiting for the cancel */
+  if (to != from && !order_transition_legal(from, to))
+    return DTO_ESTATE;
+  o->filled = filled;
+  o->notional = notional;
+  o->fees = fees;
+  o->updated = t;
+  if (to == from) {
+    told(m, o);
+    return 0;
+  }
+  o->state = to;
+  if (order_is_terminal(to))
+    retire(m, o);
+  if (m->obs)
+    m->obs(m->ctx, o, from, to, true);
+  return 0;
+}
+
 /* Append s to buf[*n] within cap (keeping room for the NUL). */
 static void put(char *buf, size_t cap, size_t *n, const char *s, size_t len) {
   size_t room = cap - 1 - *n;
@@ -194,4 +270,55 @@ void oms_cloid(char *buf, size_t cap, const char *account,
   put(buf, cap, &n, "-", 1);
   put(buf, cap, &n, num, utoa(seq, num));
   buf[n] = '\0';
+}
+
+void oms_set_observer(oms *m, oms_observer obs, void *ctx) {
+  m->obs = obs;
+  m->ctx = ctx;
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+void oms_snapshot(const oms *m, dbuf *b) {
+  snap_u64(b, m->nids);
+  snap_u64(b, m->illegal);
+  snap_u64(b, m->nopen);
+  for (size_t i = 0; i < m->nopen; i++)
+    snap_order(b, oms_cget(m, m->open[i]));
+}
+
+int oms_restore_snapshot(oms *m, snap_reader *r) {
+  if (m->nids != 0)
+    return DTO_ESTATE;
+  size_t nids = snap_get_count(r, ORDER_NONE - 1);
+  uint64_t illegal = snap_get_u64(r);
+  size_t nopen = snap_get_count(r, nids);
+  if (!snap_ok(r))
+    return DTO_EINVAL;
+  order *v = xcalloc(nopen ? nopen : 1, sizeof *v);
+  for (size_t i = 0; i < nopen && snap_ok(r); i++) {
+    snap_get_order(r, &v[i]);
+    snap_check(r, v[i].id < nids && !order_is_terminal(v[i].state) &&
+                      (i == 0 || v[i].id > v[i - 1].id));
+  }
+  if (!snap_ok(r)) {
+    free(v);
+    return DTO_EINVAL;
+  }
+  m->slot_of = xgrow(m->slot_of, &m->idcap, nids ? nids : 1,
+                     sizeof *m->slot_of);
+  for (size_t i = 0; i < nids; i++)
+    m->slot_of[i] = SLOT_NONE;
+  m->nids = nids;
+  m->illegal = illegal;
+  m->slots = xgrow(m->slots, &m->slotcap, nopen ? nopen : 1, sizeof *m->slots);
+  m->open = xgrow(m->open, &m->opencap, nopen ? nopen : 1, sizeof *m->open);
+  for (size_t i = 0; i < nopen; i++) {
+    m->slots[i] = v[i];
+    m->slot_of[v[i].id] = (uint32_t)i;
+    m->open[i] = v[i].id;
+  }
+  m->nslots = m->nopen = nopen;
+  free(v);
+  return 0;
 }

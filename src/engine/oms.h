@@ -9,6 +9,7 @@
 #ifndef DTO_ENGINE_OMS_H
 #define DTO_ENGINE_OMS_H
 
+#include "core/snap.h"
 #include "engine/order.h"
 
 /* Told of every transition (from == to for a new order's creation) and of
@@ -46,9 +47,70 @@ int oms_transition(oms *m, order *o, enum order_state to, dto_time t);
 /* Count of illegal transitions refused so far. */
 uint64_t oms_illegal_count(const oms *m);
 
+/* ---- changes beside the state --------------------------------------------
+ * Every other change to an order after its creation goes through
+ * oms_amend() or oms_fill() too, so the observer (and through it the
+ * journal) sees each one: the observer is told from == to == the order's
+ * state (as for a creation, legal == true) after the change.  A refused
+ * change leaves the order untouched and tells the observer nothing. */
+
+/* Which fields of an order_amend apply (bits of what). */
+enum {
+  OA_QTY = 1u << 0,         /* qty: not below filled (0 only when unfilled) */
+  OA_PEER = 1u << 1,        /* peer: the other exit of a bracket pair */
+  OA_LIMIT = 1u << 2,       /* limit_price (>= 0) */
+  OA_STOP = 1u << 3,        /* stop_price (>= 0) */
+  OA_TRAIL = 1u << 4,       /* trailing state: trail (>= 0), water, triggered */
+  OA_REPLACED_BY = 1u << 5, /* replaced_by */
+  OA_EXITS = 1u << 6,       /* tp_price and sl_price (>= 0) of an entry */
+  OA_ALL = (1u << 7) - 1
+};
+
+typedef struct order_amend {
+  uint32_t what; /* OA_* bits: the fields below that apply */
+  fx qty;
+  order_id peer;
+  fx limit_price, stop_price;
+  fx trail, water;
+  bool triggered;
+  order_id replaced_by;
+  fx tp_price, sl_price;
+} order_amend;
+
+/* Change the fields of o that a->what names, at time t (o->updated), and
+ * tell the observer.  A terminal order takes only links (OA_PEER,
+ * OA_REPLACED_BY, OA_EXITS): its quantity, prices and trailing state are
+ * history (DTO_ESTATE).  DTO_EINVAL for no bits or unknown ones, or a value
+ * out of range. */
+int oms_amend(oms *m, order *o, const order_amend *a, dto_time t);
+
+/* Record a fill on o at t: qty (> 0, at most the leaves) worth value (> 0)
+ * with fee (>= 0).  filled, notional and fees grow; o moves to filled when
+ * nothing is left, else to partially_filled, except that an order with a
+ * cancel pending stays pending_cancel and a canceled, expired or replaced
+ * order keeps its state (a fill the broker reports after the cancel, the
+ * expiry or the replacement).  The observer is told once: the transition,
+ * or from == to when the state stays.  DTO_EINVAL for a quantity, value or
+ * fee out of range, DTO_ESTATE for an order that cannot have fills (new,
+ * rejected, filled), DTO_EOVERFLOW when a sum would overflow; o is
+ * unchanged then. */
+int oms_fill(oms *m, order *o, fx qty, fx value, fx fee, dto_time t);
+
 /* Write the deterministic client order id for (account, strategy, day, seq)
  * into buf: "ACCOUNT-STRATEGY-YYYYMMDD-SEQ". */
 void oms_cloid(char *buf, size_t cap, const char *account,
                const char *strategy, int64_t day, uint32_t seq);
+
+/* Replace the observer (a restored table gets its engine's). */
+void oms_set_observer(oms *m, oms_observer obs, void *ctx);
+
+/* Checkpoints: the id counter and every open order, field by field.
+ * Restoring needs an OMS that has created nothing yet; it keeps every id
+ * (so brokers and peers that name orders by id still find them) and makes
+ * no observer calls.  Terminal orders are not kept: a report about one
+ * after a restart is an unknown order.  DTO_EINVAL (m unchanged) for a
+ * damaged snapshot, DTO_ESTATE when m is not empty. */
+void oms_snapshot(const oms *m, dbuf *b);
+int oms_restore_snapshot(oms *m, snap_reader *r);
 
 #endif

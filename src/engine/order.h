@@ -67,8 +67,11 @@ typedef struct order {
   fx water;        /* TRAILING_STOP: best price seen since acceptance */
   fx fees;         /* cumulative fees */
   fx tp_price, sl_price; /* BR_ENTRY: exits to create once filled */
-  order_id parent;  /* bracket exits: the entry */
-  order_id peer;    /* bracket exits: the other exit (one cancels other) */
+  order_id parent; /* bracket exits: the entry */
+  order_id peer;   /* bracket exits: the other exit (one cancels other) */
+  /* the bracket an entry or exit belongs to (engine numbering, from 1);
+   * 0: none */
+  uint32_t bracket;
   order_id replaces, replaced_by;
   dto_time created, updated;
   int reason; /* broker reason (enum broker_reason), 0 if none */
@@ -89,10 +92,31 @@ const char *order_state_name(enum order_state s);
 const char *order_side_name(enum order_side s);
 const char *order_type_name(enum order_type t);
 const char *tif_name(enum tif t);
+/* "none", "entry", "take_profit", "stop_loss" ("?" out of range). */
+const char *bracket_role_name(enum bracket_role r);
 /* Parse the exact lower-case names above ("buy", "stop_limit", "gtc").
  * DTO_EINVAL (and *out untouched) for anything else, NULL included. */
 int order_side_parse(const char *s, enum order_side *out);
 int order_type_parse(const char *s, enum order_type *out);
 int tif_parse(const char *s, enum tif *out);
+int bracket_role_parse(const char *s, enum bracket_role *out);
+
+/* Longest account or strategy id in a client order id, with its NUL (the
+ * configuration's ids: 1 to 31 of a-z, 0-9 and '_'). */
+#define CLOID_ID_MAX 32
+
+/* Split a client order id "ACCOUNT-STRATEGY-YYYYMMDD-SEQ", as oms_cloid
+ * writes it, with full validation: account and strategy are 1 to
+ * CLOID_ID_MAX - 1 characters of a-z, 0-9 and '_' (so no '-'); the date is
+ * 8 digits of a valid civil date (year 0000 to 9999); SEQ is 1 to
+ * UINT32_MAX in decimal without sign or leading zero; the whole id is
+ * shorter than CLOID_MAX.  So oms_cloid of the parts gives cloid back, byte
+ * for byte.  The account and strategy are copied (NUL-terminated) into
+ * account (acap bytes) and strategy (scap bytes); *day gets the date as
+ * days since 1970-01-01 and *seq the sequence.  Returns 0, DTO_EINVAL for
+ * anything that is not such an id (NULL included), DTO_ERANGE when an id
+ * does not fit its buffer; the outputs are written only on success. */
+int cloid_parse(const char *cloid, char *account, size_t acap, char *strategy,
+                size_t scap, int64_t *day, uint32_t *seq);
 
 #endif

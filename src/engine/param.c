@@ -100,8 +100,10 @@ int param_parse(const param_spec *spec, const char *text, param_value *out,
     break;
   }
   case PARAM_DURATION: {
+    /* A bare 0 needs no unit: "exit_before_close: 0" reads as YAML writes
+     * it.  Any other number without a unit is ambiguous and refused. */
     dto_time d = 0;
-    int rc = duration_parse(text, &d);
+    int rc = strcmp(text, "0") ? duration_parse(text, &d) : 0;
     if (rc && rc != DTO_ERANGE) {
       snprintf(buf, cap, "expected a duration such as 30s, 5m or 1h");
       return DTO_EPARSE;

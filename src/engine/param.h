@@ -18,7 +18,8 @@ enum param_type {
   PARAM_DOUBLE,   /* real, range [min, max] */
   PARAM_BOOL,     /* true/false */
   PARAM_ENUM,     /* one of choices; value is the index */
-  PARAM_DURATION, /* "5m", "30s"...; range [min, max] in seconds */
+  PARAM_DURATION, /* "5m", "30s"... or a bare "0"; range [min, max] in
+                     seconds */
   PARAM_TYPE_COUNT
 };
 

@@ -3,6 +3,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "engine/snapshot.h"
 
 typedef struct acct {
   fx cash;
@@ -40,22 +41,55 @@ struct portfolio {
   void *trade_ctx;
 };
 
-/* Products here are bounded by realistic prices and sizes; an overflow is a
- * broken invariant of the caller (limits are checked before orders go out). */
-static fx mul(fx a, fx b) {
+/* Arithmetic on the ledger is checked: an overflow sets *ovf (sticky) and
+ * the caller changes nothing.  Broker reports are validated before they get
+ * here (engine_reports.c); this is the last line, so a value that slipped
+ * through can never wrap a balance or abort the process. */
+static fx cmul(fx a, fx b, bool *ovf) {
   fx r;
-  int rc = fx_mul(a, b, &r);
-  DTO_ASSERT(rc == 0);
+  if (fx_mul(a, b, &r)) {
+    *ovf = true;
+    return 0;
+  }
+  return r;
+}
+static fx cadd(fx a, fx b, bool *ovf) {
+  fx r;
+  if (fx_add(a, b, &r)) {
+    *ovf = true;
+    return 0;
+  }
+  return r;
+}
+static fx csub(fx a, fx b, bool *ovf) {
+  fx r;
+  if (fx_sub(a, b, &r)) {
+    *ovf = true;
+    return 0;
+  }
+  return r;
+}
+/* Saturating, for sums that are reported rather than booked. */
+static fx smul(fx a, fx b) {
+  fx r;
+  if (fx_mul(a, b, &r))
+    return ((a > 0) == (b > 0)) ? FX_MAX : -FX_MAX;
+  return r;
+}
+static fx sadd(fx a, fx b) {
+  fx r;
+  if (fx_add(a, b, &r))
+    return a > 0 ? FX_MAX : -FX_MAX;
   return r;
 }
 
 fx fee_compute(const fee_schedule *f, fx qty, fx price, bool first) {
-  fx value = mul(qty, price), fee = mul(qty, f->per_share), v;
+  fx value = smul(qty, price), fee = smul(qty, f->per_share), v;
   if (f->bps && fx_muldiv(value, f->bps, FX_SCALE * 10000LL, FX_ROUND_NEAREST,
                           &v) == 0)
-    fee += v;
+    fee = sadd(fee, v);
   if (first) {
-    fee += f->per_order;
+    fee = sadd(fee, f->per_order);
     if (fee < f->min_per_order)
       fee = f->min_per_order;
   }
@@ -129,18 +163,18 @@ static fx market_value(const portfolio *p, const position *pos, bool gross) {
   for (size_t s = 0; s < p->nsym; s++) {
     fx q = pos[s].qty;
     if (q)
-      mv += mul(gross ? fx_abs(q) : q, p->last[s]);
+      mv = sadd(mv, smul(gross ? fx_abs(q) : q, p->last[s]));
   }
   return mv;
 }
 
 /* Apply a signed quantity change dq at price to pos; returns the realised
- * P&L of the part that reduced the position. */
-static fx apply(position *pos, fx dq, fx price, int64_t day) {
+ * P&L of the part that reduced the position.  Checked: see cmul. */
+static fx apply(position *pos, fx dq, fx price, int64_t day, bool *ovf) {
   fx realized = 0;
   if (pos->qty == 0 || (pos->qty > 0) == (dq > 0)) {
-    pos->cost += mul(dq, price);
-    pos->qty += dq;
+    pos->cost = cadd(pos->cost, cmul(dq, price, ovf), ovf);
+    pos->qty = cadd(pos->qty, dq, ovf);
     pos->open_day = day;
     return 0;
   }
@@ -149,23 +183,29 @@ static fx apply(position *pos, fx dq, fx price, int64_t day) {
   fx cost_closed;
   if (closeq == fx_abs(pos->qty)) {
     cost_closed = pos->cost;
-  } else {
-    int rc = fx_muldiv(pos->cost, closeq, fx_abs(pos->qty), FX_ROUND_NEAREST,
-                       &cost_closed);
-    DTO_ASSERT(rc == 0);
+  } else if (fx_muldiv(pos->cost, closeq, fx_abs(pos->qty), FX_ROUND_NEAREST,
+                       &cost_closed)) {
+    *ovf = true;
+    return 0;
   }
-  fx sign = pos->qty > 0 ? 1 : -1;
-  realized = sign * mul(closeq, price) - cost_closed;
-  pos->cost -= cost_closed;
-  pos->qty += sign > 0 ? -closeq : closeq;
+  fx closed_value = cmul(closeq, price, ovf);
+  realized = pos->qty > 0 ? csub(closed_value, cost_closed, ovf)
+                          : csub(-closed_value, cost_closed, ovf);
+  pos->cost = csub(pos->cost, cost_closed, ovf);
+  pos->qty += pos->qty > 0 ? -closeq : closeq; /* |closeq| <= |qty| */
   fx rest = fx_abs(dq) - closeq;
   if (rest > 0) { /* flipped through zero */
+    /* The new position's cost is the fill's value less the closed part's,
+     * so that cash (which moves by the fill's value, rounded once) stays
+     * start + realized - cost - fees to the last 1e-8. */
+    fx total = cmul(fx_abs(dq), price, ovf);
+    fx rest_value = csub(total, closed_value, ovf);
     fx sq = dq > 0 ? rest : -rest;
-    pos->cost = mul(sq, price);
+    pos->cost = dq > 0 ? rest_value : -rest_value;
     pos->qty = sq;
     pos->open_day = day;
   }
-  pos->realized += realized;
+  pos->realized = cadd(pos->realized, realized, ovf);
   return realized;
 }
 
@@ -183,9 +223,9 @@ static void push_trade(portfolio *p, const trade_rec *r) {
 }
 
 /* Round-trip bookkeeping for one strategy position. */
-static void track_trade(portfolio *p, open_trade *ot, const order *o,
-                        fx before, fx dq, fx price, fx fee, fx realized,
-                        dto_time t) {
+static void track_trade(open_trade *ot, trade_rec *done, bool *finished,
+                        const order *o, fx before, fx dq, fx price, fx fee,
+                        fx realized, dto_time t, bool *ovf) {
   fx after = before + dq;
   fx absdq = fx_abs(dq);
   if (before == 0 || (before > 0) == (dq > 0)) {
@@ -197,26 +237,26 @@ static void track_trade(portfolio *p, open_trade *ot, const order *o,
       ot->r.dir = dq > 0 ? 1 : -1;
       ot->r.entry_time = t;
     }
-    ot->r.entry_qty += absdq;
-    ot->r.entry_value += mul(absdq, price);
-    ot->r.fees += fee;
+    ot->r.entry_qty = cadd(ot->r.entry_qty, absdq, ovf);
+    ot->r.entry_value = cadd(ot->r.entry_value, cmul(absdq, price, ovf), ovf);
+    ot->r.fees = cadd(ot->r.fees, fee, ovf);
     if (fx_abs(after) > ot->r.qty)
       ot->r.qty = fx_abs(after);
     return;
   }
   fx closeq = fx_min(absdq, fx_abs(before));
   fx fee_close = fee;
-  if (closeq < absdq) {
-    int rc = fx_muldiv(fee, closeq, absdq, FX_ROUND_NEAREST, &fee_close);
-    DTO_ASSERT(rc == 0);
-  }
-  ot->r.exit_qty += closeq;
-  ot->r.exit_value += mul(closeq, price);
-  ot->r.pnl += realized;
-  ot->r.fees += fee_close;
+  if (closeq < absdq &&
+      fx_muldiv(fee, closeq, absdq, FX_ROUND_NEAREST, &fee_close))
+    *ovf = true;
+  ot->r.exit_qty = cadd(ot->r.exit_qty, closeq, ovf);
+  ot->r.exit_value = cadd(ot->r.exit_value, cmul(closeq, price, ovf), ovf);
+  ot->r.pnl = cadd(ot->r.pnl, realized, ovf);
+  ot->r.fees = cadd(ot->r.fees, fee_close, ovf);
   if (after == 0 || (after > 0) != (before > 0)) {
     ot->r.exit_time = t;
-    push_trade(p, &ot->r);
+    *done = ot->r;
+    *finished = true;
     ot->active = false;
     if (after != 0) { /* flip: the rest opens a new round trip */
       memset(&ot->r, 0, sizeof ot->r);
@@ -226,7 +266,7 @@ static void track_trade(portfolio *p, open_trade *ot, const order *o,
       ot->r.dir = after > 0 ? 1 : -1;
       ot->r.entry_time = t;
       ot->r.entry_qty = fx_abs(after);
-      ot->r.entry_value = mul(fx_abs(after), price);
+      ot->r.entry_value = cmul(fx_abs(after), price, ovf);
       ot->r.fees = fee - fee_close;
       ot->r.qty = fx_abs(after);
     }
@@ -248,44 +288,58 @@ static void count_day_trade(acct *a, int64_t day) {
 int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
                    dto_time t, int64_t day, bool *day_trade) {
   fx value;
-  if (qty <= 0 || price <= 0 || fx_mul(qty, price, &value))
+  if (qty <= 0 || price <= 0 || fee < 0 || fx_mul(qty, price, &value) ||
+      o->account >= p->na || o->strategy >= p->ns || o->sym >= p->nsym)
     return DTO_EOVERFLOW;
   fx dq = o->side == SIDE_BUY ? qty : -qty;
   sym_id sym = o->sym;
-  acct *a = &p->a[o->account];
-  strat_book *sb = &p->s[o->strategy];
-  position *ap = &p->apos[o->account * p->nsym + sym];
-  position *sp = &p->spos[o->strategy * p->nsym + sym];
-  if (p->last[sym] == 0)
-    portfolio_mark(p, sym, price);
+  size_t ai = o->account * p->nsym + sym, si = o->strategy * p->nsym + sym;
+  /* Work on copies; commit only when no sum overflowed. */
+  bool ovf = false;
+  acct a = p->a[o->account];
+  strat_book sb = p->s[o->strategy];
+  position ap = p->apos[ai], sp = p->spos[si];
+  open_trade ot = p->otr[si];
 
   /* day trade: this order reduces an account position opened today */
-  bool dt = false;
-  if (ap->qty != 0 && (ap->qty > 0) != (dq > 0) && ap->open_day == day &&
-      p->dt_order[o->account * p->nsym + sym] != o->id) {
-    p->dt_order[o->account * p->nsym + sym] = o->id;
-    count_day_trade(a, day);
-    dt = true;
+  bool dt = ap.qty != 0 && (ap.qty > 0) != (dq > 0) && ap.open_day == day &&
+            p->dt_order[ai] != o->id;
+
+  fx sbefore = sp.qty;
+  fx ar = apply(&ap, dq, price, day, &ovf);
+  fx sr = apply(&sp, dq, price, day, &ovf);
+  ap.fees = cadd(ap.fees, fee, &ovf);
+  sp.fees = cadd(sp.fees, fee, &ovf);
+
+  fx flow = csub(o->side == SIDE_BUY ? -value : value, fee, &ovf);
+  a.cash = cadd(a.cash, flow, &ovf);
+  a.realized = cadd(a.realized, ar, &ovf);
+  a.fees = cadd(a.fees, fee, &ovf);
+  sb.cash = cadd(sb.cash, flow, &ovf);
+  sb.realized = cadd(sb.realized, sr, &ovf);
+  sb.fees = cadd(sb.fees, fee, &ovf);
+
+  trade_rec done;
+  bool finished = false;
+  track_trade(&ot, &done, &finished, o, sbefore, dq, price, fee, sr, t, &ovf);
+  if (ovf)
+    return DTO_EOVERFLOW;
+
+  if (p->last[sym] == 0)
+    portfolio_mark(p, sym, price);
+  if (dt) {
+    p->dt_order[ai] = o->id;
+    count_day_trade(&a, day);
   }
   if (day_trade)
     *day_trade = dt;
-
-  fx sbefore = sp->qty;
-  fx ar = apply(ap, dq, price, day);
-  fx sr = apply(sp, dq, price, day);
-  ap->fees += fee;
-  sp->fees += fee;
-
-  fx cashflow = o->side == SIDE_BUY ? -value : value;
-  a->cash += cashflow - fee;
-  a->realized += ar;
-  a->fees += fee;
-  sb->cash += cashflow - fee;
-  sb->realized += sr;
-  sb->fees += fee;
-
-  track_trade(p, &p->otr[o->strategy * p->nsym + sym], o, sbefore, dq, price,
-              fee, sr, t);
+  p->a[o->account] = a;
+  p->s[o->strategy] = sb;
+  p->apos[ai] = ap;
+  p->spos[si] = sp;
+  p->otr[si] = ot;
+  if (finished)
+    push_trade(p, &done);
   return 0;
 }
 
@@ -346,7 +400,7 @@ fx portfolio_account_fees(const portfolio *p, uint32_t a) {
 fx portfolio_account_unrealized(const portfolio *p, uint32_t a) {
   fx cost = 0;
   for (size_t s = 0; s < p->nsym; s++)
-    cost += p->apos[a * p->nsym + s].cost;
+    cost = sadd(cost, p->apos[a * p->nsym + s].cost);
   return market_value(p, &p->apos[a * p->nsym], false) - cost;
 }
 fx portfolio_account_buying_power(const portfolio *p, uint32_t a) {
@@ -387,4 +441,117 @@ uint64_t portfolio_trades_total(const portfolio *p) { return p->trades_total; }
 const trade_rec *portfolio_trades(const portfolio *p, size_t *n) {
   *n = p->ntrades;
   return p->trades;
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+void portfolio_snapshot(const portfolio *p, dbuf *b) {
+  snap_u64(b, p->na);
+  snap_u64(b, p->ns);
+  snap_u64(b, p->nsym);
+  for (size_t i = 0; i < p->na; i++) {
+    const acct *a = &p->a[i];
+    snap_i64(b, a->cash);
+    snap_i64(b, a->realized);
+    snap_i64(b, a->fees);
+    snap_i64(b, a->day_trades);
+    for (int k = 0; k < 8; k++) {
+      snap_i64(b, a->dt_day[k]);
+      snap_i64(b, a->dt_count[k]);
+    }
+    snap_i64(b, a->dt_head);
+  }
+  for (size_t i = 0; i < p->ns; i++) {
+    snap_i64(b, p->s[i].cash);
+    snap_i64(b, p->s[i].realized);
+    snap_i64(b, p->s[i].fees);
+  }
+  for (size_t i = 0; i < p->na * p->nsym; i++) {
+    snap_position(b, &p->apos[i]);
+    snap_u32(b, p->dt_order[i]);
+  }
+  for (size_t i = 0; i < p->ns * p->nsym; i++) {
+    snap_position(b, &p->spos[i]);
+    snap_bool(b, p->otr[i].active);
+    if (p->otr[i].active)
+      snap_trade_rec(b, &p->otr[i].r);
+  }
+  for (size_t i = 0; i < p->nsym; i++)
+    snap_i64(b, p->last[i]);
+  snap_u64(b, p->trades_total);
+}
+
+int portfolio_restore_snapshot(portfolio *p, snap_reader *r) {
+  snap_check(r, snap_get_u64(r) == p->na);
+  snap_check(r, snap_get_u64(r) == p->ns);
+  snap_check(r, snap_get_u64(r) == p->nsym);
+  if (!snap_ok(r))
+    return DTO_EINVAL;
+  acct *a = xcalloc(p->na ? p->na : 1, sizeof *a);
+  strat_book *sb = xcalloc(p->ns ? p->ns : 1, sizeof *sb);
+  position *apos = xcalloc(p->na * p->nsym + 1, sizeof *apos);
+  order_id *dto = xcalloc(p->na * p->nsym + 1, sizeof *dto);
+  position *spos = xcalloc(p->ns * p->nsym + 1, sizeof *spos);
+  open_trade *otr = xcalloc(p->ns * p->nsym + 1, sizeof *otr);
+  fx *last = xcalloc(p->nsym + 1, sizeof *last);
+  for (size_t i = 0; i < p->na; i++) {
+    a[i].cash = snap_get_i64(r);
+    a[i].realized = snap_get_i64(r);
+    a[i].fees = snap_get_i64(r);
+    a[i].day_trades = (int)snap_get_i64(r);
+    for (int k = 0; k < 8; k++) {
+      a[i].dt_day[k] = snap_get_i64(r);
+      a[i].dt_count[k] = (int)snap_get_i64(r);
+    }
+    int64_t h = snap_get_i64(r);
+    snap_check(r, h >= 0 && h < 8);
+    a[i].dt_head = (int)h;
+  }
+  for (size_t i = 0; i < p->ns; i++) {
+    sb[i].account = p->s[i].account;
+    sb[i].alloc = p->s[i].alloc;
+    sb[i].cash = snap_get_i64(r);
+    sb[i].realized = snap_get_i64(r);
+    sb[i].fees = snap_get_i64(r);
+  }
+  for (size_t i = 0; i < p->na * p->nsym; i++) {
+    snap_get_position(r, &apos[i]);
+    dto[i] = snap_get_u32(r);
+  }
+  for (size_t i = 0; i < p->ns * p->nsym; i++) {
+    snap_get_position(r, &spos[i]);
+    otr[i].active = snap_get_bool(r);
+    if (otr[i].active)
+      snap_get_trade_rec(r, &otr[i].r);
+  }
+  for (size_t i = 0; i < p->nsym; i++)
+    last[i] = snap_get_i64(r);
+  uint64_t total = snap_get_u64(r);
+  if (!snap_ok(r)) {
+    free(a);
+    free(sb);
+    free(apos);
+    free(dto);
+    free(spos);
+    free(otr);
+    free(last);
+    return DTO_EINVAL;
+  }
+  memcpy(p->a, a, p->na * sizeof *a);
+  memcpy(p->s, sb, p->ns * sizeof *sb);
+  memcpy(p->apos, apos, p->na * p->nsym * sizeof *apos);
+  memcpy(p->dt_order, dto, p->na * p->nsym * sizeof *dto);
+  memcpy(p->spos, spos, p->ns * p->nsym * sizeof *spos);
+  memcpy(p->otr, otr, p->ns * p->nsym * sizeof *otr);
+  memcpy(p->last, last, p->nsym * sizeof *last);
+  p->trades_total = total;
+  p->ntrades = 0;
+  free(a);
+  free(sb);
+  free(apos);
+  free(dto);
+  free(spos);
+  free(otr);
+  free(last);
+  return 0;
 }

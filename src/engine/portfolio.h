@@ -15,6 +15,7 @@
 #define DTO_ENGINE_PORTFOLIO_H
 
 #include "core/fx.h"
+#include "core/snap.h"
 #include "engine/order.h"
 
 typedef struct fee_schedule {
@@ -129,5 +130,13 @@ fx portfolio_strategy_fees(const portfolio *p, uint32_t strategy);
 const trade_rec *portfolio_trades(const portfolio *p, size_t *n);
 /* Round trips finished since the start. */
 uint64_t portfolio_trades_total(const portfolio *p);
+
+/* Checkpoints: every balance, position, open round trip, day-trade
+ * history and last price, field by field.  Restoring into a portfolio built
+ * from the same configuration gives the books exactly as they were (the
+ * list of recent finished round trips is not kept).  DTO_EINVAL (p
+ * unchanged) for a damaged snapshot or one of another shape. */
+void portfolio_snapshot(const portfolio *p, dbuf *b);
+int portfolio_restore_snapshot(portfolio *p, snap_reader *r);
 
 #endif

@@ -1,11 +1,18 @@
-/* risk.c - pre-trade checks, throttles, modes and the kill switch. */
+/* risk.c - pre-trade checks, throttles, modes and the kill switch.
+ *
+ * Modes change only in transition(): one table of legal changes (rules[]
+ * below).  The duplicate memory is a hash table of accepted orders keyed by
+ * every field that makes two orders the same, swept of entries outside
+ * their window when it grows (memory follows the orders inside the window,
+ * never a fixed count).  Snapshots write every mutable field explicitly,
+ * little-endian. */
 #include "engine/risk.h"
 
 #include "core/alloc.h"
 #include "core/error.h"
 
 #define RATE_CAP 4096 /* largest per-second or per-minute throttle */
-#define DUP_RING 64   /* recent accepted orders kept for duplicate checks */
+#define DUP_MIN 64    /* the duplicate memory sweeps when it holds more */
 
 /* Timestamps of the last accepted orders of one scope, oldest first. */
 typedef struct rate_ring {
@@ -13,24 +20,34 @@ typedef struct rate_ring {
   int cap, head, n;
 } rate_ring;
 
+/* One accepted order in the duplicate memory: the key (every field that
+ * makes two orders the same) and when it was accepted. */
 typedef struct dup_entry {
+  fx qty, limit, stop, trail;
   dto_time t;
-  fx qty, price;
-  uint32_t account;
+  uint32_t account, strategy;
   sym_id sym;
-  enum order_side side;
+  uint8_t side, type;
+  bool used;
 } dup_entry;
+
+/* Open addressing, linear probing; cap is a power of two at least twice
+ * sweep_at, and n <= sweep_at, so a probe always ends. */
+typedef struct dup_table {
+  dup_entry *e;
+  uint32_t cap, n;
+  uint32_t sweep_at; /* inserting beyond this many first drops the stale */
+} dup_table;
 
 typedef struct scope_state {
   enum risk_mode mode;
-  enum risk_reason why; /* RISK_OK: set by a person */
-  bool auto_daily;      /* REDUCING from a daily limit: lifted next day */
+  enum risk_cause cause; /* of the transition into mode */
   rate_ring sec, min;
 } scope_state;
 
 typedef struct strat_state {
   int losses_in_row;
-  dto_time *fills; /* fill-loop ring per symbol: nsyms * fill_cap */
+  dto_time *fills; /* fill-loop ring per symbol: nsym * fill_cap */
   int *fhead, *fn;
   int flen;        /* ring length in use: this strategy's count + 1 */
 } strat_state;
@@ -44,15 +61,19 @@ struct risk {
   risk_account_limits *al;
   risk_strategy_limits *sl;
   scope_state *as, *ss;
+  scope_state glob; /* the kill switch: ACTIVE or HALTED */
   strat_state *st;
   int fill_cap; /* per-symbol fill-loop ring size */
-  bool killed;
   bool store_fault;
   bool unreconciled;
-  dup_entry dup[DUP_RING];
-  int dup_head, dup_n;
+  dup_table dup;
   uint64_t refused[RISK_REASON_COUNT];
   uint64_t checked;
+  uint64_t illegal;
+  bool has_last_illegal;
+  risk_change last_illegal;
+  risk_observer_fn observer;
+  void *observer_ctx;
 };
 
 static const char *const reason_names[RISK_REASON_COUNT] = {
@@ -62,12 +83,20 @@ static const char *const reason_names[RISK_REASON_COUNT] = {
 };
 static const char *const mode_names[RISK_MODE_COUNT] = {"active", "reducing",
                                                         "halted"};
+static const char *const cause_names[RISK_CAUSE_COUNT] = {
+#define DTO__RISK_CAUSE_NAME(name, str) str,
+    RISK_CAUSE_MAP(DTO__RISK_CAUSE_NAME)
+#undef DTO__RISK_CAUSE_NAME
+};
 
 const char *risk_reason_name(enum risk_reason r) {
   return (unsigned)r < RISK_REASON_COUNT ? reason_names[r] : "?";
 }
 const char *risk_mode_name(enum risk_mode m) {
   return (unsigned)m < RISK_MODE_COUNT ? mode_names[m] : "?";
+}
+const char *risk_cause_name(enum risk_cause c) {
+  return (unsigned)c < RISK_CAUSE_COUNT ? cause_names[c] : "?";
 }
 int risk_mode_parse(const char *s, enum risk_mode *out) {
   for (int i = 0; s && i < RISK_MODE_COUNT; i++)
@@ -279,6 +308,7 @@ int risk_new(const risk_config *c, risk **out) {
     r->st[i].fn = xcalloc(nsym, sizeof(int));
   }
   r->fill_cap = -1;
+  r->dup.sweep_at = DUP_MIN;
   apply(r, c);
   *out = r;
   return 0;
@@ -306,6 +336,7 @@ void risk_free(risk *r) {
     free(r->st[i].fhead);
     free(r->st[i].fn);
   }
+  free(r->dup.e);
   free(r->strategy_account);
   free(r->acct_ol);
   free(r->strat_ol);
@@ -377,6 +408,110 @@ static enum risk_reason refuse(risk *r, risk_decision *d,
   return why;
 }
 
+/* ---- the duplicate memory ------------------------------------------------ */
+
+static void dup_key(dup_entry *k, const order *o) {
+  memset(k, 0, sizeof *k);
+  k->qty = o->qty;
+  k->limit = o->limit_price;
+  k->stop = o->stop_price;
+  k->trail = o->trail;
+  k->account = o->account;
+  k->strategy = o->strategy;
+  k->sym = o->sym;
+  k->side = (uint8_t)o->side;
+  k->type = (uint8_t)o->type;
+}
+
+/* Independent multiplies (they run in parallel), then one finalising
+ * round: fast, and good enough for keys that differ in any field. */
+static uint32_t dup_hash(const dup_entry *k) {
+  uint64_t h =
+      ((((uint64_t)k->account << 32) | k->strategy) * 0x9e3779b97f4a7c15ull) ^
+      ((((uint64_t)k->sym << 16) | ((uint64_t)k->side << 8) | k->type) *
+       0xc2b2ae3d27d4eb4full) ^
+      ((uint64_t)k->qty * 0x165667b19e3779f9ull) ^
+      ((uint64_t)k->limit * 0xd6e8feb86659fd93ull) ^
+      ((uint64_t)k->stop * 0xff51afd7ed558ccdull) ^
+      ((uint64_t)k->trail * 0xc4ceb9fe1a85ec53ull);
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ull;
+  return (uint32_t)(h >> 32);
+}
+
+static bool dup_same(const dup_entry *a, const dup_entry *b) {
+  return a->qty == b->qty && a->limit == b->limit && a->stop == b->stop &&
+         a->trail == b->trail && a->account == b->account &&
+         a->strategy == b->strategy && a->sym == b->sym && a->side == b->side &&
+         a->type == b->type;
+}
+
+/* The slot holding key, or the free slot where it would go (NULL before
+ * the table is first made).  The table is never full (n <= cap / 2). */
+static dup_entry *dup_find(dup_table *t, const dup_entry *key) {
+  if (!t->cap)
+    return NULL;
+  uint32_t m = t->cap - 1;
+  for (uint32_t i = dup_hash(key) & m;; i = (i + 1) & m) {
+    dup_entry *e = &t->e[i];
+    if (!e->used || dup_same(e, key))
+      return e;
+  }
+}
+
+/* Is e still inside its window at now (under the current limits)? */
+static bool dup_live(const risk *r, const dup_entry *e, dto_time now) {
+  dto_time w = r->eff[(size_t)e->strategy * r->nsym + e->sym].dup_window;
+  return w > 0 && now - e->t < w;
+}
+
+/* Rebuild t: with r, a sweep that keeps only the entries still inside
+ * their window at now and sets sweep_at to twice their number (at least
+ * DUP_MIN); without r, the same entries in a table sized for sweep_at. */
+static void dup_rebuild(dup_table *t, const risk *r, dto_time now) {
+  dup_table nt = {0};
+  nt.sweep_at = t->sweep_at;
+  uint32_t live = 0;
+  for (uint32_t i = 0; i < t->cap; i++)
+    live += t->e[i].used && (!r || dup_live(r, &t->e[i], now));
+  if (r) /* a sweep: room for as many again as are still inside */
+    nt.sweep_at = live * 2 > DUP_MIN ? live * 2 : DUP_MIN;
+  nt.cap = 2 * DUP_MIN;
+  while (nt.cap < 2 * nt.sweep_at)
+    nt.cap *= 2;
+  nt.e = xcalloc(nt.cap, sizeof *nt.e);
+  for (uint32_t i = 0; i < t->cap; i++) {
+    const dup_entry *e = &t->e[i];
+    if (!e->used || (r && !dup_live(r, e, now)))
+      continue;
+    *dup_find(&nt, e) = *e;
+    nt.n++;
+  }
+  free(t->e);
+  *t = nt;
+}
+
+/* Remember accepted order o at now; slot is what dup_find() gave for its
+ * key (the table has not changed since). */
+static void dup_remember(risk *r, dup_entry *slot, const order *o,
+                         dto_time now) {
+  dup_table *t = &r->dup;
+  if (!slot || !slot->used) {
+    dup_entry key;
+    dup_key(&key, o);
+    if (!t->cap || t->n + 1 > t->sweep_at) {
+      dup_rebuild(t, t->cap ? r : NULL, now);
+      slot = dup_find(t, &key);
+    }
+    *slot = key;
+    slot->used = true;
+    t->n++;
+  }
+  slot->t = now;
+}
+
+size_t risk_dup_memory(const risk *r) { return r->dup.n; }
+
 /* ---- the check ----------------------------------------------------------- */
 
 enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
@@ -414,7 +549,7 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
                 : addx(addx(in->acct_pos, -in->acct_open_sell), -o->qty);
 
   /* kill switch and modes */
-  if (r->killed)
+  if (r->glob.mode == MODE_HALTED)
     return refuse(r, d, RISK_KILL_SWITCH, 0, 0, 3);
   if (r->store_fault)
     return refuse(r, d, RISK_STORE_FAULT, 0, 0, 3);
@@ -426,10 +561,11 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
     return refuse(r, d, RISK_HALTED, 0, 0, 2);
   if (!reducing && (as->mode == MODE_REDUCING || ss->mode == MODE_REDUCING)) {
     int scope = as->mode == MODE_REDUCING ? 1 : 2;
-    enum risk_reason why = scope == 1 ? as->why : ss->why;
+    enum risk_cause c = scope == 1 ? as->cause : ss->cause;
     /* a daily limit says which; a person or other guard: reducing only */
-    if (why != RISK_DAILY_LOSS && why != RISK_DRAWDOWN)
-      why = RISK_REDUCING_ONLY;
+    enum risk_reason why = c == RISK_CAUSE_DAILY_LOSS ? RISK_DAILY_LOSS
+                           : c == RISK_CAUSE_DRAWDOWN ? RISK_DRAWDOWN
+                                                      : RISK_REDUCING_ONLY;
     return refuse(r, d, why, 0, 0, scope);
   }
 
@@ -580,18 +716,14 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
   if (ring_full(&as->min, in->now, DTO_NS_PER_MIN))
     return refuse(r, d, RISK_RATE_MIN, fx_from_int(as->min.cap + 1),
                   fx_from_int(as->min.cap), 1);
+  dup_entry *dup = NULL;
   if (ol->dup_window > 0) {
-    fx p = need_limit ? o->limit_price : o->stop_price;
-    for (int k = 0; k < r->dup_n; k++) {
-      const dup_entry *e = &r->dup[(r->dup_head + DUP_RING - 1 - k) % DUP_RING];
-      if (in->now - e->t >= ol->dup_window)
-        break; /* newest first: the rest are older */
-      /* value: time since the earlier order; limit: the window */
-      if (e->account == o->account && e->sym == o->sym &&
-          e->side == o->side && e->qty == o->qty && e->price == p)
-        return refuse(r, d, RISK_DUPLICATE, in->now - e->t, ol->dup_window,
-                      0);
-    }
+    dup_entry key;
+    dup_key(&key, o);
+    dup = dup_find(&r->dup, &key);
+    /* value: time since the earlier order; limit: the window */
+    if (dup && dup->used && in->now - dup->t < ol->dup_window)
+      return refuse(r, d, RISK_DUPLICATE, in->now - dup->t, ol->dup_window, 0);
   }
 
   /* pattern day trader */
@@ -621,30 +753,147 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
   ring_push(&as->sec, in->now);
   ring_push(&ss->min, in->now);
   ring_push(&as->min, in->now);
-  if (ol->dup_window > 0) {
-    dup_entry *e = &r->dup[r->dup_head];
-    e->t = in->now;
-    e->qty = o->qty;
-    e->price = need_limit ? o->limit_price : o->stop_price;
-    e->account = o->account;
-    e->sym = o->sym;
-    e->side = o->side;
-    r->dup_head = (r->dup_head + 1) % DUP_RING;
-    if (r->dup_n < DUP_RING)
-      r->dup_n++;
-  }
+  if (ol->dup_window > 0)
+    dup_remember(r, dup, o, in->now);
   return RISK_OK;
 }
 
-/* ---- state from the engine ----------------------------------------------- */
+/* ---- modes: the one transition function ---------------------------------- */
+
+#define MB(m) (1u << (m))
+#define CB(c) (1u << (c))
+#define SB(s) (1u << (s))
+#define ALL_MODES (MB(MODE_ACTIVE) | MB(MODE_REDUCING) | MB(MODE_HALTED))
+#define ANY_CAUSE ((1u << RISK_CAUSE_COUNT) - 1)
+#define DAILY (CB(RISK_CAUSE_DAILY_LOSS) | CB(RISK_CAUSE_DRAWDOWN))
+#define ACCT_STRAT (SB(RISK_SCOPE_ACCOUNT) | SB(RISK_SCOPE_STRATEGY))
+
+/* The legal changes: `cause` may move a scope of a kind in `scopes` from a
+ * mode in `from`, entered for a cause in `from_causes`, to a mode in `to`.
+ * What is not here is illegal.  docs/internals/risk.md has the same table
+ * in words. */
+static const struct rule {
+  enum risk_cause cause;
+  uint32_t scopes, from, from_causes, to;
+} rules[] = {
+    /* a person sets any mode of an account or strategy, and releases any */
+    {RISK_CAUSE_PERSON, ACCT_STRAT, ALL_MODES, ANY_CAUSE, ALL_MODES},
+    /* daily limits restrict an active scope until the next day */
+    {RISK_CAUSE_DAILY_LOSS, ACCT_STRAT, MB(MODE_ACTIVE), ANY_CAUSE,
+     MB(MODE_REDUCING)},
+    {RISK_CAUSE_DRAWDOWN, ACCT_STRAT, MB(MODE_ACTIVE), ANY_CAUSE,
+     MB(MODE_REDUCING)},
+    /* consecutive losses: REDUCING until a person releases it, taking
+     * over from a daily limit (which the next day would lift) */
+    {RISK_CAUSE_CONSECUTIVE_LOSSES, SB(RISK_SCOPE_STRATEGY), MB(MODE_ACTIVE),
+     ANY_CAUSE, MB(MODE_REDUCING)},
+    {RISK_CAUSE_CONSECUTIVE_LOSSES, SB(RISK_SCOPE_STRATEGY), MB(MODE_REDUCING),
+     DAILY, MB(MODE_REDUCING)},
+    /* the fill-loop guard halts a strategy that is not halted */
+    {RISK_CAUSE_FILL_LOOP, SB(RISK_SCOPE_STRATEGY),
+     MB(MODE_ACTIVE) | MB(MODE_REDUCING), ANY_CAUSE, MB(MODE_HALTED)},
+    /* a new day lifts what the daily limits set, nothing else */
+    {RISK_CAUSE_NEW_DAY, ACCT_STRAT, MB(MODE_REDUCING), DAILY, MB(MODE_ACTIVE)},
+    /* the kill switch: on from active, off only what it set */
+    {RISK_CAUSE_KILL_SWITCH, SB(RISK_SCOPE_GLOBAL), MB(MODE_ACTIVE), ANY_CAUSE,
+     MB(MODE_HALTED)},
+    {RISK_CAUSE_KILL_SWITCH, SB(RISK_SCOPE_GLOBAL), MB(MODE_HALTED),
+     CB(RISK_CAUSE_KILL_SWITCH), MB(MODE_ACTIVE)},
+};
+
+bool risk_transition_legal(int sc, enum risk_mode from,
+                           enum risk_cause from_cause, enum risk_mode to,
+                           enum risk_cause cause) {
+  if (sc < RISK_SCOPE_ACCOUNT || sc > RISK_SCOPE_GLOBAL ||
+      (unsigned)from >= RISK_MODE_COUNT || (unsigned)to >= RISK_MODE_COUNT ||
+      (unsigned)from_cause >= RISK_CAUSE_COUNT ||
+      (unsigned)cause >= RISK_CAUSE_COUNT)
+    return false;
+  for (size_t i = 0; i < DTO_ARRAY_LEN(rules); i++) {
+    const struct rule *u = &rules[i];
+    if (u->cause == cause && (u->scopes & SB(sc)) && (u->from & MB(from)) &&
+        (u->from_causes & CB(from_cause)) && (u->to & MB(to)))
+      return true;
+  }
+  return false;
+}
+
+/* Can a scope of kind sc be in mode m because of cause c: the initial
+ * state, or the result of some rule (snapshots are checked with it). */
+static bool state_reachable(int sc, enum risk_mode m, enum risk_cause c) {
+  if ((unsigned)m >= RISK_MODE_COUNT || (unsigned)c >= RISK_CAUSE_COUNT)
+    return false;
+  if (c == RISK_CAUSE_NONE)
+    return m == MODE_ACTIVE;
+  for (size_t i = 0; i < DTO_ARRAY_LEN(rules); i++)
+    if (rules[i].cause == c && (rules[i].scopes & SB(sc)) &&
+        (rules[i].to & MB(m)))
+      return true;
+  return false;
+}
 
 static scope_state *scope(risk *r, int sc, uint32_t i) {
-  if (sc == 1 && i < r->na)
+  if (sc == RISK_SCOPE_ACCOUNT && i < r->na)
     return &r->as[i];
-  if (sc == 2 && i < r->ns)
+  if (sc == RISK_SCOPE_STRATEGY && i < r->ns)
     return &r->ss[i];
+  if (sc == RISK_SCOPE_GLOBAL && i == 0)
+    return &r->glob;
   return NULL;
 }
+
+/* Would cause move scope (sc, i) to mode `to`?  (The guards below ask
+ * first: a guard that finds its scope already restricted does nothing,
+ * which is no illegal change.) */
+static bool may(risk *r, int sc, uint32_t i, enum risk_mode to,
+                enum risk_cause cause) {
+  const scope_state *s = scope(r, sc, i);
+  return s && risk_transition_legal(sc, s->mode, s->cause, to, cause);
+}
+
+int risk_transition(risk *r, int sc, uint32_t i, enum risk_mode to,
+                    enum risk_cause cause) {
+  scope_state *s = scope(r, sc, i);
+  if (!s || (unsigned)to >= RISK_MODE_COUNT ||
+      (unsigned)cause >= RISK_CAUSE_COUNT) {
+    r->illegal++;
+    return DTO_EINVAL;
+  }
+  if (s->mode == to && s->cause == cause)
+    return 0; /* nothing changes */
+  risk_change t = {sc, i, s->mode, to, s->cause, cause, true};
+  if (!risk_transition_legal(sc, s->mode, s->cause, to, cause)) {
+    t.legal = false;
+    r->illegal++;
+    r->last_illegal = t;
+    r->has_last_illegal = true;
+  } else {
+    s->mode = to;
+    s->cause = cause;
+    /* a person re-enabling a strategy starts its loss count over */
+    if (cause == RISK_CAUSE_PERSON && to == MODE_ACTIVE &&
+        sc == RISK_SCOPE_STRATEGY)
+      r->st[i].losses_in_row = 0;
+  }
+  if (r->observer)
+    r->observer(r->observer_ctx, &t);
+  return t.legal ? 0 : DTO_ESTATE;
+}
+
+void risk_set_observer(risk *r, risk_observer_fn fn, void *ctx) {
+  r->observer = fn;
+  r->observer_ctx = fn ? ctx : NULL;
+}
+
+uint64_t risk_illegal_transitions(const risk *r) { return r->illegal; }
+
+bool risk_last_illegal(const risk *r, risk_change *out) {
+  if (r->has_last_illegal && out)
+    *out = r->last_illegal;
+  return r->has_last_illegal;
+}
+
+/* ---- state from the engine ----------------------------------------------- */
 
 bool risk_on_fill(risk *r, uint32_t strategy, sym_id sym, dto_time t) {
   if (strategy >= r->ns || sym >= r->nsym)
@@ -665,14 +914,11 @@ bool risk_on_fill(risk *r, uint32_t strategy, sym_id sym, dto_time t) {
     ring[*head] = t;
     *head = (*head + 1) % cap;
   }
-  if (*cnt == cap && t - ring[*head] <= sl->fill_loop_window &&
-      r->ss[strategy].mode != MODE_HALTED) {
-    r->ss[strategy].mode = MODE_HALTED;
-    r->ss[strategy].why = RISK_HALTED;
-    r->ss[strategy].auto_daily = false;
-    return true;
-  }
-  return false;
+  return *cnt == cap && t - ring[*head] <= sl->fill_loop_window &&
+         may(r, RISK_SCOPE_STRATEGY, strategy, MODE_HALTED,
+             RISK_CAUSE_FILL_LOOP) &&
+         risk_transition(r, RISK_SCOPE_STRATEGY, strategy, MODE_HALTED,
+                         RISK_CAUSE_FILL_LOOP) == 0;
 }
 
 bool risk_on_round_trip(risk *r, uint32_t strategy, fx pnl) {
@@ -681,73 +927,63 @@ bool risk_on_round_trip(risk *r, uint32_t strategy, fx pnl) {
   strat_state *st = &r->st[strategy];
   st->losses_in_row = pnl < 0 ? st->losses_in_row + 1 : 0;
   int lim = r->sl[strategy].max_consecutive_losses;
-  scope_state *ss = &r->ss[strategy];
-  /* a daily limit's REDUCING ends with the day; this one must wait for a
-   * person, so it takes over */
-  if (lim > 0 && st->losses_in_row >= lim &&
-      (ss->mode == MODE_ACTIVE ||
-       (ss->mode == MODE_REDUCING && ss->auto_daily))) {
-    ss->mode = MODE_REDUCING;
-    ss->why = RISK_REDUCING_ONLY;
-    ss->auto_daily = false;
-    return true;
-  }
-  return false;
+  return lim > 0 && st->losses_in_row >= lim &&
+         may(r, RISK_SCOPE_STRATEGY, strategy, MODE_REDUCING,
+             RISK_CAUSE_CONSECUTIVE_LOSSES) &&
+         risk_transition(r, RISK_SCOPE_STRATEGY, strategy, MODE_REDUCING,
+                         RISK_CAUSE_CONSECUTIVE_LOSSES) == 0;
 }
 
 enum risk_reason risk_on_pnl(risk *r, int sc, uint32_t i, fx day_pnl,
                              fx drawdown) {
-  scope_state *s = scope(r, sc, i);
-  if (!s || s->mode != MODE_ACTIVE)
+  if (sc != RISK_SCOPE_ACCOUNT && sc != RISK_SCOPE_STRATEGY)
+    return RISK_OK;
+  if (!scope(r, sc, i))
     return RISK_OK;
   fx max_loss = sc == 1 ? r->al[i].max_daily_loss : r->sl[i].max_daily_loss;
   fx max_dd = sc == 1 ? r->al[i].max_drawdown : r->sl[i].max_drawdown;
   enum risk_reason why = RISK_OK;
-  if (max_loss > 0 && -day_pnl >= max_loss)
+  enum risk_cause cause = RISK_CAUSE_NONE;
+  if (max_loss > 0 && -day_pnl >= max_loss) {
     why = RISK_DAILY_LOSS;
-  else if (max_dd > 0 && drawdown >= max_dd)
+    cause = RISK_CAUSE_DAILY_LOSS;
+  } else if (max_dd > 0 && drawdown >= max_dd) {
     why = RISK_DRAWDOWN;
-  if (why != RISK_OK) {
-    s->mode = MODE_REDUCING;
-    s->why = why;
-    s->auto_daily = true;
+    cause = RISK_CAUSE_DRAWDOWN;
   }
+  if (why == RISK_OK || !may(r, sc, i, MODE_REDUCING, cause) ||
+      risk_transition(r, sc, i, MODE_REDUCING, cause) != 0)
+    return RISK_OK;
   return why;
 }
 
 void risk_new_day(risk *r) {
-  for (size_t i = 0; i < r->na; i++)
-    if (r->as[i].auto_daily) {
-      r->as[i].mode = MODE_ACTIVE;
-      r->as[i].why = RISK_OK;
-      r->as[i].auto_daily = false;
-    }
-  for (size_t i = 0; i < r->ns; i++)
-    if (r->ss[i].auto_daily) {
-      r->ss[i].mode = MODE_ACTIVE;
-      r->ss[i].why = RISK_OK;
-      r->ss[i].auto_daily = false;
-    }
+  for (uint32_t i = 0; i < r->na; i++)
+    if (may(r, RISK_SCOPE_ACCOUNT, i, MODE_ACTIVE, RISK_CAUSE_NEW_DAY))
+      risk_transition(r, RISK_SCOPE_ACCOUNT, i, MODE_ACTIVE,
+                      RISK_CAUSE_NEW_DAY);
+  for (uint32_t i = 0; i < r->ns; i++)
+    if (may(r, RISK_SCOPE_STRATEGY, i, MODE_ACTIVE, RISK_CAUSE_NEW_DAY))
+      risk_transition(r, RISK_SCOPE_STRATEGY, i, MODE_ACTIVE,
+                      RISK_CAUSE_NEW_DAY);
 }
 
 /* ---- modes --------------------------------------------------------------- */
 
-void risk_kill(risk *r, bool on) { r->killed = on; }
+void risk_kill(risk *r, bool on) {
+  if (risk_killed(r) == on)
+    return; /* already so: no change (releasing a switch that is off) */
+  risk_transition(r, RISK_SCOPE_GLOBAL, 0, on ? MODE_HALTED : MODE_ACTIVE,
+                  RISK_CAUSE_KILL_SWITCH);
+}
+bool risk_killed(const risk *r) { return r->glob.mode == MODE_HALTED; }
 void risk_store_fault(risk *r, bool on) { r->store_fault = on; }
 bool risk_store_faulted(const risk *r) { return r->store_fault; }
 void risk_unreconciled(risk *r, bool on) { r->unreconciled = on; }
 bool risk_is_unreconciled(const risk *r) { return r->unreconciled; }
-bool risk_killed(const risk *r) { return r->killed; }
 
 void risk_set_mode(risk *r, int sc, uint32_t i, enum risk_mode m) {
-  scope_state *s = scope(r, sc, i);
-  if (!s || (unsigned)m >= RISK_MODE_COUNT)
-    return;
-  s->mode = m;
-  s->why = RISK_OK;
-  s->auto_daily = false;
-  if (m == MODE_ACTIVE && sc == 2)
-    r->st[i].losses_in_row = 0;
+  risk_transition(r, sc, i, m, RISK_CAUSE_PERSON);
 }
 
 enum risk_mode risk_mode_of(const risk *r, int sc, uint32_t i) {
@@ -755,9 +991,29 @@ enum risk_mode risk_mode_of(const risk *r, int sc, uint32_t i) {
   return s ? s->mode : MODE_ACTIVE;
 }
 
+enum risk_cause risk_mode_cause(const risk *r, int sc, uint32_t i) {
+  const scope_state *s = scope((risk *)r, sc, i);
+  return s ? s->cause : RISK_CAUSE_NONE;
+}
+
 enum risk_reason risk_mode_reason(const risk *r, int sc, uint32_t i) {
   const scope_state *s = scope((risk *)r, sc, i);
-  return s ? s->why : RISK_OK;
+  if (!s || s->mode == MODE_ACTIVE)
+    return RISK_OK;
+  switch (s->cause) {
+  case RISK_CAUSE_DAILY_LOSS:
+    return RISK_DAILY_LOSS;
+  case RISK_CAUSE_DRAWDOWN:
+    return RISK_DRAWDOWN;
+  case RISK_CAUSE_CONSECUTIVE_LOSSES:
+    return RISK_REDUCING_ONLY;
+  case RISK_CAUSE_FILL_LOOP:
+    return RISK_HALTED;
+  case RISK_CAUSE_KILL_SWITCH:
+    return RISK_KILL_SWITCH;
+  default:
+    return RISK_OK;
+  }
 }
 
 uint64_t risk_refusals(const risk *r, enum risk_reason why) {
@@ -776,4 +1032,360 @@ const risk_strategy_limits *risk_strategy(const risk *r, uint32_t strategy) {
 }
 const risk_account_limits *risk_account(const risk *r, uint32_t account) {
   return account < r->na ? &r->al[account] : NULL;
+}
+
+/* ---- snapshots ------------------------------------------------------------
+ *
+ * Layout, version 1 (integers little-endian; i64 two's complement):
+ *   "DRSK" u32 version  u32 naccounts u32 nstrategies u32 nsyms
+ *   global:      u8 mode u8 cause (the kill switch)
+ *   accounts:    u8 mode u8 cause ring(sec) ring(min)
+ *   strategies:  u8 mode u8 cause ring(sec) ring(min) u32 losses_in_row
+ *                nsyms x ring(fills)
+ *   duplicates:  u32 sweep_at u32 n, n x (u32 account u32 strategy u32 sym
+ *                u8 side u8 type i64 qty i64 limit i64 stop i64 trail
+ *                i64 accepted_at), in increasing key order
+ *   counters:    u64 checked u32 nreasons nreasons x u64 refused
+ *                u64 illegal u8 has_last [u8 scope u32 index u8 from u8 to
+ *                u8 from_cause u8 cause, when has_last]
+ *   ring:        u32 n, n x i64 times, oldest first
+ * and nothing after.  The storage-fault and unreconciled flags are not in
+ * it: they are the app's view of the present (the journal's health, the
+ * reconciliation every restart needs), set again at every start, and a
+ * restore leaves them as they are. */
+
+#define SNAP_MAGIC "DRSK"
+#define SNAP_VERSION 1u
+#define DUP_REC 53 /* bytes per duplicate entry */
+
+typedef struct wr {
+  dbuf *b;
+  int rc;
+} wr;
+
+static void put(wr *w, const void *p, size_t n) {
+  if (!w->rc)
+    w->rc = dbuf_add(w->b, p, n);
+}
+static void put_u8(wr *w, unsigned v) {
+  uint8_t c = (uint8_t)v;
+  put(w, &c, 1);
+}
+static void put_u32(wr *w, uint32_t v) {
+  uint8_t c[4];
+  for (int i = 0; i < 4; i++)
+    c[i] = (uint8_t)(v >> (8 * i));
+  put(w, c, 4);
+}
+static void put_u64(wr *w, uint64_t v) {
+  uint8_t c[8];
+  for (int i = 0; i < 8; i++)
+    c[i] = (uint8_t)(v >> (8 * i));
+  put(w, c, 8);
+}
+static void put_i64(wr *w, int64_t v) { put_u64(w, (uint64_t)v); }
+
+static void put_ring(wr *w, const rate_ring *g) {
+  put_u32(w, (uint32_t)g->n);
+  for (int k = 0; k < g->n; k++)
+    put_i64(w, g->t[(g->head + k) % g->cap]);
+}
+
+/* Increasing key order (the snapshot's canonical order). */
+static int dup_cmp(const void *pa, const void *pb) {
+  const dup_entry *a = *(const dup_entry *const *)pa;
+  const dup_entry *b = *(const dup_entry *const *)pb;
+#define DTO__CMP(f)                                                            \
+  if (a->f != b->f)                                                            \
+    return a->f < b->f ? -1 : 1;
+  DTO__CMP(account)
+  DTO__CMP(strategy)
+  DTO__CMP(sym)
+  DTO__CMP(side)
+  DTO__CMP(type)
+  DTO__CMP(qty)
+  DTO__CMP(limit)
+  DTO__CMP(stop)
+  DTO__CMP(trail)
+#undef DTO__CMP
+  return 0;
+}
+
+size_t risk_snapshot(const risk *r, dbuf *out) {
+  size_t start = out->len;
+  wr w = {out, 0};
+  put(&w, SNAP_MAGIC, 4);
+  put_u32(&w, SNAP_VERSION);
+  put_u32(&w, (uint32_t)r->na);
+  put_u32(&w, (uint32_t)r->ns);
+  put_u32(&w, (uint32_t)r->nsym);
+  put_u8(&w, r->glob.mode);
+  put_u8(&w, r->glob.cause);
+  for (size_t i = 0; i < r->na; i++) {
+    put_u8(&w, r->as[i].mode);
+    put_u8(&w, r->as[i].cause);
+    put_ring(&w, &r->as[i].sec);
+    put_ring(&w, &r->as[i].min);
+  }
+  for (size_t i = 0; i < r->ns; i++) {
+    const strat_state *st = &r->st[i];
+    put_u8(&w, r->ss[i].mode);
+    put_u8(&w, r->ss[i].cause);
+    put_ring(&w, &r->ss[i].sec);
+    put_ring(&w, &r->ss[i].min);
+    put_u32(&w, (uint32_t)st->losses_in_row);
+    for (size_t y = 0; y < r->nsym; y++) {
+      const dto_time *ring = st->fills + y * (size_t)r->fill_cap;
+      put_u32(&w, (uint32_t)st->fn[y]);
+      for (int k = 0; k < st->fn[y]; k++)
+        put_i64(&w, ring[(st->fhead[y] + k) % st->flen]);
+    }
+  }
+  const dup_table *t = &r->dup;
+  put_u32(&w, t->sweep_at);
+  put_u32(&w, t->n);
+  const dup_entry **v = xcalloc(t->n ? t->n : 1, sizeof *v);
+  uint32_t nv = 0;
+  for (uint32_t i = 0; i < t->cap; i++)
+    if (t->e[i].used)
+      v[nv++] = &t->e[i];
+  DTO_ASSERT(nv == t->n);
+  qsort(v, nv, sizeof *v, dup_cmp);
+  for (uint32_t i = 0; i < nv; i++) {
+    put_u32(&w, v[i]->account);
+    put_u32(&w, v[i]->strategy);
+    put_u32(&w, v[i]->sym);
+    put_u8(&w, v[i]->side);
+    put_u8(&w, v[i]->type);
+    put_i64(&w, v[i]->qty);
+    put_i64(&w, v[i]->limit);
+    put_i64(&w, v[i]->stop);
+    put_i64(&w, v[i]->trail);
+    put_i64(&w, v[i]->t);
+  }
+  free(v);
+  put_u64(&w, r->checked);
+  put_u32(&w, RISK_REASON_COUNT);
+  for (int k = 0; k < RISK_REASON_COUNT; k++)
+    put_u64(&w, r->refused[k]);
+  put_u64(&w, r->illegal);
+  put_u8(&w, r->has_last_illegal);
+  if (r->has_last_illegal) {
+    const risk_change *l = &r->last_illegal;
+    put_u8(&w, (unsigned)l->scope);
+    put_u32(&w, l->index);
+    put_u8(&w, l->from);
+    put_u8(&w, l->to);
+    put_u8(&w, l->from_cause);
+    put_u8(&w, l->cause);
+  }
+  if (w.rc) { /* out's cap: leave it as it was */
+    out->len = start;
+    if (out->ptr)
+      out->ptr[start] = '\0';
+    return 0;
+  }
+  return out->len - start;
+}
+
+/* A bounds-checked reader: after the first short read every value is 0
+ * and bad stays set. */
+typedef struct rd {
+  const uint8_t *p;
+  size_t n, off;
+  bool bad;
+} rd;
+
+static bool rd_has(rd *d, size_t k) {
+  if (d->bad || d->n - d->off < k) {
+    d->bad = true;
+    return false;
+  }
+  return true;
+}
+static uint8_t get_u8(rd *d) { return rd_has(d, 1) ? d->p[d->off++] : 0; }
+static uint32_t get_u32(rd *d) {
+  if (!rd_has(d, 4))
+    return 0;
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++)
+    v |= (uint32_t)d->p[d->off++] << (8 * i);
+  return v;
+}
+static uint64_t get_u64(rd *d) {
+  if (!rd_has(d, 8))
+    return 0;
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)d->p[d->off++] << (8 * i);
+  return v;
+}
+static int64_t get_i64(rd *d) { return (int64_t)get_u64(d); }
+
+/* A mode and its cause for a scope of kind sc; false when unreachable. */
+static bool get_mode(rd *d, int sc, scope_state *s, bool apply) {
+  uint8_t m = get_u8(d), c = get_u8(d);
+  if (d->bad || !state_reachable(sc, (enum risk_mode)m, (enum risk_cause)c))
+    return false;
+  if (apply) {
+    s->mode = (enum risk_mode)m;
+    s->cause = (enum risk_cause)c;
+  }
+  return true;
+}
+
+/* A ring of at most max times into one of capacity cap (keeping the newest
+ * cap when there are more); with apply false only checked. */
+static bool get_times(rd *d, uint32_t max, dto_time *ring, int cap, int *head,
+                      int *cnt, bool apply) {
+  uint32_t n = get_u32(d);
+  if (d->bad || n > max || !rd_has(d, (size_t)n * 8))
+    return false;
+  uint32_t skip = cap <= 0 ? n : n > (uint32_t)cap ? n - (uint32_t)cap : 0;
+  if (apply) {
+    *head = 0;
+    *cnt = (int)(n - skip);
+  }
+  for (uint32_t k = 0; k < n; k++) {
+    dto_time t = get_i64(d);
+    if (apply && k >= skip)
+      ring[k - skip] = t;
+  }
+  return !d->bad;
+}
+
+static bool get_ring(rd *d, rate_ring *g, bool apply) {
+  return get_times(d, RATE_CAP, g->t, g->cap, &g->head, &g->n, apply);
+}
+
+/* Read (apply false: only check) the whole snapshot.  With apply true it
+ * must already have passed the check: then it cannot fail. */
+static bool restore(risk *r, rd *d, bool apply) {
+  uint8_t magic[4];
+  for (int i = 0; i < 4; i++)
+    magic[i] = get_u8(d);
+  if (d->bad || memcmp(magic, SNAP_MAGIC, 4) || get_u32(d) != SNAP_VERSION ||
+      get_u32(d) != r->na || get_u32(d) != r->ns || get_u32(d) != r->nsym ||
+      d->bad)
+    return false;
+  if (!get_mode(d, RISK_SCOPE_GLOBAL, &r->glob, apply))
+    return false;
+  for (size_t i = 0; i < r->na; i++)
+    if (!get_mode(d, RISK_SCOPE_ACCOUNT, &r->as[i], apply) ||
+        !get_ring(d, &r->as[i].sec, apply) ||
+        !get_ring(d, &r->as[i].min, apply))
+      return false;
+  for (size_t i = 0; i < r->ns; i++) {
+    strat_state *st = &r->st[i];
+    if (!get_mode(d, RISK_SCOPE_STRATEGY, &r->ss[i], apply) ||
+        !get_ring(d, &r->ss[i].sec, apply) ||
+        !get_ring(d, &r->ss[i].min, apply))
+      return false;
+    uint32_t losses = get_u32(d);
+    if (d->bad || losses > INT32_MAX)
+      return false;
+    if (apply)
+      st->losses_in_row = (int)losses;
+    for (size_t y = 0; y < r->nsym; y++)
+      if (!get_times(d, RATE_CAP + 1, st->fills + y * (size_t)r->fill_cap,
+                     st->flen, &st->fhead[y], &st->fn[y], apply))
+        return false;
+  }
+  uint32_t sweep_at = get_u32(d), n = get_u32(d);
+  uint32_t most = n * 2 > DUP_MIN ? n * 2 : DUP_MIN;
+  if (d->bad || sweep_at > (1u << 30) || sweep_at < DUP_MIN || n > sweep_at ||
+      sweep_at > most || !rd_has(d, (size_t)n * DUP_REC))
+    return false;
+  dup_table nt = {0};
+  if (apply) {
+    nt.sweep_at = sweep_at;
+    nt.cap = 2 * DUP_MIN;
+    while (nt.cap < 2 * sweep_at)
+      nt.cap *= 2;
+    nt.e = xcalloc(nt.cap, sizeof *nt.e);
+  }
+  dup_entry prev;
+  memset(&prev, 0, sizeof prev);
+  for (uint32_t k = 0; k < n; k++) {
+    dup_entry e;
+    memset(&e, 0, sizeof e);
+    e.account = get_u32(d);
+    e.strategy = get_u32(d);
+    e.sym = get_u32(d);
+    e.side = get_u8(d);
+    e.type = get_u8(d);
+    e.qty = get_i64(d);
+    e.limit = get_i64(d);
+    e.stop = get_i64(d);
+    e.trail = get_i64(d);
+    e.t = get_i64(d);
+    e.used = true;
+    const dup_entry *pe = &e, *pp = &prev;
+    if (d->bad || e.account >= r->na || e.strategy >= r->ns ||
+        e.sym >= r->nsym || e.side >= SIDE_COUNT || e.type >= ORD_TYPE_COUNT ||
+        e.qty <= 0 || (k > 0 && dup_cmp(&pp, &pe) >= 0)) {
+      DTO_ASSERT(!apply);
+      return false;
+    }
+    prev = e;
+    if (apply) {
+      *dup_find(&nt, &e) = e;
+      nt.n++;
+    }
+  }
+  uint64_t checked = get_u64(d);
+  uint32_t nreasons = get_u32(d);
+  if (d->bad || nreasons > RISK_REASON_COUNT)
+    return false;
+  if (apply) {
+    free(r->dup.e);
+    r->dup = nt;
+    r->checked = checked;
+    memset(r->refused, 0, sizeof r->refused);
+  }
+  for (uint32_t k = 0; k < nreasons; k++) {
+    uint64_t v = get_u64(d);
+    if (apply)
+      r->refused[k] = v;
+  }
+  uint64_t illegal = get_u64(d);
+  uint8_t has = get_u8(d);
+  if (d->bad || has > 1)
+    return false;
+  risk_change l;
+  memset(&l, 0, sizeof l);
+  if (has) {
+    l.scope = get_u8(d);
+    l.index = get_u32(d);
+    l.from = (enum risk_mode)get_u8(d);
+    l.to = (enum risk_mode)get_u8(d);
+    l.from_cause = (enum risk_cause)get_u8(d);
+    l.cause = (enum risk_cause)get_u8(d);
+    if (d->bad || l.scope < RISK_SCOPE_ACCOUNT || l.scope > RISK_SCOPE_GLOBAL ||
+        (unsigned)l.from >= RISK_MODE_COUNT ||
+        (unsigned)l.to >= RISK_MODE_COUNT ||
+        (unsigned)l.from_cause >= RISK_CAUSE_COUNT ||
+        (unsigned)l.cause >= RISK_CAUSE_COUNT)
+      return false;
+  }
+  if (d->off != d->n) /* trailing bytes */
+    return false;
+  if (apply) {
+    r->illegal = illegal;
+    r->has_last_illegal = has;
+    r->last_illegal = l;
+  }
+  return true;
+}
+
+int risk_restore_snapshot(risk *r, const void *p, size_t n) {
+  if (!r || (!p && n))
+    return DTO_EINVAL;
+  rd d = {p, n, 0, false};
+  if (!restore(r, &d, false))
+    return DTO_EINVAL;
+  rd again = {p, n, 0, false};
+  bool ok = restore(r, &again, true);
+  DTO_ASSERT(ok);
+  return 0;
 }

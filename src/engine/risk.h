@@ -12,8 +12,8 @@
  * keeps it fast, deterministic and testable at every boundary.  Each check
  * has a stable reason code; the first failing check decides, in the order
  * of enum risk_reason (storage_fault and unreconciled, appended last to keep
- * the numbers stable, are checked right after the kill switch).  Refusals carry the check, the value compared and the
- * limit.
+ * the numbers stable, are checked right after the kill switch).  Refusals carry
+ * the check, the value compared and the limit.
  *
  * Limits come in three kinds:
  *   - order limits (size, value, collar, position per symbol, duplicates,
@@ -29,15 +29,31 @@
  * A value of 0 turns a limit off.
  *
  * Modes, per account and per strategy: ACTIVE, REDUCING (only orders that
- * reduce a position pass) and HALTED (nothing passes).  A mode set by a
+ * reduce a position pass) and HALTED (nothing passes); the kill switch is
+ * the mode of the global scope (ACTIVE or HALTED).  A mode set by a
  * person, the kill switch, the fill-loop guard and the consecutive-loss
  * limit stay until a person releases them; the daily loss and drawdown
  * limits put their scope in REDUCING until the next trading day.  Reloading
  * limits never changes a mode.
+ *
+ * Every mode change goes through one transition function,
+ * risk_transition(), which checks (scope, from mode, the cause that put
+ * the scope there, to mode, cause) against one table of legal changes
+ * (docs/internals/risk.md writes it out), refuses and counts an illegal
+ * one, and tells the observer (risk_set_observer) of every change and every
+ * refusal.  The functions that react to the engine (risk_on_pnl,
+ * risk_on_fill, risk_on_round_trip, risk_new_day, risk_kill,
+ * risk_set_mode) all change modes through it.
+ *
+ * The gate's mutable state (modes and their causes, the kill switch,
+ * throttle and fill-loop windows, consecutive losses, the duplicate memory,
+ * refusal counts) can be saved with risk_snapshot() and put back with
+ * risk_restore_snapshot(), so a restart continues with the same decisions.
  */
 #ifndef DTO_ENGINE_RISK_H
 #define DTO_ENGINE_RISK_H
 
+#include "core/buf.h"
 #include "engine/order.h"
 
 /* Stable reason codes: names (risk_reason_name) appear in logs, reports and
@@ -75,7 +91,8 @@
   X(DAILY_LOSS, "max_daily_loss")                                              \
   X(DRAWDOWN, "max_drawdown")                                                  \
   X(STORE_FAULT, "storage_fault")                                              \
-  X(UNRECONCILED, "unreconciled")
+  X(UNRECONCILED, "unreconciled")                                              \
+  X(INSTRUMENT_HALTED, "instrument_halted")
 
 enum risk_reason {
 #define DTO__RISK_ENUM(name, str) RISK_##name,
@@ -86,6 +103,48 @@ enum risk_reason {
 
 enum risk_mode { MODE_ACTIVE, MODE_REDUCING, MODE_HALTED, RISK_MODE_COUNT };
 
+/* Scopes of modes and decisions (risk_decision.scope uses 0 for the order
+ * itself). */
+enum {
+  RISK_SCOPE_ACCOUNT = 1,
+  RISK_SCOPE_STRATEGY = 2,
+  RISK_SCOPE_GLOBAL = 3 /* the kill switch; index 0 */
+};
+
+/* Why a scope is in its mode: the cause of the transition that put it
+ * there.  Stable numbers (snapshots and journals hold them): only append. */
+#define RISK_CAUSE_MAP(X)                                                      \
+  X(NONE, "none") /* the initial state; never the cause of a transition */     \
+  X(PERSON, "person")                                                          \
+  X(DAILY_LOSS, "daily_loss")                                                  \
+  X(DRAWDOWN, "drawdown")                                                      \
+  X(CONSECUTIVE_LOSSES, "consecutive_losses")                                  \
+  X(FILL_LOOP, "fill_loop")                                                    \
+  X(NEW_DAY, "new_day")                                                        \
+  X(KILL_SWITCH, "kill_switch")
+
+enum risk_cause {
+#define DTO__RISK_CAUSE_ENUM(name, str) RISK_CAUSE_##name,
+  RISK_CAUSE_MAP(DTO__RISK_CAUSE_ENUM)
+#undef DTO__RISK_CAUSE_ENUM
+      RISK_CAUSE_COUNT
+};
+
+/* One mode change, as the observer hears of it. */
+typedef struct risk_change {
+  int scope;                  /* RISK_SCOPE_* */
+  uint32_t index;             /* the account or strategy; 0 for global */
+  enum risk_mode from, to;    /* to == from is a change of cause only */
+  enum risk_cause from_cause; /* why the scope was in `from` */
+  enum risk_cause cause;      /* why it moves */
+  bool legal;                 /* false: refused, nothing changed */
+} risk_change;
+
+/* Told of every transition, legal or refused, after it happened (or was
+ * refused).  Runs inside the risk call that caused it: it must not call
+ * back into the same risk object's mode functions. */
+typedef void (*risk_observer_fn)(void *ctx, const risk_change *t);
+
 /* Order limits; the `set` bits say which fields this level sets. */
 typedef struct risk_order_limits {
   fx max_order_qty;      /* per order */
@@ -95,7 +154,11 @@ typedef struct risk_order_limits {
   dto_time ref_max_age;  /* older reference prices are stale; 0: any age */
   fx max_pos_qty;        /* |position + working same-side + order| */
   fx max_pos_notional;   /* the same, valued at the reference price */
-  dto_time dup_window;   /* same side, symbol, qty, price within it */
+  /* An order is a duplicate when an earlier order accepted by the gate
+   * with the same account, strategy, symbol, side, type, quantity, limit
+   * price, stop price and trail was accepted less than dup_window before
+   * it (t - t_prev < dup_window: at exactly dup_window it passes). */
+  dto_time dup_window;
   bool restricted;       /* no orders at all */
   bool hard_to_borrow;   /* no short sales */
   uint32_t set;          /* RL_* bits */
@@ -217,16 +280,16 @@ void risk_free(risk *r);
  * differ. */
 int risk_reload(risk *r, const risk_config *cfg);
 
-/* Decide on order o.  On RISK_OK the order counts toward throttles and the
- * duplicate window.  Every decision is counted.  The order is reducing when
- * it is on the opposite side of the account's position (and of the
- * strategy's, when it has one) and, together with the account's working
- * orders on the same side in this symbol that are not being canceled, no
- * larger than the position: then it cannot open or grow a position (unless
- * a pending cancel fails).  Reducing orders skip the position and exposure
- * limits, the trading window and no-new-entries: they never raise gross
- * exposure, but closing one leg of a hedge can raise net exposure, so
- * max_net bounds what opening orders may add. */
+/* Decide on order o.  On RISK_OK the order counts toward throttles and is
+ * remembered for the duplicate check (see dup_window).  Every decision is
+ * counted.  The order is reducing when it is on the opposite side of the
+ * account's position (and of the strategy's, when it has one) and, together
+ * with the account's working orders on the same side in this symbol that are
+ * not being canceled, no larger than the position: then it cannot open or grow
+ * a position (unless a pending cancel fails).  Reducing orders skip the
+ * position and exposure limits, the trading window and no-new-entries: they
+ * never raise gross exposure, but closing one leg of a hedge can raise net
+ * exposure, so max_net bounds what opening orders may add. */
 enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
                             risk_decision *d);
 
@@ -234,7 +297,11 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
  * (working orders not counted; risk_check counts them). */
 bool risk_is_reducing(const order *o, fx pos);
 
-/* ---- state changes from the engine -------------------------------------- */
+/* ---- state changes from the engine --------------------------------------
+ * Each moves a mode only through risk_transition(), and only when the table
+ * allows it; a guard that finds its scope already restricted (a daily limit
+ * on a person's REDUCING, the fill-loop guard on a HALTED strategy) does
+ * nothing, which is no illegal transition. */
 
 /* A fill of the strategy in sym at time t (for the fill-loop guard).
  * Returns true when the guard just tripped (strategy HALTED). */
@@ -252,6 +319,33 @@ void risk_new_day(risk *r);
 
 /* ---- modes and the kill switch ------------------------------------------ */
 
+/* The one transition function: move scope (index) to mode `to` for
+ * `cause`.  Legal when the table allows (scope, current mode, its cause,
+ * to, cause) (risk_transition_legal).  Moving to the mode and cause the
+ * scope already has changes nothing and returns 0 without telling the
+ * observer.  Returns 0 (changed, the observer told), DTO_ESTATE (illegal:
+ * nothing changes, the refusal is counted, recorded and told to the
+ * observer with legal false) or DTO_EINVAL (no such scope, index, mode or
+ * cause: counted as illegal, the observer is not told).  A person's
+ * ACTIVE on a strategy also starts its consecutive-loss count over. */
+int risk_transition(risk *r, int scope, uint32_t index, enum risk_mode to,
+                    enum risk_cause cause);
+/* The table: may `cause` move a scope of kind `scope` that is in mode
+ * `from` because of `from_cause` to mode `to`?  False for values out of
+ * range.  Pure: the same answer for every risk object. */
+bool risk_transition_legal(int scope, enum risk_mode from,
+                           enum risk_cause from_cause, enum risk_mode to,
+                           enum risk_cause cause);
+/* Set (or with fn NULL, remove) the observer of mode changes.  Not part of
+ * the configuration: risk_reload keeps it; snapshots do not hold it. */
+void risk_set_observer(risk *r, risk_observer_fn fn, void *ctx);
+/* Illegal transitions refused so far (bad arguments included), and the last
+ * refused one with valid arguments (false when there is none). */
+uint64_t risk_illegal_transitions(const risk *r);
+bool risk_last_illegal(const risk *r, risk_change *out);
+
+/* The kill switch: the global scope HALTED (on) or ACTIVE (off), cause
+ * kill_switch. */
 void risk_kill(risk *r, bool on);
 bool risk_killed(const risk *r);
 /* The journal cannot write (full disk, I/O error): no order passes until
@@ -263,12 +357,48 @@ bool risk_store_faulted(const risk *r);
  * (reason unreconciled). */
 void risk_unreconciled(risk *r, bool on);
 bool risk_is_unreconciled(const risk *r);
-/* Set by a person (manual: only a person releases it). */
+/* Set by a person (manual: only a person releases it): risk_transition
+ * with cause person on an account or strategy; anything else (the global
+ * scope, a bad index or mode) is refused and counted. */
 void risk_set_mode(risk *r, int scope, uint32_t index, enum risk_mode m);
+/* The mode of a scope (RISK_SCOPE_GLOBAL: HALTED when the kill switch is
+ * on); ACTIVE for a scope that does not exist. */
 enum risk_mode risk_mode_of(const risk *r, int scope, uint32_t index);
 /* Why the scope is not ACTIVE: the reason that put it there (RISK_OK when
- * a person did). */
+ * a person did, or the scope is ACTIVE): max_daily_loss, max_drawdown,
+ * reducing_only (consecutive losses), halted (the fill-loop guard),
+ * kill_switch. */
 enum risk_reason risk_mode_reason(const risk *r, int scope, uint32_t index);
+/* The cause of the transition that put the scope in its mode
+ * (RISK_CAUSE_NONE before any). */
+enum risk_cause risk_mode_cause(const risk *r, int scope, uint32_t index);
+const char *risk_cause_name(enum risk_cause c);
+
+/* ---- snapshots ------------------------------------------------------------
+ *
+ * The mutable state, not the configuration: the modes of every account and
+ * strategy and the kill switch with their causes, the throttle windows, the
+ * consecutive-loss counts, the fill-loop windows, the duplicate memory, the
+ * decision and refusal counts and the illegal-transition record.
+ * Versioned, little-endian, field by field (docs/internals/risk.md gives the
+ * layout); the same state gives the same bytes.  Not in it: the
+ * storage-fault and unreconciled flags, which the app sets from the
+ * present at every start (a restore leaves them as they are). */
+
+/* Append the snapshot of r to out.  Returns the bytes appended, or 0 when
+ * out's cap was reached (out is then as it was). */
+size_t risk_snapshot(const risk *r, dbuf *out);
+/* Put the state in the n bytes at p into r, which must have been made with
+ * the same number of accounts, strategies and symbols; the limits are r's.
+ * Windows longer than r's limits now allow keep their newest entries.  The
+ * observer is not told (a restore is no transition).  DTO_EINVAL, with r
+ * unchanged, for input that is truncated, has trailing bytes, an unknown
+ * version, other sizes, or a value out of range; never reads outside
+ * p[0..n). */
+int risk_restore_snapshot(risk *r, const void *p, size_t n);
+/* Orders the duplicate memory holds now (at most about twice the accepted
+ * orders still inside their windows, plus a small constant). */
+size_t risk_dup_memory(const risk *r);
 
 const char *risk_reason_name(enum risk_reason r);
 const char *risk_mode_name(enum risk_mode m);

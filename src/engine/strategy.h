@@ -51,8 +51,8 @@ const strategy_def *const *strategy_all(size_t *n);
 /* ---- what the engine offers a strategy ---------------------------------- */
 
 /* A request for a new order.  Bracket: set take_profit and/or stop_loss on a
- * LIMIT or MARKET entry; the exits are placed when the entry fills and
- * cancel each other. */
+ * LIMIT or MARKET entry; exits (GTC) are placed as the entry fills, for
+ * what it filled, and cancel each other (docs/internals/engine.md). */
 typedef struct order_req {
   sym_id sym;
   enum order_side side;
@@ -97,24 +97,32 @@ int strat_submit(strat *s, const order_req *req, order_id *id);
 /* Ask the broker to cancel a working order; the order is pending_cancel
  * until the broker confirms.  0 also when a cancel is already pending;
  * DTO_ENOENT for an order that is not this strategy's, DTO_ESTATE for one
- * that is no longer working. */
+ * that is no longer working.  Canceling an exit of a bracket releases the
+ * bracket: its other exits are canceled too and no more are placed (the
+ * strategy takes the position over). */
 int strat_cancel(strat *s, order_id id);
 /* Cancel/replace: new total quantity and prices (0 keeps the old value).
  * The replacement is a new order (*new_id, set whenever one was created);
  * the old one goes to pending_cancel and ends replaced when the broker
- * confirms.  A bracket exit's peer follows the replacement.  DTO_ENOENT for
- * an order that is not this strategy's, DTO_ESTATE unless it is accepted or
- * partially filled, DTO_EINVAL for a negative value, a quantity not above
- * the filled one or off the lot, or a price off the tick; DTO_EREJECT when
- * risk refused the replacement (recorded as rejected). */
+ * confirms.  A bracket exit's peer follows the replacement, and later exits
+ * of its bracket take its new price; its quantity follows the bracket.
+ * DTO_ENOENT for an order that is not this strategy's, DTO_ESTATE unless it
+ * is accepted or partially filled, DTO_EINVAL for a negative value, a
+ * quantity not above the filled one or off the lot, a quantity for a bracket
+ * exit, or a price off the tick; DTO_EREJECT when risk refused the
+ * replacement (recorded as rejected). */
 int strat_replace(strat *s, order_id id, fx qty, fx limit_price,
                   fx stop_price, order_id *new_id);
-/* Cancel every working order of this strategy in sym (SYM_NONE: all). */
+/* Cancel every working order of this strategy in sym (SYM_NONE: all),
+ * bracket exits included (their brackets are released, as strat_cancel). */
 void strat_cancel_all(strat *s, sym_id sym);
 /* Cancel working orders in sym (SYM_NONE: every symbol of the strategy)
- * and close the position with a market day order.  Bracket entries canceled
- * this way place no exits.  0, or the first error of strat_submit;
- * DTO_EINVAL for an unknown symbol. */
+ * and close the position with a market day order.  The protective exits
+ * are canceled, and the brackets released, only once the closing order
+ * passed the risk gate: refused (DTO_EREJECT), the position keeps them.
+ * Under the kill switch, a halt, a journal fault or unreconciled books
+ * nothing is touched.  0, or the first error; DTO_EINVAL for an unknown
+ * symbol. */
 int strat_flatten(strat *s, sym_id sym);
 /* Call on_timer(tag) at time at (or at the first event at or after it). */
 int strat_set_timer(strat *s, dto_time at, uint64_t tag);

@@ -1,7 +1,9 @@
 /* binfile.c - dto's binary bar file: atomic writer and validating,
  * memory-mapped reader (format in binfile.h).  Integers are encoded byte by
  * byte, so the file is the same on any host; the compiler turns the helpers
- * into plain loads and stores on little-endian machines. */
+ * into plain loads and stores on little-endian machines.  Checksums are
+ * XXH3-64 (libxxhash), whose output is fixed since xxHash 0.8.0, so a file
+ * is byte-identical whoever writes it. */
 #include "market/binfile.h"
 
 #include <errno.h>
@@ -10,19 +12,37 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/timeutil.h"
+#include "market/bounds.h"
 #include "market/instrument.h"
 
 struct binfile {
   const unsigned char *map; /* the whole file, read-only */
   size_t size;
+  bool mapped; /* map is ours to munmap (not caller memory) */
+  unsigned version;
   size_t count, nsymbols;
+  size_t block; /* records per checksum block (version 2) */
   dto_time dur;
   const unsigned char *recs;
+  const unsigned char *sums; /* block checksums (version 2) */
 };
+
+/* Byte offsets in the header. */
+#define H_VERSION 8
+#define H_RECSIZE 12
+#define H_COUNT 16
+#define H_DUR 24
+#define H_NSYM 32
+#define H_BLOCK 36
+#define H_OFFSET 40
+#define H_RESERVED 48
+#define H_CHECKSUM 56
 
 /* ---- little-endian helpers ------------------------------------------- */
 
@@ -130,6 +150,10 @@ static int check_bars(const bar *bars, size_t n, size_t nsymbols, char *err,
     } else if ((why = bar_check(b)) != NULL) {
       seterr(err, errcap, "bar %zu: %s", i, why);
       rc = DTO_EINVAL;
+    } else if ((why = market_bar_over(b)) != NULL) {
+      seterr(err, errcap, "bar %zu: %s above the largest accepted value %s",
+             i, why, MARKET_VALUE_MAX_TEXT);
+      rc = DTO_EINVAL;
     } else if (b->ts < prev) {
       seterr(err, errcap, "bar %zu: not in time order", i);
       rc = DTO_EINVAL;
@@ -145,123 +169,89 @@ static int check_bars(const bar *bars, size_t n, size_t nsymbols, char *err,
   return rc;
 }
 
-typedef struct wbuf {
-  int fd;
-  unsigned char *p;
-  size_t len, cap;
-  int err; /* errno of the first failure */
-} wbuf;
-
-static void wflush(wbuf *w) {
-  size_t off = 0;
-  while (off < w->len && !w->err) {
-    ssize_t k = write(w->fd, w->p + off, w->len - off);
-    if (k < 0) {
-      if (errno != EINTR)
-        w->err = errno;
-    } else {
-      off += (size_t)k;
-    }
-  }
-  w->len = 0;
+/* The header checksum: XXH3-64 of the symbol table, seeded with the
+ * XXH3-64 of the first 56 header bytes (everything but the checksum). */
+static uint64_t header_sum(const unsigned char *h, const unsigned char *symtab,
+                           size_t nsym) {
+  uint64_t seed = XXH3_64bits(h, H_CHECKSUM);
+  return XXH3_64bits_withSeed(symtab, nsym * BINFILE_SYMBOL_SIZE, seed);
 }
 
-/* Room for need more bytes (need <= cap); returns where to write them. */
-static unsigned char *wreserve(wbuf *w, size_t need) {
-  if (w->cap - w->len < need)
-    wflush(w);
-  unsigned char *p = w->p + w->len;
-  w->len += need;
-  return p;
-}
-
-static void fsync_dir_of(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char dir[4096];
-  if (!slash) {
-    dir[0] = '.';
-    dir[1] = '\0';
-  } else {
-    size_t n = (size_t)(slash - path);
-    if (n == 0)
-      n = 1; /* "/file" */
-    if (n >= sizeof dir)
-      return;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-  }
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd); /* best effort: the rename is already done */
-    close(fd);
-  }
+static uint64_t block_sum(const unsigned char *p, size_t len, size_t b) {
+  return XXH3_64bits_withSeed(p, len, (uint64_t)b);
 }
 
 int binfile_write(const char *path, const bar *bars, size_t n,
                   const char *const *symbols, size_t nsymbols, char *err,
                   size_t errcap) {
+  return binfile_write_blocks(path, bars, n, symbols, nsymbols,
+                              BINFILE_BLOCK_RECORDS, err, errcap);
+}
+
+int binfile_write_blocks(const char *path, const bar *bars, size_t n,
+                         const char *const *symbols, size_t nsymbols,
+                         size_t block, char *err, size_t errcap) {
+  if (block < 1 || block > BINFILE_MAX_BLOCK) {
+    seterr(err, errcap, "records per block must be 1 to %d, got %zu",
+           BINFILE_MAX_BLOCK, block);
+    return DTO_EINVAL;
+  }
   int rc = check_symbols(symbols, nsymbols, err, errcap);
   if (rc)
     return rc;
   if ((rc = check_bars(bars, n, nsymbols, err, errcap)) != 0)
     return rc;
 
-  char tmp[4096];
-  int k = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  if (k < 0 || (size_t)k >= sizeof tmp) {
-    seterr(err, errcap, "path too long");
-    return DTO_EINVAL;
-  }
-  wbuf w = {.fd = -1, .cap = 1 << 20};
-  w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (w.fd < 0) {
-    int e = errno;
-    seterr(err, errcap, "%s: cannot create: %s", tmp, strerror(e));
-    return dto_from_errno(e);
-  }
-  w.p = xmalloc(w.cap);
-
-  unsigned char *h = wreserve(&w, BINFILE_HEADER_SIZE);
-  memset(h, 0, BINFILE_HEADER_SIZE);
+  unsigned char h[BINFILE_HEADER_SIZE];
+  memset(h, 0, sizeof h);
   memcpy(h, BINFILE_MAGIC, BINFILE_MAGIC_LEN);
-  put_u32(h + 8, BINFILE_VERSION);
-  put_u32(h + 12, BINFILE_RECORD_SIZE);
-  put_u64(h + 16, (uint64_t)n);
-  put_u64(h + 24, (uint64_t)(n ? bars[0].dur : DTO_NS_PER_MIN));
-  put_u32(h + 32, (uint32_t)nsymbols);
-  put_u64(h + 40, BINFILE_HEADER_SIZE + BINFILE_SYMBOL_SIZE * (uint64_t)nsymbols);
-  for (size_t i = 0; i < nsymbols; i++) {
-    unsigned char *s = wreserve(&w, BINFILE_SYMBOL_SIZE);
-    memset(s, 0, BINFILE_SYMBOL_SIZE);
-    memcpy(s, symbols[i], strlen(symbols[i])); /* < 16: symbol_valid */
+  put_u32(h + H_VERSION, BINFILE_VERSION);
+  put_u32(h + H_RECSIZE, BINFILE_RECORD_SIZE);
+  put_u64(h + H_COUNT, (uint64_t)n);
+  put_u64(h + H_DUR, (uint64_t)(n ? bars[0].dur : DTO_NS_PER_MIN));
+  put_u32(h + H_NSYM, (uint32_t)nsymbols);
+  put_u32(h + H_BLOCK, (uint32_t)block);
+  put_u64(h + H_OFFSET,
+          BINFILE_HEADER_SIZE + BINFILE_SYMBOL_SIZE * (uint64_t)nsymbols);
+  unsigned char *symtab = xcalloc(nsymbols, BINFILE_SYMBOL_SIZE);
+  for (size_t i = 0; i < nsymbols; i++) /* < 16 bytes: symbol_valid */
+    memcpy(symtab + i * BINFILE_SYMBOL_SIZE, symbols[i], strlen(symbols[i]));
+  put_u64(h + H_CHECKSUM, header_sum(h, symtab, nsymbols));
+
+  fileio_atomic *w;
+  if ((rc = fileio_atomic_open(path, 0644, &w, err, errcap)) != 0) {
+    free(symtab);
+    return rc;
   }
-  for (size_t i = 0; i < n && !w.err; i++) {
-    const bar *b = &bars[i];
-    unsigned char *r = wreserve(&w, BINFILE_RECORD_SIZE);
-    put_u64(r, (uint64_t)b->ts);
-    put_u64(r + 8, (uint64_t)b->open);
-    put_u64(r + 16, (uint64_t)b->high);
-    put_u64(r + 24, (uint64_t)b->low);
-    put_u64(r + 32, (uint64_t)b->close);
-    put_u64(r + 40, (uint64_t)b->volume);
-    put_u32(r + 48, b->sym);
-    put_u32(r + 52, 0);
+  fileio_atomic_write(w, h, sizeof h);
+  fileio_atomic_write(w, symtab, nsymbols * BINFILE_SYMBOL_SIZE);
+  free(symtab);
+
+  size_t nblocks = n / block + (n % block != 0);
+  unsigned char *sums = xcalloc(nblocks ? nblocks : 1, BINFILE_CHECKSUM_SIZE);
+  unsigned char *buf = xmalloc(block * BINFILE_RECORD_SIZE);
+  for (size_t k = 0; k < nblocks; k++) {
+    size_t first = k * block, m = n - first < block ? n - first : block;
+    for (size_t j = 0; j < m; j++) {
+      const bar *b = &bars[first + j];
+      unsigned char *r = buf + j * BINFILE_RECORD_SIZE;
+      put_u64(r, (uint64_t)b->ts);
+      put_u64(r + 8, (uint64_t)b->open);
+      put_u64(r + 16, (uint64_t)b->high);
+      put_u64(r + 24, (uint64_t)b->low);
+      put_u64(r + 32, (uint64_t)b->close);
+      put_u64(r + 40, (uint64_t)b->volume);
+      put_u32(r + 48, b->sym);
+      put_u32(r + 52, 0);
+    }
+    size_t len = m * BINFILE_RECORD_SIZE;
+    put_u64(sums + k * BINFILE_CHECKSUM_SIZE, block_sum(buf, len, k));
+    fileio_atomic_write(w, buf, len);
   }
-  wflush(&w);
-  free(w.p);
-  if (!w.err && fsync(w.fd) != 0)
-    w.err = errno;
-  if (close(w.fd) != 0 && !w.err)
-    w.err = errno;
-  if (!w.err && rename(tmp, path) != 0)
-    w.err = errno;
-  if (w.err) {
-    seterr(err, errcap, "%s: cannot write: %s", path, strerror(w.err));
-    unlink(tmp);
-    return dto_from_errno(w.err);
-  }
-  fsync_dir_of(path);
-  return 0;
+  fileio_atomic_write(w, sums, nblocks * BINFILE_CHECKSUM_SIZE);
+  free(buf);
+  free(sums);
+  return fileio_atomic_commit(w, err, errcap);
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -297,6 +287,38 @@ static int check_symtab(const char *path, const unsigned char *p, size_t nsym,
   return rc;
 }
 
+/* The structural checks of record i (symbol index, padding, bar_check,
+ * bounds, time order); a static or tmp-held reason, or NULL. */
+static const char *check_record(const binfile *f, size_t i, dto_time *prev,
+                                dto_time *last, char *tmp, size_t cap) {
+  const unsigned char *r = f->recs + i * BINFILE_RECORD_SIZE;
+  uint32_t sym = get_u32(r + 48);
+  if (sym >= f->nsymbols) {
+    snprintf(tmp, cap, "symbol index %u out of range (%zu symbols)",
+             (unsigned)sym, f->nsymbols);
+    return tmp;
+  }
+  if (get_u32(r + 52) != 0)
+    return "padding is not zero";
+  bar b;
+  binfile_get(f, i, &b);
+  const char *why = bar_check(&b);
+  if (why)
+    return why;
+  if ((why = market_bar_over(&b)) != NULL) {
+    snprintf(tmp, cap, "%s above the largest accepted value %s", why,
+             MARKET_VALUE_MAX_TEXT);
+    return tmp;
+  }
+  if (b.ts < *prev)
+    return "time goes backward";
+  if (b.ts <= last[sym])
+    return "duplicate or backward time for its symbol";
+  *prev = b.ts;
+  last[sym] = b.ts;
+  return NULL;
+}
+
 static int check_records(const char *path, const binfile *f, char *err,
                          size_t errcap) {
   dto_time *last = xmalloc(f->nsymbols * sizeof *last);
@@ -304,33 +326,31 @@ static int check_records(const char *path, const binfile *f, char *err,
     last[s] = INT64_MIN;
   dto_time prev = INT64_MIN;
   int rc = 0;
-  for (size_t i = 0; i < f->count; i++) {
-    const unsigned char *r = f->recs + i * BINFILE_RECORD_SIZE;
-    uint32_t sym = get_u32(r + 48);
-    bar b;
-    const char *why = NULL;
-    char tmp[64];
-    if (sym >= f->nsymbols) {
-      snprintf(tmp, sizeof tmp, "symbol index %u out of range (%zu symbols)",
-               (unsigned)sym, f->nsymbols);
-      why = tmp;
-    } else if (get_u32(r + 52) != 0) {
-      why = "padding is not zero";
-    } else {
-      binfile_get(f, i, &b);
-      if ((why = bar_check(&b)) == NULL) {
-        if (b.ts < prev)
-          why = "time goes backward";
-        else if (b.ts <= last[sym])
-          why = "duplicate or backward time for its symbol";
-        prev = b.ts;
-        last[sym] = b.ts;
+  size_t block = f->version >= 2 ? f->block : (f->count ? f->count : 1);
+  for (size_t first = 0, k = 0; first < f->count && rc == 0;
+       first += block, k++) {
+    size_t m = f->count - first < block ? f->count - first : block;
+    if (f->version >= 2) {
+      uint64_t want = get_u64(f->sums + k * BINFILE_CHECKSUM_SIZE);
+      uint64_t got = block_sum(f->recs + first * BINFILE_RECORD_SIZE,
+                               m * BINFILE_RECORD_SIZE, k);
+      if (got != want) {
+        seterr(err, errcap,
+               "%s: corrupt: block %zu (records %zu to %zu): checksum "
+               "mismatch",
+               path, k, first, first + m - 1);
+        rc = DTO_EPARSE;
+        break;
       }
     }
-    if (why) {
-      seterr(err, errcap, "%s: corrupt: record %zu: %s", path, i, why);
-      rc = DTO_EPARSE;
-      break;
+    for (size_t i = first; i < first + m; i++) {
+      char tmp[96];
+      const char *why = check_record(f, i, &prev, last, tmp, sizeof tmp);
+      if (why) {
+        seterr(err, errcap, "%s: corrupt: record %zu: %s", path, i, why);
+        rc = DTO_EPARSE;
+        break;
+      }
     }
   }
   free(last);
@@ -338,8 +358,8 @@ static int check_records(const char *path, const binfile *f, char *err,
 }
 
 /* Validate the header of a mapping of size bytes and fill f. */
-static int check_header(const char *path, binfile *f, char *err,
-                        size_t errcap) {
+static int check_header(const char *path, binfile *f, unsigned flags,
+                        char *err, size_t errcap) {
   const unsigned char *h = f->map;
   if (f->size < BINFILE_MAGIC_LEN || !binfile_sniff(h, f->size)) {
     seterr(err, errcap, "%s: not a dto bar file (bad magic)", path);
@@ -350,17 +370,44 @@ static int check_header(const char *path, binfile *f, char *err,
            f->size, BINFILE_HEADER_SIZE);
     return DTO_EPARSE;
   }
-  uint32_t version = get_u32(h + 8);
-  if (version != BINFILE_VERSION) {
+  uint32_t version = get_u32(h + H_VERSION);
+  if (version == 1 && !(flags & BINFILE_OPEN_V1)) {
+    seterr(err, errcap,
+           "%s: format version 1 (without checksums) is no longer read; "
+           "re-convert it: dto data convert --in FILE --out NEW.dtob",
+           path);
+    return DTO_EUNSUPPORTED;
+  }
+  if (version != 1 && version != BINFILE_VERSION) {
     seterr(err, errcap, "%s: unsupported version %u (this dto reads %d)", path,
            (unsigned)version, BINFILE_VERSION);
     return DTO_EUNSUPPORTED;
   }
-  uint32_t recsize = get_u32(h + 12);
-  uint64_t count = get_u64(h + 16);
-  int64_t dur = get_i64(h + 24);
-  uint32_t nsym = get_u32(h + 32);
-  uint64_t off = get_u64(h + 40);
+  uint32_t nsym = get_u32(h + H_NSYM);
+  if (nsym == 0 || nsym > BINFILE_MAX_SYMBOLS) {
+    seterr(err, errcap, "%s: corrupt: symbol count %u", path, (unsigned)nsym);
+    return DTO_EPARSE;
+  }
+  uint64_t want_off = BINFILE_HEADER_SIZE + (uint64_t)nsym * BINFILE_SYMBOL_SIZE;
+  if (f->size < want_off) {
+    seterr(err, errcap,
+           "%s: truncated: %zu bytes, the symbol table ends at %llu", path,
+           f->size, (unsigned long long)want_off);
+    return DTO_EPARSE;
+  }
+  if (version >= 2 && get_u64(h + H_CHECKSUM) !=
+                          header_sum(h, h + BINFILE_HEADER_SIZE, nsym)) {
+    seterr(err, errcap,
+           "%s: corrupt: header checksum mismatch (the header or the symbol "
+           "table is damaged)",
+           path);
+    return DTO_EPARSE;
+  }
+  uint32_t recsize = get_u32(h + H_RECSIZE);
+  uint64_t count = get_u64(h + H_COUNT);
+  int64_t dur = get_i64(h + H_DUR);
+  uint64_t off = get_u64(h + H_OFFSET);
+  uint32_t block = get_u32(h + H_BLOCK);
   if (recsize != BINFILE_RECORD_SIZE) {
     seterr(err, errcap, "%s: corrupt: record size %u (expected %d)", path,
            (unsigned)recsize, BINFILE_RECORD_SIZE);
@@ -371,83 +418,97 @@ static int check_header(const char *path, binfile *f, char *err,
            (long long)dur);
     return DTO_EPARSE;
   }
-  if (nsym == 0 || nsym > BINFILE_MAX_SYMBOLS) {
-    seterr(err, errcap, "%s: corrupt: symbol count %u", path, (unsigned)nsym);
+  if (version >= 2 && (block < 1 || block > BINFILE_MAX_BLOCK)) {
+    seterr(err, errcap, "%s: corrupt: %u records per block (1 to %d)", path,
+           (unsigned)block, BINFILE_MAX_BLOCK);
     return DTO_EPARSE;
   }
-  if (get_u32(h + 36) != 0) {
+  bool reserved_ok = version >= 2 ? get_u64(h + H_RESERVED) == 0
+                                  : get_u32(h + H_BLOCK) == 0;
+  for (int i = H_RESERVED; version == 1 && i < BINFILE_HEADER_SIZE; i++)
+    reserved_ok &= h[i] == 0;
+  if (!reserved_ok) {
     seterr(err, errcap, "%s: corrupt: reserved header bytes are not zero",
            path);
     return DTO_EPARSE;
   }
-  for (int i = 48; i < BINFILE_HEADER_SIZE; i++)
-    if (h[i] != 0) {
-      seterr(err, errcap, "%s: corrupt: reserved header bytes are not zero",
-             path);
-      return DTO_EPARSE;
-    }
-  uint64_t want_off = BINFILE_HEADER_SIZE + (uint64_t)nsym * BINFILE_SYMBOL_SIZE;
   if (off != want_off) {
     seterr(err, errcap, "%s: corrupt: records at offset %llu (expected %llu)",
            path, (unsigned long long)off, (unsigned long long)want_off);
     return DTO_EPARSE;
   }
-  if (f->size < off) {
-    seterr(err, errcap,
-           "%s: truncated: %zu bytes, the symbol table ends at %llu", path,
-           f->size, (unsigned long long)off);
-    return DTO_EPARSE;
-  }
+  /* Each record comes with 56 bytes, and (version 2) 8 more per block. */
   uint64_t room = (uint64_t)f->size - off;
-  if (count > room / BINFILE_RECORD_SIZE) {
+  uint64_t nblocks = 0, per = BINFILE_RECORD_SIZE;
+  if (version >= 2) {
+    nblocks = count / block + (count % block != 0);
+    per = (uint64_t)block * BINFILE_RECORD_SIZE + BINFILE_CHECKSUM_SIZE;
+  }
+  /* The largest count that fits in room bytes. */
+  uint64_t fits = version >= 2
+                      ? room / per * block +
+                            (room % per >= BINFILE_RECORD_SIZE +
+                                               BINFILE_CHECKSUM_SIZE
+                                 ? (room % per - BINFILE_CHECKSUM_SIZE) /
+                                       BINFILE_RECORD_SIZE
+                                 : 0)
+                      : room / BINFILE_RECORD_SIZE;
+  if (count > fits) {
     seterr(err, errcap,
            "%s: truncated: the header says %llu records but the file holds "
            "%llu",
-           path, (unsigned long long)count,
-           (unsigned long long)(room / BINFILE_RECORD_SIZE));
+           path, (unsigned long long)count, (unsigned long long)fits);
     return DTO_EPARSE;
   }
-  if (room != count * BINFILE_RECORD_SIZE) {
+  uint64_t need = count * BINFILE_RECORD_SIZE + nblocks * BINFILE_CHECKSUM_SIZE;
+  if (room != need) {
     seterr(err, errcap,
            "%s: corrupt: %llu bytes after the last of %llu records", path,
-           (unsigned long long)(room - count * BINFILE_RECORD_SIZE),
-           (unsigned long long)count);
+           (unsigned long long)(room - need), (unsigned long long)count);
     return DTO_EPARSE;
   }
+  f->version = version;
   f->count = (size_t)count;
   f->nsymbols = nsym;
+  f->block = block;
   f->dur = dur;
   f->recs = f->map + off;
+  f->sums = f->recs + count * BINFILE_RECORD_SIZE;
   return check_symtab(path, h + BINFILE_HEADER_SIZE, nsym, err, errcap);
 }
 
+/* Validate f (map and size set) as binfile_open does. */
+static int validate(const char *path, binfile *f, unsigned flags, char *err,
+                    size_t errcap) {
+  int rc = check_header(path, f, flags, err, errcap);
+  if (rc == 0)
+    rc = check_records(path, f, err, errcap);
+  return rc;
+}
+
 int binfile_open(const char *path, binfile **out, char *err, size_t errcap) {
+  return binfile_open_flags(path, 0, out, err, errcap);
+}
+
+int binfile_open_flags(const char *path, unsigned flags, binfile **out,
+                       char *err, size_t errcap) {
   *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    seterr(err, errcap, "%s: cannot open: %s", path, strerror(e));
-    return dto_from_errno(e);
-  }
+  int fd;
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    seterr(err, errcap, "%s: cannot stat: %s", path, strerror(e));
-    return dto_from_errno(e);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    seterr(err, errcap, "%s: not a regular file", path);
-    return DTO_EINVAL;
-  }
+  int rc = fileio_open_regular(path, &fd, &st, err, errcap);
+  if (rc)
+    return rc;
   if (st.st_size < BINFILE_MAGIC_LEN) {
     close(fd);
     seterr(err, errcap, "%s: not a dto bar file (%lld bytes)", path,
            (long long)st.st_size);
     return DTO_EPARSE;
   }
-  void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  /* Pre-fault files up to 1 GiB: every byte is read (checksums, checks). */
+  int mflags = MAP_PRIVATE;
+  if (st.st_size <= ((off_t)1 << 30))
+    mflags |= MAP_POPULATE;
+  void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, mflags, fd, 0);
   int e = errno;
   close(fd); /* the mapping keeps the file */
   if (map == MAP_FAILED) {
@@ -457,9 +518,23 @@ int binfile_open(const char *path, binfile **out, char *err, size_t errcap) {
   binfile *f = xcalloc(1, sizeof *f);
   f->map = map;
   f->size = (size_t)st.st_size;
-  int rc = check_header(path, f, err, errcap);
-  if (rc == 0)
-    rc = check_records(path, f, err, errcap);
+  f->mapped = true;
+  if ((rc = validate(path, f, flags, err, errcap)) != 0) {
+    binfile_free(f);
+    return rc;
+  }
+  *out = f;
+  return 0;
+}
+
+int binfile_open_mem(const char *name, const void *data, size_t len,
+                     unsigned flags, binfile **out, char *err, size_t errcap) {
+  *out = NULL;
+  binfile *f = xcalloc(1, sizeof *f);
+  f->map = data;
+  f->size = len;
+  f->mapped = false;
+  int rc = validate(name, f, flags, err, errcap);
   if (rc) {
     binfile_free(f);
     return rc;
@@ -468,6 +543,7 @@ int binfile_open(const char *path, binfile **out, char *err, size_t errcap) {
   return 0;
 }
 
+unsigned binfile_version(const binfile *f) { return f->version; }
 size_t binfile_count(const binfile *f) { return f->count; }
 size_t binfile_nsymbols(const binfile *f) { return f->nsymbols; }
 dto_time binfile_dur(const binfile *f) { return f->dur; }
@@ -494,6 +570,7 @@ void binfile_get(const binfile *f, size_t i, bar *out) {
 void binfile_free(binfile *f) {
   if (!f)
     return;
-  munmap((void *)f->map, f->size);
+  if (f->mapped)
+    munmap((void *)f->map, f->size);
   free(f);
 }

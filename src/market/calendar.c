@@ -3,17 +3,23 @@
  *
  * The US equity calendar is a rule (weekdays, 04:00/09:30/16:00/20:00 local)
  * plus a static table of exceptions (full holidays and 13:00 early closes)
- * for the years it covers.  New York time is computed from the US daylight
- * saving rule with timeutil's civil-date arithmetic; there is no TZ database
- * and no C library time zone state.  This module does not know about
- * half-hour auctions, halts or per-venue differences.  How to add a year:
- * docs/internals/calendar.md.
+ * for the years it covers.  The spot-FX calendar is a rule only: 24-hour
+ * sessions from 17:00 to 17:00 New York, Sunday evening to Friday evening.  New
+ * York time is computed from the US daylight saving rule with timeutil's
+ * civil-date arithmetic; there is no TZ database and no C library time zone
+ * state.  This module does not know about half-hour auctions, halts or
+ * per-venue differences.  How to add a year: docs/internals/calendar.md.
  */
 #include "market/calendar.h"
 
 #include "core/timeutil.h"
 
-enum cal_kind { CAL_KIND_US_EQUITY, CAL_KIND_CRYPTO, CAL_KIND_COUNT };
+enum cal_kind {
+  CAL_KIND_US_EQUITY,
+  CAL_KIND_CRYPTO,
+  CAL_KIND_FX,
+  CAL_KIND_COUNT
+};
 
 struct calendar {
   const char *name;
@@ -22,6 +28,7 @@ struct calendar {
 
 static const calendar cal_us_equity = {"us_equity", CAL_KIND_US_EQUITY};
 static const calendar cal_crypto = {"crypto", CAL_KIND_CRYPTO};
+static const calendar cal_fx = {"fx", CAL_KIND_FX};
 
 /* ---- exception table ---------------------------------------------------- */
 
@@ -193,6 +200,7 @@ dto_time tz_new_york_to_utc(int64_t day, int sec_of_day) {
 
 const calendar *calendar_us_equity(void) { return &cal_us_equity; }
 const calendar *calendar_crypto(void) { return &cal_crypto; }
+const calendar *calendar_fx(void) { return &cal_fx; }
 
 const calendar *calendar_by_name(const char *name) {
   if (name == NULL)
@@ -201,14 +209,16 @@ const calendar *calendar_by_name(const char *name) {
     return &cal_us_equity;
   if (!strcmp(name, cal_crypto.name))
     return &cal_crypto;
+  if (!strcmp(name, cal_fx.name))
+    return &cal_fx;
   return NULL;
 }
 
 const char *calendar_name(const calendar *c) { return c->name; }
 
 bool calendar_covers(const calendar *c, int64_t day) {
-  if (c->kind == CAL_KIND_CRYPTO)
-    return true;
+  if (c->kind != CAL_KIND_US_EQUITY)
+    return true; /* rules only, no holiday table */
   return day >= days_from_civil(US_FIRST_YEAR, 1, 1) &&
          day <= days_from_civil(US_LAST_YEAR, 12, 31);
 }
@@ -221,6 +231,12 @@ const char *calendar_holiday_name(const calendar *c, int64_t day) {
 }
 
 #define H(h, m) ((h)*3600 + (m)*60)
+
+/* The spot-FX day rolls at 17:00 New York: the session of day D runs from
+ * 17:00 on D - 1 to 17:00 on D, wall-clock time, so it is 24 hours long in
+ * every season (the DST switches happen at 02:00 on Sundays, outside every
+ * session). */
+#define FX_ROLL H(17, 0)
 
 bool calendar_session(const calendar *c, int64_t day, session *out) {
   if (!day_in_range(day))
@@ -235,6 +251,13 @@ bool calendar_session(const calendar *c, int64_t day, session *out) {
   int wd = weekday_from_days(day);
   if (wd == 0 || wd == 6)
     return false;
+  if (c->kind == CAL_KIND_FX) {
+    out->day = day;
+    out->pre_open = out->open = tz_new_york_to_utc(day - 1, FX_ROLL);
+    out->close = out->post_close = tz_new_york_to_utc(day, FX_ROLL);
+    out->early_close = false;
+    return true;
+  }
   const cal_exception *e = us_exception(day);
   if (e && e->kind == CLOSED)
     return false;
@@ -257,17 +280,29 @@ int64_t calendar_local_day(const calendar *c, dto_time t) {
   int64_t r = t % DTO_NS_PER_DAY;
   if (r < 0)
     r += DTO_NS_PER_DAY;
-  return r + tz_new_york_offset(t) < 0 ? q - 1 : q;
+  r += tz_new_york_offset(t); /* New York wall time into UTC date q */
+  if (r < 0) {
+    q--;
+    r += DTO_NS_PER_DAY;
+  }
+  if (c->kind == CAL_KIND_FX && r >= FX_ROLL * DTO_NS_PER_SEC)
+    q++; /* after 17:00 New York: the next exchange day */
+  return q;
 }
 
 dto_time calendar_day_start(const calendar *c, int64_t day) {
   if (c->kind == CAL_KIND_CRYPTO)
     return day * DTO_NS_PER_DAY;
+  if (c->kind == CAL_KIND_FX)
+    return tz_new_york_to_utc(day - 1, FX_ROLL);
   return tz_new_york_to_utc(day, 0);
 }
 
 int calendar_minute_of_day(const calendar *c, dto_time t) {
-  int64_t day = calendar_local_day(c, t);
+  /* The fx calendar's day rolls at 17:00, but its clock is New York's:
+   * minutes are counted from New York midnight, as for us_equity. */
+  const calendar *clk = c->kind == CAL_KIND_FX ? &cal_us_equity : c;
+  int64_t day = calendar_local_day(clk, t);
   int64_t off = c->kind == CAL_KIND_CRYPTO ? 0 : tz_new_york_offset(t);
   /* t + off - day * 86400 s, in a form that cannot overflow for the
    * instants dto uses (the local day is within a day of t) */

@@ -1,13 +1,20 @@
 /* calendar.h - trading calendars: when a market is open.
  *
- * Two calendars are built in: "us_equity" (NYSE/Nasdaq: regular session
+ * Three calendars are built in: "us_equity" (NYSE/Nasdaq: regular session
  * 09:30-16:00 America/New_York, pre-market from 04:00, post-market to 20:00,
  * every full holiday and early close (13:00) of 2024-2027, US daylight saving
- * time rules) and "crypto" (always open; sessions are UTC days).  Calendars
- * are immutable static data, safe to share between threads.
+ * time rules), "crypto" (always open; sessions are UTC days) and "fx" (spot
+ * FX: open from Sunday 17:00 to Friday 17:00 New York time, one 24-hour
+ * session per weekday from 17:00 New York the evening before to 17:00 New
+ * York; no extended hours, no holidays).  Calendars are immutable static
+ * data, safe to share between threads.
  *
  * A "day" is an exchange-local date as days since 1970-01-01 (see
- * core/timeutil.h days_from_civil).  All instants are dto_time (UTC ns).
+ * core/timeutil.h days_from_civil).  For "fx" the exchange day rolls at
+ * 17:00 New York: an instant at or after 17:00 New York belongs to the next
+ * date, so the session of Monday opens on Sunday at 17:00 and every session
+ * lies inside its own exchange day, as for the other calendars.  All
+ * instants are dto_time (UTC ns).
  */
 #ifndef DTO_MARKET_CALENDAR_H
 #define DTO_MARKET_CALENDAR_H
@@ -27,14 +34,16 @@ typedef struct session {
 
 const calendar *calendar_us_equity(void);
 const calendar *calendar_crypto(void);
-/* "us_equity" or "crypto"; NULL when unknown. */
+const calendar *calendar_fx(void);
+/* "us_equity", "crypto" or "fx"; NULL when unknown. */
 const calendar *calendar_by_name(const char *name);
 const char *calendar_name(const calendar *c);
 
 /* Years for which the holiday table is complete; outside them
  * calendar_session() still answers (weekends only) but
  * calendar_covers() is false, and callers should warn.  "us_equity" covers
- * 2024-01-01..2027-12-31; "crypto" has no holidays and covers every day. */
+ * 2024-01-01..2027-12-31; "crypto" and "fx" have no holidays and cover
+ * every day. */
 bool calendar_covers(const calendar *c, int64_t day);
 
 /* The name of the full holiday or early close on day ("Good Friday",
@@ -51,10 +60,11 @@ bool calendar_session(const calendar *c, int64_t day, session *out);
 int64_t calendar_local_day(const calendar *c, dto_time t);
 
 /* The UTC instant at which exchange-local date day begins (local
- * midnight). */
+ * midnight; for "fx" 17:00 New York on the date before). */
 dto_time calendar_day_start(const calendar *c, int64_t day);
 
-/* Minutes since local midnight of the exchange at instant t (0..1439). */
+/* Minutes since local midnight of the exchange at instant t (0..1439); for
+ * "fx" New York wall-clock minutes, although its day rolls at 17:00. */
 int calendar_minute_of_day(const calendar *c, dto_time t);
 
 /* The exchange day that is the n-th trading day counting back from day

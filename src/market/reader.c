@@ -18,9 +18,11 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/progress.h"
 #include "core/timeutil.h"
 #include "market/binfile.h"
+#include "market/bounds.h"
 
 #define MAX_COLS 16
 #define COLNAME_MAX 24    /* bytes of a header name kept for messages */
@@ -528,6 +530,10 @@ static int parse_field(parser *P, int c, const char *f, size_t fl, row *r) {
     } else if (r->v[k] <= 0) {
       return fail_val(P, c, DTO_EPARSE, "must be positive", f, fl);
     }
+    if (r->v[k] > MARKET_VALUE_MAX)
+      return fail_val(P, c, DTO_ERANGE,
+                      "above the largest accepted value " MARKET_VALUE_MAX_TEXT,
+                      f, fl);
     return 0;
   }
 }
@@ -604,7 +610,8 @@ static int parse_row(parser *P, const char *s, const char *end, row *r,
       r->tlen = fe ? (size_t)(fe - p) : 0;
     } else if (k != COL_SYMBOL) {
       fe = scan_num(p, end, &r->v[k]);
-      if (fe && r->v[k] == 0 && k != COL_VOLUME)
+      if (fe && ((r->v[k] == 0 && k != COL_VOLUME) ||
+                 r->v[k] > MARKET_VALUE_MAX))
         fe = NULL; /* let the general path word the error */
     }
     if (!fe) {
@@ -780,11 +787,24 @@ static int parse_csv(parser *P, const char *data, size_t len, sink *out) {
             snprintf(P->msg, sizeof P->msg,
                      "%s: no symbol column and no valid symbol given for it",
                      P->name);
+            res->no_symbol = true;
             rc = DTO_EINVAL;
             goto done;
           }
         }
         P->fixed_sym = id;
+      } else if (!P->learn && (P->tab ? P->col_of[COL_SYMBOL] < 0 &&
+                                            P->fixed_sym >= P->tab->n
+                                      : P->fixed_sym == SYM_NONE)) {
+        /* Rows would get no instrument: refuse rather than hand out a
+         * sym that indexes nothing. */
+        snprintf(P->msg, sizeof P->msg,
+                 "%s: the file has no symbol column and no instrument was "
+                 "given for it",
+                 P->name);
+        res->no_symbol = true;
+        rc = DTO_EINVAL;
+        goto done;
       }
       continue;
     }
@@ -927,24 +947,12 @@ typedef struct mapping {
 static int map_file(const char *path, mapping *m, read_result *res) {
   memset(m, 0, sizeof *m);
   m->data = "";
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    snprintf(res->err, sizeof res->err, "%s: cannot open: %s", path,
-             strerror(e));
-    return dto_from_errno(e);
-  }
+  int fd;
   struct stat st;
-  int rc = 0;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    snprintf(res->err, sizeof res->err, "%s: cannot stat: %s", path,
-             strerror(e));
-    rc = dto_from_errno(e);
-  } else if (!S_ISREG(st.st_mode)) {
-    snprintf(res->err, sizeof res->err, "%s: not a regular file", path);
-    rc = DTO_EINVAL;
-  } else if (st.st_size > 0) {
+  int rc = fileio_open_regular(path, &fd, &st, res->err, sizeof res->err);
+  if (rc)
+    return rc;
+  if (st.st_size > 0) {
     /* Pre-fault files up to 1 GiB in one go: far cheaper than a page
      * fault every few rows. */
     int flags = MAP_PRIVATE;
@@ -1004,7 +1012,8 @@ static int bin_file(const char *path, const read_opts *o,
                     instrument_table *learn, bar_vec *out, read_result *res) {
   binfile *f;
   memset(res, 0, sizeof *res);
-  int rc = binfile_open(path, &f, res->err, sizeof res->err);
+  int rc = binfile_open_flags(path, o->binfile_v1 ? BINFILE_OPEN_V1 : 0, &f,
+                              res->err, sizeof res->err);
   if (rc)
     return rc;
   size_t nsym = binfile_nsymbols(f), count = binfile_count(f);
@@ -1020,6 +1029,14 @@ static int bin_file(const char *path, const read_opts *o,
   if (count == 0) {
     snprintf(msg, sizeof msg, "%s: no rows", path);
     rc = DTO_EPARSE;
+    goto done;
+  }
+  if (!tab && o->sym == SYM_NONE) {
+    snprintf(msg, sizeof msg,
+             "%s: no instrument was given for the file's symbol '%s'", path,
+             binfile_symbol(f, 0));
+    res->no_symbol = true;
+    rc = DTO_EINVAL;
     goto done;
   }
   if (!tab && nsym != 1) {
@@ -1090,8 +1107,8 @@ done:
 /* Is path a binary bar file?  Errors opening it are left for the reader
  * that follows to report. */
 static bool file_is_binary(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  int fd;
+  if (fileio_open_regular(path, &fd, NULL, NULL, 0) != 0)
     return false;
   char head[BINFILE_MAGIC_LEN];
   ssize_t k;
@@ -1101,6 +1118,8 @@ static bool file_is_binary(const char *path) {
   close(fd);
   return k > 0 && binfile_sniff(head, (size_t)k);
 }
+
+bool read_file_is_binary(const char *path) { return file_is_binary(path); }
 
 int read_bars_file(const char *path, const read_opts *o, bar_vec *out,
                    read_result *res) {

@@ -16,7 +16,12 @@
  *     ("date" and "timestamp" are accepted for time); trades:
  *     time,price,size[,symbol].  Unknown columns are an error.
  *   - times: ISO-8601 or epoch seconds/ms/us/ns (see time_parse); numbers:
- *     plain decimals ("123.45"), no exponents.
+ *     plain decimals ("123.45"), no exponents; prices, sizes and volumes at
+ *     most MARKET_VALUE_MAX (market/bounds.h: the engine's sums must not
+ *     overflow).
+ *   - every row gets an instrument: from the symbol column through the
+ *     instrument table, or read_opts.sym; a file that would leave rows
+ *     without one is refused (read_result.no_symbol).
  *   - per symbol, bar times strictly increase ("duplicate time" and "time
  *     goes backward" are errors); trade times must not go backward (equal
  *     times are allowed: several trades can share a timestamp).
@@ -63,10 +68,11 @@ typedef struct read_opts {
                            file (single bar: 60 s) */
   bool skip_bad_rows;   /* go on after a bad row and count it */
   bool quiet;           /* no progress display */
+  bool binfile_v1;      /* also read version 1 .dtob files (no checksums) */
 } read_opts;
 
 /* instruments NULL, sym 0, from INT64_MIN, to INT64_MAX, dur 0, not
- * skipping bad rows, not quiet. */
+ * skipping bad rows, not quiet, version 2 .dtob files only. */
 void read_opts_init(read_opts *o);
 
 typedef struct read_result {
@@ -74,6 +80,9 @@ typedef struct read_result {
   size_t bad_rows; /* rows skipped as bad (skip_bad_rows only) */
   char err[512];   /* on failure: "path:line: reason"; on success with
                       skipped rows: the first bad row's reason; else "" */
+  bool no_symbol;  /* the failure: rows would have no instrument (no symbol
+                      column, or a .dtob read without a table, and o->sym
+                      is SYM_NONE or not in the table) */
 } read_result;
 
 /* Read a bars CSV file and append its rows to *out (the caller owns out and
@@ -82,11 +91,19 @@ typedef struct read_result {
  * length) and its sym (o->sym, or the instrument table's index of its symbol
  * column).
  *
+ * Every bar's sym is an index into o->instruments when there is a table
+ * (a file without a symbol column needs o->sym < instruments->n), or o->sym
+ * without one (then o->sym must not be SYM_NONE); otherwise the read fails
+ * with DTO_EINVAL and res->no_symbol set, before any row is read.
+ *
  * Returns 0 on success.  On failure *out is left as it was before the call
  * and res->err says why: DTO_EPARSE for a bad header or row (or no rows at
  * all: "no rows"; or every row bad: "no valid rows"), DTO_ETOOBIG for a line
- * longer than READER_LINE_MAX, DTO_EOVERFLOW for a number too large, or an
- * I/O error code when the file cannot be opened or mapped.  Rows outside
+ * longer than READER_LINE_MAX, DTO_EOVERFLOW for a number beyond fx,
+ * DTO_ERANGE for a price or volume above MARKET_VALUE_MAX, DTO_EINVAL for
+ * rows without an instrument (above) or a path that is not a regular file
+ * (a FIFO is refused, never waited on), or an I/O error code when the file
+ * cannot be opened or mapped.  Rows outside
  * [o->from, o->to) are skipped and counted nowhere; a file whose rows are all
  * outside the window succeeds with res->rows == 0. */
 int read_bars_csv(const char *path, const read_opts *o, bar_vec *out,
@@ -108,10 +125,15 @@ int read_trades_csv_mem(const char *name, const char *data, size_t len,
  * bytes), with the contract of read_bars_csv.  For a binary file, the file's
  * symbols are mapped to o->instruments (a symbol not in the table is a bad
  * row for each of its bars); with instruments NULL the file must hold one
- * symbol, and its bars get o->sym.  dur is the file's bar duration unless
- * o->dur is set. */
+ * symbol, and its bars get o->sym (not SYM_NONE).  dur is the file's bar
+ * duration unless o->dur is set.  A damaged .dtob (checksums) is refused
+ * with binfile_open's message. */
 int read_bars_file(const char *path, const read_opts *o, bar_vec *out,
                    read_result *res);
+
+/* True when path is a regular file that starts with the .dtob magic (false
+ * for anything else, errors included; the readers report those). */
+bool read_file_is_binary(const char *path);
 
 /* For tools that convert or inspect files without a configured instrument
  * table: like read_bars_file, but o->instruments is ignored and symbols are

@@ -193,6 +193,10 @@ static int fa_count(void *ctx, enum store_table t, int64_t *n, store_err *e) {
   FORWARD(count, t, n, e);
 }
 
+static int fa_check_identity(void *ctx, store_err *e) {
+  FORWARD(check_identity, e);
+}
+
 static const store_ops faulty_ops = {
     .name = "faulty",
     .close = fa_close,
@@ -223,6 +227,7 @@ static const store_ops faulty_ops = {
     .idem_get = fa_idem_get,
     .idem_purge = fa_idem_purge,
     .count = fa_count,
+    .check_identity = fa_check_identity,
 };
 
 store *store_faulty_new(store *inner, int fail_at, int err) {

@@ -33,7 +33,27 @@
 #define SHRINK_ITEMS ((size_t)1 << 16)
 #define ALIGN 16 /* arena offsets: any row struct may live there */
 
-enum kind { K_EVENT, K_ORDER, K_FILL, K_POSITION, K_PNL, K_RISK, K_COUNT };
+enum kind {
+  K_EVENT,
+  K_ORDER,
+  K_FILL,
+  K_POSITION,
+  K_PNL,
+  K_RISK,
+  K_SNAPSHOT, /* a checkpoint; in stepped mode it ends a step */
+  K_COUNT
+};
+
+/* A snapshot in the arena: this header, then the blob. */
+typedef struct snap_hdr {
+  int64_t seq;
+  dto_time time;
+  size_t len;
+} snap_hdr;
+
+/* Snapshots kept in the store (older ones are pruned every PRUNE_EVERY). */
+#define SNAP_KEEP 2
+#define PRUNE_EVERY 64
 
 /* One queued item: its kind and where its bytes are in the arena. */
 typedef struct item {
@@ -89,11 +109,23 @@ struct journal {
   journal_state_fn hook;
   void *hook_ctx;
   journal_stats st;
+  /* stepped mode: pend's items up to and including its last snapshot, and
+   * that snapshot's ticket (0: none yet) */
+  size_t pend_steps;
+  uint64_t step_ticket;
 
   /* the writer's own */
   qbuf fly;
-  store_event *evs; /* max_batch entries */
+  store_event *evs; /* evcap entries */
+  size_t evcap;
+  uint64_t snaps_written;
 };
+
+/* Items the writer may take from pend: all of them, or in stepped mode
+ * only whole steps. */
+static size_t takeable(const journal *j) {
+  return j->o.stepped ? j->pend_steps : j->pend.n;
+}
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -322,6 +354,12 @@ static uint64_t publish(journal *j) {
   j->queued_bytes += size;
   uint64_t t = j->next++;
   j->st.put = t;
+  if (q->items[q->n - 1].kind == K_SNAPSHOT) {
+    j->pend_steps = q->n;
+    j->step_ticket = t;
+    if (j->o.stepped) /* a whole step to take */
+      pthread_cond_signal(&j->work);
+  }
   /* The writer sleeps without a timer while nothing is queued, and until
    * the commit interval otherwise: wake it for a first item and for a full
    * batch. */
@@ -421,12 +459,34 @@ uint64_t journal_put_risk(journal *j, const store_risk_decision *r,
   PUT_ROW(K_RISK, "risk_decision", r, check_risk);
 }
 
+uint64_t journal_put_snapshot(journal *j, int64_t seq, dto_time time,
+                              const void *blob, size_t len, journal_err *err) {
+  if (!blob || len == 0 || len > STORE_SNAPSHOT_MAX) {
+    refuse(err, len > STORE_SNAPSHOT_MAX ? DTO_ETOOBIG : DTO_EINVAL,
+           "snapshot: %s", len ? "larger than the store takes" : "empty");
+    return 0;
+  }
+  if (seq <= 0) {
+    refuse(err, DTO_EINVAL, "snapshot.seq: must be positive");
+    return 0;
+  }
+  unsigned char *p = reserve(j, K_SNAPSHOT, sizeof(snap_hdr) + len, err);
+  if (!p)
+    return 0;
+  snap_hdr h = {.seq = seq, .time = time, .len = len};
+  memcpy(p, &h, sizeof h);
+  memcpy(p + sizeof h, blob, len);
+  return publish(j);
+}
+
 /* ---- the writer ---------------------------------------------------------- */
 
 /* The store events of fly's items [from, to), into j->evs; returns how
  * many.  They point into fly's arena, which only the writer changes. */
 static size_t chunk_events(journal *j, size_t from, size_t to) {
   size_t n = 0;
+  if (to - from > j->evcap) /* a step larger than max_batch */
+    j->evs = xgrow(j->evs, &j->evcap, to - from, sizeof *j->evs);
   for (size_t i = from; i < to; i++) {
     const item *it = &j->fly.items[i];
     if (it->kind != K_EVENT)
@@ -461,8 +521,10 @@ static int write_chunk(journal *j, size_t from, size_t to, size_t nev,
     store_errmsg(s, msg, cap);
     return rc;
   }
-  if (nev)
-    rc = store_append(s, j->evs, nev, last_seq);
+  for (size_t k = 0; k < nev && rc == 0; k += STORE_APPEND_MAX) {
+    size_t m = nev - k < STORE_APPEND_MAX ? nev - k : STORE_APPEND_MAX;
+    rc = store_append(s, j->evs + k, m, last_seq);
+  }
   for (size_t i = from; i < to && rc == 0; i++) {
     const item *it = &j->fly.items[i];
     const void *row = j->fly.bytes + it->off;
@@ -484,6 +546,15 @@ static int write_chunk(journal *j, size_t from, size_t to, size_t nev,
     case K_RISK:
       rc = store_insert_risk_decision(s, row);
       break;
+    case K_SNAPSHOT: {
+      snap_hdr h;
+      memcpy(&h, row, sizeof h);
+      rc = store_snapshot_put(s, h.seq, h.time,
+                              (const unsigned char *)row + sizeof h, h.len);
+      if (rc == 0 && ++j->snaps_written % PRUNE_EVERY == 0)
+        rc = store_snapshot_prune(s, SNAP_KEEP, NULL);
+      break;
+    }
     case K_COUNT:
       DTO_ASSERT(!"bad item kind");
     }
@@ -578,26 +649,61 @@ static bool await_work(journal *j) {
       return false;
     if (j->fly.done < j->fly.n)
       return true; /* a retry, or the rest of a large take */
-    if (j->pend.n == 0) {
+    if (takeable(j) == 0) {
       if (j->closing)
         return false;
       wait_until(&j->work, &j->mu, -1);
       continue;
     }
     if (j->closing || j->want >= j->pend.first ||
-        j->pend.n >= (size_t)j->o.max_batch)
+        takeable(j) >= (size_t)j->o.max_batch)
       break;
     int64_t due = j->pend_since + interval;
     if (clock_mono_ns() >= due)
       break;
     wait_until(&j->work, &j->mu, due);
   }
-  /* Take everything queued: producers go on filling the other buffer. */
+  /* Take everything queued (in stepped mode: every whole step); producers
+   * go on filling the other buffer. */
+  size_t take = takeable(j);
   reset_buf(&j->fly);
   qbuf t = j->fly;
   j->fly = j->pend;
   j->pend = t;
+  j->pend_steps = 0;
+  if (take < j->fly.n) { /* the unfinished step goes back to pend */
+    qbuf *q = &j->pend, *f = &j->fly;
+    q->first = f->first + take;
+    for (size_t i = take; i < f->n; i++) {
+      item it = f->items[i];
+      q->items = xgrow(q->items, &q->cap, q->n + 1, sizeof *q->items);
+      q->bytes = xgrow(q->bytes, &q->bcap, q->blen + it.size, 1);
+      memcpy(q->bytes + q->blen, f->bytes + it.off, it.size);
+      it.off = q->blen;
+      q->blen += it.size;
+      q->items[q->n++] = it;
+    }
+    f->n = take;
+    j->pend_since = clock_mono_ns();
+  }
   return true;
+}
+
+/* The end of the chunk of fly that starts at from: at most max_batch items,
+ * and in stepped mode on a step's end (a step larger than max_batch is
+ * one chunk: a step commits whole or not at all). */
+static size_t chunk_end(const journal *j, size_t from) {
+  size_t max = (size_t)j->o.max_batch;
+  size_t to = j->fly.n - from > max ? from + max : j->fly.n;
+  if (!j->o.stepped || to == j->fly.n)
+    return to;
+  for (size_t i = to; i > from; i--)
+    if (j->fly.items[i - 1].kind == K_SNAPSHOT)
+      return i;
+  for (size_t i = to; i < j->fly.n; i++)
+    if (j->fly.items[i].kind == K_SNAPSHOT)
+      return i + 1;
+  return j->fly.n;
 }
 
 static void *writer_main(void *arg) {
@@ -608,9 +714,7 @@ static void *writer_main(void *arg) {
   pthread_mutex_lock(&j->mu);
   while (await_work(j)) {
     size_t from = j->fly.done;
-    size_t to = j->fly.n - from > (size_t)j->o.max_batch
-                    ? from + (size_t)j->o.max_batch
-                    : j->fly.n;
+    size_t to = chunk_end(j, from);
     pthread_mutex_unlock(&j->mu);
 
     int rc = 0;
@@ -716,6 +820,7 @@ journal *journal_new(store *s, const journal_options *opt) {
   fill_options(opt, &j->o);
   j->next = 1;
   j->evs = xcalloc((size_t)j->o.max_batch, sizeof *j->evs);
+  j->evcap = (size_t)j->o.max_batch;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -750,6 +855,10 @@ int journal_barrier(journal *j, uint64_t ticket, int timeout_ms) {
   }
   if (ticket <= j->durable)
     goto out;
+  if (j->o.stepped && ticket > j->step_ticket) {
+    rc = DTO_EINVAL; /* its step is not finished: it cannot commit yet */
+    goto out;
+  }
   if (ticket > j->want) {
     j->want = ticket;
     pthread_cond_signal(&j->work);
@@ -817,7 +926,9 @@ int journal_close(journal *j) {
   j->closing = true;
   pthread_cond_signal(&j->work);
   int64_t until = after_ms(j->o.close_timeout_ms);
-  while (j->durable + 1 < j->next && clock_mono_ns() < until)
+  /* in stepped mode an unfinished step at the end is never written */
+  uint64_t last = j->o.stepped ? j->step_ticket : j->next - 1;
+  while (j->durable < last && clock_mono_ns() < until)
     wait_until(&j->done, &j->mu, until);
   j->abandon = true;
   pthread_cond_signal(&j->work);
@@ -825,7 +936,7 @@ int journal_close(journal *j) {
   pthread_join(j->thread, NULL);
 
   int rc = 0;
-  if (j->durable + 1 < j->next)
+  if (j->durable < last)
     rc = j->err ? j->err : DTO_EAGAIN;
   store_close(j->s);
   pthread_cond_destroy(&j->work);

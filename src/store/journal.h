@@ -57,6 +57,7 @@ typedef struct journal_options {
   int backoff_max_ms;     /* the back-off doubles up to this; default 1000 */
   int close_timeout_ms;   /* how long journal_close() tries to flush;
                              default 5000 */
+  bool stepped;           /* steps commit whole: see journal_put_snapshot */
 } journal_options;
 
 /* Why a put was refused. */
@@ -121,6 +122,21 @@ uint64_t journal_put_daily_pnl(journal *j, const store_daily_pnl *d,
 /* A risk decision row (always added). */
 uint64_t journal_put_risk(journal *j, const store_risk_decision *r,
                           journal_err *err);
+
+/* A checkpoint of the engine (blob: 1..STORE_SNAPSHOT_MAX bytes, copied)
+ * numbered seq (> 0, increasing), stored in the snapshots table (the
+ * newest few are kept).
+ *
+ * In stepped mode (journal_options.stepped) a snapshot ends a step: the
+ * items put since the previous snapshot and the snapshot itself commit in
+ * one transaction or not at all (a step larger than max_batch is written
+ * as one transaction), so the store never holds half a step and the last
+ * snapshot always describes exactly what the tables hold.  A barrier on a
+ * ticket after the last snapshot returns DTO_EINVAL (that step cannot
+ * commit before it ends), and journal_close() writes whole steps only: the
+ * items after the last snapshot are dropped (never acknowledged). */
+uint64_t journal_put_snapshot(journal *j, int64_t seq, dto_time time,
+                              const void *blob, size_t len, journal_err *err);
 
 /* ---- durability --------------------------------------------------------- */
 

@@ -57,6 +57,7 @@ enum stmt_id {
   P_IDEM_GET,
   P_IDEM_PURGE,
   P_HAS_MIGRATIONS,
+  P_IDENTITY,
   P_COUNT0,
   P__COUNT = P_COUNT0 + STORE_T_COUNT
 };
@@ -173,6 +174,12 @@ static const struct {
     [P_HAS_MIGRATIONS] = {"dto_has_migrations", 0,
                           "SELECT to_regclass('schema_migrations') IS NOT "
                           "NULL"},
+    /* the database's oid and the journal table's (0 before migrations),
+     * for pg_check_identity() */
+    [P_IDENTITY] = {"dto_identity", 0,
+                    "SELECT d.oid::bigint, COALESCE(to_regclass('events')::oid"
+                    "::bigint, 0) FROM pg_database d WHERE d.datname = "
+                    "current_database()"},
     [P_COUNT0 + STORE_T_EVENTS] = {"dto_count_events", 0,
                                    "SELECT count(*) FROM events"},
     [P_COUNT0 + STORE_T_ORDERS] = {"dto_count_orders", 0,
@@ -221,6 +228,9 @@ typedef struct pg {
   char *url;
   char *sslmode; /* NULL: the URL's or libpq's default */
   char shown[STORE_URL_MAX + 1];
+  /* Identity (under mu): the database's oid at open, and the journal
+   * table's oid once it has been seen (0 before). */
+  int64_t db_oid, events_oid;
 } pg;
 
 /* Flatten libpq's multi-line message into one line in e. */
@@ -956,6 +966,48 @@ static int pg_last_event(void *ctx, int64_t *seq, dto_time *time,
   return rc;
 }
 
+/* ---- identity ------------------------------------------------------------ */
+
+/* Read the database's and the journal table's oids on k. */
+static int identity_on(pgc *k, int64_t *db, int64_t *events, store_err *e) {
+  int rc;
+  PGresult *res = run(k, P_IDENTITY, NULL, NULL, NULL, 0, "identity", &rc, e);
+  if (!res)
+    return rc;
+  bool bad = PQntuples(res) != 1;
+  if (!bad) {
+    *db = col_i64(res, 0, 0, &bad);
+    *events = col_i64(res, 0, 1, &bad);
+  }
+  PQclear(res);
+  return bad ? bad_row("identity", e) : 0;
+}
+
+static int pg_check_identity(void *ctx, store_err *e) {
+  pg *p = ctx;
+  pgc *k;
+  int rc = enter(p, &k, e);
+  if (rc)
+    return rc;
+  int64_t db = 0, events = 0;
+  rc = identity_on(k, &db, &events, e);
+  release(p, k);
+  if (rc)
+    return rc;
+  pthread_mutex_lock(&p->mu);
+  bool same = db == p->db_oid && (!p->events_oid || events == p->events_oid);
+  if (same && !p->events_oid)
+    p->events_oid = events; /* the journal table, from when it exists */
+  pthread_mutex_unlock(&p->mu);
+  if (!same)
+    return store__fail(e, DTO_ESTATE,
+                       "postgres: %s: the store's database or journal table "
+                       "was dropped or replaced: what is written from now on "
+                       "is not the journal that was opened",
+                       p->shown);
+  return 0;
+}
+
 /* ---- orders, fills, positions ------------------------------------------- */
 
 static int pg_upsert_order(void *ctx, const store_order *o, store_err *e) {
@@ -1341,6 +1393,7 @@ static const store_ops pg_ops = {
     .idem_get = pg_idem_get,
     .idem_purge = pg_idem_purge,
     .count = pg_count,
+    .check_identity = pg_check_identity,
 };
 
 int store__pg_open(const char *url, const char *shown, const store_options *opt,
@@ -1366,6 +1419,13 @@ int store__pg_open(const char *url, const char *shown, const store_options *opt,
       return rc;
     }
     p->conns[p->n++] = k;
+  }
+  store_err e = {{0}};
+  int rc = identity_on(p->conns[0], &p->db_oid, &p->events_oid, &e);
+  if (rc) {
+    store__copy(err, cap, e.msg, strlen(e.msg));
+    pg_close(p);
+    return rc;
   }
   *ops = &pg_ops;
   *ctx = p;

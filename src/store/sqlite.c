@@ -155,6 +155,11 @@ typedef struct sq {
   sqlite3_stmt *st[S__COUNT]; /* prepared on first use */
   bool in_txn;                /* a caller's transaction is open */
   bool txn_failed;            /* ... and an op in it failed */
+  /* The file opened, for sq_check_identity(): its absolute path (NULL for
+   * an in-memory database) and its device and inode at open. */
+  char *path;
+  dev_t dev;
+  ino_t ino;
 } sq;
 
 /* Map an SQLite result code to a DTO_E* code. */
@@ -261,6 +266,7 @@ static void sq_close(void *ctx) {
   for (size_t i = 0; i < S__COUNT; i++)
     sqlite3_finalize(q->st[i]);
   sqlite3_close(q->db);
+  free(q->path);
   free(q);
 }
 
@@ -923,6 +929,39 @@ static int sq_count(void *ctx, enum store_table t, int64_t *n, store_err *e) {
             : query_i64(q, (enum stmt_id)(S_COUNT0 + (int)t), n, "count", e);
 }
 
+/* ---- identity ------------------------------------------------------------
+ * The path must still name the file SQLite opened.  Comparing the path's
+ * device and inode now with those recorded at open is enough: SQLite keeps
+ * the file open, so its inode stays allocated even when the last name is
+ * gone, and no other file can take its number meanwhile.  So a deleted file
+ * (the path is missing, or names a new file) and a replaced one (renamed
+ * away, another put in its place) both show; nlink is checked too. */
+
+static int sq_check_identity(void *ctx, store_err *e) {
+  sq *q = ctx;
+  if (!q->path)
+    return 0; /* in memory */
+  struct stat sb;
+  if (stat(q->path, &sb) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      return store__fail(e, DTO_ESTATE,
+                         "sqlite: %s: the store file was deleted or replaced "
+                         "(it is gone): what is written from now on is lost",
+                         q->path);
+    int code = dto_from_errno(errno);
+    return store__fail(e, DTO_EIO,
+                       "sqlite: %s: cannot check the store file: %s", q->path,
+                       dto_strerror(code));
+  }
+  if (sb.st_dev != q->dev || sb.st_ino != q->ino || sb.st_nlink == 0)
+    return store__fail(e, DTO_ESTATE,
+                       "sqlite: %s: the store file was deleted or replaced "
+                       "(another file has its name): what is written from "
+                       "now on is lost",
+                       q->path);
+  return 0;
+}
+
 static const store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -953,7 +992,25 @@ static const store_ops sqlite_ops = {
     .idem_get = sq_idem_get,
     .idem_purge = sq_idem_purge,
     .count = sq_count,
+    .check_identity = sq_check_identity,
 };
+
+/* Record what sq_check_identity() compares with, right after the open. */
+static int remember_identity(sq *q, const char *shown, char *err, size_t cap) {
+  const char *f = sqlite3_db_filename(q->db, "main");
+  if (!f || !*f)
+    return 0; /* in memory or temporary: nothing to check */
+  struct stat sb;
+  if (stat(f, &sb) != 0) {
+    int code = dto_from_errno(errno);
+    snprintf(err, cap, "%s: cannot open: %s", shown, dto_strerror(code));
+    return code == DTO_ENOENT ? DTO_EIO : code;
+  }
+  q->path = xstrdup(f);
+  q->dev = sb.st_dev;
+  q->ino = sb.st_ino;
+  return 0;
+}
 
 /* ---- open --------------------------------------------------------------- */
 
@@ -1012,6 +1069,11 @@ int store__sqlite_open(const char *path, const char *shown,
                    NULL, 0)) ||
       (rc = pragma(q, "PRAGMA foreign_keys = ON", NULL, 0)))
     goto fail;
+  int idrc = remember_identity(q, shown, err, cap);
+  if (idrc) {
+    sq_close(q);
+    return idrc;
+  }
   *ops = &sqlite_ops;
   *ctx = q;
   return 0;

@@ -603,6 +603,8 @@ static int fill_options(const store_options *in, store_options *o,
     return store__fail(e, DTO_EINVAL, "busy timeout: must not be negative");
   if (!o->busy_timeout_ms)
     o->busy_timeout_ms = 5000;
+  if (o->must_exist)
+    o->create = false; /* an expected journal is never made afresh */
   if (o->pg_pool_min < 0 || o->pg_pool_max < 0 || o->pg_pool_max > 10000)
     return store__fail(e, DTO_EINVAL, "pool size: must be between 1 and 10000");
   if (!o->pg_pool_max)
@@ -668,6 +670,23 @@ int store_open(const char *url, const store_options *opt, store **out,
   if (rc)
     return rc;
   store *s = store_new(ops, ctx);
+  if (o.must_exist) {
+    int v = 0;
+    rc = store_schema_version(s, &v);
+    if (rc || v == 0) {
+      char m[STORE_ERR_MAX];
+      if (rc)
+        snprintf(err, cap, "%s: %s", shown, store_errmsg(s, m, sizeof m));
+      else
+        snprintf(err, cap,
+                 "%s: holds no journal, but one was expected (a journal was "
+                 "written here before): was the store deleted or replaced? "
+                 "Refusing to start an empty one",
+                 shown);
+      store_close(s);
+      return rc ? rc : DTO_ENOENT;
+    }
+  }
   if (o.require_current) {
     rc = store_check_version(s, err, cap);
     if (rc) {
@@ -775,6 +794,13 @@ int store_migrate_to(store *s, int target, store_migrate_fn fn, void *arg) {
 static int unsupported(store *s, const char *op, store_err *e) {
   return store__fail(e, DTO_EUNSUPPORTED, "%s: %s is not supported",
                      s->ops->name, op);
+}
+
+int store_check_identity(store *s) {
+  store_err e = {{0}};
+  if (!s->ops->check_identity)
+    return done(s, unsupported(s, "check_identity", &e), &e);
+  return done(s, s->ops->check_identity(s->ctx, &e), &e);
 }
 
 int store_begin(store *s) {

@@ -239,6 +239,9 @@ typedef struct store_ops {
                   store_err *e);
   int (*idem_purge)(void *ctx, dto_time now, int64_t *purged, store_err *e);
   int (*count)(void *ctx, enum store_table t, int64_t *n, store_err *e);
+  /* Is the store still the one opened (store_check_identity)?  0, or
+   * DTO_ESTATE with the reason in e. */
+  int (*check_identity)(void *ctx, store_err *e);
 } store_ops;
 
 typedef struct store store;
@@ -255,6 +258,12 @@ enum store_sync {
 typedef struct store_options {
   bool require_current; /* refuse a schema that is not the latest known */
   bool create;          /* SQLite: create the file when it is missing */
+  /* A journal is expected here (the caller knows one was written before):
+   * refuse, with DTO_ENOENT, a store that holds no dto schema (SQLite: a
+   * missing file, which is then not created whatever `create` says, or an
+   * empty one; PostgreSQL: a database or schema without dto's tables),
+   * instead of silently starting an empty journal. */
+  bool must_exist;
   enum store_sync sqlite_synchronous;
   int busy_timeout_ms;      /* SQLite lock wait; default 5000 */
   int pg_pool_min;          /* connections opened at start; default 10 */
@@ -273,7 +282,8 @@ typedef struct store_options {
  *
  * On success *out is a store the caller releases with store_close().  On
  * failure it returns DTO_EINVAL (malformed URL or option), DTO_ENOENT
- * (SQLite file missing and opt->create not set), DTO_EIO (cannot open or
+ * (SQLite file missing and opt->create not set, or no schema with
+ * opt->must_exist), DTO_EIO (cannot open or
  * connect), DTO_ESTATE (schema version refused) or DTO_EUNSUPPORTED
  * (unknown scheme), and writes a message into err (cap bytes) that names the
  * store with its password removed. */
@@ -291,6 +301,21 @@ void store_close(store *s);
 
 /* The back-end's name: "sqlite", "postgres" or "faulty". */
 const char *store_backend(const store *s);
+
+/* A health check the journal makes after each commit: is this still the
+ * store that was opened?  SQLite: the path must still name the file opened
+ * (same device and inode, still linked); a file deleted, or renamed away
+ * and replaced by another, while dto writes to it would lose everything
+ * written from then on.  PostgreSQL: the database (its oid) is the one seen
+ * at open and the journal table, once it exists, keeps its oid (dropped and
+ * made again, or the schema replaced, fails); one catalog query.
+ * Returns 0; DTO_ESTATE when the store is gone or replaced, with
+ * store_errmsg() saying "the store file was deleted or replaced" (SQLite)
+ * or "the store's database or journal table was dropped or replaced"
+ * (PostgreSQL); DTO_EIO when it cannot tell (the folder cannot be read, the
+ * server does not answer); DTO_EUNSUPPORTED from a back-end table without
+ * the op.  An in-memory SQLite store always passes. */
+int store_check_identity(store *s);
 
 /* Copy the message of the calling thread's last failed call on s into buf
  * (cap bytes, truncated, always NUL-terminated when cap > 0) and return buf.

@@ -1,13 +1,55 @@
 /* ma_crossover.c - moving-average crossover.
  *
- * Goes long when the fast average crosses above the slow one and exits (or
- * goes short, when allowed) when it crosses below.  Averages are SMA or EMA
- * of closes; SMAs are exact (integer sums of fixed-point prices, compared
- * without rounding), so their signals never depend on floating point.  Positions are sized as a share of the strategy's equity and
- * closed `exit_before_close` before the session ends; no new entries then.
+ * Goes long when the fast average of closes crosses above the slow one and
+ * exits (or goes short, when allowed) when it crosses below.  The rules,
+ * precisely (tests/integration/test_strategy_oracle.py re-implements them
+ * from this comment):
+ *
+ * Averages.  Every bar's close updates a fast and a slow average, over the
+ * last `fast` and `slow` closes.  kind sma: the exact mean (an integer sum
+ * of the fx closes; the two means are compared by cross-multiplication,
+ * without any rounding).  kind ema: alpha = 2/(n+1), seeded with the mean of
+ * the first n closes, kept in fx: the seed is sum/n and each later bar adds
+ * 2 x (close - ema)/(n+1), each rounded to the nearest 10^-8, halves away
+ * from zero.  Signals start on the bar where the slow average is ready (the
+ * slow-th bar shown).
+ *
+ * Crosses.  From then on, d = sign(fast - slow) is -1, 0 or +1 on each bar,
+ * and the strategy remembers the last non-zero d (none at first).  A bar
+ * crosses when d is non-zero, a last non-zero d exists and d differs from
+ * it: up for d = +1, down for d = -1.  A bar with d = 0 neither crosses nor
+ * changes what is remembered, so a cross through a tie is seen when the
+ * sign flips (SMA 1/3 of closes 12 11 10 13 12 12.5 11 crosses up at 13 and
+ * down at 11, through the tie at 12.5).  The first non-zero d after the
+ * warm-up only sets the memory: as backtrader's CrossOver, no position is
+ * taken before a change of sign has been seen.  The memory is updated on
+ * every bar, including those on which no order may be sent (below): a cross
+ * there is dropped, not postponed.
+ *
+ * Session.  For an instrument with a calendar, orders are sent only on bars
+ * whose start b->ts lies in a regular session (strategy/common.h
+ * strat_bar_session) and whose end is a time the market is open
+ * (strat_bar_can_trade: before the session's close, or at the close when
+ * the next session opens at that instant, as for crypto and for fx from
+ * Monday to Thursday; a us_equity session's last bar ends at the close,
+ * where a day order would be refused).  With exit_before_close > 0, on a
+ * bar near the session's close (strat_bar_near_close: it ends at or after
+ * close - exit_before_close, or the next bar of the same length would end
+ * at or after the close) the strategy cancels its working orders in the
+ * symbol and closes its position with a market order (strat_close_out),
+ * and opens nothing.  exit_before_close = 0 holds positions overnight.  An
+ * instrument without a calendar trades on every bar.
+ *
+ * Orders.  On a cross, when the strategy has no working order in the
+ * symbol, one market day order: up: buy |position| when short, plus
+ * size(close) when not long; down: sell the position when long, plus, with
+ * allow_short, size(close) when not short.  size is strat_size: floor(
+ * min(equity x position_pct, cash) / close / lot) x lot, with the
+ * strategy's equity and cash as the bar ends (before the order).  Nothing is
+ * sent for a quantity of 0.
  *
  * Parameters: fast, slow (periods, fast < slow), kind (sma|ema),
- * position_pct (share of equity per entry), allow_short,
+ * position_pct (share of equity per entry, a decimal), allow_short,
  * exit_before_close (duration; 0 holds overnight).
  */
 #include "core/prelude.h"
@@ -20,10 +62,12 @@ enum { P_FAST, P_SLOW, P_KIND, P_PCT, P_SHORT, P_EXIT };
 static const char *const kinds[] = {"sma", "ema", NULL};
 
 static const param_spec params[] = {
-    [P_FAST] = {"fast", PARAM_INT, "10", 1, 999, NULL, "fast average period (bars)"},
-    [P_SLOW] = {"slow", PARAM_INT, "30", 2, 1000, NULL, "slow average period (bars)"},
+    [P_FAST] = {"fast", PARAM_INT, "10", 1, 999, NULL,
+                "fast average period (bars)"},
+    [P_SLOW] = {"slow", PARAM_INT, "30", 2, 1000, NULL,
+                "slow average period (bars)"},
     [P_KIND] = {"kind", PARAM_ENUM, "sma", 0, 0, kinds, "average: sma or ema"},
-    [P_PCT] = {"position_pct", PARAM_DOUBLE, "0.2", 0.0001, 1, NULL,
+    [P_PCT] = {"position_pct", PARAM_FX, "0.2", 0.0001, 1, NULL,
                "share of the strategy's equity per entry"},
     [P_SHORT] = {"allow_short", PARAM_BOOL, "false", 0, 0, NULL,
                  "go short on a downward cross"},
@@ -31,17 +75,36 @@ static const param_spec params[] = {
                 "flatten this long before the close (0: hold)"},
 };
 
+/* An EMA kept in fx (see the rules above); plain data.  The seed's sum
+ * bounds prices as ind_smafx's does: n x price < 9.2e10 units. */
+typedef struct ema_fx {
+  int n, count;
+  int64_t sum; /* of the first n closes, for the seed */
+  fx v;
+} ema_fx;
+
+static void ema_fx_update(ema_fx *e, fx x) {
+  if (DTO_LIKELY(e->count == e->n)) {
+    e->v += (fx)strat_div_round(2 * ((__int128)x - e->v), e->n + 1);
+    return;
+  }
+  e->sum += x;
+  if (++e->count == e->n)
+    e->v = (fx)strat_div_round(e->sum, e->n);
+}
+
 typedef struct mac_sym {
   ind_smafx sf, ss; /* exact: integer sums of fixed-point closes */
-  ind_ema ef, es;
-  int last; /* sign of fast - slow at the previous bar: -1, 0, +1 */
+  ema_fx ef, es;
+  session sess; /* strat_bar_session's cache */
+  int last;     /* the last non-zero sign of fast - slow; 0: none yet */
   bool init;
 } mac_sym;
 
 typedef struct mac {
   int fast, slow;
   bool ema, allow_short;
-  double pct;
+  fx pct;
   dto_time exit_before;
 } mac;
 
@@ -56,7 +119,7 @@ static int on_start(strat *s, void *state) {
   m->fast = (int)strat_param(s, P_FAST)->u.i;
   m->slow = (int)strat_param(s, P_SLOW)->u.i;
   m->ema = strat_param(s, P_KIND)->u.e == 1;
-  m->pct = strat_param(s, P_PCT)->u.d;
+  m->pct = strat_param(s, P_PCT)->u.f;
   m->allow_short = strat_param(s, P_SHORT)->u.b;
   m->exit_before = strat_param(s, P_EXIT)->u.dur;
   return 0;
@@ -69,18 +132,16 @@ static void on_bar(strat *s, void *state, void *sym_state, const bar *b) {
   if (DTO_UNLIKELY(!ms->init)) {
     ind_smafx_init(&ms->sf, m->fast);
     ind_smafx_init(&ms->ss, m->slow);
-    ind_ema_init(&ms->ef, m->fast);
-    ind_ema_init(&ms->es, m->slow);
+    ms->ef.n = m->fast;
+    ms->es.n = m->slow;
     ms->init = true;
   }
   if (m->ema) {
-    double c = fx_to_double(b->close);
-    ind_ema_update(&ms->ef, c);
-    ind_ema_update(&ms->es, c);
-    if (!ind_ema_ready(&ms->es))
+    ema_fx_update(&ms->ef, b->close);
+    ema_fx_update(&ms->es, b->close);
+    if (ms->es.count < ms->es.n)
       return;
-    double f = ind_ema_value(&ms->ef), sl = ind_ema_value(&ms->es);
-    sign = f > sl ? 1 : (f < sl ? -1 : 0);
+    sign = (ms->ef.v > ms->es.v) - (ms->ef.v < ms->es.v);
   } else {
     ind_smafx_update(&ms->sf, b->close);
     ind_smafx_update(&ms->ss, b->close);
@@ -89,14 +150,20 @@ static void on_bar(strat *s, void *state, void *sym_state, const bar *b) {
     sign = ind_smafx_cmp(&ms->sf, &ms->ss);
   }
   int last = ms->last;
-  ms->last = sign;
+  if (sign != 0)
+    ms->last = sign;
+  bool cross = sign != 0 && last != 0 && sign != last;
   sym_id sym = b->sym;
-  if (m->exit_before && strat_near_close(s, sym, b, m->exit_before)) {
-    if (strat_position(s, sym) != 0 && strat_open_orders(s, sym) == 0)
-      strat_flatten(s, sym);
-    return;
+  if (strat_instrument(s, sym)->cal) {
+    if (!strat_bar_session(s, sym, b, &ms->sess) ||
+        !strat_bar_can_trade(s, sym, &ms->sess, b))
+      return; /* the market is closed: no orders */
+    if (strat_bar_near_close(&ms->sess, b, m->exit_before)) {
+      strat_close_out(s, sym);
+      return;
+    }
   }
-  if (sign == last || sign == 0 || last == 0 || strat_open_orders(s, sym))
+  if (!cross || strat_open_orders(s, sym))
     return;
   fx pos = strat_position(s, sym);
   if (sign > 0) { /* golden cross */

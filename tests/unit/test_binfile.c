@@ -1,6 +1,9 @@
 /* test_binfile.c - dto's binary bar file: round trips (CSV -> binary ->
- * bars), the checks of the writer, and a corrupt or truncated file caught
- * on open with a message that says what is wrong. */
+ * bars), the checks of the writer, a corrupt or truncated file caught on
+ * open with a message that says what is wrong, every single-byte flip
+ * caught by the checksums, and version 1 files (refused, but readable for
+ * conversion).  Checksums are recomputed here with libxxhash from the
+ * format's description, as an independent oracle. */
 #include "core/prelude.h"
 
 #include "core/error.h"
@@ -9,10 +12,12 @@
 #include "market/binfile.h"
 #include "market/reader.h"
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <cmocka.h>
 
@@ -31,15 +36,30 @@ static int setup(void **state) {
   return 0;
 }
 
+/* Number of entries in dir (without . and ..), removing them when rm. */
+static int dir_entries(const char *dir, bool rm) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+      continue;
+    n++;
+    if (rm) {
+      char p[512];
+      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+      unlink(p);
+    }
+  }
+  closedir(d);
+  return n;
+}
+
 static int teardown(void **state) {
   fixture *F = *state;
-  char p[160];
-  static const char *const names[] = {"bars.dtob", "bars.dtob.tmp",
-                                      "in.csv"};
-  for (size_t i = 0; i < DTO_ARRAY_LEN(names); i++) {
-    snprintf(p, sizeof p, "%s/%s", F->dir, names[i]);
-    unlink(p);
-  }
+  dir_entries(F->dir, true);
   rmdir(F->dir);
   free(F);
   return 0;
@@ -103,18 +123,17 @@ static void test_round_trip(void **state) {
   write_ok(F, &v);
 
   /* No temporary file is left behind. */
-  char tmp[160];
-  snprintf(tmp, sizeof tmp, "%s.tmp", F->path);
-  assert_int_equal(access(tmp, F_OK), -1);
+  assert_int_equal(dir_entries(F->dir, false), 1);
 
+  /* 64 + 2 x 16 + 5 x 56 + one block checksum of 8. */
   struct stat st;
   assert_int_equal(stat(F->path, &st), 0);
-  assert_int_equal(st.st_size, BINFILE_HEADER_SIZE + 2 * BINFILE_SYMBOL_SIZE +
-                                   5 * BINFILE_RECORD_SIZE);
+  assert_int_equal(st.st_size, 64 + 2 * 16 + 5 * 56 + 8);
 
   binfile *f;
   char err[256];
   assert_int_equal(binfile_open(F->path, &f, err, sizeof err), 0);
+  assert_int_equal(binfile_version(f), 2);
   assert_int_equal(binfile_count(f), 5);
   assert_int_equal(binfile_nsymbols(f), 2);
   assert_string_equal(binfile_symbol(f, 0), "AAPL");
@@ -270,11 +289,75 @@ static void test_write_checks(void **state) {
   snprintf(path, sizeof path, "%s/no/such/dir/x.dtob", F->dir);
   assert_int_equal(binfile_write(path, v.v, v.n, SYMS, 2, err, sizeof err),
                    DTO_ENOENT);
-  assert_non_null(strstr(err, "no/such/dir/x.dtob.tmp: cannot create"));
+  assert_non_null(
+      strstr(err, "no/such/dir/x.dtob: cannot create a temporary file"));
+
+  /* Values above 92233720.36854775 are not written (the readers would
+   * refuse them); the bound itself is. */
+  bar big = v.v[0];
+  big.high = big.close = 9223372036854775LL;
+  assert_int_equal(binfile_write(F->path, &big, 1, SYMS, 2, err, sizeof err),
+                   0);
+  assert_int_equal(unlink(F->path), 0);
+  big.high = 9223372036854776LL;
+  expect_write_err(F, &big, 1, SYMS, 2,
+                   "bar 0: high above the largest accepted value "
+                   "92233720.36854775");
+  big = v.v[0];
+  big.volume = 9223372036854776LL;
+  expect_write_err(F, &big, 1, SYMS, 2,
+                   "bar 0: volume above the largest accepted value "
+                   "92233720.36854775");
+  assert_int_equal(binfile_write_blocks(F->path, v.v, v.n, SYMS, 2, 0, err,
+                                        sizeof err),
+                   DTO_EINVAL);
+  assert_string_equal(err, "records per block must be 1 to 65536, got 0");
   bar_vec_release(&v);
 }
 
-/* Read the whole file, let mutate change it, write it back and expect
+static uint32_t le32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const unsigned char *p) {
+  return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static void put_le64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Recompute the checksums of a version 2 file of n bytes after a mutation,
+ * from the format's description (binfile.h): the header's at 56 covers
+ * bytes 0..55 (seed) and the symbol table; one per block after the
+ * records, seeded with the block number.  Parts the mutation made
+ * unreadable are left alone. */
+static void reseal(unsigned char *b, size_t n) {
+  if (n < 64 || le32(b + 8) != 2)
+    return;
+  uint64_t nsym = le32(b + 32), count = le64(b + 16), block = le32(b + 36);
+  if (64 + 16 * nsym > n)
+    return;
+  put_le64(b + 56, XXH3_64bits_withSeed(b + 64, 16 * nsym,
+                                        XXH3_64bits(b, 56)));
+  uint64_t off = 64 + 16 * nsym;
+  if (block == 0 || count > (n - off) / 56)
+    return;
+  uint64_t nblocks = (count + block - 1) / block;
+  if (off + count * 56 + nblocks * 8 != n)
+    return;
+  for (uint64_t k = 0; k < nblocks; k++) {
+    uint64_t first = k * block, m = count - first < block ? count - first
+                                                          : block;
+    put_le64(b + off + count * 56 + 8 * k,
+             XXH3_64bits_withSeed(b + off + first * 56, m * 56, k));
+  }
+}
+
+/* Read the whole file, let mutate change it, recompute its checksums (so
+ * that the check behind them is reached), write it back and expect
  * binfile_open to fail with code and a message containing want. */
 static void corrupt(const fixture *F, void (*mutate)(unsigned char *, size_t *),
                     int code, const char *want) {
@@ -288,6 +371,7 @@ static void corrupt(const fixture *F, void (*mutate)(unsigned char *, size_t *),
   size_t n = fread(buf, 1, sizeof buf - 64, f);
   fclose(f);
   mutate(buf, &n);
+  reseal(buf, n);
   f = fopen(F->path, "wb");
   assert_int_equal(fwrite(buf, 1, n, f), n);
   fclose(f);
@@ -341,7 +425,11 @@ static void m_trailing(unsigned char *b, size_t *n) {
 }
 static void m_version(unsigned char *b, size_t *n) {
   (void)n;
-  b[8] = 2;
+  b[8] = 3;
+}
+static void m_block(unsigned char *b, size_t *n) {
+  (void)n;
+  memset(b + 36, 0, 4);
 }
 static void m_recsize(unsigned char *b, size_t *n) {
   (void)n;
@@ -369,7 +457,12 @@ static void m_offset(unsigned char *b, size_t *n) {
 }
 static void m_reserved(unsigned char *b, size_t *n) {
   (void)n;
-  b[60] = 1;
+  b[50] = 1;
+}
+static void m_toobig(unsigned char *b, size_t *n) {
+  (void)n;
+  /* record 2's volume: one unit of 10^-8 above 92233720.36854775 */
+  put_le64(b + 96 + 56 * 2 + 40, 9223372036854776ULL);
 }
 static void m_symname(unsigned char *b, size_t *n) {
   (void)n;
@@ -405,7 +498,8 @@ static void test_corrupt(void **state) {
           "truncated: the header says 5 records but the file holds 4");
   corrupt(F, m_trailing, DTO_EPARSE, "corrupt: 56 bytes after the last of 5");
   corrupt(F, m_version, DTO_EUNSUPPORTED,
-          "unsupported version 2 (this dto reads 1)");
+          "unsupported version 3 (this dto reads 2)");
+  corrupt(F, m_block, DTO_EPARSE, "corrupt: 0 records per block (1 to 65536)");
   corrupt(F, m_recsize, DTO_EPARSE, "corrupt: record size 48 (expected 56)");
   corrupt(F, m_count, DTO_EPARSE,
           "truncated: the header says 6 records but the file holds 5");
@@ -422,6 +516,178 @@ static void test_corrupt(void **state) {
   corrupt(F, m_padding, DTO_EPARSE, "corrupt: record 1: padding is not zero");
   corrupt(F, m_hilo, DTO_EPARSE, "corrupt: record 3: high below low");
   corrupt(F, m_order, DTO_EPARSE, "corrupt: record 4: time goes backward");
+  corrupt(F, m_toobig, DTO_EPARSE,
+          "corrupt: record 2: volume above the largest accepted value "
+          "92233720.36854775");
+}
+
+/* Flip one bit of every byte of a file of 3 checksum blocks (2 records
+ * each, the last short), in the low and the high bit: every flip must be
+ * refused, and a flip in the records or in a block checksum must name that
+ * block.  No byte of the format is unchecked, so no flip is harmless. */
+static void test_every_flip_detected(void **state) {
+  fixture *F = *state;
+  bar_vec v = {0};
+  read_csv(&v);
+  char err[256];
+  assert_int_equal(binfile_write_blocks(F->path, v.v, v.n, SYMS, 2, 2, err,
+                                        sizeof err),
+                   0);
+  bar_vec_release(&v);
+  unsigned char buf[1024];
+  FILE *f = fopen(F->path, "rb");
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  const size_t off = 64 + 2 * 16, recs_end = off + 5 * 56;
+  assert_int_equal(n, recs_end + 3 * 8);
+
+  /* The writer's checksums agree with the oracle's. */
+  unsigned char copy[1024];
+  memcpy(copy, buf, n);
+  reseal(copy, n);
+  assert_memory_equal(copy, buf, n);
+  binfile *bf;
+  assert_int_equal(binfile_open_mem("m.dtob", buf, n, 0, &bf, err, sizeof err),
+                   0);
+  assert_int_equal(binfile_count(bf), 5);
+  binfile_free(bf);
+
+  size_t detected = 0, flips = 0;
+  static const unsigned char masks[] = {0x01, 0x80};
+  for (size_t i = 0; i < n; i++)
+    for (size_t m = 0; m < DTO_ARRAY_LEN(masks); m++) {
+      memcpy(copy, buf, n);
+      copy[i] ^= masks[m];
+      flips++;
+      bf = (binfile *)1;
+      int rc = binfile_open_mem("m.dtob", copy, n, 0, &bf, err, sizeof err);
+      if (rc == 0) {
+        binfile_free(bf);
+        continue;
+      }
+      assert_null(bf);
+      assert_memory_equal(err, "m.dtob: ", 8);
+      detected++;
+      size_t blk = SIZE_MAX;
+      if (i >= off && i < recs_end)
+        blk = (i - off) / 56 / 2;
+      else if (i >= recs_end)
+        blk = (i - recs_end) / 8;
+      if (blk != SIZE_MAX) {
+        char want[128];
+        snprintf(want, sizeof want,
+                 "m.dtob: corrupt: block %zu (records %zu to %zu): checksum "
+                 "mismatch",
+                 blk, blk * 2, blk == 2 ? (size_t)4 : blk * 2 + 1);
+        assert_string_equal(err, want);
+      }
+    }
+  assert_int_equal(flips, 2 * n);
+  assert_int_equal(detected, flips);
+
+  /* A flip in the header or the symbol table through the file reader. */
+  buf[64 + 1] ^= 0x01; /* AAPL -> A@PL */
+  f = fopen(F->path, "wb");
+  assert_int_equal(fwrite(buf, 1, n, f), n);
+  fclose(f);
+  read_opts o;
+  read_opts_init(&o);
+  o.quiet = true;
+  instrument_table t;
+  make_table(&t);
+  o.instruments = &t;
+  bar_vec w = {0};
+  read_result r;
+  assert_int_equal(read_bars_file(F->path, &o, &w, &r), DTO_EPARSE);
+  char want[256];
+  snprintf(want, sizeof want,
+           "%s: corrupt: header checksum mismatch (the header or the symbol "
+           "table is damaged)",
+           F->path);
+  assert_string_equal(r.err, want);
+  assert_int_equal(w.n, 0);
+  instruments_release(&t);
+  bar_vec_release(&w);
+}
+
+/* Version 1 (no checksums, written by earlier dto): refused with advice,
+ * read when asked for (dto data convert). */
+static void test_version1(void **state) {
+  fixture *F = *state;
+  bar_vec v = {0};
+  read_csv(&v);
+  /* Build the version 1 file by hand from its description. */
+  unsigned char buf[1024];
+  memset(buf, 0, sizeof buf);
+  memcpy(buf, "DTOBARS1", 8);
+  buf[8] = 1;
+  buf[12] = 56;
+  buf[16] = 5;
+  put_le64(buf + 24, 60 * (uint64_t)DTO_NS_PER_SEC);
+  buf[32] = 2;
+  put_le64(buf + 40, 96);
+  memcpy(buf + 64, "AAPL", 4);
+  memcpy(buf + 80, "MSFT", 4);
+  for (size_t i = 0; i < 5; i++) {
+    unsigned char *r = buf + 96 + 56 * i;
+    const bar *b = &v.v[i];
+    put_le64(r, (uint64_t)b->ts);
+    put_le64(r + 8, (uint64_t)b->open);
+    put_le64(r + 16, (uint64_t)b->high);
+    put_le64(r + 24, (uint64_t)b->low);
+    put_le64(r + 32, (uint64_t)b->close);
+    put_le64(r + 40, (uint64_t)b->volume);
+    r[48] = (unsigned char)b->sym;
+  }
+  size_t n = 96 + 5 * 56;
+  FILE *f = fopen(F->path, "wb");
+  assert_int_equal(fwrite(buf, 1, n, f), n);
+  fclose(f);
+
+  binfile *bf;
+  char err[512], want[512];
+  assert_int_equal(binfile_open(F->path, &bf, err, sizeof err),
+                   DTO_EUNSUPPORTED);
+  snprintf(want, sizeof want,
+           "%s: format version 1 (without checksums) is no longer read; "
+           "re-convert it: dto data convert --in FILE --out NEW.dtob",
+           F->path);
+  assert_string_equal(err, want);
+  read_opts o;
+  read_opts_init(&o);
+  o.quiet = true;
+  instrument_table t;
+  make_table(&t);
+  o.instruments = &t;
+  bar_vec w = {0};
+  read_result r;
+  assert_int_equal(read_bars_file(F->path, &o, &w, &r), DTO_EUNSUPPORTED);
+  assert_string_equal(r.err, want);
+
+  assert_int_equal(
+      binfile_open_flags(F->path, BINFILE_OPEN_V1, &bf, err, sizeof err), 0);
+  assert_int_equal(binfile_version(bf), 1);
+  for (size_t i = 0; i < v.n; i++) {
+    bar b;
+    binfile_get(bf, i, &b);
+    assert_bars_equal(&b, &v.v[i]);
+  }
+  binfile_free(bf);
+  o.binfile_v1 = true;
+  assert_int_equal(read_bars_file(F->path, &o, &w, &r), 0);
+  assert_int_equal(w.n, 5);
+  for (size_t i = 0; i < v.n; i++)
+    assert_bars_equal(&w.v[i], &v.v[i]);
+  /* Version 1 rules still hold: reserved bytes must be zero. */
+  buf[36] = 1;
+  assert_int_equal(binfile_open_mem("v1.dtob", buf, n, BINFILE_OPEN_V1, &bf,
+                                    err, sizeof err),
+                   DTO_EPARSE);
+  assert_string_equal(err,
+                      "v1.dtob: corrupt: reserved header bytes are not zero");
+  instruments_release(&t);
+  bar_vec_release(&w);
+  bar_vec_release(&v);
 }
 
 static void test_open_errors(void **state) {
@@ -431,8 +697,17 @@ static void test_open_errors(void **state) {
   assert_int_equal(binfile_open(F->path, &f, err, sizeof err), DTO_ENOENT);
   assert_null(f);
   assert_int_equal(binfile_open(F->dir, &f, err, sizeof err), DTO_EINVAL);
-  snprintf(want, sizeof want, "%s: not a regular file", F->dir);
+  snprintf(want, sizeof want, "%s: not a regular file (a folder)", F->dir);
   assert_string_equal(err, want);
+  /* A FIFO is refused at once, not waited on (else SIGALRM fails the
+   * program). */
+  assert_int_equal(mkfifo(F->path, 0600), 0);
+  alarm(10);
+  assert_int_equal(binfile_open(F->path, &f, err, sizeof err), DTO_EINVAL);
+  alarm(0);
+  snprintf(want, sizeof want, "%s: not a regular file (a FIFO)", F->path);
+  assert_string_equal(err, want);
+  assert_int_equal(unlink(F->path), 0);
   FILE *fp = fopen(F->path, "w");
   fputs("DTO", fp);
   fclose(fp);
@@ -466,6 +741,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_write_checks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_every_flip_detected, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_version1, setup, teardown),
   };
   return cmocka_run_group_tests_name("binfile", tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* test_calendar.c - trading calendars: NYSE holidays and early closes of
  * 2024-2027, sessions in UTC across daylight saving changes, open/closed
- * boundaries, next-session search and the crypto calendar. */
+ * boundaries, next-session search, the crypto calendar and the spot-FX
+ * calendar (Sunday 17:00 to Friday 17:00 New York), down to a day order's
+ * expiry at the paper exchange on Friday at 17:00. */
 #include "core/prelude.h"
 
 #include <setjmp.h>
@@ -9,6 +11,7 @@
 #include <cmocka.h>
 
 #include "core/timeutil.h"
+#include "engine/match.h"
 #include "market/calendar.h"
 
 #define HOUR DTO_NS_PER_HOUR
@@ -398,6 +401,197 @@ static void test_range_constants(void **state) {
   assert_false(calendar_session(c, days_from_civil(2200, 12, 31) + 1, &s));
 }
 
+/* ---- spot FX ---------------------------------------------------------------
+ * Expected instants are written out in UTC by hand: 17:00 New York is 22:00
+ * UTC under standard time (EST, UTC-5) and 21:00 UTC under daylight time
+ * (EDT, UTC-4).  Switches used: 2025-03-09 and 2025-11-02, 2024-03-10 and
+ * 2024-11-03 (Sundays, 02:00 local). */
+
+/* Session bounds of exchange day (y, m, d) on the fx calendar, in UTC. */
+static void expect_fx_session(int y, int m, int d, dto_time open,
+                              dto_time close) {
+  const calendar *c = calendar_fx();
+  session s;
+  if (!calendar_session(c, D(y, m, d), &s))
+    fail_msg("fx: %d-%02d-%02d should have a session", y, m, d);
+  assert_int_equal(s.day, D(y, m, d));
+  assert_int_equal(s.open, open);
+  assert_int_equal(s.close, close);
+  assert_int_equal(s.pre_open, open); /* no extended hours */
+  assert_int_equal(s.post_close, close);
+  assert_false(s.early_close);
+  /* the session is its own exchange day, and open exactly in [open, close) */
+  assert_int_equal(calendar_local_day(c, open), D(y, m, d));
+  assert_int_equal(calendar_local_day(c, close - 1), D(y, m, d));
+  assert_int_equal(calendar_day_start(c, D(y, m, d)), open);
+  /* the market is open without a break from Sunday to Friday */
+  assert_int_equal(calendar_is_open(c, open - 1, false),
+                   weekday_from_days(D(y, m, d)) != 1);
+  assert_true(calendar_is_open(c, open, false));
+  assert_true(calendar_is_open(c, close - 1, true));
+  assert_int_equal(calendar_is_open(c, close, false),
+                   weekday_from_days(D(y, m, d)) != 5);
+}
+
+static void test_fx_names(void **state) {
+  (void)state;
+  const calendar *c = calendar_fx();
+  assert_ptr_equal(calendar_by_name("fx"), c);
+  assert_string_equal(calendar_name(c), "fx");
+  assert_true(calendar_covers(c, D(1999, 1, 1)));
+  assert_null(calendar_holiday_name(c, D(2025, 12, 25)));
+}
+
+/* A winter week: Monday's session opens on Sunday at 17:00 EST (22:00 UTC),
+ * Friday's closes at 17:00 EST; nothing on Saturday and Sunday; US equity
+ * holidays are ordinary days. */
+static void test_fx_week(void **state) {
+  (void)state;
+  const calendar *c = calendar_fx();
+  expect_fx_session(2025, 1, 6, U(2025, 1, 5, 22, 0), U(2025, 1, 6, 22, 0));
+  expect_fx_session(2025, 1, 9, U(2025, 1, 8, 22, 0), U(2025, 1, 9, 22, 0));
+  expect_fx_session(2025, 1, 10, U(2025, 1, 9, 22, 0), U(2025, 1, 10, 22, 0));
+  session s;
+  assert_false(calendar_session(c, D(2025, 1, 11), &s)); /* Saturday */
+  assert_false(calendar_session(c, D(2025, 1, 12), &s)); /* Sunday */
+  /* Friday close */
+  assert_true(calendar_is_open(c, U(2025, 1, 10, 21, 59), false));
+  assert_false(calendar_is_open(c, U(2025, 1, 10, 22, 0), false));
+  assert_false(calendar_is_open(c, U(2025, 1, 10, 22, 0), true));
+  assert_int_equal(calendar_local_day(c, U(2025, 1, 10, 22, 0)),
+                   D(2025, 1, 11));
+  /* the whole weekend is closed: probe every 30 minutes */
+  for (dto_time t = U(2025, 1, 10, 22, 0); t < U(2025, 1, 12, 22, 0);
+       t += 30 * MIN)
+    assert_false(calendar_is_open(c, t, true));
+  /* Sunday open */
+  assert_false(calendar_is_open(c, U(2025, 1, 12, 21, 59), false));
+  assert_true(calendar_is_open(c, U(2025, 1, 12, 22, 0), false));
+  assert_int_equal(calendar_local_day(c, U(2025, 1, 12, 21, 59)),
+                   D(2025, 1, 12));
+  assert_int_equal(calendar_local_day(c, U(2025, 1, 12, 22, 0)),
+                   D(2025, 1, 13));
+  /* from Friday's close, the next session is Monday's, opening Sunday */
+  assert_true(calendar_next_session(c, U(2025, 1, 10, 22, 0), &s));
+  assert_int_equal(s.day, D(2025, 1, 13));
+  assert_int_equal(s.open, U(2025, 1, 12, 22, 0));
+  assert_true(calendar_next_session(c, U(2025, 1, 10, 21, 59), &s));
+  assert_int_equal(s.day, D(2025, 1, 10));
+  /* 2025 has 261 weekdays and no holidays */
+  int n = 0;
+  for (int64_t d = D(2025, 1, 1); d < D(2026, 1, 1); d++)
+    n += calendar_session(c, d, &s);
+  assert_int_equal(n, 261);
+  /* Christmas and New Year's Day are weekdays like the others */
+  expect_fx_session(2025, 12, 25, U(2025, 12, 24, 22, 0),
+                    U(2025, 12, 25, 22, 0));
+  /* the clock for risk windows is New York's wall clock */
+  assert_int_equal(calendar_minute_of_day(c, U(2025, 1, 12, 22, 0)), 17 * 60);
+  assert_int_equal(calendar_minute_of_day(c, U(2025, 1, 13, 14, 30)),
+                   9 * 60 + 30);
+  assert_int_equal(calendar_minute_of_day(c, U(2025, 1, 13, 4, 59)),
+                   23 * 60 + 59);
+}
+
+/* Across the March switch (Sunday 2025-03-09): Friday 7th closes at 22:00
+ * UTC (EST), Monday 10th opens on Sunday at 21:00 UTC (EDT); in November
+ * (Sunday 2025-11-02) Friday Oct 31st closes at 21:00 UTC (EDT) and Monday
+ * Nov 3rd opens on Sunday at 22:00 UTC (EST).  Every session is 24 hours:
+ * the switch at 02:00 on Sunday is outside all of them. */
+static void test_fx_dst(void **state) {
+  (void)state;
+  expect_fx_session(2025, 3, 7, U(2025, 3, 6, 22, 0), U(2025, 3, 7, 22, 0));
+  expect_fx_session(2025, 3, 10, U(2025, 3, 9, 21, 0), U(2025, 3, 10, 21, 0));
+  expect_fx_session(2025, 3, 11, U(2025, 3, 10, 21, 0), U(2025, 3, 11, 21, 0));
+  expect_fx_session(2025, 10, 31, U(2025, 10, 30, 21, 0),
+                    U(2025, 10, 31, 21, 0));
+  expect_fx_session(2025, 11, 3, U(2025, 11, 2, 22, 0), U(2025, 11, 3, 22, 0));
+  expect_fx_session(2024, 3, 11, U(2024, 3, 10, 21, 0), U(2024, 3, 11, 21, 0));
+  expect_fx_session(2024, 3, 8, U(2024, 3, 7, 22, 0), U(2024, 3, 8, 22, 0));
+  expect_fx_session(2024, 11, 4, U(2024, 11, 3, 22, 0), U(2024, 11, 4, 22, 0));
+  expect_fx_session(2024, 11, 1, U(2024, 10, 31, 21, 0), U(2024, 11, 1, 21, 0));
+  const calendar *c = calendar_fx();
+  /* Saturday 2025-03-08 and Sunday before 17:00 EDT are closed */
+  assert_false(calendar_is_open(c, U(2025, 3, 9, 20, 59), false));
+  assert_int_equal(calendar_local_day(c, U(2025, 3, 9, 20, 59)), D(2025, 3, 9));
+  assert_int_equal(calendar_local_day(c, U(2025, 3, 9, 21, 0)), D(2025, 3, 10));
+  /* in summer the roll is at 21:00 UTC on weekdays too */
+  assert_int_equal(calendar_local_day(c, U(2025, 7, 9, 20, 59)), D(2025, 7, 9));
+  assert_int_equal(calendar_local_day(c, U(2025, 7, 9, 21, 0)), D(2025, 7, 10));
+  assert_int_equal(calendar_local_day(c, U(2025, 7, 10, 3, 0)),
+                   D(2025, 7, 10)); /* 23:00 New York on the 9th */
+  /* the ends of the dto_time range do not overflow */
+  assert_true(calendar_local_day(c, INT64_MAX) > D(2262, 1, 1));
+  assert_true(calendar_local_day(c, INT64_MIN) < D(1678, 1, 1));
+}
+
+/* The paper exchange expires a day order when its fx session closes:
+ * Friday 17:00 New York, not over the weekend (as on the 24/7 calendar),
+ * and an order sent after Friday's close lives until Monday's close, across
+ * the March switch. */
+static void test_fx_day_order_expires_friday(void **state) {
+  (void)state;
+  instrument_table ins;
+  instruments_init(&ins);
+  instrument in;
+  memset(&in, 0, sizeof in);
+  snprintf(in.symbol, sizeof in.symbol, "%s", "EUR/USD");
+  in.tick = FX_ONE / 100000;
+  in.lot = FX_ONE;
+  snprintf(in.currency, sizeof in.currency, "%s", "USD");
+  in.cal = calendar_fx();
+  assert_int_equal(instruments_add(&ins, &in, NULL), 0);
+  sim_clock sim;
+  dto_clock clk;
+  clock_sim_init(&clk, &sim, U(2025, 3, 7, 21, 30)); /* Friday 16:30 EST */
+  match_config mc;
+  match_config_init(&mc);
+  matcher *m = matcher_new(&mc, &ins, &clk);
+  order o;
+  memset(&o, 0, sizeof o);
+  o.id = 1;
+  o.side = SIDE_BUY;
+  o.type = ORD_LIMIT;
+  o.tif = TIF_DAY;
+  o.qty = 1000 * FX_ONE;
+  o.limit_price = FX_ONE; /* far below the market: never fills */
+  o.parent = o.peer = o.replaces = o.replaced_by = ORDER_NONE;
+  assert_int_equal(matcher_submit(m, &o), 0);
+  order g = o;
+  g.id = 2;
+  g.tif = TIF_GTC;
+  assert_int_equal(matcher_submit(m, &g), 0);
+  broker_report r[8];
+  assert_int_equal(matcher_poll(m, r, 8), 2); /* two acks */
+  /* still working one second before the close */
+  matcher_on_time(m, U(2025, 3, 7, 22, 0) - DTO_NS_PER_SEC);
+  assert_int_equal(matcher_poll(m, r, 8), 0);
+  /* the weekend: the day order expired at Friday's close */
+  sim_clock_set(&sim, U(2025, 3, 8, 12, 0));
+  matcher_on_time(m, U(2025, 3, 8, 12, 0));
+  assert_int_equal(matcher_poll(m, r, 8), 1);
+  assert_int_equal(r[0].kind, REP_EXPIRED);
+  assert_int_equal(r[0].id, 1);
+  assert_int_equal(r[0].ts, U(2025, 3, 7, 22, 0));
+  assert_int_equal(matcher_working(m), 1); /* the GTC one */
+  /* a day order sent on Saturday waits for Monday's session, which closes
+   * at 17:00 EDT = 21:00 UTC */
+  o.id = 3;
+  assert_int_equal(matcher_submit(m, &o), 0);
+  assert_int_equal(matcher_poll(m, r, 8), 1);
+  sim_clock_set(&sim, U(2025, 3, 10, 21, 0) - 1);
+  matcher_on_time(m, U(2025, 3, 10, 21, 0) - 1);
+  assert_int_equal(matcher_poll(m, r, 8), 0);
+  sim_clock_set(&sim, U(2025, 3, 10, 21, 0));
+  matcher_on_time(m, U(2025, 3, 10, 21, 0));
+  assert_int_equal(matcher_poll(m, r, 8), 1);
+  assert_int_equal(r[0].kind, REP_EXPIRED);
+  assert_int_equal(r[0].id, 3);
+  assert_int_equal(r[0].ts, U(2025, 3, 10, 21, 0));
+  matcher_free(m);
+  instruments_release(&ins);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_range_constants),
@@ -414,6 +608,10 @@ int main(void) {
       cmocka_unit_test(test_dst_old_rule),
       cmocka_unit_test(test_next_session),
       cmocka_unit_test(test_crypto),
+      cmocka_unit_test(test_fx_names),
+      cmocka_unit_test(test_fx_week),
+      cmocka_unit_test(test_fx_dst),
+      cmocka_unit_test(test_fx_day_order_expires_friday),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,7 +35,9 @@ static void assert_released(const dto_config *cfg) {
   assert_null(cfg->strategies);
   assert_int_equal(cfg->nstrategies, 0);
   assert_null(cfg->backtest.out_dir);
-  assert_null(cfg->run.journal);
+  assert_null(cfg->run.state_dir);
+  assert_null(cfg->run.store);
+  assert_int_equal(cfg->run.on_stop, ON_STOP_CANCEL);
 }
 
 static void expect_error(const char *yaml, const char *msg) {
@@ -206,8 +208,13 @@ static const bad bad_configs[] = {
      "t.yaml:8:49: 'params': expected a mapping"},
     {BASE "strategies:\n  - {id: s, type: [orb], symbols: [AAPL]}\n",
      "t.yaml:8:19: 'type': expected a string"},
-    {BASE "run:\n  journal: {a: 1}\n",
-     "t.yaml:8:12: 'journal': expected a string"},
+    {BASE "run:\n  state_dir: {a: 1}\n",
+     "t.yaml:8:14: 'state_dir': expected a string"},
+    /* run.journal was documented and never read: it is gone */
+    {BASE "run:\n  journal: j.db\n",
+     "t.yaml:8:3: unknown key 'journal' in 'run'"},
+    {BASE "run:\n  on_stop: pause\n",
+     "t.yaml:8:12: 'on_stop': unknown value 'pause' (known: cancel, keep)"},
     {BASE "run:\n  speed: fast\n", "t.yaml:8:10: 'speed': expected a number"},
     {BASE "run:\n  speed: 0x10\n", "t.yaml:8:10: 'speed': expected a number"},
     {BASE "run:\n  speed: nan\n", "t.yaml:8:10: 'speed': expected a number"},
@@ -255,7 +262,7 @@ static const bad bad_configs[] = {
      "crypto)"},
     {BASE "  - {symbol: X, calendar: lse}\n",
      "t.yaml:7:27: 'calendar': unknown value 'lse' (known: us_equity, "
-     "crypto)"},
+     "crypto, fx)"},
     {BASE "data:\n  - path: ''\n", "t.yaml:8:11: 'path': must not be empty"},
     {BASE "data:\n  - {path: a, kind: quotes}\n",
      "t.yaml:8:21: 'kind': unknown value 'quotes' (known: bars, trades)"},
@@ -548,7 +555,7 @@ static void test_example_file(void **state) {
   assert_int_equal(cfg.run.feed, FEED_REPLAY);
   assert_true(cfg.run.speed == 60.0);
   assert_int_equal(cfg.run.gen_seed, 42);
-  assert_null(cfg.run.journal);
+  assert_null(cfg.run.state_dir);
   config_release(&cfg);
   assert_released(&cfg);
   config_release(&cfg); /* twice is fine */
@@ -615,7 +622,7 @@ static void test_defaults(void **state) {
   assert_true(cfg.run.speed == 1.0);
   assert_int_equal(cfg.run.gen_seed, 42);
   assert_int_equal(cfg.run.gen_days, 1);
-  assert_null(cfg.run.journal);
+  assert_null(cfg.run.state_dir);
 
   /* config_defaults() gives the same values without loading anything. */
   dto_config d;
@@ -635,7 +642,7 @@ static void test_nulls(void **state) {
   dto_config cfg;
   expect_ok("accounts:\n  - {id: a, cash: 10}\ninstruments:\ndata: ~\n"
             "strategies: null\nfill:\nfees:\nbacktest:\n  from: null\n"
-            "  to:\nrun:\n  journal: ~\n",
+            "  to:\nrun:\n  state_dir: ~\n",
             &cfg);
   assert_int_equal(cfg.instruments.n, 0);
   assert_int_equal(cfg.ndata, 0);
@@ -643,12 +650,12 @@ static void test_nulls(void **state) {
   assert_int_equal(cfg.fill.max_volume_share, FX_ONE / 10);
   assert_true(cfg.backtest.from == INT64_MIN);
   assert_true(cfg.backtest.to == INT64_MAX);
-  assert_null(cfg.run.journal);
+  assert_null(cfg.run.state_dir);
   config_release(&cfg);
 
   /* A quoted "null" is a string, not null. */
-  expect_ok(BASE "run:\n  journal: \"null\"\n", &cfg);
-  assert_string_equal(cfg.run.journal, "/cfg/null");
+  expect_ok(BASE "run:\n  state_dir: \"null\"\n", &cfg);
+  assert_string_equal(cfg.run.state_dir, "/cfg/null");
   config_release(&cfg);
 }
 
@@ -679,7 +686,7 @@ static void test_values(void **state) {
             "min_per_order: 0.35, max_pct: 100}\n"
             "backtest:\n  from: 2025-01-06T14:30:00Z\n  out_dir: out\n"
             "run:\n  feed: generate\n  speed: 0\n  gen_seed: 7\n"
-            "  gen_days: 366\n  journal: j/journal.db\n",
+            "  gen_days: 366\n  state_dir: j/state\n",
             &cfg);
   assert_int_equal(cfg.log_level, LOG_DEBUG);
   assert_int_equal(cfg.accounts[0].cash, 250050000000LL);
@@ -728,7 +735,7 @@ static void test_values(void **state) {
   assert_true(cfg.run.speed == 0.0);
   assert_int_equal(cfg.run.gen_seed, 7);
   assert_int_equal(cfg.run.gen_days, 366);
-  assert_string_equal(cfg.run.journal, "/cfg/j/journal.db");
+  assert_string_equal(cfg.run.state_dir, "/cfg/j/state");
   config_release(&cfg);
 
   /* Fixed latency ignores a smaller latency_max; omitted latency_max for
@@ -831,12 +838,12 @@ static void test_load_file(void **state) {
   snprintf(want, sizeof want, "%s/nope.yaml", dir);
   assert_int_equal(config_load(want, &cfg, err, sizeof err), DTO_EIO);
   char want2[512];
-  snprintf(want2, sizeof want2, "%s: cannot read: No such file or directory",
+  snprintf(want2, sizeof want2, "%s: cannot open: No such file or directory",
            want);
   assert_string_equal(err, want2);
   assert_released(&cfg);
   assert_int_equal(config_load(sub, &cfg, err, sizeof err), DTO_EIO);
-  snprintf(want2, sizeof want2, "%s: cannot read: Is a directory", sub);
+  snprintf(want2, sizeof want2, "%s: not a regular file (a folder)", sub);
   assert_string_equal(err, want2);
 
   assert_int_equal(unlink(file), 0);
@@ -886,10 +893,10 @@ static void test_caps(void **state) {
   /* A path longer than CFG_PATH_MAX - 1. */
   size_t cap = CFG_PATH_MAX + 64;
   char *lp = xmalloc(cap);
-  n = (size_t)snprintf(lp, cap, "accounts: [{id: a}]\nrun: {journal: ");
+  n = (size_t)snprintf(lp, cap, "accounts: [{id: a}]\nrun: {state_dir: ");
   memset(lp + n, 'p', CFG_PATH_MAX);
   snprintf(lp + n + CFG_PATH_MAX, cap - n - CFG_PATH_MAX, "}\n");
-  expect_error(lp, "t.yaml:2:16: 'journal': longer than 4095 characters");
+  expect_error(lp, "t.yaml:2:18: 'state_dir': longer than 4095 characters");
   free(lp);
 }
 
@@ -965,6 +972,33 @@ static void test_risk_section(void **state) {
   config_release(&cfg);
 }
 
+/* run.on_stop: given, or by default keep with a store (the journal
+ * remembers the orders a restart restores) and cancel without one. */
+static void test_run_on_stop(void **state) {
+  (void)state;
+  static const struct {
+    const char *run;
+    enum cfg_on_stop want;
+  } cases[] = {
+      {"", ON_STOP_CANCEL},
+      {"run:\n  speed: 0\n", ON_STOP_CANCEL},
+      {"run:\n  store: sqlite:j.db\n", ON_STOP_KEEP},
+      {"run:\n  store: null\n", ON_STOP_CANCEL},
+      {"run:\n  store: sqlite:j.db\n  on_stop: cancel\n", ON_STOP_CANCEL},
+      {"run:\n  on_stop: keep\n", ON_STOP_KEEP},
+      {"run:\n  on_stop: cancel\n", ON_STOP_CANCEL},
+      {"run:\n  on_stop: keep\n  store: sqlite:j.db\n", ON_STOP_KEEP},
+  };
+  char yaml[512];
+  for (size_t i = 0; i < DTO_ARRAY_LEN(cases); i++) {
+    snprintf(yaml, sizeof yaml, "%s%s", BASE, cases[i].run);
+    dto_config cfg;
+    expect_ok(yaml, &cfg);
+    assert_int_equal(cfg.run.on_stop, cases[i].want);
+    config_release(&cfg);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_risk_section),
@@ -982,6 +1016,7 @@ int main(void) {
       cmocka_unit_test(test_caps),
       cmocka_unit_test(test_err_buffer),
       cmocka_unit_test(test_names),
+      cmocka_unit_test(test_run_on_stop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

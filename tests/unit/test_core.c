@@ -358,6 +358,223 @@ static void test_log_levels(void **state) {
   assert_string_equal(log_level_name((enum log_level)99), "?");
 }
 
+/* Lines of s that contain needle. */
+static int count_lines(const char *s, const char *needle) {
+  int n = 0;
+  for (const char *p = s; *p;) {
+    const char *e = strchr(p, '\n');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    char *line = xmalloc(len + 1);
+    memcpy(line, p, len);
+    line[len] = '\0';
+    n += strstr(line, needle) != NULL;
+    free(line);
+    p += len + (e != NULL);
+  }
+  return n;
+}
+
+/* The sum of "count" over the summary lines of name in s. */
+static int64_t suppressed_count(const char *s, const char *name,
+                                int64_t *errors) {
+  char key[128];
+  snprintf(key, sizeof key, "\"event\":\"log.suppressed\",\"name\":\"%s\"",
+           name);
+  int64_t total = 0;
+  if (errors)
+    *errors = 0;
+  for (const char *p = s; (p = strstr(p, key)) != NULL; p += strlen(key)) {
+    const char *c = strstr(p, "\"count\":");
+    assert_non_null(c);
+    total += strtoll(c + 8, NULL, 10);
+    const char *e = strstr(p, "\"errors\":");
+    assert_non_null(e);
+    if (errors)
+      *errors += strtoll(e + 9, NULL, 10);
+  }
+  return total;
+}
+
+/* A million identical lines inside one second of the log's clock: N
+ * lines and, at the flush, one summary whose count is exact. */
+static void test_log_flood(void **state) {
+  (void)state;
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  sim_clock sim;
+  dto_clock clk;
+  dto_time t0 = 1735787045LL * DTO_NS_PER_SEC;
+  clock_sim_init(&clk, &sim, t0);
+  dto_log lg;
+  log_init(&lg, f, &clk, LOG_INFO);
+  enum { N = 10, TOTAL = 1000000 };
+  assert_int_equal(log_set_limit(&lg, N, DTO_NS_PER_SEC), 0);
+  int written = 0;
+  for (int i = 0; i < TOTAL; i++) {
+    sim_clock_set(&sim, t0 + i * 999); /* all inside [t0, t0 + 1 s) */
+    log_line l;
+    if (log_begin(&l, &lg, LOG_ERROR, "store.items_lost")) {
+      log_int(&l, "items", 1);
+      log_end(&l);
+      written++;
+    }
+  }
+  assert_int_equal(written, N);
+  assert_int_equal(log_suppressed(&lg), TOTAL - N);
+  log_close(&lg);
+  char *s = slurp(f);
+  int lines = 0;
+  for (const char *p = s; *p; p++)
+    lines += *p == '\n';
+  assert_true(lines <= N + 1);
+  assert_int_equal(lines, N + 1);
+  int64_t errors;
+  assert_int_equal(suppressed_count(s, "store.items_lost", &errors), TOTAL - N);
+  assert_int_equal(errors, TOTAL - N); /* they were errors, counted */
+  /* the summary is an error itself, valid JSON, dated at the window */
+  assert_non_null(strstr(s, "{\"ts\":\"2025-01-02T03:04:05.998"));
+  assert_non_null(strstr(s, "\"level\":\"error\",\"event\":\"log.suppressed\","
+                            "\"name\":\"store.items_lost\",\"count\":999990,"
+                            "\"errors\":999990,"
+                            "\"since\":\"2025-01-02T03:04:05Z\"}\n"));
+  const char *last = s + strlen(s) - 1;
+  while (last > s && last[-1] != '\n')
+    last--;
+  assert_true(one_json_line(last));
+  free(s);
+  fclose(f);
+}
+
+/* Windows roll over on the log's clock: the summary of the last window
+ * comes before the first line of the next; names are limited apart;
+ * levels are counted; the default limit is 1000 a second. */
+static void test_log_windows(void **state) {
+  (void)state;
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  sim_clock sim;
+  dto_clock clk;
+  clock_sim_init(&clk, &sim, 0);
+  dto_log lg;
+  log_init(&lg, f, &clk, LOG_INFO);
+  assert_int_equal(log_set_limit(&lg, 2, 0), DTO_EINVAL);
+  assert_int_equal(log_set_limit(&lg, 2, DTO_NS_PER_SEC), 0);
+  log_line l;
+#define LINE(lvl, ev, want)                                                    \
+  do {                                                                         \
+    bool got_ = log_begin(&l, &lg, lvl, ev);                                   \
+    if (got_)                                                                  \
+      log_end(&l);                                                             \
+    assert_int_equal(got_, want);                                              \
+  } while (0)
+  LINE(LOG_INFO, "a", true);
+  LINE(LOG_INFO, "a", true);
+  LINE(LOG_INFO, "a", false);
+  LINE(LOG_WARN, "a", false);
+  LINE(LOG_INFO, "b", true);   /* another name has its own count */
+  LINE(LOG_DEBUG, "a", false); /* below the level: not counted */
+  sim_clock_set(&sim, DTO_NS_PER_SEC - 1);
+  LINE(LOG_INFO, "a", false);
+  /* the next window: first the summary (written at the first line of any
+   * name), then the line */
+  sim_clock_set(&sim, DTO_NS_PER_SEC);
+  LINE(LOG_INFO, "b", true);
+  LINE(LOG_INFO, "a", true);
+  char *s = slurp(f);
+  assert_string_equal(
+      s,
+      "{\"ts\":\"1970-01-01T00:00:00Z\",\"level\":\"info\",\"event\":\"a\"}\n"
+      "{\"ts\":\"1970-01-01T00:00:00Z\",\"level\":\"info\",\"event\":\"a\"}\n"
+      "{\"ts\":\"1970-01-01T00:00:00Z\",\"level\":\"info\",\"event\":\"b\"}\n"
+      "{\"ts\":\"1970-01-01T00:00:01Z\",\"level\":\"warn\","
+      "\"event\":\"log.suppressed\",\"name\":\"a\",\"count\":3,"
+      "\"errors\":0,\"since\":\"1970-01-01T00:00:00Z\"}\n"
+      "{\"ts\":\"1970-01-01T00:00:01Z\",\"level\":\"info\",\"event\":\"b\"}\n"
+      "{\"ts\":\"1970-01-01T00:00:01Z\",\"level\":\"info\",\"event\":\"a\"}\n");
+  free(s);
+  /* a flush writes what is pending even inside the window, and nothing
+   * twice */
+  LINE(LOG_INFO, "a", true);
+  LINE(LOG_ERROR, "a", false);
+  log_flush(&lg);
+  log_flush(&lg);
+  LINE(LOG_INFO, "a", false); /* still the same window */
+  sim_clock_set(&sim, 5 * DTO_NS_PER_SEC);
+  log_close(&lg);
+  s = slurp(f);
+  int64_t errors;
+  assert_int_equal(suppressed_count(s, "a", &errors), 3 + 1 + 1);
+  assert_int_equal(errors, 1);
+  assert_int_equal(count_lines(s, "log.suppressed"), 3);
+  free(s);
+
+  /* the default: 1000 lines per name per second */
+  assert_int_equal(ftruncate(fileno(f), 0), 0);
+  rewind(f);
+  log_init(&lg, f, &clk, LOG_INFO);
+  int n = 0;
+  for (int i = 0; i < 5000; i++)
+    if (log_begin(&l, &lg, LOG_INFO, "order.sent")) {
+      log_end(&l);
+      n++;
+    }
+  assert_int_equal(n, LOG_LIMIT_LINES_DEFAULT);
+  /* 0 lines: no limit */
+  assert_int_equal(log_set_limit(&lg, 0, DTO_NS_PER_SEC), 0);
+  for (int i = 0; i < 5000; i++)
+    LINE(LOG_INFO, "order.sent", true);
+  log_close(&lg);
+  s = slurp(f);
+  assert_int_equal(suppressed_count(s, "order.sent", NULL), 4000);
+  assert_int_equal(count_lines(s, "\"event\":\"order.sent\""), 6000);
+  free(s);
+  fclose(f);
+#undef LINE
+}
+
+/* More names than the limiter holds: nothing is dropped without being
+ * counted in a summary. */
+static void test_log_many_names(void **state) {
+  (void)state;
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  sim_clock sim;
+  dto_clock clk;
+  clock_sim_init(&clk, &sim, 0);
+  dto_log lg;
+  log_init(&lg, f, &clk, LOG_INFO);
+  assert_int_equal(log_set_limit(&lg, 3, DTO_NS_PER_SEC), 0);
+  enum { NAMES = 300, EACH = 7 };
+  int written = 0;
+  char ev[32];
+  for (int round = 0; round < 2; round++)
+    for (int i = 0; i < NAMES; i++)
+      for (int k = 0; k < EACH; k++) {
+        sim_clock_set(&sim, (dto_time)((round * NAMES + i) * EACH + k) * 1000);
+        snprintf(ev, sizeof ev, "event.%d", i);
+        log_line l;
+        if (log_begin(&l, &lg, LOG_INFO, ev)) {
+          log_end(&l);
+          written++;
+        }
+      }
+  log_close(&lg);
+  char *s = slurp(f);
+  int64_t dropped = 0;
+  for (int i = 0; i < NAMES; i++) {
+    snprintf(ev, sizeof ev, "event.%d", i);
+    dropped += suppressed_count(s, ev, NULL);
+  }
+  assert_int_equal(written + dropped, 2 * NAMES * EACH);
+  assert_int_equal((uint64_t)dropped, log_suppressed(&lg));
+  /* each name wrote its 3 and had 4 dropped, in each round (a name's
+   * count lives until the table starts afresh, which is never in the
+   * middle of one name's run here) */
+  assert_int_equal(written, 2 * NAMES * 3);
+  free(s);
+  fclose(f);
+}
+
 static void test_log_oversized(void **state) {
   (void)state;
   /* A field too big for one line is left out; the line stays valid JSON,
@@ -431,7 +648,7 @@ static void test_errors(void **state) {
       DTO_ERRNO_MAP(X)
 #undef X
   };
-  assert_int_equal(DTO_ARRAY_LEN(map), 18);
+  assert_int_equal(DTO_ARRAY_LEN(map), 19);
   for (size_t i = 0; i < DTO_ARRAY_LEN(map); i++) {
     assert_int_equal(map[i].code, -(int)(i + 1)); /* dense, in order */
     assert_true(map[i].code > DTO_E__LAST);
@@ -856,6 +1073,9 @@ int main(void) {
       cmocka_unit_test(test_log_line),
       cmocka_unit_test(test_log_levels),
       cmocka_unit_test(test_log_oversized),
+      cmocka_unit_test(test_log_flood),
+      cmocka_unit_test(test_log_windows),
+      cmocka_unit_test(test_log_many_names),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_from_errno),
       cmocka_unit_test(test_sim_clock),

@@ -62,6 +62,7 @@ struct script {
   bool stopped;
   fx pos, avg, cash, equity; /* strategy queries, read by a step */
   size_t open, open_all;
+  strat *s; /* the strategy handle, from its first bar on */
 };
 
 /* The test hands the strategy its script through an integer parameter
@@ -78,6 +79,7 @@ static void sc_on_bar(strat *s, void *st, void *ss, const bar *b) {
   (void)st;
   (void)ss;
   script *sc = S(s);
+  sc->s = s;
   sc->bar++;
   if (sc->step)
     sc->step(s, sc, b);
@@ -135,6 +137,10 @@ typedef struct trans {
   enum order_state from, to;
   bool legal;
   dto_time t; /* o->updated after the call */
+  /* the order's fields after the call: amendments (from == to) change
+   * these, and the observer must see them */
+  fx qty, filled, tp, sl;
+  order_id peer, replaced_by;
 } trans;
 
 typedef struct fillrec {
@@ -164,14 +170,38 @@ typedef struct world {
   fillrec fills[64];
   size_t nfills;
   script sc;
+  char alerts[32][48]; /* alert codes, in order */
+  size_t nalerts;
+  char last_alert[512];
 } world;
+
+static void hook_alert(void *ctx, const char *code, int scope, uint32_t index,
+                       const char *msg) {
+  world *w = ctx;
+  (void)scope;
+  (void)index;
+  assert_true(w->nalerts < DTO_ARRAY_LEN(w->alerts));
+  snprintf(w->alerts[w->nalerts++], sizeof w->alerts[0], "%s", code);
+  snprintf(w->last_alert, sizeof w->last_alert, "%s", msg);
+}
+
+static size_t count_alerts(const world *w, const char *code) {
+  size_t n = 0;
+  for (size_t i = 0; i < w->nalerts; i++)
+    n += !strcmp(w->alerts[i], code);
+  return n;
+}
 
 static void hook_changed(void *ctx, const order *o, enum order_state from,
                          enum order_state to, bool legal) {
   world *w = ctx;
   assert_true(w->ntr < DTO_ARRAY_LEN(w->tr));
-  w->tr[w->ntr++] = (trans){o->id, from, to, legal, o->updated};
+  w->tr[w->ntr++] = (trans){o->id,        from,      to,
+                            legal,        o->updated, o->qty,
+                            o->filled,    o->tp_price, o->sl_price,
+                            o->peer,      o->replaced_by};
 }
+
 
 static void hook_fill(void *ctx, const order *o, fx qty, fx price, fx fee,
                       dto_time t) {
@@ -220,8 +250,9 @@ static void fk_push(world *w, enum report_kind k, order_id id, const char *qty,
       k, id, ORDER_NONE, qty ? F(qty) : 0, px ? F(px) : 0, ts, reason};
 }
 
-/* mc NULL: the fake broker. */
-static world *boot(const match_config *mc, step_fn step) {
+/* mc NULL: the fake broker; rc NULL: every risk limit off. */
+static world *boot_rc(const match_config *mc, step_fn step,
+                      const risk_config *rc) {
   world *w = calloc(1, sizeof *w);
   assert_non_null(w);
   instruments_init(&w->ins);
@@ -258,7 +289,9 @@ static world *boot(const match_config *mc, step_fn step) {
   ec.fees.min_per_order = F("1");
   ec.accounts = &w->acct;
   ec.naccounts = 1;
-  ec.hooks = (engine_hooks){w, hook_changed, hook_fill, NULL, NULL, NULL};
+  ec.hooks =
+      (engine_hooks){w, hook_changed, hook_fill, NULL, NULL, hook_alert};
+  ec.risk = rc;
   w->e = engine_new(&ec);
   w->sc.step = step;
   param_value pv;
@@ -269,6 +302,10 @@ static world *boot(const match_config *mc, step_fn step) {
   assert_int_equal(engine_add_strategy(w->e, &es), 0);
   assert_int_equal(engine_start(w->e), 0);
   return w;
+}
+
+static world *boot(const match_config *mc, step_fn step) {
+  return boot_rc(mc, step, NULL);
 }
 
 static void shutdown(world *w) {
@@ -352,6 +389,9 @@ static void expect_trans_at(const world *w, size_t from, const trans *want,
 #define CAN OS_CANCELED
 #define REJ OS_REJECTED
 #define REPL OS_REPLACED
+/* an expected observer call (the fields after it are checked apart) */
+#define TR(id_, from_, to_, t_)                                                \
+  (trans) { .id = (id_), .from = (from_), .to = (to_), .legal = true, .t = (t_) }
 
 static match_config paper_config(void) {
   match_config c;
@@ -452,10 +492,10 @@ static void test_buy_sell(void **state) {
 
   /* every transition the hooks saw, in order */
   const trans want[] = {
-      {0, NEW, NEW, true, BT(3)}, {0, NEW, PN, true, BT(3)},
-      {0, PN, ACC, true, BT(3)},  {0, ACC, FIL, true, BT(3)},
-      {1, NEW, NEW, true, BT(6)}, {1, NEW, PN, true, BT(6)},
-      {1, PN, ACC, true, BT(6)},  {1, ACC, FIL, true, BT(6)},
+      TR(0, NEW, NEW, BT(3)), TR(0, NEW, PN, BT(3)),
+      TR(0, PN, ACC, BT(3)),  TR(0, ACC, FIL, BT(3)),
+      TR(1, NEW, NEW, BT(6)), TR(1, NEW, PN, BT(6)),
+      TR(1, PN, ACC, BT(6)),  TR(1, ACC, FIL, BT(6)),
   };
   assert_int_equal(w->ntr, DTO_ARRAY_LEN(want));
   expect_trans(w, 0, want);
@@ -663,16 +703,26 @@ static void test_bracket(void **state) {
   assert_fx(portfolio_account_cash(pf, 0), "100027");
   assert_int_equal(engine_working_orders(w->e), 0);
 
+  /* every change, amendments (from == to) included */
   const trans want[] = {
-      {0, NEW, NEW, true, BT(3)}, {0, NEW, PN, true, BT(3)},
-      {0, PN, ACC, true, BT(3)},  {0, ACC, FIL, true, BT(3)},
-      {1, NEW, NEW, true, BT(3)}, {1, NEW, PN, true, BT(3)},
-      {2, NEW, NEW, true, BT(3)}, {2, NEW, PN, true, BT(3)},
-      {1, PN, ACC, true, BT(3)},  {2, PN, ACC, true, BT(3)},
-      {1, ACC, FIL, true, BT(5)}, {2, ACC, CAN, true, BT(5)},
+      TR(0, NEW, NEW, BT(3)), TR(0, NEW, PN, BT(3)),
+      TR(0, PN, ACC, BT(3)),  TR(0, ACC, FIL, BT(3)),
+      TR(1, NEW, NEW, BT(3)), TR(1, NEW, PN, BT(3)),
+      TR(2, NEW, NEW, BT(3)), TR(2, NEW, PN, BT(3)),
+      TR(1, PN, PN, BT(3)), /* the take-profit learns its peer */
+      TR(1, PN, ACC, BT(3)),  TR(2, PN, ACC, BT(3)),
+      TR(1, ACC, FIL, BT(5)),
+      TR(2, ACC, ACC, BT(5)), /* the fill shrinks the stop-loss (OCO) */
+      TR(2, ACC, CAN, BT(5)),
   };
   assert_int_equal(w->ntr, DTO_ARRAY_LEN(want));
   expect_trans(w, 0, want);
+  assert_int_equal(w->tr[7].peer, 1);         /* created with its peer */
+  assert_int_equal(w->tr[5].peer, ORDER_NONE); /* not yet */
+  assert_int_equal(w->tr[8].peer, 2);         /* the amendment */
+  assert_fx(w->tr[8].qty, "100");
+  assert_fx(w->tr[12].qty, "0");
+  assert_fx(w->tr[11].filled, "100");
   /* nothing more happens afterwards, and stopping cancels nothing */
   drive(w, 6, &path[5], "10000");
   engine_stop(w->e);
@@ -717,6 +767,16 @@ static void test_bracket_move_stop(void **state) {
   assert_int_equal(O(w, 3)->role, BR_STOP_LOSS);
   assert_int_equal(O(w, 3)->peer, 1);
   assert_int_equal(O(w, 1)->peer, 3); /* follows the replacement */
+  /* through the OMS: the observer saw the take-profit's new peer */
+  bool seen = false;
+  for (size_t i = 0; i < w->ntr; i++)
+    seen |= w->tr[i].id == 1 && w->tr[i].from == ACC && w->tr[i].to == ACC &&
+            w->tr[i].peer == 3;
+  assert_true(seen);
+  /* a bracket exit's quantity follows its bracket: not the strategy's */
+  order_id none = ORDER_NONE;
+  assert_int_equal(strat_replace(w->sc.s, 3, F("50"), 0, 0, &none),
+                   DTO_EINVAL);
   drive(w, 5, &p[4], "10000");
   drive(w, 6, &p[5], "10000");
   assert_int_equal(O(w, 1)->state, FIL);
@@ -758,9 +818,10 @@ static void test_bracket_partial_entry(void **state) {
   shutdown(w);
 }
 
-/* Flattening while a bracket entry is only partly filled: the entry is
- * canceled and the position closed; no exits may be placed afterwards for
- * the canceled entry (they would open a new position). */
+/* Flattening while a bracket entry is only partly filled: the exits of its
+ * first fill and the entry are canceled and the position closed; no exits
+ * may be placed afterwards for the bracket (they would open a new
+ * position). */
 static void step_flatten(strat *s, script *sc, const bar *b) {
   (void)b;
   if (sc->bar == 2) {
@@ -784,9 +845,18 @@ static void test_flatten_partial_bracket(void **state) {
   assert_int_equal(w->sc.rc[1], 0);
   assert_int_equal(O(w, 0)->state, CAN);
   assert_fx(O(w, 0)->filled, "40");
-  assert_int_equal(oms_count(engine_oms(w->e)), 2); /* entry + the sell */
-  assert_int_equal(O(w, 1)->state, FIL);
-  assert_fx(O(w, 1)->qty, "40");
+  /* entry, the exits of its first 40, the sell */
+  assert_int_equal(oms_count(engine_oms(w->e)), 4);
+  assert_int_equal(O(w, 1)->role, BR_TAKE_PROFIT);
+  assert_int_equal(O(w, 1)->state, CAN);
+  assert_int_equal(O(w, 2)->role, BR_STOP_LOSS);
+  assert_int_equal(O(w, 2)->state, CAN);
+  assert_int_equal(O(w, 3)->role, BR_NONE);
+  assert_int_equal(O(w, 3)->state, FIL);
+  assert_fx(O(w, 3)->qty, "40");
+  /* the entry, released, will not ask for exits again */
+  assert_fx(O(w, 0)->tp_price, "0");
+  assert_fx(O(w, 0)->sl_price, "0");
   assert_fx(portfolio_account_pos(engine_portfolio(w->e), 0, 0)->qty, "0");
   assert_int_equal(engine_working_orders(w->e), 0);
   shutdown(w);
@@ -838,12 +908,14 @@ static void test_replace_cancel(void **state) {
   assert_int_equal(engine_working_orders(w->e), 1);
   /* after bar 3's close (14:33) */
   const trans want[] = {
-      {2, NEW, NEW, true, BT(4)}, {2, NEW, PN, true, BT(4)},
-      {0, ACC, PC, true, BT(4)},  {1, ACC, PC, true, BT(4)},
-      {0, PC, REPL, true, BT(4)}, {2, PN, ACC, true, BT(4)},
-      {1, PC, CAN, true, BT(4)},
+      TR(2, NEW, NEW, BT(4)), TR(2, NEW, PN, BT(4)),
+      TR(0, ACC, ACC, BT(4)), /* the old order learns its replacement */
+      TR(0, ACC, PC, BT(4)),  TR(1, ACC, PC, BT(4)),
+      TR(0, PC, REPL, BT(4)), TR(2, PN, ACC, BT(4)),
+      TR(1, PC, CAN, BT(4)),
   };
   expect_trans(w, w->ntr - DTO_ARRAY_LEN(want), want);
+  assert_int_equal(w->tr[w->ntr - 6].replaced_by, 2);
   /* bar 4's low 10.10 reaches the new limit 10.15: filled, stamped with the
    * bar's start */
   drive(w, 4, &p[3], "10000");
@@ -933,10 +1005,10 @@ static void test_partial_fills(void **state) {
   assert_fx(portfolio_account_cash(pf, 0), "98768.9");
   assert_int_equal(engine_fill_count(w->e), 3);
   const trans want[] = {
-      {0, PN, ACC, true, BT(3)},
-      {0, ACC, PF, true, BT(3)},
-      {0, PF, PF, true, BT(4)},
-      {0, PF, FIL, true, BT(5)},
+      TR(0, PN, ACC, BT(3)),
+      TR(0, ACC, PF, BT(3)),
+      TR(0, PF, PF, BT(4)),
+      TR(0, PF, FIL, BT(5)),
   };
   expect_trans(w, 2, want);
   shutdown(w);
@@ -990,8 +1062,10 @@ static void test_fake_broker_reports(void **state) {
   assert_int_equal(O(w, 0)->state, FIL);
   assert_int_equal(oms_count(engine_oms(w->e)), 3); /* exits placed */
   assert_int_equal(w->fk.submits, 3);
-  /* a repeated fill and a late ack for the finished entry change nothing:
-   * no second fill, no second pair of exits */
+  /* a repeated fill (an overfill) and a late ack for the finished entry
+   * change nothing: no second fill, no second pair of exits; the overfill
+   * and a fill for an unknown order are refused with an alert, and the
+   * instrument waits for a person (test_reports.c has the details) */
   fk_push(w, REP_FILL, 0, "100", "10.00", t1, 0);
   fk_push(w, REP_ACCEPTED, 0, NULL, NULL, t1, 0);
   fk_push(w, REP_FILL, 77, "5", "10.00", t1, 0); /* unknown order */
@@ -1001,6 +1075,9 @@ static void test_fake_broker_reports(void **state) {
   assert_int_equal(engine_fill_count(w->e), 1);
   const portfolio *pf = engine_portfolio(w->e);
   assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "100");
+  assert_int_equal(count_alerts(w, "broker_report_invalid"), 2);
+  assert_true(engine_instrument_halted(w->e, 0));
+  assert_int_equal(engine_halt_instrument(w->e, 0, false, "test"), 0);
   fk_push(w, REP_ACCEPTED, 1, NULL, NULL, t1, 0);
   fk_push(w, REP_ACCEPTED, 2, NULL, NULL, t1, 0);
   engine_pump(w->e);
@@ -1029,8 +1106,16 @@ static void test_fake_broker_reports(void **state) {
   assert_int_equal(O(w, nw)->state, PN);
   fk_push(w, REP_FILL, old, "10", "9.00", BT(5), 0);
   fk_push(w, REP_CANCEL_REJECT, old, NULL, NULL, BT(5), BRR_UNKNOWN_ORDER);
+  size_t at = w->ntr;
   engine_pump(w->e);
   assert_int_equal(O(w, old)->state, FIL);
+  /* the observer saw the link to the replacement go */
+  const trans want_unlink[] = {
+      TR(old, PC, FIL, BT(5)), TR(old, FIL, FIL, BT(5)),
+      TR(nw, PN, REJ, BT(5))};
+  expect_trans(w, at, want_unlink);
+  assert_int_equal(w->tr[at].replaced_by, nw);
+  assert_int_equal(w->tr[at + 1].replaced_by, ORDER_NONE);
   assert_int_equal(O(w, nw)->state, REJ);
   assert_int_equal(O(w, nw)->reason, BRR_UNKNOWN_ORDER);
   assert_int_equal(O(w, old)->replaced_by, ORDER_NONE);
@@ -1051,7 +1136,12 @@ static void test_fake_broker_reports(void **state) {
   engine_pump(w->e);
   assert_int_equal(O(w, c)->state, PC);
   assert_fx(O(w, c)->filled, "4");
-  assert_int_equal(w->ntr, mark); /* no transition for that fill */
+  /* no transition for that fill, but the observer (the journal) sees the
+   * order's new filled quantity */
+  assert_int_equal(w->ntr, mark + 1);
+  const trans want_fill[] = {TR(c, PC, PC, BT(7))};
+  expect_trans(w, mark, want_fill);
+  assert_fx(w->tr[mark].filled, "4");
   fk_push(w, REP_CANCELED, c, NULL, NULL, BT(7), BRR_REQUESTED);
   engine_pump(w->e);
   assert_int_equal(O(w, c)->state, CAN);
@@ -1148,6 +1238,199 @@ static void test_determinism(void **state) {
   shutdown(b);
 }
 
+/* ---- limits set by a reload ----------------------------------------------
+ * A world with a risk configuration the test changes and reloads. */
+
+typedef struct limits {
+  uint32_t sacct[1];
+  risk_account_limits al[1];
+  risk_strategy_limits sl[1];
+  risk_order_limits sym_ol[2];
+  risk_config rc;
+} limits;
+
+static void limits_init(limits *l) {
+  memset(l, 0, sizeof *l);
+  risk_account_limits_init(&l->al[0]);
+  risk_strategy_limits_init(&l->sl[0]);
+  l->rc.naccounts = 1;
+  l->rc.nstrategies = 1;
+  l->rc.nsyms = 2;
+  l->rc.strategy_account = l->sacct;
+  l->rc.accounts = l->al;
+  l->rc.strategies = l->sl;
+  l->rc.symbol_orders = l->sym_ol;
+}
+
+static void step_buy_at_2(strat *s, script *sc, const bar *b) {
+  (void)b;
+  if (sc->bar == 2) {
+    order_req r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "100", NULL);
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+  }
+}
+
+/* Started without a daily loss limit, reloaded with one: a loss then trips
+ * it (alert, reducing mode) as it would have from the start. */
+static void test_reload_daily_loss(void **state) {
+  (void)state;
+  static const ohlc p[] = {
+      {"10.00", "10.10", "9.90", "10.05"},
+      {"10.05", "10.20", "10.00", "10.15"},
+      {"10.20", "10.30", "10.10", "10.25"}, /* bought 100 at 10.20 */
+      {"10.25", "10.25", "10.00", "10.05"}, /* equity 99983.50: -16.50 */
+      {"10.05", "10.05", "9.90", "9.95"},   /* 99973.50: -26.50 */
+  };
+  limits l;
+  limits_init(&l);
+  match_config mc = paper_config();
+  world *w = boot_rc(&mc, step_buy_at_2, &l.rc);
+  drive_path(w, p, 3, "10000");
+  assert_fx(portfolio_account_pos(engine_portfolio(w->e), 0, 0)->qty, "100");
+  l.al[0].max_daily_loss = F("20");
+  assert_int_equal(engine_reload_risk(w->e, &l.rc), 0);
+  drive(w, 4, &p[3], "10000");
+  assert_int_equal(count_alerts(w, "max_daily_loss"), 0);
+  assert_int_equal(risk_mode_of(engine_risk(w->e), 1, 0), MODE_ACTIVE);
+  drive(w, 5, &p[4], "10000");
+  /* cash 100000 - 1020 - 1.50 = 98978.50; marked at 9.95: 99973.50 */
+  assert_fx(portfolio_account_equity(engine_portfolio(w->e), 0), "99973.5");
+  assert_int_equal(count_alerts(w, "max_daily_loss"), 1);
+  assert_int_equal(risk_mode_of(engine_risk(w->e), 1, 0), MODE_REDUCING);
+  shutdown(w);
+}
+
+/* Started without a drawdown limit, reloaded with one: the peak after the
+ * reload is tracked, and falling from it trips the limit though the day is
+ * still in profit. */
+static void test_reload_drawdown(void **state) {
+  (void)state;
+  static const ohlc p[] = {
+      {"10.00", "10.10", "9.90", "10.05"},
+      {"10.05", "10.20", "10.00", "10.15"},
+      {"10.20", "10.30", "10.10", "10.25"}, /* bought 100 at 10.20 */
+      {"10.25", "10.85", "10.20", "10.80"}, /* equity 100058.50: the peak */
+      {"10.80", "10.80", "10.40", "10.45"}, /* 100023.50: 35 below it */
+      {"10.45", "10.50", "10.40", "10.45"},
+  };
+  limits l;
+  limits_init(&l);
+  match_config mc = paper_config();
+  world *w = boot_rc(&mc, step_buy_at_2, &l.rc);
+  drive_path(w, p, 3, "10000");
+  l.al[0].max_drawdown = F("30");
+  assert_int_equal(engine_reload_risk(w->e, &l.rc), 0);
+  drive(w, 4, &p[3], "10000");
+  assert_int_equal(count_alerts(w, "max_drawdown"), 0);
+  drive(w, 5, &p[4], "10000");
+  assert_fx(portfolio_account_equity(engine_portfolio(w->e), 0), "100023.5");
+  assert_int_equal(count_alerts(w, "max_drawdown"), 1);
+  assert_int_equal(risk_mode_of(engine_risk(w->e), 1, 0), MODE_REDUCING);
+  /* an opening order is refused now; the day is in profit */
+  order_req r = req(SIDE_BUY, ORD_LIMIT, TIF_DAY, "10", "10.00");
+  assert_int_equal(strat_submit(w->sc.s, &r, NULL), DTO_EREJECT);
+  /* and reloading without the limits turns the tracking off again */
+  l.al[0].max_drawdown = 0;
+  assert_int_equal(engine_reload_risk(w->e, &l.rc), 0);
+  drive(w, 6, &p[5], "10000");
+  assert_int_equal(count_alerts(w, "max_drawdown"), 1);
+  shutdown(w);
+}
+
+/* ---- the end-of-day flatten ----------------------------------------------
+ * 1-minute bars from 20:50Z; the session closes at 21:00Z (16:00 New
+ * York); flatten_before_close 5 minutes: from the bar that ends at 20:55. */
+
+static dto_time EOD(int mi) { return UD(0, 20, mi, 0); }
+
+static void drive_at(world *w, dto_time ts) {
+  static const ohlc flat = {"10.00", "10.05", "9.95", "10.00"};
+  bar b = {ts,        DTO_NS_PER_MIN, F(flat.o), F(flat.h),
+           F(flat.l), F(flat.c),      F("100000"), 0};
+  sim_clock_set(&w->sim, b.ts);
+  engine_on_time(w->e, b.ts);
+  engine_broker_bar(w->e, &b);
+  sim_clock_set(&w->sim, bar_end(&b));
+  engine_on_bar(w->e, &b);
+}
+
+static void step_eod_bracket(strat *s, script *sc, const bar *b) {
+  if (b->ts == EOD(50)) {
+    order_req r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "100", NULL);
+    r.take_profit = F("11.00");
+    r.stop_loss = F("9.00");
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+  }
+}
+
+/* The kill switch refuses the flatten: the position and its stops stay, an
+ * alert says so once, and the flatten is tried again at every event until
+ * it can close the position. */
+static void test_flatten_retried_after_refusal(void **state) {
+  (void)state;
+  limits l;
+  limits_init(&l);
+  l.sl[0].flatten_before_close = 5 * DTO_NS_PER_MIN;
+  match_config mc = paper_config();
+  world *w = boot_rc(&mc, step_eod_bracket, &l.rc);
+  for (int mi = 50; mi < 53; mi++)
+    drive_at(w, EOD(mi));
+  const portfolio *pf = engine_portfolio(w->e);
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "100");
+  assert_int_equal(engine_working_orders(w->e), 2); /* the exits */
+  assert_int_equal(engine_kill(w->e, true, "test"), 0); /* exits kept */
+  for (int mi = 53; mi < 56; mi++) /* flattens due from 20:55 */
+    drive_at(w, EOD(mi));
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "100");
+  assert_int_equal(engine_working_orders(w->e), 2);
+  assert_int_equal(count_alerts(w, "flatten_refused"), 1);
+  assert_non_null(strstr(w->last_alert, "kill_switch"));
+  engine_kill(w->e, false, "test");
+  drive_at(w, EOD(56)); /* flattens: the exits go, the sell goes out */
+  drive_at(w, EOD(57)); /* the sell fills at the open */
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "0");
+  assert_int_equal(engine_working_orders(w->e), 0);
+  assert_int_equal(count_alerts(w, "flatten_refused"), 1);
+  assert_int_equal(count_alerts(w, "bracket_unprotected"), 0);
+  shutdown(w);
+}
+
+static void step_eod_two(strat *s, script *sc, const bar *b) {
+  if (b->ts == EOD(50)) {
+    order_req r = req(SIDE_BUY, ORD_MARKET, TIF_DAY, "50", NULL);
+    sc->rc[0] = strat_submit(s, &r, &sc->id[0]);
+    sc->rc[1] = strat_submit(s, &r, &sc->id[1]);
+  }
+}
+
+/* The risk gate refuses the closing order (too large for max_order_qty):
+ * not marked as flattened; after a reload that allows it, the next event
+ * closes the position. */
+static void test_flatten_refused_by_a_limit(void **state) {
+  (void)state;
+  limits l;
+  limits_init(&l);
+  l.sl[0].flatten_before_close = 5 * DTO_NS_PER_MIN;
+  l.sym_ol[0].max_order_qty = F("50");
+  l.sym_ol[0].set = RL_MAX_ORDER_QTY;
+  match_config mc = paper_config();
+  world *w = boot_rc(&mc, step_eod_two, &l.rc);
+  for (int mi = 50; mi < 57; mi++)
+    drive_at(w, EOD(mi));
+  const portfolio *pf = engine_portfolio(w->e);
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "100");
+  assert_int_equal(count_alerts(w, "flatten_refused"), 1);
+  assert_non_null(strstr(w->last_alert, "max_order_qty"));
+  l.sym_ol[0].max_order_qty = 0;
+  l.sym_ol[0].set = 0;
+  assert_int_equal(engine_reload_risk(w->e, &l.rc), 0);
+  drive_at(w, EOD(57));
+  drive_at(w, EOD(58));
+  assert_fx(portfolio_account_pos(pf, 0, 0)->qty, "0");
+  assert_int_equal(count_alerts(w, "flatten_refused"), 1);
+  shutdown(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_buy_sell),
@@ -1161,6 +1444,10 @@ int main(void) {
       cmocka_unit_test(test_partial_fills),
       cmocka_unit_test(test_fake_broker_reports),
       cmocka_unit_test(test_determinism),
+      cmocka_unit_test(test_reload_daily_loss),
+      cmocka_unit_test(test_reload_drawdown),
+      cmocka_unit_test(test_flatten_retried_after_refusal),
+      cmocka_unit_test(test_flatten_refused_by_a_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

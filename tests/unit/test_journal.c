@@ -2,7 +2,8 @@
  *
  * Every test runs on SQLite (files in a temporary folder) and, when
  * DTO_TEST_PG_URL names a server, on PostgreSQL (a fresh schema per
- * database, as in test_store.c).  A "spy" store wraps the real one to count
+ * database, as in test_store.c; `make test-store-pg`, part of `make check`,
+ * runs it under scripts/pg-test.sh).  A "spy" store wraps the real one to count
  * transactions, to hold the writer at a gate, or to report a commit as
  * failed after it landed.  Sessions put a deterministic mix of items tagged
  * with a name, so what reached the store can be checked against a model:
@@ -278,6 +279,11 @@ static int spy_insert_fill(void *ctx, const store_fill *f, bool *inserted,
   return spy_rc(p, store_insert_fill(p->inner, f, inserted), e);
 }
 
+static int spy_check_identity(void *ctx, store_err *e) {
+  spy *p = ctx;
+  return spy_rc(p, store_check_identity(p->inner), e);
+}
+
 /* The ops the journal uses; the others are never called by it. */
 static const store_ops spy_ops = {
     .name = "spy",
@@ -294,6 +300,7 @@ static const store_ops spy_ops = {
     .upsert_position = spy_upsert_position,
     .upsert_daily_pnl = spy_upsert_daily_pnl,
     .insert_risk_decision = spy_insert_risk_decision,
+    .check_identity = spy_check_identity,
 };
 
 static spy *spy_make(store *inner) {

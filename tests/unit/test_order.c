@@ -193,6 +193,230 @@ static void test_oms_observer(void **state) {
     }
 }
 
+/* ---- changes beside the state: oms_amend and oms_fill -------------------- */
+
+/* What the observer saw: the whole order after each call. */
+typedef struct copies {
+  order o[16];
+  enum order_state from[16], to[16];
+  bool legal[16];
+  size_t n;
+} copies;
+
+static void observe_copy(void *ctx, const order *o, enum order_state from,
+                         enum order_state to, bool legal) {
+  copies *c = ctx;
+  assert_true(c->n < DTO_ARRAY_LEN(c->o));
+  c->o[c->n] = *o;
+  c->from[c->n] = from;
+  c->to[c->n] = to;
+  c->legal[c->n] = legal;
+  c->n++;
+}
+
+/* A working order (accepted, 100, 40 filled) in a fresh OMS. */
+static order *working_order(oms **m, copies *c) {
+  *m = oms_new(observe_copy, c);
+  order tmpl;
+  sample_order(&tmpl, OS_NEW);
+  order *o = oms_create(*m, &tmpl, "A-S-20250106-1", 100);
+  assert_int_equal(oms_transition(*m, o, OS_PENDING_NEW, 100), 0);
+  assert_int_equal(oms_transition(*m, o, OS_ACCEPTED, 100), 0);
+  c->n = 0;
+  return o;
+}
+
+/* The last observer call was an amendment of o (from == to == its state)
+ * showing the order as it is now. */
+static void saw_amend(const copies *c, const order *o) {
+  assert_true(c->n > 0);
+  size_t i = c->n - 1;
+  assert_int_equal(c->from[i], o->state);
+  assert_int_equal(c->to[i], o->state);
+  assert_true(c->legal[i]);
+  assert_memory_equal(&c->o[i], o, sizeof *o);
+}
+
+static void test_oms_amend(void **state) {
+  (void)state;
+  copies c;
+  memset(&c, 0, sizeof c);
+  oms *m;
+  order *o = working_order(&m, &c);
+  order_amend a;
+  /* each kind of change, seen by the observer with its new value */
+  a = (order_amend){.what = OA_QTY, .qty = fx_from_int(60)};
+  assert_int_equal(oms_amend(m, o, &a, 300), 0);
+  assert_int_equal(o->qty, fx_from_int(60));
+  assert_int_equal(o->updated, 300);
+  saw_amend(&c, o);
+  a = (order_amend){.what = OA_PEER, .peer = 9};
+  assert_int_equal(oms_amend(m, o, &a, 301), 0);
+  assert_int_equal(o->peer, 9);
+  saw_amend(&c, o);
+  a = (order_amend){.what = OA_LIMIT | OA_STOP,
+                    .limit_price = fx_from_int(11),
+                    .stop_price = fx_from_int(12)};
+  assert_int_equal(oms_amend(m, o, &a, 302), 0);
+  assert_int_equal(o->limit_price, fx_from_int(11));
+  assert_int_equal(o->stop_price, fx_from_int(12));
+  saw_amend(&c, o);
+  a = (order_amend){.what = OA_TRAIL,
+                    .trail = fx_from_int(1),
+                    .water = fx_from_int(13),
+                    .triggered = true};
+  assert_int_equal(oms_amend(m, o, &a, 303), 0);
+  assert_true(o->trail == fx_from_int(1) && o->water == fx_from_int(13) &&
+              o->triggered);
+  saw_amend(&c, o);
+  a = (order_amend){.what = OA_REPLACED_BY, .replaced_by = 5};
+  assert_int_equal(oms_amend(m, o, &a, 304), 0);
+  assert_int_equal(o->replaced_by, 5);
+  saw_amend(&c, o);
+  a = (order_amend){.what = OA_EXITS,
+                    .tp_price = fx_from_int(20),
+                    .sl_price = fx_from_int(8)};
+  assert_int_equal(oms_amend(m, o, &a, 305), 0);
+  assert_true(o->tp_price == fx_from_int(20) && o->sl_price == fx_from_int(8));
+  saw_amend(&c, o);
+  assert_int_equal(c.n, 6);
+  assert_int_equal(oms_illegal_count(m), 0);
+
+  /* refused: nothing changes, the observer hears nothing */
+  order before = *o;
+  const order_amend bad[] = {
+      {.what = 0},
+      {.what = 1u << 20},
+      {.what = OA_QTY, .qty = fx_from_int(39)}, /* below filled (40) */
+      {.what = OA_QTY, .qty = -1},
+      {.what = OA_LIMIT, .limit_price = -1},
+      {.what = OA_STOP, .stop_price = -1},
+      {.what = OA_TRAIL, .trail = -1},
+      {.what = OA_EXITS, .tp_price = -1},
+      {.what = OA_QTY | OA_PEER, .qty = 0, .peer = 3}, /* all or nothing */
+  };
+  for (size_t i = 0; i < DTO_ARRAY_LEN(bad); i++) {
+    if (oms_amend(m, o, &bad[i], 400) != DTO_EINVAL)
+      fail_msg("bad amendment %zu accepted", i);
+    assert_memory_equal(o, &before, sizeof before);
+  }
+  assert_int_equal(c.n, 6);
+  /* down to the filled quantity (an OCO peer's fill): leaves 0 */
+  a = (order_amend){.what = OA_QTY, .qty = fx_from_int(40)};
+  assert_int_equal(oms_amend(m, o, &a, 401), 0);
+  assert_int_equal(order_leaves(o), 0);
+
+  /* a terminal order keeps its history, but links may change */
+  assert_int_equal(oms_transition(m, o, OS_CANCELED, 500), 0);
+  before = *o;
+  a = (order_amend){.what = OA_QTY, .qty = fx_from_int(50)};
+  assert_int_equal(oms_amend(m, o, &a, 501), DTO_ESTATE);
+  a = (order_amend){.what = OA_LIMIT, .limit_price = 1};
+  assert_int_equal(oms_amend(m, o, &a, 501), DTO_ESTATE);
+  assert_memory_equal(o, &before, sizeof before);
+  a = (order_amend){.what = OA_REPLACED_BY, .replaced_by = ORDER_NONE};
+  assert_int_equal(oms_amend(m, o, &a, 502), 0);
+  saw_amend(&c, o);
+  assert_int_equal(o->state, OS_CANCELED);
+  oms_free(m);
+
+  /* an unfilled order may go to 0 (its OCO peer filled it all) */
+  memset(&c, 0, sizeof c);
+  o = working_order(&m, &c);
+  o->filled = 0;
+  a = (order_amend){.what = OA_QTY, .qty = 0};
+  assert_int_equal(oms_amend(m, o, &a, 600), 0);
+  assert_int_equal(o->qty, 0);
+  oms_free(m);
+}
+
+static void test_oms_fill(void **state) {
+  (void)state;
+  copies c;
+  memset(&c, 0, sizeof c);
+  oms *m;
+  order *o = working_order(&m, &c); /* accepted, 100, 40 filled */
+  fx not0 = o->notional, fee0 = o->fees;
+  /* partly: accepted -> partially_filled */
+  assert_int_equal(oms_fill(m, o, fx_from_int(10), fx_from_int(100), 50, 700),
+                   0);
+  assert_int_equal(o->state, OS_PARTIALLY_FILLED);
+  assert_true(o->filled == fx_from_int(50) &&
+              o->notional == not0 + fx_from_int(100) && o->fees == fee0 + 50);
+  assert_int_equal(o->updated, 700);
+  assert_int_equal(c.n, 1);
+  assert_int_equal(c.from[0], OS_ACCEPTED);
+  assert_int_equal(c.to[0], OS_PARTIALLY_FILLED);
+  assert_memory_equal(&c.o[0], o, sizeof *o);
+  /* again: partially_filled -> partially_filled */
+  assert_int_equal(oms_fill(m, o, fx_from_int(10), fx_from_int(100), 0, 701),
+                   0);
+  saw_amend(&c, o);
+  /* with a cancel pending: stays pending_cancel, the observer sees it */
+  assert_int_equal(oms_transition(m, o, OS_PENDING_CANCEL, 702), 0);
+  assert_int_equal(oms_fill(m, o, fx_from_int(10), fx_from_int(100), 0, 703),
+                   0);
+  assert_int_equal(o->state, OS_PENDING_CANCEL);
+  saw_amend(&c, o);
+  assert_true(o->filled == fx_from_int(70));
+  /* refused: nothing changes, nobody told */
+  order before = *o;
+  size_t n = c.n;
+  assert_int_equal(oms_fill(m, o, 0, fx_from_int(1), 0, 800), DTO_EINVAL);
+  assert_int_equal(oms_fill(m, o, fx_from_int(31), fx_from_int(1), 0, 800),
+                   DTO_EINVAL); /* more than the 30 left */
+  assert_int_equal(oms_fill(m, o, fx_from_int(1), 0, 0, 800), DTO_EINVAL);
+  assert_int_equal(oms_fill(m, o, fx_from_int(1), 1, -1, 800), DTO_EINVAL);
+  o->notional = FX_MAX - 5;
+  before.notional = FX_MAX - 5;
+  assert_int_equal(oms_fill(m, o, fx_from_int(1), 10, 0, 800), DTO_EOVERFLOW);
+  assert_memory_equal(o, &before, sizeof before);
+  assert_int_equal(c.n, n);
+  o->notional = 0;
+  /* the cancel lands, then a fill reported after it: counted, the order
+   * stays canceled (and out of the open list) */
+  assert_int_equal(oms_transition(m, o, OS_CANCELED, 900), 0);
+  size_t nopen;
+  oms_open_ids(m, &nopen);
+  assert_int_equal(nopen, 0);
+  assert_int_equal(oms_fill(m, o, fx_from_int(5), fx_from_int(50), 0, 901), 0);
+  assert_int_equal(o->state, OS_CANCELED);
+  assert_true(o->filled == fx_from_int(75));
+  saw_amend(&c, o);
+  oms_open_ids(m, &nopen);
+  assert_int_equal(nopen, 0);
+  /* the rest fills a canceled order: it stays canceled, not filled */
+  assert_int_equal(oms_fill(m, o, fx_from_int(25), fx_from_int(250), 0, 902),
+                   0);
+  assert_int_equal(o->state, OS_CANCELED);
+  /* now nothing is left */
+  assert_int_equal(oms_fill(m, o, fx_from_int(1), 10, 0, 903), DTO_EINVAL);
+  oms_free(m);
+
+  /* the last fill: filled, out of the open list; then no more fills */
+  memset(&c, 0, sizeof c);
+  o = working_order(&m, &c);
+  assert_int_equal(oms_fill(m, o, fx_from_int(60), fx_from_int(600), 0, 1000),
+                   0);
+  assert_int_equal(o->state, OS_FILLED);
+  assert_int_equal(c.to[c.n - 1], OS_FILLED);
+  oms_open_ids(m, &nopen);
+  assert_int_equal(nopen, 0);
+  assert_int_equal(oms_fill(m, o, fx_from_int(1), 10, 0, 1001), DTO_EINVAL);
+  oms_free(m);
+  /* orders that never worked take no fills */
+  memset(&c, 0, sizeof c);
+  m = oms_new(observe_copy, &c);
+  order tmpl;
+  sample_order(&tmpl, OS_NEW);
+  tmpl.filled = 0;
+  o = oms_create(m, &tmpl, "A-S-20250106-2", 1);
+  assert_int_equal(oms_fill(m, o, fx_from_int(1), 10, 0, 2), DTO_ESTATE);
+  assert_int_equal(oms_transition(m, o, OS_REJECTED, 3), 0);
+  assert_int_equal(oms_fill(m, o, fx_from_int(1), 10, 0, 4), DTO_ESTATE);
+  oms_free(m);
+}
+
 /* The OMS keeps open orders and the last `keep` terminal ones; older
  * terminal orders are forgotten and their slots reused. */
 static void test_oms_retention(void **state) {
@@ -403,16 +627,131 @@ static void test_cloid(void **state) {
   assert_string_equal(small, "ACC1-ma");
 }
 
+/* cloid_parse against ids written out by hand, and the round trip with
+ * oms_cloid in both directions. */
+static void test_cloid_parse(void **state) {
+  (void)state;
+  char a[CLOID_ID_MAX], s[CLOID_ID_MAX];
+  int64_t day;
+  uint32_t seq;
+  assert_int_equal(
+      cloid_parse("main-mac_1-20250106-42", a, sizeof a, s, sizeof s, &day,
+                  &seq),
+      0);
+  assert_string_equal(a, "main");
+  assert_string_equal(s, "mac_1");
+  assert_true(day == 20094); /* 2025-01-06: 55 years of days since 1970 */
+  assert_int_equal(seq, 42);
+  assert_int_equal(cloid_parse("a-b-00010101-4294967295", a, sizeof a, s,
+                               sizeof s, &day, &seq),
+                   0);
+  assert_int_equal(seq, 4294967295u);
+  assert_true(day == -719162); /* 0001-01-01 */
+  assert_int_equal(cloid_parse("a-b-99991231-1", a, sizeof a, s, sizeof s,
+                               &day, &seq),
+                   0);
+  assert_int_equal(cloid_parse("a-b-20240229-1", a, sizeof a, s, sizeof s,
+                               &day, &seq),
+                   0); /* leap day */
+
+  /* Refused, outputs untouched. */
+  static const char *const bad[] = {
+      "",
+      "main",
+      "main-mac-20250106",
+      "main-mac-20250106-",
+      "-mac-20250106-1",
+      "main--20250106-1",
+      "main-mac-2025016-1",
+      "main-mac-202501061-1",
+      "main-mac-20250106-0",
+      "main-mac-20250106-01",
+      "main-mac-20250106-+1",
+      "main-mac-20250106--1",
+      "main-mac-20250106-1-2",
+      "main-mac-20250106-4294967296",
+      "main-mac-20250106-99999999999",
+      "main-mac-20250106-1 ",
+      "main-mac-20250106-1x",
+      "main-mac-20250230-1",
+      "main-mac-20251301-1",
+      "main-mac-20250100-1",
+      "main-mac-00000101-1",
+      "main-mac-2025O106-1",
+      "Main-mac-20250106-1",
+      "main-m.c-20250106-1",
+      "main-m c-20250106-1",
+      "main-mac-x-20250106-1",
+      "0123456789012345678901234567890123-mac-20250106-1", /* 34 > 31 */
+  };
+  for (size_t i = 0; i < DTO_ARRAY_LEN(bad); i++) {
+    day = 77;
+    seq = 77;
+    a[0] = s[0] = 'q';
+    if (cloid_parse(bad[i], a, sizeof a, s, sizeof s, &day, &seq) !=
+        DTO_EINVAL)
+      fail_msg("accepted '%s'", bad[i]);
+    assert_true(day == 77 && seq == 77 && a[0] == 'q' && s[0] == 'q');
+  }
+  assert_int_equal(cloid_parse(NULL, a, sizeof a, s, sizeof s, &day, &seq),
+                   DTO_EINVAL);
+  /* Exactly 31 characters per id is the longest. */
+  const char *id31 = "abcdefghijklmnopqrstuvwxyz01234";
+  char id[CLOID_MAX];
+  snprintf(id, sizeof id, "%s-%s-20250106-7", id31, id31);
+  assert_int_equal(cloid_parse(id, a, sizeof a, s, sizeof s, &day, &seq), 0);
+  assert_string_equal(a, id31);
+  assert_string_equal(s, id31);
+  /* A buffer too small: DTO_ERANGE. */
+  char tiny[4];
+  assert_int_equal(cloid_parse("main-mac-20250106-1", tiny, sizeof tiny, s,
+                               sizeof s, &day, &seq),
+                   DTO_ERANGE);
+  /* Longer than CLOID_MAX - 1. */
+  char huge[CLOID_MAX + 8];
+  memset(huge, '1', sizeof huge);
+  memcpy(huge, "a-b-20250106-", 13);
+  huge[sizeof huge - 1] = '\0';
+  assert_int_equal(cloid_parse(huge, a, sizeof a, s, sizeof s, &day, &seq),
+                   DTO_EINVAL);
+
+  /* Round trips with oms_cloid. */
+  static const char *const accts[] = {"main", "a", "acct_2"};
+  const char *const strats[] = {"mac", "orb_fast", id31};
+  static const uint32_t seqs[] = {1, 9, 10, 4294967295u, 1000000};
+  int64_t d0 = days_from_civil(1, 1, 1), d1 = days_from_civil(9999, 12, 31);
+  static const int64_t offs[] = {0, 1, 59, 60, 20094 + 719162};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(accts); i++)
+    for (size_t j = 0; j < DTO_ARRAY_LEN(strats); j++)
+      for (size_t k = 0; k < DTO_ARRAY_LEN(seqs); k++)
+        for (size_t m = 0; m < DTO_ARRAY_LEN(offs) + 1; m++) {
+          int64_t dd = m < DTO_ARRAY_LEN(offs) ? d0 + offs[m] : d1;
+          char buf[CLOID_MAX], again[CLOID_MAX];
+          oms_cloid(buf, sizeof buf, accts[i], strats[j], dd, seqs[k]);
+          assert_int_equal(
+              cloid_parse(buf, a, sizeof a, s, sizeof s, &day, &seq), 0);
+          assert_string_equal(a, accts[i]);
+          assert_string_equal(s, strats[j]);
+          assert_true(day == dd);
+          assert_int_equal(seq, seqs[k]);
+          oms_cloid(again, sizeof again, a, s, day, seq);
+          assert_string_equal(again, buf);
+        }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_matrix),
       cmocka_unit_test(test_transition),
       cmocka_unit_test(test_terminal_working),
       cmocka_unit_test(test_oms_observer),
+      cmocka_unit_test(test_oms_amend),
+      cmocka_unit_test(test_oms_fill),
       cmocka_unit_test(test_oms_table),
       cmocka_unit_test(test_oms_retention),
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_cloid),
+      cmocka_unit_test(test_cloid_parse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,6 +20,7 @@
 #define T0 "2025-01-06T14:30:00Z"
 #define T1 "2025-01-06T14:31:00Z"
 #define T2 "2025-01-06T14:32:00Z"
+#define HDR_SYM "time,open,high,low,close,volume,symbol\n"
 
 static dto_time tp(const char *s) {
   dto_time t;
@@ -69,6 +71,7 @@ static void test_opts_init(void **state) {
   assert_int_equal(o.dur, 0);
   assert_false(o.skip_bad_rows);
   assert_false(o.quiet);
+  assert_false(o.binfile_v1);
 }
 
 static void test_good_iso(void **state) {
@@ -603,10 +606,10 @@ static void test_trades(void **state) {
 static void test_fast_paths_agree(void **state) {
   (void)state;
   static const char *const nums[] = {
-      "1",          "1.5",         "0.00000001",  "123456789.12345678",
-      "9999999999", "9999999999.99999999", "1.123456785", "+5",
-      ".5",         "5.",          "0001.10",     "92233720368.54775807",
-      "0.1",        "4294967296.99999999",
+      "1",          "1.5",         "0.00000001",  "12345678.12345678",
+      "92233720",   "92233720.36854775", "1.123456785", "+5",
+      ".5",         "5.",          "0001.10",     "0092233720.36854775",
+      "0.1",        "42949672.99999999",
   };
   for (size_t i = 0; i < DTO_ARRAY_LEN(nums); i++) {
     char csv[256];
@@ -643,6 +646,21 @@ static void test_fast_paths_agree(void **state) {
       fail_msg("%s: %s", times[i], r.err);
     assert_true(v.v[0].ts == tp(times[i]));
     bar_vec_release(&v);
+  }
+  /* Above the bound: refused on the fast path as on the slow one (10
+   * integer digits take the fast path, 11 and a sign the slow one). */
+  static const char *const big[] = {
+      "123456789.12345678", "9999999999", "9999999999.99999999",
+      "92233720368.54775807", "4294967296.99999999", "+92233720.36854776",
+  };
+  for (size_t i = 0; i < DTO_ARRAY_LEN(big); i++) {
+    char csv[256], msg[256];
+    snprintf(csv, sizeof csv, HDR T0 ",1,1,1,1,%s\n", big[i]);
+    snprintf(msg, sizeof msg,
+             "t.csv:2: column 'volume': above the largest accepted value "
+             "92233720.36854775: '%s'",
+             big[i]);
+    expect_bars_err(csv, DTO_ERANGE, msg);
   }
   /* Invalid ISO fields are refused on the fast path as on the slow one. */
   static const char *const bad_times[] = {
@@ -717,11 +735,163 @@ static void test_files(void **state) {
   snprintf(want, sizeof want, "%s: cannot open: ", path);
   assert_memory_equal(r.err, want, strlen(want));
   assert_int_equal(read_bars_file(dir, &o, &v, &r), DTO_EINVAL);
-  snprintf(want, sizeof want, "%s: not a regular file", dir);
+  snprintf(want, sizeof want, "%s: not a regular file (a folder)", dir);
   assert_string_equal(r.err, want);
   trade_vec tv = {0};
   assert_int_equal(read_trades_csv(path, &o, &tv, &r), DTO_ENOENT);
+
+  /* A FIFO with no writer: refused at once, never waited on (a blocking
+   * open would hang: SIGALRM ends the program then, failing it). */
+  assert_int_equal(mkfifo(path, 0600), 0);
+  alarm(10);
+  assert_false(read_file_is_binary(path));
+  assert_int_equal(read_bars_file(path, &o, &v, &r), DTO_EINVAL);
+  snprintf(want, sizeof want, "%s: not a regular file (a FIFO)", path);
+  assert_string_equal(r.err, want);
+  assert_int_equal(read_bars_csv(path, &o, &v, &r), DTO_EINVAL);
+  assert_string_equal(r.err, want);
+  assert_int_equal(read_trades_csv(path, &o, &tv, &r), DTO_EINVAL);
+  assert_string_equal(r.err, want);
+  instruments_init(&t);
+  assert_int_equal(read_bars_file_learn(path, &o, "AAPL", &t, &v, &r),
+                   DTO_EINVAL);
+  assert_string_equal(r.err, want);
+  instruments_release(&t);
+  assert_int_equal(v.n, 0);
+  alarm(0);
+  unlink(path);
   rmdir(dir);
+}
+
+/* Prices, sizes and volumes up to 92233720.36854775 (INT64_MAX / 1000 in
+ * fx: 1000 of them still add up in an int64) are read; one unit of 10^-8
+ * more is refused, naming the line and the column, in bars and trades. */
+#define VMAX "92233720.36854775"
+#define VOVER "92233720.36854776"
+
+static void test_value_bounds(void **state) {
+  (void)state;
+  /* The oracle: 9223372036854775807 / 1000 by hand is 9223372036854775,
+   * i.e. 92233720.36854775 at 8 decimals. */
+  assert_true(fxs(VMAX) == 9223372036854775LL);
+  read_opts o = quiet_opts();
+  bar_vec v = {0};
+  read_result r;
+  const char *ok = HDR T0 "," VMAX "," VMAX "," VMAX "," VMAX "," VMAX "\n"
+                   T1 ",\"" VMAX "\", " VMAX " ,1,1," VMAX "\n";
+  assert_int_equal(rb(ok, &o, &v, &r), 0);
+  assert_int_equal(v.n, 2);
+  assert_true(v.v[0].open == 9223372036854775LL);
+  assert_true(v.v[0].volume == 9223372036854775LL);
+  assert_true(v.v[1].high == 9223372036854775LL);
+  bar_vec_release(&v);
+
+  static const char *const cols[] = {"open", "high", "low", "close",
+                                     "volume"};
+  for (int c = 0; c < 5; c++) {
+    /* Every column but c at the bound (a consistent bar), c just over. */
+    char csv[512], msg[256], row[5][24];
+    for (int k = 0; k < 5; k++)
+      snprintf(row[k], sizeof row[k], "%s", k == c ? VOVER : VMAX);
+    snprintf(csv, sizeof csv, HDR T0 ",1,1,1,1,1\n" T1 ",%s,%s,%s,%s,%s\n",
+             row[0], row[1], row[2], row[3], row[4]);
+    snprintf(msg, sizeof msg,
+             "t.csv:3: column '%s': above the largest accepted value "
+             VMAX ": '" VOVER "'",
+             cols[c]);
+    expect_bars_err(csv, DTO_ERANGE, msg);
+    /* The same value quoted and padded goes through the general path. */
+    for (int k = 0; k < 5; k++)
+      snprintf(row[k], sizeof row[k], k == c ? "\"" VOVER "\"" : VMAX);
+    snprintf(csv, sizeof csv, HDR T0 ",%s,%s,%s,%s,%s\n", row[0], row[1],
+             row[2], row[3], row[4]);
+    snprintf(msg, sizeof msg,
+             "t.csv:2: column '%s': above the largest accepted value "
+             VMAX ": '" VOVER "'",
+             cols[c]);
+    expect_bars_err(csv, DTO_ERANGE, msg);
+  }
+
+  /* Trades. */
+  trade_vec t = {0};
+  const char *tok = "time,price,size\n" T0 "," VMAX "," VMAX "\n";
+  assert_int_equal(read_trades_csv_mem("tr.csv", tok, strlen(tok), &o, &t, &r),
+                   0);
+  assert_int_equal(t.n, 1);
+  assert_true(t.v[0].price == 9223372036854775LL);
+  assert_true(t.v[0].size == 9223372036854775LL);
+  trade_vec_release(&t);
+  static const struct {
+    const char *csv, *msg;
+  } tbad[] = {
+      {"time,price,size\n" T0 "," VOVER ",1\n",
+       "tr.csv:2: column 'price': above the largest accepted value " VMAX
+       ": '" VOVER "'"},
+      {"time,price,size\n" T0 ",1," VOVER "\n",
+       "tr.csv:2: column 'size': above the largest accepted value " VMAX
+       ": '" VOVER "'"},
+  };
+  for (size_t i = 0; i < DTO_ARRAY_LEN(tbad); i++) {
+    assert_int_equal(read_trades_csv_mem("tr.csv", tbad[i].csv,
+                                         strlen(tbad[i].csv), &o, &t, &r),
+                     DTO_ERANGE);
+    assert_string_equal(r.err, tbad[i].msg);
+    assert_int_equal(t.n, 0);
+  }
+  trade_vec_release(&t);
+}
+
+/* Rows never leave the reader without an instrument: a file without a
+ * symbol column needs o->sym in the table (or, without a table, not
+ * SYM_NONE). */
+static void test_symbol_required(void **state) {
+  (void)state;
+  instrument_table t;
+  instruments_init(&t);
+  instrument ins = {.symbol = "AAPL", .tick = 1, .lot = 1};
+  assert_int_equal(instruments_add(&t, &ins, NULL), 0);
+  read_opts o = quiet_opts();
+  o.instruments = &t;
+  bar_vec v = {0};
+  trade_vec tv = {0};
+  read_result r;
+  const char *csv = HDR T0 ",1,1,1,1,1\n";
+  const char *tcsv = "time,price,size\n" T0 ",1,1\n";
+  static const sym_id bad[] = {SYM_NONE, 1, 7};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(bad); i++) {
+    o.sym = bad[i];
+    assert_int_equal(rb(csv, &o, &v, &r), DTO_EINVAL);
+    assert_true(r.no_symbol);
+    assert_string_equal(r.err, "t.csv: the file has no symbol column and no "
+                               "instrument was given for it");
+    assert_int_equal(v.n, 0);
+    assert_int_equal(
+        read_trades_csv_mem("t.csv", tcsv, strlen(tcsv), &o, &tv, &r),
+        DTO_EINVAL);
+    assert_true(r.no_symbol);
+    assert_int_equal(tv.n, 0);
+  }
+  /* In the table: fine, and a symbol column makes o->sym irrelevant. */
+  o.sym = 0;
+  assert_int_equal(rb(csv, &o, &v, &r), 0);
+  assert_false(r.no_symbol);
+  assert_int_equal(v.v[0].sym, 0);
+  bar_vec_release(&v);
+  o.sym = SYM_NONE;
+  assert_int_equal(rb(HDR_SYM T0 ",1,1,1,1,1,AAPL\n", &o, &v, &r), 0);
+  assert_int_equal(v.v[0].sym, 0);
+  bar_vec_release(&v);
+  /* Without a table, SYM_NONE is refused with or without the column. */
+  o.instruments = NULL;
+  assert_int_equal(rb(csv, &o, &v, &r), DTO_EINVAL);
+  assert_true(r.no_symbol);
+  assert_int_equal(rb(HDR_SYM T0 ",1,1,1,1,1,AAPL\n", &o, &v, &r),
+                   DTO_EINVAL);
+  assert_true(r.no_symbol);
+  assert_int_equal(v.n, 0);
+  bar_vec_release(&v);
+  trade_vec_release(&tv);
+  instruments_release(&t);
 }
 
 int main(void) {
@@ -746,6 +916,8 @@ int main(void) {
       cmocka_unit_test(test_trades),
       cmocka_unit_test(test_fast_paths_agree),
       cmocka_unit_test(test_files),
+      cmocka_unit_test(test_value_bounds),
+      cmocka_unit_test(test_symbol_required),
   };
   return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "core/alloc.h"
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/timeutil.h"
 #include "engine/risk.h"
@@ -1350,6 +1352,697 @@ static void test_consecutive_losses(void **state) {
   rig_done(&g);
 }
 
+/* ---- the duplicate memory ------------------------------------------------ */
+
+/* Every field of the key makes another order: account, strategy, symbol,
+ * side, type, quantity, limit, stop, trail.  Only an order equal in all of
+ * them is a duplicate. */
+static void test_duplicate_key(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  /* the window at the account level: every strategy and symbol has it */
+  SETOL(g.acct_ol[0], dup_window, RL_DUP_WINDOW, DTO_NS_PER_SEC);
+  SETOL(g.acct_ol[1], dup_window, RL_DUP_WINDOW, DTO_NS_PER_SEC);
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  order base = mko(SIDE_BUY, ORD_STOP_LIMIT, "10", "100");
+  base.stop_price = F("99");
+  OK(r, base, &in);
+  in.now += 10 * MS;
+  order v[9];
+  for (int k = 0; k < 9; k++)
+    v[k] = base;
+  v[0].account = 1;                      /* another account, same strategy */
+  v[1].strategy = 1;                     /* another strategy, same account */
+  v[2].sym = 1;                          /* another symbol */
+  v[3].side = SIDE_SELL;                 /* the other side */
+  v[4].type = ORD_LIMIT;                 /* another type, same prices */
+  v[5].qty = F("10.00000001");           /* quantity */
+  v[6].limit_price = F("100.01");        /* limit price */
+  v[7].stop_price = F("98.99");          /* stop price */
+  v[8].trail = F("0.5");                 /* trail */
+  in.acct_pos = in.strat_pos = F("100"); /* the sell is no short sale */
+  for (int k = 0; k < 9; k++) {
+    risk_decision d;
+    enum risk_reason why = risk_check(r, &v[k], &in, &d);
+    if (why != RISK_OK)
+      fail_msg("variant %d refused: %s", k, risk_reason_name(why));
+  }
+  /* each variant is now remembered on its own: a second of each is a
+   * duplicate, and so is the original */
+  in.now += 10 * MS;
+  /* (times as fx: 10 ms = 10,000,000 ns reads 0.1, the 1 s window 10) */
+  for (int k = 0; k < 9; k++)
+    EXPECT(r, v[k], &in, RISK_DUPLICATE, "0.1", "10", 0);
+  EXPECT(r, base, &in, RISK_DUPLICATE, "0.2", "10", 0);
+  assert_int_equal(risk_dup_memory(r), 10);
+  /* market orders: no prices, the rest of the key still counts */
+  OK(r, BUY("7"), &in);
+  EXPECT(r, BUY("7"), &in, RISK_DUPLICATE, "0", NULL, 0);
+  order m = BUY("7");
+  m.type = ORD_TRAILING_STOP;
+  m.trail = F("1");
+  OK(r, m, &in);
+  rig_done(&g);
+}
+
+/* The window's edges: t - t_prev < window is a duplicate, t - t_prev ==
+ * window is not; each (strategy, symbol) uses its own effective window, and
+ * a reload changes it for what is remembered. */
+static void test_duplicate_window(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.strat_ol[0], dup_window, RL_DUP_WINDOW, 100 * MS);
+  SETOL(g.strat_ol[1], dup_window, RL_DUP_WINDOW, 300 * MS);
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  order a = BUYL("1", "100"), b = BUYL("1", "100");
+  b.strategy = 1; /* account 0 still: strategies may share an account */
+  OK(r, a, &in);
+  OK(r, b, &in);
+  in.now = T0 + 100 * MS - 1;
+  EXPECT(r, a, &in, RISK_DUPLICATE, "0.99999999", "1", 0);
+  EXPECT(r, b, &in, RISK_DUPLICATE, "0.99999999", "3", 0);
+  in.now = T0 + 100 * MS;
+  OK(r, a, &in); /* exactly the window: no duplicate; a new window starts */
+  in.now = T0 + 300 * MS - 1;
+  EXPECT(r, b, &in, RISK_DUPLICATE, "2.99999999", "3", 0);
+  in.now = T0 + 300 * MS;
+  OK(r, b, &in);
+  /* a reload that lengthens strategy 0's window reaches back: a was
+   * accepted at +100 ms, now +300 ms, inside 500 ms */
+  SETOL(g.strat_ol[0], dup_window, RL_DUP_WINDOW, 500 * MS);
+  assert_int_equal(risk_reload(r, &g.c), 0);
+  EXPECT(r, a, &in, RISK_DUPLICATE, "2", "5", 0);
+  /* switched off: nothing is a duplicate and nothing is remembered */
+  SETOL(g.strat_ol[0], dup_window, RL_DUP_WINDOW, 0);
+  assert_int_equal(risk_reload(r, &g.c), 0);
+  OK(r, a, &in);
+  OK(r, a, &in);
+  rig_done(&g);
+}
+
+/* Far more than 64 distinct orders inside the window: the oldest is still
+ * remembered (the old ring forgot all but the last 64).  Memory follows
+ * the orders inside the window: a long stream at a steady rate keeps it
+ * bounded. */
+static void test_duplicate_many(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  SETOL(g.sym_ol[0], dup_window, RL_DUP_WINDOW, DTO_NS_PER_SEC);
+  risk *r = rig_start(&g);
+  risk_input in = base_in();
+  char px[32];
+  enum { N = 1000 };
+  for (int k = 0; k < N; k++) {
+    snprintf(px, sizeof px, "%d.%02d", 50 + k / 100, k % 100);
+    in.now = T0 + k * MS / 2; /* all within 0.5 s */
+    OK(r, BUYL("1", px), &in);
+  }
+  assert_int_equal(risk_dup_memory(r), N);
+  in.now = T0 + DTO_NS_PER_SEC - 1; /* the first was at T0 */
+  EXPECT(r, BUYL("1", "50.00"), &in, RISK_DUPLICATE, NULL, NULL, 0);
+  snprintf(px, sizeof px, "%d.%02d", 50 + 64 / 100, 64 % 100);
+  EXPECT(r, BUYL("1", px), &in, RISK_DUPLICATE, NULL, NULL, 0);
+  in.now = T0 + DTO_NS_PER_SEC;
+  OK(r, BUYL("1", "50.00"), &in); /* its window is over */
+  rig_done(&g);
+
+  /* 20,000 distinct orders, 10 ms apart, a 1 s window: at most 100 are
+   * inside it at a time; the memory stays within 2 x 101 + 64 */
+  r = rig_start(&g);
+  size_t most = 0;
+  for (int k = 0; k < 20000; k++) {
+    in.now = T0 + (dto_time)k * 10 * MS;
+    snprintf(px, sizeof px, "%d.%02d", 1 + k / 100, k % 100);
+    OK(r, BUYL("1", px), &in);
+    if (risk_dup_memory(r) > most)
+      most = risk_dup_memory(r);
+  }
+  if (most > 2 * 101 + 64)
+    fail_msg("duplicate memory grew to %zu entries", most);
+  rig_done(&g);
+}
+
+/* ---- the transition table ------------------------------------------------ */
+
+/* The table written out by hand, from the rules in risk.h and
+ * docs/internals/risk.md: for each scope kind and each state a scope of
+ * that kind can be in (mode/cause), the modes each cause may move it to
+ * ("A" active, "R" reducing, "H" halted).  Columns in enum risk_cause
+ * order: none person daily_loss drawdown consecutive_losses fill_loop
+ * new_day kill_switch. */
+typedef struct trow {
+  int scope;
+  enum risk_mode mode;
+  enum risk_cause cause;
+  const char *to[RISK_CAUSE_COUNT];
+} trow;
+
+#define A_ MODE_ACTIVE
+#define R_ MODE_REDUCING
+#define H_ MODE_HALTED
+#define C(x) RISK_CAUSE_##x
+static const trow TABLE[] = {
+    /* accounts */
+    {1, A_, C(NONE), {"", "ARH", "R", "R", "", "", "", ""}},
+    {1, A_, C(PERSON), {"", "ARH", "R", "R", "", "", "", ""}},
+    {1, A_, C(NEW_DAY), {"", "ARH", "R", "R", "", "", "", ""}},
+    {1, R_, C(PERSON), {"", "ARH", "", "", "", "", "", ""}},
+    {1, R_, C(DAILY_LOSS), {"", "ARH", "", "", "", "", "A", ""}},
+    {1, R_, C(DRAWDOWN), {"", "ARH", "", "", "", "", "A", ""}},
+    {1, H_, C(PERSON), {"", "ARH", "", "", "", "", "", ""}},
+    /* strategies */
+    {2, A_, C(NONE), {"", "ARH", "R", "R", "R", "H", "", ""}},
+    {2, A_, C(PERSON), {"", "ARH", "R", "R", "R", "H", "", ""}},
+    {2, A_, C(NEW_DAY), {"", "ARH", "R", "R", "R", "H", "", ""}},
+    {2, R_, C(PERSON), {"", "ARH", "", "", "", "H", "", ""}},
+    {2, R_, C(DAILY_LOSS), {"", "ARH", "", "", "R", "H", "A", ""}},
+    {2, R_, C(DRAWDOWN), {"", "ARH", "", "", "R", "H", "A", ""}},
+    {2, R_, C(CONSECUTIVE_LOSSES), {"", "ARH", "", "", "", "H", "", ""}},
+    {2, H_, C(PERSON), {"", "ARH", "", "", "", "", "", ""}},
+    {2, H_, C(FILL_LOOP), {"", "ARH", "", "", "", "", "", ""}},
+    /* the kill switch */
+    {3, A_, C(NONE), {"", "", "", "", "", "", "", "H"}},
+    {3, H_, C(KILL_SWITCH), {"", "", "", "", "", "", "", "A"}},
+    {3, A_, C(KILL_SWITCH), {"", "", "", "", "", "", "", "H"}},
+};
+
+static bool table_says(const trow *row, enum risk_mode to, enum risk_cause c) {
+  const char *letters = "ARH";
+  return strchr(row->to[c], letters[to]) != NULL;
+}
+
+/* Bring scope (sc, 0) of a fresh gate into row's state by legal steps. */
+static void reach(risk *r, const trow *row) {
+  int sc = row->scope;
+  switch (row->cause) {
+  case RISK_CAUSE_NONE:
+    break;
+  case RISK_CAUSE_NEW_DAY:
+    assert_int_equal(risk_transition(r, sc, 0, R_, C(DAILY_LOSS)), 0);
+    assert_int_equal(risk_transition(r, sc, 0, A_, C(NEW_DAY)), 0);
+    break;
+  case RISK_CAUSE_KILL_SWITCH:
+    assert_int_equal(risk_transition(r, sc, 0, H_, C(KILL_SWITCH)), 0);
+    if (row->mode == A_)
+      assert_int_equal(risk_transition(r, sc, 0, A_, C(KILL_SWITCH)), 0);
+    break;
+  default:
+    assert_int_equal(risk_transition(r, sc, 0, row->mode, row->cause), 0);
+  }
+  assert_int_equal(risk_mode_of(r, sc, 0), row->mode);
+  assert_int_equal(risk_mode_cause(r, sc, 0), row->cause);
+}
+
+typedef struct heard {
+  int n;
+  risk_change last;
+} heard;
+
+static void observe(void *ctx, const risk_change *t) {
+  heard *h = ctx;
+  h->n++;
+  h->last = *t;
+}
+
+/* Every (state, to, cause) of every scope kind: the pure table and the
+ * transition function on a real gate agree with the table written out
+ * above.  A state not in TABLE is unreachable from a fresh gate. */
+static void test_transition_table(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  int legal = 0, illegal = 0;
+  for (size_t i = 0; i < DTO_ARRAY_LEN(TABLE); i++) {
+    const trow *row = &TABLE[i];
+    for (int to = 0; to < RISK_MODE_COUNT; to++)
+      for (int c = 0; c < RISK_CAUSE_COUNT; c++) {
+        bool want = table_says(row, (enum risk_mode)to, (enum risk_cause)c);
+        bool got =
+            risk_transition_legal(row->scope, row->mode, row->cause,
+                                  (enum risk_mode)to, (enum risk_cause)c);
+        if (got != want)
+          fail_msg("scope %d %s/%s -> %s by %s: table says %s, code %s",
+                   row->scope, risk_mode_name(row->mode),
+                   risk_cause_name(row->cause),
+                   risk_mode_name((enum risk_mode)to),
+                   risk_cause_name((enum risk_cause)c),
+                   want ? "legal" : "illegal", got ? "legal" : "illegal");
+        /* the same on a real gate, with the observer */
+        risk *r = rig_start(&g);
+        reach(r, row);
+        heard h = {0};
+        risk_set_observer(r, observe, &h);
+        uint64_t before = risk_illegal_transitions(r);
+        int rc = risk_transition(r, row->scope, 0, (enum risk_mode)to,
+                                 (enum risk_cause)c);
+        bool same = to == (int)row->mode && c == (int)row->cause;
+        if (same) { /* nothing to change */
+          assert_int_equal(rc, 0);
+          assert_int_equal(h.n, 0);
+        } else if (want) {
+          legal++;
+          assert_int_equal(rc, 0);
+          assert_int_equal(risk_mode_of(r, row->scope, 0), to);
+          assert_int_equal(risk_mode_cause(r, row->scope, 0), c);
+          assert_int_equal(h.n, 1);
+          assert_true(h.last.legal);
+        } else {
+          illegal++;
+          assert_int_equal(rc, DTO_ESTATE);
+          assert_int_equal(risk_mode_of(r, row->scope, 0), row->mode);
+          assert_int_equal(risk_mode_cause(r, row->scope, 0), row->cause);
+          assert_int_equal(risk_illegal_transitions(r), before + 1);
+          assert_int_equal(h.n, 1);
+          assert_false(h.last.legal);
+          risk_change l;
+          assert_true(risk_last_illegal(r, &l));
+          assert_int_equal(l.to, to);
+          assert_int_equal(l.cause, c);
+        }
+        if (!same) {
+          assert_int_equal(h.last.scope, row->scope);
+          assert_int_equal(h.last.index, 0);
+          assert_int_equal(h.last.from, row->mode);
+          assert_int_equal(h.last.from_cause, row->cause);
+          assert_int_equal(h.last.to, to);
+          assert_int_equal(h.last.cause, c);
+        }
+        rig_done(&g);
+      }
+  }
+  assert_true(legal > 50 && illegal > 300);
+  /* out of range */
+  assert_false(risk_transition_legal(0, A_, C(NONE), R_, C(PERSON)));
+  assert_false(risk_transition_legal(4, A_, C(NONE), R_, C(PERSON)));
+  assert_false(
+      risk_transition_legal(1, RISK_MODE_COUNT, C(NONE), R_, C(PERSON)));
+  assert_false(risk_transition_legal(1, A_, RISK_CAUSE_COUNT, R_, C(PERSON)));
+  assert_false(
+      risk_transition_legal(1, A_, C(NONE), RISK_MODE_COUNT, C(PERSON)));
+  assert_false(risk_transition_legal(1, A_, C(NONE), R_, RISK_CAUSE_COUNT));
+  risk *r = rig_start(&g);
+  heard h = {0};
+  risk_set_observer(r, observe, &h);
+  assert_int_equal(risk_transition(r, 1, 2, R_, C(PERSON)), DTO_EINVAL);
+  assert_int_equal(risk_transition(r, 3, 1, H_, C(KILL_SWITCH)), DTO_EINVAL);
+  assert_int_equal(risk_transition(r, 1, 0, RISK_MODE_COUNT, C(PERSON)),
+                   DTO_EINVAL);
+  assert_int_equal(risk_transition(r, 1, 0, R_, RISK_CAUSE_COUNT), DTO_EINVAL);
+  assert_int_equal(risk_illegal_transitions(r), 4);
+  assert_false(risk_last_illegal(r, NULL)); /* none with valid arguments */
+  assert_int_equal(h.n, 0);
+  /* a person cannot set the global scope (that is the kill switch) */
+  risk_set_mode(r, 3, 0, H_);
+  assert_false(risk_killed(r));
+  assert_int_equal(risk_illegal_transitions(r), 5);
+  assert_int_equal(h.n, 1);
+  rig_done(&g);
+}
+
+/* The engine's entry points move modes through the transition function:
+ * the observer hears each change with its cause. */
+static void test_transitions_observed(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g);
+  g.al[0].max_daily_loss = F("100");
+  g.sl[0].max_consecutive_losses = 2;
+  g.sl[1].fill_loop_count = 1;
+  g.sl[1].fill_loop_window = DTO_NS_PER_SEC;
+  risk *r = rig_start(&g);
+  heard h = {0};
+  risk_set_observer(r, observe, &h);
+#define HEARD(sc, ix, f, fc, t, c)                                             \
+  do {                                                                         \
+    assert_true(h.last.legal);                                                 \
+    assert_int_equal(h.last.scope, sc);                                        \
+    assert_int_equal(h.last.index, ix);                                        \
+    assert_int_equal(h.last.from, f);                                          \
+    assert_int_equal(h.last.from_cause, fc);                                   \
+    assert_int_equal(h.last.to, t);                                            \
+    assert_int_equal(h.last.cause, c);                                         \
+  } while (0)
+  assert_int_equal(risk_on_pnl(r, 1, 0, F("-100"), 0), RISK_DAILY_LOSS);
+  assert_int_equal(h.n, 1);
+  HEARD(1, 0, A_, C(NONE), R_, C(DAILY_LOSS));
+  assert_int_equal(risk_on_pnl(r, 1, 0, F("-200"), 0), RISK_OK);
+  assert_int_equal(h.n, 1); /* already there: nothing, and nothing illegal */
+  risk_new_day(r);
+  assert_int_equal(h.n, 2);
+  HEARD(1, 0, R_, C(DAILY_LOSS), A_, C(NEW_DAY));
+  assert_false(risk_on_round_trip(r, 0, F("-1")));
+  assert_true(risk_on_round_trip(r, 0, F("-1")));
+  assert_int_equal(h.n, 3);
+  HEARD(2, 0, A_, C(NONE), R_, C(CONSECUTIVE_LOSSES));
+  assert_false(risk_on_fill(r, 1, 0, T0));
+  assert_true(risk_on_fill(r, 1, 0, T0 + 1));
+  assert_int_equal(h.n, 4);
+  HEARD(2, 1, A_, C(NONE), H_, C(FILL_LOOP));
+  risk_kill(r, true);
+  assert_int_equal(h.n, 5);
+  HEARD(3, 0, A_, C(NONE), H_, C(KILL_SWITCH));
+  risk_kill(r, true); /* already on */
+  assert_int_equal(h.n, 5);
+  assert_int_equal(risk_mode_reason(r, 3, 0), RISK_KILL_SWITCH);
+  risk_kill(r, false);
+  HEARD(3, 0, H_, C(KILL_SWITCH), A_, C(KILL_SWITCH));
+  risk_kill(r, false); /* already off: no change, nothing illegal */
+  assert_int_equal(h.n, 6);
+  risk_set_mode(r, 2, 1, A_);
+  HEARD(2, 1, H_, C(FILL_LOOP), A_, C(PERSON));
+  assert_int_equal(risk_illegal_transitions(r), 0);
+  risk_set_observer(r, NULL, &h);
+  risk_set_mode(r, 2, 1, H_);
+  assert_int_equal(h.n, 7);
+#undef HEARD
+  rig_done(&g);
+}
+#undef A_
+#undef R_
+#undef H_
+#undef C
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+/* A deterministic pseudo-random stream (xorshift64*). */
+static uint64_t rnd(uint64_t *s) {
+  *s ^= *s >> 12;
+  *s ^= *s << 25;
+  *s ^= *s >> 27;
+  return *s * 2685821657736338717ull;
+}
+
+/* A rig with something of every kind of state on. */
+static void rig_busy(rig *g) {
+  rig_init(g);
+  for (int i = 0; i < 2; i++) {
+    SETOL(g->acct_ol[i], dup_window, RL_DUP_WINDOW, 200 * MS);
+    g->al[i].max_orders_per_sec = 5;
+    g->al[i].max_orders_per_min = 40;
+    g->al[i].max_daily_loss = F("500");
+    g->al[i].max_drawdown = F("800");
+    g->sl[i].max_orders_per_sec = 3 + i;
+    g->sl[i].max_orders_per_min = 30;
+    g->sl[i].max_daily_loss = F("300");
+    g->sl[i].max_consecutive_losses = 3;
+    g->sl[i].fill_loop_count = 4;
+    g->sl[i].fill_loop_window = 500 * MS;
+  }
+  SETOL(g->sym_ol[1], dup_window, RL_DUP_WINDOW, 700 * MS);
+}
+
+typedef struct outcome {
+  int kind;
+  int64_t a, b, c, d;
+} outcome;
+
+/* One random step on r; what it returned goes to *o.  The stream is a
+ * function of the seed state only, so two gates fed the same seed state
+ * get the same steps. */
+static void step(risk *r, uint64_t *seed, dto_time *now, outcome *o) {
+  uint64_t x = rnd(seed);
+  memset(o, 0, sizeof *o);
+  *now += (dto_time)(rnd(seed) % 60) * MS;
+  int kind = (int)(x % 100);
+  uint32_t acct = (uint32_t)(rnd(seed) % 2);
+  o->kind = kind;
+  if (kind < 75) {
+    order ord = mko(rnd(seed) % 2 ? SIDE_BUY : SIDE_SELL,
+                    rnd(seed) % 3 ? ORD_LIMIT : ORD_MARKET, "1", NULL);
+    if (ord.type == ORD_LIMIT)
+      ord.limit_price = F("100") + (fx)(rnd(seed) % 2) * F("0.01");
+    ord.qty = (fx)(1 + rnd(seed) % 2) * FX_ONE;
+    ord.account = acct;
+    ord.strategy = acct; /* each strategy trades for its account */
+    ord.sym = (sym_id)(rnd(seed) % 2);
+    risk_input in = base_in();
+    in.now = *now;
+    in.ref_time = *now;
+    in.session_close = *now + DTO_NS_PER_HOUR;
+    in.acct_pos = in.strat_pos = (fx)(rnd(seed) % 5) * FX_ONE;
+    risk_decision d;
+    o->a = risk_check(r, &ord, &in, &d);
+    o->b = d.value;
+    o->c = d.limit;
+    o->d = d.scope;
+  } else if (kind < 83) {
+    o->a = risk_on_fill(r, acct, (sym_id)(rnd(seed) % 2), *now);
+  } else if (kind < 89) {
+    o->a = risk_on_round_trip(r, acct,
+                              (fx)((int64_t)(rnd(seed) % 7) - 2) * FX_ONE);
+  } else if (kind < 94) {
+    int sc = 1 + (int)(rnd(seed) % 2);
+    o->a = risk_on_pnl(r, sc, acct, -(fx)(rnd(seed) % 600) * FX_ONE,
+                       (fx)(rnd(seed) % 900) * FX_ONE);
+  } else if (kind < 96) {
+    risk_new_day(r);
+  } else if (kind < 99) {
+    uint64_t m = rnd(seed) % 6; /* half of them release */
+    risk_set_mode(r, 1 + (int)(rnd(seed) % 3), acct,
+                  m < 3 ? MODE_ACTIVE : (enum risk_mode)(m - 3));
+  } else {
+    risk_kill(r, rnd(seed) % 4 == 0);
+  }
+  o->c ^= (int64_t)risk_mode_of(r, 1, acct) << 40;
+  o->d ^= (int64_t)risk_mode_of(r, 2, acct) << 40;
+}
+
+static void snap(const risk *r, dbuf *b) {
+  dbuf_reset(b);
+  assert_true(risk_snapshot(r, b) > 0);
+}
+
+/* Snapshot -> restore into a fresh gate -> snapshot gives the same bytes,
+ * and from there both gates decide alike on the same random stream
+ * (many seeds); at the end their snapshots still agree. */
+static void test_snapshot_property(void **state) {
+  (void)state;
+  rig g;
+  rig_busy(&g);
+  dbuf a, b;
+  dbuf_init(&a, SIZE_MAX / 2);
+  dbuf_init(&b, SIZE_MAX / 2);
+  int dups = 0, kills = 0;
+  for (uint64_t seed0 = 1; seed0 <= 60; seed0++) {
+    uint64_t seed = seed0 * 0x9e3779b97f4a7c15ull;
+    risk *r1 = NULL, *r2 = NULL;
+    assert_int_equal(risk_new(&g.c, &r1), 0);
+    assert_int_equal(risk_new(&g.c, &r2), 0);
+    dto_time now = T0;
+    outcome o1, o2;
+    int before = (int)(rnd(&seed) % 400);
+    for (int k = 0; k < before; k++)
+      step(r1, &seed, &now, &o1);
+    snap(r1, &a);
+    assert_int_equal(risk_restore_snapshot(r2, a.ptr, a.len), 0);
+    snap(r2, &b);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.ptr, b.ptr, a.len);
+    assert_int_equal(risk_checked(r2), risk_checked(r1));
+    for (int k = 0; k < 600; k++) {
+      uint64_t s2 = seed;
+      dto_time n2 = now;
+      step(r1, &seed, &now, &o1);
+      step(r2, &s2, &n2, &o2);
+      if (memcmp(&o1, &o2, sizeof o1))
+        fail_msg("seed %" PRIu64 " step %d (kind %d): original %" PRId64
+                 "/%" PRId64 "/%" PRId64 "/%" PRId64 ", restored %" PRId64
+                 "/%" PRId64 "/%" PRId64 "/%" PRId64,
+                 seed0, k, o1.kind, o1.a, o1.b, o1.c, o1.d, o2.a, o2.b, o2.c,
+                 o2.d);
+    }
+    dups += (int)risk_refusals(r1, RISK_DUPLICATE);
+    kills += (int)risk_refusals(r1, RISK_KILL_SWITCH);
+    snap(r1, &a);
+    snap(r2, &b);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.ptr, b.ptr, a.len);
+    risk_free(r1);
+    risk_free(r2);
+  }
+  /* the stream reached the interesting states */
+  assert_true(dups > 100);
+  assert_true(kills > 100);
+  dbuf_release(&a);
+  dbuf_release(&b);
+}
+
+/* Every truncation, trailing bytes, other sizes, bad values: DTO_EINVAL
+ * and the gate as it was.  Random corruption never crashes (ASan). */
+static void test_snapshot_refused(void **state) {
+  (void)state;
+  rig g;
+  rig_busy(&g);
+  risk *src = NULL;
+  assert_int_equal(risk_new(&g.c, &src), 0);
+  uint64_t seed = 42;
+  dto_time now = T0;
+  outcome o;
+  for (int k = 0; k < 300; k++)
+    step(src, &seed, &now, &o);
+  risk_set_mode(src, 3, 0, MODE_HALTED); /* an illegal one on record */
+  dbuf s, before, after;
+  dbuf_init(&s, SIZE_MAX / 2);
+  dbuf_init(&before, SIZE_MAX / 2);
+  dbuf_init(&after, SIZE_MAX / 2);
+  snap(src, &s);
+  assert_true(risk_dup_memory(src) > 0);
+  /* the target has a state of its own, which must survive every refusal */
+  risk *t = NULL;
+  assert_int_equal(risk_new(&g.c, &t), 0);
+  uint64_t seed2 = 7;
+  dto_time now2 = T0;
+  for (int k = 0; k < 100; k++)
+    step(t, &seed2, &now2, &o);
+  snap(t, &before);
+  unsigned char *p = xmalloc(s.len + 1);
+  memcpy(p, s.ptr, s.len);
+  for (size_t n = 0; n < s.len; n++)
+    if (risk_restore_snapshot(t, p, n) != DTO_EINVAL)
+      fail_msg("a snapshot cut to %zu of %zu bytes was accepted", n, s.len);
+  p[s.len] = 0;
+  assert_int_equal(risk_restore_snapshot(t, p, s.len + 1), DTO_EINVAL);
+  assert_int_equal(risk_restore_snapshot(t, NULL, 0), DTO_EINVAL);
+  snap(t, &after);
+  assert_int_equal(before.len, after.len);
+  assert_memory_equal(before.ptr, after.ptr, before.len);
+  /* single bytes: version, sizes, the global mode */
+  const size_t at[] = {0, 4, 8, 12, 16, 20};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(at); i++) {
+    memcpy(p, s.ptr, s.len);
+    p[at[i]] ^= 0x41;
+    assert_int_equal(risk_restore_snapshot(t, p, s.len), DTO_EINVAL);
+  }
+  memcpy(p, s.ptr, s.len);
+  p[20] = MODE_REDUCING; /* the global scope is never REDUCING */
+  assert_int_equal(risk_restore_snapshot(t, p, s.len), DTO_EINVAL);
+  /* a gate of another shape */
+  rig g3;
+  rig_busy(&g3);
+  g3.c.nsyms = 1;
+  risk *other = NULL;
+  assert_int_equal(risk_new(&g3.c, &other), 0);
+  assert_int_equal(risk_restore_snapshot(other, s.ptr, s.len), DTO_EINVAL);
+  risk_free(other);
+  /* random corruption: refused (the gate unchanged) or taken whole */
+  for (int k = 0; k < 3000; k++) {
+    memcpy(p, s.ptr, s.len);
+    int flips = 1 + (int)(rnd(&seed) % 4);
+    for (int f = 0; f < flips; f++)
+      p[rnd(&seed) % s.len] ^= (unsigned char)(1u << (rnd(&seed) % 8));
+    snap(t, &before);
+    int rc = risk_restore_snapshot(t, p, s.len);
+    assert_true(rc == 0 || rc == DTO_EINVAL);
+    snap(t, &after);
+    if (rc) {
+      assert_int_equal(before.len, after.len);
+      assert_memory_equal(before.ptr, after.ptr, before.len);
+    } else {
+      /* what was taken reads back as it was given */
+      assert_int_equal(after.len, s.len);
+      assert_memory_equal(after.ptr, p, s.len);
+    }
+  }
+  /* and the real one is taken; the app's flags of the present stay */
+  risk_store_fault(t, true);
+  risk_unreconciled(src, true);
+  dbuf_reset(&s);
+  assert_true(risk_snapshot(src, &s) > 0);
+  assert_int_equal(risk_restore_snapshot(t, s.ptr, s.len), 0);
+  assert_true(risk_store_faulted(t));
+  assert_false(risk_is_unreconciled(t));
+  snap(t, &after);
+  assert_memory_equal(after.ptr, s.ptr, s.len);
+  risk_change l;
+  assert_true(risk_last_illegal(t, &l));
+  assert_int_equal(l.scope, 3);
+  /* a full buffer: nothing appended */
+  dbuf small;
+  dbuf_init(&small, 10);
+  assert_int_equal(dbuf_adds(&small, "abc"), 0);
+  assert_int_equal(risk_snapshot(t, &small), 0);
+  assert_int_equal(small.len, 3);
+  assert_string_equal(small.ptr, "abc");
+  dbuf_release(&small);
+  free(p);
+  dbuf_release(&s);
+  dbuf_release(&before);
+  dbuf_release(&after);
+  risk_free(t);
+  risk_free(src);
+}
+
+/* The layout, written by hand for a fresh gate of 1 account, 1 strategy and
+ * 1 symbol (docs/internals/risk.md): a second implementation of the
+ * format. */
+static void test_snapshot_layout(void **state) {
+  (void)state;
+  risk_config c;
+  memset(&c, 0, sizeof c);
+  c.naccounts = c.nstrategies = c.nsyms = 1;
+  risk *r = NULL;
+  assert_int_equal(risk_new(&c, &r), 0);
+  risk_kill(r, true);
+  dbuf b;
+  dbuf_init(&b, 1 << 20);
+  size_t n = risk_snapshot(r, &b);
+  unsigned char want[512];
+  size_t w = 0;
+#define U8(v) want[w++] = (unsigned char)(v)
+#define U32(v)                                                                 \
+  do {                                                                         \
+    uint32_t v_ = (uint32_t)(v);                                               \
+    for (int i_ = 0; i_ < 4; i_++)                                             \
+      U8(v_ >> (8 * i_));                                                      \
+  } while (0)
+#define U64(v)                                                                 \
+  do {                                                                         \
+    uint64_t v_ = (uint64_t)(v);                                               \
+    for (int i_ = 0; i_ < 8; i_++)                                             \
+      U8(v_ >> (8 * i_));                                                      \
+  } while (0)
+  U8('D');
+  U8('R');
+  U8('S');
+  U8('K');
+  U32(1);  /* version */
+  U32(1);  /* accounts */
+  U32(1);  /* strategies */
+  U32(1);  /* symbols */
+  U8(2);   /* global: halted */
+  U8(7);   /* ... by the kill switch */
+  U8(0);   /* account: active */
+  U8(0);   /* ... none */
+  U32(0);  /* per-second ring */
+  U32(0);  /* per-minute ring */
+  U8(0);   /* strategy: active */
+  U8(0);   /* ... none */
+  U32(0);  /* per-second ring */
+  U32(0);  /* per-minute ring */
+  U32(0);  /* losses in a row */
+  U32(0);  /* fill ring of symbol 0 */
+  U32(64); /* duplicate memory: sweeps beyond 64 */
+  U32(0);  /* ... holds none */
+  U64(0);  /* decisions */
+  U32(RISK_REASON_COUNT);
+  for (int k = 0; k < RISK_REASON_COUNT; k++)
+    U64(0);
+  U64(0); /* illegal transitions */
+  U8(0);  /* no last one */
+#undef U8
+#undef U32
+#undef U64
+  assert_int_equal(n, w);
+  assert_memory_equal(b.ptr, want, w);
+  dbuf_release(&b);
+  risk_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_structural),
@@ -1385,6 +2078,14 @@ int main(void) {
       cmocka_unit_test(test_reload),
       cmocka_unit_test(test_fill_loop),
       cmocka_unit_test(test_consecutive_losses),
+      cmocka_unit_test(test_duplicate_key),
+      cmocka_unit_test(test_duplicate_window),
+      cmocka_unit_test(test_duplicate_many),
+      cmocka_unit_test(test_transition_table),
+      cmocka_unit_test(test_transitions_observed),
+      cmocka_unit_test(test_snapshot_property),
+      cmocka_unit_test(test_snapshot_refused),
+      cmocka_unit_test(test_snapshot_layout),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 /* ---- fixtures ----------------------------------------------------------- */
 
@@ -1535,6 +1536,128 @@ static void test_list_unsupported(void **state) {
   store_close(s);
 }
 
+/* ---- identity and must_exist --------------------------------------------- */
+
+/* The store deleted or replaced under an open handle: the health check
+ * fails with a clear message; untouched (or put back), it passes; through
+ * the fault wrapper too. */
+static void test_check_identity(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  store_event ev = EV("a", "{}");
+  assert_int_equal(store_append(s, &ev, 1, NULL), 0);
+  assert_int_equal(store_check_identity(s), 0);
+  assert_int_equal(store_check_identity(s), 0);
+  store *w = store_faulty_new(s, 0, DTO_EIO);
+  assert_int_equal(store_check_identity(w), 0);
+  assert_int_equal(store_faulty_calls(w), 1); /* forwarded, counted */
+  store_faulty_arm(w, 1, DTO_EIO);
+  assert_int_equal(store_check_identity(w), DTO_EIO);
+  store_faulty_arm(w, 0, 0);
+  if (v->bk->pg) {
+    /* the journal table dropped and made again: another table */
+    raw_exec(v, "ALTER TABLE events RENAME TO events_gone");
+    assert_int_equal(store_check_identity(w), DTO_ESTATE);
+    assert_non_null(strstr(ERRMSG(w), "the store's database or journal "
+                                      "table was dropped or replaced"));
+    raw_exec(v, "CREATE TABLE events (seq bigint)");
+    assert_int_equal(store_check_identity(w), DTO_ESTATE);
+    /* the same table back under its name: the same journal */
+    raw_exec(v, "DROP TABLE events");
+    raw_exec(v, "ALTER TABLE events_gone RENAME TO events");
+    assert_int_equal(store_check_identity(w), 0);
+    store_close(w);
+    return;
+  }
+  char away[600];
+  snprintf(away, sizeof away, "%s.away", v->path);
+  /* renamed away, another file put in its place */
+  assert_int_equal(rename(v->path, away), 0);
+  assert_int_equal(store_check_identity(w), DTO_ESTATE);
+  assert_non_null(strstr(ERRMSG(w), "the store file was deleted or replaced"));
+  FILE *f = fopen(v->path, "w");
+  assert_non_null(f);
+  fputs("another file", f);
+  fclose(f);
+  assert_int_equal(store_check_identity(w), DTO_ESTATE);
+  assert_non_null(strstr(ERRMSG(w), "the store file was deleted or replaced"));
+  /* put back: the same file again */
+  assert_int_equal(rename(away, v->path), 0);
+  assert_int_equal(store_check_identity(w), 0);
+  /* deleted (a hard link elsewhere keeps the data, not the name) */
+  assert_int_equal(link(v->path, away), 0);
+  assert_int_equal(unlink(v->path), 0);
+  assert_int_equal(store_check_identity(w), DTO_ESTATE);
+  assert_non_null(strstr(ERRMSG(w), "the store file was deleted or replaced"));
+  /* deleted for good: the path is gone */
+  assert_int_equal(unlink(away), 0);
+  assert_int_equal(store_check_identity(w), DTO_ESTATE);
+  assert_non_null(strstr(ERRMSG(w), v->path));
+  store_close(w);
+}
+
+/* must_exist: a store that holds no journal is refused (and a missing
+ * SQLite file is not created), one that does opens. */
+static void test_must_exist(void **state) {
+  env *v = ENV(state);
+  store_options o = {.create = true,
+                     .must_exist = true,
+                     .pg_pool_min = 1,
+                     .connect_timeout_s = 1};
+  store *s = NULL;
+  char err[1024];
+  /* empty: nothing there yet (SQLite: no file; PostgreSQL: a new schema) */
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), DTO_ENOENT);
+  assert_null(s);
+  if (!v->bk->pg) {
+    assert_non_null(strstr(err, "dto migrate up")); /* the missing file */
+    assert_int_equal(access(v->path, F_OK), -1);    /* and not created */
+    /* an empty file in its place */
+    FILE *f = fopen(v->path, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), DTO_ENOENT);
+    assert_null(s);
+  }
+  assert_non_null(strstr(err, "holds no journal, but one was expected"));
+  /* with a schema it opens */
+  store *m = open_migrated(v);
+  store_close(m);
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), 0);
+  assert_int_equal(store_check_identity(s), 0);
+  store_close(s);
+  /* without must_exist a fresh store is still made as before */
+  fresh(v);
+  o.must_exist = false;
+  assert_int_equal(store_open(v->url, &o, &s, err, sizeof err), 0);
+  store_close(s);
+}
+
+/* The fault wrapper forwards every slot of the table: none of its slots is
+ * NULL where the back-ends have one (a dropped slot would silently turn an
+ * op, such as the identity check, into "not supported"). */
+static void test_wrapper_slots(void **state) {
+  env *v = ENV(state);
+  store *inner = open_raw(v);
+  const store_ops *in = store__ops(inner);
+  store *s = store_faulty_new(inner, 0, DTO_EIO);
+  const store_ops *out = store__ops(s);
+  typedef void (*fnptr)(void);
+  size_t first = offsetof(store_ops, close);
+  size_t n = (sizeof(store_ops) - first) / sizeof(fnptr);
+  assert_true(n >= 29);
+  for (size_t i = 0; i < n; i++) {
+    fnptr a, b;
+    memcpy(&a, (const char *)in + first + i * sizeof(fnptr), sizeof a);
+    memcpy(&b, (const char *)out + first + i * sizeof(fnptr), sizeof b);
+    if (a && !b)
+      fail_msg("the fault wrapper drops slot %zu of store_ops", i);
+    if (!a)
+      fail_msg("%s leaves slot %zu of store_ops empty", in->name, i);
+  }
+  store_close(s);
+}
+
 /* ---- back-end specific ------------------------------------------------------
  */
 
@@ -1816,6 +1939,9 @@ int main(void) {
       BOTH(test_faulty_walk),
       BOTH(test_list_faulty),
       cmocka_unit_test(test_list_unsupported),
+      BOTH(test_check_identity),
+      BOTH(test_must_exist),
+      BOTH(test_wrapper_slots),
       SQLITE_ONLY(test_sqlite_reopen),
       SQLITE_ONLY(test_sqlite_open_errors),
       PG_ONLY(test_pg_pool_threads),
