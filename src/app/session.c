@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "app/session.h"
 
+#include <unistd.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -477,17 +479,42 @@ int session_open(const session_opts *o, run_session **out, char *err,
   recovery rec;
   memset(&rec, 0, sizeof rec);
   if (s->cfg.run.store) {
+    /* Once a journal was written for this state folder, a missing or
+     * empty store is an accident (a deleted file, a wrong URL), never a
+     * fresh start: dto.journal marks it (delete the marker to start a new
+     * journal on purpose). */
+    char marker[4200];
+    snprintf(marker, sizeof marker, "%s/dto.journal", s->sdir);
+    bool had_journal = access(marker, F_OK) == 0;
     store_options so;
     memset(&so, 0, sizeof so);
     so.require_current = true;
-    so.create = true;
+    so.create = !had_journal;
+    so.must_exist = had_journal;
     rc = store_open(s->cfg.run.store, &so, &jstore, err, cap);
+    if (rc == DTO_ENOENT && had_journal) {
+      size_t used = strlen(err);
+      snprintf(err + used, cap > used ? cap - used : 0,
+               " (a journal was written here before, see %s: restore the "
+               "store from a backup, or delete that file to start a new "
+               "journal)",
+               marker);
+    }
     if (!rc && (rc = recovery_load(jstore, &rec, err, cap))) {
       store_close(jstore);
       jstore = NULL;
     }
     if (rc)
       goto fail;
+    if (!had_journal) {
+      static const char text[] =
+          "a journal is kept for this state folder (run.store)\n";
+      char e2[512];
+      if (fileio_write_atomic(marker, text, sizeof text - 1, 0600, e2,
+                              sizeof e2) &&
+          o->msg_out)
+        fprintf(o->msg_out, "dto: %s\n", e2);
+    }
   }
   /* runner_init_session: commands reach the broker in order at the end of
    * each step, with or without a journal (src/app/wal.h) */

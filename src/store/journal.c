@@ -119,6 +119,7 @@ struct journal {
   store_event *evs; /* evcap entries */
   size_t evcap;
   uint64_t snaps_written;
+  int gone; /* the store was deleted or replaced: sticky, nothing commits */
 };
 
 /* Items the writer may take from pend: all of them, or in stepped mode
@@ -728,8 +729,21 @@ static void *writer_main(void *arg) {
     char msg[STORE_ERR_MAX] = "";
     if (rc)
       store_errmsg(j->s, msg, sizeof msg); /* this thread's last failure */
+    else if (j->gone)
+      rc = j->gone;
     else if (!landed)
       rc = write_chunk(j, from, to, nev, &last, &at_commit, msg, sizeof msg);
+    /* A store file deleted or replaced under us takes commits into an
+     * unlinked inode: check after each one, and never acknowledge it. */
+    if (rc == 0) {
+      int ic = store_check_identity(j->s);
+      if (ic && ic != DTO_EUNSUPPORTED && ic != DTO_EIO) {
+        j->gone = rc = ic;
+      }
+    }
+    if (j->gone)
+      snprintf(msg, sizeof msg, "the store was deleted or replaced while "
+                                "dto wrote to it: restore it and restart");
 
     pthread_mutex_lock(&j->mu);
     if (have_base && j->last_seq < base)

@@ -27,6 +27,12 @@
  * The store belongs to the writer thread from journal_new() on: nobody else
  * may use it (open a second store to read).
  *
+ * After every commit the writer checks that the store is still the one it
+ * opened (store_check_identity: a SQLite file deleted or replaced, a
+ * PostgreSQL table dropped).  If not, that commit is not acknowledged and
+ * the journal stays unhealthy for good (DTO_ESTATE): everything written
+ * after the deletion would be lost, so the engine stops sending orders.
+ *
  * This module does not interpret what it writes and does not decide what a
  * fault means for trading: the engine halts on the state hook or on a barrier
  * error, and resumes on "healthy".
