@@ -186,3 +186,27 @@ void jhooks_alert(jhooks *h, dto_time t, const char *code, int scope,
   put_event(h, t, "alert", "", "", &b);
   dbuf_release(&b);
 }
+
+void jhooks_risk_mode(jhooks *h, dto_time t, const risk_change *c) {
+  const char *acct = c->scope == RISK_SCOPE_ACCOUNT
+                         ? engine_account_id(h->e, c->index)
+                         : "";
+  const char *sid = c->scope == RISK_SCOPE_STRATEGY
+                          ? engine_strategy_id(h->e, c->index)
+                          : "";
+  dbuf p;
+  dbuf_init(&p, 1024);
+  dbuf_adds(&p, "{\"scope\":");
+  dbuf_json_str(&p, c->scope == RISK_SCOPE_ACCOUNT    ? "account"
+                    : c->scope == RISK_SCOPE_STRATEGY ? "strategy"
+                                                      : "global");
+  dbuf_adds(&p, ",\"from\":");
+  dbuf_json_str(&p, risk_mode_name(c->from));
+  dbuf_adds(&p, ",\"to\":");
+  dbuf_json_str(&p, risk_mode_name(c->to));
+  dbuf_adds(&p, ",\"cause\":");
+  dbuf_json_str(&p, risk_cause_name(c->cause));
+  dbuf_printf(&p, ",\"legal\":%s}", c->legal ? "true" : "false");
+  put_event(h, t, "risk.mode", acct ? acct : "", sid ? sid : "", &p);
+  dbuf_release(&p);
+}

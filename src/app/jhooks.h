@@ -33,5 +33,8 @@ void jhooks_fill(jhooks *h, const order *o, fx qty, fx price, fx fee,
 void jhooks_risk(jhooks *h, const order *o, const risk_decision *d);
 void jhooks_alert(jhooks *h, dto_time t, const char *code, int scope,
                   uint32_t index, const char *msg);
+/* A risk mode changed (or a change was refused): a "risk.mode" event with
+ * the scope, modes, cause and whether it was legal. */
+void jhooks_risk_mode(jhooks *h, dto_time t, const risk_change *c);
 
 #endif

@@ -197,6 +197,29 @@ static void on_alert(void *ctx, const char *code, int scope, uint32_t index,
     jhooks_alert(&r->jh, clock_now(&r->clock), code, scope, index, msg);
 }
 
+/* Risk hook: every mode change (halts, reducing, the kill switch) goes to
+ * the log and the journal, legal or refused. */
+static void on_risk_change(void *ctx, const risk_change *c) {
+  runner *r = ctx;
+  log_line l;
+  if (log_begin(&l, &r->log, c->legal ? LOG_INFO : LOG_ERROR,
+                c->legal ? "risk.transition" : "risk.transition_refused")) {
+    log_str(&l, "scope", c->scope == RISK_SCOPE_ACCOUNT    ? "account"
+                         : c->scope == RISK_SCOPE_STRATEGY ? "strategy"
+                                                           : "global");
+    if (c->scope == RISK_SCOPE_ACCOUNT)
+      log_str(&l, "account", engine_account_id(r->e, c->index));
+    else if (c->scope == RISK_SCOPE_STRATEGY)
+      log_str(&l, "strategy", engine_strategy_id(r->e, c->index));
+    log_str(&l, "from", risk_mode_name(c->from));
+    log_str(&l, "to", risk_mode_name(c->to));
+    log_str(&l, "cause", risk_cause_name(c->cause));
+    log_end(&l);
+  }
+  if (r->j)
+    jhooks_risk_mode(&r->jh, clock_now(&r->clock), c);
+}
+
 /* From the journal's writer thread: only note it; the engine thread acts
  * in runner_sync(). */
 static void on_journal_state(void *ctx, int err, const char *msg) {
@@ -342,7 +365,13 @@ void runner_sync(runner *r) {
       r->store_faulted = true;
     }
   }
-  if (DTO_UNLIKELY(r->jh.refused > r->jrefused_logged)) {
+  /* at most once a second of real time while the fault lasts (at replay
+   * speed 0 a step takes microseconds: one line per step would flood the
+   * log), and at once when writes succeed again */
+  int64_t mono = r->jh.refused > r->jrefused_logged ? clock_mono_ns() : 0;
+  if (DTO_UNLIKELY(r->jh.refused > r->jrefused_logged) &&
+      (!r->store_faulted || mono - r->lost_logged_ns >= DTO_NS_PER_SEC)) {
+    r->lost_logged_ns = mono;
     /* the journal's queue overflowed during a long outage: say how much
      * of the record is missing (orders are refused meanwhile, so these are
      * refusals and alerts, never orders that reached the broker) */
@@ -466,6 +495,7 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
     runner_release(r);
     return rc;
   }
+  risk_set_observer(engine_risk_mut(r->e), on_risk_change, r);
   fxv_push(&r->daily, start);
   r->sdaily = xcalloc(added, sizeof *r->sdaily);
   for (size_t i = 0; i < added; i++)
@@ -488,6 +518,14 @@ int runner_release(runner *r) {
   int rc = 0;
   if (r->j) {
     runner_sync(r);
+    if (r->jh.refused > r->jrefused_logged) {
+      log_line ll;
+      if (log_begin(&ll, &r->log, LOG_ERROR, "store.items_lost")) {
+        log_int(&ll, "items", (int64_t)(r->jh.refused - r->jrefused_logged));
+        log_end(&ll);
+      }
+      r->jrefused_logged = r->jh.refused;
+    }
     rc = journal_close(r->j); /* flushes; closes the store */
     r->j = NULL;
     log_line l;
@@ -515,6 +553,7 @@ int runner_release(runner *r) {
   for (size_t i = 0; r->aggs && i < r->cfg->instruments.n; i++)
     bar_agg_free(r->aggs[i]);
   free(r->aggs);
+  log_close(&r->log); /* what the rate limit held back is summarised */
   memset(r, 0, sizeof *r);
   return rc;
 }

@@ -90,6 +90,7 @@ typedef struct runner {
   atomic_int jfault; /* set by the writer thread: 0 healthy, else error */
   bool store_faulted;
   uint64_t jrefused_logged; /* journal items refused, already logged */
+  int64_t lost_logged_ns;    /* clock_mono_ns() of the last such line */
   /* checkpoints (with a journal): see runner_sync */
   uint64_t feed_pos;   /* bars of the feed consumed, counted from its start */
   bar last_bar;        /* the last bar consumed (checked on restore) */
