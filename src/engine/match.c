@@ -44,6 +44,15 @@ struct matcher {
   size_t qhead, qlen, qcap;
   uint64_t rng;
   fx *pos; /* net filled quantity per instrument */
+  /* Bracket exits reach the matcher one after the other: a take-profit
+   * may fill when it arrives, before its stop-loss (its peer) does.  What
+   * such a fill takes from the peer is owed here until the peer arrives. */
+  order_id max_id;      /* the highest order id submitted so far */
+  struct owed {
+    order_id id;
+    fx qty;
+  } *owed;
+  size_t nowed, owedcap;
 };
 
 static const char *const model_names[FILL_MODEL_COUNT] = {"next_bar_open",
@@ -96,6 +105,7 @@ void matcher_free(matcher *m) {
   free(m->q);
   free(m->scratch);
   free(m->pos);
+  free(m->owed);
   free(m);
 }
 
@@ -279,8 +289,23 @@ static int add_order(matcher *m, const order *o, dto_time now) {
   }
   if (find(m, o->id))
     return DTO_EEXIST;
+  if (o->id > m->max_id || m->max_id == 0)
+    m->max_id = o->id;
+  fx owed = 0;
+  for (size_t k = 0; k < m->nowed; k++)
+    if (m->owed[k].id == o->id) {
+      owed = m->owed[k].qty;
+      m->owed[k] = m->owed[--m->nowed];
+      break;
+    }
+  if (owed >= o->qty) { /* its peer filled all of it before it came */
+    report(m, REP_ACCEPTED, o->id, 0, 0, now, 0);
+    report(m, REP_CANCELED, o->id, 0, 0, now, BRR_OCO);
+    return 0;
+  }
   morder *mo = alloc_slot(m, o->id);
   mo->o = *o;
+  mo->o.qty -= owed;
   mo->o.filled = 0;
   mo->o.triggered = false;
   dto_time lat = m->cfg.latency;
@@ -429,6 +454,16 @@ static void do_fill(matcher *m, morder *mo, fx qty, fx px, dto_time ts) {
     peer->o.qty -= qty;
     if (peer->o.qty <= peer->o.filled)
       cancel_with(m, peer, ts, BRR_OCO);
+  } else if (pid != ORDER_NONE && (pid > m->max_id || m->max_id == 0)) {
+    /* the peer has not arrived yet: it comes smaller, or canceled */
+    size_t k = 0;
+    while (k < m->nowed && m->owed[k].id != pid)
+      k++;
+    if (k == m->nowed) {
+      m->owed = xgrow(m->owed, &m->owedcap, m->nowed + 1, sizeof *m->owed);
+      m->owed[m->nowed++] = (struct owed){pid, 0};
+    }
+    m->owed[k].qty += qty;
   }
 }
 
@@ -752,6 +787,12 @@ void matcher_snapshot(const matcher *m, dbuf *b) {
   snap_u64(b, m->ins->n);
   snap_u64(b, m->rng);
   snap_i64(b, m->next_expire);
+  snap_u32(b, m->max_id);
+  snap_u64(b, m->nowed);
+  for (size_t i = 0; i < m->nowed; i++) {
+    snap_u32(b, m->owed[i].id);
+    snap_i64(b, m->owed[i].qty);
+  }
   for (size_t y = 0; y < m->ins->n; y++) {
     const symbook *bk = &m->books[y];
     snap_i64(b, m->pos[y]);
@@ -788,8 +829,23 @@ int matcher_restore_snapshot(matcher *m, snap_reader *r) {
   snap_check(r, snap_get_u64(r) == m->ins->n);
   uint64_t rng = snap_get_u64(r);
   dto_time next_expire = snap_get_i64(r);
-  if (!snap_ok(r))
+  order_id max_id = snap_get_u32(r);
+  size_t nowed = snap_get_count(r, (size_t)1 << 20);
+  struct owed *owed = xcalloc(nowed + 1, sizeof *owed);
+  for (size_t i = 0; i < nowed; i++) {
+    owed[i].id = snap_get_u32(r);
+    owed[i].qty = snap_get_i64(r);
+  }
+  if (!snap_ok(r)) {
+    free(owed);
     return DTO_EINVAL;
+  }
+  free(m->owed);
+  m->owed = owed;
+  m->nowed = m->owedcap = nowed;
+  if (nowed == 0)
+    m->owedcap = 1;
+  m->max_id = max_id;
   for (size_t y = 0; y < m->ins->n && snap_ok(r); y++) {
     symbook *bk = &m->books[y];
     m->pos[y] = snap_get_i64(r);

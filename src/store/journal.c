@@ -737,9 +737,8 @@ static void *writer_main(void *arg) {
      * unlinked inode: check after each one, and never acknowledge it. */
     if (rc == 0) {
       int ic = store_check_identity(j->s);
-      if (ic && ic != DTO_EUNSUPPORTED && ic != DTO_EIO) {
+      if (ic == DTO_ESTATE) /* gone or replaced; other errors: cannot tell */
         j->gone = rc = ic;
-      }
     }
     if (j->gone)
       snprintf(msg, sizeof msg, "the store was deleted or replaced while "

@@ -4,7 +4,10 @@
  * The oracle is the same session run once, uninterrupted and without a
  * store.  Each case runs the session with a SQLite journal, stops it cleanly
  * after bar k (for many k, on an exchange calendar, with ma_crossover,
- * bracket entries from orb and flatten_before_close), opens the store again
+ * bracket entries from orb, flatten_before_close, and guards whose state
+ * must survive: the daily loss limit, PDT counts, order rates, the
+ * duplicate window, consecutive losses, the fill-loop guard), opens the
+ * store again
  * in a new runner, recovers, and plays the rest of the feed.  At the end
  * the whole trading state must equal the oracle's: the engine's checkpoint
  * bytes (every order with its id, prices, peer and state, every position,
@@ -53,8 +56,13 @@ static const char cfg_yaml[] =
     "    type: vwap_reversion\n"
     "    symbols: [AAA, BBB]\n"
     "risk:\n"
+    "  accounts:\n"
+    "    main: {max_daily_loss: 3000, pdt: true, pdt_min_equity: 2000000,\n"
+    "           pdt_max_day_trades: 40, max_orders_per_minute: 40}\n"
     "  strategies:\n"
-    "    orb: {flatten_before_close: 10m}\n"
+    "    orb: {flatten_before_close: 10m, duplicate_window: 10m}\n"
+    "    mac: {max_consecutive_losses: 3, fill_loop_count: 9,\n"
+    "          fill_loop_window: 5m}\n"
     "run:\n"
     "  state_dir: %s\n";
 
@@ -106,7 +114,7 @@ static int teardown(void **state) {
 typedef struct outcome {
   dbuf engine, book;
   size_t orders;
-  uint64_t fills;
+  uint64_t fills, refusals;
 } outcome;
 
 static void take(runner *r, outcome *o) {
@@ -116,6 +124,9 @@ static void take(runner *r, outcome *o) {
   matcher_snapshot(r->m, &o->book);
   o->orders = oms_count(engine_oms(r->e));
   o->fills = engine_fill_count(r->e);
+  o->refusals = 0;
+  for (int k = 1; k < RISK_REASON_COUNT; k++)
+    o->refusals += risk_refusals(engine_risk(r->e), (enum risk_reason)k);
 }
 
 static void release(outcome *o) {
@@ -219,6 +230,7 @@ static void test_journal_changes_nothing(void **state) {
   outcome a, b;
   oracle(f, NULL, &a);
   assert_true(a.fills > 20); /* the session trades */
+  assert_true(a.refusals > 0); /* and the guards refuse some orders */
   char db[400];
   snprintf(db, sizeof db, "sqlite:%s/on.db", f->dir);
   oracle(f, db, &b);
