@@ -33,3 +33,5 @@ scripts/pg-test.sh run --durable "$b/bench/bench_store" "${BENCH_EVENTS:-200000}
 echo "== journal writer: group commit, synchronous=FULL SQLite, next to bare SQLite (bench_journal)" && "$b/bench/bench_journal" "${BENCH_JOURNAL_EVENTS:-500000}" "$b" 3
 echo "== restart after a crash with 1,000,000 journaled events (bench_restart)"
 "$b/bench/bench_restart" "${BENCH_RESTART_EVENTS:-1000000}" "$b"
+echo "== dto run as users run it: whole process, 39,000 bars, next to dto backtest on the same data (bench_run.py)"
+/usr/bin/python3 bench/bench_run.py "$b/dto" "$(mktemp -d)"

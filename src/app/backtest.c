@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/progress.h"
 #include "core/timeutil.h"
 #include "app/feed.h"
@@ -21,24 +22,6 @@ void backtest_opts_init(backtest_opts *o) {
 }
 
 /* ---- files --------------------------------------------------------------- */
-
-static int mkdir_p(const char *dir) {
-  char tmp[4096];
-  size_t n = strlen(dir);
-  if (n == 0 || n >= sizeof tmp)
-    return DTO_EINVAL;
-  memcpy(tmp, dir, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (tmp[i] == '/' || tmp[i] == '\0') {
-      char c = tmp[i];
-      tmp[i] = '\0';
-      if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return dto_from_errno(errno);
-      tmp[i] = c;
-    }
-  }
-  return 0;
-}
 
 /* Write buf to dir/name atomically (tmp file + rename). */
 static int write_file(const char *dir, const char *name, const dbuf *b,
@@ -285,7 +268,7 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
     rc = DTO_ENOENT;
     goto out_bars;
   }
-  if ((rc = mkdir_p(dir))) {
+  if ((rc = fileio_mkdir_p(dir))) {
     snprintf(err, errcap, "cannot create %s: %s", dir, dto_strerror(rc));
     goto out_bars;
   }

@@ -257,6 +257,10 @@ static void follow_health(runner *r) {
 /* ---- checkpoints --------------------------------------------------------- */
 
 #define RUNNER_CKPT_MAGIC "dto-session-checkpoint"
+/* A checkpoint at least every this many journal items or this long (real
+ * time) while items wait, even with nothing to send. */
+#define RUNNER_CKPT_ITEMS 4096
+#define RUNNER_CKPT_NS (200 * 1000000LL)
 #define RUNNER_CKPT_VERSION 1
 
 int runner_checkpoint(runner *r) {
@@ -346,13 +350,22 @@ void runner_sync(runner *r) {
     return;
   }
   follow_health(r);
-  /* A step ends here: when anything was journaled since the last
-   * checkpoint, or commands wait to be sent, checkpoint the session so the
-   * journal holds whole steps and a restart continues from this point.
-   * Without any, nothing needs to be written: a restart replays the bars
-   * since the last checkpoint and, the engine being deterministic, does
-   * exactly what this session did. */
-  if (r->jh.last != r->ckpt_mark || wal_held(r->w)) {
+  /* A step ends here.  Commands waiting to be sent need a checkpoint (they
+   * may leave only once the journal holds the step that made them, and a
+   * restart must know they went).  Other steps are grouped: what they
+   * journaled waits in the queue (stepped mode commits whole steps only)
+   * until a checkpoint ends the group, at most RUNNER_CKPT_ITEMS items or
+   * RUNNER_CKPT_NS of real time later.  Nothing of such a group reached a
+   * broker, so after a crash the restart replays its bars from the last
+   * checkpoint and, the engine being deterministic, does exactly what
+   * this session did. */
+  int64_t mono = 0;
+  bool due = wal_held(r->w) ||
+             (r->jh.last != r->ckpt_mark &&
+              (r->jh.last - r->ckpt_mark >= RUNNER_CKPT_ITEMS ||
+               (mono = clock_mono_ns()) - r->ckpt_mono >= RUNNER_CKPT_NS));
+  if (due) {
+    r->ckpt_mono = mono ? mono : clock_mono_ns();
     int crc = runner_checkpoint(r);
     if (crc) {
       log_line cl;
@@ -368,7 +381,7 @@ void runner_sync(runner *r) {
   /* at most once a second of real time while the fault lasts (at replay
    * speed 0 a step takes microseconds: one line per step would flood the
    * log), and at once when writes succeed again */
-  int64_t mono = r->jh.refused > r->jrefused_logged ? clock_mono_ns() : 0;
+  mono = r->jh.refused > r->jrefused_logged ? clock_mono_ns() : 0;
   if (DTO_UNLIKELY(r->jh.refused > r->jrefused_logged) &&
       (!r->store_faulted || mono - r->lost_logged_ns >= DTO_NS_PER_SEC)) {
     r->lost_logged_ns = mono;
@@ -518,6 +531,15 @@ int runner_release(runner *r) {
   int rc = 0;
   if (r->j) {
     runner_sync(r);
+    /* the steps grouped since the last checkpoint end here: closing drops
+     * an unfinished step */
+    if (r->jh.last != r->ckpt_mark && runner_checkpoint(r)) {
+      log_line cl;
+      if (log_begin(&cl, &r->log, LOG_ERROR, "checkpoint.failed")) {
+        log_str(&cl, "at", "close");
+        log_end(&cl);
+      }
+    }
     if (r->jh.refused > r->jrefused_logged) {
       log_line ll;
       if (log_begin(&ll, &r->log, LOG_ERROR, "store.items_lost")) {

@@ -98,6 +98,7 @@ typedef struct runner {
   uint64_t ckpt_mark;  /* the journal ticket the last checkpoint covered */
   uint64_t ckpt_ticket; /* the ticket of the last checkpoint */
   uint64_t ckpt_refused; /* journal puts refused before this step */
+  int64_t ckpt_mono;     /* clock_mono_ns() of the last checkpoint */
   dbuf ckpt;           /* reused for each checkpoint */
 } runner;
 

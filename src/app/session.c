@@ -126,24 +126,6 @@ static int load_feed(const dto_config *cfg, bar_vec *out, char *err,
                    &bad, err, cap);
 }
 
-static int mkdir_p(const char *dir) {
-  char tmp[4096];
-  size_t n = strlen(dir);
-  if (n == 0 || n >= sizeof tmp)
-    return DTO_EINVAL;
-  memcpy(tmp, dir, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (tmp[i] == '/' || tmp[i] == '\0') {
-      char c = tmp[i];
-      tmp[i] = '\0';
-      if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return dto_from_errno(errno);
-      tmp[i] = c;
-    }
-  }
-  return 0;
-}
-
 static void now_iso(char *buf, size_t cap) {
   dto_clock rc;
   clock_real_init(&rc);
@@ -183,7 +165,7 @@ static void sink_fill(void *ctx, const runner *r, const order *o, fx qty,
 /* Open the streamed reports (temporary files until close). */
 static int out_open(run_session *s, char *err, size_t cap) {
   const char *dir = s->o.out_dir;
-  int rc = mkdir_p(dir);
+  int rc = fileio_mkdir_p(dir);
   if (rc) {
     snprintf(err, cap, "cannot create %s: %s", dir, dto_strerror(rc));
     return rc;
@@ -325,6 +307,39 @@ static void do_kill(run_session *s, const char *who, const char *what) {
 
 /* Follow the state file a person wrote with `dto kill` (SIGUSR2, and at
  * the start): the file decides, both ways. */
+/* `dto kill --clear-halt SYMBOL|all` leaves the symbol in dto.clear: a
+ * person lifts the halt the engine put on an instrument after a broker
+ * report it refused.  Applied once, then the file is removed. */
+static void clear_halts(run_session *s) {
+  char path[4200], err[512];
+  snprintf(path, sizeof path, "%s/dto.clear", s->sdir);
+  char *text = NULL;
+  size_t n = 0;
+  if (access(path, F_OK) != 0 ||
+      fileio_read_small(path, 128, &text, &n, err, sizeof err)) {
+    if (access(path, F_OK) == 0 && s->o.msg_out)
+      fprintf(s->o.msg_out, "dto: %s\n", err);
+    return;
+  }
+  while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+    text[--n] = '\0';
+  const instrument_table *ins = &s->cfg.instruments;
+  bool all = !strcmp(text, "all"), found = all;
+  for (size_t y = 0; y < ins->n; y++)
+    if (all || !strcmp(ins->v[y].symbol, text)) {
+      found = true;
+      if (engine_instrument_halted(s->r.e, (sym_id)y))
+        engine_halt_instrument(s->r.e, (sym_id)y, false, "dto kill");
+    }
+  runner_checkpoint(&s->r); /* with a journal: the lift survives a crash */
+  if (!found && s->o.msg_out)
+    fprintf(s->o.msg_out, "dto: --clear-halt: '%s' is not an instrument of "
+                          "this configuration\n",
+            text);
+  free(text);
+  unlink(path);
+}
+
 static void follow_state(run_session *s) {
   run_state st;
   char err[512];
@@ -333,6 +348,7 @@ static void follow_state(run_session *s) {
     fprintf(s->o.msg_out, "dto: %s (trading stays off)\n", err);
   if (st.killed != engine_killed(s->r.e))
     engine_kill(s->r.e, st.killed, st.by[0] ? st.by : "state file");
+  clear_halts(s);
 }
 
 /* A scripted release: what `dto kill --release` writes, then SIGUSR2. */

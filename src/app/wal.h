@@ -5,8 +5,9 @@
  * A broker_ops table wrapping the real broker.  submit, cancel and replace
  * are held, in one sequence (their events are already queued in the
  * journal by the engine's hooks); after each engine step the runner calls
- * wal_release(), which waits for the journal's barrier and then forwards
- * the held commands in the order they were given.  A cancel is held too:
+ * wal_release(), which waits for the journal's barrier (when a submit or
+ * replace is among them: cancels alone only reduce risk and need not
+ * wait) and then forwards the held commands in the order they were given.  A cancel is held too:
  * sent ahead of the order it cancels, the broker would refuse it and the
  * order would then be sent and work (an end-of-day flatten that cancels an
  * entry of the same step would leave the entry working).

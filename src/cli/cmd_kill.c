@@ -12,6 +12,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -19,12 +21,14 @@
 
 #include "app/config.h"
 #include "app/state.h"
+#include "core/fileio.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/timeutil.h"
 
 static const char usage_text[] =
     "usage: dto kill --config FILE [--release] [--reason TEXT] [--status]\n"
+    "       dto kill --config FILE --clear-halt SYMBOL|all\n"
     "\n"
     "Engages the kill switch of the dto running with this configuration:\n"
     "every working order is canceled and new orders are refused until a\n"
@@ -39,6 +43,10 @@ static const char usage_text[] =
     "  -r, --release       release the switch (a person's decision)\n"
     "      --reason TEXT   recorded with the change\n"
     "  -s, --status        print the switch's state and change nothing\n"
+    "      --clear-halt SYMBOL|all\n"
+    "                      lift the halt dto put on an instrument after a\n"
+    "                      broker report it refused (the kill switch is\n"
+    "                      left as it is)\n"
     "  -h, --help          this text\n";
 
 int cmd_kill(int argc, char **argv) {
@@ -47,9 +55,10 @@ int cmd_kill(int argc, char **argv) {
       {"release", no_argument, NULL, 'r'},
       {"reason", required_argument, NULL, 'R'},
       {"status", no_argument, NULL, 's'},
+      {"clear-halt", required_argument, NULL, 'H'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  const char *config = NULL, *reason = "";
+  const char *config = NULL, *reason = "", *clear = NULL;
   bool release = false, status = false;
   int c;
   optind = 1;
@@ -68,6 +77,9 @@ int cmd_kill(int argc, char **argv) {
     case 's':
       status = true;
       break;
+    case 'H':
+      clear = optarg;
+      break;
     case 'h':
       fputs(usage_text, stdout);
       return 0;
@@ -83,6 +95,12 @@ int cmd_kill(int argc, char **argv) {
     return cli_usage_error("kill", "--config is required");
   if (release && status)
     return cli_usage_error("kill", "--release and --status exclude each other");
+  if (clear && (release || status))
+    return cli_usage_error("kill", "--clear-halt goes alone");
+  if (clear && (!*clear || strlen(clear) > 64 || strchr(clear, '\n')))
+    return cli_usage_error("kill", "--clear-halt: expected a symbol or 'all', "
+                                   "got '%.40s'",
+                           clear);
   dto_config cfg;
   char err[1024], dir[4096];
   if (config_load(config, &cfg, err, sizeof err))
@@ -111,6 +129,24 @@ int cmd_kill(int argc, char **argv) {
     else
       printf("\nrunning dto: none found\n");
     return rc ? 1 : 0;
+  }
+  if (clear) { /* the running dto (or the next start) reads and removes it */
+    char path[4200], text[80];
+    snprintf(path, sizeof path, "%s/dto.clear", dir);
+    int n = snprintf(text, sizeof text, "%s\n", clear);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+      return cli_fail("cannot create the state folder %s: %s", dir,
+                      strerror(errno));
+    if (fileio_write_atomic(path, text, (size_t)n, 0600, err, sizeof err))
+      return cli_fail("%s", err);
+    if (pid && kill((pid_t)pid, SIGUSR2) != 0)
+      return cli_fail("written, but the running dto (pid %ld) could not be "
+                      "signaled: %s",
+                      pid, strerror(errno));
+    printf("halt of %s cleared%s\n", clear,
+           pid ? "; the running dto was told"
+               : "; no running dto found (it applies at the next start)");
+    return 0;
   }
   memset(&st, 0, sizeof st);
   st.killed = !release;

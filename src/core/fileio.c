@@ -260,3 +260,21 @@ int fileio_write_atomic(const char *path, const void *data, size_t len,
   fileio_atomic_write(a, data, len);
   return fileio_atomic_commit(a, err, cap);
 }
+
+int fileio_mkdir_p(const char *dir) {
+  char tmp[4096];
+  size_t n = strlen(dir);
+  if (n == 0 || n >= sizeof tmp)
+    return DTO_EINVAL;
+  memcpy(tmp, dir, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (tmp[i] == '/' || tmp[i] == '\0') {
+      char c = tmp[i];
+      tmp[i] = '\0';
+      if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return dto_from_errno(errno);
+      tmp[i] = c;
+    }
+  }
+  return 0;
+}

@@ -71,4 +71,8 @@ int fileio_write_atomic(const char *path, const void *data, size_t len,
  * creation in it is durable.  0 or the errno mapped with dto_from_errno. */
 int fileio_sync_dir(const char *path);
 
+/* Make dir and its missing parents (mode 0755, as `mkdir -p`).  0, or
+ * DTO_EINVAL for an empty or too long path, or the errno mapped. */
+int fileio_mkdir_p(const char *dir);
+
 #endif

@@ -150,3 +150,32 @@ def test_kill_usage_errors(run, tmp_path):
     assert r.returncode == 2 and "--config is required" in r.stderr
     r = run("kill", "--config", tmp_path / "missing.yaml")
     assert r.returncode == 1 and "missing.yaml" in r.stderr
+
+
+def test_clear_halt_is_applied_once(run, tmp_path):
+    """`dto kill --clear-halt` leaves its request for the running dto or the
+    next start, which applies it once and removes it; a symbol the
+    configuration lacks is named, bad values are refused."""
+    state = tmp_path / "state"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CONFIG.format(speed=0, state=state, max_qty=1000000))
+    r = run("kill", "--config", cfg, "--clear-halt", "ZZZ")
+    assert r.returncode == 0, r.stderr
+    assert "no running dto found" in r.stdout
+    assert (state / "dto.clear").read_text() == "ZZZ\n"
+    assert (state / "dto.clear").stat().st_mode & 0o777 == 0o600
+    r = run("run", "--config", cfg, "--max-bars", "3")
+    assert r.returncode == 0, r.stderr
+    assert "'ZZZ' is not an instrument" in r.stderr
+    assert not (state / "dto.clear").exists()
+    r = run("kill", "--config", cfg, "--clear-halt", "AAPL")
+    assert r.returncode == 0, r.stderr
+    r = run("run", "--config", cfg, "--max-bars", "3")
+    assert r.returncode == 0, r.stderr
+    assert "not an instrument" not in r.stderr
+    assert not (state / "dto.clear").exists()
+    for bad in ("", "a\nb"):
+        r = run("kill", "--config", cfg, "--clear-halt", bad)
+        assert r.returncode == 2 and "--clear-halt" in r.stderr
+    r = run("kill", "--config", cfg, "--clear-halt", "AAPL", "--release")
+    assert r.returncode == 2 and "goes alone" in r.stderr

@@ -89,15 +89,16 @@ static void test_hold_then_release(void **state) {
   assert_int_equal(b.last, 2); /* in order */
   assert_int_equal(wal_held(w), 0);
   assert_int_equal(ops->poll(wal_ctx(w), r, 8), 2);
-  /* cancels are held too, in sequence */
+  /* cancels are held too, in sequence, but alone they only reduce risk:
+   * no barrier */
   assert_int_equal(ops->cancel(wal_ctx(w), 1), 0);
   assert_int_equal(b.cancels, 0);
   assert_int_equal(wal_release(w), 1);
   assert_int_equal(b.cancels, 1);
-  assert_int_equal(bs.calls, 2);
+  assert_int_equal(bs.calls, 1);
   /* nothing held: no barrier needed */
   assert_int_equal(wal_release(w), 0);
-  assert_int_equal(bs.calls, 2);
+  assert_int_equal(bs.calls, 1);
   wal_free(w);
 }
 
