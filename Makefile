@@ -124,7 +124,7 @@ unit: $(UNIT_BIN)
 # server (scripts/pg-test.sh), stopped afterwards whether they pass or not.
 # Each program also runs its SQLite cases again here; they are quick.
 PG_TESTS := $(B)/tests/test_store $(B)/tests/test_journal \
-            $(B)/tests/test_runner_store
+            $(B)/tests/test_runner_store $(B)/tests/test_checkpoint
 test-store-pg: $(PG_TESTS)
 	@scripts/pg-test.sh run scripts/run-unit.sh $(abspath $(PG_TESTS))
 

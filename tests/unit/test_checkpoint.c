@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include "app/config.h"
@@ -67,6 +68,8 @@ static const char cfg_yaml[] =
     "  state_dir: %s\n";
 
 typedef struct fixture {
+  PGconn *admin; /* DTO_TEST_PG_URL's server, for schemas of our own */
+  int nschemas;
   char dir[256];
   char yaml[2048];
   dto_config cfg;
@@ -100,6 +103,15 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
+  if (f->admin) {
+    for (int i = 0; i < f->nschemas; i++) {
+      char sql[128];
+      snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS dto_ck%ld_%d CASCADE",
+               (long)getpid(), i);
+      PQclear(PQexec(f->admin, sql));
+    }
+    PQfinish(f->admin);
+  }
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   if (system(cmd)) {
@@ -260,6 +272,57 @@ static void test_restart_changes_nothing(void **state) {
   release(&a);
 }
 
+/* A fresh PostgreSQL schema on DTO_TEST_PG_URL's server, as a store URL;
+ * false when no server is named (make check's test-store-pg names one). */
+static bool pg_store(fixture *f, char *url, size_t cap) {
+  const char *u = getenv("DTO_TEST_PG_URL");
+  if (!u || !*u)
+    return false;
+  if (!f->admin) {
+    f->admin = PQconnectdb(u);
+    if (PQstatus(f->admin) != CONNECTION_OK)
+      fail_msg("DTO_TEST_PG_URL: %s", PQerrorMessage(f->admin));
+    PQclear(PQexec(f->admin, "SET client_min_messages = warning"));
+  }
+  char sql[128];
+  snprintf(sql, sizeof sql, "CREATE SCHEMA dto_ck%ld_%d", (long)getpid(),
+           f->nschemas);
+  PGresult *r = PQexec(f->admin, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(f->admin));
+  PQclear(r);
+  snprintf(url, cap, "%s%soptions=-csearch_path%%3Ddto_ck%ld_%d", u,
+           strchr(u, '?') ? "&" : "?", (long)getpid(), f->nschemas);
+  f->nschemas++;
+  return true;
+}
+
+/* The same two properties with the journal on PostgreSQL. */
+static void test_postgres(void **state) {
+  fixture *f = *state;
+  char url[1024];
+  if (!pg_store(f, url, sizeof url)) {
+    skip();
+    return;
+  }
+  outcome a, b;
+  oracle(f, NULL, &a);
+  oracle(f, url, &b);
+  same(&a, &b, "journal on PostgreSQL vs off");
+  release(&b);
+  size_t n = f->bars.n;
+  size_t cuts[] = {n / 4, n / 2 + 1, n - 9};
+  for (size_t c = 0; c < DTO_ARRAY_LEN(cuts); c++) {
+    assert_true(pg_store(f, url, sizeof url));
+    restarted(f, url, cuts[c], &b);
+    char what[80];
+    snprintf(what, sizeof what, "PostgreSQL: restart after bar %zu", cuts[c]);
+    same(&a, &b, what);
+    release(&b);
+  }
+  release(&a);
+}
+
 /* Every truncation and many byte flips of a checkpoint are refused or
  * decode to something whole; none crashes. */
 static void test_damaged_checkpoint_refused(void **state) {
@@ -308,6 +371,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_damaged_checkpoint_refused, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_postgres, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
