@@ -32,6 +32,7 @@
 #include "core/snap.h"
 #include "engine/oms.h"
 #include "market/gen.h"
+#include "engine/strategy.h"
 #include "store/store.h"
 
 static const char cfg_yaml[] =
@@ -323,6 +324,86 @@ static void test_postgres(void **state) {
   release(&a);
 }
 
+/* ---- replaces: a strategy that chases the price with limit orders ------- */
+
+/* No built-in strategy replaces orders, so this one does: a limit buy 0.2 %
+ * under the close, moved (replaced) to follow every bar while it works,
+ * and once filled a limit sell 0.2 % over the close, chased the same way.
+ * Its state is plain data: the working order's id. */
+typedef struct chase_sym {
+  order_id working;
+} chase_sym;
+
+static void chase_bar(strat *s, void *state, void *sym_state, const bar *b) {
+  (void)state;
+  chase_sym *cs = sym_state;
+  sym_id sym = b->sym;
+  const order *o = cs->working ? strat_order(s, cs->working - 1) : NULL;
+  bool working = o && (o->state == OS_ACCEPTED ||
+                       o->state == OS_PARTIALLY_FILLED);
+  fx pos = strat_position(s, sym);
+  enum order_side side = pos > 0 ? SIDE_SELL : SIDE_BUY;
+  fx off = b->close / 500; /* 0.2 % */
+  fx px = strat_round_tick(s, sym, side == SIDE_BUY ? b->close - off
+                                                      : b->close + off,
+                           FX_ROUND_NEAREST);
+  if (px <= 0)
+    return;
+  if (working && o->side == side) {
+    order_id nid;
+    if (o->limit_price != px &&
+        strat_replace(s, o->id, 0, px, 0, &nid) == 0)
+      cs->working = nid + 1;
+    return;
+  }
+  if (o && !order_is_terminal(o->state))
+    return; /* pending: wait for the broker */
+  order_req r = {0};
+  r.sym = sym;
+  r.side = side;
+  r.type = ORD_LIMIT;
+  r.tif = TIF_DAY;
+  r.qty = pos > 0 ? pos : 10 * FX_ONE;
+  r.limit_price = px;
+  order_id id;
+  if (strat_submit(s, &r, &id) == 0)
+    cs->working = id + 1;
+}
+
+static const strategy_def chase_def = {
+    .name = "chase",
+    .summary = "test: limit orders replaced every bar",
+    .sym_state_size = sizeof(chase_sym),
+    .on_bar = chase_bar,
+};
+
+static void test_replaces(void **state) {
+  fixture *f = *state;
+  /* the first strategy becomes the chaser (it has no parameters) */
+  f->cfg.strategies[0].def = &chase_def;
+  outcome a, b;
+  oracle(f, NULL, &a);
+  assert_true(a.orders > 200); /* replaces make orders */
+  print_message("chaser: %zu orders, %llu fills\n", a.orders,
+                (unsigned long long)a.fills);
+  char db[400];
+  snprintf(db, sizeof db, "sqlite:%s/chase-on.db", f->dir);
+  oracle(f, db, &b);
+  same(&a, &b, "replaces: journal on vs off");
+  release(&b);
+  size_t n = f->bars.n;
+  size_t cuts[] = {5, n / 3, n / 2, n - 2};
+  for (size_t c = 0; c < DTO_ARRAY_LEN(cuts); c++) {
+    snprintf(db, sizeof db, "sqlite:%s/chase%zu.db", f->dir, c);
+    restarted(f, db, cuts[c], &b);
+    char what[64];
+    snprintf(what, sizeof what, "replaces: restart after bar %zu", cuts[c]);
+    same(&a, &b, what);
+    release(&b);
+  }
+  release(&a);
+}
+
 /* Every truncation and many byte flips of a checkpoint are refused or
  * decode to something whole; none crashes. */
 static void test_damaged_checkpoint_refused(void **state) {
@@ -372,6 +453,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_damaged_checkpoint_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_postgres, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_replaces, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
