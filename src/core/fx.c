@@ -96,8 +96,6 @@ int fx_div(fx a, fx b, fx *out) {
   return fx_div_round(a, b, FX_ROUND_NEAREST, out);
 }
 
-int fx_add(fx a, fx b, fx *out) { return fit((i128)a + b, out); }
-int fx_sub(fx a, fx b, fx *out) { return fit((i128)a - b, out); }
 
 int fx_muldiv(fx a, int64_t n, int64_t d, enum fx_round mode, fx *out) {
   if (d == 0)

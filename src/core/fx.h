@@ -10,6 +10,7 @@
 #define DTO_FX_H
 
 #include "core/prelude.h"
+#include "core/error.h"
 
 typedef int64_t fx;
 
@@ -40,8 +41,20 @@ int fx_mul_round(fx a, fx b, enum fx_round mode, fx *out);
 int fx_div(fx a, fx b, fx *out);
 int fx_div_round(fx a, fx b, enum fx_round mode, fx *out);
 /* a+b and a-b, DTO_EOVERFLOW on overflow. */
-int fx_add(fx a, fx b, fx *out);
-int fx_sub(fx a, fx b, fx *out);
+static inline int fx_add(fx a, fx b, fx *out) {
+  fx r;
+  if (__builtin_add_overflow(a, b, &r) || r == INT64_MIN)
+    return DTO_EOVERFLOW;
+  *out = r;
+  return 0;
+}
+static inline int fx_sub(fx a, fx b, fx *out) {
+  fx r;
+  if (__builtin_sub_overflow(a, b, &r) || r == INT64_MIN)
+    return DTO_EOVERFLOW;
+  *out = r;
+  return 0;
+}
 /* a*n/d for integers-as-fx scaling, computed in 128 bits (used for bps). */
 int fx_muldiv(fx a, int64_t n, int64_t d, enum fx_round mode, fx *out);
 

@@ -245,7 +245,7 @@ int strat_set_timer(strat *s, dto_time at, uint64_t tag) {
   return 0;
 }
 
-void engine__fire_timers(engine *e, dto_time t) {
+void engine__fire_timers_slow(engine *e, dto_time t) {
   while (e->ntimers && e->timers[0].at <= t) {
     timer tm = timer_pop(e);
     strat *s = &e->st[tm.strat];

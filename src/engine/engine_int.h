@@ -165,7 +165,12 @@ static inline fx engine__sat_add(fx a, fx b) {
 /* The OMS observer: keeps the working-order counters and calls the hooks. */
 void engine__on_transition(void *ctx, const order *o, enum order_state from,
                            enum order_state to, bool legal);
-void engine__fire_timers(engine *e, dto_time t);
+void engine__fire_timers_slow(engine *e, dto_time t);
+/* Fire the timers due at t (the common case: none, one comparison). */
+static inline void engine__fire_timers(engine *e, dto_time t) {
+  if (DTO_UNLIKELY(e->ntimers && e->timers[0].at <= t))
+    engine__fire_timers_slow(e, t);
+}
 /* A new exchange day for sym at t?  The end of sym's current local day is
  * cached, so the common case is one comparison. */
 void engine__day_roll_slow(engine *e, sym_id sym, dto_time t);
