@@ -631,6 +631,9 @@ static bool take_signals(run_session *s, size_t i) {
       do_reload(s, s->o.config);
     if (!sig)
       return true;
+    /* a command is a step of its own: its cancels (and its checkpoint)
+     * go out now, not with the next bar */
+    runner_sync(&s->r);
   }
 }
 
@@ -654,6 +657,7 @@ static bool take_actions(run_session *s, size_t i) {
       s->next_act++;
       return false;
     }
+    runner_sync(&s->r); /* as for a signal: a step of its own */
   }
   return true;
 }
