@@ -210,3 +210,18 @@ void jhooks_risk_mode(jhooks *h, dto_time t, const risk_change *c) {
   put_event(h, t, "risk.mode", acct ? acct : "", sid ? sid : "", &p);
   dbuf_release(&p);
 }
+
+void jhooks_lifecycle(jhooks *h, dto_time t, const char *from, const char *to,
+                      const char *why, bool legal) {
+  dbuf p;
+  dbuf_init(&p, 1024);
+  dbuf_adds(&p, "{\"from\":");
+  dbuf_json_str(&p, from);
+  dbuf_adds(&p, ",\"to\":");
+  dbuf_json_str(&p, to);
+  dbuf_adds(&p, ",\"why\":");
+  dbuf_json_str(&p, why ? why : "");
+  dbuf_printf(&p, ",\"legal\":%s}", legal ? "true" : "false");
+  put_event(h, t, "lifecycle", "", "", &p);
+  dbuf_release(&p);
+}

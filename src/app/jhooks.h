@@ -36,5 +36,9 @@ void jhooks_alert(jhooks *h, dto_time t, const char *code, int scope,
 /* A risk mode changed (or a change was refused): a "risk.mode" event with
  * the scope, modes, cause and whether it was legal. */
 void jhooks_risk_mode(jhooks *h, dto_time t, const risk_change *c);
+/* The service's lifecycle changed (or a change was refused): a "lifecycle"
+ * event. */
+void jhooks_lifecycle(jhooks *h, dto_time t, const char *from, const char *to,
+                      const char *why, bool legal);
 
 #endif

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "app/feed.h"
+#include "app/lifecycle.h"
 #include "app/recovery.h"
 #include "app/state.h"
 #include "core/alloc.h"
@@ -42,6 +43,7 @@ struct run_session {
   dbuf row;
   bool *acct_touched;  /* naccounts x instruments */
   bool *strat_touched; /* strategies x instruments */
+  lifecycle lc;        /* the service's state, and systemd */
 };
 
 static const char *const stop_names[SESSION_STOP_COUNT] = {
@@ -290,8 +292,11 @@ static int out_close(run_session *s, char *err, size_t cap) {
 
 /* Engage the kill switch now and record it in the state file (SIGUSR1;
  * who: "signal" or "script", what: the reason recorded). */
+static void follow_lifecycle(run_session *s, const char *why);
+
 static void do_kill(run_session *s, const char *who, const char *what) {
   engine_kill(s->r.e, true, what);
+  follow_lifecycle(s, "kill switch");
   run_state st;
   char err[512];
   if (state_read(s->sdir, &st, err, sizeof err) || !st.killed) {
@@ -305,8 +310,27 @@ static void do_kill(run_session *s, const char *who, const char *what) {
   }
 }
 
-/* Follow the state file a person wrote with `dto kill` (SIGUSR2, and at
- * the start): the file decides, both ways. */
+/* Every lifecycle change goes to the journal too (the log has it already). */
+static void on_lifecycle(void *ctx, enum lc_state from, enum lc_state to,
+                         const char *why, bool legal) {
+  run_session *s = ctx;
+  if (s->r.j)
+    jhooks_lifecycle(&s->r.jh, clock_now(&s->r.clock), lc_state_name(from),
+                     lc_state_name(to), why, legal);
+}
+
+/* After a kill switch change or a reconciliation: halted while trading is
+ * off for the whole service (kill switch, books not reconciled), else
+ * ready. */
+static void follow_lifecycle(run_session *s, const char *why) {
+  enum lc_state st = s->lc.state;
+  if (st != LC_READY && st != LC_HALTED && st != LC_RECONCILING)
+    return;
+  const risk *rk = engine_risk(s->r.e);
+  bool off = engine_killed(s->r.e) || risk_is_unreconciled(rk);
+  lifecycle_transition(&s->lc, off ? LC_HALTED : LC_READY, why);
+}
+
 /* `dto kill --clear-halt SYMBOL|all` leaves the symbol in dto.clear: a
  * person lifts the halt the engine put on an instrument after a broker
  * report it refused.  Applied once, then the file is removed. */
@@ -340,6 +364,8 @@ static void clear_halts(run_session *s) {
   unlink(path);
 }
 
+/* Follow the state file a person wrote with `dto kill` (SIGUSR2, and at
+ * the start): the file decides, both ways. */
 static void follow_state(run_session *s) {
   run_state st;
   char err[512];
@@ -349,6 +375,7 @@ static void follow_state(run_session *s) {
   if (st.killed != engine_killed(s->r.e))
     engine_kill(s->r.e, st.killed, st.by[0] ? st.by : "state file");
   clear_halts(s);
+  follow_lifecycle(s, st.killed ? "kill switch" : "kill switch released");
 }
 
 /* A scripted release: what `dto kill --release` writes, then SIGUSR2. */
@@ -413,6 +440,7 @@ static void free_session(run_session *s) {
   free(s->strat_touched);
   free(s->acts);
   bar_vec_release(&s->bars);
+  lifecycle_release(&s->lc);
   state_unlock(s->lock_fd);
   config_release(&s->cfg);
   if (s->logf && s->logf != stderr)
@@ -436,6 +464,8 @@ int session_open(const session_opts *o, run_session **out, char *err,
   s->stop = SESSION_SIGNAL;
   s->lock_fd = -1;
   dbuf_init(&s->row, SIZE_MAX / 2);
+  lifecycle_init(&s->lc, NULL);
+  lifecycle_observe(&s->lc, on_lifecycle, s);
   /* Block our signals first, so none is lost during start-up (the
    * journal's writer thread, started below, inherits the mask): INT and
    * TERM stop, USR1 engages the kill switch, USR2 re-reads the state file
@@ -548,8 +578,16 @@ int session_open(const session_opts *o, run_session **out, char *err,
   s->r.sink.ctx = s;
   s->r.sink.order_done = sink_order;
   s->r.sink.fill = sink_fill;
+  s->lc.log = &s->r.log;
+  if (rec.last_seq > 0)
+    lifecycle_transition(&s->lc, LC_RECOVERING, "a journal to resume");
+  /* recovery_apply reconciles with the broker (engine_reconcile); a
+   * session without a journal has nothing to reconcile yet */
+  lifecycle_transition(&s->lc, LC_RECONCILING,
+                       rec.last_seq > 0 ? "restored" : "new session");
   if (rec.last_seq > 0 && (rc = recovery_apply(&s->r, &rec, err, cap))) {
     recovery_release(&rec);
+    s->lc.log = NULL;
     runner_release(&s->r);
     goto fail;
   }
@@ -558,6 +596,7 @@ int session_open(const session_opts *o, run_session **out, char *err,
                           cap);
   recovery_release(&rec);
   if (rc) {
+    s->lc.log = NULL;
     runner_release(&s->r);
     goto fail;
   }
@@ -566,6 +605,7 @@ int session_open(const session_opts *o, run_session **out, char *err,
     s->next_act++; /* before the restart: not ours */
 
   follow_state(s);
+  follow_lifecycle(s, "reconciled");
   char e2[512];
   if (state_pid_write(s->sdir, e2, sizeof e2) && o->msg_out)
     fprintf(o->msg_out, "dto: %s ('dto kill' cannot signal this process)\n",
@@ -617,7 +657,24 @@ static bool take_signals(run_session *s, size_t i) {
    * not one bar */
   int64_t deadline = clock_mono_ns() + wait;
   for (;;) {
+    lifecycle_watchdog(&s->lc); /* the loop turns */
     int64_t left = deadline - clock_mono_ns();
+    int64_t due = lifecycle_watchdog_due(&s->lc);
+    if (left > due) { /* wake in time for the next ping */
+      int sig = wait_signal(&s->set, due > 0 ? due : 0);
+      if (!sig)
+        continue;
+      if (sig == SIGINT || sig == SIGTERM)
+        return false;
+      if (sig == SIGUSR1)
+        do_kill(s, "signal", "SIGUSR1");
+      else if (sig == SIGUSR2)
+        follow_state(s);
+      else if (sig == SIGHUP)
+        do_reload(s, s->o.config);
+      runner_sync(&s->r);
+      continue;
+    }
     int sig = (left > 0 || (i & 63) == 0)
                   ? wait_signal(&s->set, left > 0 ? left : 0)
                   : 0;
@@ -688,6 +745,7 @@ enum session_stop session_play(run_session *s) {
 
 int session_close(run_session *s, char *err, size_t cap) {
   runner *r = &s->r;
+  lifecycle_transition(&s->lc, LC_DRAINING, session_stop_name(s->stop));
   /* the end of the feed finishes the session; a stop before it keeps
    * working orders when run.on_stop says so (a restart restores them) */
   bool cancel =
@@ -742,6 +800,8 @@ int session_close(run_session *s, char *err, size_t cap) {
     fflush(s->o.summary_out);
   }
   state_pid_remove(s->sdir);
+  lifecycle_transition(&s->lc, LC_STOPPED, session_stop_name(s->stop));
+  s->lc.log = NULL; /* the runner's log closes with it */
   int jrc = runner_release(r);
   if (!jrc)
     jrc = ckrc;
