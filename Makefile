@@ -39,12 +39,16 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 
-# Build modes: release (default), check (sanitizers, -Werror), bench.
+# Build modes: release (default), check (sanitizers, -Werror), tsan
+# (ThreadSanitizer, -Werror; the threaded code's tests), bench.
 MODE ?= release
 ifeq ($(MODE),check)
   CFLAGS_MODE := -O1 -g -Werror -fsanitize=address,undefined \
                  -fno-sanitize-recover=undefined -fno-omit-frame-pointer
   LDFLAGS_MODE := -fsanitize=address,undefined
+else ifeq ($(MODE),tsan)
+  CFLAGS_MODE := -O1 -g -Werror -fsanitize=thread -fno-omit-frame-pointer
+  LDFLAGS_MODE := -fsanitize=thread
 else ifeq ($(MODE),bench)
   CFLAGS_MODE := -O3 -g -DNDEBUG
   LDFLAGS_MODE :=
@@ -64,7 +68,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
-.PHONY: all dto check unit test-store-pg integration fuzz-smoke fuzz demo bench install deps clean format lint
+.PHONY: all dto check unit tsan test-store-pg integration fuzz-smoke fuzz demo bench install deps clean format lint
 .DEFAULT_GOAL := all
 # keep the objects of pattern chains (fuzz harnesses) between runs
 .SECONDARY:
@@ -110,6 +114,7 @@ src/store/migrations_gen.c: scripts/embed-migrations.sh $(wildcard src/store/mig
 check: deps
 	@$(MAKE) --no-print-directory MODE=check $(BUILD)/check/dto unit-bins
 	@$(MAKE) --no-print-directory MODE=check unit
+	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory MODE=check test-store-pg
 	@$(MAKE) --no-print-directory MODE=check integration
@@ -118,6 +123,16 @@ unit-bins: $(UNIT_BIN)
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
+
+# The unit tests of threaded code again under ThreadSanitizer, in their own
+# build folder $(BUILD)/tsan; add a test's name to TSAN_TESTS to have it
+# run there too.  halt_on_error makes any report fail the program.
+TSAN_TESTS ?= test_inq
+TSAN_BIN := $(TSAN_TESTS:%=$(BUILD)/tsan/tests/%)
+tsan:
+	@$(MAKE) --no-print-directory MODE=tsan $(TSAN_BIN)
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $${TSAN_OPTIONS:-}" \
+	  scripts/run-unit.sh $(TSAN_BIN)
 
 # The storage conformance suite and the journal tests (the writer, and dto
 # run's journal path through a full disk) against one throwaway PostgreSQL

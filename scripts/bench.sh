@@ -26,6 +26,8 @@ if command -v valgrind >/dev/null 2>&1; then
     echo "$what: $(awk -v p="$pass" -v n="$n" 'BEGIN {printf "%.1f", p / n}') instructions per bar (program total $total)"
   done
 fi
+echo "== the service's inbound queue: throughput next to a bare ring buffer, push-to-pop latency (bench_inq)"
+"$b/bench/bench_inq" "${BENCH_INQ_EVENTS:-6000000}"
 echo "== pre-trade risk check, all checks on, and the kill switch with 1,000 working orders (bench_risk)"
 "$b/bench/bench_risk"
 echo "== durable journal appends, synchronous=FULL, next to bare SQLite / libpq (bench_store; PostgreSQL: a throwaway server with fsync on)"

@@ -56,7 +56,11 @@ def test_run_stops_cleanly_on_sigint(dto_bin, tmp_path):
     assert p.returncode == 0, err
     assert "stopped by signal" in out
     assert "working orders 0" in out
-    events = _lines(log)
+    every = _lines(log)
+    # the service's state changes frame the session (test_service.py)
+    assert [e["to"] for e in every if e["event"] == "lifecycle"] == [
+        "reconciling", "ready", "draining", "stopped"]
+    events = [e for e in every if e["event"] != "lifecycle"]
     names = [e["event"] for e in events]
     assert names[0] == "session.start"
     assert names[-1] == "session.stop"
