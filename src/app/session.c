@@ -63,8 +63,8 @@ void session_opts_init(session_opts *o) {
 
 int session_action_parse(const char *s, session_action *out, char *err,
                          size_t cap) {
-  static const char *const names[SESSION_ACT_COUNT] = {"kill", "release",
-                                                       "reload", "stop"};
+  static const char *const names[SESSION_ACT_COUNT] = {
+      "kill", "release", "reload", "stop", "stall"};
   memset(out, 0, sizeof *out);
   const char *colon = strchr(s, ':');
   char *end = NULL;
@@ -81,7 +81,7 @@ int session_action_parse(const char *s, session_action *out, char *err,
     size_t n = strlen(names[k]);
     if (strncmp(a, names[k], n) != 0)
       continue;
-    if (a[n] == '\0') {
+    if (a[n] == '\0' && k != SESSION_ACT_STALL) {
       out->act = (enum session_act)k;
       return 0;
     }
@@ -90,10 +90,25 @@ int session_action_parse(const char *s, session_action *out, char *err,
       out->file = a + n + 1;
       return 0;
     }
+    if (k == SESSION_ACT_STALL && a[n] == '=') {
+      errno = 0;
+      char *e2;
+      long long ms = strtoll(a + n + 1, &e2, 10);
+      if (a[n + 1] >= '0' && a[n + 1] <= '9' && !*e2 && !errno &&
+          ms >= 1 && ms <= 600000) {
+        out->act = SESSION_ACT_STALL;
+        out->ms = ms;
+        return 0;
+      }
+      snprintf(err, cap, "stall=MS: expected 1 to 600000 milliseconds in "
+                         "'%.60s'",
+               s);
+      return DTO_EPARSE;
+    }
   }
   snprintf(err, cap,
            "unknown action in '%.60s': expected kill, release, stop, "
-           "reload or reload=FILE",
+           "reload, reload=FILE or stall=MS",
            s);
   return DTO_EPARSE;
 }
@@ -709,6 +724,13 @@ static bool take_actions(run_session *s, size_t i) {
     case SESSION_ACT_RELOAD:
       do_reload(s, a->file ? a->file : s->o.config);
       break;
+    case SESSION_ACT_STALL: { /* a drill: stand still, ping nothing */
+      struct timespec ts = {(time_t)(a->ms / 1000),
+                            (long)(a->ms % 1000) * 1000000L};
+      while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+      break;
+    }
     case SESSION_ACT_STOP:
     default:
       s->next_act++;

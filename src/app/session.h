@@ -51,6 +51,8 @@ enum session_act {
   SESSION_ACT_RELEASE, /* release it, as `dto kill --release` does */
   SESSION_ACT_RELOAD,  /* reload the risk limits, as SIGHUP does */
   SESSION_ACT_STOP,    /* stop, as SIGTERM does */
+  SESSION_ACT_STALL,   /* a drill: the loop stands still for `ms` (the
+                          watchdog pings stop, as for a hung engine) */
   SESSION_ACT_COUNT
 };
 
@@ -59,9 +61,11 @@ typedef struct session_action {
   enum session_act act;
   const char *file; /* RELOAD: the configuration to read (NULL: the
                        session's own); not owned */
+  int64_t ms;       /* STALL: how long, 1 to 600000 */
 } session_action;
 
-/* Parse "N:kill", "N:release", "N:stop", "N:reload" or "N:reload=FILE"
+/* Parse "N:kill", "N:release", "N:stop", "N:reload", "N:reload=FILE" or
+ * "N:stall=MS"
  * (FILE points into s afterwards).  DTO_EPARSE with a message in err. */
 int session_action_parse(const char *s, session_action *out, char *err,
                          size_t cap);

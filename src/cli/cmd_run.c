@@ -43,8 +43,10 @@ static const char usage_text[] =
     "                      before the feed's bar N (from 0, over the whole\n"
     "                      feed), act as an operator would: kill, release\n"
     "                      (as dto kill [--release]), reload or reload=FILE\n"
-    "                      (as SIGHUP), stop (as SIGTERM); repeatable, for\n"
-    "                      tests and drills that must repeat exactly\n"
+    "                      (as SIGHUP), stop (as SIGTERM), stall=MS (the\n"
+    "                      loop stands still: a watchdog drill);\n"
+    "                      repeatable, for tests and drills that must\n"
+    "                      repeat exactly\n"
     "  -h, --help          this text\n";
 
 int cmd_run(int argc, char **argv) {

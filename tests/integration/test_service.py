@@ -139,3 +139,49 @@ def test_unit_file_verifies(dto_bin, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "dto.service" not in r.stderr, r.stderr
+
+
+def test_watchdog_stops_while_the_loop_stalls(dto_bin, run, tmp_path):
+    """The pings come from the loop itself: a loop that stands still (the
+    `stall` drill, 1.5 s at bar 100) sends none, so systemd would restart
+    it; afterwards they come again."""
+    cfg = prepare(run, tmp_path, speed=600, days=1, calendar="crypto")
+    sock_path = str(tmp_path / "notify.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(sock_path)
+    srv.settimeout(0.05)
+    env = dict(os.environ, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC="100000")
+    p = subprocess.Popen([dto_bin, "run", "--config", cfg, "--log",
+                          tmp_path / "run.log", "--at-bar", "100:stall=1500",
+                          "--at-bar", "200:stop"],
+                         env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    pings, end = [], time.monotonic() + 60
+    try:
+        while time.monotonic() < end and p.poll() is None:
+            try:
+                if srv.recv(4096) == b"WATCHDOG=1":
+                    pings.append(time.monotonic())
+            except socket.timeout:
+                pass
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        srv.close()
+    assert p.returncode == 0
+    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    assert len(pings) >= 10, pings
+    # one gap as long as the stall; the others about 50 ms (and never the
+    # long one twice)
+    assert max(gaps) >= 1.4, gaps
+    assert sum(g >= 1.0 for g in gaps) == 1, gaps
+    # pings resumed after the stall
+    assert pings[-1] - pings[gaps.index(max(gaps))] > 1.4
+
+
+def test_stall_usage(run, tmp_path):
+    cfg = prepare(run, tmp_path, speed=0, days=1, calendar="crypto")
+    for bad in ("5:stall", "5:stall=0", "5:stall=x", "5:stall=700000"):
+        r = run("run", "--config", cfg, "--at-bar", bad, cwd=tmp_path)
+        assert r.returncode == 2 and "stall" in r.stderr, (bad, r.stderr)
