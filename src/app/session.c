@@ -673,26 +673,17 @@ static bool take_signals(run_session *s, size_t i) {
   int64_t deadline = clock_mono_ns() + wait;
   for (;;) {
     lifecycle_watchdog(&s->lc); /* the loop turns */
+    /* wait for a signal, the bar's time, or the next watchdog ping */
     int64_t left = deadline - clock_mono_ns();
     int64_t due = lifecycle_watchdog_due(&s->lc);
-    if (left > due) { /* wake in time for the next ping */
-      int sig = wait_signal(&s->set, due > 0 ? due : 0);
-      if (!sig)
-        continue;
-      if (sig == SIGINT || sig == SIGTERM)
-        return false;
-      if (sig == SIGUSR1)
-        do_kill(s, "signal", "SIGUSR1");
-      else if (sig == SIGUSR2)
-        follow_state(s);
-      else if (sig == SIGHUP)
-        do_reload(s, s->o.config);
-      runner_sync(&s->r);
-      continue;
+    int64_t w = left < due ? left : due;
+    int sig = (w > 0 || (i & 63) == 0) ? wait_signal(&s->set, w > 0 ? w : 0)
+                                       : 0;
+    if (!sig) {
+      if (deadline - clock_mono_ns() > 0)
+        continue; /* woken for the watchdog */
+      return true;
     }
-    int sig = (left > 0 || (i & 63) == 0)
-                  ? wait_signal(&s->set, left > 0 ? left : 0)
-                  : 0;
     if (sig == SIGINT || sig == SIGTERM)
       return false;
     if (sig == SIGUSR1)
@@ -701,8 +692,6 @@ static bool take_signals(run_session *s, size_t i) {
       follow_state(s);
     else if (sig == SIGHUP)
       do_reload(s, s->o.config);
-    if (!sig)
-      return true;
     /* a command is a step of its own: its cancels (and its checkpoint)
      * go out now, not with the next bar */
     runner_sync(&s->r);
