@@ -175,6 +175,13 @@ int recovery_apply(runner *r, recovery *rc, char *err, size_t cap) {
                 ? DTO_ENOENT
                 : engine_restore_position(r->e, p->account, p->strategy, sym,
                                           &pos);
+    if (e == DTO_EOVERFLOW) {
+      snprintf(err, cap,
+               "the journal's position of account '%s', strategy '%s', "
+               "symbol '%s' holds values out of range (a damaged store)",
+               p->account, p->strategy, p->symbol);
+      return e;
+    }
     if (e) {
       snprintf(err, cap,
                "the journal holds a position of account '%s', strategy "

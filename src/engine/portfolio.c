@@ -348,27 +348,32 @@ int portfolio_restore(portfolio *p, uint32_t account, int64_t strategy,
   if (account >= p->na || sym >= p->nsym ||
       (strategy >= 0 && (size_t)strategy >= p->ns))
     return DTO_EINVAL;
-  /* cash moved by these fills: sells - buys - fees = realized - cost - fees */
-  fx flow = pos->realized - pos->cost - pos->fees;
+  if (strategy >= 0 && p->s[strategy].account != account)
+    return DTO_EINVAL;
+  /* cash moved by these fills: sells - buys - fees = realized - cost - fees;
+   * rows read back from a store are checked like fills */
+  bool ovf = false;
+  fx flow = csub(csub(pos->realized, pos->cost, &ovf), pos->fees, &ovf);
+  fx *cash, *realized, *fees;
+  position *dst;
   if (strategy < 0) {
-    position *ap = &p->apos[account * p->nsym + sym];
-    *ap = *pos;
-    ap->open_day = -1;
     acct *a = &p->a[account];
-    a->cash += flow;
-    a->realized += pos->realized;
-    a->fees += pos->fees;
+    dst = &p->apos[account * p->nsym + sym];
+    cash = &a->cash, realized = &a->realized, fees = &a->fees;
   } else {
-    if (p->s[strategy].account != account)
-      return DTO_EINVAL;
-    position *sp = &p->spos[(size_t)strategy * p->nsym + sym];
-    *sp = *pos;
-    sp->open_day = -1;
     strat_book *sb = &p->s[strategy];
-    sb->cash += flow;
-    sb->realized += pos->realized;
-    sb->fees += pos->fees;
+    dst = &p->spos[(size_t)strategy * p->nsym + sym];
+    cash = &sb->cash, realized = &sb->realized, fees = &sb->fees;
   }
+  fx nc = cadd(*cash, flow, &ovf), nr = cadd(*realized, pos->realized, &ovf),
+     nf = cadd(*fees, pos->fees, &ovf);
+  if (ovf || pos->fees < 0)
+    return DTO_EOVERFLOW;
+  *dst = *pos;
+  dst->open_day = -1;
+  *cash = nc;
+  *realized = nr;
+  *fees = nf;
   return 0;
 }
 

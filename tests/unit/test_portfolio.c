@@ -377,12 +377,33 @@ static void test_fee_compute(void **state) {
   assert_fx(fee_compute(&f, F("100"), F("20"), true), "0");
 }
 
+/* Rows read back from a store are checked like fills: a value that would
+ * overflow a balance is refused and nothing changes; a sound row moves cash
+ * by realized - cost - fees (hand count). */
+static void test_restore_checked(void **state) {
+  (void)state;
+  portfolio *p = new_portfolio();
+  position bad = {10 * FX_ONE, -FX_MAX, 0, 0, -1}; /* cash + FX_MAX */
+  assert_int_equal(portfolio_restore(p, 0, -1, 0, &bad), DTO_EOVERFLOW);
+  assert_int_equal(portfolio_account_cash(p, 0), 100000 * FX_ONE);
+  assert_int_equal(portfolio_account_pos(p, 0, 0)->qty, 0);
+  position neg = {0, 0, 0, -FX_ONE, -1}; /* negative fees */
+  assert_int_equal(portfolio_restore(p, 0, -1, 0, &neg), DTO_EOVERFLOW);
+  position ok = {10 * FX_ONE, 1000 * FX_ONE, 50 * FX_ONE, 2 * FX_ONE, -1};
+  assert_int_equal(portfolio_restore(p, 0, -1, 0, &ok), 0);
+  /* 100000 + 50 - 1000 - 2 */
+  assert_int_equal(portfolio_account_cash(p, 0), 99048 * FX_ONE);
+  assert_int_equal(portfolio_account_pos(p, 0, 0)->qty, 10 * FX_ONE);
+  portfolio_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_scenario),
       cmocka_unit_test(test_day_trades),
       cmocka_unit_test(test_two_strategies),
       cmocka_unit_test(test_fee_compute),
+      cmocka_unit_test(test_restore_checked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
