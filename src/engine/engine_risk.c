@@ -260,26 +260,22 @@ void engine__derive_limits(engine *e) {
   engine__update_flatten_flags(e);
 }
 
+static void set_halt(engine *e, sym_id sym, bool on, const char *by,
+                     bool alert);
+
 void engine__halt_instrument(engine *e, sym_id sym, const char *why) {
-  symsubs *ss = &e->subs[sym];
-  if (ss->halted)
-    return;
-  ss->halted = true;
-  log_line l;
-  if (log_begin(&l, e->cfg.log, LOG_WARN, "risk.instrument_halted")) {
-    log_str(&l, "symbol", e->cfg.instruments->v[sym].symbol);
-    log_str(&l, "by", "broker_report");
-    log_str(&l, "why", why ? why : "");
-    log_end(&l);
-  }
+  char by[160];
+  snprintf(by, sizeof by, "broker report: %s", why ? why : "refused");
+  set_halt(e, sym, true, by, false); /* broker_report_invalid says it */
 }
 
-int engine_halt_instrument(engine *e, sym_id sym, bool on, const char *by) {
-  if (sym >= e->cfg.instruments->n)
-    return DTO_EINVAL;
+/* The one setter of an instrument's halt: logged; alerted unless the
+ * caller's own alert already says it (a refused broker report). */
+static void set_halt(engine *e, sym_id sym, bool on, const char *by,
+                     bool alert) {
   symsubs *ss = &e->subs[sym];
   if (ss->halted == on)
-    return 0;
+    return;
   ss->halted = on;
   const char *name = e->cfg.instruments->v[sym].symbol;
   log_line l;
@@ -289,12 +285,20 @@ int engine_halt_instrument(engine *e, sym_id sym, bool on, const char *by) {
     log_str(&l, "by", by ? by : "");
     log_end(&l);
   }
+  if (!alert)
+    return;
   char msg[256];
   snprintf(msg, sizeof msg,
            on ? "%s halted: only orders that reduce positions pass"
               : "%s released: orders pass the risk gate again",
            name);
   engine__alert(e, on ? "instrument_halted" : "instrument_released", 3, 0, msg);
+}
+
+int engine_halt_instrument(engine *e, sym_id sym, bool on, const char *by) {
+  if (sym >= e->cfg.instruments->n)
+    return DTO_EINVAL;
+  set_halt(e, sym, on, by, true);
   return 0;
 }
 
