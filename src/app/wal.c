@@ -83,15 +83,12 @@ int wal_release(wal *w) {
   for (size_t i = 0; i < w->nheld && !opens; i++)
     opens = w->held[i].kind != CMD_CANCEL;
   int rc = opens && w->barrier ? w->barrier(w->bctx) : 0;
+  /* brokers never call back into the wrapper (broker.h): the list stays
+   * as it is while it is walked */
   size_t n = w->nheld;
-  /* the inner broker never calls back into the wrapper, but keep the
-   * list stable while walking it anyway */
-  cmd *cmds = w->held;
-  w->held = NULL;
-  w->heldcap = 0;
-  w->nheld = 0;
+  const cmd *cmds = w->held;
   for (size_t i = 0; i < n; i++) {
-    cmd *c = &cmds[i];
+    const cmd *c = &cmds[i];
     if (rc) { /* not durable: never sent; tell the engine */
       if (c->kind == CMD_SUBMIT)
         own_report(w, REP_REJECTED, c->o.id, c->o.updated);
@@ -108,13 +105,7 @@ int wal_release(wal *w) {
     else
       w->inner->replace(w->ictx, c->id, &c->o);
   }
-  /* keep the larger buffer for the next step */
-  if (w->heldcap == 0) {
-    w->held = cmds;
-    w->heldcap = n;
-  } else {
-    free(cmds);
-  }
+  w->nheld = 0;
   return rc ? rc : (int)n;
 }
 
