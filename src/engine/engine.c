@@ -432,3 +432,16 @@ const char *engine_account_id(const engine *e, size_t i) {
 }
 size_t engine_working_orders(const engine *e) { return e->working; }
 uint64_t engine_fill_count(const engine *e) { return e->fills; }
+
+fx engine_account_day_pnl(const engine *e, uint32_t account) {
+  if (account >= e->cfg.naccounts)
+    return 0;
+  return portfolio_account_equity(e->pf, account) - e->acct_day_start[account];
+}
+
+fx engine_strategy_day_pnl(const engine *e, uint32_t strategy) {
+  if (strategy >= e->nst)
+    return 0;
+  return portfolio_strategy_equity(e->pf, strategy) -
+         e->st[strategy].day_start;
+}

@@ -125,6 +125,65 @@ bool engine_instrument_halted(const engine *e, sym_id sym);
  * positions, as the kill switch does.  DTO_EINVAL for a bad scope. */
 int engine_set_mode(engine *e, int scope, uint32_t index, enum risk_mode m,
                     const char *by);
+
+/* ---- operator actions ------------------------------------------------------
+ * What a person does through `dto ctl` or the HTTP API, called on the
+ * engine's thread.  by names who did it, for the log (each action logs one
+ * "ops.*" event with its outcome; not owned, may be NULL).  The ones that
+ * cancel or send orders collect the broker's reports before they return.
+ * scope: 0 everything, RISK_SCOPE_ACCOUNT (index: the account) or
+ * RISK_SCOPE_STRATEGY (index: the strategy); sym < 0: every instrument,
+ * else only instrument sym. */
+
+/* Cancel working order id: 0 when the cancel was sent or is already
+ * pending, DTO_ENOENT for no such order, DTO_ESTATE when it has already
+ * ended, the broker's code when it cannot take the request.  A protective
+ * exit of a bracket position (a take-profit or stop-loss that keeps an open
+ * position covered) is refused with DTO_EREJECT: canceling it would leave
+ * the position unprotected while it stays open, so a person flattens
+ * instead, which closes the position and takes its exits away with it. */
+int engine_cancel_order(engine *e, order_id id, const char *by);
+/* Cancel every working order of the scope (in sym) but the protective exits
+ * of open bracket positions, as the kill switch does; brackets stay armed,
+ * so later fills of entries still get exits.  Returns the cancels sent; a
+ * scope, index or sym that does not exist cancels nothing. */
+size_t engine_cancel_all(engine *e, int scope, uint32_t index, int32_t sym,
+                         const char *by);
+/* Close positions: every strategy of the scope flattens every instrument it
+ * trades (or only sym) as strat_flatten does: its working orders there are
+ * canceled and a market day order closes its position.  *closing_orders
+ * (may be NULL) gets the number of closing orders sent.  0 when every
+ * flatten went out or there was nothing to close; DTO_EREJECT when some
+ * were refused (by the risk gate, for instance under the kill switch, or
+ * by the broker; the others are still done, and each refusal is logged
+ * with its reason); DTO_EINVAL (nothing done) for a scope, index or sym
+ * that does not exist.  Strategies that do not trade sym have nothing to
+ * close. */
+int engine_flatten_scope(engine *e, int scope, uint32_t index, int32_t sym,
+                         const char *by, size_t *closing_orders);
+/* Pause (pause true) or resume strategy: paused, it may place no opening
+ * order (exits, reducing orders and flattens pass), which is its mode
+ * REDUCING with cause person until a person resumes it (ACTIVE).  Pausing a
+ * REDUCING strategy makes the person the cause (the next day no longer
+ * lifts it); pausing a paused one or resuming an active one changes
+ * nothing (0).  DTO_ESTATE, nothing changed, for pausing a HALTED strategy
+ * (that would loosen the halt) or resuming one that a limit or a guard put
+ * in its mode rather than a person (engine_set_mode releases those).
+ * DTO_EINVAL for no such strategy.  Working orders stay. */
+int engine_pause_strategy(engine *e, uint32_t strategy, bool pause,
+                          const char *by);
+/* Is the strategy paused: REDUCING because a person said so. */
+bool engine_strategy_paused(const engine *e, uint32_t strategy);
+/* Maintenance on or off: while on, no order that could open or grow a
+ * position passes anywhere (risk reason maintenance); reducing orders,
+ * flattens and the exits of brackets pass, and working orders stay
+ * (engine_cancel_all takes them).  It is held in the risk state, so it
+ * survives a restart through the checkpoint; the kill switch and the
+ * modes are independent of it.  Setting it to what it is changes nothing.
+ * Returns 0. */
+int engine_set_maintenance(engine *e, bool on, const char *by);
+bool engine_maintenance(const engine *e);
+
 /* New limits (SIGHUP); modes and halts are kept.  DTO_EINVAL (nothing
  * changes) for an invalid configuration. */
 int engine_reload_risk(engine *e, const risk_config *cfg);
@@ -201,5 +260,9 @@ const char *engine_strategy_id(const engine *e, size_t i);
 const char *engine_account_id(const engine *e, size_t i);
 size_t engine_working_orders(const engine *e);
 uint64_t engine_fill_count(const engine *e);
+/* The day's P&L (equity now minus at the day's start) of an account or a
+ * strategy, as the daily-loss limits see it. */
+fx engine_account_day_pnl(const engine *e, uint32_t account);
+fx engine_strategy_day_pnl(const engine *e, uint32_t strategy);
 
 #endif

@@ -70,9 +70,14 @@ typedef struct bracket {
 } bracket;
 
 /* The end-of-day flatten of one strategy slot, beside flattened_day. */
+/* flat_state.why of a closing order the broker refused: a fixed number
+ * outside the risk reasons (checkpoints hold it; the reasons grow). */
+#define FLAT_WHY_BROKER 0xFFFF
+
 typedef struct flat_state {
   order_id oid; /* the closing order of the last attempt, or ORDER_NONE */
-  int why;      /* the refusal last alerted (enum risk_reason), 0 none */
+  int why;      /* the refusal last alerted (enum risk_reason), 0 none,
+                   FLAT_WHY_BROKER: the broker refused the closing order */
   int64_t day;  /* the exchange day of that alert */
 } flat_state;
 

@@ -498,7 +498,8 @@ int engine_restore_snapshot(engine *e, const void *p, size_t n, char *err,
       v->flat[k].oid = snap_get_u32(r);
       v->flat[k].why = (int)snap_get_u32(r);
       v->flat[k].day = snap_get_i64(r);
-      snap_check(r, v->flat[k].why >= 0 && v->flat[k].why <= RISK_REASON_COUNT);
+      snap_check(r, (v->flat[k].why >= 0 && v->flat[k].why < RISK_REASON_COUNT) ||
+                         v->flat[k].why == FLAT_WHY_BROKER);
     }
     v->state = xcalloc(1, s->def->state_size ? s->def->state_size : 1);
     snap_get_blob(r, v->state, s->def->state_size);

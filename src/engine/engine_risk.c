@@ -1,5 +1,7 @@
 /* engine_risk.c - risk state: day baselines, P&L limits, the end-of-day
- * flatten, modes, the kill switch and alerts. */
+ * flatten, modes, the kill switch and alerts, and a person's other actions
+ * (cancels, flattens, pause, maintenance).  Like the kill switch, none of
+ * them takes the protective exits from a position without closing it. */
 #include "engine/engine_int.h"
 
 #include "core/alloc.h"
@@ -70,6 +72,13 @@ void engine__check_pnl(engine *e, sym_id sym) {
   }
 }
 
+/* Why engine__flatten refused, for logs and alerts: the risk check, or
+ * broker_refused when the risk gate passed the closing order (RISK_OK) and
+ * the broker did not take it. */
+static const char *flatten_refusal_name(enum risk_reason why) {
+  return why == RISK_OK ? "broker_refused" : risk_reason_name(why);
+}
+
 /* End-of-day flatten: strategies with flatten_before_close cancel their
  * working orders and close their positions in sym, from the first event at
  * or after that long before the session's close (t: the end of the bar, or
@@ -120,8 +129,8 @@ void engine__flatten_due_slow(engine *e, sym_id sym, dto_time t,
     }
     fs->oid = ORDER_NONE;
     /* RISK_OK: the broker did not take the closing order */
-    int w = why == RISK_OK ? RISK_REASON_COUNT : (int)why;
-    const char *wn = why == RISK_OK ? "broker_refused" : risk_reason_name(why);
+    int w = why == RISK_OK ? FLAT_WHY_BROKER : (int)why;
+    const char *wn = flatten_refusal_name(why);
     if (log_begin(&l, e->cfg.log, LOG_WARN, "risk.flatten_refused")) {
       log_str(&l, "strategy", s->id);
       log_str(&l, "symbol", ins->symbol);
@@ -152,17 +161,20 @@ void engine__on_round_trip(void *ctx, const trade_rec *t) {
     e->cfg.hooks.trade_closed(e->cfg.hooks.ctx, t);
 }
 
-/* Cancel the working orders of a scope (3: all) but the protective exits
- * of bracket positions: the kill switch and halts stop trading, they do not
- * take the stops away from what is held (docs/internals/risk.md). */
-size_t engine__cancel_scope(engine *e, int scope, uint32_t index) {
+/* Cancel the working orders of a scope (1 account, 2 strategy, else all)
+ * in sym (< 0: every instrument) but the protective exits of bracket
+ * positions: the kill switch, halts and a person's cancel-all stop trading,
+ * they do not take the stops away from what is held
+ * (docs/internals/risk.md). */
+static size_t cancel_where(engine *e, int scope, uint32_t index, int32_t sym) {
   size_t n = engine__open_snapshot(e), canceled = 0;
   for (size_t i = 0; i < n; i++) {
     const order *o = oms_cget(e->oms, e->scratch[i]);
     if (!o || !order_is_working(o->state) || o->state == OS_PENDING_CANCEL)
       continue;
     if ((scope == 1 && o->account != index) ||
-        (scope == 2 && o->strategy != index))
+        (scope == 2 && o->strategy != index) ||
+        (sym >= 0 && o->sym != (sym_id)sym))
       continue;
     if (engine__protective(e, o))
       continue;
@@ -170,6 +182,10 @@ size_t engine__cancel_scope(engine *e, int scope, uint32_t index) {
       canceled++;
   }
   return canceled;
+}
+
+size_t engine__cancel_scope(engine *e, int scope, uint32_t index) {
+  return cancel_where(e, scope, index, -1);
 }
 
 size_t engine_kill(engine *e, bool on, const char *by) {
@@ -214,6 +230,176 @@ int engine_set_mode(engine *e, int scope, uint32_t index, enum risk_mode m,
   }
   return 0;
 }
+
+/* ---- a person's actions ------------------------------------------------- */
+
+/* Does (scope, index, sym) name something (see engine.h)? */
+static bool ops_scope_ok(const engine *e, int scope, uint32_t index,
+                         int32_t sym) {
+  if (sym >= 0 && (size_t)sym >= e->cfg.instruments->n)
+    return false;
+  return scope == 0 ||
+         (scope == RISK_SCOPE_ACCOUNT && index < e->cfg.naccounts) ||
+         (scope == RISK_SCOPE_STRATEGY && index < e->nst);
+}
+
+/* The scope's fields of an ops.* log line. */
+static void log_ops_scope(log_line *l, const engine *e, int scope,
+                          uint32_t index, int32_t sym) {
+  if (scope == RISK_SCOPE_ACCOUNT && index < e->cfg.naccounts)
+    log_str(l, "account", e->cfg.accounts[index].id);
+  else if (scope == RISK_SCOPE_STRATEGY && index < e->nst)
+    log_str(l, "strategy", e->st[index].id);
+  else
+    log_str(l, "scope", scope == 0 ? "all" : "?");
+  if (sym >= 0 && (size_t)sym < e->cfg.instruments->n)
+    log_str(l, "symbol", e->cfg.instruments->v[sym].symbol);
+}
+
+int engine_cancel_order(engine *e, order_id id, const char *by) {
+  const order *o = oms_cget(e->oms, id);
+  int rc;
+  if (!o)
+    rc = DTO_ENOENT;
+  else if (!order_is_working(o->state))
+    rc = DTO_ESTATE;
+  else if (o->state == OS_PENDING_CANCEL)
+    rc = 0;
+  else if (engine__protective(e, o))
+    rc = DTO_EREJECT; /* the position would stay open, unprotected */
+  else
+    rc = engine__cancel(e, id);
+  o = oms_cget(e->oms, id); /* the broker call may have moved the table */
+  log_line l;
+  if (log_begin(&l, e->cfg.log, rc ? LOG_WARN : LOG_INFO, "ops.cancel")) {
+    if (o)
+      log_str(&l, "cloid", o->cloid);
+    else
+      log_int(&l, "order", id);
+    log_str(&l, "by", by ? by : "");
+    log_str(&l, "result", rc ? dto_strerror(rc) : "ok");
+    log_end(&l);
+  }
+  if (rc == 0)
+    engine_pump(e);
+  return rc;
+}
+
+size_t engine_cancel_all(engine *e, int scope, uint32_t index, int32_t sym,
+                         const char *by) {
+  bool ok = ops_scope_ok(e, scope, index, sym);
+  size_t n = ok ? cancel_where(e, scope, index, sym) : 0;
+  log_line l;
+  if (log_begin(&l, e->cfg.log, ok ? LOG_INFO : LOG_WARN, "ops.cancel_all")) {
+    log_ops_scope(&l, e, scope, index, sym);
+    log_str(&l, "by", by ? by : "");
+    log_int(&l, "canceled", (int64_t)n);
+    if (!ok)
+      log_str(&l, "result", dto_strerror(DTO_EINVAL));
+    log_end(&l);
+  }
+  if (n)
+    engine_pump(e);
+  return n;
+}
+
+int engine_flatten_scope(engine *e, int scope, uint32_t index, int32_t sym,
+                         const char *by, size_t *closing_orders) {
+  size_t sent = 0, refused = 0;
+  bool ok = ops_scope_ok(e, scope, index, sym);
+  for (size_t i = 0; ok && i < e->nst; i++) {
+    strat *s = &e->st[i];
+    if ((scope == RISK_SCOPE_ACCOUNT && s->account != index) ||
+        (scope == RISK_SCOPE_STRATEGY && s->index != index))
+      continue;
+    for (size_t k = 0; k < s->nsyms; k++) {
+      sym_id y = s->syms[k];
+      if (sym >= 0 && y != (sym_id)sym)
+        continue;
+      order_id closing = ORDER_NONE;
+      enum risk_reason why = RISK_OK;
+      if (engine__flatten(s, y, &closing, &why) == 0) {
+        sent += closing != ORDER_NONE;
+        continue;
+      }
+      refused++;
+      log_line l;
+      if (log_begin(&l, e->cfg.log, LOG_WARN, "ops.flatten_refused")) {
+        log_str(&l, "strategy", s->id);
+        log_str(&l, "symbol", e->cfg.instruments->v[y].symbol);
+        log_str(&l, "check", flatten_refusal_name(why));
+        log_end(&l);
+      }
+    }
+  }
+  int rc = !ok ? DTO_EINVAL : refused ? DTO_EREJECT : 0;
+  log_line l;
+  if (log_begin(&l, e->cfg.log, rc ? LOG_WARN : LOG_INFO, "ops.flatten")) {
+    log_ops_scope(&l, e, scope, index, sym);
+    log_str(&l, "by", by ? by : "");
+    log_int(&l, "closing_orders", (int64_t)sent);
+    log_int(&l, "refused", (int64_t)refused);
+    log_str(&l, "result", rc ? dto_strerror(rc) : "ok");
+    log_end(&l);
+  }
+  if (closing_orders)
+    *closing_orders = sent;
+  if (ok)
+    engine_pump(e);
+  return rc;
+}
+
+bool engine_strategy_paused(const engine *e, uint32_t strategy) {
+  return strategy < e->nst &&
+         risk_mode_of(e->risk, RISK_SCOPE_STRATEGY, strategy) ==
+             MODE_REDUCING &&
+         risk_mode_cause(e->risk, RISK_SCOPE_STRATEGY, strategy) ==
+             RISK_CAUSE_PERSON;
+}
+
+int engine_pause_strategy(engine *e, uint32_t strategy, bool pause,
+                          const char *by) {
+  if (strategy >= e->nst)
+    return DTO_EINVAL;
+  enum risk_mode m = risk_mode_of(e->risk, RISK_SCOPE_STRATEGY, strategy);
+  bool paused = engine_strategy_paused(e, strategy);
+  int rc = 0;
+  /* a pause never loosens a halt; a resume never releases what a limit or
+   * a guard set (engine_set_mode is the deliberate way to) */
+  if (pause ? m == MODE_HALTED : m != MODE_ACTIVE && !paused)
+    rc = DTO_ESTATE;
+  else if (pause != paused)
+    rc =
+        risk_transition(e->risk, RISK_SCOPE_STRATEGY, strategy,
+                        pause ? MODE_REDUCING : MODE_ACTIVE, RISK_CAUSE_PERSON);
+  log_line l;
+  if (log_begin(&l, e->cfg.log, rc ? LOG_WARN : LOG_INFO,
+                pause ? "ops.pause" : "ops.resume")) {
+    log_str(&l, "strategy", e->st[strategy].id);
+    log_str(&l, "by", by ? by : "");
+    log_str(
+        &l, "mode",
+        risk_mode_name(risk_mode_of(e->risk, RISK_SCOPE_STRATEGY, strategy)));
+    log_str(&l, "result", rc ? dto_strerror(rc) : "ok");
+    log_end(&l);
+  }
+  return rc;
+}
+
+int engine_set_maintenance(engine *e, bool on, const char *by) {
+  if (risk_maintenance(e->risk) == on)
+    return 0;
+  risk_set_maintenance(e->risk, on);
+  log_line l;
+  if (log_begin(&l, e->cfg.log, LOG_WARN, "ops.maintenance")) {
+    log_str(&l, "state", on ? "on" : "off");
+    log_str(&l, "by", by ? by : "");
+    log_end(&l);
+  }
+  return 0;
+}
+
+bool engine_maintenance(const engine *e) { return risk_maintenance(e->risk); }
 
 int engine_reload_risk(engine *e, const risk_config *cfg) {
   int rc = risk_reload(e->risk, cfg);

@@ -66,6 +66,7 @@ struct risk {
   int fill_cap; /* per-symbol fill-loop ring size */
   bool store_fault;
   bool unreconciled;
+  bool maintenance; /* a person's: only reducing orders, everywhere */
   dup_table dup;
   uint64_t refused[RISK_REASON_COUNT];
   uint64_t checked;
@@ -559,6 +560,8 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
     return refuse(r, d, RISK_HALTED, 0, 0, 1);
   if (ss->mode == MODE_HALTED)
     return refuse(r, d, RISK_HALTED, 0, 0, 2);
+  if (!reducing && r->maintenance)
+    return refuse(r, d, RISK_MAINTENANCE, 0, 0, 3);
   if (!reducing && (as->mode == MODE_REDUCING || ss->mode == MODE_REDUCING)) {
     int scope = as->mode == MODE_REDUCING ? 1 : 2;
     enum risk_cause c = scope == 1 ? as->cause : ss->cause;
@@ -981,6 +984,8 @@ void risk_store_fault(risk *r, bool on) { r->store_fault = on; }
 bool risk_store_faulted(const risk *r) { return r->store_fault; }
 void risk_unreconciled(risk *r, bool on) { r->unreconciled = on; }
 bool risk_is_unreconciled(const risk *r) { return r->unreconciled; }
+void risk_set_maintenance(risk *r, bool on) { r->maintenance = on; }
+bool risk_maintenance(const risk *r) { return r->maintenance; }
 
 void risk_set_mode(risk *r, int sc, uint32_t i, enum risk_mode m) {
   risk_transition(r, sc, i, m, RISK_CAUSE_PERSON);
@@ -1036,9 +1041,10 @@ const risk_account_limits *risk_account(const risk *r, uint32_t account) {
 
 /* ---- snapshots ------------------------------------------------------------
  *
- * Layout, version 1 (integers little-endian; i64 two's complement):
+ * Layout, versions 1 and 2 (integers little-endian; i64 two's complement):
  *   "DRSK" u32 version  u32 naccounts u32 nstrategies u32 nsyms
  *   global:      u8 mode u8 cause (the kill switch)
+ *                [version 2: u8 maintenance, always 1]
  *   accounts:    u8 mode u8 cause ring(sec) ring(min)
  *   strategies:  u8 mode u8 cause ring(sec) ring(min) u32 losses_in_row
  *                nsyms x ring(fills)
@@ -1052,10 +1058,17 @@ const risk_account_limits *risk_account(const risk *r, uint32_t account) {
  * and nothing after.  The storage-fault and unreconciled flags are not in
  * it: they are the app's view of the present (the journal's health, the
  * reconciliation every restart needs), set again at every start, and a
- * restore leaves them as they are. */
+ * restore leaves them as they are.
+ *
+ * A gate writes the lowest version that holds its state, as git writes
+ * index version 3 only when an entry needs its extended flags: version 1
+ * while maintenance is off, version 2 (the maintenance byte) while it is
+ * on.  The states that existed before maintenance keep their bytes, and
+ * each state has one encoding (version 2 with the byte 0 is refused). */
 
 #define SNAP_MAGIC "DRSK"
 #define SNAP_VERSION 1u
+#define SNAP_VERSION_MAINTENANCE 2u
 #define DUP_REC 53 /* bytes per duplicate entry */
 
 typedef struct wr {
@@ -1115,12 +1128,14 @@ size_t risk_snapshot(const risk *r, dbuf *out) {
   size_t start = out->len;
   wr w = {out, 0};
   put(&w, SNAP_MAGIC, 4);
-  put_u32(&w, SNAP_VERSION);
+  put_u32(&w, r->maintenance ? SNAP_VERSION_MAINTENANCE : SNAP_VERSION);
   put_u32(&w, (uint32_t)r->na);
   put_u32(&w, (uint32_t)r->ns);
   put_u32(&w, (uint32_t)r->nsym);
   put_u8(&w, r->glob.mode);
   put_u8(&w, r->glob.cause);
+  if (r->maintenance)
+    put_u8(&w, 1);
   for (size_t i = 0; i < r->na; i++) {
     put_u8(&w, r->as[i].mode);
     put_u8(&w, r->as[i].cause);
@@ -1264,12 +1279,19 @@ static bool restore(risk *r, rd *d, bool apply) {
   uint8_t magic[4];
   for (int i = 0; i < 4; i++)
     magic[i] = get_u8(d);
-  if (d->bad || memcmp(magic, SNAP_MAGIC, 4) || get_u32(d) != SNAP_VERSION ||
+  uint32_t version = get_u32(d);
+  if (d->bad || memcmp(magic, SNAP_MAGIC, 4) ||
+      (version != SNAP_VERSION && version != SNAP_VERSION_MAINTENANCE) ||
       get_u32(d) != r->na || get_u32(d) != r->ns || get_u32(d) != r->nsym ||
       d->bad)
     return false;
   if (!get_mode(d, RISK_SCOPE_GLOBAL, &r->glob, apply))
     return false;
+  bool maintenance = version == SNAP_VERSION_MAINTENANCE;
+  if (maintenance && (get_u8(d) != 1 || d->bad))
+    return false;
+  if (apply)
+    r->maintenance = maintenance;
   for (size_t i = 0; i < r->na; i++)
     if (!get_mode(d, RISK_SCOPE_ACCOUNT, &r->as[i], apply) ||
         !get_ring(d, &r->as[i].sec, apply) ||

@@ -12,8 +12,9 @@
  * keeps it fast, deterministic and testable at every boundary.  Each check
  * has a stable reason code; the first failing check decides, in the order
  * of enum risk_reason (storage_fault and unreconciled, appended last to keep
- * the numbers stable, are checked right after the kill switch).  Refusals carry
- * the check, the value compared and the limit.
+ * the numbers stable, are checked right after the kill switch, and
+ * maintenance, appended after them, between the HALTED and the REDUCING
+ * modes).  Refusals carry the check, the value compared and the limit.
  *
  * Limits come in three kinds:
  *   - order limits (size, value, collar, position per symbol, duplicates,
@@ -92,7 +93,8 @@
   X(DRAWDOWN, "max_drawdown")                                                  \
   X(STORE_FAULT, "storage_fault")                                              \
   X(UNRECONCILED, "unreconciled")                                              \
-  X(INSTRUMENT_HALTED, "instrument_halted")
+  X(INSTRUMENT_HALTED, "instrument_halted")                                    \
+  X(MAINTENANCE, "maintenance")
 
 enum risk_reason {
 #define DTO__RISK_ENUM(name, str) RISK_##name,
@@ -357,6 +359,15 @@ bool risk_store_faulted(const risk *r);
  * (reason unreconciled). */
 void risk_unreconciled(risk *r, bool on);
 bool risk_is_unreconciled(const risk *r);
+/* Maintenance, set by a person: while on, every account and strategy is
+ * held as if it were REDUCING (only reducing orders pass; the others are
+ * refused with reason maintenance), whatever its mode.  It is a flag beside
+ * the modes, not a mode, so the kill switch and the modes change without
+ * touching it and releasing them does not end it.  Unlike the store-fault
+ * and unreconciled flags it is part of the snapshot: nothing in the present
+ * sets it again at a start, only a person ends it. */
+void risk_set_maintenance(risk *r, bool on);
+bool risk_maintenance(const risk *r);
 /* Set by a person (manual: only a person releases it): risk_transition
  * with cause person on an account or strategy; anything else (the global
  * scope, a bad index or mode) is refused and counted. */
@@ -377,13 +388,15 @@ const char *risk_cause_name(enum risk_cause c);
 /* ---- snapshots ------------------------------------------------------------
  *
  * The mutable state, not the configuration: the modes of every account and
- * strategy and the kill switch with their causes, the throttle windows, the
- * consecutive-loss counts, the fill-loop windows, the duplicate memory, the
- * decision and refusal counts and the illegal-transition record.
- * Versioned, little-endian, field by field (docs/internals/risk.md gives the
- * layout); the same state gives the same bytes.  Not in it: the
- * storage-fault and unreconciled flags, which the app sets from the
- * present at every start (a restore leaves them as they are). */
+ * strategy and the kill switch with their causes, maintenance, the
+ * throttle windows, the consecutive-loss counts, the fill-loop windows, the
+ * duplicate memory, the decision and refusal counts and the
+ * illegal-transition record.  Versioned, little-endian, field by field
+ * (risk.c and docs/internals/risk.md give the layout); the same state gives
+ * the same bytes.  Version 2 only adds maintenance and is written only while
+ * it is on; both versions are read.  Not in it: the storage-fault and
+ * unreconciled flags, which the app sets from the present at every start
+ * (a restore leaves them as they are). */
 
 /* Append the snapshot of r to out.  Returns the bytes appended, or 0 when
  * out's cap was reached (out is then as it was). */
