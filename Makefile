@@ -27,7 +27,7 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -Wvla -fno-common
 DEFS := -D_GNU_SOURCE
 INC := -Isrc $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-LIBS := -lyaml -lsqlite3 -lpq -lxxhash -lm -lpthread
+LIBS := -lyaml -ljansson -lsqlite3 -lpq -lxxhash -lm -lpthread
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GITREV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -127,7 +127,7 @@ unit: $(UNIT_BIN)
 # The unit tests of threaded code again under ThreadSanitizer, in their own
 # build folder $(BUILD)/tsan; add a test's name to TSAN_TESTS to have it
 # run there too.  halt_on_error makes any report fail the program.
-TSAN_TESTS ?= test_inq
+TSAN_TESTS ?= test_inq test_ctl
 TSAN_BIN := $(TSAN_TESTS:%=$(BUILD)/tsan/tests/%)
 tsan:
 	@$(MAKE) --no-print-directory MODE=tsan $(TSAN_BIN)

@@ -177,6 +177,14 @@ static int write_reports(const runner *r, const char *dir, size_t bad_rows,
   if ((rc = write_file(dir, "orders.csv", &b, err, errcap)))
     goto out;
 
+  /* fills.csv: every fill in the engine's order (dto run --out writes the
+   * same file, so the two can be compared byte for byte) */
+  dbuf_reset(&b);
+  dbuf_adds(&b, runner_fills_header);
+  dbuf_add(&b, r->fills_csv.ptr, r->fills_csv.len);
+  if ((rc = write_file(dir, "fills.csv", &b, err, errcap)))
+    goto out;
+
   /* equity.csv */
   dbuf_reset(&b);
   dbuf_adds(&b, "time,equity,drawdown\n");
@@ -238,7 +246,7 @@ static void print_summary(FILE *f, const runner *r, const metrics *tot,
       sep = ",";
     }
   fputc('\n', f);
-  fprintf(f, "reports: %s/{summary.json,trades.csv,orders.csv,equity.csv,"
+  fprintf(f, "reports: %s/{summary.json,trades.csv,orders.csv,fills.csv,equity.csv,"
              "events.jsonl}\n",
           dir);
 }

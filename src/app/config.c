@@ -1350,11 +1350,12 @@ static int load_backtest(loader *L, const ynode *v) {
 
 enum {
   R_FEED, R_SPEED, R_SEED, R_DAYS, R_STATE, R_STORE, R_UNKNOWN, R_TOL,
-  R_ON_STOP, R__N
+  R_ON_STOP, R_CTL, R_DRAIN, R__N
 };
 static const char *const run_keys[R__N] = {
     "feed",  "speed",          "gen_seed",           "gen_days", "state_dir",
-    "store", "unknown_orders", "position_tolerance", "on_stop"};
+    "store", "unknown_orders", "position_tolerance", "on_stop",
+    "ctl_socket", "drain_timeout"};
 
 static int load_run(loader *L, const ynode *v) {
   static const char *const feeds[] = {"replay", "generate"};
@@ -1425,6 +1426,20 @@ static int load_run(loader *L, const ynode *v) {
       return rc;
     r->on_stop = which ? ON_STOP_KEEP : ON_STOP_CANCEL;
   }
+  if (f[R_CTL] && !is_null(f[R_CTL]) &&
+      (rc = get_path(L, f[R_CTL], "ctl_socket", &r->ctl_socket)))
+    return rc;
+  /* a Unix socket's path must fit sun_path (108 bytes with its NUL) */
+  if (r->ctl_socket && strlen(r->ctl_socket) > 107)
+    return fail(L, f[R_CTL], "'ctl_socket': the resolved path is longer "
+                             "than the 107 bytes a Unix socket allows");
+  r->drain_timeout = 10 * DTO_NS_PER_SEC; /* also when not given: see session.c */
+  if (f[R_DRAIN] && (rc = get_duration(L, f[R_DRAIN], "drain_timeout",
+                                       600 * DTO_NS_PER_SEC,
+                                       &r->drain_timeout)))
+    return rc;
+  if (f[R_DRAIN] && r->drain_timeout < DTO_NS_PER_SEC)
+    return fail(L, f[R_DRAIN], "'drain_timeout': must be at least 1s");
   return 0;
 }
 
@@ -1506,6 +1521,7 @@ void config_release(dto_config *cfg) {
   free(cfg->strategies);
   free(cfg->backtest.out_dir);
   free(cfg->run.state_dir);
+  free(cfg->run.ctl_socket);
   free(cfg->run.store);
   free(cfg->risk.account_orders);
   free(cfg->risk.accounts);

@@ -104,6 +104,10 @@ typedef struct cfg_run {
   enum cfg_on_stop on_stop; /* cancel working day orders, or keep them
                                for a restart; when not given: keep with a
                                store, cancel without */
+  char *ctl_socket;  /* owned; resolved path of `dto ctl`'s socket; NULL:
+                        dto.sock in the state folder */
+  dto_time drain_timeout; /* how long a stop may take before the process
+                             exits non-zero anyway; default 10 s */
 } cfg_run;
 
 /* Risk limits (see engine/risk.h), indexed like the configuration's

@@ -225,3 +225,27 @@ void jhooks_lifecycle(jhooks *h, dto_time t, const char *from, const char *to,
   put_event(h, t, "lifecycle", "", "", &p);
   dbuf_release(&p);
 }
+
+void jhooks_command(jhooks *h, dto_time t, const char *who, const char *op,
+                    const char *args_json, const char *outcome,
+                    const char *message, const char *real_time,
+                    const char *account, const char *strategy) {
+  dbuf p;
+  dbuf_init(&p, 4096);
+  dbuf_adds(&p, "{\"who\":");
+  dbuf_json_str(&p, who);
+  dbuf_adds(&p, ",\"op\":");
+  dbuf_json_str(&p, op);
+  dbuf_adds(&p, ",\"args\":");
+  dbuf_adds(&p, args_json && *args_json ? args_json : "{}");
+  dbuf_adds(&p, ",\"outcome\":");
+  dbuf_json_str(&p, outcome);
+  dbuf_adds(&p, ",\"message\":");
+  dbuf_json_str(&p, message);
+  dbuf_adds(&p, ",\"at\":");
+  dbuf_json_str(&p, real_time);
+  dbuf_addc(&p, '}');
+  put_event(h, t, "command", account ? account : "", strategy ? strategy : "",
+            &p);
+  dbuf_release(&p);
+}

@@ -41,4 +41,13 @@ void jhooks_risk_mode(jhooks *h, dto_time t, const risk_change *c);
 void jhooks_lifecycle(jhooks *h, dto_time t, const char *from, const char *to,
                       const char *why, bool legal);
 
+/* An operator command was carried out or refused (the one command path,
+ * src/app/svc.h): a "command" event with who, what (op and its
+ * arguments as a JSON object), the outcome and its message, and the real
+ * time it arrived (the event's own time is the engine's). */
+void jhooks_command(jhooks *h, dto_time t, const char *who, const char *op,
+                    const char *args_json, const char *outcome,
+                    const char *message, const char *real_time,
+                    const char *account, const char *strategy);
+
 #endif

@@ -180,6 +180,8 @@ static void on_fill(void *ctx, const order *o, fx qty, fx price, fx fee,
   runner *r = ctx;
   if (r->j)
     jhooks_fill(&r->jh, o, qty, price, fee, t);
+  if (r->keep_orders)
+    runner_fill_row(r, &r->fills_csv, o, qty, price, fee, t);
   if (r->sink.fill)
     r->sink.fill(r->sink.ctx, r, o, qty, price, fee, t);
 }
@@ -413,6 +415,7 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   r->bar_interval = cfg->backtest.bar_interval ? cfg->backtest.bar_interval
                                                 : DTO_NS_PER_MIN;
   dbuf_init(&r->orders_csv, SIZE_MAX / 2);
+  dbuf_init(&r->fills_csv, SIZE_MAX / 2);
   dbuf_init(&r->ckpt, STORE_SNAPSHOT_MAX);
   r->day = INT64_MIN;
   clock_sim_init(&r->clock, &r->sc, t0);
@@ -569,6 +572,7 @@ int runner_release(runner *r) {
   free(r->samples);
   free(r->daily.v);
   dbuf_release(&r->orders_csv);
+  dbuf_release(&r->fills_csv);
   dbuf_release(&r->ckpt);
   free(r->trades);
   runner_risk_release(&r->rcfg);

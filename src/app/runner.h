@@ -73,6 +73,7 @@ typedef struct runner {
   /* orders.csv rows of every order that has finished, in finishing order
    * (the OMS itself forgets old finished orders) */
   dbuf orders_csv;
+  dbuf fills_csv;   /* fills.csv rows of every fill, in the engine's order */
   bool keep_orders; /* off for `dto run`, whose reports stream to sink */
   runner_sink sink;
   /* every finished round trip (the portfolio keeps only recent ones) */

@@ -5,16 +5,22 @@
 #include <unistd.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "app/ctl.h"
 #include "app/feed.h"
+#include "app/inq.h"
 #include "app/lifecycle.h"
 #include "app/recovery.h"
+#include "app/source.h"
 #include "app/state.h"
+#include "app/svc.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -44,6 +50,22 @@ struct run_session {
   bool *acct_touched;  /* naccounts x instruments */
   bool *strat_touched; /* strategies x instruments */
   lifecycle lc;        /* the service's state, and systemd */
+  /* the service: the engine's inbound queue, the command path and its
+   * snapshots, and the threads that feed the queue */
+  inq *q;
+  svc sv;
+  bool sv_init;
+  source *src;
+  ctl_server *ctl;
+  pthread_t sig_th;
+  bool sig_started;
+  atomic_bool sig_quit;
+  atomic_int_fast64_t drain_deadline; /* clock_mono_ns(); 0: not draining */
+  int64_t drain_ns;
+  bool stop_req;        /* a stop command was taken */
+  dto_time *last_event; /* per instrument: its last market event */
+  bool *paused;         /* per strategy, for the snapshots */
+  uint64_t n_events, n_bars, n_trades, n_quotes, n_reports, n_cmds;
 };
 
 static const char *const stop_names[SESSION_STOP_COUNT] = {
@@ -309,8 +331,8 @@ static int out_close(run_session *s, char *err, size_t cap) {
  * who: "signal" or "script", what: the reason recorded). */
 static void follow_lifecycle(run_session *s, const char *why);
 
-static void do_kill(run_session *s, const char *who, const char *what) {
-  engine_kill(s->r.e, true, what);
+static size_t do_kill(run_session *s, const char *who, const char *what) {
+  size_t n = engine_kill(s->r.e, true, what);
   follow_lifecycle(s, "kill switch");
   run_state st;
   char err[512];
@@ -323,6 +345,7 @@ static void do_kill(run_session *s, const char *who, const char *what) {
     if (state_write(s->sdir, &st, err, sizeof err) && s->o.msg_out)
       fprintf(s->o.msg_out, "dto: %s\n", err);
   }
+  return n;
 }
 
 /* Every lifecycle change goes to the journal too (the log has it already). */
@@ -334,16 +357,21 @@ static void on_lifecycle(void *ctx, enum lc_state from, enum lc_state to,
                      lc_state_name(to), why, legal);
 }
 
-/* After a kill switch change or a reconciliation: halted while trading is
- * off for the whole service (kill switch, books not reconciled), else
- * ready. */
+/* After a kill switch change, a reconciliation or a command: halted while
+ * trading is off for the whole service (kill switch, books not
+ * reconciled), else maintenance while a person said so, else ready. */
 static void follow_lifecycle(run_session *s, const char *why) {
   enum lc_state st = s->lc.state;
-  if (st != LC_READY && st != LC_HALTED && st != LC_RECONCILING)
+  if (st != LC_READY && st != LC_HALTED && st != LC_RECONCILING &&
+      st != LC_MAINTENANCE)
     return;
   const risk *rk = engine_risk(s->r.e);
   bool off = engine_killed(s->r.e) || risk_is_unreconciled(rk);
-  lifecycle_transition(&s->lc, off ? LC_HALTED : LC_READY, why);
+  enum lc_state to = off                           ? LC_HALTED
+                     : engine_maintenance(s->r.e) ? LC_MAINTENANCE
+                                                   : LC_READY;
+  if (to != st)
+    lifecycle_transition(&s->lc, to, why);
 }
 
 /* `dto kill --clear-halt SYMBOL|all` leaves the symbol in dto.clear: a
@@ -393,22 +421,26 @@ static void follow_state(run_session *s) {
   follow_lifecycle(s, st.killed ? "kill switch" : "kill switch released");
 }
 
-/* A scripted release: what `dto kill --release` writes, then SIGUSR2. */
-static void do_release(run_session *s) {
+/* A release: what `dto kill --release` writes, then what SIGUSR2 does. */
+static void do_release_by(run_session *s, const char *who, const char *why) {
   run_state st;
   char err[512];
   memset(&st, 0, sizeof st);
-  snprintf(st.by, sizeof st.by, "script");
-  snprintf(st.reason, sizeof st.reason, "--at-bar release");
+  snprintf(st.by, sizeof st.by, "%s", who);
+  snprintf(st.reason, sizeof st.reason, "%s", why);
   now_iso(st.at, sizeof st.at);
   if (state_write(s->sdir, &st, err, sizeof err) && s->o.msg_out)
     fprintf(s->o.msg_out, "dto: %s\n", err);
   follow_state(s);
 }
 
+static int apply_limits(run_session *s);
+
 /* SIGHUP: new risk limits from the configuration file; validated first,
- * never lifting a halt or the kill switch. */
-static void do_reload(run_session *s, const char *path) {
+ * never lifting a halt or the kill switch.  The new limits replace the
+ * session's own copy (s->cfg.risk), which set_limit changes too.  0, or
+ * non-zero when nothing was applied (logged). */
+static int do_reload(run_session *s, const char *path) {
   runner *r = &s->r;
   dto_config nc;
   char err[1024];
@@ -419,9 +451,8 @@ static void do_reload(run_session *s, const char *path) {
       log_str(&l, "error", err);
       log_end(&l);
     }
-    return;
+    return rc;
   }
-  runner_risk nr;
   if (nc.naccounts != r->cfg->naccounts ||
       nc.instruments.n != r->cfg->instruments.n ||
       nc.nstrategies != r->cfg->nstrategies) {
@@ -431,23 +462,128 @@ static void do_reload(run_session *s, const char *path) {
               "restart to apply");
       log_end(&l);
     }
-  } else if (runner_risk_config(&nc, &nr) == 0) {
-    if (engine_reload_risk(r->e, &nr.rc) == 0) {
-      runner_risk_release(&r->rcfg);
-      r->rcfg = nr; /* the engine copied the limits; keep ours in step */
-    } else {
-      runner_risk_release(&nr);
+    config_release(&nc);
+    return DTO_EINVAL;
+  }
+  cfg_risk old = s->cfg.risk;
+  s->cfg.risk = nc.risk;
+  nc.risk = old; /* freed with nc, or put back */
+  if ((rc = apply_limits(s))) {
+    nc.risk = s->cfg.risk;
+    s->cfg.risk = old;
+    if (log_begin(&l, &r->log, LOG_ERROR, "risk.reload_refused")) {
+      log_str(&l, "error", "invalid risk limits");
+      log_end(&l);
     }
-  } else if (log_begin(&l, &r->log, LOG_ERROR, "risk.reload_refused")) {
-    log_str(&l, "error", "invalid risk limits");
-    log_end(&l);
   }
   config_release(&nc);
+  return rc;
+}
+
+/* ---- the service's threads ------------------------------------------------ */
+
+static void *signal_main(void *arg);
+static void publish(run_session *s);
+
+/* The queue, the command path, the control socket, the signal thread and
+ * the feed's source, in that order (each may use the ones before it). */
+static int start_service(run_session *s, char *err, size_t cap) {
+  inq_config qc;
+  memset(&qc, 0, sizeof qc);
+  qc.capacity = 8192;
+  qc.nsyms = (uint32_t)s->cfg.instruments.n;
+  qc.conflate = false; /* a replay: every bar matters */
+  int rc = inq_new(&qc, &s->q);
+  if (rc) {
+    snprintf(err, cap, "cannot create the engine's queue: %s",
+             dto_strerror(rc));
+    return rc;
+  }
+  svc_init(&s->sv, s->q);
+  s->sv_init = true;
+  s->last_event =
+      xcalloc(s->cfg.instruments.n ? s->cfg.instruments.n : 1, sizeof(dto_time));
+  s->drain_ns =
+      s->cfg.run.drain_timeout > 0 ? s->cfg.run.drain_timeout : 10 * DTO_NS_PER_SEC;
+  publish(s); /* status answers from the first moment */
+  char path[4200], e2[512];
+  ctl_default_path(&s->cfg, path, sizeof path);
+  if (ctl_start(path, &s->sv, &s->ctl, e2, sizeof e2)) {
+    /* the service runs without it: dto kill and signals still work */
+    s->ctl = NULL;
+    if (s->o.msg_out)
+      fprintf(s->o.msg_out, "dto: dto ctl will not work: %s\n", e2);
+    log_line l;
+    if (log_begin(&l, &s->r.log, LOG_ERROR, "ctl.unavailable")) {
+      log_str(&l, "error", e2);
+      log_end(&l);
+    }
+  }
+  atomic_init(&s->sig_quit, false);
+  atomic_init(&s->drain_deadline, 0);
+  if (pthread_create(&s->sig_th, NULL, signal_main, s)) {
+    snprintf(err, cap, "cannot start the signal thread");
+    return DTO_ENOMEM;
+  }
+  s->sig_started = true;
+  s->src = source_replay_new(
+      s->cfg.run.feed == FEED_GENERATE ? "generate" : "replay", s->bars.v,
+      s->bars.n, s->first, s->speed, s->q, 0);
+  if ((rc = source_start(s->src))) {
+    snprintf(err, cap, "cannot start the feed's thread");
+    return rc;
+  }
+  return 0;
+}
+
+/* Answer every command still queued: the service no longer takes any. */
+static void refuse_queued(run_session *s) {
+  inq_event ev[64];
+  size_t n;
+  while ((n = inq_pop_batch(s->q, ev, 64)) > 0)
+    for (size_t i = 0; i < n; i++)
+      if (ev[i].kind == INQ_COMMAND) {
+        svc_req *q = ev[i].u.command.req;
+        svc_answer_set(&q->ans, SVC_CONFLICT, NULL,
+                       "the service is stopping");
+        svc_req_finish(q);
+      }
+}
+
+/* Stop every thread but the signal thread (it holds the drain to its
+ * bound until the very end), then the queue's leftovers. */
+static void stop_service(run_session *s) {
+  if (s->sv_init)
+    svc_close(&s->sv); /* waiting clients are answered "stopping" now */
+  source_free(s->src);
+  s->src = NULL;
+  if (s->ctl)
+    ctl_stop(s->ctl);
+  s->ctl = NULL;
+  if (s->q)
+    refuse_queued(s);
+}
+
+static void stop_signals(run_session *s) {
+  if (s->sig_started) {
+    atomic_store(&s->sig_quit, true);
+    pthread_join(s->sig_th, NULL);
+    s->sig_started = false;
+  }
+  if (s->q)
+    refuse_queued(s); /* a signal's command that came late */
 }
 
 /* ---- open ---------------------------------------------------------------- */
 
 static void free_session(run_session *s) {
+  stop_service(s);
+  stop_signals(s);
+  if (s->sv_init)
+    svc_release(&s->sv);
+  inq_free(s->q);
+  free(s->last_event);
+  free(s->paused);
   fileio_atomic_abort(s->orders_f);
   fileio_atomic_abort(s->fills_f);
   dbuf_release(&s->row);
@@ -635,6 +771,12 @@ int session_open(const session_opts *o, run_session **out, char *err,
     log_end(&l);
   }
   s->start_equity = runner_equity(&s->r);
+  if ((rc = start_service(s, err, cap))) {
+    stop_service(s);
+    s->lc.log = NULL;
+    runner_release(&s->r);
+    goto fail;
+  }
   *out = s;
   return 0;
 fail:
@@ -645,7 +787,462 @@ fail:
 const runner *session_runner(const run_session *s) { return &s->r; }
 size_t session_first_bar(const run_session *s) { return s->first; }
 
-/* ---- the loop ------------------------------------------------------------ */
+/* ---- the command path (engine thread) -------------------------------------
+ * Every change from outside (dto ctl, signals, later the HTTP API) arrives
+ * here as an svc_cmd through the inbound queue: validated, carried out,
+ * logged and journaled (who, when, what, outcome), answered.  Each command
+ * is a step of its own: its orders and cancels go out (and its checkpoint
+ * is written) before the next event. */
+
+static int find_account(const run_session *s, const char *id) {
+  for (size_t a = 0; a < s->cfg.naccounts; a++)
+    if (!strcmp(engine_account_id(s->r.e, a), id))
+      return (int)a;
+  return -1;
+}
+
+static int find_strategy(const run_session *s, const char *id) {
+  for (size_t i = 0; i < engine_nstrategies(s->r.e); i++)
+    if (!strcmp(engine_strategy_id(s->r.e, i), id))
+      return (int)i;
+  return -1;
+}
+
+static int find_symbol(const run_session *s, const char *sym) {
+  for (size_t y = 0; y < s->cfg.instruments.n; y++)
+    if (!strcmp(s->cfg.instruments.v[y].symbol, sym))
+      return (int)y;
+  return -1;
+}
+
+/* The filters of cancel_all and flatten: a scope (0 all, account,
+ * strategy) and an instrument (-1 all).  false with the answer set. */
+static bool cmd_scope(const run_session *s, const svc_cmd *c, svc_answer *a,
+                      int *scope, uint32_t *index, int32_t *sym) {
+  *scope = 0;
+  *index = 0;
+  *sym = -1;
+  int acc = -1, st = -1;
+  if (c->account[0] && (acc = find_account(s, c->account)) < 0) {
+    svc_answer_set(a, SVC_NOT_FOUND, "account", "no account '%s'",
+                   c->account);
+    return false;
+  }
+  if (c->strategy[0] && (st = find_strategy(s, c->strategy)) < 0) {
+    svc_answer_set(a, SVC_NOT_FOUND, "strategy",
+                   "no running strategy '%s'", c->strategy);
+    return false;
+  }
+  if (c->symbol[0] && (*sym = find_symbol(s, c->symbol)) < 0) {
+    svc_answer_set(a, SVC_NOT_FOUND, "symbol", "no instrument '%s'",
+                   c->symbol);
+    return false;
+  }
+  if (st >= 0) {
+    if (acc >= 0 && s->r.rcfg.strategy_account[st] != (uint32_t)acc) {
+      svc_answer_set(a, SVC_BAD_REQUEST, "strategy",
+                     "strategy '%s' does not trade for account '%s'",
+                     c->strategy, c->account);
+      return false;
+    }
+    *scope = RISK_SCOPE_STRATEGY;
+    *index = (uint32_t)st;
+  } else if (acc >= 0) {
+    *scope = RISK_SCOPE_ACCOUNT;
+    *index = (uint32_t)acc;
+  }
+  return true;
+}
+
+static void cmd_cancel(run_session *s, const svc_cmd *c, svc_answer *a) {
+  const oms *om = engine_oms(s->r.e);
+  if (!c->order[0]) {
+    svc_answer_set(a, SVC_BAD_REQUEST, "order", "order: required");
+    return;
+  }
+  order_id id = ORDER_NONE;
+  const char *p = c->order;
+  bool digits = true;
+  for (; *p; p++)
+    digits = digits && *p >= '0' && *p <= '9';
+  if (digits && strlen(c->order) <= 18) {
+    id = (order_id)strtoull(c->order, NULL, 10);
+  } else {
+    size_t n;
+    const order_id *open = oms_open_ids(om, &n);
+    for (size_t i = 0; i < n && id == ORDER_NONE; i++) {
+      const order *o = oms_cget(om, open[i]);
+      if (o && !strcmp(o->cloid, c->order))
+        id = o->id;
+    }
+  }
+  int rc = id == ORDER_NONE ? DTO_ENOENT
+                            : engine_cancel_order(s->r.e, id, c->who);
+  switch (rc) {
+  case 0:
+    a->count = 1;
+    svc_answer_set(a, SVC_OK, NULL, "cancel of order %s sent", c->order);
+    break;
+  case DTO_ENOENT:
+    svc_answer_set(a, SVC_NOT_FOUND, "order", "no working order '%s'",
+                   c->order);
+    break;
+  case DTO_ESTATE:
+    svc_answer_set(a, SVC_CONFLICT, "order",
+                   "order '%s' is not working any more", c->order);
+    break;
+  case DTO_EREJECT:
+    svc_answer_set(a, SVC_REFUSED, "order",
+                   "order '%s' protects an open bracket position; flatten "
+                   "the position instead",
+                   c->order);
+    break;
+  default:
+    svc_answer_set(a, SVC_REFUSED, "order",
+                   "the broker did not take the cancel: %s",
+                   dto_strerror(rc));
+  }
+}
+
+/* set_limit: the limits a person may change while the service runs, by
+ * name; where: 'o' order limits (defaults, or an account's or strategy's
+ * own), 'a' an account's, 's' a strategy's. */
+typedef struct limit_def {
+  const char *name;
+  char where, type; /* type 'f' fx, 'i' int */
+  size_t off;
+  uint32_t bit; /* order limits: RL_* */
+} limit_def;
+
+#define LIM_O(n, b) {#n, 'o', 'f', offsetof(risk_order_limits, n), b}
+#define LIM_A(n, t) {#n, 'a', t, offsetof(risk_account_limits, n), 0}
+#define LIM_S(n, t) {#n, 's', t, offsetof(risk_strategy_limits, n), 0}
+static const limit_def limit_defs[] = {
+    LIM_O(max_order_qty, RL_MAX_ORDER_QTY),
+    LIM_O(max_order_notional, RL_MAX_ORDER_NOTIONAL),
+    LIM_O(max_pos_qty, RL_MAX_POS_QTY),
+    LIM_O(max_pos_notional, RL_MAX_POS_NOTIONAL),
+    LIM_A(max_gross, 'f'),
+    LIM_A(max_net, 'f'),
+    LIM_A(max_concentration_pct, 'f'),
+    LIM_A(max_daily_loss, 'f'),
+    LIM_A(max_drawdown, 'f'),
+    LIM_A(max_open_orders, 'i'),
+    LIM_A(max_orders_per_sec, 'i'),
+    LIM_A(max_orders_per_min, 'i'),
+    LIM_S(max_daily_loss, 'f'),
+    LIM_S(max_drawdown, 'f'),
+    LIM_S(max_open_orders, 'i'),
+    LIM_S(max_orders_per_sec, 'i'),
+    LIM_S(max_orders_per_min, 'i'),
+    LIM_S(max_consecutive_losses, 'i'),
+};
+
+/* The configuration's index of running strategy k. */
+static size_t cfg_strategy_index(const run_session *s, size_t k) {
+  for (size_t i = 0; i < s->cfg.nstrategies; i++)
+    if (s->cfg.strategies[i].enabled && k-- == 0)
+      return i;
+  return 0;
+}
+
+/* Apply the configuration's limits (s->cfg.risk) to the engine. */
+static int apply_limits(run_session *s) {
+  runner_risk nr;
+  int rc = runner_risk_config(&s->cfg, &nr);
+  if (rc)
+    return rc;
+  if ((rc = engine_reload_risk(s->r.e, &nr.rc))) {
+    runner_risk_release(&nr);
+    return rc;
+  }
+  runner_risk_release(&s->r.rcfg);
+  s->r.rcfg = nr;
+  return 0;
+}
+
+static void cmd_set_limit(run_session *s, const svc_cmd *c, svc_answer *a) {
+  int acc = -1, st = -1;
+  if (c->account[0] && c->strategy[0]) {
+    svc_answer_set(a, SVC_BAD_REQUEST, "strategy",
+                   "give an account or a strategy, not both");
+    return;
+  }
+  if (c->account[0] && (acc = find_account(s, c->account)) < 0) {
+    svc_answer_set(a, SVC_NOT_FOUND, "account", "no account '%s'",
+                   c->account);
+    return;
+  }
+  if (c->strategy[0] && (st = find_strategy(s, c->strategy)) < 0) {
+    svc_answer_set(a, SVC_NOT_FOUND, "strategy",
+                   "no running strategy '%s'", c->strategy);
+    return;
+  }
+  const limit_def *d = NULL;
+  bool known = false;
+  for (size_t i = 0; i < DTO_ARRAY_LEN(limit_defs) && !d; i++) {
+    const limit_def *x = &limit_defs[i];
+    if (strcmp(x->name, c->limit))
+      continue;
+    known = true;
+    if (x->where == 'o' || (x->where == 'a' && acc >= 0) ||
+        (x->where == 's' && st >= 0))
+      d = x;
+  }
+  if (!d) {
+    if (known)
+      svc_answer_set(a, SVC_BAD_REQUEST, "limit",
+                     "limit '%s' needs the %s it applies to", c->limit,
+                     c->strategy[0] ? "account" : "account or strategy");
+    else
+      svc_answer_set(a, SVC_BAD_REQUEST, "limit",
+                     "unknown limit '%s' (order: max_order_qty, "
+                     "max_order_notional, max_pos_qty, max_pos_notional; "
+                     "account: max_gross, max_net, max_concentration_pct, "
+                     "max_daily_loss, max_drawdown, max_open_orders, "
+                     "max_orders_per_sec, max_orders_per_min; strategy: "
+                     "max_daily_loss, max_drawdown, max_open_orders, "
+                     "max_orders_per_sec, max_orders_per_min, "
+                     "max_consecutive_losses)",
+                     c->limit);
+    return;
+  }
+  bool off = !strcmp(c->value, "off");
+  fx fv = 0;
+  long long iv = 0;
+  if (!off) {
+    char *end;
+    errno = 0;
+    bool ok = d->type == 'f'
+                  ? fx_parse_cstr(c->value, &fv) == 0 && fv >= 0
+                  : ((iv = strtoll(c->value, &end, 10)), c->value[0] &&
+                                                              !*end && !errno &&
+                                                              iv >= 0 &&
+                                                              iv <= 1000000000);
+    if (!ok) {
+      svc_answer_set(a, SVC_BAD_REQUEST, "value",
+                     "value '%s': expected %s or \"off\"", c->value,
+                     d->type == 'f' ? "a decimal >= 0" : "a whole number >= 0");
+      return;
+    }
+  }
+  /* the limit's home in the configuration */
+  char *base;
+  size_t size;
+  risk_order_limits *ol = NULL;
+  if (d->where == 'o') {
+    ol = acc >= 0  ? &s->cfg.risk.account_orders[acc]
+         : st >= 0 ? &s->cfg.risk.strategy_orders[cfg_strategy_index(s, (size_t)st)]
+                   : &s->cfg.risk.defaults;
+    base = (char *)ol;
+    size = sizeof *ol;
+  } else if (d->where == 'a') {
+    base = (char *)&s->cfg.risk.accounts[acc];
+    size = sizeof(risk_account_limits);
+  } else {
+    base = (char *)&s->cfg.risk.strategies[cfg_strategy_index(s, (size_t)st)];
+    size = sizeof(risk_strategy_limits);
+  }
+  char saved[sizeof(risk_account_limits) > sizeof(risk_strategy_limits)
+                 ? (sizeof(risk_account_limits) > sizeof(risk_order_limits)
+                        ? sizeof(risk_account_limits)
+                        : sizeof(risk_order_limits))
+                 : (sizeof(risk_strategy_limits) > sizeof(risk_order_limits)
+                        ? sizeof(risk_strategy_limits)
+                        : sizeof(risk_order_limits))];
+  memcpy(saved, base, size);
+  if (d->type == 'f')
+    memcpy(base + d->off, &fv, sizeof fv);
+  else {
+    int v = (int)iv;
+    memcpy(base + d->off, &v, sizeof v);
+  }
+  if (ol) {
+    if (off)
+      ol->set &= ~d->bit;
+    else
+      ol->set |= d->bit;
+  }
+  int rc = apply_limits(s);
+  if (rc) {
+    memcpy(base, saved, size); /* nothing changes */
+    svc_answer_set(a, SVC_BAD_REQUEST, "value",
+                   "limit %s = %s would make the limits inconsistent",
+                   c->limit, c->value);
+    return;
+  }
+  svc_answer_set(a, SVC_OK, NULL,
+                 "%s%s%s set to %s until the service restarts (put it in "
+                 "the configuration to keep it)",
+                 c->account[0] ? c->account : c->strategy,
+                 c->account[0] || c->strategy[0] ? " " : "", c->limit,
+                 c->value);
+}
+
+/* The command's arguments as a JSON object, for the journal. */
+static void cmd_args_json(const svc_cmd *c, dbuf *b) {
+  const char *keys[] = {"order",  "account", "strategy", "symbol",
+                        "limit",  "value",   "reason"};
+  const char *vals[] = {c->order, c->account, c->strategy, c->symbol,
+                        c->limit, c->value,   c->reason};
+  bool first = true;
+  dbuf_addc(b, '{');
+  for (size_t i = 0; i < DTO_ARRAY_LEN(keys); i++) {
+    if (!vals[i][0])
+      continue;
+    dbuf_printf(b, "%s\"%s\":", first ? "" : ",", keys[i]);
+    dbuf_json_str(b, vals[i]);
+    first = false;
+  }
+  dbuf_addc(b, '}');
+}
+
+static void exec_command(run_session *s, const svc_cmd *c, svc_answer *a) {
+  engine *e = s->r.e;
+  memset(a, 0, sizeof *a);
+  const char *who = c->who[0] ? c->who : "unknown";
+  const char *why = c->reason[0] ? c->reason : svc_op_name(c->op);
+  int scope, rc;
+  uint32_t index;
+  int32_t sym;
+  size_t n;
+  switch (c->op) {
+  case SVC_KILL:
+    n = engine_killed(e) ? 0 : do_kill(s, who, why);
+    a->count = (int64_t)n;
+    svc_answer_set(a, SVC_OK, NULL, "kill switch on; %zu cancels sent", n);
+    break;
+  case SVC_RELEASE:
+    if (!engine_killed(e)) {
+      svc_answer_set(a, SVC_OK, NULL, "the kill switch is already off");
+      break;
+    }
+    do_release_by(s, who, why);
+    if (engine_killed(e))
+      svc_answer_set(a, SVC_CONFLICT, NULL,
+                     "the kill switch stays on: its state file could not "
+                     "be written or read");
+    else
+      svc_answer_set(a, SVC_OK, NULL, "kill switch off");
+    break;
+  case SVC_STATE_FILE:
+    follow_state(s);
+    svc_answer_set(a, SVC_OK, NULL, "state file read: kill switch %s",
+                   engine_killed(e) ? "on" : "off");
+    break;
+  case SVC_CANCEL:
+    cmd_cancel(s, c, a);
+    break;
+  case SVC_CANCEL_ALL:
+    if (!cmd_scope(s, c, a, &scope, &index, &sym))
+      break;
+    n = engine_cancel_all(e, scope, index, sym, who);
+    a->count = (int64_t)n;
+    svc_answer_set(a, SVC_OK, NULL, "%zu cancels sent", n);
+    break;
+  case SVC_FLATTEN:
+    if (!cmd_scope(s, c, a, &scope, &index, &sym))
+      break;
+    rc = engine_flatten_scope(e, scope, index, sym, who, &n);
+    a->count = (int64_t)n;
+    if (rc == 0)
+      svc_answer_set(a, SVC_OK, NULL, "%zu closing orders sent", n);
+    else
+      svc_answer_set(a, SVC_REFUSED, NULL,
+                     "%zu closing orders sent, some refused (see the log: "
+                     "kill switch, halt or risk limits)",
+                     n);
+    break;
+  case SVC_PAUSE:
+  case SVC_RESUME: {
+    int st = c->strategy[0] ? find_strategy(s, c->strategy) : -1;
+    if (!c->strategy[0]) {
+      svc_answer_set(a, SVC_BAD_REQUEST, "strategy", "strategy: required");
+      break;
+    }
+    if (st < 0) {
+      svc_answer_set(a, SVC_NOT_FOUND, "strategy",
+                     "no running strategy '%s'", c->strategy);
+      break;
+    }
+    bool pause = c->op == SVC_PAUSE;
+    rc = engine_pause_strategy(e, (uint32_t)st, pause, who);
+    if (rc == 0)
+      svc_answer_set(a, SVC_OK, NULL, "strategy %s %s", c->strategy,
+                     pause ? "paused: exits only" : "resumed");
+    else
+      svc_answer_set(a, SVC_CONFLICT, "strategy",
+                     pause ? "strategy %s is halted; pausing would loosen "
+                             "the halt"
+                           : "strategy %s was not paused by a person (a "
+                             "limit or guard put it in its mode)",
+                     c->strategy);
+    break;
+  }
+  case SVC_SET_LIMIT:
+    if (!c->limit[0] || !c->value[0]) {
+      svc_answer_set(a, SVC_BAD_REQUEST, c->limit[0] ? "value" : "limit",
+                     "%s: required", c->limit[0] ? "value" : "limit");
+      break;
+    }
+    cmd_set_limit(s, c, a);
+    break;
+  case SVC_MAINTENANCE_ON:
+    engine_set_maintenance(e, true, who);
+    follow_lifecycle(s, "maintenance");
+    svc_answer_set(a, SVC_OK, NULL,
+                   "maintenance: no new entries, exits allowed");
+    break;
+  case SVC_MAINTENANCE_OFF:
+    engine_set_maintenance(e, false, who);
+    follow_lifecycle(s, "maintenance over");
+    svc_answer_set(a, SVC_OK, NULL, "maintenance over");
+    break;
+  case SVC_RELOAD:
+    if (do_reload(s, s->o.config))
+      svc_answer_set(a, SVC_CONFLICT, NULL,
+                     "the configuration was not applied (see the log: "
+                     "risk.reload_refused)");
+    else
+      svc_answer_set(a, SVC_OK, NULL, "risk limits reloaded");
+    break;
+  case SVC_STOP:
+    s->stop_req = true;
+    svc_answer_set(a, SVC_OK, NULL, "stopping");
+    break;
+  case SVC_STATUS:
+    svc_answer_set(a, SVC_OK, NULL, "ok");
+    break;
+  default:
+    svc_answer_set(a, SVC_BAD_REQUEST, "cmd", "unknown command");
+  }
+  /* who, when, what, outcome: the log and the journal */
+  dbuf args;
+  dbuf_init(&args, 4096);
+  cmd_args_json(c, &args);
+  char at[48];
+  now_iso(at, sizeof at);
+  log_line l;
+  if (log_begin(&l, &s->r.log, a->status == SVC_OK ? LOG_INFO : LOG_WARN,
+                "command")) {
+    log_str(&l, "who", who);
+    log_str(&l, "op", svc_op_name(c->op));
+    log_str(&l, "args", args.ptr ? args.ptr : "{}");
+    log_str(&l, "outcome", svc_status_name(a->status));
+    log_str(&l, "message", a->message);
+    log_end(&l);
+  }
+  if (s->r.j)
+    jhooks_command(&s->r.jh, clock_now(&s->r.clock), who, svc_op_name(c->op),
+                   args.ptr, svc_status_name(a->status), a->message, at,
+                   c->account, c->strategy);
+  dbuf_release(&args);
+}
+
+/* ---- the signal thread ------------------------------------------------------
+ * Signals become commands: INT and TERM stop, USR1 engages the kill switch,
+ * USR2 re-reads the state file, HUP reloads the limits.  Once the session
+ * drains, this thread also holds it to run.drain_timeout. */
 
 /* Wait up to ns for one of the signals in set; returns it, or 0. */
 static int wait_signal(const sigset_t *set, int64_t ns) {
@@ -659,44 +1256,64 @@ static int wait_signal(const sigset_t *set, int64_t ns) {
   }
 }
 
-/* Signals until the deadline of bar i; false: stop. */
-static bool take_signals(run_session *s, size_t i) {
-  const bar_vec *bars = &s->bars;
-  int64_t wait = 0;
-  if (i > 0 && bars->v[i].ts != bars->v[i - 1].ts && s->speed > 0) {
-    double gap = (double)(bars->v[i].ts - bars->v[i - 1].ts) / s->speed;
-    wait = gap > 60e9 ? (int64_t)60e9 : (int64_t)gap;
-  }
-  /* wait for the bar's time (or poll without waiting every 64 bars),
-   * handling signals as they come: a kill switch acts within one wait,
-   * not one bar */
-  int64_t deadline = clock_mono_ns() + wait;
-  for (;;) {
-    lifecycle_watchdog(&s->lc); /* the loop turns */
-    /* wait for a signal, the bar's time, or the next watchdog ping */
-    int64_t left = deadline - clock_mono_ns();
-    int64_t due = lifecycle_watchdog_due(&s->lc);
-    int64_t w = left < due ? left : due;
-    int sig = (w > 0 || (i & 63) == 0) ? wait_signal(&s->set, w > 0 ? w : 0)
-                                       : 0;
-    if (!sig) {
-      if (deadline - clock_mono_ns() > 0)
-        continue; /* woken for the watchdog */
-      return true;
-    }
-    if (sig == SIGINT || sig == SIGTERM)
-      return false;
-    if (sig == SIGUSR1)
-      do_kill(s, "signal", "SIGUSR1");
-    else if (sig == SIGUSR2)
-      follow_state(s);
-    else if (sig == SIGHUP)
-      do_reload(s, s->o.config);
-    /* a command is a step of its own: its cancels (and its checkpoint)
-     * go out now, not with the next bar */
-    runner_sync(&s->r);
-  }
+/* The exit status of a stop that overran run.drain_timeout. */
+#define SESSION_EXIT_DRAIN_TIMEOUT 4
+
+static void start_drain_clock(run_session *s) {
+  int_fast64_t none = 0;
+  atomic_compare_exchange_strong(&s->drain_deadline, &none,
+                                 clock_mono_ns() + s->drain_ns);
 }
+
+static void *signal_main(void *arg) {
+  run_session *s = arg;
+  while (!atomic_load(&s->sig_quit)) {
+    int64_t dl = atomic_load(&s->drain_deadline);
+    if (dl && clock_mono_ns() > dl) {
+      /* Every journal commit is a whole transaction, so what is durable is
+       * consistent; what the stop had not written yet is lost, as in a
+       * crash, and the restart recovers from the last checkpoint. */
+      fprintf(stderr,
+              "dto: the stop took longer than run.drain_timeout (%.1fs); "
+              "exiting with status %d\n",
+              (double)s->drain_ns / 1e9, SESSION_EXIT_DRAIN_TIMEOUT);
+      _exit(SESSION_EXIT_DRAIN_TIMEOUT);
+    }
+    int sig = wait_signal(&s->set, 50 * 1000000LL);
+    if (!sig || dl)
+      continue; /* draining: nothing more to ask of the engine */
+    svc_cmd c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.who, sizeof c.who, "signal");
+    switch (sig) {
+    case SIGINT:
+    case SIGTERM:
+      c.op = SVC_STOP;
+      snprintf(c.reason, sizeof c.reason, "%s",
+               sig == SIGINT ? "SIGINT" : "SIGTERM");
+      start_drain_clock(s);
+      break;
+    case SIGUSR1:
+      c.op = SVC_KILL;
+      snprintf(c.reason, sizeof c.reason, "SIGUSR1");
+      break;
+    case SIGUSR2:
+      c.op = SVC_STATE_FILE;
+      snprintf(c.reason, sizeof c.reason, "SIGUSR2");
+      break;
+    default:
+      c.op = SVC_RELOAD;
+      snprintf(c.reason, sizeof c.reason, "SIGHUP");
+    }
+    /* nobody waits for a signal's answer, and this thread must get back
+     * to the drain's clock: the command runs when the engine takes it */
+    svc_answer ans;
+    svc_submit(&s->sv, &c, &ans, 50 * 1000000LL);
+  }
+  return NULL;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
 
 /* Scripted actions due before bar i; false: stop. */
 static bool take_actions(run_session *s, size_t i) {
@@ -708,7 +1325,7 @@ static bool take_actions(run_session *s, size_t i) {
       do_kill(s, "script", "--at-bar kill");
       break;
     case SESSION_ACT_RELEASE:
-      do_release(s);
+      do_release_by(s, "script", "--at-bar release");
       break;
     case SESSION_ACT_RELOAD:
       do_reload(s, a->file ? a->file : s->o.config);
@@ -725,38 +1342,141 @@ static bool take_actions(run_session *s, size_t i) {
       s->next_act++;
       return false;
     }
-    runner_sync(&s->r); /* as for a signal: a step of its own */
+    runner_sync(&s->r); /* as for a command: a step of its own */
   }
   return true;
 }
 
-enum session_stop session_play(run_session *s) {
-  for (;;) {
-    size_t i = s->next;
-    if (i >= s->bars.n) {
-      s->stop = SESSION_END_OF_FEED;
-      break;
-    }
+static void publish(run_session *s) {
+  size_t ns = engine_nstrategies(s->r.e);
+  if (!s->paused)
+    s->paused = xcalloc(ns ? ns : 1, sizeof *s->paused);
+  bool *paused = s->paused;
+  for (size_t i = 0; i < ns; i++)
+    paused[i] = engine_strategy_paused(s->r.e, (uint32_t)i);
+  svc_snap_in in;
+  memset(&in, 0, sizeof in);
+  in.r = &s->r;
+  in.state = lc_state_name(s->lc.state);
+  in.clock = s->src && s->src->ops->clock == SOURCE_CLOCK_REAL ? "real"
+                                                               : "simulated";
+  in.maintenance = engine_maintenance(s->r.e);
+  in.paused = paused;
+  in.last_event = s->last_event;
+  dto_clock rc;
+  clock_real_init(&rc);
+  in.now_real = clock_now(&rc);
+  in.events = s->n_events;
+  in.bars = s->n_bars;
+  in.trades = s->n_trades;
+  in.quotes = s->n_quotes;
+  in.reports = s->n_reports;
+  in.commands = s->n_cmds;
+  in.q = s->q;
+  svc_publish(&s->sv, svc_snap_build(&in));
+}
+
+/* A command that arrives when the session no longer takes any. */
+static void refuse_command(const inq_event *ev) {
+  if (ev->kind != INQ_COMMAND)
+    return;
+  svc_req *q = ev->u.command.req;
+  svc_answer_set(&q->ans, SVC_CONFLICT, NULL, "the service is stopping");
+  svc_req_finish(q);
+}
+
+/* One event from the queue; false: the session stops (s->stop says why). */
+static bool handle_event(run_session *s, const inq_event *ev) {
+  s->n_events++;
+  switch (ev->kind) {
+  case INQ_BAR:
     if (s->played >= s->o.max_bars) {
       s->stop = SESSION_MAX_BARS;
-      break;
+      return false;
     }
-    if (!take_signals(s, i) || !take_actions(s, i)) {
+    if (!take_actions(s, s->next)) {
       s->stop = SESSION_SIGNAL;
-      break;
+      return false;
     }
-    runner_bar(&s->r, &s->bars.v[i]);
+    runner_bar(&s->r, &ev->u.bar);
+    if (ev->u.bar.sym < s->cfg.instruments.n)
+      s->last_event[ev->u.bar.sym] = ev->u.bar.ts;
     s->next++;
     s->played++;
+    s->n_bars++;
+    return true;
+  case INQ_TIMER:
+    if (ev->u.timer.id == SOURCE_END_OF_FEED) {
+      s->stop = SESSION_END_OF_FEED;
+      return false;
+    }
+    return true;
+  case INQ_COMMAND: {
+    svc_req *q = ev->u.command.req;
+    s->n_cmds++;
+    exec_command(s, &q->cmd, &q->ans);
+    /* With a journal, what a command changed (a pause, maintenance, the
+     * kill switch) survives a crash: the checkpoint goes in the command's
+     * own step.  Commands are rare; the checkpoint is cheap next to a
+     * person's reaction time. */
+    if (s->r.j)
+      runner_checkpoint(&s->r);
+    runner_sync(&s->r); /* a step of its own */
+    follow_lifecycle(s, svc_op_name(q->cmd.op));
+    svc_req_finish(q);
+    if (s->stop_req) {
+      s->stop = SESSION_SIGNAL;
+      return false;
+    }
+    return true;
   }
-  return s->stop;
+  case INQ_TRADE:
+    s->n_trades++;
+    return true;
+  case INQ_QUOTE:
+    s->n_quotes++;
+    return true;
+  case INQ_REPORT:
+  default:
+    s->n_reports++;
+    return true;
+  }
+}
+
+#define SESSION_BATCH 256
+
+enum session_stop session_play(run_session *s) {
+  inq_event ev[SESSION_BATCH];
+  for (;;) {
+    lifecycle_watchdog(&s->lc); /* the loop turns */
+    size_t n = inq_pop_batch(s->q, ev, SESSION_BATCH);
+    if (!n) {
+      int64_t w = lifecycle_watchdog_due(&s->lc);
+      inq_wait(s->q, w < 100 * 1000000LL ? (w > 0 ? w : 0) : 100 * 1000000LL);
+      continue;
+    }
+    size_t i = 0;
+    bool go = true;
+    while (i < n && go)
+      go = handle_event(s, &ev[i++]);
+    for (; i < n; i++)
+      refuse_command(&ev[i]);
+    publish(s);
+    if (!go)
+      return s->stop;
+  }
 }
 
 /* ---- close --------------------------------------------------------------- */
 
 int session_close(run_session *s, char *err, size_t cap) {
   runner *r = &s->r;
+  start_drain_clock(s); /* from the signal, or from now */
   lifecycle_transition(&s->lc, LC_DRAINING, session_stop_name(s->stop));
+  /* no new commands or bars from here: the feed and the control socket
+   * stop, and commands still queued are answered "stopping" */
+  stop_service(s);
+  publish(s);
   /* the end of the feed finishes the session; a stop before it keeps
    * working orders when run.on_stop says so (a restart restores them) */
   bool cancel =

@@ -14,7 +14,7 @@ static const char usage_text[] =
     "\n"
     "Runs the configured strategies over historical bars through the paper\n"
     "exchange, prints a summary and writes summary.json, trades.csv,\n"
-    "orders.csv, equity.csv and events.jsonl into the output folder.  The\n"
+    "orders.csv, fills.csv, equity.csv and events.jsonl into the output folder.  The\n"
     "same inputs give byte-identical files.\n"
     "\n"
     "  -c, --config FILE    configuration (YAML); see docs/configuration.md\n"

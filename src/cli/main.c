@@ -13,6 +13,7 @@ static const struct command {
     {"indicators", cmd_indicators, "compute indicators over a data file"},
     {"data", cmd_data, "generate, convert and inspect market data"},
     {"kill", cmd_kill, "engage or release the kill switch"},
+    {"ctl", cmd_ctl, "control the running dto (status, kill, cancel, ...)"},
     {"migrate", cmd_migrate, "show or migrate the database schema"},
     {"version", cmd_version, "print version information"},
 };
