@@ -420,6 +420,10 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   r->day = INT64_MIN;
   clock_sim_init(&r->clock, &r->sc, t0);
   log_init(&r->log, logf, &r->clock, (enum log_level)cfg->log_level);
+  /* the service's engine thread does no I/O: its log lines are written
+   * by the log's own thread (a backtest writes them itself) */
+  if (stepped)
+    (void)log_start_writer(&r->log); /* if it cannot start: synchronous */
 
   match_config mc;
   match_config_init(&mc);

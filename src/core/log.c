@@ -181,21 +181,94 @@ int log_set_limit(dto_log *lg, uint64_t lines, dto_time window) {
   return 0;
 }
 
+/* ---- the writer thread --------------------------------------------------- */
+
+static void *writer_main(void *arg) {
+  dto_log *lg = arg;
+  dbuf mine;
+  dbuf_init(&mine, SIZE_MAX / 2);
+  pthread_mutex_lock(&lg->wmu);
+  for (;;) {
+    while (!lg->pend.len && !lg->wquit)
+      pthread_cond_wait(&lg->wcv, &lg->wmu);
+    if (!lg->pend.len)
+      break; /* quit, and everything written */
+    dbuf t = mine; /* swap: the loggers fill the other buffer meanwhile */
+    mine = lg->pend;
+    lg->pend = t;
+    lg->writing = true;
+    pthread_mutex_unlock(&lg->wmu);
+    fwrite(mine.ptr, 1, mine.len, lg->out);
+    fflush(lg->out);
+    dbuf_reset(&mine);
+    pthread_mutex_lock(&lg->wmu);
+    lg->writing = false;
+    pthread_cond_broadcast(&lg->wdone);
+  }
+  pthread_mutex_unlock(&lg->wmu);
+  dbuf_release(&mine);
+  return NULL;
+}
+
+int log_start_writer(dto_log *lg) {
+  if (!lg || !lg->out || lg->async)
+    return 0;
+  pthread_mutex_init(&lg->wmu, NULL);
+  pthread_cond_init(&lg->wcv, NULL);
+  pthread_cond_init(&lg->wdone, NULL);
+  dbuf_init(&lg->pend, SIZE_MAX / 2);
+  lg->wquit = lg->writing = false;
+  fflush(lg->out); /* what was written before goes first */
+  if (pthread_create(&lg->th, NULL, writer_main, lg)) {
+    dbuf_release(&lg->pend);
+    pthread_cond_destroy(&lg->wdone);
+    pthread_cond_destroy(&lg->wcv);
+    pthread_mutex_destroy(&lg->wmu);
+    return DTO_ENOMEM;
+  }
+  lg->async = true;
+  return 0;
+}
+
+/* Wait until the writer has written every line handed to it. */
+static void writer_drain(dto_log *lg) {
+  pthread_mutex_lock(&lg->wmu);
+  pthread_cond_signal(&lg->wcv);
+  while (lg->pend.len || lg->writing)
+    pthread_cond_wait(&lg->wdone, &lg->wmu);
+  pthread_mutex_unlock(&lg->wmu);
+}
+
 void log_flush(dto_log *lg) {
   if (!lg)
     return;
   pthread_mutex_lock(&lg->mu);
   if (lg->out) {
     summarise(lg, clock_now(lg->clock), true);
-    fflush(lg->out);
+    if (!lg->async)
+      fflush(lg->out);
   }
   pthread_mutex_unlock(&lg->mu);
+  if (lg->async)
+    writer_drain(lg);
 }
 
 void log_close(dto_log *lg) {
   if (!lg)
     return;
   log_flush(lg);
+  if (lg->async) {
+    pthread_mutex_lock(&lg->wmu);
+    lg->wquit = true;
+    pthread_cond_signal(&lg->wcv);
+    pthread_mutex_unlock(&lg->wmu);
+    pthread_join(lg->th, NULL);
+    dbuf_release(&lg->pend);
+    pthread_cond_destroy(&lg->wdone);
+    pthread_cond_destroy(&lg->wcv);
+    pthread_mutex_destroy(&lg->wmu);
+    lg->async = false;
+  }
   pthread_mutex_destroy(&lg->mu);
 }
 
@@ -278,7 +351,23 @@ void log_end(log_line *l) {
     dbuf_adds(&l->b, tail_truncated);
   else
     dbuf_add(&l->b, "}\n", 2);
-  fwrite(l->b.ptr, 1, l->b.len, l->lg->out);
-  fflush(l->lg->out);
+  dto_log *lg = l->lg;
+  if (lg->async) {
+    pthread_mutex_lock(&lg->wmu);
+    if (lg->pend.len + l->b.len > LOG_PEND_MAX)
+      lg->waits++;
+    while (lg->pend.len + l->b.len > LOG_PEND_MAX && lg->pend.len) {
+      pthread_cond_signal(&lg->wcv);
+      pthread_cond_wait(&lg->wdone, &lg->wmu);
+    }
+    bool wake = lg->pend.len == 0;
+    dbuf_add(&lg->pend, l->b.ptr, l->b.len);
+    if (wake)
+      pthread_cond_signal(&lg->wcv);
+    pthread_mutex_unlock(&lg->wmu);
+  } else {
+    fwrite(l->b.ptr, 1, l->b.len, lg->out);
+    fflush(lg->out);
+  }
   dbuf_release(&l->b);
 }

@@ -72,7 +72,19 @@ typedef struct dto_log {
   int nslots;
   dto_time due;        /* the earliest end of a window with drops */
   uint64_t suppressed; /* lines dropped since log_init, in all */
+  /* the writer thread (log_start_writer): finished lines wait in pend */
+  bool async;
+  pthread_t th;
+  pthread_mutex_t wmu; /* pend, wquit, writing; taken after mu, never before */
+  pthread_cond_t wcv;  /* lines to write, or quit */
+  pthread_cond_t wdone; /* pend written */
+  dbuf pend;
+  bool wquit, writing;
+  uint64_t waits; /* log_end calls that found pend full and waited */
 } dto_log;
+
+/* Lines a log with a writer thread holds before log_end waits for it. */
+#define LOG_PEND_MAX (4u * 1024 * 1024)
 
 /* Longest line, newline included.  A field that would make the line longer
  * is left out and the line gets "truncated":true, so every line stays one
@@ -90,6 +102,13 @@ typedef struct log_line {
  * Allocates nothing; log_close() writes what is pending. */
 void log_init(dto_log *lg, FILE *out, const dto_clock *clock,
               enum log_level min);
+/* From here on lines are written by a thread of the log's own: log_end
+ * only copies the line into memory (up to LOG_PEND_MAX bytes; past that it
+ * waits for the writer, so nothing is lost), and the thread that logs does
+ * no I/O.  log_flush waits until every line is written; log_close stops
+ * the thread.  0, or DTO_ENOMEM when the thread cannot start (the log
+ * stays synchronous). */
+int log_start_writer(dto_log *lg);
 /* At most lines lines per event name in each window of `window` ns of the
  * log's clock (lines 0: no limit).  DTO_EINVAL (nothing changes) for a
  * window <= 0.  Pending summaries are written first. */
@@ -120,7 +139,8 @@ void log_str(log_line *l, const char *key, const char *val);
 void log_int(log_line *l, const char *key, int64_t val);
 void log_fx(log_line *l, const char *key, fx val);
 void log_time(log_line *l, const char *key, dto_time t);
-/* Close the line, write it with one fwrite, flush, and free its memory. */
+/* Close the line, write it with one fwrite and flush (or hand it to the
+ * writer thread), and free its memory. */
 void log_end(log_line *l);
 
 #endif
