@@ -1350,12 +1350,12 @@ static int load_backtest(loader *L, const ynode *v) {
 
 enum {
   R_FEED, R_SPEED, R_SEED, R_DAYS, R_STATE, R_STORE, R_UNKNOWN, R_TOL,
-  R_ON_STOP, R_CTL, R_DRAIN, R__N
+  R_ON_STOP, R_CTL, R_DRAIN, R_QCAP, R_SPIN, R__N
 };
 static const char *const run_keys[R__N] = {
     "feed",  "speed",          "gen_seed",           "gen_days", "state_dir",
     "store", "unknown_orders", "position_tolerance", "on_stop",
-    "ctl_socket", "drain_timeout"};
+    "ctl_socket", "drain_timeout", "queue_capacity", "idle_spin"};
 
 static int load_run(loader *L, const ynode *v) {
   static const char *const feeds[] = {"replay", "generate"};
@@ -1433,13 +1433,21 @@ static int load_run(loader *L, const ynode *v) {
   if (r->ctl_socket && strlen(r->ctl_socket) > 107)
     return fail(L, f[R_CTL], "'ctl_socket': the resolved path is longer "
                              "than the 107 bytes a Unix socket allows");
-  r->drain_timeout = 10 * DTO_NS_PER_SEC; /* also when not given: see session.c */
   if (f[R_DRAIN] && (rc = get_duration(L, f[R_DRAIN], "drain_timeout",
                                        600 * DTO_NS_PER_SEC,
                                        &r->drain_timeout)))
     return rc;
   if (f[R_DRAIN] && r->drain_timeout < DTO_NS_PER_SEC)
     return fail(L, f[R_DRAIN], "'drain_timeout': must be at least 1s");
+  if (f[R_QCAP]) {
+    int q = 0;
+    if ((rc = get_int(L, f[R_QCAP], "queue_capacity", 16, 1 << 20, &q)))
+      return rc;
+    r->queue_capacity = (uint32_t)q;
+  }
+  if (f[R_SPIN] && (rc = get_duration(L, f[R_SPIN], "idle_spin",
+                                      3600 * DTO_NS_PER_SEC, &r->idle_spin)))
+    return rc;
   return 0;
 }
 
@@ -1503,6 +1511,8 @@ void config_defaults(dto_config *cfg) {
   cfg->run.speed = 1.0;
   cfg->run.gen_seed = 42;
   cfg->run.gen_days = 1;
+  cfg->run.drain_timeout = 10 * DTO_NS_PER_SEC;
+  cfg->run.idle_spin = RUN_IDLE_SPIN_DEFAULT;
   cfg->log_level = LOG_INFO;
 }
 

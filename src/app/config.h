@@ -88,6 +88,9 @@ enum cfg_feed { FEED_REPLAY, FEED_GENERATE };
 /* What a stop before the end of the feed does with working orders. */
 enum cfg_on_stop { ON_STOP_CANCEL, ON_STOP_KEEP };
 
+/* run.idle_spin when not given. */
+#define RUN_IDLE_SPIN_DEFAULT (50 * 1000)
+
 typedef struct cfg_run {
   enum cfg_feed feed;
   double speed;      /* replay speed multiplier; 0 = as fast as possible */
@@ -108,6 +111,10 @@ typedef struct cfg_run {
                         dto.sock in the state folder */
   dto_time drain_timeout; /* how long a stop may take before the process
                              exits non-zero anyway; default 10 s */
+  uint32_t queue_capacity; /* the engine's inbound queue, events; 0:
+                              the default (8192) */
+  dto_time idle_spin;      /* the engine spins this long for the next event
+                              before it sleeps; default 50 us, 0: never */
 } cfg_run;
 
 /* Risk limits (see engine/risk.h), indexed like the configuration's

@@ -198,9 +198,13 @@ static void enqueue(inq *q, const inq_event *ev, uint32_t slot) {
     /* One producer wakes it; the others see 0 and skip the mutex.  The
      * consumer sets the flag again before each check, under the mutex,
      * so a signal sent here cannot fall between its check and its wait. */
+    /* Taking the mutex orders this wake-up after the consumer's check
+     * (it holds the mutex from setting the flag until it waits); the
+     * signal itself comes after the unlock, so the woken consumer does not
+     * block again at once on a mutex the producer still holds. */
     pthread_mutex_lock(&q->mu);
-    pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
+    pthread_cond_signal(&q->cv);
     atomic_fetch_add_explicit(&q->wakeups, 1, memory_order_relaxed);
   }
 }
@@ -335,12 +339,28 @@ static inline void cpu_relax(void) {
 }
 
 int inq_wait(inq *q, int64_t timeout_ns) {
+  return inq_wait_spin(q, 0, timeout_ns);
+}
+
+int inq_wait_spin(inq *q, int64_t spin_ns, int64_t timeout_ns) {
   /* Spin a little first (about a microsecond): an engine that falls asleep
    * between two events of a burst costs every producer a system call. */
   for (int i = 0; i < WAIT_SPINS; i++) {
     if (ready(q))
       return 0;
     cpu_relax();
+  }
+  /* then, when asked, up to spin_ns more: a waking thread costs several
+   * microseconds, more than the engine's whole work for an event */
+  if (spin_ns > 0) {
+    int64_t until = mono_ns() + (spin_ns < timeout_ns ? spin_ns : timeout_ns);
+    do {
+      for (int i = 0; i < 64; i++) {
+        if (ready(q))
+          return 0;
+        cpu_relax();
+      }
+    } while (mono_ns() < until);
   }
   int64_t deadline = mono_ns() + (timeout_ns > 0 ? timeout_ns : 0);
   int rc;

@@ -132,6 +132,11 @@ size_t inq_pop_batch(inq *q, inq_event *out, size_t max);
  * Returns 0 when an event is ready, DTO_EAGAIN on timeout (consumer thread
  * only). */
 int inq_wait(inq *q, int64_t timeout_ns);
+/* The same, spinning (busy, without a system call) up to spin_ns before it
+ * sleeps: a thread woken from sleep answers several microseconds later,
+ * one that spins within one.  The service's engine loop spins for
+ * run.idle_spin after its last event. */
+int inq_wait_spin(inq *q, int64_t spin_ns, int64_t timeout_ns);
 
 /* A copy of the counters (any thread). */
 void inq_get_stats(const inq *q, inq_stats *out);

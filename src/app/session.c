@@ -66,6 +66,8 @@ struct run_session {
   dto_time *last_event; /* per instrument: its last market event */
   bool *paused;         /* per strategy, for the snapshots */
   uint64_t n_events, n_bars, n_trades, n_quotes, n_reports, n_cmds;
+  uint64_t overflows_seen; /* svc.overflows already acted on */
+  int64_t spin_ns;         /* run.idle_spin */
 };
 
 static const char *const stop_names[SESSION_STOP_COUNT] = {
@@ -490,7 +492,7 @@ static void publish(run_session *s);
 static int start_service(run_session *s, char *err, size_t cap) {
   inq_config qc;
   memset(&qc, 0, sizeof qc);
-  qc.capacity = 8192;
+  qc.capacity = s->cfg.run.queue_capacity ? s->cfg.run.queue_capacity : 8192;
   qc.nsyms = (uint32_t)s->cfg.instruments.n;
   qc.conflate = false; /* a replay: every bar matters */
   int rc = inq_new(&qc, &s->q);
@@ -503,6 +505,7 @@ static int start_service(run_session *s, char *err, size_t cap) {
   s->sv_init = true;
   s->last_event =
       xcalloc(s->cfg.instruments.n ? s->cfg.instruments.n : 1, sizeof(dto_time));
+  s->spin_ns = s->cfg.run.idle_spin;
   s->drain_ns =
       s->cfg.run.drain_timeout > 0 ? s->cfg.run.drain_timeout : 10 * DTO_NS_PER_SEC;
   publish(s); /* status answers from the first moment */
@@ -1443,16 +1446,38 @@ static bool handle_event(run_session *s, const inq_event *ev) {
   }
 }
 
+/* A command or a broker report the queue would not take is an event the
+ * engine never saw: trading stops (the kill switch, which a person
+ * releases) with a queue_overflow alert, rather than going on without it. */
+static void check_overflow(run_session *s) {
+  uint64_t n = atomic_load(&s->sv.overflows);
+  if (n == s->overflows_seen)
+    return;
+  char msg[200];
+  snprintf(msg, sizeof msg,
+           "%" PRIu64 " command(s) or report(s) found the engine's queue "
+           "full and were not taken; trading is halted (kill switch) until "
+           "a person looks",
+           n - s->overflows_seen);
+  s->overflows_seen = n;
+  engine_alert(s->r.e, "queue_overflow", 3, 0, msg);
+  if (!engine_killed(s->r.e))
+    do_kill(s, "service", "queue_overflow");
+  runner_sync(&s->r);
+}
+
 #define SESSION_BATCH 256
 
 enum session_stop session_play(run_session *s) {
   inq_event ev[SESSION_BATCH];
   for (;;) {
     lifecycle_watchdog(&s->lc); /* the loop turns */
+    check_overflow(s);
     size_t n = inq_pop_batch(s->q, ev, SESSION_BATCH);
     if (!n) {
       int64_t w = lifecycle_watchdog_due(&s->lc);
-      inq_wait(s->q, w < 100 * 1000000LL ? (w > 0 ? w : 0) : 100 * 1000000LL);
+      inq_wait_spin(s->q, s->spin_ns,
+                    w < 100 * 1000000LL ? (w > 0 ? w : 0) : 100 * 1000000LL);
       continue;
     }
     size_t i = 0;

@@ -260,6 +260,11 @@ const char *engine_strategy_id(const engine *e, size_t i);
 const char *engine_account_id(const engine *e, size_t i);
 size_t engine_working_orders(const engine *e);
 uint64_t engine_fill_count(const engine *e);
+/* Raise an alert from outside the engine's rules (the service's own, such
+ * as queue_overflow): logged and handed to the alert hook like the
+ * engine's.  scope 1 account, 2 strategy, else global (index 0). */
+void engine_alert(engine *e, const char *code, int scope, uint32_t index,
+                  const char *msg);
 /* The day's P&L (equity now minus at the day's start) of an account or a
  * strategy, as the daily-loss limits see it. */
 fx engine_account_day_pnl(const engine *e, uint32_t account);

@@ -29,6 +29,15 @@ void engine__alert(engine *e, const char *code, int scope, uint32_t index,
     e->cfg.hooks.alert(e->cfg.hooks.ctx, code, scope, index, msg);
 }
 
+void engine_alert(engine *e, const char *code, int scope, uint32_t index,
+                  const char *msg) {
+  if ((scope == 1 && index >= e->cfg.naccounts) ||
+      (scope == 2 && index >= e->nst))
+    return;
+  engine__alert(e, code, scope == 1 || scope == 2 ? scope : 3,
+                scope == 1 || scope == 2 ? index : 0, msg);
+}
+
 /* ---- risk state: days, P&L, flattening, modes, the kill switch ----------- */
 
 void engine__new_day(engine *e, int64_t day) {

@@ -4,6 +4,7 @@ nothing changed; the socket closed to other users; SIGTERM and `dto ctl
 stop` drain within run.drain_timeout, and a stop that overruns it exits
 non-zero with the journal consistent."""
 import json
+import threading
 import os
 import signal
 import socket
@@ -337,4 +338,57 @@ def test_drain_past_bound_exits_nonzero(dto_bin, run, tmp_path):
     r = run("run", "--config", cfg, "--log", tmp_path / "run2.log",
             timeout=120)
     assert r.returncode == 0, r.stderr
+    check_books(tmp_path / "dto.db")
+
+
+def test_queue_overflow_halts_and_loses_nothing(dto_bin, run, tmp_path):
+    """A queue of 16 events and an engine that stands still for 5 s: the
+    feed fills the market data's share, commands take the rest, and those
+    that find it full for 2 s are answered busy, never taken; the service
+    then halts trading with a queue_overflow alert.  Every command answered
+    ok was carried out and journaled; none answered busy was."""
+    cfg = prepare(run, tmp_path, speed=0, days=1, calendar="crypto")
+    add_run(cfg, "queue_capacity: 16")
+    p = start(dto_bin, cfg, tmp_path, "--at-bar", "400:stall=5000")
+    sock = tmp_path / "state" / "dto.sock"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not sock.exists():
+            time.sleep(0.02)
+        time.sleep(0.5)  # inside the stall: the feed is far ahead
+        answers = [None] * 12
+
+        def send(i):
+            line = json.dumps({"cmd": "set_limit", "limit": "max_order_qty",
+                               "value": str(1000 + i), "id": str(i)})
+            answers[i] = raw(sock, (line + "\n").encode(), timeout=30)[0]
+
+        ts = [threading.Thread(target=send, args=(i,)) for i in range(12)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        assert all(a is not None for a in answers), answers
+        codes = [a["error"]["code"] if not a["ok"] else "ok" for a in answers]
+        assert "busy" in codes and "ok" in codes, codes
+        assert set(codes) <= {"ok", "busy"}, codes
+        for a in answers:
+            if not a["ok"]:
+                assert "queue is full" in a["error"]["message"], a
+        st = wait_status(run, cfg, p, lambda s: s["kill_switch"])
+        assert st["state"] == "halted"
+        assert st["counters"]["commands"] >= codes.count("ok")
+        stop(run, cfg, p, timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    log = [json.loads(l) for l in (tmp_path / "run.log").read_text()
+           .splitlines() if l.strip()]
+    assert any(e.get("event") == "alert" and e.get("code") ==
+               "queue_overflow" for e in log)
+    taken = {c["args"]["value"] for c in journal_commands(tmp_path / "dto.db")
+             if c["op"] == "set_limit"}
+    ok_values = {str(1000 + int(a["id"])) for a in answers if a["ok"]}
+    assert taken == ok_values, (taken, ok_values)
     check_books(tmp_path / "dto.db")
