@@ -14,6 +14,8 @@
  * "not set", which is allowed only where the schema says so.
  */
 #include "app/config.h"
+
+#include "ops/sched.h"
 #include "market/bar_agg.h"
 #include "store/store.h"
 
@@ -1350,12 +1352,13 @@ static int load_backtest(loader *L, const ynode *v) {
 
 enum {
   R_FEED, R_SPEED, R_SEED, R_DAYS, R_STATE, R_STORE, R_UNKNOWN, R_TOL,
-  R_ON_STOP, R_CTL, R_DRAIN, R_QCAP, R_SPIN, R__N
+  R_ON_STOP, R_CTL, R_DRAIN, R_QCAP, R_SPIN, R_STATUS, R__N
 };
 static const char *const run_keys[R__N] = {
     "feed",  "speed",          "gen_seed",           "gen_days", "state_dir",
     "store", "unknown_orders", "position_tolerance", "on_stop",
-    "ctl_socket", "drain_timeout", "queue_capacity", "idle_spin"};
+    "ctl_socket", "drain_timeout", "queue_capacity", "idle_spin",
+    "status_log"};
 
 static int load_run(loader *L, const ynode *v) {
   static const char *const feeds[] = {"replay", "generate"};
@@ -1445,6 +1448,16 @@ static int load_run(loader *L, const ynode *v) {
       return rc;
     r->queue_capacity = (uint32_t)q;
   }
+  if (f[R_STATUS] && !is_null(f[R_STATUS])) {
+    const char *t = NULL;
+    if ((rc = get_str(L, f[R_STATUS], "status_log", SCHED_TEXT_MAX, &t)))
+      return rc;
+    sched_expr e;
+    char why[256];
+    if (sched_parse(t, &e, why, sizeof why))
+      return fail(L, f[R_STATUS], "'status_log': %s", why);
+    r->status_log = xstrdup(t);
+  }
   if (f[R_SPIN] && (rc = get_duration(L, f[R_SPIN], "idle_spin",
                                       3600 * DTO_NS_PER_SEC, &r->idle_spin)))
     return rc;
@@ -1532,6 +1545,7 @@ void config_release(dto_config *cfg) {
   free(cfg->backtest.out_dir);
   free(cfg->run.state_dir);
   free(cfg->run.ctl_socket);
+  free(cfg->run.status_log);
   free(cfg->run.store);
   free(cfg->risk.account_orders);
   free(cfg->risk.accounts);

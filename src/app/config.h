@@ -113,6 +113,8 @@ typedef struct cfg_run {
                              exits non-zero anyway; default 10 s */
   uint32_t queue_capacity; /* the engine's inbound queue, events; 0:
                               the default (8192) */
+  char *status_log;        /* owned; schedule of the status report job
+                              (src/ops/sched.h syntax); NULL: none */
   dto_time idle_spin;      /* the engine spins this long for the next event
                               before it sleeps; default 50 us, 0: never */
 } cfg_run;

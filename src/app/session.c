@@ -16,6 +16,7 @@
 #include "app/ctl.h"
 #include "app/feed.h"
 #include "app/inq.h"
+#include "app/jobs.h"
 #include "app/lifecycle.h"
 #include "app/recovery.h"
 #include "app/source.h"
@@ -57,6 +58,7 @@ struct run_session {
   bool sv_init;
   source *src;
   ctl_server *ctl;
+  jobs *jobs;      /* the job scheduler's thread */
   pthread_t sig_th;
   bool sig_started;
   atomic_bool sig_quit;
@@ -522,6 +524,18 @@ static int start_service(run_session *s, char *err, size_t cap) {
       log_end(&l);
     }
   }
+  /* jobs: off the engine thread, on the snapshots' clock */
+  s->jobs = jobs_new(&s->sv,
+                     s->cfg.instruments.n ? s->cfg.instruments.v[0].cal : NULL,
+                     s->logf, (enum log_level)s->cfg.log_level, false);
+  if (s->cfg.run.status_log &&
+      (rc = jobs_add(s->jobs, "status", s->cfg.run.status_log,
+                     jobs_status_report, s->jobs, err, cap)))
+    return rc;
+  if ((rc = jobs_start(s->jobs))) {
+    snprintf(err, cap, "cannot start the job scheduler's thread");
+    return rc;
+  }
   atomic_init(&s->sig_quit, false);
   atomic_init(&s->drain_deadline, 0);
   if (pthread_create(&s->sig_th, NULL, signal_main, s)) {
@@ -560,6 +574,8 @@ static void stop_service(run_session *s) {
     svc_close(&s->sv); /* waiting clients are answered "stopping" now */
   source_free(s->src);
   s->src = NULL;
+  jobs_free(s->jobs);
+  s->jobs = NULL;
   if (s->ctl)
     ctl_stop(s->ctl);
   s->ctl = NULL;

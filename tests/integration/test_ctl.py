@@ -392,3 +392,39 @@ def test_queue_overflow_halts_and_loses_nothing(dto_bin, run, tmp_path):
     ok_values = {str(1000 + int(a["id"])) for a in answers if a["ok"]}
     assert taken == ok_values, (taken, ok_values)
     check_books(tmp_path / "dto.db")
+
+
+def test_status_job_on_the_scheduler(dto_bin, run, tmp_path):
+    """run.status_log: a job on the scheduler's thread writes a status line
+    from the read snapshots at each firing, in the session's (simulated)
+    time: every 5 minutes of the replayed market."""
+    cfg = prepare(run, tmp_path, speed=600, days=1, calendar="crypto")
+    add_run(cfg, 'status_log: "every 5m"')
+    p = start(dto_bin, cfg, tmp_path)
+    try:
+        wait_status(run, cfg, p, lambda s: s["counters"]["bars"] > 60,
+                    timeout=30)
+        stop(run, cfg, p)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    log = [json.loads(l) for l in (tmp_path / "run.log").read_text()
+           .splitlines() if l.strip()]
+    st = [e for e in log if e.get("event") == "status"]
+    assert len(st) >= 3, st
+    dues = [e["due"] for e in st]
+    assert dues == sorted(dues) and len(set(dues)) == len(dues)
+    for d in dues:  # on the 5-minute grid of the market's clock
+        assert d[14:16] in ("00", "05", "10", "15", "20", "25", "30", "35",
+                            "40", "45", "50", "55") and d[17:19] == "00", d
+    bars = [e["bars"] for e in st]
+    assert bars == sorted(bars) and bars[-1] > bars[0]
+    assert all(e["state"] == "ready" and e["kill_switch"] == "off"
+               for e in st)
+    assert all("equity.paper" in e for e in st)
+    # a bad schedule is refused at start, naming the field
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(cfg.read_text().replace('"every 5m"', '"every 5 parsecs"'))
+    r = run("run", "--config", bad, timeout=30)
+    assert r.returncode != 0 and "status_log" in r.stderr, r.stderr

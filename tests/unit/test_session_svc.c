@@ -1,6 +1,7 @@
 /* test_session_svc.c - the service's threads together, in one process:
  * a `dto run` session (its feed's source thread, its signal thread, the
- * control socket's threads, the log's writer) with a client thread that
+ * control socket's threads, the log's writer, the job scheduler's thread
+ * with the status report) with a client thread that
  * reads snapshots and sends commands while the engine plays the feed.
  * Built and run under ThreadSanitizer too (TSAN_TESTS), which is its main
  * point: every hand-over between those threads is checked for races. */
@@ -96,7 +97,8 @@ static void test_threads_together(void **state) {
           "    symbols: [AAPL, MSFT]\n    allocation: 50000\n"
           "    params: {fast: 2, slow: 5}\n"
           "run:\n  feed: generate\n  gen_days: 1\n  gen_seed: 5\n"
-          "  speed: 60000\n  state_dir: %s/state\n  ctl_socket: %s/s.sock\n",
+          "  speed: 60000\n  state_dir: %s/state\n  ctl_socket: %s/s.sock\n"
+          "  status_log: \"every 1m\"\n",
           dir, dir);
   fclose(f);
   client c;
@@ -147,11 +149,14 @@ static void test_threads_together(void **state) {
   FILE *lf = fopen(logp, "r");
   assert_non_null(lf);
   char line[65536];
-  int commands = 0;
-  while (fgets(line, sizeof line, lf))
+  int commands = 0, status = 0;
+  while (fgets(line, sizeof line, lf)) {
     commands += strstr(line, "\"event\":\"command\"") != NULL;
+    status += strstr(line, "\"event\":\"status\"") != NULL;
+  }
   fclose(lf);
   assert_true(commands >= c.cmd_ok);
+  assert_true(status > 0); /* the job scheduler's thread ran its job */
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   assert_int_equal(system(cmd), 0);
