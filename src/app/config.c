@@ -570,9 +570,9 @@ static int load_log_level(loader *L, const ynode *v) {
   return 0;
 }
 
-enum { A_ID, A_CASH, A_SHORT, A_EXT, A__N };
-static const char *const account_keys[A__N] = {"id", "cash", "allow_short",
-                                               "allow_extended_hours"};
+enum { A_ID, A_CASH, A_SHORT, A_EXT, A_BROKER, A__N };
+static const char *const account_keys[A__N] = {
+    "id", "cash", "allow_short", "allow_extended_hours", "broker"};
 
 static int load_accounts(loader *L, const ynode *root, const ynode *list) {
   dto_config *cfg = L->cfg;
@@ -607,6 +607,24 @@ static int load_accounts(loader *L, const ynode *root, const ynode *list) {
     if (f[A_EXT] && (rc = get_bool(L, f[A_EXT], "allow_extended_hours",
                                    &a->allow_extended_hours)))
       return rc;
+    if (f[A_BROKER]) {
+      /* the names of brokers to come are known, so that a configuration
+       * written for them fails with a reason rather than a typo's */
+      static const char *const soon[] = {"alpaca"};
+      const ynode *b = f[A_BROKER];
+      if ((rc = want_scalar(L, b, "broker", "paper")))
+        return rc;
+      if (strcmp(b->text, "paper")) {
+        for (size_t k = 0; k < DTO_ARRAY_LEN(soon); k++)
+          if (!strcmp(b->text, soon[k]))
+            return fail(L, b, "'broker': '%s' is not available in this "
+                              "version of dto; use paper",
+                        b->text);
+        return fail(L, b, "'broker': unknown broker '%.40s' (known: paper)",
+                    b->text);
+      }
+      a->broker = BROKER_PAPER;
+    }
     cfg->naccounts++;
   }
   return 0;

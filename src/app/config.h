@@ -32,8 +32,13 @@
 #define CFG_PATH_MAX 4096          /* bytes of a path in the file */
 #define CFG_ERR_MAX 512            /* a comfortable size for err buffers */
 
+/* Which broker an account trades through.  The built-in paper exchange is
+ * the only one today; live brokers add their names here. */
+enum cfg_broker { BROKER_PAPER };
+
 typedef struct cfg_account {
   char id[CFG_ID_MAX];
+  enum cfg_broker broker; /* `broker:`; the paper exchange by default */
   fx cash; /* starting cash, >= 0 */
   bool allow_short;
   bool allow_extended_hours;

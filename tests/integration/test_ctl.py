@@ -428,3 +428,24 @@ def test_status_job_on_the_scheduler(dto_bin, run, tmp_path):
     bad.write_text(cfg.read_text().replace('"every 5m"', '"every 5 parsecs"'))
     r = run("run", "--config", bad, timeout=30)
     assert r.returncode != 0 and "status_log" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("broker,ok,msg", [
+    ("paper", True, ""),
+    ("alpaca", False, "'broker': 'alpaca' is not available"),
+    ("nyse-direct", False, "'broker': unknown broker 'nyse-direct'"),
+])
+def test_account_broker(run, tmp_path, broker, ok, msg):
+    """The broker of each account comes from the configuration; the paper
+    exchange is the default, and a broker dto does not have is refused at
+    start with the line of the configuration."""
+    cfg = prepare(run, tmp_path, speed=0, days=1, calendar="crypto")
+    text = cfg.read_text().replace("    cash: 100000\n",
+                                   f"    cash: 100000\n    broker: {broker}\n")
+    cfg.write_text(text)
+    r = run("run", "--config", cfg, "--max-bars", "10", timeout=60)
+    if ok:
+        assert r.returncode == 0, r.stderr
+    else:
+        assert r.returncode != 0 and msg in r.stderr, r.stderr
+        assert "c.yaml:4:" in r.stderr, r.stderr
