@@ -13,6 +13,8 @@ PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev"
 PKGS="$PKGS libpq-dev"
 # Checksums of .dtob data files (XXH3).
 PKGS="$PKGS libxxhash-dev"
+# The service: systemd's notify protocol (sd_notify).
+PKGS="$PKGS libsystemd-dev"
 # Tests: cmocka, clang + libFuzzer, Python's pytest for black-box tests.
 PKGS="$PKGS libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest sqlite3"
 # Tests: a throwaway PostgreSQL server for the storage conformance suite.

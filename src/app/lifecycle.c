@@ -1,11 +1,9 @@
 /* lifecycle.c - the service's states, and the systemd notify protocol. */
 #include "app/lifecycle.h"
 
-#include <errno.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "core/error.h"
 
@@ -41,58 +39,30 @@ bool lc_transition_legal(enum lc_state from, enum lc_state to) {
          legal[from][to];
 }
 
+/* systemd's notify protocol through libsystemd's sd_notify(3): best
+ * effort, as systemd not listening is not our failure; nothing is sent when
+ * dto does not run under systemd (NOTIFY_SOCKET unset). */
 static void notify(lifecycle *lc, const char *msg) {
-  if (lc->notify_fd < 0)
-    return;
-  struct sockaddr_un sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  memcpy(sa.sun_path, lc->notify_path, lc->notify_len);
-  if (sa.sun_path[0] == '@')
-    sa.sun_path[0] = '\0'; /* an abstract socket */
-  socklen_t len =
-      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + lc->notify_len);
-  /* best effort, as sd_notify: systemd not listening is not our failure */
-  (void)sendto(lc->notify_fd, msg, strlen(msg), MSG_NOSIGNAL,
-               (struct sockaddr *)&sa, len);
+  if (lc->notify)
+    (void)sd_notify(0, msg);
 }
 
 void lifecycle_init(lifecycle *lc, dto_log *log) {
   memset(lc, 0, sizeof *lc);
   lc->state = LC_STARTING;
   lc->log = log;
-  lc->notify_fd = -1;
   const char *p = getenv("NOTIFY_SOCKET");
-  size_t n = p ? strlen(p) : 0;
-  if (n >= 2 && n < sizeof lc->notify_path && (p[0] == '/' || p[0] == '@')) {
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-      lc->notify_fd = fd;
-      memcpy(lc->notify_path, p, n);
-      lc->notify_len = n;
-    }
-  }
-  const char *w = getenv("WATCHDOG_USEC"), *wp = getenv("WATCHDOG_PID");
-  char *end;
-  errno = 0;
-  unsigned long long usec = w ? strtoull(w, &end, 10) : 0;
-  bool ours = true;
-  if (wp && *wp) {
-    char *pe;
-    long pid = strtol(wp, &pe, 10);
-    ours = !*pe && pid == (long)getpid();
-  }
-  if (w && !errno && !*end && usec > 0 && usec < 86400ULL * 1000000 && ours)
+  lc->notify = p && *p;
+  /* WATCHDOG_USEC (and WATCHDOG_PID, which must be ours when set), as
+   * sd_watchdog_enabled(3) reads them; pings every half interval */
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) > 0 && usec < 86400ULL * 1000000)
     lc->watchdog_ns = (int64_t)usec * 1000 / 2;
   lc->watchdog_last = clock_mono_ns();
   notify(lc, "STATUS=starting");
 }
 
-void lifecycle_release(lifecycle *lc) {
-  if (lc->notify_fd >= 0)
-    close(lc->notify_fd);
-  lc->notify_fd = -1;
-}
+void lifecycle_release(lifecycle *lc) { lc->notify = false; }
 
 void lifecycle_observe(lifecycle *lc, lc_observer fn, void *ctx) {
   lc->obs = fn;

@@ -17,8 +17,8 @@
  * which the loop calls as it turns (only as long as it turns: a stalled
  * loop stops the pings, and systemd restarts the service).
  *
- * The protocol is written here (a datagram to the socket named by
- * NOTIFY_SOCKET, as sd_notify(3) documents), so dto needs no library for it.
+ * The messages go through libsystemd's sd_notify(3), the watchdog interval
+ * from sd_watchdog_enabled(3).
  */
 #ifndef DTO_APP_LIFECYCLE_H
 #define DTO_APP_LIFECYCLE_H
@@ -58,9 +58,7 @@ typedef struct lifecycle {
   void *obs_ctx;
   uint64_t illegal;
   bool ready_sent;
-  int notify_fd;           /* -1: not under systemd */
-  char notify_path[108];   /* sun_path of NOTIFY_SOCKET */
-  size_t notify_len;       /* its length (an abstract name starts with @) */
+  bool notify;             /* under systemd: NOTIFY_SOCKET is set */
   int64_t watchdog_ns;     /* WATCHDOG_USEC / 2, 0: no watchdog */
   int64_t watchdog_last;   /* clock_mono_ns() of the last ping */
 } lifecycle;
