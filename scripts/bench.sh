@@ -28,6 +28,8 @@ if command -v valgrind >/dev/null 2>&1; then
 fi
 echo "== the service's inbound queue: throughput next to a bare ring buffer, push-to-pop latency (bench_inq)"
 "$b/bench/bench_inq" "${BENCH_INQ_EVENTS:-6000000}"
+echo "== the service path: bars through the queue to orders at the paper exchange, with snapshots; event-to-order latency (bench_service)"
+"$b/bench/bench_service" "${BENCH_SERVICE_BARS:-1000000}" "${BENCH_SERVICE_LATENCY_BARS:-200000}"
 echo "== pre-trade risk check, all checks on, and the kill switch with 1,000 working orders (bench_risk)"
 "$b/bench/bench_risk"
 echo "== durable journal appends, synchronous=FULL, next to bare SQLite / libpq (bench_store; PostgreSQL: a throwaway server with fsync on)"
