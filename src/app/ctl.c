@@ -652,45 +652,33 @@ static bool socket_alive(const struct sockaddr_un *sa) {
   return alive;
 }
 
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t cap, const char *fmt, ...) {
-  if (!err || cap == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-}
-
 int ctl_start(const char *path, svc *s, ctl_server **out, char *err,
               size_t cap) {
   *out = NULL;
   struct sockaddr_un sa;
   if (!path || make_addr(path, &sa) != 0) {
-    seterr(err, cap, "control socket path %s: empty or longer than %zu bytes",
+    dto_seterr(err, cap, "control socket path %s: empty or longer than %zu bytes",
            path ? path : "(none)", SUN_PATH_MAX - 1);
     return DTO_EINVAL;
   }
   struct stat st;
   if (lstat(path, &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      seterr(err, cap, "control socket %s: exists and is not a socket", path);
+      dto_seterr(err, cap, "control socket %s: exists and is not a socket", path);
       return DTO_EEXIST;
     }
     if (socket_alive(&sa)) {
-      seterr(err, cap, "control socket %s: another process listens on it",
+      dto_seterr(err, cap, "control socket %s: another process listens on it",
              path);
       return DTO_EEXIST;
     }
     if (unlink(path) != 0 && errno != ENOENT) { /* a dead process's socket */
-      seterr(err, cap, "control socket %s: cannot remove the old one: %s", path,
+      dto_seterr(err, cap, "control socket %s: cannot remove the old one: %s", path,
              strerror(errno));
       return DTO_EIO;
     }
   } else if (errno != ENOENT) {
-    seterr(err, cap, "control socket %s: %s", path, strerror(errno));
+    dto_seterr(err, cap, "control socket %s: %s", path, strerror(errno));
     return DTO_EIO;
   }
 
@@ -704,34 +692,34 @@ int ctl_start(const char *path, svc *s, ctl_server **out, char *err,
   int rc = DTO_EIO, pfd[2];
   c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (c->lfd < 0) {
-    seterr(err, cap, "control socket: %s", strerror(errno));
+    dto_seterr(err, cap, "control socket: %s", strerror(errno));
     goto fail_free;
   }
   if (bind(c->lfd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     rc = errno == EADDRINUSE ? DTO_EEXIST : DTO_EIO;
-    seterr(err, cap, "control socket %s: %s", path, strerror(errno));
+    dto_seterr(err, cap, "control socket %s: %s", path, strerror(errno));
     goto fail_close;
   }
   /* Nobody can connect before listen(), so narrowing the mode here leaves
    * no window in which the umask's mode applies. */
   if (chmod(path, 0600) != 0 || lstat(path, &st) != 0) {
-    seterr(err, cap, "control socket %s: %s", path, strerror(errno));
+    dto_seterr(err, cap, "control socket %s: %s", path, strerror(errno));
     goto fail_unlink;
   }
   c->dev = st.st_dev;
   c->ino = st.st_ino;
   if (listen(c->lfd, CTL_CLIENTS_MAX) != 0) {
-    seterr(err, cap, "control socket %s: %s", path, strerror(errno));
+    dto_seterr(err, cap, "control socket %s: %s", path, strerror(errno));
     goto fail_unlink;
   }
   if (pipe2(pfd, O_CLOEXEC) != 0) {
-    seterr(err, cap, "control socket: %s", strerror(errno));
+    dto_seterr(err, cap, "control socket: %s", strerror(errno));
     goto fail_unlink;
   }
   c->stop_r = pfd[0];
   c->stop_w = pfd[1];
   if (pthread_create(&c->th, NULL, accept_main, c) != 0) {
-    seterr(err, cap, "control socket: cannot start its thread");
+    dto_seterr(err, cap, "control socket: cannot start its thread");
     goto fail_pipe;
   }
   *out = c;
@@ -773,20 +761,20 @@ int ctl_call(const char *path, const char *line, size_t n, dbuf *b,
              int64_t timeout_ns, char *err, size_t cap) {
   struct sockaddr_un sa;
   if (make_addr(path, &sa) != 0) {
-    seterr(err, cap, "the path is empty or longer than %zu bytes",
+    dto_seterr(err, cap, "the path is empty or longer than %zu bytes",
            SUN_PATH_MAX - 1);
     return DTO_EIO;
   }
   int64_t deadline = mono_ns() + timeout_ns;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    seterr(err, cap, "%s", strerror(errno));
+    dto_seterr(err, cap, "%s", strerror(errno));
     return DTO_EIO;
   }
   /* Bounds connect (a full backlog) and send as well. */
   set_timeout(fd, SO_SNDTIMEO, timeout_ns);
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    seterr(err, cap, "%s", strerror(errno));
+    dto_seterr(err, cap, "%s", strerror(errno));
     close(fd);
     return DTO_EIO;
   }
@@ -798,7 +786,7 @@ int ctl_call(const char *path, const char *line, size_t n, dbuf *b,
   for (;;) {
     int64_t left = deadline - mono_ns();
     if (left <= 0) {
-      seterr(err, cap, "no answer within %" PRId64 " s",
+      dto_seterr(err, cap, "no answer within %" PRId64 " s",
              (int64_t)(timeout_ns / DTO_NS_PER_SEC));
       rc = DTO_EAGAIN;
       break;
@@ -806,7 +794,7 @@ int ctl_call(const char *path, const char *line, size_t n, dbuf *b,
     struct pollfd p = {.fd = fd, .events = POLLIN};
     int r = poll(&p, 1, poll_ms(left));
     if (r < 0 && errno != EINTR) {
-      seterr(err, cap, "%s", strerror(errno));
+      dto_seterr(err, cap, "%s", strerror(errno));
       rc = DTO_EIO;
       break;
     }
@@ -817,12 +805,12 @@ int ctl_call(const char *path, const char *line, size_t n, dbuf *b,
     if (got < 0 && (errno == EINTR || errno == EAGAIN))
       continue;
     if (got <= 0) {
-      seterr(err, cap, "the connection was closed before a whole answer");
+      dto_seterr(err, cap, "the connection was closed before a whole answer");
       rc = DTO_EPARSE;
       break;
     }
     if (dbuf_add(b, chunk, (size_t)got) != 0) {
-      seterr(err, cap, "the answer is larger than %zu bytes", b->max);
+      dto_seterr(err, cap, "the answer is larger than %zu bytes", b->max);
       rc = DTO_ETOOBIG;
       break;
     }

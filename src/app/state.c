@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,23 +21,11 @@ void state_dir(const dto_config *cfg, char *buf, size_t cap) {
     snprintf(buf, cap, "%s/var", cfg->dir ? cfg->dir : ".");
 }
 
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t cap, const char *fmt, ...) {
-  if (!err || cap == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-}
-
 static int ensure_dir(const char *dir, char *err, size_t cap) {
   if (mkdir(dir, 0700) == 0 || errno == EEXIST)
     return 0;
   int e = errno;
-  seterr(err, cap, "cannot create state folder %s: %s", dir, strerror(e));
+  dto_seterr(err, cap, "cannot create state folder %s: %s", dir, strerror(e));
   return dto_from_errno(e);
 }
 
@@ -62,11 +49,11 @@ static bool key_is(const char *k, size_t n, const char *want) {
 static int parse(const char *name, const char *text, size_t len, run_state *st,
                  char *err, size_t cap) {
   if (len == 0) {
-    seterr(err, cap, "%s: empty file", name);
+    dto_seterr(err, cap, "%s: empty file", name);
     return DTO_EPARSE;
   }
   if (len > STATE_FILE_MAX) {
-    seterr(err, cap, "%s: larger than %d bytes", name, STATE_FILE_MAX);
+    dto_seterr(err, cap, "%s: larger than %d bytes", name, STATE_FILE_MAX);
     return DTO_EPARSE;
   }
   int lineno = 1;
@@ -75,13 +62,13 @@ static int parse(const char *name, const char *text, size_t len, run_state *st,
     if (c == '\n')
       lineno++;
     else if (c != '\t' && c != '\r' && (c < 0x20 || c >= 0x7f)) {
-      seterr(err, cap, "%s:%d: not a state file (byte 0x%02x)", name, lineno,
+      dto_seterr(err, cap, "%s:%d: not a state file (byte 0x%02x)", name, lineno,
              c);
       return DTO_EPARSE;
     }
   }
   if (text[len - 1] != '\n') {
-    seterr(err, cap, "%s: truncated (the last line has no end)", name);
+    dto_seterr(err, cap, "%s: truncated (the last line has no end)", name);
     return DTO_EPARSE;
   }
   bool seen = false;
@@ -98,18 +85,18 @@ static int parse(const char *name, const char *text, size_t len, run_state *st,
       continue;
     const char *eq = memchr(line, '=', n);
     if (!eq) {
-      seterr(err, cap, "%s:%d: expected key=value", name, lineno);
+      dto_seterr(err, cap, "%s:%d: expected key=value", name, lineno);
       return DTO_EPARSE;
     }
     size_t kn = (size_t)(eq - line), vn = n - kn - 1;
     const char *v = eq + 1;
     if (key_is(line, kn, "kill_switch")) {
       if (seen) {
-        seterr(err, cap, "%s:%d: a second kill_switch line", name, lineno);
+        dto_seterr(err, cap, "%s:%d: a second kill_switch line", name, lineno);
         return DTO_EPARSE;
       }
       if (vn != 1 || (v[0] != '0' && v[0] != '1')) {
-        seterr(err, cap, "%s:%d: kill_switch must be 0 or 1", name, lineno);
+        dto_seterr(err, cap, "%s:%d: kill_switch must be 0 or 1", name, lineno);
         return DTO_EPARSE;
       }
       seen = true;
@@ -123,7 +110,7 @@ static int parse(const char *name, const char *text, size_t len, run_state *st,
     } /* unknown keys: written by a newer dto; ignored */
   }
   if (!seen) {
-    seterr(err, cap, "%s: no kill_switch line (truncated or damaged)", name);
+    dto_seterr(err, cap, "%s: no kill_switch line (truncated or damaged)", name);
     return DTO_EPARSE;
   }
   return 0;
@@ -225,13 +212,13 @@ int state_lock(const char *dir, int *fd_out, char *err, size_t cap) {
       open(path, O_RDWR | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
   if (fd < 0) {
     int e = errno;
-    seterr(err, cap, "%s: cannot open: %s", path, strerror(e));
+    dto_seterr(err, cap, "%s: cannot open: %s", path, strerror(e));
     return dto_from_errno(e);
   }
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    seterr(err, cap, "%s: not a regular file", path);
+    dto_seterr(err, cap, "%s: not a regular file", path);
     return DTO_EINVAL;
   }
   struct flock l;
@@ -240,7 +227,7 @@ int state_lock(const char *dir, int *fd_out, char *err, size_t cap) {
     int e = errno;
     if (e != EAGAIN && e != EACCES) {
       close(fd);
-      seterr(err, cap, "%s: cannot lock: %s", path, strerror(e));
+      dto_seterr(err, cap, "%s: cannot lock: %s", path, strerror(e));
       return dto_from_errno(e);
     }
     whole_file(&l, F_WRLCK);
@@ -248,12 +235,12 @@ int state_lock(const char *dir, int *fd_out, char *err, size_t cap) {
         fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK ? (long)l.l_pid : 0;
     close(fd);
     if (pid > 0)
-      seterr(err, cap,
+      dto_seterr(err, cap,
              "another dto (pid %ld) is running with the state folder %s "
              "(it holds %s)",
              pid, dir, path);
     else
-      seterr(err, cap,
+      dto_seterr(err, cap,
              "another dto is running with the state folder %s (it holds %s)",
              dir, path);
     return DTO_EBUSY;
@@ -263,7 +250,7 @@ int state_lock(const char *dir, int *fd_out, char *err, size_t cap) {
   if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
     int e = errno;
     close(fd); /* releases the lock */
-    seterr(err, cap, "%s: cannot write: %s", path, strerror(e));
+    dto_seterr(err, cap, "%s: cannot write: %s", path, strerror(e));
     return dto_from_errno(e);
   }
   *fd_out = fd;
@@ -294,14 +281,14 @@ int state_lock_holder(const char *dir, long *pid, char *err, size_t cap) {
   if (fcntl(fd, F_GETLK, &l) != 0) {
     int e = errno;
     close(fd);
-    seterr(err, cap, "%s: cannot check the lock: %s", path, strerror(e));
+    dto_seterr(err, cap, "%s: cannot check the lock: %s", path, strerror(e));
     return dto_from_errno(e);
   }
   close(fd);
   if (l.l_type == F_UNLCK)
     return 0;
   if (l.l_pid <= 0) {
-    seterr(err, cap, "%s: held by a process whose pid is not visible here",
+    dto_seterr(err, cap, "%s: held by a process whose pid is not visible here",
            path);
     return DTO_EBUSY;
   }

@@ -2,6 +2,8 @@
 #include "core/prelude.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 #include "core/error.h"
 
@@ -67,4 +69,13 @@ _Noreturn void dto__assert_fail(const char *expr, const char *file, int line) {
   fprintf(stderr, "dto: assertion failed: %s (%s:%d)\n", expr, file, line);
   fflush(stderr);
   abort();
+}
+
+void dto_seterr(char *err, size_t cap, const char *fmt, ...) {
+  if (!err || cap == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, cap, fmt, ap);
+  va_end(ap);
 }

@@ -46,4 +46,10 @@ const char *dto_errname(int err);
 /* Map a C errno value to the nearest DTO_E* code. */
 int dto_from_errno(int e);
 
+/* Write a printf-style message into err (cap bytes, always terminated,
+ * truncated when longer); nothing when err is NULL or cap is 0.  For the
+ * "char *err, size_t cap" out-parameters of functions that can fail. */
+void dto_seterr(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -3,25 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
 
 #define ATOMIC_BUF (64 * 1024)
-
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t cap, const char *fmt, ...) {
-  if (!err || cap == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-}
 
 static const char *kind_name(mode_t m) {
   if (S_ISDIR(m))
@@ -46,26 +33,26 @@ int fileio_open_regular(const char *path, int *fd, struct stat *st, char *err,
   while (f < 0 && errno == EINTR);
   if (f < 0) {
     int e = errno;
-    seterr(err, cap, "%s: cannot open: %s", path, strerror(e));
+    dto_seterr(err, cap, "%s: cannot open: %s", path, strerror(e));
     return dto_from_errno(e);
   }
   struct stat s;
   if (fstat(f, &s) != 0) {
     int e = errno;
     close(f);
-    seterr(err, cap, "%s: cannot stat: %s", path, strerror(e));
+    dto_seterr(err, cap, "%s: cannot stat: %s", path, strerror(e));
     return dto_from_errno(e);
   }
   if (!S_ISREG(s.st_mode)) {
     close(f);
-    seterr(err, cap, "%s: not a regular file (%s)", path, kind_name(s.st_mode));
+    dto_seterr(err, cap, "%s: not a regular file (%s)", path, kind_name(s.st_mode));
     return DTO_EINVAL;
   }
   int fl = fcntl(f, F_GETFL);
   if (fl < 0 || fcntl(f, F_SETFL, fl & ~O_NONBLOCK) != 0) {
     int e = errno;
     close(f);
-    seterr(err, cap, "%s: cannot open: %s", path, strerror(e));
+    dto_seterr(err, cap, "%s: cannot open: %s", path, strerror(e));
     return dto_from_errno(e);
   }
   if (st)
@@ -85,7 +72,7 @@ int fileio_read_small(const char *path, size_t max, char **data, size_t *len,
     return rc;
   if ((uint64_t)st.st_size > max) {
     close(fd);
-    seterr(err, cap, "%s: larger than %zu bytes", path, max);
+    dto_seterr(err, cap, "%s: larger than %zu bytes", path, max);
     return DTO_ETOOBIG;
   }
   /* Read up to max + 1 bytes whatever fstat said: the file may grow. */
@@ -99,7 +86,7 @@ int fileio_read_small(const char *path, size_t max, char **data, size_t *len,
       int e = errno;
       close(fd);
       free(buf);
-      seterr(err, cap, "%s: cannot read: %s", path, strerror(e));
+      dto_seterr(err, cap, "%s: cannot read: %s", path, strerror(e));
       return DTO_EIO;
     }
     if (k == 0)
@@ -109,7 +96,7 @@ int fileio_read_small(const char *path, size_t max, char **data, size_t *len,
   close(fd);
   if (n > max) {
     free(buf);
-    seterr(err, cap, "%s: larger than %zu bytes", path, max);
+    dto_seterr(err, cap, "%s: larger than %zu bytes", path, max);
     return DTO_ETOOBIG;
   }
   buf[n] = '\0';
@@ -153,7 +140,7 @@ int fileio_atomic_open(const char *path, mode_t mode, fileio_atomic **out,
   *out = NULL;
   size_t n = strlen(path);
   if (n == 0 || n > 4000) {
-    seterr(err, cap, "'%.80s': not a usable file name", path);
+    dto_seterr(err, cap, "'%.80s': not a usable file name", path);
     return DTO_EINVAL;
   }
   char *tmp = xmalloc(n + 12);
@@ -163,7 +150,7 @@ int fileio_atomic_open(const char *path, mode_t mode, fileio_atomic **out,
   if (fd < 0) {
     int e = errno;
     free(tmp);
-    seterr(err, cap, "%s: cannot create a temporary file: %s", path,
+    dto_seterr(err, cap, "%s: cannot create a temporary file: %s", path,
            strerror(e));
     return dto_from_errno(e);
   }
@@ -172,7 +159,7 @@ int fileio_atomic_open(const char *path, mode_t mode, fileio_atomic **out,
     close(fd);
     unlink(tmp);
     free(tmp);
-    seterr(err, cap, "%s: cannot create a temporary file: %s", path,
+    dto_seterr(err, cap, "%s: cannot create a temporary file: %s", path,
            strerror(e));
     return dto_from_errno(e);
   }
@@ -239,13 +226,13 @@ int fileio_atomic_commit(fileio_atomic *a, char *err, size_t cap) {
   if (!e && rename(a->tmp, a->path) != 0)
     e = errno;
   if (e) {
-    seterr(err, cap, "%s: cannot write: %s", a->path, strerror(e));
+    dto_seterr(err, cap, "%s: cannot write: %s", a->path, strerror(e));
     fileio_atomic_abort(a);
     return dto_from_errno(e);
   }
   int rc = fileio_sync_dir(a->path);
   if (rc)
-    seterr(err, cap, "%s: written, but its folder cannot be synced: %s",
+    dto_seterr(err, cap, "%s: written, but its folder cannot be synced: %s",
            a->path, dto_strerror(rc));
   atomic_free(a);
   return rc;

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,18 +71,6 @@ static uint64_t get_u64(const unsigned char *p) {
 
 static int64_t get_i64(const unsigned char *p) { return (int64_t)get_u64(p); }
 
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t cap, const char *fmt, ...) {
-  if (!err || cap == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-}
-
 bool binfile_sniff(const void *head, size_t len) {
   return len >= BINFILE_MAGIC_LEN &&
          !memcmp(head, BINFILE_MAGIC, BINFILE_MAGIC_LEN);
@@ -99,13 +86,13 @@ static int cmp_strp(const void *a, const void *b) {
 static int check_symbols(const char *const *symbols, size_t n, char *err,
                          size_t errcap) {
   if (n == 0 || n > BINFILE_MAX_SYMBOLS) {
-    seterr(err, errcap, "need 1 to %d symbols, got %zu", BINFILE_MAX_SYMBOLS,
+    dto_seterr(err, errcap, "need 1 to %d symbols, got %zu", BINFILE_MAX_SYMBOLS,
            n);
     return DTO_EINVAL;
   }
   for (size_t i = 0; i < n; i++)
     if (!symbols[i] || !symbol_valid(symbols[i])) {
-      seterr(err, errcap, "symbol %zu: not a valid symbol", i);
+      dto_seterr(err, errcap, "symbol %zu: not a valid symbol", i);
       return DTO_EINVAL;
     }
   const char **sorted = xmalloc(n * sizeof *sorted);
@@ -114,7 +101,7 @@ static int check_symbols(const char *const *symbols, size_t n, char *err,
   int rc = 0;
   for (size_t i = 1; i < n; i++)
     if (!strcmp(sorted[i - 1], sorted[i])) {
-      seterr(err, errcap, "symbol '%s' appears twice", sorted[i]);
+      dto_seterr(err, errcap, "symbol '%s' appears twice", sorted[i]);
       rc = DTO_EINVAL;
       break;
     }
@@ -130,7 +117,7 @@ static int check_bars(const bar *bars, size_t n, size_t nsymbols, char *err,
     return 0;
   dto_time dur = bars[0].dur, prev = INT64_MIN;
   if (dur <= 0) {
-    seterr(err, errcap, "bar 0: duration must be positive");
+    dto_seterr(err, errcap, "bar 0: duration must be positive");
     return DTO_EINVAL;
   }
   dto_time *last = xmalloc(nsymbols * sizeof *last);
@@ -141,24 +128,24 @@ static int check_bars(const bar *bars, size_t n, size_t nsymbols, char *err,
     const bar *b = &bars[i];
     const char *why;
     if (b->sym >= nsymbols) {
-      seterr(err, errcap, "bar %zu: symbol index %u out of range (%zu symbols)",
+      dto_seterr(err, errcap, "bar %zu: symbol index %u out of range (%zu symbols)",
              i, (unsigned)b->sym, nsymbols);
       rc = DTO_EINVAL;
     } else if (b->dur != dur) {
-      seterr(err, errcap, "bar %zu: duration differs from the first bar's", i);
+      dto_seterr(err, errcap, "bar %zu: duration differs from the first bar's", i);
       rc = DTO_EINVAL;
     } else if ((why = bar_check(b)) != NULL) {
-      seterr(err, errcap, "bar %zu: %s", i, why);
+      dto_seterr(err, errcap, "bar %zu: %s", i, why);
       rc = DTO_EINVAL;
     } else if ((why = market_bar_over(b)) != NULL) {
-      seterr(err, errcap, "bar %zu: %s above the largest accepted value %s",
+      dto_seterr(err, errcap, "bar %zu: %s above the largest accepted value %s",
              i, why, MARKET_VALUE_MAX_TEXT);
       rc = DTO_EINVAL;
     } else if (b->ts < prev) {
-      seterr(err, errcap, "bar %zu: not in time order", i);
+      dto_seterr(err, errcap, "bar %zu: not in time order", i);
       rc = DTO_EINVAL;
     } else if (b->ts <= last[b->sym]) {
-      seterr(err, errcap, "bar %zu: duplicate time for its symbol", i);
+      dto_seterr(err, errcap, "bar %zu: duplicate time for its symbol", i);
       rc = DTO_EINVAL;
     } else {
       prev = b->ts;
@@ -192,7 +179,7 @@ int binfile_write_blocks(const char *path, const bar *bars, size_t n,
                          const char *const *symbols, size_t nsymbols,
                          size_t block, char *err, size_t errcap) {
   if (block < 1 || block > BINFILE_MAX_BLOCK) {
-    seterr(err, errcap, "records per block must be 1 to %d, got %zu",
+    dto_seterr(err, errcap, "records per block must be 1 to %d, got %zu",
            BINFILE_MAX_BLOCK, block);
     return DTO_EINVAL;
   }
@@ -266,7 +253,7 @@ static int check_symtab(const char *path, const unsigned char *p, size_t nsym,
     for (const unsigned char *q = nul; ok && q < e + BINFILE_SYMBOL_SIZE; q++)
       ok = *q == 0;
     if (!ok) {
-      seterr(err, errcap, "%s: corrupt: symbol %zu: not a valid symbol name",
+      dto_seterr(err, errcap, "%s: corrupt: symbol %zu: not a valid symbol name",
              path, i);
       return DTO_EPARSE;
     }
@@ -278,7 +265,7 @@ static int check_symtab(const char *path, const unsigned char *p, size_t nsym,
   int rc = 0;
   for (size_t i = 1; i < nsym; i++)
     if (!strcmp(sorted[i - 1], sorted[i])) {
-      seterr(err, errcap, "%s: corrupt: symbol '%s' appears twice", path,
+      dto_seterr(err, errcap, "%s: corrupt: symbol '%s' appears twice", path,
              sorted[i]);
       rc = DTO_EPARSE;
       break;
@@ -335,7 +322,7 @@ static int check_records(const char *path, const binfile *f, char *err,
       uint64_t got = block_sum(f->recs + first * BINFILE_RECORD_SIZE,
                                m * BINFILE_RECORD_SIZE, k);
       if (got != want) {
-        seterr(err, errcap,
+        dto_seterr(err, errcap,
                "%s: corrupt: block %zu (records %zu to %zu): checksum "
                "mismatch",
                path, k, first, first + m - 1);
@@ -347,7 +334,7 @@ static int check_records(const char *path, const binfile *f, char *err,
       char tmp[96];
       const char *why = check_record(f, i, &prev, last, tmp, sizeof tmp);
       if (why) {
-        seterr(err, errcap, "%s: corrupt: record %zu: %s", path, i, why);
+        dto_seterr(err, errcap, "%s: corrupt: record %zu: %s", path, i, why);
         rc = DTO_EPARSE;
         break;
       }
@@ -362,42 +349,42 @@ static int check_header(const char *path, binfile *f, unsigned flags,
                         char *err, size_t errcap) {
   const unsigned char *h = f->map;
   if (f->size < BINFILE_MAGIC_LEN || !binfile_sniff(h, f->size)) {
-    seterr(err, errcap, "%s: not a dto bar file (bad magic)", path);
+    dto_seterr(err, errcap, "%s: not a dto bar file (bad magic)", path);
     return DTO_EPARSE;
   }
   if (f->size < BINFILE_HEADER_SIZE) {
-    seterr(err, errcap, "%s: truncated: %zu bytes, the header needs %d", path,
+    dto_seterr(err, errcap, "%s: truncated: %zu bytes, the header needs %d", path,
            f->size, BINFILE_HEADER_SIZE);
     return DTO_EPARSE;
   }
   uint32_t version = get_u32(h + H_VERSION);
   if (version == 1 && !(flags & BINFILE_OPEN_V1)) {
-    seterr(err, errcap,
+    dto_seterr(err, errcap,
            "%s: format version 1 (without checksums) is no longer read; "
            "re-convert it: dto data convert --in FILE --out NEW.dtob",
            path);
     return DTO_EUNSUPPORTED;
   }
   if (version != 1 && version != BINFILE_VERSION) {
-    seterr(err, errcap, "%s: unsupported version %u (this dto reads %d)", path,
+    dto_seterr(err, errcap, "%s: unsupported version %u (this dto reads %d)", path,
            (unsigned)version, BINFILE_VERSION);
     return DTO_EUNSUPPORTED;
   }
   uint32_t nsym = get_u32(h + H_NSYM);
   if (nsym == 0 || nsym > BINFILE_MAX_SYMBOLS) {
-    seterr(err, errcap, "%s: corrupt: symbol count %u", path, (unsigned)nsym);
+    dto_seterr(err, errcap, "%s: corrupt: symbol count %u", path, (unsigned)nsym);
     return DTO_EPARSE;
   }
   uint64_t want_off = BINFILE_HEADER_SIZE + (uint64_t)nsym * BINFILE_SYMBOL_SIZE;
   if (f->size < want_off) {
-    seterr(err, errcap,
+    dto_seterr(err, errcap,
            "%s: truncated: %zu bytes, the symbol table ends at %llu", path,
            f->size, (unsigned long long)want_off);
     return DTO_EPARSE;
   }
   if (version >= 2 && get_u64(h + H_CHECKSUM) !=
                           header_sum(h, h + BINFILE_HEADER_SIZE, nsym)) {
-    seterr(err, errcap,
+    dto_seterr(err, errcap,
            "%s: corrupt: header checksum mismatch (the header or the symbol "
            "table is damaged)",
            path);
@@ -409,17 +396,17 @@ static int check_header(const char *path, binfile *f, unsigned flags,
   uint64_t off = get_u64(h + H_OFFSET);
   uint32_t block = get_u32(h + H_BLOCK);
   if (recsize != BINFILE_RECORD_SIZE) {
-    seterr(err, errcap, "%s: corrupt: record size %u (expected %d)", path,
+    dto_seterr(err, errcap, "%s: corrupt: record size %u (expected %d)", path,
            (unsigned)recsize, BINFILE_RECORD_SIZE);
     return DTO_EPARSE;
   }
   if (dur <= 0) {
-    seterr(err, errcap, "%s: corrupt: bar duration %lld", path,
+    dto_seterr(err, errcap, "%s: corrupt: bar duration %lld", path,
            (long long)dur);
     return DTO_EPARSE;
   }
   if (version >= 2 && (block < 1 || block > BINFILE_MAX_BLOCK)) {
-    seterr(err, errcap, "%s: corrupt: %u records per block (1 to %d)", path,
+    dto_seterr(err, errcap, "%s: corrupt: %u records per block (1 to %d)", path,
            (unsigned)block, BINFILE_MAX_BLOCK);
     return DTO_EPARSE;
   }
@@ -428,12 +415,12 @@ static int check_header(const char *path, binfile *f, unsigned flags,
   for (int i = H_RESERVED; version == 1 && i < BINFILE_HEADER_SIZE; i++)
     reserved_ok &= h[i] == 0;
   if (!reserved_ok) {
-    seterr(err, errcap, "%s: corrupt: reserved header bytes are not zero",
+    dto_seterr(err, errcap, "%s: corrupt: reserved header bytes are not zero",
            path);
     return DTO_EPARSE;
   }
   if (off != want_off) {
-    seterr(err, errcap, "%s: corrupt: records at offset %llu (expected %llu)",
+    dto_seterr(err, errcap, "%s: corrupt: records at offset %llu (expected %llu)",
            path, (unsigned long long)off, (unsigned long long)want_off);
     return DTO_EPARSE;
   }
@@ -454,7 +441,7 @@ static int check_header(const char *path, binfile *f, unsigned flags,
                                  : 0)
                       : room / BINFILE_RECORD_SIZE;
   if (count > fits) {
-    seterr(err, errcap,
+    dto_seterr(err, errcap,
            "%s: truncated: the header says %llu records but the file holds "
            "%llu",
            path, (unsigned long long)count, (unsigned long long)fits);
@@ -462,7 +449,7 @@ static int check_header(const char *path, binfile *f, unsigned flags,
   }
   uint64_t need = count * BINFILE_RECORD_SIZE + nblocks * BINFILE_CHECKSUM_SIZE;
   if (room != need) {
-    seterr(err, errcap,
+    dto_seterr(err, errcap,
            "%s: corrupt: %llu bytes after the last of %llu records", path,
            (unsigned long long)(room - need), (unsigned long long)count);
     return DTO_EPARSE;
@@ -500,7 +487,7 @@ int binfile_open_flags(const char *path, unsigned flags, binfile **out,
     return rc;
   if (st.st_size < BINFILE_MAGIC_LEN) {
     close(fd);
-    seterr(err, errcap, "%s: not a dto bar file (%lld bytes)", path,
+    dto_seterr(err, errcap, "%s: not a dto bar file (%lld bytes)", path,
            (long long)st.st_size);
     return DTO_EPARSE;
   }
@@ -512,7 +499,7 @@ int binfile_open_flags(const char *path, unsigned flags, binfile **out,
   int e = errno;
   close(fd); /* the mapping keeps the file */
   if (map == MAP_FAILED) {
-    seterr(err, errcap, "%s: cannot map: %s", path, strerror(e));
+    dto_seterr(err, errcap, "%s: cannot map: %s", path, strerror(e));
     return dto_from_errno(e);
   }
   binfile *f = xcalloc(1, sizeof *f);

@@ -13,7 +13,6 @@
 #include "core/error.h"
 
 #include <math.h>
-#include <stdarg.h>
 
 static bool period_ok(int n) { return n >= 1 && n <= IND_MAX_PERIOD; }
 
@@ -367,18 +366,6 @@ const char *ind_kind_name(enum ind_kind k) {
   return (unsigned)k < IND_KIND_COUNT ? kinds[k].name : "unknown";
 }
 
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t cap, const char *fmt, ...) {
-  if (!err || cap == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-}
-
 /* Longest parameter text quoted back in an error message. */
 #define QUOTE_MAX 20
 
@@ -412,20 +399,20 @@ static int parse_period(span s, const char *what, int *out, char *err,
                         size_t cap) {
   int v = 0;
   if (s.len == 0) {
-    seterr(err, cap, "%s is empty; expected an integer 1..%d", what,
+    dto_seterr(err, cap, "%s is empty; expected an integer 1..%d", what,
            IND_MAX_PERIOD);
     return DTO_EPARSE;
   }
   for (size_t i = 0; i < s.len; i++) {
     if (s.p[i] < '0' || s.p[i] > '9') {
-      seterr(err, cap, "%s '%s' is not an integer", what, printable(s).s);
+      dto_seterr(err, cap, "%s '%s' is not an integer", what, printable(s).s);
       return DTO_EPARSE;
     }
     if (v <= IND_MAX_PERIOD) /* stop growing once out of range */
       v = v * 10 + (s.p[i] - '0');
   }
   if (!period_ok(v)) {
-    seterr(err, cap, "%s %s is out of range; must be 1..%d", what,
+    dto_seterr(err, cap, "%s %s is out of range; must be 1..%d", what,
            printable(s).s, IND_MAX_PERIOD);
     return DTO_ERANGE;
   }
@@ -447,14 +434,14 @@ static int parse_k(span s, double *out, char *err, size_t cap) {
       bad = true;
   }
   if (bad || digits == 0 || dots > 1) {
-    seterr(err, cap, "k '%s' is not a decimal number", printable(s).s);
+    dto_seterr(err, cap, "k '%s' is not a decimal number", printable(s).s);
     return DTO_EPARSE;
   }
   memcpy(tmp, s.p, s.len);
   tmp[s.len] = '\0';
   double k = strtod(tmp, NULL);
   if (!(k > 0 && k <= 100)) {
-    seterr(err, cap, "k %s is out of range; must be > 0 and <= 100", tmp);
+    dto_seterr(err, cap, "k %s is out of range; must be > 0 and <= 100", tmp);
     return DTO_ERANGE;
   }
   *out = k;
@@ -466,11 +453,11 @@ int indicator_parse(const char *spec, indicator *out, char *err,
   span part[5];
   size_t nparts = 0, len = strnlen(spec, IND_SPEC_MAX + 1);
   if (len == 0) {
-    seterr(err, errcap, "empty indicator spec");
+    dto_seterr(err, errcap, "empty indicator spec");
     return DTO_EPARSE;
   }
   if (len > IND_SPEC_MAX) {
-    seterr(err, errcap, "indicator spec longer than %d bytes", IND_SPEC_MAX);
+    dto_seterr(err, errcap, "indicator spec longer than %d bytes", IND_SPEC_MAX);
     return DTO_ETOOBIG;
   }
   /* Split on ':' into at most 5 parts (name + 3 params + one too many). */
@@ -489,7 +476,7 @@ int indicator_parse(const char *spec, indicator *out, char *err,
     if (span_is(part[0], kinds[j].name))
       kind = j;
   if (kind < 0) {
-    seterr(err, errcap,
+    dto_seterr(err, errcap,
            "unknown indicator '%s' (known: sma, ema, rsi, atr, bb, macd, "
            "vwap, svwap)",
            printable(part[0]).s);
@@ -498,9 +485,9 @@ int indicator_parse(const char *spec, indicator *out, char *err,
   const struct kind_info *ki = &kinds[kind];
   if ((int)nparts - 1 != ki->nparams) {
     if (ki->nparams == 0)
-      seterr(err, errcap, "%s takes no parameters", ki->name);
+      dto_seterr(err, errcap, "%s takes no parameters", ki->name);
     else
-      seterr(err, errcap, "%s needs %d parameter%s (%s), got %s%d", ki->name,
+      dto_seterr(err, errcap, "%s needs %d parameter%s (%s), got %s%d", ki->name,
              ki->nparams, ki->nparams == 1 ? "" : "s", ki->usage,
              nparts == DTO_ARRAY_LEN(part) ? "at least " : "", (int)nparts - 1);
     return DTO_EPARSE;
@@ -522,7 +509,7 @@ int indicator_parse(const char *spec, indicator *out, char *err,
       if ((rc = parse_period(part[i + 1], names[i], &n[i], err, errcap)) < 0)
         return rc;
     if (n[0] >= n[1]) {
-      seterr(err, errcap, "fast period %d must be less than slow period %d",
+      dto_seterr(err, errcap, "fast period %d must be less than slow period %d",
              n[0], n[1]);
       return DTO_ERANGE;
     }
