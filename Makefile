@@ -27,7 +27,7 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -Wvla -fno-common
 DEFS := -D_GNU_SOURCE
 INC := -Isrc $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-LIBS := -lyaml -ljansson -lsqlite3 -lpq -lxxhash -lsystemd -lm -lpthread
+LIBS := -lyaml -ljansson -lsqlite3 -lpq -lxxhash -lsystemd -lcurl -lwebsockets -lm -lpthread
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GITREV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)

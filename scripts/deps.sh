@@ -15,8 +15,12 @@ PKGS="$PKGS libpq-dev"
 PKGS="$PKGS libxxhash-dev"
 # The service: systemd's notify protocol (sd_notify).
 PKGS="$PKGS libsystemd-dev"
+# Live brokers: HTTP (libcurl) and WebSocket streams (libwebsockets).
+PKGS="$PKGS libcurl4-openssl-dev libwebsockets-dev"
 # Tests: cmocka, clang + libFuzzer, Python's pytest for black-box tests.
 PKGS="$PKGS libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest sqlite3"
+# Tests: the fake brokers in tests/fakes/ (HTTP and WebSocket servers).
+PKGS="$PKGS python3-aiohttp"
 # Tests: a throwaway PostgreSQL server for the storage conformance suite.
 PKGS="$PKGS postgresql"
 
