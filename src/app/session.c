@@ -1407,6 +1407,14 @@ static void refuse_command(const inq_event *ev) {
 /* One event from the queue; false: the session stops (s->stop says why). */
 static bool handle_event(run_session *s, const inq_event *ev) {
   s->n_events++;
+  /* SIGTERM or `dto ctl stop` was given: market data queued before the
+   * stop is not played (a restart resumes at it), nor is the end of the
+   * feed; commands still are, up to the stop itself */
+  bool data = ev->kind == INQ_BAR || ev->kind == INQ_TRADE ||
+              ev->kind == INQ_QUOTE ||
+              (ev->kind == INQ_TIMER && ev->u.timer.id == SOURCE_END_OF_FEED);
+  if (data && svc_stop_asked(&s->sv))
+    return true;
   switch (ev->kind) {
   case INQ_BAR:
     if (s->played >= s->o.max_bars) {

@@ -173,7 +173,10 @@ void svc_init(svc *s, inq *q) {
   atomic_flag_clear(&s->lock);
   s->submit_timeout_ns = 2 * DTO_NS_PER_SEC;
   atomic_init(&s->closed, false);
+  atomic_init(&s->stop_asked, 0);
 }
+
+bool svc_stop_asked(svc *s) { return atomic_load(&s->stop_asked) > 0; }
 
 void svc_close(svc *s) { atomic_store(&s->closed, true); }
 
@@ -252,6 +255,10 @@ void svc_submit(svc *s, const svc_cmd *cmd, svc_answer *ans,
     svc_answer_set(ans, SVC_OK, NULL, "ok");
     return;
   }
+  /* A stop acts at once: the engine stops playing market data now, not
+   * after the events already queued before the command */
+  if (cmd->op == SVC_STOP)
+    atomic_fetch_add(&s->stop_asked, 1);
   svc_req *r = xcalloc(1, sizeof *r);
   r->cmd = *cmd;
   atomic_init(&r->refs, 2); /* ours and the engine's */
@@ -267,6 +274,8 @@ void svc_submit(svc *s, const svc_cmd *cmd, svc_answer *ans,
   ev.u.command.id = atomic_fetch_add(&s->next_cmd, 1) + 1;
   ev.u.command.req = r;
   if (inq_push(s->q, &ev, s->submit_timeout_ns) != 0) {
+    if (cmd->op == SVC_STOP) /* it will not come: play on */
+      atomic_fetch_sub(&s->stop_asked, 1);
     atomic_fetch_add(&s->overflows, 1);
     req_put(r); /* the engine's reference: it never got it */
     req_put(r);

@@ -192,6 +192,9 @@ typedef struct svc {
   atomic_uint_fast64_t overflows; /* commands the queue would not take */
   int64_t submit_timeout_ns; /* how long a producer waits on a full queue */
   atomic_bool closed;       /* the engine takes no more commands */
+  atomic_int stop_asked;    /* stops on their way: the engine plays no
+                               more market data, only commands, until it
+                               takes the stop itself */
 } svc;
 
 void svc_init(svc *s, inq *q);
@@ -224,6 +227,9 @@ typedef struct svc_req {
  * the answer is SVC_BUSY too, but the command may still run later. */
 void svc_submit(svc *s, const svc_cmd *cmd, svc_answer *ans,
                 int64_t timeout_ns);
+/* Has a stop been submitted (engine thread: market data queued before it
+ * is no longer played)? */
+bool svc_stop_asked(svc *s);
 
 /* Engine thread: the request of an INQ_COMMAND event (ev->u.command.req),
  * and the end of it (the answer in req->ans is final; the submitter
