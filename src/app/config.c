@@ -15,6 +15,7 @@
  */
 #include "app/config.h"
 
+#include "broker/alpaca_conf.h"
 #include "ops/sched.h"
 #include "market/bar_agg.h"
 #include "store/store.h"
@@ -1482,6 +1483,166 @@ static int load_run(loader *L, const ynode *v) {
   return 0;
 }
 
+/* ---- alpaca ---------------------------------------------------------------- */
+
+enum {
+  AL_LIVE, AL_TRADING, AL_DATA, AL_STREAM, AL_DSTREAM, AL_FEED, AL_CONNECT,
+  AL_REQUEST, AL_RETRIES, AL_RATE, AL__N
+};
+static const char *const alpaca_keys[AL__N] = {
+    "live",    "trading_url",     "data_url",        "stream_url",
+    "data_stream_url", "feed",    "connect_timeout", "request_timeout",
+    "retries", "rate_limit_per_min"};
+
+enum { ALR_COUNT, ALR_BACKOFF, ALR_MAX, ALR__N };
+static const char *const alpaca_retry_keys[ALR__N] = {"count", "backoff",
+                                                      "max_backoff"};
+
+void config_alpaca_defaults(cfg_alpaca *a) {
+  memset(a, 0, sizeof *a);
+  a->feed = ALPACA_FEED_IEX;
+  a->connect_timeout = ALPACA_CONNECT_TIMEOUT_DEFAULT;
+  a->request_timeout = ALPACA_REQUEST_TIMEOUT_DEFAULT;
+  a->retries = ALPACA_RETRIES_DEFAULT;
+  a->backoff = ALPACA_BACKOFF_DEFAULT;
+  a->max_backoff = ALPACA_MAX_BACKOFF_DEFAULT;
+  a->rate_limit_per_min = ALPACA_RATE_LIMIT_DEFAULT;
+}
+
+/* A key name that looks like a credential: the file never holds one. */
+static bool looks_like_secret(const char *k) {
+  static const char *const words[] = {"key", "secret", "password", "token"};
+  char low[64];
+  size_t n = strlen(k);
+  if (n >= sizeof low)
+    n = sizeof low - 1;
+  for (size_t i = 0; i < n; i++)
+    low[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] - 'A' + 'a' : k[i]);
+  low[n] = '\0';
+  for (size_t i = 0; i < DTO_ARRAY_LEN(words); i++)
+    if (strstr(low, words[i]))
+      return true;
+  return false;
+}
+
+static int get_alpaca_url(loader *L, const ynode *v, const char *key,
+                          enum alpaca_url_kind kind, bool live_rule,
+                          bool live, char **out) {
+  const char *s = NULL;
+  char why[CFG_ERR_MAX];
+  int rc = get_str(L, v, key, ALPACA_URL_MAX - 1, &s);
+  if (rc)
+    return rc;
+  if (alpaca_url_check(s, kind, why, sizeof why) ||
+      (live_rule && alpaca_url_check_live(s, live, why, sizeof why)))
+    return fail(L, v, "'%s': %s", key, why);
+  *out = xstrdup(s);
+  return 0;
+}
+
+static int load_alpaca(loader *L, const ynode *v) {
+  static const char *const feeds[] = {"iex", "sip"};
+  cfg_alpaca *a = &L->cfg->alpaca;
+  const ynode *f[AL__N];
+  int rc, x = 0;
+  if (!v)
+    return 0;
+  a->present = true;
+  if ((rc = want_map(L, v, "'alpaca'", true)) == 1)
+    return 0;
+  if (rc)
+    return rc;
+  for (size_t i = 0; i < v->n; i += 2) {
+    const ynode *k = v->kids[i];
+    if (k->kind == Y_SCALAR && looks_like_secret(k->text))
+      return fail(L, k,
+                  "'%.64s': no API keys in the configuration file; set "
+                  "APCA_API_KEY_ID and APCA_API_SECRET_KEY in the "
+                  "environment",
+                  k->text);
+  }
+  if ((rc = map_fields(L, v, "in 'alpaca'", alpaca_keys, AL__N, f)))
+    return rc;
+  if (f[AL_LIVE] && (rc = get_bool(L, f[AL_LIVE], "live", &a->live)))
+    return rc;
+  if (f[AL_TRADING] && !is_null(f[AL_TRADING]) &&
+      (rc = get_alpaca_url(L, f[AL_TRADING], "trading_url", ALPACA_URL_REST,
+                           true, a->live, &a->trading_url)))
+    return rc;
+  if (f[AL_DATA] && !is_null(f[AL_DATA]) &&
+      (rc = get_alpaca_url(L, f[AL_DATA], "data_url", ALPACA_URL_REST, false,
+                           a->live, &a->data_url)))
+    return rc;
+  if (f[AL_STREAM] && !is_null(f[AL_STREAM]) &&
+      (rc = get_alpaca_url(L, f[AL_STREAM], "stream_url", ALPACA_URL_STREAM,
+                           true, a->live, &a->stream_url)))
+    return rc;
+  if (f[AL_DSTREAM] && !is_null(f[AL_DSTREAM]) &&
+      (rc = get_alpaca_url(L, f[AL_DSTREAM], "data_stream_url",
+                           ALPACA_URL_STREAM, false, a->live,
+                           &a->data_stream_url)))
+    return rc;
+  if (f[AL_FEED]) {
+    if ((rc = get_enum(L, f[AL_FEED], "feed", feeds, DTO_ARRAY_LEN(feeds), &x)))
+      return rc;
+    a->feed = (enum alpaca_feed)x;
+  }
+  if (f[AL_CONNECT]) {
+    if ((rc = get_duration(L, f[AL_CONNECT], "connect_timeout",
+                           60 * DTO_NS_PER_SEC, &a->connect_timeout)))
+      return rc;
+    if (a->connect_timeout < DTO_NS_PER_SEC / 10)
+      return fail(L, f[AL_CONNECT], "'connect_timeout': must be at least "
+                                    "100ms");
+  }
+  if (f[AL_REQUEST]) {
+    if ((rc = get_duration(L, f[AL_REQUEST], "request_timeout",
+                           300 * DTO_NS_PER_SEC, &a->request_timeout)))
+      return rc;
+    if (a->request_timeout < DTO_NS_PER_SEC / 10)
+      return fail(L, f[AL_REQUEST], "'request_timeout': must be at least "
+                                    "100ms");
+  }
+  if (a->request_timeout < a->connect_timeout) {
+    if (!f[AL_REQUEST])
+      return fail(L, f[AL_CONNECT], "'connect_timeout': must be at most "
+                                    "'request_timeout' (10s when not given)");
+    return fail(L, f[AL_REQUEST],
+                "'request_timeout': must be at least 'connect_timeout' (it "
+                "covers the whole request, connecting included)");
+  }
+  if (f[AL_RETRIES]) {
+    const ynode *r = f[AL_RETRIES], *g[ALR__N];
+    if (r->kind == Y_SCALAR) {
+      if ((rc = get_int(L, r, "retries", 0, 10, &a->retries)))
+        return rc;
+    } else {
+      if ((rc = want_map(L, r, "'retries'", false)) ||
+          (rc = map_fields(L, r, "in 'alpaca.retries'", alpaca_retry_keys,
+                           ALR__N, g)))
+        return rc;
+      if (g[ALR_COUNT] &&
+          (rc = get_int(L, g[ALR_COUNT], "count", 0, 10, &a->retries)))
+        return rc;
+      if (g[ALR_BACKOFF] &&
+          (rc = get_duration(L, g[ALR_BACKOFF], "backoff",
+                             60 * DTO_NS_PER_SEC, &a->backoff)))
+        return rc;
+      if (g[ALR_MAX] &&
+          (rc = get_duration(L, g[ALR_MAX], "max_backoff",
+                             300 * DTO_NS_PER_SEC, &a->max_backoff)))
+        return rc;
+      if (a->max_backoff < a->backoff)
+        return fail(L, g[ALR_MAX] ? g[ALR_MAX] : g[ALR_BACKOFF],
+                    "'max_backoff': must be at least 'backoff'");
+    }
+  }
+  if (f[AL_RATE] && (rc = get_int(L, f[AL_RATE], "rate_limit_per_min", 1,
+                                  10000, &a->rate_limit_per_min)))
+    return rc;
+  return 0;
+}
+
 enum {
   T_LOG,
   T_ACCOUNTS,
@@ -1493,11 +1654,13 @@ enum {
   T_BT,
   T_RUN,
   T_RISK,
+  T_ALPACA,
   T__N
 };
 static const char *const top_keys[T__N] = {
     "log_level", "accounts", "instruments", "data", "strategies",
-    "fill",      "fees",     "backtest",    "run",        "risk"};
+    "fill",      "fees",     "backtest",    "run",        "risk",
+    "alpaca"};
 
 static int load_root(loader *L, const ynode *root) {
   const ynode *f[T__N];
@@ -1519,7 +1682,7 @@ static int load_root(loader *L, const ynode *root) {
       (rc = load_data(L, f[T_DATA])) || (rc = load_strategies(L, f[T_STRAT])) ||
       (rc = load_fill(L, f[T_FILL])) || (rc = load_fees(L, f[T_FEES])) ||
       (rc = load_backtest(L, f[T_BT])) || (rc = load_run(L, f[T_RUN])) ||
-      (rc = load_risk(L, f[T_RISK])))
+      (rc = load_risk(L, f[T_RISK])) || (rc = load_alpaca(L, f[T_ALPACA])))
     return rc;
   return 0;
 }
@@ -1545,6 +1708,7 @@ void config_defaults(dto_config *cfg) {
   cfg->run.drain_timeout = 10 * DTO_NS_PER_SEC;
   cfg->run.idle_spin = RUN_IDLE_SPIN_DEFAULT;
   cfg->log_level = LOG_INFO;
+  config_alpaca_defaults(&cfg->alpaca);
 }
 
 void config_release(dto_config *cfg) {
@@ -1570,6 +1734,10 @@ void config_release(dto_config *cfg) {
   free(cfg->risk.strategy_orders);
   free(cfg->risk.strategies);
   free(cfg->risk.symbol_orders);
+  free(cfg->alpaca.trading_url);
+  free(cfg->alpaca.data_url);
+  free(cfg->alpaca.stream_url);
+  free(cfg->alpaca.data_stream_url);
   config_defaults(cfg);
 }
 

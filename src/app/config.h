@@ -17,6 +17,7 @@
 #ifndef DTO_APP_CONFIG_H
 #define DTO_APP_CONFIG_H
 
+#include "broker/alpaca_conf.h"
 #include "core/fx.h"
 #include "core/prelude.h"
 #include "engine/match.h"
@@ -135,6 +136,24 @@ typedef struct cfg_risk {
   risk_order_limits *symbol_orders;   /* owned, instruments.n */
 } cfg_risk;
 
+/* The `alpaca:` section: the Alpaca broker's endpoints, timeouts and
+ * limits, as written (broker/alpaca_conf.h resolves them with the
+ * environment).  Never the API keys: they come from APCA_API_KEY_ID and
+ * APCA_API_SECRET_KEY, and a key in the file is refused. */
+typedef struct cfg_alpaca {
+  bool present;          /* the file has an `alpaca:` section */
+  bool live;             /* trade real money at api.alpaca.markets */
+  char *trading_url;     /* owned; NULL: the paper or live default */
+  char *data_url;        /* owned; NULL: https://data.alpaca.markets */
+  char *stream_url;      /* owned; NULL: derived from the trading URL */
+  char *data_stream_url; /* owned; NULL: wss://stream.data.alpaca.markets/v2/FEED */
+  enum alpaca_feed feed; /* iex by default */
+  dto_time connect_timeout, request_timeout;
+  int retries;           /* extra attempts of idempotent requests */
+  dto_time backoff, max_backoff;
+  int rate_limit_per_min;
+} cfg_alpaca;
+
 typedef struct dto_config {
   char *path; /* owned; the name given to config_load / config_load_mem */
   char *dir;  /* owned; folder that relative paths were resolved against */
@@ -151,6 +170,7 @@ typedef struct dto_config {
   cfg_run run;
   int log_level; /* enum log_level from core/log.h */
   cfg_risk risk;
+  cfg_alpaca alpaca;
 } dto_config;
 
 /* Load and validate the YAML file at path.  cfg need not be initialised.
@@ -177,6 +197,11 @@ void config_release(dto_config *cfg);
 /* Fill cfg with an empty configuration holding every default: no accounts,
  * instruments, data or strategies.  Allocates nothing. */
 void config_defaults(dto_config *cfg);
+
+/* Fill a with the defaults of the `alpaca:` section (paper trading, iex,
+ * the ALPACA_*_DEFAULT values of broker/alpaca_conf.h).  Allocates
+ * nothing. */
+void config_alpaca_defaults(cfg_alpaca *a);
 
 /* Names for messages and reports ("random", "replay", "trades"); "?" for
  * values out of range.  fill_model_name() is in engine/match.h. */

@@ -3,6 +3,7 @@
 #include "broker/ws.h"
 
 #include <arpa/inet.h>
+#include <strings.h>
 #include <libwebsockets.h>
 
 #include "core/alloc.h"
@@ -141,12 +142,25 @@ static const struct lws_protocols protocols[] = {
 bool ws_host_is_loopback(const char *host) {
   if (!host)
     return false;
-  if (!strcmp(host, "localhost") || !strcmp(host, "::1") ||
-      !strcmp(host, "[::1]"))
+  if (!strcasecmp(host, "localhost"))
     return true;
-  struct in_addr a;
-  return inet_pton(AF_INET, host, &a) == 1 &&
-         (ntohl(a.s_addr) >> 24) == 127;
+  char h[64];
+  size_t n = strlen(host);
+  if (n >= 2 && host[0] == '[' && host[n - 1] == ']') { /* [::1] in a URL */
+    host++;
+    n -= 2;
+  }
+  if (n >= sizeof h)
+    return false;
+  memcpy(h, host, n);
+  h[n] = '\0';
+  unsigned char a4[4];
+  struct in6_addr a6;
+  if (inet_pton(AF_INET, h, a4) == 1)
+    return a4[0] == 127;
+  if (inet_pton(AF_INET6, h, &a6) == 1)
+    return !memcmp(&a6, &in6addr_loopback, sizeof a6);
+  return false;
 }
 
 /* Serve the connection until done(c) or the deadline (clock_mono_ns). */
