@@ -18,6 +18,7 @@ int cmd_data(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_kill(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
+int cmd_broker(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 
 /* Print "dto: <message>\n" to stderr; returns 1 (runtime error status). */

@@ -14,6 +14,7 @@ static const struct command {
     {"data", cmd_data, "generate, convert and inspect market data"},
     {"kill", cmd_kill, "engage or release the kill switch"},
     {"ctl", cmd_ctl, "control the running dto (status, kill, cancel, ...)"},
+    {"broker", cmd_broker, "check a live broker's account and endpoints"},
     {"migrate", cmd_migrate, "show or migrate the database schema"},
     {"version", cmd_version, "print version information"},
 };

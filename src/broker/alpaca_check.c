@@ -1,0 +1,226 @@
+/* alpaca_check.c - `dto broker check` for Alpaca. */
+#include "broker/alpaca_check.h"
+
+#include <jansson.h>
+
+#include "broker/http.h"
+#include "broker/ws.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+
+typedef struct report {
+  FILE *out;
+  bool json;
+  int failed;
+} report;
+
+/* One line: what was checked, ok or not, the detail, the time taken. */
+static void line(report *r, const char *what, bool ok, const char *detail,
+                 double ms) {
+  r->failed += !ok;
+  if (r->json) {
+    dbuf b;
+    dbuf_init(&b, 4096);
+    dbuf_adds(&b, "{\"check\":");
+    dbuf_json_str(&b, what);
+    dbuf_printf(&b, ",\"ok\":%s,\"detail\":", ok ? "true" : "false");
+    dbuf_json_str(&b, detail);
+    if (ms >= 0)
+      dbuf_printf(&b, ",\"ms\":%.1f", ms);
+    dbuf_adds(&b, "}\n");
+    fwrite(b.ptr, 1, b.len, r->out);
+    dbuf_release(&b);
+  } else if (ms >= 0) {
+    fprintf(r->out, "%-5s %-16s %s (%.1f ms)\n", ok ? "ok" : "FAIL", what,
+            detail, ms);
+  } else {
+    fprintf(r->out, "%-5s %-16s %s\n", ok ? "ok" : "FAIL", what, detail);
+  }
+}
+
+static double ms_since(int64_t t0) {
+  return (double)(clock_mono_ns() - t0) / 1e6;
+}
+
+static const char *jstr(json_t *o, const char *k) {
+  const char *s = json_string_value(json_object_get(o, k));
+  return s ? s : "?";
+}
+
+static bool jtrue(json_t *o, const char *k) {
+  return json_is_true(json_object_get(o, k));
+}
+
+/* A GET on cl; *doc the parsed JSON body of a 2xx answer (NULL else).
+ * Returns the status, or 0 with the reason in why when there was no
+ * answer. */
+static int get(http_client *cl, const char *path, json_t **doc, double *ms,
+               char *why, size_t cap) {
+  http_response resp;
+  memset(&resp, 0, sizeof resp);
+  *doc = NULL;
+  int64_t t0 = clock_mono_ns();
+  int rc = http_request(cl, HTTP_GET, path, NULL, &resp, why, cap);
+  *ms = ms_since(t0);
+  if (rc)
+    return 0;
+  int st = resp.status;
+  if (st >= 200 && st < 300) {
+    json_error_t je;
+    *doc = json_loadb(resp.body, resp.len, JSON_REJECT_DUPLICATES, &je);
+    if (!*doc)
+      snprintf(why, cap, "the answer is not JSON (%s)", je.text);
+  } else {
+    /* Alpaca's error body: {"code":..., "message":"..."} */
+    json_error_t je;
+    json_t *e = json_loadb(resp.body, resp.len, 0, &je);
+    const char *m = e ? json_string_value(json_object_get(e, "message")) : NULL;
+    snprintf(why, cap, "HTTP %d%s%.200s", st, m ? ": " : "", m ? m : "");
+    json_decref(e);
+  }
+  http_response_release(&resp);
+  return st;
+}
+
+/* Connect to a stream, read what it says first when it greets, send the
+ * authentication and read the answer. */
+static void stream_check(report *r, const char *what, const char *url,
+                         const alpaca_conf *c, bool greets) {
+  char err[512], detail[1400];
+  ws_opts o = {c->connect_timeout, 1u << 20, NULL};
+  ws_conn *w = NULL;
+  int64_t t0 = clock_mono_ns();
+  if (ws_open(url, &o, &w, err, sizeof err)) {
+    line(r, what, false, err, ms_since(t0));
+    return;
+  }
+  dbuf m;
+  dbuf_init(&m, 1u << 20);
+  bool bin;
+  int64_t wait = c->request_timeout;
+  int rc = greets ? ws_recv(w, &m, &bin, wait) : 0;
+  /* the trading stream's documented form; the data stream's is
+   * {"action":"auth","key":..,"secret":..} */
+  json_t *auth =
+      greets ? json_pack("{s:s,s:s,s:s}", "action", "auth", "key", c->key_id,
+                         "secret", c->secret)
+             : json_pack("{s:s,s:{s:s,s:s}}", "action", "authenticate", "data",
+                         "key_id", c->key_id, "secret_key", c->secret);
+  char *text = auth ? json_dumps(auth, JSON_COMPACT) : NULL;
+  json_decref(auth);
+  if (!rc && text)
+    rc = ws_send(w, text, strlen(text), false, wait);
+  if (text) { /* it holds the secret */
+    memset(text, 0, strlen(text));
+    free(text);
+  }
+  if (!rc)
+    rc = ws_recv(w, &m, &bin, wait);
+  double ms = ms_since(t0);
+  if (rc) {
+    snprintf(detail, sizeof detail, "%s: %s", url,
+             rc == DTO_EAGAIN ? "no answer to the authentication"
+                              : ws_error(w));
+    line(r, what, false, detail, ms);
+  } else {
+    dbuf_addc(&m, '\0');
+    bool ok = strstr(m.ptr, "\"authorized\"") || strstr(m.ptr, "\"authenticated\"");
+    snprintf(detail, sizeof detail, "%s: %s", url,
+             ok ? "authenticated" : "authentication refused");
+    line(r, what, ok, detail, ms);
+  }
+  dbuf_release(&m);
+  ws_close(w);
+}
+
+int alpaca_check(const alpaca_conf *c, const char *const *symbols,
+                 size_t nsymbols, FILE *out, bool json) {
+  report r = {out, json, 0};
+  char why[512], detail[1400];
+  double ms;
+  http_conf hc;
+  http_client *trade = NULL, *data = NULL;
+  alpaca_http_conf(c, false, &hc);
+  if (http_client_new(&hc, &trade, why, sizeof why)) {
+    line(&r, "trading API", false, why, -1);
+    return 1;
+  }
+  alpaca_http_conf(c, true, &hc);
+  if (http_client_new(&hc, &data, why, sizeof why)) {
+    line(&r, "data API", false, why, -1);
+    http_client_free(trade);
+    return 1;
+  }
+  snprintf(detail, sizeof detail, "%s, %s, key %s", c->trading_url,
+           c->live ? "LIVE (real money)" : "paper", c->key_id);
+  line(&r, "endpoint", true, detail, -1);
+
+  json_t *doc;
+  int st = get(trade, "/v2/account", &doc, &ms, why, sizeof why);
+  if (doc) {
+    bool blocked = jtrue(doc, "trading_blocked") || jtrue(doc, "account_blocked");
+    bool active = !strcmp(jstr(doc, "status"), "ACTIVE");
+    snprintf(detail, sizeof detail,
+             "account %s, status %s%s, cash %s, buying power %s%s",
+             jstr(doc, "account_number"), jstr(doc, "status"),
+             blocked ? ", TRADING BLOCKED" : "", jstr(doc, "cash"),
+             jstr(doc, "buying_power"),
+             jtrue(doc, "pattern_day_trader") ? ", pattern day trader" : "");
+    line(&r, "account", active && !blocked, detail, ms);
+    json_decref(doc);
+  } else {
+    snprintf(detail, sizeof detail, "%s%s", why,
+             st == 401 || st == 403 ? " (check APCA_API_KEY_ID and "
+                                      "APCA_API_SECRET_KEY)"
+                                    : "");
+    line(&r, "account", false, detail, ms);
+  }
+
+  get(trade, "/v2/clock", &doc, &ms, why, sizeof why);
+  if (doc) {
+    snprintf(detail, sizeof detail, "market %s, next open %s, next close %s",
+             jtrue(doc, "is_open") ? "open" : "closed",
+             jstr(doc, "next_open"), jstr(doc, "next_close"));
+    line(&r, "clock", true, detail, ms);
+    json_decref(doc);
+  } else {
+    line(&r, "clock", false, why, ms);
+  }
+
+  for (size_t i = 0; i < nsymbols; i++) {
+    char path[128], what[64];
+    snprintf(path, sizeof path, "/v2/assets/%s", symbols[i]);
+    snprintf(what, sizeof what, "asset %s", symbols[i]);
+    st = get(trade, path, &doc, &ms, why, sizeof why);
+    if (doc) {
+      bool ok = jtrue(doc, "tradable") && !strcmp(jstr(doc, "status"), "active");
+      snprintf(detail, sizeof detail, "%s, %s%s%s", jstr(doc, "status"),
+               jtrue(doc, "tradable") ? "tradable" : "NOT TRADABLE",
+               jtrue(doc, "shortable") ? ", shortable" : ", not shortable",
+               jtrue(doc, "fractionable") ? ", fractionable" : "");
+      line(&r, what, ok, detail, ms);
+      json_decref(doc);
+    } else {
+      line(&r, what, false, st == 404 ? "unknown to Alpaca" : why, ms);
+    }
+  }
+
+  if (nsymbols) {
+    char path[160];
+    snprintf(path, sizeof path,
+             "/v2/stocks/%s/bars?timeframe=1Min&limit=1&feed=%s", symbols[0],
+             alpaca_feed_name(c->feed));
+    get(data, path, &doc, &ms, why, sizeof why);
+    snprintf(detail, sizeof detail, "%s: %s", c->data_url,
+             doc ? "answers" : why);
+    line(&r, "data API", doc != NULL, detail, ms);
+    json_decref(doc);
+  }
+
+  stream_check(&r, "trading stream", c->stream_url, c, false);
+  stream_check(&r, "data stream", c->data_stream_url, c, true);
+  http_client_free(trade);
+  http_client_free(data);
+  return r.failed ? 1 : 0;
+}
