@@ -32,6 +32,7 @@ struct ws_conn {
   ws_msg *in_head, *in_tail;
   ws_msg *out_head, *out_tail;
   bool closing;
+  lws_sorted_usec_list_t wake; /* bounds lws_service's wait */
 };
 
 /* The first reason the connection ended: what, and a detail (may be
@@ -163,6 +164,9 @@ bool ws_host_is_loopback(const char *host) {
   return false;
 }
 
+/* A scheduled event that does nothing but end lws_service's wait. */
+static void wake_nothing(lws_sorted_usec_list_t *sul) { (void)sul; }
+
 /* Serve the connection until done(c) or the deadline (clock_mono_ns). */
 static void serve_until(ws_conn *c, int64_t deadline,
                         bool (*done)(const ws_conn *)) {
@@ -171,8 +175,13 @@ static void serve_until(ws_conn *c, int64_t deadline,
     if (left <= 0)
       break;
     int ms = left > 50 * 1000000LL ? 50 : (int)(left / 1000000) + 1;
+    /* lws_service ignores its timeout (libwebsockets >= 3.2): poll waits
+     * for the next scheduled event, so schedule one */
+    lws_sul_schedule(c->ctx, 0, &c->wake, wake_nothing,
+                     (lws_usec_t)ms * 1000);
     lws_service(c->ctx, ms);
   }
+  lws_sul_cancel(&c->wake);
 }
 
 static bool not_connecting(const ws_conn *c) {
