@@ -1,0 +1,533 @@
+/* alpaca_trade.c - the Alpaca adapter's I/O thread: REST for requests, the
+ * trade_updates stream for reports. */
+#define _POSIX_C_SOURCE 200809L
+#include "app/alpaca_trade.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "broker/alpaca_json.h"
+#include "broker/http.h"
+#include "broker/ws.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/error.h"
+
+/* ---- the order map: dto's ids, client order ids, Alpaca's ids ------------- */
+
+typedef struct omap_entry {
+  order_id id;
+  char cloid[CLOID_MAX];
+  char aid[ALPACA_ID_MAX]; /* "" until Alpaca named it */
+  order_id replaced_by;    /* the dto order that replaces it, if any */
+} omap_entry;
+
+/* Entries in a vector; two open-addressing indexes (by client order id and
+ * by Alpaca id) hold entry number + 1 (0: empty). */
+typedef struct omap {
+  omap_entry *v;
+  size_t n, cap;
+  uint32_t *by_cloid, *by_aid;
+  size_t slots; /* a power of two, at least 2 * cap */
+} omap;
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+static omap_entry *omap_find(const omap *m, const char *key, bool aid) {
+  if (!m->slots || !*key)
+    return NULL;
+  const uint32_t *ix = aid ? m->by_aid : m->by_cloid;
+  for (size_t i = hash_str(key) & (m->slots - 1);; i = (i + 1) & (m->slots - 1)) {
+    uint32_t e = ix[i];
+    if (!e)
+      return NULL;
+    omap_entry *x = &m->v[e - 1];
+    if (!strcmp(aid ? x->aid : x->cloid, key))
+      return x;
+  }
+}
+
+static void omap_index(omap *m, uint32_t *ix, const char *key, uint32_t e) {
+  size_t i = hash_str(key) & (m->slots - 1);
+  while (ix[i])
+    i = (i + 1) & (m->slots - 1);
+  ix[i] = e;
+}
+
+static void omap_rehash(omap *m, size_t slots) {
+  free(m->by_cloid);
+  free(m->by_aid);
+  m->slots = slots;
+  m->by_cloid = xcalloc(slots, sizeof *m->by_cloid);
+  m->by_aid = xcalloc(slots, sizeof *m->by_aid);
+  for (size_t k = 0; k < m->n; k++) {
+    omap_index(m, m->by_cloid, m->v[k].cloid, (uint32_t)k + 1);
+    if (m->v[k].aid[0])
+      omap_index(m, m->by_aid, m->v[k].aid, (uint32_t)k + 1);
+  }
+}
+
+static omap_entry *omap_add(omap *m, order_id id, const char *cloid) {
+  omap_entry *x = omap_find(m, cloid, false);
+  if (x) {
+    x->id = id;
+    return x;
+  }
+  if (m->n == m->cap) {
+    m->cap = m->cap ? m->cap * 2 : 256;
+    m->v = xrealloc(m->v, m->cap * sizeof *m->v);
+    omap_rehash(m, m->cap * 2);
+  }
+  x = &m->v[m->n++];
+  memset(x, 0, sizeof *x);
+  x->id = id;
+  snprintf(x->cloid, sizeof x->cloid, "%s", cloid);
+  omap_index(m, m->by_cloid, x->cloid, (uint32_t)m->n);
+  return x;
+}
+
+static void omap_set_aid(omap *m, omap_entry *x, const char *aid) {
+  if (!*aid || !strcmp(x->aid, aid))
+    return;
+  snprintf(x->aid, sizeof x->aid, "%s", aid);
+  omap_index(m, m->by_aid, x->aid, (uint32_t)(x - m->v) + 1);
+}
+
+static omap_entry *omap_by_id(const omap *m, order_id id) {
+  for (size_t k = m->n; k-- > 0;) /* recent orders are asked for most */
+    if (m->v[k].id == id)
+      return &m->v[k];
+  return NULL;
+}
+
+/* ---- the trader -------------------------------------------------------- */
+
+struct alpaca_trader {
+  alpaca_conf conf;
+  const instrument_table *ins;
+  bridge *b;
+  http_client *http;
+  ws_conn *stream;
+  omap map;
+  alpaca_exec_seen *seen;
+  pthread_t th;
+  bool started;
+  atomic_bool stop;
+  pthread_mutex_t mu; /* stats */
+  alpaca_trade_stats st;
+  dbuf msg;
+  int64_t backoff_ns; /* the stream's next reconnect wait */
+};
+
+static void fail_note(alpaca_trader *t, const char *what) {
+  pthread_mutex_lock(&t->mu);
+  t->st.errors++;
+  /* the first 255 bytes say what it was */
+  snprintf(t->st.last_error, sizeof t->st.last_error, "%.255s", what);
+  pthread_mutex_unlock(&t->mu);
+}
+
+#define COUNT(t, field)                                                        \
+  do {                                                                         \
+    pthread_mutex_lock(&(t)->mu);                                              \
+    (t)->st.field++;                                                           \
+    pthread_mutex_unlock(&(t)->mu);                                            \
+  } while (0)
+
+static void report(alpaca_trader *t, enum report_kind kind, order_id id,
+                   int reason) {
+  broker_report r;
+  memset(&r, 0, sizeof r);
+  r.kind = kind;
+  r.id = id;
+  r.reason = reason;
+  if (bridge_report(t->b, &r) == 0)
+    COUNT(t, reports);
+}
+
+/* Connect the stream, authenticate and listen to trade_updates. */
+static int stream_connect(alpaca_trader *t, char *err, size_t cap) {
+  ws_opts o = {t->conf.connect_timeout, 4u << 20, NULL};
+  int rc = ws_open(t->conf.stream_url, &o, &t->stream, err, cap);
+  if (rc)
+    return rc;
+  json_t *auth = json_pack("{s:s,s:{s:s,s:s}}", "action", "authenticate",
+                           "data", "key_id", t->conf.key_id, "secret_key",
+                           t->conf.secret);
+  char *text = auth ? json_dumps(auth, JSON_COMPACT) : NULL;
+  json_decref(auth);
+  static const char listen[] =
+      "{\"action\":\"listen\",\"data\":{\"streams\":[\"trade_updates\"]}}";
+  alpaca_stream_msg m;
+  bool bin;
+  int64_t w = t->conf.request_timeout;
+  rc = text ? ws_send(t->stream, text, strlen(text), false, w) : DTO_ENOMEM;
+  if (text) {
+    memset(text, 0, strlen(text)); /* it held the secret */
+    free(text);
+  }
+  if (!rc)
+    rc = ws_recv(t->stream, &t->msg, &bin, w);
+  if (!rc && (alpaca_stream_parse(t->msg.ptr, t->msg.len, &m, err, cap) ||
+              m.kind != ALPACA_ST_AUTHORIZATION || !m.authorized)) {
+    dto_seterr(err, cap, "trading stream %s: the keys were refused",
+               t->conf.stream_url);
+    rc = DTO_EREJECT;
+  }
+  if (!rc)
+    rc = ws_send(t->stream, listen, sizeof listen - 1, false, w);
+  if (!rc)
+    rc = ws_recv(t->stream, &t->msg, &bin, w);
+  if (!rc && (alpaca_stream_parse(t->msg.ptr, t->msg.len, &m, err, cap) ||
+              m.kind != ALPACA_ST_LISTENING || !m.trade_updates)) {
+    dto_seterr(err, cap, "trading stream %s: trade_updates not listened",
+               t->conf.stream_url);
+    rc = DTO_EIO;
+  }
+  if (rc && rc != DTO_EREJECT && !err[0])
+    dto_seterr(err, cap, "trading stream %s: %s", t->conf.stream_url,
+               ws_error(t->stream));
+  if (rc) {
+    ws_close(t->stream);
+    t->stream = NULL;
+  }
+  return rc;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static const char *type_word(enum order_type k) {
+  static const char *const w[ORD_TYPE_COUNT] = {
+      "market", "limit", "stop", "stop_limit", "trailing_stop"};
+  return (unsigned)k < ORD_TYPE_COUNT ? w[k] : "market";
+}
+
+static const char *tif_word(enum tif k) {
+  static const char *const w[TIF_COUNT] = {"day", "gtc", "ioc",
+                                          "fok", "opg", "cls"};
+  return (unsigned)k < TIF_COUNT ? w[k] : "day";
+}
+
+static void set_fx(json_t *o, const char *key, fx v) {
+  char b[FX_STRLEN];
+  fx_format(v, b, sizeof b);
+  json_object_set_new(o, key, json_string(b));
+}
+
+/* The body of an order POST (or the fields of a PATCH when patch). */
+static char *order_body(const alpaca_trader *t, const order *o, bool patch) {
+  json_t *j = json_object();
+  if (!patch) {
+    json_object_set_new(j, "symbol",
+                        json_string(t->ins->v[o->sym].symbol));
+    json_object_set_new(j, "side",
+                        json_string(o->side == SIDE_BUY ? "buy" : "sell"));
+    json_object_set_new(j, "type", json_string(type_word(o->type)));
+    if (o->extended_hours)
+      json_object_set_new(j, "extended_hours", json_true());
+  }
+  set_fx(j, "qty", o->qty);
+  json_object_set_new(j, "time_in_force", json_string(tif_word(o->tif)));
+  if (o->type == ORD_LIMIT || o->type == ORD_STOP_LIMIT)
+    set_fx(j, "limit_price", o->limit_price);
+  if (o->type == ORD_STOP || o->type == ORD_STOP_LIMIT)
+    set_fx(j, "stop_price", o->stop_price);
+  if (o->type == ORD_TRAILING_STOP)
+    set_fx(j, patch ? "trail" : "trail_price", o->trail);
+  json_object_set_new(j, "client_order_id", json_string(o->cloid));
+  char *s = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  return s;
+}
+
+/* Alpaca's id of the order in a 2xx body, into x. */
+static void learn_aid(alpaca_trader *t, omap_entry *x, const http_response *r) {
+  alpaca_order ao;
+  char err[256];
+  if (alpaca_order_parse(r->body, r->len, &ao, err, sizeof err) == 0)
+    omap_set_aid(&t->map, x, ao.id);
+}
+
+static void do_submit(alpaca_trader *t, const order *o) {
+  omap_entry *x = omap_add(&t->map, o->id, o->cloid);
+  char *body = order_body(t, o, false);
+  char err[512], path[256];
+  http_response r;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    memset(&r, 0, sizeof r);
+    COUNT(t, posts);
+    if (attempt)
+      COUNT(t, reposts);
+    int rc = http_request(t->http, HTTP_POST, "/v2/orders", body, &r, err,
+                          sizeof err);
+    if (!rc && r.status >= 200 && r.status < 300) {
+      learn_aid(t, x, &r);
+      http_response_release(&r);
+      free(body);
+      return; /* the stream reports it */
+    }
+    if (!rc && r.status >= 400 && r.status < 500 && r.status != 429) {
+      /* refused (403 buying power, 422 invalid or a duplicate id): a
+       * duplicate means an earlier attempt got through - look it up */
+      bool dup = r.status == 422 && strstr(r.body, "client_order_id");
+      snprintf(err, sizeof err, "order %s refused: HTTP %d", o->cloid,
+               r.status);
+      http_response_release(&r);
+      if (!dup) {
+        fail_note(t, err);
+        COUNT(t, rejected);
+        report(t, REP_REJECTED, o->id, BRR_INVALID);
+        free(body);
+        return;
+      }
+    } else {
+      http_response_release(&r);
+      fail_note(t, rc ? err : "order POST: server error");
+    }
+    /* no clear answer: does Alpaca have it? */
+    COUNT(t, post_lookups);
+    snprintf(path, sizeof path,
+             "/v2/orders:by_client_order_id?client_order_id=%s", o->cloid);
+    memset(&r, 0, sizeof r);
+    rc = http_request(t->http, HTTP_GET, path, NULL, &r, err, sizeof err);
+    if (!rc && r.status == 200) {
+      learn_aid(t, x, &r);
+      http_response_release(&r);
+      free(body);
+      return; /* it has it: the stream reports it */
+    }
+    bool absent = !rc && r.status == 404;
+    http_response_release(&r);
+    if (!absent)
+      break; /* unknown: do not post again on a guess */
+  }
+  free(body);
+  /* Never sent as far as anyone can tell: the engine rejects it; a later
+   * reconciliation finds it should Alpaca have it after all. */
+  COUNT(t, rejected);
+  report(t, REP_REJECTED, o->id, BRR_INVALID);
+}
+
+static void do_cancel(alpaca_trader *t, order_id id) {
+  COUNT(t, cancels);
+  omap_entry *x = omap_by_id(&t->map, id);
+  if (!x || !x->aid[0]) {
+    report(t, REP_CANCEL_REJECT, id, BRR_UNKNOWN_ORDER);
+    return;
+  }
+  char path[160], err[512];
+  snprintf(path, sizeof path, "/v2/orders/%s", x->aid);
+  http_response r;
+  memset(&r, 0, sizeof r);
+  int rc = http_request(t->http, HTTP_DELETE, path, NULL, &r, err, sizeof err);
+  int st = rc ? 0 : r.status;
+  http_response_release(&r);
+  if (st >= 200 && st < 300)
+    return; /* the stream says canceled */
+  if (st == 404 || st == 422) {
+    report(t, REP_CANCEL_REJECT, id, st == 404 ? BRR_UNKNOWN_ORDER : BRR_NONE);
+    return;
+  }
+  fail_note(t, rc ? err : "cancel: server error");
+  report(t, REP_CANCEL_REJECT, id, BRR_NONE);
+}
+
+static void do_replace(alpaca_trader *t, order_id old, const order *nw) {
+  COUNT(t, replaces);
+  omap_entry *x = omap_by_id(&t->map, old);
+  if (!x || !x->aid[0]) {
+    report(t, REP_CANCEL_REJECT, old, BRR_UNKNOWN_ORDER);
+    return;
+  }
+  omap_entry *y = omap_add(&t->map, nw->id, nw->cloid);
+  x = omap_by_id(&t->map, old); /* omap_add may have moved it */
+  x->replaced_by = nw->id;
+  char path[160], err[512];
+  snprintf(path, sizeof path, "/v2/orders/%s", x->aid);
+  char *body = order_body(t, nw, true);
+  http_response r;
+  memset(&r, 0, sizeof r);
+  int rc = http_request(t->http, HTTP_PATCH, path, body, &r, err, sizeof err);
+  free(body);
+  if (!rc && r.status >= 200 && r.status < 300) {
+    learn_aid(t, y, &r);
+    http_response_release(&r);
+    return; /* the stream says replaced */
+  }
+  int st = rc ? 0 : r.status;
+  http_response_release(&r);
+  x->replaced_by = ORDER_NONE;
+  if (!st)
+    fail_note(t, err);
+  report(t, REP_CANCEL_REJECT, old,
+         st == 404 ? BRR_UNKNOWN_ORDER : BRR_NONE);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void on_event(alpaca_trader *t, const alpaca_trade_update *u) {
+  COUNT(t, events);
+  omap_entry *x = omap_find(&t->map, u->order.client_order_id, false);
+  if (!x) {
+    COUNT(t, foreign); /* not one of dto's orders */
+    return;
+  }
+  omap_set_aid(&t->map, x, u->order.id);
+  if ((u->event == ALPACA_EV_FILL || u->event == ALPACA_EV_PARTIAL_FILL) &&
+      u->execution_id[0] &&
+      alpaca_exec_seen_check(t->seen, u->execution_id) == 1) {
+    COUNT(t, duplicates);
+    return;
+  }
+  broker_report r;
+  char err[256];
+  int n = alpaca_event_report(u, &r, err, sizeof err);
+  if (n < 0) {
+    fail_note(t, err);
+    return;
+  }
+  if (n == 0)
+    return;
+  r.id = x->id;
+  if (r.kind == REP_REPLACED) {
+    omap_entry *y = u->order.replaced_by[0]
+                        ? omap_find(&t->map, u->order.replaced_by, true)
+                        : NULL;
+    r.new_id = y ? y->id : x->replaced_by;
+    if (r.new_id == ORDER_NONE)
+      return; /* not a replace of dto's: nothing to tell */
+  }
+  if (bridge_report(t->b, &r) == 0)
+    COUNT(t, reports);
+}
+
+static void read_stream(alpaca_trader *t) {
+  bool bin;
+  int rc = ws_recv(t->stream, &t->msg, &bin, 2 * 1000000LL);
+  if (rc == DTO_EAGAIN)
+    return;
+  if (rc) {
+    fail_note(t, ws_error(t->stream));
+    ws_close(t->stream);
+    t->stream = NULL;
+    return;
+  }
+  alpaca_stream_msg m;
+  char err[256];
+  if (alpaca_stream_parse(t->msg.ptr, t->msg.len, &m, err, sizeof err)) {
+    fail_note(t, err);
+    return;
+  }
+  if (m.kind == ALPACA_ST_TRADE_UPDATE)
+    on_event(t, &m.update);
+}
+
+static void *trader_main(void *arg) {
+  alpaca_trader *t = arg;
+  int64_t next_try = 0;
+  while (!atomic_load(&t->stop)) {
+    bridge_req q;
+    int rc = bridge_next(t->b, &q, 0);
+    if (rc == DTO_ESTATE)
+      break;
+    if (rc == 0) {
+      if (q.op == BRIDGE_SUBMIT)
+        do_submit(t, &q.o);
+      else if (q.op == BRIDGE_CANCEL)
+        do_cancel(t, q.id);
+      else
+        do_replace(t, q.id, &q.o);
+      COUNT(t, requests);
+      continue; /* requests first: they wait for nothing else */
+    }
+    if (t->stream) {
+      read_stream(t);
+      continue;
+    }
+    /* the stream is down: reconnect with backoff, serving requests */
+    if (clock_mono_ns() >= next_try) {
+      char err[512];
+      if (stream_connect(t, err, sizeof err) == 0) {
+        COUNT(t, reconnects);
+        t->backoff_ns = 250 * 1000000LL;
+      } else {
+        fail_note(t, err);
+        next_try = clock_mono_ns() + t->backoff_ns;
+        if (t->backoff_ns < 30 * DTO_NS_PER_SEC)
+          t->backoff_ns *= 2;
+      }
+    } else {
+      struct timespec ts = {0, 2000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  return NULL;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+int alpaca_trader_new(const alpaca_conf *conf, const instrument_table *ins,
+                      bridge *b, alpaca_trader **out, char *err, size_t cap) {
+  *out = NULL;
+  alpaca_trader *t = xcalloc(1, sizeof *t);
+  t->conf = *conf;
+  t->ins = ins;
+  t->b = b;
+  t->backoff_ns = 250 * 1000000LL;
+  atomic_init(&t->stop, false);
+  pthread_mutex_init(&t->mu, NULL);
+  dbuf_init(&t->msg, (4u << 20) + 1);
+  t->seen = alpaca_exec_seen_new(65536);
+  http_conf hc;
+  alpaca_http_conf(&t->conf, false, &hc);
+  int rc = http_client_new(&hc, &t->http, err, cap);
+  if (rc) {
+    alpaca_trader_free(t);
+    return rc;
+  }
+  *out = t;
+  return 0;
+}
+
+int alpaca_trader_start(alpaca_trader *t, char *err, size_t cap) {
+  int rc = stream_connect(t, err, cap);
+  if (rc)
+    return rc;
+  if (pthread_create(&t->th, NULL, trader_main, t)) {
+    dto_seterr(err, cap, "cannot start the Alpaca trading thread");
+    return DTO_ENOMEM;
+  }
+  t->started = true;
+  return 0;
+}
+
+void alpaca_trader_free(alpaca_trader *t) {
+  if (!t)
+    return;
+  atomic_store(&t->stop, true);
+  if (t->started)
+    pthread_join(t->th, NULL);
+  ws_close(t->stream);
+  http_client_free(t->http);
+  alpaca_exec_seen_free(t->seen);
+  free(t->map.v);
+  free(t->map.by_cloid);
+  free(t->map.by_aid);
+  dbuf_release(&t->msg);
+  pthread_mutex_destroy(&t->mu);
+  alpaca_conf_wipe(&t->conf);
+  free(t);
+}
+
+void alpaca_trader_stats(alpaca_trader *t, alpaca_trade_stats *out) {
+  pthread_mutex_lock(&t->mu);
+  *out = t->st;
+  pthread_mutex_unlock(&t->mu);
+}

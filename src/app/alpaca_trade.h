@@ -1,0 +1,59 @@
+/* alpaca_trade.h - trading through Alpaca: the adapter's I/O thread.
+ *
+ * The engine's requests arrive through a bridge (app/bridge.h); this
+ * thread turns them into Alpaca's REST calls and turns the trade_updates
+ * stream into dto's broker reports, which go back through the bridge (and
+ * so through the engine's inbound queue).  All network I/O of trading is
+ * on this thread.
+ *
+ * Rules it follows (docs/internals/alpaca.md):
+ * - dto's client order id is Alpaca's client_order_id.  An order POST is
+ *   never retried blindly: after a timeout, a dropped connection or a 5xx,
+ *   the order is looked up by client order id; only when Alpaca does not
+ *   have it is it posted again (a duplicate would be refused: 422).
+ * - Reports come from the stream (new, fill, canceled, ...), one per
+ *   event, fills counted once by execution id.  A REST refusal of an
+ *   order (403, 422) is reported as rejected, of a cancel or replace as a
+ *   cancel reject.
+ * - Events for orders that are not dto's (other clients of the account)
+ *   are counted and ignored.
+ * - The stream reconnects with exponential backoff and listens again.
+ *
+ * Not yet: reconciliation after a reconnect (open orders, fills since,
+ * positions), order classes (bracket, oco, oto: dto keeps its own
+ * brackets), asset checks before an order leaves.
+ */
+#ifndef DTO_APP_ALPACA_TRADE_H
+#define DTO_APP_ALPACA_TRADE_H
+
+#include "app/bridge.h"
+#include "broker/alpaca_conf.h"
+#include "market/instrument.h"
+
+typedef struct alpaca_trader alpaca_trader;
+
+typedef struct alpaca_trade_stats {
+  uint64_t requests;                     /* the engine's, carried out */
+  uint64_t posts, post_lookups, reposts; /* order POSTs, lookups after a
+                                            failed one, POSTs again */
+  uint64_t rejected, cancels, replaces;
+  uint64_t events, reports, duplicates, foreign; /* stream */
+  uint64_t reconnects, errors;
+  char last_error[256];
+} alpaca_trade_stats;
+
+/* A trader for conf (copied; wipe yours) over instruments ins (not owned)
+ * sending reports through b (not owned).  0 and *out, or a negative code
+ * with a message. */
+int alpaca_trader_new(const alpaca_conf *conf, const instrument_table *ins,
+                      bridge *b, alpaca_trader **out, char *err, size_t cap);
+/* Connect the stream and start the thread: 0, or a negative code with a
+ * message when the stream cannot be reached or refuses the keys. */
+int alpaca_trader_start(alpaca_trader *t, char *err, size_t cap);
+/* Stop the thread (requests still queued are left), free everything.
+ * NULL does nothing. */
+void alpaca_trader_free(alpaca_trader *t);
+/* Counters (any thread; last_error may be a moment old). */
+void alpaca_trader_stats(alpaca_trader *t, alpaca_trade_stats *out);
+
+#endif
