@@ -460,23 +460,6 @@ static const source_ops alpaca_ops = {"alpaca", SOURCE_CLOCK_REAL, amd_run,
 
 bool source_is_alpaca(const source *s) { return s && s->ops == &alpaca_ops; }
 
-/* The frame of source.c's source_init (static there). */
-static void frame_init(source *s, inq *q, uint32_t index, void *impl) {
-  memset(s, 0, sizeof *s);
-  s->ops = &alpaca_ops;
-  s->q = q;
-  s->index = index;
-  s->impl = impl;
-  atomic_init(&s->stop, false);
-  atomic_init(&s->pushed, 0);
-  pthread_mutex_init(&s->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&s->cv, &ca);
-  pthread_condattr_destroy(&ca);
-}
-
 static bool sub_ok(const char *sym) {
   size_t n = strlen(sym);
   if (n == 0 || n >= ALPACA_SYMBOL_MAX)
@@ -544,7 +527,7 @@ source *source_alpaca_new(const alpaca_conf *c, const instrument_table *ins,
   atomic_init(&a->last_code, 0);
   pthread_mutex_init(&a->emu, NULL);
   source *s = xcalloc(1, sizeof *s);
-  frame_init(s, q, index, a);
+  source_init(s, &alpaca_ops, q, index, a);
   return s;
 }
 

@@ -9,8 +9,8 @@
 #include "core/clock.h"
 #include "core/error.h"
 
-static void source_init(source *s, const source_ops *ops, inq *q,
-                        uint32_t index, void *impl) {
+void source_init(source *s, const source_ops *ops, inq *q, uint32_t index,
+                 void *impl) {
   memset(s, 0, sizeof *s);
   s->ops = ops;
   s->q = q;

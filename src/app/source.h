@@ -70,6 +70,10 @@ void source_stop(source *s);
 /* Stop, join and free (NULL does nothing). */
 void source_free(source *s);
 
+/* For implementations: set up the frame of a source s (allocated by the
+ * implementation) with its ops, queue, events' src and own state. */
+void source_init(source *s, const source_ops *ops, inq *q, uint32_t index,
+                 void *impl);
 /* For implementations: sleep up to ns unless asked to stop; false when
  * asked to stop. */
 bool source_sleep(source *s, int64_t ns);
