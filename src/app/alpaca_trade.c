@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/timeutil.h"
 
 /* ---- the order map: dto's ids, client order ids, Alpaca's ids ------------- */
 
@@ -114,6 +115,7 @@ struct alpaca_trader {
   const instrument_table *ins;
   bridge *b;
   http_client *http;
+  http_client *qhttp; /* the reconciliation queries' (caller's thread) */
   ws_conn *stream;
   omap map;
   alpaca_exec_seen *seen;
@@ -488,6 +490,8 @@ int alpaca_trader_new(const alpaca_conf *conf, const instrument_table *ins,
   http_conf hc;
   alpaca_http_conf(&t->conf, false, &hc);
   int rc = http_client_new(&hc, &t->http, err, cap);
+  if (!rc)
+    rc = http_client_new(&hc, &t->qhttp, err, cap);
   if (rc) {
     alpaca_trader_free(t);
     return rc;
@@ -516,6 +520,7 @@ void alpaca_trader_free(alpaca_trader *t) {
     pthread_join(t->th, NULL);
   ws_close(t->stream);
   http_client_free(t->http);
+  http_client_free(t->qhttp);
   alpaca_exec_seen_free(t->seen);
   free(t->map.v);
   free(t->map.by_cloid);
@@ -530,4 +535,165 @@ void alpaca_trader_stats(alpaca_trader *t, alpaca_trade_stats *out) {
   pthread_mutex_lock(&t->mu);
   *out = t->st;
   pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- reconciliation queries -------------------------------------------- */
+
+/* GET path; the parsed JSON of a 200 answer into *doc. */
+static int query(alpaca_trader *t, const char *path, json_t **doc) {
+  http_response r;
+  memset(&r, 0, sizeof r);
+  char err[512];
+  *doc = NULL;
+  int rc = http_request(t->qhttp, HTTP_GET, path, NULL, &r, err, sizeof err);
+  if (!rc && r.status != 200) {
+    snprintf(err, sizeof err, "GET %.200s: HTTP %d", path, r.status);
+    rc = DTO_EIO;
+  }
+  if (!rc && !(*doc = json_loadb(r.body, r.len, JSON_REJECT_DUPLICATES,
+                                  NULL))) {
+    snprintf(err, sizeof err, "GET %.200s: the answer is not JSON", path);
+    rc = DTO_EPARSE;
+  }
+  http_response_release(&r);
+  if (rc)
+    fail_note(t, err);
+  return rc;
+}
+
+int alpaca_trader_open_orders(alpaca_trader *t, broker_open_order *out,
+                              size_t max, size_t *n) {
+  *n = 0;
+  json_t *doc;
+  int rc = query(t, "/v2/orders?status=open&limit=500&nested=false", &doc);
+  if (rc)
+    return rc;
+  if (!json_is_array(doc)) {
+    json_decref(doc);
+    return DTO_EPARSE;
+  }
+  size_t i;
+  json_t *v;
+  json_array_foreach(doc, i, v) {
+    alpaca_order ao;
+    broker_open_order bo;
+    char err[256];
+    if (alpaca_order_from_json(v, "", &ao, err, sizeof err) ||
+        alpaca_order_to_open(&ao, &bo, err, sizeof err)) {
+      fail_note(t, err);
+      rc = DTO_EPARSE;
+      break;
+    }
+    bo.sym = instruments_find(t->ins, ao.symbol);
+    if (bo.sym == SYM_NONE)
+      continue; /* not an instrument of dto's */
+    if (*n < max)
+      out[*n] = bo;
+    (*n)++;
+  }
+  json_decref(doc);
+  return rc ? rc : *n > max ? DTO_EFULL : 0;
+}
+
+int alpaca_trader_positions(alpaca_trader *t, broker_position *out,
+                            size_t max, size_t *n) {
+  *n = 0;
+  json_t *doc;
+  int rc = query(t, "/v2/positions", &doc);
+  if (rc)
+    return rc;
+  if (!json_is_array(doc)) {
+    json_decref(doc);
+    return DTO_EPARSE;
+  }
+  size_t i;
+  json_t *v;
+  json_array_foreach(doc, i, v) {
+    alpaca_position ap;
+    char err[256];
+    if (alpaca_position_from_json(v, &ap, err, sizeof err)) {
+      fail_note(t, err);
+      rc = DTO_EPARSE;
+      break;
+    }
+    sym_id sym = instruments_find(t->ins, ap.symbol);
+    if (sym == SYM_NONE)
+      continue;
+    if (*n < max) {
+      out[*n].sym = sym;
+      out[*n].qty = ap.qty; /* signed: short is negative */
+    }
+    (*n)++;
+  }
+  json_decref(doc);
+  return rc ? rc : *n > max ? DTO_EFULL : 0;
+}
+
+int alpaca_trader_fills_since(alpaca_trader *t, dto_time since,
+                              broker_fill *out, size_t max, size_t *n) {
+  *n = 0;
+  char after[48], path[512];
+  time_format(since, after, sizeof after);
+  /* Alpaca's ids of the orders since then, to their client order ids
+   * (activities name the order by Alpaca's id only) */
+  snprintf(path, sizeof path,
+           "/v2/orders?status=all&limit=500&direction=asc&after=%s", after);
+  json_t *orders;
+  int rc = query(t, path, &orders);
+  if (rc)
+    return rc;
+  json_t *ids = json_object();
+  size_t i;
+  json_t *v;
+  if (json_is_array(orders))
+    json_array_foreach(orders, i, v) {
+      const char *id = json_string_value(json_object_get(v, "id"));
+      json_t *c = json_object_get(v, "client_order_id");
+      if (id && json_is_string(c))
+        json_object_set(ids, id, c);
+    }
+  json_decref(orders);
+  /* the fills, page by page, oldest first */
+  char token[ALPACA_ID_MAX] = "";
+  for (int page = 0; page < 1000 && !rc; page++) {
+    snprintf(path, sizeof path,
+             "/v2/account/activities/FILL?direction=asc&page_size=100&"
+             "after=%s%s%s",
+             after, token[0] ? "&page_token=" : "", token);
+    json_t *doc;
+    if ((rc = query(t, path, &doc)))
+      break;
+    size_t cnt = json_is_array(doc) ? json_array_size(doc) : 0;
+    json_array_foreach(doc, i, v) {
+      alpaca_fill_activity fa;
+      char err[256];
+      if (alpaca_fill_activity_from_json(v, &fa, err, sizeof err)) {
+        fail_note(t, err);
+        rc = DTO_EPARSE;
+        break;
+      }
+      snprintf(token, sizeof token, "%s", fa.id);
+      const char *cloid = json_string_value(json_object_get(ids, fa.order_id));
+      char acc[CLOID_MAX], strat[CLOID_MAX];
+      int64_t day;
+      uint32_t seq;
+      /* dto's orders only: its client order ids have one exact shape (the
+       * adapter's own map belongs to its thread) */
+      if (!cloid || cloid_parse(cloid, acc, sizeof acc, strat, sizeof strat,
+                                &day, &seq))
+        continue;
+      if (*n < max) {
+        snprintf(out[*n].cloid, sizeof out[*n].cloid, "%s", cloid);
+        out[*n].qty = fa.qty;
+        out[*n].price = fa.price;
+        out[*n].ts = fa.transaction_time;
+      }
+      (*n)++;
+    }
+    json_decref(doc);
+    if (cnt < 100)
+      break;
+  }
+  json_decref(ids);
+  return rc ? rc : *n > max ? DTO_EFULL : 0;
 }

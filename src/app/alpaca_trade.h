@@ -19,8 +19,8 @@
  *   are counted and ignored.
  * - The stream reconnects with exponential backoff and listens again.
  *
- * Not yet: reconciliation after a reconnect (open orders, fills since,
- * positions), order classes (bracket, oco, oto: dto keeps its own
+ * Not yet: reconciling after a reconnect (the queries are here; the
+ * service calls engine_reconcile with them at start), order classes (bracket, oco, oto: dto keeps its own
  * brackets), asset checks before an order leaves.
  */
 #ifndef DTO_APP_ALPACA_TRADE_H
@@ -53,6 +53,21 @@ int alpaca_trader_start(alpaca_trader *t, char *err, size_t cap);
 /* Stop the thread (requests still queued are left), free everything.
  * NULL does nothing. */
 void alpaca_trader_free(alpaca_trader *t);
+/* Reconciliation queries, as broker_ops' open_orders, positions and
+ * fills_since (broker/broker.h): each fills up to max entries, sets *n to
+ * how many there are (more than max: DTO_EFULL), and returns 0 or a
+ * negative code (an answer that cannot be had or read is an error, never
+ * "nothing").  They use a REST client of their own on the caller's thread
+ * (the engine calls them while it reconciles, before it trades).  Orders
+ * and positions on instruments dto does not trade are left out; fills are
+ * dto's only (by client order id), oldest first. */
+int alpaca_trader_open_orders(alpaca_trader *t, broker_open_order *out,
+                              size_t max, size_t *n);
+int alpaca_trader_positions(alpaca_trader *t, broker_position *out,
+                            size_t max, size_t *n);
+int alpaca_trader_fills_since(alpaca_trader *t, dto_time since,
+                              broker_fill *out, size_t max, size_t *n);
+
 /* Counters (any thread; last_error may be a moment old). */
 void alpaca_trader_stats(alpaca_trader *t, alpaca_trade_stats *out);
 

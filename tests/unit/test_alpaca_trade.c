@@ -385,6 +385,54 @@ static void compare_books(rig *g, fake *f, size_t *orders_out) {
   *orders_out = matched;
 }
 
+/* The reconciliation queries against the fake's books and dto's. */
+static void check_queries(rig *g, fake *f, const bar *v) {
+  broker_open_order oo[64];
+  broker_position bp[8];
+  size_t n;
+  assert_int_equal(alpaca_trader_open_orders(g->t, oo, 64, &n), 0);
+  assert_int_equal(n, engine_working_orders(g->e));
+  assert_int_equal(alpaca_trader_positions(g->t, bp, 8, &n), 0);
+  fx pos = portfolio_account_pos(engine_portfolio(g->e), 0, 0)->qty;
+  if (pos) {
+    assert_int_equal(n, 1);
+    assert_int_equal(bp[0].sym, 0);
+    assert_int_equal(bp[0].qty, pos);
+  } else {
+    assert_int_equal(n, 0);
+  }
+  /* every fill since the session began, per client order id, equals what
+   * dto applied; more than fit is DTO_EFULL with the count */
+  size_t cap = 4096;
+  broker_fill *bf = xcalloc(cap, sizeof *bf);
+  assert_int_equal(alpaca_trader_fills_since(g->t, v[0].ts - DTO_NS_PER_SEC,
+                                             bf, cap, &n),
+                   0);
+  assert_true(n > 0);
+  json_t *sum = json_object();
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      assert_true(bf[i].ts >= bf[i - 1].ts); /* oldest first */
+    json_t *x = json_object_get(sum, bf[i].cloid);
+    json_object_set_new(sum, bf[i].cloid,
+                        json_integer((x ? json_integer_value(x) : 0) +
+                                     bf[i].qty));
+  }
+  const char *k;
+  json_t *x;
+  json_object_foreach(g->filled, k, x) {
+    json_t *y = json_object_get(sum, k);
+    assert_int_equal(y ? json_integer_value(y) : 0, json_integer_value(x));
+  }
+  assert_int_equal(alpaca_trader_fills_since(g->t, v[0].ts - DTO_NS_PER_SEC,
+                                             bf, 1, &cap),
+                   DTO_EFULL);
+  assert_int_equal(cap, n);
+  json_decref(sum);
+  free(bf);
+  (void)f;
+}
+
 static void test_trades_through_fake(void **state) {
   (void)state;
   fake f;
@@ -395,6 +443,7 @@ static void test_trades_through_fake(void **state) {
   play(&g, &f, v, NULL, NULL, 0);
   size_t n;
   compare_books(&g, &f, &n);
+  check_queries(&g, &f, v);
   alpaca_trade_stats st;
   alpaca_trader_stats(g.t, &st);
   assert_true(n > 30); /* it traded */
