@@ -3,11 +3,13 @@
 
 #include <jansson.h>
 
+#include "broker/alpaca_json.h"
 #include "broker/http.h"
 #include "broker/ws.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/timeutil.h"
 
 typedef struct report {
   FILE *out;
@@ -43,14 +45,6 @@ static double ms_since(int64_t t0) {
   return (double)(clock_mono_ns() - t0) / 1e6;
 }
 
-static const char *jstr(json_t *o, const char *k) {
-  const char *s = json_string_value(json_object_get(o, k));
-  return s ? s : "?";
-}
-
-static bool jtrue(json_t *o, const char *k) {
-  return json_is_true(json_object_get(o, k));
-}
 
 /* A GET on cl; *doc the parsed JSON body of a 2xx answer (NULL else).
  * Returns the status, or 0 with the reason in why when there was no
@@ -140,16 +134,16 @@ int alpaca_check(const alpaca_conf *c, const char *const *symbols,
   char why[512], detail[1400];
   double ms;
   http_conf hc;
-  http_client *trade = NULL, *data = NULL;
+  http_client *tcl = NULL, *dcl = NULL;
   alpaca_http_conf(c, false, &hc);
-  if (http_client_new(&hc, &trade, why, sizeof why)) {
+  if (http_client_new(&hc, &tcl, why, sizeof why)) {
     line(&r, "trading API", false, why, -1);
     return 1;
   }
   alpaca_http_conf(c, true, &hc);
-  if (http_client_new(&hc, &data, why, sizeof why)) {
+  if (http_client_new(&hc, &dcl, why, sizeof why)) {
     line(&r, "data API", false, why, -1);
-    http_client_free(trade);
+    http_client_free(tcl);
     return 1;
   }
   snprintf(detail, sizeof detail, "%s, %s, key %s", c->trading_url,
@@ -157,18 +151,27 @@ int alpaca_check(const alpaca_conf *c, const char *const *symbols,
   line(&r, "endpoint", true, detail, -1);
 
   json_t *doc;
-  int st = get(trade, "/v2/account", &doc, &ms, why, sizeof why);
-  if (doc) {
-    bool blocked = jtrue(doc, "trading_blocked") || jtrue(doc, "account_blocked");
-    bool active = !strcmp(jstr(doc, "status"), "ACTIVE");
+  int st = get(tcl, "/v2/account", &doc, &ms, why, sizeof why);
+  /* Each answer is read by the same parsers the adapter uses: an answer
+   * they refuse is a failed check that says which field and why. */
+  alpaca_account acc;
+  char perr[256];
+  if (doc && alpaca_account_from_json(doc, &acc, perr, sizeof perr)) {
+    snprintf(detail, sizeof detail, "the account answer is malformed: %s",
+             perr);
+    line(&r, "account", false, detail, ms);
+  } else if (doc) {
+    bool blocked = acc.trading_blocked || acc.account_blocked;
+    char cash[FX_STRLEN], bp[FX_STRLEN];
+    fx_format(acc.cash, cash, sizeof cash);
+    fx_format(acc.buying_power, bp, sizeof bp);
     snprintf(detail, sizeof detail,
              "account %s, status %s%s, cash %s, buying power %s%s",
-             jstr(doc, "account_number"), jstr(doc, "status"),
-             blocked ? ", TRADING BLOCKED" : "", jstr(doc, "cash"),
-             jstr(doc, "buying_power"),
-             jtrue(doc, "pattern_day_trader") ? ", pattern day trader" : "");
-    line(&r, "account", active && !blocked, detail, ms);
-    json_decref(doc);
+             acc.account_number, acc.status,
+             blocked ? ", TRADING BLOCKED" : "", cash, bp,
+             acc.pattern_day_trader ? ", pattern day trader" : "");
+    line(&r, "account", !strcmp(acc.status, "ACTIVE") && !blocked, detail,
+         ms);
   } else {
     snprintf(detail, sizeof detail, "%s%s", why,
              st == 401 || st == 403 ? " (check APCA_API_KEY_ID and "
@@ -176,34 +179,47 @@ int alpaca_check(const alpaca_conf *c, const char *const *symbols,
                                     : "");
     line(&r, "account", false, detail, ms);
   }
+  json_decref(doc);
 
-  get(trade, "/v2/clock", &doc, &ms, why, sizeof why);
-  if (doc) {
+  get(tcl, "/v2/clock", &doc, &ms, why, sizeof why);
+  alpaca_clock clk;
+  if (doc && alpaca_clock_from_json(doc, &clk, perr, sizeof perr)) {
+    snprintf(detail, sizeof detail, "the clock answer is malformed: %s",
+             perr);
+    line(&r, "clock", false, detail, ms);
+  } else if (doc) {
+    char no[48], nc[48];
+    time_format(clk.next_open, no, sizeof no);
+    time_format(clk.next_close, nc, sizeof nc);
     snprintf(detail, sizeof detail, "market %s, next open %s, next close %s",
-             jtrue(doc, "is_open") ? "open" : "closed",
-             jstr(doc, "next_open"), jstr(doc, "next_close"));
+             clk.is_open ? "open" : "closed", no, nc);
     line(&r, "clock", true, detail, ms);
-    json_decref(doc);
   } else {
     line(&r, "clock", false, why, ms);
   }
+  json_decref(doc);
 
   for (size_t i = 0; i < nsymbols; i++) {
     char path[128], what[64];
     snprintf(path, sizeof path, "/v2/assets/%s", symbols[i]);
     snprintf(what, sizeof what, "asset %s", symbols[i]);
-    st = get(trade, path, &doc, &ms, why, sizeof why);
-    if (doc) {
-      bool ok = jtrue(doc, "tradable") && !strcmp(jstr(doc, "status"), "active");
-      snprintf(detail, sizeof detail, "%s, %s%s%s", jstr(doc, "status"),
-               jtrue(doc, "tradable") ? "tradable" : "NOT TRADABLE",
-               jtrue(doc, "shortable") ? ", shortable" : ", not shortable",
-               jtrue(doc, "fractionable") ? ", fractionable" : "");
-      line(&r, what, ok, detail, ms);
-      json_decref(doc);
+    st = get(tcl, path, &doc, &ms, why, sizeof why);
+    alpaca_asset as;
+    if (doc && alpaca_asset_from_json(doc, &as, perr, sizeof perr)) {
+      snprintf(detail, sizeof detail, "the asset answer is malformed: %s",
+               perr);
+      line(&r, what, false, detail, ms);
+    } else if (doc) {
+      snprintf(detail, sizeof detail, "%s, %s%s%s",
+               as.active ? "active" : "inactive",
+               as.tradable ? "tradable" : "NOT TRADABLE",
+               as.shortable ? ", shortable" : ", not shortable",
+               as.fractionable ? ", fractionable" : "");
+      line(&r, what, as.tradable && as.active, detail, ms);
     } else {
       line(&r, what, false, st == 404 ? "unknown to Alpaca" : why, ms);
     }
+    json_decref(doc);
   }
 
   if (nsymbols) {
@@ -211,7 +227,7 @@ int alpaca_check(const alpaca_conf *c, const char *const *symbols,
     snprintf(path, sizeof path,
              "/v2/stocks/%s/bars?timeframe=1Min&limit=1&feed=%s", symbols[0],
              alpaca_feed_name(c->feed));
-    get(data, path, &doc, &ms, why, sizeof why);
+    get(dcl, path, &doc, &ms, why, sizeof why);
     snprintf(detail, sizeof detail, "%s: %s", c->data_url,
              doc ? "answers" : why);
     line(&r, "data API", doc != NULL, detail, ms);
@@ -220,7 +236,7 @@ int alpaca_check(const alpaca_conf *c, const char *const *symbols,
 
   stream_check(&r, "trading stream", c->stream_url, c, false);
   stream_check(&r, "data stream", c->data_stream_url, c, true);
-  http_client_free(trade);
-  http_client_free(data);
+  http_client_free(tcl);
+  http_client_free(dcl);
   return r.failed ? 1 : 0;
 }
