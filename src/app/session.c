@@ -1404,6 +1404,18 @@ static void refuse_command(const inq_event *ev) {
   svc_req_finish(q);
 }
 
+/* An event the session cannot apply: never dropped silently (the log's
+ * flood limit caps a stream of them, with a count). */
+static void unhandled(run_session *s, const inq_event *ev, const char *why) {
+  log_line l;
+  if (log_begin(&l, &s->r.log, LOG_WARN, "event.unhandled")) {
+    log_str(&l, "kind", inq_kind_name(ev->kind));
+    log_int(&l, "src", (int64_t)ev->src);
+    log_str(&l, "why", why);
+    log_end(&l);
+  }
+}
+
 /* One event from the queue; false: the session stops (s->stop says why). */
 static bool handle_event(run_session *s, const inq_event *ev) {
   s->n_events++;
@@ -1457,15 +1469,23 @@ static bool handle_event(run_session *s, const inq_event *ev) {
     }
     return true;
   }
-  case INQ_TRADE:
+  case INQ_TRADE: {
     s->n_trades++;
+    int rc = runner_trade(&s->r, &ev->u.trade);
+    if (rc == 0 && ev->u.trade.sym < s->cfg.instruments.n)
+      s->last_event[ev->u.trade.sym] = ev->u.trade.ts;
+    else if (rc)
+      unhandled(s, ev, "a trade out of time order");
     return true;
+  }
   case INQ_QUOTE:
     s->n_quotes++;
+    unhandled(s, ev, "quotes are not played by dto run yet");
     return true;
   case INQ_REPORT:
   default:
     s->n_reports++;
+    unhandled(s, ev, "no broker of this session reports through the queue");
     return true;
   }
 }
