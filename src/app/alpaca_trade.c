@@ -23,6 +23,10 @@ typedef struct omap_entry {
   char cloid[CLOID_MAX];
   char aid[ALPACA_ID_MAX]; /* "" until Alpaca named it */
   order_id replaced_by;    /* the dto order that replaces it, if any */
+  bool acked;              /* accepted was reported (from REST) */
+  bool known;              /* told by alpaca_trader_know: Alpaca may have
+                              it already (a restart), so a submit of it is
+                              looked up before anything is posted */
 } omap_entry;
 
 /* Entries in a vector; two open-addressing indexes (by client order id and
@@ -119,9 +123,18 @@ struct alpaca_trader {
   ws_conn *stream;
   omap map;
   alpaca_exec_seen *seen;
+  pthread_mutex_t seen_mu; /* seen: the thread's stream, the queries */
   pthread_t th;
   bool started;
   atomic_bool stop;
+  /* reconciliation: the engine asks (want) and says when it is done
+   * (resume); the thread holds everything in between (waiting).  need:
+   * the stream (re)connected, a reconciliation is due before anything is
+   * sent. */
+  atomic_bool want, resume;
+  atomic_bool done; /* the thread has ended */
+  bool need, waiting;
+  alpaca_asset *assets; /* per instrument, read at start */
   pthread_mutex_t mu; /* stats */
   alpaca_trade_stats st;
   dbuf msg;
@@ -257,8 +270,100 @@ static void learn_aid(alpaca_trader *t, omap_entry *x, const http_response *r) {
     omap_set_aid(&t->map, x, ao.id);
 }
 
+/* Look an order up by client order id: 1 and its state into *ao when
+ * Alpaca has it, 0 when it does not (404), negative when nobody knows. */
+static int lookup(alpaca_trader *t, const char *cloid, alpaca_order *ao) {
+  char path[256], err[512];
+  snprintf(path, sizeof path,
+           "/v2/orders:by_client_order_id?client_order_id=%s", cloid);
+  http_response r;
+  memset(&r, 0, sizeof r);
+  int rc = http_request(t->http, HTTP_GET, path, NULL, &r, err, sizeof err);
+  int out = DTO_EIO;
+  if (!rc && r.status == 200)
+    out = alpaca_order_parse(r.body, r.len, ao, err, sizeof err) ? DTO_EPARSE
+                                                                 : 1;
+  else if (!rc && r.status == 404)
+    out = 0;
+  http_response_release(&r);
+  if (out < 0)
+    fail_note(t, rc ? err : "order lookup: no clear answer");
+  return out;
+}
+
+/* What an order Alpaca already has means for the engine's copy of it,
+ * which is waiting for an acknowledgement: accepted while it works; a
+ * rejection, cancel or expiry as such.  Fills are not reported here:
+ * reconciliation counts them, each once. */
+static void report_found(alpaca_trader *t, order_id id,
+                         const alpaca_order *ao) {
+  switch (ao->status) {
+  case ALPACA_OS_REJECTED:
+    report(t, REP_REJECTED, id, BRR_INVALID);
+    break;
+  default:
+    report(t, REP_ACCEPTED, id, BRR_NONE);
+    if (ao->status == ALPACA_OS_CANCELED)
+      report(t, REP_CANCELED, id, BRR_NONE);
+    else if (ao->status == ALPACA_OS_EXPIRED)
+      report(t, REP_EXPIRED, id, BRR_NONE);
+    break;
+  }
+}
+
+/* The asset's rules, checked before an order leaves: NULL, or why not. */
+static const char *asset_problem(const alpaca_trader *t, const order *o) {
+  const alpaca_asset *a = &t->assets[o->sym];
+  if (!a->active || !a->tradable)
+    return "the asset is not tradable at Alpaca";
+  if (!fx_is_multiple(o->qty, FX_ONE) && !a->fractionable)
+    return "a fractional quantity of an asset Alpaca does not trade in "
+           "fractions";
+  if ((a->have & AA_MIN_ORDER_SIZE) && o->qty < a->min_order_size)
+    return "the quantity is below the asset's min_order_size";
+  if ((a->have & AA_MIN_TRADE_INCREMENT) && a->min_trade_increment > 0 &&
+      !fx_is_multiple(o->qty, a->min_trade_increment))
+    return "the quantity is not a multiple of the asset's "
+           "min_trade_increment";
+  if ((a->have & AA_PRICE_INCREMENT) && a->price_increment > 0 &&
+      (((o->type == ORD_LIMIT || o->type == ORD_STOP_LIMIT) &&
+        !fx_is_multiple(o->limit_price, a->price_increment)) ||
+       ((o->type == ORD_STOP || o->type == ORD_STOP_LIMIT) &&
+        !fx_is_multiple(o->stop_price, a->price_increment))))
+    return "a price is not a multiple of the asset's price_increment";
+  return NULL;
+}
+
 static void do_submit(alpaca_trader *t, const order *o) {
-  omap_entry *x = omap_add(&t->map, o->id, o->cloid);
+  const char *bad = asset_problem(t, o);
+  if (bad) { /* never sent */
+    char note[320];
+    snprintf(note, sizeof note, "order %s refused before it left: %s",
+             o->cloid, bad);
+    fail_note(t, note);
+    COUNT(t, refused_local);
+    report(t, REP_REJECTED, o->id, BRR_INVALID);
+    return;
+  }
+  omap_entry *x = omap_find(&t->map, o->cloid, false);
+  bool known = x && x->known;
+  x = omap_add(&t->map, o->id, o->cloid);
+  alpaca_order ao;
+  if (known) { /* sent before a restart? then never again */
+    COUNT(t, post_lookups);
+    int f = lookup(t, o->cloid, &ao);
+    x = omap_find(&t->map, o->cloid, false);
+    if (f == 1) {
+      omap_set_aid(&t->map, x, ao.id);
+      report_found(t, o->id, &ao);
+      return;
+    }
+    if (f < 0) {
+      COUNT(t, rejected);
+      report(t, REP_REJECTED, o->id, BRR_INVALID);
+      return;
+    }
+  }
   char *body = order_body(t, o, false);
   char err[512], path[256];
   http_response r;
@@ -273,7 +378,12 @@ static void do_submit(alpaca_trader *t, const order *o) {
       learn_aid(t, x, &r);
       http_response_release(&r);
       free(body);
-      return; /* the stream reports it */
+      /* taken: said at once, so that an order the engine still calls
+       * pending_new is one that has not left (reconciliation relies on
+       * it); the stream's "new" then changes nothing */
+      report(t, REP_ACCEPTED, o->id, BRR_NONE);
+      x->acked = true;
+      return;
     }
     if (!rc && r.status >= 400 && r.status < 500 && r.status != 429) {
       /* refused (403 buying power, 422 invalid or a duplicate id): a
@@ -300,10 +410,19 @@ static void do_submit(alpaca_trader *t, const order *o) {
     memset(&r, 0, sizeof r);
     rc = http_request(t->http, HTTP_GET, path, NULL, &r, err, sizeof err);
     if (!rc && r.status == 200) {
-      learn_aid(t, x, &r);
+      alpaca_order found;
+      char e2[256];
+      int prc = alpaca_order_parse(r.body, r.len, &found, e2, sizeof e2);
       http_response_release(&r);
       free(body);
-      return; /* it has it: the stream reports it */
+      if (prc) { /* it has it, in a form we cannot read: reconcile */
+        fail_note(t, e2);
+        report(t, REP_ACCEPTED, o->id, BRR_NONE);
+        return;
+      }
+      omap_set_aid(&t->map, x, found.id);
+      report_found(t, o->id, &found);
+      return;
     }
     bool absent = !rc && r.status == 404;
     http_response_release(&r);
@@ -317,9 +436,17 @@ static void do_submit(alpaca_trader *t, const order *o) {
   report(t, REP_REJECTED, o->id, BRR_INVALID);
 }
 
+/* Alpaca's id of an order known by client order id only (a restart). */
+static void find_aid(alpaca_trader *t, omap_entry *x) {
+  alpaca_order ao;
+  if (x && !x->aid[0] && lookup(t, x->cloid, &ao) == 1)
+    omap_set_aid(&t->map, x, ao.id);
+}
+
 static void do_cancel(alpaca_trader *t, order_id id) {
   COUNT(t, cancels);
   omap_entry *x = omap_by_id(&t->map, id);
+  find_aid(t, x);
   if (!x || !x->aid[0]) {
     report(t, REP_CANCEL_REJECT, id, BRR_UNKNOWN_ORDER);
     return;
@@ -344,6 +471,7 @@ static void do_cancel(alpaca_trader *t, order_id id) {
 static void do_replace(alpaca_trader *t, order_id old, const order *nw) {
   COUNT(t, replaces);
   omap_entry *x = omap_by_id(&t->map, old);
+  find_aid(t, x);
   if (!x || !x->aid[0]) {
     report(t, REP_CANCEL_REJECT, old, BRR_UNKNOWN_ORDER);
     return;
@@ -382,11 +510,17 @@ static void on_event(alpaca_trader *t, const alpaca_trade_update *u) {
     return;
   }
   omap_set_aid(&t->map, x, u->order.id);
+  if (u->event == ALPACA_EV_NEW && x->acked)
+    return; /* said already, from the POST's answer */
   if ((u->event == ALPACA_EV_FILL || u->event == ALPACA_EV_PARTIAL_FILL) &&
-      u->execution_id[0] &&
-      alpaca_exec_seen_check(t->seen, u->execution_id) == 1) {
-    COUNT(t, duplicates);
-    return;
+      u->execution_id[0]) {
+    pthread_mutex_lock(&t->seen_mu);
+    int dup = alpaca_exec_seen_check(t->seen, u->execution_id);
+    pthread_mutex_unlock(&t->seen_mu);
+    if (dup == 1) {
+      COUNT(t, duplicates);
+      return;
+    }
   }
   broker_report r;
   char err[256];
@@ -431,34 +565,59 @@ static void read_stream(alpaca_trader *t) {
     on_event(t, &m.update);
 }
 
+/* Hold everything until the engine has reconciled: a signal in the
+ * queue after every report sent so far, then nothing (no request taken,
+ * no stream read) until the engine says it is done.  Reading nothing
+ * keeps the engine's view a clean cut: what it has, plus what the queries
+ * find, is everything up to now; events still unread come after. */
+static void hold_for_reconcile(alpaca_trader *t) {
+  if (bridge_signal(t->b, ALPACA_TRADER_RECONCILE) != 0)
+    return; /* the queue is full: try again on the next turn */
+  t->need = false;
+  t->waiting = true;
+  COUNT(t, holds);
+  while (!atomic_load(&t->stop) && !atomic_exchange(&t->resume, false)) {
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+  }
+  t->waiting = false;
+}
+
 static void *trader_main(void *arg) {
   alpaca_trader *t = arg;
   int64_t next_try = 0;
   while (!atomic_load(&t->stop)) {
-    bridge_req q;
-    int rc = bridge_next(t->b, &q, 0);
-    if (rc == DTO_ESTATE)
-      break;
-    if (rc == 0) {
-      if (q.op == BRIDGE_SUBMIT)
-        do_submit(t, &q.o);
-      else if (q.op == BRIDGE_CANCEL)
-        do_cancel(t, q.id);
-      else
-        do_replace(t, q.id, &q.o);
-      COUNT(t, requests);
-      continue; /* requests first: they wait for nothing else */
+    if (t->stream && (t->need || atomic_exchange(&t->want, false))) {
+      t->need = true;
+      hold_for_reconcile(t);
+      continue;
     }
-    if (t->stream) {
+    if (t->stream) { /* requests only while the stream is up */
+      bridge_req q;
+      int rc = bridge_next(t->b, &q, 0);
+      if (rc == DTO_ESTATE)
+        break;
+      if (rc == 0) {
+        if (q.op == BRIDGE_SUBMIT)
+          do_submit(t, &q.o);
+        else if (q.op == BRIDGE_CANCEL)
+          do_cancel(t, q.id);
+        else
+          do_replace(t, q.id, &q.o);
+        COUNT(t, requests);
+        continue; /* requests first: they wait for nothing else */
+      }
       read_stream(t);
       continue;
     }
-    /* the stream is down: reconnect with backoff, serving requests */
+    /* the stream is down: reconnect with backoff; requests wait (nothing
+     * is sent while fills could go unheard), then reconcile */
     if (clock_mono_ns() >= next_try) {
       char err[512];
       if (stream_connect(t, err, sizeof err) == 0) {
         COUNT(t, reconnects);
         t->backoff_ns = 250 * 1000000LL;
+        t->need = true;
       } else {
         fail_note(t, err);
         next_try = clock_mono_ns() + t->backoff_ns;
@@ -470,6 +629,7 @@ static void *trader_main(void *arg) {
       nanosleep(&ts, NULL);
     }
   }
+  atomic_store(&t->done, true);
   return NULL;
 }
 
@@ -484,7 +644,12 @@ int alpaca_trader_new(const alpaca_conf *conf, const instrument_table *ins,
   t->b = b;
   t->backoff_ns = 250 * 1000000LL;
   atomic_init(&t->stop, false);
+  atomic_init(&t->want, false);
+  atomic_init(&t->resume, false);
+  atomic_init(&t->done, false);
+  t->need = true; /* the first connection is reconciled too */
   pthread_mutex_init(&t->mu, NULL);
+  pthread_mutex_init(&t->seen_mu, NULL);
   dbuf_init(&t->msg, (4u << 20) + 1);
   t->seen = alpaca_exec_seen_new(65536);
   http_conf hc;
@@ -500,8 +665,43 @@ int alpaca_trader_new(const alpaca_conf *conf, const instrument_table *ins,
   return 0;
 }
 
+/* Every instrument's asset, for the checks before an order leaves. */
+static int read_assets(alpaca_trader *t, char *err, size_t cap) {
+  t->assets = xcalloc(t->ins->n ? t->ins->n : 1, sizeof *t->assets);
+  for (size_t i = 0; i < t->ins->n; i++) {
+    const char *sym = t->ins->v[i].symbol;
+    char path[160], e2[512];
+    snprintf(path, sizeof path, "/v2/assets/%s", sym);
+    http_response r;
+    memset(&r, 0, sizeof r);
+    int rc = http_request(t->http, HTTP_GET, path, NULL, &r, e2, sizeof e2);
+    if (!rc && r.status == 404) {
+      dto_seterr(err, cap, "instrument %s: unknown to Alpaca", sym);
+      rc = DTO_ECONFIG;
+    } else if (!rc && r.status != 200) {
+      dto_seterr(err, cap, "instrument %s: GET /v2/assets answered HTTP %d",
+                 sym, r.status);
+      rc = DTO_EIO;
+    } else if (!rc &&
+               alpaca_asset_parse(r.body, r.len, &t->assets[i], e2, sizeof e2)) {
+      dto_seterr(err, cap, "instrument %s: the asset cannot be read: %s", sym,
+                 e2);
+      rc = DTO_EPARSE;
+    } else if (rc) {
+      dto_seterr(err, cap, "instrument %s: %s", sym, e2);
+    }
+    http_response_release(&r);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
 int alpaca_trader_start(alpaca_trader *t, char *err, size_t cap) {
-  int rc = stream_connect(t, err, cap);
+  int rc = read_assets(t, err, cap);
+  if (rc)
+    return rc;
+  rc = stream_connect(t, err, cap);
   if (rc)
     return rc;
   if (pthread_create(&t->th, NULL, trader_main, t)) {
@@ -522,14 +722,27 @@ void alpaca_trader_free(alpaca_trader *t) {
   http_client_free(t->http);
   http_client_free(t->qhttp);
   alpaca_exec_seen_free(t->seen);
+  free(t->assets);
   free(t->map.v);
   free(t->map.by_cloid);
   free(t->map.by_aid);
   dbuf_release(&t->msg);
   pthread_mutex_destroy(&t->mu);
+  pthread_mutex_destroy(&t->seen_mu);
   alpaca_conf_wipe(&t->conf);
   free(t);
 }
+
+void alpaca_trader_know(alpaca_trader *t, order_id id, const char *cloid) {
+  omap_entry *x = omap_add(&t->map, id, cloid);
+  x->known = true;
+}
+
+void alpaca_trader_ask_reconcile(alpaca_trader *t) {
+  atomic_store(&t->want, true);
+}
+
+void alpaca_trader_resume(alpaca_trader *t) { atomic_store(&t->resume, true); }
 
 void alpaca_trader_stats(alpaca_trader *t, alpaca_trade_stats *out) {
   pthread_mutex_lock(&t->mu);
@@ -634,27 +847,12 @@ int alpaca_trader_fills_since(alpaca_trader *t, dto_time since,
   *n = 0;
   char after[48], path[512];
   time_format(since, after, sizeof after);
-  /* Alpaca's ids of the orders since then, to their client order ids
-   * (activities name the order by Alpaca's id only) */
-  snprintf(path, sizeof path,
-           "/v2/orders?status=all&limit=500&direction=asc&after=%s", after);
-  json_t *orders;
-  int rc = query(t, path, &orders);
-  if (rc)
-    return rc;
+  /* Activities name the order by Alpaca's id only: the map has the ids of
+   * the orders this process sent or looked up; others (after a restart)
+   * are asked for one by one, once. */
   json_t *ids = json_object();
-  size_t i;
-  json_t *v;
-  if (json_is_array(orders))
-    json_array_foreach(orders, i, v) {
-      const char *id = json_string_value(json_object_get(v, "id"));
-      json_t *c = json_object_get(v, "client_order_id");
-      if (id && json_is_string(c))
-        json_object_set(ids, id, c);
-    }
-  json_decref(orders);
-  /* the fills, page by page, oldest first */
   char token[ALPACA_ID_MAX] = "";
+  int rc = 0;
   for (int page = 0; page < 1000 && !rc; page++) {
     snprintf(path, sizeof path,
              "/v2/account/activities/FILL?direction=asc&page_size=100&"
@@ -663,7 +861,13 @@ int alpaca_trader_fills_since(alpaca_trader *t, dto_time since,
     json_t *doc;
     if ((rc = query(t, path, &doc)))
       break;
-    size_t cnt = json_is_array(doc) ? json_array_size(doc) : 0;
+    if (!json_is_array(doc)) {
+      json_decref(doc);
+      rc = DTO_EPARSE;
+      break;
+    }
+    size_t cnt = json_array_size(doc), i;
+    json_t *v;
     json_array_foreach(doc, i, v) {
       alpaca_fill_activity fa;
       char err[256];
@@ -673,15 +877,37 @@ int alpaca_trader_fills_since(alpaca_trader *t, dto_time since,
         break;
       }
       snprintf(token, sizeof token, "%s", fa.id);
-      const char *cloid = json_string_value(json_object_get(ids, fa.order_id));
+      const char *cloid = NULL;
+      omap_entry *x = omap_find(&t->map, fa.order_id, true);
+      if (x)
+        cloid = x->cloid;
+      else if (!(cloid = json_string_value(json_object_get(ids, fa.order_id)))) {
+        json_t *od;
+        snprintf(path, sizeof path, "/v2/orders/%s", fa.order_id);
+        if ((rc = query(t, path, &od)))
+          break;
+        json_t *c = json_object_get(od, "client_order_id");
+        json_object_set_new(ids, fa.order_id,
+                            json_string(json_is_string(c) ? json_string_value(c)
+                                                          : ""));
+        json_decref(od);
+        cloid = json_string_value(json_object_get(ids, fa.order_id));
+      }
       char acc[CLOID_MAX], strat[CLOID_MAX];
       int64_t day;
       uint32_t seq;
-      /* dto's orders only: its client order ids have one exact shape (the
-       * adapter's own map belongs to its thread) */
+      /* dto's orders only: its client order ids have one exact shape */
       if (!cloid || cloid_parse(cloid, acc, sizeof acc, strat, sizeof strat,
                                 &day, &seq))
         continue;
+      /* the stream will not count it again: an activity's id is
+       * "time::execution id" */
+      const char *sep = strstr(fa.id, "::");
+      if (sep && sep[2]) {
+        pthread_mutex_lock(&t->seen_mu);
+        (void)alpaca_exec_seen_check(t->seen, sep + 2);
+        pthread_mutex_unlock(&t->seen_mu);
+      }
       if (*n < max) {
         snprintf(out[*n].cloid, sizeof out[*n].cloid, "%s", cloid);
         out[*n].qty = fa.qty;
@@ -696,4 +922,66 @@ int alpaca_trader_fills_since(alpaca_trader *t, dto_time since,
   }
   json_decref(ids);
   return rc ? rc : *n > max ? DTO_EFULL : 0;
+}
+
+/* ---- the engine's broker table ------------------------------------------- */
+
+static int ab_submit(void *ctx, const order *o) {
+  alpaca_trader *t = ctx;
+  return bridge_broker_ops.submit(t->b, o);
+}
+static int ab_cancel(void *ctx, order_id id) {
+  alpaca_trader *t = ctx;
+  return bridge_broker_ops.cancel(t->b, id);
+}
+static int ab_replace(void *ctx, order_id old, const order *nw) {
+  alpaca_trader *t = ctx;
+  return bridge_broker_ops.replace(t->b, old, nw);
+}
+static size_t ab_poll(void *ctx, broker_report *out, size_t max) {
+  alpaca_trader *t = ctx;
+  return bridge_broker_ops.poll(t->b, out, max);
+}
+static bool ab_idle_bars(void *ctx) {
+  (void)ctx;
+  return false; /* Alpaca's market is its own */
+}
+static int ab_open_orders(void *ctx, broker_open_order *out, size_t max,
+                          size_t *n) {
+  return alpaca_trader_open_orders(ctx, out, max, n);
+}
+static int ab_positions(void *ctx, broker_position *out, size_t max,
+                        size_t *n) {
+  return alpaca_trader_positions(ctx, out, max, n);
+}
+static int ab_fills_since(void *ctx, dto_time since, broker_fill *out,
+                          size_t max, size_t *n) {
+  return alpaca_trader_fills_since(ctx, since, out, max, n);
+}
+
+const broker_ops alpaca_broker_ops = {
+    .name = "alpaca",
+    .submit = ab_submit,
+    .cancel = ab_cancel,
+    .replace = ab_replace,
+    .poll = ab_poll,
+    .sync_reports = false,
+    .needs_idle_bars = ab_idle_bars,
+    .open_orders = ab_open_orders,
+    .positions = ab_positions,
+    .fills_since = ab_fills_since,
+};
+
+void alpaca_trader_drain(alpaca_trader *t, int64_t timeout_ns) {
+  if (!t || !t->started)
+    return;
+  bridge_close(t->b); /* the thread ends once the requests are out */
+  int64_t end = clock_mono_ns() + timeout_ns;
+  while (!atomic_load(&t->done) && clock_mono_ns() < end) {
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+  atomic_store(&t->stop, true);
+  pthread_join(t->th, NULL);
+  t->started = false;
 }

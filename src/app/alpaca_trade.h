@@ -19,9 +19,10 @@
  *   are counted and ignored.
  * - The stream reconnects with exponential backoff and listens again.
  *
- * Not yet: reconciling after a reconnect (the queries are here; the
- * service calls engine_reconcile with them at start), order classes (bracket, oco, oto: dto keeps its own
- * brackets), asset checks before an order leaves.
+ * - Reconciliation: see alpaca_trader_ask_reconcile.
+ *
+ * Not here: order classes (bracket, oco, oto: dto keeps its own
+ * brackets).
  */
 #ifndef DTO_APP_ALPACA_TRADE_H
 #define DTO_APP_ALPACA_TRADE_H
@@ -32,6 +33,10 @@
 
 typedef struct alpaca_trader alpaca_trader;
 
+/* The timer id of the trader's signal (bridge_signal) that it holds for a
+ * reconciliation: see alpaca_trader_resume. */
+#define ALPACA_TRADER_RECONCILE 0x52434e31u
+
 typedef struct alpaca_trade_stats {
   uint64_t requests;                     /* the engine's, carried out */
   uint64_t posts, post_lookups, reposts; /* order POSTs, lookups after a
@@ -39,6 +44,10 @@ typedef struct alpaca_trade_stats {
   uint64_t rejected, cancels, replaces;
   uint64_t events, reports, duplicates, foreign; /* stream */
   uint64_t reconnects, errors;
+  uint64_t holds; /* reconciliations the thread held for */
+  uint64_t refused_local; /* orders the asset's rules refused before they
+                             left (tradable, fractionable, min order size,
+                             increments) */
   char last_error[256];
 } alpaca_trade_stats;
 
@@ -47,8 +56,11 @@ typedef struct alpaca_trade_stats {
  * with a message. */
 int alpaca_trader_new(const alpaca_conf *conf, const instrument_table *ins,
                       bridge *b, alpaca_trader **out, char *err, size_t cap);
-/* Connect the stream and start the thread: 0, or a negative code with a
- * message when the stream cannot be reached or refuses the keys. */
+/* Read every instrument's asset (its rules are checked before each order
+ * leaves: tradable, fractionable, min_order_size, min_trade_increment,
+ * price_increment), connect the stream and start the thread: 0, or a
+ * negative code with a message when an asset is unknown or unreadable, or
+ * the stream cannot be reached or refuses the keys. */
 int alpaca_trader_start(alpaca_trader *t, char *err, size_t cap);
 /* Stop the thread (requests still queued are left), free everything.
  * NULL does nothing. */
@@ -67,6 +79,32 @@ int alpaca_trader_positions(alpaca_trader *t, broker_position *out,
                             size_t max, size_t *n);
 int alpaca_trader_fills_since(alpaca_trader *t, dto_time since,
                               broker_fill *out, size_t max, size_t *n);
+
+/* An order the engine has working from before (a restart), before
+ * alpaca_trader_start: reports of it map to id, and a submit of it is
+ * looked up by client order id before anything is posted. */
+void alpaca_trader_know(alpaca_trader *t, order_id id, const char *cloid);
+
+/* Reconciliation.  The thread holds whenever the books may have missed
+ * something: at start, after every reconnect of the stream, and when
+ * asked (alpaca_trader_ask_reconcile, any thread).  It sends every report
+ * it has, then an INQ_TIMER event through the bridge (src: the bridge's,
+ * id ALPACA_TRADER_RECONCILE), then takes no request and reads nothing
+ * until alpaca_trader_resume.  The engine thread, on that event, runs
+ * engine_reconcile with the queries below (the thread is idle: they are
+ * a clean cut) and resumes it once the books agree.  Until then no order
+ * leaves.  While the stream is down, requests wait too. */
+void alpaca_trader_ask_reconcile(alpaca_trader *t);
+void alpaca_trader_resume(alpaca_trader *t);
+
+/* The engine's broker table for a trader (ctx: the trader): submit,
+ * cancel, replace and poll through its bridge, the reconciliation queries
+ * above, no market data (Alpaca's market is its own). */
+extern const broker_ops alpaca_broker_ops;
+
+/* Stop taking requests, let the thread send those already queued (a stop's
+ * cancels) for at most timeout_ns, then end it.  alpaca_trader_free after. */
+void alpaca_trader_drain(alpaca_trader *t, int64_t timeout_ns);
 
 /* Counters (any thread; last_error may be a moment old). */
 void alpaca_trader_stats(alpaca_trader *t, alpaca_trade_stats *out);

@@ -180,6 +180,15 @@ int bridge_report(bridge *b, const broker_report *r) {
   return 0;
 }
 
+int bridge_signal(bridge *b, uint32_t id) {
+  inq_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = INQ_TIMER;
+  ev.src = b->cfg.src;
+  ev.u.timer.id = id;
+  return inq_push(b->cfg.q, &ev, b->cfg.report_timeout_ns) ? DTO_EAGAIN : 0;
+}
+
 void bridge_close(bridge *b) {
   pthread_mutex_lock(&b->mu);
   b->closed = true;

@@ -75,6 +75,11 @@ int bridge_next(bridge *b, bridge_req *out, int64_t timeout_ns);
 /* Send a report to the engine (any thread): 0, or DTO_EAGAIN when the
  * queue stayed full for report_timeout_ns (counted in *overflows). */
 int bridge_report(bridge *b, const broker_report *r);
+/* A signal to the engine thread, in order with the reports: an INQ_TIMER
+ * event with this bridge's src and timer id (at = 0).  Waits like
+ * bridge_report: 0, or DTO_EAGAIN when the queue stayed full (not counted
+ * as an overflow: the adapter sends it again). */
+int bridge_signal(bridge *b, uint32_t id);
 /* No more requests: bridge_next returns what is left, then DTO_ESTATE
  * (any thread). */
 void bridge_close(bridge *b);

@@ -609,22 +609,26 @@ static int load_accounts(loader *L, const ynode *root, const ynode *list) {
                                    &a->allow_extended_hours)))
       return rc;
     if (f[A_BROKER]) {
-      /* the names of brokers to come are known, so that a configuration
-       * written for them fails with a reason rather than a typo's */
-      static const char *const soon[] = {"alpaca"};
       const ynode *b = f[A_BROKER];
       if ((rc = want_scalar(L, b, "broker", "paper")))
         return rc;
-      if (strcmp(b->text, "paper")) {
-        for (size_t k = 0; k < DTO_ARRAY_LEN(soon); k++)
-          if (!strcmp(b->text, soon[k]))
-            return fail(L, b, "'broker': '%s' is not available in this "
-                              "version of dto; use paper",
-                        b->text);
-        return fail(L, b, "'broker': unknown broker '%.40s' (known: paper)",
+      if (!strcmp(b->text, "paper"))
+        a->broker = BROKER_PAPER;
+      else if (!strcmp(b->text, "alpaca"))
+        a->broker = BROKER_ALPACA;
+      else
+        return fail(L, b,
+                    "'broker': unknown broker '%.40s' (known: paper, alpaca)",
                     b->text);
-      }
-      a->broker = BROKER_PAPER;
+      /* one session trades through one broker */
+      if (cfg->naccounts && a->broker != cfg->accounts[0].broker)
+        return fail(L, b, "'broker': every account of a configuration "
+                          "trades through the same broker ('%s' here, "
+                          "'%s' for account '%s')",
+                    b->text,
+                    cfg->accounts[0].broker == BROKER_ALPACA ? "alpaca"
+                                                              : "paper",
+                    cfg->accounts[0].id);
     }
     cfg->naccounts++;
   }
@@ -1380,10 +1384,12 @@ static const char *const run_keys[R__N] = {
     "status_log"};
 
 static int load_run(loader *L, const ynode *v) {
-  static const char *const feeds[] = {"replay", "generate"};
+  static const char *const feeds[] = {"replay", "generate", "alpaca"};
   cfg_run *r = &L->cfg->run;
   const ynode *f[R__N];
   int rc, x = 0;
+  if (L->cfg->naccounts && L->cfg->accounts[0].broker == BROKER_ALPACA)
+    r->feed = FEED_ALPACA; /* the only market data of a live session */
   if (!v || (rc = want_map(L, v, "'run'", true)) == 1)
     return 0;
   if (rc || (rc = map_fields(L, v, "in 'run'", run_keys, R__N, f)))
@@ -1392,6 +1398,15 @@ static int load_run(loader *L, const ynode *v) {
     if ((rc = get_enum(L, f[R_FEED], "feed", feeds, DTO_ARRAY_LEN(feeds), &x)))
       return rc;
     r->feed = (enum cfg_feed)x;
+    bool alpaca = L->cfg->naccounts &&
+                  L->cfg->accounts[0].broker == BROKER_ALPACA;
+    if (alpaca && r->feed != FEED_ALPACA)
+      return fail(L, f[R_FEED], "'feed': accounts that trade through Alpaca "
+                                "take Alpaca's live market data: use "
+                                "'alpaca' (or leave it out)");
+    if (!alpaca && r->feed == FEED_ALPACA)
+      return fail(L, f[R_FEED], "'feed': 'alpaca' needs accounts with "
+                                "'broker: alpaca'");
   }
   if (f[R_SPEED]) {
     if ((rc = get_double(L, f[R_SPEED], "speed", &r->speed)))
@@ -1487,12 +1502,12 @@ static int load_run(loader *L, const ynode *v) {
 
 enum {
   AL_LIVE, AL_TRADING, AL_DATA, AL_STREAM, AL_DSTREAM, AL_FEED, AL_CONNECT,
-  AL_REQUEST, AL_RETRIES, AL_RATE, AL__N
+  AL_REQUEST, AL_RETRIES, AL_RATE, AL_RECONCILE, AL__N
 };
 static const char *const alpaca_keys[AL__N] = {
     "live",    "trading_url",     "data_url",        "stream_url",
     "data_stream_url", "feed",    "connect_timeout", "request_timeout",
-    "retries", "rate_limit_per_min"};
+    "retries", "rate_limit_per_min", "reconcile_interval"};
 
 enum { ALR_COUNT, ALR_BACKOFF, ALR_MAX, ALR__N };
 static const char *const alpaca_retry_keys[ALR__N] = {"count", "backoff",
@@ -1507,6 +1522,7 @@ void config_alpaca_defaults(cfg_alpaca *a) {
   a->backoff = ALPACA_BACKOFF_DEFAULT;
   a->max_backoff = ALPACA_MAX_BACKOFF_DEFAULT;
   a->rate_limit_per_min = ALPACA_RATE_LIMIT_DEFAULT;
+  a->reconcile_interval = 60 * DTO_NS_PER_SEC;
 }
 
 /* A key name that looks like a credential: the file never holds one. */
@@ -1640,6 +1656,14 @@ static int load_alpaca(loader *L, const ynode *v) {
   if (f[AL_RATE] && (rc = get_int(L, f[AL_RATE], "rate_limit_per_min", 1,
                                   10000, &a->rate_limit_per_min)))
     return rc;
+  if (f[AL_RECONCILE]) {
+    if ((rc = get_duration(L, f[AL_RECONCILE], "reconcile_interval",
+                           24 * 3600 * DTO_NS_PER_SEC, &a->reconcile_interval)))
+      return rc;
+    if (a->reconcile_interval < DTO_NS_PER_SEC)
+      return fail(L, f[AL_RECONCILE], "'reconcile_interval': must be at "
+                                      "least 1s");
+  }
   return 0;
 }
 
@@ -1837,7 +1861,10 @@ const char *latency_kind_name(enum latency_kind k) {
 }
 
 const char *cfg_feed_name(enum cfg_feed f) {
-  return f == FEED_REPLAY ? "replay" : f == FEED_GENERATE ? "generate" : "?";
+  return f == FEED_REPLAY     ? "replay"
+         : f == FEED_GENERATE ? "generate"
+         : f == FEED_ALPACA   ? "alpaca"
+                              : "?";
 }
 
 const char *cfg_data_kind_name(enum cfg_data_kind k) {

@@ -33,9 +33,10 @@
 #define CFG_PATH_MAX 4096          /* bytes of a path in the file */
 #define CFG_ERR_MAX 512            /* a comfortable size for err buffers */
 
-/* Which broker an account trades through.  The built-in paper exchange is
- * the only one today; live brokers add their names here. */
-enum cfg_broker { BROKER_PAPER };
+/* Which broker an account trades through: the built-in paper exchange, or
+ * Alpaca (the `alpaca:` section; every account of a configuration trades
+ * through the same one). */
+enum cfg_broker { BROKER_PAPER, BROKER_ALPACA };
 
 typedef struct cfg_account {
   char id[CFG_ID_MAX];
@@ -90,7 +91,10 @@ typedef struct cfg_backtest {
   dto_time bar_interval; /* bars built from trade data; 0 = 1 minute */
 } cfg_backtest;
 
-enum cfg_feed { FEED_REPLAY, FEED_GENERATE };
+/* Where `dto run` takes market data: a file replayed, generated bars, or
+ * Alpaca's live stream (the default, and the only choice, for accounts
+ * with broker alpaca). */
+enum cfg_feed { FEED_REPLAY, FEED_GENERATE, FEED_ALPACA };
 /* What a stop before the end of the feed does with working orders. */
 enum cfg_on_stop { ON_STOP_CANCEL, ON_STOP_KEEP };
 
@@ -152,6 +156,9 @@ typedef struct cfg_alpaca {
   int retries;           /* extra attempts of idempotent requests */
   dto_time backoff, max_backoff;
   int rate_limit_per_min;
+  dto_time reconcile_interval; /* books checked against Alpaca's this often
+                                  (also at start and after reconnects);
+                                  default 60 s */
 } cfg_alpaca;
 
 typedef struct dto_config {

@@ -407,8 +407,10 @@ void runner_sync(runner *r) {
 }
 
 static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
-                store *st, bool stepped, char *err, size_t errcap) {
+                store *st, bool stepped, const broker_ops *live,
+                void *live_ctx, char *err, size_t errcap) {
   memset(r, 0, sizeof *r);
+  r->live = live != NULL;
   r->cfg = cfg;
   r->keep_curve = true;
   r->keep_orders = true;
@@ -419,7 +421,11 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   dbuf_init(&r->ckpt, STORE_SNAPSHOT_MAX);
   r->day = INT64_MIN;
   clock_sim_init(&r->clock, &r->sc, t0);
-  log_init(&r->log, logf, &r->clock, (enum log_level)cfg->log_level);
+  /* a live session's log says when things happened on the wall clock;
+   * the engine's clock is the market's (the events' times) */
+  clock_real_init(&r->wall);
+  log_init(&r->log, logf, live ? &r->wall : &r->clock,
+           (enum log_level)cfg->log_level);
   /* the service's engine thread does no I/O: its log lines are written
    * by the log's own thread (a backtest writes them itself) */
   if (stepped)
@@ -447,19 +453,23 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   ec.instruments = &cfg->instruments;
   ec.clock = &r->clock;
   ec.log = logf ? &r->log : NULL;
-  ec.broker = &paper_broker_ops;
-  ec.broker_ctx = paper_ctx(r->m);
+  /* the broker: the paper exchange, or a live broker's adapter (the
+   * paper exchange then stays empty: checkpoints keep one shape) */
+  const broker_ops *bops = live ? live : &paper_broker_ops;
+  void *bctx = live ? live_ctx : paper_ctx(r->m);
+  ec.broker = bops;
+  ec.broker_ctx = bctx;
   if (st) { /* journal everything; orders wait until it is durable */
     journal_options jo;
     memset(&jo, 0, sizeof jo);
     jo.stepped = true; /* steps commit whole, each with its checkpoint */
     r->j = journal_new(st, &jo);
     journal_on_state(r->j, on_journal_state, r);
-    r->w = wal_new(&paper_broker_ops, paper_ctx(r->m), wal_barrier, r);
+    r->w = wal_new(bops, bctx, wal_barrier, r);
     r->jh.j = r->j;
     r->jh.ins = &cfg->instruments;
   } else if (stepped) { /* the same steps without a journal */
-    r->w = wal_new(&paper_broker_ops, paper_ctx(r->m), NULL, NULL);
+    r->w = wal_new(bops, bctx, NULL, NULL);
   }
   if (r->w) {
     ec.broker = wal_ops(r->w);
@@ -526,12 +536,38 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
 
 int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
                 store *st, char *err, size_t errcap) {
-  return init(r, cfg, logf, t0, st, false, err, errcap);
+  return init(r, cfg, logf, t0, st, false, NULL, NULL, err, errcap);
 }
 
 int runner_init_session(runner *r, const dto_config *cfg, FILE *logf,
                         dto_time t0, store *st, char *err, size_t errcap) {
-  return init(r, cfg, logf, t0, st, true, err, errcap);
+  return init(r, cfg, logf, t0, st, true, NULL, NULL, err, errcap);
+}
+
+int runner_init_live(runner *r, const dto_config *cfg, FILE *logf,
+                     dto_time t0, store *st, const broker_ops *ops, void *ctx,
+                     char *err, size_t errcap) {
+  return init(r, cfg, logf, t0, st, true, ops, ctx, err, errcap);
+}
+
+dto_time runner_reconcile_since(runner *r) {
+  /* every fill of every working order: from the oldest one's creation
+   * (fills are matched per order, exactly, so a wide window is safe) */
+  dto_time since = clock_now(&r->clock);
+  const oms *m = engine_oms(r->e);
+  size_t n;
+  const order_id *ids = oms_open_ids(m, &n);
+  for (size_t i = 0; i < n; i++) {
+    const order *o = oms_cget(m, ids[i]);
+    if (o && o->created < since)
+      since = o->created;
+  }
+  return since - 5 * DTO_NS_PER_MIN;
+}
+
+void runner_live_time(runner *r, dto_time t) {
+  if (t > clock_now(&r->clock))
+    sim_clock_set(&r->sc, t);
 }
 
 int runner_release(runner *r) {

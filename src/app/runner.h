@@ -53,8 +53,10 @@ void runner_risk_release(runner_risk *r);
 
 typedef struct runner {
   const dto_config *cfg; /* not owned */
+  bool live;             /* a live broker (runner_init_live) */
   sim_clock sc;
   dto_clock clock;
+  dto_clock wall; /* the real clock: a live session's log */
   dto_log log;
   matcher *m;
   engine *e;
@@ -116,6 +118,19 @@ int runner_init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
  * store, so that a session with a journal trades exactly as one without. */
 int runner_init_session(runner *r, const dto_config *cfg, FILE *logf,
                         dto_time t0, store *st, char *err, size_t errcap);
+/* The same for a live broker: ops and ctx (an adapter's broker table, e.g.
+ * the bridge's; not owned) take the paper exchange's place.  The engine's
+ * clock is then the market's: runner_bar and runner_live_time move it to
+ * each event's time. */
+int runner_init_live(runner *r, const dto_config *cfg, FILE *logf,
+                     dto_time t0, store *st, const broker_ops *ops, void *ctx,
+                     char *err, size_t errcap);
+/* A live event's time (a broker report's): the clock moves forward to it,
+ * never back. */
+void runner_live_time(runner *r, dto_time t);
+/* Where a reconciliation with a live broker looks for fills: a little
+ * before the oldest working order was created. */
+dto_time runner_reconcile_since(runner *r);
 /* With a journal: follow its health (halt or resume new orders) and send
  * the orders it has made durable.  Called after each event. */
 void runner_sync(runner *r);

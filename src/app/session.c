@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "app/alpaca_md.h"
+#include "app/alpaca_trade.h"
+#include "app/bridge.h"
 #include "app/ctl.h"
 #include "app/feed.h"
 #include "app/inq.h"
@@ -70,7 +73,23 @@ struct run_session {
   uint64_t n_events, n_bars, n_trades, n_quotes, n_reports, n_cmds;
   uint64_t overflows_seen; /* svc.overflows already acted on */
   int64_t spin_ns;         /* run.idle_spin */
+  /* a live broker (broker: alpaca): its adapter thread, the bridge its
+   * requests and reports cross, and the reconciliation's timing
+   * (clock_mono_ns()) */
+  bool live;
+  alpaca_conf aconf;
+  bridge *br;
+  alpaca_trader *tr;
+  int64_t recon_next;     /* the next periodic reconciliation */
+  int64_t recon_retry_at; /* a failed one is tried again then; 0: none */
+  int64_t recon_backoff;
+  bool recon_held;        /* the trader waits for us */
+  uint64_t n_reconciles, n_reconcile_failures;
 };
+
+/* The live broker's reports and signals carry this src in the queue (the
+ * market data source is 0). */
+#define SESSION_BRIDGE_SRC 1
 
 static const char *const stop_names[SESSION_STOP_COUNT] = {
     "end_of_feed", "max_bars", "signal"};
@@ -491,12 +510,15 @@ static void publish(run_session *s);
 
 /* The queue, the command path, the control socket, the signal thread and
  * the feed's source, in that order (each may use the ones before it). */
-static int start_service(run_session *s, char *err, size_t cap) {
+/* The engine's inbound queue and the command path (before the runner: a
+ * live broker's bridge reports through the queue). */
+static int open_queue(run_session *s, char *err, size_t cap) {
   inq_config qc;
   memset(&qc, 0, sizeof qc);
   qc.capacity = s->cfg.run.queue_capacity ? s->cfg.run.queue_capacity : 8192;
   qc.nsyms = (uint32_t)s->cfg.instruments.n;
-  qc.conflate = false; /* a replay: every bar matters */
+  qc.conflate = false; /* every bar matters (a live feed's too: strategies
+                          see each minute bar) */
   int rc = inq_new(&qc, &s->q);
   if (rc) {
     snprintf(err, cap, "cannot create the engine's queue: %s",
@@ -505,6 +527,29 @@ static int start_service(run_session *s, char *err, size_t cap) {
   }
   svc_init(&s->sv, s->q);
   s->sv_init = true;
+  return 0;
+}
+
+/* A live session's broker: Alpaca's keys and endpoints, the bridge and
+ * the adapter (its thread starts with the service). */
+static int open_live(run_session *s, char *err, size_t cap) {
+  int rc = alpaca_conf_resolve(&s->cfg.alpaca, NULL, &s->aconf, err, cap);
+  if (rc)
+    return rc;
+  bridge_config bc = {4096, s->q, SESSION_BRIDGE_SRC, 2 * DTO_NS_PER_SEC,
+                      &s->sv.overflows};
+  if ((rc = bridge_new(&bc, &s->br))) {
+    snprintf(err, cap, "cannot create the broker's bridge");
+    return rc;
+  }
+  rc = alpaca_trader_new(&s->aconf, &s->cfg.instruments, s->br, &s->tr, err,
+                         cap);
+  s->live = true;
+  return rc;
+}
+
+static int start_service(run_session *s, char *err, size_t cap) {
+  int rc;
   s->last_event =
       xcalloc(s->cfg.instruments.n ? s->cfg.instruments.n : 1, sizeof(dto_time));
   s->spin_ns = s->cfg.run.idle_spin;
@@ -543,12 +588,23 @@ static int start_service(run_session *s, char *err, size_t cap) {
     return DTO_ENOMEM;
   }
   s->sig_started = true;
-  s->src = source_replay_new(
-      s->cfg.run.feed == FEED_GENERATE ? "generate" : "replay", s->bars.v,
-      s->bars.n, s->first, s->speed, s->q, 0);
-  if ((rc = source_start(s->src))) {
+  if (s->live) {
+    /* the broker first: its thread holds every order until the engine
+     * has reconciled with Alpaca (the first thing it asks) */
+    if ((rc = alpaca_trader_start(s->tr, err, cap)))
+      return rc;
+    s->recon_next = clock_mono_ns() + s->cfg.alpaca.reconcile_interval;
+    alpaca_md_opts mo;
+    memset(&mo, 0, sizeof mo);
+    s->src = source_alpaca_new(&s->aconf, &s->cfg.instruments, s->q, 0, &mo);
+  } else {
+    s->src = source_replay_new(
+        s->cfg.run.feed == FEED_GENERATE ? "generate" : "replay", s->bars.v,
+        s->bars.n, s->first, s->speed, s->q, 0);
+  }
+  if (!s->src || (rc = source_start(s->src))) {
     snprintf(err, cap, "cannot start the feed's thread");
-    return rc;
+    return s->src ? rc : DTO_ENOMEM;
   }
   return 0;
 }
@@ -597,9 +653,13 @@ static void stop_signals(run_session *s) {
 
 static void free_session(run_session *s) {
   stop_service(s);
+  alpaca_trader_free(s->tr); /* before the bridge and the queue */
+  s->tr = NULL;
   stop_signals(s);
   if (s->sv_init)
     svc_release(&s->sv);
+  bridge_free(s->br);
+  alpaca_conf_wipe(&s->aconf);
   inq_free(s->q);
   free(s->last_event);
   free(s->paused);
@@ -676,12 +736,18 @@ int session_open(const session_opts *o, run_session **out, char *err,
         s->acts[j - 1] = t;
       }
   }
-  rc = load_feed(&s->cfg, &s->bars, err, cap);
-  if (!rc && s->bars.n == 0) {
-    snprintf(err, cap, "the feed has no bars");
-    rc = DTO_ENOENT;
+  if (s->cfg.run.feed != FEED_ALPACA) {
+    rc = load_feed(&s->cfg, &s->bars, err, cap);
+    if (!rc && s->bars.n == 0) {
+      snprintf(err, cap, "the feed has no bars");
+      rc = DTO_ENOENT;
+    }
+    if (rc)
+      goto fail;
   }
-  if (rc)
+  if ((rc = open_queue(s, err, cap)))
+    goto fail;
+  if (s->cfg.run.feed == FEED_ALPACA && (rc = open_live(s, err, cap)))
     goto fail;
   size_t nsyms = s->cfg.instruments.n ? s->cfg.instruments.n : 1;
   s->acct_touched = xcalloc(s->cfg.naccounts * nsyms + 1, sizeof(bool));
@@ -734,9 +800,15 @@ int session_open(const session_opts *o, run_session **out, char *err,
   }
   /* runner_init_session: commands reach the broker in order at the end of
    * each step, with or without a journal (src/app/wal.h) */
-  rc = runner_init_session(&s->r, &s->cfg, s->logf,
-                           rec.last_seq > 0 ? rec.last_time : s->bars.v[0].ts,
-                           jstore, err, cap);
+  /* the engine's clock starts where the journal stopped, or at the first
+   * bar; a live one follows the market's events from there */
+  dto_time t0 = rec.last_seq > 0 ? rec.last_time
+                : s->live         ? 0
+                                  : s->bars.v[0].ts;
+  rc = s->live ? runner_init_live(&s->r, &s->cfg, s->logf, t0, jstore,
+                                  &alpaca_broker_ops, s->tr, err, cap)
+               : runner_init_session(&s->r, &s->cfg, s->logf, t0, jstore, err,
+                                     cap);
   if (rc) {
     recovery_release(&rec);
     goto fail;
@@ -761,9 +833,11 @@ int session_open(const session_opts *o, run_session **out, char *err,
     runner_release(&s->r);
     goto fail;
   }
-  /* resume the feed where the journal's checkpoint stopped */
-  rc = recovery_resume_at(&s->r, &rec, s->bars.v, s->bars.n, &s->first, err,
-                          cap);
+  /* resume the feed where the journal's checkpoint stopped (a live feed
+   * has no place to resume: the market went on) */
+  rc = s->live ? 0
+               : recovery_resume_at(&s->r, &rec, s->bars.v, s->bars.n,
+                                    &s->first, err, cap);
   recovery_release(&rec);
   if (rc) {
     s->lc.log = NULL;
@@ -774,6 +848,21 @@ int session_open(const session_opts *o, run_session **out, char *err,
   while (s->next_act < s->nacts && s->acts[s->next_act].at < s->first)
     s->next_act++; /* before the restart: not ours */
 
+  if (s->live) {
+    /* Orders the engine has working are Alpaca's too: the adapter maps
+     * its reports to them and looks them up before sending any again.
+     * No order passes the gate until the first reconciliation with the
+     * running adapter (at its first connection) succeeds. */
+    const oms *m = engine_oms(s->r.e);
+    size_t no;
+    const order_id *ids = oms_open_ids(m, &no);
+    for (size_t i = 0; i < no; i++) {
+      const order *wo = oms_cget(m, ids[i]);
+      if (wo)
+        alpaca_trader_know(s->tr, wo->id, wo->cloid);
+    }
+    risk_unreconciled(engine_risk_mut(s->r.e), true);
+  }
   follow_state(s);
   follow_lifecycle(s, "reconciled");
   char e2[512];
@@ -784,8 +873,7 @@ int session_open(const session_opts *o, run_session **out, char *err,
   if (log_begin(&l, &s->r.log, LOG_INFO, "session.start")) {
     log_str(&l, "config", o->config);
     log_int(&l, "bars", (int64_t)s->bars.n);
-    log_str(&l, "feed",
-            s->cfg.run.feed == FEED_GENERATE ? "generate" : "replay");
+    log_str(&l, "feed", cfg_feed_name(s->cfg.run.feed));
     log_int(&l, "first_bar", (int64_t)s->first);
     log_end(&l);
   }
@@ -1416,6 +1504,80 @@ static void unhandled(run_session *s, const inq_event *ev, const char *why) {
   }
 }
 
+/* ---- a live broker: reports, and reconciliation ---------------------------
+ * The adapter holds (sends nothing, reads nothing) from its signal until
+ * we resume it, so the queries below see a clean cut: the engine's books
+ * hold every report the adapter had, and what the broker says now is all
+ * the rest.  A position that disagrees may be a fill landing between two
+ * queries: asked again a few times before it counts as a disagreement. */
+static void live_reconcile(run_session *s) {
+  reconcile_opts ro = {!s->cfg.run.adopt_unknown,
+                       s->cfg.run.position_tolerance,
+                       runner_reconcile_since(&s->r), true};
+  reconcile_result rr;
+  int rc = 0;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    if (attempt) {
+      struct timespec ts = {0, 20000000L * attempt};
+      nanosleep(&ts, NULL);
+    }
+    rc = engine_reconcile(s->r.e, &ro, &rr);
+    if (rc != DTO_ESTATE || rr.pos_mismatch == 0)
+      break;
+  }
+  runner_sync(&s->r);
+  s->n_reconciles++;
+  if (rc == 0) {
+    s->recon_held = false;
+    s->recon_retry_at = 0;
+    s->recon_backoff = 0;
+    s->recon_next = clock_mono_ns() + s->cfg.alpaca.reconcile_interval;
+    alpaca_trader_resume(s->tr);
+  } else {
+    /* trading stays off (unreconciled) and the adapter stays held; tried
+     * again with backoff, 1 s doubling to a minute */
+    s->n_reconcile_failures++;
+    s->recon_backoff = s->recon_backoff ? s->recon_backoff * 2
+                                        : DTO_NS_PER_SEC;
+    if (s->recon_backoff > 60 * DTO_NS_PER_SEC)
+      s->recon_backoff = 60 * DTO_NS_PER_SEC;
+    s->recon_retry_at = clock_mono_ns() + s->recon_backoff;
+    log_line l;
+    if (log_begin(&l, &s->r.log, LOG_ERROR, "reconcile.failed")) {
+      log_str(&l, "error", dto_strerror(rc));
+      log_int(&l, "position_mismatches", (int64_t)rr.pos_mismatch);
+      log_int(&l, "retry_ms", s->recon_backoff / 1000000);
+      log_end(&l);
+    }
+  }
+  follow_lifecycle(s, rc ? "unreconciled" : "reconciled");
+}
+
+/* Between batches: a periodic reconciliation is asked for, a failed one
+ * is tried again. */
+static void live_tick(run_session *s) {
+  int64_t now = clock_mono_ns();
+  if (s->recon_held && s->recon_retry_at && now >= s->recon_retry_at) {
+    live_reconcile(s);
+    publish(s);
+  } else if (!s->recon_held && now >= s->recon_next) {
+    s->recon_next = now + s->cfg.alpaca.reconcile_interval;
+    alpaca_trader_ask_reconcile(s->tr);
+  }
+}
+
+/* A report of the live broker: into the engine, in the queue's order. */
+static void live_report(run_session *s, const broker_report *rep) {
+  broker_report r = *rep;
+  if (r.ts)
+    runner_live_time(&s->r, r.ts);
+  else
+    r.ts = clock_now(&s->r.clock);
+  bridge_deliver(s->br, &r);
+  engine_poll_broker(s->r.e);
+  runner_sync(&s->r);
+}
+
 /* One event from the queue; false: the session stops (s->stop says why). */
 static bool handle_event(run_session *s, const inq_event *ev) {
   s->n_events++;
@@ -1445,7 +1607,13 @@ static bool handle_event(run_session *s, const inq_event *ev) {
     s->n_bars++;
     return true;
   case INQ_TIMER:
-    if (ev->u.timer.id == SOURCE_END_OF_FEED) {
+    if (s->live && ev->src == SESSION_BRIDGE_SRC &&
+        ev->u.timer.id == ALPACA_TRADER_RECONCILE) {
+      s->recon_held = true;
+      live_reconcile(s);
+      return true;
+    }
+    if (ev->src == 0 && ev->u.timer.id == SOURCE_END_OF_FEED) {
       s->stop = SESSION_END_OF_FEED;
       return false;
     }
@@ -1471,6 +1639,12 @@ static bool handle_event(run_session *s, const inq_event *ev) {
   }
   case INQ_TRADE: {
     s->n_trades++;
+    if (s->live) { /* strategies take Alpaca's minute bars; trades and
+                      quotes only say the feed is alive */
+      if (ev->u.trade.sym < s->cfg.instruments.n)
+        s->last_event[ev->u.trade.sym] = ev->u.trade.ts;
+      return true;
+    }
     int rc = runner_trade(&s->r, &ev->u.trade);
     if (rc == 0 && ev->u.trade.sym < s->cfg.instruments.n)
       s->last_event[ev->u.trade.sym] = ev->u.trade.ts;
@@ -1480,9 +1654,21 @@ static bool handle_event(run_session *s, const inq_event *ev) {
   }
   case INQ_QUOTE:
     s->n_quotes++;
+    if (s->live) {
+      if (ev->u.quote.sym < s->cfg.instruments.n)
+        s->last_event[ev->u.quote.sym] = ev->u.quote.ts;
+      return true;
+    }
     unhandled(s, ev, "quotes are not played by dto run yet");
     return true;
   case INQ_REPORT:
+    s->n_reports++;
+    if (s->live && ev->src == SESSION_BRIDGE_SRC) {
+      live_report(s, &ev->u.report);
+      return true;
+    }
+    unhandled(s, ev, "no broker of this session reports through the queue");
+    return true;
   default:
     s->n_reports++;
     unhandled(s, ev, "no broker of this session reports through the queue");
@@ -1517,6 +1703,8 @@ enum session_stop session_play(run_session *s) {
   for (;;) {
     lifecycle_watchdog(&s->lc); /* the loop turns */
     check_overflow(s);
+    if (s->live)
+      live_tick(s);
     size_t n = inq_pop_batch(s->q, ev, SESSION_BATCH);
     if (!n) {
       int64_t w = lifecycle_watchdog_due(&s->lc);
@@ -1558,6 +1746,8 @@ int session_close(run_session *s, char *err, size_t cap) {
    * kill, an edited configuration), and the replayed bars would then see
    * the new state, which the session that played them did not.  So the
    * journal ends with a checkpoint of exactly where the session stopped. */
+  if (s->live) /* what the stop sent (cancels) leaves before we go */
+    alpaca_trader_drain(s->tr, s->drain_ns / 2);
   int ckrc = r->j ? runner_checkpoint(r) : 0;
   log_line l;
   if (ckrc && log_begin(&l, &r->log, LOG_ERROR, "checkpoint.failed")) {

@@ -232,6 +232,10 @@ typedef struct reconcile_opts {
   bool cancel_unknown;
   fx position_tolerance;
   dto_time since; /* the last journaled time: fills after it were missed */
+  /* a live broker's adapter holds orders it has not sent yet: ours still
+   * pending_new are on their way, not missing (the adapter reports every
+   * order it sent as accepted or rejected before it asks to reconcile) */
+  bool pending_new_unsent;
 } reconcile_opts;
 typedef struct reconcile_result {
   size_t missing, unknown, adopted, canceled, pos_mismatch;

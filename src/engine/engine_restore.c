@@ -159,6 +159,97 @@ static order_id adopt(engine *e, const broker_open_order *b) {
   return id;
 }
 
+/* The broker's fills of one working order (idx: indexes into bf, oldest
+ * first) against what the engine counted (o->filled, o->notional): find
+ * the fills the engine has, by quantity and value (a subset whose sums
+ * match; the stream may have lost, repeated or reordered events, so it
+ * need not be a prefix), and apply the others in the broker's order.
+ * Exact: no time window, no rounding.  DTO_ESTATE when no subset matches
+ * (the engine counted a fill the broker does not list). */
+#define RECONCILE_SUBSET_MAX 20
+static int apply_order_fills(engine *e, order_id id, const broker_fill *bf,
+                             const size_t *idx, size_t k,
+                             reconcile_result *res) {
+  const order *o = oms_cget(e->oms, id);
+  fx want_q = o->filled, want_v = o->notional;
+  uint32_t have = 0; /* bit i: the engine has fill idx[i] */
+  bool found = false;
+  if (want_q == 0) {
+    found = true;
+  } else if (k <= RECONCILE_SUBSET_MAX) {
+    for (uint32_t m = 1; m < (1u << k) && !found; m++) {
+      fx q = 0, v = 0, x;
+      bool ok = true;
+      for (size_t i = 0; i < k && ok; i++)
+        if (m & (1u << i)) {
+          ok = !fx_add(q, bf[idx[i]].qty, &q) &&
+               !fx_mul(bf[idx[i]].qty, bf[idx[i]].price, &x) &&
+               !fx_add(v, x, &v);
+        }
+      if (ok && q == want_q && v == want_v) {
+        have = m;
+        found = true;
+      }
+    }
+  }
+  if (!found) {
+    log_line l;
+    if (log_begin(&l, e->cfg.log, LOG_ERROR, "reconcile.fills")) {
+      log_str(&l, "cloid", o->cloid);
+      log_fx(&l, "counted_qty", want_q);
+      log_int(&l, "broker_fills", (int64_t)k);
+      log_end(&l);
+    }
+    return DTO_ESTATE;
+  }
+  for (size_t i = 0; i < k; i++) {
+    if (have & (1u << i))
+      continue;
+    order *w = oms_get(e->oms, id);
+    if (!w || !order_is_working(w->state))
+      break;
+    const broker_fill *f = &bf[idx[i]];
+    broker_report rep = {REP_FILL, id, ORDER_NONE, f->qty, f->price, f->ts, 0};
+    fx before = w->filled;
+    engine__apply_fill(e, w, &rep);
+    if (oms_cget(e->oms, id)->filled > before)
+      res->fills_applied++;
+  }
+  return 0;
+}
+
+/* Fills the broker made on our working orders that the engine missed. */
+static int apply_missed_fills(engine *e, const broker_fill *bf, size_t nf,
+                              reconcile_result *res) {
+  size_t nopen = engine__open_snapshot(e);
+  /* a copy: applying a fill runs strategies, which may use the scratch */
+  order_id *ids = xcalloc(nopen ? nopen : 1, sizeof *ids);
+  if (nopen)
+    memcpy(ids, e->scratch, nopen * sizeof *ids);
+  size_t *idx = xcalloc(nf ? nf : 1, sizeof *idx);
+  bool *mine = xcalloc(nf ? nf : 1, sizeof *mine);
+  int rc = 0;
+  for (size_t i = 0; i < nopen && !rc; i++) {
+    const order *o = oms_cget(e->oms, ids[i]);
+    if (!o || !order_is_working(o->state))
+      continue;
+    size_t k = 0;
+    for (size_t j = 0; j < nf; j++)
+      if (!strcmp(bf[j].cloid, o->cloid)) {
+        idx[k++] = j;
+        mine[j] = true;
+      }
+    if (k)
+      rc = apply_order_fills(e, o->id, bf, idx, k, res);
+  }
+  for (size_t j = 0; j < nf; j++)
+    res->unknown_fills += !mine[j];
+  free(ids);
+  free(idx);
+  free(mine);
+  return rc;
+}
+
 int engine_reconcile(engine *e, const reconcile_opts *opt,
                      reconcile_result *res) {
   memset(res, 0, sizeof *res);
@@ -216,26 +307,15 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
                    "does");
       return rc;
     }
-    for (size_t k = 0; k < nf; k++) {
-      size_t no;
-      const order_id *ids = oms_open_ids(e->oms, &no);
-      order_id id = ORDER_NONE;
-      for (size_t i = 0; i < no && id == ORDER_NONE; i++) {
-        const order *o = oms_cget(e->oms, ids[i]);
-        if (o && !strcmp(o->cloid, bf[k].cloid))
-          id = o->id;
-      }
-      if (id == ORDER_NONE) {
-        res->unknown_fills++;
-        continue;
-      }
-      broker_report rep = {REP_FILL,    id,       ORDER_NONE, bf[k].qty,
-                           bf[k].price, bf[k].ts, 0};
-      order *o = oms_get(e->oms, id);
-      fx before = o->filled;
-      engine__apply_fill(e, o, &rep);
-      if (oms_cget(e->oms, id)->filled > before)
-        res->fills_applied++;
+    rc = apply_missed_fills(e, bf, nf, res);
+    if (rc) {
+      free(bf);
+      free(bo);
+      free(bp);
+      unreconciled(e, res, rc,
+                   "the broker's fills of an order do not contain the ones "
+                   "dto counted: no trading until a person checks the books");
+      return rc;
     }
     free(bf);
   }
@@ -243,7 +323,8 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
   size_t nopen = engine__open_snapshot(e);
   for (size_t i = 0; i < nopen; i++) {
     order *o = oms_get(e->oms, e->scratch[i]);
-    if (!o || !order_is_working(o->state))
+    if (!o || !order_is_working(o->state) ||
+        (opt->pending_new_unsent && o->state == OS_PENDING_NEW))
       continue;
     bool found = false;
     for (size_t k = 0; k < n && !found; k++)

@@ -161,6 +161,7 @@ typedef struct rig {
   bridge *b;
   broker_ops ops;
   engine_account acct;
+  int reconciles; /* the adapter's holds answered */
   alpaca_trader *t;
   json_t *filled; /* dto's fills per client order id (fx as integers) */
   size_t sent;    /* orders that went to the broker */
@@ -228,13 +229,13 @@ static void rig_init(rig *g, const fake *f) {
   alpaca_conf_wipe(&ac);
   if (alpaca_trader_start(g->t, err, sizeof err))
     fail_msg("alpaca_trader_start: %s", err);
-  g->ops = bridge_broker_ops;
+  g->ops = alpaca_broker_ops;
   g->acct = (engine_account){"live", fx_from_int(1000000)};
   engine_config ec = {0};
   ec.instruments = &g->ins;
   ec.clock = &g->clk;
   ec.broker = &g->ops;
-  ec.broker_ctx = g->b;
+  ec.broker_ctx = g->t;
   ec.accounts = &g->acct;
   ec.naccounts = 1;
   g->filled = json_object();
@@ -269,12 +270,30 @@ static void rig_free(rig *g) {
   json_decref(g->filled);
 }
 
+/* Reports into the engine; the adapter's hold for a reconciliation (at
+ * its first connection, after each reconnect) answered as the service
+ * does: engine_reconcile with the adapter's queries, then resume. */
 static void take_reports(rig *g) {
   inq_event ev[64];
   size_t n;
   while ((n = inq_pop_batch(g->q, ev, 64)) > 0) {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+      if (ev[i].kind == INQ_TIMER) {
+        assert_int_equal(ev[i].u.timer.id, ALPACA_TRADER_RECONCILE);
+        reconcile_opts ro = {false, 0, 0, true};
+        reconcile_result rr;
+        int rc = 0;
+        for (int k = 0; k < 4; k++)
+          if ((rc = engine_reconcile(g->e, &ro, &rr)) != DTO_ESTATE)
+            break;
+        assert_int_equal(rc, 0);
+        g->reconciles++;
+        alpaca_trader_resume(g->t);
+        continue;
+      }
+      assert_int_equal(ev[i].kind, INQ_REPORT);
       bridge_deliver(g->b, &ev[i].u.report);
+    }
     engine_pump(g->e);
   }
 }
@@ -314,6 +333,15 @@ static void play(rig *g, fake *f, const bar *v, const char *const *faults,
       take_reports(g);
     }
   }
+  /* a last reconciliation, as the service's periodic one: fills whose
+   * events were lost are found by REST */
+  int before = g->reconciles;
+  alpaca_trader_ask_reconcile(g->t);
+  for (int k = 0; k < 2000 && g->reconciles == before; k++) {
+    inq_wait(g->q, 5 * 1000000LL);
+    take_reports(g);
+  }
+  assert_true(g->reconciles > before);
 }
 
 /* dto's books against the fake's: every order of dto's with its filled
@@ -490,8 +518,9 @@ static void test_faults(void **state) {
       "{\"http_errors\":[{\"status\":500,\"count\":2,\"path\":\"/v2/orders\","
       "\"method\":\"POST\"}]}",
       "{\"duplicate_events\":5}",
+      "{\"lose_fill_events\":1}",
   };
-  static const int at[] = {50, 150, 250, 350, 600};
+  static const int at[] = {50, 150, 250, 350, 600, 450};
   play(&g, &f, v, faults, at, DTO_ARRAY_LEN(at));
   size_t n, reposts;
   compare_books(&g, &f, &n, &reposts);
@@ -503,6 +532,16 @@ static void test_faults(void **state) {
   assert_int_equal(st.reposts, 2);
   assert_true(st.duplicates > 0);   /* duplicated fills counted once */
   assert_true(st.reconnects >= 1);  /* the dropped stream came back */
+  /* the fill event the fake lost was lost (and the books still
+   * agree: the last reconciliation found them by REST) */
+  json_t *fs = ctl(&f, HTTP_GET, "/_fake/state", NULL);
+  assert_int_equal(json_integer_value(json_object_get(
+                       json_object_get(fs, "faults"), "lose_fill_events")),
+                   0);
+  json_decref(fs);
+  /* held and reconciled at the first connection and after the reconnect */
+  assert_true(g.reconciles >= 2);
+  assert_int_equal(st.holds, (uint64_t)g.reconciles);
   rig_free(&g);
   fake_stop(&f);
   free(v);

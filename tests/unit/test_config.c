@@ -77,6 +77,18 @@ typedef struct bad {
 /* Each error class, with the exact message.  Walking them all under ASan
  * also proves every error path frees what it allocated. */
 static const bad bad_configs[] = {
+    /* brokers and the live feed */
+    {"accounts:\n  - {id: a, cash: 1, broker: alpaca}\n"
+     "  - {id: b, cash: 1, broker: paper}\n",
+     "t.yaml:3:30: 'broker': every account of a configuration trades "
+     "through the same broker ('paper' here, 'alpaca' for account 'a')"},
+    {"accounts:\n  - {id: a, cash: 1, broker: alpaca}\nrun: {feed: replay}\n",
+     "t.yaml:3:13: 'feed': accounts that trade through Alpaca take Alpaca's "
+     "live market data: use 'alpaca' (or leave it out)"},
+    {BASE "run: {feed: alpaca}\n",
+     "t.yaml:7:13: 'feed': 'alpaca' needs accounts with 'broker: alpaca'"},
+    {BASE "alpaca: {reconcile_interval: 500ms}\n",
+     "t.yaml:7:30: 'reconcile_interval': must be at least 1s"},
     /* risk */
     {BASE "risk:\n  defaults:\n    max_order_qty: -1\n",
      "t.yaml:9:20: 'max_order_qty': must be at least 0"},
@@ -312,7 +324,7 @@ static const bad bad_configs[] = {
     {BASE "backtest:\n  from: 2025-01-06\n  to: 2025-01-06\n",
      "t.yaml:9:7: 'to': must be after 'from'"},
     {BASE "run:\n  feed: live\n",
-     "t.yaml:8:9: 'feed': unknown value 'live' (known: replay, generate)"},
+     "t.yaml:8:9: 'feed': unknown value 'live' (known: replay, generate, alpaca)"},
     {BASE "run:\n  speed: -1\n",
      "t.yaml:8:10: 'speed': must be between 0 and 1000000"},
     {BASE "run:\n  gen_days: 0\n",

@@ -29,6 +29,8 @@ typedef struct fake {
   order_id canceled[8];
   size_t ncanceled;
   int submits;
+  broker_report reps[4]; /* what poll hands out next */
+  size_t nreps;
 } fake;
 
 static int f_submit(void *ctx, const order *o) {
@@ -46,8 +48,11 @@ static int f_replace(void *ctx, order_id id, const order *o) {
   return 0;
 }
 static size_t f_poll(void *ctx, broker_report *out, size_t max) {
-  (void)ctx, (void)out, (void)max;
-  return 0;
+  fake *f = ctx;
+  size_t n = f->nreps < max ? f->nreps : max;
+  memcpy(out, f->reps, n * sizeof *out);
+  f->nreps = 0;
+  return n;
 }
 static int f_open(void *ctx, broker_open_order *out, size_t max, size_t *n) {
   fake *f = ctx;
@@ -172,7 +177,7 @@ static void assert_blocked(world *w, bool blocked) {
 static void test_mute_broker_is_not_flat(void **state) {
   (void)state;
   world *w = boot(&without_queries);
-  reconcile_opts o = {true, 0, 0};
+  reconcile_opts o = {true, 0, 0, false};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_EUNSUPPORTED);
   assert_true(risk_is_unreconciled(engine_risk(w->e)));
@@ -184,7 +189,7 @@ static void test_failed_answer_is_not_flat(void **state) {
   (void)state;
   world *w = boot(&with_queries);
   w->f.query_rc = DTO_EIO;
-  reconcile_opts o = {true, 0, 0};
+  reconcile_opts o = {true, 0, 0, false};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_EIO);
   assert_true(risk_is_unreconciled(engine_risk(w->e)));
@@ -221,7 +226,7 @@ static void test_missing_and_unknown_orders(void **state) {
   w->f.orders[2] = bo("acct-s1-20250106-11", "5");
   w->f.orders[2].filled = F("5");
   w->f.norders = 3;
-  reconcile_opts o = {true, 0, 0};
+  reconcile_opts o = {true, 0, 0, false};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), 0);
   assert_int_equal(r.missing, 1);
@@ -246,7 +251,7 @@ static void test_positions(void **state) {
   world *w = boot(&with_queries);
   position p = {F("100"), F("1000"), 0, 0, -1};
   assert_int_equal(engine_restore_position(w->e, "acct", "", 0, &p), 0);
-  reconcile_opts o = {true, F("0.5"), 0};
+  reconcile_opts o = {true, F("0.5"), 0, false};
   reconcile_result r;
   /* the broker says flat: beyond the tolerance, no trading */
   assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_ESTATE);
@@ -290,7 +295,7 @@ static void test_missed_fills(void **state) {
   w->f.nfills = 3;
   w->f.pos[0] = (broker_position){0, F("14")};
   w->f.npos = 1;
-  reconcile_opts o = {true, 0, 4};
+  reconcile_opts o = {true, 0, 4, false};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), 0);
   assert_int_equal(w->f.asked_since, 4);
@@ -310,6 +315,91 @@ static void test_missed_fills(void **state) {
   shut(w);
 }
 
+/* The stream lost one fill of an order and delivered a later one out of
+ * order: the broker lists A, B, C; the engine counted B only.  By hand:
+ * A and C are applied, B is not counted twice, and the order's value is
+ * 2 x 9.00 + 3 x 9.10 + 5 x 9.20 = 91.30.  Asking again changes nothing. */
+static void test_fills_matched_per_order(void **state) {
+  (void)state;
+  world *w = boot(&with_queries);
+  order t;
+  memset(&t, 0, sizeof t);
+  t.side = SIDE_BUY;
+  t.type = ORD_LIMIT;
+  t.tif = TIF_GTC;
+  t.qty = F("10");
+  t.limit_price = F("9.5");
+  t.peer = ORDER_NONE;
+  const char *cl = "acct-s1-20250106-1";
+  assert_int_equal(engine_restore_order(w->e, "acct", "s1", cl, &t), 0);
+  w->f.reps[0] = (broker_report){REP_FILL, 0, ORDER_NONE, F("3"), F("9.1"),
+                                 6, 0};
+  w->f.nreps = 1;
+  engine_poll_broker(w->e);
+  const oms *m = engine_oms(w->e);
+  assert_int_equal(oms_cget(m, 0)->filled, F("3"));
+  w->f.fills[0] = (broker_fill){"", F("2"), F("9"), 5};
+  w->f.fills[1] = (broker_fill){"", F("3"), F("9.1"), 6};
+  w->f.fills[2] = (broker_fill){"", F("5"), F("9.2"), 7};
+  for (int i = 0; i < 3; i++)
+    snprintf(w->f.fills[i].cloid, sizeof w->f.fills[i].cloid, "%s", cl);
+  w->f.nfills = 3;
+  w->f.norders = 0; /* filled: no longer open */
+  w->f.pos[0] = (broker_position){0, F("10")};
+  w->f.npos = 1;
+  reconcile_opts o = {true, 0, 4, true};
+  reconcile_result r;
+  for (int round = 0; round < 2; round++) {
+    assert_int_equal(engine_reconcile(w->e, &o, &r), 0);
+    assert_int_equal(r.fills_applied, round == 0 ? 2 : 0);
+    assert_int_equal(r.missing, 0);
+    assert_int_equal(oms_cget(m, 0)->state, OS_FILLED);
+    assert_int_equal(oms_cget(m, 0)->filled, F("10"));
+    assert_int_equal(oms_cget(m, 0)->notional, F("91.3"));
+    assert_int_equal(portfolio_account_cash(engine_portfolio(w->e), 0),
+                     F("99908.7"));
+  }
+  shut(w);
+}
+
+/* The engine counted a fill the broker does not list: nothing is guessed,
+ * trading stays off until a person looks. */
+static void test_fill_broker_lacks(void **state) {
+  (void)state;
+  world *w = boot(&with_queries);
+  order t;
+  memset(&t, 0, sizeof t);
+  t.side = SIDE_BUY;
+  t.type = ORD_LIMIT;
+  t.tif = TIF_GTC;
+  t.qty = F("10");
+  t.limit_price = F("9.5");
+  t.peer = ORDER_NONE;
+  const char *cl = "acct-s1-20250106-1";
+  assert_int_equal(engine_restore_order(w->e, "acct", "s1", cl, &t), 0);
+  w->f.reps[0] = (broker_report){REP_FILL, 0, ORDER_NONE, F("1"), F("7"), 6,
+                                 0};
+  w->f.nreps = 1;
+  engine_poll_broker(w->e);
+  w->f.fills[0] = (broker_fill){"", F("2"), F("9"), 5};
+  snprintf(w->f.fills[0].cloid, sizeof w->f.fills[0].cloid, "%s", cl);
+  w->f.nfills = 1;
+  w->f.orders[0] = bo(cl, "10");
+  w->f.orders[0].filled = F("2");
+  w->f.norders = 1;
+  w->f.pos[0] = (broker_position){0, F("2")};
+  w->f.npos = 1;
+  reconcile_opts o = {true, 0, 4, true};
+  reconcile_result r;
+  assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_ESTATE);
+  assert_int_equal(r.fills_applied, 0);
+  assert_int_equal(engine_oms(w->e) ? oms_cget(engine_oms(w->e), 0)->filled
+                                    : 0,
+                   F("1"));
+  assert_true(risk_is_unreconciled(engine_risk(w->e)));
+  shut(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mute_broker_is_not_flat),
@@ -317,6 +407,8 @@ int main(void) {
       cmocka_unit_test(test_missing_and_unknown_orders),
       cmocka_unit_test(test_positions),
       cmocka_unit_test(test_missed_fills),
+      cmocka_unit_test(test_fills_matched_per_order),
+      cmocka_unit_test(test_fill_broker_lacks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
