@@ -1502,12 +1502,12 @@ static int load_run(loader *L, const ynode *v) {
 
 enum {
   AL_LIVE, AL_TRADING, AL_DATA, AL_STREAM, AL_DSTREAM, AL_FEED, AL_CONNECT,
-  AL_REQUEST, AL_RETRIES, AL_RATE, AL_RECONCILE, AL__N
+  AL_REQUEST, AL_RETRIES, AL_RATE, AL_RECONCILE, AL_WARMUP, AL__N
 };
 static const char *const alpaca_keys[AL__N] = {
     "live",    "trading_url",     "data_url",        "stream_url",
     "data_stream_url", "feed",    "connect_timeout", "request_timeout",
-    "retries", "rate_limit_per_min", "reconcile_interval"};
+    "retries", "rate_limit_per_min", "reconcile_interval", "warmup_bars"};
 
 enum { ALR_COUNT, ALR_BACKOFF, ALR_MAX, ALR__N };
 static const char *const alpaca_retry_keys[ALR__N] = {"count", "backoff",
@@ -1523,6 +1523,7 @@ void config_alpaca_defaults(cfg_alpaca *a) {
   a->max_backoff = ALPACA_MAX_BACKOFF_DEFAULT;
   a->rate_limit_per_min = ALPACA_RATE_LIMIT_DEFAULT;
   a->reconcile_interval = 60 * DTO_NS_PER_SEC;
+  a->warmup_bars = 390;
 }
 
 /* A key name that looks like a credential: the file never holds one. */
@@ -1655,6 +1656,9 @@ static int load_alpaca(loader *L, const ynode *v) {
   }
   if (f[AL_RATE] && (rc = get_int(L, f[AL_RATE], "rate_limit_per_min", 1,
                                   10000, &a->rate_limit_per_min)))
+    return rc;
+  if (f[AL_WARMUP] && (rc = get_int(L, f[AL_WARMUP], "warmup_bars", 0, 10000,
+                                    &a->warmup_bars)))
     return rc;
   if (f[AL_RECONCILE]) {
     if ((rc = get_duration(L, f[AL_RECONCILE], "reconcile_interval",

@@ -159,6 +159,9 @@ typedef struct cfg_alpaca {
   dto_time reconcile_interval; /* books checked against Alpaca's this often
                                   (also at start and after reconnects);
                                   default 60 s */
+  int warmup_bars; /* minute bars of history per instrument played to the
+                      strategies (no orders) before a new session trades;
+                      default 390, 0: none */
 } cfg_alpaca;
 
 typedef struct dto_config {

@@ -25,6 +25,8 @@
 #include "app/source.h"
 #include "app/state.h"
 #include "app/svc.h"
+#include "broker/alpaca_json.h"
+#include "broker/http.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -649,6 +651,77 @@ static void stop_signals(run_session *s) {
     refuse_queued(s); /* a signal's command that came late */
 }
 
+/* A new live session's warm-up: the last cfg.alpaca.warmup_bars minute
+ * bars of each instrument from Alpaca's history (the past week), played
+ * to the strategies in time order before the first live bar; they warm
+ * indicators and make no order (engine_warm_bar).  A failure only leaves
+ * the strategies cold: it is logged, and the session goes on. */
+static int cmp_bar_time(const void *a, const void *b) {
+  const bar *x = a, *y = b;
+  if (x->ts != y->ts)
+    return x->ts < y->ts ? -1 : 1;
+  return (x->sym > y->sym) - (x->sym < y->sym);
+}
+
+static void live_warmup(run_session *s) {
+  size_t want = (size_t)s->cfg.alpaca.warmup_bars;
+  if (!want)
+    return;
+  /* "now" is Alpaca's: its clock's answer (the wall clock if it has
+   * none) */
+  dto_clock wall;
+  clock_real_init(&wall);
+  dto_time end = clock_now(&wall);
+  http_conf hc;
+  http_client *hcl = NULL;
+  char e0[512];
+  alpaca_http_conf(&s->aconf, false, &hc);
+  if (http_client_new(&hc, &hcl, e0, sizeof e0) == 0) {
+    http_response r;
+    memset(&r, 0, sizeof r);
+    alpaca_clock ck;
+    if (http_request(hcl, HTTP_GET, "/v2/clock", NULL, &r, e0, sizeof e0) ==
+            0 &&
+        r.status == 200 &&
+        alpaca_clock_parse(r.body, r.len, &ck, e0, sizeof e0) == 0)
+      end = ck.timestamp;
+    http_response_release(&r);
+    http_client_free(hcl);
+  }
+  dto_time start = end - 7 * DTO_NS_PER_DAY;
+  bar_vec all;
+  memset(&all, 0, sizeof all);
+  for (size_t y = 0; y < s->cfg.instruments.n; y++) {
+    bar_vec one;
+    memset(&one, 0, sizeof one);
+    char err[512];
+    int rc = alpaca_md_warmup(&s->aconf, &s->cfg.instruments, (sym_id)y,
+                              start, end, &one, err, sizeof err);
+    log_line l;
+    if (rc && log_begin(&l, &s->r.log, LOG_WARN, "warmup.failed")) {
+      log_str(&l, "symbol", s->cfg.instruments.v[y].symbol);
+      log_str(&l, "error", err);
+      log_end(&l);
+    }
+    for (size_t i = one.n > want ? one.n - want : 0; i < one.n; i++)
+      bar_vec_push(&all, &one.v[i]);
+    bar_vec_release(&one);
+  }
+  /* one time order over the instruments (instrument order within a
+   * minute, as a replay has it) */
+  qsort(all.v, all.n, sizeof *all.v, cmp_bar_time);
+  for (size_t i = 0; i < all.n; i++) {
+    runner_live_time(&s->r, bar_end(&all.v[i]));
+    engine_warm_bar(s->r.e, &all.v[i]);
+  }
+  log_line l;
+  if (log_begin(&l, &s->r.log, LOG_INFO, "warmup")) {
+    log_int(&l, "bars", (int64_t)all.n);
+    log_end(&l);
+  }
+  bar_vec_release(&all);
+}
+
 /* ---- open ---------------------------------------------------------------- */
 
 static void free_session(run_session *s) {
@@ -833,6 +906,7 @@ int session_open(const session_opts *o, run_session **out, char *err,
     runner_release(&s->r);
     goto fail;
   }
+  bool restored = rec.last_seq > 0;
   /* resume the feed where the journal's checkpoint stopped (a live feed
    * has no place to resume: the market went on) */
   rc = s->live ? 0
@@ -862,6 +936,8 @@ int session_open(const session_opts *o, run_session **out, char *err,
         alpaca_trader_know(s->tr, wo->id, wo->cloid);
     }
     risk_unreconciled(engine_risk_mut(s->r.e), true);
+    if (!restored) /* a restart's strategies are warm already */
+      live_warmup(s);
   }
   follow_state(s);
   follow_lifecycle(s, "reconciled");

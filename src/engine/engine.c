@@ -310,6 +310,12 @@ void engine_broker_bar(engine *e, const bar *b) {
   }
 }
 
+void engine_warm_bar(engine *e, const bar *b) {
+  e->warming = true;
+  engine_on_bar(e, b);
+  e->warming = false;
+}
+
 void engine_on_bar(engine *e, const bar *b) {
   portfolio_mark(e->pf, b->sym, b->close);
   symsubs *ss = &e->subs[b->sym];

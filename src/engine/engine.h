@@ -90,6 +90,11 @@ void engine_on_time(engine *e, dto_time t);
  * step, collecting broker reports once. */
 void engine_bar_open(engine *e, const bar *b);
 void engine_broker_bar(engine *e, const bar *b);
+/* A bar of history, before the session trades (a live broker's warm-up):
+ * strategies see it in on_bar, so their indicators are ready at the open,
+ * but any order they ask for is refused (DTO_ESTATE to strat_submit) and
+ * never made: nothing is sent, logged or counted. */
+void engine_warm_bar(engine *e, const bar *b);
 /* Market data.  Every entry point with a time (bar open, broker bar, trade,
  * quote) starts a new exchange day when one begins: the day's P&L baselines
  * reset and the daily limits' REDUCING modes lift.  Bars and trades mark

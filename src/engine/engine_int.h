@@ -120,6 +120,7 @@ struct engine {
   size_t scap;
   /* Broker calls only when they can matter (see broker.h): */
   bool touched;     /* a call since the last poll may have made reports */
+  bool warming;     /* engine_warm_bar: strategies' orders are not made */
   bool poll_always; /* the broker reports on its own (live brokers) */
   bool idle_bars;   /* the broker wants bars even without working orders */
   bool stopping;    /* engine_stop: no new exits for canceled entries */

@@ -38,6 +38,8 @@ void engine__log_order(engine *e, const char *ev, const order *o) {
 
 /* Validate a request against the instrument; DTO_EINVAL on error. */
 static int check_req(const engine *e, const strat *s, const order_req *r) {
+  if (e->warming)
+    return DTO_ESTATE; /* history warms indicators; it never trades */
   if (r->sym >= e->cfg.instruments->n || (unsigned)r->side >= SIDE_COUNT ||
       (unsigned)r->type >= ORD_TYPE_COUNT || (unsigned)r->tif >= TIF_COUNT)
     return DTO_EINVAL;
