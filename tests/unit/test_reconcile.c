@@ -400,6 +400,69 @@ static void test_fill_broker_lacks(void **state) {
   shut(w);
 }
 
+/* engine_warm_bar: history reaches the strategies but makes no order.
+ * ma_crossover with fast 1, slow 3 on closes 12 11 10 then 13 crosses up
+ * at 13 (its own header's example): warmed on the first three, the live 13
+ * buys at once; cold, 13 is its first bar and nothing can happen; a cross
+ * inside the history makes no order. */
+static size_t warm_then_live(const char *const *warm, size_t nw,
+                             const char *live) {
+  world *w = boot(&with_queries);
+  const strategy_def *def = strategy_find("ma_crossover");
+  char why[128];
+  size_t k = param_find(def->params, def->nparams, "fast");
+  assert_int_equal(param_parse(&def->params[k], "1", &w->pv[k], why,
+                               sizeof why),
+                   0);
+  k = param_find(def->params, def->nparams, "slow");
+  assert_int_equal(param_parse(&def->params[k], "3", &w->pv[k], why,
+                               sizeof why),
+                   0);
+  /* a second engine with these parameters (boot's took the defaults) */
+  engine_free(w->e);
+  engine_config ec;
+  memset(&ec, 0, sizeof ec);
+  ec.instruments = &w->ins;
+  ec.clock = &w->clk;
+  ec.broker = &with_queries;
+  ec.broker_ctx = &w->f;
+  ec.accounts = &w->acct;
+  ec.naccounts = 1;
+  w->e = engine_new(&ec);
+  sym_id sym = 0;
+  engine_strategy es = {def, "s1", 0, &sym, 1, F("50000"), w->pv};
+  assert_int_equal(engine_add_strategy(w->e, &es), 0);
+  assert_int_equal(engine_start(w->e), 0);
+  dto_time t = 1736173800LL * DTO_NS_PER_SEC;
+  for (size_t i = 0; i <= nw; i++) {
+    const char *c = i < nw ? warm[i] : live;
+    if (!c)
+      break;
+    bar b = {t, 60 * DTO_NS_PER_SEC, fx_(c), fx_(c), fx_(c), fx_(c),
+             F("1000"), 0};
+    sim_clock_set(&w->sim, t + 60 * DTO_NS_PER_SEC);
+    if (i < nw)
+      engine_warm_bar(w->e, &b);
+    else
+      engine_on_bar(w->e, &b);
+    t += 60 * DTO_NS_PER_SEC;
+  }
+  size_t n = oms_count(engine_oms(w->e));
+  if (n)
+    assert_int_equal(oms_cget(engine_oms(w->e), 0)->side, SIDE_BUY);
+  shut(w);
+  return n;
+}
+
+static void test_warm_bars_make_no_orders(void **state) {
+  (void)state;
+  static const char *const h3[] = {"12", "11", "10"};
+  static const char *const h4[] = {"12", "11", "10", "13"};
+  assert_int_equal(warm_then_live(h3, 3, "13"), 1);   /* warmed: it buys */
+  assert_int_equal(warm_then_live(NULL, 0, "13"), 0); /* cold: too early */
+  assert_int_equal(warm_then_live(h4, 4, NULL), 0);   /* history: no order */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mute_broker_is_not_flat),
@@ -409,6 +472,7 @@ int main(void) {
       cmocka_unit_test(test_missed_fills),
       cmocka_unit_test(test_fills_matched_per_order),
       cmocka_unit_test(test_fill_broker_lacks),
+      cmocka_unit_test(test_warm_bars_make_no_orders),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
