@@ -356,6 +356,7 @@ static void do_submit(alpaca_trader *t, const order *o) {
     if (f == 1) {
       omap_set_aid(&t->map, x, ao.id);
       report_found(t, o->id, &ao);
+      x->acked = true;
       return;
     }
     if (f < 0) {
@@ -422,6 +423,7 @@ static void do_submit(alpaca_trader *t, const order *o) {
       }
       omap_set_aid(&t->map, x, found.id);
       report_found(t, o->id, &found);
+      x->acked = true;
       return;
     }
     bool absent = !rc && r.status == 404;

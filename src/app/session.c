@@ -87,6 +87,9 @@ struct run_session {
   int64_t recon_backoff;
   bool recon_held;        /* the trader waits for us */
   uint64_t n_reconciles, n_reconcile_failures;
+  int64_t feed_check;   /* the next look at the feed's state */
+  int feed_state;       /* enum alpaca_md_state last logged; -1: none */
+  uint64_t feed_sessions; /* subscriptions confirmed, last seen */
 };
 
 /* The live broker's reports and signals carry this src in the queue (the
@@ -547,6 +550,7 @@ static int open_live(run_session *s, char *err, size_t cap) {
   rc = alpaca_trader_new(&s->aconf, &s->cfg.instruments, s->br, &s->tr, err,
                          cap);
   s->live = true;
+  s->feed_state = -1;
   return rc;
 }
 
@@ -1629,10 +1633,42 @@ static void live_reconcile(run_session *s) {
   follow_lifecycle(s, rc ? "unreconciled" : "reconciled");
 }
 
+/* The live feed's state, looked at every 100 ms: each change (streaming,
+ * reconnecting, failed) is a log line, and a feed that failed for good
+ * (an error a retry cannot cure) is an alert. */
+static void watch_feed(run_session *s, int64_t now) {
+  if (now < s->feed_check || !s->src || !source_is_alpaca(s->src))
+    return;
+  s->feed_check = now + 100 * 1000000LL;
+  alpaca_md_stats st;
+  alpaca_md_get_stats(s->src, &st);
+  if ((int)st.state == s->feed_state && st.sessions == s->feed_sessions)
+    return;
+  s->feed_state = (int)st.state;
+  s->feed_sessions = st.sessions;
+  log_line l;
+  if (log_begin(&l, &s->r.log,
+                st.state == ALPACA_MD_FAILED ? LOG_ERROR : LOG_INFO,
+                "feed.state")) {
+    log_str(&l, "state", alpaca_md_state_name(st.state));
+    log_int(&l, "subscriptions", (int64_t)st.sessions);
+    if (st.last_error[0])
+      log_str(&l, "last_error", st.last_error);
+    log_end(&l);
+  }
+  if (st.state == ALPACA_MD_FAILED) {
+    char msg[320];
+    snprintf(msg, sizeof msg, "the market data stream stopped: %s",
+             st.last_error[0] ? st.last_error : "an error a retry cannot cure");
+    engine_alert(s->r.e, "feed_failed", 3, 0, msg);
+  }
+}
+
 /* Between batches: a periodic reconciliation is asked for, a failed one
- * is tried again. */
+ * is tried again; the feed's state is followed. */
 static void live_tick(run_session *s) {
   int64_t now = clock_mono_ns();
+  watch_feed(s, now);
   if (s->recon_held && s->recon_retry_at && now >= s->recon_retry_at) {
     live_reconcile(s);
     publish(s);
