@@ -121,6 +121,8 @@ struct alpaca_trader {
   http_client *http;
   http_client *qhttp; /* the reconciliation queries' (caller's thread) */
   ws_conn *stream;
+  pthread_mutex_t stream_mu; /* the thread changes stream under it; a
+                                wake-up from another thread reads it */
   omap map;
   alpaca_exec_seen *seen;
   pthread_mutex_t seen_mu; /* seen: the thread's stream, the queries */
@@ -168,11 +170,32 @@ static void report(alpaca_trader *t, enum report_kind kind, order_id id,
 }
 
 /* Connect the stream, authenticate and listen to trade_updates. */
+static void set_stream(alpaca_trader *t, ws_conn *c) {
+  pthread_mutex_lock(&t->stream_mu);
+  ws_conn *old = t->stream;
+  t->stream = c;
+  pthread_mutex_unlock(&t->stream_mu);
+  ws_close(old);
+}
+
+/* The engine queued a request (bridge_set_wake): end the stream's wait. */
+static void wake_trader(void *ctx) {
+  alpaca_trader *t = ctx;
+  pthread_mutex_lock(&t->stream_mu);
+  if (t->stream)
+    ws_wake(t->stream);
+  pthread_mutex_unlock(&t->stream_mu);
+}
+
 static int stream_connect(alpaca_trader *t, char *err, size_t cap) {
   ws_opts o = {t->conf.connect_timeout, 4u << 20, NULL};
-  int rc = ws_open(t->conf.stream_url, &o, &t->stream, err, cap);
+  ws_conn *c = NULL;
+  int rc = ws_open(t->conf.stream_url, &o, &c, err, cap);
   if (rc)
     return rc;
+  pthread_mutex_lock(&t->stream_mu);
+  t->stream = c;
+  pthread_mutex_unlock(&t->stream_mu);
   json_t *auth = json_pack("{s:s,s:{s:s,s:s}}", "action", "authenticate",
                            "data", "key_id", t->conf.key_id, "secret_key",
                            t->conf.secret);
@@ -209,10 +232,8 @@ static int stream_connect(alpaca_trader *t, char *err, size_t cap) {
   if (rc && rc != DTO_EREJECT && !err[0])
     dto_seterr(err, cap, "trading stream %s: %s", t->conf.stream_url,
                ws_error(t->stream));
-  if (rc) {
-    ws_close(t->stream);
-    t->stream = NULL;
-  }
+  if (rc)
+    set_stream(t, NULL);
   return rc;
 }
 
@@ -548,13 +569,13 @@ static void on_event(alpaca_trader *t, const alpaca_trade_update *u) {
 
 static void read_stream(alpaca_trader *t) {
   bool bin;
-  int rc = ws_recv(t->stream, &t->msg, &bin, 2 * 1000000LL);
+  /* a request (bridge_set_wake) or a stop ends the wait early */
+  int rc = ws_recv(t->stream, &t->msg, &bin, 50 * 1000000LL);
   if (rc == DTO_EAGAIN)
     return;
   if (rc) {
     fail_note(t, ws_error(t->stream));
-    ws_close(t->stream);
-    t->stream = NULL;
+    set_stream(t, NULL);
     return;
   }
   alpaca_stream_msg m;
@@ -652,6 +673,8 @@ int alpaca_trader_new(const alpaca_conf *conf, const instrument_table *ins,
   t->need = true; /* the first connection is reconciled too */
   pthread_mutex_init(&t->mu, NULL);
   pthread_mutex_init(&t->seen_mu, NULL);
+  pthread_mutex_init(&t->stream_mu, NULL);
+  bridge_set_wake(b, wake_trader, t);
   dbuf_init(&t->msg, (4u << 20) + 1);
   t->seen = alpaca_exec_seen_new(65536);
   http_conf hc;
@@ -717,10 +740,12 @@ int alpaca_trader_start(alpaca_trader *t, char *err, size_t cap) {
 void alpaca_trader_free(alpaca_trader *t) {
   if (!t)
     return;
+  bridge_set_wake(t->b, NULL, NULL);
   atomic_store(&t->stop, true);
+  wake_trader(t);
   if (t->started)
     pthread_join(t->th, NULL);
-  ws_close(t->stream);
+  set_stream(t, NULL);
   http_client_free(t->http);
   http_client_free(t->qhttp);
   alpaca_exec_seen_free(t->seen);
@@ -731,6 +756,7 @@ void alpaca_trader_free(alpaca_trader *t) {
   dbuf_release(&t->msg);
   pthread_mutex_destroy(&t->mu);
   pthread_mutex_destroy(&t->seen_mu);
+  pthread_mutex_destroy(&t->stream_mu);
   alpaca_conf_wipe(&t->conf);
   free(t);
 }
@@ -742,6 +768,7 @@ void alpaca_trader_know(alpaca_trader *t, order_id id, const char *cloid) {
 
 void alpaca_trader_ask_reconcile(alpaca_trader *t) {
   atomic_store(&t->want, true);
+  wake_trader(t);
 }
 
 void alpaca_trader_resume(alpaca_trader *t) { atomic_store(&t->resume, true); }
@@ -978,12 +1005,14 @@ void alpaca_trader_drain(alpaca_trader *t, int64_t timeout_ns) {
   if (!t || !t->started)
     return;
   bridge_close(t->b); /* the thread ends once the requests are out */
+  wake_trader(t);
   int64_t end = clock_mono_ns() + timeout_ns;
   while (!atomic_load(&t->done) && clock_mono_ns() < end) {
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
   }
   atomic_store(&t->stop, true);
+  wake_trader(t);
   pthread_join(t->th, NULL);
   t->started = false;
 }

@@ -19,6 +19,9 @@ struct bridge {
   bridge_req *ring;
   size_t head, len; /* oldest at head */
   bool closed;
+  /* told after each request is queued (bridge_set_wake) */
+  void (*wake)(void *ctx);
+  void *wake_ctx;
   /* reports handed back by the engine thread, for poll (engine thread
    * only: no lock) */
   broker_report *in;
@@ -75,7 +78,14 @@ static int put(bridge *b, const bridge_req *r) {
   }
   pthread_mutex_unlock(&b->mu);
   atomic_fetch_add(rc ? &b->refused : &b->requests, 1);
+  if (!rc && b->wake)
+    b->wake(b->wake_ctx);
   return rc;
+}
+
+void bridge_set_wake(bridge *b, void (*fn)(void *ctx), void *ctx) {
+  b->wake = fn;
+  b->wake_ctx = ctx;
 }
 
 static int br_submit(void *ctx, const order *o) {

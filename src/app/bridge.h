@@ -69,6 +69,11 @@ void bridge_deliver(bridge *b, const broker_report *r);
 
 /* ---- the I/O thread's side ----------------------------------------------- */
 
+/* Call fn(ctx) on the engine thread after each request is queued, so an
+ * I/O thread that waits on something else (a stream) takes it at once
+ * instead of at its next turn.  Set it before the engine runs. */
+void bridge_set_wake(bridge *b, void (*fn)(void *ctx), void *ctx);
+
 /* The oldest request into *out: 0, or DTO_EAGAIN when none came within
  * timeout_ns, or DTO_ESTATE once the bridge is closed and empty. */
 int bridge_next(bridge *b, bridge_req *out, int64_t timeout_ns);

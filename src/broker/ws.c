@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "broker/ws.h"
 
+#include <stdatomic.h>
+
 #include <arpa/inet.h>
 #include <strings.h>
 #include <libwebsockets.h>
@@ -33,6 +35,7 @@ struct ws_conn {
   ws_msg *out_head, *out_tail;
   bool closing;
   lws_sorted_usec_list_t wake; /* bounds lws_service's wait */
+  atomic_bool woken;           /* ws_wake: the wait ends now */
 };
 
 /* The first reason the connection ended: what, and a detail (may be
@@ -169,8 +172,10 @@ static void wake_nothing(lws_sorted_usec_list_t *sul) { (void)sul; }
 
 /* Serve the connection until done(c) or the deadline (clock_mono_ns). */
 static void serve_until(ws_conn *c, int64_t deadline,
-                        bool (*done)(const ws_conn *)) {
+                        bool (*done)(const ws_conn *), bool wakeable) {
   while (!done(c)) {
+    if (wakeable && atomic_exchange(&c->woken, false))
+      break; /* ws_wake: the caller has something else to do */
     int64_t left = deadline - clock_mono_ns();
     if (left <= 0)
       break;
@@ -230,6 +235,7 @@ int ws_open(const char *url, const ws_opts *opts, ws_conn **out, char *err,
     return DTO_EINVAL;
   }
   ws_conn *c = xcalloc(1, sizeof *c);
+  atomic_init(&c->woken, false);
   c->max = opts && opts->max_message ? opts->max_message : 4u << 20;
   dbuf_init(&c->rx, c->max + 1);
   struct lws_context_creation_info info;
@@ -275,7 +281,7 @@ int ws_open(const char *url, const ws_opts *opts, ws_conn **out, char *err,
   }
   int64_t t = opts && opts->connect_timeout_ns > 0 ? opts->connect_timeout_ns
                                                    : 5 * DTO_NS_PER_SEC;
-  serve_until(c, clock_mono_ns() + t, not_connecting);
+  serve_until(c, clock_mono_ns() + t, not_connecting, false);
   free(copy);
   if (c->state != WS_OPEN) {
     int rc = c->state == WS_CONNECTING ? DTO_EAGAIN : DTO_EIO;
@@ -304,7 +310,7 @@ int ws_send(ws_conn *c, const void *data, size_t n, bool binary,
     memcpy(m->data + LWS_PRE, data, n);
   push(&c->out_head, &c->out_tail, m);
   lws_callback_on_writable(c->wsi);
-  serve_until(c, clock_mono_ns() + timeout_ns, out_empty);
+  serve_until(c, clock_mono_ns() + timeout_ns, out_empty, false);
   if (c->state == WS_CLOSED)
     return DTO_EIO;
   return c->out_head ? DTO_EAGAIN : 0;
@@ -316,7 +322,7 @@ static bool has_message(const ws_conn *c) {
 
 int ws_recv(ws_conn *c, dbuf *msg, bool *binary, int64_t timeout_ns) {
   if (!c->in_head && c->state != WS_CLOSED)
-    serve_until(c, clock_mono_ns() + timeout_ns, has_message);
+    serve_until(c, clock_mono_ns() + timeout_ns, has_message, true);
   ws_msg *m = pop(&c->in_head, &c->in_tail);
   if (!m)
     return c->state == WS_CLOSED ? DTO_EIO : DTO_EAGAIN;
@@ -325,6 +331,11 @@ int ws_recv(ws_conn *c, dbuf *msg, bool *binary, int64_t timeout_ns) {
   *binary = m->binary;
   free(m);
   return rc ? DTO_ETOOBIG : 0;
+}
+
+void ws_wake(ws_conn *c) {
+  atomic_store(&c->woken, true);
+  lws_cancel_service(c->ctx); /* the one lws call safe from any thread */
 }
 
 const char *ws_error(const ws_conn *c) {
@@ -339,7 +350,7 @@ void ws_close(ws_conn *c) {
   if (c->state == WS_OPEN && c->wsi) {
     c->closing = true;
     lws_callback_on_writable(c->wsi);
-    serve_until(c, clock_mono_ns() + 500 * 1000000LL, closed);
+    serve_until(c, clock_mono_ns() + 500 * 1000000LL, closed, false);
   }
   lws_context_destroy(c->ctx);
   ws_msg *m;

@@ -48,6 +48,13 @@ int ws_send(ws_conn *c, const void *data, size_t n, bool binary,
  * that arrived before has been returned. */
 int ws_recv(ws_conn *c, dbuf *msg, bool *binary, int64_t timeout_ns);
 
+/* Any thread: the wait of a ws_recv on c now, or of the next one, ends at
+ * once (DTO_EAGAIN when no message came; ws_send and ws_close wait as
+ * usual).  For a thread that
+ * waits on a stream and must also serve other work (lws_cancel_service).
+ * c must stay open meanwhile: the caller orders this against ws_close. */
+void ws_wake(ws_conn *c);
+
 /* Why the connection closed ("" while it is open). */
 const char *ws_error(const ws_conn *c);
 

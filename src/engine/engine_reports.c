@@ -49,6 +49,10 @@ static enum verdict check(const order *o, const broker_report *r,
       return APPLY;
     if (st == OS_REJECTED)
       return STALE;
+    /* taken (acknowledged), then refused before any fill: a live broker
+     * may do that (Alpaca: accepted, then rejected before routing) */
+    if (st == OS_ACCEPTED && o->filled == 0)
+      return APPLY;
     *why = "rejected after the broker had taken it";
     return INVALID;
   case REP_FILL:

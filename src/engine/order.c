@@ -14,9 +14,12 @@ static const uint32_t legal[OS_COUNT] = {
     [OS_PENDING_NEW] = B(OS_ACCEPTED) | B(OS_REJECTED) |
                        B(OS_PARTIALLY_FILLED) | B(OS_FILLED) |
                        B(OS_PENDING_CANCEL) | B(OS_CANCELED) | B(OS_EXPIRED),
+    /* rejected: a live broker may acknowledge receipt and refuse the
+     * order before it reaches the venue (Alpaca's "accepted" then
+     * "rejected"); the engine allows it only before any fill */
     [OS_ACCEPTED] = B(OS_PARTIALLY_FILLED) | B(OS_FILLED) |
                     B(OS_PENDING_CANCEL) | B(OS_CANCELED) | B(OS_EXPIRED) |
-                    B(OS_REPLACED),
+                    B(OS_REPLACED) | B(OS_REJECTED),
     [OS_PARTIALLY_FILLED] = B(OS_PARTIALLY_FILLED) | B(OS_FILLED) |
                             B(OS_PENDING_CANCEL) | B(OS_CANCELED) |
                             B(OS_EXPIRED) | B(OS_REPLACED),

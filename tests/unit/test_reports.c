@@ -372,7 +372,15 @@ static void test_illegal_kinds(void **state) {
   assert_false(engine_instrument_halted(w->e, 0));
   assert_false(engine_instrument_halted(w->e, 1));
 
+  /* taken, then refused before any fill (Alpaca: accepted, rejected):
+   * applied; after a fill it is a contradiction */
+  order_id a = working(w, SIDE_BUY, Q(10));
+  push(w, REP_REJECTED, a, 0, 0);
+  engine_pump(w->e);
+  assert_int_equal(oms_cget(engine_oms(w->e), a)->state, OS_REJECTED);
   order_id id = working(w, SIDE_BUY, Q(10));
+  push(w, REP_FILL, id, Q(1), Q(10));
+  engine_pump(w->e);
   r = rep(w, REP_REJECTED, id, 0, 0);
   REFUSED(w, id, &r, "rejected after the broker had taken it");
   engine_halt_instrument(w->e, 0, false, "test");

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "broker/ws.h"
+#include "core/clock.h"
 #include "core/error.h"
 
 #define SEC DTO_NS_PER_SEC
@@ -187,6 +188,41 @@ static void test_echo_text_and_binary(void **state) {
   srv_stop(&s);
 }
 
+static void *waker(void *arg) {
+  struct timespec ts = {0, 50 * 1000000L};
+  nanosleep(&ts, NULL);
+  ws_wake(arg);
+  return NULL;
+}
+
+/* ws_wake from another thread ends a ws_recv that would wait 30 s: it
+ * returns "nothing yet" and the connection still works; a wake with no
+ * wait pending ends the next one, and only that one. */
+static void test_wake(void **state) {
+  (void)state;
+  server s;
+  srv_start(&s);
+  ws_conn *c = open_ok(&s, 0);
+  dbuf m;
+  dbuf_init(&m, 1 << 20);
+  bool bin;
+  pthread_t th;
+  int64_t t0 = clock_mono_ns();
+  assert_int_equal(pthread_create(&th, NULL, waker, c), 0);
+  assert_int_equal(ws_recv(c, &m, &bin, 30 * SEC), DTO_EAGAIN);
+  pthread_join(th, NULL);
+  assert_true(clock_mono_ns() - t0 < 15 * SEC); /* woken, not timed out */
+  ws_wake(c);
+  assert_int_equal(ws_recv(c, &m, &bin, 30 * SEC), DTO_EAGAIN);
+  /* the wake was used up: a send and its echo work as before */
+  assert_int_equal(ws_send(c, "x", 1, false, SEC), 0);
+  assert_int_equal(ws_recv(c, &m, &bin, 2 * SEC), 0);
+  assert_int_equal(m.len, 1);
+  dbuf_release(&m);
+  ws_close(c);
+  srv_stop(&s);
+}
+
 static void test_fragments_joined(void **state) {
   (void)state;
   server s;
@@ -273,6 +309,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_echo_text_and_binary),
       cmocka_unit_test(test_fragments_joined),
+      cmocka_unit_test(test_wake),
       cmocka_unit_test(test_oversized_message_closes),
       cmocka_unit_test(test_server_close_after_messages),
       cmocka_unit_test(test_refusals),
