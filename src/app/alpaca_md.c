@@ -33,6 +33,7 @@ enum cnt {
   C_IGNORED,
   C_DROPPED,
   C_SUB_MISSING,
+  C_BACKFILLED,
   C_COUNT
 };
 
@@ -45,6 +46,7 @@ typedef struct amd {
   char **subs; /* the table's symbols, then the extra ones */
   size_t nsubs;
   _Atomic int64_t *last_rx, *last_ts; /* per instrument */
+  dto_time *last_bar; /* per instrument: the last bar pushed (the thread's) */
   size_t nins;
   atomic_int state;
   atomic_uint_fast64_t cnt[C_COUNT];
@@ -231,6 +233,11 @@ static void market(source *s, amd *a, alpaca_md_msg *m) {
     ts = m->quote.ts;
     ok = C_QUOTES;
   } else {
+    if (m->bar.ts <= a->last_bar[sym]) {
+      inc(a, C_IGNORED); /* had already (a backfill, a repeat) */
+      return;
+    }
+    a->last_bar[sym] = m->bar.ts;
     ev.kind = INQ_BAR;
     ev.u.bar = m->bar;
     ev.u.bar.sym = sym;
@@ -239,6 +246,49 @@ static void market(source *s, amd *a, alpaca_md_msg *m) {
   }
   note_event(a, sym, ts);
   push_event(s, a, &ev, ok);
+}
+
+static int cmp_bar(const void *x, const void *y) {
+  const bar *p = x, *q = y;
+  if (p->ts != q->ts)
+    return p->ts < q->ts ? -1 : 1;
+  return (p->sym > q->sym) - (p->sym < q->sym);
+}
+
+/* After a reconnect: the minute bars the stream missed, from the REST
+ * history (the last bar pushed to now), pushed in time order before the
+ * stream's own (later ones: messages wait in the socket meanwhile; a bar
+ * had already is dropped by market()).  A failure leaves the gap, with the
+ * reason in last_error. */
+static void backfill(source *s, amd *a) {
+  dto_time now = clock_now(&a->real);
+  bar_vec all;
+  memset(&all, 0, sizeof all);
+  for (size_t y = 0; y < a->nins; y++) {
+    if (!a->last_bar[y] || a->last_bar[y] >= now)
+      continue;
+    char err[256];
+    if (alpaca_md_warmup(&a->conf, a->ins, (sym_id)y, a->last_bar[y] + 1,
+                         now, &all, err, sizeof err))
+      set_error(a, "backfill after a reconnect: %s", err);
+  }
+  if (all.n)
+    qsort(all.v, all.n, sizeof *all.v, cmp_bar);
+  for (size_t i = 0; i < all.n; i++) {
+    const bar *b = &all.v[i];
+    if (b->ts <= a->last_bar[b->sym])
+      continue;
+    a->last_bar[b->sym] = b->ts;
+    inq_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.src = s->index;
+    ev.kind = INQ_BAR;
+    ev.u.bar = *b;
+    note_event(a, b->sym, b->ts);
+    inc(a, C_BACKFILLED);
+    push_event(s, a, &ev, C_BARS);
+  }
+  bar_vec_release(&all);
 }
 
 /* Handle one frame.  Returns -1 to go on, or an enum sess to end the
@@ -312,6 +362,7 @@ static int frame(source *s, amd *a, ws_conn *w, const dbuf *m, sess_ctx *x) {
         x->stream_t0 = mono_now();
         inc(a, C_SESSIONS);
         set_state(a, ALPACA_MD_STREAMING);
+        backfill(s, a); /* nothing on a first session: no bar yet */
       }
       break;
     case ALPACA_MD_ERROR:
@@ -451,6 +502,7 @@ static void amd_free(source *s) {
   free(a->subs);
   free((void *)a->last_rx);
   free((void *)a->last_ts);
+  free(a->last_bar);
   pthread_mutex_destroy(&a->emu);
   free(a);
 }
@@ -515,6 +567,7 @@ source *source_alpaca_new(const alpaca_conf *c, const instrument_table *ins,
   a->nins = ins->n;
   a->last_rx = xcalloc(ins->n, sizeof *a->last_rx);
   a->last_ts = xcalloc(ins->n, sizeof *a->last_ts);
+  a->last_bar = xcalloc(ins->n ? ins->n : 1, sizeof *a->last_bar);
   for (size_t i = 0; i < ins->n; i++) {
     atomic_init(&a->last_rx[i], 0);
     atomic_init(&a->last_ts[i], 0);
@@ -542,6 +595,7 @@ void alpaca_md_get_stats(const source *s, alpaca_md_stats *out) {
   out->state = (enum alpaca_md_state)atomic_load(&a->state);
   out->connects = v[C_CONNECTS];
   out->sessions = v[C_SESSIONS];
+  out->backfilled = v[C_BACKFILLED];
   out->reconnects = v[C_RECONNECTS];
   out->disconnects = v[C_DISCONNECTS];
   out->frames = v[C_FRAMES];

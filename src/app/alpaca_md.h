@@ -117,6 +117,7 @@ typedef struct alpaca_md_stats {
   uint64_t ignored;     /* other kinds (updated/daily bars, statuses, ...) */
   uint64_t dropped;     /* events the queue did not take within push_timeout */
   uint64_t sub_missing; /* symbols missing from a subscription echo */
+  uint64_t backfilled;  /* bars a reconnect missed, fetched by REST */
   uint64_t errors[ALPACA_MD_ERR_SLOTS]; /* {"T":"error"} by code */
   int last_code;        /* the last stream error code (0: none) */
   char last_error[256]; /* the last error or disconnect reason ("") */

@@ -421,6 +421,29 @@ static void do_submit(alpaca_trader *t, const order *o) {
         free(body);
         return;
       }
+    } else if (!rc && r.status == 429) {
+      /* over Alpaca's rate: it took nothing; wait as it asks (Retry-After,
+       * else X-RateLimit-Reset, else 1 s; at most a minute), then look it
+       * up as after any failure before the order is sent again */
+      int64_t wait = DTO_NS_PER_SEC;
+      if (r.retry_after >= 0)
+        wait = r.retry_after * DTO_NS_PER_SEC;
+      else if (r.rl_reset >= 0) {
+        dto_clock wall;
+        clock_real_init(&wall);
+        int64_t at = r.rl_reset * DTO_NS_PER_SEC - clock_now(&wall);
+        wait = at > 0 ? at : 0;
+      }
+      if (wait > 60 * DTO_NS_PER_SEC)
+        wait = 60 * DTO_NS_PER_SEC;
+      http_response_release(&r);
+      fail_note(t, "order POST: HTTP 429, waiting as asked");
+      COUNT(t, throttled);
+      int64_t until = clock_mono_ns() + wait;
+      while (!atomic_load(&t->stop) && clock_mono_ns() < until) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+      }
     } else {
       http_response_release(&r);
       fail_note(t, rc ? err : "order POST: server error");
@@ -851,19 +874,35 @@ int alpaca_trader_positions(alpaca_trader *t, broker_position *out,
   size_t i;
   json_t *v;
   json_array_foreach(doc, i, v) {
-    alpaca_position ap;
+    /* only what reconciliation compares: the symbol and the signed
+     * quantity (a price with 9 decimals elsewhere in the answer, which
+     * fixed point cannot hold, must not stop trading) */
+    const char *symbol = json_string_value(json_object_get(v, "symbol"));
     char err[256];
-    if (alpaca_position_from_json(v, &ap, err, sizeof err)) {
+    fx qty;
+    if (!symbol) {
+      snprintf(err, sizeof err, "GET /v2/positions: [%zu].symbol: missing "
+                                "or not a string", i);
       fail_note(t, err);
       rc = DTO_EPARSE;
       break;
     }
-    sym_id sym = instruments_find(t->ins, ap.symbol);
+    char what[96];
+    snprintf(what, sizeof what, "GET /v2/positions: %.40s.qty", symbol);
+    if ((rc = alpaca_json_fx(json_object_get(v, "qty"), false, what, &qty,
+                             err, sizeof err))) {
+      fail_note(t, err);
+      break;
+    }
+    const char *side = json_string_value(json_object_get(v, "side"));
+    if (side && !strcmp(side, "short") && qty > 0)
+      qty = -qty; /* Alpaca's qty is signed; a side says it too */
+    sym_id sym = instruments_find(t->ins, symbol);
     if (sym == SYM_NONE)
       continue;
     if (*n < max) {
       out[*n].sym = sym;
-      out[*n].qty = ap.qty; /* signed: short is negative */
+      out[*n].qty = qty; /* signed: short is negative */
     }
     (*n)++;
   }

@@ -45,6 +45,7 @@ typedef struct alpaca_trade_stats {
   uint64_t events, reports, duplicates, foreign; /* stream */
   uint64_t reconnects, errors;
   uint64_t holds; /* reconciliations the thread held for */
+  uint64_t throttled; /* order POSTs answered 429 (waited as asked) */
   uint64_t refused_local; /* orders the asset's rules refused before they
                              left (tradable, fractionable, min order size,
                              increments) */

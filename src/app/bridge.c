@@ -83,6 +83,18 @@ static int put(bridge *b, const bridge_req *r) {
   return rc;
 }
 
+bool bridge_queued(bridge *b, order_id id) {
+  bool found = false;
+  pthread_mutex_lock(&b->mu);
+  for (size_t i = 0; i < b->len && !found; i++) {
+    const bridge_req *r = &b->ring[(b->head + i) % b->cfg.capacity];
+    found = (r->op == BRIDGE_SUBMIT || r->op == BRIDGE_REPLACE) &&
+            r->o.id == id;
+  }
+  pthread_mutex_unlock(&b->mu);
+  return found;
+}
+
 void bridge_set_wake(bridge *b, void (*fn)(void *ctx), void *ctx) {
   b->wake = fn;
   b->wake_ctx = ctx;

@@ -67,6 +67,10 @@ extern const broker_ops bridge_broker_ops;
  * here: the queue already bounded them. */
 void bridge_deliver(bridge *b, const broker_report *r);
 
+/* Is a submit of order id (or a replace by it) still waiting in the FIFO,
+ * not yet taken by the I/O thread?  Any thread. */
+bool bridge_queued(bridge *b, order_id id);
+
 /* ---- the I/O thread's side ----------------------------------------------- */
 
 /* Call fn(ctx) on the engine thread after each request is queued, so an

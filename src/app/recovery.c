@@ -102,12 +102,12 @@ static void apply_state_kill(runner *r) {
 static void reconcile_and_log(runner *r, recovery *rc, size_t npos,
                               size_t nopen) {
   /* a live broker: every fill of the working orders, matched per order;
-   * commands held in the checkpoint's step are on their way (pending_new
-   * is not missing) */
+   * commands held in the checkpoint's step are on their way (sent again:
+   * not missing) */
   reconcile_opts ro = {!r->cfg->run.adopt_unknown,
                        r->cfg->run.position_tolerance,
                        r->live ? runner_reconcile_since(r) : rc->last_time,
-                       r->live};
+                       r->unsent, r->unsent_ctx};
   reconcile_result rr;
   engine_reconcile(r->e, &ro, &rr);
   runner_sync(r);

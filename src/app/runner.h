@@ -54,6 +54,9 @@ void runner_risk_release(runner_risk *r);
 typedef struct runner {
   const dto_config *cfg; /* not owned */
   bool live;             /* a live broker (runner_init_live) */
+  /* a live broker's orders not sent yet (reconcile_opts.unsent) */
+  bool (*unsent)(void *ctx, order_id id);
+  void *unsent_ctx;
   sim_clock sc;
   dto_clock clock;
   dto_clock wall; /* the real clock: a live session's log */

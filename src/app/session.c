@@ -655,6 +655,10 @@ static void stop_signals(run_session *s) {
     refuse_queued(s); /* a signal's command that came late */
 }
 
+static bool bridge_unsent(void *ctx, order_id id) {
+  return bridge_queued(ctx, id);
+}
+
 /* A new live session's warm-up: the last cfg.alpaca.warmup_bars minute
  * bars of each instrument from Alpaca's history (the past week), played
  * to the strategies in time order before the first live bar; they warm
@@ -713,7 +717,8 @@ static void live_warmup(run_session *s) {
   }
   /* one time order over the instruments (instrument order within a
    * minute, as a replay has it) */
-  qsort(all.v, all.n, sizeof *all.v, cmp_bar_time);
+  if (all.n)
+    qsort(all.v, all.n, sizeof *all.v, cmp_bar_time);
   for (size_t i = 0; i < all.n; i++) {
     runner_live_time(&s->r, bar_end(&all.v[i]));
     engine_warm_bar(s->r.e, &all.v[i]);
@@ -897,6 +902,10 @@ int session_open(const session_opts *o, run_session **out, char *err,
   s->r.sink.ctx = s;
   s->r.sink.order_done = sink_order;
   s->r.sink.fill = sink_fill;
+  if (s->live) { /* orders still queued for the adapter are on their way */
+    s->r.unsent = bridge_unsent;
+    s->r.unsent_ctx = s->br;
+  }
   s->lc.log = &s->r.log;
   if (rec.last_seq > 0)
     lifecycle_transition(&s->lc, LC_RECOVERING, "a journal to resume");
@@ -927,16 +936,16 @@ int session_open(const session_opts *o, run_session **out, char *err,
     s->next_act++; /* before the restart: not ours */
 
   if (s->live) {
-    /* Orders the engine has working are Alpaca's too: the adapter maps
-     * its reports to them and looks them up before sending any again.
-     * No order passes the gate until the first reconciliation with the
-     * running adapter (at its first connection) succeeds. */
+    /* Orders the engine has from before the restart may be Alpaca's
+     * already: the adapter maps their reports and looks each up before
+     * sending it (a command of the checkpoint's step sent again), never
+     * posting one twice.  No order passes the gate until the first
+     * reconciliation with the running adapter (at its first connection)
+     * succeeds. */
     const oms *m = engine_oms(s->r.e);
-    size_t no;
-    const order_id *ids = oms_open_ids(m, &no);
-    for (size_t i = 0; i < no; i++) {
-      const order *wo = oms_cget(m, ids[i]);
-      if (wo)
+    for (size_t i = 0; i < oms_count(m); i++) {
+      const order *wo = oms_cget(m, (order_id)i);
+      if (wo && wo->state != OS_NEW && wo->state != OS_REJECTED)
         alpaca_trader_know(s->tr, wo->id, wo->cloid);
     }
     risk_unreconciled(engine_risk_mut(s->r.e), true);
@@ -1593,7 +1602,8 @@ static void unhandled(run_session *s, const inq_event *ev, const char *why) {
 static void live_reconcile(run_session *s) {
   reconcile_opts ro = {!s->cfg.run.adopt_unknown,
                        s->cfg.run.position_tolerance,
-                       runner_reconcile_since(&s->r), true};
+                       runner_reconcile_since(&s->r), s->r.unsent,
+                       s->r.unsent_ctx};
   reconcile_result rr;
   int rc = 0;
   for (int attempt = 0; attempt < 4; attempt++) {
@@ -1625,6 +1635,10 @@ static void live_reconcile(run_session *s) {
     log_line l;
     if (log_begin(&l, &s->r.log, LOG_ERROR, "reconcile.failed")) {
       log_str(&l, "error", dto_strerror(rc));
+      alpaca_trade_stats ts;
+      alpaca_trader_stats(s->tr, &ts);
+      if (ts.last_error[0]) /* what the adapter last saw go wrong */
+        log_str(&l, "broker_error", ts.last_error);
       log_int(&l, "position_mismatches", (int64_t)rr.pos_mismatch);
       log_int(&l, "retry_ms", s->recon_backoff / 1000000);
       log_end(&l);

@@ -237,10 +237,11 @@ typedef struct reconcile_opts {
   bool cancel_unknown;
   fx position_tolerance;
   dto_time since; /* the last journaled time: fills after it were missed */
-  /* a live broker's adapter holds orders it has not sent yet: ours still
-   * pending_new are on their way, not missing (the adapter reports every
-   * order it sent as accepted or rejected before it asks to reconcile) */
-  bool pending_new_unsent;
+  /* May be NULL.  A live broker's adapter may hold orders it has not sent
+   * yet (queued behind a reconciliation): unsent(ctx, id) says so, and
+   * such an order is on its way, not missing. */
+  bool (*unsent)(void *ctx, order_id id);
+  void *unsent_ctx;
 } reconcile_opts;
 typedef struct reconcile_result {
   size_t missing, unknown, adopted, canceled, pos_mismatch;

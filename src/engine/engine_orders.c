@@ -505,16 +505,37 @@ int engine__flatten(strat *s, sym_id sym, order_id *closing,
     *why = hold;
     return DTO_EREJECT;
   }
-  /* Everything but the protective exits goes: entries, other orders.  The
-   * brackets stay armed until the closing order passes the gate (an entry
-   * that fills while its cancel is on its way still gets exits). */
+  /* A closing order already on its way (an earlier flatten's market order
+   * for the whole position, not yet filled: a live broker reports the fill
+   * after the next bar may have come) stays: canceling it and sending
+   * another would close the position twice if the first fills while its
+   * cancel travels. */
   size_t n = engine__open_snapshot(e);
+  order_id keep = ORDER_NONE;
+  for (size_t i = 0; i < n && q != 0; i++) {
+    const order *o = oms_cget(e->oms, e->scratch[i]);
+    if (o && o->strategy == s->index && o->sym == sym &&
+        order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
+        !engine__protective(e, o) && o->type == ORD_MARKET &&
+        o->side == (q > 0 ? SIDE_SELL : SIDE_BUY) &&
+        order_leaves(o) == fx_abs(q)) {
+      keep = o->id;
+      break;
+    }
+  }
+  /* Everything else but the protective exits goes: entries, other orders.
+   * The brackets stay armed until the closing order passes the gate (an
+   * entry that fills while its cancel is on its way still gets exits). */
   for (size_t i = 0; i < n; i++) {
     const order *o = oms_cget(e->oms, e->scratch[i]);
     if (o && o->strategy == s->index && o->sym == sym &&
         order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
-        !engine__protective(e, o))
+        !engine__protective(e, o) && o->id != keep)
       engine__cancel(e, o->id);
+  }
+  if (keep != ORDER_NONE) {
+    *closing = keep;
+    return 0;
   }
   dto_time t = engine__now(e);
   order *c = NULL;

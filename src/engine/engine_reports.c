@@ -116,7 +116,7 @@ static void log_report(log_line *l, const engine *e, const broker_report *r,
     log_int(l, "new_id", r->new_id);
   log_fx(l, "qty", r->qty);
   log_fx(l, "price", r->price);
-  log_time(l, "ts", r->ts);
+  log_time(l, "report_time", r->ts);
   log_str(l, "reason", broker_reason_name(r->reason));
 }
 

@@ -324,7 +324,7 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
   for (size_t i = 0; i < nopen; i++) {
     order *o = oms_get(e->oms, e->scratch[i]);
     if (!o || !order_is_working(o->state) ||
-        (opt->pending_new_unsent && o->state == OS_PENDING_NEW))
+        (opt->unsent && opt->unsent(opt->unsent_ctx, o->id)))
       continue;
     bool found = false;
     for (size_t k = 0; k < n && !found; k++)
@@ -343,6 +343,12 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
     const order_id *ids = oms_open_ids(e->oms, &no);
     for (size_t i = 0; i < no && !found; i++) {
       const order *o = oms_cget(e->oms, ids[i]);
+      found = o && !strcmp(o->cloid, bo[k].cloid);
+    }
+    /* one of ours that has just ended (a fill between the broker's two
+     * answers: open then, filled now) is not unknown */
+    for (size_t i = oms_count(e->oms); i-- > 0 && !found;) {
+      const order *o = oms_cget(e->oms, (order_id)i);
       found = o && !strcmp(o->cloid, bo[k].cloid);
     }
     if (found)

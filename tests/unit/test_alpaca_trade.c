@@ -270,6 +270,8 @@ static void rig_free(rig *g) {
   json_decref(g->filled);
 }
 
+static bool unsent(void *ctx, order_id id) { return bridge_queued(ctx, id); }
+
 /* Reports into the engine; the adapter's hold for a reconciliation (at
  * its first connection, after each reconnect) answered as the service
  * does: engine_reconcile with the adapter's queries, then resume. */
@@ -280,7 +282,7 @@ static void take_reports(rig *g) {
     for (size_t i = 0; i < n; i++) {
       if (ev[i].kind == INQ_TIMER) {
         assert_int_equal(ev[i].u.timer.id, ALPACA_TRADER_RECONCILE);
-        reconcile_opts ro = {false, 0, 0, true};
+        reconcile_opts ro = {false, 0, 0, unsent, g->b};
         reconcile_result rr;
         int rc = 0;
         for (int k = 0; k < 4; k++)

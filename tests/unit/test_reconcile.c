@@ -177,7 +177,7 @@ static void assert_blocked(world *w, bool blocked) {
 static void test_mute_broker_is_not_flat(void **state) {
   (void)state;
   world *w = boot(&without_queries);
-  reconcile_opts o = {true, 0, 0, false};
+  reconcile_opts o = {true, 0, 0, NULL, NULL};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_EUNSUPPORTED);
   assert_true(risk_is_unreconciled(engine_risk(w->e)));
@@ -189,7 +189,7 @@ static void test_failed_answer_is_not_flat(void **state) {
   (void)state;
   world *w = boot(&with_queries);
   w->f.query_rc = DTO_EIO;
-  reconcile_opts o = {true, 0, 0, false};
+  reconcile_opts o = {true, 0, 0, NULL, NULL};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_EIO);
   assert_true(risk_is_unreconciled(engine_risk(w->e)));
@@ -226,7 +226,7 @@ static void test_missing_and_unknown_orders(void **state) {
   w->f.orders[2] = bo("acct-s1-20250106-11", "5");
   w->f.orders[2].filled = F("5");
   w->f.norders = 3;
-  reconcile_opts o = {true, 0, 0, false};
+  reconcile_opts o = {true, 0, 0, NULL, NULL};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), 0);
   assert_int_equal(r.missing, 1);
@@ -251,7 +251,7 @@ static void test_positions(void **state) {
   world *w = boot(&with_queries);
   position p = {F("100"), F("1000"), 0, 0, -1};
   assert_int_equal(engine_restore_position(w->e, "acct", "", 0, &p), 0);
-  reconcile_opts o = {true, F("0.5"), 0, false};
+  reconcile_opts o = {true, F("0.5"), 0, NULL, NULL};
   reconcile_result r;
   /* the broker says flat: beyond the tolerance, no trading */
   assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_ESTATE);
@@ -295,7 +295,7 @@ static void test_missed_fills(void **state) {
   w->f.nfills = 3;
   w->f.pos[0] = (broker_position){0, F("14")};
   w->f.npos = 1;
-  reconcile_opts o = {true, 0, 4, false};
+  reconcile_opts o = {true, 0, 4, NULL, NULL};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), 0);
   assert_int_equal(w->f.asked_since, 4);
@@ -347,7 +347,7 @@ static void test_fills_matched_per_order(void **state) {
   w->f.norders = 0; /* filled: no longer open */
   w->f.pos[0] = (broker_position){0, F("10")};
   w->f.npos = 1;
-  reconcile_opts o = {true, 0, 4, true};
+  reconcile_opts o = {true, 0, 4, NULL, NULL};
   reconcile_result r;
   for (int round = 0; round < 2; round++) {
     assert_int_equal(engine_reconcile(w->e, &o, &r), 0);
@@ -389,7 +389,7 @@ static void test_fill_broker_lacks(void **state) {
   w->f.norders = 1;
   w->f.pos[0] = (broker_position){0, F("2")};
   w->f.npos = 1;
-  reconcile_opts o = {true, 0, 4, true};
+  reconcile_opts o = {true, 0, 4, NULL, NULL};
   reconcile_result r;
   assert_int_equal(engine_reconcile(w->e, &o, &r), DTO_ESTATE);
   assert_int_equal(r.fills_applied, 0);

@@ -215,6 +215,11 @@ class Order:
         self.__dict__.update(kw)
 
 
+class StampedMsg(str):
+    """A data stream message carrying its step's record (`step`), where
+    the sender notes the monotonic time it went out."""
+
+
 class Fake:
     def __init__(self, args):
         self.args = args
@@ -249,6 +254,7 @@ class Fake:
         self.activities = []
         self.events = []            # history of trade_updates events
         self.log = []
+        self.steps = []             # per step: when its bars were sent
         self.asset_ids = {s: str(uuid.uuid5(uuid.NAMESPACE_DNS,
                                             "asset." + s)) for s in self.symbols}
         self.last_equity = self.cash
@@ -921,7 +927,11 @@ class Fake:
             bars = self.by_time[t]
             for b in bars:
                 self.last[b.sym] = b
-            self.publish(bars)
+            rec = {"bar_index": self.cursor, "time": ns_to_rfc(t),
+                   "step_ns": time.monotonic_ns(), "send_ns": [],
+                   "sent_ns": []}
+            self.steps.append(rec)
+            self.publish(bars, rec)
             nxt = self.timeline[self.cursor] if self.cursor < len(
                 self.timeline) else None
             session_close = nxt is None or self.day(nxt) != self.day(t)
@@ -1037,7 +1047,7 @@ class Fake:
                 self.emit("expired", o)
         self.last_equity = self.equity()
 
-    def publish(self, bars):
+    def publish(self, bars, rec=None):
         for c in list(self.data_conns):
             if not c.authed:
                 continue
@@ -1067,7 +1077,9 @@ class Fake:
                     m.update(b.json())
                     msgs.append(m)
             if msgs:
-                c.queue.put_nowait(json.dumps(msgs, separators=(",", ":")))
+                raw = StampedMsg(json.dumps(msgs, separators=(",", ":")))
+                raw.step = rec
+                c.queue.put_nowait(raw)
 
     # state ---------------------------------------------------------------
     def position_json(self, sym):
@@ -1198,11 +1210,12 @@ def make_app(fake):
 
     @web.middleware
     async def mw(request, handler):
+        mono_ns = time.monotonic_ns()
         path = request.path
         entry = {"seq": len(fake.log) + 1, "method": request.method,
                  "path": path, "query": request.query_string,
                  "client_order_id": None, "status": None,
-                 "time": time.time()}
+                 "time": time.time(), "mono_ns": mono_ns}
         if not path.startswith("/_fake/"):
             fake.log.append(entry)
             if request.method in ("POST", "PATCH") and request.can_read_body:
@@ -1619,10 +1632,15 @@ def make_app(fake):
                 raw = await conn.queue.get()
                 if raw is None:
                     break
+                rec = getattr(raw, "step", None)
+                if rec is not None:
+                    rec["send_ns"].append(time.monotonic_ns())
                 if binary:
                     await conn.ws.send_bytes(raw.encode())
                 else:
                     await conn.ws.send_str(raw)
+                if rec is not None:
+                    rec["sent_ns"].append(time.monotonic_ns())
         except Exception:
             pass
 
@@ -1798,6 +1816,14 @@ def make_app(fake):
     @r.get("/_fake/log")
     async def lg(request):
         return jresp(fake.log)
+
+    @r.get("/_fake/steps")
+    async def steps(request):
+        """Every step: bar_index, the bar time, and time.monotonic_ns()
+        when it was taken (step_ns) and when its data stream message was
+        handed to each connection's socket (send_ns) and written (sent_ns);
+        the log's mono_ns is the same clock (bench/bench_alpaca.py)."""
+        return jresp(fake.steps)
 
     @r.post("/_fake/step")
     async def stp(request):
