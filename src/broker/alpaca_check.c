@@ -128,8 +128,115 @@ static void stream_check(report *r, const char *what, const char *url,
   ws_close(w);
 }
 
+/* "HH:MM" into minutes after midnight, or -1. */
+static int hhmm(const char *s) {
+  if (!s || strlen(s) != 5 || s[2] != ':')
+    return -1;
+  for (int i = 0; i < 5; i++)
+    if (i != 2 && (s[i] < '0' || s[i] > '9'))
+      return -1;
+  int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+  return h < 24 && m < 60 ? h * 60 + m : -1;
+}
+
+/* Alpaca's calendar against dto's, day by day, from the day of now. */
+static void calendar_check(report *r, http_client *cl, const calendar *cal,
+                           dto_time now) {
+  enum { N = ALPACA_CHECK_CALENDAR_DAYS };
+  int64_t d0 = calendar_local_day(cal, now);
+  int y, m, d;
+  char path[128], a[16], b[16], why[512], detail[512];
+  civil_from_days(d0, &y, &m, &d);
+  snprintf(a, sizeof a, "%04d-%02d-%02d", y, m, d);
+  civil_from_days(d0 + N - 1, &y, &m, &d);
+  snprintf(b, sizeof b, "%04d-%02d-%02d", y, m, d);
+  snprintf(path, sizeof path, "/v2/calendar?start=%s&end=%s", a, b);
+  json_t *doc;
+  double ms;
+  get(cl, path, &doc, &ms, why, sizeof why);
+  if (!doc) {
+    line(r, "calendar", false, why, ms);
+    return;
+  }
+  /* theirs[k]: open and close minutes of day d0 + k, or -1 (closed) */
+  int open[N], close[N];
+  for (int k = 0; k < N; k++)
+    open[k] = close[k] = -1;
+  size_t i;
+  json_t *v;
+  bool bad = !json_is_array(doc);
+  json_array_foreach(doc, i, v) {
+    const char *ds = json_string_value(json_object_get(v, "date"));
+    int o = hhmm(json_string_value(json_object_get(v, "open")));
+    int cmin = hhmm(json_string_value(json_object_get(v, "close")));
+    if (!ds || strlen(ds) != 10 || sscanf(ds, "%4d-%2d-%2d", &y, &m, &d) != 3 ||
+        !civil_valid(y, m, d) || o < 0 || cmin < 0) {
+      snprintf(detail, sizeof detail,
+               "the calendar answer is malformed: [%zu] needs date "
+               "YYYY-MM-DD, open and close HH:MM",
+               i);
+      line(r, "calendar", false, detail, ms);
+      json_decref(doc);
+      return;
+    }
+    int64_t k = days_from_civil(y, m, d) - d0;
+    if (k >= 0 && k < N) {
+      open[k] = o;
+      close[k] = cmin;
+    }
+  }
+  json_decref(doc);
+  if (bad) {
+    line(r, "calendar", false, "the calendar answer is not a list", ms);
+    return;
+  }
+  size_t used = 0, diffs = 0;
+  detail[0] = '\0';
+  for (int k = 0; k < N; k++) {
+    session s;
+    bool ours = calendar_session(cal, d0 + k, &s);
+    int oo = ours ? calendar_minute_of_day(cal, s.open) : -1;
+    int oc = ours ? calendar_minute_of_day(cal, s.close) : -1;
+    if (oo == open[k] && oc == close[k])
+      continue;
+    diffs++;
+    civil_from_days(d0 + k, &y, &m, &d);
+    char one[128];
+    if (open[k] < 0)
+      snprintf(one, sizeof one, "%04d-%02d-%02d Alpaca closed, dto open",
+               y, m, d);
+    else if (!ours)
+      snprintf(one, sizeof one, "%04d-%02d-%02d Alpaca open, dto closed",
+               y, m, d);
+    else
+      snprintf(one, sizeof one,
+               "%04d-%02d-%02d Alpaca %02d:%02d-%02d:%02d, dto "
+               "%02d:%02d-%02d:%02d",
+               y, m, d, open[k] / 60, open[k] % 60, close[k] / 60,
+               close[k] % 60, oo / 60, oo % 60, oc / 60, oc % 60);
+    if (used + strlen(one) + 3 < sizeof detail - 40)
+      used += (size_t)snprintf(detail + used, sizeof detail - used, "%s%s",
+                               diffs > 1 ? "; " : "", one);
+  }
+  if (diffs) {
+    char msg[1024];
+    snprintf(msg, sizeof msg,
+             "%zu day(s) from %s disagree with dto's %s calendar: %s (dto "
+             "would trade on a closed day or miss an open one: update dto or "
+             "do not run on those days)",
+             diffs, a, calendar_name(cal), detail);
+    line(r, "calendar", false, msg, ms);
+  } else {
+    snprintf(detail, sizeof detail,
+             "%s to %s agrees with dto's %s calendar (sessions, opens, "
+             "closes)",
+             a, b, calendar_name(cal));
+    line(r, "calendar", true, detail, ms);
+  }
+}
+
 int alpaca_check(const alpaca_conf *c, const char *const *symbols,
-                 size_t nsymbols, FILE *out, bool json) {
+                 size_t nsymbols, const calendar *cal, FILE *out, bool json) {
   report r = {out, json, 0};
   char why[512], detail[1400];
   double ms;
@@ -183,6 +290,7 @@ int alpaca_check(const alpaca_conf *c, const char *const *symbols,
 
   get(tcl, "/v2/clock", &doc, &ms, why, sizeof why);
   alpaca_clock clk;
+  bool have_clock = false;
   if (doc && alpaca_clock_from_json(doc, &clk, perr, sizeof perr)) {
     snprintf(detail, sizeof detail, "the clock answer is malformed: %s",
              perr);
@@ -194,10 +302,16 @@ int alpaca_check(const alpaca_conf *c, const char *const *symbols,
     snprintf(detail, sizeof detail, "market %s, next open %s, next close %s",
              clk.is_open ? "open" : "closed", no, nc);
     line(&r, "clock", true, detail, ms);
+    have_clock = true;
   } else {
     line(&r, "clock", false, why, ms);
   }
   json_decref(doc);
+  if (cal) {
+    dto_clock wall;
+    clock_real_init(&wall);
+    calendar_check(&r, tcl, cal, have_clock ? clk.timestamp : clock_now(&wall));
+  }
 
   for (size_t i = 0; i < nsymbols; i++) {
     char path[128], what[64];

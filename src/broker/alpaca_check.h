@@ -14,12 +14,20 @@
 #define DTO_BROKER_ALPACA_CHECK_H
 
 #include "broker/alpaca_conf.h"
+#include "market/calendar.h"
+
+/* Days of Alpaca's calendar compared with dto's. */
+#define ALPACA_CHECK_CALENDAR_DAYS 30
 
 /* Run every check of c for symbols, printing one line per check to out
- * (as JSON lines with json).  Returns 0 when everything passed, 1 when a
- * check failed (each failure's line says why).  The secret is never
- * printed. */
+ * (as JSON lines with json).  With cal (dto's calendar of the configured
+ * US equities; may be NULL), Alpaca's calendar (GET /v2/calendar) for the
+ * next ALPACA_CHECK_CALENDAR_DAYS days from its clock is compared with it
+ * day by day: a session on one side only, or other open or close times
+ * (a closure dto does not know, an early close), fails the check with the
+ * dates.  Returns 0 when everything passed, 1 when a check failed (each
+ * failure's line says why).  The secret is never printed. */
 int alpaca_check(const alpaca_conf *c, const char *const *symbols,
-                 size_t nsymbols, FILE *out, bool json);
+                 size_t nsymbols, const calendar *cal, FILE *out, bool json);
 
 #endif

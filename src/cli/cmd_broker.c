@@ -16,6 +16,8 @@ static const char usage_text[] =
     "dto trades through it, and places no order: the API keys\n"
     "(APCA_API_KEY_ID and APCA_API_SECRET_KEY from the environment) and\n"
     "the account (status, blocks, cash, buying power), the market clock,\n"
+    "Alpaca's calendar of the next 30 days against dto's (for US\n"
+    "equities: a closure or early close dto does not know fails),\n"
     "that every configured instrument is an active, tradable asset\n"
     "(shortable, fractionable), the market data API, and both streams\n"
     "(connect and authenticate).  Each line gives the round-trip time.\n"
@@ -94,7 +96,13 @@ int cmd_broker(int argc, char **argv) {
   const char **syms = xcalloc(n ? n : 1, sizeof *syms);
   for (size_t i = 0; i < n; i++)
     syms[i] = cfg.instruments.v[i].symbol;
-  int rc = alpaca_check(&ac, syms, n, stdout, json);
+  /* the calendar of the configured US equities, compared with Alpaca's */
+  const calendar *cal = NULL;
+  for (size_t i = 0; i < n && !cal; i++)
+    if (cfg.instruments.v[i].cal &&
+        !strcmp(calendar_name(cfg.instruments.v[i].cal), "us_equity"))
+      cal = cfg.instruments.v[i].cal;
+  int rc = alpaca_check(&ac, syms, n, cal, stdout, json);
   fflush(stdout);
   free(syms);
   alpaca_conf_wipe(&ac);

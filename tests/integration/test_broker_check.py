@@ -50,8 +50,8 @@ def test_everything_passes(dto_bin, fake, tmp_path):
     assert r.returncode == 0, (r.stdout, r.stderr)
     lines = [json.loads(l) for l in r.stdout.splitlines()]
     checks = {l["check"]: l for l in lines}
-    for name in ("endpoint", "account", "clock", "asset AAPL", "asset MSFT",
-                 "data API", "trading stream", "data stream"):
+    for name in ("endpoint", "account", "clock", "calendar", "asset AAPL",
+                 "asset MSFT", "data API", "trading stream", "data stream"):
         assert checks[name]["ok"], checks.get(name)
     assert "paper" in checks["endpoint"]["detail"]
     assert "ACTIVE" in checks["account"]["detail"]
@@ -90,3 +90,21 @@ def test_problems_reported(dto_bin, fake, tmp_path):
         fake.url, "http://example.com", 1))
     r = check(dto_bin, cfg)
     assert r.returncode == 2 and "loopback" in r.stderr, r.stderr
+
+
+def test_calendar_disagreement(dto_bin, tmp_path):
+    """Alpaca's calendar (the fake's NYSE table, written apart from dto's)
+    agrees with dto's for the next 30 days, the closure for President
+    Carter on 2025-01-09 and Martin Luther King day included; an
+    unscheduled closure dto does not know fails the check, named."""
+    (tmp_path / "f").mkdir()
+    f = start_fake(tmp_path / "f", "--closed", "2025-01-15")
+    try:
+        r = check(dto_bin, config(tmp_path, f), KEY, SECRET)
+        assert r.returncode == 1, r.stdout
+        cal = [l for l in r.stdout.splitlines() if "calendar" in l]
+        assert len(cal) == 1 and cal[0].startswith("FAIL"), r.stdout
+        assert "2025-01-15 Alpaca closed, dto open" in cal[0], cal[0]
+        assert "1 day(s)" in cal[0], cal[0]
+    finally:
+        stop_fake(f)

@@ -230,9 +230,18 @@ def test_assets_clock_calendar(fake):
             assert st == 404
             st, al, _ = await c.get("/v2/assets")
             assert sorted(x["symbol"] for x in al) == ["AAPL", "MSFT"]
-            st, cal, _ = await c.get("/v2/calendar")
-            assert [x["date"] for x in cal] == ["2025-01-06", "2025-01-07"]
-            assert cal[0]["open"] == "09:30"
+            # NYSE's schedule, not the bars': the closure for President
+            # Carter (Thursday 9 January) and the weekend are not sessions
+            st, cal, _ = await c.get(
+                "/v2/calendar?start=2025-01-06&end=2025-01-13")
+            assert [x["date"] for x in cal] == [
+                "2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10",
+                "2025-01-13"]
+            assert cal[0]["open"] == "09:30" and cal[0]["close"] == "16:00"
+            st, cal, _ = await c.get(
+                "/v2/calendar?start=2025-12-24&end=2025-12-26")
+            assert [(x["date"], x["close"]) for x in cal] == [
+                ("2025-12-24", "13:00"), ("2025-12-26", "16:00")]
             await c.step(1)
             st, clk, _ = await c.get("/v2/clock")
             assert clk["is_open"] is True

@@ -1333,20 +1333,32 @@ def make_app(fake):
 
     @r.get("/v2/calendar")
     async def calendar(request):
-        start = request.query.get("start")
-        end = request.query.get("end")
+        """NYSE's published schedule (NYSE_CLOSED, NYSE_EARLY below), as
+        Alpaca's calendar answers it: every weekday that is not a full
+        closure, 09:30-16:00 or 09:30-13:00 on an early close.  It does not
+        depend on the fake's bars (real Alpaca's does not either)."""
+        try:
+            start = dt.date.fromisoformat(request.query.get("start")[:10]) \
+                if request.query.get("start") else dt.date(2024, 1, 1)
+            end = dt.date.fromisoformat(request.query.get("end")[:10]) \
+                if request.query.get("end") else dt.date(2026, 12, 31)
+        except ValueError:
+            raise err(400, 40010001, "invalid date")
+        if (end - start).days > 3660:
+            raise err(422, 40010001, "range too long")
         out = []
-        for d, o, c in sessions(fake):
+        d = start
+        while d <= end:
             ds = d.isoformat()
-            if start and ds < start[:10] or end and ds > end[:10]:
-                continue
-            fo = dt.datetime.fromtimestamp(o // NS, NY)
-            fc = dt.datetime.fromtimestamp(c // NS, NY)
-            out.append({"date": ds, "open": fo.strftime("%H:%M"),
-                        "close": fc.strftime("%H:%M"),
-                        "session_open": "0400", "session_close": "2000",
-                        "settlement_date": (d + dt.timedelta(days=1))
-                        .isoformat()})
+            if d.weekday() < 5 and ds not in NYSE_CLOSED and \
+                    ds not in (args.closed or []):
+                out.append({"date": ds, "open": "09:30",
+                            "close": "13:00" if ds in NYSE_EARLY
+                            else "16:00",
+                            "session_open": "0400", "session_close": "2000",
+                            "settlement_date": (d + dt.timedelta(days=1))
+                            .isoformat()})
+            d += dt.timedelta(days=1)
         return jresp(out)
 
     def asset_json(sym):
@@ -1946,6 +1958,27 @@ def make_app(fake):
     return app
 
 
+# NYSE's holidays and early closes (1 p.m.), from its published schedule
+# (nyse.com "Holidays & Trading Hours"), 2024-2026, written here apart from
+# dto's own calendar (src/market/calendar.c) so that `dto broker check` can
+# compare the two.  2025-01-09: the national day of mourning for President
+# Carter.
+NYSE_CLOSED = {
+    "2024-01-01", "2024-01-15", "2024-02-19", "2024-03-29", "2024-05-27",
+    "2024-06-19", "2024-07-04", "2024-09-02", "2024-11-28", "2024-12-25",
+    "2025-01-01", "2025-01-09", "2025-01-20", "2025-02-17", "2025-04-18",
+    "2025-05-26", "2025-06-19", "2025-07-04", "2025-09-01", "2025-11-27",
+    "2025-12-25",
+    "2026-01-01", "2026-01-19", "2026-02-16", "2026-04-03", "2026-05-25",
+    "2026-06-19", "2026-07-03", "2026-09-07", "2026-11-26", "2026-12-25",
+}
+NYSE_EARLY = {
+    "2024-07-03", "2024-11-29", "2024-12-24",
+    "2025-07-03", "2025-11-28", "2025-12-24",
+    "2026-11-27", "2026-12-24",
+}
+
+
 def sessions(fake):
     out = []
     cur = None
@@ -1994,6 +2027,9 @@ def parse_args(argv):
     ap.add_argument("--rate-limit", type=int, default=0,
                     help="enforce N requests/minute (0: headers only)")
     ap.add_argument("--auto-ms", type=int, default=0)
+    ap.add_argument("--closed", action="append", metavar="YYYY-MM-DD",
+                    help="an unscheduled closure in /v2/calendar "
+                         "(repeatable), as for a storm or a day of mourning")
     ap.add_argument("--max-seconds", type=float, default=600)
     return ap.parse_args(argv)
 
