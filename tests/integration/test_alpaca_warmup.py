@@ -232,3 +232,59 @@ def test_warmup_on_history(dto_bin, tmp_path):
     # the seed is chosen so that the warm-up changes what happens: a
     # check that would pass without warm-up proves nothing
     assert results[50] != results[0], results
+
+
+def test_bars_missed_while_reconnecting_are_backfilled(dto_bin, tmp_path):
+    """The data stream drops; three minutes pass before dto is back (its
+    first reconnect waits at least half a second); it then fetches the bars
+    it missed by REST before the stream's own, so its strategies see every
+    bar once: 8 steps x 3 symbols, counted by dto itself at the stop."""
+    proc, port = _start_fake(tmp_path)
+    base = "http://127.0.0.1:%d" % port
+    dto = None
+    try:
+        cfg = _config(tmp_path, port, 0)
+        logf = tmp_path / "dto.log"
+        dto = subprocess.Popen([dto_bin, "run", "--config", str(cfg),
+                                "--log", str(logf)], env=_env(),
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+
+        def streaming(n):
+            lines = _log(logf) if logf.exists() else []
+            return any(l.get("event") == "feed.state" and
+                       l.get("state") == "streaming" and
+                       l.get("subscriptions", 0) >= n for l in lines)
+
+        def wait(pred, what):
+            end = time.time() + 30
+            while not pred():
+                assert dto.poll() is None, dto.stderr.read()
+                assert time.time() < end, what
+                time.sleep(0.05)
+
+        wait(lambda: streaming(1), "dto to subscribe")
+        for _ in range(3):
+            _post(base + "/_fake/step", {"n": 1})
+            time.sleep(0.3)
+        _post(base + "/_fake/faults", {"drop_data_stream": True})
+        for _ in range(3):  # while dto waits to reconnect
+            _post(base + "/_fake/step", {"n": 1})
+        wait(lambda: streaming(2), "dto to subscribe again")
+        for _ in range(2):
+            time.sleep(0.3)
+            _post(base + "/_fake/step", {"n": 1})
+        time.sleep(0.5)
+        dto.send_signal(signal.SIGTERM)
+        out, err = dto.communicate(timeout=20)
+        assert dto.returncode == 0, err
+        assert "bars 24," in out, out
+    finally:
+        if dto and dto.poll() is None:
+            dto.kill()
+            dto.wait()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
