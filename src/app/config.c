@@ -1502,12 +1502,13 @@ static int load_run(loader *L, const ynode *v) {
 
 enum {
   AL_LIVE, AL_TRADING, AL_DATA, AL_STREAM, AL_DSTREAM, AL_FEED, AL_CONNECT,
-  AL_REQUEST, AL_RETRIES, AL_RATE, AL_RECONCILE, AL_WARMUP, AL__N
+  AL_REQUEST, AL_RETRIES, AL_RATE, AL_RECONCILE, AL_WARMUP, AL_STALE, AL__N
 };
 static const char *const alpaca_keys[AL__N] = {
     "live",    "trading_url",     "data_url",        "stream_url",
     "data_stream_url", "feed",    "connect_timeout", "request_timeout",
-    "retries", "rate_limit_per_min", "reconcile_interval", "warmup_bars"};
+    "retries", "rate_limit_per_min", "reconcile_interval", "warmup_bars",
+    "stale_after"};
 
 enum { ALR_COUNT, ALR_BACKOFF, ALR_MAX, ALR__N };
 static const char *const alpaca_retry_keys[ALR__N] = {"count", "backoff",
@@ -1524,6 +1525,7 @@ void config_alpaca_defaults(cfg_alpaca *a) {
   a->rate_limit_per_min = ALPACA_RATE_LIMIT_DEFAULT;
   a->reconcile_interval = 60 * DTO_NS_PER_SEC;
   a->warmup_bars = 390;
+  a->stale_after = 120 * DTO_NS_PER_SEC;
 }
 
 /* A key name that looks like a credential: the file never holds one. */
@@ -1660,6 +1662,13 @@ static int load_alpaca(loader *L, const ynode *v) {
   if (f[AL_WARMUP] && (rc = get_int(L, f[AL_WARMUP], "warmup_bars", 0, 10000,
                                     &a->warmup_bars)))
     return rc;
+  if (f[AL_STALE]) {
+    if ((rc = get_duration(L, f[AL_STALE], "stale_after", 3600 * DTO_NS_PER_SEC,
+                           &a->stale_after)))
+      return rc;
+    if (a->stale_after < DTO_NS_PER_SEC)
+      return fail(L, f[AL_STALE], "'stale_after': must be at least 1s");
+  }
   if (f[AL_RECONCILE]) {
     if ((rc = get_duration(L, f[AL_RECONCILE], "reconcile_interval",
                            24 * 3600 * DTO_NS_PER_SEC, &a->reconcile_interval)))

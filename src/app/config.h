@@ -159,6 +159,8 @@ typedef struct cfg_alpaca {
   dto_time reconcile_interval; /* books checked against Alpaca's this often
                                   (also at start and after reconnects);
                                   default 60 s */
+  dto_time stale_after; /* an instrument without any event this long while
+                           its market is open is stale (an alert); 120 s */
   int warmup_bars; /* minute bars of history per instrument played to the
                       strategies (no orders) before a new session trades;
                       default 390, 0: none */

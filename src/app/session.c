@@ -90,6 +90,9 @@ struct run_session {
   int64_t feed_check;   /* the next look at the feed's state */
   int feed_state;       /* enum alpaca_md_state last logged; -1: none */
   uint64_t feed_sessions; /* subscriptions confirmed, last seen */
+  bool *stale;          /* per instrument: said stale, not yet fresh */
+  dto_time feed_since;  /* wall time the feed first streamed; 0: not yet */
+  int64_t stale_check;  /* the next staleness look (mono) */
 };
 
 /* The live broker's reports and signals carry this src in the queue (the
@@ -744,6 +747,7 @@ static void free_session(run_session *s) {
   alpaca_conf_wipe(&s->aconf);
   inq_free(s->q);
   free(s->last_event);
+  free(s->stale);
   free(s->paused);
   fileio_atomic_abort(s->orders_f);
   fileio_atomic_abort(s->fills_f);
@@ -1678,11 +1682,64 @@ static void watch_feed(run_session *s, int64_t now) {
   }
 }
 
+/* Staleness, once a second: an instrument whose market is open (at the
+ * market's time, the engine's clock) and that had no event (bar, trade
+ * or quote) for alpaca.stale_after of wall time is stale: a warning and a
+ * stale_data alert, once, then a line when it is fresh again.  Nothing is
+ * said before the feed has streamed for that long. */
+static void watch_staleness(run_session *s, int64_t now) {
+  if (now < s->stale_check || !s->src || !source_is_alpaca(s->src))
+    return;
+  s->stale_check = now + DTO_NS_PER_SEC;
+  dto_clock wall;
+  clock_real_init(&wall);
+  dto_time w = clock_now(&wall), age_max = s->cfg.alpaca.stale_after;
+  if (!s->feed_since) {
+    if (s->feed_state == ALPACA_MD_STREAMING)
+      s->feed_since = w;
+    return;
+  }
+  if (w - s->feed_since <= age_max)
+    return;
+  if (!s->stale)
+    s->stale = xcalloc(s->cfg.instruments.n ? s->cfg.instruments.n : 1,
+                       sizeof *s->stale);
+  dto_time mkt = clock_now(&s->r.clock);
+  for (size_t y = 0; y < s->cfg.instruments.n; y++) {
+    const calendar *cal = s->cfg.instruments.v[y].cal;
+    bool open = !cal || calendar_is_open(cal, mkt, false);
+    bool st = open && alpaca_md_stale(s->src, (sym_id)y, w, age_max);
+    if (st == s->stale[y])
+      continue;
+    s->stale[y] = st;
+    const char *sym = s->cfg.instruments.v[y].symbol;
+    dto_time rx = 0;
+    alpaca_md_last(s->src, (sym_id)y, &rx, NULL);
+    log_line l;
+    if (log_begin(&l, &s->r.log, st ? LOG_WARN : LOG_INFO,
+                  st ? "feed.stale" : "feed.fresh")) {
+      log_str(&l, "symbol", sym);
+      if (st)
+        log_int(&l, "age_ms", rx ? (w - rx) / 1000000 : -1);
+      log_end(&l);
+    }
+    if (st) {
+      char msg[200];
+      snprintf(msg, sizeof msg,
+               "no market data for %s for more than %lld s while its market "
+               "is open",
+               sym, (long long)(age_max / DTO_NS_PER_SEC));
+      engine_alert(s->r.e, "stale_data", 0, 0, msg);
+    }
+  }
+}
+
 /* Between batches: a periodic reconciliation is asked for, a failed one
- * is tried again; the feed's state is followed. */
+ * is tried again; the feed's state and freshness are followed. */
 static void live_tick(run_session *s) {
   int64_t now = clock_mono_ns();
   watch_feed(s, now);
+  watch_staleness(s, now);
   if (s->recon_held && s->recon_retry_at && now >= s->recon_retry_at) {
     live_reconcile(s);
     publish(s);

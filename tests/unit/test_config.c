@@ -89,6 +89,8 @@ static const bad bad_configs[] = {
      "t.yaml:7:13: 'feed': 'alpaca' needs accounts with 'broker: alpaca'"},
     {BASE "alpaca: {reconcile_interval: 500ms}\n",
      "t.yaml:7:30: 'reconcile_interval': must be at least 1s"},
+    {BASE "alpaca: {stale_after: 0s}\n",
+     "t.yaml:7:23: 'stale_after': must be at least 1s"},
     /* risk */
     {BASE "risk:\n  defaults:\n    max_order_qty: -1\n",
      "t.yaml:9:20: 'max_order_qty': must be at least 0"},
