@@ -135,6 +135,7 @@ struct alpaca_trader {
    * sent. */
   atomic_bool want, resume;
   atomic_bool done; /* the thread has ended */
+  atomic_bool draining; /* alpaca_trader_drain: stopping */
   bool need, waiting;
   alpaca_asset *assets; /* per instrument, read at start */
   pthread_mutex_t mu; /* stats */
@@ -623,6 +624,12 @@ static void hold_for_reconcile(alpaca_trader *t) {
   t->waiting = true;
   COUNT(t, holds);
   while (!atomic_load(&t->stop) && !atomic_exchange(&t->resume, false)) {
+    if (atomic_load(&t->draining)) {
+      /* the engine will not reconcile any more: what waits is not sent
+       * (the next start reconciles and decides) */
+      atomic_store(&t->stop, true);
+      break;
+    }
     struct timespec ts = {0, 200000};
     nanosleep(&ts, NULL);
   }
@@ -693,6 +700,7 @@ int alpaca_trader_new(const alpaca_conf *conf, const instrument_table *ins,
   atomic_init(&t->want, false);
   atomic_init(&t->resume, false);
   atomic_init(&t->done, false);
+  atomic_init(&t->draining, false);
   t->need = true; /* the first connection is reconciled too */
   pthread_mutex_init(&t->mu, NULL);
   pthread_mutex_init(&t->seen_mu, NULL);
@@ -1043,6 +1051,7 @@ const broker_ops alpaca_broker_ops = {
 void alpaca_trader_drain(alpaca_trader *t, int64_t timeout_ns) {
   if (!t || !t->started)
     return;
+  atomic_store(&t->draining, true);
   bridge_close(t->b); /* the thread ends once the requests are out */
   wake_trader(t);
   int64_t end = clock_mono_ns() + timeout_ns;

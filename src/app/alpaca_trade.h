@@ -104,7 +104,9 @@ void alpaca_trader_resume(alpaca_trader *t);
 extern const broker_ops alpaca_broker_ops;
 
 /* Stop taking requests, let the thread send those already queued (a stop's
- * cancels) for at most timeout_ns, then end it.  alpaca_trader_free after. */
+ * cancels) for at most timeout_ns, then end it; a thread held for a
+ * reconciliation sends nothing more and ends at once (the next start
+ * reconciles).  alpaca_trader_free after. */
 void alpaca_trader_drain(alpaca_trader *t, int64_t timeout_ns);
 
 /* Counters (any thread; last_error may be a moment old). */
