@@ -83,6 +83,34 @@ static int put(bridge *b, const bridge_req *r) {
   return rc;
 }
 
+size_t bridge_drop_orders(bridge *b, int reason, dto_time ts) {
+  size_t dropped = 0, kept = 0;
+  broker_report *out = NULL;
+  pthread_mutex_lock(&b->mu);
+  if (b->len)
+    out = xcalloc(b->len, sizeof *out);
+  for (size_t i = 0; i < b->len; i++) {
+    bridge_req *r = &b->ring[(b->head + i) % b->cfg.capacity];
+    if (r->op == BRIDGE_CANCEL) {
+      b->ring[(b->head + kept++) % b->cfg.capacity] = *r;
+      continue;
+    }
+    broker_report *p = &out[dropped++];
+    memset(p, 0, sizeof *p);
+    p->kind = r->op == BRIDGE_SUBMIT ? REP_REJECTED : REP_CANCEL_REJECT;
+    p->id = r->id;
+    p->new_id = ORDER_NONE;
+    p->ts = ts;
+    p->reason = reason;
+  }
+  b->len = kept;
+  pthread_mutex_unlock(&b->mu);
+  for (size_t i = 0; i < dropped; i++)
+    bridge_deliver(b, &out[i]);
+  free(out);
+  return dropped;
+}
+
 bool bridge_queued(bridge *b, order_id id) {
   bool found = false;
   pthread_mutex_lock(&b->mu);

@@ -71,6 +71,13 @@ void bridge_deliver(bridge *b, const broker_report *r);
  * not yet taken by the I/O thread?  Any thread. */
 bool bridge_queued(bridge *b, order_id id);
 
+/* Take every submit and replace out of the FIFO (cancels stay, in order)
+ * and answer them on the engine's side as never sent: a submit rejected,
+ * a replace refused (cancel reject of the old order), with reason.  For
+ * when orders must not leave (a failed reconciliation) while cancels
+ * still should.  Engine thread; returns how many were taken. */
+size_t bridge_drop_orders(bridge *b, int reason, dto_time ts);
+
 /* ---- the I/O thread's side ----------------------------------------------- */
 
 /* Call fn(ctx) on the engine thread after each request is queued, so an

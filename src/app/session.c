@@ -1628,9 +1628,18 @@ static void live_reconcile(run_session *s) {
     s->recon_next = clock_mono_ns() + s->cfg.alpaca.reconcile_interval;
     alpaca_trader_resume(s->tr);
   } else {
-    /* trading stays off (unreconciled) and the adapter stays held; tried
-     * again with backoff, 1 s doubling to a minute */
+    /* Trading stays off (unreconciled: the gate passes no new order) and
+     * the orders still queued for the adapter are answered as never sent,
+     * but the adapter is resumed: cancels (dto kill, a person's cancel)
+     * must still reach the broker.  Tried again with backoff, 1 s doubling
+     * to a minute, each time with a clean cut of its own. */
     s->n_reconcile_failures++;
+    if (bridge_drop_orders(s->br, BRR_UNRECONCILED, clock_now(&s->r.clock))) {
+      engine_poll_broker(s->r.e);
+      runner_sync(&s->r);
+    }
+    s->recon_held = false;
+    alpaca_trader_resume(s->tr);
     s->recon_backoff = s->recon_backoff ? s->recon_backoff * 2
                                         : DTO_NS_PER_SEC;
     if (s->recon_backoff > 60 * DTO_NS_PER_SEC)
@@ -1740,10 +1749,10 @@ static void live_tick(run_session *s) {
   int64_t now = clock_mono_ns();
   watch_feed(s, now);
   watch_staleness(s, now);
-  if (s->recon_held && s->recon_retry_at && now >= s->recon_retry_at) {
-    live_reconcile(s);
-    publish(s);
-  } else if (!s->recon_held && now >= s->recon_next) {
+  if (!s->recon_held && s->recon_retry_at && now >= s->recon_retry_at) {
+    s->recon_retry_at = 0;
+    alpaca_trader_ask_reconcile(s->tr);
+  } else if (!s->recon_held && !s->recon_retry_at && now >= s->recon_next) {
     s->recon_next = now + s->cfg.alpaca.reconcile_interval;
     alpaca_trader_ask_reconcile(s->tr);
   }

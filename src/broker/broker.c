@@ -8,7 +8,7 @@ static const char *const reason_names[BRR_COUNT] = {
     "none",          "invalid",      "market_closed",
     "unknown_order", "ioc_remainder", "fok_unfilled",
     "day_end",       "requested",    "oco",
-    "storage_fault"};
+    "storage_fault", "unreconciled"};
 
 const char *report_kind_name(enum report_kind k) {
   return (unsigned)k < REP_KIND_COUNT ? kind_names[k] : "?";

@@ -37,6 +37,7 @@ enum broker_reason {
   BRR_REQUESTED,      /* canceled at the client's request */
   BRR_OCO,            /* canceled because its bracket peer filled */
   BRR_STORAGE,        /* not sent: the journal could not record it */
+  BRR_UNRECONCILED,   /* not sent: the books disagree with the broker's */
   BRR_COUNT
 };
 
