@@ -207,7 +207,18 @@ def test_crash_loop(dto_bin, run, tmp_path):
                              stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
         try:
-            time.sleep(rnd.uniform(0.05, 0.5))
+            if i % 2:
+                # every other kill once the session trades: how long the
+                # start-up takes (a loaded machine, sanitizers) must not
+                # decide where the kills land
+                end = time.time() + 20
+                while p.poll() is None and time.time() < end and not (
+                        log.exists() and '"session.start"' in
+                        log.read_text()):
+                    time.sleep(0.01)
+                time.sleep(rnd.uniform(0.0, 0.3))
+            else:
+                time.sleep(rnd.uniform(0.05, 0.5))
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 killed += 1
