@@ -354,3 +354,114 @@ int alpaca_check(const alpaca_conf *c, const char *const *symbols,
   http_client_free(dcl);
   return r.failed ? 1 : 0;
 }
+
+/* ---- dto broker flatten --------------------------------------------------- */
+
+/* A DELETE on cl: the status, or 0 with the reason in why. */
+static int del(http_client *cl, const char *path, double *ms, char *why,
+               size_t cap) {
+  http_response resp;
+  memset(&resp, 0, sizeof resp);
+  int64_t t0 = clock_mono_ns();
+  int rc = http_request(cl, HTTP_DELETE, path, NULL, &resp, why, cap);
+  *ms = ms_since(t0);
+  if (rc)
+    return 0;
+  int st = resp.status;
+  if (st < 200 || st >= 300) {
+    json_error_t je;
+    json_t *e = json_loadb(resp.body, resp.len, 0, &je);
+    const char *m = e ? json_string_value(json_object_get(e, "message")) : NULL;
+    snprintf(why, cap, "HTTP %d%s%.200s", st, m ? ": " : "", m ? m : "");
+    json_decref(e);
+  }
+  http_response_release(&resp);
+  return st;
+}
+
+static bool in_list(const char *s, const char *const *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(s, v[i]))
+      return true;
+  return false;
+}
+
+int alpaca_flatten(const alpaca_conf *c, const char *const *symbols,
+                   size_t nsymbols, bool all, FILE *out, bool json) {
+  report r = {out, json, 0};
+  char why[512], detail[600], path[200];
+  http_conf hc;
+  http_client *cl = NULL;
+  alpaca_http_conf(c, false, &hc);
+  if (http_client_new(&hc, &cl, why, sizeof why)) {
+    line(&r, "trading API", false, why, -1);
+    return 1;
+  }
+  double ms;
+  json_t *doc;
+  int st;
+  /* the orders first: a working order could reopen what is closed */
+  if (all) {
+    st = del(cl, "/v2/orders", &ms, why, sizeof why);
+    line(&r, "cancel all", st >= 200 && st < 300,
+         st >= 200 && st < 300 ? "every open order of the account (DELETE "
+                                 "/v2/orders)"
+                               : why,
+         ms);
+  } else {
+    st = get(cl, "/v2/orders?status=open&limit=500&nested=false", &doc, &ms,
+             why, sizeof why);
+    if (!doc) {
+      line(&r, "open orders", false, why, ms);
+    } else {
+      size_t i, n = 0;
+      json_t *v;
+      json_array_foreach(doc, i, v) {
+        const char *sym = json_string_value(json_object_get(v, "symbol"));
+        const char *id = json_string_value(json_object_get(v, "id"));
+        if (!sym || !id || !in_list(sym, symbols, nsymbols) ||
+            strlen(id) > 64)
+          continue;
+        n++;
+        snprintf(path, sizeof path, "/v2/orders/%s", id);
+        st = del(cl, path, &ms, why, sizeof why);
+        snprintf(detail, sizeof detail, "%s %s: %s", sym, id,
+                 st >= 200 && st < 300 ? "canceled" : why);
+        line(&r, "cancel", st >= 200 && st < 300, detail, ms);
+      }
+      json_decref(doc);
+      if (!n)
+        line(&r, "open orders", true,
+             "none of the configured instruments", -1);
+    }
+  }
+  /* then each position: Alpaca cancels what holds it and closes it with a
+   * market order */
+  st = get(cl, "/v2/positions", &doc, &ms, why, sizeof why);
+  if (!doc) {
+    line(&r, "positions", false, why, ms);
+  } else {
+    size_t i, n = 0;
+    json_t *v;
+    json_array_foreach(doc, i, v) {
+      const char *sym = json_string_value(json_object_get(v, "symbol"));
+      const char *qty = json_string_value(json_object_get(v, "qty"));
+      if (!sym || strlen(sym) > 32 ||
+          (!all && !in_list(sym, symbols, nsymbols)))
+        continue;
+      n++;
+      snprintf(path, sizeof path, "/v2/positions/%s", sym);
+      st = del(cl, path, &ms, why, sizeof why);
+      snprintf(detail, sizeof detail, "%s %s: %s", sym, qty ? qty : "?",
+               st >= 200 && st < 300 ? "closing (a market order sent)" : why);
+      line(&r, "close", st >= 200 && st < 300, detail, ms);
+    }
+    json_decref(doc);
+    if (!n)
+      line(&r, "positions", true,
+           all ? "none in the account" : "none of the configured instruments",
+           -1);
+  }
+  http_client_free(cl);
+  return r.failed ? 1 : 0;
+}

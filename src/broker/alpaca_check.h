@@ -30,4 +30,14 @@
 int alpaca_check(const alpaca_conf *c, const char *const *symbols,
                  size_t nsymbols, const calendar *cal, FILE *out, bool json);
 
+/* `dto broker flatten`: at the broker itself, without dto's engine (dto
+ * down, or its books not to be trusted), cancel the open orders and close
+ * the positions of the configured symbols (all: of the whole account,
+ * with Alpaca's cancel-all, DELETE /v2/orders).  Orders first, then each
+ * position with DELETE /v2/positions/{symbol} (Alpaca sends the closing
+ * market order).  One line per action to out; 0 when every request
+ * succeeded, 1 otherwise. */
+int alpaca_flatten(const alpaca_conf *c, const char *const *symbols,
+                   size_t nsymbols, bool all, FILE *out, bool json);
+
 #endif

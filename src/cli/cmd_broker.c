@@ -1,16 +1,20 @@
 /* cmd_broker.c - `dto broker check`: a live broker's account, endpoints and
- * instruments checked before trading, without placing an order. */
+ * instruments checked before trading, without placing an order; `dto
+ * broker flatten`: orders canceled and positions closed at the broker
+ * itself, for when dto is down. */
 #include "cli/cli.h"
 
 #include <getopt.h>
 
 #include "app/config.h"
+#include "app/state.h"
 #include "broker/alpaca_check.h"
 #include "core/alloc.h"
 #include "core/error.h"
 
 static const char usage_text[] =
     "usage: dto broker check --config FILE [--json]\n"
+    "       dto broker flatten --config FILE [--all] --yes [--json]\n"
     "\n"
     "Checks the broker of the configuration (its alpaca: section) before\n"
     "dto trades through it, and places no order: the API keys\n"
@@ -26,23 +30,37 @@ static const char usage_text[] =
     "      --json          one JSON object per check\n"
     "  -h, --help          this text\n"
     "\n"
-    "Exit status: 0 every check passed, 1 a check failed (its line says\n"
-    "why), 2 usage or configuration error.\n";
+    "flatten: at the broker itself, without dto running (dto down, or its\n"
+    "books not to be trusted), cancels the open orders and closes the\n"
+    "positions of the configured instruments (--all: of the whole account,\n"
+    "with Alpaca's cancel-all); Alpaca closes each position with a market\n"
+    "order.  It refuses while dto run holds the configuration's state\n"
+    "folder (use dto ctl flatten then), and without --yes.\n"
+    "\n"
+    "      --all           flatten: every order and position of the account\n"
+    "      --yes           flatten: do it (it sends market orders)\n"
+    "\n"
+    "Exit status: 0 every check (action) succeeded, 1 one failed (its\n"
+    "line says why), 2 usage or configuration error, or refused.\n";
 
 int cmd_broker(int argc, char **argv) {
   static const struct option opts[] = {
       {"config", required_argument, NULL, 'c'},
       {"json", no_argument, NULL, 'j'},
+      {"all", no_argument, NULL, 'a'},
+      {"yes", no_argument, NULL, 'y'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
     fputs(usage_text, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
-  if (strcmp(argv[1], "check"))
+  bool flatten = !strcmp(argv[1], "flatten");
+  if (strcmp(argv[1], "check") && !flatten)
     return cli_usage_error("broker", "unknown subcommand '%s' (expected "
-                                     "check)",
+                                     "check or flatten)",
                            argv[1]);
+  bool all = false, yes = false;
   argc--;
   argv++;
   const char *config = NULL;
@@ -57,6 +75,12 @@ int cmd_broker(int argc, char **argv) {
       break;
     case 'j':
       json = true;
+      break;
+    case 'a':
+      all = true;
+      break;
+    case 'y':
+      yes = true;
       break;
     case 'h':
       fputs(usage_text, stdout);
@@ -92,6 +116,39 @@ int cmd_broker(int argc, char **argv) {
     config_release(&cfg);
     return 2;
   }
+  if (!flatten && (all || yes)) {
+    alpaca_conf_wipe(&ac);
+    config_release(&cfg);
+    return cli_usage_error("broker", "--all and --yes are for flatten");
+  }
+  if (flatten) {
+    /* never behind a running dto's back: it would trade on books the
+     * broker no longer has */
+    char dir[4096];
+    long pid = 0;
+    state_dir(&cfg, dir, sizeof dir);
+    int lrc = state_lock_holder(dir, &pid, err, sizeof err);
+    if ((lrc == 0 && pid > 0) || lrc == DTO_EBUSY) {
+      fprintf(stderr,
+              "dto: dto run (pid %ld) is running on this configuration's "
+              "state folder %s: use 'dto ctl flatten' (or stop it first)\n",
+              pid, dir);
+      alpaca_conf_wipe(&ac);
+      config_release(&cfg);
+      return 2;
+    }
+    if (!yes) {
+      fprintf(stderr,
+              "dto: this cancels %s and closes %s at %s (%s) with market "
+              "orders: add --yes to do it\n",
+              all ? "every open order" : "the configured instruments' orders",
+              all ? "every position of the account" : "their positions",
+              ac.trading_url, ac.live ? "LIVE, real money" : "paper");
+      alpaca_conf_wipe(&ac);
+      config_release(&cfg);
+      return 2;
+    }
+  }
   size_t n = cfg.instruments.n;
   const char **syms = xcalloc(n ? n : 1, sizeof *syms);
   for (size_t i = 0; i < n; i++)
@@ -102,7 +159,8 @@ int cmd_broker(int argc, char **argv) {
     if (cfg.instruments.v[i].cal &&
         !strcmp(calendar_name(cfg.instruments.v[i].cal), "us_equity"))
       cal = cfg.instruments.v[i].cal;
-  int rc = alpaca_check(&ac, syms, n, cal, stdout, json);
+  int rc = flatten ? alpaca_flatten(&ac, syms, n, all, stdout, json)
+                   : alpaca_check(&ac, syms, n, cal, stdout, json);
   fflush(stdout);
   free(syms);
   alpaca_conf_wipe(&ac);

@@ -108,3 +108,119 @@ def test_calendar_disagreement(dto_bin, tmp_path):
         assert "1 day(s)" in cal[0], cal[0]
     finally:
         stop_fake(f)
+
+
+def _rest(fake, method, path, body=None):
+    import urllib.request
+    req = urllib.request.Request(
+        fake.url + path, method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            t = r.read()
+            return json.loads(t) if t else None
+    except urllib.error.HTTPError as e:
+        return {"status": e.code}
+
+
+def _state(fake):
+    import urllib.request
+    with urllib.request.urlopen(fake.url + "/_fake/state", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def flatten(dto_bin, cfg, *extra):
+    env = dict(os.environ)
+    env.pop("APCA_API_BASE_URL", None)
+    env.pop("APCA_API_DATA_URL", None)
+    env["APCA_API_KEY_ID"], env["APCA_API_SECRET_KEY"] = KEY, SECRET
+    return subprocess.run([dto_bin, "broker", "flatten", "--config",
+                           str(cfg), *extra], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def test_flatten_at_the_broker(dto_bin, tmp_path):
+    """`dto broker flatten`: without dto, the configured instruments' open
+    orders are canceled and their positions closed at the broker; another
+    symbol of the account is left alone; nothing happens without --yes;
+    --all takes the whole account with Alpaca's cancel-all."""
+    (tmp_path / "f").mkdir()
+    f = start_fake(tmp_path / "f")
+    try:
+        cfg = config(tmp_path, f, symbols=("AAPL",))
+        # a position in AAPL and in MSFT (filled at the first bar), and a
+        # far limit order in each that stays open
+        for sym in ("AAPL", "MSFT"):
+            _rest(f, "POST", "/v2/orders", {
+                "symbol": sym, "qty": "3", "side": "buy", "type": "market",
+                "time_in_force": "day"})
+        _rest(f, "POST", "/_fake/step", {"n": 1})
+        for sym in ("AAPL", "MSFT"):
+            _rest(f, "POST", "/v2/orders", {
+                "symbol": sym, "qty": "1", "side": "buy", "type": "limit",
+                "limit_price": "1", "time_in_force": "gtc"})
+        st = _state(f)
+        assert {p["symbol"]: p["qty"] for p in st["positions"]} == \
+            {"AAPL": "3", "MSFT": "3"}
+        # without --yes: refused, nothing sent
+        r = flatten(dto_bin, cfg)
+        assert r.returncode == 2 and "--yes" in r.stderr, r.stderr
+        assert "paper" in r.stderr
+        assert _state(f)["orders"] == st["orders"]
+        r = flatten(dto_bin, cfg, "--yes")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "cancel" in r.stdout and "close" in r.stdout, r.stdout
+        _rest(f, "POST", "/_fake/step", {"n": 1})  # the closing order fills
+        st = _state(f)
+        assert {p["symbol"]: p["qty"] for p in st["positions"]} == \
+            {"MSFT": "3"}
+        open_ = [(o["symbol"], o["status"]) for o in st["orders"]
+                 if o["type"] == "limit"]
+        assert sorted(open_) == [("AAPL", "canceled"), ("MSFT", "new")], \
+            open_
+        # the whole account, with cancel-all
+        r = flatten(dto_bin, cfg, "--all", "--yes", "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        checks = [json.loads(l)["check"] for l in r.stdout.splitlines()]
+        assert checks[0] == "cancel all" and "close" in checks, checks
+        _rest(f, "POST", "/_fake/step", {"n": 1})
+        st = _state(f)
+        assert st["positions"] == []
+        assert all(o["status"] in ("filled", "canceled")
+                   for o in st["orders"]), st["orders"]
+        log = [e for e in json.loads(
+            __import__("urllib.request").request.urlopen(
+                f.url + "/_fake/log", timeout=10).read())]
+        assert any(e["method"] == "DELETE" and e["path"] == "/v2/orders"
+                   for e in log)
+        assert SECRET not in r.stdout + r.stderr
+    finally:
+        stop_fake(f)
+
+
+def test_flatten_refused_while_dto_runs(dto_bin, tmp_path):
+    """A running dto holds its state folder: flatten behind its back is
+    refused, pointing at dto ctl flatten."""
+    cfg = config(tmp_path, type("F", (), {"url": "http://127.0.0.1:9",
+                                          "ws_url": "ws://127.0.0.1:9"}))
+    state = tmp_path / "var"
+    state.mkdir()
+    # hold the lock as dto run does (a write lock on dto.lock); the lock is
+    # taken by a child so that the kernel names another pid
+    child = subprocess.Popen(
+        ["/usr/bin/python3", "-c",
+         "import fcntl,os,sys,time\n"
+         "fd=os.open(sys.argv[1],os.O_RDWR|os.O_CREAT,0o600)\n"
+         "fcntl.lockf(fd,fcntl.LOCK_EX)\n"
+         "print('locked',flush=True)\n"
+         "time.sleep(30)\n", str(state / "dto.lock")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "locked"
+        r = flatten(dto_bin, cfg, "--yes")
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "dto ctl flatten" in r.stderr and str(child.pid) in r.stderr
+    finally:
+        child.kill()
+        child.wait()
