@@ -181,7 +181,8 @@ def dto_env(key=KEY, secret=SECRET):
 
 
 def write_config(path, fake, store=None, reconcile_interval="2s",
-                 feed=None, params="fast: 2, slow: 3", extra=""):
+                 feed=None, params="fast: 2, slow: 3", extra="",
+                 alpaca_extra=""):
     text = """\
 log_level: info
 accounts:
@@ -202,7 +203,7 @@ alpaca:
   data_stream_url: {fake.ws_url if fake else "ws://127.0.0.1:9"}/v2/iex
   rate_limit_per_min: 10000
   reconcile_interval: {reconcile_interval}
-run:
+{alpaca_extra}run:
   state_dir: state
 """
     if feed:
@@ -295,6 +296,46 @@ def parse_rfc3339(s):
     dt = datetime.strptime(s, "%Y-%m-%dT%H:%M:%S").replace(
         tzinfo=timezone.utc)
     return float(D(int(dt.timestamp())) + frac)
+
+
+class LiveRun:
+    """A fake Alpaca (start_fake with fake_args) and one `dto run` against
+    it (write_config with cfg), both stopped on leaving the with block."""
+
+    def __init__(self, dto_bin, tmp_path, fake_args=(), **cfg):
+        self.tmp = Path(tmp_path)
+        self.fake = start_fake(self.tmp, *fake_args, max_seconds=90)
+        try:
+            self.cfg = write_config(self.tmp / "c.yaml", self.fake, **cfg)
+            self.dto = Dto(dto_bin, self.cfg, self.tmp / "out",
+                           self.tmp / "dto.log")
+        except BaseException:
+            stop_proc(self.fake.proc)
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.dto.stop(signal.SIGTERM)
+        dump_fake(self.fake, self.tmp)
+        stop_proc(self.fake.proc)
+
+    def events(self, name):
+        return [l for l in self.dto.lines() if event_name(l) == name]
+
+    def wait(self, pred, what, timeout=30):
+        """Until pred(), while dto lives."""
+        def ok():
+            assert self.dto.alive(), self.dto.stderr()[-3000:]
+            return pred()
+        return wait_until(ok, timeout, 0.05, what)
+
+    def wait_ready(self):
+        """dto reconciled and its market data subscribed."""
+        self.wait(lambda: self.events("reconcile.ok") and any(
+            l.get("state") == "streaming" for l in self.events("feed.state")),
+            "dto to reconcile and subscribe")
 
 
 def wait_until(pred, timeout, interval=0.1, what="condition"):

@@ -13,89 +13,13 @@ seed is chosen so), so the test fails if the history does not reach the
 strategy or reaches it wrongly.
 """
 import json
-import os
-import signal
-import subprocess
 import time
 import urllib.request
 
-from test_fake_alpaca import PY, FAKE, KEY, SECRET
+from alpaca_books import KEY, SECRET, SYMBOLS, LiveRun
+from test_alpaca_feed import GEN
 
-SYMS = ("AAPL", "MSFT", "SPY")
-
-
-def _get(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.loads(r.read())
-
-
-def _post(url, body=None):
-    req = urllib.request.Request(url, data=json.dumps(body or {}).encode(),
-                                 method="POST")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
-
-
-def _start_fake(tmp_path):
-    pf = tmp_path / "port"
-    proc = subprocess.Popen(
-        [PY, str(FAKE), "--host", "127.0.0.1", "--port", "0", "--port-file",
-         str(pf), "--symbols", ",".join(SYMS), "--days", "1", "--seed", "7",
-         "--start-index", "100", "--key", KEY, "--secret", SECRET,
-         "--max-seconds", "90"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    end = time.time() + 10
-    while time.time() < end:
-        if pf.exists() and pf.read_text().strip():
-            return proc, int(pf.read_text())
-        assert proc.poll() is None, proc.stderr.read().decode()
-        time.sleep(0.02)
-    proc.kill()
-    raise AssertionError("the fake did not start")
-
-
-def _config(tmp_path, port, warmup):
-    url = "http://127.0.0.1:%d" % port
-    text = f"""accounts:
-  - id: live
-    broker: alpaca
-    cash: 100000
-instruments:
-{"".join(f"  - symbol: {s}{chr(10)}" for s in SYMS)}strategies:
-  - id: mac
-    type: ma_crossover
-    symbols: [{", ".join(SYMS)}]
-    allocation: 90000
-    params: {{ fast: 2, slow: 3 }}
-alpaca:
-  trading_url: {url}
-  data_url: {url}
-  data_stream_url: ws://127.0.0.1:{port}/v2/iex
-  rate_limit_per_min: 10000
-  warmup_bars: {warmup}
-"""
-    p = tmp_path / "c.yaml"
-    p.write_text(text)
-    return p
-
-
-def _env():
-    env = dict(os.environ)
-    env.pop("APCA_API_BASE_URL", None)
-    env.pop("APCA_API_DATA_URL", None)
-    env["APCA_API_KEY_ID"] = KEY
-    env["APCA_API_SECRET_KEY"] = SECRET
-    return env
-
-
-def _log(path):
-    out = []
-    for line in open(path):
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
+SYMS = SYMBOLS
 
 
 LIVE = 8  # live bars stepped
@@ -134,48 +58,20 @@ def _first_buy(closes, start):
 
 def _session(dto_bin, tmp_path, warmup):
     """A new dto session against a fresh fake: ready, then LIVE bars
-    stepped one at a time; returns dto's log, the fake's orders and log,
-    and each symbol's published closes."""
-    proc, port = _start_fake(tmp_path)
-    base = "http://127.0.0.1:%d" % port
-    dto = None
-    try:
-        cfg = _config(tmp_path, port, warmup)
-        logf = tmp_path / "dto.log"
-        dto = subprocess.Popen([dto_bin, "run", "--config", str(cfg),
-                                "--log", str(logf)], env=_env(),
-                               stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-        end = time.time() + 30
-        while time.time() < end:
-            assert dto.poll() is None, dto.stderr.read().decode()
-            lines = _log(logf) if logf.exists() else []
-            if any(l.get("event") == "reconcile.ok" for l in lines) and \
-                    any(l.get("event") == "feed.state" and
-                        l.get("state") == "streaming" for l in lines):
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("dto did not reconcile and subscribe in 30 s")
-        posts_before = [e for e in _get(base + "/_fake/log")
+    stepped one at a time; returns dto's log, the fake's orders, the order
+    POSTs made before the market moved, and each symbol's closes."""
+    with LiveRun(dto_bin, tmp_path, GEN,
+                 alpaca_extra=f"  warmup_bars: {warmup}\n") as r:
+        r.wait_ready()
+        posts_before = [e for e in r.fake.log()
                         if e["method"] == "POST" and e["path"] == "/v2/orders"]
         for _ in range(LIVE):
-            _post(base + "/_fake/step", {"n": 1})
+            r.fake.step()
             time.sleep(0.4)  # the bar reaches dto, its order the fake
-        state = _get(base + "/_fake/state")
-        closes = {s: _bars(base, s) for s in SYMS}
-        dto.send_signal(signal.SIGTERM)
-        assert dto.wait(timeout=20) == 0, dto.stderr.read().decode()
-        return _log(logf), state["orders"], posts_before, closes
-    finally:
-        if dto and dto.poll() is None:
-            dto.kill()
-            dto.wait()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        orders = r.fake.state()["orders"]
+        closes = {s: _bars(r.fake.url, s) for s in SYMS}
+        assert r.dto.stop() == 0, r.dto.stderr()[-3000:]
+        return r.dto.lines(), orders, posts_before, closes
 
 
 def _first_orders(orders, closes):
@@ -239,52 +135,25 @@ def test_bars_missed_while_reconnecting_are_backfilled(dto_bin, tmp_path):
     first reconnect waits at least half a second); it then fetches the bars
     it missed by REST before the stream's own, so its strategies see every
     bar once: 8 steps x 3 symbols, counted by dto itself at the stop."""
-    proc, port = _start_fake(tmp_path)
-    base = "http://127.0.0.1:%d" % port
-    dto = None
-    try:
-        cfg = _config(tmp_path, port, 0)
-        logf = tmp_path / "dto.log"
-        dto = subprocess.Popen([dto_bin, "run", "--config", str(cfg),
-                                "--log", str(logf)], env=_env(),
-                               stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-
+    with LiveRun(dto_bin, tmp_path, GEN,
+                 alpaca_extra="  warmup_bars: 0\n") as r:
         def streaming(n):
-            lines = _log(logf) if logf.exists() else []
-            return any(l.get("event") == "feed.state" and
-                       l.get("state") == "streaming" and
-                       l.get("subscriptions", 0) >= n for l in lines)
+            return any(l.get("state") == "streaming" and
+                       l.get("subscriptions", 0) >= n
+                       for l in r.events("feed.state"))
 
-        def wait(pred, what):
-            end = time.time() + 30
-            while not pred():
-                assert dto.poll() is None, dto.stderr.read()
-                assert time.time() < end, what
-                time.sleep(0.05)
-
-        wait(lambda: streaming(1), "dto to subscribe")
+        r.wait_ready()
         for _ in range(3):
-            _post(base + "/_fake/step", {"n": 1})
+            r.fake.step()
             time.sleep(0.3)
-        _post(base + "/_fake/faults", {"drop_data_stream": True})
+        r.fake.faults(drop_data_stream=True)
         for _ in range(3):  # while dto waits to reconnect
-            _post(base + "/_fake/step", {"n": 1})
-        wait(lambda: streaming(2), "dto to subscribe again")
+            r.fake.step()
+        r.wait(lambda: streaming(2), "dto to subscribe again")
         for _ in range(2):
             time.sleep(0.3)
-            _post(base + "/_fake/step", {"n": 1})
+            r.fake.step()
         time.sleep(0.5)
-        dto.send_signal(signal.SIGTERM)
-        out, err = dto.communicate(timeout=20)
-        assert dto.returncode == 0, err
-        assert "bars 24," in out, out
-    finally:
-        if dto and dto.poll() is None:
-            dto.kill()
-            dto.wait()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        assert r.dto.stop() == 0, r.dto.stderr()[-3000:]
+        stop = r.events("session.stop")
+        assert stop and stop[0]["bars"] == 8 * len(SYMS), stop
