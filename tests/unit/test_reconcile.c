@@ -268,24 +268,27 @@ static void test_positions(void **state) {
   shut(w);
 }
 
-/* Fills the broker made while we were down are applied before anything
- * else: a partly filled order stays working with the right quantity, an
- * order filled in full is filled (not "missing"), positions then agree. */
-static void test_missed_fills(void **state) {
-  (void)state;
-  world *w = boot(&with_queries);
+/* Restore a working GTC limit buy of 10 at limit under cloid. */
+static void restore_buy(world *w, const char *cloid, const char *limit) {
   order t;
   memset(&t, 0, sizeof t);
   t.side = SIDE_BUY;
   t.type = ORD_LIMIT;
   t.tif = TIF_GTC;
   t.qty = F("10");
-  t.limit_price = F("9");
+  t.limit_price = fx_(limit);
   t.peer = ORDER_NONE;
-  assert_int_equal(
-      engine_restore_order(w->e, "acct", "s1", "acct-s1-20250106-1", &t), 0);
-  assert_int_equal(
-      engine_restore_order(w->e, "acct", "s1", "acct-s1-20250106-2", &t), 0);
+  assert_int_equal(engine_restore_order(w->e, "acct", "s1", cloid, &t), 0);
+}
+
+/* Fills the broker made while we were down are applied before anything
+ * else: a partly filled order stays working with the right quantity, an
+ * order filled in full is filled (not "missing"), positions then agree. */
+static void test_missed_fills(void **state) {
+  (void)state;
+  world *w = boot(&with_queries);
+  restore_buy(w, "acct-s1-20250106-1", "9");
+  restore_buy(w, "acct-s1-20250106-2", "9");
   w->f.orders[0] = bo("acct-s1-20250106-1", "10");
   w->f.orders[0].filled = F("4");
   w->f.norders = 1; /* the second filled in full: no longer open */
@@ -322,16 +325,8 @@ static void test_missed_fills(void **state) {
 static void test_fills_matched_per_order(void **state) {
   (void)state;
   world *w = boot(&with_queries);
-  order t;
-  memset(&t, 0, sizeof t);
-  t.side = SIDE_BUY;
-  t.type = ORD_LIMIT;
-  t.tif = TIF_GTC;
-  t.qty = F("10");
-  t.limit_price = F("9.5");
-  t.peer = ORDER_NONE;
   const char *cl = "acct-s1-20250106-1";
-  assert_int_equal(engine_restore_order(w->e, "acct", "s1", cl, &t), 0);
+  restore_buy(w, cl, "9.5");
   w->f.reps[0] = (broker_report){REP_FILL, 0, ORDER_NONE, F("3"), F("9.1"),
                                  6, 0};
   w->f.nreps = 1;
@@ -367,16 +362,8 @@ static void test_fills_matched_per_order(void **state) {
 static void test_fill_broker_lacks(void **state) {
   (void)state;
   world *w = boot(&with_queries);
-  order t;
-  memset(&t, 0, sizeof t);
-  t.side = SIDE_BUY;
-  t.type = ORD_LIMIT;
-  t.tif = TIF_GTC;
-  t.qty = F("10");
-  t.limit_price = F("9.5");
-  t.peer = ORDER_NONE;
   const char *cl = "acct-s1-20250106-1";
-  assert_int_equal(engine_restore_order(w->e, "acct", "s1", cl, &t), 0);
+  restore_buy(w, cl, "9.5");
   w->f.reps[0] = (broker_report){REP_FILL, 0, ORDER_NONE, F("1"), F("7"), 6,
                                  0};
   w->f.nreps = 1;
