@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "app/alpaca_md.h"
 
+#include "app/feed.h"
+
 #include <jansson.h>
 #include <stdarg.h>
 #include <time.h>
@@ -248,13 +250,6 @@ static void market(source *s, amd *a, alpaca_md_msg *m) {
   push_event(s, a, &ev, ok);
 }
 
-static int cmp_bar(const void *x, const void *y) {
-  const bar *p = x, *q = y;
-  if (p->ts != q->ts)
-    return p->ts < q->ts ? -1 : 1;
-  return (p->sym > q->sym) - (p->sym < q->sym);
-}
-
 /* After a reconnect: the minute bars the stream missed, from the REST
  * history (the last bar pushed to now), pushed in time order before the
  * stream's own (later ones: messages wait in the socket meanwhile; a bar
@@ -273,7 +268,7 @@ static void backfill(source *s, amd *a) {
       set_error(a, "backfill after a reconnect: %s", err);
   }
   if (all.n)
-    qsort(all.v, all.n, sizeof *all.v, cmp_bar);
+    qsort(all.v, all.n, sizeof *all.v, feed_cmp_bar);
   for (size_t i = 0; i < all.n; i++) {
     const bar *b = &all.v[i];
     if (b->ts <= a->last_bar[b->sym])
@@ -399,7 +394,7 @@ done:
 
 /* ---- one connection ------------------------------------------------------ */
 
-static int session(source *s, amd *a, dbuf *m, sess_ctx *x) {
+static int stream_session(source *s, amd *a, dbuf *m, sess_ctx *x) {
   memset(x, 0, sizeof *x);
   set_state(a, ALPACA_MD_CONNECTING);
   inc(a, C_CONNECTS);
@@ -463,7 +458,7 @@ static int amd_run(source *s) {
     if (!first)
       inc(a, C_RECONNECTS);
     sess_ctx x;
-    int r = session(s, a, &m, &x);
+    int r = stream_session(s, a, &m, &x);
     if (r == SESS_STOP) {
       set_state(a, ALPACA_MD_STOPPED);
       break;

@@ -667,13 +667,6 @@ static bool bridge_unsent(void *ctx, order_id id) {
  * to the strategies in time order before the first live bar; they warm
  * indicators and make no order (engine_warm_bar).  A failure only leaves
  * the strategies cold: it is logged, and the session goes on. */
-static int cmp_bar_time(const void *a, const void *b) {
-  const bar *x = a, *y = b;
-  if (x->ts != y->ts)
-    return x->ts < y->ts ? -1 : 1;
-  return (x->sym > y->sym) - (x->sym < y->sym);
-}
-
 static void live_warmup(run_session *s) {
   size_t want = (size_t)s->cfg.alpaca.warmup_bars;
   if (!want)
@@ -721,7 +714,7 @@ static void live_warmup(run_session *s) {
   /* one time order over the instruments (instrument order within a
    * minute, as a replay has it) */
   if (all.n)
-    qsort(all.v, all.n, sizeof *all.v, cmp_bar_time);
+    qsort(all.v, all.n, sizeof *all.v, feed_cmp_bar);
   for (size_t i = 0; i < all.n; i++) {
     runner_live_time(&s->r, bar_end(&all.v[i]));
     engine_warm_bar(s->r.e, &all.v[i]);

@@ -46,6 +46,17 @@ static double ms_since(int64_t t0) {
 }
 
 
+/* Why an answer is not a success: its status and Alpaca's error message
+ * ({"code":..., "message":"..."}) when the body has one. */
+static void status_why(const http_response *resp, char *why, size_t cap) {
+  json_error_t je;
+  json_t *e = json_loadb(resp->body, resp->len, 0, &je);
+  const char *m = e ? json_string_value(json_object_get(e, "message")) : NULL;
+  snprintf(why, cap, "HTTP %d%s%.200s", resp->status, m ? ": " : "",
+           m ? m : "");
+  json_decref(e);
+}
+
 /* A GET on cl; *doc the parsed JSON body of a 2xx answer (NULL else).
  * Returns the status, or 0 with the reason in why when there was no
  * answer. */
@@ -66,12 +77,7 @@ static int get(http_client *cl, const char *path, json_t **doc, double *ms,
     if (!*doc)
       snprintf(why, cap, "the answer is not JSON (%s)", je.text);
   } else {
-    /* Alpaca's error body: {"code":..., "message":"..."} */
-    json_error_t je;
-    json_t *e = json_loadb(resp.body, resp.len, 0, &je);
-    const char *m = e ? json_string_value(json_object_get(e, "message")) : NULL;
-    snprintf(why, cap, "HTTP %d%s%.200s", st, m ? ": " : "", m ? m : "");
-    json_decref(e);
+    status_why(&resp, why, cap);
   }
   http_response_release(&resp);
   return st;
@@ -368,13 +374,8 @@ static int del(http_client *cl, const char *path, double *ms, char *why,
   if (rc)
     return 0;
   int st = resp.status;
-  if (st < 200 || st >= 300) {
-    json_error_t je;
-    json_t *e = json_loadb(resp.body, resp.len, 0, &je);
-    const char *m = e ? json_string_value(json_object_get(e, "message")) : NULL;
-    snprintf(why, cap, "HTTP %d%s%.200s", st, m ? ": " : "", m ? m : "");
-    json_decref(e);
-  }
+  if (st < 200 || st >= 300)
+    status_why(&resp, why, cap);
   http_response_release(&resp);
   return st;
 }
