@@ -214,6 +214,38 @@ int bridge_next(bridge *b, bridge_req *out, int64_t timeout_ns) {
   return rc;
 }
 
+int bridge_take_submit(bridge *b, order_id id, bridge_req *out,
+                       int64_t timeout_ns) {
+  struct timespec dl;
+  clock_gettime(CLOCK_MONOTONIC, &dl);
+  int64_t ns = (int64_t)dl.tv_nsec + (timeout_ns > 0 ? timeout_ns : 0);
+  dl.tv_sec += (time_t)(ns / DTO_NS_PER_SEC);
+  dl.tv_nsec = (long)(ns % DTO_NS_PER_SEC);
+  size_t cap = b->cfg.capacity;
+  pthread_mutex_lock(&b->mu);
+  int rc = DTO_EAGAIN;
+  bool last = false; /* the wait ran out: one more look */
+  for (;;) {
+    size_t i = 0;
+    while (i < b->len && !(b->ring[(b->head + i) % cap].op == BRIDGE_SUBMIT &&
+                           b->ring[(b->head + i) % cap].o.id == id))
+      i++;
+    if (i < b->len) {
+      *out = b->ring[(b->head + i) % cap];
+      for (size_t k = i; k + 1 < b->len; k++) /* close the gap */
+        b->ring[(b->head + k) % cap] = b->ring[(b->head + k + 1) % cap];
+      b->len--;
+      rc = 0;
+      break;
+    }
+    if (last || b->closed)
+      break;
+    last = pthread_cond_timedwait(&b->cv, &b->mu, &dl) == ETIMEDOUT;
+  }
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
 int bridge_report(bridge *b, const broker_report *r) {
   inq_event ev;
   memset(&ev, 0, sizeof ev);

@@ -88,6 +88,13 @@ void bridge_set_wake(bridge *b, void (*fn)(void *ctx), void *ctx);
 /* The oldest request into *out: 0, or DTO_EAGAIN when none came within
  * timeout_ns, or DTO_ESTATE once the bridge is closed and empty. */
 int bridge_next(bridge *b, bridge_req *out, int64_t timeout_ns);
+/* Take the submit of order id out of the FIFO (the requests around it
+ * keep their order), waiting up to timeout_ns for it to be queued: 0 and
+ * *out, or DTO_EAGAIN when it did not come.  For requests that leave as
+ * one (a bracket's exit pair: one order class at the broker); the engine
+ * queues them back to back. */
+int bridge_take_submit(bridge *b, order_id id, bridge_req *out,
+                       int64_t timeout_ns);
 /* Send a report to the engine (any thread): 0, or DTO_EAGAIN when the
  * queue stayed full for report_timeout_ns (counted in *overflows). */
 int bridge_report(bridge *b, const broker_report *r);

@@ -294,11 +294,68 @@ static void test_report_overflow_counted(void **state) {
   rig_free(&g);
 }
 
+/* A pair taken together: the submit of a given order comes out of the
+ * middle of the FIFO (the rest keep their order), is waited for when it is
+ * queued later by another thread, and a wait for one that never comes runs
+ * out. */
+typedef struct later {
+  bridge *b;
+  order_id id;
+} later;
+
+static void *queue_later(void *arg) {
+  later *l = arg;
+  struct timespec ts = {0, 20 * 1000000L};
+  nanosleep(&ts, NULL);
+  order o;
+  memset(&o, 0, sizeof o);
+  o.id = l->id;
+  o.qty = FX_ONE;
+  assert_int_equal(bridge_broker_ops.submit(l->b, &o), 0);
+  return NULL;
+}
+
+static void test_take_submit(void **state) {
+  (void)state;
+  rig g;
+  rig_init(&g, 8, 16);
+  order o;
+  memset(&o, 0, sizeof o);
+  o.qty = FX_ONE;
+  for (order_id id = 1; id <= 3; id++) {
+    o.id = id;
+    assert_int_equal(g.ops.submit(g.b, &o), 0);
+  }
+  assert_int_equal(g.ops.cancel(g.b, 9), 0);
+  bridge_req q;
+  /* a cancel of 9 is not a submit of 9 */
+  assert_int_equal(bridge_take_submit(g.b, 9, &q, 1000000), DTO_EAGAIN);
+  assert_int_equal(bridge_take_submit(g.b, 2, &q, 0), 0);
+  assert_int_equal(q.op, BRIDGE_SUBMIT);
+  assert_int_equal(q.o.id, 2);
+  assert_false(bridge_queued(g.b, 2));
+  order_id want[] = {1, 3, 9};
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(bridge_next(g.b, &q, 0), 0);
+    assert_int_equal(q.id, want[i]);
+  }
+  /* queued 20 ms later by another thread: waited for */
+  later l = {g.b, 5};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, queue_later, &l), 0);
+  assert_int_equal(bridge_take_submit(g.b, 5, &q, 5 * DTO_NS_PER_SEC), 0);
+  assert_int_equal(q.o.id, 5);
+  pthread_join(th, NULL);
+  assert_int_equal(bridge_next(g.b, &q, 0), DTO_EAGAIN);
+  rig_free(&g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_engine_through_bridge),
       cmocka_unit_test(test_full_ring_refuses),
       cmocka_unit_test(test_report_overflow_counted),
+      cmocka_unit_test(test_take_submit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
