@@ -27,6 +27,13 @@ typedef struct omap_entry {
   bool known;              /* told by alpaca_trader_know: Alpaca may have
                               it already (a restart), so a submit of it is
                               looked up before anything is posted */
+  /* a bracket exit's pair: sent as one oco order whose parent is the
+   * take-profit (dto's client order id) and whose stop leg is the
+   * stop-loss (an id Alpaca makes up, so the leg is known by aid only) */
+  enum bracket_role role;
+  order_id peer;
+  bool working; /* told by alpaca_trader_know: not terminal in dto */
+  bool leg_tried; /* the leg's aid was looked for through its parent */
 } omap_entry;
 
 /* Entries in a vector; two open-addressing indexes (by client order id and
@@ -258,9 +265,20 @@ static void set_fx(json_t *o, const char *key, fx v) {
   json_object_set_new(o, key, json_string(b));
 }
 
-/* The body of an order POST (or the fields of a PATCH when patch). */
-static char *order_body(const alpaca_trader *t, const order *o, bool patch) {
+/* The body of an order POST (or the fields of a PATCH when patch).  With
+ * sl, o is a take-profit and sl its stop-loss: one oco order (Alpaca's
+ * one-cancels-other exits: a limit parent and a held stop leg). */
+static char *order_body(const alpaca_trader *t, const order *o,
+                        const order *sl, bool patch) {
   json_t *j = json_object();
+  if (sl) {
+    json_object_set_new(j, "order_class", json_string("oco"));
+    json_t *tp = json_object(), *st = json_object();
+    set_fx(tp, "limit_price", o->limit_price);
+    set_fx(st, "stop_price", sl->stop_price);
+    json_object_set_new(j, "take_profit", tp);
+    json_object_set_new(j, "stop_loss", st);
+  }
   if (!patch) {
     json_object_set_new(j, "symbol",
                         json_string(t->ins->v[o->sym].symbol));
@@ -272,7 +290,7 @@ static char *order_body(const alpaca_trader *t, const order *o, bool patch) {
   }
   set_fx(j, "qty", o->qty);
   json_object_set_new(j, "time_in_force", json_string(tif_word(o->tif)));
-  if (o->type == ORD_LIMIT || o->type == ORD_STOP_LIMIT)
+  if ((o->type == ORD_LIMIT || o->type == ORD_STOP_LIMIT) && !sl)
     set_fx(j, "limit_price", o->limit_price);
   if (o->type == ORD_STOP || o->type == ORD_STOP_LIMIT)
     set_fx(j, "stop_price", o->stop_price);
@@ -292,15 +310,17 @@ static void learn_aid(alpaca_trader *t, omap_entry *x, const http_response *r) {
     omap_set_aid(&t->map, x, ao.id);
 }
 
-/* Look an order up by client order id: 1 and its state into *ao when
+/* Look an order up by client order id through h (the thread's client, or
+ * the queries' on the engine thread): 1 and its state into *ao when
  * Alpaca has it, 0 when it does not (404), negative when nobody knows. */
-static int lookup(alpaca_trader *t, const char *cloid, alpaca_order *ao) {
+static int lookup(alpaca_trader *t, http_client *h, const char *cloid,
+                  alpaca_order *ao) {
   char path[256], err[512];
   snprintf(path, sizeof path,
            "/v2/orders:by_client_order_id?client_order_id=%s", cloid);
   http_response r;
   memset(&r, 0, sizeof r);
-  int rc = http_request(t->http, HTTP_GET, path, NULL, &r, err, sizeof err);
+  int rc = http_request(h, HTTP_GET, path, NULL, &r, err, sizeof err);
   int out = DTO_EIO;
   if (!rc && r.status == 200)
     out = alpaca_order_parse(r.body, r.len, ao, err, sizeof err) ? DTO_EPARSE
@@ -313,23 +333,88 @@ static int lookup(alpaca_trader *t, const char *cloid, alpaca_order *ao) {
   return out;
 }
 
-/* What an order Alpaca already has means for the engine's copy of it,
- * which is waiting for an acknowledgement: accepted while it works; a
- * rejection, cancel or expiry as such.  Fills are not reported here:
- * reconciliation counts them, each once. */
+/* What an order Alpaca already has (its status st) means for the engine's
+ * copy of it, which is waiting for an acknowledgement: accepted while it
+ * works (a held stop leg too); a rejection, cancel or expiry as such.
+ * Fills are not reported here: reconciliation counts them, each once. */
 static void report_found(alpaca_trader *t, order_id id,
-                         const alpaca_order *ao) {
-  switch (ao->status) {
+                         enum alpaca_order_status st) {
+  switch (st) {
   case ALPACA_OS_REJECTED:
     report(t, REP_REJECTED, id, BRR_INVALID);
     break;
   default:
     report(t, REP_ACCEPTED, id, BRR_NONE);
-    if (ao->status == ALPACA_OS_CANCELED)
+    if (st == ALPACA_OS_CANCELED)
       report(t, REP_CANCELED, id, BRR_NONE);
-    else if (ao->status == ALPACA_OS_EXPIRED)
+    else if (st == ALPACA_OS_EXPIRED)
       report(t, REP_EXPIRED, id, BRR_NONE);
     break;
+  }
+}
+
+/* The stop leg of an oco order: its index in ao->legs, or -1. */
+static int stop_leg(const alpaca_order *ao) {
+  if (strcmp(ao->order_class, "oco"))
+    return -1;
+  for (size_t k = 0; k < ao->nlegs; k++)
+    if (!strcmp(ao->legs[k].type, "stop") ||
+        !strcmp(ao->legs[k].type, "stop_limit"))
+      return (int)k;
+  return -1;
+}
+
+/* x is a take-profit and ao its order at Alpaca: when that is an oco, its
+ * stop leg is x's peer, the stop-loss; learn the leg's id (never over one
+ * the peer has already: it was sent on its own).  The peer's entry, or
+ * NULL. */
+static omap_entry *learn_leg(alpaca_trader *t, const omap_entry *x,
+                             const alpaca_order *ao) {
+  int k = stop_leg(ao);
+  if (x->role != BR_TAKE_PROFIT || x->peer == ORDER_NONE || k < 0)
+    return NULL;
+  omap_entry *y = omap_by_id(&t->map, x->peer);
+  if (!y || (y->aid[0] && strcmp(y->aid, ao->legs[k].id)))
+    return NULL;
+  omap_set_aid(&t->map, y, ao->legs[k].id);
+  y->leg_tried = true;
+  return y;
+}
+
+/* y is a stop-loss whose Alpaca id is unknown (a restart, or an answer
+ * that could not be read): look its take-profit up, through h, for the
+ * stop leg.  1 when found (the leg's status into *st), 0 when not, and
+ * negative when nobody knows (tried again later). */
+static int resolve_leg(alpaca_trader *t, http_client *h, omap_entry *y,
+                       enum alpaca_order_status *st) {
+  omap_entry *x = y->peer != ORDER_NONE ? omap_by_id(&t->map, y->peer) : NULL;
+  if (!x || y->role != BR_STOP_LOSS)
+    return 0;
+  alpaca_order ao;
+  int f = lookup(t, h, x->cloid, &ao);
+  if (f < 0)
+    return f;
+  y->leg_tried = true;
+  if (f == 0)
+    return 0;
+  omap_set_aid(&t->map, x, ao.id);
+  int k = stop_leg(&ao);
+  if (learn_leg(t, x, &ao) != y)
+    return 0;
+  if (st)
+    *st = ao.legs[k].status;
+  return 1;
+}
+
+/* Every stop-loss whose leg is not known yet (after a restart) looked up
+ * once, through the queries' client: reconciliation must name the legs'
+ * orders and fills.  Engine thread, while the adapter holds. */
+static void resolve_legs(alpaca_trader *t) {
+  for (size_t k = 0; k < t->map.n; k++) {
+    omap_entry *y = &t->map.v[k];
+    if (y->role == BR_STOP_LOSS && y->peer != ORDER_NONE && !y->aid[0] &&
+        y->working && !y->leg_tried)
+      (void)resolve_leg(t, t->qhttp, y, NULL);
   }
 }
 
@@ -356,38 +441,32 @@ static const char *asset_problem(const alpaca_trader *t, const order *o) {
   return NULL;
 }
 
-static void do_submit(alpaca_trader *t, const order *o) {
-  const char *bad = asset_problem(t, o);
-  if (bad) { /* never sent */
-    char note[320];
-    snprintf(note, sizeof note, "order %s refused before it left: %s",
-             o->cloid, bad);
-    fail_note(t, note);
-    COUNT(t, refused_local);
-    report(t, REP_REJECTED, o->id, BRR_INVALID);
-    return;
-  }
-  omap_entry *x = omap_find(&t->map, o->cloid, false);
-  bool known = x && x->known;
-  x = omap_add(&t->map, o->id, o->cloid);
-  alpaca_order ao;
+/* How a new order went (send_new). */
+enum sent {
+  SENT_POSTED,  /* Alpaca took it */
+  SENT_FOUND,   /* Alpaca had it already */
+  SENT_REJECTED /* refused, or nobody can tell: never posted on a guess */
+};
+
+/* Send a new order: POST body (client order id cloid), or, when it is
+ * known (sent before a restart?), look it up first.  Alpaca's order into
+ * *ao and *have when its answer could be read. */
+static enum sent send_new(alpaca_trader *t, const char *cloid,
+                          const char *body, bool known, alpaca_order *ao,
+                          bool *have) {
+  *have = false;
   if (known) { /* sent before a restart? then never again */
     COUNT(t, post_lookups);
-    int f = lookup(t, o->cloid, &ao);
-    x = omap_find(&t->map, o->cloid, false);
+    int f = lookup(t, t->http, cloid, ao);
     if (f == 1) {
-      omap_set_aid(&t->map, x, ao.id);
-      report_found(t, o->id, &ao);
-      x->acked = true;
-      return;
+      *have = true;
+      return SENT_FOUND;
     }
     if (f < 0) {
       COUNT(t, rejected);
-      report(t, REP_REJECTED, o->id, BRR_INVALID);
-      return;
+      return SENT_REJECTED;
     }
   }
-  char *body = order_body(t, o, false);
   char err[512], path[256];
   http_response r;
   for (int attempt = 0; attempt < 3; attempt++) {
@@ -398,29 +477,20 @@ static void do_submit(alpaca_trader *t, const order *o) {
     int rc = http_request(t->http, HTTP_POST, "/v2/orders", body, &r, err,
                           sizeof err);
     if (!rc && r.status >= 200 && r.status < 300) {
-      learn_aid(t, x, &r);
+      *have = alpaca_order_parse(r.body, r.len, ao, err, sizeof err) == 0;
       http_response_release(&r);
-      free(body);
-      /* taken: said at once, so that an order the engine still calls
-       * pending_new is one that has not left (reconciliation relies on
-       * it); the stream's "new" then changes nothing */
-      report(t, REP_ACCEPTED, o->id, BRR_NONE);
-      x->acked = true;
-      return;
+      return SENT_POSTED;
     }
     if (!rc && r.status >= 400 && r.status < 500 && r.status != 429) {
       /* refused (403 buying power, 422 invalid or a duplicate id): a
        * duplicate means an earlier attempt got through - look it up */
       bool dup = r.status == 422 && strstr(r.body, "client_order_id");
-      snprintf(err, sizeof err, "order %s refused: HTTP %d", o->cloid,
-               r.status);
+      snprintf(err, sizeof err, "order %s refused: HTTP %d", cloid, r.status);
       http_response_release(&r);
       if (!dup) {
         fail_note(t, err);
         COUNT(t, rejected);
-        report(t, REP_REJECTED, o->id, BRR_INVALID);
-        free(body);
-        return;
+        return SENT_REJECTED;
       }
     } else if (!rc && r.status == 429) {
       /* over Alpaca's rate: it took nothing; wait as it asks (Retry-After,
@@ -452,41 +522,140 @@ static void do_submit(alpaca_trader *t, const order *o) {
     /* no clear answer: does Alpaca have it? */
     COUNT(t, post_lookups);
     snprintf(path, sizeof path,
-             "/v2/orders:by_client_order_id?client_order_id=%s", o->cloid);
+             "/v2/orders:by_client_order_id?client_order_id=%s", cloid);
     memset(&r, 0, sizeof r);
     rc = http_request(t->http, HTTP_GET, path, NULL, &r, err, sizeof err);
     if (!rc && r.status == 200) {
-      alpaca_order found;
       char e2[256];
-      int prc = alpaca_order_parse(r.body, r.len, &found, e2, sizeof e2);
+      *have = alpaca_order_parse(r.body, r.len, ao, e2, sizeof e2) == 0;
       http_response_release(&r);
-      free(body);
-      if (prc) { /* it has it, in a form we cannot read: reconcile */
+      if (!*have) /* it has it, in a form we cannot read: reconcile */
         fail_note(t, e2);
-        report(t, REP_ACCEPTED, o->id, BRR_NONE);
-        return;
-      }
-      omap_set_aid(&t->map, x, found.id);
-      report_found(t, o->id, &found);
-      x->acked = true;
-      return;
+      return SENT_FOUND;
     }
     bool absent = !rc && r.status == 404;
     http_response_release(&r);
     if (!absent)
       break; /* unknown: do not post again on a guess */
   }
-  free(body);
   /* Never sent as far as anyone can tell: the engine rejects it; a later
    * reconciliation finds it should Alpaca have it after all. */
   COUNT(t, rejected);
-  report(t, REP_REJECTED, o->id, BRR_INVALID);
+  return SENT_REJECTED;
 }
 
-/* Alpaca's id of an order known by client order id only (a restart). */
+/* How long a take-profit waits for its stop-loss to be queued: the engine
+ * queues the pair back to back, so this only runs out when the stop-loss
+ * could not be queued at all (the take-profit then goes alone, and the
+ * engine cancels it). */
+#define PAIR_WAIT_NS (250 * 1000000LL)
+
+/* The map's entry for o, made now when new (pointers into the map move). */
+static omap_entry *entry_for(alpaca_trader *t, const order *o) {
+  omap_entry *x = omap_add(&t->map, o->id, o->cloid);
+  x->role = o->role;
+  x->peer = o->peer;
+  x->working = true;
+  return x;
+}
+
+/* A stop-loss that comes alone, known from before a restart: when its
+ * take-profit went as an oco, it is that oco's stop leg and is never
+ * posted.  True when so (reported). */
+static bool found_as_leg(alpaca_trader *t, const order *o) {
+  omap_entry *y = omap_find(&t->map, o->cloid, false);
+  if (!y || !y->known || o->peer == ORDER_NONE)
+    return false;
+  y = entry_for(t, o);
+  enum alpaca_order_status st;
+  COUNT(t, post_lookups);
+  if (resolve_leg(t, t->http, y, &st) != 1)
+    return false;
+  y = omap_find(&t->map, o->cloid, false);
+  y->acked = true;
+  report_found(t, o->id, st);
+  return true;
+}
+
+static void do_submit(alpaca_trader *t, const order *o) {
+  /* a bracket's exit pair leaves as one oco order */
+  bridge_req pr;
+  const order *sl = NULL;
+  if (o->role == BR_TAKE_PROFIT && o->peer != ORDER_NONE &&
+      o->type == ORD_LIMIT && (o->tif == TIF_DAY || o->tif == TIF_GTC) &&
+      bridge_take_submit(t->b, o->peer, &pr, PAIR_WAIT_NS) == 0) {
+    sl = &pr.o;
+    COUNT(t, requests);
+  }
+  if (!sl && o->role == BR_STOP_LOSS && found_as_leg(t, o))
+    return;
+  const char *bad = asset_problem(t, o);
+  if (!bad && sl)
+    bad = asset_problem(t, sl);
+  if (bad) { /* never sent */
+    char note[320];
+    snprintf(note, sizeof note, "order %s refused before it left: %s",
+             o->cloid, bad);
+    fail_note(t, note);
+    COUNT(t, refused_local);
+    report(t, REP_REJECTED, o->id, BRR_INVALID);
+    if (sl)
+      report(t, REP_REJECTED, sl->id, BRR_INVALID);
+    return;
+  }
+  omap_entry *x = omap_find(&t->map, o->cloid, false);
+  bool known = x && x->known;
+  entry_for(t, o);
+  if (sl)
+    entry_for(t, sl);
+  char *body = order_body(t, o, sl, false);
+  alpaca_order ao;
+  bool have;
+  enum sent how = send_new(t, o->cloid, body, known, &ao, &have);
+  free(body);
+  if (how == SENT_REJECTED) {
+    report(t, REP_REJECTED, o->id, BRR_INVALID);
+    if (sl)
+      report(t, REP_REJECTED, sl->id, BRR_INVALID);
+    return;
+  }
+  x = omap_find(&t->map, o->cloid, false);
+  if (have)
+    omap_set_aid(&t->map, x, ao.id);
+  x->acked = true;
+  /* taken: said at once, so that an order the engine still calls
+   * pending_new is one that has not left (reconciliation relies on it);
+   * the stream's "new" then changes nothing */
+  if (how == SENT_POSTED || !have)
+    report(t, REP_ACCEPTED, o->id, BRR_NONE);
+  else
+    report_found(t, o->id, ao.status);
+  if (!sl)
+    return;
+  omap_entry *y = omap_find(&t->map, sl->cloid, false);
+  if (have && learn_leg(t, x, &ao) == y) {
+    y->acked = true;
+    if (how == SENT_POSTED)
+      report(t, REP_ACCEPTED, sl->id, BRR_NONE);
+    else
+      report_found(t, sl->id, ao.legs[stop_leg(&ao)].status);
+  } else if (how == SENT_POSTED || !have) {
+    /* taken, its leg's id unread: looked for through the parent later */
+    y->acked = true;
+    report(t, REP_ACCEPTED, sl->id, BRR_NONE);
+  } else {
+    /* the take-profit was there before, alone: its stop-loss never left */
+    report(t, REP_REJECTED, sl->id, BRR_INVALID);
+  }
+}
+
+/* Alpaca's id of an order known by client order id only (a restart); a
+ * stop-loss is first looked for as its take-profit's stop leg. */
 static void find_aid(alpaca_trader *t, omap_entry *x) {
   alpaca_order ao;
-  if (x && !x->aid[0] && lookup(t, x->cloid, &ao) == 1)
+  if (x && !x->aid[0] && x->role == BR_STOP_LOSS && x->peer != ORDER_NONE)
+    (void)resolve_leg(t, t->http, x, NULL);
+  if (x && !x->aid[0] && lookup(t, t->http, x->cloid, &ao) == 1)
     omap_set_aid(&t->map, x, ao.id);
 }
 
@@ -528,7 +697,7 @@ static void do_replace(alpaca_trader *t, order_id old, const order *nw) {
   x->replaced_by = nw->id;
   char path[160], err[512];
   snprintf(path, sizeof path, "/v2/orders/%s", x->aid);
-  char *body = order_body(t, nw, true);
+  char *body = order_body(t, nw, NULL, true);
   http_response r;
   memset(&r, 0, sizeof r);
   int rc = http_request(t->http, HTTP_PATCH, path, body, &r, err, sizeof err);
@@ -552,11 +721,15 @@ static void do_replace(alpaca_trader *t, order_id old, const order *nw) {
 static void on_event(alpaca_trader *t, const alpaca_trade_update *u) {
   COUNT(t, events);
   omap_entry *x = omap_find(&t->map, u->order.client_order_id, false);
+  if (!x) /* an oco's stop leg has a client order id of Alpaca's */
+    x = omap_find(&t->map, u->order.id, true);
   if (!x) {
     COUNT(t, foreign); /* not one of dto's orders */
     return;
   }
   omap_set_aid(&t->map, x, u->order.id);
+  if (x->role == BR_TAKE_PROFIT)
+    (void)learn_leg(t, x, &u->order);
   if (u->event == ALPACA_EV_NEW && x->acked)
     return; /* said already, from the POST's answer */
   if ((u->event == ALPACA_EV_FILL || u->event == ALPACA_EV_PARTIAL_FILL) &&
@@ -792,9 +965,12 @@ void alpaca_trader_free(alpaca_trader *t) {
   free(t);
 }
 
-void alpaca_trader_know(alpaca_trader *t, order_id id, const char *cloid) {
-  omap_entry *x = omap_add(&t->map, id, cloid);
+void alpaca_trader_know(alpaca_trader *t, const order *o) {
+  omap_entry *x = omap_add(&t->map, o->id, o->cloid);
   x->known = true;
+  x->role = o->role;
+  x->peer = o->peer;
+  x->working = !order_is_terminal(o->state);
 }
 
 void alpaca_trader_ask_reconcile(alpaca_trader *t) {
@@ -837,6 +1013,7 @@ static int query(alpaca_trader *t, const char *path, json_t **doc) {
 int alpaca_trader_open_orders(alpaca_trader *t, broker_open_order *out,
                               size_t max, size_t *n) {
   *n = 0;
+  resolve_legs(t);
   json_t *doc;
   int rc = query(t, "/v2/orders?status=open&limit=500&nested=false", &doc);
   if (rc)
@@ -860,6 +1037,9 @@ int alpaca_trader_open_orders(alpaca_trader *t, broker_open_order *out,
     bo.sym = instruments_find(t->ins, ao.symbol);
     if (bo.sym == SYM_NONE)
       continue; /* not an instrument of dto's */
+    const omap_entry *x = omap_find(&t->map, ao.client_order_id, false);
+    if (!x && (x = omap_find(&t->map, ao.id, true)))
+      memcpy(bo.cloid, x->cloid, sizeof bo.cloid); /* an oco's stop leg */
     if (*n < max)
       out[*n] = bo;
     (*n)++;
@@ -926,6 +1106,7 @@ int alpaca_trader_fills_since(alpaca_trader *t, dto_time since,
   /* Activities name the order by Alpaca's id only: the map has the ids of
    * the orders this process sent or looked up; others (after a restart)
    * are asked for one by one, once. */
+  resolve_legs(t); /* a stop leg's fills name the leg */
   json_t *ids = json_object();
   char token[ALPACA_ID_MAX] = "";
   int rc = 0;

@@ -81,10 +81,13 @@ int alpaca_trader_positions(alpaca_trader *t, broker_position *out,
 int alpaca_trader_fills_since(alpaca_trader *t, dto_time since,
                               broker_fill *out, size_t max, size_t *n);
 
-/* An order the engine has working from before (a restart), before
- * alpaca_trader_start: reports of it map to id, and a submit of it is
- * looked up by client order id before anything is posted. */
-void alpaca_trader_know(alpaca_trader *t, order_id id, const char *cloid);
+/* An order the engine has from before (a restart), before
+ * alpaca_trader_start: reports of it map to its id, and a submit of it is
+ * looked up by client order id before anything is posted.  A working
+ * stop-loss with a peer is looked for as the stop leg of its take-profit's
+ * oco order (alpaca_trader_open_orders and _fills_since name the leg by
+ * the stop-loss's client order id). */
+void alpaca_trader_know(alpaca_trader *t, const order *o);
 
 /* Reconciliation.  The thread holds whenever the books may have missed
  * something: at start, after every reconnect of the stream, and when

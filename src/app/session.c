@@ -943,7 +943,7 @@ int session_open(const session_opts *o, run_session **out, char *err,
     for (size_t i = 0; i < oms_count(m); i++) {
       const order *wo = oms_cget(m, (order_id)i);
       if (wo && wo->state != OS_NEW && wo->state != OS_REJECTED)
-        alpaca_trader_know(s->tr, wo->id, wo->cloid);
+        alpaca_trader_know(s->tr, wo);
     }
     risk_unreconciled(engine_risk_mut(s->r.e), true);
     if (!restored) /* a restart's strategies are warm already */

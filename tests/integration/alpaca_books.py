@@ -182,7 +182,7 @@ def dto_env(key=KEY, secret=SECRET):
 
 def write_config(path, fake, store=None, reconcile_interval="2s",
                  feed=None, params="fast: 2, slow: 3", extra="",
-                 alpaca_extra=""):
+                 alpaca_extra="", strategy="ma_crossover"):
     text = """\
 log_level: info
 accounts:
@@ -193,7 +193,7 @@ instruments:
 """ + "".join(f"  - symbol: {s}\n" for s in SYMBOLS) + f"""\
 strategies:
   - id: mac
-    type: ma_crossover
+    type: {strategy}
     account: live
     symbols: [{", ".join(SYMBOLS)}]
     params: {{{params}}}
@@ -356,18 +356,122 @@ def migrate(dto_bin, db):
     assert r.returncode == 0, r.stderr
 
 
+def is_reconcile_ok(e):
+    """dto's log line of a finished, successful reconciliation."""
+    return event_name(e) == "reconcile.ok"
+
+
+def market_args(tmp_path, dates, history, seed):
+    """The fake's options: bars of `dates` after a day of `history` (None:
+    none; dto warms its strategies on it: alpaca.warmup_bars)."""
+    bars = tmp_path / "bars"
+    bars.mkdir(exist_ok=True)
+    days = ((history,) if history else ()) + tuple(dates)
+    return ("--seed", seed, "--start-index", 390 if history else 0,
+            "--bars", *write_bars(bars, days, seed))
+
+
+# ------------------------------------------------------------ the market
+class Market:
+    """Steps the fake one bar at a time and injects faults at given bars
+    (a bar number from the first bar of the live market, or a share of
+    them)."""
+
+    def __init__(self, fake, faults=(), step_ms=20):
+        self.fake = fake
+        self.step_ms = step_ms
+        st = fake.state()
+        # bars are counted from the first one of the live market (the
+        # history before it is never streamed)
+        self.start = st["bar_index"]
+        self.total = st["bars_total"] - self.start
+        self.index = 0
+        # a share of the session's bars -> that bar
+        self.faults = sorted(((int(at * self.total) if at < 1 else at, f)
+                              for at, f in faults), key=lambda f: f[0])
+        self.injected = []      # (bar, fault, wall time)
+        self.last_step = None
+
+    def step_to(self, bar, stop_when=None):
+        """Step until `bar` bars are published (or stop_when() is true
+        after a step); faults due on the way are injected."""
+        while self.index < min(bar, self.total):
+            t0 = time.time()
+            while self.faults and self.faults[0][0] <= self.index:
+                at, f = self.faults.pop(0)
+                self.fake.faults(**f)
+                self.injected.append((self.index, f, time.time()))
+            r = self.fake.step(1)
+            self.index = r["bar_index"] - self.start
+            self.last_step = time.time()
+            if stop_when is not None and stop_when():
+                return
+            left = self.step_ms / 1000 - (time.time() - t0)
+            if left > 0:
+                time.sleep(left)
+
+    def done(self):
+        return self.index >= self.total
+
+
+def wait_ready(dto, fake, timeout=30):
+    """dto connected both streams and reconciled once."""
+    def ready():
+        assert dto.alive(), "dto exited: rc %s\n%s" % (
+            dto.proc.returncode, dto.stderr()[-3000:])
+        c = fake.state()["connections"]
+        return c["trading"] >= 1 and c["data"] >= 1 and \
+            any(is_reconcile_ok(e) for e in dto.lines())
+    wait_until(ready, timeout, 0.1, "dto to connect and reconcile")
+
+
+def settle(dto, fake, db, since, timeout=20, names=None):
+    """After the last bar: wait for a successful reconciliation that began
+    after `since` (wall clock), then for dto's journal to equal the fake's
+    books (names: fake_books's, from the state); the last differences on a
+    timeout."""
+    def reconciled():
+        assert dto.alive(), "dto exited: rc %s\n%s" % (
+            dto.proc.returncode, dto.stderr()[-3000:])
+        return any(is_reconcile_ok(e) and (log_time(e) or 0) > since
+                   for e in dto.lines())
+    try:
+        wait_until(reconciled, timeout, 0.2,
+                   "a reconciliation after the last fill")
+    except AssertionError as e:
+        failed = [x for x in dto.lines()
+                  if event_name(x) == "reconcile.failed" or
+                  (event_name(x) == "alert" and x.get("level") != "info")]
+        raise AssertionError(f"{e}; dto's last failures:\n  " +
+                             "\n  ".join(str(x) for x in failed[-4:]))
+    last = []
+
+    def equal():
+        st = fake.state()
+        last[:] = books_differences(
+            fake_books(st, names(st) if names else None), journal_books(db))
+        return not last
+    try:
+        wait_until(equal, timeout, 0.5, "dto's books to equal the fake's")
+    except AssertionError as e:
+        raise AssertionError(str(e) + ":\n  " + "\n  ".join(last))
+
+
 # ---------------------------------------------------------------- books
-def fake_books(state):
+def fake_books(state, names=None):
     """The fake's books: orders by client order id, fills per client order
-    id as a sorted list of (qty, price), positions per symbol."""
+    id as a sorted list of (qty, price), positions per symbol.  names: the
+    client order id dto knows an order by, by the fake's order id, where it
+    is not the order's own (the stop leg of an oco: oco_leg_names)."""
     orders, by_id = {}, {}
     for o in state["orders"]:
-        c = o["client_order_id"]
+        c = (names or {}).get(o["id"], o["client_order_id"])
         assert c not in orders, "the fake has two orders with id %s" % c
         orders[c] = {
             "status": o["status"], "symbol": o["symbol"], "side": o["side"],
             "qty": D(o["qty"] or "0"), "filled": D(o["filled_qty"] or "0"),
             "avg": D(o["filled_avg_price"] or "0"), "id": o["id"],
+            "oco": o["order_class"] == "oco",
             "submitted_at": o["submitted_at"]}
         by_id[o["id"]] = c
     fills = defaultdict(list)
@@ -378,6 +482,31 @@ def fake_books(state):
     return {"orders": orders,
             "fills": {c: sorted(v) for c, v in fills.items()},
             "positions": positions}
+
+
+def oco_leg_names(state, db):
+    """The stop legs of the fake's oco orders by the client order ids of
+    dto's stop-losses: Alpaca names a leg itself, dto's journal links each
+    stop-loss to its take-profit (the oco's parent, dto's own id) in its
+    order events.  {fake order id: dto client order id}."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        sl_of = {}
+        for (payload,) in con.execute(
+                "select payload from events where type = 'order'"):
+            p = json.loads(payload)
+            if p.get("role") == "stop_loss" and p.get("peer"):
+                sl_of[p["peer"]] = p["cloid"]
+    finally:
+        con.close()
+    by_id = {o["id"]: o for o in state["orders"]}
+    out = {}
+    for o in state["orders"]:
+        parent = by_id.get(o.get("parent_id"))
+        if parent and parent["order_class"] == "oco" and \
+                parent["client_order_id"] in sl_of:
+            out[o["id"]] = sl_of[parent["client_order_id"]]
+    return out
 
 
 def journal_books(db):
@@ -458,8 +587,12 @@ def books_differences(fake, dto, limit=8):
         if f["filled"] and d["avg"] != f["avg"]:
             diffs.append(f"order {c}: fake avg price {f['avg']}, dto "
                          f"{d['avg']}")
-        if (d["symbol"], d["side"], d["qty"]) != (f["symbol"], f["side"],
-                                                  f["qty"]):
+        # an exit whose peer filled: dto takes the fill off its quantity
+        # (the OCO reduction), Alpaca cancels it as it stands
+        qty = d["qty"] if not (f["oco"] and f["status"] == "canceled" and
+                               d["qty"] == d["filled"]) else f["qty"]
+        if (d["symbol"], d["side"], qty) != (f["symbol"], f["side"],
+                                             f["qty"]):
             diffs.append(f"order {c}: fake {f['side']} {f['qty']} "
                          f"{f['symbol']}, dto {d['side']} {d['qty']} "
                          f"{d['symbol']}")

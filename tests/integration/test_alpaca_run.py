@@ -31,11 +31,12 @@ import signal
 import time
 from decimal import Decimal as D
 
-from alpaca_books import (SECRET, Dto, books_differences,
+from alpaca_books import (SECRET, Dto, Market, books_differences,
                           duplicate_submits, dto_env, dump_fake, event_name,
-                          fake_books, first_short, journal_books, log_time,
-                          migrate, out_books, posts_by_cloid, start_fake,
-                          stop_proc, wait_until, write_bars, write_config)
+                          fake_books, first_short, is_reconcile_ok,
+                          journal_books, log_time, market_args, migrate,
+                          out_books, posts_by_cloid, settle, start_fake,
+                          stop_proc, wait_ready, wait_until, write_config)
 
 # five trading days without a holiday (the fake's own generated bars
 # would include 2025-01-09, a day the NYSE was closed, so dto rightly
@@ -47,11 +48,6 @@ SEED = 11
 STEP_MS = 20                # one bar every 20 ms
 MIN_ORDERS = 1000
 RETRY_AFTER = 1             # seconds, in the 429 answers
-
-
-def is_reconcile_ok(e):
-    """dto's log line of a finished, successful reconciliation."""
-    return event_name(e) == "reconcile.ok"
 
 
 def assert_no_trouble(lines, what):
@@ -76,94 +72,8 @@ def assert_no_trouble(lines, what):
 def fake_args(tmp_path, days=len(DATES), history=True):
     """The fake's options: bars of the first `days` dates, after a day of
     history (dto warms its strategies on it: alpaca.warmup_bars)."""
-    bars = tmp_path / "bars"
-    bars.mkdir(exist_ok=True)
-    dates = ((HISTORY,) if history else ()) + DATES[:days]
-    return ("--seed", SEED, "--start-index", 390 if history else 0,
-            "--bars", *write_bars(bars, dates, SEED))
-
-
-# ------------------------------------------------------------ the market
-class Market:
-    """Steps the fake one bar at a time and injects faults at given bars
-    (a bar number from the first bar of the live market, or a share of
-    them)."""
-
-    def __init__(self, fake, faults=()):
-        self.fake = fake
-        st = fake.state()
-        # bars are counted from the first one of the live market (the
-        # history before it is never streamed)
-        self.start = st["bar_index"]
-        self.total = st["bars_total"] - self.start
-        self.index = 0
-        # a share of the session's bars -> that bar
-        self.faults = sorted(((int(at * self.total) if at < 1 else at, f)
-                              for at, f in faults), key=lambda f: f[0])
-        self.injected = []      # (bar, fault, wall time)
-        self.last_step = None
-
-    def step_to(self, bar, stop_when=None):
-        """Step until `bar` bars are published (or stop_when() is true
-        after a step); faults due on the way are injected."""
-        while self.index < min(bar, self.total):
-            t0 = time.time()
-            while self.faults and self.faults[0][0] <= self.index:
-                at, f = self.faults.pop(0)
-                self.fake.faults(**f)
-                self.injected.append((self.index, f, time.time()))
-            r = self.fake.step(1)
-            self.index = r["bar_index"] - self.start
-            self.last_step = time.time()
-            if stop_when is not None and stop_when():
-                return
-            left = STEP_MS / 1000 - (time.time() - t0)
-            if left > 0:
-                time.sleep(left)
-
-    def done(self):
-        return self.index >= self.total
-
-
-def wait_ready(dto, fake, timeout=30):
-    """dto connected both streams and reconciled once."""
-    def ready():
-        assert dto.alive(), "dto exited: rc %s\n%s" % (
-            dto.proc.returncode, dto.stderr()[-3000:])
-        c = fake.state()["connections"]
-        return c["trading"] >= 1 and c["data"] >= 1 and \
-            any(is_reconcile_ok(e) for e in dto.lines())
-    wait_until(ready, timeout, 0.1, "dto to connect and reconcile")
-
-
-def settle(dto, fake, db, since, timeout=20):
-    """After the last bar: wait for a successful reconciliation that began
-    after `since` (wall clock), then for dto's journal to equal the fake's
-    books; the last differences on a timeout."""
-    def reconciled():
-        assert dto.alive(), "dto exited: rc %s\n%s" % (
-            dto.proc.returncode, dto.stderr()[-3000:])
-        return any(is_reconcile_ok(e) and (log_time(e) or 0) > since
-                   for e in dto.lines())
-    try:
-        wait_until(reconciled, timeout, 0.2,
-                   "a reconciliation after the last fill")
-    except AssertionError as e:
-        failed = [x for x in dto.lines()
-                  if event_name(x) == "reconcile.failed" or
-                  (event_name(x) == "alert" and x.get("level") != "info")]
-        raise AssertionError(f"{e}; dto's last failures:\n  " +
-                             "\n  ".join(str(x) for x in failed[-4:]))
-    last = []
-
-    def equal():
-        last[:] = books_differences(fake_books(fake.state()),
-                                    journal_books(db))
-        return not last
-    try:
-        wait_until(equal, timeout, 0.5, "dto's books to equal the fake's")
-    except AssertionError as e:
-        raise AssertionError(str(e) + ":\n  " + "\n  ".join(last))
+    return market_args(tmp_path, DATES[:days], HISTORY if history else None,
+                       SEED)
 
 
 # ------------------------------------------------------------ assertions
@@ -321,7 +231,7 @@ def test_session_with_every_fault(dto_bin, tmp_path):
         cfg = write_config(tmp_path / "c.yaml", fake, store=db)
         dto = Dto(dto_bin, cfg, tmp_path / "out", tmp_path / "dto.log")
         wait_ready(dto, fake)
-        market = Market(fake, FAULTS)
+        market = Market(fake, FAULTS, STEP_MS)
         market.step_to(market.total)
         assert market.done()
         fake.faults(clear=True)
@@ -382,7 +292,7 @@ def test_crash_and_restart(dto_bin, tmp_path):
         cfg = write_config(tmp_path / "c.yaml", fake, store=db)
         dto = Dto(dto_bin, cfg, tmp_path / "out1", tmp_path / "dto1.log")
         wait_ready(dto, fake)
-        market = Market(fake, CRASH_FAULTS)
+        market = Market(fake, CRASH_FAULTS, STEP_MS)
         market.step_to(KILL_AT)
 
         # kill just after dto sent an order that is still working

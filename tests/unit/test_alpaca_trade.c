@@ -188,9 +188,9 @@ static void on_order(void *ctx, const order *o, enum order_state from,
   }
 }
 
-static void rig_init(rig *g, const fake *f) {
-  memset(g, 0, sizeof *g);
-  instruments_init(&g->ins);
+/* The one instrument the fake trades. */
+static void aapl_table(instrument_table *ins) {
+  instruments_init(ins);
   instrument in = {0};
   snprintf(in.symbol, sizeof in.symbol, "AAPL");
   in.asset_class = ASSET_EQUITY;
@@ -199,13 +199,13 @@ static void rig_init(rig *g, const fake *f) {
   snprintf(in.currency, sizeof in.currency, "USD");
   in.cal = NULL; /* the fake's market decides sessions */
   in.shortable = true;
-  instruments_add(&g->ins, &in, NULL);
-  clock_sim_init(&g->clk, &g->sc, 1736173800LL * DTO_NS_PER_SEC);
-  inq_config qc = {4096, 0, 1, false};
-  assert_int_equal(inq_new(&qc, &g->q), 0);
-  bridge_config bc = {256, g->q, 1, DTO_NS_PER_SEC, NULL};
-  assert_int_equal(bridge_new(&bc, &g->b), 0);
-  /* the adapter: its settings as the configuration would resolve them */
+  instruments_add(ins, &in, NULL);
+}
+
+/* The adapter for fake f (not started): its settings as the configuration
+ * would resolve them. */
+static alpaca_trader *trader_new(const fake *f, const instrument_table *ins,
+                                 bridge *b) {
   cfg_alpaca ca;
   config_alpaca_defaults(&ca);
   char tu[64], su[64];
@@ -223,10 +223,22 @@ static void rig_init(rig *g, const fake *f) {
   char err[512];
   if (alpaca_conf_resolve(&ca, env, &ac, err, sizeof err))
     fail_msg("alpaca_conf_resolve: %s", err);
-  assert_int_equal(alpaca_trader_new(&ac, &g->ins, g->b, &g->t, err,
-                                     sizeof err),
-                   0);
+  alpaca_trader *t;
+  assert_int_equal(alpaca_trader_new(&ac, ins, b, &t, err, sizeof err), 0);
   alpaca_conf_wipe(&ac);
+  return t;
+}
+
+static void rig_init(rig *g, const fake *f) {
+  memset(g, 0, sizeof *g);
+  aapl_table(&g->ins);
+  clock_sim_init(&g->clk, &g->sc, 1736173800LL * DTO_NS_PER_SEC);
+  inq_config qc = {4096, 0, 1, false};
+  assert_int_equal(inq_new(&qc, &g->q), 0);
+  bridge_config bc = {256, g->q, 1, DTO_NS_PER_SEC, NULL};
+  assert_int_equal(bridge_new(&bc, &g->b), 0);
+  g->t = trader_new(f, &g->ins, g->b);
+  char err[512];
   if (alpaca_trader_start(g->t, err, sizeof err))
     fail_msg("alpaca_trader_start: %s", err);
   g->ops = alpaca_broker_ops;
@@ -549,10 +561,193 @@ static void test_faults(void **state) {
   free(v);
 }
 
+/* ---- an oco pair across a restart ---------------------------------------- */
+
+/* A client of the fake's trading API, with its keys. */
+static http_client *api_client(const fake *f) {
+  char base[64], err[256];
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", f->port);
+  http_conf hc;
+  memset(&hc, 0, sizeof hc);
+  hc.base_url = base;
+  hc.headers[0] = (http_header){"APCA-API-KEY-ID", "K1"};
+  hc.headers[1] = (http_header){"APCA-API-SECRET-KEY", "S1"};
+  hc.nheaders = 2;
+  hc.connect_timeout = 2 * DTO_NS_PER_SEC;
+  hc.request_timeout = 10 * DTO_NS_PER_SEC;
+  http_client *h;
+  assert_int_equal(http_client_new(&hc, &h, err, sizeof err), 0);
+  return h;
+}
+
+/* POST an order to the fake's API: the answer (caller frees). */
+static json_t *api_post(http_client *h, const char *body) {
+  http_response r;
+  memset(&r, 0, sizeof r);
+  char err[256];
+  assert_int_equal(
+      http_request(h, HTTP_POST, "/v2/orders", body, &r, err, sizeof err), 0);
+  if (r.status < 200 || r.status > 299)
+    fail_msg("POST /v2/orders: HTTP %d %s", r.status, r.body);
+  json_t *j = json_loadb(r.body, r.len, 0, NULL);
+  http_response_release(&r);
+  assert_non_null(j);
+  return j;
+}
+
+/* The next event of q within 5 s (an INQ_TIMER signal or a report). */
+static inq_event next_event(inq *q) {
+  inq_event ev;
+  for (int k = 0; k < 1000; k++) {
+    if (inq_pop_batch(q, &ev, 1) == 1)
+      return ev;
+    struct timespec ts = {0, 5000000};
+    nanosleep(&ts, NULL);
+  }
+  fail_msg("no event from the adapter within 5 s");
+  return ev;
+}
+
+static order exit_order(order_id id, const char *cloid, enum bracket_role role,
+                        order_id peer) {
+  order o;
+  memset(&o, 0, sizeof o);
+  o.id = id;
+  snprintf(o.cloid, sizeof o.cloid, "%s", cloid);
+  o.sym = 0;
+  o.side = SIDE_SELL;
+  o.tif = TIF_GTC;
+  o.qty = fx_from_int(10);
+  o.role = role;
+  o.peer = peer;
+  o.parent = 1;
+  o.bracket = 1;
+  if (role == BR_TAKE_PROFIT) {
+    o.type = ORD_LIMIT;
+    o.limit_price = fx_from_int(1000);
+  } else {
+    o.type = ORD_STOP;
+    o.stop_price = fx_from_int(1);
+  }
+  o.replaces = o.replaced_by = ORDER_NONE;
+  return o;
+}
+
+/* dto sent a bracket's exit pair as one oco, then stopped before the
+ * stop-loss's acceptance was journaled.  After the restart the stop leg
+ * (a client order id of Alpaca's) is dto's stop-loss: the reconciliation
+ * names it so, the stop-loss sent again is found as the leg and never
+ * posted, and a cancel of the stop-loss reaches the leg. */
+static void test_oco_leg_after_restart(void **state) {
+  (void)state;
+  fake f;
+  bar *v;
+  fake_start(&f, &v);
+  http_client *h = api_client(&f);
+  json_decref(ctl(&f, HTTP_POST, "/_fake/step", "{\"n\":1}"));
+  json_decref(api_post(h, "{\"symbol\":\"AAPL\",\"side\":\"buy\",\"type\":"
+                          "\"market\",\"qty\":\"10\",\"time_in_force\":"
+                          "\"day\",\"client_order_id\":"
+                          "\"live-mac-20250106-1\"}"));
+  json_decref(ctl(&f, HTTP_POST, "/_fake/step", "{\"n\":1}")); /* filled */
+  json_t *oco = api_post(
+      h, "{\"symbol\":\"AAPL\",\"side\":\"sell\",\"type\":\"limit\",\"qty\":"
+         "\"10\",\"time_in_force\":\"gtc\",\"order_class\":\"oco\","
+         "\"take_profit\":{\"limit_price\":\"1000\"},\"stop_loss\":"
+         "{\"stop_price\":\"1\"},\"client_order_id\":"
+         "\"live-mac-20250106-2\"}");
+  json_t *leg = json_array_get(json_object_get(oco, "legs"), 0);
+  assert_non_null(leg);
+  char leg_path[128];
+  snprintf(leg_path, sizeof leg_path, "/v2/orders/%s",
+           json_string_value(json_object_get(leg, "id")));
+  json_decref(oco);
+
+  instrument_table ins;
+  aapl_table(&ins);
+  inq *q;
+  inq_config qc = {4096, 0, 1, false};
+  assert_int_equal(inq_new(&qc, &q), 0);
+  bridge *b;
+  bridge_config bc = {64, q, 1, DTO_NS_PER_SEC, NULL};
+  assert_int_equal(bridge_new(&bc, &b), 0);
+  alpaca_trader *t = trader_new(&f, &ins, b);
+  order tp = exit_order(2, "live-mac-20250106-2", BR_TAKE_PROFIT, 3);
+  order sl = exit_order(3, "live-mac-20250106-3", BR_STOP_LOSS, 2);
+  tp.state = OS_ACCEPTED;
+  sl.state = OS_PENDING_NEW;
+  alpaca_trader_know(t, &tp);
+  alpaca_trader_know(t, &sl);
+  char err[512];
+  if (alpaca_trader_start(t, err, sizeof err))
+    fail_msg("alpaca_trader_start: %s", err);
+
+  /* the first connection's reconciliation names the leg by dto's id */
+  inq_event ev = next_event(q);
+  assert_int_equal(ev.kind, INQ_TIMER);
+  broker_open_order oo[8];
+  size_t n = 0;
+  assert_int_equal(alpaca_trader_open_orders(t, oo, 8, &n), 0);
+  assert_int_equal(n, 2);
+  bool seen_tp = false, seen_sl = false;
+  for (size_t i = 0; i < n; i++) {
+    if (!strcmp(oo[i].cloid, tp.cloid))
+      seen_tp = oo[i].type == ORD_LIMIT && oo[i].qty == fx_from_int(10);
+    if (!strcmp(oo[i].cloid, sl.cloid))
+      seen_sl = oo[i].type == ORD_STOP && oo[i].qty == fx_from_int(10) &&
+                oo[i].stop_price == fx_from_int(1);
+  }
+  assert_true(seen_tp);
+  assert_true(seen_sl);
+  alpaca_trader_resume(t);
+
+  /* the stop-loss sent again (recovery): the leg, accepted, not posted */
+  assert_int_equal(bridge_broker_ops.submit(b, &sl), 0);
+  ev = next_event(q);
+  assert_int_equal(ev.kind, INQ_REPORT);
+  assert_int_equal(ev.u.report.kind, REP_ACCEPTED);
+  assert_int_equal(ev.u.report.id, 3);
+
+  /* a cancel of the stop-loss goes to the leg; Alpaca cancels the pair */
+  assert_int_equal(bridge_broker_ops.cancel(b, 3), 0);
+  bool canceled[2] = {false, false};
+  while (!canceled[0] || !canceled[1]) {
+    ev = next_event(q);
+    assert_int_equal(ev.kind, INQ_REPORT);
+    if (ev.u.report.kind == REP_CANCELED &&
+        (ev.u.report.id == 2 || ev.u.report.id == 3))
+      canceled[ev.u.report.id - 2] = true;
+  }
+  json_t *log = ctl(&f, HTTP_GET, "/_fake/log", NULL);
+  size_t posts = 0, deletes = 0, i;
+  json_t *e;
+  json_array_foreach(log, i, e) {
+    const char *m = json_string_value(json_object_get(e, "method"));
+    const char *p = json_string_value(json_object_get(e, "path"));
+    posts += !strcmp(m, "POST") && !strcmp(p, "/v2/orders");
+    deletes += !strcmp(m, "DELETE") && !strcmp(p, leg_path);
+  }
+  json_decref(log);
+  assert_int_equal(posts, 2); /* the test's own two */
+  assert_int_equal(deletes, 1);
+  alpaca_trade_stats st;
+  alpaca_trader_stats(t, &st);
+  assert_int_equal(st.posts, 0);
+
+  alpaca_trader_free(t);
+  bridge_free(b);
+  inq_free(q);
+  instruments_release(&ins);
+  http_client_free(h);
+  fake_stop(&f);
+  free(v);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_trades_through_fake),
       cmocka_unit_test(test_faults),
+      cmocka_unit_test(test_oco_leg_after_restart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

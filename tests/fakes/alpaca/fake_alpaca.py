@@ -1214,8 +1214,8 @@ def make_app(fake):
         path = request.path
         entry = {"seq": len(fake.log) + 1, "method": request.method,
                  "path": path, "query": request.query_string,
-                 "client_order_id": None, "status": None,
-                 "time": time.time(), "mono_ns": mono_ns}
+                 "client_order_id": None, "order_class": None,
+                 "status": None, "time": time.time(), "mono_ns": mono_ns}
         if not path.startswith("/_fake/"):
             fake.log.append(entry)
             if request.method in ("POST", "PATCH") and request.can_read_body:
@@ -1223,6 +1223,7 @@ def make_app(fake):
                     b = json.loads(await request.read() or b"null")
                     if isinstance(b, dict):
                         entry["client_order_id"] = b.get("client_order_id")
+                        entry["order_class"] = b.get("order_class")
                 except Exception:
                     pass
             if path == "/v2/orders:by_client_order_id":
