@@ -193,6 +193,86 @@ static int fa_count(void *ctx, enum store_table t, int64_t *n, store_err *e) {
   FORWARD(count, t, n, e);
 }
 
+static int fa_user_add(void *ctx, store_user *u, store_err *e) {
+  FORWARD(user_add, u, e);
+}
+
+static int fa_user_get(void *ctx, const char *name, store_user *out,
+                       store_err *e) {
+  FORWARD(user_get, name, out, e);
+}
+
+static int fa_user_get_id(void *ctx, int64_t id, store_user *out,
+                          store_err *e) {
+  FORWARD(user_get_id, id, out, e);
+}
+
+static int fa_user_update(void *ctx, const store_user *u, store_err *e) {
+  FORWARD(user_update, u, e);
+}
+
+static int fa_user_list(void *ctx, store_user_fn fn, void *arg, store_err *e) {
+  FORWARD(user_list, fn, arg, e);
+}
+
+static int fa_session_put(void *ctx, const store_session *ses, store_err *e) {
+  FORWARD(session_put, ses, e);
+}
+
+static int fa_session_get(void *ctx, const char *id_hash, store_session *out,
+                          store_err *e) {
+  FORWARD(session_get, id_hash, out, e);
+}
+
+static int fa_session_touch(void *ctx, const char *id_hash, dto_time last_seen,
+                            store_err *e) {
+  FORWARD(session_touch, id_hash, last_seen, e);
+}
+
+static int fa_session_delete(void *ctx, const char *id_hash, store_err *e) {
+  FORWARD(session_delete, id_hash, e);
+}
+
+static int fa_session_delete_user(void *ctx, int64_t user_id, int64_t *n,
+                                  store_err *e) {
+  FORWARD(session_delete_user, user_id, n, e);
+}
+
+static int fa_token_add(void *ctx, store_token *t, store_err *e) {
+  FORWARD(token_add, t, e);
+}
+
+static int fa_token_get(void *ctx, int64_t id, store_token *out, store_err *e) {
+  FORWARD(token_get, id, out, e);
+}
+
+static int fa_token_get_hash(void *ctx, const char *hash, store_token *out,
+                             store_err *e) {
+  FORWARD(token_get_hash, hash, out, e);
+}
+
+static int fa_token_update(void *ctx, const store_token *t, store_err *e) {
+  FORWARD(token_update, t, e);
+}
+
+static int fa_token_list(void *ctx, int64_t user_id, store_token_fn fn,
+                         void *arg, store_err *e) {
+  FORWARD(token_list, user_id, fn, arg, e);
+}
+
+/* One call, however many statements the inner store runs for it: an
+ * injected failure never reaches the inner store, so nothing is written. */
+static int fa_audit_append(void *ctx, store_audit *a,
+                           store_audit_chain_fn chain, void *arg,
+                           store_err *e) {
+  FORWARD(audit_append, a, chain, arg, e);
+}
+
+static int fa_audit_read(void *ctx, int64_t after_seq, int64_t limit,
+                         store_audit_fn fn, void *arg, store_err *e) {
+  FORWARD(audit_read, after_seq, limit, fn, arg, e);
+}
+
 /* A health probe, not a write: forwarded without counting or failing, so
  * fault walks over a journal's writes do not depend on how often it looks
  * (a store that is gone is tested on a real file, test_store.c). */
@@ -235,6 +315,23 @@ static const store_ops faulty_ops = {
     .idem_purge = fa_idem_purge,
     .count = fa_count,
     .check_identity = fa_check_identity,
+    .user_add = fa_user_add,
+    .user_get = fa_user_get,
+    .user_get_id = fa_user_get_id,
+    .user_update = fa_user_update,
+    .user_list = fa_user_list,
+    .session_put = fa_session_put,
+    .session_get = fa_session_get,
+    .session_touch = fa_session_touch,
+    .session_delete = fa_session_delete,
+    .session_delete_user = fa_session_delete_user,
+    .token_add = fa_token_add,
+    .token_get = fa_token_get,
+    .token_get_hash = fa_token_get_hash,
+    .token_update = fa_token_update,
+    .token_list = fa_token_list,
+    .audit_append = fa_audit_append,
+    .audit_read = fa_audit_read,
 };
 
 store *store_faulty_new(store *inner, int fail_at, int err) {

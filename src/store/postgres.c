@@ -8,8 +8,12 @@
  * draw seqs, so seqs increase in commit order and a reader that reads
  * "seq > N" never skips a row that commits later with a smaller seq.
  *
- * Only the static migration scripts and BEGIN/COMMIT/ROLLBACK go through
- * PQexec; everything that carries a value is a prepared statement.
+ * The audit log's appenders lock its table for the length of their own
+ * transaction, so its seqs have no gaps and its hash chain never forks.
+ *
+ * Only static text goes through PQexec (the migration scripts, BEGIN/
+ * COMMIT/ROLLBACK, the locks); everything that carries a value is a
+ * prepared statement.
  */
 #include "core/prelude.h"
 
@@ -26,6 +30,9 @@
 /* Advisory lock keys ("dto" + a number). */
 #define LOCK_JOURNAL "SELECT pg_advisory_xact_lock(1685352193)"
 #define LOCK_MIGRATE "SELECT pg_advisory_xact_lock(1685352194)"
+/* Audit appenders, one at a time (readers do not wait: EXCLUSIVE mode
+ * still lets SELECT run). */
+#define LOCK_AUDIT "LOCK TABLE audit_log IN EXCLUSIVE MODE"
 /* Rows per round trip when reading the journal, and appends per pipeline
  * sync (small enough that neither side's socket buffer fills while the
  * other is still writing). */
@@ -58,6 +65,25 @@ enum stmt_id {
   P_IDEM_PURGE,
   P_HAS_MIGRATIONS,
   P_IDENTITY,
+  P_USER_ADD,
+  P_USER_GET,
+  P_USER_GET_ID,
+  P_USER_UPDATE,
+  P_USER_LIST,
+  P_SES_PUT,
+  P_SES_GET,
+  P_SES_TOUCH,
+  P_SES_DELETE,
+  P_SES_DELETE_USER,
+  P_TOKEN_ADD,
+  P_TOKEN_GET,
+  P_TOKEN_GET_HASH,
+  P_TOKEN_UPDATE,
+  P_TOKEN_LIST,
+  P_TOKEN_LIST_ALL,
+  P_AUDIT_LAST,
+  P_AUDIT_INSERT,
+  P_AUDIT_READ,
   P_COUNT0,
   P__COUNT = P_COUNT0 + STORE_T_COUNT
 };
@@ -68,6 +94,18 @@ enum stmt_id {
   "limit_price, stop_price, state, filled, avg_price, fees, created, updated"
 #define POSITION_COLS                                                          \
   "account, strategy, symbol, qty, cost, realized, fees, updated"
+/* ... and those of user_row(), session_row(), token_row(), audit_row(). */
+#define USER_COLS                                                              \
+  "id, name, role, password_hash, totp_secret, totp_pending, "                 \
+  "totp_last_step, failures, locked_until, disabled, password_changed, "       \
+  "created, updated"
+#define SESSION_COLS                                                           \
+  "id_hash, csrf_hash, user_id, created, last_seen, expires, address"
+#define TOKEN_COLS                                                             \
+  "id, hash, user_id, name, scope, created, expires, revoked, last_used"
+#define AUDIT_COLS                                                             \
+  "seq, time, actor, address, action, target, outcome, detail, prev_hash, "    \
+  "hash"
 
 static const struct {
   const char *name;
@@ -180,6 +218,63 @@ static const struct {
                     "SELECT d.oid::bigint, COALESCE(to_regclass('events')::oid"
                     "::bigint, 0) FROM pg_database d WHERE d.datname = "
                     "current_database()"},
+    [P_USER_ADD] = {"dto_user_add", 12,
+                    "INSERT INTO users (name, role, password_hash, "
+                    "totp_secret, totp_pending, totp_last_step, failures, "
+                    "locked_until, disabled, password_changed, created, "
+                    "updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                    "$10, $11, $12) RETURNING id"},
+    [P_USER_GET] = {"dto_user_get", 1,
+                    "SELECT " USER_COLS " FROM users WHERE name = $1"},
+    [P_USER_GET_ID] = {"dto_user_get_id", 1,
+                       "SELECT " USER_COLS " FROM users WHERE id = $1"},
+    [P_USER_UPDATE] = {"dto_user_update", 13,
+                       "UPDATE users SET name = $2, role = $3, "
+                       "password_hash = $4, totp_secret = $5, totp_pending = "
+                       "$6, totp_last_step = $7, failures = $8, locked_until "
+                       "= $9, disabled = $10, password_changed = $11, "
+                       "created = $12, updated = $13 WHERE id = $1"},
+    [P_USER_LIST] = {"dto_user_list", 0,
+                     "SELECT " USER_COLS " FROM users ORDER BY name "
+                     "COLLATE \"C\""},
+    [P_SES_PUT] = {"dto_ses_put", 7,
+                   "INSERT INTO sessions (" SESSION_COLS ") VALUES ($1, $2, "
+                   "$3, $4, $5, $6, $7)"},
+    [P_SES_GET] = {"dto_ses_get", 1,
+                   "SELECT " SESSION_COLS " FROM sessions WHERE id_hash = $1"},
+    [P_SES_TOUCH] = {"dto_ses_touch", 2,
+                     "UPDATE sessions SET last_seen = $2 WHERE id_hash = $1"},
+    [P_SES_DELETE] = {"dto_ses_delete", 1,
+                      "DELETE FROM sessions WHERE id_hash = $1"},
+    [P_SES_DELETE_USER] = {"dto_ses_delete_user", 1,
+                           "DELETE FROM sessions WHERE user_id = $1"},
+    [P_TOKEN_ADD] = {"dto_token_add", 8,
+                     "INSERT INTO api_tokens (hash, user_id, name, scope, "
+                     "created, expires, revoked, last_used) VALUES ($1, $2, "
+                     "$3, $4, $5, $6, $7, $8) RETURNING id"},
+    [P_TOKEN_GET] = {"dto_token_get", 1,
+                     "SELECT " TOKEN_COLS " FROM api_tokens WHERE id = $1"},
+    [P_TOKEN_GET_HASH] = {"dto_token_get_hash", 1,
+                          "SELECT " TOKEN_COLS " FROM api_tokens WHERE hash "
+                          "= $1"},
+    [P_TOKEN_UPDATE] = {"dto_token_update", 6,
+                        "UPDATE api_tokens SET name = $2, scope = $3, "
+                        "expires = $4, revoked = $5, last_used = $6 WHERE id "
+                        "= $1"},
+    [P_TOKEN_LIST] = {"dto_token_list", 1,
+                      "SELECT " TOKEN_COLS " FROM api_tokens WHERE user_id = "
+                      "$1 ORDER BY id"},
+    [P_TOKEN_LIST_ALL] = {"dto_token_list_all", 0,
+                          "SELECT " TOKEN_COLS " FROM api_tokens ORDER BY id"},
+    [P_AUDIT_LAST] = {"dto_audit_last", 0,
+                      "SELECT " AUDIT_COLS " FROM audit_log ORDER BY seq "
+                      "DESC LIMIT 1"},
+    [P_AUDIT_INSERT] = {"dto_audit_insert", 10,
+                        "INSERT INTO audit_log (" AUDIT_COLS ") VALUES ($1, "
+                        "$2, $3, $4, $5, $6, $7, $8, $9, $10)"},
+    [P_AUDIT_READ] = {"dto_audit_read", 2,
+                      "SELECT " AUDIT_COLS " FROM audit_log WHERE seq > $1 "
+                      "ORDER BY seq LIMIT $2"},
     [P_COUNT0 + STORE_T_EVENTS] = {"dto_count_events", 0,
                                    "SELECT count(*) FROM events"},
     [P_COUNT0 + STORE_T_ORDERS] = {"dto_count_orders", 0,
@@ -206,6 +301,8 @@ static const struct {
                                      "SELECT count(*) FROM sessions"},
     [P_COUNT0 + STORE_T_AUDIT_LOG] = {"dto_count_audit", 0,
                                       "SELECT count(*) FROM audit_log"},
+    [P_COUNT0 + STORE_T_API_TOKENS] = {"dto_count_api_tokens", 0,
+                                       "SELECT count(*) FROM api_tokens"},
 };
 
 /* One pooled connection. */
@@ -264,6 +361,8 @@ static int map_state(const char *st) {
     return DTO_EAGAIN;
   if (!strcmp(st, "23505"))
     return DTO_EEXIST;
+  if (!strcmp(st, "23503")) /* foreign key: the row it names is not there */
+    return DTO_ENOENT;
   if (!strcmp(st, "22001"))
     return DTO_ETOOBIG;
   if (!strcmp(st, "25P02"))
@@ -564,21 +663,21 @@ static int exec_cmd(pg *p, enum stmt_id id, const char *const *vals,
 /* Called by each_row() for row r of res; non-zero stops the rows. */
 typedef int (*row_fn)(void *arg, const PGresult *res, int r, store_err *e);
 
-/* Run prepared statement id (no parameters) in single-row mode, calling
- * row() for each row as it arrives: one statement, so one consistent read,
- * and memory that does not grow with the result.  After row() stops (fn's
- * value or a malformed row) the rest of the result is read and dropped so
- * the connection can be reused; cancelling instead would abort a caller's
- * transaction. */
-static int each_row(pg *p, enum stmt_id id, const char *what, row_fn row,
-                    void *arg, store_err *e) {
+/* Run prepared statement id with its parameters vals (NULL when it has
+ * none) in single-row mode, calling row() for each row as it arrives: one
+ * statement, so one consistent read, and memory that does not grow with
+ * the result.  After row() stops (fn's value or a malformed row) the rest
+ * of the result is read and dropped so the connection can be reused;
+ * cancelling instead would abort a caller's transaction. */
+static int each_row(pg *p, enum stmt_id id, const char *const *vals,
+                    const char *what, row_fn row, void *arg, store_err *e) {
   pgc *k;
   int rc = enter(p, &k, e);
   if (rc)
     return rc;
   if ((rc = prepare(k, id, e)))
     goto out;
-  if (!PQsendQueryPrepared(k->c, stmts[id].name, stmts[id].nparams, NULL, NULL,
+  if (!PQsendQueryPrepared(k->c, stmts[id].name, stmts[id].nparams, vals, NULL,
                            NULL, 0)) {
     rc = res_fail(k, NULL, what, e);
     goto out;
@@ -1126,7 +1225,7 @@ static int list_order_row(void *arg, const PGresult *res, int r, store_err *e) {
 static int pg_list_orders(void *ctx, bool open_only, store_order_fn fn,
                           void *arg, store_err *e) {
   list_order_cb cb = {fn, arg};
-  return each_row(ctx, open_only ? P_ORDER_LIST_OPEN : P_ORDER_LIST,
+  return each_row(ctx, open_only ? P_ORDER_LIST_OPEN : P_ORDER_LIST, NULL,
                   "list orders", list_order_row, &cb, e);
 }
 
@@ -1191,7 +1290,8 @@ static int list_position_row(void *arg, const PGresult *res, int r,
 static int pg_list_positions(void *ctx, store_position_fn fn, void *arg,
                              store_err *e) {
   list_position_cb cb = {fn, arg};
-  return each_row(ctx, P_POS_LIST, "list positions", list_position_row, &cb, e);
+  return each_row(ctx, P_POS_LIST, NULL, "list positions", list_position_row,
+                  &cb, e);
 }
 
 static int pg_upsert_daily_pnl(void *ctx, const store_daily_pnl *d,
@@ -1363,6 +1463,421 @@ static int pg_count(void *ctx, enum store_table t, int64_t *n, store_err *e) {
   return query_i64(ctx, (enum stmt_id)(P_COUNT0 + (int)t), n, "count", e);
 }
 
+/* ---- users, sessions, API tokens, the audit log ----------------------- */
+
+/* The values of every column of u but id, in the order of P_USER_ADD and
+ * of P_USER_UPDATE after its $1, into vals[0..12) (b holds the numbers). */
+static void user_vals(const store_user *u, numbuf b[6], const char *vals[12]) {
+  vals[0] = u->name;
+  vals[1] = u->role;
+  vals[2] = u->password_hash;
+  vals[3] = u->totp_secret;
+  vals[4] = u->totp_pending;
+  vals[5] = num(b[0], u->totp_last_step);
+  vals[6] = num(b[1], u->failures);
+  vals[7] = num(b[2], u->locked_until);
+  vals[8] = u->disabled ? "true" : "false";
+  vals[9] = num(b[3], u->password_changed);
+  vals[10] = num(b[4], u->created);
+  vals[11] = num(b[5], u->updated);
+}
+
+/* Read row r of a USER_COLS result into *u; false when a value in it is
+ * malformed. */
+static bool user_row(const PGresult *res, int r, store_user *u) {
+  bool bad = false;
+  u->id = col_i64(res, r, 0, &bad);
+  col_text(res, r, 1, u->name, sizeof u->name);
+  col_text(res, r, 2, u->role, sizeof u->role);
+  col_text(res, r, 3, u->password_hash, sizeof u->password_hash);
+  col_text(res, r, 4, u->totp_secret, sizeof u->totp_secret);
+  col_text(res, r, 5, u->totp_pending, sizeof u->totp_pending);
+  u->totp_last_step = col_i64(res, r, 6, &bad);
+  u->failures = col_i64(res, r, 7, &bad);
+  u->locked_until = col_i64(res, r, 8, &bad);
+  const char *d = PQgetvalue(res, r, 9);
+  u->disabled = !strcmp(d, "t");
+  bad |= strcmp(d, "t") != 0 && strcmp(d, "f") != 0;
+  u->password_changed = col_i64(res, r, 10, &bad);
+  u->created = col_i64(res, r, 11, &bad);
+  u->updated = col_i64(res, r, 12, &bad);
+  return !bad;
+}
+
+/* Run an INSERT ... RETURNING id and read the id. */
+static int insert_id(pg *p, enum stmt_id id, const char *const *vals,
+                     const char *what, int64_t *out, store_err *e) {
+  pgc *k;
+  int rc = enter(p, &k, e);
+  if (rc)
+    return rc;
+  PGresult *res = run(k, id, vals, NULL, NULL, 0, what, &rc, e);
+  if (res) {
+    bool bad = PQntuples(res) != 1;
+    int64_t v = bad ? 0 : col_i64(res, 0, 0, &bad);
+    if (bad)
+      rc = bad_row(what, e);
+    else
+      *out = v;
+    PQclear(res);
+  }
+  release(p, k);
+  return rc;
+}
+
+static int pg_user_add(void *ctx, store_user *u, store_err *e) {
+  numbuf b[6];
+  const char *vals[12];
+  user_vals(u, b, vals);
+  return insert_id(ctx, P_USER_ADD, vals, "add user", &u->id, e);
+}
+
+/* A one-row user lookup by statement id with the one parameter val. */
+static int user_lookup(pg *p, enum stmt_id id, const char *val, store_user *u,
+                       store_err *e) {
+  pgc *k;
+  PGresult *res;
+  const char *vals[1] = {val};
+  int rc = lookup(p, &k, id, vals, "get user", &res, e);
+  if (rc)
+    return rc;
+  bool ok = user_row(res, 0, u);
+  PQclear(res);
+  release(p, k);
+  return ok ? 0 : bad_row("get user", e);
+}
+
+static int pg_user_get(void *ctx, const char *name, store_user *u,
+                       store_err *e) {
+  int rc = user_lookup(ctx, P_USER_GET, name, u, e);
+  if (rc == DTO_ENOENT)
+    return store__fail(e, rc, "user '%s': not found", name);
+  return rc;
+}
+
+static int pg_user_get_id(void *ctx, int64_t id, store_user *u, store_err *e) {
+  numbuf b;
+  int rc = user_lookup(ctx, P_USER_GET_ID, num(b, id), u, e);
+  if (rc == DTO_ENOENT)
+    return store__fail(e, rc, "user %lld: not found", (long long)id);
+  return rc;
+}
+
+static int pg_user_update(void *ctx, const store_user *u, store_err *e) {
+  numbuf b[6], idb;
+  const char *vals[13];
+  vals[0] = num(idb, u->id);
+  user_vals(u, b, vals + 1);
+  int64_t n = 0;
+  int rc = exec_cmd(ctx, P_USER_UPDATE, vals, NULL, NULL, &n, "update user", e);
+  if (!rc && n == 0)
+    return store__fail(e, DTO_ENOENT, "user %lld: not found", (long long)u->id);
+  return rc;
+}
+
+typedef struct list_user_cb {
+  store_user_fn fn;
+  void *arg;
+} list_user_cb;
+
+static int list_user_row(void *arg, const PGresult *res, int r, store_err *e) {
+  list_user_cb *cb = arg;
+  store_user u;
+  memset(&u, 0, sizeof u);
+  if (!user_row(res, r, &u))
+    return bad_row("list users", e);
+  return cb->fn(cb->arg, &u);
+}
+
+static int pg_user_list(void *ctx, store_user_fn fn, void *arg, store_err *e) {
+  list_user_cb cb = {fn, arg};
+  return each_row(ctx, P_USER_LIST, NULL, "list users", list_user_row, &cb, e);
+}
+
+static int pg_session_put(void *ctx, const store_session *ses, store_err *e) {
+  numbuf b[4];
+  const char *vals[7] = {ses->id_hash,
+                         ses->csrf_hash,
+                         num(b[0], ses->user_id),
+                         num(b[1], ses->created),
+                         num(b[2], ses->last_seen),
+                         num(b[3], ses->expires),
+                         ses->address};
+  return exec_cmd(ctx, P_SES_PUT, vals, NULL, NULL, NULL, "put session", e);
+}
+
+static int pg_session_get(void *ctx, const char *id_hash, store_session *ses,
+                          store_err *e) {
+  pg *p = ctx;
+  pgc *k;
+  PGresult *res;
+  const char *vals[1] = {id_hash};
+  int rc = lookup(p, &k, P_SES_GET, vals, "get session", &res, e);
+  if (rc == DTO_ENOENT)
+    return store__fail(e, rc, "session: not found");
+  if (rc)
+    return rc;
+  bool bad = false;
+  col_text(res, 0, 0, ses->id_hash, sizeof ses->id_hash);
+  col_text(res, 0, 1, ses->csrf_hash, sizeof ses->csrf_hash);
+  ses->user_id = col_i64(res, 0, 2, &bad);
+  ses->created = col_i64(res, 0, 3, &bad);
+  ses->last_seen = col_i64(res, 0, 4, &bad);
+  ses->expires = col_i64(res, 0, 5, &bad);
+  col_text(res, 0, 6, ses->address, sizeof ses->address);
+  PQclear(res);
+  release(p, k);
+  return bad ? bad_row("get session", e) : 0;
+}
+
+/* Run a write keyed by one session hash; DTO_ENOENT when it changed no
+ * row. */
+static int session_write(pg *p, enum stmt_id id, const char *const *vals,
+                         const char *what, store_err *e) {
+  int64_t n = 0;
+  int rc = exec_cmd(p, id, vals, NULL, NULL, &n, what, e);
+  if (!rc && n == 0)
+    return store__fail(e, DTO_ENOENT, "%s: no such session", what);
+  return rc;
+}
+
+static int pg_session_touch(void *ctx, const char *id_hash, dto_time last_seen,
+                            store_err *e) {
+  numbuf b;
+  const char *vals[2] = {id_hash, num(b, last_seen)};
+  return session_write(ctx, P_SES_TOUCH, vals, "touch session", e);
+}
+
+static int pg_session_delete(void *ctx, const char *id_hash, store_err *e) {
+  const char *vals[1] = {id_hash};
+  return session_write(ctx, P_SES_DELETE, vals, "delete session", e);
+}
+
+static int pg_session_delete_user(void *ctx, int64_t user_id, int64_t *n,
+                                  store_err *e) {
+  numbuf b;
+  const char *vals[1] = {num(b, user_id)};
+  return exec_cmd(ctx, P_SES_DELETE_USER, vals, NULL, NULL, n,
+                  "delete sessions", e);
+}
+
+/* Read row r of a TOKEN_COLS result into *t; false as user_row(). */
+static bool token_row(const PGresult *res, int r, store_token *t) {
+  bool bad = false;
+  t->id = col_i64(res, r, 0, &bad);
+  col_text(res, r, 1, t->hash, sizeof t->hash);
+  t->user_id = col_i64(res, r, 2, &bad);
+  col_text(res, r, 3, t->name, sizeof t->name);
+  col_text(res, r, 4, t->scope, sizeof t->scope);
+  t->created = col_i64(res, r, 5, &bad);
+  t->expires = col_i64(res, r, 6, &bad);
+  t->revoked = col_i64(res, r, 7, &bad);
+  t->last_used = col_i64(res, r, 8, &bad);
+  return !bad;
+}
+
+static int pg_token_add(void *ctx, store_token *t, store_err *e) {
+  numbuf b[5];
+  const char *vals[8] = {t->hash,
+                         num(b[0], t->user_id),
+                         t->name,
+                         t->scope,
+                         num(b[1], t->created),
+                         num(b[2], t->expires),
+                         num(b[3], t->revoked),
+                         num(b[4], t->last_used)};
+  return insert_id(ctx, P_TOKEN_ADD, vals, "add token", &t->id, e);
+}
+
+/* A one-row token lookup by statement id with the one parameter val. */
+static int token_lookup(pg *p, enum stmt_id id, const char *val, store_token *t,
+                        store_err *e) {
+  pgc *k;
+  PGresult *res;
+  const char *vals[1] = {val};
+  int rc = lookup(p, &k, id, vals, "get token", &res, e);
+  if (rc)
+    return rc;
+  bool ok = token_row(res, 0, t);
+  PQclear(res);
+  release(p, k);
+  return ok ? 0 : bad_row("get token", e);
+}
+
+static int pg_token_get(void *ctx, int64_t id, store_token *t, store_err *e) {
+  numbuf b;
+  int rc = token_lookup(ctx, P_TOKEN_GET, num(b, id), t, e);
+  if (rc == DTO_ENOENT)
+    return store__fail(e, rc, "token %lld: not found", (long long)id);
+  return rc;
+}
+
+static int pg_token_get_hash(void *ctx, const char *hash, store_token *t,
+                             store_err *e) {
+  int rc = token_lookup(ctx, P_TOKEN_GET_HASH, hash, t, e);
+  if (rc == DTO_ENOENT)
+    return store__fail(e, rc, "token: not found");
+  return rc;
+}
+
+static int pg_token_update(void *ctx, const store_token *t, store_err *e) {
+  numbuf b[4];
+  const char *vals[6] = {num(b[0], t->id),
+                         t->name,
+                         t->scope,
+                         num(b[1], t->expires),
+                         num(b[2], t->revoked),
+                         num(b[3], t->last_used)};
+  int64_t n = 0;
+  int rc =
+      exec_cmd(ctx, P_TOKEN_UPDATE, vals, NULL, NULL, &n, "update token", e);
+  if (!rc && n == 0)
+    return store__fail(e, DTO_ENOENT, "token %lld: not found",
+                       (long long)t->id);
+  return rc;
+}
+
+typedef struct list_token_cb {
+  store_token_fn fn;
+  void *arg;
+} list_token_cb;
+
+static int list_token_row(void *arg, const PGresult *res, int r, store_err *e) {
+  list_token_cb *cb = arg;
+  store_token t;
+  memset(&t, 0, sizeof t);
+  if (!token_row(res, r, &t))
+    return bad_row("list tokens", e);
+  return cb->fn(cb->arg, &t);
+}
+
+static int pg_token_list(void *ctx, int64_t user_id, store_token_fn fn,
+                         void *arg, store_err *e) {
+  list_token_cb cb = {fn, arg};
+  numbuf b;
+  const char *vals[1] = {num(b, user_id)};
+  return each_row(ctx, user_id ? P_TOKEN_LIST : P_TOKEN_LIST_ALL,
+                  user_id ? vals : NULL, "list tokens", list_token_row, &cb, e);
+}
+
+/* Read row r of an AUDIT_COLS result into *a; false as user_row(). */
+static bool audit_row(const PGresult *res, int r, store_audit *a) {
+  bool bad = false;
+  a->seq = col_i64(res, r, 0, &bad);
+  a->time = col_i64(res, r, 1, &bad);
+  col_text(res, r, 2, a->actor, sizeof a->actor);
+  col_text(res, r, 3, a->address, sizeof a->address);
+  col_text(res, r, 4, a->action, sizeof a->action);
+  col_text(res, r, 5, a->target, sizeof a->target);
+  col_text(res, r, 6, a->outcome, sizeof a->outcome);
+  col_text(res, r, 7, a->detail, sizeof a->detail);
+  col_text(res, r, 8, a->prev_hash, sizeof a->prev_hash);
+  col_text(res, r, 9, a->hash, sizeof a->hash);
+  return !bad;
+}
+
+/* Read the last record on k into *prev; *has says whether there is one. */
+static int audit_last(pgc *k, store_audit *prev, bool *has, store_err *e) {
+  int rc;
+  PGresult *res = run(k, P_AUDIT_LAST, NULL, NULL, NULL, 0,
+                      "audit append: read the last record", &rc, e);
+  if (!res)
+    return rc;
+  *has = PQntuples(res) == 1;
+  bool ok = !*has || audit_row(res, 0, prev);
+  PQclear(res);
+  return ok ? 0 : bad_row("audit append", e);
+}
+
+static int audit_insert(pgc *k, const store_audit *a, store_err *e) {
+  numbuf s, t;
+  const char *vals[10] = {
+      num(s, a->seq), num(t, a->time), a->actor,  a->address,   a->action,
+      a->target,      a->outcome,      a->detail, a->prev_hash, a->hash};
+  int rc;
+  PGresult *res =
+      run(k, P_AUDIT_INSERT, vals, NULL, NULL, 0, "audit append", &rc, e);
+  PQclear(res);
+  return rc;
+}
+
+/* The exclusive lock (which readers do not wait for) is taken before the
+ * last record is read, so a second appender, from any process, waits for
+ * this one to commit and then reads the record it wrote. */
+static int pg_audit_append(void *ctx, store_audit *a,
+                           store_audit_chain_fn chain, void *arg,
+                           store_err *e) {
+  pg *p = ctx;
+  pgc *k;
+  int rc = acquire(p, &k, e);
+  if (rc)
+    return rc;
+  if (k->in_txn) {
+    release(p, k);
+    return store__fail(e, DTO_ESTATE,
+                       "audit append: not inside a transaction (it takes "
+                       "its own, to lock the log)");
+  }
+  if ((rc = simple(k, "BEGIN", "audit append: begin", e)))
+    goto out;
+  store_audit prev;
+  bool has = false;
+  memset(&prev, 0, sizeof prev);
+  if ((rc = simple(k, LOCK_AUDIT, "audit append: lock", e)) ||
+      (rc = audit_last(k, &prev, &has, e)))
+    goto rollback;
+  a->seq = has ? prev.seq + 1 : 1;
+  if ((rc = chain(arg, has ? &prev : NULL, a)) ||
+      (rc = audit_insert(k, a, e)) ||
+      (rc = simple(k, "COMMIT", "audit append: commit", e)))
+    goto rollback;
+  goto out;
+rollback:
+  if (PQstatus(k->c) == CONNECTION_OK &&
+      PQtransactionStatus(k->c) != PQTRANS_IDLE)
+    simple(k, "ROLLBACK", "audit append: rollback", NULL);
+out:
+  release(p, k);
+  return rc;
+}
+
+/* In keyset batches by seq, as pg_read_events(). */
+static int pg_audit_read(void *ctx, int64_t after_seq, int64_t limit,
+                         store_audit_fn fn, void *arg, store_err *e) {
+  pg *p = ctx;
+  pgc *k;
+  int rc = enter(p, &k, e);
+  if (rc)
+    return rc;
+  int64_t left = limit > 0 ? limit : INT64_MAX;
+  while (left > 0 && !rc) {
+    numbuf b, l;
+    int64_t want = left < READ_BATCH ? left : READ_BATCH;
+    const char *vals[2] = {num(b, after_seq), num(l, want)};
+    PGresult *res =
+        run(k, P_AUDIT_READ, vals, NULL, NULL, 0, "read audit log", &rc, e);
+    if (!res)
+      break;
+    int rows = PQntuples(res);
+    for (int r = 0; r < rows && !rc; r++) {
+      store_audit a;
+      memset(&a, 0, sizeof a);
+      if (!audit_row(res, r, &a)) {
+        rc = bad_row("read audit log", e);
+        break;
+      }
+      after_seq = a.seq;
+      rc = fn(arg, &a);
+    }
+    PQclear(res);
+    left -= rows;
+    if (rows < want)
+      break;
+  }
+  release(p, k);
+  return rc;
+}
+
 static const store_ops pg_ops = {
     .name = "postgres",
     .close = pg_close,
@@ -1394,6 +1909,23 @@ static const store_ops pg_ops = {
     .idem_purge = pg_idem_purge,
     .count = pg_count,
     .check_identity = pg_check_identity,
+    .user_add = pg_user_add,
+    .user_get = pg_user_get,
+    .user_get_id = pg_user_get_id,
+    .user_update = pg_user_update,
+    .user_list = pg_user_list,
+    .session_put = pg_session_put,
+    .session_get = pg_session_get,
+    .session_touch = pg_session_touch,
+    .session_delete = pg_session_delete,
+    .session_delete_user = pg_session_delete_user,
+    .token_add = pg_token_add,
+    .token_get = pg_token_get,
+    .token_get_hash = pg_token_get_hash,
+    .token_update = pg_token_update,
+    .token_list = pg_token_list,
+    .audit_append = pg_audit_append,
+    .audit_read = pg_audit_read,
 };
 
 int store__pg_open(const char *url, const char *shown, const store_options *opt,

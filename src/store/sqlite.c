@@ -46,6 +46,25 @@ enum stmt_id {
   S_IDEM_PUT,
   S_IDEM_GET,
   S_IDEM_PURGE,
+  S_USER_ADD,
+  S_USER_GET,
+  S_USER_GET_ID,
+  S_USER_UPDATE,
+  S_USER_LIST,
+  S_SES_PUT,
+  S_SES_GET,
+  S_SES_TOUCH,
+  S_SES_DELETE,
+  S_SES_DELETE_USER,
+  S_TOKEN_ADD,
+  S_TOKEN_GET,
+  S_TOKEN_GET_HASH,
+  S_TOKEN_UPDATE,
+  S_TOKEN_LIST,
+  S_TOKEN_LIST_ALL,
+  S_AUDIT_LAST,
+  S_AUDIT_INSERT,
+  S_AUDIT_READ,
   S_COUNT0, /* one per table, in enum store_table order */
   S__COUNT = S_COUNT0 + STORE_T_COUNT
 };
@@ -56,6 +75,18 @@ enum stmt_id {
   "limit_price, stop_price, state, filled, avg_price, fees, created, updated"
 #define POSITION_COLS                                                          \
   "account, strategy, symbol, qty, cost, realized, fees, updated"
+/* ... and those of user_row(), session_row(), token_row(), audit_row(). */
+#define USER_COLS                                                              \
+  "id, name, role, password_hash, totp_secret, totp_pending, "                 \
+  "totp_last_step, failures, locked_until, disabled, password_changed, "       \
+  "created, updated"
+#define SESSION_COLS                                                           \
+  "id_hash, csrf_hash, user_id, created, last_seen, expires, address"
+#define TOKEN_COLS                                                             \
+  "id, hash, user_id, name, scope, created, expires, revoked, last_used"
+#define AUDIT_COLS                                                             \
+  "seq, time, actor, address, action, target, outcome, detail, prev_hash, "    \
+  "hash"
 
 static const char *const sql_text[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -136,6 +167,43 @@ static const char *const sql_text[S__COUNT] = {
     [S_IDEM_GET] = "SELECT key, request_hash, status, body, created FROM "
                    "idempotency_keys WHERE key = ?1 AND created > ?2",
     [S_IDEM_PURGE] = "DELETE FROM idempotency_keys WHERE created <= ?1",
+    [S_USER_ADD] =
+        "INSERT INTO users (name, role, password_hash, totp_secret, "
+        "totp_pending, totp_last_step, failures, locked_until, disabled, "
+        "password_changed, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+        "?7, ?8, ?9, ?10, ?11, ?12)",
+    [S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE name = ?1",
+    [S_USER_GET_ID] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+    [S_USER_UPDATE] =
+        "UPDATE users SET name = ?2, role = ?3, password_hash = ?4, "
+        "totp_secret = ?5, totp_pending = ?6, totp_last_step = ?7, "
+        "failures = ?8, locked_until = ?9, disabled = ?10, "
+        "password_changed = ?11, created = ?12, updated = ?13 WHERE id = ?1",
+    [S_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY name",
+    [S_SES_PUT] = "INSERT INTO sessions (" SESSION_COLS ") VALUES (?1, ?2, "
+                  "?3, ?4, ?5, ?6, ?7)",
+    [S_SES_GET] = "SELECT " SESSION_COLS " FROM sessions WHERE id_hash = ?1",
+    [S_SES_TOUCH] = "UPDATE sessions SET last_seen = ?2 WHERE id_hash = ?1",
+    [S_SES_DELETE] = "DELETE FROM sessions WHERE id_hash = ?1",
+    [S_SES_DELETE_USER] = "DELETE FROM sessions WHERE user_id = ?1",
+    [S_TOKEN_ADD] = "INSERT INTO api_tokens (hash, user_id, name, scope, "
+                    "created, expires, revoked, last_used) VALUES (?1, ?2, "
+                    "?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM api_tokens WHERE id = ?1",
+    [S_TOKEN_GET_HASH] = "SELECT " TOKEN_COLS " FROM api_tokens WHERE hash "
+                         "= ?1",
+    [S_TOKEN_UPDATE] = "UPDATE api_tokens SET name = ?2, scope = ?3, "
+                       "expires = ?4, revoked = ?5, last_used = ?6 WHERE id "
+                       "= ?1",
+    [S_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM api_tokens WHERE user_id = "
+                     "?1 ORDER BY id",
+    [S_TOKEN_LIST_ALL] = "SELECT " TOKEN_COLS " FROM api_tokens ORDER BY id",
+    [S_AUDIT_LAST] = "SELECT " AUDIT_COLS " FROM audit_log ORDER BY seq DESC "
+                     "LIMIT 1",
+    [S_AUDIT_INSERT] = "INSERT INTO audit_log (" AUDIT_COLS ") VALUES (?1, "
+                       "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [S_AUDIT_READ] = "SELECT " AUDIT_COLS " FROM audit_log WHERE seq > ?1 "
+                     "ORDER BY seq LIMIT ?2",
     [S_COUNT0 + STORE_T_EVENTS] = "SELECT count(*) FROM events",
     [S_COUNT0 + STORE_T_ORDERS] = "SELECT count(*) FROM orders",
     [S_COUNT0 + STORE_T_FILLS] = "SELECT count(*) FROM fills",
@@ -148,6 +216,7 @@ static const char *const sql_text[S__COUNT] = {
     [S_COUNT0 + STORE_T_USERS] = "SELECT count(*) FROM users",
     [S_COUNT0 + STORE_T_SESSIONS] = "SELECT count(*) FROM sessions",
     [S_COUNT0 + STORE_T_AUDIT_LOG] = "SELECT count(*) FROM audit_log",
+    [S_COUNT0 + STORE_T_API_TOKENS] = "SELECT count(*) FROM api_tokens",
 };
 
 typedef struct sq {
@@ -164,6 +233,8 @@ typedef struct sq {
 
 /* Map an SQLite result code to a DTO_E* code. */
 static int map_rc(int rc) {
+  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    return DTO_ENOENT; /* the row it names (a user) is not there */
   switch (rc & 0xff) {
   case SQLITE_FULL:
     return DTO_ENOSPC;
@@ -929,6 +1000,477 @@ static int sq_count(void *ctx, enum store_table t, int64_t *n, store_err *e) {
             : query_i64(q, (enum stmt_id)(S_COUNT0 + (int)t), n, "count", e);
 }
 
+/* ---- users, sessions, API tokens, the audit log ------------------------ */
+
+/* End a one-row lookup stepped to src: reset the statement and map src.
+ * DTO_ENOENT (e untouched: the caller names what is missing) when there
+ * was no row. */
+static int one_row(sq *q, sqlite3_stmt *st, int src, const char *what,
+                   store_err *e) {
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (src == SQLITE_DONE)
+    return DTO_ENOENT;
+  if (src != SQLITE_ROW)
+    return sq_fail(q, src, what, e);
+  return 0;
+}
+
+/* Run a bound statement that writes, then clear its bindings; *changed
+ * (may be NULL) gets the rows it changed. */
+static int run_write(sq *q, sqlite3_stmt *st, const char *what,
+                     int64_t *changed, store_err *e) {
+  int rc = run(q, st, what, e);
+  sqlite3_clear_bindings(st);
+  if (!rc && changed)
+    *changed = sqlite3_changes(q->db);
+  return rc;
+}
+
+/* Read the current row of a USER_COLS statement into *u. */
+static void user_row(sqlite3_stmt *st, store_user *u) {
+  u->id = sqlite3_column_int64(st, 0);
+  col_text(st, 1, u->name, sizeof u->name);
+  col_text(st, 2, u->role, sizeof u->role);
+  col_text(st, 3, u->password_hash, sizeof u->password_hash);
+  col_text(st, 4, u->totp_secret, sizeof u->totp_secret);
+  col_text(st, 5, u->totp_pending, sizeof u->totp_pending);
+  u->totp_last_step = sqlite3_column_int64(st, 6);
+  u->failures = sqlite3_column_int64(st, 7);
+  u->locked_until = sqlite3_column_int64(st, 8);
+  u->disabled = sqlite3_column_int(st, 9) != 0;
+  u->password_changed = sqlite3_column_int64(st, 10);
+  u->created = sqlite3_column_int64(st, 11);
+  u->updated = sqlite3_column_int64(st, 12);
+}
+
+/* Bind every column of u but id to parameters first.. first+11 (the order
+ * of S_USER_ADD and of S_USER_UPDATE after its ?1). */
+static void bind_user(sqlite3_stmt *st, int first, const store_user *u) {
+  bind_text(st, first, u->name);
+  bind_text(st, first + 1, u->role);
+  bind_text(st, first + 2, u->password_hash);
+  bind_text(st, first + 3, u->totp_secret);
+  bind_text(st, first + 4, u->totp_pending);
+  sqlite3_bind_int64(st, first + 5, u->totp_last_step);
+  sqlite3_bind_int64(st, first + 6, u->failures);
+  sqlite3_bind_int64(st, first + 7, u->locked_until);
+  sqlite3_bind_int(st, first + 8, u->disabled ? 1 : 0);
+  sqlite3_bind_int64(st, first + 9, u->password_changed);
+  sqlite3_bind_int64(st, first + 10, u->created);
+  sqlite3_bind_int64(st, first + 11, u->updated);
+}
+
+static int sq_user_add(void *ctx, store_user *u, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_USER_ADD, &st, e);
+  if (rc)
+    return rc;
+  bind_user(st, 1, u);
+  rc = run_write(q, st, "add user", NULL, e);
+  if (!rc)
+    u->id = sqlite3_last_insert_rowid(q->db);
+  return rc;
+}
+
+static int sq_user_get(void *ctx, const char *name, store_user *u,
+                       store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_USER_GET, &st, e);
+  if (rc)
+    return rc;
+  bind_text(st, 1, name);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    user_row(st, u);
+  rc = one_row(q, st, src, "get user", e);
+  if (rc == DTO_ENOENT)
+    return store__fail(e, rc, "user '%s': not found", name);
+  return rc;
+}
+
+static int sq_user_get_id(void *ctx, int64_t id, store_user *u, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_USER_GET_ID, &st, e);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(st, 1, id);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    user_row(st, u);
+  rc = one_row(q, st, src, "get user", e);
+  if (rc == DTO_ENOENT)
+    return store__fail(e, rc, "user %lld: not found", (long long)id);
+  return rc;
+}
+
+static int sq_user_update(void *ctx, const store_user *u, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_USER_UPDATE, &st, e);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(st, 1, u->id);
+  bind_user(st, 2, u);
+  int64_t n = 0;
+  rc = run_write(q, st, "update user", &n, e);
+  if (!rc && n == 0)
+    return store__fail(e, DTO_ENOENT, "user %lld: not found", (long long)u->id);
+  return rc;
+}
+
+static int sq_user_list(void *ctx, store_user_fn fn, void *arg, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_USER_LIST, &st, e);
+  if (rc)
+    return rc;
+  int src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    store_user u;
+    memset(&u, 0, sizeof u);
+    user_row(st, &u);
+    int r = fn(arg, &u);
+    if (r) {
+      sqlite3_reset(st);
+      return r;
+    }
+  }
+  sqlite3_reset(st);
+  if (src != SQLITE_DONE)
+    return sq_fail(q, src, "list users", e);
+  return 0;
+}
+
+static void session_row(sqlite3_stmt *st, store_session *ses) {
+  col_text(st, 0, ses->id_hash, sizeof ses->id_hash);
+  col_text(st, 1, ses->csrf_hash, sizeof ses->csrf_hash);
+  ses->user_id = sqlite3_column_int64(st, 2);
+  ses->created = sqlite3_column_int64(st, 3);
+  ses->last_seen = sqlite3_column_int64(st, 4);
+  ses->expires = sqlite3_column_int64(st, 5);
+  col_text(st, 6, ses->address, sizeof ses->address);
+}
+
+static int sq_session_put(void *ctx, const store_session *ses, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_SES_PUT, &st, e);
+  if (rc)
+    return rc;
+  bind_text(st, 1, ses->id_hash);
+  bind_text(st, 2, ses->csrf_hash);
+  sqlite3_bind_int64(st, 3, ses->user_id);
+  sqlite3_bind_int64(st, 4, ses->created);
+  sqlite3_bind_int64(st, 5, ses->last_seen);
+  sqlite3_bind_int64(st, 6, ses->expires);
+  bind_text(st, 7, ses->address);
+  return run_write(q, st, "put session", NULL, e);
+}
+
+static int sq_session_get(void *ctx, const char *id_hash, store_session *ses,
+                          store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_SES_GET, &st, e);
+  if (rc)
+    return rc;
+  bind_text(st, 1, id_hash);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    session_row(st, ses);
+  rc = one_row(q, st, src, "get session", e);
+  if (rc == DTO_ENOENT)
+    return store__fail(e, rc, "session: not found");
+  return rc;
+}
+
+/* Run a one-hash write on sessions; DTO_ENOENT when it changed no row. */
+static int session_write(sq *q, enum stmt_id id, const char *id_hash,
+                         const dto_time *last_seen, const char *what,
+                         store_err *e) {
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, id, &st, e);
+  if (rc)
+    return rc;
+  bind_text(st, 1, id_hash);
+  if (last_seen)
+    sqlite3_bind_int64(st, 2, *last_seen);
+  int64_t n = 0;
+  rc = run_write(q, st, what, &n, e);
+  if (!rc && n == 0)
+    return store__fail(e, DTO_ENOENT, "%s: no such session", what);
+  return rc;
+}
+
+static int sq_session_touch(void *ctx, const char *id_hash, dto_time last_seen,
+                            store_err *e) {
+  return session_write(ctx, S_SES_TOUCH, id_hash, &last_seen, "touch session",
+                       e);
+}
+
+static int sq_session_delete(void *ctx, const char *id_hash, store_err *e) {
+  return session_write(ctx, S_SES_DELETE, id_hash, NULL, "delete session", e);
+}
+
+static int sq_session_delete_user(void *ctx, int64_t user_id, int64_t *n,
+                                  store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_SES_DELETE_USER, &st, e);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(st, 1, user_id);
+  return run_write(q, st, "delete sessions", n, e);
+}
+
+static void token_row(sqlite3_stmt *st, store_token *t) {
+  t->id = sqlite3_column_int64(st, 0);
+  col_text(st, 1, t->hash, sizeof t->hash);
+  t->user_id = sqlite3_column_int64(st, 2);
+  col_text(st, 3, t->name, sizeof t->name);
+  col_text(st, 4, t->scope, sizeof t->scope);
+  t->created = sqlite3_column_int64(st, 5);
+  t->expires = sqlite3_column_int64(st, 6);
+  t->revoked = sqlite3_column_int64(st, 7);
+  t->last_used = sqlite3_column_int64(st, 8);
+}
+
+static int sq_token_add(void *ctx, store_token *t, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_TOKEN_ADD, &st, e);
+  if (rc)
+    return rc;
+  bind_text(st, 1, t->hash);
+  sqlite3_bind_int64(st, 2, t->user_id);
+  bind_text(st, 3, t->name);
+  bind_text(st, 4, t->scope);
+  sqlite3_bind_int64(st, 5, t->created);
+  sqlite3_bind_int64(st, 6, t->expires);
+  sqlite3_bind_int64(st, 7, t->revoked);
+  sqlite3_bind_int64(st, 8, t->last_used);
+  rc = run_write(q, st, "add token", NULL, e);
+  if (!rc)
+    t->id = sqlite3_last_insert_rowid(q->db);
+  return rc;
+}
+
+static int sq_token_get(void *ctx, int64_t id, store_token *t, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_TOKEN_GET, &st, e);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(st, 1, id);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    token_row(st, t);
+  rc = one_row(q, st, src, "get token", e);
+  if (rc == DTO_ENOENT)
+    return store__fail(e, rc, "token %lld: not found", (long long)id);
+  return rc;
+}
+
+static int sq_token_get_hash(void *ctx, const char *hash, store_token *t,
+                             store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_TOKEN_GET_HASH, &st, e);
+  if (rc)
+    return rc;
+  bind_text(st, 1, hash);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    token_row(st, t);
+  rc = one_row(q, st, src, "get token", e);
+  if (rc == DTO_ENOENT)
+    return store__fail(e, rc, "token: not found");
+  return rc;
+}
+
+static int sq_token_update(void *ctx, const store_token *t, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_TOKEN_UPDATE, &st, e);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(st, 1, t->id);
+  bind_text(st, 2, t->name);
+  bind_text(st, 3, t->scope);
+  sqlite3_bind_int64(st, 4, t->expires);
+  sqlite3_bind_int64(st, 5, t->revoked);
+  sqlite3_bind_int64(st, 6, t->last_used);
+  int64_t n = 0;
+  rc = run_write(q, st, "update token", &n, e);
+  if (!rc && n == 0)
+    return store__fail(e, DTO_ENOENT, "token %lld: not found",
+                       (long long)t->id);
+  return rc;
+}
+
+static int sq_token_list(void *ctx, int64_t user_id, store_token_fn fn,
+                         void *arg, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, user_id ? S_TOKEN_LIST : S_TOKEN_LIST_ALL, &st, e);
+  if (rc)
+    return rc;
+  if (user_id)
+    sqlite3_bind_int64(st, 1, user_id);
+  int src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    store_token t;
+    memset(&t, 0, sizeof t);
+    token_row(st, &t);
+    if ((rc = fn(arg, &t)))
+      break;
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rc)
+    return rc;
+  if (src != SQLITE_DONE)
+    return sq_fail(q, src, "list tokens", e);
+  return 0;
+}
+
+static void audit_row(sqlite3_stmt *st, store_audit *a) {
+  a->seq = sqlite3_column_int64(st, 0);
+  a->time = sqlite3_column_int64(st, 1);
+  col_text(st, 2, a->actor, sizeof a->actor);
+  col_text(st, 3, a->address, sizeof a->address);
+  col_text(st, 4, a->action, sizeof a->action);
+  col_text(st, 5, a->target, sizeof a->target);
+  col_text(st, 6, a->outcome, sizeof a->outcome);
+  col_text(st, 7, a->detail, sizeof a->detail);
+  col_text(st, 8, a->prev_hash, sizeof a->prev_hash);
+  col_text(st, 9, a->hash, sizeof a->hash);
+}
+
+/* Read the last record into *prev; *has says whether there is one. */
+static int audit_last(sq *q, store_audit *prev, bool *has, store_err *e) {
+  sqlite3_stmt *st = NULL;
+  int rc = prep(q, S_AUDIT_LAST, &st, e);
+  if (rc)
+    return rc;
+  int src = sqlite3_step(st);
+  *has = src == SQLITE_ROW;
+  if (*has)
+    audit_row(st, prev);
+  sqlite3_reset(st);
+  if (src != SQLITE_ROW && src != SQLITE_DONE)
+    return sq_fail(q, src, "audit append: read the last record", e);
+  return 0;
+}
+
+static int audit_insert(sq *q, const store_audit *a, store_err *e) {
+  sqlite3_stmt *st = NULL;
+  int rc = prep(q, S_AUDIT_INSERT, &st, e);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(st, 1, a->seq);
+  sqlite3_bind_int64(st, 2, a->time);
+  bind_text(st, 3, a->actor);
+  bind_text(st, 4, a->address);
+  bind_text(st, 5, a->action);
+  bind_text(st, 6, a->target);
+  bind_text(st, 7, a->outcome);
+  bind_text(st, 8, a->detail);
+  bind_text(st, 9, a->prev_hash);
+  bind_text(st, 10, a->hash);
+  return run_write(q, st, "audit append", NULL, e);
+}
+
+/* BEGIN IMMEDIATE takes the database's write lock before the last record
+ * is read, so a second appender (another connection or process) waits, up
+ * to the busy timeout, and then reads the record this one wrote. */
+static int sq_audit_append(void *ctx, store_audit *a,
+                           store_audit_chain_fn chain, void *arg,
+                           store_err *e) {
+  sq *q = ctx;
+  if (q->in_txn)
+    return store__fail(e, DTO_ESTATE,
+                       "audit append: not inside a transaction (it takes "
+                       "its own, to lock the log)");
+  int rc = run_id(q, S_BEGIN, "audit append: begin", e);
+  if (rc)
+    return rc;
+  store_audit prev;
+  bool has = false;
+  memset(&prev, 0, sizeof prev);
+  if ((rc = audit_last(q, &prev, &has, e)))
+    goto rollback;
+  a->seq = has ? prev.seq + 1 : 1;
+  if ((rc = chain(arg, has ? &prev : NULL, a)) ||
+      (rc = audit_insert(q, a, e)) ||
+      (rc = run_id(q, S_COMMIT, "audit append: commit", e)))
+    goto rollback;
+  return 0;
+rollback:
+  if (!sqlite3_get_autocommit(q->db))
+    run_id(q, S_ROLLBACK, "audit append: rollback", NULL);
+  return rc;
+}
+
+static int sq_audit_read(void *ctx, int64_t after_seq, int64_t limit,
+                         store_audit_fn fn, void *arg, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_AUDIT_READ, &st, e);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(st, 1, after_seq);
+  sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+  int src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    store_audit a;
+    memset(&a, 0, sizeof a);
+    audit_row(st, &a);
+    if ((rc = fn(arg, &a)))
+      break;
+  }
+  sqlite3_reset(st);
+  if (rc)
+    return rc;
+  if (src != SQLITE_DONE)
+    return sq_fail(q, src, "read audit log", e);
+  return 0;
+}
+
 /* ---- identity ------------------------------------------------------------
  * The path must still name the file SQLite opened.  Comparing the path's
  * device and inode now with those recorded at open is enough: SQLite keeps
@@ -993,6 +1535,23 @@ static const store_ops sqlite_ops = {
     .idem_purge = sq_idem_purge,
     .count = sq_count,
     .check_identity = sq_check_identity,
+    .user_add = sq_user_add,
+    .user_get = sq_user_get,
+    .user_get_id = sq_user_get_id,
+    .user_update = sq_user_update,
+    .user_list = sq_user_list,
+    .session_put = sq_session_put,
+    .session_get = sq_session_get,
+    .session_touch = sq_session_touch,
+    .session_delete = sq_session_delete,
+    .session_delete_user = sq_session_delete_user,
+    .token_add = sq_token_add,
+    .token_get = sq_token_get,
+    .token_get_hash = sq_token_get_hash,
+    .token_update = sq_token_update,
+    .token_list = sq_token_list,
+    .audit_append = sq_audit_append,
+    .audit_read = sq_audit_read,
 };
 
 /* Record what sq_check_identity() compares with, right after the open. */

@@ -95,6 +95,7 @@ const char *store_table_name(enum store_table t) {
       [STORE_T_USERS] = "users",
       [STORE_T_SESSIONS] = "sessions",
       [STORE_T_AUDIT_LOG] = "audit_log",
+      [STORE_T_API_TOKENS] = "api_tokens",
   };
   if ((int)t < 0 || t >= STORE_T_COUNT)
     return NULL;
@@ -287,6 +288,102 @@ static int check_idem(const store_idem *r, store_err *e) {
     return store__fail(e, DTO_EINVAL, "idempotency.body: NULL with a length");
   return check_bytes("idempotency.body", r->body, r->body_len, STORE_BODY_MAX,
                      e);
+}
+
+/* ---- input checks: users, sessions, tokens, the audit log ------------- */
+
+/* A hex SHA-256: exactly STORE_SHA_HEX lower-case hex digits (one spelling
+ * of each hash, so the unique keys mean what they say). */
+static int check_sha(const char *what, const char *h, store_err *e) {
+  size_t n = h ? strnlen(h, STORE_SHA_HEX + 1) : 0;
+  if (n != STORE_SHA_HEX)
+    return store__fail(e, DTO_EINVAL, "%s: must be %d hex digits", what,
+                       STORE_SHA_HEX);
+  for (size_t i = 0; i < n; i++)
+    if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+      return store__fail(e, DTO_EINVAL, "%s: must be %d lower-case hex digits",
+                         what, STORE_SHA_HEX);
+  return 0;
+}
+
+/* A hash field of a row: NUL-terminated within its array, then check_sha. */
+#define CHECK_SHA(row, field, e)                                               \
+  (memchr((row)->field, '\0', sizeof((row)->field))                            \
+       ? check_sha(#row "." #field, (row)->field, e)                           \
+       : store__fail(e, DTO_EINVAL, "%s: must be %d hex digits",               \
+                     #row "." #field, STORE_SHA_HEX))
+
+static int check_id(const char *what, int64_t id, store_err *e) {
+  if (id <= 0)
+    return store__fail(e, DTO_EINVAL, "%s: %lld is not a valid id", what,
+                       (long long)id);
+  return 0;
+}
+
+static int check_user(const store_user *u, bool with_id, store_err *e) {
+  int rc;
+  if (!u)
+    return store__fail(e, DTO_EINVAL, "user: NULL");
+  if ((with_id && (rc = check_id("u.id", u->id, e))) ||
+      (rc = CHECK_ARR(u, name, true, e)) ||
+      (rc = CHECK_ARR(u, role, true, e)) ||
+      (rc = CHECK_ARR(u, password_hash, true, e)) ||
+      (rc = CHECK_ARR(u, totp_secret, false, e)) ||
+      (rc = CHECK_ARR(u, totp_pending, false, e)))
+    return rc;
+  return 0;
+}
+
+static int check_session(const store_session *ses, store_err *e) {
+  int rc;
+  if (!ses)
+    return store__fail(e, DTO_EINVAL, "session: NULL");
+  if ((rc = CHECK_SHA(ses, id_hash, e)) ||
+      (rc = CHECK_SHA(ses, csrf_hash, e)) ||
+      (rc = check_id("ses.user_id", ses->user_id, e)) ||
+      (rc = CHECK_ARR(ses, address, false, e)))
+    return rc;
+  return 0;
+}
+
+/* The fields token_add writes (all), or those token_update writes. */
+static int check_token(const store_token *t, bool update, store_err *e) {
+  int rc;
+  if (!t)
+    return store__fail(e, DTO_EINVAL, "token: NULL");
+  if (update) {
+    if ((rc = check_id("t.id", t->id, e)))
+      return rc;
+  } else if ((rc = CHECK_SHA(t, hash, e)) ||
+             (rc = check_id("t.user_id", t->user_id, e))) {
+    return rc;
+  }
+  if ((rc = CHECK_ARR(t, name, false, e)) ||
+      (rc = CHECK_ARR(t, scope, false, e)))
+    return rc;
+  return 0;
+}
+
+/* The caller's fields of an audit record; with hashes, also what the chain
+ * function wrote. */
+static int check_audit(const store_audit *a, bool hashes, store_err *e) {
+  int rc;
+  if (!a)
+    return store__fail(e, DTO_EINVAL, "audit: NULL");
+  if ((rc = CHECK_ARR(a, actor, false, e)) ||
+      (rc = CHECK_ARR(a, address, false, e)) ||
+      (rc = CHECK_ARR(a, action, true, e)) ||
+      (rc = CHECK_ARR(a, target, false, e)) ||
+      (rc = CHECK_ARR(a, outcome, false, e)) ||
+      (rc = CHECK_ARR(a, detail, false, e)))
+    return rc;
+  if (!hashes)
+    return 0;
+  if ((rc = CHECK_SHA(a, hash, e)))
+    return rc;
+  if (!a->prev_hash[0])
+    return 0; /* the first record of a chain may have no predecessor */
+  return CHECK_SHA(a, prev_hash, e);
 }
 
 /* ---- error slots ----------------------------------------------------- */
@@ -1046,4 +1143,223 @@ int store_count(store *s, enum store_table t, int64_t *n) {
     return done(s, store__fail(&e, DTO_EINVAL, "count: no table %d", (int)t),
                 &e);
   return done(s, s->ops->count(s->ctx, t, n, &e), &e);
+}
+
+/* ---- users, sessions, API tokens, the audit log ---------------------------
+ */
+
+/* The op slot of a table written before these ops existed (a fake in a
+ * test) is NULL: each wrapper says so instead of crashing. */
+#define HAS_OP(s, op, e) ((s)->ops->op ? 0 : unsupported(s, #op, e))
+
+int store_user_add(store *s, store_user *u) {
+  store_err e = {{0}};
+  int rc = check_user(u, false, &e);
+  if (rc == 0)
+    rc = HAS_OP(s, user_add, &e);
+  if (rc == 0)
+    rc = s->ops->user_add(s->ctx, u, &e);
+  return done(s, rc, &e);
+}
+
+int store_user_get(store *s, const char *name, store_user *out) {
+  store_err e = {{0}};
+  int rc = check_str("user name", name, STORE_USER_MAX, true, &e);
+  if (rc == 0 && (rc = HAS_OP(s, user_get, &e)) == 0) {
+    memset(out, 0, sizeof *out);
+    rc = s->ops->user_get(s->ctx, name, out, &e);
+  }
+  return done(s, rc, &e);
+}
+
+int store_user_get_id(store *s, int64_t id, store_user *out) {
+  store_err e = {{0}};
+  int rc = check_id("user id", id, &e);
+  if (rc == 0 && (rc = HAS_OP(s, user_get_id, &e)) == 0) {
+    memset(out, 0, sizeof *out);
+    rc = s->ops->user_get_id(s->ctx, id, out, &e);
+  }
+  return done(s, rc, &e);
+}
+
+int store_user_update(store *s, const store_user *u) {
+  store_err e = {{0}};
+  int rc = check_user(u, true, &e);
+  if (rc == 0)
+    rc = HAS_OP(s, user_update, &e);
+  if (rc == 0)
+    rc = s->ops->user_update(s->ctx, u, &e);
+  return done(s, rc, &e);
+}
+
+int store_user_list(store *s, store_user_fn fn, void *arg) {
+  store_err e = {{0}};
+  int rc = fn ? HAS_OP(s, user_list, &e)
+              : store__fail(&e, DTO_EINVAL, "user_list: no callback");
+  if (rc == 0)
+    rc = s->ops->user_list(s->ctx, fn, arg, &e);
+  return done(s, rc, &e);
+}
+
+int store_session_put(store *s, const store_session *ses) {
+  store_err e = {{0}};
+  int rc = check_session(ses, &e);
+  if (rc == 0)
+    rc = HAS_OP(s, session_put, &e);
+  if (rc == 0)
+    rc = s->ops->session_put(s->ctx, ses, &e);
+  return done(s, rc, &e);
+}
+
+int store_session_get(store *s, const char *id_hash, store_session *out) {
+  store_err e = {{0}};
+  int rc = check_sha("session id hash", id_hash, &e);
+  if (rc == 0 && (rc = HAS_OP(s, session_get, &e)) == 0) {
+    memset(out, 0, sizeof *out);
+    rc = s->ops->session_get(s->ctx, id_hash, out, &e);
+  }
+  return done(s, rc, &e);
+}
+
+int store_session_touch(store *s, const char *id_hash, dto_time last_seen) {
+  store_err e = {{0}};
+  int rc = check_sha("session id hash", id_hash, &e);
+  if (rc == 0)
+    rc = HAS_OP(s, session_touch, &e);
+  if (rc == 0)
+    rc = s->ops->session_touch(s->ctx, id_hash, last_seen, &e);
+  return done(s, rc, &e);
+}
+
+int store_session_delete(store *s, const char *id_hash) {
+  store_err e = {{0}};
+  int rc = check_sha("session id hash", id_hash, &e);
+  if (rc == 0)
+    rc = HAS_OP(s, session_delete, &e);
+  if (rc == 0)
+    rc = s->ops->session_delete(s->ctx, id_hash, &e);
+  return done(s, rc, &e);
+}
+
+int store_session_delete_user(store *s, int64_t user_id, int64_t *n) {
+  store_err e = {{0}};
+  int64_t k = 0;
+  int rc = check_id("user id", user_id, &e);
+  if (rc == 0)
+    rc = HAS_OP(s, session_delete_user, &e);
+  if (rc == 0)
+    rc = s->ops->session_delete_user(s->ctx, user_id, &k, &e);
+  if (rc == 0 && n)
+    *n = k;
+  return done(s, rc, &e);
+}
+
+int store_token_add(store *s, store_token *t) {
+  store_err e = {{0}};
+  int rc = check_token(t, false, &e);
+  if (rc == 0)
+    rc = HAS_OP(s, token_add, &e);
+  if (rc == 0)
+    rc = s->ops->token_add(s->ctx, t, &e);
+  return done(s, rc, &e);
+}
+
+int store_token_get(store *s, int64_t id, store_token *out) {
+  store_err e = {{0}};
+  int rc = check_id("token id", id, &e);
+  if (rc == 0 && (rc = HAS_OP(s, token_get, &e)) == 0) {
+    memset(out, 0, sizeof *out);
+    rc = s->ops->token_get(s->ctx, id, out, &e);
+  }
+  return done(s, rc, &e);
+}
+
+int store_token_get_hash(store *s, const char *hash, store_token *out) {
+  store_err e = {{0}};
+  int rc = check_sha("token hash", hash, &e);
+  if (rc == 0 && (rc = HAS_OP(s, token_get_hash, &e)) == 0) {
+    memset(out, 0, sizeof *out);
+    rc = s->ops->token_get_hash(s->ctx, hash, out, &e);
+  }
+  return done(s, rc, &e);
+}
+
+int store_token_update(store *s, const store_token *t) {
+  store_err e = {{0}};
+  int rc = check_token(t, true, &e);
+  if (rc == 0)
+    rc = HAS_OP(s, token_update, &e);
+  if (rc == 0)
+    rc = s->ops->token_update(s->ctx, t, &e);
+  return done(s, rc, &e);
+}
+
+int store_token_list(store *s, int64_t user_id, store_token_fn fn, void *arg) {
+  store_err e = {{0}};
+  int rc = 0;
+  if (!fn)
+    rc = store__fail(&e, DTO_EINVAL, "token_list: no callback");
+  else if (user_id < 0)
+    rc = store__fail(&e, DTO_EINVAL, "token_list: user id %lld is negative",
+                     (long long)user_id);
+  if (rc == 0)
+    rc = HAS_OP(s, token_list, &e);
+  if (rc == 0)
+    rc = s->ops->token_list(s->ctx, user_id, fn, arg, &e);
+  return done(s, rc, &e);
+}
+
+/* The caller's chain function, as the back-end calls it: the record it
+ * completes is checked before the back-end may insert it. */
+typedef struct audit_chain {
+  store_audit_chain_fn fn;
+  void *arg;
+  bool failed; /* e holds why: the back-end's message would be less clear */
+  store_err e;
+} audit_chain;
+
+static int audit_chain_call(void *arg, const store_audit *prev,
+                            store_audit *a) {
+  audit_chain *c = arg;
+  if (!a->detail[0])
+    store__copy(a->detail, sizeof a->detail, "{}", 2);
+  int64_t seq = a->seq;
+  int rc = c->fn(c->arg, prev, a);
+  if (rc)
+    rc = store__fail(&c->e, rc, "audit append: the chain function failed: %s",
+                     dto_strerror(rc));
+  else if (a->seq != seq)
+    rc = store__fail(&c->e, DTO_EINVAL,
+                     "audit append: the chain function changed seq");
+  else
+    rc = check_audit(a, true, &c->e);
+  c->failed = rc != 0;
+  return rc;
+}
+
+int store_audit_append(store *s, store_audit *a, store_audit_chain_fn chain,
+                       void *arg) {
+  store_err e = {{0}};
+  audit_chain c = {.fn = chain, .arg = arg};
+  int rc = chain
+               ? check_audit(a, false, &e)
+               : store__fail(&e, DTO_EINVAL, "audit append: no chain function");
+  if (rc == 0)
+    rc = HAS_OP(s, audit_append, &e);
+  if (rc == 0)
+    rc = s->ops->audit_append(s->ctx, a, audit_chain_call, &c, &e);
+  if (rc && c.failed)
+    e = c.e;
+  return done(s, rc, &e);
+}
+
+int store_audit_read(store *s, int64_t after_seq, int64_t limit,
+                     store_audit_fn fn, void *arg) {
+  store_err e = {{0}};
+  int rc = fn ? HAS_OP(s, audit_read, &e)
+              : store__fail(&e, DTO_EINVAL, "audit_read: no callback");
+  if (rc == 0)
+    rc = s->ops->audit_read(s->ctx, after_seq < 0 ? 0 : after_seq,
+                            limit < 0 ? 0 : limit, fn, arg, &e);
+  return done(s, rc, &e);
 }

@@ -1,4 +1,5 @@
-/* store.h - dto's durable storage: the journal, orders, fills, positions.
+/* store.h - dto's durable storage: the journal, orders, fills, positions,
+ * and the HTTP API's users, sessions, tokens and audit log.
  *
  * A store is a const table of function pointers plus a context (SQLite's
  * VFS): `store_ops`.  Two back-ends ship: SQLite (embedded, the default) and
@@ -140,6 +141,99 @@ typedef struct store_idem {
   dto_time created;
 } store_idem;
 
+/* ---- rows of the HTTP API: users, sessions, API tokens, audit records ---
+ *
+ * The store keeps these rows; src/api decides what they mean (password
+ * hashes, roles, lockout, token and session lifetimes, the audit chain's
+ * hash).  Secrets are never stored: a session and a token are kept by the
+ * SHA-256 of their secret only, as 64 lower-case hex digits.  Text fields
+ * are NUL-terminated within their arrays, valid UTF-8 without NUL; the
+ * wrappers check each against its array's size.  Times are dto_time (ns,
+ * UTC); 0 means "none" where a comment says so. */
+
+#define STORE_USER_MAX 64     /* user name */
+#define STORE_ROLE_MAX 16     /* "admin", "trader", "viewer", "auditor" */
+#define STORE_PWHASH_MAX 255  /* "$argon2id$v=19$m=...,t=...,p=...$salt$hash" */
+#define STORE_TOTP_MAX 64     /* base32 TOTP secret */
+#define STORE_SHA_HEX 64      /* hex SHA-256 */
+#define STORE_ADDR_MAX 64     /* client address */
+#define STORE_TOKEN_NAME_MAX 64
+#define STORE_SCOPE_MAX 128   /* space-separated scopes */
+#define STORE_ACTION_MAX 64   /* audit action: "auth.login" */
+#define STORE_TARGET_MAX 128  /* audit target: a user, order, token id */
+#define STORE_OUTCOME_MAX 16  /* "ok", "denied", "failed", ... */
+#define STORE_DETAIL_MAX 4096 /* audit detail JSON */
+
+/* A user, unique by name.  name, role and password_hash must not be
+ * empty; the role is not checked against a list (src/api's business). */
+typedef struct store_user {
+  int64_t id; /* assigned by store_user_add, from 1, never reused */
+  char name[STORE_USER_MAX + 1];
+  char role[STORE_ROLE_MAX + 1];
+  char password_hash[STORE_PWHASH_MAX + 1];
+  char totp_secret[STORE_TOTP_MAX + 1];  /* confirmed secret, "" if none */
+  char totp_pending[STORE_TOTP_MAX + 1]; /* enrolled, not yet confirmed */
+  int64_t totp_last_step; /* the last TOTP step accepted (no replay) */
+  int64_t failures;       /* consecutive failed logins */
+  dto_time locked_until;  /* 0: not locked */
+  bool disabled;
+  dto_time password_changed, created, updated;
+} store_user;
+
+/* A browser session, keyed by the hash of its id.  user_id must name a
+ * user; the session ends with its user (ON DELETE CASCADE). */
+typedef struct store_session {
+  char id_hash[STORE_SHA_HEX + 1];   /* SHA-256 of the session id */
+  char csrf_hash[STORE_SHA_HEX + 1]; /* SHA-256 of its CSRF token */
+  int64_t user_id;
+  dto_time created, last_seen, expires; /* expires: the absolute end */
+  char address[STORE_ADDR_MAX + 1];     /* "" when unknown */
+} store_session;
+
+/* An API token, unique by the hash of its secret.  user_id must name a
+ * user; name may be empty. */
+typedef struct store_token {
+  int64_t id; /* assigned by store_token_add, from 1, never reused */
+  char hash[STORE_SHA_HEX + 1]; /* SHA-256 of the token's secret */
+  int64_t user_id;
+  char name[STORE_TOKEN_NAME_MAX + 1];
+  char scope[STORE_SCOPE_MAX + 1];
+  dto_time created, expires, revoked; /* revoked: 0 while valid */
+  dto_time last_used;                 /* 0: never */
+} store_token;
+
+/* One audit record.  seq is assigned by store_audit_append (1, 2, ...
+ * without gaps); prev_hash and hash are the caller's chain (hash: 64
+ * lower-case hex digits; prev_hash: the same, or "" for the first record,
+ * as the chain function chooses).  action must not be empty; detail is
+ * JSON text, and "" is stored as "{}". */
+typedef struct store_audit {
+  int64_t seq;
+  dto_time time;
+  char actor[STORE_USER_MAX + 1];
+  char address[STORE_ADDR_MAX + 1];
+  char action[STORE_ACTION_MAX + 1];
+  char target[STORE_TARGET_MAX + 1];
+  char outcome[STORE_OUTCOME_MAX + 1];
+  char detail[STORE_DETAIL_MAX + 1];
+  char prev_hash[STORE_SHA_HEX + 1];
+  char hash[STORE_SHA_HEX + 1];
+} store_audit;
+
+/* Called once per row by the listings below, in the order they promise; a
+ * non-zero return stops the listing and becomes its result.  The row is
+ * valid during the call only; the callback must not use the same store. */
+typedef int (*store_user_fn)(void *arg, const store_user *u);
+typedef int (*store_token_fn)(void *arg, const store_token *t);
+typedef int (*store_audit_fn)(void *arg, const store_audit *a);
+/* Given the previous record (NULL for the first), fill a->prev_hash and
+ * a->hash of the new record a (seq and every other field already set; the
+ * function may change them too, they are checked again after it).  It runs
+ * while the store holds the audit log's lock: it must be quick and must
+ * not use the same store.  0, or an error that aborts the append. */
+typedef int (*store_audit_chain_fn)(void *arg, const store_audit *prev,
+                                    store_audit *a);
+
 /* Tables, for store_count(). */
 enum store_table {
   STORE_T_EVENTS,
@@ -154,6 +248,7 @@ enum store_table {
   STORE_T_USERS,
   STORE_T_SESSIONS,
   STORE_T_AUDIT_LOG,
+  STORE_T_API_TOKENS,
   STORE_T_COUNT
 };
 /* The SQL name of t ("events"); NULL for a value out of range. */
@@ -242,6 +337,35 @@ typedef struct store_ops {
   /* Is the store still the one opened (store_check_identity)?  0, or
    * DTO_ESTATE with the reason in e. */
   int (*check_identity)(void *ctx, store_err *e);
+  /* Users, sessions, API tokens, the audit log: as the store_*() calls of
+   * the same names.  The "get" ops fill *out (zeroed by the wrapper). */
+  int (*user_add)(void *ctx, store_user *u, store_err *e);
+  int (*user_get)(void *ctx, const char *name, store_user *out, store_err *e);
+  int (*user_get_id)(void *ctx, int64_t id, store_user *out, store_err *e);
+  int (*user_update)(void *ctx, const store_user *u, store_err *e);
+  int (*user_list)(void *ctx, store_user_fn fn, void *arg, store_err *e);
+  int (*session_put)(void *ctx, const store_session *ses, store_err *e);
+  int (*session_get)(void *ctx, const char *id_hash, store_session *out,
+                     store_err *e);
+  int (*session_touch)(void *ctx, const char *id_hash, dto_time last_seen,
+                       store_err *e);
+  int (*session_delete)(void *ctx, const char *id_hash, store_err *e);
+  int (*session_delete_user)(void *ctx, int64_t user_id, int64_t *n,
+                             store_err *e);
+  int (*token_add)(void *ctx, store_token *t, store_err *e);
+  int (*token_get)(void *ctx, int64_t id, store_token *out, store_err *e);
+  int (*token_get_hash)(void *ctx, const char *hash, store_token *out,
+                        store_err *e);
+  int (*token_update)(void *ctx, const store_token *t, store_err *e);
+  int (*token_list)(void *ctx, int64_t user_id, store_token_fn fn, void *arg,
+                    store_err *e);
+  /* chain is the wrapper's (it checks the hashes the caller's function
+   * wrote): the back-end calls it with the lock held and inserts a only
+   * when it returns 0. */
+  int (*audit_append)(void *ctx, store_audit *a, store_audit_chain_fn chain,
+                      void *arg, store_err *e);
+  int (*audit_read)(void *ctx, int64_t after_seq, int64_t limit,
+                    store_audit_fn fn, void *arg, store_err *e);
 } store_ops;
 
 typedef struct store store;
@@ -471,6 +595,71 @@ void store_idem_release(store_idem *r);
 /* Delete records created at or before now - STORE_IDEM_TTL; *purged (may be
  * NULL) gets how many. */
 int store_idem_purge(store *s, dto_time now, int64_t *purged);
+
+/* ---- users, sessions, API tokens, the audit log (the HTTP API) ----------
+ *
+ * The rows are described above store_ops.  Every call checks its inputs
+ * first (DTO_EINVAL, or DTO_ETOOBIG for text too long for its field, before
+ * the back-end sees them): ids > 0 where one is named, hashes of exactly
+ * STORE_SHA_HEX lower-case hex digits, a callback where one is taken.  A
+ * get/update/touch/delete that finds no row is DTO_ENOENT; a unique value
+ * already taken is DTO_EEXIST.  Outside a transaction each call commits on
+ * its own; inside store_begin() they join it (store_audit_append excepted).
+ */
+
+/* Add u (u->id is set on success).  DTO_EEXIST when the name is taken. */
+int store_user_add(store *s, store_user *u);
+/* The user named name, or with this id, into *out; DTO_ENOENT when none. */
+int store_user_get(store *s, const char *name, store_user *out);
+int store_user_get_id(store *s, int64_t id, store_user *out);
+/* Write every field of the user with id u->id (the name too: DTO_EEXIST
+ * when another user has it); DTO_ENOENT when no such user. */
+int store_user_update(store *s, const store_user *u);
+/* Call fn for every user, ordered by name (bytewise on every back-end). */
+int store_user_list(store *s, store_user_fn fn, void *arg);
+
+/* Keep a new session: DTO_EEXIST for an id_hash already there, DTO_ENOENT
+ * when no user has ses->user_id. */
+int store_session_put(store *s, const store_session *ses);
+/* The session with this id hash into *out; DTO_ENOENT when none (an
+ * expired session is returned as any other: expiry is the caller's). */
+int store_session_get(store *s, const char *id_hash, store_session *out);
+/* Set the session's last_seen; DTO_ENOENT when none. */
+int store_session_touch(store *s, const char *id_hash, dto_time last_seen);
+/* End one session; DTO_ENOENT when none. */
+int store_session_delete(store *s, const char *id_hash);
+/* End every session of a user; *n (may be NULL) gets how many (0 is not
+ * an error). */
+int store_session_delete_user(store *s, int64_t user_id, int64_t *n);
+
+/* Add t (t->id is set on success).  DTO_EEXIST for a hash already there,
+ * DTO_ENOENT when no user has t->user_id. */
+int store_token_add(store *s, store_token *t);
+/* The token with this id, or this hash, into *out; DTO_ENOENT when none
+ * (revoked and expired tokens included: validity is the caller's). */
+int store_token_get(store *s, int64_t id, store_token *out);
+int store_token_get_hash(store *s, const char *hash, store_token *out);
+/* Write revoked, expires, last_used, name and scope of token t->id (its
+ * hash, user and created stay); DTO_ENOENT when no such token. */
+int store_token_update(store *s, const store_token *t);
+/* Call fn for a user's tokens (user_id 0: everyone's), ordered by id. */
+int store_token_list(store *s, int64_t user_id, store_token_fn fn, void *arg);
+
+/* Append a to the audit log in one transaction of its own: the last record
+ * is read, a->seq set to its seq + 1 (1 when empty), chain(arg, last, a)
+ * fills the hashes, a is checked again and inserted, and the transaction
+ * commits.  Appenders are serialised, also across processes (SQLite: BEGIN
+ * IMMEDIATE; PostgreSQL: an exclusive lock on the table), so the chain
+ * never forks and seqs have no gaps.  Returns 0; chain's non-zero return;
+ * DTO_ESTATE inside a store_begin() transaction of the calling thread; or
+ * a store error.  On any failure nothing is written (a->seq and the hashes
+ * may have been set). */
+int store_audit_append(store *s, store_audit *a, store_audit_chain_fn chain,
+                       void *arg);
+/* Call fn for the records with seq > after_seq, in seq order, at most limit
+ * of them (limit <= 0: all).  Returns as store_read_events(). */
+int store_audit_read(store *s, int64_t after_seq, int64_t limit,
+                     store_audit_fn fn, void *arg);
 
 /* Rows in table t (an error when the schema does not have it yet). */
 int store_count(store *s, enum store_table t, int64_t *n);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -334,9 +335,9 @@ static void test_migrate_from_each_version(void **state) {
       assert_int_equal(store_append(s, ev, 2, NULL), 0);
       store_order o = ORDER("main-sma-20250106-1");
       assert_int_equal(store_upsert_order(s, &o), 0);
-      /* Version 1 has no users table yet. */
+      /* The API's tokens come with version 3. */
       int64_t n;
-      assert_int_not_equal(store_count(s, STORE_T_USERS, &n), 0);
+      assert_int_not_equal(store_count(s, STORE_T_API_TOKENS, &n), 0);
     }
     a.n = 0;
     assert_int_equal(store_migrate_to(s, -1, on_migrated, &a), 0);
@@ -347,6 +348,7 @@ static void test_migrate_from_each_version(void **state) {
     assert_int_equal(count_of(s, STORE_T_EVENTS), from >= 1 ? 2 : 0);
     assert_int_equal(count_of(s, STORE_T_ORDERS), from >= 1 ? 1 : 0);
     assert_int_equal(count_of(s, STORE_T_USERS), 0);
+    assert_int_equal(count_of(s, STORE_T_API_TOKENS), 0);
     store_close(s);
   }
 }
@@ -1326,6 +1328,694 @@ static void test_idempotency(void **state) {
   store_close(s);
 }
 
+/* ---- users, sessions, API tokens, the audit log ---------------------------
+ */
+
+/* The hex SHA-256 of text, as src/api keeps secrets. */
+static void sha_hex(const char *text, char out[STORE_SHA_HEX + 1]) {
+  unsigned char d[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(d, (const unsigned char *)text, strlen(text));
+  sodium_bin2hex(out, STORE_SHA_HEX + 1, d, sizeof d);
+}
+
+static store_user USER(const char *name, const char *role) {
+  store_user u;
+  memset(&u, 0, sizeof u);
+  snprintf(u.name, sizeof u.name, "%s", name);
+  snprintf(u.role, sizeof u.role, "%s", role);
+  snprintf(u.password_hash, sizeof u.password_hash,
+           "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$%s", name);
+  u.created = u.updated = u.password_changed = 1700000000LL * DTO_NS_PER_SEC;
+  return u;
+}
+
+static void assert_user_equal(const store_user *a, const store_user *b) {
+  assert_int_equal(a->id, b->id);
+  assert_string_equal(a->name, b->name);
+  assert_string_equal(a->role, b->role);
+  assert_string_equal(a->password_hash, b->password_hash);
+  assert_string_equal(a->totp_secret, b->totp_secret);
+  assert_string_equal(a->totp_pending, b->totp_pending);
+  assert_int_equal(a->totp_last_step, b->totp_last_step);
+  assert_int_equal(a->failures, b->failures);
+  assert_int_equal(a->locked_until, b->locked_until);
+  assert_int_equal(a->disabled, b->disabled);
+  assert_int_equal(a->password_changed, b->password_changed);
+  assert_int_equal(a->created, b->created);
+  assert_int_equal(a->updated, b->updated);
+}
+
+typedef struct names {
+  int n;
+  int stop_at; /* return 5 at this row (1-based), 0: never */
+  char name[16][STORE_USER_MAX + 1];
+  int64_t id[16];
+} names;
+
+static int collect_user(void *arg, const store_user *u) {
+  names *l = arg;
+  assert_true(l->n < 16);
+  snprintf(l->name[l->n], sizeof l->name[0], "%s", u->name);
+  l->id[l->n++] = u->id;
+  return l->stop_at && l->n == l->stop_at ? 5 : 0;
+}
+
+static void test_users(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  store_user out;
+  assert_int_equal(store_user_get(s, "alice", &out), DTO_ENOENT);
+  assert_non_null(strstr(ERRMSG(s), "alice"));
+  assert_int_equal(store_user_get_id(s, 1, &out), DTO_ENOENT);
+
+  store_user bob = USER("bob", "trader"), alice = USER("alice", "admin");
+  snprintf(bob.totp_secret, sizeof bob.totp_secret, "JBSWY3DPEHPK3PXP");
+  bob.totp_last_step = 56666666;
+  bob.failures = 2;
+  bob.locked_until = 1700000900LL * DTO_NS_PER_SEC;
+  bob.updated = 1700000500LL * DTO_NS_PER_SEC;
+  assert_int_equal(store_user_add(s, &bob), 0);
+  assert_int_equal(bob.id, 1);
+  assert_int_equal(store_user_add(s, &alice), 0);
+  assert_int_equal(alice.id, 2);
+  store_user dup = USER("alice", "viewer");
+  assert_int_equal(store_user_add(s, &dup), DTO_EEXIST);
+  assert_int_equal(count_of(s, STORE_T_USERS), 2);
+
+  assert_int_equal(store_user_get(s, "bob", &out), 0);
+  assert_user_equal(&out, &bob);
+  assert_int_equal(store_user_get_id(s, 2, &out), 0);
+  assert_user_equal(&out, &alice);
+
+  /* Every field is written, the name too. */
+  store_user alicia = alice;
+  snprintf(alicia.name, sizeof alicia.name, "alicia");
+  snprintf(alicia.role, sizeof alicia.role, "auditor");
+  snprintf(alicia.password_hash, sizeof alicia.password_hash, "$argon2id$x");
+  snprintf(alicia.totp_pending, sizeof alicia.totp_pending, "GEZDGNBVGY3TQOJQ");
+  alicia.totp_last_step = 7;
+  alicia.failures = 5;
+  alicia.locked_until = 42;
+  alicia.disabled = true;
+  alicia.password_changed = 43;
+  alicia.created = 44;
+  alicia.updated = 45;
+  assert_int_equal(store_user_update(s, &alicia), 0);
+  assert_int_equal(store_user_get(s, "alice", &out), DTO_ENOENT);
+  assert_int_equal(store_user_get(s, "alicia", &out), 0);
+  assert_user_equal(&out, &alicia);
+  assert_int_equal(store_user_get_id(s, alicia.id, &out), 0);
+  assert_user_equal(&out, &alicia);
+  /* Renamed to a name taken, or no such user. */
+  store_user clash = alicia;
+  snprintf(clash.name, sizeof clash.name, "bob");
+  assert_int_equal(store_user_update(s, &clash), DTO_EEXIST);
+  assert_int_equal(store_user_get_id(s, alicia.id, &out), 0);
+  assert_string_equal(out.name, "alicia");
+  store_user ghost = USER("ghost", "viewer");
+  ghost.id = 999;
+  assert_int_equal(store_user_update(s, &ghost), DTO_ENOENT);
+  assert_int_equal(count_of(s, STORE_T_USERS), 2);
+
+  /* Listed by name, bytewise: upper case first, UTF-8 after ASCII. */
+  store_user more[3] = {USER("\xc3\xa9mile", "viewer"), USER("Zed", "viewer"),
+                        USER("carol", "trader")};
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(store_user_add(s, &more[i]), 0);
+  /* Increasing (PostgreSQL may skip the id the refused duplicate drew). */
+  assert_true(more[0].id > alice.id);
+  assert_true(more[1].id > more[0].id && more[2].id > more[1].id);
+  names *l = xcalloc(1, sizeof *l);
+  assert_int_equal(store_user_list(s, collect_user, l), 0);
+  const char *want[5] = {"Zed", "alicia", "bob", "carol", "\xc3\xa9mile"};
+  assert_int_equal(l->n, 5);
+  for (int i = 0; i < 5; i++)
+    assert_string_equal(l->name[i], want[i]);
+  assert_int_equal(l->id[2], bob.id);
+  memset(l, 0, sizeof *l);
+  l->stop_at = 2;
+  assert_int_equal(store_user_list(s, collect_user, l), 5);
+  assert_int_equal(l->n, 2);
+  free(l);
+
+  /* Refused before the back-end sees them. */
+  store_user bad = USER("x", "viewer");
+  memset(bad.name, 'n', sizeof bad.name); /* 65 bytes, no NUL */
+  assert_int_equal(store_user_add(s, &bad), DTO_ETOOBIG);
+  assert_non_null(strstr(ERRMSG(s), "u.name: longer than 64 bytes"));
+  char name65[STORE_USER_MAX + 2];
+  memset(name65, 'n', sizeof name65 - 1);
+  name65[sizeof name65 - 1] = '\0';
+  assert_int_equal(store_user_get(s, name65, &out), DTO_ETOOBIG);
+  struct {
+    store_user u;
+    const char *msg;
+  } refused[] = {
+      {USER("", "viewer"), "u.name: must not be empty"},
+      {USER("x", ""), "u.role: must not be empty"},
+      {USER("\xff\xfe", "viewer"), "u.name: not valid UTF-8"},
+      {USER("x", "\xc0\xaf"), "u.role: not valid UTF-8"},
+  };
+  for (size_t i = 0; i < DTO_ARRAY_LEN(refused); i++) {
+    assert_int_equal(store_user_add(s, &refused[i].u), DTO_EINVAL);
+    if (!strstr(ERRMSG(s), refused[i].msg))
+      fail_msg("case %zu: '%s' does not hold '%s'", i, ERRMSG(s),
+               refused[i].msg);
+  }
+  bad = USER("x", "viewer");
+  bad.password_hash[0] = '\0';
+  assert_int_equal(store_user_add(s, &bad), DTO_EINVAL);
+  assert_non_null(strstr(ERRMSG(s), "u.password_hash: must not be empty"));
+  bad = USER("x", "viewer");
+  bad.totp_secret[0] = '\xe2';
+  assert_int_equal(store_user_add(s, &bad), DTO_EINVAL);
+  bad = USER("x", "viewer"); /* update needs the id */
+  assert_int_equal(store_user_update(s, &bad), DTO_EINVAL);
+  assert_int_equal(store_user_add(s, NULL), DTO_EINVAL);
+  assert_int_equal(store_user_get(s, "", &out), DTO_EINVAL);
+  assert_int_equal(store_user_get(s, NULL, &out), DTO_EINVAL);
+  assert_int_equal(store_user_get(s, "\xc3", &out), DTO_EINVAL);
+  assert_int_equal(store_user_get_id(s, 0, &out), DTO_EINVAL);
+  assert_int_equal(store_user_get_id(s, -3, &out), DTO_EINVAL);
+  assert_int_equal(store_user_list(s, NULL, NULL), DTO_EINVAL);
+  assert_int_equal(count_of(s, STORE_T_USERS), 5);
+  store_close(s);
+}
+
+static store_session SESSION(const char *secret, int64_t user_id) {
+  store_session ses;
+  memset(&ses, 0, sizeof ses);
+  char csrf[64];
+  snprintf(csrf, sizeof csrf, "csrf-%s", secret);
+  sha_hex(secret, ses.id_hash);
+  sha_hex(csrf, ses.csrf_hash);
+  ses.user_id = user_id;
+  ses.created = ses.last_seen = 1700000000LL * DTO_NS_PER_SEC;
+  ses.expires = ses.created + 12 * DTO_NS_PER_HOUR;
+  snprintf(ses.address, sizeof ses.address, "192.0.2.7");
+  return ses;
+}
+
+static void test_sessions(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  store_user u1 = USER("u1", "trader"), u2 = USER("u2", "viewer");
+  assert_int_equal(store_user_add(s, &u1), 0);
+  assert_int_equal(store_user_add(s, &u2), 0);
+  store_session a = SESSION("a", u1.id), b = SESSION("b", u1.id),
+                c = SESSION("c", u2.id), out;
+  c.address[0] = '\0';
+  assert_int_equal(store_session_get(s, a.id_hash, &out), DTO_ENOENT);
+  assert_int_equal(store_session_put(s, &a), 0);
+  assert_int_equal(store_session_put(s, &b), 0);
+  assert_int_equal(store_session_put(s, &c), 0);
+  assert_int_equal(store_session_put(s, &a), DTO_EEXIST);
+  store_session orphan = SESSION("d", 999); /* no such user */
+  assert_int_equal(store_session_put(s, &orphan), DTO_ENOENT);
+  assert_int_equal(count_of(s, STORE_T_SESSIONS), 3);
+
+  assert_int_equal(store_session_get(s, a.id_hash, &out), 0);
+  assert_string_equal(out.id_hash, a.id_hash);
+  assert_string_equal(out.csrf_hash, a.csrf_hash);
+  assert_int_equal(out.user_id, u1.id);
+  assert_int_equal(out.created, a.created);
+  assert_int_equal(out.last_seen, a.last_seen);
+  assert_int_equal(out.expires, a.expires);
+  assert_string_equal(out.address, "192.0.2.7");
+  assert_int_equal(store_session_get(s, c.id_hash, &out), 0);
+  assert_string_equal(out.address, "");
+
+  /* touch moves last_seen only */
+  assert_int_equal(store_session_touch(s, a.id_hash, a.created + 60), 0);
+  assert_int_equal(store_session_get(s, a.id_hash, &out), 0);
+  assert_int_equal(out.last_seen, a.created + 60);
+  assert_int_equal(out.created, a.created);
+  assert_int_equal(out.expires, a.expires);
+  assert_int_equal(store_session_touch(s, orphan.id_hash, 1), DTO_ENOENT);
+
+  assert_int_equal(store_session_delete(s, b.id_hash), 0);
+  assert_int_equal(store_session_delete(s, b.id_hash), DTO_ENOENT);
+  assert_int_equal(store_session_get(s, b.id_hash, &out), DTO_ENOENT);
+  b = SESSION("b2", u1.id);
+  assert_int_equal(store_session_put(s, &b), 0);
+  int64_t n = -1;
+  assert_int_equal(store_session_delete_user(s, u1.id, &n), 0);
+  assert_int_equal(n, 2);
+  assert_int_equal(store_session_delete_user(s, u1.id, &n), 0);
+  assert_int_equal(n, 0);
+  assert_int_equal(store_session_delete_user(s, 999, NULL), 0);
+  assert_int_equal(count_of(s, STORE_T_SESSIONS), 1);
+  assert_int_equal(store_session_get(s, c.id_hash, &out), 0);
+
+  /* Hashes are exactly 64 lower-case hex digits. */
+  char upper[STORE_SHA_HEX + 1], shorter[STORE_SHA_HEX + 1];
+  snprintf(upper, sizeof upper, "%s", c.id_hash);
+  for (char *p = upper; *p; p++)
+    if (*p >= 'a' && *p <= 'f')
+      *p = (char)(*p - 'a' + 'A');
+  snprintf(shorter, sizeof shorter, "%.63s", c.id_hash);
+  const char *bad_hash[] = {upper, shorter, "", NULL,
+                            "zz00000000000000000000000000000000000000000000"
+                            "000000000000000000"};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(bad_hash); i++) {
+    assert_int_equal(store_session_get(s, bad_hash[i], &out), DTO_EINVAL);
+    assert_non_null(strstr(ERRMSG(s), "hex digits"));
+    assert_int_equal(store_session_touch(s, bad_hash[i], 1), DTO_EINVAL);
+    assert_int_equal(store_session_delete(s, bad_hash[i]), DTO_EINVAL);
+  }
+  store_session bad = SESSION("e", u2.id);
+  snprintf(bad.csrf_hash, sizeof bad.csrf_hash, "%s", upper);
+  assert_int_equal(store_session_put(s, &bad), DTO_EINVAL);
+  assert_non_null(strstr(ERRMSG(s), "ses.csrf_hash"));
+  bad = SESSION("e", 0);
+  assert_int_equal(store_session_put(s, &bad), DTO_EINVAL);
+  bad = SESSION("e", u2.id);
+  memset(bad.address, 'a', sizeof bad.address);
+  assert_int_equal(store_session_put(s, &bad), DTO_ETOOBIG);
+  bad = SESSION("e", u2.id);
+  bad.address[0] = '\xff';
+  assert_int_equal(store_session_put(s, &bad), DTO_EINVAL);
+  assert_int_equal(store_session_put(s, NULL), DTO_EINVAL);
+  assert_int_equal(store_session_delete_user(s, 0, &n), DTO_EINVAL);
+  assert_int_equal(count_of(s, STORE_T_SESSIONS), 1);
+  store_close(s);
+}
+
+static store_token TOKEN(const char *secret, int64_t user_id,
+                         const char *name) {
+  store_token t;
+  memset(&t, 0, sizeof t);
+  sha_hex(secret, t.hash);
+  t.user_id = user_id;
+  snprintf(t.name, sizeof t.name, "%s", name);
+  snprintf(t.scope, sizeof t.scope, "read trade");
+  t.created = 1700000000LL * DTO_NS_PER_SEC;
+  t.expires = t.created + 90 * 24 * DTO_NS_PER_HOUR;
+  return t;
+}
+
+static void assert_token_equal(const store_token *a, const store_token *b) {
+  assert_int_equal(a->id, b->id);
+  assert_string_equal(a->hash, b->hash);
+  assert_int_equal(a->user_id, b->user_id);
+  assert_string_equal(a->name, b->name);
+  assert_string_equal(a->scope, b->scope);
+  assert_int_equal(a->created, b->created);
+  assert_int_equal(a->expires, b->expires);
+  assert_int_equal(a->revoked, b->revoked);
+  assert_int_equal(a->last_used, b->last_used);
+}
+
+typedef struct tokens {
+  int n;
+  int stop_at;
+  int64_t id[16];
+} tokens;
+
+static int collect_token(void *arg, const store_token *t) {
+  tokens *l = arg;
+  assert_true(l->n < 16);
+  l->id[l->n++] = t->id;
+  return l->stop_at && l->n == l->stop_at ? 6 : 0;
+}
+
+static void test_tokens(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  store_user u1 = USER("u1", "trader"), u2 = USER("u2", "viewer");
+  assert_int_equal(store_user_add(s, &u1), 0);
+  assert_int_equal(store_user_add(s, &u2), 0);
+  store_token t1 = TOKEN("s1", u1.id, "ci"), t2 = TOKEN("s2", u2.id, ""),
+              t3 = TOKEN("s3", u1.id, "bot"), out;
+  assert_int_equal(store_token_get(s, 1, &out), DTO_ENOENT);
+  assert_int_equal(store_token_add(s, &t1), 0);
+  assert_int_equal(store_token_add(s, &t2), 0);
+  assert_int_equal(store_token_add(s, &t3), 0);
+  assert_int_equal(t1.id, 1);
+  assert_int_equal(t2.id, 2);
+  assert_int_equal(t3.id, 3);
+  store_token dup = TOKEN("s1", u2.id, "again");
+  assert_int_equal(store_token_add(s, &dup), DTO_EEXIST);
+  store_token orphan = TOKEN("s4", 999, "x");
+  assert_int_equal(store_token_add(s, &orphan), DTO_ENOENT);
+  assert_int_equal(count_of(s, STORE_T_API_TOKENS), 3);
+
+  assert_int_equal(store_token_get(s, t2.id, &out), 0);
+  assert_token_equal(&out, &t2);
+  assert_int_equal(store_token_get_hash(s, t3.hash, &out), 0);
+  assert_token_equal(&out, &t3);
+  assert_int_equal(store_token_get_hash(s, orphan.hash, &out), DTO_ENOENT);
+  assert_int_equal(store_token_get(s, 99, &out), DTO_ENOENT);
+
+  /* update writes revoked, expires, last_used, name and scope only */
+  store_token up = t1;
+  up.revoked = t1.created + 5;
+  up.expires = t1.created + 6;
+  up.last_used = t1.created + 4;
+  snprintf(up.name, sizeof up.name, "ci-old");
+  snprintf(up.scope, sizeof up.scope, "read");
+  store_token sent = up;
+  sha_hex("other", sent.hash);
+  sent.user_id = u2.id;
+  sent.created = 1;
+  assert_int_equal(store_token_update(s, &sent), 0);
+  assert_int_equal(store_token_get(s, t1.id, &out), 0);
+  assert_token_equal(&out, &up);
+  sent.id = 99;
+  assert_int_equal(store_token_update(s, &sent), DTO_ENOENT);
+
+  tokens *l = xcalloc(1, sizeof *l);
+  assert_int_equal(store_token_list(s, u1.id, collect_token, l), 0);
+  assert_int_equal(l->n, 2);
+  assert_int_equal(l->id[0], t1.id);
+  assert_int_equal(l->id[1], t3.id);
+  memset(l, 0, sizeof *l);
+  assert_int_equal(store_token_list(s, 0, collect_token, l), 0);
+  assert_int_equal(l->n, 3);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(l->id[i], i + 1);
+  memset(l, 0, sizeof *l);
+  assert_int_equal(store_token_list(s, 999, collect_token, l), 0);
+  assert_int_equal(l->n, 0);
+  l->stop_at = 2;
+  assert_int_equal(store_token_list(s, 0, collect_token, l), 6);
+  assert_int_equal(l->n, 2);
+  assert_int_equal(store_token_list(s, -1, collect_token, l), DTO_EINVAL);
+  assert_int_equal(store_token_list(s, 0, NULL, NULL), DTO_EINVAL);
+  free(l);
+
+  store_token bad = TOKEN("s5", u1.id, "x");
+  bad.hash[10] = 'G';
+  assert_int_equal(store_token_add(s, &bad), DTO_EINVAL);
+  assert_non_null(strstr(ERRMSG(s), "t.hash"));
+  bad = TOKEN("s5", 0, "x");
+  assert_int_equal(store_token_add(s, &bad), DTO_EINVAL);
+  bad = TOKEN("s5", u1.id, "x");
+  memset(bad.scope, 's', sizeof bad.scope);
+  assert_int_equal(store_token_add(s, &bad), DTO_ETOOBIG);
+  bad = TOKEN("s5", u1.id, "\xed\xa0\x80");
+  assert_int_equal(store_token_add(s, &bad), DTO_EINVAL);
+  bad = t2;
+  bad.id = 0;
+  assert_int_equal(store_token_update(s, &bad), DTO_EINVAL);
+  assert_int_equal(store_token_get(s, 0, &out), DTO_EINVAL);
+  assert_int_equal(store_token_get_hash(s, "abc", &out), DTO_EINVAL);
+  assert_int_equal(count_of(s, STORE_T_API_TOKENS), 3);
+  store_close(s);
+}
+
+/* The test's audit chain: hash = SHA-256 over prev_hash and every field
+ * (an independent recomputation checks what the store kept). */
+static void audit_digest(const store_audit *a, char out[STORE_SHA_HEX + 1]) {
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  char nums[64];
+  snprintf(nums, sizeof nums, "%lld/%lld", (long long)a->seq,
+           (long long)a->time);
+  const char *parts[] = {a->prev_hash, nums,      a->actor,   a->address,
+                         a->action,    a->target, a->outcome, a->detail};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(parts); i++)
+    crypto_hash_sha256_update(&st, (const unsigned char *)parts[i],
+                              strlen(parts[i]) + 1); /* with the NUL */
+  unsigned char d[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&st, d);
+  sodium_bin2hex(out, STORE_SHA_HEX + 1, d, sizeof d);
+}
+
+typedef struct chain_log {
+  int calls;
+  bool had_prev[8];
+  int64_t prev_seq[8];
+  char prev_hash[8][STORE_SHA_HEX + 1];
+  int misbehave; /* 1: fail with DTO_EIO, 2: a bad hash, 3: change seq */
+} chain_log;
+
+static int chain(void *arg, const store_audit *prev, store_audit *a) {
+  chain_log *log = arg;
+  if (log) {
+    int i = log->calls++ % 8;
+    log->had_prev[i] = prev != NULL;
+    log->prev_seq[i] = prev ? prev->seq : 0;
+    snprintf(log->prev_hash[i], sizeof log->prev_hash[i], "%s",
+             prev ? prev->hash : "");
+    if (log->misbehave == 1)
+      return DTO_EIO;
+  }
+  snprintf(a->prev_hash, sizeof a->prev_hash, "%s", prev ? prev->hash : "");
+  audit_digest(a, a->hash);
+  if (log && log->misbehave == 2)
+    a->hash[0] = 'X';
+  if (log && log->misbehave == 3)
+    a->seq++;
+  return 0;
+}
+
+static store_audit AUDIT(const char *actor, const char *action,
+                         const char *detail) {
+  store_audit a;
+  memset(&a, 0, sizeof a);
+  a.time = 1700000000LL * DTO_NS_PER_SEC;
+  snprintf(a.actor, sizeof a.actor, "%s", actor);
+  snprintf(a.address, sizeof a.address, "2001:db8::1");
+  snprintf(a.action, sizeof a.action, "%s", action);
+  snprintf(a.target, sizeof a.target, "user:%s", actor);
+  snprintf(a.outcome, sizeof a.outcome, "ok");
+  snprintf(a.detail, sizeof a.detail, "%s", detail);
+  return a;
+}
+
+typedef struct audits {
+  int n, cap;
+  int stop_at;
+  store_audit *a;
+} audits;
+
+static int collect_audit(void *arg, const store_audit *a) {
+  audits *l = arg;
+  assert_true(l->n < l->cap);
+  l->a[l->n++] = *a;
+  return l->stop_at && l->n == l->stop_at ? 8 : 0;
+}
+
+static audits *audits_new(int cap) {
+  audits *l = xcalloc(1, sizeof *l);
+  l->cap = cap;
+  l->a = xcalloc((size_t)cap, sizeof *l->a);
+  return l;
+}
+
+static void audits_free(audits *l) {
+  free(l->a);
+  free(l);
+}
+
+/* Every record of the log: seqs 1..n without gaps, each chained to the one
+ * before, each hash the test's own recomputation.  Returns how many. */
+static int check_chain(store *s) {
+  int n = (int)count_of(s, STORE_T_AUDIT_LOG);
+  audits *l = audits_new(n + 1);
+  assert_int_equal(store_audit_read(s, 0, 0, collect_audit, l), 0);
+  assert_int_equal(l->n, n);
+  for (int i = 0; i < n; i++) {
+    const store_audit *a = &l->a[i];
+    assert_int_equal(a->seq, i + 1);
+    assert_string_equal(a->prev_hash, i ? l->a[i - 1].hash : "");
+    char h[STORE_SHA_HEX + 1];
+    audit_digest(a, h);
+    assert_string_equal(a->hash, h);
+  }
+  audits_free(l);
+  return n;
+}
+
+static void test_audit(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  chain_log log = {0};
+  store_audit r[3] = {AUDIT("alice", "auth.login", "{\"mfa\":true}"),
+                      AUDIT("alice", "order.place", ""),
+                      AUDIT("bob", "auth.login", "{\"why\":\"caf\xc3\xa9\"}")};
+  r[2].actor[0] = '\0'; /* an unknown actor */
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(store_audit_append(s, &r[i], chain, &log), 0);
+    assert_int_equal(r[i].seq, i + 1);
+  }
+  assert_string_equal(r[1].detail, "{}"); /* "" is kept as "{}" */
+  assert_int_equal(log.calls, 3);
+  assert_false(log.had_prev[0]);
+  for (int i = 1; i < 3; i++) {
+    assert_true(log.had_prev[i]);
+    assert_int_equal(log.prev_seq[i], i);
+    assert_string_equal(log.prev_hash[i], r[i - 1].hash);
+  }
+  assert_int_equal(check_chain(s), 3);
+
+  audits *l = audits_new(8);
+  assert_int_equal(store_audit_read(s, 0, 0, collect_audit, l), 0);
+  assert_int_equal(l->n, 3);
+  for (int i = 0; i < 3; i++) {
+    const store_audit *a = &l->a[i], *b = &r[i];
+    assert_int_equal(a->seq, b->seq);
+    assert_int_equal(a->time, b->time);
+    assert_string_equal(a->actor, b->actor);
+    assert_string_equal(a->address, b->address);
+    assert_string_equal(a->action, b->action);
+    assert_string_equal(a->target, b->target);
+    assert_string_equal(a->outcome, b->outcome);
+    assert_string_equal(a->detail, b->detail);
+    assert_string_equal(a->prev_hash, b->prev_hash);
+    assert_string_equal(a->hash, b->hash);
+  }
+  memset(l->a, 0, 8 * sizeof *l->a);
+  l->n = 0;
+  assert_int_equal(store_audit_read(s, 1, 1, collect_audit, l), 0);
+  assert_int_equal(l->n, 1);
+  assert_int_equal(l->a[0].seq, 2);
+  l->n = 0;
+  assert_int_equal(store_audit_read(s, 3, 0, collect_audit, l), 0);
+  assert_int_equal(l->n, 0);
+  l->stop_at = 2;
+  assert_int_equal(store_audit_read(s, 0, 0, collect_audit, l), 8);
+  assert_int_equal(l->n, 2);
+  audits_free(l);
+
+  /* A failing or misbehaving chain function: nothing is written, and the
+   * next record still gets the next seq. */
+  store_audit x = AUDIT("carol", "token.create", "{}");
+  log.misbehave = 1;
+  assert_int_equal(store_audit_append(s, &x, chain, &log), DTO_EIO);
+  assert_non_null(strstr(ERRMSG(s), "chain function failed"));
+  log.misbehave = 2;
+  assert_int_equal(store_audit_append(s, &x, chain, &log), DTO_EINVAL);
+  assert_non_null(strstr(ERRMSG(s), "a.hash"));
+  log.misbehave = 3;
+  assert_int_equal(store_audit_append(s, &x, chain, &log), DTO_EINVAL);
+  assert_non_null(strstr(ERRMSG(s), "seq"));
+  assert_int_equal(count_of(s, STORE_T_AUDIT_LOG), 3);
+  log.misbehave = 0;
+  assert_int_equal(store_audit_append(s, &x, chain, &log), 0);
+  assert_int_equal(x.seq, 4);
+  assert_string_equal(x.prev_hash, r[2].hash);
+
+  /* It takes its own transaction: not inside the caller's. */
+  assert_int_equal(store_begin(s), 0);
+  store_audit y = AUDIT("carol", "token.revoke", "{}");
+  assert_int_equal(store_audit_append(s, &y, chain, &log), DTO_ESTATE);
+  assert_int_equal(store_rollback(s), 0);
+  assert_int_equal(store_audit_append(s, &y, chain, &log), 0);
+  assert_int_equal(y.seq, 5);
+
+  /* Refused inputs. */
+  store_audit bad = AUDIT("a", "", "{}");
+  assert_int_equal(store_audit_append(s, &bad, chain, NULL), DTO_EINVAL);
+  assert_non_null(strstr(ERRMSG(s), "a.action: must not be empty"));
+  bad = AUDIT("a", "x", "{\"a\":\"\xff\"}");
+  assert_int_equal(store_audit_append(s, &bad, chain, NULL), DTO_EINVAL);
+  bad = AUDIT("a", "x", "{}");
+  memset(bad.actor, 'a', sizeof bad.actor);
+  assert_int_equal(store_audit_append(s, &bad, chain, NULL), DTO_ETOOBIG);
+  bad = AUDIT("a", "x", "{}");
+  assert_int_equal(store_audit_append(s, &bad, NULL, NULL), DTO_EINVAL);
+  assert_int_equal(store_audit_append(s, NULL, chain, NULL), DTO_EINVAL);
+  assert_int_equal(store_audit_read(s, 0, 0, NULL, NULL), DTO_EINVAL);
+
+  /* Through the fault wrapper: one call, failed before the inner store. */
+  store *w = store_faulty_new(s, 1, DTO_EIO);
+  bad = AUDIT("a", "x", "{}");
+  assert_int_equal(store_audit_append(w, &bad, chain, NULL), DTO_EIO);
+  assert_int_equal(store_faulty_calls(w), 1);
+  assert_int_equal(store_audit_append(w, &bad, chain, NULL), 0);
+  assert_int_equal(bad.seq, 6);
+  assert_int_equal(check_chain(w), 6);
+  store_close(w);
+}
+
+typedef struct appender {
+  env *v;
+  store *s;
+  int rc;
+  char msg[STORE_ERR_MAX];
+  int64_t seqs[200];
+} appender;
+
+static void *append_audits(void *arg) {
+  appender *p = arg;
+  for (int i = 0; i < 200 && !p->rc; i++) {
+    store_audit a = AUDIT("t", "test.append", "{}");
+    a.time += i;
+    if ((p->rc = store_audit_append(p->s, &a, chain, NULL)))
+      store_errmsg(p->s, p->msg, sizeof p->msg);
+    p->seqs[i] = a.seq;
+  }
+  return NULL;
+}
+
+/* Two handles on one database append at once (as two processes would):
+ * the log ends with seqs 1..400, one chain, no fork. */
+static void test_audit_concurrent(void **state) {
+  env *v = ENV(state);
+  store *m = open_migrated(v);
+  appender p[2];
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) {
+    p[i] = (appender){.v = v, .s = open_opt(v, true, 1, 2)};
+    assert_int_equal(pthread_create(&th[i], NULL, append_audits, &p[i]), 0);
+  }
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  bool seen[401] = {false};
+  for (int i = 0; i < 2; i++) {
+    if (p[i].rc)
+      fail_msg("appender %d: %s: %s", i, dto_errname(p[i].rc), p[i].msg);
+    for (int k = 0; k < 200; k++) {
+      int64_t q = p[i].seqs[k];
+      assert_true(q >= 1 && q <= 400 && !seen[q]);
+      seen[q] = true;
+      if (k)
+        assert_true(q > p[i].seqs[k - 1]);
+    }
+    store_close(p[i].s);
+  }
+  assert_int_equal(check_chain(m), 400);
+  store_close(m);
+}
+
+/* A version-2 database (with its never-used users, sessions and audit_log
+ * tables) migrates to 3 and keeps its journal. */
+static void test_migrate_api_auth(void **state) {
+  env *v = ENV(state);
+  store *s = open_raw(v);
+  assert_int_equal(store_migrate_to(s, 2, NULL, NULL), 0);
+  store_event ev = EV("a", "{}");
+  assert_int_equal(store_append(s, &ev, 1, NULL), 0);
+  raw_exec(v, "INSERT INTO users (name, password_hash, role, created, "
+              "updated) VALUES ('old', 'x', 'admin', 1, 1)");
+  int64_t n;
+  assert_int_equal(count_of(s, STORE_T_USERS), 1);
+  assert_int_not_equal(store_count(s, STORE_T_API_TOKENS, &n), 0);
+  applied a = {0};
+  assert_int_equal(store_migrate_to(s, 3, on_migrated, &a), 0);
+  assert_int_equal(a.n, 1);
+  assert_int_equal(a.versions[0], 3);
+  int ver = 0;
+  assert_int_equal(store_schema_version(s, &ver), 0);
+  assert_int_equal(ver, 3);
+  assert_int_equal(count_of(s, STORE_T_EVENTS), 1);
+  assert_int_equal(count_of(s, STORE_T_USERS), 0);
+  assert_int_equal(count_of(s, STORE_T_API_TOKENS), 0);
+  store_user u = USER("new", "admin");
+  assert_int_equal(store_user_add(s, &u), 0);
+  assert_int_equal(u.id, 1);
+  store_session ses = SESSION("x", u.id);
+  assert_int_equal(store_session_put(s, &ses), 0);
+  store_token t = TOKEN("y", u.id, "t");
+  assert_int_equal(store_token_add(s, &t), 0);
+  store_audit r = AUDIT("new", "auth.login", "{}");
+  assert_int_equal(store_audit_append(s, &r, chain, NULL), 0);
+  assert_int_equal(r.seq, 1);
+  store_close(s);
+}
+
 /* ---- fault injection -------------------------------------------------------
  */
 
@@ -1525,6 +2215,12 @@ static void test_list_unsupported(void **state) {
   assert_string_equal(ERRMSG(s), "bare: list_positions is not supported");
   assert_int_equal(store_last_event(s, &seq, NULL), DTO_EUNSUPPORTED);
   assert_string_equal(ERRMSG(s), "bare: last_event is not supported");
+  store_user u = USER("x", "viewer");
+  assert_int_equal(store_user_add(s, &u), DTO_EUNSUPPORTED);
+  assert_string_equal(ERRMSG(s), "bare: user_add is not supported");
+  store_audit a = AUDIT("x", "y", "{}");
+  assert_int_equal(store_audit_append(s, &a, chain, NULL), DTO_EUNSUPPORTED);
+  assert_string_equal(ERRMSG(s), "bare: audit_append is not supported");
   assert_int_equal(seq, 5);
   s = store_faulty_new(s, 0, DTO_EIO);
   assert_int_equal(list_orders(s, true, ol, 0), DTO_EUNSUPPORTED);
@@ -1903,6 +2599,7 @@ static void test_urls(void **state) {
   assert_non_null(strstr(err, "control character"));
   assert_null(s);
   assert_string_equal(store_table_name(STORE_T_AUDIT_LOG), "audit_log");
+  assert_string_equal(store_table_name(STORE_T_API_TOKENS), "api_tokens");
   assert_null(store_table_name(STORE_T_COUNT));
 }
 
@@ -1937,6 +2634,12 @@ int main(void) {
       BOTH(test_last_event),
       BOTH(test_snapshots),
       BOTH(test_idempotency),
+      BOTH(test_users),
+      BOTH(test_sessions),
+      BOTH(test_tokens),
+      BOTH(test_audit),
+      BOTH(test_audit_concurrent),
+      BOTH(test_migrate_api_auth),
       BOTH(test_faulty_walk),
       BOTH(test_list_faulty),
       cmocka_unit_test(test_list_unsupported),
@@ -1949,6 +2652,8 @@ int main(void) {
       PG_ONLY(test_pg_pool_exhausted),
       PG_ONLY(test_pg_open_errors),
   };
+  if (sodium_init() < 0)
+    return 1;
   if (!getenv("DTO_TEST_PG_URL"))
     fprintf(stderr, "test_store: DTO_TEST_PG_URL not set: PostgreSQL tests "
                     "skipped (make test-store-pg runs them)\n");
