@@ -27,7 +27,8 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -Wvla -fno-common
 DEFS := -D_GNU_SOURCE
 INC := -Isrc $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-LIBS := -lyaml -ljansson -lsqlite3 -lpq -lxxhash -lsystemd -lcurl -lwebsockets -lm -lpthread
+LIBS := -lyaml -ljansson -lsqlite3 -lpq -lxxhash -lsystemd -lcurl -lwebsockets \
+        -lmicrohttpd -lgnutls -lsodium -lm -lpthread
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GITREV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -63,7 +64,11 @@ B := $(BUILD)/$(MODE)
 ALL_CFLAGS := $(WARN) $(DEFS) $(INC) $(CFLAGS_MODE) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS_MODE) $(LDFLAGS)
 
-LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
+# The common-password list is generated into each build folder (see
+# "generated sources" below) and is one more object of libdto.a.
+# Generated sources (below): the common-password list and the OpenAPI JSON.
+GEN_NAMES := common_passwords openapi_json
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o) $(GEN_NAMES:%=$(B)/obj/gen/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
@@ -102,6 +107,33 @@ $(B)/bench/%: bench/%.c $(B)/libdto.a
 deps:
 	@scripts/deps.sh
 
+# ---- generated sources ---------------------------------------------------
+# The 10,000 common passwords auth_password_check() refuses come from
+# python3-zxcvbn at build time and are never committed (the package owns the
+# list).  Each build folder generates its own copy (the pattern's stem is
+# the folder: $(B) or $(FB)), rebuilt when the script changes, and compiles
+# it with that folder's compiler and flags.
+PYTHON ?= /usr/bin/python3
+GEN_PW := scripts/gen-common-passwords.py
+
+%/gen/common_passwords.c: $(GEN_PW)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)$(PYTHON) $(GEN_PW) $@
+
+# docs/openapi.yaml, served as JSON at /api/v1/openapi.json: converted at
+# build time (python3-yaml), so the document people edit is the one served.
+GEN_OPENAPI := scripts/openapi-json.py
+%/gen/openapi_json.c: $(GEN_OPENAPI) docs/openapi.yaml
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)$(PYTHON) $(GEN_OPENAPI) docs/openapi.yaml $@
+
+$(B)/obj/gen/%.o: $(B)/gen/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<  [$(MODE)]")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
 # The SQL migrations are embedded in the binary through a generated source
 # file that is committed (so every build sees it through the wildcard above)
 # and regenerated whenever a migration changes; test_store checks it is in
@@ -127,7 +159,8 @@ unit: $(UNIT_BIN)
 # The unit tests of threaded code again under ThreadSanitizer, in their own
 # build folder $(BUILD)/tsan; add a test's name to TSAN_TESTS to have it
 # run there too.  halt_on_error makes any report fail the program.
-TSAN_TESTS ?= test_inq test_ctl test_session_svc test_bridge test_http test_alpaca_md test_alpaca_trade
+TSAN_TESTS ?= test_inq test_ctl test_session_svc test_bridge test_http test_alpaca_md test_alpaca_trade \
+              test_auth test_httpd
 TSAN_BIN := $(TSAN_TESTS:%=$(BUILD)/tsan/tests/%)
 tsan:
 	@$(MAKE) --no-print-directory MODE=tsan $(TSAN_BIN)
@@ -157,10 +190,15 @@ soak: deps
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------
 FB := $(BUILD)/fuzz
 FUZZ_CFLAGS := $(WARN) $(DEFS) $(INC) -O1 -g -fsanitize=fuzzer-no-link,address,undefined
-FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FB)/obj/%.o)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FB)/obj/%.o) $(GEN_NAMES:%=$(FB)/obj/gen/%.o)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
 
 $(FB)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<  [fuzz]")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FB)/obj/gen/%.o: $(FB)/gen/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<  [fuzz]")
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@

@@ -17,10 +17,19 @@ PKGS="$PKGS libxxhash-dev"
 PKGS="$PKGS libsystemd-dev"
 # Live brokers: HTTP (libcurl) and WebSocket streams (libwebsockets).
 PKGS="$PKGS libcurl4-openssl-dev libwebsockets-dev"
+# The HTTP API: libmicrohttpd (TLS through GnuTLS), libsodium (argon2id,
+# random secrets, SHA-256), GnuTLS (HMAC-SHA-1 for TOTP); the list of
+# common passwords refused is taken from python3-zxcvbn at build time.
+PKGS="$PKGS libmicrohttpd-dev libgnutls28-dev libsodium-dev python3-zxcvbn"
+# docs/openapi.yaml is served as JSON, converted at build time.
+PKGS="$PKGS python3-yaml"
 # Tests: cmocka, clang + libFuzzer, Python's pytest for black-box tests.
 PKGS="$PKGS libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest sqlite3"
 # Tests: the fake brokers in tests/fakes/ (HTTP and WebSocket servers).
 PKGS="$PKGS python3-aiohttp"
+# Tests of the HTTP API: TOTP codes from independent implementations
+# (oathtool, pyotp), TLS checks (openssl s_client).
+PKGS="$PKGS oathtool python3-pyotp openssl"
 # Tests: a throwaway PostgreSQL server for the storage conformance suite.
 PKGS="$PKGS postgresql"
 

@@ -1680,6 +1680,134 @@ static int load_alpaca(loader *L, const ynode *v) {
   return 0;
 }
 
+/* ---- api ------------------------------------------------------------------- */
+
+enum {
+  AP_LISTEN, AP_CERT, AP_KEY, AP_MAXCONN, AP_PERIP, AP_TIMEOUT, AP_BODY,
+  AP_IDLE, AP_ABS, AP_LOCKN, AP_LOCKT, AP_RATE, AP_BURST, AP_IPRATE,
+  AP_IPBURST, AP_TOKMAX, AP_TOKWARN, AP__N
+};
+static const char *const api_keys[AP__N] = {
+    "listen",          "tls_cert",       "tls_key",
+    "max_connections", "max_per_ip",     "timeout",
+    "max_body",        "idle_timeout",   "absolute_timeout",
+    "lockout_failures", "lockout_time",  "rate_limit_per_s",
+    "rate_limit_burst", "ip_rate_limit_per_s", "ip_rate_limit_burst",
+    "token_max_days",  "token_warn_days"};
+
+void config_api_defaults(cfg_api *a) {
+  memset(a, 0, sizeof *a);
+  a->max_connections = 512;
+  a->max_per_ip = 64;
+  a->timeout = 30 * DTO_NS_PER_SEC;
+  a->max_body = 65536;
+  a->idle_timeout = 15 * 60 * DTO_NS_PER_SEC;
+  a->absolute_timeout = 12 * 3600 * DTO_NS_PER_SEC;
+  a->lockout_failures = 5;
+  a->lockout_time = 15 * 60 * DTO_NS_PER_SEC;
+  a->rate_per_s = 50;
+  a->rate_burst = 100;
+  a->ip_rate_per_s = 100;
+  a->ip_burst = 200;
+  a->token_max_days = 90;
+  a->token_warn_days = 30;
+}
+
+static int load_api(loader *L, const ynode *v) {
+  cfg_api *a = &L->cfg->api;
+  const ynode *f[AP__N];
+  int rc;
+  if (!v)
+    return 0;
+  a->present = true;
+  if ((rc = want_map(L, v, "'api'", true)) == 1)
+    return 0;
+  if (rc)
+    return rc;
+  for (size_t i = 0; i < v->n; i += 2) {
+    const ynode *k = v->kids[i];
+    bool known = false;
+    for (size_t j = 0; j < AP__N && k->kind == Y_SCALAR; j++)
+      known = known || !strcmp(k->text, api_keys[j]);
+    if (k->kind == Y_SCALAR && !known && looks_like_secret(k->text))
+      return fail(L, k,
+                  "'%.64s': no secrets in the configuration file (TLS keys "
+                  "are files: tls_key; passwords and tokens live in the "
+                  "store)",
+                  k->text);
+  }
+  if ((rc = map_fields(L, v, "in 'api'", api_keys, AP__N, f)))
+    return rc;
+  const char *s = NULL;
+  if (f[AP_LISTEN]) {
+    if ((rc = get_str(L, f[AP_LISTEN], "listen", 200, &s)))
+      return rc;
+    if (!f[AP_LISTEN]->len)
+      return fail(L, f[AP_LISTEN], "'listen': must not be empty");
+    a->listen = xstrdup(s);
+  }
+  if (f[AP_CERT] && (rc = get_path(L, f[AP_CERT], "tls_cert", &a->tls_cert)))
+    return rc;
+  if (f[AP_KEY] && (rc = get_path(L, f[AP_KEY], "tls_key", &a->tls_key)))
+    return rc;
+  if (!a->tls_cert != !a->tls_key)
+    return fail(L, f[AP_CERT] ? f[AP_CERT] : f[AP_KEY],
+                "'%s': tls_cert and tls_key go together",
+                f[AP_CERT] ? "tls_cert" : "tls_key");
+  if ((f[AP_MAXCONN] && (rc = get_int(L, f[AP_MAXCONN], "max_connections",
+                                      1, 100000, &a->max_connections))) ||
+      (f[AP_PERIP] && (rc = get_int(L, f[AP_PERIP], "max_per_ip", 1, 100000,
+                                    &a->max_per_ip))) ||
+      (f[AP_BODY] && (rc = get_int(L, f[AP_BODY], "max_body", 1024,
+                                   16 * 1024 * 1024, &a->max_body))) ||
+      (f[AP_LOCKN] && (rc = get_int(L, f[AP_LOCKN], "lockout_failures", 1,
+                                    100, &a->lockout_failures))) ||
+      (f[AP_RATE] && (rc = get_int(L, f[AP_RATE], "rate_limit_per_s", 1,
+                                   1000000, &a->rate_per_s))) ||
+      (f[AP_BURST] && (rc = get_int(L, f[AP_BURST], "rate_limit_burst", 1,
+                                    1000000, &a->rate_burst))) ||
+      (f[AP_IPRATE] && (rc = get_int(L, f[AP_IPRATE], "ip_rate_limit_per_s",
+                                     1, 1000000, &a->ip_rate_per_s))) ||
+      (f[AP_IPBURST] && (rc = get_int(L, f[AP_IPBURST],
+                                      "ip_rate_limit_burst", 1, 1000000,
+                                      &a->ip_burst))) ||
+      (f[AP_TOKMAX] && (rc = get_int(L, f[AP_TOKMAX], "token_max_days", 1,
+                                     3650, &a->token_max_days))) ||
+      (f[AP_TOKWARN] && (rc = get_int(L, f[AP_TOKWARN], "token_warn_days", 1,
+                                      3650, &a->token_warn_days))))
+    return rc;
+  if ((f[AP_TIMEOUT] &&
+       (rc = get_duration(L, f[AP_TIMEOUT], "timeout", 3600 * DTO_NS_PER_SEC,
+                          &a->timeout))) ||
+      (f[AP_IDLE] &&
+       (rc = get_duration(L, f[AP_IDLE], "idle_timeout",
+                          30 * 60 * DTO_NS_PER_SEC, &a->idle_timeout))) ||
+      (f[AP_ABS] &&
+       (rc = get_duration(L, f[AP_ABS], "absolute_timeout",
+                          7 * 24 * 3600 * DTO_NS_PER_SEC,
+                          &a->absolute_timeout))) ||
+      (f[AP_LOCKT] &&
+       (rc = get_duration(L, f[AP_LOCKT], "lockout_time",
+                          24 * 3600 * DTO_NS_PER_SEC, &a->lockout_time))))
+    return rc;
+  if (a->timeout < DTO_NS_PER_SEC)
+    return fail(L, f[AP_TIMEOUT], "'timeout': must be at least 1s");
+  if (a->idle_timeout < 5 * 60 * DTO_NS_PER_SEC)
+    return fail(L, f[AP_IDLE], "'idle_timeout': must be 5m to 30m");
+  if (a->absolute_timeout < a->idle_timeout)
+    return fail(L, f[AP_ABS], "'absolute_timeout': must be at least "
+                              "'idle_timeout'");
+  if (a->lockout_time < DTO_NS_PER_SEC)
+    return fail(L, f[AP_LOCKT], "'lockout_time': must be at least 1s");
+  if (a->token_warn_days > a->token_max_days)
+    return fail(L, f[AP_TOKWARN], "'token_warn_days': must be at most "
+                                  "'token_max_days'");
+  if (!L->cfg->run.store)
+    return fail(L, v, "'api': needs 'run.store' (users, sessions, tokens and "
+                      "the audit log are kept in the store)");
+  return 0;
+}
+
 enum {
   T_LOG,
   T_ACCOUNTS,
@@ -1692,12 +1820,13 @@ enum {
   T_RUN,
   T_RISK,
   T_ALPACA,
+  T_API,
   T__N
 };
 static const char *const top_keys[T__N] = {
     "log_level", "accounts", "instruments", "data", "strategies",
     "fill",      "fees",     "backtest",    "run",        "risk",
-    "alpaca"};
+    "alpaca",    "api"};
 
 static int load_root(loader *L, const ynode *root) {
   const ynode *f[T__N];
@@ -1719,7 +1848,8 @@ static int load_root(loader *L, const ynode *root) {
       (rc = load_data(L, f[T_DATA])) || (rc = load_strategies(L, f[T_STRAT])) ||
       (rc = load_fill(L, f[T_FILL])) || (rc = load_fees(L, f[T_FEES])) ||
       (rc = load_backtest(L, f[T_BT])) || (rc = load_run(L, f[T_RUN])) ||
-      (rc = load_risk(L, f[T_RISK])) || (rc = load_alpaca(L, f[T_ALPACA])))
+      (rc = load_risk(L, f[T_RISK])) || (rc = load_alpaca(L, f[T_ALPACA])) ||
+      (rc = load_api(L, f[T_API])))
     return rc;
   return 0;
 }
@@ -1746,6 +1876,7 @@ void config_defaults(dto_config *cfg) {
   cfg->run.idle_spin = RUN_IDLE_SPIN_DEFAULT;
   cfg->log_level = LOG_INFO;
   config_alpaca_defaults(&cfg->alpaca);
+  config_api_defaults(&cfg->api);
 }
 
 void config_release(dto_config *cfg) {
@@ -1775,6 +1906,9 @@ void config_release(dto_config *cfg) {
   free(cfg->alpaca.data_url);
   free(cfg->alpaca.stream_url);
   free(cfg->alpaca.data_stream_url);
+  free(cfg->api.listen);
+  free(cfg->api.tls_cert);
+  free(cfg->api.tls_key);
   config_defaults(cfg);
 }
 

@@ -166,6 +166,29 @@ typedef struct cfg_alpaca {
                       default 390, 0: none */
 } cfg_alpaca;
 
+/* The `api:` section: the HTTP API (src/api).  Off unless the section is
+ * there; it needs run.store (users, sessions, tokens and the audit log
+ * live in the store).  Never a secret: TLS keys are files (0600). */
+typedef struct cfg_api {
+  bool present;
+  char *listen;    /* owned; default "127.0.0.1:8080" */
+  char *tls_cert;  /* owned; PEM; NULL: plain HTTP (loopback only) */
+  char *tls_key;   /* owned; PEM, mode 0600 or stricter */
+  int max_connections, max_per_ip; /* 512, 64 */
+  dto_time timeout;               /* idle or slow connection: 30 s */
+  int max_body;                   /* bytes: 65536 */
+  dto_time idle_timeout;          /* session idle: 15 min (5 to 30) */
+  dto_time absolute_timeout;      /* session whole life: 12 h */
+  int lockout_failures;           /* consecutive failures: 5 */
+  dto_time lockout_time;          /* 15 min */
+  int rate_per_s, rate_burst;     /* per user or token: 50/s, 100 */
+  int ip_rate_per_s, ip_burst;    /* per address: 100/s, 200 */
+  int token_max_days;             /* API tokens expire: 90 */
+  int token_warn_days;            /* older tokens get a warning: 30 */
+  bool detached; /* no server: requests only through api_handle (tests,
+                    fuzzers; never from a configuration file) */
+} cfg_api;
+
 typedef struct dto_config {
   char *path; /* owned; the name given to config_load / config_load_mem */
   char *dir;  /* owned; folder that relative paths were resolved against */
@@ -183,6 +206,7 @@ typedef struct dto_config {
   int log_level; /* enum log_level from core/log.h */
   cfg_risk risk;
   cfg_alpaca alpaca;
+  cfg_api api;
 } dto_config;
 
 /* Load and validate the YAML file at path.  cfg need not be initialised.
@@ -214,6 +238,9 @@ void config_defaults(dto_config *cfg);
  * the ALPACA_*_DEFAULT values of broker/alpaca_conf.h).  Allocates
  * nothing. */
 void config_alpaca_defaults(cfg_alpaca *a);
+/* The defaults of the `api:` section (present false).  Allocates
+ * nothing. */
+void config_api_defaults(cfg_api *a);
 
 /* Names for messages and reports ("random", "replay", "trades"); "?" for
  * values out of range.  fill_model_name() is in engine/match.h. */

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "app/alpaca_md.h"
+#include "api/api.h"
 #include "app/alpaca_trade.h"
 #include "app/bridge.h"
 #include "app/ctl.h"
@@ -32,6 +33,9 @@
 #include "core/fileio.h"
 #include "core/timeutil.h"
 #include "market/gen.h"
+#include "engine/oms.h"
+#include "engine/risk.h"
+#include "engine/strategy.h"
 #include "store/store.h"
 
 struct run_session {
@@ -63,6 +67,7 @@ struct run_session {
   bool sv_init;
   source *src;
   ctl_server *ctl;
+  api *api; /* the HTTP API (api: in the configuration), or NULL */
   jobs *jobs;      /* the job scheduler's thread */
   pthread_t sig_th;
   bool sig_started;
@@ -578,6 +583,25 @@ static int start_service(run_session *s, char *err, size_t cap) {
       log_end(&l);
     }
   }
+  if (s->cfg.api.present) {
+    /* the HTTP API: a failure to listen stops the start (an operator who
+     * asked for it must not find it silently missing) */
+    if ((rc = api_start(&s->cfg.api, s->cfg.run.store, &s->sv, &s->api, err,
+                        cap)))
+      return rc;
+    log_line l;
+    if (log_begin(&l, &s->r.log, LOG_INFO, "api.listening")) {
+      log_str(&l, "listen", s->cfg.api.listen ? s->cfg.api.listen
+                                              : "127.0.0.1:8080");
+      log_int(&l, "port", api_port(s->api));
+      log_str(&l, "scheme", s->cfg.api.tls_cert ? "https" : "http");
+      log_end(&l);
+    }
+    if (s->o.msg_out)
+      fprintf(s->o.msg_out, "dto: HTTP API on %s (port %d)\n",
+              s->cfg.api.listen ? s->cfg.api.listen : "127.0.0.1:8080",
+              api_port(s->api));
+  }
   /* jobs: off the engine thread, on the snapshots' clock */
   s->jobs = jobs_new(&s->sv,
                      s->cfg.instruments.n ? s->cfg.instruments.v[0].cal : NULL,
@@ -644,6 +668,8 @@ static void stop_service(run_session *s) {
   if (s->ctl)
     ctl_stop(s->ctl);
   s->ctl = NULL;
+  api_stop(s->api);
+  s->api = NULL;
   if (s->q)
     refuse_queued(s);
 }
@@ -1274,10 +1300,13 @@ static void cmd_set_limit(run_session *s, const svc_cmd *c, svc_answer *a) {
 
 /* The command's arguments as a JSON object, for the journal. */
 static void cmd_args_json(const svc_cmd *c, dbuf *b) {
-  const char *keys[] = {"order",  "account", "strategy", "symbol",
-                        "limit",  "value",   "reason"};
+  const char *keys[] = {"order", "account", "strategy", "symbol", "limit",
+                        "value", "side",    "type",     "tif",    "qty",
+                        "price", "stop",    "reason"};
   const char *vals[] = {c->order, c->account, c->strategy, c->symbol,
-                        c->limit, c->value,   c->reason};
+                        c->limit, c->value,   c->side,     c->type,
+                        c->tif,   c->qty,     c->price,    c->stop,
+                        c->reason};
   bool first = true;
   dbuf_addc(b, '{');
   for (size_t i = 0; i < DTO_ARRAY_LEN(keys); i++) {
@@ -1288,6 +1317,156 @@ static void cmd_args_json(const svc_cmd *c, dbuf *b) {
     first = false;
   }
   dbuf_addc(b, '}');
+}
+
+/* An fx from a command's decimal text: 0 when empty; false (and the answer
+ * set, naming the field) when not a decimal. */
+static bool cmd_fx(const char *text, const char *field, bool positive, fx *out,
+                   svc_answer *a) {
+  *out = 0;
+  if (!text[0])
+    return true;
+  if (fx_parse_cstr(text, out) != 0 || (positive && *out <= 0)) {
+    svc_answer_set(a, SVC_BAD_REQUEST, field, "%s: expected a %sdecimal",
+                   field, positive ? "positive " : "");
+    return false;
+  }
+  return true;
+}
+
+/* ORDER: a person's order in a strategy's name (the strategy sees its
+ * reports as its own); through the strategy's own gate and the risk gate,
+ * as any order. */
+static void cmd_order(run_session *s, const svc_cmd *c, svc_answer *a) {
+  static const char *const need[] = {"strategy", "symbol", "side", "type",
+                                     "qty"};
+  const char *have[] = {c->strategy, c->symbol, c->side, c->type, c->qty};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(need); i++)
+    if (!have[i][0]) {
+      svc_answer_set(a, SVC_BAD_REQUEST, need[i], "%s: required", need[i]);
+      return;
+    }
+  int st = find_strategy(s, c->strategy);
+  if (st < 0) {
+    svc_answer_set(a, SVC_NOT_FOUND, "strategy", "no running strategy '%s'",
+                   c->strategy);
+    return;
+  }
+  int sym = find_symbol(s, c->symbol);
+  if (sym < 0) {
+    svc_answer_set(a, SVC_NOT_FOUND, "symbol", "no instrument '%s'",
+                   c->symbol);
+    return;
+  }
+  order_req r;
+  memset(&r, 0, sizeof r);
+  r.sym = (sym_id)sym;
+  r.tif = TIF_DAY;
+  if (order_side_parse(c->side, &r.side)) {
+    svc_answer_set(a, SVC_BAD_REQUEST, "side", "side: expected buy or sell");
+    return;
+  }
+  if (order_type_parse(c->type, &r.type)) {
+    svc_answer_set(a, SVC_BAD_REQUEST, "type",
+                   "type: expected market, limit, stop, stop_limit or "
+                   "trailing_stop");
+    return;
+  }
+  if (c->tif[0] && tif_parse(c->tif, &r.tif)) {
+    svc_answer_set(a, SVC_BAD_REQUEST, "tif",
+                   "tif: expected day, gtc, ioc, fok, opg or cls");
+    return;
+  }
+  if (!cmd_fx(c->qty, "qty", true, &r.qty, a) ||
+      !cmd_fx(c->price, "limit_price", true, &r.limit_price, a) ||
+      !cmd_fx(c->stop, "stop_price", true, &r.stop_price, a))
+    return;
+  if (r.type == ORD_TRAILING_STOP) { /* the distance is the stop field */
+    r.trail = r.stop_price;
+    r.stop_price = 0;
+  }
+  order_id id = ORDER_NONE;
+  strat *h = engine_strategy_handle(s->r.e, (size_t)st);
+  int rc = strat_submit(h, &r, &id);
+  const order *o =
+      id != ORDER_NONE ? oms_cget(engine_oms(s->r.e), id) : NULL;
+  if (o)
+    snprintf(a->ref, sizeof a->ref, "%s", o->cloid);
+  if (rc == 0) {
+    a->count = 1;
+    svc_answer_set(a, SVC_OK, NULL, "order %s sent", a->ref);
+  } else if (rc == DTO_EREJECT) {
+    svc_answer_set(a, SVC_REFUSED, NULL,
+                   "order %s refused by the risk gate%s%s", a->ref,
+                   o && o->risk ? ": " : "",
+                   o && o->risk ? risk_reason_name(o->risk) : "");
+  } else {
+    svc_answer_set(a, SVC_BAD_REQUEST, NULL,
+                   "the order is not valid for this instrument or strategy "
+                   "(quantity off the lot, a price off the tick, a price "
+                   "its type needs missing, or the strategy does not trade "
+                   "it)");
+  }
+}
+
+/* REPLACE: new quantity and prices of one working order. */
+static void cmd_replace(run_session *s, const svc_cmd *c, svc_answer *a) {
+  if (!c->order[0]) {
+    svc_answer_set(a, SVC_BAD_REQUEST, "order", "order: required");
+    return;
+  }
+  fx qty, price, stop;
+  if (!cmd_fx(c->qty, "qty", true, &qty, a) ||
+      !cmd_fx(c->price, "limit_price", true, &price, a) ||
+      !cmd_fx(c->stop, "stop_price", true, &stop, a))
+    return;
+  if (!qty && !price && !stop) {
+    svc_answer_set(a, SVC_BAD_REQUEST, "qty",
+                   "qty, limit_price or stop_price: one at least");
+    return;
+  }
+  const oms *om = engine_oms(s->r.e);
+  const order *o = NULL;
+  size_t n;
+  const order_id *open = oms_open_ids(om, &n);
+  for (size_t i = 0; i < n && !o; i++) {
+    const order *x = oms_cget(om, open[i]);
+    if (x && !strcmp(x->cloid, c->order))
+      o = x;
+  }
+  if (!o) {
+    svc_answer_set(a, SVC_NOT_FOUND, "order", "no working order '%s'",
+                   c->order);
+    return;
+  }
+  order_id nid = ORDER_NONE;
+  strat *h = engine_strategy_handle(s->r.e, o->strategy);
+  int rc = strat_replace(h, o->id, qty, price, stop, &nid);
+  const order *no = nid != ORDER_NONE ? oms_cget(om, nid) : NULL;
+  if (no)
+    snprintf(a->ref, sizeof a->ref, "%s", no->cloid);
+  switch (rc) {
+  case 0:
+    a->count = 1;
+    svc_answer_set(a, SVC_OK, NULL, "replace of %s sent as %s", c->order,
+                   a->ref);
+    break;
+  case DTO_ESTATE:
+    svc_answer_set(a, SVC_CONFLICT, "order",
+                   "order '%s' cannot be replaced now (not yet accepted, or "
+                   "a cancel or replace is pending)",
+                   c->order);
+    break;
+  case DTO_EREJECT:
+    svc_answer_set(a, SVC_REFUSED, NULL,
+                   "the replacement was refused by the risk gate");
+    break;
+  default:
+    svc_answer_set(a, SVC_BAD_REQUEST, NULL,
+                   "the replacement is not valid (quantity not above what "
+                   "filled or off the lot, a price off the tick, or a "
+                   "bracket exit's quantity)");
+  }
 }
 
 static void exec_command(run_session *s, const svc_cmd *c, svc_answer *a) {
@@ -1405,6 +1584,12 @@ static void exec_command(run_session *s, const svc_cmd *c, svc_answer *a) {
     break;
   case SVC_STATUS:
     svc_answer_set(a, SVC_OK, NULL, "ok");
+    break;
+  case SVC_ORDER:
+    cmd_order(s, c, a);
+    break;
+  case SVC_REPLACE:
+    cmd_replace(s, c, a);
     break;
   default:
     svc_answer_set(a, SVC_BAD_REQUEST, "cmd", "unknown command");

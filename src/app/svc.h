@@ -47,7 +47,9 @@
   X(MAINTENANCE_OFF, "maintenance_off") /* back to ready */                   \
   X(RELOAD, "reload")           /* re-read the configuration's limits */      \
   X(STOP, "stop")               /* drain and stop, as SIGTERM */            \
-  X(STATE_FILE, "state_file")   /* re-read the kill switch's state file */
+  X(STATE_FILE, "state_file")   /* re-read the kill switch's state file */ \
+  X(ORDER, "order")             /* a person's order, in a strategy's name */\
+  X(REPLACE, "replace")         /* cancel/replace one order (order) */
 
 enum svc_op {
 #define DTO__SVC_OP_ENUM(name, str) SVC_##name,
@@ -75,6 +77,14 @@ typedef struct svc_cmd {
   char symbol[SVC_NAME_MAX];     /* an instrument */
   char limit[SVC_NAME_MAX];      /* SET_LIMIT: the limit's name */
   char value[SVC_NAME_MAX];      /* SET_LIMIT: a decimal, or "off" */
+  /* ORDER: strategy, symbol, side, type, qty, tif and the prices its type
+   * needs; REPLACE: order, and qty, price and stop (one at least) */
+  char side[8];                  /* "buy", "sell" */
+  char type[16];                 /* "market", "limit", "stop", ... */
+  char tif[8];                   /* "day", "gtc", ... (default day) */
+  char qty[SVC_NAME_MAX];        /* decimals */
+  char price[SVC_NAME_MAX];      /* limit price */
+  char stop[SVC_NAME_MAX];       /* stop price */
 } svc_cmd;
 
 /* Outcomes of a command; the wire names follow the HTTP API's errors. */
@@ -94,6 +104,8 @@ typedef struct svc_answer {
   char field[SVC_NAME_MAX]; /* the field at fault, or "" */
   char message[256];        /* for a person; never internal detail */
   int64_t count;            /* orders canceled or sent, when it applies */
+  char ref[96];             /* ORDER, REPLACE: the new order's client
+                               order id (CLOID_MAX), or "" */
 } svc_answer;
 
 /* Fill *a: status, field and a printf-style message. */

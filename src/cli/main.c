@@ -16,6 +16,9 @@ static const struct command {
     {"ctl", cmd_ctl, "control the running dto (status, kill, cancel, ...)"},
     {"broker", cmd_broker, "check a live broker's account and endpoints"},
     {"migrate", cmd_migrate, "show or migrate the database schema"},
+    {"user", cmd_user, "manage the HTTP API's users"},
+    {"token", cmd_token, "manage API tokens"},
+    {"audit", cmd_audit, "verify the audit log's hash chain"},
     {"version", cmd_version, "print version information"},
 };
 

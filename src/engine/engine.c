@@ -433,6 +433,9 @@ size_t engine_nstrategies(const engine *e) { return e->nst; }
 const char *engine_strategy_id(const engine *e, size_t i) {
   return i < e->nst ? e->st[i].id : NULL;
 }
+strat *engine_strategy_handle(engine *e, size_t i) {
+  return i < e->nst ? &e->st[i] : NULL;
+}
 const char *engine_account_id(const engine *e, size_t i) {
   return i < e->cfg.naccounts ? e->cfg.accounts[i].id : NULL;
 }

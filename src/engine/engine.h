@@ -267,6 +267,9 @@ const oms *engine_oms(const engine *e);
 const risk *engine_risk(const engine *e);
 size_t engine_nstrategies(const engine *e);
 const char *engine_strategy_id(const engine *e, size_t i);
+/* Strategy i's handle, for orders a person places in its name (the
+ * command path, engine thread); NULL when out of range. */
+struct strat *engine_strategy_handle(engine *e, size_t i);
 const char *engine_account_id(const engine *e, size_t i);
 size_t engine_working_orders(const engine *e);
 uint64_t engine_fill_count(const engine *e);
