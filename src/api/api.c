@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "api/audit.h"
@@ -1268,6 +1269,15 @@ int api_start(const cfg_api *conf, const char *store_url, svc *sv, api **out,
     dto_seterr(err, cap, "api: cannot open the store: %s", e2);
     api_stop(a);
     return rc;
+  }
+  struct stat kst;
+  if (a->c.tls_key && stat(a->c.tls_key, &kst) == 0 && (kst.st_mode & 077)) {
+    /* a private key others can read is a key others may have */
+    dto_seterr(err, cap,
+               "api.tls_key: %s can be read by other users; chmod 600 it",
+               a->c.tls_key);
+    api_stop(a);
+    return DTO_ECONFIG;
   }
   httpd_conf hc;
   memset(&hc, 0, sizeof hc);
