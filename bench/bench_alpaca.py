@@ -34,8 +34,13 @@ before it; steps before the 10th are not counted.  Phases:
     /v2/orders (limit buy far below the market) and N GET /v2/clock round
     trips, and the one-way time of those POSTs.
 
+  - dto run, journal, API under load: the SQLite phase again with dto's
+    HTTP API on, while wrk (one thread, 16 connections) sends authenticated
+    GET /api/v1/positions the whole time (the API must not slow trading).
+
 Environment: BENCH_ALPACA_ORDERS (300: samples wanted per phase),
-BENCH_ALPACA_INTERVAL_MS (60), BENCH_ALPACA_STORE (1: run the SQLite phase).
+BENCH_ALPACA_INTERVAL_MS (60), BENCH_ALPACA_STORE (1: run the SQLite phase),
+BENCH_ALPACA_API (1: run the API phase; needs wrk).
 """
 import bisect
 import http.client
@@ -55,6 +60,8 @@ dto, curl_bin, work = (os.path.abspath(a) for a in sys.argv[1:4])
 orders_wanted = int(os.environ.get("BENCH_ALPACA_ORDERS", "300"))
 interval = int(os.environ.get("BENCH_ALPACA_INTERVAL_MS", "60")) / 1000
 with_store = os.environ.get("BENCH_ALPACA_STORE", "1") != "0"
+with_api = os.environ.get("BENCH_ALPACA_API", "1") != "0" and \
+    subprocess.run(["which", "wrk"], capture_output=True).returncode == 0
 os.makedirs(work, exist_ok=True)
 
 
@@ -238,7 +245,50 @@ def dto_env():
     return env
 
 
-def run_dto(fake, name, store):
+API_CFG = """api:
+  listen: 127.0.0.1:0
+  max_per_ip: 1024
+  rate_limit_per_s: 1000000
+  rate_limit_burst: 1000000
+  ip_rate_limit_per_s: 1000000
+  ip_rate_limit_burst: 1000000
+"""
+
+
+def api_token(cfg):
+    """A viewer and its API token, made with the CLI on the store."""
+    subprocess.run([dto, "user", "add", "load", "--role", "viewer",
+                    "--password-stdin", "--config", cfg],
+                   input="bench load password\n", text=True, check=True,
+                   stdout=subprocess.DEVNULL)
+    r = subprocess.run([dto, "token", "create", "--user", "load", "--config",
+                        cfg], capture_output=True, text=True, check=True)
+    return r.stdout.strip().splitlines()[-1]
+
+
+def api_load(out_path, token, seconds):
+    """wrk on dto's GET /api/v1/positions for seconds, in the background
+    (the port from dto's stdout)."""
+    import re
+    port = None
+    for _ in range(200):
+        m = re.search(r"HTTP API on \S+ \(port (\d+)\)",
+                      open(out_path).read())
+        if m:
+            port = int(m.group(1))
+            break
+        time.sleep(0.05)
+    if not port:
+        sys.exit("bench_alpaca: dto's API did not start")
+    lua = os.path.join(work, "auth.lua")
+    with open(lua, "w") as f:
+        f.write('wrk.headers["Authorization"] = "Bearer %s"\n' % token)
+    return subprocess.Popen(["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", lua,
+                             f"http://127.0.0.1:{port}/api/v1/positions"],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def run_dto(fake, name, store, with_api=False):
     state = os.path.join(work, name + "-state")
     subprocess.run(["rm", "-rf", state])
     st = ""
@@ -253,7 +303,8 @@ def run_dto(fake, name, store):
     cfg = os.path.join(work, name + ".yaml")
     with open(cfg, "w") as f:
         f.write(CFG.format(url=fake.url, port=fake.port, state=state,
-                           store=st))
+                           store=st) + (API_CFG if with_api else ""))
+    token = api_token(cfg) if with_api else None
     out = open(os.path.join(work, name + ".out"), "w")
     p = subprocess.Popen([dto, "run", "--config", cfg], stdout=out,
                          stderr=subprocess.STDOUT, env=dto_env())
@@ -264,7 +315,13 @@ def run_dto(fake, name, store):
         out.close()
         tail = open(out.name).read().strip().splitlines()[-3:]
         return None, f"dto run did not get ready: {' | '.join(tail)}"
-    step_loop(fake, 2 * orders_wanted + WARMUP_STEPS + 20)
+    nsteps = 2 * orders_wanted + WARMUP_STEPS + 20
+    load = api_load(out.name, token, int(nsteps * interval) + 30) \
+        if with_api else None
+    step_loop(fake, nsteps)
+    if load:
+        load.send_signal(signal.SIGINT)  # wrk prints its figures and ends
+        wout = load.communicate(timeout=30)[0]
     hwm = 0
     with open(f"/proc/{p.pid}/status") as f:
         for line in f:
@@ -280,6 +337,10 @@ def run_dto(fake, name, store):
     by_step, _, _, notes = latencies(fake)
     notes["exit_status"] = rc
     notes["peak_rss_kib"] = hwm
+    if load:
+        import re
+        m = re.search(r"([\d]+) requests in", wout)
+        notes["api_requests_during"] = int(m.group(1)) if m else 0
     return (by_step, notes), None
 
 
@@ -345,12 +406,17 @@ def main():
         print(f"fake Alpaca on 127.0.0.1:{fake.port} (python3 aiohttp, one "
               f"process); bars stepped {interval * 1000:.0f} ms apart; "
               f"ma_crossover 1/2 on AAPL, an order every 2nd bar")
-        phases = [("dto run, no store", "plain", False)]
+        phases = [("dto run, no store", "plain", False, False)]
         if with_store:
-            phases.append(("dto run, SQLite journal", "journal", True))
-        for label, name, store in phases:
+            phases.append(("dto run, SQLite journal", "journal", True, False))
+        if with_store and with_api:
+            # the API must not slow trading: the same session while wrk
+            # keeps its GET /api/v1/positions busy (16 connections)
+            phases.append(("dto run, journal, API under load", "api", True,
+                           True))
+        for label, name, store, api in phases:
             fake.call("POST", "/_fake/reset")
-            res, why = run_dto(fake, name, store)
+            res, why = run_dto(fake, name, store, api)
             if res is None:
                 failed.append(f"{label}: {why}")
                 print(f"{label:34s} FAILED: {why}")

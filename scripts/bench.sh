@@ -41,3 +41,5 @@ echo "== dto run as users run it: whole process, 39,000 bars, next to dto backte
 /usr/bin/python3 bench/bench_run.py "$b/dto" "$(mktemp -d)"
 echo "== the Alpaca path on loopback: a market data message leaving the fake Alpaca to dto's order arriving there, next to a bare client and bare libcurl requests to the same fake (bench_alpaca.py)"
 /usr/bin/python3 bench/bench_alpaca.py "$b/dto" "$b/bench/bench_curl" "$(mktemp -d)"
+echo "== the HTTP API: authenticated GET /api/v1/positions under wrk, next to nginx serving a static file of the same size (bench_api.py)"
+/usr/bin/python3 bench/bench_api.py "$b/dto" "$(mktemp -d)"

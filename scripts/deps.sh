@@ -30,6 +30,8 @@ PKGS="$PKGS python3-aiohttp"
 # Tests of the HTTP API: TOTP codes from independent implementations
 # (oathtool, pyotp), TLS checks (openssl s_client).
 PKGS="$PKGS oathtool python3-pyotp openssl"
+# Benchmarks of the HTTP API: wrk as the load, nginx as the reference.
+PKGS="$PKGS wrk nginx-light"
 # Tests: a throwaway PostgreSQL server for the storage conformance suite.
 PKGS="$PKGS postgresql"
 

@@ -8,7 +8,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "api/audit.h"
@@ -20,6 +23,7 @@
 
 #define COOKIE "__Host-dto_session"
 #define TOUCH_NS (5 * DTO_NS_PER_SEC) /* last_seen is written this often */
+#define API_NICE 5 /* the API's threads' nice value (trading runs at 0) */
 
 /* ---- time ---------------------------------------------------------------- */
 
@@ -186,6 +190,12 @@ bool api_bool(ctx *c, const char *key, bool *present, bool *out) {
 
 /* ---- the store ----------------------------------------------------------- */
 
+void api_tokens_changed(api *a) {
+  pthread_mutex_lock(&a->tc_mu);
+  memset(a->tc, 0, sizeof a->tc);
+  pthread_mutex_unlock(&a->tc_mu);
+}
+
 void api_lock(api *a) { pthread_mutex_lock(&a->st_mu); }
 void api_unlock(api *a) { pthread_mutex_unlock(&a->st_mu); }
 
@@ -245,15 +255,40 @@ static bool by_token(ctx *c, const char *h) {
   char hash[65];
   auth_sha256_hex(t, strlen(t), hash);
   api *a = c->a;
-  api_lock(a);
-  bool ok = store_token_get_hash(a->st, hash, &c->tok) == 0 &&
-            !c->tok.revoked && c->tok.expires > c->now &&
-            load_user(c, c->tok.user_id);
-  if (ok && c->now - c->tok.last_used > 60 * DTO_NS_PER_SEC) {
-    c->tok.last_used = c->now;
-    (void)store_token_update(a->st, &c->tok);
+  struct tcache *e = &a->tc[(unsigned char)hash[0] * 16 % 64 +
+                            ((unsigned char)hash[1] % 16) % 4];
+  int64_t mono = clock_mono_ns();
+  bool ok = false, hit = false;
+  pthread_mutex_lock(&a->tc_mu);
+  if (!strcmp(e->hash, hash) && mono - e->at < DTO_NS_PER_SEC) {
+    c->tok = e->tok;
+    c->u = e->u;
+    hit = true;
   }
-  api_unlock(a);
+  pthread_mutex_unlock(&a->tc_mu);
+  if (hit) {
+    ok = !c->tok.revoked && c->tok.expires > c->now && !c->u.disabled &&
+         auth_role_parse(c->u.role, &c->role) == 0;
+    snprintf(c->actor, sizeof c->actor, "%s", c->u.name);
+  } else {
+    api_lock(a);
+    ok = store_token_get_hash(a->st, hash, &c->tok) == 0 &&
+         !c->tok.revoked && c->tok.expires > c->now &&
+         load_user(c, c->tok.user_id);
+    if (ok && c->now - c->tok.last_used > 60 * DTO_NS_PER_SEC) {
+      c->tok.last_used = c->now;
+      (void)store_token_update(a->st, &c->tok);
+    }
+    api_unlock(a);
+    if (ok) {
+      pthread_mutex_lock(&a->tc_mu);
+      memcpy(e->hash, hash, sizeof e->hash);
+      e->at = mono;
+      e->tok = c->tok;
+      e->u = c->u;
+      pthread_mutex_unlock(&a->tc_mu);
+    }
+  }
   if (!ok) {
     api_fail(c, 401, "unauthenticated", NULL,
              "the API token is unknown, revoked or expired");
@@ -410,6 +445,7 @@ static void r_login(ctx *c) {
   int64_t step = 0;
   if (u.totp_secret[0]) {
     if (!code || !code[0]) {
+      audit_locked(c, u.name, "auth.login", u.name, "totp_required", NULL);
       api_unlock(a);
       api_fail(c, 401, "totp_required", "totp",
                "totp: this account needs its 6-digit code");
@@ -650,12 +686,34 @@ static void token_json(dbuf *b, const store_token *t, const char *secret) {
   dbuf_addc(b, '}');
 }
 
-/* The scope of a request: a string or a list of permission names. */
+/* The names of the permissions in perms, space-separated, into out. */
+static void perms_scope(int perms, char *out, size_t cap) {
+  size_t n = 0;
+  out[0] = '\0';
+  for (int p = 0; p < PERM_COUNT; p++) {
+    if (!(perms & (1 << p)))
+      continue;
+    int k = snprintf(out + n, cap - n, "%s%s", n ? " " : "",
+                     auth_perm_name((enum auth_perm)p));
+    if (k < 0 || (size_t)k >= cap - n) {
+      out[n] = '\0';
+      return;
+    }
+    n += (size_t)k;
+  }
+}
+
+/* The scope of a request: a string or a list of permission names.  No
+ * scope is every permission of the user, except through a token that has
+ * a scope: then it is that token's (a token never makes a wider one). */
 static bool scope_of(ctx *c, char *out, size_t cap) {
   out[0] = '\0';
   json_t *v = json_object_get(c->body, "scope");
-  if (!v || json_is_null(v))
+  if (!v || json_is_null(v)) {
+    if (c->via_token && c->tok.scope[0])
+      perms_scope(c->perms, out, cap);
     return true;
+  }
   dbuf b;
   dbuf_init(&b, cap - 1);
   bool ok = true;
@@ -682,10 +740,14 @@ static bool scope_of(ctx *c, char *out, size_t cap) {
   /* a token never grants more than its user has */
   if (ident_scope_mask(out) & ~c->perms & ((1 << PERM_COUNT) - 1) &&
       out[0]) {
+    api_audit(c, "auth.denied", c->q->path, "forbidden",
+              "{\"field\":\"scope\"}");
     api_fail(c, 403, "forbidden", "scope",
              "scope: more than this user's role allows");
     return false;
   }
+  if (!out[0] && c->via_token && c->tok.scope[0])
+    perms_scope(c->perms, out, cap);
   return true;
 }
 
@@ -752,6 +814,8 @@ static void r_tokens(ctx *c) {
   const char *all = httpd_query(c->q, "all");
   bool everyone = all && !strcmp(all, "true");
   if (everyone && !(c->perms & (1 << PERM_USERS))) {
+    api_audit(c, "auth.denied", c->q->path, "forbidden",
+              "{\"field\":\"all\"}");
     api_fail(c, 403, "forbidden", "all", "all: only for admins");
     return;
   }
@@ -796,6 +860,7 @@ static void r_token_revoke(ctx *c) {
   api_lock(c->a);
   int rc = ident_token_revoke(c->a->st, &by, c->now, t.id);
   api_unlock(c->a);
+  api_tokens_changed(c->a);
   if (rc == DTO_ESTATE) {
     api_fail(c, 409, "conflict", NULL, "the token is already revoked");
     return;
@@ -822,6 +887,23 @@ static void r_token_rotate(ctx *c) {
   const char *why;
   api_lock(c->a);
   int rc = store_user_get_id(c->a->st, t.user_id, &owner);
+  if (!rc && c->via_token) {
+    /* a token gets no secret for a token that can do more than itself */
+    enum auth_role orole;
+    int mask = ident_scope_mask(t.scope);
+    int can = auth_role_parse(owner.role, &orole)
+                  ? 0
+                  : role_perms(orole) & (mask < 0 ? 0 : mask);
+    if (can & ~c->perms) {
+      audit_locked(c, c->actor, "auth.denied", c->q->path, "forbidden",
+                   "{\"field\":\"scope\"}");
+      api_unlock(c->a);
+      api_fail(c, 403, "forbidden", "id",
+               "this API token may not rotate a token with more "
+               "permissions than its own");
+      return;
+    }
+  }
   if (!rc)
     rc = ident_token_create(c->a->st, &by, c->now, &owner, t.name,
                             c->a->c.token_max_days, c->a->c.token_max_days,
@@ -829,6 +911,7 @@ static void r_token_rotate(ctx *c) {
   if (!rc)
     rc = ident_token_revoke(c->a->st, &by, c->now, t.id);
   api_unlock(c->a);
+  api_tokens_changed(c->a); /* the old secret ends at once */
   if (rc) {
     api_fail(c, 503, "unavailable", NULL, "try again");
     return;
@@ -948,6 +1031,7 @@ static void r_user_patch(ctx *c) {
   if (!rc)
     rc = store_user_get(c->a->st, c->param, &u);
   api_unlock(c->a);
+  api_tokens_changed(c->a);
   if (rc == DTO_ENOENT) {
     api_fail(c, 404, "not_found", NULL, "no such user");
     return;
@@ -972,6 +1056,7 @@ static void r_user_reset_mfa(ctx *c) {
   if (!rc)
     rc = store_user_get(c->a->st, c->param, &u);
   api_unlock(c->a);
+  api_tokens_changed(c->a);
   if (rc == DTO_ENOENT) {
     api_fail(c, 404, "not_found", NULL, "no such user");
     return;
@@ -1119,8 +1204,46 @@ static bool is_write(const char *m) {
   return strcmp(m, "GET") && strcmp(m, "HEAD") && strcmp(m, "OPTIONS");
 }
 
+/* The API's threads give way to trading: each lowers its own scheduling
+ * priority once (Linux nice values are per thread), so that a flood of
+ * requests on a machine with few cores delays answers, not orders. */
+static void yield_to_trading(void) {
+  static _Thread_local bool done;
+  if (done)
+    return;
+  done = true;
+  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), API_NICE);
+}
+
+static void handle(api *a, const httpd_req *q, httpd_resp *r);
+
+/* At most `gate` requests are handled at once (one core fewer than the
+ * machine has, at least one): the engine thread always finds a core, however
+ * many clients the API has.  The others wait here, sleeping. */
+void api_gate_enter(api *a) {
+  pthread_mutex_lock(&a->gate_mu);
+  while (a->busy >= a->gate)
+    pthread_cond_wait(&a->gate_cv, &a->gate_mu);
+  a->busy++;
+  pthread_mutex_unlock(&a->gate_mu);
+}
+
+void api_gate_leave(api *a) {
+  pthread_mutex_lock(&a->gate_mu);
+  a->busy--;
+  pthread_cond_signal(&a->gate_cv);
+  pthread_mutex_unlock(&a->gate_mu);
+}
+
 void api_handle(void *arg, const httpd_req *q, httpd_resp *r) {
   api *a = arg;
+  yield_to_trading();
+  api_gate_enter(a);
+  handle(a, q, r);
+  api_gate_leave(a);
+}
+
+static void handle(api *a, const httpd_req *q, httpd_resp *r) {
   ctx c;
   memset(&c, 0, sizeof c);
   c.a = a;
@@ -1193,6 +1316,7 @@ void api_handle(void *arg, const httpd_req *q, httpd_resp *r) {
       return;
     }
     if ((rt->flags & R_SESSION) && !c.via_session) {
+      api_audit(&c, "auth.denied", q->path, "session_required", NULL);
       api_fail(&c, 403, "forbidden", NULL,
                "this needs a logged-in session, not an API token");
       return;
@@ -1258,6 +1382,11 @@ int api_start(const cfg_api *conf, const char *store_url, svc *sv, api **out,
   a->clock_file = getenv("DTO_API_CLOCK_FILE");
   pthread_mutex_init(&a->st_mu, NULL);
   pthread_mutex_init(&a->ord_mu, NULL);
+  pthread_mutex_init(&a->tc_mu, NULL);
+  pthread_mutex_init(&a->gate_mu, NULL);
+  pthread_cond_init(&a->gate_cv, NULL);
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  a->gate = ncpu > 1 ? (int)ncpu - 1 : 1;
   a->ulim = auth_limiter_new(conf->rate_per_s, conf->rate_burst, 65536);
   a->iplim = auth_limiter_new(conf->ip_rate_per_s, conf->ip_burst, 65536);
   store_options so;
@@ -1310,6 +1439,9 @@ void api_stop(api *a) {
   auth_limiter_free(a->iplim);
   pthread_mutex_destroy(&a->st_mu);
   pthread_mutex_destroy(&a->ord_mu);
+  pthread_mutex_destroy(&a->tc_mu);
+  pthread_mutex_destroy(&a->gate_mu);
+  pthread_cond_destroy(&a->gate_cv);
   free(a->c.listen);
   free(a->c.tls_cert);
   free(a->c.tls_key);

@@ -22,7 +22,29 @@ struct api {
   auth_limiter *ulim, *iplim;
   const char *clock_file; /* DTO_API_CLOCK_FILE, or NULL */
   atomic_bool stopping;   /* streams end */
+  /* API tokens checked in the last second (a hot script's every request
+   * would otherwise be a store lookup under st_mu); emptied by every
+   * change the API makes to tokens or users, so a revocation here counts
+   * at once, one made by `dto token revoke` within a second */
+  pthread_mutex_t gate_mu; /* requests handled at once: busy <= gate */
+  pthread_cond_t gate_cv;
+  int busy, gate;
+  pthread_mutex_t tc_mu;
+  struct tcache {
+    char hash[65];
+    int64_t at; /* monotonic ns */
+    store_token tok;
+    store_user u;
+  } tc[64];
 };
+
+/* Leave the gate while waiting for something else (the engine's answer to
+ * a command), and come back. */
+void api_gate_enter(api *a);
+void api_gate_leave(api *a);
+
+/* Forget every cached token (after a change to tokens or users). */
+void api_tokens_changed(api *a);
 
 /* Route flags. */
 enum {

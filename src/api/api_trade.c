@@ -39,7 +39,9 @@ static int status_http(enum svc_status s, const char **code) {
 void api_command(ctx *c, svc_cmd *cmd, const char *target) {
   snprintf(cmd->who, sizeof cmd->who, "api %.59s", c->actor);
   svc_answer ans;
+  api_gate_leave(c->a); /* the engine's answer is a wait, not work */
   svc_submit(c->a->sv, cmd, &ans, SUBMIT_NS);
+  api_gate_enter(c->a);
   const char *code;
   int st = status_http(ans.status, &code);
   char action[48], detail[256];

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""bench_api.py DTO_BIN WORKDIR - the HTTP API under load, next to nginx.
+
+`dto run` (paper exchange, a replay of 2 symbols slow enough to stay up,
+a SQLite store) with its API on 127.0.0.1, plain HTTP (the loopback mode,
+behind a proxy); a viewer's API token; wrk (Debian's) sends authenticated
+GET /api/v1/positions for DURATION seconds over CONNS connections from 2
+threads.  The reference, in the same run: nginx (Debian's nginx-light,
+worker_processes auto) serving a static file of the same size as dto's
+answer to the same wrk command.  Printed: requests/s, p50 and p99 latency
+of each, and the ratios.
+
+Every request is authenticated as users' scripts are: the token is hashed
+(SHA-256) and looked up in the store, the snapshot read, the answer
+written with its security headers.  The API's per-token and per-address
+rate limits are set far above the load here (they would answer 429).
+
+Environment: BENCH_API_SECONDS (10), BENCH_API_CONNS (16,64: a run each).
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+dto, work = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+secs = int(os.environ.get("BENCH_API_SECONDS", "10"))
+conns_list = [int(c) for c in
+              os.environ.get("BENCH_API_CONNS", "16,64").split(",")]
+os.makedirs(work, exist_ok=True)
+
+CFG = """log_level: warn
+accounts:
+  - id: paper
+    cash: 1000000
+instruments:
+  - symbol: AAA
+  - symbol: BBB
+strategies:
+  - id: mac
+    type: ma_crossover
+    symbols: [AAA, BBB]
+    params: {{ fast: 2, slow: 5 }}
+run:
+  feed: replay
+  speed: 60
+  state_dir: {work}/state
+  store: sqlite:{work}/api.db
+data:
+  - path: {work}/data/AAA.csv
+  - path: {work}/data/BBB.csv
+api:
+  listen: 127.0.0.1:0
+  max_connections: 1024
+  max_per_ip: 1024
+  rate_limit_per_s: 1000000
+  rate_limit_burst: 1000000
+  ip_rate_limit_per_s: 1000000
+  ip_rate_limit_burst: 1000000
+"""
+
+
+def wrk(url, conns, token=None):
+    lua = os.path.join(work, "auth.lua")
+    with open(lua, "w") as f:
+        if token:
+            f.write('wrk.headers["Authorization"] = "Bearer %s"\n' % token)
+    r = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{secs}s", "--latency",
+                        "-s", lua, url], capture_output=True, text=True,
+                       timeout=secs + 60)
+    out = r.stdout
+    rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
+
+    def lat(p):
+        m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)" % p, out, re.M)
+        v, u = float(m.group(1)), m.group(2)
+        return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+    errs = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    return {"rps": rps, "p50_ms": lat(50), "p99_ms": lat(99),
+            "non2xx": int(errs.group(1)) if errs else 0, "raw": out}
+
+
+def start_dto():
+    subprocess.run([dto, "data", "generate", "--out", f"{work}/data",
+                    "--symbols", "AAA,BBB", "--days", "5", "--start",
+                    "2025-01-06", "--seed", "7", "--quiet"], check=True)
+    cfg = os.path.join(work, "api.yaml")
+    with open(cfg, "w") as f:
+        f.write(CFG.format(work=work))
+    subprocess.run([dto, "migrate", "up", "--store", f"sqlite:{work}/api.db"],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([dto, "user", "add", "bench", "--role", "viewer",
+                    "--password-stdin", "--config", cfg],
+                   input="bench api password\n", text=True, check=True,
+                   stdout=subprocess.DEVNULL)
+    r = subprocess.run([dto, "token", "create", "--user", "bench",
+                        "--config", cfg], capture_output=True, text=True,
+                       check=True)
+    token = r.stdout.strip().splitlines()[-1]
+    log = os.path.join(work, "run.out")
+    p = subprocess.Popen([dto, "run", "--config", cfg],
+                         stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    port = None
+    for _ in range(600):
+        if os.path.exists(log):
+            m = re.search(r"HTTP API on \S+ \(port (\d+)\)", open(log).read())
+            if m:
+                port = int(m.group(1))
+                break
+        time.sleep(0.05)
+    if not port:
+        p.kill()
+        sys.exit("bench_api: dto's API did not start")
+    time.sleep(2)  # some bars, some positions
+    return p, port, token
+
+
+def start_nginx(size):
+    root = os.path.join(work, "nginx")
+    os.makedirs(os.path.join(root, "html"), exist_ok=True)
+    with open(os.path.join(root, "html", "positions.json"), "w") as f:
+        f.write("x" * size)
+    conf = os.path.join(root, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes auto;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  server {{
+    listen 127.0.0.1:0;
+    root {root}/html;
+  }}
+}}
+""")
+    # port 0 is not allowed in nginx's listen: pick a free one
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    text = open(conf).read().replace("127.0.0.1:0", f"127.0.0.1:{port}")
+    open(conf, "w").write(text)
+    p = subprocess.Popen(["nginx", "-c", conf, "-p", root, "-g",
+                          "daemon off;"], stderr=subprocess.PIPE)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/positions.json",
+                                   timeout=1).read()
+            return p, port
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    sys.exit("bench_api: nginx did not start: " + p.stderr.read().decode())
+
+
+def main():
+    if not shutil.which("wrk") or not shutil.which("nginx"):
+        sys.exit("bench_api: wrk and nginx are needed (scripts/deps.sh bench)")
+    p, port, token = start_dto()
+    ng = None
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/positions"
+        req = urllib.request.Request(url, headers={
+            "Authorization": "Bearer " + token})
+        # measure with positions open (the answer users read most)
+        for _ in range(150):
+            body = urllib.request.urlopen(req, timeout=5).read()
+            n = len(json.loads(body)["positions"])
+            if n >= 2:
+                break
+            time.sleep(0.1)
+        ng, ngport = start_nginx(len(body))
+        print(f"answer: {len(body)} bytes ({n} positions); wrk -t2 "
+              f"-d{secs}s; plain HTTP on loopback")
+        for conns in conns_list:
+            d = wrk(url, conns, token)
+            r = wrk(f"http://127.0.0.1:{ngport}/positions.json", conns)
+            for label, x in ((f"dto GET /api/v1/positions, -c{conns}", d),
+                             (f"nginx, same size static file, -c{conns}", r)):
+                print(f"{label:42s} {x['rps']:10.0f} req/s  p50 "
+                      f"{x['p50_ms']:.2f} ms  p99 {x['p99_ms']:.2f} ms"
+                      f"{'  non-2xx ' + str(x['non2xx']) if x['non2xx'] else ''}")
+            print(f"ratio nginx/dto at -c{conns}: {r['rps'] / d['rps']:.2f}x "
+                  f"throughput, dto p99 / nginx p99 "
+                  f"{d['p99_ms'] / r['p99_ms']:.2f}x")
+        hwm = 0
+        for line in open(f"/proc/{p.pid}/status"):
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+        print(f"dto peak RSS {hwm / 1024:.1f} MiB")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        if ng:
+            ng.send_signal(signal.SIGQUIT)
+            try:
+                ng.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                ng.kill()
+
+
+if __name__ == "__main__":
+    main()
