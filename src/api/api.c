@@ -255,8 +255,9 @@ static bool by_token(ctx *c, const char *h) {
   char hash[65];
   auth_sha256_hex(t, strlen(t), hash);
   api *a = c->a;
-  struct tcache *e = &a->tc[(unsigned char)hash[0] * 16 % 64 +
-                            ((unsigned char)hash[1] % 16) % 4];
+  /* the slot: the hash's first two hex digits, a uniform byte */
+  unsigned slot = (unsigned)strtoul((char[3]){hash[0], hash[1], 0}, NULL, 16);
+  struct tcache *e = &a->tc[slot % DTO_ARRAY_LEN(a->tc)];
   int64_t mono = clock_mono_ns();
   bool ok = false, hit = false;
   pthread_mutex_lock(&a->tc_mu);

@@ -521,8 +521,12 @@ void api_r_order_post(ctx *c) {
   auth_sha256_hex(c->q->body, c->q->body_len, hash);
   api *a = c->a;
   /* one keyed order at a time: a retry racing its original waits and
-   * gets the original's answer */
+   * gets the original's answer.  It waits outside the gate: the holder of
+   * ord_mu leaves the gate for the engine's answer (api_command) and must
+   * find its way back in, which a waiter holding the gate would block. */
+  api_gate_leave(a);
   pthread_mutex_lock(&a->ord_mu);
+  api_gate_enter(a);
   store_idem prev;
   memset(&prev, 0, sizeof prev);
   api_lock(a);

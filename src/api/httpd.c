@@ -393,12 +393,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   size_t *upload_size, void **con_cls) {
   httpd *s = cls;
   request *rq = *con_cls;
-  DTO_UNUSED(version);
 
   if (!rq) { /* the first call: headers only */
     rq = xcalloc(1, sizeof *rq);
     dbuf_init(&rq->body, s->max_body);
     *con_cls = rq;
+    if (version && !strcmp(version, MHD_HTTP_VERSION_1_1) &&
+        !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST))
+      return queue_error(c, MHD_HTTP_BAD_REQUEST, "bad_request",
+                         "an HTTP/1.1 request needs a Host header");
     if (header_bytes(c, method, url) > s->max_header) {
       char msg[96];
       snprintf(msg, sizeof msg,
@@ -691,7 +694,10 @@ int httpd_start(const httpd_conf *c, httpd_handler h, void *ctx, httpd **out,
   OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->max_header + POOL_MARGIN, NULL);
   OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s);
   OPT(MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)on_unescape, s);
-  OPT(MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL);
+  /* 0, not 1: a request without Host reaches the handler, which refuses
+   * it with a JSON 400 and the security headers (libmicrohttpd's own
+   * answer has neither) */
+  OPT(MHD_OPTION_STRICT_FOR_CLIENT, 0, NULL);
   OPT(MHD_OPTION_SOCK_ADDR, 0, &la.ss);
   if (!s->per_conn && c->threads > 1)
     OPT(MHD_OPTION_THREAD_POOL_SIZE, c->threads, NULL);
