@@ -1381,6 +1381,8 @@ int api_start(const cfg_api *conf, const char *store_url, svc *sv, api **out,
   a->sv = sv;
   atomic_init(&a->stopping, false);
   a->clock_file = getenv("DTO_API_CLOCK_FILE");
+  if (conf->strategies_json)
+    a->strategies = json_loads(conf->strategies_json, 0, NULL);
   pthread_mutex_init(&a->st_mu, NULL);
   pthread_mutex_init(&a->ord_mu, NULL);
   pthread_mutex_init(&a->tc_mu, NULL);
@@ -1443,6 +1445,7 @@ void api_stop(api *a) {
   pthread_mutex_destroy(&a->tc_mu);
   pthread_mutex_destroy(&a->gate_mu);
   pthread_cond_destroy(&a->gate_cv);
+  json_decref(a->strategies);
   free(a->c.listen);
   free(a->c.tls_cert);
   free(a->c.tls_key);

@@ -22,6 +22,7 @@ struct api {
   auth_limiter *ulim, *iplim;
   const char *clock_file; /* DTO_API_CLOCK_FILE, or NULL */
   atomic_bool stopping;   /* streams end */
+  json_t *strategies;     /* the configuration's strategies by id, or NULL */
   /* API tokens checked in the last second (a hot script's every request
    * would otherwise be a store lookup under st_mu); emptied by every
    * change the API makes to tokens or users, so a revocation here counts

@@ -160,8 +160,22 @@ void api_r_strategies(ctx *c) {
     api_fx_member(b, "day_pnl", x->day_pnl);
     api_fx_member(b, "realized", x->realized);
     api_fx_member(b, "fees", x->fees);
-    dbuf_printf(b, ",\"risk_mode\":\"%s\",\"paused\":%s}", x->mode,
+    dbuf_printf(b, ",\"risk_mode\":\"%s\",\"paused\":%s", x->mode,
                 x->paused ? "true" : "false");
+    /* type, symbols, allocation and parameters, from the configuration */
+    json_t *d = c->a->strategies ? json_object_get(c->a->strategies, x->id)
+                                 : NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(d, k, v) {
+      char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+      if (!t || !strcmp(k, "account"))
+        goto next;
+      dbuf_printf(b, ",\"%s\":%s", k, t);
+    next:
+      free(t);
+    }
+    dbuf_addc(b, '}');
   }
   dbuf_adds(b, "]}");
   svc_snap_put(s);
@@ -241,6 +255,57 @@ void api_r_pnl(ctx *c) {
   c->r->status = 200;
 }
 
+/* Members of a JSON object written one by one: the comma before each but
+ * the first. */
+static void sep(dbuf *b, bool *first) {
+  if (!*first)
+    dbuf_addc(b, ',');
+  *first = false;
+}
+
+/* A limit: its value, or null when off (0). */
+static void lim_fx(dbuf *b, bool *first, const char *k, fx v) {
+  sep(b, first);
+  dbuf_printf(b, "\"%s\":", k);
+  if (!v) {
+    dbuf_adds(b, "null");
+    return;
+  }
+  dbuf_addc(b, '"');
+  dbuf_addfx(b, v);
+  dbuf_addc(b, '"');
+}
+static void lim_int(dbuf *b, bool *first, const char *k, int64_t v) {
+  sep(b, first);
+  if (v)
+    dbuf_printf(b, "\"%s\":%" PRId64, k, v);
+  else
+    dbuf_printf(b, "\"%s\":null", k);
+}
+static void lim_bool(dbuf *b, bool *first, const char *k, bool v) {
+  sep(b, first);
+  dbuf_printf(b, "\"%s\":%s", k, v ? "true" : "false");
+}
+
+/* Order limits: those this level sets (l->set), the others left out. */
+static void order_limits(dbuf *b, const char *key, const risk_order_limits *l) {
+  bool first = true;
+  dbuf_printf(b, ",\"%s\":{", key);
+  if (l->set & RL_MAX_ORDER_QTY)
+    lim_fx(b, &first, "max_order_qty", l->max_order_qty);
+  if (l->set & RL_MAX_ORDER_NOTIONAL)
+    lim_fx(b, &first, "max_order_notional", l->max_order_notional);
+  if (l->set & RL_MAX_POS_QTY)
+    lim_fx(b, &first, "max_pos_qty", l->max_pos_qty);
+  if (l->set & RL_MAX_POS_NOTIONAL)
+    lim_fx(b, &first, "max_pos_notional", l->max_pos_notional);
+  if (l->set & RL_COLLAR_PCT)
+    lim_fx(b, &first, "collar_pct", l->collar_pct);
+  if (l->set & RL_RESTRICTED)
+    lim_bool(b, &first, "restricted", l->restricted);
+  dbuf_addc(b, '}');
+}
+
 void api_r_risk(ctx *c) {
   svc_snap *s = snap(c);
   if (!s)
@@ -254,18 +319,47 @@ void api_r_risk(ctx *c) {
               s->store_fault ? "true" : "false",
               s->unreconciled ? "true" : "false");
   dbuf_json_str(b, s->state);
+  order_limits(b, "order_limits", &s->order_defaults);
   dbuf_adds(b, ",\"accounts\":[");
   for (size_t i = 0; i < s->naccounts; i++) {
+    const svc_snap_account *x = &s->accounts[i];
+    const risk_account_limits *l = &x->lim;
     dbuf_adds(b, i ? ",{\"id\":" : "{\"id\":");
-    dbuf_json_str(b, s->accounts[i].id);
-    dbuf_printf(b, ",\"mode\":\"%s\"}", s->accounts[i].mode);
+    dbuf_json_str(b, x->id);
+    dbuf_printf(b, ",\"mode\":\"%s\",\"limits\":{", x->mode);
+    bool first = true;
+    lim_bool(b, &first, "check_buying_power", l->check_buying_power);
+    lim_fx(b, &first, "max_gross", l->max_gross);
+    lim_fx(b, &first, "max_net", l->max_net);
+    lim_fx(b, &first, "max_concentration_pct", l->max_concentration_pct);
+    lim_fx(b, &first, "max_daily_loss", l->max_daily_loss);
+    lim_fx(b, &first, "max_drawdown", l->max_drawdown);
+    lim_int(b, &first, "max_open_orders", l->max_open_orders);
+    lim_int(b, &first, "max_orders_per_sec", l->max_orders_per_sec);
+    lim_int(b, &first, "max_orders_per_min", l->max_orders_per_min);
+    lim_bool(b, &first, "allow_short", l->allow_short);
+    dbuf_addc(b, '}');
+    order_limits(b, "order_limits", &x->olim);
+    dbuf_addc(b, '}');
   }
   dbuf_adds(b, "],\"strategies\":[");
   for (size_t i = 0; i < s->nstrategies; i++) {
+    const svc_snap_strategy *x = &s->strategies[i];
+    const risk_strategy_limits *l = &x->lim;
     dbuf_adds(b, i ? ",{\"id\":" : "{\"id\":");
-    dbuf_json_str(b, s->strategies[i].id);
-    dbuf_printf(b, ",\"mode\":\"%s\",\"paused\":%s}", s->strategies[i].mode,
-                s->strategies[i].paused ? "true" : "false");
+    dbuf_json_str(b, x->id);
+    dbuf_printf(b, ",\"mode\":\"%s\",\"paused\":%s,\"limits\":{", x->mode,
+                x->paused ? "true" : "false");
+    bool first = true;
+    lim_fx(b, &first, "max_daily_loss", l->max_daily_loss);
+    lim_fx(b, &first, "max_drawdown", l->max_drawdown);
+    lim_int(b, &first, "max_open_orders", l->max_open_orders);
+    lim_int(b, &first, "max_orders_per_sec", l->max_orders_per_sec);
+    lim_int(b, &first, "max_orders_per_min", l->max_orders_per_min);
+    lim_int(b, &first, "max_consecutive_losses", l->max_consecutive_losses);
+    dbuf_addc(b, '}');
+    order_limits(b, "order_limits", &x->olim);
+    dbuf_addc(b, '}');
   }
   dbuf_printf(b, "],\"counters\":{\"orders\":%" PRIu64 ",\"fills\":%" PRIu64
                  ",\"refusals\":%" PRIu64 ",\"working\":%" PRIu64 "}}",
@@ -642,8 +736,9 @@ void api_r_flatten(ctx *c) {
 }
 
 void api_r_risk_patch(ctx *c) {
-  static const char *const keys[] = {"limit", "value", "account", "strategy",
-                                     "maintenance", "reason"};
+  static const char *const keys[] = {"limit",       "value",  "account",
+                                     "strategy",    "mode",   "maintenance",
+                                     "reason"};
   if (!api_keys_ok(c, keys, DTO_ARRAY_LEN(keys)))
     return;
   bool has_m, m = false;
@@ -661,6 +756,21 @@ void api_r_risk_patch(ctx *c) {
     }
     cmd.op = m ? SVC_MAINTENANCE_ON : SVC_MAINTENANCE_OFF;
     api_command(c, &cmd, "maintenance");
+    return;
+  }
+  if (json_object_get(c->body, "mode")) {
+    /* {"mode", "account" | "strategy"}: a person sets a risk mode */
+    cmd.op = SVC_SET_MODE;
+    if (json_object_get(c->body, "limit") || json_object_get(c->body, "value")) {
+      api_fail(c, 400, "invalid", "mode",
+               "mode: send it without limit and value");
+      return;
+    }
+    if (!field(c, "mode", true, cmd.value, sizeof cmd.value) ||
+        !field(c, "account", false, cmd.account, sizeof cmd.account) ||
+        !field(c, "strategy", false, cmd.strategy, sizeof cmd.strategy))
+      return;
+    api_command(c, &cmd, cmd.account[0] ? cmd.account : cmd.strategy);
     return;
   }
   cmd.op = SVC_SET_LIMIT;

@@ -187,6 +187,10 @@ typedef struct cfg_api {
   int token_warn_days;            /* older tokens get a warning: 30 */
   bool detached; /* no server: requests only through api_handle (tests,
                     fuzzers; never from a configuration file) */
+  /* filled by `dto run`, never from the file: the strategies' static
+   * description (type, account, symbols, allocation, parameters) as a JSON
+   * object by strategy id, for GET /api/v1/strategies; not owned */
+  const char *strategies_json;
 } cfg_api;
 
 typedef struct dto_config {

@@ -34,6 +34,7 @@
 #include "core/timeutil.h"
 #include "market/gen.h"
 #include "engine/oms.h"
+#include "engine/param.h"
 #include "engine/risk.h"
 #include "engine/strategy.h"
 #include "store/store.h"
@@ -562,6 +563,68 @@ static int open_live(run_session *s, char *err, size_t cap) {
   return rc;
 }
 
+/* The configuration's strategies as {"ID": {"type", "account", "symbols",
+ * "allocation", "params": {NAME: VALUE}}} (decimals as strings, durations
+ * in seconds). */
+static void strategies_json(const dto_config *cfg, dbuf *b) {
+  dbuf_addc(b, '{');
+  bool first = true;
+  for (size_t i = 0; i < cfg->nstrategies; i++) {
+    const cfg_strategy *st = &cfg->strategies[i];
+    if (!st->enabled)
+      continue;
+    if (!first)
+      dbuf_addc(b, ',');
+    first = false;
+    dbuf_json_str(b, st->id);
+    dbuf_adds(b, ":{\"type\":");
+    dbuf_json_str(b, st->def->name);
+    dbuf_adds(b, ",\"account\":");
+    dbuf_json_str(b, cfg->accounts[st->account].id);
+    dbuf_adds(b, ",\"symbols\":[");
+    for (size_t k = 0; k < st->nsyms; k++) {
+      if (k)
+        dbuf_addc(b, ',');
+      dbuf_json_str(b, cfg->instruments.v[st->syms[k]].symbol);
+    }
+    dbuf_adds(b, "],\"allocation\":\"");
+    dbuf_addfx(b, st->allocation);
+    dbuf_adds(b, "\",\"params\":{");
+    for (size_t k = 0; k < st->def->nparams; k++) {
+      const param_spec *ps = &st->def->params[k];
+      const param_value *pv = &st->params[k];
+      if (k)
+        dbuf_addc(b, ',');
+      dbuf_json_str(b, ps->name);
+      dbuf_addc(b, ':');
+      switch (ps->type) {
+      case PARAM_INT:
+        dbuf_printf(b, "%" PRId64, pv->u.i);
+        break;
+      case PARAM_FX:
+        dbuf_addc(b, '"');
+        dbuf_addfx(b, pv->u.f);
+        dbuf_addc(b, '"');
+        break;
+      case PARAM_DOUBLE:
+        dbuf_printf(b, "%.17g", pv->u.d);
+        break;
+      case PARAM_BOOL:
+        dbuf_adds(b, pv->u.b ? "true" : "false");
+        break;
+      case PARAM_ENUM:
+        dbuf_json_str(b, ps->choices ? ps->choices[pv->u.e] : "");
+        break;
+      default: /* PARAM_DURATION: seconds */
+        dbuf_printf(b, "%" PRId64, (int64_t)(pv->u.dur / DTO_NS_PER_SEC));
+        break;
+      }
+    }
+    dbuf_adds(b, "}}");
+  }
+  dbuf_addc(b, '}');
+}
+
 static int start_service(run_session *s, char *err, size_t cap) {
   int rc;
   s->last_event =
@@ -586,8 +649,14 @@ static int start_service(run_session *s, char *err, size_t cap) {
   if (s->cfg.api.present) {
     /* the HTTP API: a failure to listen stops the start (an operator who
      * asked for it must not find it silently missing) */
-    if ((rc = api_start(&s->cfg.api, s->cfg.run.store, &s->sv, &s->api, err,
-                        cap)))
+    dbuf sj;
+    dbuf_init(&sj, 1u << 20);
+    strategies_json(&s->cfg, &sj);
+    cfg_api ac = s->cfg.api;
+    ac.strategies_json = sj.ptr;
+    rc = api_start(&ac, s->cfg.run.store, &s->sv, &s->api, err, cap);
+    dbuf_release(&sj);
+    if (rc)
       return rc;
     log_line l;
     if (log_begin(&l, &s->r.log, LOG_INFO, "api.listening")) {
@@ -1409,6 +1478,41 @@ static void cmd_order(run_session *s, const svc_cmd *c, svc_answer *a) {
   }
 }
 
+/* SET_MODE: a person puts an account or a strategy in a risk mode
+ * (active, reducing, halted). */
+static void cmd_set_mode(run_session *s, const svc_cmd *c, svc_answer *a) {
+  enum risk_mode m;
+  if (!c->value[0] || risk_mode_parse(c->value, &m)) {
+    svc_answer_set(a, SVC_BAD_REQUEST, "mode",
+                   "mode: expected active, reducing or halted");
+    return;
+  }
+  if (!c->account[0] == !c->strategy[0]) {
+    svc_answer_set(a, SVC_BAD_REQUEST, "account",
+                   "give an account or a strategy (one of them)");
+    return;
+  }
+  int scope = c->account[0] ? RISK_SCOPE_ACCOUNT : RISK_SCOPE_STRATEGY;
+  int idx = c->account[0] ? find_account(s, c->account)
+                          : find_strategy(s, c->strategy);
+  if (idx < 0) {
+    svc_answer_set(a, SVC_NOT_FOUND, c->account[0] ? "account" : "strategy",
+                   "no %s '%s'", c->account[0] ? "account" : "strategy",
+                   c->account[0] ? c->account : c->strategy);
+    return;
+  }
+  int rc = engine_set_mode(s->r.e, scope, (uint32_t)idx, m,
+                           c->who[0] ? c->who : "unknown");
+  if (rc)
+    svc_answer_set(a, SVC_CONFLICT, "mode", "the mode cannot change to %s "
+                                            "now",
+                   c->value);
+  else
+    svc_answer_set(a, SVC_OK, NULL, "%s %s is %s", c->account[0] ? "account"
+                                                                 : "strategy",
+                   c->account[0] ? c->account : c->strategy, c->value);
+}
+
 /* REPLACE: new quantity and prices of one working order. */
 static void cmd_replace(run_session *s, const svc_cmd *c, svc_answer *a) {
   if (!c->order[0]) {
@@ -1590,6 +1694,9 @@ static void exec_command(run_session *s, const svc_cmd *c, svc_answer *a) {
     break;
   case SVC_REPLACE:
     cmd_replace(s, c, a);
+    break;
+  case SVC_SET_MODE:
+    cmd_set_mode(s, c, a);
     break;
   default:
     svc_answer_set(a, SVC_BAD_REQUEST, "cmd", "unknown command");

@@ -30,6 +30,7 @@
 #include "core/buf.h"
 #include "core/fx.h"
 #include "core/prelude.h"
+#include "engine/risk.h"
 
 /* The operations.  Names (svc_op_name) are the wire names of `dto ctl`
  * and of the journal's command events. */
@@ -49,7 +50,9 @@
   X(STOP, "stop")               /* drain and stop, as SIGTERM */            \
   X(STATE_FILE, "state_file")   /* re-read the kill switch's state file */ \
   X(ORDER, "order")             /* a person's order, in a strategy's name */\
-  X(REPLACE, "replace")         /* cancel/replace one order (order) */
+  X(REPLACE, "replace")         /* cancel/replace one order (order) */     \
+  X(SET_MODE, "set_mode")       /* value: a risk mode, for an account or a \
+                                   strategy */
 
 enum svc_op {
 #define DTO__SVC_OP_ENUM(name, str) SVC_##name,
@@ -119,6 +122,8 @@ typedef struct svc_snap_account {
   char id[SVC_NAME_MAX];
   fx cash, equity, day_pnl, realized, fees;
   const char *mode; /* risk_mode_name: static */
+  risk_account_limits lim; /* its account limits */
+  risk_order_limits olim;  /* its own order limits (olim.set: which) */
 } svc_snap_account;
 
 typedef struct svc_snap_position {
@@ -142,6 +147,8 @@ typedef struct svc_snap_strategy {
   fx equity, realized, day_pnl, fees;
   const char *mode; /* risk mode */
   bool paused;
+  risk_strategy_limits lim; /* its strategy limits */
+  risk_order_limits olim;   /* its own order limits (olim.set: which) */
 } svc_snap_strategy;
 
 typedef struct svc_snap_instrument {
@@ -169,6 +176,7 @@ typedef struct svc_snap {
   svc_snap_order *orders_v;
   svc_snap_strategy *strategies;
   svc_snap_instrument *instruments;
+  risk_order_limits order_defaults; /* order limits of every order */
   /* everything above lives in one allocation with the struct */
 } svc_snap;
 

@@ -75,7 +75,15 @@ svc_snap *svc_snap_build(const svc_snap_in *in) {
     x->realized = portfolio_account_realized(p, ai);
     x->fees = portfolio_account_fees(p, ai);
     x->mode = risk_mode_name(risk_mode_of(rk, RISK_SCOPE_ACCOUNT, ai));
+    const risk_config *rc = &r->rcfg.rc;
+    if (rc->accounts)
+      x->lim = rc->accounts[a];
+    else
+      risk_account_limits_init(&x->lim);
+    if (rc->account_orders)
+      x->olim = rc->account_orders[a];
   }
+  s->order_defaults = r->rcfg.rc.defaults;
   for (size_t a = 0; a < nacc; a++)
     for (size_t y = 0; y < nsym; y++) {
       const position *ps = portfolio_account_pos(p, (uint32_t)a, (sym_id)y);
@@ -124,6 +132,13 @@ svc_snap *svc_snap_build(const svc_snap_in *in) {
     x->fees = portfolio_strategy_fees(p, si);
     x->mode = risk_mode_name(risk_mode_of(rk, RISK_SCOPE_STRATEGY, si));
     x->paused = in->paused && in->paused[i];
+    const risk_config *rc = &r->rcfg.rc;
+    if (rc->strategies)
+      x->lim = rc->strategies[i];
+    else
+      risk_strategy_limits_init(&x->lim);
+    if (rc->strategy_orders)
+      x->olim = rc->strategy_orders[i];
   }
   s->ninstruments = nsym;
   for (size_t y = 0; y < nsym; y++) {

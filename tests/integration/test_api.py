@@ -473,6 +473,75 @@ def test_csrf(svc):
     assert svc.get("/risk", token=t).json["kill_switch"] is False
 
 
+def test_risk_limits_modes_and_strategy_parameters(svc):
+    """GET /risk shows every limit (null when off) and follows a PATCH of a
+    limit; PATCH /risk with a mode puts a strategy in that mode and back;
+    GET /strategies carries the configuration's type, symbols, allocation
+    and parameters (api_env.CONFIG: ma_crossover on AAPL and MSFT, 50000,
+    fast 2, slow 5; the others its documented defaults)."""
+    t = svc.admin_token()
+    r = svc.get("/risk", token=t)
+    acct = r.json["accounts"][0]
+    assert acct["id"] == "paper" and acct["limits"]["max_gross"] is None
+    st = r.json["strategies"][0]
+    assert st["id"] == "fast" and st["limits"]["max_open_orders"] is None
+    r = svc.patch("/risk", {"limit": "max_open_orders", "value": "7",
+                            "strategy": "fast"}, token=t)
+    assert r.status == 200, r
+    r = svc.patch("/risk", {"limit": "max_gross", "value": "250000.5",
+                            "account": "paper"}, token=t)
+    assert r.status == 200, r
+    r = svc.patch("/risk", {"limit": "max_order_qty", "value": "1000"},
+                  token=t)
+    assert r.status == 200, r
+
+    def risk_now():
+        return svc.get("/risk", token=t).json
+
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        j = risk_now()
+        if j["strategies"][0]["limits"]["max_open_orders"] == 7:
+            break
+        time.sleep(0.1)
+    assert j["strategies"][0]["limits"]["max_open_orders"] == 7, j
+    assert j["accounts"][0]["limits"]["max_gross"] == "250000.5", j
+    assert j["order_limits"]["max_order_qty"] == "1000", j
+    for lim, where in (("max_open_orders", {"strategy": "fast"}),
+                       ("max_gross", {"account": "paper"}),
+                       ("max_order_qty", {})):
+        r = svc.patch("/risk", dict(limit=lim, value="off", **where),
+                      token=t)
+        assert r.status == 200, r
+    # a mode: reducing, then active again
+    r = svc.patch("/risk", {"mode": "reducing", "strategy": "fast"}, token=t)
+    assert r.status == 200, r
+    deadline = time.time() + 10
+    while time.time() < deadline and \
+            risk_now()["strategies"][0]["mode"] != "reducing":
+        time.sleep(0.1)
+    assert risk_now()["strategies"][0]["mode"] == "reducing"
+    r = svc.patch("/risk", {"mode": "active", "strategy": "fast"}, token=t)
+    assert r.status == 200, r
+    deadline = time.time() + 10
+    while time.time() < deadline and \
+            risk_now()["strategies"][0]["mode"] != "active":
+        time.sleep(0.1)
+    assert risk_now()["strategies"][0]["mode"] == "active"
+    for body, field in (({"mode": "sideways", "strategy": "fast"}, "mode"),
+                        ({"mode": "halted"}, "account"),
+                        ({"mode": "halted", "strategy": "nope"}, "strategy")):
+        r = svc.patch("/risk", body, token=t)
+        assert r.status in (404, 422) and r.json["error"]["field"] == field, r
+    # the strategies' configuration
+    s = svc.get("/strategies", token=t).json["strategies"][0]
+    assert s["type"] == "ma_crossover"
+    assert s["symbols"] == ["AAPL", "MSFT"]
+    assert s["allocation"] == "50000"
+    assert s["params"]["fast"] == 2 and s["params"]["slow"] == 5
+    assert s["params"]["kind"] == "sma"
+
+
 # ---- the role matrix ------------------------------------------------------
 
 # docs/api.md: the routes and the permission each needs, and the roles
