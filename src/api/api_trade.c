@@ -390,7 +390,39 @@ void api_r_market(ctx *c) {
   else
     dbuf_adds(b, ",\"last\":null");
   api_time_member(b, "last_event", in->last_event);
-  dbuf_printf(b, ",\"halted\":%s}", in->halted ? "true" : "false");
+  dbuf_printf(b, ",\"halted\":%s,\"bar\":", in->halted ? "true" : "false");
+  const bar *br = &in->last_bar;
+  if (br->ts) {
+    char t[48];
+    time_format(br->ts, t, sizeof t);
+    dbuf_adds(b, "{\"time\":");
+    dbuf_json_str(b, t);
+    dbuf_printf(b, ",\"seconds\":%" PRId64, (int64_t)(br->dur / DTO_NS_PER_SEC));
+    api_fx_member(b, "open", br->open);
+    api_fx_member(b, "high", br->high);
+    api_fx_member(b, "low", br->low);
+    api_fx_member(b, "close", br->close);
+    api_fx_member(b, "volume", br->volume);
+    dbuf_addc(b, '}');
+  } else {
+    dbuf_adds(b, "null");
+  }
+  dbuf_adds(b, ",\"quote\":");
+  const quote *qt = &in->last_quote;
+  if (qt->ts) {
+    char t[48];
+    time_format(qt->ts, t, sizeof t);
+    dbuf_adds(b, "{\"time\":");
+    dbuf_json_str(b, t);
+    api_fx_member(b, "bid", qt->bid);
+    api_fx_member(b, "ask", qt->ask);
+    api_fx_member(b, "bid_size", qt->bid_size);
+    api_fx_member(b, "ask_size", qt->ask_size);
+    dbuf_addc(b, '}');
+  } else {
+    dbuf_adds(b, "null");
+  }
+  dbuf_addc(b, '}');
   svc_snap_put(s);
   c->r->status = 200;
 }

@@ -77,6 +77,8 @@ struct run_session {
   int64_t drain_ns;
   bool stop_req;        /* a stop command was taken */
   dto_time *last_event; /* per instrument: its last market event */
+  bar *last_bar;         /* per instrument: its last bar (ts 0: none) */
+  quote *last_quote;     /* per instrument: its last quote (ts 0: none) */
   bool *paused;         /* per strategy, for the snapshots */
   uint64_t n_events, n_bars, n_trades, n_quotes, n_reports, n_cmds;
   uint64_t overflows_seen; /* svc.overflows already acted on */
@@ -627,8 +629,10 @@ static void strategies_json(const dto_config *cfg, dbuf *b) {
 
 static int start_service(run_session *s, char *err, size_t cap) {
   int rc;
-  s->last_event =
-      xcalloc(s->cfg.instruments.n ? s->cfg.instruments.n : 1, sizeof(dto_time));
+  size_t nins = s->cfg.instruments.n ? s->cfg.instruments.n : 1;
+  s->last_event = xcalloc(nins, sizeof(dto_time));
+  s->last_bar = xcalloc(nins, sizeof *s->last_bar);
+  s->last_quote = xcalloc(nins, sizeof *s->last_quote);
   s->spin_ns = s->cfg.run.idle_spin;
   s->drain_ns =
       s->cfg.run.drain_timeout > 0 ? s->cfg.run.drain_timeout : 10 * DTO_NS_PER_SEC;
@@ -835,6 +839,8 @@ static void free_session(run_session *s) {
   alpaca_conf_wipe(&s->aconf);
   inq_free(s->q);
   free(s->last_event);
+  free(s->last_bar);
+  free(s->last_quote);
   free(s->stale);
   free(s->paused);
   fileio_atomic_abort(s->orders_f);
@@ -1848,6 +1854,8 @@ static void publish(run_session *s) {
   in.maintenance = engine_maintenance(s->r.e);
   in.paused = paused;
   in.last_event = s->last_event;
+  in.last_bar = s->last_bar;
+  in.last_quote = s->last_quote;
   dto_clock rc;
   clock_real_init(&rc);
   in.now_real = clock_now(&rc);
@@ -2077,8 +2085,10 @@ static bool handle_event(run_session *s, const inq_event *ev) {
       return false;
     }
     runner_bar(&s->r, &ev->u.bar);
-    if (ev->u.bar.sym < s->cfg.instruments.n)
+    if (ev->u.bar.sym < s->cfg.instruments.n) {
       s->last_event[ev->u.bar.sym] = ev->u.bar.ts;
+      s->last_bar[ev->u.bar.sym] = ev->u.bar;
+    }
     s->next++;
     s->played++;
     s->n_bars++;
@@ -2132,8 +2142,10 @@ static bool handle_event(run_session *s, const inq_event *ev) {
   case INQ_QUOTE:
     s->n_quotes++;
     if (s->live) {
-      if (ev->u.quote.sym < s->cfg.instruments.n)
+      if (ev->u.quote.sym < s->cfg.instruments.n) {
         s->last_event[ev->u.quote.sym] = ev->u.quote.ts;
+        s->last_quote[ev->u.quote.sym] = ev->u.quote;
+      }
       return true;
     }
     unhandled(s, ev, "quotes are not played by dto run yet");

@@ -31,6 +31,7 @@
 #include "core/fx.h"
 #include "core/prelude.h"
 #include "engine/risk.h"
+#include "market/event.h"
 
 /* The operations.  Names (svc_op_name) are the wire names of `dto ctl`
  * and of the journal's command events. */
@@ -154,6 +155,8 @@ typedef struct svc_snap_strategy {
 typedef struct svc_snap_instrument {
   char symbol[32];
   dto_time last_event; /* exchange time of its last market event; 0: none */
+  bar last_bar;         /* its last bar (ts 0: none) */
+  quote last_quote;     /* its last quote (ts 0: none) */
   fx last;             /* its last price */
   bool halted;
 } svc_snap_instrument;
@@ -188,6 +191,8 @@ typedef struct svc_snap_in {
   bool maintenance;
   const bool *paused;        /* per strategy; may be NULL */
   const dto_time *last_event; /* per instrument; may be NULL */
+  const bar *last_bar;        /* per instrument; may be NULL */
+  const quote *last_quote;    /* per instrument; may be NULL */
   dto_time now_real;
   uint64_t events, bars, trades, quotes, reports, commands;
   const inq *q;              /* for its counters; may be NULL */

@@ -145,6 +145,10 @@ svc_snap *svc_snap_build(const svc_snap_in *in) {
     svc_snap_instrument *x = &s->instruments[y];
     snprintf(x->symbol, sizeof x->symbol, "%s", ins->v[y].symbol);
     x->last_event = in->last_event ? in->last_event[y] : 0;
+    if (in->last_bar)
+      x->last_bar = in->last_bar[y];
+    if (in->last_quote)
+      x->last_quote = in->last_quote[y];
     x->last = portfolio_last(p, (sym_id)y);
     x->halted = engine_instrument_halted(e, (sym_id)y);
   }

@@ -542,6 +542,41 @@ def test_risk_limits_modes_and_strategy_parameters(svc):
     assert s["params"]["kind"] == "sma"
 
 
+def test_market_latest_bar(svc):
+    """GET /market/{symbol}: the latest bar is one of the data file's rows
+    (an independent source: the CSV dto replays), and `last` is its close;
+    no quote in a replay of bars; an unknown symbol is 404."""
+    import csv
+    from decimal import Decimal as Dec
+    from datetime import datetime, timezone
+    t = svc.admin_token()
+    j = None
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        j = svc.get("/market/AAPL", token=t).json
+        if j.get("bar"):
+            break
+        time.sleep(0.1)
+    assert j and j["bar"], j
+    rows = {}
+    with open(svc.tmp / "data" / "AAPL.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            rows[r["time"]] = r
+    b = j["bar"]
+    when = datetime.strptime(b["time"].rstrip("Z").split(".")[0],
+                             "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=timezone.utc)
+    key = next(k for k in rows
+               if datetime.strptime(k.rstrip("Z"), "%Y-%m-%dT%H:%M:%S")
+               .replace(tzinfo=timezone.utc) == when)
+    row = rows[key]
+    for k in ("open", "high", "low", "close"):
+        assert Dec(b[k]) == Dec(row[k]), (k, b, row)
+    assert Dec(j["last"]) == Dec(row["close"]), (j, row)
+    assert j["quote"] is None
+    assert svc.get("/market/NOPE", token=t).status == 404
+
+
 # ---- the role matrix ------------------------------------------------------
 
 # docs/api.md: the routes and the permission each needs, and the roles
