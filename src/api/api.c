@@ -404,8 +404,43 @@ static void r_login(ctx *c) {
   int rc = store_user_get(a->st, name, &u);
   api_unlock(a);
   if (rc) {
-    /* the same work and the same answer as a wrong password */
+    /* the same work and the same answers as for a user: a wrong password,
+     * and after lockout_failures of them a lockout */
+    char key[STORE_USER_MAX + 1];
+    snprintf(key, sizeof key, "%s", name);
+    api_lock(a);
+    struct ghost *g = &a->ghosts[0];
+    for (size_t i = 0; i < DTO_ARRAY_LEN(a->ghosts); i++) {
+      if (!strcmp(a->ghosts[i].name, key)) {
+        g = &a->ghosts[i];
+        break;
+      }
+      if (a->ghosts[i].locked_until < g->locked_until ||
+          (!a->ghosts[i].name[0] && g->name[0]))
+        g = &a->ghosts[i]; /* the slot to reuse: free, or locked least */
+    }
+    if (strcmp(g->name, key)) {
+      memset(g, 0, sizeof *g);
+      snprintf(g->name, sizeof g->name, "%s", key);
+    }
+    bool locked = g->locked_until > c->now;
+    dto_time until = g->locked_until;
+    api_unlock(a);
+    if (locked) {
+      api_audit(c, "auth.login", name, "locked", NULL);
+      retry_after(c, until);
+      api_fail(c, 429, "locked",
+               NULL, "too many failed logins: this account is locked for a "
+                     "while");
+      return;
+    }
     auth_password_dummy(pw, pwlen);
+    api_lock(a);
+    if (!strcmp(g->name, key) && ++g->failures >= a->c.lockout_failures) {
+      g->locked_until = c->now + a->c.lockout_time;
+      g->failures = 0;
+    }
+    api_unlock(a);
     api_audit(c, "auth.login", name, "unknown_user", NULL);
     bad_login(c);
     return;

@@ -23,6 +23,13 @@ struct api {
   const char *clock_file; /* DTO_API_CLOCK_FILE, or NULL */
   atomic_bool stopping;   /* streams end */
   json_t *strategies;     /* the configuration's strategies by id, or NULL */
+  /* failed logins of names that are no user, counted and locked as users'
+   * are (under st_mu), so that a lockout does not tell which names exist */
+  struct ghost {
+    char name[STORE_USER_MAX + 1];
+    int64_t failures;
+    dto_time locked_until;
+  } ghosts[256];
   /* API tokens checked in the last second (a hot script's every request
    * would otherwise be a store lookup under st_mu); emptied by every
    * change the API makes to tokens or users, so a revocation here counts

@@ -1643,6 +1643,25 @@ def test_lockout(clk):
     assert clk.login_raw(u.name, u.password).status == 200
 
 
+def test_lockout_alike_for_unknown_names(clk):
+    """A name that is no user locks as a user does, with the same answers
+    byte for byte: the lockout does not tell which names exist."""
+    u = clk.add_user("lock-w", "viewer")
+    ghost = "nobody-" + secrets.token_hex(4)
+    seen = {}
+    for name in (u.name, ghost):
+        answers = [clk.login_raw(name, f"wrong password number {i}")
+                   for i in range(6)]
+        seen[name] = [(r.status, r.body) for r in answers]
+        assert [r.status for r in answers] == [401] * 5 + [429], answers
+        ra = int(answers[-1].header("Retry-After"))
+        assert 0 < ra <= 15 * 60, ra
+    assert seen[u.name] == seen[ghost]
+    clk.advance(15 * 60 + 5)
+    assert clk.login_raw(ghost, "wrong once more 12345").status == 401
+    assert clk.login_raw(u.name, u.password).status == 200
+
+
 def test_idle_timeout(clk):
     u = clk.add_user("idle-v", "viewer")
     s = clk.login(u)
