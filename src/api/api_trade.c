@@ -212,46 +212,7 @@ void api_r_pnl(ctx *c) {
   dbuf_adds(b, "]}");
   api_time_member(b, "as_of", s->real_now);
   svc_snap_put(s);
-  /* daily history: the store's daily P&L rows of the last `days` days */
-  const char *ds = httpd_query(c->q, "days");
-  long long days = 30;
-  char *end;
-  if (ds && ((days = strtoll(ds, &end, 10)) < 1 || days > 366 || *end)) {
-    api_fail(c, 400, "invalid", "days", "days: 1 to 366");
-    return;
-  }
-  dbuf_adds(b, ",\"daily\":[");
-  size_t n = 0;
-  svc_snap *s2 = svc_snap_get(c->a->sv);
-  for (size_t i = 0; s2 && i < s2->naccounts; i++) {
-    for (long long d = days - 1; d >= 0; d--) {
-      char date[16];
-      time_format_date(c->now - d * 86400 * DTO_NS_PER_SEC, date,
-                       sizeof date);
-      int32_t ymd = (int32_t)((date[0] - '0') * 10000000 +
-                              (date[1] - '0') * 1000000 +
-                              (date[2] - '0') * 100000 +
-                              (date[3] - '0') * 10000 +
-                              (date[5] - '0') * 1000 + (date[6] - '0') * 100 +
-                              (date[8] - '0') * 10 + (date[9] - '0'));
-      store_daily_pnl dp;
-      api_lock(c->a);
-      int rc = store_get_daily_pnl(c->a->st, s2->accounts[i].id, "", ymd, &dp);
-      api_unlock(c->a);
-      if (rc)
-        continue;
-      dbuf_adds(b, n++ ? ",{\"account\":" : "{\"account\":");
-      dbuf_json_str(b, dp.account);
-      dbuf_printf(b, ",\"day\":\"%.10s\"", date);
-      api_fx_member(b, "realized", dp.realized);
-      api_fx_member(b, "unrealized", dp.unrealized);
-      api_fx_member(b, "fees", dp.fees);
-      dbuf_printf(b, ",\"trades\":%" PRId64 "}", dp.trades);
-    }
-  }
-  if (s2)
-    svc_snap_put(s2);
-  dbuf_adds(b, "]}");
+  dbuf_addc(b, '}');
   c->r->status = 200;
 }
 
