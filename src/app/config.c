@@ -1720,6 +1720,9 @@ static int load_api(loader *L, const ynode *v) {
   if (!v)
     return 0;
   a->present = true;
+  if (!L->cfg->run.store)
+    return fail(L, v, "'api': needs 'run.store' (users, sessions, tokens and "
+                      "the audit log are kept in the store)");
   if ((rc = want_map(L, v, "'api'", true)) == 1)
     return 0;
   if (rc)
@@ -1802,9 +1805,6 @@ static int load_api(loader *L, const ynode *v) {
   if (a->token_warn_days > a->token_max_days)
     return fail(L, f[AP_TOKWARN], "'token_warn_days': must be at most "
                                   "'token_max_days'");
-  if (!L->cfg->run.store)
-    return fail(L, v, "'api': needs 'run.store' (users, sessions, tokens and "
-                      "the audit log are kept in the store)");
   return 0;
 }
 

@@ -1013,8 +1013,73 @@ static void test_run_on_stop(void **state) {
   }
 }
 
+/* A refused configuration whose message holds part. */
+static void expect_error_has(const char *yaml, const char *part) {
+  dto_config cfg;
+  char err[ERRCAP];
+  int rc = load(yaml, &cfg, err);
+  if (rc != DTO_ECONFIG || !strstr(err, part))
+    print_error("config:\n%s\nwant a message with: %s\ngot:  %s (rc %d)\n",
+                yaml, part, err, rc);
+  assert_int_equal(rc, DTO_ECONFIG);
+  assert_non_null(strstr(err, part));
+  assert_released(&cfg);
+}
+
+static void test_api_section(void **state) {
+  (void)state;
+  dto_config cfg;
+  /* the defaults */
+  expect_ok(BASE "run:\n  store: sqlite:j.db\napi:\n", &cfg);
+  assert_true(cfg.api.present);
+  assert_null(cfg.api.listen);
+  assert_null(cfg.api.tls_cert);
+  assert_int_equal(cfg.api.idle_timeout, 15 * 60 * DTO_NS_PER_SEC);
+  assert_int_equal(cfg.api.absolute_timeout, 12 * 3600 * DTO_NS_PER_SEC);
+  assert_int_equal(cfg.api.lockout_failures, 5);
+  assert_int_equal(cfg.api.token_max_days, 90);
+  config_release(&cfg);
+  /* every key */
+  expect_ok(BASE "run:\n  store: sqlite:j.db\napi:\n  listen: 0.0.0.0:8443\n"
+                 "  tls_cert: c.pem\n  tls_key: k.pem\n  idle_timeout: 5m\n"
+                 "  absolute_timeout: 1h\n  lockout_failures: 3\n"
+                 "  lockout_time: 1m\n  rate_limit_per_s: 7\n"
+                 "  token_max_days: 30\n  token_warn_days: 10\n",
+            &cfg);
+  assert_string_equal(cfg.api.listen, "0.0.0.0:8443");
+  assert_non_null(strstr(cfg.api.tls_key, "k.pem"));
+  assert_int_equal(cfg.api.idle_timeout, 5 * 60 * DTO_NS_PER_SEC);
+  assert_int_equal(cfg.api.lockout_failures, 3);
+  assert_int_equal(cfg.api.rate_per_s, 7);
+  assert_int_equal(cfg.api.token_warn_days, 10);
+  config_release(&cfg);
+  /* refused, each naming the key */
+  expect_error_has(BASE "api:\n  listen: 127.0.0.1:1\n", "needs 'run.store'");
+  expect_error_has(BASE "api:\n", "needs 'run.store'");
+  expect_error_has(BASE "run:\n  store: sqlite:j.db\napi:\n  tls_cert: c\n",
+                   "tls_cert and tls_key go together");
+  expect_error_has(BASE "run:\n  store: sqlite:j.db\napi:\n"
+                        "  idle_timeout: 4m\n",
+                   "'idle_timeout': must be 5m to 30m");
+  expect_error_has(BASE "run:\n  store: sqlite:j.db\napi:\n"
+                        "  idle_timeout: 31m\n",
+                   "idle_timeout");
+  expect_error_has(BASE "run:\n  store: sqlite:j.db\napi:\n"
+                        "  admin_password: x\n",
+                   "no secrets in the configuration file");
+  expect_error_has(BASE "run:\n  store: sqlite:j.db\napi:\n  port: 80\n",
+                   "port");
+  expect_error_has(BASE "run:\n  store: sqlite:j.db\napi:\n"
+                        "  token_warn_days: 100\n",
+                   "'token_warn_days': must be at most 'token_max_days'");
+  expect_error_has(BASE "run:\n  store: sqlite:j.db\napi:\n"
+                        "  lockout_failures: 0\n",
+                   "lockout_failures");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_api_section),
       cmocka_unit_test(test_risk_section),
       cmocka_unit_test(test_bad_configs),
       cmocka_unit_test(test_params),
