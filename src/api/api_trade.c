@@ -211,8 +211,67 @@ void api_r_pnl(ctx *c) {
   }
   dbuf_adds(b, "]}");
   api_time_member(b, "as_of", s->real_now);
+  /* the daily history: each day's figures are the difference between the
+   * journal's row of that day and the row of the last day before it with
+   * one (rows are written at each fill: jhooks.c, daily_row) */
+  const char *ds = httpd_query(c->q, "days");
+  long long days = 30;
+  char *end;
+  if (ds && ((days = strtoll(ds, &end, 10)) < 1 || days > 366 || *end)) {
+    svc_snap_put(s);
+    api_fail(c, 400, "invalid", "days", "days: 1 to 366");
+    return;
+  }
+  dto_time today = s->now ? s->now : c->now; /* the market's clock */
+  dbuf_adds(b, ",\"daily\":[");
+  size_t n = 0;
+  for (size_t i = 0; i < s->naccounts + s->nstrategies; i++) {
+    bool acct = i < s->naccounts;
+    const char *aid = acct ? s->accounts[i].id
+                           : s->accounts[s->strategies[i - s->naccounts]
+                                             .account]
+                                 .id;
+    const char *sid = acct ? "" : s->strategies[i - s->naccounts].id;
+    store_daily_pnl prev;
+    bool have_prev = false;
+    memset(&prev, 0, sizeof prev);
+    /* the row before the window is looked for up to 92 days back */
+    for (long long d = days - 1 + 92; d >= 0; d--) {
+      char date[16];
+      time_format_date(today - d * 86400 * DTO_NS_PER_SEC, date, sizeof date);
+      int32_t ymd =
+          (int32_t)((date[0] - '0') * 10000000 + (date[1] - '0') * 1000000 +
+                    (date[2] - '0') * 100000 + (date[3] - '0') * 10000 +
+                    (date[5] - '0') * 1000 + (date[6] - '0') * 100 +
+                    (date[8] - '0') * 10 + (date[9] - '0'));
+      store_daily_pnl dp;
+      api_lock(c->a);
+      int rc = store_get_daily_pnl(c->a->st, aid, sid, ymd, &dp);
+      api_unlock(c->a);
+      if (rc)
+        continue;
+      if (d < days) {
+        fx r = dp.realized - prev.realized, f = dp.fees - prev.fees;
+        fx u = dp.unrealized - (have_prev ? prev.unrealized : 0);
+        dbuf_adds(b, n++ ? ",{\"account\":" : "{\"account\":");
+        dbuf_json_str(b, aid);
+        if (!acct) {
+          dbuf_adds(b, ",\"strategy\":");
+          dbuf_json_str(b, sid);
+        }
+        dbuf_printf(b, ",\"day\":\"%.10s\"", date);
+        api_fx_member(b, "realized", r);
+        api_fx_member(b, "fees", f);
+        api_fx_member(b, "unrealized", dp.unrealized);
+        api_fx_member(b, "pnl", r - f + u);
+        dbuf_addc(b, '}');
+      }
+      prev = dp;
+      have_prev = true;
+    }
+  }
   svc_snap_put(s);
-  dbuf_addc(b, '}');
+  dbuf_adds(b, "]}");
   c->r->status = 200;
 }
 

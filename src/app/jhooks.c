@@ -4,6 +4,7 @@
 #include <inttypes.h>
 
 #include "core/buf.h"
+#include "core/timeutil.h"
 
 static void track(jhooks *h, uint64_t ticket) {
   if (ticket == 0)
@@ -110,6 +111,43 @@ static void position_row(jhooks *h, const char *account, const char *strategy,
   track(h, journal_put_position(h->j, &r, NULL));
 }
 
+/* The day's P&L row of an account (strategy "") or of one strategy, as it
+ * stands after a fill at t: the cumulative realized P&L and fees, and the
+ * unrealized P&L of its positions at their last prices.  The day is the
+ * UTC date of t.  A day's own figures are the difference from the row of
+ * the last day before it (GET /api/v1/pnl): every value comes from the
+ * portfolio, which a restart restores, so the rows need no baseline of
+ * their own. */
+static void daily_row(jhooks *h, const char *account, const char *strategy,
+                      const position *(*pos)(const portfolio *, uint32_t,
+                                             sym_id),
+                      uint32_t index, dto_time t) {
+  const portfolio *pf = engine_portfolio(h->e);
+  store_daily_pnl d;
+  memset(&d, 0, sizeof d);
+  snprintf(d.account, sizeof d.account, "%s", account);
+  snprintf(d.strategy, sizeof d.strategy, "%s", strategy);
+  char date[16];
+  if (time_format_date(t, date, sizeof date) < 10)
+    return;
+  d.day = (int32_t)((date[0] - '0') * 10000000 + (date[1] - '0') * 1000000 +
+                    (date[2] - '0') * 100000 + (date[3] - '0') * 10000 +
+                    (date[5] - '0') * 1000 + (date[6] - '0') * 100 +
+                    (date[8] - '0') * 10 + (date[9] - '0'));
+  /* from the positions, which a fill updates at once (the account's and
+   * strategy's totals follow later, at the step's end) */
+  for (size_t y = 0; y < h->ins->n; y++) {
+    const position *ps = pos(pf, index, (sym_id)y);
+    fx v;
+    d.realized += ps->realized;
+    d.fees += ps->fees;
+    if (ps->qty && fx_mul(ps->qty, portfolio_last(pf, (sym_id)y), &v) == 0)
+      d.unrealized += v - ps->cost;
+  }
+  d.updated = t;
+  track(h, journal_put_daily_pnl(h->j, &d, NULL));
+}
+
 void jhooks_fill(jhooks *h, const order *o, fx qty, fx price, fx fee,
                  dto_time t) {
   store_fill f;
@@ -137,6 +175,9 @@ void jhooks_fill(jhooks *h, const order *o, fx qty, fx price, fx fee,
                portfolio_account_pos(pf, o->account, o->sym), t);
   position_row(h, acct_id(h, o), strat_id_of(h, o), sym,
                portfolio_strategy_pos(pf, o->strategy, o->sym), t);
+  daily_row(h, acct_id(h, o), "", portfolio_account_pos, o->account, t);
+  daily_row(h, acct_id(h, o), strat_id_of(h, o), portfolio_strategy_pos,
+            o->strategy, t);
   dbuf b;
   dbuf_init(&b, 4096);
   dbuf_adds(&b, "{\"cloid\":");

@@ -577,6 +577,87 @@ def test_market_latest_bar(svc):
     assert svc.get("/market/NOPE", token=t).status == 404
 
 
+def realized_by_day(db):
+    """An independent average-cost ledger over the journal's fills: the
+    realized P&L of account 'paper' per UTC day ("YYYY-MM-DD")."""
+    import sqlite3
+    from collections import defaultdict
+    from datetime import datetime, timezone
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        side = {c: (sd, y) for c, sd, y in con.execute(
+            "select cloid, side, symbol from orders")}
+        fills = list(con.execute(
+            "select cloid, qty, price, time from fills order by time"))
+    finally:
+        con.close()
+    pos, out = {}, defaultdict(Decimal)
+    for c, q, px, t in fills:
+        q, px = Decimal(q) / 10**8, Decimal(px) / 10**8
+        sd, y = side[c]
+        qty, cost = pos.get(y, (Decimal(0), Decimal(0)))
+        dq = q if sd == "buy" else -q
+        day = datetime.fromtimestamp(t // 10**9, timezone.utc).strftime(
+            "%Y-%m-%d")
+        if qty == 0 or (qty > 0) == (dq > 0):
+            pos[y] = (qty + dq, cost + dq * px)
+            out[day] += 0
+            continue
+        cq = min(abs(dq), abs(qty))
+        cc = cost if cq == abs(qty) else \
+            (cost * cq / abs(qty)).quantize(Decimal("0.00000001"))
+        out[day] += (cq * px - cc) if qty > 0 else (-cq * px - cc)
+        rest = abs(dq) - cq
+        if rest:
+            pos[y] = (rest if dq > 0 else -rest, (rest * px) * (1 if dq > 0
+                                                               else -1))
+        else:
+            pos[y] = (qty - cq if qty > 0 else qty + cq, cost - cc)
+    return dict(out)
+
+
+def test_pnl_daily_history(dto_bin, tmp_path):
+    """GET /pnl's daily history: each finished day's realized P&L equals an
+    independent average-cost ledger over the journal's fills of that UTC
+    day, to 1e-4 (dto rounds to 8 decimals at each fill); crypto data,
+    24-hour days, replayed fast enough to finish two."""
+    d = start_dto(dto_bin, tmp_path, api=FAST_LIMITS, speed=8000, days=6)
+    try:
+        t = d.admin_token()
+
+        def third_day():
+            j = d.get("/market/AAPL", token=t).json
+            return j.get("last_event") and j["last_event"] >= "2025-01-08"
+        wait_for(third_day, 60, step=0.1, what="the third day")
+        want, got = {}, {}
+
+        def agree():
+            want.clear()
+            got.clear()
+            want.update(realized_by_day(d.db))
+            r = d.get("/pnl?days=366", token=t)
+            for x in r.json["daily"]:
+                if "strategy" not in x:
+                    got[x["day"]] = Decimal(x["realized"])
+            # dto's fixed point keeps 8 decimals at every fill (fractional
+            # crypto quantities), the ledger keeps them all
+            return all(day in got and day in want and
+                       abs(got[day] - want[day]) < Decimal("0.0001")
+                       for day in ("2025-01-06", "2025-01-07"))
+        try:
+            wait_for(agree, 20, step=0.2, what="the daily P&L")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: API {got}, ledger {want}")
+        # both finished days traded, and the history has them in order
+        r = d.get("/pnl?days=366", token=t).json["daily"]
+        days = [x["day"] for x in r if "strategy" not in x]
+        assert days[:2] == ["2025-01-06", "2025-01-07"], days
+        assert any(want[x] != 0 for x in ("2025-01-06", "2025-01-07"))
+        assert d.get("/pnl?days=0", token=t).status == 400
+    finally:
+        d.stop()
+
+
 # ---- the role matrix ------------------------------------------------------
 
 # docs/api.md: the routes and the permission each needs, and the roles
