@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 
 #define COOKIE "__Host-dto_session"
 #define TOUCH_NS (5 * DTO_NS_PER_SEC) /* last_seen is written this often */
@@ -53,41 +54,16 @@ void api_json(ctx *c, int status, const char *text) {
   dbuf_adds(&c->r->body, text);
 }
 
-/* Replace every byte that is not part of valid UTF-8 (or is a control
- * character) with '?': messages may quote what a client sent. */
-static void utf8_repair(char *s) {
-  unsigned char *p = (unsigned char *)s;
-  while (*p) {
-    size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
-                              : (*p & 0xF8) == 0xF0 ? 4 : 0;
-    bool ok = n > 0;
-    for (size_t i = 1; ok && i < n; i++)
-      ok = (p[i] & 0xC0) == 0x80;
-    if (ok && n == 2)
-      ok = *p >= 0xC2; /* no overlong forms */
-    if (ok && n == 3)
-      ok = !(*p == 0xE0 && p[1] < 0xA0) && !(*p == 0xED && p[1] >= 0xA0);
-    if (ok && n == 4)
-      ok = !(*p == 0xF0 && p[1] < 0x90) && *p <= 0xF4 &&
-           !(*p == 0xF4 && p[1] >= 0x90);
-    if (!ok || (n == 1 && (*p < 0x20 || *p == 0x7f))) {
-      *p++ = '?';
-      continue;
-    }
-    p += n;
-  }
-}
-
 void api_fail(ctx *c, int status, const char *code, const char *field,
               const char *fmt, ...) {
-  char msg[512], fld[96];
+  char raw[512], msg[512], fld[96];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vsnprintf(raw, sizeof raw, fmt, ap);
   va_end(ap);
-  utf8_repair(msg);
-  snprintf(fld, sizeof fld, "%s", field ? field : "");
-  utf8_repair(fld);
+  /* messages may quote what a client sent: repaired, never invalid JSON */
+  utf8_cut(msg, sizeof msg, raw, sizeof msg - 1);
+  utf8_cut(fld, sizeof fld, field ? field : "", sizeof fld - 1);
   field = fld;
   c->r->status = status;
   dbuf *b = &c->r->body;

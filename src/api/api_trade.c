@@ -237,13 +237,10 @@ void api_r_pnl(ctx *c) {
     memset(&prev, 0, sizeof prev);
     /* the row before the window is looked for up to 92 days back */
     for (long long d = days - 1 + 92; d >= 0; d--) {
+      dto_time day = today - d * 86400 * DTO_NS_PER_SEC;
       char date[16];
-      time_format_date(today - d * 86400 * DTO_NS_PER_SEC, date, sizeof date);
-      int32_t ymd =
-          (int32_t)((date[0] - '0') * 10000000 + (date[1] - '0') * 1000000 +
-                    (date[2] - '0') * 100000 + (date[3] - '0') * 10000 +
-                    (date[5] - '0') * 1000 + (date[6] - '0') * 100 +
-                    (date[8] - '0') * 10 + (date[9] - '0'));
+      time_format_date(day, date, sizeof date);
+      int32_t ymd = time_ymd(day);
       store_daily_pnl dp;
       api_lock(c->a);
       int rc = store_get_daily_pnl(c->a->st, aid, sid, ymd, &dp);

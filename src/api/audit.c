@@ -6,6 +6,7 @@
 #include "api/auth.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/utf8.h"
 
 static const char zeros[65] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -33,16 +34,9 @@ static int chain(void *arg, const store_audit *prev, store_audit *a) {
   return 0;
 }
 
-/* Copy src into dst (cap bytes), cut at a character boundary. */
+/* Copy src into dst (cap bytes), cut between characters. */
 static void put(char *dst, size_t cap, const char *src) {
-  size_t n = src ? strlen(src) : 0;
-  if (n >= cap) {
-    n = cap - 1;
-    while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-      n--; /* do not split a UTF-8 sequence */
-  }
-  memcpy(dst, src ? src : "", n);
-  dst[n] = '\0';
+  utf8_cut(dst, cap, src ? src : "", cap - 1);
 }
 
 int audit_record(store *s, dto_time now, const char *actor,

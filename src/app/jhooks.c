@@ -127,13 +127,7 @@ static void daily_row(jhooks *h, const char *account, const char *strategy,
   memset(&d, 0, sizeof d);
   snprintf(d.account, sizeof d.account, "%s", account);
   snprintf(d.strategy, sizeof d.strategy, "%s", strategy);
-  char date[16];
-  if (time_format_date(t, date, sizeof date) < 10)
-    return;
-  d.day = (int32_t)((date[0] - '0') * 10000000 + (date[1] - '0') * 1000000 +
-                    (date[2] - '0') * 100000 + (date[3] - '0') * 10000 +
-                    (date[5] - '0') * 1000 + (date[6] - '0') * 100 +
-                    (date[8] - '0') * 10 + (date[9] - '0'));
+  d.day = time_ymd(t);
   /* from the positions, which a fill updates at once (the account's and
    * strategy's totals follow later, at the step's end) */
   for (size_t y = 0; y < h->ins->n; y++) {

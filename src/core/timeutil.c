@@ -252,3 +252,9 @@ int duration_parse(const char *s, dto_time *out) {
   *out = r;
   return 0;
 }
+
+int32_t time_ymd(dto_time t) {
+  int y, m, d;
+  civil_from_days(floordiv64(t, 86400 * DTO_NS_PER_SEC), &y, &m, &d);
+  return (int32_t)(y * 10000 + m * 100 + d);
+}

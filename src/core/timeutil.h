@@ -45,6 +45,8 @@ int time_parse_cstr(const char *s, dto_time *out);
 size_t time_format(dto_time t, char *buf, size_t cap);
 /* Write the UTC date of t as "YYYY-MM-DD" (cap >= 11). */
 size_t time_format_date(dto_time t, char *buf, size_t cap);
+/* The UTC date of t as the number YYYYMMDD. */
+int32_t time_ymd(dto_time t);
 
 /* Parse a NUL-terminated duration: digits then one of the units ns, us, ms,
  * s, m or min, h, d ("500ms", "5m", "1d"; "0s" is allowed).  DTO_EPARSE on

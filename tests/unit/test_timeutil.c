@@ -415,8 +415,23 @@ static void test_duration_rejects(void **state) {
   expect_dur_err("18446744073709551616ns", DTO_ERANGE); /* 2^64 */
 }
 
+/* YYYYMMDD of a time: by hand, at the day's edges and before 1970. */
+static void test_ymd(void **state) {
+  (void)state;
+  const int64_t D = 86400 * DTO_NS_PER_SEC;
+  assert_int_equal(time_ymd(0), 19700101);
+  assert_int_equal(time_ymd(D - 1), 19700101);
+  assert_int_equal(time_ymd(D), 19700102);
+  assert_int_equal(time_ymd(-1), 19691231);
+  /* 2025-01-06T14:30:00Z = 1736173800 s */
+  assert_int_equal(time_ymd(1736173800LL * DTO_NS_PER_SEC), 20250106);
+  /* 2024-02-29T23:59:59Z = 1709251199 s: a leap day */
+  assert_int_equal(time_ymd(1709251199LL * DTO_NS_PER_SEC), 20240229);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ymd),
       cmocka_unit_test(test_civil_anchors),
       cmocka_unit_test(test_civil_roundtrip),
       cmocka_unit_test(test_weekday_negative),
