@@ -1509,6 +1509,10 @@ static void cmd_set_mode(run_session *s, const svc_cmd *c, svc_answer *a) {
   }
   int rc = engine_set_mode(s->r.e, scope, (uint32_t)idx, m,
                            c->who[0] ? c->who : "unknown");
+  /* the change goes through the risk gate's transition table, which may
+   * refuse it: what counts is the mode the scope is in now */
+  if (!rc && risk_mode_of(engine_risk_mut(s->r.e), scope, (uint32_t)idx) != m)
+    rc = DTO_ESTATE;
   if (rc)
     svc_answer_set(a, SVC_CONFLICT, "mode", "the mode cannot change to %s "
                                             "now",
