@@ -4,6 +4,9 @@
 #   pg-test.sh start [--durable]   start one; prints its directory
 #   pg-test.sh url DIR             print its URL (postgresql://...)
 #   pg-test.sh stop DIR            stop it and delete DIR
+#   pg-test.sh pause DIR           stop the server, keeping DIR (a store
+#                                  outage in a test)
+#   pg-test.sh resume DIR          start it again on the same port
 #   pg-test.sh run [--durable] CMD [ARG...]
 #                                  start one, run CMD with DTO_TEST_PG_URL
 #                                  set, stop it (also when CMD fails or is
@@ -117,6 +120,24 @@ stop() {
   rm -rf "$dir"
 }
 
+pause() {
+  dir=$1
+  [ -f "$dir/url" ] || die "$dir: not a pg-test.sh directory"
+  bin=$(bindir)
+  pick_user
+  as_user "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 ||
+    die "the server did not stop"
+}
+
+resume() {
+  dir=$1
+  [ -f "$dir/url" ] || die "$dir: not a pg-test.sh directory"
+  bin=$(bindir)
+  pick_user
+  as_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+    start >/dev/null 2>&1 || die "the server did not start again"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case $cmd in
@@ -130,6 +151,10 @@ url)
 stop)
   [ $# -eq 1 ] || die "usage: pg-test.sh stop DIR"
   stop "$1"
+  ;;
+pause | resume)
+  [ $# -eq 1 ] || die "usage: pg-test.sh $cmd DIR"
+  "$cmd" "$1"
   ;;
 run)
   opt=""

@@ -17,6 +17,7 @@
 #include "api/audit.h"
 #include "api/ident.h"
 #include "core/alloc.h"
+#include "app/monitor.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/timeutil.h"
@@ -29,21 +30,8 @@
 /* ---- time ---------------------------------------------------------------- */
 
 static dto_time now_of(const api *a) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  dto_time t = (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec;
-  if (a->clock_file) { /* a test moves the API's clock forward */
-    FILE *f = fopen(a->clock_file, "r");
-    long long s = 0;
-    if (f) {
-      if (fscanf(f, "%lld", &s) != 1)
-        s = 0;
-      fclose(f);
-    }
-    if (s > 0 && s < 100LL * 365 * 86400)
-      t += (dto_time)s * DTO_NS_PER_SEC;
-  }
-  return t;
+  /* a test moves the API's clock forward */
+  return clock_real_shifted(a->clock_file);
 }
 
 /* ---- answers ------------------------------------------------------------- */
@@ -172,8 +160,19 @@ void api_tokens_changed(api *a) {
   pthread_mutex_unlock(&a->tc_mu);
 }
 
-void api_lock(api *a) { pthread_mutex_lock(&a->st_mu); }
-void api_unlock(api *a) { pthread_mutex_unlock(&a->st_mu); }
+/* The store connection: its uses are counted and timed for the metrics. */
+static _Thread_local int64_t lock_t0;
+
+void api_lock(api *a) {
+  pthread_mutex_lock(&a->st_mu);
+  monitor_store_enter(a->c.monitor);
+  lock_t0 = clock_mono_ns();
+}
+
+void api_unlock(api *a) {
+  monitor_store_leave(a->c.monitor, clock_mono_ns() - lock_t0);
+  pthread_mutex_unlock(&a->st_mu);
+}
 
 /* With the store locked. */
 static void audit_locked(ctx *c, const char *actor, const char *action,
@@ -1178,6 +1177,15 @@ static const route routes[] = {
     {"GET", V1 "/audit", PERM_AUDIT, 0, r_audit},
     {"GET", V1 "/stream", PERM_READ, 0, api_r_stream},
     {"GET", V1 "/openapi.json", 0, R_PUBLIC, api_r_openapi},
+    {"GET", V1 "/alerts", PERM_READ, 0, api_r_alerts},
+    {"GET", V1 "/alerts/history", PERM_READ, 0, api_r_alert_history},
+    {"POST", V1 "/alerts/{id}/ack", PERM_CONTROL, 0, api_r_alert_ack},
+    {"GET", V1 "/silences", PERM_READ, 0, api_r_silences},
+    {"POST", V1 "/silences", PERM_CONTROL, R_BODY, api_r_silence_post},
+    {"DELETE", V1 "/silences/{id}", PERM_CONTROL, 0, api_r_silence_delete},
+    {"GET", "/metrics", PERM_READ, R_METRICS, api_r_metrics},
+    {"GET", "/healthz", 0, R_PUBLIC | R_NOGATE, api_r_healthz},
+    {"GET", "/readyz", 0, R_PUBLIC | R_NOGATE, api_r_readyz},
 };
 
 bool api_route_at(size_t i, const char **method, const char **pattern,
@@ -1186,8 +1194,8 @@ bool api_route_at(size_t i, const char **method, const char **pattern,
     return false;
   *method = routes[i].method;
   *pattern = routes[i].pattern;
-  *perm = routes[i].flags & R_PUBLIC
-              ? "public"
+  *perm = routes[i].flags & R_PUBLIC    ? "public"
+          : routes[i].flags & R_METRICS ? "public or read"
               : auth_perm_name((enum auth_perm)routes[i].perm);
   return true;
 }
@@ -1227,7 +1235,11 @@ static void yield_to_trading(void) {
   (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), API_NICE);
 }
 
-static void handle(api *a, const httpd_req *q, httpd_resp *r);
+static const route *handle(api *a, const httpd_req *q, httpd_resp *r);
+
+/* The route of a request, without handling it (health bypasses the
+ * gate). */
+static const route *route_of(const httpd_req *q);
 
 /* At most `gate` requests are handled at once (one core fewer than the
  * machine has, at least one): the engine thread always finds a core, however
@@ -1249,13 +1261,31 @@ void api_gate_leave(api *a) {
 
 void api_handle(void *arg, const httpd_req *q, httpd_resp *r) {
   api *a = arg;
+  int64_t t0 = clock_mono_ns();
   yield_to_trading();
-  api_gate_enter(a);
-  handle(a, q, r);
-  api_gate_leave(a);
+  const route *pre = route_of(q);
+  bool gate = !(pre && (pre->flags & R_NOGATE));
+  if (gate)
+    api_gate_enter(a);
+  const route *rt = handle(a, q, r);
+  if (gate)
+    api_gate_leave(a);
+  if (rt && rt->fn == api_r_stream)
+    return; /* a stream's time is its whole life: not a request's */
+  monitor_http(a->c.monitor, rt ? rt->pattern : "", q->method, r->status,
+               clock_mono_ns() - t0);
 }
 
-static void handle(api *a, const httpd_req *q, httpd_resp *r) {
+static const route *route_of(const httpd_req *q) {
+  char param[129];
+  for (size_t i = 0; i < DTO_ARRAY_LEN(routes); i++)
+    if (!strcmp(routes[i].method, q->method) &&
+        match(routes[i].pattern, q->path, param, sizeof param))
+      return &routes[i];
+  return NULL;
+}
+
+static const route *handle(api *a, const httpd_req *q, httpd_resp *r) {
   ctx c;
   memset(&c, 0, sizeof c);
   c.a = a;
@@ -1286,7 +1316,7 @@ static void handle(api *a, const httpd_req *q, httpd_resp *r) {
     } else {
       api_fail(&c, 404, "not_found", NULL, "no such resource");
     }
-    return;
+    return NULL;
   }
   if (strstr(rt->pattern, "{id}"))
     c.param = param;
@@ -1298,10 +1328,12 @@ static void handle(api *a, const httpd_req *q, httpd_resp *r) {
     httpd_resp_header(r, "Retry-After", v);
     api_fail(&c, 429, "rate_limited", NULL, "too many requests from this "
                                             "address");
-    return;
+    return rt;
   }
   /* who */
-  if (!(rt->flags & R_PUBLIC)) {
+  bool public = (rt->flags & R_PUBLIC) ||
+                ((rt->flags & R_METRICS) && !a->c.metrics_token);
+  if (!public) {
     const char *authz = httpd_header(q, "Authorization");
     const char *sid = httpd_cookie(q, COOKIE);
     if (authz ? !by_token(&c, authz)
@@ -1309,7 +1341,7 @@ static void handle(api *a, const httpd_req *q, httpd_resp *r) {
                     : (api_fail(&c, 401, "unauthenticated", NULL,
                                 "log in, or send an API token"),
                        true))
-      return;
+      return rt;
     char key[40];
     snprintf(key, sizeof key, "%c%" PRId64, c.via_token ? 't' : 'u',
              c.via_token ? c.tok.id : c.u.id);
@@ -1318,20 +1350,20 @@ static void handle(api *a, const httpd_req *q, httpd_resp *r) {
       snprintf(v, sizeof v, "%" PRId64, wait);
       httpd_resp_header(r, "Retry-After", v);
       api_fail(&c, 429, "rate_limited", NULL, "too many requests");
-      return;
+      return rt;
     }
     if (!(c.perms & (1 << rt->perm))) {
       api_audit(&c, "auth.denied", q->path, "forbidden", NULL);
       api_fail(&c, 403, "forbidden", NULL,
                "the role %s may not do this (needs %s)", c.u.role,
                auth_perm_name((enum auth_perm)rt->perm));
-      return;
+      return rt;
     }
     if ((rt->flags & R_SESSION) && !c.via_session) {
       api_audit(&c, "auth.denied", q->path, "session_required", NULL);
       api_fail(&c, 403, "forbidden", NULL,
                "this needs a logged-in session, not an API token");
-      return;
+      return rt;
     }
     if (c.via_session && is_write(q->method)) {
       const char *t = httpd_header(q, "X-CSRF-Token");
@@ -1342,7 +1374,7 @@ static void handle(api *a, const httpd_req *q, httpd_resp *r) {
         api_audit(&c, "auth.csrf", q->path, "denied", NULL);
         api_fail(&c, 403, "csrf", NULL,
                  "missing or wrong X-CSRF-Token header");
-        return;
+        return rt;
       }
     }
   }
@@ -1353,11 +1385,11 @@ static void handle(api *a, const httpd_req *q, httpd_resp *r) {
         (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
       api_fail(&c, 415, "unsupported_media_type", NULL,
                "send the body as application/json");
-      return;
+      return rt;
     }
     if (memchr(q->body, '\0', q->body_len)) {
       api_fail(&c, 400, "invalid_json", NULL, "the body holds a NUL byte");
-      return;
+      return rt;
     }
     json_error_t je;
     c.body = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &je);
@@ -1365,16 +1397,17 @@ static void handle(api *a, const httpd_req *q, httpd_resp *r) {
       api_fail(&c, 400, "invalid_json", NULL, "malformed JSON at line %d "
                                               "column %d: %s",
                je.line, je.column, je.text);
-      return;
+      return rt;
     }
     if (!json_is_object(c.body)) {
       json_decref(c.body);
       api_fail(&c, 400, "invalid_json", NULL, "expected a JSON object");
-      return;
+      return rt;
     }
   }
   rt->fn(&c);
   json_decref(c.body);
+  return rt;
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */

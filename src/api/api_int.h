@@ -59,6 +59,8 @@ enum {
   R_PUBLIC = 1u << 0,  /* no authentication */
   R_BODY = 1u << 1,    /* a JSON object body is required */
   R_SESSION = 1u << 2, /* a cookie session is required (not a token) */
+  R_METRICS = 1u << 3, /* public unless monitoring.metrics_token */
+  R_NOGATE = 1u << 4,  /* answered without waiting for the gate (health) */
 };
 
 typedef struct ctx {
@@ -135,5 +137,15 @@ void api_r_flatten(ctx *c);
 void api_r_market(ctx *c);
 void api_r_stream(ctx *c);
 void api_r_openapi(ctx *c);
+/* (api_monitor.c) */
+void api_r_metrics(ctx *c);
+void api_r_healthz(ctx *c);
+void api_r_readyz(ctx *c);
+void api_r_alerts(ctx *c);
+void api_r_alert_history(ctx *c);
+void api_r_alert_ack(ctx *c);
+void api_r_silences(ctx *c);
+void api_r_silence_post(ctx *c);
+void api_r_silence_delete(ctx *c);
 
 #endif

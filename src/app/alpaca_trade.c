@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/timeutil.h"
+#include "ops/prom.h"
 
 /* ---- the order map: dto's ids, client order ids, Alpaca's ids ------------- */
 
@@ -122,6 +123,7 @@ static omap_entry *omap_by_id(const omap *m, order_id id) {
 /* ---- the trader -------------------------------------------------------- */
 
 struct alpaca_trader {
+  mhist lat; /* REST request time */
   alpaca_conf conf;
   const instrument_table *ins;
   bridge *b;
@@ -150,6 +152,16 @@ struct alpaca_trader {
   dbuf msg;
   int64_t backoff_ns; /* the stream's next reconnect wait */
 };
+
+/* A REST request, timed for the metrics. */
+static int timed(alpaca_trader *t, http_client *h, enum http_method m,
+                 const char *path, const char *body, http_response *r,
+                 char *err, size_t cap) {
+  int64_t t0 = clock_mono_ns();
+  int rc = http_request(h, m, path, body, r, err, cap);
+  mhist_observe_ns(&t->lat, clock_mono_ns() - t0);
+  return rc;
+}
 
 static void fail_note(alpaca_trader *t, const char *what) {
   pthread_mutex_lock(&t->mu);
@@ -320,7 +332,7 @@ static int lookup(alpaca_trader *t, http_client *h, const char *cloid,
            "/v2/orders:by_client_order_id?client_order_id=%s", cloid);
   http_response r;
   memset(&r, 0, sizeof r);
-  int rc = http_request(h, HTTP_GET, path, NULL, &r, err, sizeof err);
+  int rc = timed(t, h, HTTP_GET, path, NULL, &r, err, sizeof err);
   int out = DTO_EIO;
   if (!rc && r.status == 200)
     out = alpaca_order_parse(r.body, r.len, ao, err, sizeof err) ? DTO_EPARSE
@@ -474,7 +486,7 @@ static enum sent send_new(alpaca_trader *t, const char *cloid,
     COUNT(t, posts);
     if (attempt)
       COUNT(t, reposts);
-    int rc = http_request(t->http, HTTP_POST, "/v2/orders", body, &r, err,
+    int rc = timed(t, t->http, HTTP_POST, "/v2/orders", body, &r, err,
                           sizeof err);
     if (!rc && r.status >= 200 && r.status < 300) {
       *have = alpaca_order_parse(r.body, r.len, ao, err, sizeof err) == 0;
@@ -524,7 +536,7 @@ static enum sent send_new(alpaca_trader *t, const char *cloid,
     snprintf(path, sizeof path,
              "/v2/orders:by_client_order_id?client_order_id=%s", cloid);
     memset(&r, 0, sizeof r);
-    rc = http_request(t->http, HTTP_GET, path, NULL, &r, err, sizeof err);
+    rc = timed(t, t->http, HTTP_GET, path, NULL, &r, err, sizeof err);
     if (!rc && r.status == 200) {
       char e2[256];
       *have = alpaca_order_parse(r.body, r.len, ao, e2, sizeof e2) == 0;
@@ -671,7 +683,7 @@ static void do_cancel(alpaca_trader *t, order_id id) {
   snprintf(path, sizeof path, "/v2/orders/%s", x->aid);
   http_response r;
   memset(&r, 0, sizeof r);
-  int rc = http_request(t->http, HTTP_DELETE, path, NULL, &r, err, sizeof err);
+  int rc = timed(t, t->http, HTTP_DELETE, path, NULL, &r, err, sizeof err);
   int st = rc ? 0 : r.status;
   http_response_release(&r);
   if (st >= 200 && st < 300)
@@ -700,7 +712,7 @@ static void do_replace(alpaca_trader *t, order_id old, const order *nw) {
   char *body = order_body(t, nw, NULL, true);
   http_response r;
   memset(&r, 0, sizeof r);
-  int rc = http_request(t->http, HTTP_PATCH, path, body, &r, err, sizeof err);
+  int rc = timed(t, t->http, HTTP_PATCH, path, body, &r, err, sizeof err);
   free(body);
   if (!rc && r.status >= 200 && r.status < 300) {
     learn_aid(t, y, &r);
@@ -865,6 +877,7 @@ int alpaca_trader_new(const alpaca_conf *conf, const instrument_table *ins,
                       bridge *b, alpaca_trader **out, char *err, size_t cap) {
   *out = NULL;
   alpaca_trader *t = xcalloc(1, sizeof *t);
+  mhist_init_latency(&t->lat);
   t->conf = *conf;
   t->ins = ins;
   t->b = b;
@@ -903,7 +916,7 @@ static int read_assets(alpaca_trader *t, char *err, size_t cap) {
     snprintf(path, sizeof path, "/v2/assets/%s", sym);
     http_response r;
     memset(&r, 0, sizeof r);
-    int rc = http_request(t->http, HTTP_GET, path, NULL, &r, e2, sizeof e2);
+    int rc = timed(t, t->http, HTTP_GET, path, NULL, &r, e2, sizeof e2);
     if (!rc && r.status == 404) {
       dto_seterr(err, cap, "instrument %s: unknown to Alpaca", sym);
       rc = DTO_ECONFIG;
@@ -980,10 +993,17 @@ void alpaca_trader_ask_reconcile(alpaca_trader *t) {
 
 void alpaca_trader_resume(alpaca_trader *t) { atomic_store(&t->resume, true); }
 
+void alpaca_trader_latency(alpaca_trader *t, mhist_snap *out) {
+  mhist_read(&t->lat, out);
+}
+
 void alpaca_trader_stats(alpaca_trader *t, alpaca_trade_stats *out) {
   pthread_mutex_lock(&t->mu);
   *out = t->st;
   pthread_mutex_unlock(&t->mu);
+  pthread_mutex_lock(&t->stream_mu);
+  out->stream_up = t->stream != NULL;
+  pthread_mutex_unlock(&t->stream_mu);
 }
 
 /* ---- reconciliation queries -------------------------------------------- */
@@ -994,7 +1014,7 @@ static int query(alpaca_trader *t, const char *path, json_t **doc) {
   memset(&r, 0, sizeof r);
   char err[512];
   *doc = NULL;
-  int rc = http_request(t->qhttp, HTTP_GET, path, NULL, &r, err, sizeof err);
+  int rc = timed(t, t->qhttp, HTTP_GET, path, NULL, &r, err, sizeof err);
   if (!rc && r.status != 200) {
     snprintf(err, sizeof err, "GET %.200s: HTTP %d", path, r.status);
     rc = DTO_EIO;

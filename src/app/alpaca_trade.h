@@ -50,6 +50,7 @@ typedef struct alpaca_trade_stats {
                              left (tradable, fractionable, min order size,
                              increments) */
   char last_error[256];
+  bool stream_up; /* the trade-updates stream is connected */
 } alpaca_trade_stats;
 
 /* A trader for conf (copied; wipe yours) over instruments ins (not owned)
@@ -114,5 +115,8 @@ void alpaca_trader_drain(alpaca_trader *t, int64_t timeout_ns);
 
 /* Counters (any thread; last_error may be a moment old). */
 void alpaca_trader_stats(alpaca_trader *t, alpaca_trade_stats *out);
+/* REST request times since the start (any thread). */
+struct mhist_snap;
+void alpaca_trader_latency(alpaca_trader *t, struct mhist_snap *out);
 
 #endif

@@ -20,6 +20,7 @@
 #include "market/bar_agg.h"
 #include "store/store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1808,6 +1809,527 @@ static int load_api(loader *L, const ynode *v) {
   return 0;
 }
 
+/* ---- log, monitoring, alerts --------------------------------------------- */
+
+enum { LG_LEVEL, LG_OUTPUT, LG_FILE, LG__N };
+static const char *const log_keys[LG__N] = {"level", "output", "file"};
+
+static int load_log(loader *L, const ynode *v, bool level_given) {
+  const ynode *f[LG__N];
+  int rc;
+  if ((rc = want_map(L, v, "'log'", true)) == 1)
+    return 0;
+  if (rc || (rc = map_fields(L, v, "in 'log'", log_keys, LG__N, f)))
+    return rc;
+  if (f[LG_LEVEL]) {
+    if (level_given)
+      return fail(L, f[LG_LEVEL], "'level': give the level once (log.level "
+                                  "or the older log_level, not both)");
+    if ((rc = load_log_level(L, f[LG_LEVEL])))
+      return rc;
+  }
+  static const char *const outs[] = {"stderr", "file", "journal"};
+  int o = 0;
+  if (f[LG_OUTPUT] &&
+      (rc = get_enum(L, f[LG_OUTPUT], "output", outs, DTO_ARRAY_LEN(outs), &o)))
+    return rc;
+  L->cfg->log.output = (enum cfg_log_output)o;
+  if (f[LG_FILE] && (rc = get_path(L, f[LG_FILE], "file", &L->cfg->log.file)))
+    return rc;
+  if (o == LOG_OUT_FILE && !L->cfg->log.file)
+    return fail(L, v, "'log': output file needs 'file'");
+  if (o != LOG_OUT_FILE && L->cfg->log.file)
+    return fail(L, f[LG_FILE], "'file': only with 'output: file'");
+  return 0;
+}
+
+enum { MO_TOKEN, MO_INTERVAL, MO_STALE, MO_DISKS, MO_INSTANCE, MO__N };
+static const char *const monitor_keys[MO__N] = {
+    "metrics_token", "interval", "stale_after", "disks", "instance"};
+enum { MD_DATA, MD_LOG, MD_BACKUP, MD__N };
+static const char *const disk_keys[MD__N] = {"data", "log", "backup"};
+
+static int load_monitor(loader *L, const ynode *v) {
+  cfg_monitor *m = &L->cfg->monitor;
+  const ynode *f[MO__N];
+  int rc;
+  if (!v)
+    return 0;
+  m->present = true;
+  if ((rc = want_map(L, v, "'monitoring'", true)) == 1)
+    return 0;
+  if (rc || (rc = map_fields(L, v, "in 'monitoring'", monitor_keys, MO__N, f)))
+    return rc;
+  if (f[MO_TOKEN] &&
+      (rc = get_bool(L, f[MO_TOKEN], "metrics_token", &m->metrics_token)))
+    return rc;
+  if (f[MO_INTERVAL] &&
+      (rc = get_duration(L, f[MO_INTERVAL], "interval", 60 * DTO_NS_PER_SEC,
+                         &m->interval)))
+    return rc;
+  if (m->interval < 100 * 1000000LL)
+    return fail(L, f[MO_INTERVAL], "'interval': must be 100ms to 60s");
+  if (f[MO_STALE] &&
+      (rc = get_duration(L, f[MO_STALE], "stale_after", 24 * 3600 * DTO_NS_PER_SEC,
+                         &m->stale_after)))
+    return rc;
+  if (m->stale_after < DTO_NS_PER_SEC)
+    return fail(L, f[MO_STALE], "'stale_after': must be at least 1s");
+  if (f[MO_DISKS]) {
+    const ynode *d[MD__N];
+    if ((rc = want_map(L, f[MO_DISKS], "'disks'", false)) ||
+        (rc = map_fields(L, f[MO_DISKS], "in 'disks'", disk_keys, MD__N, d)))
+      return rc;
+    if ((d[MD_DATA] && (rc = get_path(L, d[MD_DATA], "data", &m->disk_data))) ||
+        (d[MD_LOG] && (rc = get_path(L, d[MD_LOG], "log", &m->disk_log))) ||
+        (d[MD_BACKUP] &&
+         (rc = get_path(L, d[MD_BACKUP], "backup", &m->disk_backup))))
+      return rc;
+  }
+  if (f[MO_INSTANCE]) {
+    const char *s;
+    if ((rc = get_str(L, f[MO_INSTANCE], "instance", NOTIFY_NAME_MAX - 1, &s)))
+      return rc;
+    snprintf(m->instance, sizeof m->instance, "%s", s);
+  }
+  return 0;
+}
+
+/* A string owned by the channels' list. */
+static const char *ch_keep(cfg_alerts *a, const char *s) {
+  a->chstr = xrealloc(a->chstr, (a->nchstr + 1) * sizeof *a->chstr);
+  return a->chstr[a->nchstr++] = xstrdup(s);
+}
+
+/* An environment variable's name: [A-Z_][A-Z0-9_]*. */
+static int get_env_name(loader *L, const ynode *v, const char *key,
+                        const char **out) {
+  int rc = get_str(L, v, key, 128, out);
+  if (rc)
+    return rc;
+  bool ok = v->len > 0;
+  for (size_t i = 0; ok && i < v->len; i++) {
+    char c = v->text[i];
+    ok = (c >= 'A' && c <= 'Z') || c == '_' || (i && c >= '0' && c <= '9');
+  }
+  if (!ok)
+    return fail(L, v, "'%s': expected the name of an environment variable "
+                      "(A-Z, 0-9, _), not a value",
+                key);
+  return 0;
+}
+
+enum {
+  CH_NAME, CH_TYPE, CH_URL, CH_URL_ENV, CH_SECRET_ENV, CH_PASSWORD_ENV,
+  CH_ROUTING_ENV, CH_TOKEN_ENV, CH_USERNAME, CH_SID, CH_FROM, CH_TO,
+  CH_STARTTLS, CH_CA, CH_TIMEOUT, CH_RETRIES, CH_BACKOFF, CH_MAXBACK, CH__N
+};
+static const char *const channel_keys[CH__N] = {
+    "name",       "type",         "url",           "url_env",
+    "secret_env", "password_env", "routing_key_env", "auth_token_env",
+    "username",   "account_sid",  "from",          "to",
+    "starttls",   "ca_file",      "timeout",       "retries",
+    "backoff",    "max_backoff"};
+
+static int load_channel(loader *L, const ynode *e, notify_channel *c) {
+  cfg_alerts *a = &L->cfg->alerts;
+  const ynode *f[CH__N];
+  int rc;
+  if ((rc = want_map(L, e, "a channel", false)))
+    return rc;
+  for (size_t i = 0; i < e->n; i += 2) {
+    const ynode *k = e->kids[i];
+    bool known = false;
+    for (size_t j = 0; j < CH__N && k->kind == Y_SCALAR; j++)
+      known = known || !strcmp(k->text, channel_keys[j]);
+    if (k->kind == Y_SCALAR && !known && looks_like_secret(k->text))
+      return fail(L, k, "'%.64s': no secrets in the configuration file; "
+                        "name an environment variable with a *_env key",
+                  k->text);
+  }
+  if ((rc = map_fields(L, e, "in a channel", channel_keys, CH__N, f)))
+    return rc;
+  notify_channel_defaults(c);
+  if (!f[CH_NAME])
+    return fail(L, e, "a channel needs 'name'");
+  if (!f[CH_TYPE])
+    return fail(L, e, "a channel needs 'type'");
+  const char *s;
+  if ((rc = get_str(L, f[CH_NAME], "name", NOTIFY_NAME_MAX - 1, &s)))
+    return rc;
+  bool ok = f[CH_NAME]->len > 0;
+  for (size_t i = 0; ok && i < f[CH_NAME]->len; i++)
+    ok = isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_';
+  if (!ok)
+    return fail(L, f[CH_NAME], "'name': '%.64s' is not a valid channel name "
+                               "(letters, digits, '-', '_')",
+                s);
+  snprintf(c->name, sizeof c->name, "%s", s);
+  static const char *const kinds[] = {"email", "slack", "teams", "pagerduty",
+                                      "sms", "alertmanager", "webhook"};
+  int k = 0;
+  if ((rc = get_enum(L, f[CH_TYPE], "type", kinds, DTO_ARRAY_LEN(kinds), &k)))
+    return rc;
+  c->kind = (enum notify_kind)k;
+  if (f[CH_URL]) {
+    if ((rc = get_str(L, f[CH_URL], "url", 2048, &s)))
+      return rc;
+    if (c->kind == NOTIFY_SLACK || c->kind == NOTIFY_TEAMS)
+      return fail(L, f[CH_URL], "'url': a %s webhook URL is a secret; name "
+                                "the variable holding it with 'url_env'",
+                  kinds[k]);
+    c->url = ch_keep(a, s);
+  }
+  if (f[CH_URL_ENV]) {
+    if ((rc = get_env_name(L, f[CH_URL_ENV], "url_env", &s)))
+      return rc;
+    if (f[CH_URL])
+      return fail(L, f[CH_URL_ENV], "'url_env': give 'url' or 'url_env', "
+                                    "not both");
+    c->url_env = ch_keep(a, s);
+  }
+  /* the one secret of each kind, under its own name */
+  static const int secret_key[] = {CH_PASSWORD_ENV, -1, -1, CH_ROUTING_ENV,
+                                   CH_TOKEN_ENV, -1, CH_SECRET_ENV};
+  for (int i = CH_SECRET_ENV; i <= CH_TOKEN_ENV; i++) {
+    if (!f[i])
+      continue;
+    if (i != secret_key[k])
+      return fail(L, f[i], "'%s': not a key of a %s channel", channel_keys[i],
+                  kinds[k]);
+    if ((rc = get_env_name(L, f[i], channel_keys[i], &s)))
+      return rc;
+    c->secret_env = ch_keep(a, s);
+  }
+  if (f[CH_USERNAME] && f[CH_SID])
+    return fail(L, f[CH_SID], "'account_sid': not with 'username'");
+  int uk = f[CH_USERNAME] ? CH_USERNAME : CH_SID;
+  if (f[uk]) {
+    if ((uk == CH_SID) != (c->kind == NOTIFY_SMS) ||
+        (uk == CH_USERNAME && c->kind != NOTIFY_EMAIL))
+      return fail(L, f[uk], "'%s': not a key of a %s channel",
+                  channel_keys[uk], kinds[k]);
+    if ((rc = get_str(L, f[uk], channel_keys[uk], 200, &s)))
+      return rc;
+    c->username = ch_keep(a, s);
+  }
+  if (f[CH_FROM]) {
+    if ((rc = get_str(L, f[CH_FROM], "from", 200, &s)))
+      return rc;
+    c->from = ch_keep(a, s);
+  }
+  if (f[CH_TO]) {
+    const ynode *t = f[CH_TO];
+    if (t->kind == Y_SCALAR) {
+      if ((rc = get_str(L, t, "to", 200, &s)))
+        return rc;
+      c->to[c->nto++] = ch_keep(a, s);
+    } else {
+      size_t n;
+      if ((rc = get_list(L, t, "to", false, &n)))
+        return rc;
+      if (n > NOTIFY_MAX_TO)
+        return fail(L, t, "'to': at most %d recipients", NOTIFY_MAX_TO);
+      for (size_t i = 0; i < n; i++) {
+        if ((rc = get_str(L, t->kids[i], "to", 200, &s)))
+          return rc;
+        c->to[c->nto++] = ch_keep(a, s);
+      }
+    }
+  }
+  if (f[CH_STARTTLS] && (rc = get_bool(L, f[CH_STARTTLS], "starttls",
+                                       &c->starttls)))
+    return rc;
+  if (f[CH_CA]) {
+    char *p = NULL;
+    if ((rc = get_path(L, f[CH_CA], "ca_file", &p)))
+      return rc;
+    c->ca_file = ch_keep(a, p);
+    free(p);
+  }
+  if ((f[CH_TIMEOUT] &&
+       (rc = get_duration(L, f[CH_TIMEOUT], "timeout", 300 * DTO_NS_PER_SEC,
+                          &c->timeout))) ||
+      (f[CH_RETRIES] &&
+       (rc = get_int(L, f[CH_RETRIES], "retries", 0, 20, &c->retries))) ||
+      (f[CH_BACKOFF] &&
+       (rc = get_duration(L, f[CH_BACKOFF], "backoff", 3600 * DTO_NS_PER_SEC,
+                          &c->backoff))) ||
+      (f[CH_MAXBACK] &&
+       (rc = get_duration(L, f[CH_MAXBACK], "max_backoff",
+                          3600 * DTO_NS_PER_SEC, &c->max_backoff))))
+    return rc;
+  if (c->timeout < 10 * 1000000LL)
+    return fail(L, f[CH_TIMEOUT], "'timeout': must be at least 10ms");
+  if (c->max_backoff < c->backoff)
+    return fail(L, f[CH_MAXBACK] ? f[CH_MAXBACK] : f[CH_BACKOFF],
+                "'max_backoff': must be at least 'backoff'");
+  if (!c->url && !c->url_env && c->kind != NOTIFY_PAGERDUTY &&
+      c->kind != NOTIFY_SMS)
+    return fail(L, e, "channel '%s': needs 'url' or 'url_env'", c->name);
+  if ((c->kind == NOTIFY_EMAIL || c->kind == NOTIFY_SMS) &&
+      (!c->from || !c->nto))
+    return fail(L, e, "channel '%s': a %s channel needs 'from' and 'to'",
+                c->name, kinds[k]);
+  if ((c->kind == NOTIFY_WEBHOOK || c->kind == NOTIFY_PAGERDUTY ||
+       c->kind == NOTIFY_SMS) &&
+      !c->secret_env)
+    return fail(L, e, "channel '%s': needs '%s'", c->name,
+                channel_keys[secret_key[k]]);
+  if (c->kind == NOTIFY_SMS && !c->username)
+    return fail(L, e, "channel '%s': needs 'account_sid'", c->name);
+  return 0;
+}
+
+enum { RU_NAME, RU_EXPR, RU_FOR, RU_SEV, RU_LABELS, RU_SUMMARY, RU__N };
+static const char *const rule_keys[RU__N] = {"name",     "expr",   "for",
+                                             "severity", "labels", "summary"};
+
+static int load_rule(loader *L, const ynode *e, alert_rule *r) {
+  const ynode *f[RU__N];
+  int rc;
+  if ((rc = want_map(L, e, "a rule", false)) ||
+      (rc = map_fields(L, e, "in a rule", rule_keys, RU__N, f)))
+    return rc;
+  memset(r, 0, sizeof *r);
+  r->sev = SEV_WARNING;
+  if (!f[RU_NAME] || !f[RU_EXPR])
+    return fail(L, e, "a rule needs 'name' and 'expr'");
+  const char *s;
+  if ((rc = get_str(L, f[RU_NAME], "name", ALERT_NAME_MAX - 1, &s)))
+    return rc;
+  bool ok = f[RU_NAME]->len > 0 && isalpha((unsigned char)s[0]);
+  for (size_t i = 0; ok && i < f[RU_NAME]->len; i++)
+    ok = isalnum((unsigned char)s[i]) || s[i] == '_';
+  if (!ok)
+    return fail(L, f[RU_NAME], "'name': '%.64s' is not a valid alert name "
+                               "(a letter, then letters, digits, '_')",
+                s);
+  snprintf(r->name, sizeof r->name, "%s", s);
+  char e2[CFG_ERR_MAX];
+  if ((rc = get_str(L, f[RU_EXPR], "expr", ALERT_EXPR_MAX - 1, &s)))
+    return rc;
+  if (alert_rule_expr(r, s, e2, sizeof e2))
+    return fail(L, f[RU_EXPR], "'expr': %s", e2);
+  if (f[RU_FOR] && (rc = get_duration(L, f[RU_FOR], "for",
+                                      24 * 3600 * DTO_NS_PER_SEC, &r->for_)))
+    return rc;
+  static const char *const sevs[] = {"info", "warning", "critical"};
+  int sv = SEV_WARNING;
+  if (f[RU_SEV] &&
+      (rc = get_enum(L, f[RU_SEV], "severity", sevs, DTO_ARRAY_LEN(sevs), &sv)))
+    return rc;
+  r->sev = (enum alert_sev)sv;
+  if (f[RU_LABELS]) {
+    const ynode *m = f[RU_LABELS];
+    if ((rc = want_map(L, m, "'labels'", false)))
+      return rc;
+    if (m->n / 2 > ALERT_LABELS_MAX)
+      return fail(L, m, "'labels': at most %d", ALERT_LABELS_MAX);
+    for (size_t i = 0; i < m->n; i += 2) {
+      const ynode *k = m->kids[i];
+      ok = k->kind == Y_SCALAR && k->len > 0 && k->len < ALERT_NAME_MAX &&
+           (isalpha((unsigned char)k->text[0]) || k->text[0] == '_') &&
+           strncmp(k->text, "__", 2) && strcmp(k->text, "alertname") &&
+           strcmp(k->text, "severity");
+      for (size_t j = 0; ok && j < k->len; j++)
+        ok = isalnum((unsigned char)k->text[j]) || k->text[j] == '_';
+      if (!ok)
+        return fail(L, k, "'labels': '%.64s' is not a label name of one's own",
+                    k->kind == Y_SCALAR ? k->text : "?");
+      if ((rc = get_str(L, m->kids[i + 1], k->text, 127, &s)))
+        return rc;
+      snprintf(r->lkeys[r->nl], sizeof r->lkeys[0], "%s", k->text);
+      snprintf(r->lvals[r->nl], sizeof r->lvals[0], "%s", s);
+      r->nl++;
+    }
+  }
+  if (f[RU_SUMMARY]) {
+    if ((rc = get_str(L, f[RU_SUMMARY], "summary", 255, &s)))
+      return rc;
+    snprintf(r->summary, sizeof r->summary, "%s", s);
+  }
+  return 0;
+}
+
+/* A list of channel names, each one configured. */
+static int get_channel_names(loader *L, const ynode *v, const char *key,
+                             char out[][NOTIFY_NAME_MAX], int *n) {
+  size_t cnt;
+  int rc;
+  if ((rc = get_list(L, v, key, true, &cnt)))
+    return rc;
+  if (cnt > ALERT_ROUTE_MAX)
+    return fail(L, v, "'%s': at most %d channels", key, ALERT_ROUTE_MAX);
+  const cfg_alerts *a = &L->cfg->alerts;
+  for (size_t i = 0; i < cnt; i++) {
+    const char *s;
+    if ((rc = get_str(L, v->kids[i], key, NOTIFY_NAME_MAX - 1, &s)))
+      return rc;
+    size_t j = 0;
+    while (j < a->nchannels && strcmp(a->channels[j].name, s))
+      j++;
+    if (j == a->nchannels)
+      return fail(L, v->kids[i], "'%s': no channel named '%.64s' in "
+                                 "'alerts.channels'",
+                  key, s);
+    snprintf(out[i], NOTIFY_NAME_MAX, "%s", s);
+  }
+  *n = (int)cnt;
+  return 0;
+}
+
+enum {
+  ALT_DEFAULTS, ALT_RULES, ALT_GROUP_BY, ALT_GROUP_WAIT, ALT_REPEAT, ALT_ESCALATE,
+  ALT_RESOLVE_AFTER, ALT_SEND_RESOLVED, ALT_ROUTES, ALT_MAINT, ALT_CHANNELS, ALT__N
+};
+static const char *const alerts_keys[ALT__N] = {
+    "default_rules", "rules",         "group_by",      "group_wait",
+    "repeat_interval", "escalate_after", "resolve_after", "send_resolved",
+    "routes",        "maintenance",   "channels"};
+
+static int load_alerts(loader *L, const ynode *v) {
+  cfg_alerts *a = &L->cfg->alerts;
+  const ynode *f[ALT__N];
+  int rc;
+  if (!v)
+    return 0;
+  a->present = true;
+  if ((rc = want_map(L, v, "'alerts'", true)) == 1)
+    return 0;
+  if (rc || (rc = map_fields(L, v, "in 'alerts'", alerts_keys, ALT__N, f)))
+    return rc;
+  alert_conf *c = &a->conf;
+  if (f[ALT_DEFAULTS] &&
+      (rc = get_bool(L, f[ALT_DEFAULTS], "default_rules", &a->default_rules)))
+    return rc;
+  size_t n = 0;
+  if (f[ALT_CHANNELS]) {
+    if ((rc = get_list(L, f[ALT_CHANNELS], "channels", true, &n)))
+      return rc;
+    if (n > 64)
+      return fail(L, f[ALT_CHANNELS], "'channels': at most 64");
+    a->channels = xcalloc(n ? n : 1, sizeof *a->channels);
+    for (size_t i = 0; i < n; i++) {
+      if ((rc = load_channel(L, f[ALT_CHANNELS]->kids[i], &a->channels[i])))
+        return rc;
+      for (size_t j = 0; j < i; j++)
+        if (!strcmp(a->channels[j].name, a->channels[i].name))
+          return fail(L, f[ALT_CHANNELS]->kids[i],
+                      "channel '%s': the name is used twice", a->channels[i].name);
+      a->nchannels = i + 1;
+    }
+  }
+  if (f[ALT_RULES]) {
+    if ((rc = get_list(L, f[ALT_RULES], "rules", true, &n)))
+      return rc;
+    if (n > 256)
+      return fail(L, f[ALT_RULES], "'rules': at most 256");
+    a->rules = xcalloc(n ? n : 1, sizeof *a->rules);
+    for (size_t i = 0; i < n; i++) {
+      if ((rc = load_rule(L, f[ALT_RULES]->kids[i], &a->rules[i])))
+        return rc;
+      for (size_t j = 0; j < i; j++)
+        if (!strcmp(a->rules[j].name, a->rules[i].name))
+          return fail(L, f[ALT_RULES]->kids[i],
+                      "rule '%s': the name is used twice", a->rules[i].name);
+      a->nrules = i + 1;
+    }
+  }
+  if (f[ALT_GROUP_BY]) {
+    if ((rc = get_list(L, f[ALT_GROUP_BY], "group_by", false, &n)))
+      return rc;
+    if (n > ALERT_GROUP_BY_MAX)
+      return fail(L, f[ALT_GROUP_BY], "'group_by': at most %d labels",
+                  ALERT_GROUP_BY_MAX);
+    for (size_t i = 0; i < n; i++) {
+      const char *s;
+      if ((rc = get_str(L, f[ALT_GROUP_BY]->kids[i], "group_by",
+                        ALERT_NAME_MAX - 1, &s)))
+        return rc;
+      snprintf(c->group_by[i], sizeof c->group_by[i], "%s", s);
+    }
+    c->ngroup_by = (int)n;
+  }
+  dto_time day = 24 * 3600 * DTO_NS_PER_SEC;
+  if ((f[ALT_GROUP_WAIT] && (rc = get_duration(L, f[ALT_GROUP_WAIT], "group_wait",
+                                              3600 * DTO_NS_PER_SEC,
+                                              &c->group_wait))) ||
+      (f[ALT_REPEAT] && (rc = get_duration(L, f[ALT_REPEAT], "repeat_interval",
+                                          7 * day, &c->repeat_interval))) ||
+      (f[ALT_ESCALATE] && (rc = get_duration(L, f[ALT_ESCALATE], "escalate_after",
+                                            day, &c->escalate_after))) ||
+      (f[ALT_RESOLVE_AFTER] &&
+       (rc = get_duration(L, f[ALT_RESOLVE_AFTER], "resolve_after", 7 * day,
+                          &c->resolve_after))) ||
+      (f[ALT_SEND_RESOLVED] && (rc = get_bool(L, f[ALT_SEND_RESOLVED],
+                                             "send_resolved", &c->send_resolved))))
+    return rc;
+  if (c->repeat_interval < DTO_NS_PER_MIN)
+    return fail(L, f[ALT_REPEAT], "'repeat_interval': must be at least 1m");
+  if (c->escalate_after < DTO_NS_PER_SEC)
+    return fail(L, f[ALT_ESCALATE], "'escalate_after': must be at least 1s");
+  if (c->resolve_after < DTO_NS_PER_SEC)
+    return fail(L, f[ALT_RESOLVE_AFTER], "'resolve_after': must be at least 1s");
+  if (f[ALT_ROUTES]) {
+    const ynode *r = f[ALT_ROUTES];
+    static const char *const sevs[] = {"info", "warning", "critical"};
+    const ynode *rs[SEV_COUNT];
+    if ((rc = want_map(L, r, "'routes'", false)) ||
+        (rc = map_fields(L, r, "in 'routes'", sevs, SEV_COUNT, rs)))
+      return rc;
+    for (int i = 0; i < SEV_COUNT; i++) {
+      if (!rs[i])
+        continue;
+      static const char *const route_keys[] = {"channels", "escalate"};
+      const ynode *rf[2];
+      if ((rc = want_map(L, rs[i], "a route", false)) ||
+          (rc = map_fields(L, rs[i], "in a route", route_keys, 2, rf)))
+        return rc;
+      alert_route *ro = &c->routes[i];
+      if ((rf[0] && (rc = get_channel_names(L, rf[0], "channels", ro->ch,
+                                            &ro->nch))) ||
+          (rf[1] && (rc = get_channel_names(L, rf[1], "escalate", ro->esc,
+                                            &ro->nesc))))
+        return rc;
+    }
+  } else {
+    /* every severity to every channel, when nothing says otherwise */
+    for (int i = 0; i < SEV_COUNT; i++) {
+      for (size_t j = 0; j < a->nchannels && j < ALERT_ROUTE_MAX; j++)
+        snprintf(c->routes[i].ch[j], NOTIFY_NAME_MAX, "%s", a->channels[j].name);
+      c->routes[i].nch = (int)(a->nchannels < ALERT_ROUTE_MAX ? a->nchannels : ALERT_ROUTE_MAX);
+    }
+  }
+  if (f[ALT_MAINT]) {
+    if ((rc = get_list(L, f[ALT_MAINT], "maintenance", true, &n)))
+      return rc;
+    if (n > ALERT_WINDOWS_MAX)
+      return fail(L, f[ALT_MAINT], "'maintenance': at most %d windows",
+                  ALERT_WINDOWS_MAX);
+    for (size_t i = 0; i < n; i++) {
+      const ynode *w = f[ALT_MAINT]->kids[i], *wf[2];
+      static const char *const wkeys[] = {"start", "duration"};
+      const char *s;
+      char e2[CFG_ERR_MAX];
+      if ((rc = want_map(L, w, "a maintenance window", false)) ||
+          (rc = map_fields(L, w, "in a maintenance window", wkeys, 2, wf)))
+        return rc;
+      if (!wf[0] || !wf[1])
+        return fail(L, w, "a maintenance window needs 'start' and 'duration'");
+      if ((rc = get_str(L, wf[0], "start", SCHED_TEXT_MAX, &s)))
+        return rc;
+      if (sched_parse(s, &c->windows[i].start, e2, sizeof e2))
+        return fail(L, wf[0], "'start': %s", e2);
+      if ((rc = get_duration(L, wf[1], "duration", 7 * day,
+                             &c->windows[i].length)))
+        return rc;
+      c->nwindows = (int)i + 1;
+    }
+  }
+  return 0;
+}
+
 enum {
   T_LOG,
   T_ACCOUNTS,
@@ -1821,12 +2343,15 @@ enum {
   T_RISK,
   T_ALPACA,
   T_API,
+  T_LOGS,
+  T_MONITOR,
+  T_ALERTS,
   T__N
 };
 static const char *const top_keys[T__N] = {
     "log_level", "accounts", "instruments", "data", "strategies",
     "fill",      "fees",     "backtest",    "run",        "risk",
-    "alpaca",    "api"};
+    "alpaca",    "api",      "log",         "monitoring", "alerts"};
 
 static int load_root(loader *L, const ynode *root) {
   const ynode *f[T__N];
@@ -1849,7 +2374,10 @@ static int load_root(loader *L, const ynode *root) {
       (rc = load_fill(L, f[T_FILL])) || (rc = load_fees(L, f[T_FEES])) ||
       (rc = load_backtest(L, f[T_BT])) || (rc = load_run(L, f[T_RUN])) ||
       (rc = load_risk(L, f[T_RISK])) || (rc = load_alpaca(L, f[T_ALPACA])) ||
-      (rc = load_api(L, f[T_API])))
+      (rc = load_api(L, f[T_API])) ||
+      (f[T_LOGS] && (rc = load_log(L, f[T_LOGS], f[T_LOG] != NULL))) ||
+      (rc = load_monitor(L, f[T_MONITOR])) ||
+      (rc = load_alerts(L, f[T_ALERTS])))
     return rc;
   return 0;
 }
@@ -1877,6 +2405,10 @@ void config_defaults(dto_config *cfg) {
   cfg->log_level = LOG_INFO;
   config_alpaca_defaults(&cfg->alpaca);
   config_api_defaults(&cfg->api);
+  cfg->monitor.interval = DTO_NS_PER_SEC;
+  cfg->monitor.stale_after = 120 * DTO_NS_PER_SEC;
+  cfg->alerts.default_rules = true;
+  alert_conf_defaults(&cfg->alerts.conf);
 }
 
 void config_release(dto_config *cfg) {
@@ -1909,6 +2441,15 @@ void config_release(dto_config *cfg) {
   free(cfg->api.listen);
   free(cfg->api.tls_cert);
   free(cfg->api.tls_key);
+  free(cfg->log.file);
+  free(cfg->monitor.disk_data);
+  free(cfg->monitor.disk_log);
+  free(cfg->monitor.disk_backup);
+  free(cfg->alerts.rules);
+  free(cfg->alerts.channels);
+  for (size_t i = 0; i < cfg->alerts.nchstr; i++)
+    free(cfg->alerts.chstr[i]);
+  free(cfg->alerts.chstr);
   config_defaults(cfg);
 }
 

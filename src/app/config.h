@@ -26,6 +26,8 @@
 #include "engine/strategy.h"
 #include "market/calendar.h"
 #include "market/instrument.h"
+#include "ops/alert.h"
+#include "ops/notify.h"
 
 #define CFG_ID_MAX 32              /* account and strategy ids, with NUL */
 #define CFG_FILE_MAX (1024 * 1024) /* bytes; larger files are refused */
@@ -191,7 +193,49 @@ typedef struct cfg_api {
    * description (type, account, symbols, allocation, parameters) as a JSON
    * object by strategy id, for GET /api/v1/strategies; not owned */
   const char *strategies_json;
+  /* filled by `dto run`: the monitor behind /metrics, /healthz, /readyz
+   * and the alert routes (NULL: those answer 404); not owned */
+  struct monitor *monitor;
+  bool metrics_token; /* monitoring.metrics_token */
 } cfg_api;
+
+/* Where the structured log goes (the `log:` section). */
+enum cfg_log_output { LOG_OUT_STDERR, LOG_OUT_FILE, LOG_OUT_JOURNAL };
+
+typedef struct cfg_log {
+  enum cfg_log_output output; /* stderr unless said (or --log FILE) */
+  char *file;                 /* owned; resolved; LOG_OUT_FILE */
+} cfg_log;
+
+/* The `monitoring:` section: metrics, health and the alert evaluator
+ * (src/app/monitor.c).  Metrics and health are routes of the HTTP API, so
+ * they exist when `api:` does; alerts are evaluated whenever `alerts:` is
+ * there. */
+typedef struct cfg_monitor {
+  bool present;
+  bool metrics_token;    /* GET /metrics needs an API token (read) */
+  dto_time interval;     /* alert evaluation: 1 s */
+  dto_time stale_after;  /* market data older than this while the market
+                            is open is stale: 120 s (alpaca.stale_after
+                            for live feeds) */
+  char *disk_data, *disk_log, *disk_backup; /* owned; watched for disk %;
+                                               NULL: the state folder */
+  char instance[NOTIFY_NAME_MAX]; /* in notifications; "": host name */
+} cfg_monitor;
+
+/* The `alerts:` section: rules, handling and channels. */
+typedef struct cfg_alerts {
+  bool present;
+  bool default_rules;   /* the built-in rules (true) */
+  alert_rule *rules;    /* owned: the file's own, nrules */
+  size_t nrules;
+  alert_conf conf;      /* handling; conf.rules unset (monitor.c joins the
+                           defaults and the file's rules) */
+  notify_channel *channels; /* owned; strings in chstr */
+  size_t nchannels;
+  char **chstr;         /* owned strings the channels point into */
+  size_t nchstr;
+} cfg_alerts;
 
 typedef struct dto_config {
   char *path; /* owned; the name given to config_load / config_load_mem */
@@ -211,6 +255,9 @@ typedef struct dto_config {
   cfg_risk risk;
   cfg_alpaca alpaca;
   cfg_api api;
+  cfg_log log;
+  cfg_monitor monitor;
+  cfg_alerts alerts;
 } dto_config;
 
 /* Load and validate the YAML file at path.  cfg need not be initialised.

@@ -364,7 +364,17 @@ struct ctl_server {
   ino_t ino;
   char path[SUN_PATH_MAX];
   ctl_client cl[CTL_CLIENTS_MAX];
+  pthread_mutex_t extra_mu; /* extra and extra_ctx */
+  ctl_extra_fn extra;
+  void *extra_ctx;
 };
+
+void ctl_set_extra(ctl_server *c, ctl_extra_fn fn, void *ctx) {
+  pthread_mutex_lock(&c->extra_mu);
+  c->extra = fn;
+  c->extra_ctx = ctx;
+  pthread_mutex_unlock(&c->extra_mu);
+}
 
 /* The result of a status request: the snapshot, or busy before the
  * first one.  svc_snap_json's appends fail silently at the buffer's cap,
@@ -396,6 +406,14 @@ static void serve_line(ctl_client *cl, const char *line, size_t n, dbuf *out) {
   svc_cmd cmd;
   svc_answer ans;
   char id[SVC_NAME_MAX];
+  ctl_server *srv = cl->srv;
+  pthread_mutex_lock(&srv->extra_mu);
+  ctl_extra_fn fn = srv->extra;
+  void *fctx = srv->extra_ctx;
+  bool done = fn && fn(fctx, line, n, cl->who, out);
+  pthread_mutex_unlock(&srv->extra_mu); /* held: ctl_set_extra(NULL) waits */
+  if (done)
+    return;
   if (ctl_parse(line, n, &cmd, &ans, id, sizeof id) != 0) {
     ctl_answer_json(id, &ans, out);
     return;
@@ -622,6 +640,7 @@ int ctl_start(const char *path, svc *s, ctl_server **out, char *err,
   }
 
   ctl_server *c = xcalloc(1, sizeof *c);
+  pthread_mutex_init(&c->extra_mu, NULL);
   c->s = s;
   c->euid = geteuid();
   atomic_init(&c->stopping, false);
@@ -690,6 +709,7 @@ void ctl_stop(ctl_server *c) {
   close(c->lfd);
   close(c->stop_r);
   close(c->stop_w);
+  pthread_mutex_destroy(&c->extra_mu);
   free(c);
 }
 

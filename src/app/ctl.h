@@ -51,6 +51,14 @@ typedef struct ctl_server ctl_server;
 int ctl_start(const char *path, svc *s, ctl_server **out, char *err,
               size_t cap);
 
+/* Requests the engine does not carry out (the monitor's alerts): fn gets
+ * each request line first, with the peer's "ctl uid=... pid=..." name,
+ * and returns true when it answered it into out (a whole answer line).
+ * Set once, any time after ctl_start; NULL removes it. */
+typedef bool (*ctl_extra_fn)(void *ctx, const char *line, size_t n,
+                             const char *who, dbuf *out);
+void ctl_set_extra(ctl_server *c, ctl_extra_fn fn, void *ctx);
+
 /* Stop serving: wake and join every thread, close every connection, and
  * remove the socket file if it is still the one ctl_start made.  A client
  * in the middle of a command is answered first, so this may wait up to

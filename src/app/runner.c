@@ -197,6 +197,8 @@ static void on_alert(void *ctx, const char *code, int scope, uint32_t index,
   runner *r = ctx;
   if (r->j)
     jhooks_alert(&r->jh, clock_now(&r->clock), code, scope, index, msg);
+  if (r->sink.alert)
+    r->sink.alert(r->sink.ctx, r, code, scope, index, msg);
 }
 
 /* Risk hook: every mode change (halts, reducing, the kill switch) goes to
@@ -220,6 +222,8 @@ static void on_risk_change(void *ctx, const risk_change *c) {
   }
   if (r->j)
     jhooks_risk_mode(&r->jh, clock_now(&r->clock), c);
+  if (c->legal && r->sink.risk_change)
+    r->sink.risk_change(r->sink.ctx, r, c);
 }
 
 /* From the journal's writer thread: only note it; the engine thread acts

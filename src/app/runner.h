@@ -45,6 +45,12 @@ typedef struct runner_sink {
   void (*order_done)(void *ctx, const struct runner *r, const order *o);
   void (*fill)(void *ctx, const struct runner *r, const order *o, fx qty,
                fx price, fx fee, dto_time t);
+  /* the engine's alerts and risk mode changes (legal ones), for the
+   * monitor; engine thread, must only queue */
+  void (*alert)(void *ctx, const struct runner *r, const char *code,
+                int scope, uint32_t index, const char *msg);
+  void (*risk_change)(void *ctx, const struct runner *r,
+                      const risk_change *c);
 } runner_sink;
 
 /* Build it; DTO_EINVAL when the limits are inconsistent. */

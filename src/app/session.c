@@ -22,6 +22,7 @@
 #include "app/inq.h"
 #include "app/jobs.h"
 #include "app/lifecycle.h"
+#include "app/monitor.h"
 #include "app/recovery.h"
 #include "app/source.h"
 #include "app/state.h"
@@ -101,6 +102,9 @@ struct run_session {
   bool *stale;          /* per instrument: said stale, not yet fresh */
   dto_time feed_since;  /* wall time the feed first streamed; 0: not yet */
   int64_t stale_check;  /* the next staleness look (mono) */
+  atomic_int n_stale;   /* instruments stale now (for the monitor) */
+  atomic_int_fast64_t beat; /* clock_mono_ns() of the loop's last turn */
+  monitor *mon;         /* metrics, health, alerts; NULL: none */
 };
 
 /* The live broker's reports and signals carry this src in the queue (the
@@ -238,6 +242,174 @@ static void sink_fill(void *ctx, const runner *r, const order *o, fx qty,
   dbuf_reset(&s->row);
   runner_fill_row(r, &s->row, o, qty, price, fee, t);
   out_write(s->fills_f, &s->row);
+}
+
+/* ---- the monitor's sources ---------------------------------------------- */
+
+/* The engine's alerts as the monitor's event alerts (engine thread; the
+ * monitor only queues).  Some are the end of another (a bracket protected
+ * again, a halt released); stale data is the MarketDataStale rule's. */
+static void sink_alert(void *ctx, const runner *r, const char *code, int scope,
+                       uint32_t index, const char *msg) {
+  run_session *s = ctx;
+  if (!s->mon)
+    return;
+  const char *kind = scope == 1 ? "account" : scope == 2 ? "strategy" : "";
+  const char *id = scope == 1   ? engine_account_id(r->e, index)
+                   : scope == 2 ? engine_strategy_id(r->e, index)
+                                : "";
+  static const struct {
+    const char *code, *clears;
+    enum alert_sev sev;
+  } map[] = {
+      {"bracket_protected", "bracket_unprotected", SEV_INFO},
+      {"instrument_released", "instrument_halted", SEV_INFO},
+      {"storage_recovered", NULL, SEV_INFO},
+      {"stale_data", NULL, SEV_INFO},
+      {"storage_fault", NULL, SEV_INFO}, /* StoreDown */
+      {"kill_switch", NULL, SEV_INFO},   /* KillSwitchEngaged */
+      {"fill_loop", NULL, SEV_INFO},     /* a halt: risk_halted */
+      {"consecutive_losses", NULL, SEV_INFO}, /* risk_reducing */
+      {"instrument_halted", "", SEV_WARNING},
+      {"broker_report_invalid", "", SEV_WARNING},
+  };
+  for (int why = 1; why < RISK_REASON_COUNT; why++)
+    if (!strcmp(code, risk_reason_name((enum risk_reason)why)))
+      return; /* a limit crossed: its mode change is the alert */
+  enum alert_sev sev = SEV_CRITICAL;
+  for (size_t i = 0; i < DTO_ARRAY_LEN(map); i++)
+    if (!strcmp(code, map[i].code)) {
+      if (!map[i].clears)
+        return; /* a notice, or another rule's */
+      if (map[i].clears[0]) {
+        monitor_event(s->mon, map[i].clears, SEV_INFO, kind, id, msg, true);
+        return;
+      }
+      sev = map[i].sev;
+    }
+  monitor_event(s->mon, code, sev, kind, id, msg, false);
+}
+
+/* A risk mode change of an account or a strategy: halted and reducing are
+ * alerts until the scope is active again (the kill switch is the
+ * KillSwitchEngaged rule's). */
+static void sink_risk_change(void *ctx, const runner *r, const risk_change *c) {
+  run_session *s = ctx;
+  if (!s->mon || c->scope == RISK_SCOPE_GLOBAL || c->from == c->to)
+    return;
+  const char *kind = c->scope == RISK_SCOPE_ACCOUNT ? "account" : "strategy";
+  const char *id = c->scope == RISK_SCOPE_ACCOUNT
+                       ? engine_account_id(r->e, c->index)
+                       : engine_strategy_id(r->e, c->index);
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s %s: %s -> %s (%s)", kind, id,
+           risk_mode_name(c->from), risk_mode_name(c->to),
+           risk_cause_name(c->cause));
+  if (c->from != MODE_ACTIVE)
+    monitor_event(s->mon,
+                  c->from == MODE_HALTED ? "risk_halted" : "risk_reducing",
+                  SEV_INFO, kind, id, msg, true);
+  if (c->to == MODE_HALTED)
+    monitor_event(s->mon, "risk_halted", SEV_CRITICAL, kind, id, msg, false);
+  else if (c->to == MODE_REDUCING)
+    monitor_event(s->mon, "risk_reducing", SEV_WARNING, kind, id, msg, false);
+  /* the cause is in the summary (msg); the labels name the scope only, so
+   * that the end of the mode clears it whatever the cause was */
+}
+
+static bool mon_stale(void *ctx) {
+  run_session *s = ctx;
+  return atomic_load(&s->n_stale) > 0;
+}
+
+static int64_t mon_beat(void *ctx) {
+  run_session *s = ctx;
+  return atomic_load_explicit(&s->beat, memory_order_relaxed);
+}
+
+static bool mon_broker_up(void *ctx, char *why, size_t cap) {
+  run_session *s = ctx;
+  if (!s->live) {
+    snprintf(why, cap, "paper exchange");
+    return true;
+  }
+  alpaca_trade_stats ts;
+  alpaca_trader_stats(s->tr, &ts);
+  alpaca_md_stats ms;
+  memset(&ms, 0, sizeof ms);
+  if (s->src)
+    alpaca_md_get_stats(s->src, &ms);
+  bool md = ms.state == ALPACA_MD_STREAMING;
+  snprintf(why, cap, "alpaca trade updates %s, market data %s",
+           ts.stream_up ? "connected" : "disconnected",
+           alpaca_md_state_name(ms.state));
+  return ts.stream_up && md;
+}
+
+static void mon_broker(void *ctx, mset *m) {
+  run_session *s = ctx;
+  mset_family(m, "dto_broker_connected", MT_GAUGE,
+              "1 while the broker's stream is connected.");
+  if (!s->live) {
+    mset_add(m, 1, "broker", "paper", "stream", "orders", NULL);
+    return;
+  }
+  alpaca_trade_stats ts;
+  alpaca_trader_stats(s->tr, &ts);
+  alpaca_md_stats ms;
+  memset(&ms, 0, sizeof ms);
+  if (s->src)
+    alpaca_md_get_stats(s->src, &ms);
+  mset_add(m, ts.stream_up ? 1 : 0, "broker", "alpaca", "stream", "trade",
+           NULL);
+  mset_add(m, ms.state == ALPACA_MD_STREAMING ? 1 : 0, "broker", "alpaca",
+           "stream", "data", NULL);
+  mset_family(m, "dto_broker_requests_total", MT_COUNTER,
+              "Requests the broker adapter carried out.");
+  mset_add(m, (double)ts.requests, "broker", "alpaca", NULL);
+  mset_family(m, "dto_broker_errors_total", MT_COUNTER,
+              "Broker errors (requests and streams).");
+  mset_add(m, (double)ts.errors, "broker", "alpaca", "stream", "trade", NULL);
+  mset_add(m, (double)ms.disconnects, "broker", "alpaca", "stream", "data",
+           NULL);
+  mset_family(m, "dto_broker_reconnects_total", MT_COUNTER,
+              "Stream reconnects.");
+  mset_add(m, (double)ts.reconnects, "broker", "alpaca", "stream", "trade",
+           NULL);
+  mset_add(m, (double)ms.reconnects, "broker", "alpaca", "stream", "data",
+           NULL);
+  mset_family(m, "dto_broker_rejected_total", MT_COUNTER,
+              "Orders the broker rejected.");
+  mset_add(m, (double)ts.rejected, "broker", "alpaca", NULL);
+  mset_family(m, "dto_broker_request_duration_seconds", MT_HISTOGRAM,
+              "Broker REST request time.");
+  mhist_snap hs;
+  alpaca_trader_latency(s->tr, &hs);
+  const char *k[] = {"broker"}, *v[] = {"alpaca"};
+  mset_hist(m, &hs, 1, k, v);
+}
+
+/* Start the monitor (with the API or alerts): before the API, which
+ * serves its routes. */
+static int start_monitor(run_session *s, char *err, size_t cap) {
+  if (!s->cfg.api.present && !s->cfg.alerts.present && !s->cfg.monitor.present)
+    return 0;
+  monitor_src ms;
+  memset(&ms, 0, sizeof ms);
+  ms.sv = &s->sv;
+  ms.j = s->r.j;
+  ms.store_url = s->cfg.run.store;
+  ms.broker = mon_broker;
+  ms.broker_up = mon_broker_up;
+  ms.stale = mon_stale;
+  ms.heartbeat = mon_beat;
+  ms.ctx = s;
+  ms.state_dir = s->sdir;
+  ms.feed = s->live ? "alpaca" : cfg_feed_name(s->cfg.run.feed);
+  if (!(s->mon = monitor_new(&s->cfg, &ms, err, cap)))
+    return DTO_ECONFIG;
+  monitor_set_log(s->mon, s->logf, (enum log_level)s->cfg.log_level);
+  return monitor_start(s->mon, err, cap);
 }
 
 /* Open the streamed reports (temporary files until close). */
@@ -650,6 +822,11 @@ static int start_service(run_session *s, char *err, size_t cap) {
       log_end(&l);
     }
   }
+  atomic_store(&s->beat, clock_mono_ns());
+  if ((rc = start_monitor(s, err, cap)))
+    return rc;
+  if (s->ctl && s->mon)
+    ctl_set_extra(s->ctl, monitor_ctl, s->mon);
   if (s->cfg.api.present) {
     /* the HTTP API: a failure to listen stops the start (an operator who
      * asked for it must not find it silently missing) */
@@ -658,6 +835,8 @@ static int start_service(run_session *s, char *err, size_t cap) {
     strategies_json(&s->cfg, &sj);
     cfg_api ac = s->cfg.api;
     ac.strategies_json = sj.ptr;
+    ac.monitor = s->mon;
+    ac.metrics_token = s->cfg.monitor.metrics_token;
     rc = api_start(&ac, s->cfg.run.store, &s->sv, &s->api, err, cap);
     dbuf_release(&sj);
     if (rc)
@@ -743,6 +922,8 @@ static void stop_service(run_session *s) {
   s->ctl = NULL;
   api_stop(s->api);
   s->api = NULL;
+  monitor_free(s->mon); /* after the API, which reads it */
+  s->mon = NULL;
   if (s->q)
     refuse_queued(s);
 }
@@ -1000,6 +1181,8 @@ int session_open(const session_opts *o, run_session **out, char *err,
   s->r.sink.ctx = s;
   s->r.sink.order_done = sink_order;
   s->r.sink.fill = sink_fill;
+  s->r.sink.alert = sink_alert;
+  s->r.sink.risk_change = sink_risk_change;
   if (s->live) { /* orders still queued for the adapter are on their way */
     s->r.unsent = bridge_unsent;
     s->r.unsent_ctx = s->br;
@@ -2018,6 +2201,7 @@ static void watch_staleness(run_session *s, int64_t now) {
     if (st == s->stale[y])
       continue;
     s->stale[y] = st;
+    atomic_fetch_add(&s->n_stale, st ? 1 : -1);
     const char *sym = s->cfg.instruments.v[y].symbol;
     dto_time rx = 0;
     alpaca_md_last(s->src, (sym_id)y, &rx, NULL);
@@ -2195,6 +2379,7 @@ enum session_stop session_play(run_session *s) {
   inq_event ev[SESSION_BATCH];
   for (;;) {
     lifecycle_watchdog(&s->lc); /* the loop turns */
+    atomic_store_explicit(&s->beat, clock_mono_ns(), memory_order_relaxed);
     check_overflow(s);
     if (s->live)
       live_tick(s);

@@ -30,6 +30,7 @@
 #include "core/buf.h"
 #include "core/fx.h"
 #include "core/prelude.h"
+#include "engine/order.h"
 #include "engine/risk.h"
 #include "market/event.h"
 
@@ -122,6 +123,8 @@ void svc_answer_set(svc_answer *a, enum svc_status st, const char *field,
 typedef struct svc_snap_account {
   char id[SVC_NAME_MAX];
   fx cash, equity, day_pnl, realized, fees;
+  fx exposure;    /* gross: sum of |qty x last| of its positions */
+  int day_trades; /* in the last 5 trading days (pattern day trading) */
   const char *mode; /* risk_mode_name: static */
   risk_account_limits lim; /* its account limits */
   risk_order_limits olim;  /* its own order limits (olim.set: which) */
@@ -173,6 +176,8 @@ typedef struct svc_snap {
   uint64_t events, bars, trades, quotes, reports, commands;
   uint64_t orders, fills, refusals, working;
   uint64_t conflated, queue_depth, queue_timeouts;
+  uint64_t order_states[OS_COUNT]; /* transitions into each order state */
+  uint64_t refusal_by[RISK_REASON_COUNT]; /* risk refusals by reason */
   size_t naccounts, npositions, norders, nstrategies, ninstruments;
   svc_snap_account *accounts;
   svc_snap_position *positions;

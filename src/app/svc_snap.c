@@ -55,8 +55,12 @@ svc_snap *svc_snap_build(const svc_snap_in *in) {
   s->orders = oms_count(om);
   s->fills = engine_fill_count(e);
   s->working = engine_working_orders(e);
-  for (int why = 1; why < RISK_REASON_COUNT; why++)
-    s->refusals += risk_refusals(rk, (enum risk_reason)why);
+  for (int why = 1; why < RISK_REASON_COUNT; why++) {
+    s->refusal_by[why] = risk_refusals(rk, (enum risk_reason)why);
+    s->refusals += s->refusal_by[why];
+  }
+  for (int st = 0; st < OS_COUNT; st++)
+    s->order_states[st] = oms_entered(om, (enum order_state)st);
   if (in->q) {
     inq_stats qs;
     inq_get_stats(in->q, &qs);
@@ -75,6 +79,11 @@ svc_snap *svc_snap_build(const svc_snap_in *in) {
     x->realized = portfolio_account_realized(p, ai);
     x->fees = portfolio_account_fees(p, ai);
     x->mode = risk_mode_name(risk_mode_of(rk, RISK_SCOPE_ACCOUNT, ai));
+    if (nsym && ins->v[0].cal) {
+      int64_t day = calendar_local_day(ins->v[0].cal, s->now);
+      x->day_trades = portfolio_day_trades_since(
+          p, ai, calendar_trading_days_back(ins->v[0].cal, day, 5));
+    }
     const risk_config *rc = &r->rcfg.rc;
     if (rc->accounts)
       x->lim = rc->accounts[a];
@@ -97,8 +106,12 @@ svc_snap *svc_snap_build(const svc_snap_in *in) {
       x->realized = ps->realized;
       x->last = portfolio_last(p, (sym_id)y);
       fx v;
-      if (x->last && fx_mul(ps->qty, x->last, &v) == 0)
+      if (x->last && fx_mul(ps->qty, x->last, &v) == 0) {
         x->unrealized = v - ps->cost;
+        fx g = v < 0 ? -v : v, sum;
+        if (fx_add(s->accounts[a].exposure, g, &sum) == 0)
+          s->accounts[a].exposure = sum;
+      }
     }
   for (size_t i = 0; i < nopen; i++) {
     const order *o = oms_cget(om, open[i]);

@@ -55,6 +55,10 @@ static const char usage_text[] =
     "ready\n"
     "  reload                  re-read the configuration's risk limits\n"
     "  stop                    drain and stop, as SIGTERM\n"
+    "  alerts                  the alerts held: pending, firing, resolved\n"
+    "                          in the last hour (with their ids)\n"
+    "  ack ID                  acknowledge a firing alert (and its group):\n"
+    "                          no more repeats nor escalation\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration of the running dto: its socket is\n"
@@ -346,6 +350,31 @@ static void print_status(const json_t *r) {
   printf("\n");
 }
 
+static void print_alerts(const json_t *v) {
+  static const char *const h[] = {"ID",      "ALERT",  "STATE", "SEVERITY",
+                                  "STARTED", "ACKED",  "SUMMARY"};
+  static const bool rt[] = {true, false, false, false, false, false, false};
+  table t;
+  t_cols(&t, 7, h, rt);
+  size_t i;
+  json_t *o;
+  json_array_foreach(v, i, o) {
+    char id[24];
+    snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT,
+             json_integer_value(json_object_get(o, "id")));
+    const char *acked = jstr(o, "acked_by");
+    const char *c[] = {id,
+                       jstr(o, "name"),
+                       jstr(o, "state"),
+                       jstr(o, "severity"),
+                       *jstr(o, "started") ? jstr(o, "started") : "-",
+                       *acked ? acked : "-",
+                       jstr(o, "summary")};
+    t_row(&t, c);
+  }
+  t_print(&t, "alerts");
+}
+
 /* ---- the command ----------------------------------------------------------
  */
 
@@ -433,6 +462,28 @@ static int parse_args(int argc, char **argv, ctl_opts *o) {
  * Returns 0, or 2 after a usage error. */
 static int build_request(const ctl_opts *o, json_t **out) {
   const char *name = o->pos[0];
+  if (same_name(name, "alerts") || same_name(name, "ack")) {
+    /* the monitor's, not the engine's */
+    bool ack = same_name(name, "ack");
+    if (o->npos - 1 != (ack ? 1 : 0))
+      return cli_usage_error("ctl", ack ? "ack takes 1 argument (an alert id)"
+                                        : "alerts takes no argument");
+    if (o->account || o->strategy || o->symbol)
+      return cli_usage_error("ctl", "%s takes no filter", name);
+    json_t *req = json_object();
+    char id[32];
+    snprintf(id, sizeof id, "ctl-%ld", (long)getpid());
+    bool good = put_str(req, "cmd", ack ? "alert_ack" : "alerts") &&
+                put_str(req, "id", id) &&
+                (!ack || put_str(req, "alert", o->pos[1])) &&
+                (!o->reason || put_str(req, "reason", o->reason));
+    if (!good) {
+      json_decref(req);
+      return cli_usage_error("ctl", "not valid UTF-8 text");
+    }
+    *out = req;
+    return 0;
+  }
   const struct ctl_verb *vb = NULL;
   for (size_t i = 0; i < DTO_ARRAY_LEN(verbs) && !vb; i++)
     if (same_name(name, verbs[i].name))
@@ -578,6 +629,8 @@ int cmd_ctl(int argc, char **argv) {
     json_t *res = json_object_get(a, "result");
     if (json_object_get(res, "state")) {
       print_status(res);
+    } else if (json_is_array(json_object_get(res, "alerts"))) {
+      print_alerts(json_object_get(res, "alerts"));
     } else {
       fputs("ok: ", stdout);
       put_clean(stdout, jstr(res, "message"));

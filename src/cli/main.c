@@ -19,6 +19,7 @@ static const struct command {
     {"user", cmd_user, "manage the HTTP API's users"},
     {"token", cmd_token, "manage API tokens"},
     {"audit", cmd_audit, "verify the audit log's hash chain"},
+    {"alert", cmd_alert, "test alert channels"},
     {"version", cmd_version, "print version information"},
 };
 

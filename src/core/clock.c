@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/clock.h"
 
+#include <stdio.h>
 #include <time.h>
 
 static dto_time real_now(void *ctx) {
@@ -33,4 +34,22 @@ int64_t clock_mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec;
+}
+
+dto_time clock_real_shifted(const char *shift_file) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  dto_time t = (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec;
+  if (shift_file) {
+    FILE *f = fopen(shift_file, "r");
+    long long s = 0;
+    if (f) {
+      if (fscanf(f, "%lld", &s) != 1)
+        s = 0;
+      fclose(f);
+    }
+    if (s > 0 && s < 100LL * 365 * 86400)
+      t += (dto_time)s * DTO_NS_PER_SEC;
+  }
+  return t;
 }

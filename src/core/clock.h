@@ -34,4 +34,10 @@ void sim_clock_set(sim_clock *sim, dto_time t);
 /* Monotonic nanoseconds for measuring durations (not wall time). */
 int64_t clock_mono_ns(void);
 
+/* The real time, moved forward by the whole number of seconds written in
+ * the file named shift_file (tests of timeouts and alert durations: the
+ * HTTP API and the monitor read DTO_API_CLOCK_FILE); NULL, a missing or
+ * unreadable file, or a number out of 1..100 years: no shift. */
+dto_time clock_real_shifted(const char *shift_file);
+
 #endif

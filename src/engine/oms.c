@@ -28,6 +28,7 @@ struct oms {
   oms_observer obs;
   void *ctx;
   uint64_t illegal;
+  uint64_t entered[OS_COUNT]; /* transitions into each state (metrics) */
 };
 
 oms *oms_new(oms_observer obs, void *ctx) {
@@ -110,6 +111,7 @@ order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
   memcpy(o->cloid, cloid, n);
   memset(o->cloid + n, 0, sizeof o->cloid - n);
   o->state = OS_NEW;
+  m->entered[OS_NEW]++;
   o->created = o->updated = t;
   if (m->obs)
     m->obs(m->ctx, o, OS_NEW, OS_NEW, true);
@@ -128,6 +130,9 @@ const order *oms_cget(const oms *m, order_id id) {
 }
 size_t oms_count(const oms *m) { return m->nids; }
 uint64_t oms_illegal_count(const oms *m) { return m->illegal; }
+uint64_t oms_entered(const oms *m, enum order_state st) {
+  return (unsigned)st < OS_COUNT ? m->entered[st] : 0;
+}
 
 const order_id *oms_open_ids(const oms *m, size_t *n) {
   *n = m->nopen;
@@ -139,7 +144,9 @@ int oms_transition(oms *m, order *o, enum order_state to, dto_time t) {
   int rc = order_transition(o, to, t);
   if (rc)
     m->illegal++;
-  else if (order_is_terminal(to))
+  else
+    m->entered[to]++;
+  if (!rc && order_is_terminal(to))
     retire(m, o);
   if (m->obs)
     m->obs(m->ctx, o, from, to, rc == 0);
@@ -214,6 +221,7 @@ int oms_fill(oms *m, order *o, fx qty, fx value, fx fee, dto_time t) {
     return 0;
   }
   o->state = to;
+  m->entered[to]++;
   if (order_is_terminal(to))
     retire(m, o);
   if (m->obs)

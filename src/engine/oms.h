@@ -39,6 +39,9 @@ order *oms_get(oms *m, order_id id);
 const order *oms_cget(const oms *m, order_id id);
 /* Number of orders created so far (ids 0 .. count-1). */
 size_t oms_count(const oms *m);
+/* Transitions into state st since the table was made (orders created count
+ * as entering OS_NEW; a restore does not count): for metrics. */
+uint64_t oms_entered(const oms *m, enum order_state st);
 /* Ids of the orders not yet terminal, ascending; the array is the OMS's own
  * and changes with the next create or transition. */
 const order_id *oms_open_ids(const oms *m, size_t *n);

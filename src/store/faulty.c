@@ -273,6 +273,20 @@ static int fa_audit_read(void *ctx, int64_t after_seq, int64_t limit,
   FORWARD(audit_read, after_seq, limit, fn, arg, e);
 }
 
+static int fa_alert_put(void *ctx, store_alert_rec *r, store_err *e) {
+  FORWARD(alert_put, r, e);
+}
+
+static int fa_alert_read(void *ctx, int64_t after_seq, int64_t limit,
+                         store_alert_fn fn, void *arg, store_err *e) {
+  FORWARD(alert_read, after_seq, limit, fn, arg, e);
+}
+
+static int fa_alert_recent(void *ctx, int64_t limit, const char *name,
+                           store_alert_fn fn, void *arg, store_err *e) {
+  FORWARD(alert_recent, limit, name, fn, arg, e);
+}
+
 /* A health probe, not a write: forwarded without counting or failing, so
  * fault walks over a journal's writes do not depend on how often it looks
  * (a store that is gone is tested on a real file, test_store.c). */
@@ -332,6 +346,9 @@ static const store_ops faulty_ops = {
     .token_list = fa_token_list,
     .audit_append = fa_audit_append,
     .audit_read = fa_audit_read,
+    .alert_put = fa_alert_put,
+    .alert_read = fa_alert_read,
+    .alert_recent = fa_alert_recent,
 };
 
 store *store_faulty_new(store *inner, int fail_at, int err) {

@@ -109,6 +109,7 @@ struct journal {
   journal_state_fn hook;
   void *hook_ctx;
   journal_stats st;
+  int64_t lat_min[2], lat_max[2]; /* longest batch per minute (mono) */
   /* stepped mode: pend's items up to and including its last snapshot, and
    * that snapshot's ticket (0: none yet) */
   size_t pend_steps;
@@ -573,6 +574,33 @@ static int write_chunk(journal *j, size_t from, size_t to, size_t nev,
   return rc;
 }
 
+const int64_t JOURNAL_LAT_BOUNDS[JOURNAL_LAT_N] = {
+    500000LL,    1000000LL,    2500000LL,   5000000LL,  10000000LL,
+    25000000LL,  50000000LL,   100000000LL, 250000000LL, 500000000LL,
+    1000000000LL, 2500000000LL, 5000000000LL, 10000000000LL};
+
+/* A batch written in ns (the writer thread; takes j->mu). */
+static void note_latency(journal *j, int64_t ns) {
+  int b = 0;
+  while (b < JOURNAL_LAT_N && ns > JOURNAL_LAT_BOUNDS[b])
+    b++;
+  int64_t minute = clock_mono_ns() / DTO_NS_PER_MIN;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  pthread_mutex_lock(&j->mu);
+  j->st.lat_counts[b]++;
+  j->st.lat_sum_ns += ns;
+  j->st.last_commit = (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec;
+  int k = (int)(minute & 1);
+  if (j->lat_min[k] != minute) {
+    j->lat_min[k] = minute;
+    j->lat_max[k] = 0;
+  }
+  if (ns > j->lat_max[k])
+    j->lat_max[k] = ns;
+  pthread_mutex_unlock(&j->mu);
+}
+
 /* After a failed commit: did it land anyway (a connection lost after the
  * server committed)?  Compares the events after base with the chunk's. */
 typedef struct landed_ctx {
@@ -731,8 +759,12 @@ static void *writer_main(void *arg) {
       store_errmsg(j->s, msg, sizeof msg); /* this thread's last failure */
     else if (j->gone)
       rc = j->gone;
-    else if (!landed)
+    else if (!landed) {
+      int64_t t0 = clock_mono_ns();
       rc = write_chunk(j, from, to, nev, &last, &at_commit, msg, sizeof msg);
+      if (rc == 0)
+        note_latency(j, clock_mono_ns() - t0);
+    }
     /* A store file deleted or replaced under us takes commits into an
      * unlinked inode: check after each one, and never acknowledge it. */
     if (rc == 0) {
@@ -926,6 +958,11 @@ const char *journal_errmsg(journal *j, char *buf, size_t cap) {
 void journal_stats_get(journal *j, journal_stats *out) {
   pthread_mutex_lock(&j->mu);
   *out = j->st;
+  int64_t minute = clock_mono_ns() / DTO_NS_PER_MIN;
+  out->lat_max_ns_recent = 0;
+  for (int k = 0; k < 2; k++)
+    if (j->lat_min[k] >= minute - 1 && j->lat_max[k] > out->lat_max_ns_recent)
+      out->lat_max_ns_recent = j->lat_max[k];
   out->durable = j->durable;
   out->queued = j->queued;
   out->queued_bytes = j->queued_bytes;

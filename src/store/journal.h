@@ -172,6 +172,11 @@ int journal_error(journal *j);
  * NUL-terminated when cap > 0) and return buf; "" while healthy. */
 const char *journal_errmsg(journal *j, char *buf, size_t cap);
 
+/* Upper bounds of the commit latency buckets, in ns (the same as the
+ * metrics' latency buckets: 0.5 ms to 10 s). */
+#define JOURNAL_LAT_N 14
+extern const int64_t JOURNAL_LAT_BOUNDS[JOURNAL_LAT_N];
+
 typedef struct journal_stats {
   uint64_t put;     /* last ticket issued */
   uint64_t durable; /* journal_durable() */
@@ -181,6 +186,14 @@ typedef struct journal_stats {
   uint64_t failures;  /* batches that failed (each retry counts) */
   uint64_t refused;   /* puts refused because the queue was full */
   uint64_t max_batch; /* the largest committed batch, in items */
+  /* how long each batch took to write and commit (the store's query
+   * latency as trading sees it): counts by upper bound
+   * JOURNAL_LAT_BOUNDS (the last: above every bound), their sum, and the
+   * longest batch of the current and the previous minute */
+  uint64_t lat_counts[JOURNAL_LAT_N + 1];
+  int64_t lat_sum_ns;
+  int64_t lat_max_ns_recent;
+  dto_time last_commit; /* real time of the last commit; 0: none yet */
 } journal_stats;
 
 void journal_stats_get(journal *j, journal_stats *out);

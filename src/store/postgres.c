@@ -10,6 +10,8 @@
  *
  * The audit log's appenders lock its table for the length of their own
  * transaction, so its seqs have no gaps and its hash chain never forks.
+ * The alert history's writers lock its table the same way (for the length
+ * of the caller's transaction when there is one) and draw max(seq) + 1.
  *
  * Only static text goes through PQexec (the migration scripts, BEGIN/
  * COMMIT/ROLLBACK, the locks); everything that carries a value is a
@@ -33,6 +35,8 @@
 /* Audit appenders, one at a time (readers do not wait: EXCLUSIVE mode
  * still lets SELECT run). */
 #define LOCK_AUDIT "LOCK TABLE audit_log IN EXCLUSIVE MODE"
+/* Alert history writers, one at a time (readers pass too). */
+#define LOCK_ALERTS "LOCK TABLE alert_history IN EXCLUSIVE MODE"
 /* Rows per round trip when reading the journal, and appends per pipeline
  * sync (small enough that neither side's socket buffer fills while the
  * other is still writing). */
@@ -84,6 +88,10 @@ enum stmt_id {
   P_AUDIT_LAST,
   P_AUDIT_INSERT,
   P_AUDIT_READ,
+  P_ALERT_PUT,
+  P_ALERT_READ,
+  P_ALERT_RECENT,
+  P_ALERT_RECENT_NAME,
   P_COUNT0,
   P__COUNT = P_COUNT0 + STORE_T_COUNT
 };
@@ -106,6 +114,10 @@ enum stmt_id {
 #define AUDIT_COLS                                                             \
   "seq, time, actor, address, action, target, outcome, detail, prev_hash, "    \
   "hash"
+/* ... and those of alert_row(). */
+#define ALERT_COLS                                                             \
+  "seq, time, event, alert_id, name, severity, fingerprint, channel, who, "    \
+  "detail"
 
 static const struct {
   const char *name;
@@ -275,6 +287,21 @@ static const struct {
     [P_AUDIT_READ] = {"dto_audit_read", 2,
                       "SELECT " AUDIT_COLS " FROM audit_log WHERE seq > $1 "
                       "ORDER BY seq LIMIT $2"},
+    /* Run with LOCK_ALERTS held (pg_alert_put): max + 1 is then this
+     * writer's alone. */
+    [P_ALERT_PUT] = {"dto_alert_put", 9,
+                     "INSERT INTO alert_history (" ALERT_COLS ") VALUES ("
+                     "(SELECT coalesce(max(seq), 0) + 1 FROM alert_history), "
+                     "$1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq"},
+    [P_ALERT_READ] = {"dto_alert_read", 2,
+                      "SELECT " ALERT_COLS " FROM alert_history WHERE seq > "
+                      "$1 ORDER BY seq LIMIT $2"},
+    [P_ALERT_RECENT] = {"dto_alert_recent", 1,
+                        "SELECT " ALERT_COLS " FROM alert_history ORDER BY "
+                        "seq DESC LIMIT $1"},
+    [P_ALERT_RECENT_NAME] = {"dto_alert_recent_name", 2,
+                             "SELECT " ALERT_COLS " FROM alert_history WHERE "
+                             "name = $2 ORDER BY seq DESC LIMIT $1"},
     [P_COUNT0 + STORE_T_EVENTS] = {"dto_count_events", 0,
                                    "SELECT count(*) FROM events"},
     [P_COUNT0 + STORE_T_ORDERS] = {"dto_count_orders", 0,
@@ -303,6 +330,9 @@ static const struct {
                                       "SELECT count(*) FROM audit_log"},
     [P_COUNT0 + STORE_T_API_TOKENS] = {"dto_count_api_tokens", 0,
                                        "SELECT count(*) FROM api_tokens"},
+    [P_COUNT0 + STORE_T_ALERT_HISTORY] = {"dto_count_alerts", 0,
+                                          "SELECT count(*) FROM "
+                                          "alert_history"},
 };
 
 /* One pooled connection. */
@@ -1878,6 +1908,131 @@ static int pg_audit_read(void *ctx, int64_t after_seq, int64_t limit,
   return rc;
 }
 
+/* ---- the alert history -------------------------------------------------- */
+
+/* Read row r of an ALERT_COLS result into *a; false as user_row(). */
+static bool alert_row(const PGresult *res, int r, store_alert_rec *a) {
+  bool bad = false;
+  a->seq = col_i64(res, r, 0, &bad);
+  a->time = col_i64(res, r, 1, &bad);
+  col_text(res, r, 2, a->event, sizeof a->event);
+  a->alert_id = col_i64(res, r, 3, &bad);
+  col_text(res, r, 4, a->name, sizeof a->name);
+  col_text(res, r, 5, a->severity, sizeof a->severity);
+  col_text(res, r, 6, a->fingerprint, sizeof a->fingerprint);
+  col_text(res, r, 7, a->channel, sizeof a->channel);
+  col_text(res, r, 8, a->who, sizeof a->who);
+  col_text(res, r, 9, a->detail, sizeof a->detail);
+  return !bad;
+}
+
+/* The exclusive lock is taken before the INSERT reads max(seq), and held
+ * until commit: a second writer, from any process, waits and then draws
+ * the next seq, so seqs have no gaps and increase in commit order (an
+ * identity column would skip the seqs of rolled-back inserts and could
+ * commit a smaller seq after a larger one).  Inside the caller's
+ * transaction the lock is held until that ends. */
+static int pg_alert_put(void *ctx, store_alert_rec *r, store_err *e) {
+  pg *p = ctx;
+  pgc *k;
+  int rc = enter(p, &k, e);
+  if (rc)
+    return rc;
+  bool own = !k->in_txn;
+  if (own && (rc = simple(k, "BEGIN", "alert put: begin", e)))
+    goto out;
+  if ((rc = simple(k, LOCK_ALERTS, "alert put: lock", e)))
+    goto fail;
+  numbuf t, id;
+  const char *vals[9] = {num(t, r->time), r->event,    num(id, r->alert_id),
+                         r->name,         r->severity, r->fingerprint,
+                         r->channel,      r->who,      r->detail};
+  PGresult *res = run(k, P_ALERT_PUT, vals, NULL, NULL, 0, "alert put", &rc, e);
+  if (!res)
+    goto fail;
+  bool bad = PQntuples(res) != 1;
+  int64_t seq = bad ? 0 : col_i64(res, 0, 0, &bad);
+  PQclear(res);
+  if (bad) {
+    rc = bad_row("alert put", e);
+    goto fail;
+  }
+  if (own && (rc = simple(k, "COMMIT", "alert put: commit", e)))
+    goto fail;
+  r->seq = seq;
+  goto out;
+fail:
+  if (k->in_txn)
+    k->txn_failed = true;
+  else if (PQstatus(k->c) == CONNECTION_OK &&
+           PQtransactionStatus(k->c) != PQTRANS_IDLE)
+    simple(k, "ROLLBACK", "alert put: rollback", NULL);
+out:
+  release(p, k);
+  return rc;
+}
+
+/* In keyset batches by seq, as pg_read_events(). */
+static int pg_alert_read(void *ctx, int64_t after_seq, int64_t limit,
+                         store_alert_fn fn, void *arg, store_err *e) {
+  pg *p = ctx;
+  pgc *k;
+  int rc = enter(p, &k, e);
+  if (rc)
+    return rc;
+  int64_t left = limit;
+  while (left > 0 && !rc) {
+    numbuf b, l;
+    int64_t want = left < READ_BATCH ? left : READ_BATCH;
+    const char *vals[2] = {num(b, after_seq), num(l, want)};
+    PGresult *res =
+        run(k, P_ALERT_READ, vals, NULL, NULL, 0, "read alert history", &rc, e);
+    if (!res)
+      break;
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && !rc; i++) {
+      store_alert_rec a;
+      memset(&a, 0, sizeof a);
+      if (!alert_row(res, i, &a)) {
+        rc = bad_row("read alert history", e);
+        break;
+      }
+      after_seq = a.seq;
+      rc = fn(arg, &a);
+    }
+    PQclear(res);
+    left -= rows;
+    if (rows < want)
+      break;
+  }
+  release(p, k);
+  return rc;
+}
+
+typedef struct alert_cb {
+  store_alert_fn fn;
+  void *arg;
+} alert_cb;
+
+static int alert_cb_row(void *arg, const PGresult *res, int r, store_err *e) {
+  alert_cb *cb = arg;
+  store_alert_rec a;
+  memset(&a, 0, sizeof a);
+  if (!alert_row(res, r, &a))
+    return bad_row("recent alerts", e);
+  return cb->fn(cb->arg, &a);
+}
+
+/* One statement in single-row mode: memory does not grow with limit. */
+static int pg_alert_recent(void *ctx, int64_t limit, const char *name,
+                           store_alert_fn fn, void *arg, store_err *e) {
+  alert_cb cb = {fn, arg};
+  numbuf l;
+  const char *vals[2] = {num(l, limit), name};
+  return each_row(ctx, name ? P_ALERT_RECENT_NAME : P_ALERT_RECENT, vals,
+                  "recent alerts", alert_cb_row, &cb, e);
+}
+
 static const store_ops pg_ops = {
     .name = "postgres",
     .close = pg_close,
@@ -1926,6 +2081,9 @@ static const store_ops pg_ops = {
     .token_list = pg_token_list,
     .audit_append = pg_audit_append,
     .audit_read = pg_audit_read,
+    .alert_put = pg_alert_put,
+    .alert_read = pg_alert_read,
+    .alert_recent = pg_alert_recent,
 };
 
 int store__pg_open(const char *url, const char *shown, const store_options *opt,

@@ -65,6 +65,10 @@ enum stmt_id {
   S_AUDIT_LAST,
   S_AUDIT_INSERT,
   S_AUDIT_READ,
+  S_ALERT_PUT,
+  S_ALERT_READ,
+  S_ALERT_RECENT,
+  S_ALERT_RECENT_NAME,
   S_COUNT0, /* one per table, in enum store_table order */
   S__COUNT = S_COUNT0 + STORE_T_COUNT
 };
@@ -87,6 +91,10 @@ enum stmt_id {
 #define AUDIT_COLS                                                             \
   "seq, time, actor, address, action, target, outcome, detail, prev_hash, "    \
   "hash"
+/* ... and those of alert_row(). */
+#define ALERT_COLS                                                             \
+  "seq, time, event, alert_id, name, severity, fingerprint, channel, who, "    \
+  "detail"
 
 static const char *const sql_text[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -204,6 +212,18 @@ static const char *const sql_text[S__COUNT] = {
                        "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [S_AUDIT_READ] = "SELECT " AUDIT_COLS " FROM audit_log WHERE seq > ?1 "
                      "ORDER BY seq LIMIT ?2",
+    /* seq = max + 1 in the INSERT itself: a statement that writes takes
+     * the database's write lock before it reads, so no other connection
+     * can draw the same seq (see sq_alert_put). */
+    [S_ALERT_PUT] = "INSERT INTO alert_history (" ALERT_COLS ") VALUES ("
+                    "(SELECT coalesce(max(seq), 0) + 1 FROM alert_history), "
+                    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_ALERT_READ] = "SELECT " ALERT_COLS " FROM alert_history WHERE seq > "
+                     "?1 ORDER BY seq LIMIT ?2",
+    [S_ALERT_RECENT] = "SELECT " ALERT_COLS " FROM alert_history ORDER BY "
+                       "seq DESC LIMIT ?1",
+    [S_ALERT_RECENT_NAME] = "SELECT " ALERT_COLS " FROM alert_history WHERE "
+                            "name = ?2 ORDER BY seq DESC LIMIT ?1",
     [S_COUNT0 + STORE_T_EVENTS] = "SELECT count(*) FROM events",
     [S_COUNT0 + STORE_T_ORDERS] = "SELECT count(*) FROM orders",
     [S_COUNT0 + STORE_T_FILLS] = "SELECT count(*) FROM fills",
@@ -217,6 +237,7 @@ static const char *const sql_text[S__COUNT] = {
     [S_COUNT0 + STORE_T_SESSIONS] = "SELECT count(*) FROM sessions",
     [S_COUNT0 + STORE_T_AUDIT_LOG] = "SELECT count(*) FROM audit_log",
     [S_COUNT0 + STORE_T_API_TOKENS] = "SELECT count(*) FROM api_tokens",
+    [S_COUNT0 + STORE_T_ALERT_HISTORY] = "SELECT count(*) FROM alert_history",
 };
 
 typedef struct sq {
@@ -1471,6 +1492,99 @@ static int sq_audit_read(void *ctx, int64_t after_seq, int64_t limit,
   return 0;
 }
 
+/* ---- the alert history ------------------------------------------------- */
+
+static void alert_row(sqlite3_stmt *st, store_alert_rec *r) {
+  r->seq = sqlite3_column_int64(st, 0);
+  r->time = sqlite3_column_int64(st, 1);
+  col_text(st, 2, r->event, sizeof r->event);
+  r->alert_id = sqlite3_column_int64(st, 3);
+  col_text(st, 4, r->name, sizeof r->name);
+  col_text(st, 5, r->severity, sizeof r->severity);
+  col_text(st, 6, r->fingerprint, sizeof r->fingerprint);
+  col_text(st, 7, r->channel, sizeof r->channel);
+  col_text(st, 8, r->who, sizeof r->who);
+  col_text(st, 9, r->detail, sizeof r->detail);
+}
+
+/* One INSERT draws seq = max(seq) + 1 and writes the row.  Outside a
+ * transaction it is a transaction of its own, and SQLite takes the write
+ * lock (one writer per database, across connections and processes; others
+ * wait up to the busy timeout) before the statement reads anything; inside
+ * the caller's BEGIN IMMEDIATE the lock is held already.  So no two
+ * handles get the same seq, and a rolled-back put leaves no gap. */
+static int sq_alert_put(void *ctx, store_alert_rec *r, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_ALERT_PUT, &st, e);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(st, 1, r->time);
+  bind_text(st, 2, r->event);
+  sqlite3_bind_int64(st, 3, r->alert_id);
+  bind_text(st, 4, r->name);
+  bind_text(st, 5, r->severity);
+  bind_text(st, 6, r->fingerprint);
+  bind_text(st, 7, r->channel);
+  bind_text(st, 8, r->who);
+  bind_text(st, 9, r->detail);
+  rc = run_write(q, st, "alert put", NULL, e);
+  if (!rc)
+    r->seq = sqlite3_last_insert_rowid(q->db); /* seq is the rowid */
+  return rc;
+}
+
+/* Step a bound ALERT_COLS query, calling fn for each row. */
+static int alert_rows(sq *q, sqlite3_stmt *st, store_alert_fn fn, void *arg,
+                      const char *what, store_err *e) {
+  int rc = 0, src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    store_alert_rec r;
+    memset(&r, 0, sizeof r);
+    alert_row(st, &r);
+    if ((rc = fn(arg, &r)))
+      break;
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rc)
+    return rc;
+  if (src != SQLITE_DONE)
+    return sq_fail(q, src, what, e);
+  return 0;
+}
+
+static int sq_alert_read(void *ctx, int64_t after_seq, int64_t limit,
+                         store_alert_fn fn, void *arg, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, S_ALERT_READ, &st, e);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(st, 1, after_seq);
+  sqlite3_bind_int64(st, 2, limit);
+  return alert_rows(q, st, fn, arg, "read alert history", e);
+}
+
+static int sq_alert_recent(void *ctx, int64_t limit, const char *name,
+                           store_alert_fn fn, void *arg, store_err *e) {
+  sq *q = ctx;
+  sqlite3_stmt *st = NULL;
+  int rc = guard(q, e);
+  if (!rc)
+    rc = prep(q, name ? S_ALERT_RECENT_NAME : S_ALERT_RECENT, &st, e);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(st, 1, limit);
+  if (name)
+    bind_text(st, 2, name);
+  return alert_rows(q, st, fn, arg, "recent alerts", e);
+}
+
 /* ---- identity ------------------------------------------------------------
  * The path must still name the file SQLite opened.  Comparing the path's
  * device and inode now with those recorded at open is enough: SQLite keeps
@@ -1552,6 +1666,9 @@ static const store_ops sqlite_ops = {
     .token_list = sq_token_list,
     .audit_append = sq_audit_append,
     .audit_read = sq_audit_read,
+    .alert_put = sq_alert_put,
+    .alert_read = sq_alert_read,
+    .alert_recent = sq_alert_recent,
 };
 
 /* Record what sq_check_identity() compares with, right after the open. */

@@ -96,6 +96,7 @@ const char *store_table_name(enum store_table t) {
       [STORE_T_SESSIONS] = "sessions",
       [STORE_T_AUDIT_LOG] = "audit_log",
       [STORE_T_API_TOKENS] = "api_tokens",
+      [STORE_T_ALERT_HISTORY] = "alert_history",
   };
   if ((int)t < 0 || t >= STORE_T_COUNT)
     return NULL;
@@ -384,6 +385,35 @@ static int check_audit(const store_audit *a, bool hashes, store_err *e) {
   if (!a->prev_hash[0])
     return 0; /* the first record of a chain may have no predecessor */
   return CHECK_SHA(a, prev_hash, e);
+}
+
+/* An alert record for store_alert_put(): event required, every field
+ * within its array, detail "" or a JSON object (only its first byte is
+ * looked at: the store keeps JSON text, it does not parse it). */
+static int check_alert(const store_alert_rec *r, store_err *e) {
+  int rc;
+  if (!r)
+    return store__fail(e, DTO_EINVAL, "alert: NULL");
+  if ((rc = CHECK_ARR(r, event, true, e)) ||
+      (rc = CHECK_ARR(r, name, false, e)) ||
+      (rc = CHECK_ARR(r, severity, false, e)) ||
+      (rc = CHECK_ARR(r, fingerprint, false, e)) ||
+      (rc = CHECK_ARR(r, channel, false, e)) ||
+      (rc = CHECK_ARR(r, who, false, e)) ||
+      (rc = CHECK_ARR(r, detail, false, e)))
+    return rc;
+  if (r->detail[0] && r->detail[0] != '{')
+    return store__fail(e, DTO_EINVAL,
+                       "r.detail: must be a JSON object (start with '{') "
+                       "or empty");
+  return 0;
+}
+
+static int check_limit(const char *what, int64_t limit, store_err *e) {
+  if (limit <= 0)
+    return store__fail(e, DTO_EINVAL, "%s: limit %lld must be positive", what,
+                       (long long)limit);
+  return 0;
 }
 
 /* ---- error slots ----------------------------------------------------- */
@@ -1361,5 +1391,54 @@ int store_audit_read(store *s, int64_t after_seq, int64_t limit,
   if (rc == 0)
     rc = s->ops->audit_read(s->ctx, after_seq < 0 ? 0 : after_seq,
                             limit < 0 ? 0 : limit, fn, arg, &e);
+  return done(s, rc, &e);
+}
+
+/* ---- the alert history ----------------------------------------------------
+ */
+
+int store_alert_put(store *s, store_alert_rec *r) {
+  store_err e = {{0}};
+  int rc = check_alert(r, &e);
+  if (rc == 0)
+    rc = HAS_OP(s, alert_put, &e);
+  if (rc == 0) {
+    /* A copy, so "" is stored as "{}" without changing the caller's r. */
+    store_alert_rec c = *r;
+    if (!c.detail[0])
+      store__copy(c.detail, sizeof c.detail, "{}", 2);
+    c.seq = 0;
+    rc = s->ops->alert_put(s->ctx, &c, &e);
+    if (rc == 0)
+      r->seq = c.seq;
+  }
+  return done(s, rc, &e);
+}
+
+int store_alert_read(store *s, int64_t after_seq, int64_t limit,
+                     store_alert_fn fn, void *arg) {
+  store_err e = {{0}};
+  int rc = fn ? check_limit("alert_read", limit, &e)
+              : store__fail(&e, DTO_EINVAL, "alert_read: no callback");
+  if (rc == 0)
+    rc = HAS_OP(s, alert_read, &e);
+  if (rc == 0)
+    rc = s->ops->alert_read(s->ctx, after_seq < 0 ? 0 : after_seq, limit, fn,
+                            arg, &e);
+  return done(s, rc, &e);
+}
+
+int store_alert_recent(store *s, int64_t limit, const char *name,
+                       store_alert_fn fn, void *arg) {
+  store_err e = {{0}};
+  int rc = fn ? check_limit("alert_recent", limit, &e)
+              : store__fail(&e, DTO_EINVAL, "alert_recent: no callback");
+  if (rc == 0)
+    rc = check_str("alert_recent: name", name, STORE_ALERT_NAME_MAX, false, &e);
+  if (rc == 0)
+    rc = HAS_OP(s, alert_recent, &e);
+  if (rc == 0)
+    rc = s->ops->alert_recent(s->ctx, limit, name && *name ? name : NULL, fn,
+                              arg, &e);
   return done(s, rc, &e);
 }

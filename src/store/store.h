@@ -1,5 +1,6 @@
 /* store.h - dto's durable storage: the journal, orders, fills, positions,
- * and the HTTP API's users, sessions, tokens and audit log.
+ * the HTTP API's users, sessions, tokens and audit log, and the alert
+ * history.
  *
  * A store is a const table of function pointers plus a context (SQLite's
  * VFS): `store_ops`.  Two back-ends ship: SQLite (embedded, the default) and
@@ -234,6 +235,37 @@ typedef int (*store_audit_fn)(void *arg, const store_audit *a);
 typedef int (*store_audit_chain_fn)(void *arg, const store_audit *prev,
                                     store_audit *a);
 
+/* ---- rows of the alert history ------------------------------------------ */
+
+#define STORE_ALERT_EVENT_MAX 16
+#define STORE_ALERT_NAME_MAX 64
+
+/* One record of the alert history (ops/alert.h's records and the
+ * notifier's outcomes): event is "firing", "resolved", "acked",
+ * "notified", "escalated", "silenced", "delivered" or "dead_letter";
+ * detail is JSON (labels, summary, value; for deliveries the channel's
+ * outcome: attempts, error, and for a dead letter the payload).  The store
+ * does not check event against that list (the caller's business); it
+ * requires event not empty and detail "" (stored as "{}") or starting with
+ * '{'.  The other text fields may be empty.  Text is NUL-terminated within
+ * its array, valid UTF-8 without NUL. */
+typedef struct store_alert_rec {
+  int64_t seq; /* assigned by store_alert_put: 1, 2, ... without gaps */
+  dto_time time;
+  char event[STORE_ALERT_EVENT_MAX + 1];
+  int64_t alert_id;
+  char name[STORE_ALERT_NAME_MAX + 1];
+  char severity[16 + 1];
+  char fingerprint[24 + 1];
+  char channel[STORE_ALERT_NAME_MAX + 1];
+  char who[STORE_USER_MAX + 1];
+  char detail[STORE_DETAIL_MAX + 1];
+} store_alert_rec;
+
+/* Called once per record by store_alert_read() / store_alert_recent(), in
+ * the order they promise; as store_user_fn. */
+typedef int (*store_alert_fn)(void *arg, const store_alert_rec *r);
+
 /* Tables, for store_count(). */
 enum store_table {
   STORE_T_EVENTS,
@@ -249,6 +281,7 @@ enum store_table {
   STORE_T_SESSIONS,
   STORE_T_AUDIT_LOG,
   STORE_T_API_TOKENS,
+  STORE_T_ALERT_HISTORY,
   STORE_T_COUNT
 };
 /* The SQL name of t ("events"); NULL for a value out of range. */
@@ -366,6 +399,15 @@ typedef struct store_ops {
                       void *arg, store_err *e);
   int (*audit_read)(void *ctx, int64_t after_seq, int64_t limit,
                     store_audit_fn fn, void *arg, store_err *e);
+  /* The alert history, as the store_alert_*() calls.  alert_put gets r
+   * checked, with detail never "" (the wrapper makes it "{}"), and sets
+   * r->seq on success only.  limit is > 0; alert_recent's name is NULL for
+   * every name, else not empty. */
+  int (*alert_put)(void *ctx, store_alert_rec *r, store_err *e);
+  int (*alert_read)(void *ctx, int64_t after_seq, int64_t limit,
+                    store_alert_fn fn, void *arg, store_err *e);
+  int (*alert_recent)(void *ctx, int64_t limit, const char *name,
+                      store_alert_fn fn, void *arg, store_err *e);
 } store_ops;
 
 typedef struct store store;
@@ -467,9 +509,9 @@ const store_migration *store_migrations(store *s);
 int store_schema_version(store *s, int *version);
 
 /* 0 when the schema is at the latest known version.  Otherwise DTO_ESTATE
- * and err says "database schema is at version 1, this dto needs 3: run 'dto
+ * and err says "database schema is at version 1, this dto needs 4: run 'dto
  * migrate up'" or "database schema version 7 is newer than this dto knows
- * (3)"; other failures as store_schema_version(). */
+ * (4)"; other failures as store_schema_version(). */
 int store_check_version(store *s, char *err, size_t cap);
 
 /* Called after each applied migration. */
@@ -660,6 +702,39 @@ int store_audit_append(store *s, store_audit *a, store_audit_chain_fn chain,
  * of them (limit <= 0: all).  Returns as store_read_events(). */
 int store_audit_read(store *s, int64_t after_seq, int64_t limit,
                      store_audit_fn fn, void *arg);
+
+/* ---- the alert history ----------------------------------------------------
+ *
+ * Records are only added.  seq is max(seq) + 1, drawn while the writer
+ * holds the table's write lock (SQLite: the database's, which a writing
+ * statement takes before it reads; PostgreSQL: LOCK TABLE ... IN EXCLUSIVE
+ * MODE, which readers pass), so two handles or processes appending at once
+ * never get the same seq, committed seqs are 1, 2, ... without gaps, and
+ * they increase in commit order (a reader of "seq > N" misses nothing).
+ * Not the database's autoincrement/identity: an identity column skips the
+ * seqs of rolled-back inserts and can commit a smaller seq after a larger
+ * one.  Inside store_begin() the put joins the caller's transaction and,
+ * on PostgreSQL, the lock is held until it ends: keep such transactions
+ * short. */
+
+/* Append r; r->seq is set on success (nothing else of r changes; a detail
+ * of "" is stored as "{}").  DTO_EINVAL for an empty event, a detail that
+ * is neither "" nor starts with '{', or text that is not UTF-8;
+ * DTO_ETOOBIG for text too long for its field (no NUL within its array).
+ * Nothing is written on failure.  Outside a transaction commits on its
+ * own. */
+int store_alert_put(store *s, store_alert_rec *r);
+/* Call fn for the records with seq > after_seq (a negative after_seq counts
+ * as 0), in seq order, at most limit (> 0, else DTO_EINVAL) of them.
+ * Returns 0, fn's non-zero return (which stops the read), or an error. */
+int store_alert_read(store *s, int64_t after_seq, int64_t limit,
+                     store_alert_fn fn, void *arg);
+/* Call fn for the newest limit (> 0) records, newest (highest seq) first,
+ * only those whose name is name (bytewise) unless name is NULL or "".
+ * Returns as store_alert_read(); DTO_ETOOBIG for a name longer than
+ * STORE_ALERT_NAME_MAX. */
+int store_alert_recent(store *s, int64_t limit, const char *name,
+                       store_alert_fn fn, void *arg);
 
 /* Rows in table t (an error when the schema does not have it yet). */
 int store_count(store *s, enum store_table t, int64_t *n);

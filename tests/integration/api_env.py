@@ -133,9 +133,13 @@ def wait_for(pred, timeout, step=0.1, what="condition"):
 class Dto:
     """One `dto run` with the HTTP API, in its own folder."""
 
-    def __init__(self, dto_bin, tmp, api="", speed=60, days=2):
+    def __init__(self, dto_bin, tmp, api="", speed=60, days=2, extra="",
+                 env=None, store=None):
         self.bin, self.tmp = str(dto_bin), Path(tmp)
         self.api_conf, self.speed, self.days = api, speed, days
+        self.extra = extra  # more top-level sections (monitoring, alerts)
+        self.env = env or {}
+        self.store = store  # a postgresql:// URL, or None: SQLite
         self.cfg = self.tmp / "c.yaml"
         self.db = self.tmp / "dto.db"
         self.clock_file = self.tmp / "clock"
@@ -166,14 +170,19 @@ class Dto:
         assert r.returncode == 0, r.stderr
         api = "".join(f"  {line}\n" for line in self.api_conf.splitlines()
                       if line.strip())
-        self.cfg.write_text(CONFIG.format(speed=self.speed, data=data,
-                                          api=api))
-        r = self.cli("migrate", "up", "--store", f"sqlite:{self.db}")
+        text = CONFIG.format(speed=self.speed, data=data, api=api)
+        if self.store:
+            text = text.replace("store: sqlite:dto.db",
+                                f"store: {self.store}")
+        self.cfg.write_text(text + self.extra)
+        r = self.cli("migrate", "up", "--store",
+                     self.store or f"sqlite:{self.db}")
         assert r.returncode == 0, r.stderr
         self.clock_file.write_text("0\n")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env["DTO_API_CLOCK_FILE"] = str(self.clock_file)
+        env.update(self.env)
         self.out = open(self.tmp / "run.out", "w")
         self.err = open(self.tmp / "run.err", "w")
         self.proc = subprocess.Popen(
@@ -336,7 +345,8 @@ class Dto:
         are.  session: its cookie, and its CSRF token on POST, PATCH and
         DELETE (csrf=False: none; a string: that one).  source: the local
         address to connect from (127.0.0.x: a client of its own)."""
-        if not path.startswith("/api/"):
+        if not path.startswith("/api/") and path.split("?")[0] not in (
+                "/metrics", "/healthz", "/readyz"):
             path = V1 + path
         h = {}
         if body is not None:

@@ -79,6 +79,53 @@ def test_to_up_status(run, tmp_path):
     con.close()
 
 
+def test_v3_database_in_use_goes_to_v4(run, tmp_path):
+    """A database at version 3 (the HTTP API's tables in use) is taken to
+    version 4, the alert history, keeping its rows."""
+    assert LATEST >= 4 and NAMES[3] == "0004_alert_history"
+    db = tmp_path / "dto.db"
+    r = run("migrate", "--to", "3", "--store", f"sqlite:{db}")
+    assert r.returncode == 0, r.stderr
+    assert versions(db) == [1, 2, 3]
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO users (name, role, password_hash, totp_secret, "
+                "totp_pending, totp_last_step, failures, locked_until, "
+                "disabled, password_changed, created, updated) VALUES "
+                "('alice', 'admin', 'x', '', '', 0, 0, 0, 0, 1, 1, 1)")
+    con.execute("INSERT INTO audit_log VALUES (1, 5, 'alice', '', "
+                "'auth.login', '', 'ok', '{}', '', 'h')")
+    con.commit()
+    assert not con.execute("SELECT name FROM sqlite_master WHERE "
+                           "name = 'alert_history'").fetchall()
+    con.close()
+
+    r = run("migrate", "status", "--store", f"sqlite:{db}")
+    assert r.returncode == 0, r.stderr
+    assert "schema version: 3\n" in r.stdout
+    assert "pending: 0004_alert_history\n" in r.stdout
+
+    r = run("migrate", "up", "--store", f"sqlite:{db}")
+    assert r.returncode == 0, r.stderr
+    assert [ln for ln in r.stdout.splitlines() if ln.startswith("applied")] == \
+        [f"applied {n}" for n in NAMES[3:]]
+    assert versions(db) == list(range(1, LATEST + 1))
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT name FROM users").fetchall() == [("alice",)]
+        assert con.execute("SELECT seq, action FROM audit_log").fetchall() == \
+            [(1, "auth.login")]
+        cols = [c[1] for c in con.execute("PRAGMA table_info(alert_history)")]
+        assert cols == ["seq", "time", "event", "alert_id", "name", "severity",
+                        "fingerprint", "channel", "who", "detail"]
+        assert con.execute("SELECT count(*) FROM alert_history").fetchone() \
+            == (0,)
+        idx = {i[1] for i in con.execute("PRAGMA index_list(alert_history)")}
+        assert "alert_history_time" in idx
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
+
+
 def test_no_downgrade_and_no_unknown_version(run, tmp_path):
     db = tmp_path / "dto.db"
     assert run("migrate", "up", "--store", db).returncode == 0

@@ -335,9 +335,12 @@ static void test_migrate_from_each_version(void **state) {
       assert_int_equal(store_append(s, ev, 2, NULL), 0);
       store_order o = ORDER("main-sma-20250106-1");
       assert_int_equal(store_upsert_order(s, &o), 0);
-      /* The API's tokens come with version 3. */
+      /* The API's tokens come with version 3, the alert history with 4. */
       int64_t n;
-      assert_int_not_equal(store_count(s, STORE_T_API_TOKENS, &n), 0);
+      if (from < 3)
+        assert_int_not_equal(store_count(s, STORE_T_API_TOKENS, &n), 0);
+      if (from < 4)
+        assert_int_not_equal(store_count(s, STORE_T_ALERT_HISTORY, &n), 0);
     }
     a.n = 0;
     assert_int_equal(store_migrate_to(s, -1, on_migrated, &a), 0);
@@ -349,6 +352,7 @@ static void test_migrate_from_each_version(void **state) {
     assert_int_equal(count_of(s, STORE_T_ORDERS), from >= 1 ? 1 : 0);
     assert_int_equal(count_of(s, STORE_T_USERS), 0);
     assert_int_equal(count_of(s, STORE_T_API_TOKENS), 0);
+    assert_int_equal(count_of(s, STORE_T_ALERT_HISTORY), 0);
     store_close(s);
   }
 }
@@ -2016,6 +2020,485 @@ static void test_migrate_api_auth(void **state) {
   store_close(s);
 }
 
+/* ---- the alert history -----------------------------------------------------
+ */
+
+/* What the store must give back, written out by hand. */
+typedef struct alert_want {
+  int64_t seq;
+  dto_time time;
+  const char *event;
+  int64_t alert_id;
+  const char *name, *severity, *fingerprint, *channel, *who;
+  const char *detail; /* as stored */
+} alert_want;
+
+#define FP1 "9f86d081884c7d659a2feaa0"
+#define FP2 "60303ae22b998861bce3b28f"
+
+static const alert_want ALERTS[] = {
+    {1, 1700000000000000001, "firing", 7, "engine_down", "critical", FP1, "",
+     "",
+     "{\"labels\":{\"host\":\"a\"},\"summary\":\"engine down\",\"value\":3}"},
+    {2, 1700000000000000002, "notified", 7, "engine_down", "critical", FP1,
+     "slack", "", "{}"},
+    {3, 1700000000000000003, "acked", 7, "engine_down", "critical", FP1, "",
+     "alice", "{}"},
+    {4, 1700000000000000004, "firing", 8, "disk_full", "warning", FP2, "", "",
+     "{\"summary\":\"caf\xc3\xa9 disk\"}"},
+    /* an older time after a newer one: order is by seq, not by time */
+    {5, 1600000000000000000, "dead_letter", INT64_MAX, "disk_full", "warning",
+     FP2, "email", "",
+     "{\"attempts\":5,\"error\":\"timeout\",\"payload\":{\"a\":1}}"},
+    {6, 1700000000000000006, "resolved", 7, "engine_down", "critical", FP1, "",
+     "", "{\"value\":0}"},
+};
+
+/* The record to put for w (detail "" where w says "{}": stored as "{}"). */
+static store_alert_rec alert_of(const alert_want *w) {
+  store_alert_rec r;
+  memset(&r, 0, sizeof r);
+  r.seq = -7; /* the store sets it */
+  r.time = w->time;
+  snprintf(r.event, sizeof r.event, "%s", w->event);
+  r.alert_id = w->alert_id;
+  snprintf(r.name, sizeof r.name, "%s", w->name);
+  snprintf(r.severity, sizeof r.severity, "%s", w->severity);
+  snprintf(r.fingerprint, sizeof r.fingerprint, "%s", w->fingerprint);
+  snprintf(r.channel, sizeof r.channel, "%s", w->channel);
+  snprintf(r.who, sizeof r.who, "%s", w->who);
+  snprintf(r.detail, sizeof r.detail, "%s",
+           strcmp(w->detail, "{}") ? w->detail : "");
+  return r;
+}
+
+static void assert_alert_is(const store_alert_rec *r, const alert_want *w) {
+  assert_int_equal(r->seq, w->seq);
+  assert_int_equal(r->time, w->time);
+  assert_string_equal(r->event, w->event);
+  assert_int_equal(r->alert_id, w->alert_id);
+  assert_string_equal(r->name, w->name);
+  assert_string_equal(r->severity, w->severity);
+  assert_string_equal(r->fingerprint, w->fingerprint);
+  assert_string_equal(r->channel, w->channel);
+  assert_string_equal(r->who, w->who);
+  assert_string_equal(r->detail, w->detail);
+}
+
+/* Field by field (not memcmp: the struct has padding). */
+static void assert_alert_equal(const store_alert_rec *a,
+                               const store_alert_rec *b) {
+  assert_int_equal(a->seq, b->seq);
+  assert_int_equal(a->time, b->time);
+  assert_string_equal(a->event, b->event);
+  assert_int_equal(a->alert_id, b->alert_id);
+  assert_string_equal(a->name, b->name);
+  assert_string_equal(a->severity, b->severity);
+  assert_string_equal(a->fingerprint, b->fingerprint);
+  assert_string_equal(a->channel, b->channel);
+  assert_string_equal(a->who, b->who);
+  assert_string_equal(a->detail, b->detail);
+}
+
+typedef struct alerts {
+  int n, cap;
+  int stop_at;
+  store_alert_rec *r;
+} alerts;
+
+static int collect_alert(void *arg, const store_alert_rec *r) {
+  alerts *l = arg;
+  assert_true(l->n < l->cap);
+  l->r[l->n++] = *r;
+  return l->stop_at && l->n == l->stop_at ? 9 : 0;
+}
+
+static alerts *alerts_new(int cap) {
+  alerts *l = xcalloc(1, sizeof *l);
+  l->cap = cap;
+  l->r = xcalloc((size_t)cap, sizeof *l->r);
+  return l;
+}
+
+static void alerts_reset(alerts *l) {
+  memset(l->r, 0, (size_t)l->cap * sizeof *l->r);
+  l->n = 0;
+  l->stop_at = 0;
+}
+
+static void alerts_free(alerts *l) {
+  free(l->r);
+  free(l);
+}
+
+/* The seqs l holds, as "1,2,3". */
+static const char *alert_seqs(const alerts *l, char *buf, size_t cap) {
+  size_t o = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < l->n && o < cap; i++)
+    o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? "," : "",
+                          (long long)l->r[i].seq);
+  return buf;
+}
+
+#define SEQS(l) alert_seqs((l), (char[512]){0}, 512)
+
+static void test_alerts(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  alerts *l = alerts_new(64);
+  assert_int_equal(store_alert_read(s, 0, 10, collect_alert, l), 0);
+  assert_int_equal(l->n, 0);
+  assert_int_equal(store_alert_recent(s, 10, NULL, collect_alert, l), 0);
+  assert_int_equal(l->n, 0);
+
+  for (size_t i = 0; i < DTO_ARRAY_LEN(ALERTS); i++) {
+    store_alert_rec r = alert_of(&ALERTS[i]);
+    store_alert_rec before = r;
+    assert_int_equal(store_alert_put(s, &r), 0);
+    assert_int_equal(r.seq, (int64_t)i + 1);
+    before.seq = r.seq; /* the one field the put changes ("" stays "") */
+    assert_alert_equal(&r, &before);
+  }
+  assert_int_equal(count_of(s, STORE_T_ALERT_HISTORY), 6);
+
+  /* Everything, in seq order, every field as put. */
+  assert_int_equal(store_alert_read(s, 0, 100, collect_alert, l), 0);
+  assert_int_equal(l->n, 6);
+  for (int i = 0; i < 6; i++)
+    assert_alert_is(&l->r[i], &ALERTS[i]);
+  /* after_seq and limit. */
+  alerts_reset(l);
+  assert_int_equal(store_alert_read(s, 2, 2, collect_alert, l), 0);
+  assert_string_equal(SEQS(l), "3,4");
+  assert_alert_is(&l->r[0], &ALERTS[2]);
+  assert_alert_is(&l->r[1], &ALERTS[3]);
+  alerts_reset(l);
+  assert_int_equal(store_alert_read(s, -5, 1, collect_alert, l), 0);
+  assert_string_equal(SEQS(l), "1");
+  alerts_reset(l);
+  assert_int_equal(store_alert_read(s, 6, 10, collect_alert, l), 0);
+  assert_int_equal(l->n, 0);
+  alerts_reset(l);
+  l->stop_at = 2;
+  assert_int_equal(store_alert_read(s, 0, 100, collect_alert, l), 9);
+  assert_string_equal(SEQS(l), "1,2");
+
+  /* The newest first, by seq (record 5 has the oldest time). */
+  alerts_reset(l);
+  assert_int_equal(store_alert_recent(s, 3, NULL, collect_alert, l), 0);
+  assert_string_equal(SEQS(l), "6,5,4");
+  assert_alert_is(&l->r[0], &ALERTS[5]);
+  assert_alert_is(&l->r[1], &ALERTS[4]);
+  assert_alert_is(&l->r[2], &ALERTS[3]);
+  alerts_reset(l);
+  assert_int_equal(store_alert_recent(s, 100, "", collect_alert, l), 0);
+  assert_string_equal(SEQS(l), "6,5,4,3,2,1");
+  for (int i = 0; i < 6; i++)
+    assert_alert_is(&l->r[i], &ALERTS[5 - i]);
+  /* One alert name. */
+  alerts_reset(l);
+  assert_int_equal(store_alert_recent(s, 2, "engine_down", collect_alert, l),
+                   0);
+  assert_string_equal(SEQS(l), "6,3");
+  assert_alert_is(&l->r[0], &ALERTS[5]);
+  assert_alert_is(&l->r[1], &ALERTS[2]);
+  alerts_reset(l);
+  assert_int_equal(store_alert_recent(s, 10, "engine_down", collect_alert, l),
+                   0);
+  assert_string_equal(SEQS(l), "6,3,2,1");
+  alerts_reset(l);
+  assert_int_equal(store_alert_recent(s, 10, "disk_full", collect_alert, l), 0);
+  assert_string_equal(SEQS(l), "5,4");
+  assert_alert_is(&l->r[0], &ALERTS[4]);
+  assert_alert_is(&l->r[1], &ALERTS[3]);
+  alerts_reset(l);
+  assert_int_equal(store_alert_recent(s, 10, "Engine_down", collect_alert, l),
+                   0); /* bytewise */
+  assert_int_equal(l->n, 0);
+  assert_int_equal(store_alert_recent(s, 10, "engine", collect_alert, l), 0);
+  assert_int_equal(l->n, 0);
+  l->stop_at = 1;
+  assert_int_equal(store_alert_recent(s, 10, "disk_full", collect_alert, l), 9);
+  assert_string_equal(SEQS(l), "5");
+
+  /* Every text field at its longest; a name of 2-byte characters. */
+  store_alert_rec big;
+  memset(&big, 0, sizeof big);
+  big.time = -1;
+  big.alert_id = INT64_MIN;
+  memset(big.event, 'e', STORE_ALERT_EVENT_MAX);
+  for (int i = 0; i < STORE_ALERT_NAME_MAX; i += 2)
+    memcpy(big.name + i, "\xc3\xa9", 2);
+  memset(big.severity, 's', 16);
+  memset(big.fingerprint, 'f', 24);
+  memset(big.channel, 'c', STORE_ALERT_NAME_MAX);
+  memset(big.who, 'w', STORE_USER_MAX);
+  big.detail[0] = '{';
+  memset(big.detail + 1, ' ', STORE_DETAIL_MAX - 2);
+  big.detail[STORE_DETAIL_MAX - 1] = '}';
+  assert_int_equal(store_alert_put(s, &big), 0);
+  assert_int_equal(big.seq, 7);
+  alerts_reset(l);
+  assert_int_equal(store_alert_read(s, 6, 1, collect_alert, l), 0);
+  assert_int_equal(l->n, 1);
+  assert_alert_equal(&l->r[0], &big);
+  assert_int_equal(strlen(l->r[0].name), 64);
+  assert_int_equal(strlen(l->r[0].detail), 4096);
+  alerts_reset(l);
+  assert_int_equal(store_alert_recent(s, 1, big.name, collect_alert, l), 0);
+  assert_string_equal(SEQS(l), "7");
+
+  /* Inside a transaction: the put joins it.  Rolled back, nothing is kept
+   * and the seq is drawn again (no gap); committed, it is kept. */
+  store_alert_rec t = alert_of(&ALERTS[0]);
+  assert_int_equal(store_begin(s), 0);
+  assert_int_equal(store_alert_put(s, &t), 0);
+  assert_int_equal(t.seq, 8);
+  alerts_reset(l);
+  assert_int_equal(store_alert_recent(s, 1, NULL, collect_alert, l), 0);
+  assert_string_equal(SEQS(l), "8");
+  assert_int_equal(store_rollback(s), 0);
+  assert_int_equal(count_of(s, STORE_T_ALERT_HISTORY), 7);
+  assert_int_equal(store_begin(s), 0);
+  t.seq = 0;
+  assert_int_equal(store_alert_put(s, &t), 0);
+  assert_int_equal(t.seq, 8);
+  assert_int_equal(store_commit(s), 0);
+  assert_int_equal(count_of(s, STORE_T_ALERT_HISTORY), 8);
+  alerts_reset(l);
+  assert_int_equal(store_alert_read(s, 7, 10, collect_alert, l), 0);
+  assert_int_equal(l->n, 1);
+  alert_want w8 = ALERTS[0];
+  w8.seq = 8;
+  assert_alert_is(&l->r[0], &w8);
+
+  /* Through the fault wrapper: one counted call; an injected failure
+   * writes nothing and the next put draws the next seq. */
+  store *f = store_faulty_new(s, 1, DTO_EIO);
+  t = alert_of(&ALERTS[1]);
+  assert_int_equal(store_alert_put(f, &t), DTO_EIO);
+  assert_int_equal(t.seq, -7);
+  assert_int_equal(store_faulty_calls(f), 1);
+  assert_int_equal(store_alert_put(f, &t), 0);
+  assert_int_equal(t.seq, 9);
+  store_faulty_arm(f, 1, DTO_EIO);
+  alerts_reset(l);
+  assert_int_equal(store_alert_read(f, 0, 100, collect_alert, l), DTO_EIO);
+  assert_int_equal(store_alert_recent(f, 100, NULL, collect_alert, l), 0);
+  assert_int_equal(l->n, 9);
+  assert_int_equal(store_faulty_calls(f), 2);
+  alerts_free(l);
+  store_close(f);
+}
+
+/* Refused inputs: the right code, nothing written, r->seq untouched. */
+static void test_alert_refused(void **state) {
+  env *v = ENV(state);
+  store *s = open_migrated(v);
+  store_alert_rec ok = alert_of(&ALERTS[0]);
+  assert_int_equal(store_alert_put(s, &ok), 0);
+  assert_int_equal(ok.seq, 1);
+
+  store_alert_rec r = alert_of(&ALERTS[1]);
+  r.event[0] = '\0';
+  assert_int_equal(store_alert_put(s, &r), DTO_EINVAL);
+  assert_string_equal(ERRMSG(s), "r.event: must not be empty");
+  assert_int_equal(r.seq, -7);
+
+  static const char *const not_objects[] = {"[1]",    "x",    " {}",
+                                            "\"{}\"", "null", "1"};
+  for (size_t i = 0; i < DTO_ARRAY_LEN(not_objects); i++) {
+    r = alert_of(&ALERTS[1]);
+    snprintf(r.detail, sizeof r.detail, "%s", not_objects[i]);
+    assert_int_equal(store_alert_put(s, &r), DTO_EINVAL);
+    assert_non_null(strstr(ERRMSG(s), "r.detail: must be a JSON object"));
+    assert_int_equal(r.seq, -7);
+  }
+
+  /* Each text field one byte too long: no NUL within its array. */
+  struct {
+    const char *what;
+    size_t off, size;
+  } fields[] = {
+      {"r.event", offsetof(store_alert_rec, event), sizeof r.event},
+      {"r.name", offsetof(store_alert_rec, name), sizeof r.name},
+      {"r.severity", offsetof(store_alert_rec, severity), sizeof r.severity},
+      {"r.fingerprint", offsetof(store_alert_rec, fingerprint),
+       sizeof r.fingerprint},
+      {"r.channel", offsetof(store_alert_rec, channel), sizeof r.channel},
+      {"r.who", offsetof(store_alert_rec, who), sizeof r.who},
+      {"r.detail", offsetof(store_alert_rec, detail), sizeof r.detail},
+  };
+  assert_int_equal(fields[0].size, 17);
+  assert_int_equal(fields[2].size, 17);
+  assert_int_equal(fields[3].size, 25);
+  for (size_t i = 0; i < DTO_ARRAY_LEN(fields); i++) {
+    r = alert_of(&ALERTS[1]);
+    char *p = (char *)&r + fields[i].off;
+    memset(p, '{', fields[i].size);
+    assert_int_equal(store_alert_put(s, &r), DTO_ETOOBIG);
+    char want[96];
+    snprintf(want, sizeof want, "%s: longer than %zu bytes", fields[i].what,
+             fields[i].size - 1);
+    assert_string_equal(ERRMSG(s), want);
+    assert_int_equal(r.seq, -7);
+  }
+  r = alert_of(&ALERTS[1]);
+  snprintf(r.who, sizeof r.who, "b\xffob");
+  assert_int_equal(store_alert_put(s, &r), DTO_EINVAL);
+  assert_string_equal(ERRMSG(s), "r.who: not valid UTF-8");
+  assert_int_equal(store_alert_put(s, NULL), DTO_EINVAL);
+
+  /* Reads: a callback and a positive limit; a name that fits. */
+  alerts *l = alerts_new(4);
+  assert_int_equal(store_alert_read(s, 0, 0, collect_alert, l), DTO_EINVAL);
+  assert_int_equal(store_alert_read(s, 0, -1, collect_alert, l), DTO_EINVAL);
+  assert_int_equal(store_alert_read(s, 0, 1, NULL, NULL), DTO_EINVAL);
+  assert_int_equal(store_alert_recent(s, 0, NULL, collect_alert, l),
+                   DTO_EINVAL);
+  assert_int_equal(store_alert_recent(s, 1, "x", NULL, NULL), DTO_EINVAL);
+  char longname[STORE_ALERT_NAME_MAX + 2];
+  memset(longname, 'n', sizeof longname - 1);
+  longname[sizeof longname - 1] = '\0';
+  assert_int_equal(store_alert_recent(s, 1, longname, collect_alert, l),
+                   DTO_ETOOBIG);
+  assert_int_equal(l->n, 0);
+  alerts_free(l);
+
+  /* Nothing of it was written; the next put is seq 2. */
+  assert_int_equal(count_of(s, STORE_T_ALERT_HISTORY), 1);
+  r = alert_of(&ALERTS[1]);
+  assert_int_equal(store_alert_put(s, &r), 0);
+  assert_int_equal(r.seq, 2);
+
+  /* In a failed transaction: refused until rolled back. */
+  assert_int_equal(store_begin(s), 0);
+  store_user u = USER("x", "viewer");
+  assert_int_equal(store_user_add(s, &u), 0);
+  store_user dup = USER("x", "viewer");
+  assert_int_equal(store_user_add(s, &dup), DTO_EEXIST);
+  r = alert_of(&ALERTS[2]);
+  assert_int_equal(store_alert_put(s, &r), DTO_ESTATE);
+  assert_int_equal(r.seq, -7);
+  assert_int_equal(store_rollback(s), 0);
+  assert_int_equal(count_of(s, STORE_T_ALERT_HISTORY), 2);
+  store_close(s);
+}
+
+/* Two handles on one database put in turn: each put draws the next seq
+ * (1, 2, 3, ... in the order of the calls), whichever handle made it. */
+static void test_alert_two_handles(void **state) {
+  env *v = ENV(state);
+  store *a = open_migrated(v);
+  store *b = open_opt(v, true, 1, 2);
+  for (int i = 0; i < 60; i++) {
+    store_alert_rec r = alert_of(&ALERTS[i % 6]);
+    snprintf(r.who, sizeof r.who, "%s", i % 2 ? "b" : "a");
+    r.alert_id = i;
+    assert_int_equal(store_alert_put(i % 2 ? b : a, &r), 0);
+    assert_int_equal(r.seq, i + 1);
+  }
+  alerts *l = alerts_new(64);
+  assert_int_equal(store_alert_read(b, 0, 100, collect_alert, l), 0);
+  assert_int_equal(l->n, 60);
+  for (int i = 0; i < 60; i++) {
+    assert_int_equal(l->r[i].seq, i + 1);
+    assert_int_equal(l->r[i].alert_id, i);
+    assert_string_equal(l->r[i].who, i % 2 ? "b" : "a");
+    assert_string_equal(l->r[i].event, ALERTS[i % 6].event);
+  }
+  alerts_reset(l);
+  assert_int_equal(store_alert_recent(a, 2, NULL, collect_alert, l), 0);
+  assert_string_equal(SEQS(l), "60,59");
+  assert_string_equal(l->r[0].who, "b");
+  alerts_free(l);
+  store_close(b);
+  store_close(a);
+}
+
+static void *put_alerts(void *arg) {
+  appender *p = arg;
+  for (int i = 0; i < 200 && !p->rc; i++) {
+    store_alert_rec r = alert_of(&ALERTS[i % 6]);
+    r.alert_id = i;
+    if ((p->rc = store_alert_put(p->s, &r)))
+      store_errmsg(p->s, p->msg, sizeof p->msg);
+    p->seqs[i] = r.seq;
+  }
+  return NULL;
+}
+
+/* Two handles put at once (as two processes would): 400 distinct seqs,
+ * increasing within each handle, 1..400 without a gap in the table. */
+static void test_alert_concurrent(void **state) {
+  env *v = ENV(state);
+  store *m = open_migrated(v);
+  appender p[2];
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) {
+    p[i] = (appender){.v = v, .s = open_opt(v, true, 1, 2)};
+    assert_int_equal(pthread_create(&th[i], NULL, put_alerts, &p[i]), 0);
+  }
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  bool seen[401] = {false};
+  for (int i = 0; i < 2; i++) {
+    if (p[i].rc)
+      fail_msg("writer %d: %s: %s", i, dto_errname(p[i].rc), p[i].msg);
+    for (int k = 0; k < 200; k++) {
+      int64_t q = p[i].seqs[k];
+      assert_true(q >= 1 && q <= 400 && !seen[q]);
+      seen[q] = true;
+      if (k)
+        assert_true(q > p[i].seqs[k - 1]);
+    }
+    store_close(p[i].s);
+  }
+  assert_int_equal(count_of(m, STORE_T_ALERT_HISTORY), 400);
+  alerts *l = alerts_new(400);
+  assert_int_equal(store_alert_read(m, 0, 1000, collect_alert, l), 0);
+  assert_int_equal(l->n, 400);
+  for (int i = 0; i < 400; i++)
+    assert_int_equal(l->r[i].seq, i + 1);
+  alerts_free(l);
+  store_close(m);
+}
+
+/* A version-3 database in use (a user, a token, the audit log) migrates to
+ * 4, keeps its rows, and its alert history starts at seq 1. */
+static void test_migrate_alert_history(void **state) {
+  env *v = ENV(state);
+  store *s = open_raw(v);
+  assert_int_equal(store_migrate_to(s, 3, NULL, NULL), 0);
+  store_user u = USER("old", "admin");
+  assert_int_equal(store_user_add(s, &u), 0);
+  store_token t = TOKEN("y", u.id, "t");
+  assert_int_equal(store_token_add(s, &t), 0);
+  store_audit r = AUDIT("old", "auth.login", "{}");
+  assert_int_equal(store_audit_append(s, &r, chain, NULL), 0);
+  int64_t n;
+  assert_int_not_equal(store_count(s, STORE_T_ALERT_HISTORY, &n), 0);
+  store_alert_rec x = alert_of(&ALERTS[0]);
+  assert_int_not_equal(store_alert_put(s, &x), 0);
+  assert_int_equal(x.seq, -7);
+
+  applied a = {0};
+  assert_int_equal(store_migrate_to(s, 4, on_migrated, &a), 0);
+  assert_int_equal(a.n, 1);
+  assert_int_equal(a.versions[0], 4);
+  int ver = 0;
+  assert_int_equal(store_schema_version(s, &ver), 0);
+  assert_int_equal(ver, 4);
+  assert_int_equal(count_of(s, STORE_T_USERS), 1);
+  assert_int_equal(count_of(s, STORE_T_API_TOKENS), 1);
+  assert_int_equal(check_chain(s), 1);
+  assert_int_equal(count_of(s, STORE_T_ALERT_HISTORY), 0);
+  assert_int_equal(store_alert_put(s, &x), 0);
+  assert_int_equal(x.seq, 1);
+  store_close(s);
+}
+
 /* ---- fault injection -------------------------------------------------------
  */
 
@@ -2221,6 +2704,10 @@ static void test_list_unsupported(void **state) {
   store_audit a = AUDIT("x", "y", "{}");
   assert_int_equal(store_audit_append(s, &a, chain, NULL), DTO_EUNSUPPORTED);
   assert_string_equal(ERRMSG(s), "bare: audit_append is not supported");
+  store_alert_rec ar = alert_of(&ALERTS[0]);
+  assert_int_equal(store_alert_put(s, &ar), DTO_EUNSUPPORTED);
+  assert_string_equal(ERRMSG(s), "bare: alert_put is not supported");
+  assert_int_equal(ar.seq, -7);
   assert_int_equal(seq, 5);
   s = store_faulty_new(s, 0, DTO_EIO);
   assert_int_equal(list_orders(s, true, ol, 0), DTO_EUNSUPPORTED);
@@ -2600,6 +3087,7 @@ static void test_urls(void **state) {
   assert_null(s);
   assert_string_equal(store_table_name(STORE_T_AUDIT_LOG), "audit_log");
   assert_string_equal(store_table_name(STORE_T_API_TOKENS), "api_tokens");
+  assert_string_equal(store_table_name(STORE_T_ALERT_HISTORY), "alert_history");
   assert_null(store_table_name(STORE_T_COUNT));
 }
 
@@ -2640,6 +3128,11 @@ int main(void) {
       BOTH(test_audit),
       BOTH(test_audit_concurrent),
       BOTH(test_migrate_api_auth),
+      BOTH(test_alerts),
+      BOTH(test_alert_refused),
+      BOTH(test_alert_two_handles),
+      BOTH(test_alert_concurrent),
+      BOTH(test_migrate_alert_history),
       BOTH(test_faulty_walk),
       BOTH(test_list_faulty),
       cmocka_unit_test(test_list_unsupported),
