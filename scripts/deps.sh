@@ -32,6 +32,9 @@ PKGS="$PKGS python3-aiohttp"
 PKGS="$PKGS oathtool python3-pyotp openssl"
 # Benchmarks of the HTTP API: wrk as the load, nginx as the reference.
 PKGS="$PKGS wrk nginx-light"
+# Tests of monitoring: a real Prometheus and Alertmanager (with promtool and
+# amtool) and an SMTP receiver (aiosmtpd).
+PKGS="$PKGS prometheus prometheus-alertmanager python3-aiosmtpd"
 # Tests: a throwaway PostgreSQL server for the storage conformance suite.
 PKGS="$PKGS postgresql"
 

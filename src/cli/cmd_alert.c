@@ -17,12 +17,15 @@
 #include <unistd.h>
 
 #include "app/config.h"
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include "ops/alert.h"
 #include "ops/notify.h"
 
 static const char usage_text[] =
     "usage: dto alert test CHANNEL --config FILE\n"
+    "       dto alert rules [--config FILE] [--json]\n"
     "\n"
     "Alert channels and alerts of a configuration (the `alerts:` section).\n"
     "\n"
@@ -30,6 +33,9 @@ static const char usage_text[] =
     "                 names are set, its recipients) and send it a test\n"
     "                 notification now, with the channel's timeout and\n"
     "                 retries; prints how many attempts it took\n"
+    "  rules          the alert rules evaluated: the built-in ones (the\n"
+    "                 production checklist's thresholds) and the\n"
+    "                 configuration's own; --json for tools\n"
     "\n"
     "  -c, --config FILE   the configuration\n"
     "  -h, --help          this text\n"
@@ -165,6 +171,91 @@ static int alert_test(int argc, char **argv) {
   return rc;
 }
 
+/* ---- rules ---------------------------------------------------------------- */
+
+/* `dto alert rules [--config FILE] [--json]`: the rules a configuration
+ * evaluates (the built-in ones unless alerts.default_rules is false, with
+ * the file's own in place of a built-in one of the same name), or the
+ * built-in ones alone without --config.  deploy/prometheus/dto-rules.yml
+ * is checked against this list. */
+static int alert_rules(int argc, char **argv) {
+  const char *config = NULL;
+  bool json = false;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--json"))
+      json = true;
+    else if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) &&
+             i + 1 < argc)
+      config = argv[++i];
+    else if (!strncmp(argv[i], "--config=", 9))
+      config = argv[i] + 9;
+    else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(usage_text, stdout);
+      return 0;
+    } else
+      return cli_usage_error("alert", "rules: unexpected argument '%s'",
+                             argv[i]);
+  }
+  dto_config cfg;
+  config_defaults(&cfg);
+  char err[CFG_ERR_MAX];
+  if (config && config_load(config, &cfg, err, sizeof err))
+    return cli_fail("%s", err);
+  size_t nd = 0;
+  const alert_rule *d =
+      cfg.alerts.default_rules ? alert_default_rules(&nd) : NULL;
+  size_t n = 0;
+  const alert_rule **v = xcalloc(nd + cfg.alerts.nrules + 1, sizeof *v);
+  for (size_t i = 0; i < nd; i++) {
+    bool over = false;
+    for (size_t k = 0; k < cfg.alerts.nrules && !over; k++)
+      over = !strcmp(cfg.alerts.rules[k].name, d[i].name);
+    if (!over)
+      v[n++] = &d[i];
+  }
+  for (size_t k = 0; k < cfg.alerts.nrules; k++)
+    v[n++] = &cfg.alerts.rules[k];
+  dbuf b;
+  dbuf_init(&b, 1u << 24);
+  if (json)
+    dbuf_adds(&b, "{\"rules\":[");
+  for (size_t i = 0; i < n; i++) {
+    const alert_rule *r = v[i];
+    if (json) {
+      dbuf_adds(&b, i ? ",{\"name\":" : "{\"name\":");
+      dbuf_json_str(&b, r->name);
+      dbuf_adds(&b, ",\"expr\":");
+      dbuf_json_str(&b, r->expr);
+      dbuf_printf(&b, ",\"for\":%lld,\"severity\":",
+                  (long long)(r->for_ / DTO_NS_PER_SEC));
+      dbuf_json_str(&b, alert_sev_name(r->sev));
+      dbuf_adds(&b, ",\"labels\":{");
+      for (int k = 0; k < r->nl; k++) {
+        if (k)
+          dbuf_addc(&b, ',');
+        dbuf_json_str(&b, r->lkeys[k]);
+        dbuf_addc(&b, ':');
+        dbuf_json_str(&b, r->lvals[k]);
+      }
+      dbuf_adds(&b, "},\"summary\":");
+      dbuf_json_str(&b, r->summary);
+      dbuf_addc(&b, '}');
+    } else {
+      dbuf_printf(&b, "%-24s %-8s for %6llds  %s\n", r->name,
+                  alert_sev_name(r->sev),
+                  (long long)(r->for_ / DTO_NS_PER_SEC), r->expr);
+    }
+  }
+  if (json)
+    dbuf_adds(&b, "]}\n");
+  if (b.ptr)
+    fputs(b.ptr, stdout);
+  dbuf_release(&b);
+  free(v);
+  config_release(&cfg);
+  return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 static const struct alert_sub {
@@ -172,6 +263,7 @@ static const struct alert_sub {
   int (*fn)(int argc, char **argv); /* argv[0] is the subcommand */
 } subs[] = {
     {"test", alert_test},
+    {"rules", alert_rules},
 };
 
 int cmd_alert(int argc, char **argv) {
