@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "api/api_int.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <time.h>
+
+#include <sodium.h>
 
 #include "api/audit.h"
 #include "api/ident.h"
@@ -1235,7 +1238,10 @@ static void yield_to_trading(void) {
   (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), API_NICE);
 }
 
-static const route *handle(api *a, const httpd_req *q, httpd_resp *r);
+static const route *handle(api *a, const httpd_req *q, httpd_resp *r,
+                           char *actor, size_t actor_cap);
+static const route *handle_ctx(ctx *cp, api *a, const httpd_req *q,
+                               httpd_resp *r);
 
 /* The route of a request, without handling it (health bypasses the
  * gate). */
@@ -1259,21 +1265,58 @@ void api_gate_leave(api *a) {
   pthread_mutex_unlock(&a->gate_mu);
 }
 
+/* The request's id: the client's X-Request-Id when it is 1 to 64 of
+ * [A-Za-z0-9._-], else a new one (16 hex digits). */
+static void request_id(api *a, const httpd_req *q, char out[65]) {
+  const char *h = httpd_header(q, "X-Request-Id");
+  size_t n = h ? strlen(h) : 0;
+  bool ok = n >= 1 && n <= 64;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = isalnum((unsigned char)h[i]) || h[i] == '.' || h[i] == '_' ||
+         h[i] == '-';
+  if (ok) {
+    memcpy(out, h, n + 1);
+    return;
+  }
+  uint64_t k = atomic_fetch_add(&a->next_req, 1);
+  snprintf(out, 65, "%08x%08llx", a->req_salt, (unsigned long long)k);
+}
+
 void api_handle(void *arg, const httpd_req *q, httpd_resp *r) {
   api *a = arg;
   int64_t t0 = clock_mono_ns();
   yield_to_trading();
+  char rid[65], actor[STORE_USER_MAX + 8];
+  request_id(a, q, rid);
+  httpd_resp_header(r, "X-Request-Id", rid);
   const route *pre = route_of(q);
   bool gate = !(pre && (pre->flags & R_NOGATE));
   if (gate)
     api_gate_enter(a);
-  const route *rt = handle(a, q, r);
+  const route *rt = handle(a, q, r, actor, sizeof actor);
   if (gate)
     api_gate_leave(a);
-  if (rt && rt->fn == api_r_stream)
-    return; /* a stream's time is its whole life: not a request's */
-  monitor_http(a->c.monitor, rt ? rt->pattern : "", q->method, r->status,
-               clock_mono_ns() - t0);
+  int64_t ns = clock_mono_ns() - t0;
+  bool stream = rt && rt->fn == api_r_stream;
+  /* a stream's time is its whole life, not a request's */
+  if (!stream)
+    monitor_http(a->c.monitor, rt ? rt->pattern : "", q->method, r->status,
+                 ns);
+  log_line l;
+  if (log_begin(&l, &a->log,
+                r->status >= 500   ? LOG_ERROR
+                : r->status >= 400 ? LOG_WARN
+                                   : LOG_DEBUG,
+                "api.request")) {
+    log_str(&l, "request_id", rid);
+    log_str(&l, "method", q->method);
+    log_str(&l, "route", rt ? rt->pattern : "none");
+    log_int(&l, "status", r->status);
+    log_int(&l, "us", ns / 1000);
+    log_str(&l, "actor", actor);
+    log_str(&l, "addr", q->addr);
+    log_end(&l);
+  }
 }
 
 static const route *route_of(const httpd_req *q) {
@@ -1285,14 +1328,22 @@ static const route *route_of(const httpd_req *q) {
   return NULL;
 }
 
-static const route *handle(api *a, const httpd_req *q, httpd_resp *r) {
+static const route *handle(api *a, const httpd_req *q, httpd_resp *r,
+                           char *actor, size_t actor_cap) {
   ctx c;
   memset(&c, 0, sizeof c);
-  c.a = a;
-  c.q = q;
-  c.r = r;
-  c.now = now_of(a);
-  snprintf(c.actor, sizeof c.actor, "-");
+  const route *rt = handle_ctx(&c, a, q, r);
+  snprintf(actor, actor_cap, "%s", c.actor);
+  return rt;
+}
+
+static const route *handle_ctx(ctx *cp, api *a, const httpd_req *q,
+                               httpd_resp *r) {
+  cp->a = a;
+  cp->q = q;
+  cp->r = r;
+  cp->now = now_of(a);
+  snprintf(cp->actor, sizeof cp->actor, "-");
   /* the route */
   char param[129];
   const route *rt = NULL;
@@ -1311,22 +1362,22 @@ static const route *handle(api *a, const httpd_req *q, httpd_resp *r) {
   if (!rt) {
     if (allow[0]) {
       httpd_resp_header(r, "Allow", allow);
-      api_fail(&c, 405, "method_not_allowed", NULL,
+      api_fail(cp, 405, "method_not_allowed", NULL,
                "%s is not allowed here (allowed: %s)", q->method, allow);
     } else {
-      api_fail(&c, 404, "not_found", NULL, "no such resource");
+      api_fail(cp, 404, "not_found", NULL, "no such resource");
     }
     return NULL;
   }
   if (strstr(rt->pattern, "{id}"))
-    c.param = param;
+    cp->param = param;
   /* the address's rate */
   int64_t wait = auth_limiter_take(a->iplim, q->addr, clock_mono_ns());
   if (wait) {
     char v[24];
     snprintf(v, sizeof v, "%" PRId64, wait);
     httpd_resp_header(r, "Retry-After", v);
-    api_fail(&c, 429, "rate_limited", NULL, "too many requests from this "
+    api_fail(cp, 429, "rate_limited", NULL, "too many requests from this "
                                             "address");
     return rt;
   }
@@ -1336,43 +1387,43 @@ static const route *handle(api *a, const httpd_req *q, httpd_resp *r) {
   if (!public) {
     const char *authz = httpd_header(q, "Authorization");
     const char *sid = httpd_cookie(q, COOKIE);
-    if (authz ? !by_token(&c, authz)
-              : sid ? !by_session(&c, sid)
-                    : (api_fail(&c, 401, "unauthenticated", NULL,
+    if (authz ? !by_token(cp, authz)
+              : sid ? !by_session(cp, sid)
+                    : (api_fail(cp, 401, "unauthenticated", NULL,
                                 "log in, or send an API token"),
                        true))
       return rt;
     char key[40];
-    snprintf(key, sizeof key, "%c%" PRId64, c.via_token ? 't' : 'u',
-             c.via_token ? c.tok.id : c.u.id);
+    snprintf(key, sizeof key, "%c%" PRId64, cp->via_token ? 't' : 'u',
+             cp->via_token ? cp->tok.id : cp->u.id);
     if ((wait = auth_limiter_take(a->ulim, key, clock_mono_ns()))) {
       char v[24];
       snprintf(v, sizeof v, "%" PRId64, wait);
       httpd_resp_header(r, "Retry-After", v);
-      api_fail(&c, 429, "rate_limited", NULL, "too many requests");
+      api_fail(cp, 429, "rate_limited", NULL, "too many requests");
       return rt;
     }
-    if (!(c.perms & (1 << rt->perm))) {
-      api_audit(&c, "auth.denied", q->path, "forbidden", NULL);
-      api_fail(&c, 403, "forbidden", NULL,
-               "the role %s may not do this (needs %s)", c.u.role,
+    if (!(cp->perms & (1 << rt->perm))) {
+      api_audit(cp, "auth.denied", q->path, "forbidden", NULL);
+      api_fail(cp, 403, "forbidden", NULL,
+               "the role %s may not do this (needs %s)", cp->u.role,
                auth_perm_name((enum auth_perm)rt->perm));
       return rt;
     }
-    if ((rt->flags & R_SESSION) && !c.via_session) {
-      api_audit(&c, "auth.denied", q->path, "session_required", NULL);
-      api_fail(&c, 403, "forbidden", NULL,
+    if ((rt->flags & R_SESSION) && !cp->via_session) {
+      api_audit(cp, "auth.denied", q->path, "session_required", NULL);
+      api_fail(cp, 403, "forbidden", NULL,
                "this needs a logged-in session, not an API token");
       return rt;
     }
-    if (c.via_session && is_write(q->method)) {
+    if (cp->via_session && is_write(q->method)) {
       const char *t = httpd_header(q, "X-CSRF-Token");
       char h[65] = "";
       if (t && strlen(t) == 64)
         auth_sha256_hex(t, 64, h);
-      if (!auth_equal(h, c.ses.csrf_hash)) {
-        api_audit(&c, "auth.csrf", q->path, "denied", NULL);
-        api_fail(&c, 403, "csrf", NULL,
+      if (!auth_equal(h, cp->ses.csrf_hash)) {
+        api_audit(cp, "auth.csrf", q->path, "denied", NULL);
+        api_fail(cp, 403, "csrf", NULL,
                  "missing or wrong X-CSRF-Token header");
         return rt;
       }
@@ -1383,30 +1434,30 @@ static const route *handle(api *a, const httpd_req *q, httpd_resp *r) {
     const char *ct = httpd_header(q, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) ||
         (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
-      api_fail(&c, 415, "unsupported_media_type", NULL,
+      api_fail(cp, 415, "unsupported_media_type", NULL,
                "send the body as application/json");
       return rt;
     }
     if (memchr(q->body, '\0', q->body_len)) {
-      api_fail(&c, 400, "invalid_json", NULL, "the body holds a NUL byte");
+      api_fail(cp, 400, "invalid_json", NULL, "the body holds a NUL byte");
       return rt;
     }
     json_error_t je;
-    c.body = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &je);
-    if (!c.body) {
-      api_fail(&c, 400, "invalid_json", NULL, "malformed JSON at line %d "
+    cp->body = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!cp->body) {
+      api_fail(cp, 400, "invalid_json", NULL, "malformed JSON at line %d "
                                               "column %d: %s",
                je.line, je.column, je.text);
       return rt;
     }
-    if (!json_is_object(c.body)) {
-      json_decref(c.body);
-      api_fail(&c, 400, "invalid_json", NULL, "expected a JSON object");
+    if (!json_is_object(cp->body)) {
+      json_decref(cp->body);
+      api_fail(cp, 400, "invalid_json", NULL, "expected a JSON object");
       return rt;
     }
   }
-  rt->fn(&c);
-  json_decref(c.body);
+  rt->fn(cp);
+  json_decref(cp->body);
   return rt;
 }
 
@@ -1425,6 +1476,11 @@ int api_start(const cfg_api *conf, const char *store_url, svc *sv, api **out,
   a->sv = sv;
   atomic_init(&a->stopping, false);
   a->clock_file = getenv("DTO_API_CLOCK_FILE");
+  clock_real_init(&a->logclock);
+  log_init(&a->log, conf->logf, &a->logclock,
+           conf->logf ? (enum log_level)conf->log_min : LOG_OFF);
+  atomic_init(&a->next_req, 1);
+  randombytes_buf(&a->req_salt, sizeof a->req_salt);
   if (conf->strategies_json)
     a->strategies = json_loads(conf->strategies_json, 0, NULL);
   pthread_mutex_init(&a->st_mu, NULL);
@@ -1493,5 +1549,6 @@ void api_stop(api *a) {
   free(a->c.listen);
   free(a->c.tls_cert);
   free(a->c.tls_key);
+  log_close(&a->log);
   free(a);
 }

@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/httpd.h"
+#include "core/log.h"
 #include "store/store.h"
 
 struct api {
@@ -22,6 +23,10 @@ struct api {
   auth_limiter *ulim, *iplim;
   const char *clock_file; /* DTO_API_CLOCK_FILE, or NULL */
   atomic_bool stopping;   /* streams end */
+  dto_log log;            /* api.request lines (c.logf, c.log_min) */
+  dto_clock logclock;
+  atomic_uint_fast64_t next_req; /* request ids: salt, then a count */
+  uint32_t req_salt;
   json_t *strategies;     /* the configuration's strategies by id, or NULL */
   /* failed logins of names that are no user, counted and locked as users'
    * are (under st_mu), so that a lockout does not tell which names exist */

@@ -197,6 +197,8 @@ typedef struct cfg_api {
    * and the alert routes (NULL: those answer 404); not owned */
   struct monitor *monitor;
   bool metrics_token; /* monitoring.metrics_token */
+  FILE *logf;         /* filled by `dto run`: the log (NULL: none) */
+  int log_min;        /* and its level (enum log_level) */
 } cfg_api;
 
 /* Where the structured log goes (the `log:` section). */

@@ -32,6 +32,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/logjournal.h"
 #include "core/timeutil.h"
 #include "market/gen.h"
 #include "engine/oms.h"
@@ -105,6 +106,7 @@ struct run_session {
   atomic_int n_stale;   /* instruments stale now (for the monitor) */
   atomic_int_fast64_t beat; /* clock_mono_ns() of the loop's last turn */
   monitor *mon;         /* metrics, health, alerts; NULL: none */
+  const char *log_path; /* the log file (reopened on SIGHUP), or NULL */
 };
 
 /* The live broker's reports and signals carry this src in the queue (the
@@ -242,6 +244,21 @@ static void sink_fill(void *ctx, const runner *r, const order *o, fx qty,
   dbuf_reset(&s->row);
   runner_fill_row(r, &s->row, o, qty, price, fee, t);
   out_write(s->fills_f, &s->row);
+}
+
+/* SIGHUP: the log file again (logrotate moved it); a line in the new file
+ * says so, or in the old one why not. */
+static void reopen_log(run_session *s) {
+  if (!s->log_path)
+    return;
+  int rc = log_reopen(s->logf, s->log_path);
+  log_line l;
+  if (log_begin(&l, &s->r.log, rc ? LOG_ERROR : LOG_INFO,
+                rc ? "log.reopen_failed" : "log.reopened")) {
+    if (rc)
+      log_str(&l, "error", dto_strerror(rc));
+    log_end(&l);
+  }
 }
 
 /* ---- the monitor's sources ---------------------------------------------- */
@@ -837,6 +854,8 @@ static int start_service(run_session *s, char *err, size_t cap) {
     ac.strategies_json = sj.ptr;
     ac.monitor = s->mon;
     ac.metrics_token = s->cfg.monitor.metrics_token;
+    ac.logf = s->logf;
+    ac.log_min = s->cfg.log_level;
     rc = api_start(&ac, s->cfg.run.store, &s->sv, &s->api, err, cap);
     dbuf_release(&sj);
     if (rc)
@@ -1034,8 +1053,10 @@ static void free_session(run_session *s) {
   lifecycle_release(&s->lc);
   state_unlock(s->lock_fd);
   config_release(&s->cfg);
-  if (s->logf && s->logf != stderr)
+  if (s->logf && s->logf != stderr) {
+    log_set_priority_prefix(NULL);
     fclose(s->logf);
+  }
   free(s);
 }
 
@@ -1078,11 +1099,26 @@ int session_open(const session_opts *o, run_session **out, char *err,
   state_dir(&s->cfg, s->sdir, sizeof s->sdir);
   if ((rc = state_lock(s->sdir, &s->lock_fd, err, cap)))
     goto fail;
+  /* the log: --log FILE, else the configuration's log.output */
   s->logf = stderr;
-  if (o->log_path && !(s->logf = fopen(o->log_path, "a"))) {
-    snprintf(err, cap, "cannot open log %s: %s", o->log_path, strerror(errno));
+  s->log_path = o->log_path ? o->log_path
+                : s->cfg.log.output == LOG_OUT_FILE ? s->cfg.log.file
+                                                    : NULL;
+  if (s->log_path && !(s->logf = fopen(s->log_path, "a"))) {
+    snprintf(err, cap, "cannot open log %s: %s", s->log_path,
+             strerror(errno));
     rc = dto_from_errno(errno);
     goto fail;
+  }
+  if (!s->log_path && s->cfg.log.output == LOG_OUT_JOURNAL) {
+    char e2[256];
+    if (!(s->logf = log_journal_open(e2, sizeof e2))) {
+      s->logf = stderr;
+      snprintf(err, cap, "log.output journal: %s", e2);
+      rc = DTO_EIO;
+      goto fail;
+    }
+    log_set_priority_prefix(s->logf);
   }
   if (o->nactions) {
     s->acts = xcalloc(o->nactions, sizeof *s->acts);
@@ -1982,6 +2018,7 @@ static void *signal_main(void *arg) {
     default:
       c.op = SVC_RELOAD;
       snprintf(c.reason, sizeof c.reason, "SIGHUP");
+      reopen_log(s); /* after a rotation (deploy/logrotate) */
     }
     /* nobody waits for a signal's answer, and this thread must get back
      * to the drain's clock: the command runs when the engine takes it */

@@ -1,7 +1,13 @@
 /* log.c - JSON-lines structured log with flood control per event name. */
 #include "core/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <inttypes.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/timeutil.h"
@@ -276,6 +282,119 @@ uint64_t log_suppressed(const dto_log *lg) { return lg->suppressed; }
 
 /* ---- lines --------------------------------------------------------------- */
 
+/* ---- where lines go -------------------------------------------------------- */
+
+/* The stream whose lines start with a syslog priority "<N>" (systemd's
+ * journal stream, sd_journal_stream_fd with level_prefix). */
+static _Atomic(FILE *) prio_out;
+
+void log_set_priority_prefix(FILE *out) { atomic_store(&prio_out, out); }
+
+int log_reopen(FILE *out, const char *path) {
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0)
+    return dto_from_errno(errno);
+  fflush(out);
+  /* the FILE and every log that holds it now write to the new file; a
+   * line being written goes whole to the old one or the new one */
+  int rc = dup2(fd, fileno(out)) < 0 ? dto_from_errno(errno) : 0;
+  close(fd);
+  return rc;
+}
+
+/* ---- redaction ------------------------------------------------------------- */
+
+/* A key that names a credential: its value is never written. */
+static bool secret_key(const char *k) {
+  static const char *const words[] = {"password", "passwd", "secret",
+                                      "token",    "authorization",
+                                      "cookie",   "api_key", "api-key", "apikey",
+                                      "private"};
+  char low[64];
+  size_t n = 0;
+  for (; k && k[n] && n + 1 < sizeof low; n++)
+    low[n] = (char)(k[n] >= 'A' && k[n] <= 'Z' ? k[n] - 'A' + 'a' : k[n]);
+  low[n] = '\0';
+  for (size_t i = 0; i < DTO_ARRAY_LEN(words); i++)
+    if (strstr(low, words[i]))
+      return true;
+  return false;
+}
+
+static bool hexc(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+static bool tokc(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+         (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.' ||
+         c == '~' || c == '+' || c == '/' || c == '=';
+}
+
+/* val with what looks like a credential inside masked: dto's API tokens
+ * (dto_ and 64 hex digits), "Bearer X", and the password of a URL
+ * (scheme://user:PASSWORD@host).  NULL when there is nothing to mask. */
+static char *redact(const char *val) {
+  size_t n = strlen(val);
+  char *out = NULL;
+  size_t o = 0;
+  for (size_t i = 0; i < n;) {
+    size_t skip = 0, keep = 0; /* keep: bytes copied before the mask */
+    if (!strncmp(val + i, "dto_", 4) && n - i >= 68) {
+      size_t k = 0;
+      while (k < 64 && hexc(val[i + 4 + k]))
+        k++;
+      if (k == 64) {
+        keep = 4;
+        skip = 68;
+      }
+    } else if (!strncasecmp(val + i, "bearer ", 7)) {
+      size_t k = i + 7;
+      while (k < n && tokc(val[k]))
+        k++;
+      if (k > i + 7) {
+        keep = 7;
+        skip = k - i;
+      }
+    } else if (!strncmp(val + i, "://", 3)) {
+      /* user:password@ before the host */
+      size_t k = i + 3, colon = 0;
+      while (k < n && val[k] != '@' && val[k] != '/' && val[k] != ' ') {
+        if (val[k] == ':' && !colon)
+          colon = k;
+        k++;
+      }
+      if (k < n && val[k] == '@' && colon) {
+        keep = colon + 1 - i;
+        skip = k - i;
+      }
+    }
+    if (!skip) {
+      if (out)
+        out[o++] = val[i];
+      i++;
+      continue;
+    }
+    if (!out) {
+      out = malloc(n + 16);
+      if (!out)
+        return NULL;
+      memcpy(out, val, i);
+      o = i;
+    }
+    memcpy(out + o, val + i, keep);
+    o += keep;
+    memcpy(out + o, "***", 3);
+    o += 3;
+    i += skip;
+  }
+  if (out)
+    out[o] = '\0';
+  return out;
+}
+
+/* ---- lines --------------------------------------------------------------- */
+
 bool log_begin(log_line *l, dto_log *lg, enum log_level level,
                const char *event) {
   if (!lg || !lg->out || level < lg->min || level >= LOG_OFF)
@@ -292,11 +411,24 @@ bool log_begin(log_line *l, dto_log *lg, enum log_level level,
   char ts[40];
   time_format(now, ts, sizeof ts);
   /* Short and bounded: cannot fail. */
+  if (lg->out == atomic_load(&prio_out)) {
+    static const int prio[] = {7, 6, 4, 3}; /* debug info warning err */
+    dbuf_printf(&l->b, "<%d>", prio[level]);
+  }
   dbuf_printf(&l->b, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":", ts,
               level_names[level]);
   size_t mark = l->b.len;
   if (!piece_done(l, mark, dbuf_json_str(&l->b, event ? event : "")))
     dbuf_adds(&l->b, "\"\"");
+  /* the component: the event's name up to its first '.' */
+  const char *dot = event ? strchr(event, '.') : NULL;
+  char comp[32];
+  size_t cn = dot ? (size_t)(dot - event) : 0;
+  if (cn && cn < sizeof comp) {
+    memcpy(comp, event, cn);
+    comp[cn] = '\0';
+    log_str(l, "component", comp);
+  }
   return true;
 }
 
@@ -314,8 +446,14 @@ static size_t key(log_line *l, const char *k, int *rc) {
 void log_str(log_line *l, const char *k, const char *val) {
   int rc;
   size_t mark = key(l, k, &rc);
+  char *masked = NULL;
+  if (val && *val && secret_key(k))
+    val = "[redacted]";
+  else if (val && (masked = redact(val)))
+    val = masked;
   if (!rc)
     rc = dbuf_json_str(&l->b, val ? val : "");
+  free(masked);
   piece_done(l, mark, rc);
 }
 

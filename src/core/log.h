@@ -1,8 +1,14 @@
 /* log.h - structured log: one JSON object per line.
  *
  * Each line has "ts" (from the injected clock, ISO-8601 UTC), "level",
- * "event" and then the fields the caller adds, in order.  The log never
- * holds secrets: callers pass identifiers, not credentials.  A line is built
+ * "event", "component" (the event's name up to its first '.': "api",
+ * "order", "alert"; none for a name without a dot) and then the fields the
+ * caller adds, in order.  The log never holds secrets: callers pass
+ * identifiers, not credentials, and as a second line of defence log_str
+ * writes "[redacted]" for the value of a key that names a credential
+ * (password, secret, token, authorization, cookie, api_key, private) and
+ * masks what looks like one inside any value (dto's API tokens, "Bearer
+ * X", the password of a URL).  A line is built
  * in a local buffer and written with one fwrite, so concurrent writers do not
  * interleave inside a line.
  *
@@ -121,6 +127,14 @@ void log_flush(dto_log *lg);
 void log_close(dto_log *lg);
 /* Lines dropped by the limiter since log_init(). */
 uint64_t log_suppressed(const dto_log *lg);
+/* Lines written to out start with a syslog priority, "<3>{...}" (the
+ * journal's stream protocol: sd_journal_stream_fd with level_prefix);
+ * NULL: none. */
+void log_set_priority_prefix(FILE *out);
+/* Point out (and every log writing to it) at the file path, appended,
+ * created 0640: SIGHUP after a rotation.  0 or an error code; on failure
+ * out keeps writing where it did. */
+int log_reopen(FILE *out, const char *path);
 /* Parse "debug", "info", "warn", "error", "off"; -1 when unknown. */
 int log_level_parse(const char *s);
 const char *log_level_name(enum log_level l);

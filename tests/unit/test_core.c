@@ -300,11 +300,128 @@ static void test_log_line(void **state) {
   char *s = slurp(f);
   assert_string_equal(
       s, "{\"ts\":\"2025-01-02T03:04:05.123Z\",\"level\":\"info\","
-         "\"event\":\"order.filled\",\"symbol\":\"AAPL\",\"qty\":\"12.5\","
+         "\"event\":\"order.filled\",\"component\":\"order\","
+         "\"symbol\":\"AAPL\",\"qty\":\"12.5\","
          "\"id\":-42,\"at\":\"1970-01-01T00:00:00Z\","
          "\"note\":\"a \\\"quoted\\\"\\nline\\\\\",\"none\":\"\","
          "\"min\":-9223372036854775808}\n");
   assert_true(one_json_line(s));
+  free(s);
+  fclose(f);
+}
+
+/* Credentials never reach the log: by the key's name, and by their look
+ * inside any value.  The expected text is written out by hand. */
+static void test_log_redaction(void **state) {
+  (void)state;
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  sim_clock sim;
+  dto_clock clk;
+  clock_sim_init(&clk, &sim, 0);
+  dto_log lg;
+  log_init(&lg, f, &clk, LOG_INFO);
+  static const char tok[] =
+      "dto_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  char note[200];
+  snprintf(note, sizeof note, "token %s used", tok);
+  log_line l;
+  assert_true(log_begin(&l, &lg, LOG_INFO, "nodot"));
+  log_str(&l, "password", "hunter2-hunter2");
+  log_str(&l, "X-Api-Key", "AKXXXX");
+  log_str(&l, "smtp_secret", "s3");
+  log_str(&l, "note", note);
+  log_str(&l, "auth", "Bearer abc.DEF-123 then");
+  log_str(&l, "url", "postgresql://dto:pw%40x@db:5432/x and smtp://u@h");
+  log_str(&l, "short", "dto_abc");
+  log_str(&l, "empty_token", "");
+  log_end(&l);
+  char *s = slurp(f);
+  assert_string_equal(
+      s, "{\"ts\":\"1970-01-01T00:00:00Z\",\"level\":\"info\","
+         "\"event\":\"nodot\",\"password\":\"[redacted]\","
+         "\"X-Api-Key\":\"[redacted]\",\"smtp_secret\":\"[redacted]\","
+         "\"note\":\"token dto_*** used\",\"auth\":\"Bearer *** then\","
+         "\"url\":\"postgresql://dto:***@db:5432/x and smtp://u@h\","
+         "\"short\":\"dto_abc\",\"empty_token\":\"\"}\n");
+  assert_null(strstr(s, "hunter2"));
+  assert_null(strstr(s, "0123456789abcdef"));
+  free(s);
+  fclose(f);
+}
+
+/* SIGHUP after a rotation: the same FILE writes to the new file. */
+static void test_log_reopen(void **state) {
+  (void)state;
+  char dir[] = "/tmp/dto-log-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char a[64], b[64];
+  snprintf(a, sizeof a, "%s/run.log", dir);
+  snprintf(b, sizeof b, "%s/run.log.1", dir);
+  FILE *f = fopen(a, "a");
+  assert_non_null(f);
+  sim_clock sim;
+  dto_clock clk;
+  clock_sim_init(&clk, &sim, 0);
+  dto_log lg;
+  log_init(&lg, f, &clk, LOG_INFO);
+  log_line l;
+  assert_true(log_begin(&l, &lg, LOG_INFO, "a.one"));
+  log_end(&l);
+  assert_int_equal(rename(a, b), 0); /* logrotate moves it */
+  assert_true(log_begin(&l, &lg, LOG_INFO, "a.two"));
+  log_end(&l); /* still to the moved file */
+  assert_int_equal(log_reopen(f, a), 0);
+  assert_true(log_begin(&l, &lg, LOG_INFO, "a.three"));
+  log_end(&l);
+  assert_int_not_equal(log_reopen(f, "/nonexistent-dir/x.log"), 0);
+  assert_true(log_begin(&l, &lg, LOG_INFO, "a.four"));
+  log_end(&l); /* a failed reopen keeps the file it had */
+  log_close(&lg);
+  fclose(f);
+  char buf[4096];
+  FILE *r = fopen(b, "r");
+  size_t n = fread(buf, 1, sizeof buf - 1, r);
+  buf[n] = '\0';
+  fclose(r);
+  assert_non_null(strstr(buf, "a.one"));
+  assert_non_null(strstr(buf, "a.two"));
+  assert_null(strstr(buf, "a.three"));
+  r = fopen(a, "r");
+  n = fread(buf, 1, sizeof buf - 1, r);
+  buf[n] = '\0';
+  fclose(r);
+  assert_non_null(strstr(buf, "a.three"));
+  assert_non_null(strstr(buf, "a.four"));
+  assert_null(strstr(buf, "a.one"));
+  unlink(a);
+  unlink(b);
+  rmdir(dir);
+}
+
+/* Lines to the journal's stream start with their syslog priority. */
+static void test_log_priority_prefix(void **state) {
+  (void)state;
+  FILE *f = tmpfile();
+  sim_clock sim;
+  dto_clock clk;
+  clock_sim_init(&clk, &sim, 0);
+  dto_log lg;
+  log_init(&lg, f, &clk, LOG_DEBUG);
+  log_set_priority_prefix(f);
+  static const enum log_level lv[] = {LOG_DEBUG, LOG_INFO, LOG_WARN,
+                                      LOG_ERROR};
+  for (size_t i = 0; i < 4; i++) {
+    log_line l;
+    assert_true(log_begin(&l, &lg, lv[i], "x"));
+    log_end(&l);
+  }
+  log_set_priority_prefix(NULL);
+  char *s = slurp(f);
+  assert_non_null(strstr(s, "<7>{\"ts\""));
+  assert_non_null(strstr(s, "\n<6>{"));
+  assert_non_null(strstr(s, "\n<4>{"));
+  assert_non_null(strstr(s, "\n<3>{"));
   free(s);
   fclose(f);
 }
@@ -1087,6 +1204,9 @@ int main(void) {
       cmocka_unit_test(test_param_fx),
       cmocka_unit_test(test_param_double),
       cmocka_unit_test(test_param_bool_enum),
+      cmocka_unit_test(test_log_redaction),
+      cmocka_unit_test(test_log_reopen),
+      cmocka_unit_test(test_log_priority_prefix),
       cmocka_unit_test(test_param_duration),
       cmocka_unit_test(test_param_defaults),
       cmocka_unit_test(test_param_find),
