@@ -27,6 +27,8 @@ import sys
 import time
 import urllib.request
 
+import benchlib
+
 dto, work = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 secs = int(os.environ.get("BENCH_API_SECONDS", "10"))
 conns_list = [int(c) for c in
@@ -65,23 +67,7 @@ api:
 
 
 def wrk(url, conns, token=None):
-    lua = os.path.join(work, "auth.lua")
-    with open(lua, "w") as f:
-        if token:
-            f.write('wrk.headers["Authorization"] = "Bearer %s"\n' % token)
-    r = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{secs}s", "--latency",
-                        "-s", lua, url], capture_output=True, text=True,
-                       timeout=secs + 60)
-    out = r.stdout
-    rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
-
-    def lat(p):
-        m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)" % p, out, re.M)
-        v, u = float(m.group(1)), m.group(2)
-        return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-    errs = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
-    return {"rps": rps, "p50_ms": lat(50), "p99_ms": lat(99),
-            "non2xx": int(errs.group(1)) if errs else 0, "raw": out}
+    return benchlib.wrk(url, conns, secs, work, token)
 
 
 def start_dto():
@@ -120,43 +106,7 @@ def start_dto():
 
 
 def start_nginx(size):
-    root = os.path.join(work, "nginx")
-    os.makedirs(os.path.join(root, "html"), exist_ok=True)
-    with open(os.path.join(root, "html", "positions.json"), "w") as f:
-        f.write("x" * size)
-    conf = os.path.join(root, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""worker_processes auto;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  server {{
-    listen 127.0.0.1:0;
-    root {root}/html;
-  }}
-}}
-""")
-    # port 0 is not allowed in nginx's listen: pick a free one
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    text = open(conf).read().replace("127.0.0.1:0", f"127.0.0.1:{port}")
-    open(conf, "w").write(text)
-    p = subprocess.Popen(["nginx", "-c", conf, "-p", root, "-g",
-                          "daemon off;"], stderr=subprocess.PIPE)
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/positions.json",
-                                   timeout=1).read()
-            return p, port
-        except OSError:
-            time.sleep(0.05)
-    p.kill()
-    sys.exit("bench_api: nginx did not start: " + p.stderr.read().decode())
+    return benchlib.start_nginx(work, "positions.json", size)
 
 
 def main():

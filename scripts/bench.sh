@@ -43,3 +43,5 @@ echo "== the Alpaca path on loopback: a market data message leaving the fake Alp
 /usr/bin/python3 bench/bench_alpaca.py "$b/dto" "$b/bench/bench_curl" "$(mktemp -d)"
 echo "== the HTTP API: authenticated GET /api/v1/positions under wrk, next to nginx serving a static file of the same size (bench_api.py)"
 /usr/bin/python3 bench/bench_api.py "$b/dto" "$(mktemp -d)"
+echo "== monitoring: GET /metrics with 100 instruments next to nginx serving the same bytes, and a threshold crossing to the notification at a loopback webhook (bench_monitor.py)"
+/usr/bin/python3 bench/bench_monitor.py "$b/dto" "$(mktemp -d)"

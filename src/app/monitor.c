@@ -89,6 +89,7 @@ struct monitor {
   /* what the thread computed */
   pthread_mutex_t mu;
   sys_cpu cpu_prev;
+  int64_t cpu_at; /* mono of cpu_prev */
   bool cpu_have;
   double cpu_pct;
   double err_ratio, p99, failures_recent;
@@ -101,6 +102,7 @@ struct monitor {
   pthread_cond_t cv;
   mev evq[EVQ_MAX];
   int evn;
+  bool woken; /* evaluate now */
   uint64_t ev_dropped;
   store_alert_rec *hq;
   size_t hn;
@@ -458,6 +460,15 @@ void monitor_event(monitor *mo, const char *code, enum alert_sev sev,
   } else {
     mo->ev_dropped++;
   }
+  pthread_mutex_unlock(&mo->mu);
+}
+
+void monitor_wake(monitor *mo) {
+  if (!mo)
+    return;
+  pthread_mutex_lock(&mo->mu);
+  mo->woken = true;
+  pthread_cond_signal(&mo->cv);
   pthread_mutex_unlock(&mo->mu);
 }
 
@@ -956,13 +967,16 @@ static void sample(monitor *mo, const svc_snap *s) {
   sys_cpu c;
   bool have_c = sys_read_cpu(NULL, &c) == 0;
   pthread_mutex_lock(&mo->mu);
-  if (have_c) {
+  /* over at least half a second: ticks are 10 ms, a shorter span (a
+   * wake-up right after an evaluation) would read 0 or 100 */
+  if (have_c && (!mo->cpu_have || t.mono - mo->cpu_at >= DTO_NS_PER_SEC / 2)) {
     if (mo->cpu_have) {
       double p = sys_cpu_percent(&mo->cpu_prev, &c);
       if (!isnan(p))
         mo->cpu_pct = p;
     }
     mo->cpu_prev = c;
+    mo->cpu_at = t.mono;
     mo->cpu_have = true;
   }
   /* at most one sample a second in the ring */
@@ -1035,12 +1049,13 @@ static void *monitor_main(void *arg) {
   pthread_mutex_lock(&mo->mu);
   while (!mo->quit) {
     int64_t now = clock_mono_ns();
-    if (mo->evn || now >= next) {
+    if (mo->evn || mo->woken || now >= next) {
       mev ev[EVQ_MAX];
       int n = mo->evn;
       memcpy(ev, mo->evq, (size_t)n * sizeof ev[0]);
       mo->evn = 0;
-      bool due = now >= next;
+      bool due = now >= next || mo->woken;
+      mo->woken = false;
       pthread_mutex_unlock(&mo->mu);
       dto_time t = monitor_now(mo);
       for (int i = 0; i < n; i++) {

@@ -95,6 +95,10 @@ void monitor_event(monitor *mo, const char *code, enum alert_sev sev,
                    const char *scope, const char *id, const char *msg,
                    bool clear);
 
+/* Evaluate the rules now rather than at the next interval (any thread;
+ * only signals): the service's state changed. */
+void monitor_wake(monitor *mo);
+
 /* The alert manager (acknowledgement, silences, listings), or NULL when
  * alerts are off. */
 alert_mgr *monitor_alerts(monitor *mo);

@@ -107,6 +107,8 @@ struct run_session {
   atomic_int_fast64_t beat; /* clock_mono_ns() of the loop's last turn */
   monitor *mon;         /* metrics, health, alerts; NULL: none */
   const char *log_path; /* the log file (reopened on SIGHUP), or NULL */
+  unsigned watched;     /* kill switch, maintenance, faults, state: as the
+                           monitor last heard of them */
 };
 
 /* The live broker's reports and signals carry this src in the queue (the
@@ -297,7 +299,7 @@ static void sink_alert(void *ctx, const runner *r, const char *code, int scope,
   for (size_t i = 0; i < DTO_ARRAY_LEN(map); i++)
     if (!strcmp(code, map[i].code)) {
       if (!map[i].clears)
-        return; /* a notice, or another rule's */
+        return; /* a notice, or another rule's (publish wakes it) */
       if (map[i].clears[0]) {
         monitor_event(s->mon, map[i].clears, SEV_INFO, kind, id, msg, true);
         return;
@@ -2090,7 +2092,17 @@ static void publish(run_session *s) {
   in.reports = s->n_reports;
   in.commands = s->n_cmds;
   in.q = s->q;
-  svc_publish(&s->sv, svc_snap_build(&in));
+  svc_snap *sn = svc_snap_build(&in);
+  /* a change the alert rules watch: evaluate them now, not at the next
+   * interval (the snapshot is published first, so they see it) */
+  unsigned st = (unsigned)sn->killed | (unsigned)sn->maintenance << 1 |
+                (unsigned)sn->store_fault << 2 |
+                (unsigned)sn->unreconciled << 3 | (unsigned)s->lc.state << 4;
+  svc_publish(&s->sv, sn);
+  if (s->mon && st != s->watched) {
+    s->watched = st;
+    monitor_wake(s->mon);
+  }
 }
 
 /* A command that arrives when the session no longer takes any. */

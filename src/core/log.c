@@ -12,6 +12,10 @@
 #include "core/error.h"
 #include "core/timeutil.h"
 
+/* The stream whose lines start with a syslog priority "<N>" (systemd's
+ * journal stream, sd_journal_stream_fd with level_prefix). */
+static _Atomic(FILE *) prio_out;
+
 static const char *const level_names[] = {"debug", "info", "warn", "error",
                                           "off"};
 
@@ -98,9 +102,13 @@ static void write_summary(dto_log *lg, log_limit_slot *sl, dto_time now) {
   dbuf_init(&l.b, LOG_LINE_MAX);
   char ts[40];
   time_format(now, ts, sizeof ts);
+  enum log_level lv = sl->errors ? LOG_ERROR : LOG_WARN;
+  if (lg->out == atomic_load(&prio_out))
+    dbuf_printf(&l.b, "<%d>", lv == LOG_ERROR ? 3 : 4);
   dbuf_printf(&l.b,
-              "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"log.suppressed\"",
-              ts, level_names[sl->errors ? LOG_ERROR : LOG_WARN]);
+              "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"log.suppressed\","
+              "\"component\":\"log\"",
+              ts, level_names[lv]);
   log_str(&l, "name", sl->name);
   log_int(&l, "count", (int64_t)sl->dropped);
   log_int(&l, "errors", (int64_t)sl->errors);
@@ -284,9 +292,6 @@ uint64_t log_suppressed(const dto_log *lg) { return lg->suppressed; }
 
 /* ---- where lines go -------------------------------------------------------- */
 
-/* The stream whose lines start with a syslog priority "<N>" (systemd's
- * journal stream, sd_journal_stream_fd with level_prefix). */
-static _Atomic(FILE *) prio_out;
 
 void log_set_priority_prefix(FILE *out) { atomic_store(&prio_out, out); }
 

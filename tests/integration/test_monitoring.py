@@ -6,6 +6,7 @@ independent source (the process's /proc files read here, the API's own
 answers, promtool's parser); each alert path ends at a real receiver.
 """
 import hashlib
+import http.client
 import hmac
 import json
 import os
@@ -544,3 +545,102 @@ def test_readyz_follows_the_store(dto_bin, tmp_path):
         d.stop()
         subprocess.run([ROOT / "scripts" / "pg-test.sh", "stop", pgdir],
                        timeout=60)
+
+
+# ---- readiness when market data goes stale (the fake Alpaca) ------------------
+
+def test_readyz_follows_market_data(dto_bin, tmp_path):
+    from alpaca_books import SYMBOLS, LiveRun, migrate
+    gen = ("--symbols", ",".join(SYMBOLS), "--days", "1", "--seed", "7",
+           "--start-index", "100")
+    db = tmp_path / "live.db"
+    migrate(dto_bin, db)
+    with LiveRun(dto_bin, tmp_path, gen, store=db,
+                 alpaca_extra="  warmup_bars: 0\n  stale_after: 1s\n",
+                 extra="api:\n  listen: 127.0.0.1:0\n"
+                       "monitoring:\n  interval: 200ms\n") as r:
+        r.wait_ready()
+        port = r.wait(lambda: [e["port"] for e in r.events("api.listening")],
+                      "the API")[0]
+
+        def ready():
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/readyz")
+            x = c.getresponse()
+            body = json.loads(x.read())
+            c.close()
+            return x.status, body
+        # the market moves: ready, the broker's streams connected
+        for _ in range(6):
+            r.fake.step()
+            time.sleep(0.2)
+        st, body = ready()
+        assert st == 200, body
+        assert body["checks"]["broker"]["status"] == "ok"
+        # no data while the market is open: not ready, and why
+        st, body = r.wait(lambda: (lambda x: x[0] == 503 and x)(ready()),
+                          "not ready with stale market data")
+        assert body["checks"]["market_data"]["status"] == "fail"
+        assert body["checks"]["engine"]["status"] == "ok"
+        # data again: ready again
+        r.fake.step()
+        last = {}
+
+        def again():  # the market moves again
+            r.fake.step()
+            st, last["body"] = ready()
+            return st == 200
+        try:
+            r.wait(again, "ready again with fresh data")
+        except AssertionError:
+            raise AssertionError(f"still not ready: {last['body']}")
+
+
+# ---- logs -------------------------------------------------------------------
+
+def test_log_file_reopened_on_sighup(dto_bin, tmp_path):
+    """log.output: file, moved away as logrotate does, SIGHUP: the lines go
+    to the new file, none lost; every line has its component."""
+    import signal
+    logf = tmp_path / "dto.log"
+    d = start_dto(dto_bin, tmp_path, extra=f"log:\n  output: file\n"
+                                             f"  file: {logf}\n")
+    # --log of the fixture wins over log.file: start one without it
+    d.stop()
+    d.proc = subprocess.Popen([d.bin, "run", "--config", d.cfg],
+                              cwd=d.tmp, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: logf.exists() and "api.listening" in
+                 logf.read_text(), 30, what="the log file")
+        rotated = tmp_path / "dto.log.1"
+        logf.rename(rotated)
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: logf.exists() and "log.reopened" in
+                 logf.read_text(), 10, what="the new log file")
+        wait_for(lambda: '"order.' in logf.read_text(), 30,
+                 what="trading lines in the new file")
+        for f in (rotated, logf):
+            for line in f.read_text().splitlines():
+                e = json.loads(line)  # whole lines only
+                if "." in e["event"]:
+                    assert e["component"] == e["event"].split(".")[0], e
+    finally:
+        d.proc.send_signal(signal.SIGTERM)
+        d.proc.wait(timeout=30)
+
+
+def test_log_to_journal(dto_bin, tmp_path):
+    """log.output: journal writes to systemd's journal; where there is none
+    (a container), dto refuses to start with a clear error."""
+    d = start_dto(dto_bin, tmp_path)
+    d.stop()
+    cfg = Path(d.cfg)
+    cfg.write_text(cfg.read_text() + "log:\n  output: journal\n")
+    p = subprocess.run([d.bin, "run", "--config", cfg], cwd=d.tmp,
+                       capture_output=True, text=True, timeout=30)
+    if os.path.exists("/run/systemd/journal/stdout"):
+        pytest.skip("a journal is running here: not a refusal to test")
+    assert p.returncode != 0
+    assert "log.output journal: cannot connect to the systemd journal" \
+        in p.stderr, p.stderr

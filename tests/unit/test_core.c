@@ -495,7 +495,8 @@ static int count_lines(const char *s, const char *needle) {
 static int64_t suppressed_count(const char *s, const char *name,
                                 int64_t *errors) {
   char key[128];
-  snprintf(key, sizeof key, "\"event\":\"log.suppressed\",\"name\":\"%s\"",
+  snprintf(key, sizeof key,
+           "\"event\":\"log.suppressed\",\"component\":\"log\",\"name\":\"%s\"",
            name);
   int64_t total = 0;
   if (errors)
@@ -551,7 +552,8 @@ static void test_log_flood(void **state) {
   /* the summary is an error itself, valid JSON, dated at the window */
   assert_non_null(strstr(s, "{\"ts\":\"2025-01-02T03:04:05.998"));
   assert_non_null(strstr(s, "\"level\":\"error\",\"event\":\"log.suppressed\","
-                            "\"name\":\"store.items_lost\",\"count\":999990,"
+                            "\"component\":\"log\",\"name\":\"store.items_lost\","
+                            "\"count\":999990,"
                             "\"errors\":999990,"
                             "\"since\":\"2025-01-02T03:04:05Z\"}\n"));
   const char *last = s + strlen(s) - 1;
@@ -604,7 +606,8 @@ static void test_log_windows(void **state) {
       "{\"ts\":\"1970-01-01T00:00:00Z\",\"level\":\"info\",\"event\":\"a\"}\n"
       "{\"ts\":\"1970-01-01T00:00:00Z\",\"level\":\"info\",\"event\":\"b\"}\n"
       "{\"ts\":\"1970-01-01T00:00:01Z\",\"level\":\"warn\","
-      "\"event\":\"log.suppressed\",\"name\":\"a\",\"count\":3,"
+      "\"event\":\"log.suppressed\",\"component\":\"log\",\"name\":\"a\","
+      "\"count\":3,"
       "\"errors\":0,\"since\":\"1970-01-01T00:00:00Z\"}\n"
       "{\"ts\":\"1970-01-01T00:00:01Z\",\"level\":\"info\",\"event\":\"b\"}\n"
       "{\"ts\":\"1970-01-01T00:00:01Z\",\"level\":\"info\",\"event\":\"a\"}\n");

@@ -682,7 +682,8 @@ static void test_catch_up_runs_once(void **state) {
   size_t n = fread(buf, 1, sizeof buf - 1, f);
   fclose(f);
   assert_true(n > 0);
-  assert_non_null(strstr(buf, "\"event\":\"sched.missed\",\"job\":\"logs\","
+  assert_non_null(strstr(buf, "\"event\":\"sched.missed\",\"component\":"
+                              "\"sched\",\"job\":\"logs\","
                               "\"schedule\":\"every 15m\",\"due\":\"2025-01-"
                               "06T01:00:00Z\",\"missed\":3"));
   assert_non_null(strstr(buf, "\"job\":\"ten\",\"schedule\":\"*/10 * * * * "
