@@ -861,6 +861,17 @@ static void collect_alerts(monitor *mo, mset *m) {
   mset_family(m, "dto_alert_escalations_total", MT_COUNTER,
               "Escalations of unacknowledged critical alerts.");
   mset_add(m, (double)ac.escalations, NULL);
+  pthread_mutex_lock(&mo->mu);
+  uint64_t evd = mo->ev_dropped, hd = mo->h_dropped;
+  pthread_mutex_unlock(&mo->mu);
+  mset_family(m, "dto_alert_events_dropped_total", MT_COUNTER,
+              "Engine alerts the monitor's queue had no room for (the log "
+              "and the journal have them).");
+  mset_add(m, (double)evd, NULL);
+  mset_family(m, "dto_alert_history_dropped_total", MT_COUNTER,
+              "Alert history records not kept in the store (the log has "
+              "them).");
+  mset_add(m, (double)hd, NULL);
 }
 
 void monitor_collect(monitor *mo, mset *m) {
@@ -1032,12 +1043,36 @@ static void flush_history(monitor *mo) {
   pthread_mutex_unlock(&mo->mu);
   if (!n)
     return;
+  size_t done = 0, refused = 0;
   if (mo->st) {
     pthread_mutex_lock(&mo->st_mu);
-    for (size_t i = 0; i < n; i++)
-      if (store_alert_put(mo->st, &v[i]))
-        break; /* the store is down: the log has every record */
+    for (; done < n; done++) {
+      int rc = store_alert_put(mo->st, &v[done]);
+      if (rc == DTO_EINVAL || rc == DTO_ETOOBIG)
+        refused++; /* a record the store refuses: never again */
+      else if (rc)
+        break;
+    }
     pthread_mutex_unlock(&mo->st_mu);
+  } else {
+    done = n; /* no store: the log has every record */
+  }
+  if (refused) {
+    pthread_mutex_lock(&mo->mu);
+    mo->h_dropped += refused;
+    pthread_mutex_unlock(&mo->mu);
+  }
+  if (done < n) {
+    /* the store is down: keep what is left for the next try, before what
+     * came meanwhile, as far as the queue holds (the log has them all) */
+    pthread_mutex_lock(&mo->mu);
+    size_t left = n - done, room = HISTQ_MAX - mo->hn;
+    size_t keep = left < room ? left : room;
+    memmove(mo->hq + keep, mo->hq, mo->hn * sizeof *mo->hq);
+    memcpy(mo->hq, v + done, keep * sizeof *v);
+    mo->hn += keep;
+    mo->h_dropped += left - keep;
+    pthread_mutex_unlock(&mo->mu);
   }
   free(v);
 }
