@@ -1026,6 +1026,142 @@ static void expect_error_has(const char *yaml, const char *part) {
   assert_released(&cfg);
 }
 
+/* The log, monitoring and alerts sections: every key read, every mistake
+ * refused with the key named, and no secret accepted in the file. */
+static void test_monitoring_sections(void **state) {
+  (void)state;
+  dto_config cfg;
+  expect_ok(BASE, &cfg);
+  assert_false(cfg.alerts.present);
+  assert_true(cfg.alerts.default_rules);
+  assert_int_equal(cfg.monitor.interval, DTO_NS_PER_SEC);
+  assert_int_equal(cfg.alerts.conf.repeat_interval, 4 * DTO_NS_PER_HOUR);
+  assert_int_equal(cfg.alerts.conf.escalate_after, 10 * DTO_NS_PER_MIN);
+  assert_int_equal(cfg.log.output, LOG_OUT_STDERR);
+  config_release(&cfg);
+  expect_ok(BASE "log:\n  level: warn\n  output: file\n  file: d.log\n"
+                 "monitoring:\n  metrics_token: true\n  interval: 250ms\n"
+                 "  disks: {data: v, backup: b}\n  instance: t1\n"
+                 "alerts:\n  default_rules: false\n  group_by: [account]\n"
+                 "  repeat_interval: 1h\n  escalate_after: 2m\n"
+                 "  send_resolved: false\n"
+                 "  rules:\n    - name: Hot\n"
+                 "      expr: cpu{kind=\"a\"} >= 9\n      for: 1m\n"
+                 "      severity: critical\n      labels: {team: ops}\n"
+                 "      summary: hot {{value}}\n"
+                 "  routes:\n    critical: {channels: [h], escalate: [m]}\n"
+                 "  maintenance:\n    - {start: \"0 2 * * 6 UTC\", "
+                 "duration: 2h}\n"
+                 "  channels:\n    - name: h\n      type: webhook\n"
+                 "      url: https://x.example/h\n      secret_env: H_KEY\n"
+                 "      timeout: 2s\n      retries: 5\n"
+                 "    - name: m\n      type: email\n"
+                 "      url: smtp://mail:587\n      from: a@b\n"
+                 "      to: [c@d, e@f]\n      username: u\n"
+                 "      password_env: M_PW\n",
+            &cfg);
+  assert_int_equal(cfg.log_level, LOG_WARN);
+  assert_int_equal(cfg.log.output, LOG_OUT_FILE);
+  assert_non_null(strstr(cfg.log.file, "d.log"));
+  assert_true(cfg.monitor.metrics_token);
+  assert_int_equal(cfg.monitor.interval, 250 * 1000000LL);
+  assert_non_null(strstr(cfg.monitor.disk_backup, "b"));
+  assert_string_equal(cfg.monitor.instance, "t1");
+  assert_false(cfg.alerts.default_rules);
+  assert_int_equal(cfg.alerts.nrules, 1);
+  const alert_rule *r = &cfg.alerts.rules[0];
+  assert_string_equal(r->name, "Hot");
+  assert_string_equal(r->metric, "cpu");
+  assert_int_equal(r->op, AOP_GE);
+  assert_int_equal(r->sev, SEV_CRITICAL);
+  assert_int_equal(r->for_, DTO_NS_PER_MIN);
+  assert_string_equal(r->lkeys[0], "team");
+  assert_string_equal(r->lvals[0], "ops");
+  assert_string_equal(cfg.alerts.conf.group_by[0], "account");
+  assert_false(cfg.alerts.conf.send_resolved);
+  assert_int_equal(cfg.alerts.conf.routes[SEV_CRITICAL].nch, 1);
+  assert_string_equal(cfg.alerts.conf.routes[SEV_CRITICAL].esc[0], "m");
+  assert_int_equal(cfg.alerts.conf.routes[SEV_WARNING].nch, 0);
+  assert_int_equal(cfg.alerts.conf.nwindows, 1);
+  assert_int_equal(cfg.alerts.nchannels, 2);
+  assert_int_equal(cfg.alerts.channels[0].kind, NOTIFY_WEBHOOK);
+  assert_string_equal(cfg.alerts.channels[0].secret_env, "H_KEY");
+  assert_int_equal(cfg.alerts.channels[0].retries, 5);
+  assert_int_equal(cfg.alerts.channels[1].nto, 2);
+  assert_string_equal(cfg.alerts.channels[1].secret_env, "M_PW");
+  assert_true(cfg.alerts.channels[1].starttls);
+  config_release(&cfg);
+  /* without routes: every severity to every channel */
+  expect_ok(BASE "alerts:\n  channels:\n    - name: h\n      type: webhook\n"
+                 "      url: https://x/h\n      secret_env: K\n",
+            &cfg);
+  assert_int_equal(cfg.alerts.conf.routes[SEV_INFO].nch, 1);
+  assert_int_equal(cfg.alerts.conf.routes[SEV_CRITICAL].nch, 1);
+  config_release(&cfg);
+  static const struct {
+    const char *text, *want;
+  } refused[] = {
+      {"log:\n  output: file\n", "output file needs 'file'"},
+      {"log:\n  file: x\n", "'file': only with 'output: file'"},
+      {"log_level: info\nlog:\n  level: warn\n", "give the level once"},
+      {"log:\n  output: syslog\n", "'output': unknown value 'syslog'"},
+      {"monitoring:\n  interval: 10ms\n", "'interval': must be 100ms"},
+      {"monitoring:\n  colour: red\n", "unknown key 'colour'"},
+      {"alerts:\n  rules:\n    - name: X\n      expr: 'x >'\n",
+       "'expr': expr 'x >'"},
+      {"alerts:\n  rules:\n    - name: 9x\n      expr: x > 1\n",
+       "not a valid alert name"},
+      {"alerts:\n  rules:\n    - name: A\n      expr: x > 1\n"
+       "    - name: A\n      expr: x > 2\n",
+       "rule 'A': the name is used twice"},
+      {"alerts:\n  rules:\n    - name: A\n      expr: x > 1\n"
+       "      labels: {severity: x}\n",
+       "not a label name of one's own"},
+      {"alerts:\n  rules:\n    - name: A\n      expr: x > 1\n"
+       "      severity: fatal\n",
+       "'severity': unknown value 'fatal'"},
+      {"alerts:\n  routes:\n    critical: {channels: [nope]}\n",
+       "no channel named 'nope'"},
+      {"alerts:\n  repeat_interval: 10s\n", "'repeat_interval': must be at"},
+      {"alerts:\n  maintenance:\n    - {start: \"99 2 * * *\", "
+       "duration: 1h}\n",
+       "'start': schedule"},
+      {"alerts:\n  channels:\n    - name: h\n      type: fax\n",
+       "'type': unknown value 'fax'"},
+      {"alerts:\n  channels:\n    - name: h\n      type: webhook\n"
+       "      url: https://x\n      secret: hunter2\n",
+       "no secrets in the configuration file"},
+      {"alerts:\n  channels:\n    - name: h\n      type: webhook\n"
+       "      url: https://x\n",
+       "needs 'secret_env'"},
+      {"alerts:\n  channels:\n    - name: s\n      type: slack\n"
+       "      url: https://hooks.slack.com/services/T/B/X\n",
+       "a slack webhook URL is a secret"},
+      {"alerts:\n  channels:\n    - name: h\n      type: webhook\n"
+       "      url: https://x\n      secret_env: lower-case\n",
+       "the name of an environment variable"},
+      {"alerts:\n  channels:\n    - name: h\n      type: webhook\n"
+       "      url: https://x\n      routing_key_env: K\n",
+       "'routing_key_env': not a key of a webhook channel"},
+      {"alerts:\n  channels:\n    - name: m\n      type: email\n"
+       "      url: smtp://x\n",
+       "needs 'from' and 'to'"},
+      {"alerts:\n  channels:\n    - name: t\n      type: sms\n"
+       "      from: '+1'\n      to: ['+2']\n      auth_token_env: T\n",
+       "needs 'account_sid'"},
+      {"alerts:\n  channels:\n    - name: h\n      type: webhook\n"
+       "      url: https://x\n      secret_env: K\n"
+       "    - name: h\n      type: webhook\n      url: https://y\n"
+       "      secret_env: K\n",
+       "channel 'h': the name is used twice"},
+  };
+  for (size_t i = 0; i < DTO_ARRAY_LEN(refused); i++) {
+    char text[2048];
+    snprintf(text, sizeof text, "%s%s", BASE, refused[i].text);
+    expect_error_has(text, refused[i].want);
+  }
+}
+
 static void test_api_section(void **state) {
   (void)state;
   dto_config cfg;
@@ -1080,6 +1216,7 @@ static void test_api_section(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_api_section),
+      cmocka_unit_test(test_monitoring_sections),
       cmocka_unit_test(test_risk_section),
       cmocka_unit_test(test_bad_configs),
       cmocka_unit_test(test_params),
