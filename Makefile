@@ -28,7 +28,7 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
 DEFS := -D_GNU_SOURCE
 INC := -Isrc $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 LIBS := -lyaml -ljansson -lsqlite3 -lpq -lxxhash -lsystemd -lcurl -lwebsockets \
-        -lmicrohttpd -lgnutls -lsodium -lm -lpthread
+        -lmicrohttpd -lgnutls -lsodium -lzstd -lm -lpthread
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GITREV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)

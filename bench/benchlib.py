@@ -46,6 +46,11 @@ def start_nginx(work, name, size):
     os.makedirs(os.path.join(root, "html"), exist_ok=True)
     with open(os.path.join(root, "html", name), "w") as f:
         f.write("x" * size)
+    # nginx's workers run as another user (www-data): a folder from
+    # mktemp -d (0700) would answer 403
+    for d in (work, root, os.path.join(root, "html")):
+        os.chmod(d, 0o755)
+    os.chmod(os.path.join(root, "html", name), 0o644)
     port = free_port()  # nginx's listen takes no port 0
     conf = os.path.join(root, "nginx.conf")
     with open(conf, "w") as f:

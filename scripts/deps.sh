@@ -21,6 +21,8 @@ PKGS="$PKGS libcurl4-openssl-dev libwebsockets-dev"
 # random secrets, SHA-256), GnuTLS (HMAC-SHA-1 for TOTP); the list of
 # common passwords refused is taken from python3-zxcvbn at build time.
 PKGS="$PKGS libmicrohttpd-dev libgnutls28-dev libsodium-dev python3-zxcvbn"
+# Backups (dto backup): zstd compression inside the encrypted archive.
+PKGS="$PKGS libzstd-dev"
 # docs/openapi.yaml is served as JSON, converted at build time.
 PKGS="$PKGS python3-yaml"
 # Tests: cmocka, clang + libFuzzer, Python's pytest for black-box tests.

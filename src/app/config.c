@@ -2025,7 +2025,7 @@ static int load_channel(loader *L, const ynode *e, notify_channel *c) {
         return rc;
       c->to[c->nto++] = ch_keep(a, s);
     } else {
-      size_t n;
+      size_t n = 0;
       if ((rc = get_list(L, t, "to", false, &n)))
         return rc;
       if (n > NOTIFY_MAX_TO)
@@ -2155,7 +2155,7 @@ static int load_rule(loader *L, const ynode *e, alert_rule *r) {
 /* A list of channel names, each one configured. */
 static int get_channel_names(loader *L, const ynode *v, const char *key,
                              char out[][NOTIFY_NAME_MAX], int *n) {
-  size_t cnt;
+  size_t cnt = 0;
   int rc;
   if ((rc = get_list(L, v, key, true, &cnt)))
     return rc;
