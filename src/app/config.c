@@ -2330,6 +2330,74 @@ static int load_alerts(loader *L, const ynode *v) {
   return 0;
 }
 
+enum { BK_DIR, BK_SECOND, BK_KEY_ENV, BK_KEY_FILE, BK_LEVEL, BK_RET, BK__N };
+static const char *const backup_keys[BK__N] = {
+    "dir", "secondary_dir", "key_env", "key_file", "level", "retention"};
+enum { BR_DAILY, BR_WEEKLY, BR_MONTHLY, BR_RECENT, BR__N };
+static const char *const backup_ret_keys[BR__N] = {"daily", "weekly",
+                                                   "monthly", "keep_recent"};
+
+static int load_backup(loader *L, const ynode *v) {
+  cfg_backup *b = &L->cfg->backup;
+  const ynode *f[BK__N];
+  int rc;
+  if (!v)
+    return 0;
+  b->present = true;
+  if ((rc = want_map(L, v, "'backup'", false)))
+    return rc;
+  for (size_t i = 0; i < v->n; i += 2) {
+    const ynode *k = v->kids[i];
+    bool known = false;
+    for (size_t j = 0; j < BK__N && k->kind == Y_SCALAR; j++)
+      known = known || !strcmp(k->text, backup_keys[j]);
+    if (k->kind == Y_SCALAR && !known && looks_like_secret(k->text))
+      return fail(L, k, "'%.64s': no keys in the configuration file; name "
+                        "the variable with 'key_env' or a 0600 file with "
+                        "'key_file'",
+                  k->text);
+  }
+  if ((rc = map_fields(L, v, "in 'backup'", backup_keys, BK__N, f)))
+    return rc;
+  if (!f[BK_DIR])
+    return fail(L, v, "'backup' needs 'dir' (the primary destination)");
+  if ((rc = get_path(L, f[BK_DIR], "dir", &b->dir)))
+    return rc;
+  if (f[BK_SECOND] && !is_null(f[BK_SECOND]) &&
+      (rc = get_path(L, f[BK_SECOND], "secondary_dir", &b->secondary_dir)))
+    return rc;
+  if (f[BK_KEY_ENV]) {
+    const char *s;
+    if ((rc = get_env_name(L, f[BK_KEY_ENV], "key_env", &s)))
+      return rc;
+    snprintf(b->key_env, sizeof b->key_env, "%s", s);
+  }
+  if (f[BK_KEY_FILE] && !is_null(f[BK_KEY_FILE]) &&
+      (rc = get_path(L, f[BK_KEY_FILE], "key_file", &b->key_file)))
+    return rc;
+  if (f[BK_LEVEL] && (rc = get_int(L, f[BK_LEVEL], "level", 1, 19, &b->level)))
+    return rc;
+  if (f[BK_RET] && !is_null(f[BK_RET])) {
+    const ynode *r[BR__N];
+    if ((rc = want_map(L, f[BK_RET], "'retention'", false)) ||
+        (rc = map_fields(L, f[BK_RET], "in 'retention'", backup_ret_keys,
+                         BR__N, r)))
+      return rc;
+    if ((r[BR_DAILY] &&
+         (rc = get_int(L, r[BR_DAILY], "daily", 0, 10000, &b->daily))) ||
+        (r[BR_WEEKLY] &&
+         (rc = get_int(L, r[BR_WEEKLY], "weekly", 0, 10000, &b->weekly))) ||
+        (r[BR_MONTHLY] &&
+         (rc = get_int(L, r[BR_MONTHLY], "monthly", 0, 10000, &b->monthly))) ||
+        (r[BR_RECENT] &&
+         (rc = get_duration(L, r[BR_RECENT], "keep_recent",
+                            3660 * 24 * 3600 * DTO_NS_PER_SEC,
+                            &b->keep_recent))))
+      return rc;
+  }
+  return 0;
+}
+
 enum {
   T_LOG,
   T_ACCOUNTS,
@@ -2346,12 +2414,14 @@ enum {
   T_LOGS,
   T_MONITOR,
   T_ALERTS,
+  T_BACKUP,
   T__N
 };
 static const char *const top_keys[T__N] = {
     "log_level", "accounts", "instruments", "data", "strategies",
     "fill",      "fees",     "backtest",    "run",        "risk",
-    "alpaca",    "api",      "log",         "monitoring", "alerts"};
+    "alpaca",    "api",      "log",         "monitoring", "alerts",
+    "backup"};
 
 static int load_root(loader *L, const ynode *root) {
   const ynode *f[T__N];
@@ -2377,7 +2447,8 @@ static int load_root(loader *L, const ynode *root) {
       (rc = load_api(L, f[T_API])) ||
       (f[T_LOGS] && (rc = load_log(L, f[T_LOGS], f[T_LOG] != NULL))) ||
       (rc = load_monitor(L, f[T_MONITOR])) ||
-      (rc = load_alerts(L, f[T_ALERTS])))
+      (rc = load_alerts(L, f[T_ALERTS])) ||
+      (rc = load_backup(L, f[T_BACKUP])))
     return rc;
   return 0;
 }
@@ -2409,6 +2480,13 @@ void config_defaults(dto_config *cfg) {
   cfg->monitor.stale_after = 120 * DTO_NS_PER_SEC;
   cfg->alerts.default_rules = true;
   alert_conf_defaults(&cfg->alerts.conf);
+  snprintf(cfg->backup.key_env, sizeof cfg->backup.key_env, "%s",
+           "DTO_BACKUP_KEY");
+  cfg->backup.level = 3;
+  cfg->backup.daily = 30;
+  cfg->backup.weekly = 12;
+  cfg->backup.monthly = 12;
+  cfg->backup.keep_recent = 24 * DTO_NS_PER_HOUR;
 }
 
 void config_release(dto_config *cfg) {
@@ -2450,6 +2528,9 @@ void config_release(dto_config *cfg) {
   for (size_t i = 0; i < cfg->alerts.nchstr; i++)
     free(cfg->alerts.chstr[i]);
   free(cfg->alerts.chstr);
+  free(cfg->backup.dir);
+  free(cfg->backup.secondary_dir);
+  free(cfg->backup.key_file);
   config_defaults(cfg);
 }
 

@@ -239,6 +239,19 @@ typedef struct cfg_alerts {
   size_t nchstr;
 } cfg_alerts;
 
+/* The `backup:` section (dto backup / dto restore).  Never a secret: the
+ * key comes from the variable key_env names, or from key_file (0600). */
+typedef struct cfg_backup {
+  bool present;
+  char *dir;           /* owned; the primary destination (required) */
+  char *secondary_dir; /* owned; a copy of every archive; NULL: none */
+  char key_env[129];   /* variable holding 64 hex digits: DTO_BACKUP_KEY */
+  char *key_file;      /* owned; 64 hex digits, mode 0600; NULL: none */
+  int level;           /* zstd level 1..19: 3 */
+  int daily, weekly, monthly; /* retention: 30, 12, 12 */
+  dto_time keep_recent;       /* retention: 24 h */
+} cfg_backup;
+
 typedef struct dto_config {
   char *path; /* owned; the name given to config_load / config_load_mem */
   char *dir;  /* owned; folder that relative paths were resolved against */
@@ -260,6 +273,7 @@ typedef struct dto_config {
   cfg_log log;
   cfg_monitor monitor;
   cfg_alerts alerts;
+  cfg_backup backup;
 } dto_config;
 
 /* Load and validate the YAML file at path.  cfg need not be initialised.

@@ -1,0 +1,101 @@
+/* backup.h - `dto backup` and `dto restore` over a SQLite store: full
+ * backups taken online, their verification, listing, pruning and restore.
+ *
+ * A full backup is a consistent copy of the live store made with SQLite's
+ * online backup API (it works while `dto run` writes: WAL lets the copy read
+ * one snapshot), packed into an encrypted archive (ops/backup_fmt.h) named
+ * full-YYYYMMDDTHHMMSSZ.dtobak in the primary folder, verified, and copied
+ * to the secondary folder when there is one.  The archive holds the file
+ * store.db and, when given, config.yaml; its manifest says what the store
+ * held (schema_version, seq_first, seq_last, events, orders, fills) so a
+ * verification can check the restored database against it.
+ *
+ * Not here: incremental and log backups, point-in-time restore, drills,
+ * scheduling (ops/sched.h) and PostgreSQL stores (DTO_EUNSUPPORTED: use
+ * pg_dump).  The key is the caller's (backup_key_load).
+ *
+ * Errors: 0 or a DTO_E* code with one line in err (cap bytes; may be NULL
+ * when cap is 0); no message holds key material.
+ */
+#ifndef DTO_OPS_BACKUP_H
+#define DTO_OPS_BACKUP_H
+
+#include "core/prelude.h"
+#include "ops/backup_fmt.h"
+#include "ops/retention.h"
+
+#define BACKUP_EXT ".dtobak"
+#define BACKUP_ERR_MAX 1024
+/* backup_full's result when the primary archive was written and verified
+ * but the copy to the secondary folder failed (positive on purpose: the
+ * backup exists, the redundancy does not). */
+#define BACKUP_ESECONDARY 1
+
+/* One archive of a folder, as backup_list sees it. */
+typedef struct backup_info {
+  char id[RET_ID_MAX + 1]; /* the file name without ".dtobak" */
+  char path[4096];
+  char kind[16];           /* the manifest's kind; "?" when unreadable */
+  dto_time time;           /* the manifest's "created"; else the mtime */
+  uint64_t size;           /* bytes of the archive */
+  int64_t seq_first, seq_last; /* the journal's range; 0 when empty */
+  bool ok;                 /* the manifest was read */
+  char err[256];           /* why not, when !ok */
+} backup_info;
+
+/* Take a full backup of the SQLite store at store_url ("sqlite:PATH" or a
+ * path) into dir (created 0700), as described at the top, then a copy
+ * into secondary_dir (may be NULL), with zstd level (1..19).  key is the
+ * archive key; config_path (may be NULL) is added as config.yaml; progress
+ * (may be NULL) sees the archive's bytes.  id_out (idcap bytes) gets the
+ * new backup's id.  Returns 0, BACKUP_ESECONDARY (the primary archive is
+ * in place and verified; err names the secondary folder), or a DTO_E*
+ * code with nothing left in dir. */
+int backup_full(const char *store_url, const char *dir,
+                const char *secondary_dir, int level,
+                const uint8_t key[BACKUP_KEY_BYTES], const char *config_path,
+                backup_progress_fn *progress, void *progress_ctx,
+                char *id_out, size_t idcap, char *err, size_t cap);
+
+/* Verify the archive at path completely: every byte authenticated and
+ * checksummed, then store.db extracted into a new folder under scratch,
+ * `PRAGMA integrity_check` ok, the schema version, events count and last
+ * seq equal to the manifest's.  The folder is removed whatever happens.
+ * *manifest (may be NULL) gets a new reference on success. */
+int backup_verify_one(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
+                      const char *scratch, json_t **manifest, char *err,
+                      size_t cap);
+
+/* Every *.dtobak of dir, sorted by time then id, into *out (the caller
+ * frees it; *n entries).  An archive whose manifest cannot be read is
+ * listed with ok false.  A missing folder is an empty list.  key may be
+ * NULL: then no manifest is read. */
+int backup_list(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
+                backup_info **out, size_t *n, char *err, size_t cap);
+
+/* Resolve ref (an id, an id with ".dtobak", or a path) in dir, or the
+ * newest readable backup when ref is NULL, into path (cap bytes). */
+int backup_find(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
+                const char *ref, char *path, size_t pcap, char *err,
+                size_t cap);
+
+/* Restore the full backup at path into to_dir (created 0700): the store is
+ * verified as backup_verify_one does, then renamed into to_dir under the
+ * live store's file name (the manifest's store_name, else store.db).
+ * Refuses (DTO_EEXIST) when to_dir holds dto.db, store.db or that name,
+ * unless force; always refuses (DTO_EBUSY) when to_dir/dto.pid names a
+ * live process.  Nothing is left in to_dir on failure.  restored (rcap
+ * bytes, may be NULL) gets the restored file's path. */
+int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
+                   const char *to_dir, bool force, char *restored,
+                   size_t rcap, char *err, size_t cap);
+
+/* Apply the retention policy at now to the backups of dir: ret_plan over
+ * the readable ones, then delete the others unless dry_run.  Each decision
+ * is printed to out ("keep ID (reasons)" / "delete ID").  Unreadable
+ * archives are kept and reported. */
+int backup_prune(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
+                 const ret_policy *policy, dto_time now, bool dry_run,
+                 FILE *out, char *err, size_t cap);
+
+#endif
