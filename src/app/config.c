@@ -2337,6 +2337,16 @@ enum { BR_DAILY, BR_WEEKLY, BR_MONTHLY, BR_RECENT, BR__N };
 static const char *const backup_ret_keys[BR__N] = {"daily", "weekly",
                                                    "monthly", "keep_recent"};
 
+/* A value that is itself a key (64 hex digits): the file never holds one. */
+static bool looks_like_key_value(const ynode *v) {
+  if (v->kind != Y_SCALAR || v->len != 2 * 32)
+    return false;
+  for (size_t i = 0; i < v->len; i++)
+    if (!isxdigit((unsigned char)v->text[i]))
+      return false;
+  return true;
+}
+
 static int load_backup(loader *L, const ynode *v) {
   cfg_backup *b = &L->cfg->backup;
   const ynode *f[BK__N];
@@ -2359,6 +2369,12 @@ static int load_backup(loader *L, const ynode *v) {
   }
   if ((rc = map_fields(L, v, "in 'backup'", backup_keys, BK__N, f)))
     return rc;
+  for (int i = 0; i < BK__N; i++)
+    if (f[i] && looks_like_key_value(f[i]))
+      return fail(L, f[i], "'%s': this looks like a key; no keys in the "
+                           "configuration file (set the variable 'key_env' "
+                           "names, or use a 0600 'key_file')",
+                  backup_keys[i]);
   if (!f[BK_DIR])
     return fail(L, v, "'backup' needs 'dir' (the primary destination)");
   if ((rc = get_path(L, f[BK_DIR], "dir", &b->dir)))

@@ -20,6 +20,8 @@ static const struct command {
     {"token", cmd_token, "manage API tokens"},
     {"audit", cmd_audit, "verify the audit log's hash chain"},
     {"alert", cmd_alert, "test alert channels"},
+    {"backup", cmd_backup, "take, verify, list and prune backups"},
+    {"restore", cmd_restore, "restore a backup into a folder"},
     {"version", cmd_version, "print version information"},
 };
 

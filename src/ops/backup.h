@@ -35,12 +35,12 @@
 typedef struct backup_info {
   char id[RET_ID_MAX + 1]; /* the file name without ".dtobak" */
   char path[4096];
-  char kind[16];           /* the manifest's kind; "?" when unreadable */
-  dto_time time;           /* the manifest's "created"; else the mtime */
-  uint64_t size;           /* bytes of the archive */
+  char kind[16];               /* the manifest's kind; "?" when unreadable */
+  dto_time time;               /* the manifest's "created"; else the mtime */
+  uint64_t size;               /* bytes of the archive */
   int64_t seq_first, seq_last; /* the journal's range; 0 when empty */
-  bool ok;                 /* the manifest was read */
-  char err[256];           /* why not, when !ok */
+  bool ok;                     /* the manifest was read */
+  char err[256];               /* why not, when !ok */
 } backup_info;
 
 /* Take a full backup of the SQLite store at store_url ("sqlite:PATH" or a
@@ -54,8 +54,8 @@ typedef struct backup_info {
 int backup_full(const char *store_url, const char *dir,
                 const char *secondary_dir, int level,
                 const uint8_t key[BACKUP_KEY_BYTES], const char *config_path,
-                backup_progress_fn *progress, void *progress_ctx,
-                char *id_out, size_t idcap, char *err, size_t cap);
+                backup_progress_fn *progress, void *progress_ctx, char *id_out,
+                size_t idcap, char *err, size_t cap);
 
 /* Verify the archive at path completely: every byte authenticated and
  * checksummed, then store.db extracted into a new folder under scratch,
@@ -87,8 +87,8 @@ int backup_find(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
  * live process.  Nothing is left in to_dir on failure.  restored (rcap
  * bytes, may be NULL) gets the restored file's path. */
 int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
-                   const char *to_dir, bool force, char *restored,
-                   size_t rcap, char *err, size_t cap);
+                   const char *to_dir, bool force, char *restored, size_t rcap,
+                   char *err, size_t cap);
 
 /* Apply the retention policy at now to the backups of dir: ret_plan over
  * the readable ones, then delete the others unless dry_run.  Each decision

@@ -449,8 +449,19 @@ scrape_configs:
             except OSError:
                 return None
             return [a for a in al if a["labels"]["alertname"] ==
-                    "KillSwitchEngaged" and a["state"] == "firing"]
-        wait_for(firing, 60, step=0.5, what="Prometheus's KillSwitchEngaged")
+                    "KillSwitchEngaged" and a["state"] == "firing"] or \
+                q('ALERTS{alertname="KillSwitchEngaged",alertstate="firing"}')
+        try:
+            wait_for(firing, 90, step=0.5,
+                     what="Prometheus's KillSwitchEngaged")
+        except AssertionError:
+            rules = _get_json(f"{base}/api/v1/rules")["data"]["groups"]
+            ks = [r for g in rules for r in g["rules"]
+                  if r["name"] == "KillSwitchEngaged"]
+            raise AssertionError(
+                f"not firing: rule {ks}; value "
+                f"{q('dto_kill_switch_engaged')}; dto "
+                f"{d.get('/metrics').body.decode().count('kill_switch')}")
     finally:
         prom.terminate()
         prom.wait(timeout=30)

@@ -1213,6 +1213,46 @@ static void test_api_section(void **state) {
                    "lockout_failures");
 }
 
+static void test_backup_section(void **state) {
+  (void)state;
+  dto_config cfg;
+  expect_ok(BASE, &cfg);
+  assert_false(cfg.backup.present);
+  assert_string_equal(cfg.backup.key_env, "DTO_BACKUP_KEY");
+  assert_int_equal(cfg.backup.level, 3);
+  assert_int_equal(cfg.backup.daily, 30);
+  assert_int_equal(cfg.backup.keep_recent, 24 * DTO_NS_PER_HOUR);
+  config_release(&cfg);
+  expect_ok(BASE "backup:\n  dir: /b\n  secondary_dir: /c\n"
+                 "  key_env: MY_KEY\n  key_file: /k\n  level: 9\n"
+                 "  retention: {daily: 7, weekly: 4, monthly: 2, "
+                 "keep_recent: 2h}\n",
+            &cfg);
+  assert_true(cfg.backup.present);
+  assert_string_equal(cfg.backup.dir, "/b");
+  assert_string_equal(cfg.backup.secondary_dir, "/c");
+  assert_string_equal(cfg.backup.key_env, "MY_KEY");
+  assert_string_equal(cfg.backup.key_file, "/k");
+  assert_int_equal(cfg.backup.level, 9);
+  assert_int_equal(cfg.backup.daily, 7);
+  assert_int_equal(cfg.backup.weekly, 4);
+  assert_int_equal(cfg.backup.monthly, 2);
+  assert_int_equal(cfg.backup.keep_recent, 2 * DTO_NS_PER_HOUR);
+  config_release(&cfg);
+  expect_error_has(BASE "backup:\n  level: 3\n", "needs 'dir'");
+  expect_error_has(BASE "backup:\n  dir: /b\n  level: 20\n", "'level'");
+  expect_error_has(BASE "backup:\n  dir: /b\n  color: red\n", "color");
+  expect_error_has(BASE "backup:\n  dir: /b\n  key: abc\n", "no keys");
+  expect_error_has(BASE "backup:\n  dir: /b\n  key_env: "
+                        "0123456789abcdef0123456789abcdef0123456789abcdef"
+                        "0123456789abcdef\n",
+                   "looks like a key");
+  expect_error_has(BASE "backup:\n  dir: /b\n  key_env: lower\n",
+                   "'key_env'");
+  expect_error_has(BASE "backup:\n  dir: /b\n  retention: {hourly: 1}\n",
+                   "hourly");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_api_section),
@@ -1233,6 +1273,7 @@ int main(void) {
       cmocka_unit_test(test_err_buffer),
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_run_on_stop),
+      cmocka_unit_test(test_backup_section),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

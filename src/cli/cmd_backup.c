@@ -1,0 +1,346 @@
+/* cmd_backup.c - `dto backup` and `dto restore`: full backups of the
+ * configuration's SQLite store, their verification, listing, pruning and
+ * restore.  Option parsing only; the work is ops/backup.c's. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <sodium.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/config.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/timeutil.h"
+#include "ops/backup.h"
+
+static const char backup_usage[] =
+    "usage: dto backup full -c CONFIG\n"
+    "       dto backup verify [ID | --latest | --all] -c CONFIG\n"
+    "       dto backup list -c CONFIG\n"
+    "       dto backup prune [--dry-run] -c CONFIG\n"
+    "\n"
+    "Encrypted full backups of the store named by run.store (SQLite only),\n"
+    "in the folders of the configuration's `backup:` section.  The key is\n"
+    "64 hex digits in the variable backup.key_env (DTO_BACKUP_KEY) or in\n"
+    "backup.key_file (mode 0600).\n"
+    "\n"
+    "  full       copy the store online (while dto runs), write\n"
+    "             full-YYYYMMDDTHHMMSSZ.dtobak into backup.dir, verify it,\n"
+    "             copy it to backup.secondary_dir and verify the copy\n"
+    "  verify     decrypt, check every checksum, extract the store and run\n"
+    "             integrity_check and the manifest's counts; the newest\n"
+    "             backup by default\n"
+    "  list       the backups of backup.dir: time, kind, size, seq range\n"
+    "  prune      delete the backups the retention policy does not keep\n"
+    "             (--dry-run: only say which)\n"
+    "\n"
+    "  -c, --config FILE   the configuration\n"
+    "      --latest        verify the newest backup (the default)\n"
+    "      --all           verify every backup\n"
+    "      --dry-run       prune: change nothing\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "exit status: 0 ok, 1 failure, 2 bad usage.\n";
+
+static const char restore_usage[] =
+    "usage: dto restore --to DIR [--backup ID | --latest] [--force] -c CONFIG\n"
+    "\n"
+    "Restore a full backup of backup.dir into DIR (created 0700): the\n"
+    "archive is verified, the store extracted and checked, then renamed into\n"
+    "DIR under the live store's file name.  Nothing is left in DIR when any\n"
+    "check fails.  A store already in DIR (dto.db, store.db) is refused\n"
+    "unless --force; a DIR whose dto.pid names a running process always is.\n"
+    "\n"
+    "  -c, --config FILE   the configuration\n"
+    "      --to DIR        where to restore\n"
+    "      --backup ID     the backup (an id from 'dto backup list', or a "
+    "path)\n"
+    "      --latest        the newest full backup (the default)\n"
+    "      --force         replace a store in DIR\n"
+    "      --at TIME, --seq N  point-in-time restore (not built yet)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "exit status: 0 restored, 1 failure, 2 bad usage.\n";
+
+typedef struct bk_opts {
+  const char *config, *to, *backup;
+  bool help, latest, all, dry_run, force, pitr;
+} bk_opts;
+
+enum { O_LATEST = 256, O_ALL, O_DRY, O_TO, O_BACKUP, O_FORCE, O_AT, O_SEQ };
+
+static int parse(const char *cmd, int argc, char **argv, bk_opts *o) {
+  static const struct option lo[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"help", no_argument, NULL, 'h'},
+      {"latest", no_argument, NULL, O_LATEST},
+      {"all", no_argument, NULL, O_ALL},
+      {"dry-run", no_argument, NULL, O_DRY},
+      {"to", required_argument, NULL, O_TO},
+      {"backup", required_argument, NULL, O_BACKUP},
+      {"force", no_argument, NULL, O_FORCE},
+      {"at", required_argument, NULL, O_AT},
+      {"seq", required_argument, NULL, O_SEQ},
+      {NULL, 0, NULL, 0}};
+  memset(o, 0, sizeof *o);
+  optind = 1;
+  opterr = 0;
+  int ch;
+  while ((ch = getopt_long(argc, argv, ":c:h", lo, NULL)) != -1) {
+    switch (ch) {
+    case 'c':
+      o->config = optarg;
+      break;
+    case 'h':
+      o->help = true;
+      break;
+    case O_LATEST:
+      o->latest = true;
+      break;
+    case O_ALL:
+      o->all = true;
+      break;
+    case O_DRY:
+      o->dry_run = true;
+      break;
+    case O_TO:
+      o->to = optarg;
+      break;
+    case O_BACKUP:
+      o->backup = optarg;
+      break;
+    case O_FORCE:
+      o->force = true;
+      break;
+    case O_AT:
+    case O_SEQ:
+      o->pitr = true;
+      break;
+    case ':':
+      return cli_usage_error(cmd, "'%s' needs a value", argv[optind - 1]);
+    default:
+      return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  return 0;
+}
+
+/* The configuration with its backup section and the key. */
+static int setup(const char *cmd, const bk_opts *o, dto_config *cfg,
+                 uint8_t key[BACKUP_KEY_BYTES]) {
+  config_defaults(cfg);
+  if (!o->config)
+    return cli_usage_error(cmd, "give the configuration with --config FILE");
+  char err[CFG_ERR_MAX];
+  if (config_load(o->config, cfg, err, sizeof err))
+    return cli_fail("%s", err);
+  if (!cfg->backup.present) {
+    config_release(cfg);
+    return cli_fail("%s: no 'backup:' section (backup.dir is needed)",
+                    o->config);
+  }
+  if (!cfg->run.store) {
+    config_release(cfg);
+    return cli_fail("%s: no run.store to back up", o->config);
+  }
+  if (!strncmp(cfg->run.store, "postgres", 8)) {
+    config_release(cfg);
+    return cli_fail("dto backup: PostgreSQL stores are not supported yet "
+                    "(use pg_dump)");
+  }
+  if (backup_key_load(cfg->backup.key_env, cfg->backup.key_file, key, err,
+                      sizeof err)) {
+    config_release(cfg);
+    return cli_fail("backup key: %s", err);
+  }
+  return 0;
+}
+
+static void draw(void *ctx, uint64_t done, uint64_t total) {
+  progress *p = ctx;
+  if (total)
+    p->total = total;
+  progress_update(p, done);
+}
+
+static int do_full(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
+  char id[RET_ID_MAX + 1] = "", err[BACKUP_ERR_MAX];
+  progress p;
+  progress_init(&p, "backup", 0, !isatty(STDERR_FILENO));
+  int rc = backup_full(cfg->run.store, cfg->backup.dir,
+                       cfg->backup.secondary_dir, cfg->backup.level, key,
+                       o->config, draw, &p, id, sizeof id, err, sizeof err);
+  progress_done(&p);
+  if (rc == BACKUP_ESECONDARY) {
+    printf("%s\n", id);
+    return cli_fail("backup %s written, but the %s", id, err);
+  }
+  if (rc)
+    return cli_fail("%s", err);
+  printf("%s\n", id);
+  return 0;
+}
+
+static int verify_path(const char *path, const uint8_t *key,
+                       const char *scratch) {
+  char err[BACKUP_ERR_MAX];
+  json_t *m = NULL;
+  int rc = backup_verify_one(path, key, scratch, &m, err, sizeof err);
+  if (rc)
+    return cli_fail("%s", err);
+  printf("ok %s (seq %lld..%lld, %lld events)\n", path,
+         (long long)json_integer_value(json_object_get(m, "seq_first")),
+         (long long)json_integer_value(json_object_get(m, "seq_last")),
+         (long long)json_integer_value(json_object_get(m, "events")));
+  json_decref(m);
+  return 0;
+}
+
+static int do_verify(const bk_opts *o, int argc, char **argv, dto_config *cfg,
+                     const uint8_t *key) {
+  char err[BACKUP_ERR_MAX], path[4096];
+  const char *ref = optind < argc ? argv[optind] : NULL;
+  if (o->all) {
+    backup_info *v;
+    size_t n;
+    if (backup_list(cfg->backup.dir, key, &v, &n, err, sizeof err))
+      return cli_fail("%s", err);
+    if (!n) {
+      free(v);
+      return cli_fail("no backups in %s", cfg->backup.dir);
+    }
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+      bad |= verify_path(v[i].path, key, cfg->backup.dir);
+    free(v);
+    return bad ? 1 : 0;
+  }
+  if (backup_find(cfg->backup.dir, key, ref, path, sizeof path, err,
+                  sizeof err))
+    return cli_fail("%s", err);
+  return verify_path(path, key, cfg->backup.dir);
+}
+
+static int do_list(dto_config *cfg, const uint8_t *key) {
+  char err[BACKUP_ERR_MAX], t[40];
+  backup_info *v;
+  size_t n;
+  if (backup_list(cfg->backup.dir, key, &v, &n, err, sizeof err))
+    return cli_fail("%s", err);
+  printf("%-28s %-6s %-20s %12s  %s\n", "ID", "KIND", "TIME", "BYTES", "SEQ");
+  for (size_t i = 0; i < n; i++) {
+    time_format(v[i].time, t, sizeof t);
+    if (v[i].ok)
+      printf("%-28s %-6s %-20s %12llu  %lld..%lld\n", v[i].id, v[i].kind, t,
+             (unsigned long long)v[i].size, (long long)v[i].seq_first,
+             (long long)v[i].seq_last);
+    else
+      printf("%-28s %-6s %-20s %12llu  unreadable: %s\n", v[i].id, "?", t,
+             (unsigned long long)v[i].size, v[i].err);
+  }
+  free(v);
+  return 0;
+}
+
+static int do_prune(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
+  char err[BACKUP_ERR_MAX];
+  ret_policy p;
+  ret_policy_defaults(&p);
+  p.daily = cfg->backup.daily;
+  p.weekly = cfg->backup.weekly;
+  p.monthly = cfg->backup.monthly;
+  p.keep_recent = cfg->backup.keep_recent;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  dto_time now = (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec;
+  if (backup_prune(cfg->backup.dir, key, &p, now, o->dry_run, stdout, err,
+                   sizeof err))
+    return cli_fail("%s", err);
+  if (cfg->backup.secondary_dir &&
+      backup_prune(cfg->backup.secondary_dir, key, &p, now, o->dry_run, stdout,
+                   err, sizeof err))
+    return cli_fail("%s", err);
+  return 0;
+}
+
+int cmd_backup(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    fputs(backup_usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const char *sub = argv[1];
+  if (strcmp(sub, "full") && strcmp(sub, "verify") && strcmp(sub, "list") &&
+      strcmp(sub, "prune"))
+    return cli_usage_error("backup", "unknown subcommand '%s'", sub);
+  bk_opts o;
+  int rc = parse("backup", argc - 1, argv + 1, &o);
+  if (rc)
+    return rc;
+  if (o.help) {
+    fputs(backup_usage, stdout);
+    return 0;
+  }
+  argc--;
+  argv++;
+  bool verify = !strcmp(sub, "verify");
+  if (o.to || o.backup || o.force || o.pitr ||
+      ((o.latest || o.all) && !verify) || (o.dry_run && strcmp(sub, "prune")))
+    return cli_usage_error("backup", "%s: an option it does not take", sub);
+  if (verify && (o.latest + o.all + (optind < argc) > 1))
+    return cli_usage_error("backup", "verify: ID, --latest or --all, one");
+  if (argc - optind > (verify ? 1 : 0))
+    return cli_usage_error("backup", "%s: unexpected '%s'", sub,
+                           argv[argc - 1]);
+  dto_config cfg;
+  uint8_t key[BACKUP_KEY_BYTES];
+  if ((rc = setup("backup", &o, &cfg, key)))
+    return rc;
+  if (!strcmp(sub, "full"))
+    rc = do_full(&o, &cfg, key);
+  else if (verify)
+    rc = do_verify(&o, argc, argv, &cfg, key);
+  else if (!strcmp(sub, "list"))
+    rc = do_list(&cfg, key);
+  else
+    rc = do_prune(&o, &cfg, key);
+  sodium_memzero(key, sizeof key);
+  config_release(&cfg);
+  return rc;
+}
+
+int cmd_restore(int argc, char **argv) {
+  bk_opts o;
+  int rc = parse("restore", argc, argv, &o);
+  if (rc)
+    return rc;
+  if (o.help) {
+    fputs(restore_usage, stdout);
+    return 0;
+  }
+  if (o.pitr)
+    return cli_fail("point-in-time restore needs incremental and log "
+                    "backups, which are not built yet");
+  if (!o.to)
+    return cli_usage_error("restore", "give the destination with --to DIR");
+  if (o.backup && o.latest)
+    return cli_usage_error("restore", "--backup or --latest, not both");
+  if (o.all || o.dry_run || optind < argc)
+    return cli_usage_error("restore", "unexpected argument");
+  dto_config cfg;
+  uint8_t key[BACKUP_KEY_BYTES];
+  if ((rc = setup("restore", &o, &cfg, key)))
+    return rc;
+  char err[BACKUP_ERR_MAX], path[4096], done[4200];
+  if (backup_find(cfg.backup.dir, key, o.backup, path, sizeof path, err,
+                  sizeof err) ||
+      backup_restore(path, key, o.to, o.force, done, sizeof done, err,
+                     sizeof err))
+    rc = cli_fail("%s", err);
+  else
+    printf("restored %s into %s\n", path, done);
+  sodium_memzero(key, sizeof key);
+  config_release(&cfg);
+  return rc;
+}
