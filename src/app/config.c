@@ -2330,9 +2330,13 @@ static int load_alerts(loader *L, const ynode *v) {
   return 0;
 }
 
-enum { BK_DIR, BK_SECOND, BK_KEY_ENV, BK_KEY_FILE, BK_LEVEL, BK_RET, BK__N };
+enum {
+  BK_DIR, BK_SECOND, BK_KEY_ENV, BK_KEY_FILE, BK_LEVEL, BK_RET, BK_SCHED,
+  BK_OVERDUE, BK__N
+};
 static const char *const backup_keys[BK__N] = {
-    "dir", "secondary_dir", "key_env", "key_file", "level", "retention"};
+    "dir",   "secondary_dir", "key_env",  "key_file",
+    "level", "retention",     "schedule", "overdue_after"};
 enum { BR_DAILY, BR_WEEKLY, BR_MONTHLY, BR_RECENT, BR__N };
 static const char *const backup_ret_keys[BR__N] = {"daily", "weekly",
                                                    "monthly", "keep_recent"};
@@ -2393,6 +2397,22 @@ static int load_backup(loader *L, const ynode *v) {
     return rc;
   if (f[BK_LEVEL] && (rc = get_int(L, f[BK_LEVEL], "level", 1, 19, &b->level)))
     return rc;
+  if (f[BK_SCHED] && !is_null(f[BK_SCHED])) {
+    const char *sx;
+    char e2[CFG_ERR_MAX];
+    sched_expr ex;
+    if ((rc = get_str(L, f[BK_SCHED], "schedule", SCHED_TEXT_MAX, &sx)))
+      return rc;
+    if (sched_parse(sx, &ex, e2, sizeof e2))
+      return fail(L, f[BK_SCHED], "'schedule': %s", e2);
+    b->schedule = xstrdup(sx);
+  }
+  if (f[BK_OVERDUE] &&
+      (rc = get_duration(L, f[BK_OVERDUE], "overdue_after",
+                         366 * 24 * 3600 * DTO_NS_PER_SEC, &b->overdue_after)))
+    return rc;
+  if (b->overdue_after < DTO_NS_PER_MIN)
+    return fail(L, f[BK_OVERDUE], "'overdue_after': must be at least 1m");
   if (f[BK_RET] && !is_null(f[BK_RET])) {
     const ynode *r[BR__N];
     if ((rc = want_map(L, f[BK_RET], "'retention'", false)) ||
@@ -2503,6 +2523,7 @@ void config_defaults(dto_config *cfg) {
   cfg->backup.weekly = 12;
   cfg->backup.monthly = 12;
   cfg->backup.keep_recent = 24 * DTO_NS_PER_HOUR;
+  cfg->backup.overdue_after = 26 * DTO_NS_PER_HOUR;
 }
 
 void config_release(dto_config *cfg) {
@@ -2547,6 +2568,7 @@ void config_release(dto_config *cfg) {
   free(cfg->backup.dir);
   free(cfg->backup.secondary_dir);
   free(cfg->backup.key_file);
+  free(cfg->backup.schedule);
   config_defaults(cfg);
 }
 

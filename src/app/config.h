@@ -250,6 +250,9 @@ typedef struct cfg_backup {
   int level;           /* zstd level 1..19: 3 */
   int daily, weekly, monthly; /* retention: 30, 12, 12 */
   dto_time keep_recent;       /* retention: 24 h */
+  char *schedule;   /* owned; full backups inside `dto run` (the job
+                       scheduler's syntax: "0 2 * * * UTC"); NULL: none */
+  dto_time overdue_after; /* no full backup this long: overdue (26 h) */
 } cfg_backup;
 
 typedef struct dto_config {

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "core/timeutil.h"
+#include "ops/backup.h"
 #include "ops/notify.h"
 #include "ops/sysstat.h"
 #include "store/journal.h"
@@ -835,6 +836,32 @@ static void collect_trading(monitor *mo, mset *m, const svc_snap *s) {
   mset_add(m, (double)s->quotes, "kind", "quote", NULL);
 }
 
+/* The full backups' outcome (backup.dir's status file): what the
+ * BackupFailed and BackupOverdue rules read. */
+static void collect_backups(monitor *mo, mset *m, dto_time now) {
+  const cfg_backup *bc = &mo->cfg->backup;
+  if (!bc->present || !bc->dir)
+    return;
+  backup_status st;
+  if (backup_status_read(bc->dir, &st))
+    memset(&st, 0, sizeof st);
+  if (st.last_success) {
+    mset_family(m, "dto_backup_last_success_timestamp_seconds", MT_GAUGE,
+                "Time of the last successful backup, by kind.");
+    mset_add(m, (double)st.last_success / 1e9, "kind", "full", NULL);
+  }
+  mset_family(m, "dto_backup_last_failed", MT_GAUGE,
+              "1 when the last backup attempt failed (the primary or the "
+              "secondary copy).");
+  mset_add(m, st.last_failed ? 1 : 0, NULL);
+  /* overdue: no success for overdue_after, counted from the start of this
+   * dto when there was never one */
+  dto_time since = st.last_success ? st.last_success : mo->started;
+  mset_family(m, "dto_backup_overdue", MT_GAUGE,
+              "1 when no full backup succeeded within backup.overdue_after.");
+  mset_add(m, now - since > bc->overdue_after ? 1 : 0, NULL);
+}
+
 static void collect_alerts(monitor *mo, mset *m) {
   if (!mo->am)
     return;
@@ -883,6 +910,7 @@ void monitor_collect(monitor *mo, mset *m) {
   if (mo->src.broker)
     mo->src.broker(mo->src.ctx, m);
   collect_trading(mo, m, s);
+  collect_backups(mo, m, now);
   collect_alerts(mo, m);
   if (s)
     svc_snap_put(s);

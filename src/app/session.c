@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "app/alpaca_md.h"
 #include "api/api.h"
 #include "app/alpaca_trade.h"
@@ -23,6 +25,7 @@
 #include "app/jobs.h"
 #include "app/lifecycle.h"
 #include "app/monitor.h"
+#include "ops/backup.h"
 #include "app/recovery.h"
 #include "app/source.h"
 #include "app/state.h"
@@ -406,6 +409,38 @@ static void mon_broker(void *ctx, mset *m) {
   alpaca_trader_latency(s->tr, &hs);
   const char *k[] = {"broker"}, *v[] = {"alpaca"};
   mset_hist(m, &hs, 1, k, v);
+}
+
+/* The scheduled full backup (backup.schedule), on the jobs' thread: the
+ * same as `dto backup full`, its outcome in the status file the metrics
+ * read, and the rules evaluated at once. */
+static int job_backup(void *ctx, const sched_firing *f) {
+  (void)f;
+  run_session *s = ctx;
+  const cfg_backup *bc = &s->cfg.backup;
+  uint8_t key[BACKUP_KEY_BYTES];
+  char err[BACKUP_ERR_MAX] = "", id[RET_ID_MAX + 1] = "";
+  int rc = backup_key_load(bc->key_env, bc->key_file, key, err, sizeof err);
+  if (!rc)
+    rc = backup_full(s->cfg.run.store, bc->dir, bc->secondary_dir, bc->level,
+                     key, s->cfg.path, NULL, NULL, id, sizeof id, err,
+                     sizeof err);
+  sodium_memzero(key, sizeof key);
+  dto_clock wall;
+  clock_real_init(&wall);
+  (void)backup_status_note(bc->dir, rc == 0, clock_now(&wall), err);
+  log_line l;
+  if (log_begin(&l, jobs_log(s->jobs), rc ? LOG_ERROR : LOG_INFO,
+                rc ? "backup.failed" : "backup.done")) {
+    log_str(&l, "kind", "full");
+    if (id[0])
+      log_str(&l, "id", id);
+    if (rc)
+      log_str(&l, "error", err);
+    log_end(&l);
+  }
+  monitor_wake(s->mon);
+  return 0;
 }
 
 /* Start the monitor (with the API or alerts): before the API, which
@@ -882,6 +917,10 @@ static int start_service(run_session *s, char *err, size_t cap) {
   if (s->cfg.run.status_log &&
       (rc = jobs_add(s->jobs, "status", s->cfg.run.status_log,
                      jobs_status_report, s->jobs, err, cap)))
+    return rc;
+  if (s->cfg.backup.present && s->cfg.backup.schedule &&
+      (rc = jobs_add(s->jobs, "backup_full", s->cfg.backup.schedule,
+                     job_backup, s, err, cap)))
     return rc;
   if ((rc = jobs_start(s->jobs))) {
     snprintf(err, cap, "cannot start the job scheduler's thread");

@@ -173,6 +173,12 @@ static int do_full(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
                        cfg->backup.secondary_dir, cfg->backup.level, key,
                        o->config, draw, &p, id, sizeof id, err, sizeof err);
   progress_done(&p);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  /* for the metrics and the BackupFailed / BackupOverdue rules */
+  (void)backup_status_note(cfg->backup.dir, rc == 0,
+                           (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec,
+                           err);
   if (rc == BACKUP_ESECONDARY) {
     printf("%s\n", id);
     return cli_fail("backup %s written, but the %s", id, err);

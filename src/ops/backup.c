@@ -674,3 +674,57 @@ int backup_prune(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
   free(v);
   return rc;
 }
+
+/* ---- status ---------------------------------------------------------------- */
+
+#define STATUS_NAME ".dto-backup-status.json"
+
+int backup_status_read(const char *dir, backup_status *out) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, STATUS_NAME);
+  json_error_t je;
+  json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+  if (!j)
+    return access(path, F_OK) ? DTO_ENOENT : DTO_EPARSE;
+  json_t *f = json_object_get(j, "full");
+  json_t *ls = json_object_get(f, "last_success");
+  json_t *la = json_object_get(f, "last_attempt");
+  json_t *ok = json_object_get(f, "ok");
+  json_t *er = json_object_get(f, "error");
+  if (!json_is_integer(ls) || !json_is_integer(la) || !json_is_boolean(ok) ||
+      !json_is_string(er)) {
+    json_decref(j);
+    return DTO_EPARSE;
+  }
+  memset(out, 0, sizeof *out);
+  out->last_success = json_integer_value(ls);
+  out->last_attempt = json_integer_value(la);
+  out->last_failed = !json_is_true(ok);
+  snprintf(out->error, sizeof out->error, "%s", json_string_value(er));
+  json_decref(j);
+  return 0;
+}
+
+int backup_status_note(const char *dir, bool ok, dto_time at,
+                       const char *error) {
+  backup_status st;
+  if (backup_status_read(dir, &st))
+    memset(&st, 0, sizeof st);
+  st.last_attempt = at;
+  if (ok)
+    st.last_success = at;
+  json_t *f = json_pack("{s:I,s:I,s:b,s:s}", "last_success",
+                        (json_int_t)st.last_success, "last_attempt",
+                        (json_int_t)st.last_attempt, "ok", ok, "error",
+                        ok || !error ? "" : error);
+  json_t *j = json_pack("{s:o}", "full", f);
+  char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  if (!text)
+    return DTO_ENOMEM;
+  char path[4200], err[256];
+  snprintf(path, sizeof path, "%s/%s", dir, STATUS_NAME);
+  int rc = fileio_write_atomic(path, text, strlen(text), 0600, err, sizeof err);
+  free(text);
+  return rc;
+}

@@ -98,4 +98,22 @@ int backup_prune(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
                  const ret_policy *policy, dto_time now, bool dry_run,
                  FILE *out, char *err, size_t cap);
 
+/* The outcome of the full backups of a folder, for the metrics and the
+ * BackupFailed / BackupOverdue rules: DIR/.dto-backup-status.json, written
+ * whole (atomically) after every attempt, by `dto backup full` and by the
+ * scheduled job of `dto run` alike. */
+typedef struct backup_status {
+  dto_time last_success; /* 0: never */
+  dto_time last_attempt;
+  bool last_failed;
+  char error[256];       /* the last failure's message ("" after success) */
+} backup_status;
+
+/* Read it: 0, DTO_ENOENT (no attempt yet), or DTO_EPARSE. */
+int backup_status_read(const char *dir, backup_status *out);
+/* Note an attempt at `at`: ok, or failed with error.  0 or an error code
+ * (the folder cannot be written). */
+int backup_status_note(const char *dir, bool ok, dto_time at,
+                       const char *error);
+
 #endif

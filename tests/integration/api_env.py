@@ -157,6 +157,7 @@ class Dto:
     def cli(self, *args, input=None, timeout=60):
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        env.update(getattr(self, "env", {}))
         return subprocess.run([self.bin, *map(str, args)], capture_output=True,
                               text=True, encoding="utf-8", timeout=timeout,
                               cwd=self.tmp, env=env, input=input)

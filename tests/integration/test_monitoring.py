@@ -655,3 +655,39 @@ def test_log_to_journal(dto_bin, tmp_path):
     assert p.returncode != 0
     assert "log.output journal: cannot connect to the systemd journal" \
         in p.stderr, p.stderr
+
+
+# ---- backups in dto run: metrics and alerts ------------------------------------
+
+def test_scheduled_backups_metrics_and_alert(dto_bin, tmp_path, hook):
+    """backup.schedule runs full backups inside dto run (the replay's clock:
+    a simulated minute is a second here); their outcome is in /metrics, and
+    a failing secondary copy raises BackupFailed at the receiver."""
+    key = "ab" * 32
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    extra = alerts_conf(hook_channels(hook.port)) + f"""backup:
+  dir: {tmp_path / 'backups'}
+  secondary_dir: {blocker / 'copy'}
+  schedule: every 1m
+"""
+    d = start_dto(dto_bin, tmp_path, extra=extra,
+                  env={"DTO_HOOK_SECRET": SECRET, "DTO_BACKUP_KEY": key})
+    try:
+        def failed():
+            m = parse_metrics(d.get("/metrics").body.decode())
+            return [v for (n, ls), v in m.items()
+                    if n == "dto_backup_last_failed"] == [1.0] and m
+        m = wait_for(failed, 60, what="a scheduled backup noted as failed")
+        assert value(m, "dto_backup_overdue") == 0
+        # the primary archive was written and verifies, only the copy failed
+        archives = list((tmp_path / "backups").glob("full-*.dtobak"))
+        assert archives
+        r = d.cli("backup", "verify", "--latest", "--config", d.cfg)
+        assert r.returncode == 0, r.stderr
+        got = wait_for(lambda: kill_bodies(hook.records(), "BackupFailed"),
+                       20, what="BackupFailed at the receiver")
+        assert got[0]["severity"] == "critical"
+        assert key not in (d.tmp / "run.log").read_text()
+    finally:
+        d.stop()

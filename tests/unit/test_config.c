@@ -1098,6 +1098,17 @@ static void test_monitoring_sections(void **state) {
   assert_int_equal(cfg.alerts.conf.routes[SEV_INFO].nch, 1);
   assert_int_equal(cfg.alerts.conf.routes[SEV_CRITICAL].nch, 1);
   config_release(&cfg);
+  /* scheduled backups and when they are overdue */
+  expect_ok(BASE "backup:\n  dir: b\n  schedule: \"0 2 * * * UTC\"\n"
+                 "  overdue_after: 30h\n",
+            &cfg);
+  assert_string_equal(cfg.backup.schedule, "0 2 * * * UTC");
+  assert_int_equal(cfg.backup.overdue_after, 30 * DTO_NS_PER_HOUR);
+  config_release(&cfg);
+  expect_ok(BASE "backup:\n  dir: b\n", &cfg);
+  assert_null(cfg.backup.schedule);
+  assert_int_equal(cfg.backup.overdue_after, 26 * DTO_NS_PER_HOUR);
+  config_release(&cfg);
   static const struct {
     const char *text, *want;
   } refused[] = {
@@ -1154,6 +1165,10 @@ static void test_monitoring_sections(void **state) {
        "    - name: h\n      type: webhook\n      url: https://y\n"
        "      secret_env: K\n",
        "channel 'h': the name is used twice"},
+      {"backup:\n  dir: b\n  schedule: \"61 2 * * * UTC\"\n",
+       "'schedule': schedule '61 2 * * * UTC': minute 61"},
+      {"backup:\n  dir: b\n  overdue_after: 10s\n",
+       "'overdue_after': must be at least 1m"},
   };
   for (size_t i = 0; i < DTO_ARRAY_LEN(refused); i++) {
     char text[2048];
