@@ -45,3 +45,5 @@ echo "== the HTTP API: authenticated GET /api/v1/positions under wrk, next to ng
 /usr/bin/python3 bench/bench_api.py "$b/dto" "$(mktemp -d)"
 echo "== monitoring: GET /metrics with 100 instruments next to nginx serving the same bytes, and a threshold crossing to the notification at a loopback webhook (bench_monitor.py)"
 /usr/bin/python3 bench/bench_monitor.py "$b/dto" "$(mktemp -d)"
+echo "== backups: dto backup full / verify / restore of a ~1 GB SQLite store, next to sqlite3 .backup + zstd -3 -T1 and zstd -d + cp (bench_backup.py)"
+w=$(mktemp -d); /usr/bin/python3 bench/bench_backup.py "$b/dto" "$w"; rm -rf "$w"

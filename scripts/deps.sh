@@ -34,6 +34,7 @@ PKGS="$PKGS python3-aiohttp"
 PKGS="$PKGS oathtool python3-pyotp openssl"
 # Benchmarks of the HTTP API: wrk as the load, nginx as the reference.
 PKGS="$PKGS wrk nginx-light"
+PKGS="$PKGS zstd"  # Benchmarks of backups: zstd as the reference
 # Tests of monitoring: a real Prometheus and Alertmanager (with promtool and
 # amtool) and an SMTP receiver (aiosmtpd).
 PKGS="$PKGS prometheus prometheus-alertmanager python3-aiosmtpd"

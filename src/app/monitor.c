@@ -860,6 +860,28 @@ static void collect_backups(monitor *mo, mset *m, dto_time now) {
   mset_family(m, "dto_backup_overdue", MT_GAUGE,
               "1 when no full backup succeeded within backup.overdue_after.");
   mset_add(m, now - since > bc->overdue_after ? 1 : 0, NULL);
+  backup_drill dr;
+  if (backup_drill_read(bc->dir, &dr) == 0) {
+    mset_family(m, "dto_drill_last_timestamp_seconds", MT_GAUGE,
+                "Time of the last disaster-recovery drill (dto drill).");
+    mset_add(m, (double)dr.at / 1e9, NULL);
+    mset_family(m, "dto_drill_last_ok", MT_GAUGE,
+                "1 when the last drill restored and verified its backup.");
+    mset_add(m, dr.ok ? 1 : 0, NULL);
+    if (dr.ok) {
+      mset_family(m, "dto_drill_rto_seconds", MT_GAUGE,
+                  "The last drill's recovery time: restore and checks.");
+      mset_add(m, dr.rto_s, NULL);
+      mset_family(m, "dto_drill_rpo_seconds", MT_GAUGE,
+                  "The last drill's recovery point: journal time the "
+                  "backup did not cover.");
+      mset_add(m, dr.rpo_s, NULL);
+      mset_family(m, "dto_drill_rpo_events", MT_GAUGE,
+                  "The last drill's journal events the backup did not "
+                  "cover.");
+      mset_add(m, (double)dr.rpo_events, NULL);
+    }
+  }
 }
 
 static void collect_alerts(monitor *mo, mset *m) {

@@ -26,6 +26,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_alert(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_drill(int argc, char **argv);
 
 /* Print "dto: <message>\n" to stderr; returns 1 (runtime error status). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

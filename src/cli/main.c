@@ -22,6 +22,7 @@ static const struct command {
     {"alert", cmd_alert, "test alert channels"},
     {"backup", cmd_backup, "take, verify, list and prune backups"},
     {"restore", cmd_restore, "restore a backup into a folder"},
+    {"drill", cmd_drill, "rehearse a restore: backup, restore, check, RTO/RPO"},
     {"version", cmd_version, "print version information"},
 };
 

@@ -679,6 +679,33 @@ int backup_prune(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
 
 #define STATUS_NAME ".dto-backup-status.json"
 
+/* Set key to obj (stolen; NULL is out of memory) in dir's status file,
+ * keeping its other keys (read-modify-write), and replace it atomically.
+ * An unreadable file is started afresh. */
+static int status_put(const char *dir, const char *key, json_t *obj) {
+  char path[4200], err[256];
+  if (!obj)
+    return DTO_ENOMEM;
+  snprintf(path, sizeof path, "%s/%s", dir, STATUS_NAME);
+  json_error_t je;
+  json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+  if (!json_is_object(j)) {
+    json_decref(j);
+    j = json_object();
+  }
+  if (!j || json_object_set_new(j, key, obj)) {
+    json_decref(j);
+    return DTO_ENOMEM;
+  }
+  char *text = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  if (!text)
+    return DTO_ENOMEM;
+  int rc = fileio_write_atomic(path, text, strlen(text), 0600, err, sizeof err);
+  free(text);
+  return rc;
+}
+
 int backup_status_read(const char *dir, backup_status *out) {
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, STATUS_NAME);
@@ -687,6 +714,10 @@ int backup_status_read(const char *dir, backup_status *out) {
   if (!j)
     return access(path, F_OK) ? DTO_ENOENT : DTO_EPARSE;
   json_t *f = json_object_get(j, "full");
+  if (!f) { /* only a drill so far */
+    json_decref(j);
+    return DTO_ENOENT;
+  }
   json_t *ls = json_object_get(f, "last_success");
   json_t *la = json_object_get(f, "last_attempt");
   json_t *ok = json_object_get(f, "ok");
@@ -717,14 +748,241 @@ int backup_status_note(const char *dir, bool ok, dto_time at,
                         (json_int_t)st.last_success, "last_attempt",
                         (json_int_t)st.last_attempt, "ok", ok, "error",
                         ok || !error ? "" : error);
-  json_t *j = json_pack("{s:o}", "full", f);
-  char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  json_decref(j);
-  if (!text)
-    return DTO_ENOMEM;
-  char path[4200], err[256];
+  return status_put(dir, "full", f);
+}
+
+int backup_drill_note(const char *dir, const backup_drill *d) {
+  json_t *o = json_pack("{s:I,s:b,s:f,s:f,s:I,s:s,s:s}", "at",
+                        (json_int_t)d->at, "ok", d->ok, "rto_seconds",
+                        d->rto_s, "rpo_seconds", d->rpo_s, "rpo_events",
+                        (json_int_t)d->rpo_events, "backup", d->backup_id,
+                        "error", d->error);
+  return status_put(dir, "drill", o);
+}
+
+int backup_drill_read(const char *dir, backup_drill *out) {
+  char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, STATUS_NAME);
-  int rc = fileio_write_atomic(path, text, strlen(text), 0600, err, sizeof err);
-  free(text);
+  json_error_t je;
+  json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+  if (!j)
+    return access(path, F_OK) ? DTO_ENOENT : DTO_EPARSE;
+  json_t *o = json_object_get(j, "drill");
+  if (!o) {
+    json_decref(j);
+    return DTO_ENOENT;
+  }
+  json_t *at = json_object_get(o, "at"), *ok = json_object_get(o, "ok");
+  json_t *rto = json_object_get(o, "rto_seconds");
+  json_t *rpo = json_object_get(o, "rpo_seconds");
+  json_t *ev = json_object_get(o, "rpo_events");
+  json_t *id = json_object_get(o, "backup"), *er = json_object_get(o, "error");
+  if (!json_is_integer(at) || !json_is_boolean(ok) || !json_is_number(rto) ||
+      !json_is_number(rpo) || !json_is_integer(ev) || !json_is_string(id) ||
+      !json_is_string(er)) {
+    json_decref(j);
+    return DTO_EPARSE;
+  }
+  memset(out, 0, sizeof *out);
+  out->at = json_integer_value(at);
+  out->ok = json_is_true(ok);
+  out->rto_s = json_number_value(rto);
+  out->rpo_s = json_number_value(rpo);
+  out->rpo_events = json_integer_value(ev);
+  snprintf(out->backup_id, sizeof out->backup_id, "%s", json_string_value(id));
+  snprintf(out->error, sizeof out->error, "%s", json_string_value(er));
+  json_decref(j);
+  return 0;
+}
+
+/* ---- drill -----------------------------------------------------------------
+ */
+
+static double mono_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One row of integers from sql on the database at db (read-only): up to n
+ * columns into v (NULL columns are 0). */
+static int query_ints(const char *db, const char *sql, int64_t param,
+                      int64_t *v, int n, char *err, size_t cap) {
+  sqlite3 *h = NULL;
+  sqlite3_stmt *st = NULL;
+  int rc = DTO_EIO;
+  if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    dto_seterr(err, cap, "%s: cannot open: %s", db,
+               h ? sqlite3_errmsg(h) : "out of memory");
+    sqlite3_close(h);
+    return DTO_EIO;
+  }
+  sqlite3_busy_timeout(h, 5000);
+  if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_bind_parameter_count(st) <= 1 &&
+      (sqlite3_bind_parameter_count(st) == 0 ||
+       sqlite3_bind_int64(st, 1, param) == SQLITE_OK) &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    for (int i = 0; i < n; i++)
+      v[i] = sqlite3_column_int64(st, i);
+    rc = 0;
+  } else {
+    dto_seterr(err, cap, "%s: %s", db, sqlite3_errmsg(h));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return rc;
+}
+
+/* Step 3: the restored store at db against the manifest m; live is the live
+ * store's path (to see whether it has a snapshot the backup covers). */
+static int drill_verify(const char *db, const char *live, const json_t *m,
+                        char *err, size_t cap) {
+  char e2[BACKUP_ERR_MAX], url[PATHCAP + 216];
+  int rc = integrity(db, e2, sizeof e2);
+  if (rc) {
+    dto_seterr(err, cap, "integrity_check: %s", e2);
+    return rc;
+  }
+  store_options o = {.must_exist = true, .require_current = true};
+  store *s = NULL;
+  snprintf(url, sizeof url, "sqlite:%s", db);
+  if ((rc = store_open(url, &o, &s, e2, sizeof e2))) {
+    dto_seterr(err, cap, "store_open with the current schema: %s", e2);
+    return rc;
+  }
+  int64_t events = 0, seq = 0;
+  if ((rc = store_count(s, STORE_T_EVENTS, &events)) ||
+      (rc = store_max_seq(s, &seq))) {
+    dto_seterr(err, cap, "%s: %s", db, store_errmsg(s, e2, sizeof e2));
+    goto out;
+  }
+  int64_t seq_last = jint(m, "seq_last");
+  if (events != jint(m, "events") || seq != seq_last) {
+    dto_seterr(err, cap,
+               "%lld events, max seq %lld; the manifest says %lld, %lld",
+               (long long)events, (long long)seq, (long long)jint(m, "events"),
+               (long long)seq_last);
+    rc = DTO_EPARSE;
+    goto out;
+  }
+  int64_t live_snaps = 0;
+  if (query_ints(live, "SELECT count(*) FROM snapshots WHERE seq <= ?",
+                 seq_last, &live_snaps, 1, e2, sizeof e2))
+    live_snaps = 0; /* an older schema without snapshots */
+  if (live_snaps > 0) {
+    int64_t sseq = 0;
+    dto_time stime = 0;
+    void *blob = NULL;
+    size_t len = 0;
+    rc = store_snapshot_latest(s, &sseq, &stime, &blob, &len);
+    free(blob);
+    if (rc) {
+      dto_seterr(err, cap,
+                 "the live store has a checkpoint but the restored one "
+                 "gives none: %s",
+                 rc == DTO_ENOENT ? "none found"
+                                  : store_errmsg(s, e2, sizeof e2));
+      goto out;
+    }
+  }
+out:
+  store_close(s);
+  return rc;
+}
+
+int backup_drill_run(const char *store_url, const char *dir,
+                     const char *secondary_dir, int level,
+                     const uint8_t key[BACKUP_KEY_BYTES],
+                     const char *config_path, const char *keep_dir,
+                     backup_drill *d) {
+  char e2[BACKUP_ERR_MAX], archive[PATHCAP + 80], scratch[PATHCAP];
+  char restored[PATHCAP + 200];
+  const char *live = NULL;
+  const char *to = NULL;
+  json_t *m = NULL;
+  bool made = false;
+  scratch[0] = '\0';
+  memset(d, 0, sizeof *d);
+  d->at = wall_now();
+  e2[0] = '\0';
+
+  /* 1: the backup */
+  int rc = sqlite_path(store_url, &live, e2, sizeof e2);
+  if (!rc) {
+    rc = backup_full(store_url, dir, secondary_dir, level, key, config_path,
+                     NULL, NULL, d->backup_id, sizeof d->backup_id, e2,
+                     sizeof e2);
+    if (rc == BACKUP_ESECONDARY)
+      rc = 0; /* the primary archive is there and verified: drill on it */
+  }
+  if (rc) {
+    dto_seterr(d->error, sizeof d->error, "backup: %s", e2);
+    goto out;
+  }
+  snprintf(archive, sizeof archive, "%s/%s" BACKUP_EXT, dir, d->backup_id);
+  if ((rc = backup_read_manifest(archive, key, NULL, &m, e2, sizeof e2))) {
+    dto_seterr(d->error, sizeof d->error, "backup: %s", e2);
+    goto out;
+  }
+
+  /* 2: the restore, into a folder nobody uses */
+  double t0 = mono_s();
+  if (keep_dir) {
+    if (exists(keep_dir)) {
+      dto_seterr(d->error, sizeof d->error,
+                 "restore: %s exists already (--keep needs a new folder)",
+                 keep_dir);
+      rc = DTO_EEXIST;
+      goto out;
+    }
+    to = keep_dir;
+  } else {
+    if ((rc = make_scratch(dir, ".drill", scratch, sizeof scratch, e2,
+                           sizeof e2))) {
+      dto_seterr(d->error, sizeof d->error, "restore: %s", e2);
+      goto out;
+    }
+    to = scratch;
+  }
+  made = true;
+  rc = backup_restore(archive, key, to, false, restored, sizeof restored, e2,
+                      sizeof e2);
+  double t1 = mono_s();
+  d->restore_s = t1 - t0;
+  if (rc) {
+    dto_seterr(d->error, sizeof d->error, "restore: %s", e2);
+    goto out;
+  }
+
+  /* 3: could a dto start on it? */
+  rc = drill_verify(restored, live, m, e2, sizeof e2);
+  double t2 = mono_s();
+  d->verify_s = t2 - t1;
+  d->rto_s = t2 - t0;
+  if (rc) {
+    dto_seterr(d->error, sizeof d->error, "verify: %s", e2);
+    goto out;
+  }
+
+  /* 4: what the journal holds beyond the backup, now */
+  int64_t seq_last = jint(m, "seq_last"), beyond[2] = {0, 0}, bt = 0;
+  if ((rc = query_ints(live,
+                       "SELECT count(*), coalesce(max(time), 0) FROM events "
+                       "WHERE seq > ?",
+                       seq_last, beyond, 2, e2, sizeof e2)) ||
+      (rc = query_ints(restored, "SELECT coalesce(max(time), 0) FROM events",
+                       0, &bt, 1, e2, sizeof e2))) {
+    dto_seterr(d->error, sizeof d->error, "rpo: %s", e2);
+    goto out;
+  }
+  d->rpo_events = beyond[0];
+  if (beyond[0] > 0 && beyond[1] > bt)
+    d->rpo_s = (double)(beyond[1] - bt) / (double)DTO_NS_PER_SEC;
+  d->ok = true;
+out:
+  if (made && !keep_dir)
+    rm_flat(scratch); /* --keep DIR stays, for a look at what failed */
+  json_decref(m);
   return rc;
 }

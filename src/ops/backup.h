@@ -116,4 +116,44 @@ int backup_status_read(const char *dir, backup_status *out);
 int backup_status_note(const char *dir, bool ok, dto_time at,
                        const char *error);
 
+/* ---- drills ------------------------------------------------------------------
+ * A disaster-recovery drill (`dto drill`): a full backup of the live store,
+ * restored into a scratch folder and checked as a restored dto would need
+ * it, timed.  RTO is the seconds from the start of the restore to the end
+ * of the checks; RPO is what the journal holds beyond the backup when the
+ * drill ends (events with seq above the manifest's seq_last, and the
+ * seconds between the newest live event and the newest backed-up one). */
+typedef struct backup_drill {
+  dto_time at;          /* when the drill started */
+  bool ok;
+  double rto_s, rpo_s;
+  int64_t rpo_events;
+  char backup_id[64];   /* "" when the backup step failed */
+  char error[256];      /* "STEP: why" when !ok, else "" */
+  double restore_s, verify_s; /* the two parts of rto_s (not recorded) */
+} backup_drill;
+
+/* Run a drill: backup_full(store_url, dir, secondary_dir, level, key,
+ * config_path), then backup_restore into keep_dir (which must not exist;
+ * it is left in place) or, when keep_dir is NULL, into a new folder under
+ * dir that is removed afterwards; then PRAGMA integrity_check, store_open
+ * with the current schema, store_snapshot_latest (when the live store had a
+ * snapshot the backup covers), events count and max seq equal to the
+ * manifest's; then the RPO against the live store.  Fills *d whatever
+ * happens.  Returns 0 when the drill passed, else the failing step's error
+ * code (d->error names the step: "backup:", "restore:", "verify:",
+ * "rpo:"). */
+int backup_drill_run(const char *store_url, const char *dir,
+                     const char *secondary_dir, int level,
+                     const uint8_t key[BACKUP_KEY_BYTES],
+                     const char *config_path, const char *keep_dir,
+                     backup_drill *d);
+
+/* Record d as the last drill of dir under the "drill" key of the status
+ * file (the "full" object is kept; the file is replaced atomically). */
+int backup_drill_note(const char *dir, const backup_drill *d);
+/* The last drill recorded in dir: 0, DTO_ENOENT (none yet) or DTO_EPARSE.
+ * restore_s and verify_s are 0. */
+int backup_drill_read(const char *dir, backup_drill *out);
+
 #endif

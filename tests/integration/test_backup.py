@@ -6,6 +6,7 @@ secondary folder that cannot be written).
 The oracle is the live store itself, read with Python's sqlite3: the
 restored journal is the live journal cut at the manifest's seq_last, and a
 backup taken after dto stopped restores every table exactly."""
+import json
 import os
 import signal
 import sqlite3
@@ -284,3 +285,88 @@ def test_secondary_failure_keeps_primary(env):
     assert bid == r.stdout.strip() + ".dtobak"
     r = env.cli("backup", "verify", bid[:-len(".dtobak")], "-c", cfg)
     assert r.returncode == 0, r.stderr
+
+
+# ---- dto drill ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def denv(dto_bin, tmp_path_factory):
+    e = Env(dto_bin, tmp_path_factory.mktemp("drill"))
+    e.start()
+    yield e
+    e.stop()
+
+
+def drill(env, *args, key=KEY):
+    r = env.cli("drill", "--json", "-c", "c.yaml", *args, key=key)
+    lines = r.stdout.strip().splitlines()
+    assert lines, r.stderr
+    return r, json.loads(lines[-1])
+
+
+def status(env):
+    return json.loads((env.tmp / "bk" / ".dto-backup-status.json")
+                      .read_text())
+
+
+def test_drill_while_trading(denv):
+    wait_for(lambda: denv.proc.poll() is None and denv.count("fills") > 0,
+             60, "dto run to trade")
+    r, d = drill(denv)
+    assert r.returncode == 0, r.stderr
+    assert denv.proc.poll() is None, "dto run died during the drill"
+    assert d["ok"] is True and d["error"] is None
+    assert d["backup"].startswith("full-")
+    assert (denv.tmp / "bk" / f"{d['backup']}.dtobak").exists()
+    assert d["rto_seconds"] > 0
+    assert d["rto_seconds"] >= d["restore_seconds"]
+    assert d["rpo_events"] >= 0 and d["rpo_seconds"] >= 0
+    st = status(denv)
+    assert st["drill"]["ok"] is True
+    assert st["drill"]["backup"] == d["backup"]
+    assert st["full"]["ok"] is True  # the drill's backup is noted too
+    # the scratch folder is gone
+    assert not [n for n in os.listdir(denv.tmp / "bk")
+                if n.startswith(".drill")]
+    r = denv.cli("drill", "-c", "c.yaml")  # human text
+    assert r.returncode == 0, r.stderr
+    assert "RTO" in r.stdout and "RPO" in r.stdout and "passed" in r.stdout
+
+
+def test_drill_after_stop_and_keep(denv):
+    denv.stop()
+    r, d = drill(denv, "--keep", "kept")
+    assert r.returncode == 0, r.stderr
+    assert d["ok"] and d["rpo_events"] == 0 and d["rpo_seconds"] == 0
+    kept = denv.tmp / "kept" / "dto.db"
+    assert kept.exists()
+    assert rows(kept, "events") == rows(denv.db, "events")
+    # --keep needs a new folder: the restore step fails, and it is recorded
+    full_before = status(denv)["full"]
+    r, d = drill(denv, "--keep", "kept")
+    assert r.returncode == 1
+    assert d["ok"] is False and d["error"].startswith("restore:")
+    assert "restore:" in r.stderr
+    st = status(denv)
+    assert st["drill"]["ok"] is False
+    assert st["drill"]["error"].startswith("restore:")
+    assert st["full"]["ok"] is True and st["full"] != full_before
+
+
+def test_drill_without_key_fails_at_backup(denv):
+    denv.stop()
+    r, d = drill(denv, key=None)
+    assert r.returncode == 1
+    assert d["ok"] is False and d["error"].startswith("backup:")
+    assert "DTO_BACKUP_KEY" in d["error"]
+    st = status(denv)
+    assert st["drill"]["ok"] is False and "backup:" in st["drill"]["error"]
+    assert "full" in st  # kept intact
+
+
+def test_drill_usage(denv):
+    r = denv.cli("drill", "--help")
+    assert r.returncode == 0 and "RTO" in r.stdout
+    assert denv.cli("drill", "--bogus", "-c", "c.yaml").returncode == 2
+    assert denv.cli("drill").returncode == 2
+    assert denv.cli("drill", "extra", "-c", "c.yaml").returncode == 2

@@ -688,6 +688,15 @@ def test_scheduled_backups_metrics_and_alert(dto_bin, tmp_path, hook):
         got = wait_for(lambda: kill_bodies(hook.records(), "BackupFailed"),
                        20, what="BackupFailed at the receiver")
         assert got[0]["severity"] == "critical"
+        # a drill while trading: its outcome is in the metrics
+        r = d.cli("drill", "--config", d.cfg, "--json")
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(r.stdout)
+        m = parse_metrics(d.get("/metrics").body.decode())
+        assert value(m, "dto_drill_last_ok") == 1
+        assert abs(value(m, "dto_drill_rto_seconds") - rep["rto_seconds"]) \
+            < 1e-6
+        assert value(m, "dto_drill_rpo_events") == rep["rpo_events"]
         assert key not in (d.tmp / "run.log").read_text()
     finally:
         d.stop()
