@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -139,23 +138,9 @@ def main():
             print(f"ratio nginx/dto at -c{conns}: {r['rps'] / d['rps']:.2f}x "
                   f"throughput, dto p99 / nginx p99 "
                   f"{d['p99_ms'] / r['p99_ms']:.2f}x")
-        hwm = 0
-        for line in open(f"/proc/{p.pid}/status"):
-            if line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-        print(f"dto peak RSS {hwm / 1024:.1f} MiB")
+        print(f"dto peak RSS {benchlib.peak_rss_mib(p.pid):.1f} MiB")
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-        if ng:
-            ng.send_signal(signal.SIGQUIT)
-            try:
-                ng.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                ng.kill()
+        benchlib.stop(p, ng)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ one signed webhook channel to a receiver on loopback).
 import http.client
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -234,23 +233,9 @@ def main():
                          ("reference: POST to the receiver", ref)):
             print(f"  {label:34s} p50 {pct(v, 50):7.2f} ms  p99 "
                   f"{pct(v, 99):7.2f} ms  max {max(v):7.2f} ms")
-        hwm = 0
-        for line in open(f"/proc/{p.pid}/status"):
-            if line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-        print(f"dto peak RSS {hwm / 1024:.1f} MiB")
+        print(f"dto peak RSS {benchlib.peak_rss_mib(p.pid):.1f} MiB")
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-        if ng:
-            ng.send_signal(signal.SIGQUIT)
-            try:
-                ng.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                ng.kill()
+        benchlib.stop(p, ng)
         hook.stop()
 
 

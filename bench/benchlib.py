@@ -1,6 +1,7 @@
 """benchlib.py - what the Python benchmarks share: wrk as the load, nginx
 as the reference server (Debian's wrk and nginx-light)."""
 import os
+import signal
 import re
 import socket
 import subprocess
@@ -77,3 +78,25 @@ http {{
             time.sleep(0.05)
     p.kill()
     sys.exit("nginx did not start: " + p.stderr.read().decode())
+
+
+def peak_rss_mib(pid):
+    """A live process's peak RSS (VmHWM), MiB."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stop(dto_proc, nginx_proc=None):
+    """SIGTERM to dto (a drain), SIGQUIT to nginx; killed when they do not
+    end in time."""
+    for p, sig, t in ((dto_proc, signal.SIGTERM, 30),
+                      (nginx_proc, signal.SIGQUIT, 10)):
+        if not p:
+            continue
+        p.send_signal(sig)
+        try:
+            p.wait(timeout=t)
+        except subprocess.TimeoutExpired:
+            p.kill()
