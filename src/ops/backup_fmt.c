@@ -1277,6 +1277,9 @@ static int on_file(rd *r, uint32_t len) {
 
 static int inflate(rd *r, const uint8_t *p, size_t n) {
   ZSTD_inBuffer in = {p, n, 0};
+  if (r->zret == 0) /* one frame per file, and it has ended */
+    return MALFORMED(r, "file '%s': data after the end of its compressed data",
+                     r->cur.name);
   for (;;) {
     ZSTD_outBuffer o = {r->obuf, IO_BUF, 0};
     size_t before = in.pos;
@@ -1296,6 +1299,18 @@ static int inflate(rd *r, const uint8_t *p, size_t n) {
         if (rc)
           return rc;
       }
+    }
+    /* The frame is whole.  Never call the decoder again for this file: with
+     * no input left it would start on a next frame and answer a nonzero
+     * hint, which would read as "ends early" whenever the last output
+     * exactly filled obuf (a file whose size is a multiple of IO_BUF). */
+    if (ret == 0) {
+      if (in.pos != in.size)
+        return MALFORMED(r,
+                         "file '%s': data after the end of its compressed "
+                         "data",
+                         r->cur.name);
+      return 0;
     }
     if (in.pos == in.size && o.pos < o.size)
       return 0;
