@@ -2332,11 +2332,32 @@ static int load_alerts(loader *L, const ynode *v) {
 
 enum {
   BK_DIR, BK_SECOND, BK_KEY_ENV, BK_KEY_FILE, BK_LEVEL, BK_RET, BK_SCHED,
-  BK_OVERDUE, BK__N
+  BK_OVERDUE, BK_INCR, BK_LOGS, BK_CONFS, BK_VERIFY, BK_VFULL, BK_DRILL,
+  BK_CFILES, BK_LOG_OVERDUE, BK__N
 };
 static const char *const backup_keys[BK__N] = {
     "dir",   "secondary_dir", "key_env",  "key_file",
-    "level", "retention",     "schedule", "overdue_after"};
+    "level", "retention",     "schedule", "overdue_after",
+    "incremental_schedule", "log_schedule", "config_schedule",
+    "verify_schedule", "verify_full_schedule", "drill_schedule",
+    "config_files", "log_overdue_after"};
+
+/* A schedule expression of the backup section into *out (owned). */
+static int get_schedule(loader *L, const ynode *v, const char *key,
+                        char **out) {
+  const char *sx;
+  char e2[CFG_ERR_MAX];
+  sched_expr ex;
+  int rc;
+  if (!v || is_null(v))
+    return 0;
+  if ((rc = get_str(L, v, key, SCHED_TEXT_MAX, &sx)))
+    return rc;
+  if (sched_parse(sx, &ex, e2, sizeof e2))
+    return fail(L, v, "'%s': %s", key, e2);
+  *out = xstrdup(sx);
+  return 0;
+}
 enum { BR_DAILY, BR_WEEKLY, BR_MONTHLY, BR_RECENT, BR__N };
 static const char *const backup_ret_keys[BR__N] = {"daily", "weekly",
                                                    "monthly", "keep_recent"};
@@ -2397,16 +2418,41 @@ static int load_backup(loader *L, const ynode *v) {
     return rc;
   if (f[BK_LEVEL] && (rc = get_int(L, f[BK_LEVEL], "level", 1, 19, &b->level)))
     return rc;
-  if (f[BK_SCHED] && !is_null(f[BK_SCHED])) {
-    const char *sx;
-    char e2[CFG_ERR_MAX];
-    sched_expr ex;
-    if ((rc = get_str(L, f[BK_SCHED], "schedule", SCHED_TEXT_MAX, &sx)))
+  if ((rc = get_schedule(L, f[BK_SCHED], "schedule", &b->schedule)) ||
+      (rc = get_schedule(L, f[BK_INCR], "incremental_schedule",
+                         &b->incremental_schedule)) ||
+      (rc = get_schedule(L, f[BK_LOGS], "log_schedule", &b->log_schedule)) ||
+      (rc = get_schedule(L, f[BK_CONFS], "config_schedule",
+                         &b->config_schedule)) ||
+      (rc = get_schedule(L, f[BK_VERIFY], "verify_schedule",
+                         &b->verify_schedule)) ||
+      (rc = get_schedule(L, f[BK_VFULL], "verify_full_schedule",
+                         &b->verify_full_schedule)) ||
+      (rc = get_schedule(L, f[BK_DRILL], "drill_schedule",
+                         &b->drill_schedule)))
+    return rc;
+  if (f[BK_CFILES]) {
+    size_t n;
+    if ((rc = get_list(L, f[BK_CFILES], "config_files", true, &n)))
       return rc;
-    if (sched_parse(sx, &ex, e2, sizeof e2))
-      return fail(L, f[BK_SCHED], "'schedule': %s", e2);
-    b->schedule = xstrdup(sx);
+    if (n > 64)
+      return fail(L, f[BK_CFILES], "'config_files': at most 64 files");
+    b->config_files = xcalloc(n ? n : 1, sizeof *b->config_files);
+    for (size_t i = 0; i < n; i++) {
+      if ((rc = get_path(L, f[BK_CFILES]->kids[i], "config_files",
+                         &b->config_files[i])))
+        return rc;
+      b->nconfig_files = i + 1;
+    }
   }
+  if (f[BK_LOG_OVERDUE] &&
+      (rc = get_duration(L, f[BK_LOG_OVERDUE], "log_overdue_after",
+                         366 * 24 * 3600 * DTO_NS_PER_SEC,
+                         &b->log_overdue_after)))
+    return rc;
+  if (b->log_overdue_after < DTO_NS_PER_MIN)
+    return fail(L, f[BK_LOG_OVERDUE],
+                "'log_overdue_after': must be at least 1m");
   if (f[BK_OVERDUE] &&
       (rc = get_duration(L, f[BK_OVERDUE], "overdue_after",
                          366 * 24 * 3600 * DTO_NS_PER_SEC, &b->overdue_after)))
@@ -2524,6 +2570,7 @@ void config_defaults(dto_config *cfg) {
   cfg->backup.monthly = 12;
   cfg->backup.keep_recent = 24 * DTO_NS_PER_HOUR;
   cfg->backup.overdue_after = 26 * DTO_NS_PER_HOUR;
+  cfg->backup.log_overdue_after = 45 * DTO_NS_PER_MIN;
 }
 
 void config_release(dto_config *cfg) {
@@ -2569,6 +2616,15 @@ void config_release(dto_config *cfg) {
   free(cfg->backup.secondary_dir);
   free(cfg->backup.key_file);
   free(cfg->backup.schedule);
+  free(cfg->backup.incremental_schedule);
+  free(cfg->backup.log_schedule);
+  free(cfg->backup.config_schedule);
+  free(cfg->backup.verify_schedule);
+  free(cfg->backup.verify_full_schedule);
+  free(cfg->backup.drill_schedule);
+  for (size_t i = 0; i < cfg->backup.nconfig_files; i++)
+    free(cfg->backup.config_files[i]);
+  free(cfg->backup.config_files);
   config_defaults(cfg);
 }
 

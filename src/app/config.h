@@ -252,7 +252,18 @@ typedef struct cfg_backup {
   dto_time keep_recent;       /* retention: 24 h */
   char *schedule;   /* owned; full backups inside `dto run` (the job
                        scheduler's syntax: "0 2 * * * UTC"); NULL: none */
+  /* owned; the other jobs of `dto run`, same syntax; NULL: off */
+  char *incremental_schedule; /* every 4 hours in the example */
+  char *log_schedule;         /* "every 15m" */
+  char *config_schedule;      /* "0 3 * * * UTC": config and deploy files */
+  char *verify_schedule;      /* a rotating sample: "0 4 * * 0 UTC" */
+  char *verify_full_schedule; /* the latest full: "0 5 1 * * UTC" */
+  char *drill_schedule;       /* dto drill */
+  char **config_files;        /* owned; files added to a config backup */
+  size_t nconfig_files;
   dto_time overdue_after; /* no full backup this long: overdue (26 h) */
+  dto_time log_overdue_after; /* no log backup this long, when
+                                 log_schedule is set: overdue (45 m) */
 } cfg_backup;
 
 typedef struct dto_config {

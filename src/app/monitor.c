@@ -842,24 +842,54 @@ static void collect_backups(monitor *mo, mset *m, dto_time now) {
   const cfg_backup *bc = &mo->cfg->backup;
   if (!bc->present || !bc->dir)
     return;
-  backup_status st;
-  if (backup_status_read(bc->dir, &st))
-    memset(&st, 0, sizeof st);
-  if (st.last_success) {
+  static const char *const kinds[] = {"full", "incremental", "log",
+                                      "config"};
+  backup_status st[DTO_ARRAY_LEN(kinds)];
+  bool any = false;
+  for (size_t k = 0; k < DTO_ARRAY_LEN(kinds); k++) {
+    if (backup_status_read_kind(bc->dir, kinds[k], &st[k]))
+      memset(&st[k], 0, sizeof st[k]);
+    any = any || st[k].last_success;
+  }
+  if (any) {
     mset_family(m, "dto_backup_last_success_timestamp_seconds", MT_GAUGE,
                 "Time of the last successful backup, by kind.");
-    mset_add(m, (double)st.last_success / 1e9, "kind", "full", NULL);
+    for (size_t k = 0; k < DTO_ARRAY_LEN(kinds); k++)
+      if (st[k].last_success)
+        mset_add(m, (double)st[k].last_success / 1e9, "kind", kinds[k],
+                 NULL);
   }
   mset_family(m, "dto_backup_last_failed", MT_GAUGE,
-              "1 when the last backup attempt failed (the primary or the "
-              "secondary copy).");
-  mset_add(m, st.last_failed ? 1 : 0, NULL);
+              "1 when the last backup attempt of a kind failed (the primary "
+              "or the secondary copy).");
+  for (size_t k = 0; k < DTO_ARRAY_LEN(kinds); k++)
+    if (k == 0 || st[k].last_attempt)
+      mset_add(m, st[k].last_failed ? 1 : 0, "kind", kinds[k], NULL);
   /* overdue: no success for overdue_after, counted from the start of this
-   * dto when there was never one */
-  dto_time since = st.last_success ? st.last_success : mo->started;
+   * dto when there was never one; log backups only when scheduled */
   mset_family(m, "dto_backup_overdue", MT_GAUGE,
-              "1 when no full backup succeeded within backup.overdue_after.");
-  mset_add(m, now - since > bc->overdue_after ? 1 : 0, NULL);
+              "1 when no backup of a kind succeeded within its limit "
+              "(backup.overdue_after for full backups, "
+              "backup.log_overdue_after for log backups).");
+  dto_time since = st[0].last_success ? st[0].last_success : mo->started;
+  mset_add(m, now - since > bc->overdue_after ? 1 : 0, "kind", "full", NULL);
+  if (bc->log_schedule) {
+    since = st[2].last_success ? st[2].last_success : mo->started;
+    mset_add(m, now - since > bc->log_overdue_after ? 1 : 0, "kind", "log",
+             NULL);
+  }
+  dto_time vat;
+  bool vok;
+  if (backup_verify_last(bc->dir, &vat, &vok) == 0) {
+    mset_family(m, "dto_backup_verify_last_timestamp_seconds", MT_GAUGE,
+                "Time of the last backup verification (dto backup verify or "
+                "the scheduled ones).");
+    mset_add(m, (double)vat / 1e9, NULL);
+    mset_family(m, "dto_backup_verify_last_ok", MT_GAUGE,
+                "1 when the last verification restored and checked its "
+                "backup.");
+    mset_add(m, vok ? 1 : 0, NULL);
+  }
   backup_drill dr;
   if (backup_drill_read(bc->dir, &dr) == 0) {
     mset_family(m, "dto_drill_last_timestamp_seconds", MT_GAUGE,

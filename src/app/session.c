@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "app/alpaca_md.h"
+#include "app/backup_jobs.h"
 #include "api/api.h"
 #include "app/alpaca_trade.h"
 #include "app/bridge.h"
@@ -46,6 +47,7 @@
 
 struct run_session {
   session_opts o; /* strings and actions not owned */
+  backup_jobs *bj; /* the backup section's jobs (on s->jobs) */
   sigset_t set;   /* the signals the loop takes */
   dto_config cfg;
   FILE *logf; /* stderr or ours */
@@ -409,38 +411,6 @@ static void mon_broker(void *ctx, mset *m) {
   alpaca_trader_latency(s->tr, &hs);
   const char *k[] = {"broker"}, *v[] = {"alpaca"};
   mset_hist(m, &hs, 1, k, v);
-}
-
-/* The scheduled full backup (backup.schedule), on the jobs' thread: the
- * same as `dto backup full`, its outcome in the status file the metrics
- * read, and the rules evaluated at once. */
-static int job_backup(void *ctx, const sched_firing *f) {
-  (void)f;
-  run_session *s = ctx;
-  const cfg_backup *bc = &s->cfg.backup;
-  uint8_t key[BACKUP_KEY_BYTES];
-  char err[BACKUP_ERR_MAX] = "", id[RET_ID_MAX + 1] = "";
-  int rc = backup_key_load(bc->key_env, bc->key_file, key, err, sizeof err);
-  if (!rc)
-    rc = backup_full(s->cfg.run.store, bc->dir, bc->secondary_dir, bc->level,
-                     key, s->cfg.path, NULL, NULL, id, sizeof id, err,
-                     sizeof err);
-  sodium_memzero(key, sizeof key);
-  dto_clock wall;
-  clock_real_init(&wall);
-  (void)backup_status_note(bc->dir, rc == 0, clock_now(&wall), err);
-  log_line l;
-  if (log_begin(&l, jobs_log(s->jobs), rc ? LOG_ERROR : LOG_INFO,
-                rc ? "backup.failed" : "backup.done")) {
-    log_str(&l, "kind", "full");
-    if (id[0])
-      log_str(&l, "id", id);
-    if (rc)
-      log_str(&l, "error", err);
-    log_end(&l);
-  }
-  monitor_wake(s->mon);
-  return 0;
 }
 
 /* Start the monitor (with the API or alerts): before the API, which
@@ -918,10 +888,8 @@ static int start_service(run_session *s, char *err, size_t cap) {
       (rc = jobs_add(s->jobs, "status", s->cfg.run.status_log,
                      jobs_status_report, s->jobs, err, cap)))
     return rc;
-  if (s->cfg.backup.present && s->cfg.backup.schedule &&
-      (rc = jobs_add(s->jobs, "backup_full", s->cfg.backup.schedule,
-                     job_backup, s, err, cap)))
-    return rc;
+  if (!(s->bj = backup_jobs_add(s->jobs, &s->cfg, s->mon, err, cap)))
+    return DTO_ECONFIG;
   if ((rc = jobs_start(s->jobs))) {
     snprintf(err, cap, "cannot start the job scheduler's thread");
     return rc;
@@ -976,6 +944,8 @@ static void stop_service(run_session *s) {
   source_free(s->src);
   s->src = NULL;
   jobs_free(s->jobs);
+  backup_jobs_free(s->bj);
+  s->bj = NULL;
   s->jobs = NULL;
   if (s->ctl)
     ctl_stop(s->ctl);

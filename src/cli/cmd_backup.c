@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <sodium.h>
 #include <time.h>
@@ -17,11 +18,14 @@
 
 static const char backup_usage[] =
     "usage: dto backup full -c CONFIG\n"
+    "       dto backup incremental -c CONFIG\n"
+    "       dto backup log -c CONFIG\n"
+    "       dto backup config -c CONFIG\n"
     "       dto backup verify [ID | --latest | --all] -c CONFIG\n"
     "       dto backup list -c CONFIG\n"
     "       dto backup prune [--dry-run] -c CONFIG\n"
     "\n"
-    "Encrypted full backups of the store named by run.store (SQLite only),\n"
+    "Encrypted backups of the store named by run.store (SQLite only),\n"
     "in the folders of the configuration's `backup:` section.  The key is\n"
     "64 hex digits in the variable backup.key_env (DTO_BACKUP_KEY) or in\n"
     "backup.key_file (mode 0600).\n"
@@ -29,10 +33,20 @@ static const char backup_usage[] =
     "  full       copy the store online (while dto runs), write\n"
     "             full-YYYYMMDDTHHMMSSZ.dtobak into backup.dir, verify it,\n"
     "             copy it to backup.secondary_dir and verify the copy\n"
-    "  verify     decrypt, check every checksum, extract the store and run\n"
-    "             integrity_check and the manifest's counts; the newest\n"
-    "             backup by default\n"
-    "  list       the backups of backup.dir: time, kind, size, seq range\n"
+    "  incremental  what changed since the newest full or incremental\n"
+    "             backup (journal events, changed rows), verified and copied\n"
+    "             the same way\n"
+    "  log        what changed since the newest backup of any kind: run it\n"
+    "             every 15 minutes (backup.log_schedule) and the recovery\n"
+    "             point is never older than that\n"
+    "  config     the configuration file and backup.config_files (deploy\n"
+    "             files; never a key) into backup.dir/config\n"
+    "  verify     decrypt, check every checksum, restore the backup (with\n"
+    "             its chain) into a scratch folder, run integrity_check and\n"
+    "             compare the events and last seq with the manifest; the\n"
+    "             newest backup by default\n"
+    "  list       the backups of backup.dir: id, kind, time, size, seq\n"
+    "             range, what each builds on, the last verification\n"
     "  prune      delete the backups the retention policy does not keep\n"
     "             (--dry-run: only say which)\n"
     "\n"
@@ -45,21 +59,30 @@ static const char backup_usage[] =
     "exit status: 0 ok, 1 failure, 2 bad usage.\n";
 
 static const char restore_usage[] =
-    "usage: dto restore --to DIR [--backup ID | --latest] [--force] -c CONFIG\n"
+    "usage: dto restore --to DIR [--at TIME | --seq N | --backup ID | --latest]\n"
+    "                   [--force] -c CONFIG\n"
     "\n"
-    "Restore a full backup of backup.dir into DIR (created 0700): the\n"
-    "archive is verified, the store extracted and checked, then renamed into\n"
-    "DIR under the live store's file name.  Nothing is left in DIR when any\n"
-    "check fails.  A store already in DIR (dto.db, store.db) is refused\n"
-    "unless --force; a DIR whose dto.pid names a running process always is.\n"
+    "Restore the store as it was at a point into DIR (created 0700): the\n"
+    "full backup of the point's chain is verified and extracted, then each\n"
+    "incremental and log backup after it applied in order, and the result\n"
+    "checked (integrity_check, events and last seq against the manifest)\n"
+    "before it is renamed into DIR under the live store's file name.  The\n"
+    "points are the backups themselves: --seq N takes the newest whose\n"
+    "journal ends at or before seq N, --at TIME the newest taken at or\n"
+    "before TIME; it prints the point reached and the chain applied.\n"
+    "Nothing is left in DIR when any check fails.  A store already in DIR\n"
+    "(dto.db, store.db) is refused unless --force; a DIR whose dto.pid\n"
+    "names a running process always is.\n"
     "\n"
     "  -c, --config FILE   the configuration\n"
     "      --to DIR        where to restore\n"
     "      --backup ID     the backup (an id from 'dto backup list', or a "
     "path)\n"
-    "      --latest        the newest full backup (the default)\n"
+    "      --latest        the newest point (the default)\n"
+    "      --at TIME       the newest point taken at or before TIME\n"
+    "                      (2026-12-07T14:05:00Z, UTC)\n"
+    "      --seq N         the newest point at or before journal seq N\n"
     "      --force         replace a store in DIR\n"
-    "      --at TIME, --seq N  point-in-time restore (not built yet)\n"
     "  -h, --help          this text\n"
     "\n"
     "exit status: 0 restored, 1 failure, 2 bad usage.\n";
@@ -87,7 +110,7 @@ static const char drill_usage[] =
     "error), 2 bad usage.\n";
 
 typedef struct bk_opts {
-  const char *config, *to, *backup, *keep;
+  const char *config, *to, *backup, *keep, *at, *seq;
   bool help, latest, all, dry_run, force, pitr, json;
 } bk_opts;
 
@@ -156,7 +179,11 @@ static int parse(const char *cmd, int argc, char **argv, bk_opts *o) {
       o->json = true;
       break;
     case O_AT:
+      o->at = optarg;
+      o->pitr = true;
+      break;
     case O_SEQ:
+      o->seq = optarg;
       o->pitr = true;
       break;
     case ':':
@@ -206,6 +233,20 @@ static void draw(void *ctx, uint64_t done, uint64_t total) {
   progress_update(p, done);
 }
 
+/* The outcome into the store's backup_log (best effort). */
+static void record(const dto_config *cfg, const char *kind, int rc,
+                   const char *id, const char *err) {
+  json_t *d = json_pack("{s:s,s:s}", "id", id ? id : "", "error",
+                        rc && err ? err : "");
+  char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  (void)backup_record(cfg->run.store, kind, rc == 0,
+                      (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec, dj);
+  free(dj);
+  json_decref(d);
+}
+
 static int do_full(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
   char id[RET_ID_MAX + 1] = "", err[BACKUP_ERR_MAX];
   progress p;
@@ -220,6 +261,7 @@ static int do_full(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
   (void)backup_status_note(cfg->backup.dir, rc == 0,
                            (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec,
                            err);
+  record(cfg, "full", rc, id, err);
   if (rc == BACKUP_ESECONDARY) {
     printf("%s\n", id);
     return cli_fail("backup %s written, but the %s", id, err);
@@ -230,11 +272,64 @@ static int do_full(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
   return 0;
 }
 
-static int verify_path(const char *path, const uint8_t *key,
-                       const char *scratch) {
+static int do_delta(const char *sub, dto_config *cfg, const uint8_t *key) {
+  char id[RET_ID_MAX + 1] = "", err[BACKUP_ERR_MAX];
+  int rc = backup_delta(cfg->run.store, cfg->backup.dir,
+                        cfg->backup.secondary_dir, cfg->backup.level, key,
+                        !strcmp(sub, "incremental"), id, sizeof id, err,
+                        sizeof err);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  (void)backup_status_note_kind(cfg->backup.dir, sub, rc == 0,
+                                (dto_time)ts.tv_sec * DTO_NS_PER_SEC +
+                                    ts.tv_nsec,
+                                err);
+  record(cfg, sub, rc, id, err);
+  if (rc == BACKUP_ESECONDARY) {
+    printf("%s\n", id);
+    return cli_fail("backup %s written, but the %s", id, err);
+  }
+  if (rc)
+    return cli_fail("%s", err);
+  printf("%s\n", id);
+  return 0;
+}
+
+static int do_config(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
+  char id[RET_ID_MAX + 1] = "", err[BACKUP_ERR_MAX];
+  int rc = backup_config(o->config, (const char *const *)cfg->backup.config_files,
+                         cfg->backup.nconfig_files, cfg->backup.dir,
+                         cfg->backup.secondary_dir, key, id, sizeof id, err,
+                         sizeof err);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  (void)backup_status_note_kind(cfg->backup.dir, "config", rc == 0,
+                                (dto_time)ts.tv_sec * DTO_NS_PER_SEC +
+                                    ts.tv_nsec,
+                                err);
+  record(cfg, "config", rc, id, err);
+  if (rc == BACKUP_ESECONDARY) {
+    printf("%s\n", id);
+    return cli_fail("backup %s written, but the %s", id, err);
+  }
+  if (rc)
+    return cli_fail("%s", err);
+  printf("%s\n", id);
+  return 0;
+}
+
+static int verify_path(const dto_config *cfg, const char *path,
+                       const uint8_t *key, const char *scratch) {
   char err[BACKUP_ERR_MAX];
   json_t *m = NULL;
   int rc = backup_verify_one(path, key, scratch, &m, err, sizeof err);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  (void)backup_verified_note(scratch, path, rc == 0,
+                             (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec,
+                             err);
+  const char *base = strrchr(path, '/');
+  record(cfg, "verify", rc, base ? base + 1 : path, err);
   if (rc)
     return cli_fail("%s", err);
   printf("ok %s (seq %lld..%lld, %lld events)\n", path,
@@ -260,31 +355,43 @@ static int do_verify(const bk_opts *o, int argc, char **argv, dto_config *cfg,
     }
     int bad = 0;
     for (size_t i = 0; i < n; i++)
-      bad |= verify_path(v[i].path, key, cfg->backup.dir);
+      bad |= verify_path(cfg, v[i].path, key, cfg->backup.dir);
     free(v);
     return bad ? 1 : 0;
   }
   if (backup_find(cfg->backup.dir, key, ref, path, sizeof path, err,
                   sizeof err))
     return cli_fail("%s", err);
-  return verify_path(path, key, cfg->backup.dir);
+  return verify_path(cfg, path, key, cfg->backup.dir);
 }
 
 static int do_list(dto_config *cfg, const uint8_t *key) {
-  char err[BACKUP_ERR_MAX], t[40];
+  char err[BACKUP_ERR_MAX], t[40], vt[64];
   backup_info *v;
   size_t n;
   if (backup_list(cfg->backup.dir, key, &v, &n, err, sizeof err))
     return cli_fail("%s", err);
-  printf("%-28s %-6s %-20s %12s  %s\n", "ID", "KIND", "TIME", "BYTES", "SEQ");
+  printf("%-36s %-11s %-20s %12s  %-15s %-36s %s\n", "ID", "KIND", "TIME",
+         "BYTES", "SEQ", "BUILDS ON", "VERIFIED");
   for (size_t i = 0; i < n; i++) {
     time_format(v[i].time, t, sizeof t);
-    if (v[i].ok)
-      printf("%-28s %-6s %-20s %12llu  %lld..%lld\n", v[i].id, v[i].kind, t,
-             (unsigned long long)v[i].size, (long long)v[i].seq_first,
-             (long long)v[i].seq_last);
-    else
-      printf("%-28s %-6s %-20s %12llu  unreadable: %s\n", v[i].id, "?", t,
+    dto_time vat;
+    bool vok;
+    if (backup_verified_read(cfg->backup.dir, v[i].id, &vat, &vok) == 0) {
+      char when[40];
+      time_format(vat, when, sizeof when);
+      snprintf(vt, sizeof vt, "%s %s", vok ? "ok" : "FAILED", when);
+    } else
+      snprintf(vt, sizeof vt, "never");
+    if (v[i].ok) {
+      char seq[48];
+      snprintf(seq, sizeof seq, "%lld..%lld", (long long)v[i].seq_first,
+               (long long)v[i].seq_last);
+      printf("%-36s %-11s %-20s %12llu  %-15s %-36s %s\n", v[i].id,
+             v[i].kind, t, (unsigned long long)v[i].size, seq,
+             v[i].parent[0] ? v[i].parent : "-", vt);
+    } else
+      printf("%-36s %-11s %-20s %12llu  unreadable: %s\n", v[i].id, "?", t,
              (unsigned long long)v[i].size, v[i].err);
   }
   free(v);
@@ -309,6 +416,16 @@ static int do_prune(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
       backup_prune(cfg->backup.secondary_dir, key, &p, now, o->dry_run, stdout,
                    err, sizeof err))
     return cli_fail("%s", err);
+  /* the configuration backups, in their own folders */
+  char cdir[4200];
+  snprintf(cdir, sizeof cdir, "%s/config", cfg->backup.dir);
+  if (backup_prune(cdir, key, &p, now, o->dry_run, stdout, err, sizeof err))
+    return cli_fail("%s", err);
+  if (cfg->backup.secondary_dir) {
+    snprintf(cdir, sizeof cdir, "%s/config", cfg->backup.secondary_dir);
+    if (backup_prune(cdir, key, &p, now, o->dry_run, stdout, err, sizeof err))
+      return cli_fail("%s", err);
+  }
   return 0;
 }
 
@@ -318,7 +435,9 @@ int cmd_backup(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   const char *sub = argv[1];
-  if (strcmp(sub, "full") && strcmp(sub, "verify") && strcmp(sub, "list") &&
+  if (strcmp(sub, "full") && strcmp(sub, "incremental") &&
+      strcmp(sub, "log") && strcmp(sub, "config") && strcmp(sub, "verify") &&
+      strcmp(sub, "list") &&
       strcmp(sub, "prune"))
     return cli_usage_error("backup", "unknown subcommand '%s'", sub);
   bk_opts o;
@@ -346,6 +465,10 @@ int cmd_backup(int argc, char **argv) {
     return rc;
   if (!strcmp(sub, "full"))
     rc = do_full(&o, &cfg, key);
+  else if (!strcmp(sub, "incremental") || !strcmp(sub, "log"))
+    rc = do_delta(sub, &cfg, key);
+  else if (!strcmp(sub, "config"))
+    rc = do_config(&o, &cfg, key);
   else if (verify)
     rc = do_verify(&o, argc, argv, &cfg, key);
   else if (!strcmp(sub, "list"))
@@ -366,27 +489,46 @@ int cmd_restore(int argc, char **argv) {
     fputs(restore_usage, stdout);
     return 0;
   }
-  if (o.pitr)
-    return cli_fail("point-in-time restore needs incremental and log "
-                    "backups, which are not built yet");
   if (!o.to)
     return cli_usage_error("restore", "give the destination with --to DIR");
-  if (o.backup && o.latest)
-    return cli_usage_error("restore", "--backup or --latest, not both");
+  if ((o.backup != NULL) + o.latest + (o.at != NULL) + (o.seq != NULL) > 1)
+    return cli_usage_error("restore",
+                           "--at, --seq, --backup or --latest: one of them");
   if (o.all || o.dry_run || o.keep || o.json || optind < argc)
     return cli_usage_error("restore", "unexpected argument");
+  int64_t seq = INT64_MAX;
+  dto_time at = INT64_MAX;
+  if (o.seq) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(o.seq, &end, 10);
+    if (errno || end == o.seq || *end || v < 0)
+      return cli_usage_error("restore",
+                             "--seq: '%s' is not a journal seq (an integer "
+                             ">= 0)",
+                             o.seq);
+    seq = v;
+  }
+  if (o.at && time_parse_cstr(o.at, &at))
+    return cli_usage_error("restore",
+                           "--at: '%s' is not a time (2026-12-07T14:05:00Z)",
+                           o.at);
   dto_config cfg;
   uint8_t key[BACKUP_KEY_BYTES];
   if ((rc = setup("restore", &o, &cfg, key)))
     return rc;
-  char err[BACKUP_ERR_MAX], path[4096], done[4200];
-  if (backup_find(cfg.backup.dir, key, o.backup, path, sizeof path, err,
-                  sizeof err) ||
-      backup_restore(path, key, o.to, o.force, done, sizeof done, err,
-                     sizeof err))
+  char err[BACKUP_ERR_MAX], done[4200];
+  backup_point pt;
+  if (backup_restore_at(cfg.backup.dir, key, o.backup, seq, at, o.to, o.force,
+                        &pt, done, sizeof done, err, sizeof err))
     rc = cli_fail("%s", err);
-  else
-    printf("restored %s into %s\n", path, done);
+  else {
+    char t[40];
+    time_format(pt.time, t, sizeof t);
+    printf("restored %s into %s\n", pt.id, done);
+    printf("point    seq %lld, backup taken %s\n", (long long)pt.seq, t);
+    printf("chain    %s\n", pt.chain);
+  }
   sodium_memzero(key, sizeof key);
   config_release(&cfg);
   return rc;
@@ -472,6 +614,15 @@ int cmd_drill(int argc, char **argv) {
                                d.error + (d.backup_id[0] ? 0 : 8));
   }
   drill_print(&o, &d);
+  json_t *dj = json_pack("{s:s,s:f,s:f,s:I,s:s}", "id", d.backup_id,
+                         "rto_seconds", d.rto_s, "rpo_seconds", d.rpo_s,
+                         "rpo_events", (json_int_t)d.rpo_events, "error",
+                         d.error);
+  char *dtext = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
+  if (cfg.run.store)
+    (void)backup_record(cfg.run.store, "drill", d.ok, now_wall(), dtext);
+  free(dtext);
+  json_decref(dj);
   if (backup_drill_note(cfg.backup.dir, &d))
     fprintf(stderr, "dto: drill: cannot record the outcome in %s\n",
             cfg.backup.dir);

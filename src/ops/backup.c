@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "ops/backup.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,23 +18,20 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/timeutil.h"
+#include "ops/backup_int.h"
 #include "store/store.h"
-
-#define PATHCAP 4096
-#define STORE_FILE "store.db"
-#define CONFIG_FILE "config.yaml"
 
 /* ---- small helpers ---------------------------------------------------------
  */
 
-static dto_time wall_now(void) {
+dto_time bk_wall_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec;
 }
 
 /* Make dir and its missing parents, each new one mode 0700. */
-static int mkdir_private(const char *dir, char *err, size_t cap) {
+int bk_mkdir_private(const char *dir, char *err, size_t cap) {
   char p[PATHCAP];
   size_t n = strlen(dir);
   if (!n || n >= sizeof p) {
@@ -62,7 +60,7 @@ static int mkdir_private(const char *dir, char *err, size_t cap) {
 }
 
 /* Remove every entry of dir (flat), then dir. */
-static void rm_flat(const char *dir) {
+void bk_rm_flat(const char *dir) {
   DIR *d = opendir(dir);
   if (d) {
     struct dirent *e;
@@ -72,16 +70,16 @@ static void rm_flat(const char *dir) {
         continue;
       snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
       if (unlink(p) && errno == EISDIR)
-        rm_flat(p);
+        bk_rm_flat(p);
     }
     closedir(d);
   }
   rmdir(dir);
 }
 
-static int make_scratch(const char *parent, const char *prefix, char *out,
+int bk_make_scratch(const char *parent, const char *prefix, char *out,
                         size_t ocap, char *err, size_t cap) {
-  int rc = mkdir_private(parent, err, cap);
+  int rc = bk_mkdir_private(parent, err, cap);
   if (rc)
     return rc;
   if ((size_t)snprintf(out, ocap, "%s/%s-XXXXXX", parent, prefix) >= ocap) {
@@ -97,13 +95,13 @@ static int make_scratch(const char *parent, const char *prefix, char *out,
   return 0;
 }
 
-static bool exists(const char *p) {
+bool bk_exists(const char *p) {
   struct stat st;
   return lstat(p, &st) == 0;
 }
 
 /* The SQLite path of a store URL, or DTO_EUNSUPPORTED for PostgreSQL. */
-static int sqlite_path(const char *url, const char **path, char *err,
+int bk_sqlite_path(const char *url, const char **path, char *err,
                        size_t cap) {
   if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13)) {
     dto_seterr(err, cap,
@@ -123,18 +121,14 @@ static int sqlite_path(const char *url, const char **path, char *err,
   return 0;
 }
 
-static int64_t jint(const json_t *m, const char *k) {
+int64_t bk_jint(const json_t *m, const char *k) {
   const json_t *v = json_object_get(m, k);
   return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
 }
 
 /* The facts the manifest records of the store at db. */
-typedef struct store_facts {
-  int schema;
-  int64_t seq_first, seq_last, events, orders, fills;
-} store_facts;
 
-static int read_facts(const char *db, store_facts *f, char *err, size_t cap) {
+int bk_read_facts(const char *db, store_facts *f, char *err, size_t cap) {
   char url[PATHCAP + 8], serr[STORE_ERR_MAX];
   store_options o = {.must_exist = true};
   store *s = NULL;
@@ -168,7 +162,7 @@ static int read_facts(const char *db, store_facts *f, char *err, size_t cap) {
 }
 
 /* PRAGMA integrity_check must answer "ok". */
-static int integrity(const char *db, char *err, size_t cap) {
+int bk_integrity(const char *db, char *err, size_t cap) {
   sqlite3 *h = NULL;
   sqlite3_stmt *st = NULL;
   int rc = DTO_EPARSE;
@@ -196,26 +190,26 @@ static int integrity(const char *db, char *err, size_t cap) {
 }
 
 /* The store at db (extracted from archive) against manifest m. */
-static int check_store(const char *archive, const char *db, const json_t *m,
+int bk_check_store(const char *archive, const char *db, const json_t *m,
                        char *err, size_t cap) {
   store_facts f;
   char e2[BACKUP_ERR_MAX];
-  int rc = integrity(db, e2, sizeof e2);
+  int rc = bk_integrity(db, e2, sizeof e2);
   if (!rc)
-    rc = read_facts(db, &f, e2, sizeof e2);
+    rc = bk_read_facts(db, &f, e2, sizeof e2);
   if (rc) {
     dto_seterr(err, cap, "backup %s: %s", archive, e2);
     return rc;
   }
-  if (f.schema != jint(m, "schema_version") || f.events != jint(m, "events") ||
-      f.seq_last != jint(m, "seq_last")) {
+  if (f.schema != bk_jint(m, "schema_version") || f.events != bk_jint(m, "events") ||
+      f.seq_last != bk_jint(m, "seq_last")) {
     dto_seterr(err, cap,
                "backup %s: the store does not match the manifest (schema %d, "
                "%lld events, last seq %lld; the manifest says %lld, %lld, "
                "%lld)",
                archive, f.schema, (long long)f.events, (long long)f.seq_last,
-               (long long)jint(m, "schema_version"),
-               (long long)jint(m, "events"), (long long)jint(m, "seq_last"));
+               (long long)bk_jint(m, "schema_version"),
+               (long long)bk_jint(m, "events"), (long long)bk_jint(m, "seq_last"));
     return DTO_EPARSE;
   }
   return 0;
@@ -227,10 +221,10 @@ static int check_store(const char *archive, const char *db, const json_t *m,
 /* Copy the live database src into the new file dst with the online backup
  * API, in one step so the copy is one consistent snapshot, then make dst a
  * single file (journal_mode DELETE). */
-static int snapshot(const char *src, const char *dst, char *err, size_t cap) {
+int bk_snapshot(const char *src, const char *dst, char *err, size_t cap) {
   sqlite3 *s = NULL, *d = NULL;
   int rc = 0, sr;
-  if (!exists(src)) {
+  if (!bk_exists(src)) {
     dto_seterr(err, cap, "%s: no such store", src);
     return DTO_ENOENT;
   }
@@ -278,9 +272,9 @@ out:
 }
 
 /* Copy the archive src to dst (which must not exist), atomically, 0600. */
-static int copy_file(const char *src, const char *dst, char *err, size_t cap) {
+int bk_copy_file(const char *src, const char *dst, char *err, size_t cap) {
   int fd, rc;
-  if (exists(dst)) {
+  if (bk_exists(dst)) {
     dto_seterr(err, cap, "%s: exists already", dst);
     return DTO_EEXIST;
   }
@@ -305,6 +299,48 @@ static int copy_file(const char *src, const char *dst, char *err, size_t cap) {
   return fileio_atomic_commit(a, err, cap);
 }
 
+/* A new backup's id, KIND-YYYYMMDDTHHMMSSZ[-N], and its path in dir: never
+ * an existing one. */
+int bk_new_id(const char *dir, const char *kind, dto_time now, char *id,
+              size_t idcap, char *path, size_t pcap, char *err, size_t cap) {
+  time_t secs = (time_t)(now / DTO_NS_PER_SEC);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  for (int k = 1; k <= 1000; k++) {
+    if (k == 1)
+      snprintf(id, idcap, "%s-%s", kind, stamp);
+    else
+      snprintf(id, idcap, "%s-%s-%d", kind, stamp, k);
+    snprintf(path, pcap, "%s/%s" BACKUP_EXT, dir, id);
+    if (!bk_exists(path))
+      return 0;
+  }
+  dto_seterr(err, cap, "%s: too many backups this second", dir);
+  return DTO_EEXIST;
+}
+
+/* Copy the verified archive path (id) into secondary_dir and verify the
+ * copy: 0, or BACKUP_ESECONDARY with err naming the folder. */
+int bk_secondary(const char *path, const char *id, const char *secondary_dir,
+                 const uint8_t key[BACKUP_KEY_BYTES], char *err, size_t cap) {
+  char copy[PATHCAP + 80], e2[BACKUP_ERR_MAX];
+  snprintf(copy, sizeof copy, "%s/%s" BACKUP_EXT, secondary_dir, id);
+  int rc = bk_mkdir_private(secondary_dir, e2, sizeof e2);
+  if (!rc && !(rc = bk_copy_file(path, copy, e2, sizeof e2)) &&
+      (rc = backup_verify(copy, key, NULL, NULL, e2, sizeof e2)))
+    unlink(copy);
+  if (rc) {
+    dto_seterr(err, cap,
+               "secondary %s: %s (the primary backup %s is in place and "
+               "verified)",
+               secondary_dir, e2, path);
+    return BACKUP_ESECONDARY;
+  }
+  return 0;
+}
+
 /* ---- full ------------------------------------------------------------------
  */
 
@@ -315,39 +351,22 @@ int backup_full(const char *store_url, const char *dir,
                 size_t idcap, char *err, size_t cap) {
   const char *src;
   char scratch[PATHCAP], snap[PATHCAP + 16], id[RET_ID_MAX + 1];
-  char path[PATHCAP + 80], e2[BACKUP_ERR_MAX];
-  int rc = sqlite_path(store_url, &src, err, cap);
+  char path[PATHCAP + 80];
+  int rc = bk_sqlite_path(store_url, &src, err, cap);
   if (rc)
     return rc;
-  if ((rc = make_scratch(dir, ".scratch", scratch, sizeof scratch, err, cap)))
+  if ((rc = bk_make_scratch(dir, ".scratch", scratch, sizeof scratch, err, cap)))
     return rc;
   snprintf(snap, sizeof snap, "%s/" STORE_FILE, scratch);
   store_facts f;
-  if ((rc = snapshot(src, snap, err, cap)) ||
-      (rc = read_facts(snap, &f, err, cap)))
+  if ((rc = bk_snapshot(src, snap, err, cap)) ||
+      (rc = bk_read_facts(snap, &f, err, cap)))
     goto out;
 
-  /* the name: full-YYYYMMDDTHHMMSSZ[-N].dtobak, never an existing one */
-  dto_time now = wall_now();
-  time_t secs = (time_t)(now / DTO_NS_PER_SEC);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char stamp[32];
-  strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  for (int k = 1;; k++) {
-    if (k == 1)
-      snprintf(id, sizeof id, "full-%s", stamp);
-    else
-      snprintf(id, sizeof id, "full-%s-%d", stamp, k);
-    snprintf(path, sizeof path, "%s/%s" BACKUP_EXT, dir, id);
-    if (!exists(path))
-      break;
-    if (k > 1000) {
-      dto_seterr(err, cap, "%s: too many backups this second", dir);
-      rc = DTO_EEXIST;
-      goto out;
-    }
-  }
+  dto_time now = bk_wall_now();
+  if ((rc = bk_new_id(dir, "full", now, id, sizeof id, path, sizeof path, err,
+                      cap)))
+    goto out;
 
   const char *base = strrchr(src, '/');
   base = base ? base + 1 : src;
@@ -358,6 +377,12 @@ int backup_full(const char *store_url, const char *dir,
                 "orders", (json_int_t)f.orders, "fills", (json_int_t)f.fills);
   if (backup_name_ok(base, strlen(base)))
     json_object_set_new(extra, "store_name", json_string(base));
+  json_t *keys = NULL;
+  if ((rc = bk_append_keys(snap, &keys, err, cap))) {
+    json_decref(extra);
+    goto out;
+  }
+  json_object_set_new(extra, "keys", keys);
   char *ej = json_dumps(extra, JSON_COMPACT);
   json_decref(extra);
   struct stat st;
@@ -388,23 +413,10 @@ int backup_full(const char *store_url, const char *dir,
   if (id_out && idcap)
     snprintf(id_out, idcap, "%s", id);
 
-  if (secondary_dir) {
-    char copy[PATHCAP + 80];
-    snprintf(copy, sizeof copy, "%s/%s" BACKUP_EXT, secondary_dir, id);
-    rc = mkdir_private(secondary_dir, e2, sizeof e2);
-    if (!rc && !(rc = copy_file(path, copy, e2, sizeof e2)) &&
-        (rc = backup_verify(copy, key, NULL, NULL, e2, sizeof e2)))
-      unlink(copy);
-    if (rc) {
-      dto_seterr(err, cap,
-                 "secondary %s: %s (the primary backup %s is in place and "
-                 "verified)",
-                 secondary_dir, e2, path);
-      rc = BACKUP_ESECONDARY;
-    }
-  }
+  if (secondary_dir)
+    rc = bk_secondary(path, id, secondary_dir, key, err, cap);
 out:
-  rm_flat(scratch);
+  bk_rm_flat(scratch);
   return rc;
 }
 
@@ -418,21 +430,30 @@ int backup_verify_one(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
   json_t *m = NULL;
   if (manifest)
     *manifest = NULL;
-  int rc = make_scratch(scratch, ".verify", dir, sizeof dir, err, cap);
+  int rc = bk_make_scratch(scratch, ".verify", dir, sizeof dir, err, cap);
   if (rc)
     return rc;
   if ((rc = backup_extract(path, key, dir, NULL, &m, err, cap)))
     goto out;
-  snprintf(db, sizeof db, "%s/" STORE_FILE, dir);
-  if ((rc = check_store(path, db, m, err, cap)))
-    goto out;
+  const char *kind = json_string_value(json_object_get(m, "kind"));
+  if (kind && !strcmp(kind, "config")) {
+    /* files only: every byte authenticated and checksummed above */
+  } else if (kind && strcmp(kind, "full")) {
+    /* an incremental or a log: restore its chain and check the result */
+    if ((rc = backup_verify_chain(path, key, scratch, err, cap)))
+      goto out;
+  } else {
+    snprintf(db, sizeof db, "%s/" STORE_FILE, dir);
+    if ((rc = bk_check_store(path, db, m, err, cap)))
+      goto out;
+  }
   if (manifest) {
     *manifest = m;
     m = NULL;
   }
 out:
   json_decref(m);
-  rm_flat(dir);
+  bk_rm_flat(dir);
   return rc;
 }
 
@@ -492,8 +513,11 @@ int backup_list(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
       snprintf(b->kind, sizeof b->kind, "%s", kind);
     if (created && !time_parse_cstr(created, &t))
       b->time = t;
-    b->seq_first = jint(m, "seq_first");
-    b->seq_last = jint(m, "seq_last");
+    b->seq_first = bk_jint(m, "seq_first");
+    b->seq_last = bk_jint(m, "seq_last");
+    const char *parent = json_string_value(json_object_get(m, "parent"));
+    if (parent && strlen(parent) <= RET_ID_MAX)
+      snprintf(b->parent, sizeof b->parent, "%s", parent);
     b->ok = true;
     json_decref(m);
   }
@@ -516,7 +540,7 @@ int backup_find(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
       bool ext = nl > el && !strcmp(ref + nl - el, BACKUP_EXT);
       snprintf(path, pcap, "%s/%s%s", dir, ref, ext ? "" : BACKUP_EXT);
     }
-    if (!exists(path)) {
+    if (!bk_exists(path)) {
       dto_seterr(err, cap, "no backup '%s' in %s", ref, dir);
       return DTO_ENOENT;
     }
@@ -529,13 +553,13 @@ int backup_find(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
     return rc;
   rc = DTO_ENOENT;
   for (size_t i = n; i-- > 0;)
-    if (v[i].ok && !strcmp(v[i].kind, "full")) {
+    if (v[i].ok) {
       snprintf(path, pcap, "%s", v[i].path);
       rc = 0;
       break;
     }
   if (rc)
-    dto_seterr(err, cap, "no readable full backup in %s", dir);
+    dto_seterr(err, cap, "no readable backup in %s", dir);
   free(v);
   return rc;
 }
@@ -543,7 +567,7 @@ int backup_find(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
 /* ---- restore ---------------------------------------------------------------
  */
 
-static bool live_pid(const char *dir) {
+bool bk_live_pid(const char *dir) {
   char p[PATHCAP + 16], *data = NULL;
   size_t len;
   snprintf(p, sizeof p, "%s/dto.pid", dir);
@@ -554,15 +578,13 @@ static bool live_pid(const char *dir) {
   return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
-                   const char *to_dir, bool force, char *restored, size_t rcap,
-                   char *err, size_t cap) {
-  char tmp[PATHCAP], db[PATHCAP + 16], dst[PATHCAP + 160], p[PATHCAP + 200];
-  json_t *m = NULL;
-  int rc = mkdir_private(to_dir, err, cap);
+int bk_restore_prepare(const char *to_dir, bool force, char *err,
+                       size_t cap) {
+  char p[PATHCAP + 200];
+  int rc = bk_mkdir_private(to_dir, err, cap);
   if (rc)
     return rc;
-  if (live_pid(to_dir)) {
+  if (bk_live_pid(to_dir)) {
     dto_seterr(err, cap,
                "%s: a running dto uses this folder (dto.pid); stop "
                "it first",
@@ -572,7 +594,7 @@ int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
   static const char *const names[] = {"dto.db", STORE_FILE};
   for (size_t i = 0; i < DTO_ARRAY_LEN(names) && !force; i++) {
     snprintf(p, sizeof p, "%s/%s", to_dir, names[i]);
-    if (exists(p)) {
+    if (bk_exists(p)) {
       dto_seterr(err, cap,
                  "%s: a store is there already; use --force to "
                  "replace it",
@@ -580,24 +602,20 @@ int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
       return DTO_EEXIST;
     }
   }
-  if ((rc = make_scratch(to_dir, ".restore", tmp, sizeof tmp, err, cap)))
-    return rc;
-  if ((rc = backup_extract(path, key, tmp, NULL, &m, err, cap)))
-    goto out;
-  snprintf(db, sizeof db, "%s/" STORE_FILE, tmp);
-  if ((rc = check_store(path, db, m, err, cap)))
-    goto out;
-  const char *name = json_string_value(json_object_get(m, "store_name"));
-  if (!name || !backup_name_ok(name, strlen(name)))
-    name = STORE_FILE;
+  return 0;
+}
+
+int bk_restore_place(const char *db, const char *to_dir, const char *name,
+                     bool force, char *restored, size_t rcap, char *err,
+                     size_t cap) {
+  char dst[PATHCAP + 160], p[PATHCAP + 200];
   snprintf(dst, sizeof dst, "%s/%s", to_dir, name);
-  if (exists(dst) && !force) {
+  if (bk_exists(dst) && !force) {
     dto_seterr(err, cap,
                "%s: a store is there already; use --force to "
                "replace it",
                dst);
-    rc = DTO_EEXIST;
-    goto out;
+    return DTO_EEXIST;
   }
   /* a stale WAL beside the old file would be replayed into the new one */
   static const char *const sfx[] = {"-wal", "-shm", "-journal"};
@@ -608,15 +626,36 @@ int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
   if (rename(db, dst)) {
     int e = errno;
     dto_seterr(err, cap, "%s: cannot rename into place: %s", dst, strerror(e));
-    rc = dto_from_errno(e);
-    goto out;
+    return dto_from_errno(e);
   }
   fileio_sync_dir(dst);
   if (restored && rcap)
     snprintf(restored, rcap, "%s", dst);
+  return 0;
+}
+
+int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
+                   const char *to_dir, bool force, char *restored, size_t rcap,
+                   char *err, size_t cap) {
+  char tmp[PATHCAP], db[PATHCAP + 16];
+  json_t *m = NULL;
+  int rc = bk_restore_prepare(to_dir, force, err, cap);
+  if (rc)
+    return rc;
+  if ((rc = bk_make_scratch(to_dir, ".restore", tmp, sizeof tmp, err, cap)))
+    return rc;
+  if ((rc = backup_extract(path, key, tmp, NULL, &m, err, cap)))
+    goto out;
+  snprintf(db, sizeof db, "%s/" STORE_FILE, tmp);
+  if ((rc = bk_check_store(path, db, m, err, cap)))
+    goto out;
+  const char *name = json_string_value(json_object_get(m, "store_name"));
+  if (!name || !backup_name_ok(name, strlen(name)))
+    name = STORE_FILE;
+  rc = bk_restore_place(db, to_dir, name, force, restored, rcap, err, cap);
 out:
   json_decref(m);
-  rm_flat(tmp);
+  bk_rm_flat(tmp);
   return rc;
 }
 
@@ -637,13 +676,23 @@ int backup_prune(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
   ret_why *why = xcalloc(n ? n : 1, sizeof *why);
   size_t m = 0;
   for (size_t i = 0; i < n; i++) {
-    if (!v[i].ok || strcmp(v[i].kind, "full")) {
-      fprintf(out, "keep   %s (unreadable or not a full backup: %s)\n", v[i].id,
-              v[i].ok ? v[i].kind : v[i].err);
+    enum ret_kind k = RET_KIND_COUNT;
+    if (v[i].ok && (!strcmp(v[i].kind, "full") ||
+                    !strcmp(v[i].kind, "config")))
+      k = RET_FULL; /* a config backup stands alone, in its own folder */
+    else if (v[i].ok && !strcmp(v[i].kind, "incremental"))
+      k = RET_INCREMENTAL;
+    else if (v[i].ok && !strcmp(v[i].kind, "log"))
+      k = RET_LOG;
+    if (k == RET_KIND_COUNT) {
+      fprintf(out, "keep   %s (unreadable or of an unknown kind: %s)\n",
+              v[i].id, v[i].ok ? v[i].kind : v[i].err);
       continue;
     }
     snprintf(rb[m].id, sizeof rb[m].id, "%s", v[i].id);
-    rb[m].kind = RET_FULL;
+    snprintf(rb[m].parent, sizeof rb[m].parent, "%s",
+             k == RET_FULL ? "" : v[i].parent);
+    rb[m].kind = k;
     rb[m].time = v[i].time;
     idx[m++] = i;
   }
@@ -706,15 +755,16 @@ static int status_put(const char *dir, const char *key, json_t *obj) {
   return rc;
 }
 
-int backup_status_read(const char *dir, backup_status *out) {
+int backup_status_read_kind(const char *dir, const char *kind,
+                           backup_status *out) {
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, STATUS_NAME);
   json_error_t je;
   json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
   if (!j)
     return access(path, F_OK) ? DTO_ENOENT : DTO_EPARSE;
-  json_t *f = json_object_get(j, "full");
-  if (!f) { /* only a drill so far */
+  json_t *f = json_object_get(j, kind);
+  if (!f) { /* no attempt of this kind so far */
     json_decref(j);
     return DTO_ENOENT;
   }
@@ -736,10 +786,14 @@ int backup_status_read(const char *dir, backup_status *out) {
   return 0;
 }
 
-int backup_status_note(const char *dir, bool ok, dto_time at,
-                       const char *error) {
+int backup_status_read(const char *dir, backup_status *out) {
+  return backup_status_read_kind(dir, "full", out);
+}
+
+int backup_status_note_kind(const char *dir, const char *kind, bool ok,
+                            dto_time at, const char *error) {
   backup_status st;
-  if (backup_status_read(dir, &st))
+  if (backup_status_read_kind(dir, kind, &st))
     memset(&st, 0, sizeof st);
   st.last_attempt = at;
   if (ok)
@@ -748,7 +802,91 @@ int backup_status_note(const char *dir, bool ok, dto_time at,
                         (json_int_t)st.last_success, "last_attempt",
                         (json_int_t)st.last_attempt, "ok", ok, "error",
                         ok || !error ? "" : error);
-  return status_put(dir, "full", f);
+  return status_put(dir, kind, f);
+}
+
+int backup_status_note(const char *dir, bool ok, dto_time at,
+                       const char *error) {
+  return backup_status_note_kind(dir, "full", ok, at, error);
+}
+
+/* The id of a backup path: its file name without BACKUP_EXT. */
+static void id_of(const char *path, char *id, size_t cap) {
+  const char *b = strrchr(path, '/');
+  snprintf(id, cap, "%s", b ? b + 1 : path);
+  size_t n = strlen(id), el = strlen(BACKUP_EXT);
+  if (n > el && !strcmp(id + n - el, BACKUP_EXT))
+    id[n - el] = '\0';
+}
+
+int backup_verified_note(const char *dir, const char *path, bool ok,
+                         dto_time at, const char *error) {
+  char p[4200], id[RET_ID_MAX + 16];
+  id_of(path, id, sizeof id);
+  snprintf(p, sizeof p, "%s/%s", dir, STATUS_NAME);
+  json_error_t je;
+  json_t *j = json_load_file(p, JSON_REJECT_DUPLICATES, &je);
+  json_t *v = json_is_object(j) ? json_deep_copy(json_object_get(j, "verified"))
+                                : NULL;
+  json_decref(j);
+  if (!json_is_object(v)) {
+    json_decref(v);
+    v = json_object();
+  }
+  /* forget the backups that are gone, so the file does not grow */
+  const char *k;
+  json_t *x, *keep = json_object();
+  json_object_foreach(v, k, x) {
+    char bp[4400];
+    snprintf(bp, sizeof bp, "%s/%s" BACKUP_EXT, dir, k);
+    if (bk_exists(bp))
+      json_object_set(keep, k, x);
+  }
+  json_decref(v);
+  json_object_set_new(keep, id,
+                      json_pack("{s:I,s:b}", "at", (json_int_t)at, "ok", ok));
+  int rc = status_put(dir, "verified", keep);
+  /* the latest verification, for the metrics */
+  json_t *last = json_pack("{s:I,s:b,s:s,s:s}", "at", (json_int_t)at, "ok", ok,
+                           "backup", id, "error", ok || !error ? "" : error);
+  if (!rc)
+    rc = status_put(dir, "verify", last);
+  return rc;
+}
+
+int backup_verified_read(const char *dir, const char *id, dto_time *at,
+                         bool *ok) {
+  char p[4200];
+  snprintf(p, sizeof p, "%s/%s", dir, STATUS_NAME);
+  json_error_t je;
+  json_t *j = json_load_file(p, JSON_REJECT_DUPLICATES, &je);
+  json_t *e = json_object_get(json_object_get(j, "verified"), id);
+  int rc = DTO_ENOENT;
+  if (json_is_integer(json_object_get(e, "at")) &&
+      json_is_boolean(json_object_get(e, "ok"))) {
+    *at = json_integer_value(json_object_get(e, "at"));
+    *ok = json_is_true(json_object_get(e, "ok"));
+    rc = 0;
+  }
+  json_decref(j);
+  return rc;
+}
+
+int backup_verify_last(const char *dir, dto_time *at, bool *ok) {
+  char p[4200];
+  snprintf(p, sizeof p, "%s/%s", dir, STATUS_NAME);
+  json_error_t je;
+  json_t *j = json_load_file(p, JSON_REJECT_DUPLICATES, &je);
+  json_t *e = json_object_get(j, "verify");
+  int rc = DTO_ENOENT;
+  if (json_is_integer(json_object_get(e, "at")) &&
+      json_is_boolean(json_object_get(e, "ok"))) {
+    *at = json_integer_value(json_object_get(e, "at"));
+    *ok = json_is_true(json_object_get(e, "ok"));
+    rc = 0;
+  }
+  json_decref(j);
+  return rc;
 }
 
 int backup_drill_note(const char *dir, const backup_drill *d) {
@@ -839,7 +977,7 @@ static int query_ints(const char *db, const char *sql, int64_t param,
 static int drill_verify(const char *db, const char *live, const json_t *m,
                         char *err, size_t cap) {
   char e2[BACKUP_ERR_MAX], url[PATHCAP + 216];
-  int rc = integrity(db, e2, sizeof e2);
+  int rc = bk_integrity(db, e2, sizeof e2);
   if (rc) {
     dto_seterr(err, cap, "integrity_check: %s", e2);
     return rc;
@@ -857,11 +995,11 @@ static int drill_verify(const char *db, const char *live, const json_t *m,
     dto_seterr(err, cap, "%s: %s", db, store_errmsg(s, e2, sizeof e2));
     goto out;
   }
-  int64_t seq_last = jint(m, "seq_last");
-  if (events != jint(m, "events") || seq != seq_last) {
+  int64_t seq_last = bk_jint(m, "seq_last");
+  if (events != bk_jint(m, "events") || seq != seq_last) {
     dto_seterr(err, cap,
                "%lld events, max seq %lld; the manifest says %lld, %lld",
-               (long long)events, (long long)seq, (long long)jint(m, "events"),
+               (long long)events, (long long)seq, (long long)bk_jint(m, "events"),
                (long long)seq_last);
     rc = DTO_EPARSE;
     goto out;
@@ -904,11 +1042,11 @@ int backup_drill_run(const char *store_url, const char *dir,
   bool made = false;
   scratch[0] = '\0';
   memset(d, 0, sizeof *d);
-  d->at = wall_now();
+  d->at = bk_wall_now();
   e2[0] = '\0';
 
   /* 1: the backup */
-  int rc = sqlite_path(store_url, &live, e2, sizeof e2);
+  int rc = bk_sqlite_path(store_url, &live, e2, sizeof e2);
   if (!rc) {
     rc = backup_full(store_url, dir, secondary_dir, level, key, config_path,
                      NULL, NULL, d->backup_id, sizeof d->backup_id, e2,
@@ -920,6 +1058,16 @@ int backup_drill_run(const char *store_url, const char *dir,
     dto_seterr(d->error, sizeof d->error, "backup: %s", e2);
     goto out;
   }
+  /* and a log backup on it: the drill restores a point of a chain, as a
+   * point-in-time recovery does */
+  rc = backup_delta(store_url, dir, secondary_dir, level, key, false,
+                    d->backup_id, sizeof d->backup_id, e2, sizeof e2);
+  if (rc == BACKUP_ESECONDARY)
+    rc = 0;
+  if (rc) {
+    dto_seterr(d->error, sizeof d->error, "backup: log: %s", e2);
+    goto out;
+  }
   snprintf(archive, sizeof archive, "%s/%s" BACKUP_EXT, dir, d->backup_id);
   if ((rc = backup_read_manifest(archive, key, NULL, &m, e2, sizeof e2))) {
     dto_seterr(d->error, sizeof d->error, "backup: %s", e2);
@@ -929,7 +1077,7 @@ int backup_drill_run(const char *store_url, const char *dir,
   /* 2: the restore, into a folder nobody uses */
   double t0 = mono_s();
   if (keep_dir) {
-    if (exists(keep_dir)) {
+    if (bk_exists(keep_dir)) {
       dto_seterr(d->error, sizeof d->error,
                  "restore: %s exists already (--keep needs a new folder)",
                  keep_dir);
@@ -938,7 +1086,7 @@ int backup_drill_run(const char *store_url, const char *dir,
     }
     to = keep_dir;
   } else {
-    if ((rc = make_scratch(dir, ".drill", scratch, sizeof scratch, e2,
+    if ((rc = bk_make_scratch(dir, ".drill", scratch, sizeof scratch, e2,
                            sizeof e2))) {
       dto_seterr(d->error, sizeof d->error, "restore: %s", e2);
       goto out;
@@ -946,8 +1094,9 @@ int backup_drill_run(const char *store_url, const char *dir,
     to = scratch;
   }
   made = true;
-  rc = backup_restore(archive, key, to, false, restored, sizeof restored, e2,
-                      sizeof e2);
+  backup_point pt;
+  rc = backup_restore_at(dir, key, d->backup_id, INT64_MAX, INT64_MAX, to,
+                         false, &pt, restored, sizeof restored, e2, sizeof e2);
   double t1 = mono_s();
   d->restore_s = t1 - t0;
   if (rc) {
@@ -966,7 +1115,7 @@ int backup_drill_run(const char *store_url, const char *dir,
   }
 
   /* 4: what the journal holds beyond the backup, now */
-  int64_t seq_last = jint(m, "seq_last"), beyond[2] = {0, 0}, bt = 0;
+  int64_t seq_last = bk_jint(m, "seq_last"), beyond[2] = {0, 0}, bt = 0;
   if ((rc = query_ints(live,
                        "SELECT count(*), coalesce(max(time), 0) FROM events "
                        "WHERE seq > ?",
@@ -982,7 +1131,135 @@ int backup_drill_run(const char *store_url, const char *dir,
   d->ok = true;
 out:
   if (made && !keep_dir)
-    rm_flat(scratch); /* --keep DIR stays, for a look at what failed */
+    bk_rm_flat(scratch); /* --keep DIR stays, for a look at what failed */
   json_decref(m);
+  return rc;
+}
+
+/* ---- the store's record ----------------------------------------------------- */
+
+int backup_record(const char *store_url, const char *kind, bool ok,
+                  dto_time at, const char *detail_json) {
+  const char *db;
+  if (bk_sqlite_path(store_url, &db, NULL, 0) || !bk_exists(db))
+    return DTO_EUNSUPPORTED;
+  sqlite3 *h = NULL;
+  sqlite3_stmt *st = NULL;
+  int rc = DTO_EIO;
+  if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+    sqlite3_busy_timeout(h, 5000);
+    /* max(seq) + 1 inside the INSERT: SQLite runs it under the write lock */
+    if (sqlite3_prepare_v2(h,
+                           "INSERT INTO backup_log (seq, time, kind, ok, "
+                           "detail) SELECT coalesce(max(seq), 0) + 1, ?1, ?2, "
+                           "?3, ?4 FROM backup_log",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 1, at) == SQLITE_OK &&
+        sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_int(st, 3, ok ? 1 : 0) == SQLITE_OK &&
+        sqlite3_bind_text(st, 4, detail_json ? detail_json : "{}", -1,
+                          SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_DONE)
+      rc = 0;
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return rc;
+}
+
+/* ---- configuration backups ---------------------------------------------------- */
+
+/* A file that holds a private key or a dto key is never archived. */
+static bool holds_secret(const char *path) {
+  char *data = NULL;
+  size_t len = 0;
+  if (fileio_read_small(path, 1 << 20, &data, &len, NULL, 0))
+    return false; /* too large or unreadable: the writer says why */
+  bool yes = strstr(data, "PRIVATE KEY-----") != NULL;
+  /* 64 hex digits alone (a backup key file) */
+  size_t n = len;
+  while (n && (data[n - 1] == '\n' || data[n - 1] == '\r'))
+    n--;
+  if (n == 64) {
+    bool hex = true;
+    for (size_t i = 0; i < n && hex; i++)
+      hex = isxdigit((unsigned char)data[i]) != 0;
+    yes = yes || hex;
+  }
+  free(data);
+  return yes;
+}
+
+int backup_config(const char *config_path, const char *const *files,
+                  size_t nfiles, const char *dir, const char *secondary_dir,
+                  const uint8_t key[BACKUP_KEY_BYTES], char *id_out,
+                  size_t idcap, char *err, size_t cap) {
+  char cdir[PATHCAP], id[RET_ID_MAX + 1], path[PATHCAP + 80];
+  char sdir[PATHCAP];
+  snprintf(cdir, sizeof cdir, "%s/config", dir);
+  int rc = bk_mkdir_private(cdir, err, cap);
+  if (rc)
+    return rc;
+  /* every name flat and distinct, no secret: checked before writing */
+  const char **names = xcalloc(nfiles + 1, sizeof *names);
+  for (size_t i = 0; i < nfiles; i++) {
+    const char *b = strrchr(files[i], '/');
+    names[i] = b ? b + 1 : files[i];
+    if (!backup_name_ok(names[i], strlen(names[i])) ||
+        !strcmp(names[i], CONFIG_FILE)) {
+      dto_seterr(err, cap,
+                 "%s: a file name the archive cannot hold (letters, digits, "
+                 ". _ -; not config.yaml)",
+                 files[i]);
+      free(names);
+      return DTO_EINVAL;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(names[i], names[j])) {
+        dto_seterr(err, cap, "%s: two files named %s", files[i], names[i]);
+        free(names);
+        return DTO_EINVAL;
+      }
+    if (holds_secret(files[i])) {
+      dto_seterr(err, cap,
+                 "%s: it holds a key; secrets are never backed up with the "
+                 "configuration",
+                 files[i]);
+      free(names);
+      return DTO_EREJECT;
+    }
+  }
+  dto_time now = bk_wall_now();
+  backup_writer *w = NULL;
+  if ((rc = bk_new_id(cdir, "config", now, id, sizeof id, path, sizeof path,
+                      err, cap)))
+    goto out;
+  backup_opts o = {.created = (now / DTO_NS_PER_SEC) * DTO_NS_PER_SEC};
+  if ((rc = backup_writer_open(path, key, "config", "{}", &o, &w, err, cap)))
+    goto out;
+  if ((rc = backup_writer_add_file(w, CONFIG_FILE, config_path, err, cap))) {
+    backup_writer_abort(w);
+    goto out;
+  }
+  for (size_t i = 0; i < nfiles; i++)
+    if ((rc = backup_writer_add_file(w, names[i], files[i], err, cap))) {
+      backup_writer_abort(w);
+      goto out;
+    }
+  if ((rc = backup_writer_close(w, err, cap)))
+    goto out;
+  chmod(path, 0600);
+  if ((rc = backup_verify(path, key, NULL, NULL, err, cap))) {
+    unlink(path);
+    goto out;
+  }
+  if (id_out && idcap)
+    snprintf(id_out, idcap, "%s", id);
+  if (secondary_dir) {
+    snprintf(sdir, sizeof sdir, "%s/config", secondary_dir);
+    rc = bk_secondary(path, id, sdir, key, err, cap);
+  }
+out:
+  free(names);
   return rc;
 }

@@ -39,6 +39,7 @@ typedef struct backup_info {
   dto_time time;               /* the manifest's "created"; else the mtime */
   uint64_t size;               /* bytes of the archive */
   int64_t seq_first, seq_last; /* the journal's range; 0 when empty */
+  char parent[RET_ID_MAX + 1]; /* what an incremental or log builds on */
   bool ok;                     /* the manifest was read */
   char err[256];               /* why not, when !ok */
 } backup_info;
@@ -90,6 +91,49 @@ int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
                    const char *to_dir, bool force, char *restored, size_t rcap,
                    char *err, size_t cap);
 
+/* ---- incremental and log backups, point-in-time restore -------------------
+ * An incremental backup holds what changed in the store since the newest
+ * full or incremental backup of dir, a log backup what changed since the
+ * newest backup of any kind (its parent, named in the manifest with the
+ * seq range (seq_from, seq_last]).  Both read the live store in one read
+ * transaction, so each is a consistent point: the store as it was at the
+ * commit that ended at seq_last (backup_chain.c says what each holds).
+ * Refused (DTO_ENOENT) without a full backup to build on, and (DTO_ESTATE)
+ * when the store is not the one the chain was taken of, or was migrated
+ * since.  Secondary copy and result as backup_full. */
+int backup_delta(const char *store_url, const char *dir,
+                 const char *secondary_dir, int level,
+                 const uint8_t key[BACKUP_KEY_BYTES], bool incremental,
+                 char *id_out, size_t idcap, char *err, size_t cap);
+
+/* Where a restore landed. */
+typedef struct backup_point {
+  char id[RET_ID_MAX + 1]; /* the last backup applied */
+  int64_t seq;             /* the journal's last seq in the result */
+  dto_time time;           /* when that backup was taken */
+  size_t links;            /* backups applied, the full one included */
+  char chain[1024];        /* "full-... -> incremental-... -> log-..." */
+} backup_point;
+
+/* Restore into to_dir (as backup_restore: refusals, nothing left behind
+ * on failure) the store as it was at a point: the backup ref (an id or a
+ * path) when given, else the newest backup of dir whose seq_last <= seq
+ * and whose time <= at (INT64_MAX: no bound) and whose chain is whole.
+ * The chain's full backup is extracted and checked, each incremental and
+ * log applied in order (each must continue the one before: same schema,
+ * its seq_from the previous seq_last), and the result checked against the
+ * target's manifest (integrity, events, last seq).  *pt says where it
+ * landed. */
+int backup_restore_at(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
+                      const char *ref, int64_t seq, dto_time at,
+                      const char *to_dir, bool force, backup_point *pt,
+                      char *restored, size_t rcap, char *err, size_t cap);
+
+/* Verify an incremental or log backup (path, in its chain's folder): its
+ * whole chain restored into a scratch folder under scratch and checked. */
+int backup_verify_chain(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
+                        const char *scratch, char *err, size_t cap);
+
 /* Apply the retention policy at now to the backups of dir: ret_plan over
  * the readable ones, then delete the others unless dry_run.  Each decision
  * is printed to out ("keep ID (reasons)" / "delete ID").  Unreadable
@@ -109,12 +153,47 @@ typedef struct backup_status {
   char error[256];       /* the last failure's message ("" after success) */
 } backup_status;
 
+/* The same for each kind ("full", "incremental", "log", "config"): the
+ * status file holds one object per kind. */
+int backup_status_read_kind(const char *dir, const char *kind,
+                            backup_status *out);
+int backup_status_note_kind(const char *dir, const char *kind, bool ok,
+                            dto_time at, const char *error);
+/* A verification of the backup at path (in dir): kept per backup id (for
+ * dto backup list) and as the folder's latest verification (metrics). */
+int backup_verified_note(const char *dir, const char *path, bool ok,
+                         dto_time at, const char *error);
+/* The last verification of backup id: 0, or DTO_ENOENT (never). */
+int backup_verified_read(const char *dir, const char *id, dto_time *at,
+                         bool *ok);
+/* The folder's latest verification: 0, or DTO_ENOENT (never). */
+int backup_verify_last(const char *dir, dto_time *at, bool *ok);
+
 /* Read it: 0, DTO_ENOENT (no attempt yet), or DTO_EPARSE. */
 int backup_status_read(const char *dir, backup_status *out);
 /* Note an attempt at `at`: ok, or failed with error.  0 or an error code
  * (the folder cannot be written). */
 int backup_status_note(const char *dir, bool ok, dto_time at,
                        const char *error);
+
+/* A configuration backup: config_path (as config.yaml) and files (by
+ * their base names, which must be distinct and archive-safe) archived as
+ * kind "config" into dir/config/config-YYYYMMDDTHHMMSSZ.dtobak, verified,
+ * and copied to secondary_dir/config.  A file holding a private key (PEM)
+ * or a 64-hex-digit key is refused (DTO_EREJECT) before anything is
+ * written: secrets are never in a configuration backup. */
+int backup_config(const char *config_path, const char *const *files,
+                  size_t nfiles, const char *dir, const char *secondary_dir,
+                  const uint8_t key[BACKUP_KEY_BYTES], char *id_out,
+                  size_t idcap, char *err, size_t cap);
+
+/* Record an outcome (kind "full", "incremental", "log", "config", "verify"
+ * or "drill"; detail_json a JSON object, may be NULL) in the store's
+ * backup_log table (migration 0005): 0, DTO_EUNSUPPORTED (not a SQLite
+ * file), or an I/O error.  Best effort for the callers: the status file
+ * is what the metrics read. */
+int backup_record(const char *store_url, const char *kind, bool ok,
+                  dto_time at, const char *detail_json);
 
 /* ---- drills ------------------------------------------------------------------
  * A disaster-recovery drill (`dto drill`): a full backup of the live store,
@@ -134,7 +213,8 @@ typedef struct backup_drill {
 } backup_drill;
 
 /* Run a drill: backup_full(store_url, dir, secondary_dir, level, key,
- * config_path), then backup_restore into keep_dir (which must not exist;
+ * config_path) and a log backup on it (backup_delta), then
+ * backup_restore_at that point (the chain full -> log) into keep_dir (which must not exist;
  * it is left in place) or, when keep_dir is NULL, into a new folder under
  * dir that is removed afterwards; then PRAGMA integrity_check, store_open
  * with the current schema, store_snapshot_latest (when the live store had a

@@ -74,6 +74,9 @@ enum stmt_id {
 };
 
 /* The columns order_row() and position_row() read, in their order. */
+/* The journal's seq as a row is written (migration 0005's jseq): the
+ * greatest event seq so far, read from SQLite's AUTOINCREMENT record. */
+#define JSEQ "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
 #define ORDER_COLS                                                             \
   "cloid, broker_id, account, strategy, symbol, side, type, tif, qty, "        \
   "limit_price, stop_price, state, filled, avg_price, fees, created, updated"
@@ -115,8 +118,8 @@ static const char *const sql_text[S__COUNT] = {
     [S_ORDER_UPSERT] =
         "INSERT INTO orders (cloid, broker_id, account, strategy, symbol, "
         "side, type, tif, qty, limit_price, stop_price, state, filled, "
-        "avg_price, fees, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-        "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
+        "avg_price, fees, created, updated, jseq) VALUES (?1, ?2, ?3, ?4, ?5, "
+        "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, " JSEQ ") "
         "ON CONFLICT (cloid) DO UPDATE SET broker_id = excluded.broker_id, "
         "account = excluded.account, strategy = excluded.strategy, "
         "symbol = excluded.symbol, side = excluded.side, type = excluded.type, "
@@ -124,7 +127,7 @@ static const char *const sql_text[S__COUNT] = {
         "limit_price = excluded.limit_price, stop_price = "
         "excluded.stop_price, state = excluded.state, filled = "
         "excluded.filled, avg_price = excluded.avg_price, fees = "
-        "excluded.fees, updated = excluded.updated",
+        "excluded.fees, updated = excluded.updated, jseq = excluded.jseq",
     [S_ORDER_GET] = "SELECT " ORDER_COLS " FROM orders WHERE cloid = ?1",
     /* BINARY collation: cloids compare bytewise, as on PostgreSQL. */
     [S_ORDER_LIST] =
@@ -133,25 +136,27 @@ static const char *const sql_text[S__COUNT] = {
         "SELECT " ORDER_COLS " FROM orders WHERE state "
         "NOT IN " STORE__TERMINAL_STATES_SQL " ORDER BY created, cloid",
     [S_FILL_INSERT] = "INSERT INTO fills (fill_id, cloid, qty, price, fee, "
-                      "time) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                      "time, jseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, " JSEQ ") "
                       "ON CONFLICT (fill_id) DO NOTHING",
     [S_POS_UPSERT] =
         "INSERT INTO positions (account, strategy, symbol, qty, cost, "
-        "realized, fees, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-        "ON CONFLICT (account, strategy, symbol) DO UPDATE SET "
+        "realized, fees, updated, jseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, " JSEQ
+        ") ON CONFLICT (account, strategy, symbol) DO UPDATE SET "
         "qty = excluded.qty, cost = excluded.cost, realized = "
-        "excluded.realized, fees = excluded.fees, updated = excluded.updated",
+        "excluded.realized, fees = excluded.fees, updated = excluded.updated, "
+        "jseq = excluded.jseq",
     [S_POS_GET] = "SELECT " POSITION_COLS " FROM positions WHERE account = "
                   "?1 AND strategy = ?2 AND symbol = ?3",
     [S_POS_LIST] = "SELECT " POSITION_COLS " FROM positions ORDER BY "
                    "account, strategy, symbol",
     [S_PNL_UPSERT] =
         "INSERT INTO daily_pnl (account, strategy, day, realized, unrealized, "
-        "fees, trades, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "fees, trades, updated, jseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, " JSEQ
+        ") "
         "ON CONFLICT (account, strategy, day) DO UPDATE SET "
         "realized = excluded.realized, unrealized = excluded.unrealized, "
         "fees = excluded.fees, trades = excluded.trades, "
-        "updated = excluded.updated",
+        "updated = excluded.updated, jseq = excluded.jseq",
     [S_PNL_GET] = "SELECT account, strategy, day, realized, unrealized, fees, "
                   "trades, updated FROM daily_pnl WHERE account = ?1 AND "
                   "strategy = ?2 AND day = ?3",

@@ -263,7 +263,14 @@ def test_no_key_and_usage(env):
     assert env.cli("restore", "-c", "c.yaml").returncode == 2
     r = env.cli("restore", "--to", "x", "--seq", "5", "-c", "c.yaml")
     assert r.returncode == 1
-    assert "point-in-time restore needs incremental" in r.stderr
+    assert "no readable backup at or before the point asked" in r.stderr
+    r = env.cli("restore", "--to", "x", "--seq", "-5", "-c", "c.yaml")
+    assert r.returncode == 2 and "--seq" in r.stderr
+    r = env.cli("restore", "--to", "x", "--at", "yesterday", "-c", "c.yaml")
+    assert r.returncode == 2 and "--at" in r.stderr
+    r = env.cli("restore", "--to", "x", "--at", "2026-01-01T00:00:00Z",
+                "--seq", "3", "-c", "c.yaml")
+    assert r.returncode == 2
     r = env.cli("backup", "--help")
     assert r.returncode == 0 and "verify" in r.stdout
     r = env.cli("backup", "prune", "--dry-run", "-c", "c.yaml")
@@ -316,7 +323,8 @@ def test_drill_while_trading(denv):
     assert r.returncode == 0, r.stderr
     assert denv.proc.poll() is None, "dto run died during the drill"
     assert d["ok"] is True and d["error"] is None
-    assert d["backup"].startswith("full-")
+    # the drill restores a point of a chain: a full backup and a log on it
+    assert d["backup"].startswith("log-")
     assert (denv.tmp / "bk" / f"{d['backup']}.dtobak").exists()
     assert d["rto_seconds"] > 0
     assert d["rto_seconds"] >= d["restore_seconds"]

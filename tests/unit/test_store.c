@@ -333,8 +333,16 @@ static void test_migrate_from_each_version(void **state) {
     if (from >= 1) {
       store_event ev[2] = {EV("a", "{}"), EV("b", "{\"x\":1}")};
       assert_int_equal(store_append(s, ev, 2, NULL), 0);
-      store_order o = ORDER("main-sma-20250106-1");
-      assert_int_equal(store_upsert_order(s, &o), 0);
+      /* The store writes the current schema only (dto refuses to run on
+       * an older one); before 0005's jseq, the row goes in as SQL. */
+      if (from >= 5 || v->bk->pg) {
+        store_order o = ORDER("main-sma-20250106-1");
+        assert_int_equal(store_upsert_order(s, &o), 0);
+      } else {
+        raw_exec(v, "INSERT INTO orders VALUES ('main-sma-20250106-1', '', "
+                    "'main', 'sma', 'AAPL', 'buy', 'limit', 'day', 1, 1, 0, "
+                    "'new', 0, 0, 0, 1, 1)");
+      }
       /* The API's tokens come with version 3, the alert history with 4. */
       int64_t n;
       if (from < 3)
@@ -353,6 +361,11 @@ static void test_migrate_from_each_version(void **state) {
     assert_int_equal(count_of(s, STORE_T_USERS), 0);
     assert_int_equal(count_of(s, STORE_T_API_TOKENS), 0);
     assert_int_equal(count_of(s, STORE_T_ALERT_HISTORY), 0);
+    /* and the store writes the migrated rows */
+    if (from >= 1) {
+      store_order o = ORDER("main-sma-20250106-1");
+      assert_int_equal(store_upsert_order(s, &o), 0);
+    }
     store_close(s);
   }
 }
