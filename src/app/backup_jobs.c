@@ -10,11 +10,19 @@
 #include "core/log.h"
 #include "ops/backup.h"
 
-enum bj_kind { BJ_FULL, BJ_INCR, BJ_LOG, BJ_CONFIG, BJ_VERIFY, BJ_VFULL,
-               BJ_DRILL, BJ__N };
+enum bj_kind {
+  BJ_FULL,
+  BJ_INCR,
+  BJ_LOG,
+  BJ_CONFIG,
+  BJ_VERIFY,
+  BJ_VFULL,
+  BJ_DRILL,
+  BJ__N
+};
 
 static const char *const bj_names[BJ__N] = {
-    "backup_full",   "backup_incremental",  "backup_log",  "backup_config",
+    "backup_full",   "backup_incremental", "backup_log",  "backup_config",
     "backup_verify", "backup_verify_full", "backup_drill"};
 
 typedef struct bj_ctx {
@@ -47,8 +55,8 @@ static void report(backup_jobs *b, const char *kind, int rc, const char *id,
       log_str(&l, "error", err);
     log_end(&l);
   }
-  json_t *d = json_pack("{s:s,s:s}", "id", id ? id : "", "error",
-                        rc && err ? err : "");
+  json_t *d =
+      json_pack("{s:s,s:s}", "id", id ? id : "", "error", rc && err ? err : "");
   char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
   (void)backup_record(b->cfg->run.store, kind, rc == 0, wall(), dj);
   free(dj);
@@ -111,19 +119,20 @@ static int run_job(void *vctx, const sched_firing *f) {
   uint8_t key[BACKUP_KEY_BYTES];
   char err[BACKUP_ERR_MAX] = "", id[RET_ID_MAX + 1] = "";
   const char *kind = "full";
+  backup_secondary sec;
   int rc = backup_key_load(bc->key_env, bc->key_file, key, err, sizeof err);
   switch (c->kind) {
   case BJ_FULL:
     if (!rc)
-      rc = backup_full(cfg->run.store, bc->dir, bc->secondary_dir, bc->level,
-                       key, cfg->path, NULL, NULL, id, sizeof id, err,
-                       sizeof err);
+      rc = backup_full(cfg->run.store, bc->dir, backup_secondary_of(bc, &sec),
+                       bc->level, key, cfg->path, NULL, NULL, id, sizeof id,
+                       err, sizeof err);
     break;
   case BJ_INCR:
   case BJ_LOG:
     kind = c->kind == BJ_INCR ? "incremental" : "log";
     if (!rc)
-      rc = backup_delta(cfg->run.store, bc->dir, bc->secondary_dir,
+      rc = backup_delta(cfg->run.store, bc->dir, backup_secondary_of(bc, &sec),
                         bc->level, key, c->kind == BJ_INCR, id, sizeof id, err,
                         sizeof err);
     break;
@@ -131,8 +140,9 @@ static int run_job(void *vctx, const sched_firing *f) {
     kind = "config";
     if (!rc)
       rc = backup_config(cfg->path, (const char *const *)bc->config_files,
-                         bc->nconfig_files, bc->dir, bc->secondary_dir, key,
-                         id, sizeof id, err, sizeof err);
+                         bc->nconfig_files, bc->dir,
+                         backup_secondary_of(bc, &sec), key, id, sizeof id, err,
+                         sizeof err);
     break;
   case BJ_VERIFY:
     if (!rc)
@@ -169,14 +179,15 @@ static int run_job(void *vctx, const sched_firing *f) {
     if (rc)
       snprintf(d.error, sizeof d.error, "backup: %.200s", err);
     else
-      (void)backup_drill_run(cfg->run.store, bc->dir, bc->secondary_dir,
-                             bc->level, key, cfg->path, NULL, &d);
+      (void)backup_drill_run(cfg->run.store, bc->dir,
+                             backup_secondary_of(bc, &sec), bc->level, key,
+                             cfg->path, NULL, &d);
     sodium_memzero(key, sizeof key);
     (void)backup_drill_note(bc->dir, &d);
-    json_t *dj = json_pack("{s:s,s:f,s:f,s:I,s:s}", "id", d.backup_id,
-                           "rto_seconds", d.rto_s, "rpo_seconds", d.rpo_s,
-                           "rpo_events", (json_int_t)d.rpo_events, "error",
-                           d.error);
+    json_t *dj =
+        json_pack("{s:s,s:f,s:f,s:I,s:s}", "id", d.backup_id, "rto_seconds",
+                  d.rto_s, "rpo_seconds", d.rpo_s, "rpo_events",
+                  (json_int_t)d.rpo_events, "error", d.error);
     char *text = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
     (void)backup_record(cfg->run.store, "drill", d.ok, wall(), text);
     free(text);
@@ -218,8 +229,8 @@ backup_jobs *backup_jobs_add(jobs *j, const dto_config *cfg, monitor *mon,
       bc->drill_schedule};
   for (int k = 0; k < BJ__N; k++) {
     b->ctx[k] = (bj_ctx){.b = b, .kind = (enum bj_kind)k};
-    if (exprs[k] && jobs_add(j, bj_names[k], exprs[k], run_job, &b->ctx[k],
-                             err, cap)) {
+    if (exprs[k] &&
+        jobs_add(j, bj_names[k], exprs[k], run_job, &b->ctx[k], err, cap)) {
       free(b);
       return NULL;
     }
@@ -228,3 +239,13 @@ backup_jobs *backup_jobs_add(jobs *j, const dto_config *cfg, monitor *mon,
 }
 
 void backup_jobs_free(backup_jobs *b) { free(b); }
+
+const backup_secondary *backup_secondary_of(const cfg_backup *bc,
+                                            backup_secondary *out) {
+  memset(out, 0, sizeof *out);
+  out->dir = bc->secondary_dir;
+  out->upload = bc->upload_command;
+  out->fetch = bc->fetch_command;
+  out->timeout_s = bc->command_timeout_s;
+  return out->dir || out->upload ? out : NULL;
+}

@@ -13,6 +13,7 @@
 #include "app/config.h"
 #include "app/jobs.h"
 #include "app/monitor.h"
+#include "ops/backup.h"
 
 typedef struct backup_jobs backup_jobs;
 
@@ -23,6 +24,11 @@ backup_jobs *backup_jobs_add(jobs *j, const dto_config *cfg, monitor *mon,
                              char *err, size_t cap);
 /* After jobs_free: the jobs no longer run. */
 void backup_jobs_free(backup_jobs *b);
+
+/* The secondary copies the configuration asks for (pointers into bc);
+ * NULL when there are none. */
+const backup_secondary *backup_secondary_of(const cfg_backup *bc,
+                                            backup_secondary *out);
 
 /* How many backups the weekly verification takes: the ones verified
  * longest ago (never first), so the sample rotates through the folder. */

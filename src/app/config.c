@@ -2333,14 +2333,40 @@ static int load_alerts(loader *L, const ynode *v) {
 enum {
   BK_DIR, BK_SECOND, BK_KEY_ENV, BK_KEY_FILE, BK_LEVEL, BK_RET, BK_SCHED,
   BK_OVERDUE, BK_INCR, BK_LOGS, BK_CONFS, BK_VERIFY, BK_VFULL, BK_DRILL,
-  BK_CFILES, BK_LOG_OVERDUE, BK__N
+  BK_CFILES, BK_LOG_OVERDUE, BK_UPLOAD, BK_FETCH, BK_CMD_TIMEOUT, BK__N
 };
 static const char *const backup_keys[BK__N] = {
     "dir",   "secondary_dir", "key_env",  "key_file",
     "level", "retention",     "schedule", "overdue_after",
     "incremental_schedule", "log_schedule", "config_schedule",
     "verify_schedule", "verify_full_schedule", "drill_schedule",
-    "config_files", "log_overdue_after"};
+    "config_files", "log_overdue_after", "upload_command", "fetch_command",
+    "command_timeout"};
+
+/* A command as a list of strings into a NULL-terminated argv (owned). */
+static int get_argv(loader *L, const ynode *v, const char *key, char ***out) {
+  size_t n;
+  int rc;
+  if (!v || is_null(v))
+    return 0;
+  if ((rc = get_list(L, v, key, false, &n)))
+    return rc;
+  if (n == 0 || n > 64)
+    return fail(L, v, "'%s': a command of 1 to 64 words, e.g. [rclone, "
+                      "copy, \"{file}\", \"remote:dto\"]",
+                key);
+  char **a = xcalloc(n + 1, sizeof *a);
+  *out = a;
+  for (size_t i = 0; i < n; i++) {
+    const char *w;
+    if ((rc = get_str(L, v->kids[i], key, 4096, &w)))
+      return rc;
+    if (!*w)
+      return fail(L, v->kids[i], "'%s': an empty word", key);
+    a[i] = xstrdup(w);
+  }
+  return 0;
+}
 
 /* A schedule expression of the backup section into *out (owned). */
 static int get_schedule(loader *L, const ynode *v, const char *key,
@@ -2444,6 +2470,22 @@ static int load_backup(loader *L, const ynode *v) {
         return rc;
       b->nconfig_files = i + 1;
     }
+  }
+  if ((rc = get_argv(L, f[BK_UPLOAD], "upload_command",
+                     &b->upload_command)) ||
+      (rc = get_argv(L, f[BK_FETCH], "fetch_command", &b->fetch_command)))
+    return rc;
+  if (b->fetch_command && !b->upload_command)
+    return fail(L, f[BK_FETCH], "'fetch_command': needs 'upload_command'");
+  if (f[BK_CMD_TIMEOUT]) {
+    dto_time t;
+    if ((rc = get_duration(L, f[BK_CMD_TIMEOUT], "command_timeout",
+                           24 * 3600 * DTO_NS_PER_SEC, &t)))
+      return rc;
+    if (t < DTO_NS_PER_SEC)
+      return fail(L, f[BK_CMD_TIMEOUT],
+                  "'command_timeout': must be at least 1s");
+    b->command_timeout_s = (int)(t / DTO_NS_PER_SEC);
   }
   if (f[BK_LOG_OVERDUE] &&
       (rc = get_duration(L, f[BK_LOG_OVERDUE], "log_overdue_after",
@@ -2571,6 +2613,7 @@ void config_defaults(dto_config *cfg) {
   cfg->backup.keep_recent = 24 * DTO_NS_PER_HOUR;
   cfg->backup.overdue_after = 26 * DTO_NS_PER_HOUR;
   cfg->backup.log_overdue_after = 45 * DTO_NS_PER_MIN;
+  cfg->backup.command_timeout_s = 600;
 }
 
 void config_release(dto_config *cfg) {
@@ -2625,6 +2668,12 @@ void config_release(dto_config *cfg) {
   for (size_t i = 0; i < cfg->backup.nconfig_files; i++)
     free(cfg->backup.config_files[i]);
   free(cfg->backup.config_files);
+  for (char **p = cfg->backup.upload_command; p && *p; p++)
+    free(*p);
+  free(cfg->backup.upload_command);
+  for (char **p = cfg->backup.fetch_command; p && *p; p++)
+    free(*p);
+  free(cfg->backup.fetch_command);
   config_defaults(cfg);
 }
 

@@ -260,6 +260,11 @@ typedef struct cfg_backup {
   char *verify_full_schedule; /* the latest full: "0 5 1 * * UTC" */
   char *drill_schedule;       /* dto drill */
   char **config_files;        /* owned; files added to a config backup */
+  /* owned NULL-terminated argvs: an upload of every archive beside (or
+   * instead of) secondary_dir, and the command that fetches a copy back
+   * for verification; NULL: none */
+  char **upload_command, **fetch_command;
+  int command_timeout_s; /* 600 */
   size_t nconfig_files;
   dto_time overdue_after; /* no full backup this long: overdue (26 h) */
   dto_time log_overdue_after; /* no log backup this long, when

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/backup_jobs.h"
 #include "app/config.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -59,7 +60,8 @@ static const char backup_usage[] =
     "exit status: 0 ok, 1 failure, 2 bad usage.\n";
 
 static const char restore_usage[] =
-    "usage: dto restore --to DIR [--at TIME | --seq N | --backup ID | --latest]\n"
+    "usage: dto restore --to DIR [--at TIME | --seq N | --backup ID | "
+    "--latest]\n"
     "                   [--force] -c CONFIG\n"
     "\n"
     "Restore the store as it was at a point into DIR (created 0700): the\n"
@@ -236,8 +238,8 @@ static void draw(void *ctx, uint64_t done, uint64_t total) {
 /* The outcome into the store's backup_log (best effort). */
 static void record(const dto_config *cfg, const char *kind, int rc,
                    const char *id, const char *err) {
-  json_t *d = json_pack("{s:s,s:s}", "id", id ? id : "", "error",
-                        rc && err ? err : "");
+  json_t *d =
+      json_pack("{s:s,s:s}", "id", id ? id : "", "error", rc && err ? err : "");
   char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -248,12 +250,14 @@ static void record(const dto_config *cfg, const char *kind, int rc,
 }
 
 static int do_full(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
+  backup_secondary sec;
   char id[RET_ID_MAX + 1] = "", err[BACKUP_ERR_MAX];
   progress p;
   progress_init(&p, "backup", 0, !isatty(STDERR_FILENO));
-  int rc = backup_full(cfg->run.store, cfg->backup.dir,
-                       cfg->backup.secondary_dir, cfg->backup.level, key,
-                       o->config, draw, &p, id, sizeof id, err, sizeof err);
+  int rc =
+      backup_full(cfg->run.store, cfg->backup.dir,
+                  backup_secondary_of(&cfg->backup, &sec), cfg->backup.level,
+                  key, o->config, draw, &p, id, sizeof id, err, sizeof err);
   progress_done(&p);
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -264,7 +268,7 @@ static int do_full(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
   record(cfg, "full", rc, id, err);
   if (rc == BACKUP_ESECONDARY) {
     printf("%s\n", id);
-    return cli_fail("backup %s written, but the %s", id, err);
+    return cli_fail("backup %s written, but a copy failed: %s", id, err);
   }
   if (rc)
     return cli_fail("%s", err);
@@ -273,21 +277,21 @@ static int do_full(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
 }
 
 static int do_delta(const char *sub, dto_config *cfg, const uint8_t *key) {
+  backup_secondary sec;
   char id[RET_ID_MAX + 1] = "", err[BACKUP_ERR_MAX];
   int rc = backup_delta(cfg->run.store, cfg->backup.dir,
-                        cfg->backup.secondary_dir, cfg->backup.level, key,
-                        !strcmp(sub, "incremental"), id, sizeof id, err,
-                        sizeof err);
+                        backup_secondary_of(&cfg->backup, &sec),
+                        cfg->backup.level, key, !strcmp(sub, "incremental"), id,
+                        sizeof id, err, sizeof err);
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  (void)backup_status_note_kind(cfg->backup.dir, sub, rc == 0,
-                                (dto_time)ts.tv_sec * DTO_NS_PER_SEC +
-                                    ts.tv_nsec,
-                                err);
+  (void)backup_status_note_kind(
+      cfg->backup.dir, sub, rc == 0,
+      (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec, err);
   record(cfg, sub, rc, id, err);
   if (rc == BACKUP_ESECONDARY) {
     printf("%s\n", id);
-    return cli_fail("backup %s written, but the %s", id, err);
+    return cli_fail("backup %s written, but a copy failed: %s", id, err);
   }
   if (rc)
     return cli_fail("%s", err);
@@ -296,21 +300,22 @@ static int do_delta(const char *sub, dto_config *cfg, const uint8_t *key) {
 }
 
 static int do_config(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
+  backup_secondary sec;
   char id[RET_ID_MAX + 1] = "", err[BACKUP_ERR_MAX];
-  int rc = backup_config(o->config, (const char *const *)cfg->backup.config_files,
-                         cfg->backup.nconfig_files, cfg->backup.dir,
-                         cfg->backup.secondary_dir, key, id, sizeof id, err,
-                         sizeof err);
+  int rc =
+      backup_config(o->config, (const char *const *)cfg->backup.config_files,
+                    cfg->backup.nconfig_files, cfg->backup.dir,
+                    backup_secondary_of(&cfg->backup, &sec), key, id, sizeof id,
+                    err, sizeof err);
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  (void)backup_status_note_kind(cfg->backup.dir, "config", rc == 0,
-                                (dto_time)ts.tv_sec * DTO_NS_PER_SEC +
-                                    ts.tv_nsec,
-                                err);
+  (void)backup_status_note_kind(
+      cfg->backup.dir, "config", rc == 0,
+      (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec, err);
   record(cfg, "config", rc, id, err);
   if (rc == BACKUP_ESECONDARY) {
     printf("%s\n", id);
-    return cli_fail("backup %s written, but the %s", id, err);
+    return cli_fail("backup %s written, but a copy failed: %s", id, err);
   }
   if (rc)
     return cli_fail("%s", err);
@@ -387,8 +392,8 @@ static int do_list(dto_config *cfg, const uint8_t *key) {
       char seq[48];
       snprintf(seq, sizeof seq, "%lld..%lld", (long long)v[i].seq_first,
                (long long)v[i].seq_last);
-      printf("%-36s %-11s %-20s %12llu  %-15s %-36s %s\n", v[i].id,
-             v[i].kind, t, (unsigned long long)v[i].size, seq,
+      printf("%-36s %-11s %-20s %12llu  %-15s %-36s %s\n", v[i].id, v[i].kind,
+             t, (unsigned long long)v[i].size, seq,
              v[i].parent[0] ? v[i].parent : "-", vt);
     } else
       printf("%-36s %-11s %-20s %12llu  unreadable: %s\n", v[i].id, "?", t,
@@ -435,9 +440,8 @@ int cmd_backup(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   const char *sub = argv[1];
-  if (strcmp(sub, "full") && strcmp(sub, "incremental") &&
-      strcmp(sub, "log") && strcmp(sub, "config") && strcmp(sub, "verify") &&
-      strcmp(sub, "list") &&
+  if (strcmp(sub, "full") && strcmp(sub, "incremental") && strcmp(sub, "log") &&
+      strcmp(sub, "config") && strcmp(sub, "verify") && strcmp(sub, "list") &&
       strcmp(sub, "prune"))
     return cli_usage_error("backup", "unknown subcommand '%s'", sub);
   bk_opts o;
@@ -510,9 +514,8 @@ int cmd_restore(int argc, char **argv) {
     seq = v;
   }
   if (o.at && time_parse_cstr(o.at, &at))
-    return cli_usage_error("restore",
-                           "--at: '%s' is not a time (2026-12-07T14:05:00Z)",
-                           o.at);
+    return cli_usage_error(
+        "restore", "--at: '%s' is not a time (2026-12-07T14:05:00Z)", o.at);
   dto_config cfg;
   uint8_t key[BACKUP_KEY_BYTES];
   if ((rc = setup("restore", &o, &cfg, key)))
@@ -542,12 +545,12 @@ static dto_time now_wall(void) {
 
 static void drill_print(const bk_opts *o, const backup_drill *d) {
   if (o->json) {
-    json_t *j = json_pack(
-        "{s:b,s:s,s:f,s:I,s:f,s:f,s:f,s:s?}", "ok", d->ok, "backup",
-        d->backup_id, "rto_seconds", d->rto_s, "rpo_events",
-        (json_int_t)d->rpo_events, "rpo_seconds", d->rpo_s, "restore_seconds",
-        d->restore_s, "verify_seconds", d->verify_s, "error",
-        d->ok ? NULL : d->error);
+    json_t *j =
+        json_pack("{s:b,s:s,s:f,s:I,s:f,s:f,s:f,s:s?}", "ok", d->ok, "backup",
+                  d->backup_id, "rto_seconds", d->rto_s, "rpo_events",
+                  (json_int_t)d->rpo_events, "rpo_seconds", d->rpo_s,
+                  "restore_seconds", d->restore_s, "verify_seconds",
+                  d->verify_s, "error", d->ok ? NULL : d->error);
     if (j && d->ok)
       json_object_set_new(j, "error", json_null());
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -562,8 +565,7 @@ static void drill_print(const bk_opts *o, const backup_drill *d) {
   printf("restore  %.3f s\n", d->restore_s);
   printf("verify   %.3f s\n", d->verify_s);
   printf("RTO      %.3f s\n", d->rto_s);
-  printf("RPO      %lld events, %.3f s\n", (long long)d->rpo_events,
-         d->rpo_s);
+  printf("RPO      %lld events, %.3f s\n", (long long)d->rpo_events, d->rpo_s);
   if (!d->ok)
     printf("error    %s\n", d->error);
 }
@@ -577,8 +579,8 @@ int cmd_drill(int argc, char **argv) {
     fputs(drill_usage, stdout);
     return 0;
   }
-  if (o.to || o.backup || o.force || o.pitr || o.latest || o.all ||
-      o.dry_run || optind < argc)
+  if (o.to || o.backup || o.force || o.pitr || o.latest || o.all || o.dry_run ||
+      optind < argc)
     return cli_usage_error("drill", "unexpected argument");
   if (!o.config)
     return cli_usage_error("drill",
@@ -594,6 +596,7 @@ int cmd_drill(int argc, char **argv) {
                     o.config);
   }
   backup_drill d;
+  backup_secondary sec;
   memset(&d, 0, sizeof d);
   d.at = now_wall();
   uint8_t key[BACKUP_KEY_BYTES];
@@ -605,8 +608,8 @@ int cmd_drill(int argc, char **argv) {
     snprintf(d.error, sizeof d.error, "backup: backup key: %.200s", err);
   } else {
     (void)backup_drill_run(cfg.run.store, cfg.backup.dir,
-                           cfg.backup.secondary_dir, cfg.backup.level, key,
-                           o.config, o.keep, &d);
+                           backup_secondary_of(&cfg.backup, &sec),
+                           cfg.backup.level, key, o.config, o.keep, &d);
     sodium_memzero(key, sizeof key);
     /* the drill's backup is a full backup like any other */
     if (d.backup_id[0] || !strncmp(d.error, "backup:", 7))
@@ -614,10 +617,10 @@ int cmd_drill(int argc, char **argv) {
                                d.error + (d.backup_id[0] ? 0 : 8));
   }
   drill_print(&o, &d);
-  json_t *dj = json_pack("{s:s,s:f,s:f,s:I,s:s}", "id", d.backup_id,
-                         "rto_seconds", d.rto_s, "rpo_seconds", d.rpo_s,
-                         "rpo_events", (json_int_t)d.rpo_events, "error",
-                         d.error);
+  json_t *dj =
+      json_pack("{s:s,s:f,s:f,s:I,s:s}", "id", d.backup_id, "rto_seconds",
+                d.rto_s, "rpo_seconds", d.rpo_s, "rpo_events",
+                (json_int_t)d.rpo_events, "error", d.error);
   char *dtext = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
   if (cfg.run.store)
     (void)backup_record(cfg.run.store, "drill", d.ok, now_wall(), dtext);

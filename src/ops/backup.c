@@ -9,12 +9,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/timeutil.h"
@@ -78,7 +81,7 @@ void bk_rm_flat(const char *dir) {
 }
 
 int bk_make_scratch(const char *parent, const char *prefix, char *out,
-                        size_t ocap, char *err, size_t cap) {
+                    size_t ocap, char *err, size_t cap) {
   int rc = bk_mkdir_private(parent, err, cap);
   if (rc)
     return rc;
@@ -101,8 +104,7 @@ bool bk_exists(const char *p) {
 }
 
 /* The SQLite path of a store URL, or DTO_EUNSUPPORTED for PostgreSQL. */
-int bk_sqlite_path(const char *url, const char **path, char *err,
-                       size_t cap) {
+int bk_sqlite_path(const char *url, const char **path, char *err, size_t cap) {
   if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13)) {
     dto_seterr(err, cap,
                "dto backup: PostgreSQL stores are not supported yet "
@@ -191,7 +193,7 @@ int bk_integrity(const char *db, char *err, size_t cap) {
 
 /* The store at db (extracted from archive) against manifest m. */
 int bk_check_store(const char *archive, const char *db, const json_t *m,
-                       char *err, size_t cap) {
+                   char *err, size_t cap) {
   store_facts f;
   char e2[BACKUP_ERR_MAX];
   int rc = bk_integrity(db, e2, sizeof e2);
@@ -201,7 +203,8 @@ int bk_check_store(const char *archive, const char *db, const json_t *m,
     dto_seterr(err, cap, "backup %s: %s", archive, e2);
     return rc;
   }
-  if (f.schema != bk_jint(m, "schema_version") || f.events != bk_jint(m, "events") ||
+  if (f.schema != bk_jint(m, "schema_version") ||
+      f.events != bk_jint(m, "events") ||
       f.seq_last != bk_jint(m, "seq_last")) {
     dto_seterr(err, cap,
                "backup %s: the store does not match the manifest (schema %d, "
@@ -209,7 +212,8 @@ int bk_check_store(const char *archive, const char *db, const json_t *m,
                "%lld)",
                archive, f.schema, (long long)f.events, (long long)f.seq_last,
                (long long)bk_jint(m, "schema_version"),
-               (long long)bk_jint(m, "events"), (long long)bk_jint(m, "seq_last"));
+               (long long)bk_jint(m, "events"),
+               (long long)bk_jint(m, "seq_last"));
     return DTO_EPARSE;
   }
   return 0;
@@ -321,21 +325,174 @@ int bk_new_id(const char *dir, const char *kind, dto_time now, char *id,
   return DTO_EEXIST;
 }
 
-/* Copy the verified archive path (id) into secondary_dir and verify the
- * copy: 0, or BACKUP_ESECONDARY with err naming the folder. */
-int bk_secondary(const char *path, const char *id, const char *secondary_dir,
+/* argv with "{file}", "{name}" and "{dest}" replaced (a new array of new
+ * strings, NULL-terminated; free with free_argv). */
+static char **expand_argv(char *const *argv, const char *file, const char *name,
+                          const char *dest) {
+  size_t n = 0;
+  while (argv[n])
+    n++;
+  char **out = xcalloc(n + 1, sizeof *out);
+  for (size_t i = 0; i < n; i++) {
+    dbuf b;
+    dbuf_init(&b, 8192);
+    for (const char *p = argv[i]; *p;) {
+      if (!strncmp(p, "{file}", 6)) {
+        dbuf_adds(&b, file);
+        p += 6;
+      } else if (!strncmp(p, "{name}", 6)) {
+        dbuf_adds(&b, name);
+        p += 6;
+      } else if (!strncmp(p, "{dest}", 6) && dest) {
+        dbuf_adds(&b, dest);
+        p += 6;
+      } else
+        dbuf_addc(&b, *p++);
+    }
+    out[i] = xstrdup(b.ptr ? b.ptr : "");
+    dbuf_release(&b);
+  }
+  return out;
+}
+
+static void free_argv(char **v) {
+  for (size_t i = 0; v && v[i]; i++)
+    free(v[i]);
+  free(v);
+}
+
+/* Run argv (no shell; stdin and stdout /dev/null, stderr kept: its first
+ * line goes into the message) for at most timeout_s seconds.  0 when it
+ * exited 0. */
+static int run_command(char **argv, int timeout_s, char *err, size_t cap) {
+  int pfd[2];
+  if (pipe(pfd)) {
+    dto_seterr(err, cap, "%s: pipe: %s", argv[0], strerror(errno));
+    return DTO_EIO;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+  posix_spawn_file_actions_addclose(&fa, pfd[0]);
+  pid_t pid;
+  extern char **environ;
+  int e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(pfd[1]);
+  if (e) {
+    close(pfd[0]);
+    dto_seterr(err, cap, "%s: cannot run: %s", argv[0], strerror(e));
+    return DTO_ENOENT;
+  }
+  fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+  char out[512];
+  size_t got = 0;
+  int status = 0;
+  double deadline = (double)timeout_s * 1000;
+  bool done = false;
+  for (double waited = 0; !done; waited += 20) {
+    ssize_t r;
+    char sink[512];
+    while ((r = read(pfd[0], got < sizeof out - 1 ? out + got : sink,
+                     got < sizeof out - 1 ? sizeof out - 1 - got
+                                          : sizeof sink)) > 0)
+      if (got < sizeof out - 1)
+        got += (size_t)r;
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid)
+      done = true;
+    else if (waited >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      close(pfd[0]);
+      dto_seterr(err, cap, "%s: still running after %d s: killed", argv[0],
+                 timeout_s);
+      return DTO_EAGAIN;
+    } else
+      usleep(20000);
+  }
+  close(pfd[0]);
+  out[got] = '\0';
+  char *nl = strchr(out, '\n');
+  if (nl)
+    *nl = '\0';
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return 0;
+  if (WIFEXITED(status))
+    dto_seterr(err, cap, "%s exited with status %d%s%.200s", argv[0],
+               WEXITSTATUS(status), out[0] ? ": " : "", out);
+  else
+    dto_seterr(err, cap, "%s was killed by signal %d", argv[0],
+               WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  return DTO_EIO;
+}
+
+/* Upload the archive path (file name name) with sec->upload, then fetch it
+ * back with sec->fetch (when given) into a scratch folder of dir and
+ * verify that copy. */
+static int upload(const char *path, const char *name, const char *dir,
+                  const backup_secondary *sec,
+                  const uint8_t key[BACKUP_KEY_BYTES], char *err, size_t cap) {
+  int t = sec->timeout_s > 0 ? sec->timeout_s : 600;
+  char **argv = expand_argv(sec->upload, path, name, NULL);
+  int rc = run_command(argv, t, err, cap);
+  free_argv(argv);
+  if (rc || !sec->fetch)
+    return rc;
+  char scratch[PATHCAP], dest[PATHCAP + 80];
+  if ((rc = bk_make_scratch(dir, ".fetch", scratch, sizeof scratch, err, cap)))
+    return rc;
+  snprintf(dest, sizeof dest, "%s/%s", scratch, name);
+  argv = expand_argv(sec->fetch, path, name, dest);
+  rc = run_command(argv, t, err, cap);
+  free_argv(argv);
+  if (!rc && !bk_exists(dest)) {
+    dto_seterr(err, cap, "%s brought nothing back to {dest}", sec->fetch[0]);
+    rc = DTO_ENOENT;
+  }
+  if (!rc)
+    rc = backup_verify(dest, key, NULL, NULL, err, cap);
+  bk_rm_flat(scratch);
+  return rc;
+}
+
+/* Copy the verified archive path (id) as sec says and verify each copy:
+ * 0, or BACKUP_ESECONDARY with err naming what failed.  Both are tried. */
+int bk_secondary(const char *path, const char *id, const backup_secondary *sec,
                  const uint8_t key[BACKUP_KEY_BYTES], char *err, size_t cap) {
-  char copy[PATHCAP + 80], e2[BACKUP_ERR_MAX];
-  snprintf(copy, sizeof copy, "%s/%s" BACKUP_EXT, secondary_dir, id);
-  int rc = bk_mkdir_private(secondary_dir, e2, sizeof e2);
-  if (!rc && !(rc = bk_copy_file(path, copy, e2, sizeof e2)) &&
-      (rc = backup_verify(copy, key, NULL, NULL, e2, sizeof e2)))
-    unlink(copy);
-  if (rc) {
+  char copy[PATHCAP + 80], e2[BACKUP_ERR_MAX] = "", e3[BACKUP_ERR_MAX] = "";
+  int rc = 0, rc2 = 0;
+  if (sec->dir) {
+    snprintf(copy, sizeof copy, "%s/%s" BACKUP_EXT, sec->dir, id);
+    rc = bk_mkdir_private(sec->dir, e2, sizeof e2);
+    if (!rc && !(rc = bk_copy_file(path, copy, e2, sizeof e2)) &&
+        (rc = backup_verify(copy, key, NULL, NULL, e2, sizeof e2)))
+      unlink(copy);
+  }
+  if (sec->upload && sec->upload[0]) {
+    char name[RET_ID_MAX + 16], pdir[PATHCAP];
+    snprintf(name, sizeof name, "%s" BACKUP_EXT, id);
+    snprintf(pdir, sizeof pdir, "%s", path);
+    char *slash = strrchr(pdir, '/');
+    if (slash)
+      *slash = '\0';
+    else
+      snprintf(pdir, sizeof pdir, ".");
+    rc2 = upload(path, name, pdir, sec, key, e3, sizeof e3);
+  }
+  if (rc || rc2) {
     dto_seterr(err, cap,
-               "secondary %s: %s (the primary backup %s is in place and "
+               "%s%s%s%s%s%s (the primary backup %s is in place and "
                "verified)",
-               secondary_dir, e2, path);
+               rc ? "secondary " : "", rc ? sec->dir : "", rc ? ": " : "",
+               rc ? e2 : "", rc && rc2 ? "; " : "", rc2 ? e3 : "", path);
+    if (rc2 && !rc) {
+      char tmp[BACKUP_ERR_MAX];
+      snprintf(tmp, sizeof tmp, "upload: %s", err);
+      dto_seterr(err, cap, "%s", tmp);
+    }
     return BACKUP_ESECONDARY;
   }
   return 0;
@@ -345,7 +502,7 @@ int bk_secondary(const char *path, const char *id, const char *secondary_dir,
  */
 
 int backup_full(const char *store_url, const char *dir,
-                const char *secondary_dir, int level,
+                const backup_secondary *sec, int level,
                 const uint8_t key[BACKUP_KEY_BYTES], const char *config_path,
                 backup_progress_fn *progress, void *progress_ctx, char *id_out,
                 size_t idcap, char *err, size_t cap) {
@@ -355,7 +512,8 @@ int backup_full(const char *store_url, const char *dir,
   int rc = bk_sqlite_path(store_url, &src, err, cap);
   if (rc)
     return rc;
-  if ((rc = bk_make_scratch(dir, ".scratch", scratch, sizeof scratch, err, cap)))
+  if ((rc =
+           bk_make_scratch(dir, ".scratch", scratch, sizeof scratch, err, cap)))
     return rc;
   snprintf(snap, sizeof snap, "%s/" STORE_FILE, scratch);
   store_facts f;
@@ -413,8 +571,8 @@ int backup_full(const char *store_url, const char *dir,
   if (id_out && idcap)
     snprintf(id_out, idcap, "%s", id);
 
-  if (secondary_dir)
-    rc = bk_secondary(path, id, secondary_dir, key, err, cap);
+  if (sec)
+    rc = bk_secondary(path, id, sec, key, err, cap);
 out:
   bk_rm_flat(scratch);
   return rc;
@@ -578,8 +736,7 @@ bool bk_live_pid(const char *dir) {
   return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-int bk_restore_prepare(const char *to_dir, bool force, char *err,
-                       size_t cap) {
+int bk_restore_prepare(const char *to_dir, bool force, char *err, size_t cap) {
   char p[PATHCAP + 200];
   int rc = bk_mkdir_private(to_dir, err, cap);
   if (rc)
@@ -677,8 +834,7 @@ int backup_prune(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
   size_t m = 0;
   for (size_t i = 0; i < n; i++) {
     enum ret_kind k = RET_KIND_COUNT;
-    if (v[i].ok && (!strcmp(v[i].kind, "full") ||
-                    !strcmp(v[i].kind, "config")))
+    if (v[i].ok && (!strcmp(v[i].kind, "full") || !strcmp(v[i].kind, "config")))
       k = RET_FULL; /* a config backup stands alone, in its own folder */
     else if (v[i].ok && !strcmp(v[i].kind, "incremental"))
       k = RET_INCREMENTAL;
@@ -724,7 +880,8 @@ int backup_prune(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
   return rc;
 }
 
-/* ---- status ---------------------------------------------------------------- */
+/* ---- status ----------------------------------------------------------------
+ */
 
 #define STATUS_NAME ".dto-backup-status.json"
 
@@ -756,7 +913,7 @@ static int status_put(const char *dir, const char *key, json_t *obj) {
 }
 
 int backup_status_read_kind(const char *dir, const char *kind,
-                           backup_status *out) {
+                            backup_status *out) {
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, STATUS_NAME);
   json_error_t je;
@@ -826,8 +983,8 @@ int backup_verified_note(const char *dir, const char *path, bool ok,
   snprintf(p, sizeof p, "%s/%s", dir, STATUS_NAME);
   json_error_t je;
   json_t *j = json_load_file(p, JSON_REJECT_DUPLICATES, &je);
-  json_t *v = json_is_object(j) ? json_deep_copy(json_object_get(j, "verified"))
-                                : NULL;
+  json_t *v =
+      json_is_object(j) ? json_deep_copy(json_object_get(j, "verified")) : NULL;
   json_decref(j);
   if (!json_is_object(v)) {
     json_decref(v);
@@ -890,11 +1047,10 @@ int backup_verify_last(const char *dir, dto_time *at, bool *ok) {
 }
 
 int backup_drill_note(const char *dir, const backup_drill *d) {
-  json_t *o = json_pack("{s:I,s:b,s:f,s:f,s:I,s:s,s:s}", "at",
-                        (json_int_t)d->at, "ok", d->ok, "rto_seconds",
-                        d->rto_s, "rpo_seconds", d->rpo_s, "rpo_events",
-                        (json_int_t)d->rpo_events, "backup", d->backup_id,
-                        "error", d->error);
+  json_t *o = json_pack(
+      "{s:I,s:b,s:f,s:f,s:I,s:s,s:s}", "at", (json_int_t)d->at, "ok", d->ok,
+      "rto_seconds", d->rto_s, "rpo_seconds", d->rpo_s, "rpo_events",
+      (json_int_t)d->rpo_events, "backup", d->backup_id, "error", d->error);
   return status_put(dir, "drill", o);
 }
 
@@ -999,8 +1155,8 @@ static int drill_verify(const char *db, const char *live, const json_t *m,
   if (events != bk_jint(m, "events") || seq != seq_last) {
     dto_seterr(err, cap,
                "%lld events, max seq %lld; the manifest says %lld, %lld",
-               (long long)events, (long long)seq, (long long)bk_jint(m, "events"),
-               (long long)seq_last);
+               (long long)events, (long long)seq,
+               (long long)bk_jint(m, "events"), (long long)seq_last);
     rc = DTO_EPARSE;
     goto out;
   }
@@ -1030,7 +1186,7 @@ out:
 }
 
 int backup_drill_run(const char *store_url, const char *dir,
-                     const char *secondary_dir, int level,
+                     const backup_secondary *sec, int level,
                      const uint8_t key[BACKUP_KEY_BYTES],
                      const char *config_path, const char *keep_dir,
                      backup_drill *d) {
@@ -1048,9 +1204,8 @@ int backup_drill_run(const char *store_url, const char *dir,
   /* 1: the backup */
   int rc = bk_sqlite_path(store_url, &live, e2, sizeof e2);
   if (!rc) {
-    rc = backup_full(store_url, dir, secondary_dir, level, key, config_path,
-                     NULL, NULL, d->backup_id, sizeof d->backup_id, e2,
-                     sizeof e2);
+    rc = backup_full(store_url, dir, sec, level, key, config_path, NULL, NULL,
+                     d->backup_id, sizeof d->backup_id, e2, sizeof e2);
     if (rc == BACKUP_ESECONDARY)
       rc = 0; /* the primary archive is there and verified: drill on it */
   }
@@ -1060,8 +1215,8 @@ int backup_drill_run(const char *store_url, const char *dir,
   }
   /* and a log backup on it: the drill restores a point of a chain, as a
    * point-in-time recovery does */
-  rc = backup_delta(store_url, dir, secondary_dir, level, key, false,
-                    d->backup_id, sizeof d->backup_id, e2, sizeof e2);
+  rc = backup_delta(store_url, dir, sec, level, key, false, d->backup_id,
+                    sizeof d->backup_id, e2, sizeof e2);
   if (rc == BACKUP_ESECONDARY)
     rc = 0;
   if (rc) {
@@ -1087,7 +1242,7 @@ int backup_drill_run(const char *store_url, const char *dir,
     to = keep_dir;
   } else {
     if ((rc = bk_make_scratch(dir, ".drill", scratch, sizeof scratch, e2,
-                           sizeof e2))) {
+                              sizeof e2))) {
       dto_seterr(d->error, sizeof d->error, "restore: %s", e2);
       goto out;
     }
@@ -1120,8 +1275,8 @@ int backup_drill_run(const char *store_url, const char *dir,
                        "SELECT count(*), coalesce(max(time), 0) FROM events "
                        "WHERE seq > ?",
                        seq_last, beyond, 2, e2, sizeof e2)) ||
-      (rc = query_ints(restored, "SELECT coalesce(max(time), 0) FROM events",
-                       0, &bt, 1, e2, sizeof e2))) {
+      (rc = query_ints(restored, "SELECT coalesce(max(time), 0) FROM events", 0,
+                       &bt, 1, e2, sizeof e2))) {
     dto_seterr(d->error, sizeof d->error, "rpo: %s", e2);
     goto out;
   }
@@ -1136,10 +1291,11 @@ out:
   return rc;
 }
 
-/* ---- the store's record ----------------------------------------------------- */
+/* ---- the store's record -----------------------------------------------------
+ */
 
-int backup_record(const char *store_url, const char *kind, bool ok,
-                  dto_time at, const char *detail_json) {
+int backup_record(const char *store_url, const char *kind, bool ok, dto_time at,
+                  const char *detail_json) {
   const char *db;
   if (bk_sqlite_path(store_url, &db, NULL, 0) || !bk_exists(db))
     return DTO_EUNSUPPORTED;
@@ -1167,7 +1323,8 @@ int backup_record(const char *store_url, const char *kind, bool ok,
   return rc;
 }
 
-/* ---- configuration backups ---------------------------------------------------- */
+/* ---- configuration backups
+ * ---------------------------------------------------- */
 
 /* A file that holds a private key or a dto key is never archived. */
 static bool holds_secret(const char *path) {
@@ -1191,7 +1348,7 @@ static bool holds_secret(const char *path) {
 }
 
 int backup_config(const char *config_path, const char *const *files,
-                  size_t nfiles, const char *dir, const char *secondary_dir,
+                  size_t nfiles, const char *dir, const backup_secondary *sec,
                   const uint8_t key[BACKUP_KEY_BYTES], char *id_out,
                   size_t idcap, char *err, size_t cap) {
   char cdir[PATHCAP], id[RET_ID_MAX + 1], path[PATHCAP + 80];
@@ -1255,9 +1412,13 @@ int backup_config(const char *config_path, const char *const *files,
   }
   if (id_out && idcap)
     snprintf(id_out, idcap, "%s", id);
-  if (secondary_dir) {
-    snprintf(sdir, sizeof sdir, "%s/config", secondary_dir);
-    rc = bk_secondary(path, id, sdir, key, err, cap);
+  if (sec) {
+    backup_secondary cs = *sec;
+    if (sec->dir) {
+      snprintf(sdir, sizeof sdir, "%s/config", sec->dir);
+      cs.dir = sdir;
+    }
+    rc = bk_secondary(path, id, &cs, key, err, cap);
   }
 out:
   free(names);

@@ -26,6 +26,21 @@
 
 #define BACKUP_EXT ".dtobak"
 #define BACKUP_ERR_MAX 1024
+/* Where every new archive is copied besides the primary folder: a second
+ * folder, and/or an upload command (rsync, rclone, ...) run without a
+ * shell with "{file}" in its arguments replaced by the archive's path and
+ * "{name}" by its file name.  Each copy is verified: the folder's by
+ * reading it back whole; the upload's by its exit status and, when fetch
+ * is given, by running fetch ("{name}", and "{dest}": a scratch path) and
+ * verifying what it brought back.  A command that runs past timeout_s is
+ * killed.  NULL argv: none. */
+typedef struct backup_secondary {
+  const char *dir;
+  char *const *upload; /* NULL-terminated argv */
+  char *const *fetch;  /* NULL-terminated argv */
+  int timeout_s;       /* 0: 600 */
+} backup_secondary;
+
 /* backup_full's result when the primary archive was written and verified
  * but the copy to the secondary folder failed (positive on purpose: the
  * backup exists, the redundancy does not). */
@@ -46,14 +61,14 @@ typedef struct backup_info {
 
 /* Take a full backup of the SQLite store at store_url ("sqlite:PATH" or a
  * path) into dir (created 0700), as described at the top, then a copy
- * into secondary_dir (may be NULL), with zstd level (1..19).  key is the
+ * as sec says (may be NULL), with zstd level (1..19).  key is the
  * archive key; config_path (may be NULL) is added as config.yaml; progress
  * (may be NULL) sees the archive's bytes.  id_out (idcap bytes) gets the
  * new backup's id.  Returns 0, BACKUP_ESECONDARY (the primary archive is
  * in place and verified; err names the secondary folder), or a DTO_E*
  * code with nothing left in dir. */
 int backup_full(const char *store_url, const char *dir,
-                const char *secondary_dir, int level,
+                const backup_secondary *sec, int level,
                 const uint8_t key[BACKUP_KEY_BYTES], const char *config_path,
                 backup_progress_fn *progress, void *progress_ctx, char *id_out,
                 size_t idcap, char *err, size_t cap);
@@ -102,7 +117,7 @@ int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
  * when the store is not the one the chain was taken of, or was migrated
  * since.  Secondary copy and result as backup_full. */
 int backup_delta(const char *store_url, const char *dir,
-                 const char *secondary_dir, int level,
+                 const backup_secondary *sec, int level,
                  const uint8_t key[BACKUP_KEY_BYTES], bool incremental,
                  char *id_out, size_t idcap, char *err, size_t cap);
 
@@ -150,7 +165,7 @@ typedef struct backup_status {
   dto_time last_success; /* 0: never */
   dto_time last_attempt;
   bool last_failed;
-  char error[256];       /* the last failure's message ("" after success) */
+  char error[256]; /* the last failure's message ("" after success) */
 } backup_status;
 
 /* The same for each kind ("full", "incremental", "log", "config"): the
@@ -179,11 +194,11 @@ int backup_status_note(const char *dir, bool ok, dto_time at,
 /* A configuration backup: config_path (as config.yaml) and files (by
  * their base names, which must be distinct and archive-safe) archived as
  * kind "config" into dir/config/config-YYYYMMDDTHHMMSSZ.dtobak, verified,
- * and copied to secondary_dir/config.  A file holding a private key (PEM)
- * or a 64-hex-digit key is refused (DTO_EREJECT) before anything is
- * written: secrets are never in a configuration backup. */
+ * and copied as sec says (its folder's "config" subfolder).  A file holding a
+ * private key (PEM) or a 64-hex-digit key is refused (DTO_EREJECT) before
+ * anything is written: secrets are never in a configuration backup. */
 int backup_config(const char *config_path, const char *const *files,
-                  size_t nfiles, const char *dir, const char *secondary_dir,
+                  size_t nfiles, const char *dir, const backup_secondary *sec,
                   const uint8_t key[BACKUP_KEY_BYTES], char *id_out,
                   size_t idcap, char *err, size_t cap);
 
@@ -192,39 +207,40 @@ int backup_config(const char *config_path, const char *const *files,
  * backup_log table (migration 0005): 0, DTO_EUNSUPPORTED (not a SQLite
  * file), or an I/O error.  Best effort for the callers: the status file
  * is what the metrics read. */
-int backup_record(const char *store_url, const char *kind, bool ok,
-                  dto_time at, const char *detail_json);
+int backup_record(const char *store_url, const char *kind, bool ok, dto_time at,
+                  const char *detail_json);
 
-/* ---- drills ------------------------------------------------------------------
- * A disaster-recovery drill (`dto drill`): a full backup of the live store,
+/* ---- drills
+ * ------------------------------------------------------------------ A
+ * disaster-recovery drill (`dto drill`): a full backup of the live store,
  * restored into a scratch folder and checked as a restored dto would need
  * it, timed.  RTO is the seconds from the start of the restore to the end
  * of the checks; RPO is what the journal holds beyond the backup when the
  * drill ends (events with seq above the manifest's seq_last, and the
  * seconds between the newest live event and the newest backed-up one). */
 typedef struct backup_drill {
-  dto_time at;          /* when the drill started */
+  dto_time at; /* when the drill started */
   bool ok;
   double rto_s, rpo_s;
   int64_t rpo_events;
-  char backup_id[64];   /* "" when the backup step failed */
-  char error[256];      /* "STEP: why" when !ok, else "" */
+  char backup_id[64];         /* "" when the backup step failed */
+  char error[256];            /* "STEP: why" when !ok, else "" */
   double restore_s, verify_s; /* the two parts of rto_s (not recorded) */
 } backup_drill;
 
-/* Run a drill: backup_full(store_url, dir, secondary_dir, level, key,
+/* Run a drill: backup_full(store_url, dir, sec, level, key,
  * config_path) and a log backup on it (backup_delta), then
- * backup_restore_at that point (the chain full -> log) into keep_dir (which must not exist;
- * it is left in place) or, when keep_dir is NULL, into a new folder under
- * dir that is removed afterwards; then PRAGMA integrity_check, store_open
- * with the current schema, store_snapshot_latest (when the live store had a
- * snapshot the backup covers), events count and max seq equal to the
- * manifest's; then the RPO against the live store.  Fills *d whatever
+ * backup_restore_at that point (the chain full -> log) into keep_dir (which
+ * must not exist; it is left in place) or, when keep_dir is NULL, into a new
+ * folder under dir that is removed afterwards; then PRAGMA integrity_check,
+ * store_open with the current schema, store_snapshot_latest (when the live
+ * store had a snapshot the backup covers), events count and max seq equal to
+ * the manifest's; then the RPO against the live store.  Fills *d whatever
  * happens.  Returns 0 when the drill passed, else the failing step's error
  * code (d->error names the step: "backup:", "restore:", "verify:",
  * "rpo:"). */
 int backup_drill_run(const char *store_url, const char *dir,
-                     const char *secondary_dir, int level,
+                     const backup_secondary *sec, int level,
                      const uint8_t key[BACKUP_KEY_BYTES],
                      const char *config_path, const char *keep_dir,
                      backup_drill *d);

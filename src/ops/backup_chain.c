@@ -110,9 +110,9 @@ static int append_keys(sqlite3 *h, const char *schema, json_t **out, char *err,
   for (size_t i = 0; i < DTO_ARRAY_LEN(append_tables); i++) {
     if (!has_table(h, schema, append_tables[i].table))
       continue;
-    char *sql = sqlite3_mprintf("SELECT coalesce(max(\"%w\"), 0) FROM \"%w\".\"%w\"",
-                                append_tables[i].key, schema,
-                                append_tables[i].table);
+    char *sql =
+        sqlite3_mprintf("SELECT coalesce(max(\"%w\"), 0) FROM \"%w\".\"%w\"",
+                        append_tables[i].key, schema, append_tables[i].table);
     int64_t v = 0;
     int rc = one_int(h, sql, &v, err, cap);
     sqlite3_free(sql);
@@ -143,7 +143,8 @@ static int exec(sqlite3 *h, const char *sql, char *err, size_t cap) {
   return db_fail(h, sql, err, cap);
 }
 
-/* ---- chains ---------------------------------------------------------------- */
+/* ---- chains ----------------------------------------------------------------
+ */
 
 static const backup_info *by_id(const backup_info *v, size_t n,
                                 const char *id) {
@@ -212,7 +213,8 @@ static const backup_info *newest(const backup_info *v, size_t n,
   return NULL;
 }
 
-/* ---- taking a delta --------------------------------------------------------- */
+/* ---- taking a delta ---------------------------------------------------------
+ */
 
 /* Build scratch/delta.db from the live store src, relative to point a with
  * the parent's append keys pkeys; fills *point, *nev and *keys. */
@@ -349,7 +351,7 @@ out:
 }
 
 int backup_delta(const char *store_url, const char *dir,
-                 const char *secondary_dir, int level,
+                 const backup_secondary *sec, int level,
                  const uint8_t key[BACKUP_KEY_BYTES], bool incremental,
                  char *id_out, size_t idcap, char *err, size_t cap) {
   const char *src, *kind = incremental ? "incremental" : "log";
@@ -407,7 +409,8 @@ int backup_delta(const char *store_url, const char *dir,
     dto_seterr(err, cap,
                "%s: schema version %d, but %s has %lld (a migration since: "
                "take a full backup)",
-               src, f.schema, parent_id, (long long)bk_jint(pm, "schema_version"));
+               src, f.schema, parent_id,
+               (long long)bk_jint(pm, "schema_version"));
     rc = DTO_ESTATE;
     goto out;
   }
@@ -417,11 +420,11 @@ int backup_delta(const char *store_url, const char *dir,
     goto out;
   const char *base = strrchr(src, '/');
   base = base ? base + 1 : src;
-  json_t *extra = json_pack(
-      "{s:i, s:s, s:I, s:I, s:I, s:I, s:O}", "schema_version", f.schema,
-      "parent", parent_id, "seq_from", (json_int_t)a, "seq_last",
-      (json_int_t)point, "events", (json_int_t)total, "delta_events",
-      (json_int_t)nev, "keys", keys);
+  json_t *extra =
+      json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:O}", "schema_version",
+                f.schema, "parent", parent_id, "seq_from", (json_int_t)a,
+                "seq_last", (json_int_t)point, "events", (json_int_t)total,
+                "delta_events", (json_int_t)nev, "keys", keys);
   json_object_set_new(extra, "seq_first",
                       json_integer(nev ? (json_int_t)a + 1 : 0));
   if (backup_name_ok(base, strlen(base)))
@@ -448,8 +451,8 @@ int backup_delta(const char *store_url, const char *dir,
   }
   if (id_out && idcap)
     snprintf(id_out, idcap, "%s", id);
-  if (secondary_dir)
-    rc = bk_secondary(path, id, secondary_dir, key, err, cap);
+  if (sec)
+    rc = bk_secondary(path, id, sec, key, err, cap);
 out:
   json_decref(keys);
   json_decref(pm);
@@ -457,7 +460,8 @@ out:
   return rc;
 }
 
-/* ---- restoring a chain ------------------------------------------------------ */
+/* ---- restoring a chain ------------------------------------------------------
+ */
 
 /* Apply the delta at ddb onto the store h (main), in one transaction. */
 static int apply_delta(sqlite3 *h, const char *ddb, const char *id, char *err,
@@ -521,9 +525,9 @@ fail:
 
 /* Pick the target of a restore in v: ref, else the newest point at or
  * before seq and at (INT64_MAX: no bound) whose chain is whole. */
-static const backup_info *pick(const backup_info *v, size_t n,
-                               const char *dir, const char *ref, int64_t seq,
-                               dto_time at, char *err, size_t cap) {
+static const backup_info *pick(const backup_info *v, size_t n, const char *dir,
+                               const char *ref, int64_t seq, dto_time at,
+                               char *err, size_t cap) {
   if (ref) {
     char want[RET_ID_MAX + 16];
     const char *r = strrchr(ref, '/');
@@ -649,8 +653,8 @@ int backup_restore_at(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
   /* the result against the target's manifest: integrity, events, last seq */
   if ((rc = bk_check_store(target->path, db, m, err, cap)))
     goto out;
-  if ((rc = bk_restore_place(db, to_dir, name, force, restored, rcap, err,
-                             cap)))
+  if ((rc =
+           bk_restore_place(db, to_dir, name, force, restored, rcap, err, cap)))
     goto out;
   snprintf(pt->id, sizeof pt->id, "%s", target->id);
   pt->seq = target->seq_last;

@@ -45,7 +45,7 @@ int bk_copy_file(const char *src, const char *dst, char *err, size_t cap);
 bool bk_live_pid(const char *dir);
 int bk_new_id(const char *dir, const char *kind, dto_time now, char *id,
               size_t idcap, char *path, size_t pcap, char *err, size_t cap);
-int bk_secondary(const char *path, const char *id, const char *secondary_dir,
+int bk_secondary(const char *path, const char *id, const backup_secondary *sec,
                  const uint8_t key[BACKUP_KEY_BYTES], char *err, size_t cap);
 
 /* The greatest key of each table copied by key (audit_log, ...) of the

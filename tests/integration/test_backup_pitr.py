@@ -409,3 +409,48 @@ def test_scheduled_jobs(dto_bin, tmp_path):
     r = env.cli("backup", "config", "-c", "c2.yaml")
     assert r.returncode == 1 and "holds a key" in r.stderr
     assert KEY not in r.stderr
+
+
+def test_upload_command_copies_and_verifies(session, tmp_path):
+    """backup.upload_command copies each archive (here cp to a folder, as
+    rsync or rclone would to a remote) and fetch_command brings it back for
+    verification; a failing upload or fetch fails the command (exit 1) and
+    keeps the primary archive."""
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    bk = tmp_path / "bk"
+    shutil.copytree(session.tmp / "bk", bk)
+    base = config_text(session.tmp / "data").replace("  dir: bk",
+                                                     f"  dir: {bk}")
+    base = base.replace("sqlite:dto.db", f"sqlite:{session.db}")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(base + f"""  upload_command: [cp, "{{file}}", "{remote}/"]
+  fetch_command: [cp, "{remote}/{{name}}", "{{dest}}"]
+""")
+    r = session.cli("backup", "log", "-c", cfg)
+    assert r.returncode == 0, r.stderr
+    lid = r.stdout.strip()
+    assert (remote / f"{lid}.dtobak").read_bytes() == \
+        (bk / f"{lid}.dtobak").read_bytes()
+    assert not [n for n in os.listdir(bk) if n.startswith(".fetch")]
+    # the fetch finds nothing: the copy is not verified, exit 1
+    cfg.write_text(base + f"""  upload_command: [cp, "{{file}}", "{remote}/"]
+  fetch_command: [cp, "{tmp_path}/elsewhere/{{name}}", "{{dest}}"]
+""")
+    r = session.cli("backup", "log", "-c", cfg)
+    assert r.returncode == 1
+    lid = r.stdout.strip()
+    assert "a copy failed" in r.stderr and "cp exited with status" in \
+        r.stderr, r.stderr
+    assert (bk / f"{lid}.dtobak").exists()
+    st = json.loads((bk / ".dto-backup-status.json").read_text())
+    assert st["log"]["ok"] is False and "upload" in st["log"]["error"]
+    # a command that fails
+    cfg.write_text(base + "  upload_command: [false]\n")
+    r = session.cli("backup", "incremental", "-c", cfg)
+    assert r.returncode == 1 and "false exited with status 1" in r.stderr
+    assert (bk / f"{r.stdout.strip()}.dtobak").exists()
+    # refused in the configuration: a fetch without an upload
+    cfg.write_text(base + "  fetch_command: [cp, a, b]\n")
+    r = session.cli("backup", "log", "-c", cfg)
+    assert r.returncode == 1 and "fetch_command" in r.stderr
