@@ -2,8 +2,10 @@
 #include "app/backtest.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "app/runner.h"
 #include "core/alloc.h"
@@ -21,34 +23,237 @@ void backtest_opts_init(backtest_opts *o) {
   o->summary_out = stdout;
 }
 
-/* ---- files --------------------------------------------------------------- */
+/* ---- report files ------------------------------------------------------- */
 
-/* Write buf to dir/name atomically (tmp file + rename). */
-static int write_file(const char *dir, const char *name, const dbuf *b,
-                      char *err, size_t errcap) {
+/* A report written as it is produced: rows are formatted into b, which is
+ * written out whenever it holds RFILE_BUF bytes, into NAME.tmp; the file is
+ * renamed into place when the run has succeeded (as before: whole files or
+ * none), and removed when it has not. */
+#define RFILE_BUF ((size_t)64 << 10)
+
+typedef struct rfile {
   char path[4200], tmp[4300];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));
-    return dto_from_errno(errno);
+  int fd; /* -1: not open */
+  dbuf b;
+  int werr; /* the first write error (errno), sticky */
+} rfile;
+
+static int rfile_open(rfile *f, const char *dir, const char *name, char *err,
+                      size_t errcap) {
+  snprintf(f->path, sizeof f->path, "%s/%s", dir, name);
+  snprintf(f->tmp, sizeof f->tmp, "%s/%s.tmp", dir, name);
+  dbuf_init(&f->b, SIZE_MAX / 2);
+  f->werr = 0;
+  f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (f->fd < 0) {
+    int e = errno;
+    snprintf(err, errcap, "cannot write %s: %s", f->path, strerror(e));
+    return dto_from_errno(e);
   }
-  size_t w = b->len ? fwrite(b->ptr, 1, b->len, f) : 0;
-  int bad = w != b->len;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path) != 0) {
-    snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));
-    remove(tmp);
+  return 0;
+}
+
+static void rfile_flush(rfile *f) {
+  const char *p = f->b.ptr;
+  size_t n = f->b.len;
+  while (n && !f->werr) {
+    ssize_t k = write(f->fd, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0) {
+      f->werr = errno;
+      break;
+    }
+    p += k;
+    n -= (size_t)k;
+  }
+  dbuf_reset(&f->b);
+}
+
+/* After each row: write the buffer out once it is full. */
+static inline void rfile_row_done(rfile *f) {
+  if (f->b.len >= RFILE_BUF)
+    rfile_flush(f);
+}
+
+/* Write out what is left and close; 0 or an error with a message. */
+static int rfile_close(rfile *f, char *err, size_t errcap) {
+  rfile_flush(f);
+  int rc = 0;
+  if (f->fd >= 0 && close(f->fd) != 0 && !f->werr)
+    f->werr = errno;
+  f->fd = -1;
+  if (f->werr) {
+    snprintf(err, errcap, "cannot write %s: %s", f->path, strerror(f->werr));
+    rc = DTO_EIO;
+  }
+  dbuf_release(&f->b);
+  return rc;
+}
+
+static int rfile_commit(rfile *f, char *err, size_t errcap) {
+  if (rename(f->tmp, f->path) != 0) {
+    snprintf(err, errcap, "cannot write %s: %s", f->path, strerror(errno));
+    remove(f->tmp);
     return DTO_EIO;
   }
   return 0;
 }
 
+/* Give up: close (if open) and remove the temporary file. */
+static void rfile_abort(rfile *f) {
+  if (f->fd >= 0)
+    close(f->fd);
+  f->fd = -1;
+  dbuf_release(&f->b);
+  remove(f->tmp);
+}
+
 static void add_time(dbuf *b, dto_time t) {
   char s[40];
-  time_format(t, s, sizeof s);
-  dbuf_adds(b, s);
+  size_t n = time_format(t, s, sizeof s);
+  dbuf_add(b, s, n);
+}
+
+/* The streamed reports and the equity curve's sampling. */
+enum { R_TRADES, R_ORDERS, R_FILLS, R_EQUITY, R_SUMMARY, R__N };
+static const char *const report_names[R__N] = {
+    "trades.csv", "orders.csv", "fills.csv", "equity.csv", "summary.json"};
+
+typedef struct reports {
+  rfile f[R__N];
+  int nopen;
+  const dto_config *cfg;
+  dto_time interval; /* 0: every sample */
+  fx peak;           /* of every sample so far, from the start equity */
+  size_t rows;
+  dto_time last_t; /* of the last row written */
+  bool held;       /* a sample not written (sampled out) waits in ht/he/hd */
+  dto_time ht;
+  fx he, hd;
+} reports;
+
+static void equity_row(reports *rp, dto_time t, fx eq, fx dd) {
+  rfile *f = &rp->f[R_EQUITY];
+  add_time(&f->b, t);
+  dbuf_addc(&f->b, ',');
+  dbuf_addfx(&f->b, eq);
+  dbuf_addc(&f->b, ',');
+  dbuf_addfx(&f->b, dd);
+  dbuf_addc(&f->b, '\n');
+  rfile_row_done(f);
+  rp->rows++;
+  rp->last_t = t;
+  rp->held = false;
+}
+
+/* Sink: an equity sample.  The drawdown column is measured from the peak
+ * of every sample, written or not. */
+static void on_sample(void *ctx, const runner *r, dto_time t, fx eq) {
+  (void)r;
+  reports *rp = ctx;
+  if (eq > rp->peak)
+    rp->peak = eq;
+  dto_time iv = rp->interval;
+  if (iv == 0 || rp->rows == 0 ||
+      floordiv64(t, iv) != floordiv64(rp->last_t, iv)) {
+    equity_row(rp, t, eq, rp->peak - eq);
+    return;
+  }
+  rp->held = true; /* written at the end if it is the last one */
+  rp->ht = t;
+  rp->he = eq;
+  rp->hd = rp->peak - eq;
+}
+
+static void on_order(void *ctx, const runner *r, const order *o) {
+  reports *rp = ctx;
+  runner_order_row(r, &rp->f[R_ORDERS].b, o);
+  rfile_row_done(&rp->f[R_ORDERS]);
+}
+
+static void on_fill(void *ctx, const runner *r, const order *o, fx qty,
+                    fx price, fx fee, dto_time t) {
+  reports *rp = ctx;
+  runner_fill_row(r, &rp->f[R_FILLS].b, o, qty, price, fee, t);
+  rfile_row_done(&rp->f[R_FILLS]);
+}
+
+static void on_trade(void *ctx, const runner *r, const trade_rec *t) {
+  reports *rp = ctx;
+  dbuf *b = &rp->f[R_TRADES].b;
+  fx ep = 0, xp = 0;
+  fx_div(t->entry_value, t->entry_qty, &ep);
+  fx_div(t->exit_value, t->exit_qty, &xp);
+  dbuf_csv_str(b, engine_strategy_id(r->e, t->strategy));
+  dbuf_addc(b, ',');
+  dbuf_adds(b, rp->cfg->instruments.v[t->sym].symbol);
+  dbuf_adds(b, t->dir > 0 ? ",long," : ",short,");
+  add_time(b, t->entry_time);
+  dbuf_addc(b, ',');
+  add_time(b, t->exit_time);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, t->qty);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, ep);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, xp);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, t->pnl);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, t->fees);
+  dbuf_addc(b, ',');
+  dbuf_addfx(b, t->pnl - t->fees);
+  dbuf_addc(b, '\n');
+  rfile_row_done(&rp->f[R_TRADES]);
+}
+
+/* events: bars and trades in the data files (all of them, whatever the
+ * window), which decides the resolution "auto" stands for. */
+static int reports_open(reports *rp, const dto_config *cfg, const char *dir,
+                        uint64_t events, char *err, size_t errcap) {
+  memset(rp, 0, sizeof *rp);
+  for (int i = 0; i < R__N; i++)
+    rp->f[i].fd = -1;
+  rp->cfg = cfg;
+  rp->interval = cfg->backtest.equity_interval;
+  if (rp->interval == CFG_EQUITY_AUTO)
+    rp->interval = events <= CFG_EQUITY_AUTO_BARS ? 0 : CFG_EQUITY_AUTO_LONG;
+  for (int i = 0; i < R__N; i++) {
+    int rc = rfile_open(&rp->f[i], dir, report_names[i], err, errcap);
+    if (rc)
+      return rc;
+    rp->nopen = i + 1;
+  }
+  dbuf_adds(&rp->f[R_TRADES].b,
+            "strategy,symbol,side,entry_time,exit_time,qty,entry_price,"
+            "exit_price,pnl,fees,net_pnl\n");
+  dbuf_adds(&rp->f[R_ORDERS].b, runner_orders_header);
+  dbuf_adds(&rp->f[R_FILLS].b, runner_fills_header);
+  dbuf_adds(&rp->f[R_EQUITY].b, "time,equity,drawdown\n");
+  return 0;
+}
+
+static void reports_abort(reports *rp) {
+  for (int i = 0; i < rp->nopen; i++)
+    rfile_abort(&rp->f[i]);
+  rp->nopen = 0;
+}
+
+/* Close every file, then (all written) put them in place. */
+static int reports_commit(reports *rp, char *err, size_t errcap) {
+  int rc = 0;
+  for (int i = 0; i < rp->nopen; i++) {
+    int e = rfile_close(&rp->f[i], err, errcap);
+    if (e && !rc)
+      rc = e;
+  }
+  for (int i = 0; i < rp->nopen && !rc; i++)
+    rc = rfile_commit(&rp->f[i], err, errcap);
+  if (rc)
+    reports_abort(rp);
+  rp->nopen = 0;
+  return rc;
 }
 
 static void json_metrics(dbuf *b, const metrics *m) {
@@ -78,132 +283,57 @@ static void json_metrics(dbuf *b, const metrics *m) {
 
 static void strategy_metrics(const runner *r, size_t i, metrics *m) {
   const portfolio *p = engine_portfolio(r->e);
-  size_t nt = r->ntrades;
-  const trade_rec *tr = r->trades;
   /* per strategy: day-end equities only (no per-sample curve) */
-  eq_sample *s = xcalloc(r->sdaily[i].n, sizeof *s);
-  for (size_t k = 0; k < r->sdaily[i].n; k++)
-    s[k] = (eq_sample){(dto_time)k, r->sdaily[i].v[k]};
-  metrics_compute(m, s, r->sdaily[i].n, r->sdaily[i].v, r->sdaily[i].n, tr,
-                  nt, (uint32_t)i, portfolio_strategy_fees(p, (uint32_t)i), 0);
+  metrics_acc_result(&r->sacc[i], portfolio_strategy_fees(p, (uint32_t)i), 0,
+                     m);
   m->exposure = -1; /* not tracked per strategy */
   m->max_dd_duration = 0;
-  free(s);
 }
 
-static int write_reports(const runner *r, const char *dir, size_t bad_rows,
-                         const metrics *tot, char *err, size_t errcap) {
-  const dto_config *cfg = r->cfg;
+/* The end of the run: the last sampled-out equity row, the open orders,
+ * summary.json. */
+static void reports_finish(reports *rp, const runner *r, size_t bad_rows,
+                           const metrics *tot) {
+  if (rp->held)
+    equity_row(rp, rp->ht, rp->he, rp->hd);
+  /* finished orders in the order they finished, then the open ones */
   const oms *om = engine_oms(r->e);
-  const risk *rk = engine_risk(r->e);
-  dbuf b;
-  int rc;
+  size_t nopen;
+  const order_id *open = oms_open_ids(om, &nopen);
+  for (size_t i = 0; i < nopen; i++) {
+    runner_order_row(r, &rp->f[R_ORDERS].b, oms_cget(om, open[i]));
+    rfile_row_done(&rp->f[R_ORDERS]);
+  }
 
-  /* summary.json */
-  dbuf_init(&b, SIZE_MAX / 2);
-  dbuf_printf(&b, "{\"dto_version\":\"%s\",\"trade_events\":%" PRIu64
-                  ",\"bars\":%" PRIu64
-                  ",\"bad_rows\":%zu,\"orders\":%zu,\"fills\":%" PRIu64 ",",
+  const risk *rk = engine_risk(r->e);
+  dbuf *b = &rp->f[R_SUMMARY].b;
+  dbuf_printf(b, "{\"dto_version\":\"%s\",\"trade_events\":%" PRIu64
+                 ",\"bars\":%" PRIu64
+                 ",\"bad_rows\":%zu,\"orders\":%zu,\"fills\":%" PRIu64 ",",
               DTO_VERSION, r->trade_events, r->bars, bad_rows, oms_count(om),
               engine_fill_count(r->e));
-  dbuf_adds(&b, "\"from\":\"");
-  add_time(&b, r->nsamples ? r->samples[0].t : 0);
-  dbuf_adds(&b, "\",\"to\":\"");
-  add_time(&b, r->nsamples ? r->samples[r->nsamples - 1].t : 0);
-  dbuf_adds(&b, "\",\"risk_refusals\":{");
+  dbuf_adds(b, "\"from\":\"");
+  add_time(b, r->acc.n ? r->acc.first_t : 0);
+  dbuf_adds(b, "\",\"to\":\"");
+  add_time(b, r->acc.n ? r->acc.last_t : 0);
+  dbuf_adds(b, "\",\"risk_refusals\":{");
   for (int k = 1; k < RISK_REASON_COUNT; k++)
-    dbuf_printf(&b, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
+    dbuf_printf(b, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
                 risk_reason_name((enum risk_reason)k),
                 risk_refusals(rk, (enum risk_reason)k));
-  dbuf_adds(&b, "},\"total\":");
-  json_metrics(&b, tot);
-  dbuf_adds(&b, ",\"strategies\":[");
+  dbuf_adds(b, "},\"total\":");
+  json_metrics(b, tot);
+  dbuf_adds(b, ",\"strategies\":[");
   for (size_t i = 0; i < engine_nstrategies(r->e); i++) {
     metrics m;
     strategy_metrics(r, i, &m);
-    dbuf_adds(&b, i ? ",{\"id\":" : "{\"id\":");
-    dbuf_json_str(&b, engine_strategy_id(r->e, i));
-    dbuf_adds(&b, ",\"metrics\":");
-    json_metrics(&b, &m);
-    dbuf_addc(&b, '}');
+    dbuf_adds(b, i ? ",{\"id\":" : "{\"id\":");
+    dbuf_json_str(b, engine_strategy_id(r->e, i));
+    dbuf_adds(b, ",\"metrics\":");
+    json_metrics(b, &m);
+    dbuf_addc(b, '}');
   }
-  dbuf_adds(&b, "]}\n");
-  if ((rc = write_file(dir, "summary.json", &b, err, errcap)))
-    goto out;
-
-  /* trades.csv */
-  dbuf_reset(&b);
-  dbuf_adds(&b, "strategy,symbol,side,entry_time,exit_time,qty,entry_price,"
-                "exit_price,pnl,fees,net_pnl\n");
-  size_t nt = r->ntrades;
-  const trade_rec *tr = r->trades;
-  for (size_t i = 0; i < nt; i++) {
-    const trade_rec *t = &tr[i];
-    fx ep = 0, xp = 0;
-    fx_div(t->entry_value, t->entry_qty, &ep);
-    fx_div(t->exit_value, t->exit_qty, &xp);
-    dbuf_csv_str(&b, engine_strategy_id(r->e, t->strategy));
-    dbuf_printf(&b, ",%s,%s,", cfg->instruments.v[t->sym].symbol,
-                t->dir > 0 ? "long" : "short");
-    add_time(&b, t->entry_time);
-    dbuf_addc(&b, ',');
-    add_time(&b, t->exit_time);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, t->qty);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, ep);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, xp);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, t->pnl);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, t->fees);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, t->pnl - t->fees);
-    dbuf_addc(&b, '\n');
-  }
-  if ((rc = write_file(dir, "trades.csv", &b, err, errcap)))
-    goto out;
-
-  /* orders.csv */
-  dbuf_reset(&b);
-  dbuf_adds(&b, runner_orders_header);
-  /* finished orders in the order they finished, then the open ones */
-  dbuf_add(&b, r->orders_csv.ptr, r->orders_csv.len);
-  size_t nopen;
-  const order_id *open = oms_open_ids(om, &nopen);
-  for (size_t i = 0; i < nopen; i++)
-    runner_order_row(r, &b, oms_cget(om, open[i]));
-  if ((rc = write_file(dir, "orders.csv", &b, err, errcap)))
-    goto out;
-
-  /* fills.csv: every fill in the engine's order (dto run --out writes the
-   * same file, so the two can be compared byte for byte) */
-  dbuf_reset(&b);
-  dbuf_adds(&b, runner_fills_header);
-  dbuf_add(&b, r->fills_csv.ptr, r->fills_csv.len);
-  if ((rc = write_file(dir, "fills.csv", &b, err, errcap)))
-    goto out;
-
-  /* equity.csv */
-  dbuf_reset(&b);
-  dbuf_adds(&b, "time,equity,drawdown\n");
-  fx peak = tot->start_equity;
-  for (size_t i = 0; i < r->nsamples; i++) {
-    const eq_sample *s = &r->samples[i];
-    if (s->equity > peak)
-      peak = s->equity;
-    add_time(&b, s->t);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, s->equity);
-    dbuf_addc(&b, ',');
-    dbuf_addfx(&b, peak - s->equity);
-    dbuf_addc(&b, '\n');
-  }
-  rc = write_file(dir, "equity.csv", &b, err, errcap);
-out:
-  dbuf_release(&b);
-  return rc;
+  dbuf_adds(b, "]}\n");
 }
 
 static void print_summary(FILE *f, const runner *r, const metrics *tot,
@@ -253,6 +383,8 @@ static void print_summary(FILE *f, const runner *r, const metrics *tot,
 
 /* ---- the run ------------------------------------------------------------- */
 
+#define BAR_BATCH 256
+
 int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
                  size_t errcap) {
   dto_time from = o->from != INT64_MIN ? o->from : cfg->backtest.from;
@@ -264,14 +396,23 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
     snprintf(err, errcap, "'from' must be before 'to'");
     return DTO_EINVAL;
   }
-  bar_vec bars = {0};
-  size_t bad_rows = 0;
   trade_vec trades = {0};
-  int rc = feed_load(cfg, o->data, o->ndata, from, to, o->skip_bad_rows,
-                     o->quiet, &bars, &trades, &bad_rows, err, errcap);
+  feed_stream *fs = NULL;
+  bar *bars = xmalloc(BAR_BATCH * sizeof *bars);
+  size_t nb = 0, bi = 0, ti = 0;
+  int rc = feed_stream_open(cfg, o->data, o->ndata, from, to,
+                            o->skip_bad_rows, o->quiet,
+                            cfg->backtest.sort_input, &trades, &fs, err,
+                            errcap);
   if (rc)
     goto out_bars;
-  if (bars.n == 0 && trades.n == 0) {
+  long got = feed_stream_read(fs, bars, BAR_BATCH, err, errcap);
+  if (got < 0) {
+    rc = (int)got;
+    goto out_bars;
+  }
+  nb = (size_t)got;
+  if (nb == 0 && trades.n == 0) {
     snprintf(err, errcap, "no data in the selected time range");
     rc = DTO_ENOENT;
     goto out_bars;
@@ -288,54 +429,92 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
     rc = DTO_EIO;
     goto out_bars;
   }
+  reports rp;
+  if ((rc = reports_open(&rp, cfg, dir, feed_stream_total(fs) + trades.n, err,
+                         errcap)))
+    goto out_reports;
   runner r;
-  dto_time t0 = bars.n ? bars.v[0].ts : trades.v[0].ts;
+  dto_time t0 = nb ? bars[0].ts : trades.v[0].ts;
   if (trades.n && trades.v[0].ts < t0)
     t0 = trades.v[0].ts;
   rc = runner_init(&r, cfg, logf, t0, NULL, err, errcap);
   if (rc)
-    goto out_log;
+    goto out_reports;
+  /* the reports stream from the runner's hooks; nothing is kept */
+  r.keep_curve = false;
+  r.keep_orders = false;
+  r.sink.ctx = &rp;
+  r.sink.order_done = on_order;
+  r.sink.fill = on_fill;
+  r.sink.sample = on_sample;
+  r.sink.trade = on_trade;
+  rp.peak = r.acc.day0;
   progress pg;
-  progress_init(&pg, "backtest", bars.n + trades.n, o->quiet);
+  progress_init(&pg, "backtest", feed_stream_total(fs) + trades.n, o->quiet);
   /* merge bars and trades by time; bars first on a tie */
-  size_t bi = 0, ti = 0;
-  while (bi < bars.n || ti < trades.n) {
-    if (ti == trades.n || (bi < bars.n && bars.v[bi].ts <= trades.v[ti].ts)) {
-      runner_bar(&r, &bars.v[bi++]);
+  uint64_t done = 0;
+  for (;;) {
+    if (bi == nb && nb) {
+      got = feed_stream_read(fs, bars, BAR_BATCH, err, errcap);
+      if (got < 0) {
+        rc = (int)got;
+        break;
+      }
+      nb = (size_t)got;
+      bi = 0;
+      progress_update(&pg, done);
+    }
+    if (bi == nb && ti == trades.n)
+      break;
+    if (ti == trades.n) { /* bars only: the hot loop */
+      done += nb - bi;
+      for (; bi < nb; bi++)
+        runner_bar(&r, &bars[bi]);
+      continue;
+    }
+    if (bi < nb && bars[bi].ts <= trades.v[ti].ts) {
+      runner_bar(&r, &bars[bi++]);
+      done++;
     } else if ((rc = runner_trade(&r, &trades.v[ti++]))) {
       char t[40];
       time_format(trades.v[ti - 1].ts, t, sizeof t);
       snprintf(err, errcap, "trade at %s for %s: out of order for its bar",
                t, cfg->instruments.v[trades.v[ti - 1].sym].symbol);
-      progress_done(&pg);
-      runner_release(&r);
-      goto out_log;
+      break;
+    } else {
+      done++;
+      if ((ti & 4095) == 0)
+        progress_update(&pg, done);
     }
-    progress_update(&pg, bi + ti);
   }
   progress_done(&pg);
+  if (rc) {
+    runner_release(&r);
+    goto out_reports;
+  }
   runner_finish(&r);
 
   metrics tot;
-  size_t nt = r.ntrades;
   const portfolio *p = engine_portfolio(r.e);
-  const trade_rec *tr = r.trades;
   fx fees = 0;
   for (size_t a = 0; a < cfg->naccounts; a++)
     fees += portfolio_account_fees(p, (uint32_t)a);
-  metrics_compute(&tot, r.samples, r.nsamples, r.daily.v, r.daily.n, tr, nt,
-                  UINT32_MAX, fees, r.exposed);
-  rc = write_reports(&r, dir, bad_rows, &tot, err, errcap);
+  metrics_acc_result(&r.acc, fees, r.exposed, &tot);
+  size_t bad_rows = feed_stream_bad_rows(fs);
+  reports_finish(&rp, &r, bad_rows, &tot);
+  rc = reports_commit(&rp, err, errcap);
   if (!rc && o->summary_out)
     print_summary(o->summary_out, &r, &tot, dir);
   runner_release(&r);
-out_log:
+out_reports:
+  reports_abort(&rp);
   if (fclose(logf) != 0 && !rc) {
     snprintf(err, errcap, "cannot write %s", logpath);
     rc = DTO_EIO;
   }
 out_bars:
-  bar_vec_release(&bars);
+  feed_stream_free(fs);
+  free(bars);
   trade_vec_release(&trades);
   return rc;
 }

@@ -1,11 +1,16 @@
 /* backtest.h - run configured strategies over historical data.
  *
- * Loads the data named in the configuration (or given on the command line),
- * merges it into one time-ordered stream, drives it through a runner (paper
- * exchange, engine, strategies) and writes the reports: summary.json,
- * trades.csv, orders.csv, equity.csv and events.jsonl (the structured log of
- * every order and fill).  The same inputs give byte-identical files: nothing
- * in them depends on the wall clock, the machine or the output folder.
+ * Streams the data named in the configuration (or given on the command
+ * line) as one time-ordered merge of its files (feed_stream), drives it
+ * through a runner (paper exchange, engine, strategies) and writes the
+ * reports as they are produced, through 64 KiB buffers: summary.json,
+ * trades.csv, orders.csv, fills.csv, equity.csv (sampled per
+ * backtest.equity_interval) and events.jsonl (the structured log of every
+ * order and fill).  Memory does not grow with the number of bars: the
+ * figures of summary.json are computed online (metrics_acc).  The report
+ * files appear whole, when the run has succeeded.  The same inputs give
+ * byte-identical files: nothing in them depends on the wall clock, the
+ * machine or the output folder.
  */
 #ifndef DTO_APP_BACKTEST_H
 #define DTO_APP_BACKTEST_H

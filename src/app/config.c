@@ -1339,9 +1339,9 @@ static int load_risk(loader *L, const ynode *v) {
   return 0;
 }
 
-enum { B_FROM, B_TO, B_OUT, B_INTERVAL, B__N };
-static const char *const backtest_keys[B__N] = {"from", "to", "out_dir",
-                                                "bar_interval"};
+enum { B_FROM, B_TO, B_OUT, B_INTERVAL, B_SORT, B_EQUITY, B__N };
+static const char *const backtest_keys[B__N] = {
+    "from", "to", "out_dir", "bar_interval", "sort_input", "equity_interval"};
 
 static int load_backtest(loader *L, const ynode *v) {
   cfg_backtest *bt = &L->cfg->backtest;
@@ -1370,6 +1370,23 @@ static int load_backtest(loader *L, const ynode *v) {
       return fail(L, f[B_INTERVAL], "'bar_interval': expected an interval "
                                     "from 1s to 1d in whole seconds, such "
                                     "as 1s, 5m, 1h or 1d");
+  }
+  if (f[B_SORT] && (rc = get_bool(L, f[B_SORT], "sort_input", &bt->sort_input)))
+    return rc;
+  if (f[B_EQUITY]) {
+    const char *want = "'auto', 'bar' or an interval from 1s to 1d such as "
+                       "1m or 1h";
+    if ((rc = want_scalar(L, f[B_EQUITY], "equity_interval", want)))
+      return rc;
+    const char *t = f[B_EQUITY]->text;
+    if (!strcmp(t, "auto"))
+      bt->equity_interval = CFG_EQUITY_AUTO;
+    else if (!strcmp(t, "bar"))
+      bt->equity_interval = 0;
+    else if (interval_parse(t, &bt->equity_interval))
+      return fail(L, f[B_EQUITY],
+                  "'equity_interval': expected 'auto', 'bar' or an interval "
+                  "from 1s to 1d in whole seconds, such as 1m, 1h or 1d");
   }
   return 0;
 }
@@ -2591,6 +2608,7 @@ void config_defaults(dto_config *cfg) {
   cfg->fill.seed = 1;
   cfg->backtest.from = INT64_MIN;
   cfg->backtest.to = INT64_MAX;
+  cfg->backtest.equity_interval = CFG_EQUITY_AUTO;
   cfg->run.feed = FEED_REPLAY;
   cfg->run.speed = 1.0;
   cfg->run.gen_seed = 42;

@@ -91,7 +91,18 @@ typedef struct cfg_backtest {
   dto_time from, to; /* [from, to); INT64_MIN / INT64_MAX when unset */
   char *out_dir;     /* owned; NULL = "backtest-out" in the current folder */
   dto_time bar_interval; /* bars built from trade data; 0 = 1 minute */
+  bool sort_input; /* CSV bar files may be out of time order: load and sort
+                      each in memory (else such a file is refused) */
+  /* equity.csv resolution: > 0 one row per interval (the first sample at
+   * or after each multiple), 0 every sample, CFG_EQUITY_AUTO (the default)
+   * every sample when the data files hold at most CFG_EQUITY_AUTO_BARS
+   * bars and events, else CFG_EQUITY_AUTO_LONG */
+  dto_time equity_interval;
 } cfg_backtest;
+
+#define CFG_EQUITY_AUTO (-1)
+#define CFG_EQUITY_AUTO_BARS 1000000
+#define CFG_EQUITY_AUTO_LONG DTO_NS_PER_HOUR
 
 /* Where `dto run` takes market data: a file replayed, generated bars, or
  * Alpaca's live stream (the default, and the only choice, for accounts

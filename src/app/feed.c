@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/timeutil.h"
+#include "market/binfile.h"
 
 int feed_cmp_bar(const void *pa, const void *pb) {
   const bar *a = pa, *b = pb;
@@ -202,4 +203,377 @@ int feed_load(const dto_config *cfg, const char *const *files, size_t nfiles,
       return DTO_EPARSE;
     }
   return 0;
+}
+
+/* ---- streaming ----------------------------------------------------------- */
+
+#define RAW_BATCH 1024 /* records decoded per binstream_read */
+
+/* One bar file: a .dtob read as it goes, or a CSV loaded in memory.  Its
+ * bars wait in v[i..avail), in (time, instrument) order: each batch read
+ * from a .dtob is filtered (window, instruments), and the bars of one time
+ * stamp are put in instrument order; the bars of the batch's last time
+ * stamp are held back (v[avail..n)) until the next batch shows whether
+ * more of that time follow. */
+typedef struct stream {
+  const char *path; /* not owned (the config's or the caller's) */
+  binstream *bs;    /* a .dtob, or NULL */
+  sym_id *ids;      /* .dtob symbol -> instrument, SYM_NONE: not one */
+  bar *v;           /* owned buffer (.dtob) or the loaded CSV (mem.v) */
+  size_t i, avail, n, cap;
+  size_t recno; /* the file's index of the next record read */
+  size_t kept, filtered, bad;
+  bool ended;  /* no more records wanted (end of file, or `to`) */
+  bar_vec mem; /* a CSV's bars, in time order */
+} stream;
+
+struct feed_stream {
+  const dto_config *cfg;
+  dto_time from, to;
+  bool skip_bad;
+  stream *v;
+  size_t n;
+  size_t *heap; /* streams with bars left, smallest (time, instrument) first */
+  size_t nheap;
+  bar last; /* the last bar handed out */
+  bool has_last;
+  size_t bad_rows;
+  uint64_t total;
+};
+
+/* Put each run of equal times of v[0..n) in instrument order. */
+static void sort_runs(bar *v, size_t n) {
+  for (size_t k = 1; k < n; k++) {
+    if (v[k].ts != v[k - 1].ts || v[k].sym > v[k - 1].sym)
+      continue;
+    bar b = v[k];
+    size_t j = k;
+    while (j > 0 && v[j - 1].ts == b.ts && v[j - 1].sym > b.sym) {
+      v[j] = v[j - 1];
+      j--;
+    }
+    v[j] = b;
+  }
+}
+
+/* Read the next batch of a .dtob: 0 (st->avail may still be st->i when the
+ * file has ended) or an error code. */
+static int refill(feed_stream *fs, stream *st, char *err, size_t errcap) {
+  /* keep the held-back bars, at the front */
+  size_t held = st->n - st->avail;
+  if (held)
+    memmove(st->v, st->v + st->avail, held * sizeof *st->v);
+  st->i = st->avail = 0;
+  st->n = held;
+  while (!st->ended) {
+    if (st->cap - st->n < RAW_BATCH)
+      st->v = xgrow(st->v, &st->cap, st->n + RAW_BATCH, sizeof *st->v);
+    bar *raw = st->v + st->n;
+    long k = binstream_read(st->bs, raw, RAW_BATCH, err, errcap);
+    if (k < 0)
+      return (int)k;
+    if (k == 0) {
+      st->ended = true;
+      if (st->kept == 0 && st->filtered == 0) {
+        dto_seterr(err, errcap, "%s: no valid rows (%zu bad)", st->path,
+                   st->bad);
+        return DTO_EPARSE;
+      }
+      break;
+    }
+    size_t w = 0;
+    for (size_t j = 0; j < (size_t)k; j++) {
+      bar b = raw[j];
+      size_t idx = st->recno++;
+      if (b.ts < fs->from) {
+        st->filtered++;
+        continue;
+      }
+      if (b.ts >= fs->to) { /* the file is in time order: nothing after */
+        st->filtered++;
+        st->ended = true;
+        break;
+      }
+      sym_id id = st->ids[b.sym];
+      if (id == SYM_NONE) {
+        const binfile *h = binstream_header(st->bs);
+        dto_seterr(err, errcap,
+                   "%s: record %zu: symbol '%s' is not in the instrument "
+                   "table",
+                   st->path, idx, binfile_symbol(h, b.sym));
+        if (!fs->skip_bad)
+          return DTO_EPARSE;
+        err[0] = '\0';
+        st->bad++;
+        fs->bad_rows++;
+        continue;
+      }
+      b.sym = id;
+      raw[w++] = b;
+    }
+    st->kept += w;
+    st->n += w;
+    if (st->n == 0)
+      continue;
+    /* hold back the last time stamp's bars unless the file has ended */
+    size_t h = st->n;
+    if (!st->ended)
+      while (h > 0 && st->v[h - 1].ts == st->v[st->n - 1].ts)
+        h--;
+    if (h > 0) {
+      st->avail = h;
+      break;
+    }
+  }
+  if (st->ended)
+    st->avail = st->n;
+  sort_runs(st->v, st->avail);
+  return 0;
+}
+
+static inline bool head_less(const feed_stream *fs, size_t a, size_t b) {
+  const bar *x = &fs->v[a].v[fs->v[a].i], *y = &fs->v[b].v[fs->v[b].i];
+  return x->ts != y->ts ? x->ts < y->ts : x->sym < y->sym;
+}
+
+static void sift_down(feed_stream *fs, size_t i) {
+  size_t n = fs->nheap;
+  for (;;) {
+    size_t l = 2 * i + 1, m = i;
+    if (l < n && head_less(fs, fs->heap[l], fs->heap[m]))
+      m = l;
+    if (l + 1 < n && head_less(fs, fs->heap[l + 1], fs->heap[m]))
+      m = l + 1;
+    if (m == i)
+      return;
+    size_t t = fs->heap[i];
+    fs->heap[i] = fs->heap[m];
+    fs->heap[m] = t;
+    i = m;
+  }
+}
+
+/* Make sure the stream has a bar waiting: 1, 0 when it has ended, or an
+ * error code. */
+static int ready(feed_stream *fs, stream *st, char *err, size_t errcap) {
+  if (st->i < st->avail)
+    return 1;
+  if (!st->bs || (st->ended && st->avail == st->n))
+    return 0;
+  int rc = refill(fs, st, err, errcap);
+  if (rc)
+    return rc;
+  return st->i < st->avail;
+}
+
+/* Open data file i of the configuration (or of files) as a stream, or load
+ * it into trades. */
+static int open_one(feed_stream *fs, const char *path, const cfg_data *d,
+                    sym_id sym, bool quiet, bool sort, trade_vec *trades,
+                    char *err, size_t errcap) {
+  const dto_config *cfg = fs->cfg;
+  char at[CFG_PATH_MAX + 32];
+  where(cfg, d, at, sizeof at);
+  if (d) { /* as feed_load: reported at the configuration's entry */
+    int fd;
+    char why[CFG_PATH_MAX + 128];
+    int rc = fileio_open_regular(path, &fd, NULL, why, sizeof why);
+    if (rc) {
+      snprintf(err, errcap, "%sdata file %s", at, why);
+      return rc;
+    }
+    close(fd);
+  }
+  read_opts ro;
+  read_opts_init(&ro);
+  ro.instruments = &cfg->instruments;
+  ro.sym = sym;
+  ro.from = fs->from;
+  ro.to = fs->to;
+  ro.skip_bad_rows = fs->skip_bad;
+  ro.quiet = quiet;
+  read_result res;
+  int rc;
+  if (d && d->kind == CFG_DATA_TRADES) {
+    size_t t0 = trades->n;
+    rc = read_trades_csv(path, &ro, trades, &res);
+    if (rc && res.no_symbol) {
+      no_symbol_msg(at, path, d, err, errcap);
+      return rc;
+    }
+    if (rc) {
+      snprintf(err, errcap, "%s", res.err[0] ? res.err : dto_strerror(rc));
+      return rc;
+    }
+    bar_vec none = {0};
+    if ((rc = check_syms(cfg, at, path, &none, 0, trades, t0, err, errcap)))
+      return rc;
+    fs->bad_rows += res.bad_rows;
+    return 0;
+  }
+  fs->v = xreallocarray(fs->v, fs->n + 1, sizeof *fs->v);
+  stream *st = &fs->v[fs->n++];
+  memset(st, 0, sizeof *st);
+  st->path = path;
+  if (read_file_is_binary(path)) {
+    if ((rc = binstream_open(path, 0, &st->bs, err, errcap)))
+      return rc;
+    const binfile *h = binstream_header(st->bs);
+    size_t nsym = binfile_nsymbols(h);
+    if (binfile_count(h) == 0) {
+      snprintf(err, errcap, "%s: no rows", path);
+      return DTO_EPARSE;
+    }
+    fs->total += binfile_count(h);
+    st->ids = xmalloc(nsym * sizeof *st->ids);
+    for (size_t i = 0; i < nsym; i++)
+      st->ids[i] = instruments_find(&cfg->instruments, binfile_symbol(h, i));
+    /* the first batch: errors of the first block show before the run */
+    return refill(fs, st, err, errcap);
+  } else {
+    ro.ordered = !sort;
+    rc = read_bars_file(path, &ro, &st->mem, &res);
+    if (rc && res.no_symbol) {
+      no_symbol_msg(at, path, d, err, errcap);
+      return rc;
+    }
+    if (rc) {
+      snprintf(err, errcap, "%s%s", res.err[0] ? res.err : dto_strerror(rc),
+               res.unordered ? "; sort the file by time, or set "
+                               "backtest.sort_input: true to have it sorted "
+                               "in memory"
+                             : "");
+      return rc;
+    }
+    if ((rc = check_syms(cfg, at, path, &st->mem, 0, NULL, 0, err, errcap)))
+      return rc;
+    if (sort && st->mem.n)
+      qsort(st->mem.v, st->mem.n, sizeof *st->mem.v, feed_cmp_bar);
+    else
+      sort_runs(st->mem.v, st->mem.n); /* in time order: the readers' */
+    fs->bad_rows += res.bad_rows;
+    fs->total += st->mem.n;
+    st->v = st->mem.v;
+    st->n = st->avail = st->mem.n;
+    st->ended = true;
+  }
+  return 0;
+}
+
+int feed_stream_open(const dto_config *cfg, const char *const *files,
+                     size_t nfiles, dto_time from, dto_time to,
+                     bool skip_bad_rows, bool quiet, bool sort,
+                     trade_vec *trades, feed_stream **out, char *err,
+                     size_t errcap) {
+  *out = NULL;
+  size_t n = nfiles ? nfiles : cfg->ndata;
+  if (n == 0) {
+    snprintf(err, errcap,
+             "no data: name files under 'data:' in the "
+             "configuration or with --data");
+    return DTO_ECONFIG;
+  }
+  feed_stream *fs = xcalloc(1, sizeof *fs);
+  fs->cfg = cfg;
+  fs->from = from;
+  fs->to = to;
+  fs->skip_bad = skip_bad_rows;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (nfiles) {
+      rc = open_one(fs, files[i], NULL,
+                    sym_from_name(&cfg->instruments, files[i]), quiet, sort,
+                    trades, err, errcap);
+    } else {
+      const cfg_data *d = &cfg->data[i];
+      sym_id sym = d->symbol[0] ? instruments_find(&cfg->instruments, d->symbol)
+                                : sym_from_name(&cfg->instruments, d->path);
+      rc = open_one(fs, d->path, d, sym, quiet, sort, trades, err, errcap);
+    }
+  }
+  if (rc == 0) {
+    sort_trades(trades);
+    fs->heap = xcalloc(fs->n ? fs->n : 1, sizeof *fs->heap);
+    for (size_t i = 0; i < fs->n && rc == 0; i++) {
+      rc = ready(fs, &fs->v[i], err, errcap);
+      if (rc == 1) {
+        fs->heap[fs->nheap++] = i;
+        rc = 0;
+      }
+    }
+    for (size_t i = fs->nheap / 2; rc == 0 && i-- > 0;)
+      sift_down(fs, i);
+  }
+  if (rc) {
+    feed_stream_free(fs);
+    return rc;
+  }
+  *out = fs;
+  return 0;
+}
+
+/* "two bars for SYM at TIME" when b repeats the last bar handed out. */
+static int check_dup(feed_stream *fs, const bar *b, char *err, size_t errcap) {
+  if (fs->has_last && b->ts == fs->last.ts && b->sym == fs->last.sym) {
+    char t[40];
+    time_format(b->ts, t, sizeof t);
+    snprintf(err, errcap, "two bars for %s at %s (the same data twice?)",
+             fs->cfg->instruments.v[b->sym].symbol, t);
+    return DTO_EPARSE;
+  }
+  return 0;
+}
+
+long feed_stream_read(feed_stream *fs, bar *out, size_t max, char *err,
+                      size_t errcap) {
+  size_t k = 0;
+  while (k < max && fs->nheap) {
+    stream *st = &fs->v[fs->heap[0]];
+    int rc;
+    if (fs->nheap == 1) {
+      /* one stream left: its bars in bulk (a stream's own bars never
+       * repeat: the readers refuse a symbol's time twice) */
+      if ((rc = check_dup(fs, &st->v[st->i], err, errcap)))
+        return rc;
+      size_t m = st->avail - st->i;
+      if (m > max - k)
+        m = max - k;
+      memcpy(out + k, st->v + st->i, m * sizeof *out);
+      st->i += m;
+      k += m;
+    } else {
+      if ((rc = check_dup(fs, &st->v[st->i], err, errcap)))
+        return rc;
+      out[k++] = st->v[st->i++];
+    }
+    fs->last = out[k - 1];
+    fs->has_last = true;
+    rc = ready(fs, st, err, errcap);
+    if (rc < 0)
+      return rc;
+    if (rc == 0)
+      fs->heap[0] = fs->heap[--fs->nheap];
+    if (fs->nheap > 1)
+      sift_down(fs, 0);
+  }
+  return (long)k;
+}
+
+size_t feed_stream_bad_rows(const feed_stream *fs) { return fs->bad_rows; }
+uint64_t feed_stream_total(const feed_stream *fs) { return fs->total; }
+
+void feed_stream_free(feed_stream *fs) {
+  if (!fs)
+    return;
+  for (size_t i = 0; i < fs->n; i++) {
+    stream *st = &fs->v[i];
+    binstream_free(st->bs);
+    free(st->ids);
+    if (st->bs)
+      free(st->v);
+    bar_vec_release(&st->mem);
+  }
+  free(fs->v);
+  free(fs->heap);
+  free(fs);
 }

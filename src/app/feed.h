@@ -31,4 +31,42 @@ int feed_load(const dto_config *cfg, const char *const *files, size_t nfiles,
 /* Order of bars in a merged feed: time, then instrument. */
 int feed_cmp_bar(const void *a, const void *b);
 
+/* The same data as feed_load, in the same order, streamed: bars flow from
+ * the files as they are read, in bounded memory, instead of being loaded
+ * and sorted.  Each bar file is a stream in time order; the streams are
+ * merged by (time, instrument), which is the order feed_load's sort gives
+ * (and two bars of one instrument at one time are the same error).
+ *
+ *   - a .dtob file is read block by block (binstream): a file's records
+ *     are in time order by its format; records at or after `to` end it;
+ *   - a CSV bars file is read (checked, its bar length inferred) into
+ *     memory: its rows must be in time order across symbols, else it is
+ *     refused with "PATH:LINE: row out of time order: ..." unless sort is
+ *     set (backtest.sort_input), which sorts it in memory instead;
+ *   - trade files are loaded and sorted as feed_load does (*trades; the
+ *     caller owns and releases it).
+ *
+ * Memory: per .dtob file one checksum block and a time per symbol, per
+ * stream the bars of one time stamp; CSV files as loaded.
+ * Errors found at open (missing files, bad CSV rows, bad headers) come
+ * from feed_stream_open with feed_load's messages; a damaged .dtob block, a
+ * record of an unknown symbol or the same bar twice in two files come
+ * from feed_stream_read when reached. */
+typedef struct feed_stream feed_stream;
+
+int feed_stream_open(const dto_config *cfg, const char *const *files,
+                     size_t nfiles, dto_time from, dto_time to,
+                     bool skip_bad_rows, bool quiet, bool sort,
+                     trade_vec *trades, feed_stream **out, char *err,
+                     size_t errcap);
+/* Up to max next bars into out; the count, 0 at the end, or a negative
+ * error code with the message in err. */
+long feed_stream_read(feed_stream *s, bar *out, size_t max, char *err,
+                      size_t errcap);
+/* Rows skipped as bad so far (skip_bad_rows). */
+size_t feed_stream_bad_rows(const feed_stream *s);
+/* Records in all bar files (read or not yet), for a progress display. */
+uint64_t feed_stream_total(const feed_stream *s);
+void feed_stream_free(feed_stream *s);
+
 #endif

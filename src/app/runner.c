@@ -9,11 +9,6 @@
 #include "core/error.h"
 #include "core/timeutil.h"
 
-static void fxv_push(fx_vec *v, fx x) {
-  v->v = xgrow(v->v, &v->cap, v->n + 1, sizeof *v->v);
-  v->v[v->n++] = x;
-}
-
 const char runner_orders_header[] =
     "client_order_id,strategy,symbol,side,type,tif,qty,limit_price,"
     "stop_price,state,filled_qty,avg_fill_price,fees,created,updated,"
@@ -32,15 +27,23 @@ void runner_order_row(const runner *r, dbuf *b, const order *o) {
   dbuf_csv_str(b, o->cloid);
   dbuf_addc(b, ',');
   dbuf_csv_str(b, engine_strategy_id(r->e, o->strategy));
-  dbuf_printf(b, ",%s,%s,%s,%s,", r->cfg->instruments.v[o->sym].symbol,
-              order_side_name(o->side), order_type_name(o->type),
-              tif_name(o->tif));
+  dbuf_addc(b, ',');
+  dbuf_adds(b, r->cfg->instruments.v[o->sym].symbol);
+  dbuf_addc(b, ',');
+  dbuf_adds(b, order_side_name(o->side));
+  dbuf_addc(b, ',');
+  dbuf_adds(b, order_type_name(o->type));
+  dbuf_addc(b, ',');
+  dbuf_adds(b, tif_name(o->tif));
+  dbuf_addc(b, ',');
   dbuf_addfx(b, o->qty);
   dbuf_addc(b, ',');
   dbuf_addfx(b, o->limit_price);
   dbuf_addc(b, ',');
   dbuf_addfx(b, o->stop_price);
-  dbuf_printf(b, ",%s,", order_state_name(o->state));
+  dbuf_addc(b, ',');
+  dbuf_adds(b, order_state_name(o->state));
+  dbuf_addc(b, ',');
   dbuf_addfx(b, o->filled);
   dbuf_addc(b, ',');
   dbuf_addfx(b, avg);
@@ -51,8 +54,10 @@ void runner_order_row(const runner *r, dbuf *b, const order *o) {
   dbuf_addc(b, ',');
   add_time(b, o->updated);
   dbuf_addc(b, ',');
-  if (o->risk)
-    dbuf_printf(b, "risk:%s", risk_reason_name((enum risk_reason)o->risk));
+  if (o->risk) {
+    dbuf_adds(b, "risk:");
+    dbuf_adds(b, risk_reason_name((enum risk_reason)o->risk));
+  }
   else if (o->reason)
     dbuf_adds(b, broker_reason_name(o->reason));
   dbuf_addc(b, '\n');
@@ -64,8 +69,11 @@ const char runner_fills_header[] =
 void runner_fill_row(const runner *r, dbuf *b, const order *o, fx qty,
                      fx price, fx fee, dto_time t) {
   dbuf_csv_str(b, o->cloid);
-  dbuf_printf(b, ",%s,%s,", r->cfg->instruments.v[o->sym].symbol,
-              order_side_name(o->side));
+  dbuf_addc(b, ',');
+  dbuf_adds(b, r->cfg->instruments.v[o->sym].symbol);
+  dbuf_addc(b, ',');
+  dbuf_adds(b, order_side_name(o->side));
+  dbuf_addc(b, ',');
   dbuf_addfx(b, qty);
   dbuf_addc(b, ',');
   dbuf_addfx(b, price);
@@ -167,6 +175,11 @@ void runner_risk_release(runner_risk *r) {
 /* Engine hook: keep every round trip for the reports. */
 static void trade_closed(void *ctx, const trade_rec *t) {
   runner *r = ctx;
+  metrics_acc_trade(&r->acc, t);
+  if (r->sacc && t->strategy < engine_nstrategies(r->e))
+    metrics_acc_trade(&r->sacc[t->strategy], t);
+  if (r->sink.trade)
+    r->sink.trade(r->sink.ctx, r, t);
   if (!r->keep_orders)
     return;
   r->trades = xgrow(r->trades, &r->trades_cap, r->ntrades + 1, sizeof *t);
@@ -410,6 +423,13 @@ void runner_sync(runner *r) {
   r->ckpt_refused = r->jh.refused; /* the next step starts here */
 }
 
+/* A strategy's day-end equity: its figures have no per-bar curve, so each
+ * day end is also its curve's sample (numbered from 0). */
+static void strategy_day(metrics_acc *a, fx equity) {
+  metrics_acc_day(a, equity);
+  metrics_acc_sample(a, (dto_time)(a->ndays - 1), equity);
+}
+
 static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
                 store *st, bool stepped, const broker_ops *live,
                 void *live_ctx, char *err, size_t errcap) {
@@ -530,11 +550,11 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
     return rc;
   }
   risk_set_observer(engine_risk_mut(r->e), on_risk_change, r);
-  fxv_push(&r->daily, start);
-  r->sdaily = xcalloc(added, sizeof *r->sdaily);
+  metrics_acc_day(&r->acc, start);
+  r->sacc = xcalloc(added, sizeof *r->sacc);
   for (size_t i = 0; i < added; i++)
-    fxv_push(&r->sdaily[i],
-             portfolio_strategy_equity(engine_portfolio(r->e), (uint32_t)i));
+    strategy_day(&r->sacc[i], portfolio_strategy_equity(engine_portfolio(r->e),
+                                                        (uint32_t)i));
   return 0;
 }
 
@@ -605,16 +625,11 @@ int runner_release(runner *r) {
     }
   }
   wal_free(r->w);
-  if (r->sdaily) {
-    for (size_t i = 0; i < engine_nstrategies(r->e); i++)
-      free(r->sdaily[i].v);
-    free(r->sdaily);
-  }
+  free(r->sacc);
   engine_free(r->e);
   matcher_free(r->m);
   free(r->accts);
   free(r->samples);
-  free(r->daily.v);
   dbuf_release(&r->orders_csv);
   dbuf_release(&r->fills_csv);
   dbuf_release(&r->ckpt);
@@ -651,17 +666,21 @@ static void commit(runner *r) {
   r->pend = false;
   if (exposed_now(r))
     r->exposed++;
+  fx eq = runner_equity(r);
+  metrics_acc_sample(&r->acc, r->pend_t, eq);
+  if (r->sink.sample)
+    r->sink.sample(r->sink.ctx, r, r->pend_t, eq);
   if (!r->keep_curve)
     return;
   r->samples = xgrow(r->samples, &r->scap, r->nsamples + 1, sizeof *r->samples);
-  r->samples[r->nsamples++] = (eq_sample){r->pend_t, runner_equity(r)};
+  r->samples[r->nsamples++] = (eq_sample){r->pend_t, eq};
 }
 
 static void day_end(runner *r) {
-  fxv_push(&r->daily, runner_equity(r));
+  metrics_acc_day(&r->acc, runner_equity(r));
   const portfolio *p = engine_portfolio(r->e);
   for (size_t i = 0; i < engine_nstrategies(r->e); i++)
-    fxv_push(&r->sdaily[i], portfolio_strategy_equity(p, (uint32_t)i));
+    strategy_day(&r->sacc[i], portfolio_strategy_equity(p, (uint32_t)i));
 }
 
 /* Curve bookkeeping before an event of sym at time t whose state is

@@ -20,11 +20,6 @@
 #include "engine/match.h"
 #include "engine/metrics.h"
 
-typedef struct fx_vec {
-  fx *v;
-  size_t n, cap;
-} fx_vec;
-
 /* The engine's risk configuration for the enabled strategies of a config
  * (the arrays are owned; the rest points into the config). */
 typedef struct runner_risk {
@@ -51,6 +46,11 @@ typedef struct runner_sink {
                 int scope, uint32_t index, const char *msg);
   void (*risk_change)(void *ctx, const struct runner *r,
                       const risk_change *c);
+  /* a backtest's streamed reports: every equity sample (a distinct bar
+   * end, with the total equity then) and every finished round trip, in
+   * the order they happen */
+  void (*sample)(void *ctx, const struct runner *r, dto_time t, fx equity);
+  void (*trade)(void *ctx, const struct runner *r, const trade_rec *t);
 } runner_sink;
 
 /* Build it; DTO_EINVAL when the limits are inconsistent. */
@@ -77,17 +77,20 @@ typedef struct runner {
   dto_time pend_t;
   bool pend;
   int64_t day; /* exchange day of the last bar */
-  fx_vec daily;  /* total */
-  fx_vec *sdaily; /* per strategy */
+  /* the performance figures, online: every sample, day end and round
+   * trip in total; day ends and round trips per strategy */
+  metrics_acc acc;
+  metrics_acc *sacc; /* one per engine strategy */
   uint64_t bars;
-  bool keep_curve; /* record samples (off for benchmarks) */
+  bool keep_curve; /* keep samples in memory (off: only acc and the sink) */
   /* orders.csv rows of every order that has finished, in finishing order
    * (the OMS itself forgets old finished orders) */
   dbuf orders_csv;
   dbuf fills_csv;   /* fills.csv rows of every fill, in the engine's order */
   bool keep_orders; /* off for `dto run`, whose reports stream to sink */
   runner_sink sink;
-  /* every finished round trip (the portfolio keeps only recent ones) */
+  /* every finished round trip (the portfolio keeps only recent ones),
+   * with keep_orders */
   trade_rec *trades;
   size_t ntrades, trades_cap;
   runner_risk rcfg;

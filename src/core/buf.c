@@ -73,9 +73,13 @@ int dbuf_printf(dbuf *b, const char *fmt, ...) {
 }
 
 int dbuf_addfx(dbuf *b, fx v) {
-  char tmp[FX_STRLEN];
-  size_t n = fx_format(v, tmp, sizeof tmp);
-  return dbuf_add(b, tmp, n);
+  if (reserve(b, FX_STRLEN) != 0) { /* near max: only the exact length */
+    char tmp[FX_STRLEN];
+    return dbuf_add(b, tmp, fx_format_raw(v, tmp));
+  }
+  b->len += fx_format_raw(v, b->ptr + b->len); /* straight into the buffer */
+  b->ptr[b->len] = '\0';
+  return 0;
 }
 
 /* Undo a partial append: the escaping functions add piece by piece, and a

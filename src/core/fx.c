@@ -190,35 +190,58 @@ int fx_parse(const char *s, size_t len, fx *out) {
 
 int fx_parse_cstr(const char *s, fx *out) { return fx_parse(s, strlen(s), out); }
 
-size_t fx_format(fx v, char *buf, size_t cap) {
-  char tmp[FX_STRLEN];
-  size_t n = 0;
+static const char digit_pairs[201] =
+    "0001020304050607080910111213141516171819"
+    "2021222324252627282930313233343536373839"
+    "4041424344454647484950515253545556575859"
+    "6061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+size_t fx_format_raw(fx v, char out[FX_STRLEN]) {
+  /* |v| without overflow for INT64_MIN */
   uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
-  uint64_t ip = u / FX_SCALE, fp = u % FX_SCALE;
+  uint64_t ip = u / FX_SCALE;
+  uint32_t fp = (uint32_t)(u % FX_SCALE);
   char digits[24];
-  int nd = 0;
-  do {
-    digits[nd++] = (char)('0' + ip % 10);
-    ip /= 10;
-  } while (ip);
+  int nd = 24;
+  while (ip >= 100) { /* two digits a step, from the right */
+    unsigned k = (unsigned)(ip % 100) * 2;
+    ip /= 100;
+    digits[--nd] = digit_pairs[k + 1];
+    digits[--nd] = digit_pairs[k];
+  }
+  if (ip >= 10) {
+    digits[--nd] = digit_pairs[ip * 2 + 1];
+    digits[--nd] = digit_pairs[ip * 2];
+  } else {
+    digits[--nd] = (char)('0' + ip);
+  }
+  size_t n = 0;
   if (v < 0)
-    tmp[n++] = '-';
-  while (nd)
-    tmp[n++] = digits[--nd];
+    out[n++] = '-';
+  memcpy(out + n, digits + nd, (size_t)(24 - nd));
+  n += (size_t)(24 - nd);
   if (fp) {
-    char f[FX_DIGITS];
-    int k;
-    for (k = FX_DIGITS - 1; k >= 0; k--) {
-      f[k] = (char)('0' + fp % 10);
-      fp /= 10;
+    /* 8 fraction digits as four pairs, then drop the trailing zeros */
+    char *f = out + n + 1;
+    out[n] = '.';
+    for (int k = 3; k >= 0; k--) {
+      unsigned d = (fp % 100) * 2;
+      fp /= 100;
+      f[2 * k] = digit_pairs[d];
+      f[2 * k + 1] = digit_pairs[d + 1];
     }
     int last = FX_DIGITS - 1;
     while (f[last] == '0')
       last--;
-    tmp[n++] = '.';
-    for (k = 0; k <= last; k++)
-      tmp[n++] = f[k];
+    n += 1 + (size_t)last + 1;
   }
+  return n;
+}
+
+size_t fx_format(fx v, char *buf, size_t cap) {
+  char tmp[FX_STRLEN];
+  size_t n = fx_format_raw(v, tmp);
   if (cap == 0)
     return 0; /* nothing written */
   size_t w = n < cap - 1 ? n : cap - 1;

@@ -78,6 +78,9 @@ int fx_parse_cstr(const char *s, fx *out);
  * bytes, and cap 0 writes nothing).  Returns the length written, without
  * the NUL. */
 size_t fx_format(fx v, char *buf, size_t cap);
+/* The same text without a NUL or a cap, into out (at most FX_STRLEN - 1
+ * bytes); returns its length.  For writers that append many numbers. */
+size_t fx_format_raw(fx v, char out[FX_STRLEN]);
 
 /* For analytics only. */
 static inline double fx_to_double(fx v) { return (double)v / (double)FX_SCALE; }

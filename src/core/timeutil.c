@@ -166,6 +166,17 @@ int time_parse_cstr(const char *s, dto_time *out) {
   return time_parse(s, strlen(s), out);
 }
 
+/* Write v as exactly w decimal digits (0 <= v < 10^w). */
+static char *put_digits(char *p, int64_t v, int w) {
+  for (int i = w - 1; i >= 0; i--) {
+    p[i] = (char)('0' + v % 10);
+    v /= 10;
+  }
+  return p + w;
+}
+
+/* By hand rather than through snprintf: reports write one time per row,
+ * and the format is fixed (test_timeutil checks it against snprintf). */
 size_t time_format(dto_time t, char *buf, size_t cap) {
   /* rem from t % NS_PER_DAY, not t - days * NS_PER_DAY: for t in the first
    * day of dto_time's range the product does not fit in 64 bits. */
@@ -176,25 +187,35 @@ size_t time_format(dto_time t, char *buf, size_t cap) {
   int y, m, d;
   civil_from_days(days, &y, &m, &d);
   int64_t secs = rem / DTO_NS_PER_SEC, ns = rem % DTO_NS_PER_SEC;
-  int n;
-  if (ns == 0)
-    n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d,
-                 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
-  else if (ns % 1000000 == 0)
-    n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
-                 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
-                 (int)(ns / 1000000));
-  else if (ns % 1000 == 0)
-    n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d,
-                 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
-                 (int)(ns / 1000));
-  else
-    n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", y, m, d,
-                 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
-                 (int)ns);
-  if (n < 0)
+  char tmp[40], *p = tmp;
+  p = put_digits(p, y, 4); /* dto_time's years are 1677 to 2262 */
+  *p++ = '-';
+  p = put_digits(p, m, 2);
+  *p++ = '-';
+  p = put_digits(p, d, 2);
+  *p++ = 'T';
+  p = put_digits(p, secs / 3600, 2);
+  *p++ = ':';
+  p = put_digits(p, secs / 60 % 60, 2);
+  *p++ = ':';
+  p = put_digits(p, secs % 60, 2);
+  if (ns) {
+    *p++ = '.';
+    if (ns % 1000000 == 0)
+      p = put_digits(p, ns / 1000000, 3);
+    else if (ns % 1000 == 0)
+      p = put_digits(p, ns / 1000, 6);
+    else
+      p = put_digits(p, ns, 9);
+  }
+  *p++ = 'Z';
+  size_t n = (size_t)(p - tmp);
+  if (cap == 0)
     return 0;
-  return (size_t)n < cap ? (size_t)n : (cap ? cap - 1 : 0);
+  size_t w = n < cap ? n : cap - 1;
+  memcpy(buf, tmp, w);
+  buf[w] = '\0';
+  return w;
 }
 
 size_t time_format_date(dto_time t, char *buf, size_t cap) {

@@ -33,6 +33,42 @@ typedef struct metrics {
   double exposure; /* share of samples with an open position */
 } metrics;
 
+/* The same figures computed online, one sample, day or round trip at a
+ * time, in bounded memory: a backtest of any length feeds its curve
+ * through one of these instead of keeping it.  Feeding the samples, days
+ * and trades of metrics_compute's arrays (days before samples when the
+ * first day is the start equity, as a session's is) gives exactly the
+ * figures metrics_compute gives: it is implemented this way. */
+typedef struct metrics_acc {
+  /* equity samples: drawdown and its duration */
+  size_t n;
+  dto_time first_t, last_t, peak_t, longest;
+  fx peak, last_eq;
+  fx trough; /* lowest equity since the peak (while under it) */
+  bool under;
+  double max_dd;
+  /* day-end equities: daily returns' sums, in order */
+  size_t ndays, nr;
+  fx day0, day_last;
+  double sum, sumsq, down;
+  /* round trips */
+  size_t trades, wins, losses;
+  fx gross_win, gross_loss;
+} metrics_acc;
+
+/* Start empty (the peak starts at the first day-end equity fed, else 0). */
+void metrics_acc_init(metrics_acc *a);
+/* One equity sample (time-ordered). */
+void metrics_acc_sample(metrics_acc *a, dto_time t, fx equity);
+/* One day-end equity (the first is the start equity). */
+void metrics_acc_day(metrics_acc *a, fx equity);
+/* One round trip (the caller picks the strategy's own). */
+void metrics_acc_trade(metrics_acc *a, const trade_rec *t);
+/* The figures so far, with the fees and the count of samples with a
+ * position open; a does not change. */
+void metrics_acc_result(const metrics_acc *a, fx fees, size_t exposed,
+                        metrics *m);
+
 /* Compute from: every equity sample (samples, n; time-ordered), the day-end
  * equities (daily, ndays, the first being the start equity), the trades
  * whose strategy is `strategy` (UINT32_MAX: all), the fees, and the number

@@ -6,6 +6,7 @@
  * is byte-identical whoever writes it. */
 #include "market/binfile.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -28,6 +29,7 @@ struct binfile {
   size_t count, nsymbols;
   size_t block; /* records per checksum block (version 2) */
   dto_time dur;
+  uint64_t off; /* of the first record */
   const unsigned char *recs;
   const unsigned char *sums; /* block checksums (version 2) */
 };
@@ -55,21 +57,23 @@ static void put_u64(unsigned char *p, uint64_t v) {
     p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint32_t get_u32(const unsigned char *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
+/* Fixed-width loads: one unaligned load and a byte swap on big-endian
+ * hosts (a no-op here), instead of assembling bytes one by one. */
+static inline uint32_t get_u32(const unsigned char *p) {
+  uint32_t v;
+  memcpy(&v, p, sizeof v);
+  return le32toh(v);
 }
 
-static uint64_t get_u64(const unsigned char *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
+static inline uint64_t get_u64(const unsigned char *p) {
+  uint64_t v;
+  memcpy(&v, p, sizeof v);
+  return le64toh(v);
 }
 
-static int64_t get_i64(const unsigned char *p) { return (int64_t)get_u64(p); }
+static inline int64_t get_i64(const unsigned char *p) {
+  return (int64_t)get_u64(p);
+}
 
 bool binfile_sniff(const void *head, size_t len) {
   return len >= BINFILE_MAGIC_LEN &&
@@ -274,36 +278,52 @@ static int check_symtab(const char *path, const unsigned char *p, size_t nsym,
   return rc;
 }
 
-/* The structural checks of record i (symbol index, padding, bar_check,
- * bounds, time order); a static or tmp-held reason, or NULL. */
-static const char *check_record(const binfile *f, size_t i, dto_time *prev,
-                                dto_time *last, char *tmp, size_t cap) {
-  const unsigned char *r = f->recs + i * BINFILE_RECORD_SIZE;
+/* Decode the record at r into *b and check it (symbol index, padding,
+ * bar_check, bounds, time order against *prev and last[]); a static or
+ * tmp-held reason, or NULL. */
+static inline const char *decode_record(const unsigned char *r, size_t nsym,
+                                        dto_time dur, bar *b, dto_time *prev,
+                                        dto_time *last, char *tmp,
+                                        size_t cap) {
   uint32_t sym = get_u32(r + 48);
-  if (sym >= f->nsymbols) {
+  if (sym >= nsym) {
     snprintf(tmp, cap, "symbol index %u out of range (%zu symbols)",
-             (unsigned)sym, f->nsymbols);
+             (unsigned)sym, nsym);
     return tmp;
   }
   if (get_u32(r + 52) != 0)
     return "padding is not zero";
-  bar b;
-  binfile_get(f, i, &b);
-  const char *why = bar_check(&b);
+  b->ts = get_i64(r);
+  b->dur = dur;
+  b->open = get_i64(r + 8);
+  b->high = get_i64(r + 16);
+  b->low = get_i64(r + 24);
+  b->close = get_i64(r + 32);
+  b->volume = get_i64(r + 40);
+  b->sym = sym;
+  const char *why = bar_check(b);
   if (why)
     return why;
-  if ((why = market_bar_over(&b)) != NULL) {
+  if ((why = market_bar_over(b)) != NULL) {
     snprintf(tmp, cap, "%s above the largest accepted value %s", why,
              MARKET_VALUE_MAX_TEXT);
     return tmp;
   }
-  if (b.ts < *prev)
+  if (b->ts < *prev)
     return "time goes backward";
-  if (b.ts <= last[sym])
+  if (b->ts <= last[sym])
     return "duplicate or backward time for its symbol";
-  *prev = b.ts;
-  last[sym] = b.ts;
+  *prev = b->ts;
+  last[sym] = b->ts;
   return NULL;
+}
+
+/* The checks of record i of a mapped file. */
+static const char *check_record(const binfile *f, size_t i, dto_time *prev,
+                                dto_time *last, char *tmp, size_t cap) {
+  bar b;
+  return decode_record(f->recs + i * BINFILE_RECORD_SIZE, f->nsymbols, f->dur,
+                       &b, prev, last, tmp, cap);
 }
 
 static int check_records(const char *path, const binfile *f, char *err,
@@ -459,8 +479,7 @@ static int check_header(const char *path, binfile *f, unsigned flags,
   f->nsymbols = nsym;
   f->block = block;
   f->dur = dur;
-  f->recs = f->map + off;
-  f->sums = f->recs + count * BINFILE_RECORD_SIZE;
+  f->off = off;
   return check_symtab(path, h + BINFILE_HEADER_SIZE, nsym, err, errcap);
 }
 
@@ -468,8 +487,11 @@ static int check_header(const char *path, binfile *f, unsigned flags,
 static int validate(const char *path, binfile *f, unsigned flags, char *err,
                     size_t errcap) {
   int rc = check_header(path, f, flags, err, errcap);
-  if (rc == 0)
+  if (rc == 0) {
+    f->recs = f->map + f->off;
+    f->sums = f->recs + f->count * BINFILE_RECORD_SIZE;
     rc = check_records(path, f, err, errcap);
+  }
   return rc;
 }
 
@@ -552,6 +574,174 @@ void binfile_get(const binfile *f, size_t i, bar *out) {
   out->close = get_i64(r + 32);
   out->volume = get_i64(r + 40);
   out->sym = get_u32(r + 48);
+}
+
+/* ---- streaming --------------------------------------------------------- */
+
+struct binstream {
+  binfile f;     /* the header's fields; f.map holds header and symbols */
+  char *path;    /* for messages */
+  int fd;
+  unsigned char *buf; /* one checksum block of records */
+  size_t block;       /* records per block as read (v1: BINFILE_BLOCK_RECORDS) */
+  size_t next;        /* index of the next record */
+  size_t blk_first, blk_n, pos; /* the block in buf, and the position in it */
+  dto_time prev;
+  dto_time *last; /* per file symbol */
+};
+
+/* pread exactly n bytes at off; 0, or an error code with a message. */
+static int read_at(binstream *s, void *p, size_t n, uint64_t off, char *err,
+                   size_t errcap) {
+  unsigned char *q = p;
+  while (n) {
+    ssize_t k = pread(s->fd, q, n, (off_t)off);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0) {
+      int e = errno;
+      dto_seterr(err, errcap, "%s: cannot read: %s", s->path, strerror(e));
+      return dto_from_errno(e);
+    }
+    if (k == 0) {
+      dto_seterr(err, errcap, "%s: truncated: the file shrank while read",
+                 s->path);
+      return DTO_EPARSE;
+    }
+    q += k;
+    n -= (size_t)k;
+    off += (uint64_t)k;
+  }
+  return 0;
+}
+
+int binstream_open(const char *path, unsigned flags, binstream **out,
+                   char *err, size_t errcap) {
+  *out = NULL;
+  int fd;
+  struct stat st;
+  int rc = fileio_open_regular(path, &fd, &st, err, errcap);
+  if (rc)
+    return rc;
+  binstream *s = xcalloc(1, sizeof *s);
+  s->fd = fd;
+  s->path = xstrdup(path);
+  s->f.size = (size_t)st.st_size;
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* advice only */
+  /* the header, then (once its symbol count is known) the symbol table */
+  size_t want = s->f.size < BINFILE_HEADER_SIZE ? s->f.size
+                                                : BINFILE_HEADER_SIZE;
+  unsigned char *head = xcalloc(1, BINFILE_HEADER_SIZE);
+  if ((rc = read_at(s, head, want, 0, err, errcap)))
+    goto fail;
+  if (want == BINFILE_HEADER_SIZE && binfile_sniff(head, want)) {
+    uint32_t nsym = get_u32(head + H_NSYM);
+    if (nsym >= 1 && nsym <= BINFILE_MAX_SYMBOLS) {
+      uint64_t end = BINFILE_HEADER_SIZE + (uint64_t)nsym * BINFILE_SYMBOL_SIZE;
+      if (end > s->f.size)
+        end = s->f.size;
+      head = xreallocarray(head, (size_t)end, 1);
+      if ((rc = read_at(s, head + BINFILE_HEADER_SIZE,
+                        (size_t)end - BINFILE_HEADER_SIZE, BINFILE_HEADER_SIZE,
+                        err, errcap))) {
+        s->f.map = head;
+        goto fail;
+      }
+    }
+  }
+  s->f.map = head;
+  if (s->f.size < BINFILE_MAGIC_LEN) {
+    dto_seterr(err, errcap, "%s: not a dto bar file (%zu bytes)", path,
+               s->f.size);
+    rc = DTO_EPARSE;
+    goto fail;
+  }
+  if ((rc = check_header(path, &s->f, flags, err, errcap)))
+    goto fail;
+  s->block = s->f.version >= 2 ? s->f.block : BINFILE_BLOCK_RECORDS;
+  s->buf = xmalloc(s->block * BINFILE_RECORD_SIZE);
+  s->last = xmalloc(s->f.nsymbols * sizeof *s->last);
+  for (size_t i = 0; i < s->f.nsymbols; i++)
+    s->last[i] = INT64_MIN;
+  s->prev = INT64_MIN;
+  *out = s;
+  return 0;
+fail:
+  binstream_free(s);
+  return rc;
+}
+
+/* Read and check the next block into buf. */
+static int next_block(binstream *s, char *err, size_t errcap) {
+  size_t first = s->next, k = first / s->block;
+  size_t m = s->f.count - first < s->block ? s->f.count - first : s->block;
+  size_t len = m * BINFILE_RECORD_SIZE;
+  int rc = read_at(s, s->buf, len, s->f.off + (uint64_t)first * BINFILE_RECORD_SIZE,
+                   err, errcap);
+  if (rc)
+    return rc;
+  if (s->f.version >= 2) {
+    unsigned char sum[BINFILE_CHECKSUM_SIZE];
+    uint64_t at = s->f.off + (uint64_t)s->f.count * BINFILE_RECORD_SIZE +
+                  (uint64_t)k * BINFILE_CHECKSUM_SIZE;
+    if ((rc = read_at(s, sum, sizeof sum, at, err, errcap)))
+      return rc;
+    if (get_u64(sum) != block_sum(s->buf, len, k)) {
+      dto_seterr(err, errcap,
+                 "%s: corrupt: block %zu (records %zu to %zu): checksum "
+                 "mismatch",
+                 s->path, k, first, first + m - 1);
+      return DTO_EPARSE;
+    }
+  }
+  s->blk_first = first;
+  s->blk_n = m;
+  s->pos = 0;
+  return 0;
+}
+
+long binstream_read(binstream *s, bar *out, size_t max, char *err,
+                    size_t errcap) {
+  size_t n = 0;
+  while (n < max && s->next < s->f.count) {
+    if (s->pos == s->blk_n) {
+      int rc = next_block(s, err, errcap);
+      if (rc)
+        return rc;
+    }
+    size_t take = s->blk_n - s->pos;
+    if (take > max - n)
+      take = max - n;
+    const unsigned char *r = s->buf + s->pos * BINFILE_RECORD_SIZE;
+    for (size_t j = 0; j < take; j++, r += BINFILE_RECORD_SIZE) {
+      char tmp[96];
+      const char *why = decode_record(r, s->f.nsymbols, s->f.dur, &out[n + j],
+                                      &s->prev, s->last, tmp, sizeof tmp);
+      if (why) {
+        dto_seterr(err, errcap, "%s: corrupt: record %zu: %s", s->path,
+                   s->blk_first + s->pos + j, why);
+        return DTO_EPARSE;
+      }
+    }
+    s->pos += take;
+    s->next += take;
+    n += take;
+  }
+  return (long)n;
+}
+
+const binfile *binstream_header(const binstream *s) { return &s->f; }
+
+void binstream_free(binstream *s) {
+  if (!s)
+    return;
+  if (s->fd >= 0)
+    close(s->fd);
+  free((void *)s->f.map);
+  free(s->buf);
+  free(s->last);
+  free(s->path);
+  free(s);
 }
 
 void binfile_free(binfile *f) {

@@ -114,6 +114,31 @@ void binfile_get(const binfile *f, size_t i, bar *out);
 /* Unmap and free; NULL does nothing. */
 void binfile_free(binfile *f);
 
+/* A file read front to back in bounded memory, for replays of any size:
+ * binstream_open reads and checks the header and the symbol table only
+ * (the messages and codes of binfile_open); binstream_read then reads one
+ * checksum block at a time with pread (the kernel is told the access is
+ * sequential), checks its checksum and every record as binfile_open
+ * does, and decodes the records with fixed-width loads.  Memory: one block
+ * and one time per symbol, whatever the file's size.  A damaged block is
+ * found when it is reached, with binfile_open's message. */
+typedef struct binstream binstream;
+
+/* Open path (flags as binfile_open_flags).  On success *out owns the file
+ * until binstream_free; on failure *out is NULL and err says why. */
+int binstream_open(const char *path, unsigned flags, binstream **out,
+                   char *err, size_t errcap);
+/* The header's fields: binfile_count, binfile_nsymbols, binfile_symbol,
+ * binfile_dur and binfile_version work on it (binfile_get does not). */
+const binfile *binstream_header(const binstream *s);
+/* Decode up to max next records into out (sym: the file's symbol index).
+ * Returns how many (0 at the end of the file), or a negative error code
+ * with "PATH: corrupt: ..." or an I/O message in err. */
+long binstream_read(binstream *s, bar *out, size_t max, char *err,
+                    size_t errcap);
+/* Close and free; NULL does nothing. */
+void binstream_free(binstream *s);
+
 /* True when the first bytes of a file (len of them) are the binary magic. */
 bool binfile_sniff(const void *head, size_t len);
 

@@ -6,7 +6,8 @@
  * Windowed sums are compensated (Neumaier) and renewed every n updates from
  * a second accumulator that has summed exactly the current window, which
  * bounds rounding error without ever walking the ring.  This is not a charting
- * library: there is no batch API and no output other than the current value.
+ * library; the only batch entry points are the *_series functions of SMA, EMA
+ * and RSI, which give exactly what the updates give, only faster.
  */
 #include "market/indicators.h"
 
@@ -67,6 +68,190 @@ bool ind_sma_ready(const ind_sma *s) { return s->count == s->n; }
 
 double ind_sma_value(const ind_sma *s) { return ksum_get(&s->sum) * s->inv_n; }
 
+/* ind_sma_series: four blocks of n values at a time, one in each lane.
+ *
+ * After every n-th update (s->block back to 0, and then s->head is 0 too:
+ * both start at 0 and wrap at n together) the running sum is replaced by the
+ * fresh sum of that block, accumulated from zero.  So the running sums
+ * inside block k depend only on the fresh sum of block k-1 and on the values
+ * of blocks k-1 and k, and the blocks of a series can be computed in any
+ * order.  The series is cut into chunks of whole blocks: first the fresh
+ * sums of all blocks of the chunk, four blocks per vector, then the running
+ * sums, four blocks per vector, each lane starting from the fresh sum of the
+ * block before its own.  Each lane performs the very operations, in the very
+ * order, that ind_sma_update() performs for its values (t + (-o) is t - o
+ * in IEEE arithmetic), so the results are the same bits.
+ *
+ * The one thing a lane cannot do is take a different branch of ksum_add()
+ * from the other lane.  The vector path runs only on chunks whose values
+ * (and the n before them, which leave the window) have their sign bit clear,
+ * as prices do; there |sum| >= |x| follows from sum >= x, the branch a
+ * window of prices takes.  Each lane counts the steps where that held, and
+ * a block where it ever failed (a spike larger than the window's sum, a
+ * NaN) is computed again with ksum_add() itself.  Chunks with a negative
+ * value are computed value by value. */
+
+typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4i __attribute__((vector_size(32)));
+
+/* Values per chunk: the chunk is read twice, so keep it in the L1/L2. */
+#define SMA_CHUNK_VALUES 4096
+/* Blocks per vector, and most blocks per chunk (a multiple of SMA_LANES). */
+#define SMA_LANES 4
+#define SMA_CHUNK_BLOCKS 64
+
+/* The kernels are compiled twice, for AVX2 (4 lanes in one register) and
+ * for the base instruction set (two SSE2 registers), and the loader picks
+ * one for the machine.  The arithmetic is the same IEEE double operations
+ * either way (no FMA), so the choice cannot change a bit of the results. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SMA_KERNEL __attribute__((target_clones("avx2", "default")))
+#else
+#define SMA_KERNEL
+#endif
+
+/* True when no x[0..len) has its sign bit set. */
+static bool all_signs_clear(const double *x, size_t len) {
+  uint64_t acc = 0;
+  for (size_t i = 0; i < len; i++) {
+    uint64_t u;
+    memcpy(&u, &x[i], sizeof u);
+    acc |= u;
+  }
+  return (acc >> 63) == 0;
+}
+
+/* The fresh sum of x[0..n), exactly as n ksum_add() from zero. */
+static ind_ksum sma_fresh_scalar(const double *x, int n) {
+  ind_ksum f = ksum_zero;
+  for (int j = 0; j < n; j++)
+    ksum_add(&f, x[j]);
+  return f;
+}
+
+/* The fresh sums f[0..4) of the blocks x[0..n), x[n..2n), ..., all values
+ * >= 0.  The first ksum_add() of a block, from {0, 0}, always yields
+ * {0.0 + x, +0.0}; the second may take either branch (the second price is
+ * as often larger as smaller than the first), so both are computed and
+ * selected; from the third on the sum is expected to outweigh each value. */
+SMA_KERNEL
+static void sma_fresh_quad(const double *x, int n, ind_ksum *f) {
+  const double *x1 = x + n, *x2 = x1 + n, *x3 = x2 + n;
+  v4d s = {0.0 + x[0], 0.0 + x1[0], 0.0 + x2[0], 0.0 + x3[0]};
+  v4d c = {0.0, 0.0, 0.0, 0.0};
+  if (n > 1) {
+    v4d v = {x[1], x1[1], x2[1], x3[1]};
+    v4d t = s + v;
+    v4i m = s >= v;
+    v4d e1 = (s - t) + v, e2 = (v - t) + s;
+    c += (v4d)(((v4i)e1 & m) | ((v4i)e2 & ~m));
+    s = t;
+  }
+  v4i held = {0, 0, 0, 0}; /* minus the times the expected branch held */
+  for (int j = 2; j < n; j++) {
+    v4d v = {x[j], x1[j], x2[j], x3[j]};
+    v4d t = s + v;
+    held += s >= v;
+    c += (s - t) + v;
+    s = t;
+  }
+  const int64_t all = n > 2 ? 2 - n : 0;
+  for (int l = 0; l < SMA_LANES; l++)
+    f[l] = held[l] == all ? (ind_ksum){s[l], c[l]}
+                          : sma_fresh_scalar(x + l * n, n);
+}
+
+/* The means after x[0..n-1) of a block, from the running sum `sum` at the
+ * block's start; x[-n..0) are the values leaving the window.  (The mean
+ * after the block's last value is that of its fresh sum.) */
+static void sma_block_scalar(const double *x, int n, double inv_n, ind_ksum sum,
+                             double *out) {
+  for (int j = 0; j < n - 1; j++) {
+    ksum_add(&sum, x[j]);
+    ksum_add(&sum, -x[j - n]);
+    out[j] = ksum_get(&sum) * inv_n;
+  }
+}
+
+/* sma_block_scalar() for the four blocks x[0..n), x[n..2n), ... at once,
+ * from the running sums sum[0..4); all values >= 0. */
+SMA_KERNEL
+static void sma_block_quad(const double *x, int n, double inv_n,
+                           const ind_ksum *sum, double *out) {
+  const double *x1 = x + n, *x2 = x1 + n, *x3 = x2 + n;
+  double *o1 = out + n, *o2 = o1 + n, *o3 = o2 + n;
+  v4d s = {sum[0].s, sum[1].s, sum[2].s, sum[3].s};
+  v4d c = {sum[0].c, sum[1].c, sum[2].c, sum[3].c};
+  v4i held = {0, 0, 0, 0}; /* minus the times the expected branch held */
+  for (int j = 0; j < n - 1; j++) {
+    v4d v = {x[j], x1[j], x2[j], x3[j]};
+    v4d o = {x[j - n], x1[j - n], x2[j - n], x3[j - n]};
+    v4d t = s + v;
+    v4d u = t - o;
+    held += s >= v;
+    held += t >= o;
+    c += (s - t) + v;
+    c += (t - u) - o;
+    s = u;
+    v4d m = (s + c) * inv_n;
+    out[j] = m[0];
+    o1[j] = m[1];
+    o2[j] = m[2];
+    o3[j] = m[3];
+  }
+  const int64_t all = 2 * (1 - (int64_t)n);
+  for (int l = 0; l < SMA_LANES; l++)
+    if (held[l] != all)
+      sma_block_scalar(x + l * n, n, inv_n, sum[l], out + l * n);
+}
+
+static void sma_one(ind_sma *s, double x, double *out) {
+  ind_sma_update(s, x);
+  *out = ind_sma_ready(s) ? ind_sma_value(s) : NAN;
+}
+
+void ind_sma_series(ind_sma *s, const double *x, size_t len, double *out) {
+  const size_t n = (size_t)s->n;
+  size_t i = 0;
+  /* One by one until the window is full, a block has just ended and the
+   * series holds the n values before the next block. */
+  while (i < len && (s->count < s->n || s->block != 0 || i < n)) {
+    sma_one(s, x[i], &out[i]);
+    i++;
+  }
+  size_t k = SMA_CHUNK_VALUES / n;
+  k = k < SMA_LANES          ? SMA_LANES
+      : k > SMA_CHUNK_BLOCKS ? SMA_CHUNK_BLOCKS
+                             : k - k % SMA_LANES;
+  ind_ksum sums[SMA_CHUNK_BLOCKS + 1]; /* [b + 1]: the fresh sum of block b */
+  while (len - i >= SMA_LANES * n) {
+    size_t kb = (len - i) / n;
+    kb = kb > k ? k : kb - kb % SMA_LANES;
+    const double *cx = x + i;
+    double *co = out + i;
+    if (!all_signs_clear(cx - n, (kb + 1) * n)) {
+      for (size_t j = 0; j < kb * n; j++)
+        sma_one(s, cx[j], &co[j]);
+      i += kb * n;
+      continue;
+    }
+    sums[0] = s->sum;
+    for (size_t b = 0; b < kb; b += SMA_LANES)
+      sma_fresh_quad(cx + b * n, s->n, &sums[b + 1]);
+    for (size_t b = 0; b < kb; b += SMA_LANES)
+      sma_block_quad(cx + b * n, s->n, s->inv_n, &sums[b], co + b * n);
+    for (size_t b = 0; b < kb; b++)
+      co[b * n + n - 1] = ksum_get(&sums[b + 1]) * s->inv_n;
+    i += kb * n;
+    /* The state ind_sma_update() leaves at the end of a block. */
+    s->sum = sums[kb];
+    s->fresh = ksum_zero;
+    memcpy(s->ring, x + i - n, n * sizeof *x);
+  }
+  for (; i < len; i++)
+    sma_one(s, x[i], &out[i]);
+}
+
 int ind_smafx_init(ind_smafx *s, int n) {
   if (!period_ok(n))
     return DTO_ERANGE;
@@ -102,6 +287,21 @@ void ind_ema_update(ind_ema *s, double x) {
 bool ind_ema_ready(const ind_ema *s) { return s->count == s->n; }
 
 double ind_ema_value(const ind_ema *s) { return s->v; }
+
+void ind_ema_series(ind_ema *s, const double *x, size_t len, double *out) {
+  size_t i = 0;
+  for (; i < len && s->count < s->n; i++) {
+    ind_ema_update(s, x[i]);
+    out[i] = ind_ema_ready(s) ? s->v : NAN;
+  }
+  /* The update of ind_ema_update(), on locals: out cannot alias them. */
+  double v = s->v, a = s->alpha;
+  for (; i < len; i++) {
+    v += a * (x[i] - v);
+    out[i] = v;
+  }
+  s->v = v;
+}
 
 /* ---- RSI ---------------------------------------------------------------- */
 
@@ -143,6 +343,30 @@ bool ind_rsi_ready(const ind_rsi *s) { return s->count == s->n; }
 double ind_rsi_value(const ind_rsi *s) {
   double t = s->gain + s->loss;
   return t > 0 ? 100.0 * s->gain / t : 50.0;
+}
+
+void ind_rsi_series(ind_rsi *s, const double *x, size_t len, double *out) {
+  size_t i = 0;
+  for (; i < len && s->count < s->n; i++) {
+    ind_rsi_update(s, x[i]);
+    out[i] = ind_rsi_ready(s) ? ind_rsi_value(s) : NAN;
+  }
+  /* ind_rsi_update() and ind_rsi_value() on locals.  d > 0 ? d : 0 and its
+   * mirror are what maxsd computes, so there is no branch to mispredict on
+   * a series that goes up and down at random. */
+  double prev = s->prev, g = s->gain, l = s->loss, k = s->inv_n;
+  for (; i < len; i++) {
+    double d = x[i] - prev, nd = -d;
+    prev = x[i];
+    double up = d > 0 ? d : 0.0, down = nd > 0 ? nd : 0.0;
+    g += (up - g) * k;
+    l += (down - l) * k;
+    double t = g + l;
+    out[i] = t > 0 ? 100.0 * g / t : 50.0;
+  }
+  s->prev = prev;
+  s->gain = g;
+  s->loss = l;
 }
 
 /* ---- ATR ---------------------------------------------------------------- */

@@ -55,6 +55,15 @@ void ind_sma_update(ind_sma *s, double x);
 bool ind_sma_ready(const ind_sma *s);
 /* The current mean; meaningless before ready. */
 double ind_sma_value(const ind_sma *s);
+/* Feed x[0..len) in order and store in out[i] the mean after x[i], or NAN
+ * while not ready: the same values, bit for bit, as len calls of
+ * ind_sma_update() and ind_sma_value(), and *s ends in the same state, so
+ * series and single updates can be mixed.  It is the fast way over a whole
+ * series: the running sums of successive blocks of n values are independent
+ * (each starts from the fresh sum of the block before), so it computes two
+ * blocks at a time in the lanes of a vector.  out (len doubles, owned by the
+ * caller) must not overlap x. */
+void ind_sma_series(ind_sma *s, const double *x, size_t len, double *out);
 
 /* ---- simple moving average of fixed-point values ---------------------- */
 
@@ -115,6 +124,9 @@ void ind_ema_update(ind_ema *s, double x);
 /* True once n values have been seen. */
 bool ind_ema_ready(const ind_ema *s);
 double ind_ema_value(const ind_ema *s);
+/* As ind_sma_series(): out[i] is the EMA after x[i] (NAN while not ready),
+ * identical to value-by-value updates. */
+void ind_ema_series(ind_ema *s, const double *x, size_t len, double *out);
 
 /* ---- relative strength index (Wilder) --------------------------------- */
 
@@ -134,6 +146,9 @@ void ind_rsi_update(ind_rsi *s, double x);
 /* True after n + 1 values (n changes). */
 bool ind_rsi_ready(const ind_rsi *s);
 double ind_rsi_value(const ind_rsi *s);
+/* As ind_sma_series(): out[i] is the RSI after x[i] (NAN while not ready),
+ * identical to value-by-value updates. */
+void ind_rsi_series(ind_rsi *s, const double *x, size_t len, double *out);
 
 /* ---- average true range (Wilder) -------------------------------------- */
 

@@ -156,6 +156,7 @@ typedef struct parser {
   char only[SYMBOL_MAX]; /* the one symbol of a file read without a table */
 
   dto_time *last; /* last kept time per state slot (INT64_MIN: none) */
+  dto_time prev_kept; /* time of the last kept row (o->ordered) */
   size_t nlast;
   dto_time min_gap;
 
@@ -841,8 +842,21 @@ static int parse_csv(parser *P, const char *data, size_t len, sink *out) {
         rc = fail(P, DTO_EPARSE, "%s", why);
       else if (r.ts < o->from || r.ts >= o->to)
         filtered++;
-      else if ((rc = check_order(P, &r)) == 0)
+      else if ((rc = check_order(P, &r)) == 0) {
+        if (o->ordered && r.ts < P->prev_kept) {
+          char was[40], ex[EXCERPT_MAX + 4];
+          time_format(P->prev_kept, was, sizeof was);
+          excerpt(ex, sizeof ex, r.tsrc, r.tlen);
+          rc = fail(P, DTO_EPARSE,
+                    "row out of time order: '%s' is before %s, the time of "
+                    "an earlier row",
+                    ex, was);
+          res->unordered = true;
+          goto done;
+        }
+        P->prev_kept = r.ts;
         bar_vec_push(out->bars, &b);
+      }
     } else if (rc == 0) {
       trade t = {
           .ts = r.ts, .price = r.v[COL_PRICE], .size = r.v[COL_SIZE],
@@ -903,6 +917,7 @@ static void parser_init(parser *P, const char *name, const read_opts *o,
   P->trades = trades;
   P->tab = o->instruments;
   P->fixed_sym = o->sym;
+  P->prev_kept = INT64_MIN;
   ensure_slots(P, P->tab && P->tab->n ? P->tab->n : 1);
   memset(res, 0, sizeof *res);
 }

@@ -69,6 +69,10 @@ typedef struct read_opts {
   bool skip_bad_rows;   /* go on after a bad row and count it */
   bool quiet;           /* no progress display */
   bool binfile_v1;      /* also read version 1 .dtob files (no checksums) */
+  bool ordered;         /* bars CSV: kept rows must be in time order across
+                           symbols too (equal times allowed); a row before
+                           an earlier one fails the read (never skipped)
+                           with read_result.unordered set */
 } read_opts;
 
 /* instruments NULL, sym 0, from INT64_MIN, to INT64_MAX, dur 0, not
@@ -83,6 +87,7 @@ typedef struct read_result {
   bool no_symbol;  /* the failure: rows would have no instrument (no symbol
                       column, or a .dtob read without a table, and o->sym
                       is SYM_NONE or not in the table) */
+  bool unordered;  /* the failure: a row out of time order (o->ordered) */
 } read_result;
 
 /* Read a bars CSV file and append its rows to *out (the caller owns out and

@@ -194,6 +194,43 @@ static void test_round_trip(void **state) {
   bar_vec_release(&v);
 }
 
+/* binstream gives the records binfile_get gives, whatever the batch size,
+ * across checksum blocks (2 records each here). */
+static void test_stream(void **state) {
+  fixture *F = *state;
+  bar_vec v = {0};
+  read_csv(&v);
+  char err[256];
+  assert_int_equal(
+      binfile_write_blocks(F->path, v.v, v.n, SYMS, 2, 2, err, sizeof err), 0);
+  binfile *f;
+  assert_int_equal(binfile_open(F->path, &f, err, sizeof err), 0);
+  for (size_t batch = 1; batch <= 6; batch++) {
+    binstream *s;
+    assert_int_equal(binstream_open(F->path, 0, &s, err, sizeof err), 0);
+    const binfile *h = binstream_header(s);
+    assert_int_equal(binfile_count(h), v.n);
+    assert_int_equal(binfile_nsymbols(h), 2);
+    assert_string_equal(binfile_symbol(h, 1), "MSFT");
+    assert_true(binfile_dur(h) == binfile_dur(f));
+    size_t i = 0;
+    bar got[6];
+    long k;
+    while ((k = binstream_read(s, got, batch, err, sizeof err)) > 0) {
+      for (long j = 0; j < k; j++, i++) {
+        bar want;
+        binfile_get(f, i, &want);
+        assert_bars_equal(&got[j], &want);
+      }
+    }
+    assert_int_equal(k, 0);
+    assert_int_equal(i, v.n);
+    binstream_free(s);
+  }
+  binfile_free(f);
+  bar_vec_release(&v);
+}
+
 static void test_symbols_without_table(void **state) {
   fixture *F = *state;
   bar_vec v = {0};
@@ -389,6 +426,22 @@ static void corrupt(const fixture *F, void (*mutate)(unsigned char *, size_t *),
   char prefix[160];
   snprintf(prefix, sizeof prefix, "%s: ", F->path);
   assert_memory_equal(err, prefix, strlen(prefix));
+
+  /* Streaming reports the same, at open or when the record is reached. */
+  binstream *bs = NULL;
+  char serr[256];
+  int src = binstream_open(F->path, 0, &bs, serr, sizeof serr);
+  if (src == 0) {
+    bar tmp[8];
+    long k;
+    while ((k = binstream_read(bs, tmp, 3, serr, sizeof serr)) > 0)
+      ;
+    src = (int)k;
+    binstream_free(bs);
+  }
+  if (src != code || strcmp(serr, err))
+    fail_msg("binstream: got %s '%s', want %s '%s'", dto_errname(src), serr,
+             dto_errname(code), err);
 
   /* The readers report the same. */
   read_opts o;
@@ -736,6 +789,7 @@ static void test_open_errors(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_symbols_without_table, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_write_checks, setup, teardown),

@@ -601,6 +601,45 @@ static void test_from_double(void **state) {
   assert_true(fx_to_double(P("-0.25")) == -0.25);
 }
 
+/* fx_format against an independent reference written with snprintf:
+ * integer part and 8 fraction digits, trailing zeros dropped, over random
+ * values of the whole range (negatives, zero, the extremes). */
+static void reference_fx(fx v, char *buf, size_t cap) {
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  int n = snprintf(buf, cap, "%s%llu.%08llu", v < 0 ? "-" : "",
+                   (unsigned long long)(u / 100000000ULL),
+                   (unsigned long long)(u % 100000000ULL));
+  while (n > 0 && buf[n - 1] == '0')
+    buf[--n] = '\0';
+  if (n > 0 && buf[n - 1] == '.')
+    buf[--n] = '\0';
+}
+
+static void test_format_vs_snprintf(void **state) {
+  (void)state;
+  uint64_t s = 987654321;
+  static const fx fixed[] = {0, 1, -1, INT64_MAX, INT64_MIN, INT64_MIN + 1,
+                             100000000, -100000000, 99999999, -50000000};
+  for (size_t i = 0; i < 2000000; i++) {
+    fx v;
+    if (i < DTO_ARRAY_LEN(fixed)) {
+      v = fixed[i];
+    } else {
+      s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+      uint64_t z = s ^ (s >> 31);
+      v = (fx)(z >> (i % 40)); /* small and large magnitudes */
+      if (i & 1)
+        v = -v;
+    }
+    char got[FX_STRLEN], want[40];
+    size_t n = fx_format(v, got, sizeof got);
+    reference_fx(v, want, sizeof want);
+    if (strcmp(got, want) || n != strlen(want))
+      fail_msg("fx_format(%lld) = '%s', snprintf says '%s'", (long long)v,
+               got, want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_integers),
@@ -623,6 +662,7 @@ int main(void) {
       cmocka_unit_test(test_round_to_errors),
       cmocka_unit_test(test_is_multiple),
       cmocka_unit_test(test_from_double),
+      cmocka_unit_test(test_format_vs_snprintf),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

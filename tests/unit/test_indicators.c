@@ -269,6 +269,137 @@ static void test_reference_typed_api(void **state) {
   free(sma);
 }
 
+/* The series API on TTR's closes: the same answers (NAN where TTR has
+ * none). */
+static void test_reference_series_api(void **state) {
+  const ref_data *r = *state;
+  ind_sma *sma = malloc(sizeof *sma);
+  double *out = malloc(3 * r->n * sizeof *out);
+  ind_ema ema;
+  ind_rsi rsi;
+  assert_non_null(sma);
+  assert_non_null(out);
+  assert_int_equal(ind_sma_init(sma, 20), 0);
+  assert_int_equal(ind_ema_init(&ema, 20), 0);
+  assert_int_equal(ind_rsi_init(&rsi, 14), 0);
+  ind_sma_series(sma, r->close, r->n, out);
+  ind_ema_series(&ema, r->close, r->n, out + r->n);
+  ind_rsi_series(&rsi, r->close, r->n, out + 2 * r->n);
+  int col[3] = {ref_col("sma_20"), ref_col("ema_20"), ref_col("rsi_14")};
+  for (int k = 0; k < 3; k++)
+    for (size_t i = 0; i < r->n; i++) {
+      double got = out[k * r->n + i], want = r->col[i][col[k]];
+      assert_int_equal(isnan(got), isnan(want));
+      if (!isnan(want))
+        assert_true(near(got, want));
+    }
+  free(out);
+  free(sma);
+}
+
+/* ---- series API: the same bits as value-by-value updates ---------------- */
+
+/* Fill x with one of several shapes: a price walk, a walk with spikes
+ * larger than a window's sum, values of both signs, a flat stretch. */
+static void series_data(double *x, size_t n, int shape) {
+  uint64_t r = 0x9E3779B97F4A7C15ULL + (uint64_t)shape;
+  double p = 100;
+  for (size_t i = 0; i < n; i++) {
+    r ^= r << 13;
+    r ^= r >> 7;
+    r ^= r << 17;
+    double step = (double)(r % 2001) / 100.0 - 10.0;
+    switch (shape) {
+    case 0:
+      p += step / 10;
+      if (p < 1)
+        p = 50;
+      x[i] = p;
+      break;
+    case 1:
+      p += step / 10;
+      if (p < 1)
+        p = 50;
+      x[i] = (r >> 40) % 97 == 0 ? p * 1e6 : p;
+      break;
+    case 2:
+      x[i] = step * ((r >> 32) % 3 == 0 ? 1e8 : 1.0);
+      break;
+    default:
+      x[i] = (i / 500) % 2 ? 42.25 : 1e-300 * (double)(i % 7);
+      break;
+    }
+  }
+}
+
+static bool same_bits(double a, double b) {
+  return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b));
+}
+
+static void test_series_identical(void **state) {
+  (void)state;
+  enum { N = 20000 };
+  static const int periods[] = {1, 2, 3, 4, 5, 14, 20, 26, 333, 1000};
+  /* Cut points: the series is fed in pieces, so state carries over. */
+  static const size_t cuts[] = {0, 1, 19, 777, 4097, 12000, N};
+  double *x = malloc(N * sizeof *x), *out = malloc(N * sizeof *out);
+  ind_sma *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+  assert_non_null(x);
+  assert_non_null(out);
+  assert_non_null(a);
+  assert_non_null(b);
+  for (int shape = 0; shape < 4; shape++) {
+    series_data(x, N, shape);
+    for (size_t pi = 0; pi < DTO_ARRAY_LEN(periods); pi++) {
+      int p = periods[pi];
+      ind_ema ea, eb;
+      ind_rsi ra, rb;
+      for (int kind = 0; kind < 3; kind++) {
+        assert_int_equal(ind_sma_init(a, p), 0);
+        assert_int_equal(ind_sma_init(b, p), 0);
+        assert_int_equal(ind_ema_init(&ea, p), 0);
+        assert_int_equal(ind_ema_init(&eb, p), 0);
+        assert_int_equal(ind_rsi_init(&ra, p), 0);
+        assert_int_equal(ind_rsi_init(&rb, p), 0);
+        for (size_t c = 0; c + 1 < DTO_ARRAY_LEN(cuts); c++) {
+          size_t lo = cuts[c], len = cuts[c + 1] - lo;
+          if (kind == 0)
+            ind_sma_series(a, x + lo, len, out + lo);
+          else if (kind == 1)
+            ind_ema_series(&ea, x + lo, len, out + lo);
+          else
+            ind_rsi_series(&ra, x + lo, len, out + lo);
+        }
+        for (size_t i = 0; i < N; i++) {
+          double want;
+          if (kind == 0) {
+            ind_sma_update(b, x[i]);
+            want = ind_sma_ready(b) ? ind_sma_value(b) : NAN;
+          } else if (kind == 1) {
+            ind_ema_update(&eb, x[i]);
+            want = ind_ema_ready(&eb) ? ind_ema_value(&eb) : NAN;
+          } else {
+            ind_rsi_update(&rb, x[i]);
+            want = ind_rsi_ready(&rb) ? ind_rsi_value(&rb) : NAN;
+          }
+          if (!same_bits(out[i], want))
+            fail_msg("kind %d shape %d period %d value %zu: %a != %a", kind,
+                     shape, p, i, out[i], want);
+        }
+      }
+      /* The states end equal: later updates agree too. */
+      ind_sma_update(a, 3.5);
+      ind_sma_update(b, 3.5);
+      assert_true(same_bits(ind_sma_value(a), ind_sma_value(b)));
+      assert_memory_equal(a->ring, b->ring, (size_t)p * sizeof *a->ring);
+    }
+  }
+  free(b);
+  free(a);
+  free(out);
+  free(x);
+}
+
 /* ---- edge cases --------------------------------------------------------- */
 
 static bar mkbar(double o, double h, double l, double c, double v) {
@@ -714,8 +845,10 @@ int main(void) {
       cmocka_unit_test(test_reference_columns),
       cmocka_unit_test(test_reference_macd_hist),
       cmocka_unit_test(test_reference_typed_api),
+      cmocka_unit_test(test_reference_series_api),
   };
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_series_identical),
       cmocka_unit_test(test_period_one),
       cmocka_unit_test(test_constant_series),
       cmocka_unit_test(test_sma_no_drift),

@@ -5,6 +5,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -429,6 +430,61 @@ static void test_ymd(void **state) {
   assert_int_equal(time_ymd(1709251199LL * DTO_NS_PER_SEC), 20240229);
 }
 
+/* time_format is written by hand; an independent reference: the C
+ * library's gmtime_r and snprintf, over random times of the whole range
+ * (negative ones too), every fraction width, and the extremes. */
+static void reference_format(dto_time t, char *buf, size_t cap) {
+  int64_t secs = t / S, ns = t % S;
+  if (ns < 0) {
+    ns += S;
+    secs--;
+  }
+  time_t tt = (time_t)secs;
+  struct tm tm;
+  assert_non_null(gmtime_r(&tt, &tm));
+  int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  if (ns == 0)
+    snprintf(buf + n, cap - (size_t)n, "Z");
+  else if (ns % 1000000 == 0)
+    snprintf(buf + n, cap - (size_t)n, ".%03dZ", (int)(ns / 1000000));
+  else if (ns % 1000 == 0)
+    snprintf(buf + n, cap - (size_t)n, ".%06dZ", (int)(ns / 1000));
+  else
+    snprintf(buf + n, cap - (size_t)n, ".%09dZ", (int)ns);
+}
+
+static void test_format_vs_libc(void **state) {
+  (void)state;
+  uint64_t s = 12345;
+  static const dto_time fixed[] = {0,         -1,        1,
+                                   INT64_MIN, INT64_MAX, INT64_MIN + 1,
+                                   INT64_MAX - 1, 1000,  -1000000,
+                                   86400LL * S, -86400LL * S, 1736173800LL * S};
+  for (size_t i = 0; i < 2000000; i++) {
+    dto_time t;
+    if (i < DTO_ARRAY_LEN(fixed)) {
+      t = fixed[i];
+    } else {
+      s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+      uint64_t z = s ^ (s >> 29);
+      t = (dto_time)z;
+      switch (i % 4) { /* every fraction width */
+      case 0: t -= t % S; break;
+      case 1: t -= t % 1000000; break;
+      case 2: t -= t % 1000; break;
+      default: break;
+      }
+    }
+    char got[40], want[40];
+    size_t n = time_format(t, got, sizeof got);
+    reference_format(t, want, sizeof want);
+    if (strcmp(got, want) || n != strlen(want))
+      fail_msg("time_format(%lld) = '%s', libc says '%s'", (long long)t, got,
+               want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ymd),
@@ -444,6 +500,7 @@ int main(void) {
       cmocka_unit_test(test_parse_range),
       cmocka_unit_test(test_format),
       cmocka_unit_test(test_format_roundtrip),
+      cmocka_unit_test(test_format_vs_libc),
       cmocka_unit_test(test_format_small_buffer),
       cmocka_unit_test(test_format_date),
       cmocka_unit_test(test_duration),
