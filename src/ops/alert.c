@@ -202,9 +202,11 @@ static const struct {
     {"KillSwitchEngaged", "dto_kill_switch_engaged == 1", 0, SEV_CRITICAL,
      "the kill switch is engaged: no new orders"},
     {"BackupFailed", "dto_backup_last_failed == 1", 0, SEV_CRITICAL,
-     "the last backup failed"},
+     "the last {{kind}} backup failed"},
     {"BackupOverdue", "dto_backup_overdue == 1", 0, SEV_WARNING,
-     "a backup is overdue"},
+     "no {{kind}} backup succeeded within its limit"},
+    {"BackupVerifyFailed", "dto_backup_verify_last_ok == 0", 0, SEV_CRITICAL,
+     "the last backup verification failed"},
 };
 
 static alert_rule default_rules[DTO_ARRAY_LEN(defaults)];

@@ -49,6 +49,7 @@ TABLE = {
     "KillSwitchEngaged": ("dto_kill_switch_engaged == 1", 0, "critical"),
     "BackupFailed": ("dto_backup_last_failed == 1", 0, "critical"),
     "BackupOverdue": ("dto_backup_overdue == 1", 0, "warning"),
+    "BackupVerifyFailed": ("dto_backup_verify_last_ok == 0", 0, "critical"),
 }
 # Prometheus's own: dto cannot report its own absence.
 PROMETHEUS_ONLY = {"DtoDown": ('up{job="dto"} == 0', 60, "critical")}
@@ -75,7 +76,8 @@ METRICS = {
     "dto_daily_loss_ratio", "dto_pnl_jump_ratio", "dto_kill_switch_engaged",
     "dto_maintenance", "dto_alerts_firing", "dto_notifications_total",
     "dto_backup_last_success_timestamp_seconds", "dto_backup_last_failed",
-    "dto_backup_overdue",
+    "dto_backup_overdue", "dto_backup_verify_last_timestamp_seconds",
+    "dto_backup_verify_last_ok",
 }
 HISTOGRAMS = {
     "dto_http_request_duration_seconds", "dto_store_query_duration_seconds",

@@ -173,9 +173,12 @@ static const struct {
      SEV_WARNING},
     {"KillSwitchEngaged", "dto_kill_switch_engaged", 1, 0, NULL, NULL, 0,
      SEV_CRITICAL},
-    {"BackupFailed", "dto_backup_last_failed", 1, 0, NULL, NULL, 0,
+    {"BackupFailed", "dto_backup_last_failed", 1, 0, "kind", "log", 0,
      SEV_CRITICAL},
-    {"BackupOverdue", "dto_backup_overdue", 1, 0, NULL, NULL, 0, SEV_WARNING},
+    {"BackupOverdue", "dto_backup_overdue", 1, 0, "kind", "full", 0,
+     SEV_WARNING},
+    {"BackupVerifyFailed", "dto_backup_verify_last_ok", 0, 1, NULL, NULL, 0,
+     SEV_CRITICAL},
 };
 
 static void set_value(mset *m, const char *metric, double v, const char *lk,

@@ -497,6 +497,34 @@ static void test_params_defaults(void **state) {
   config_release(&cfg);
 }
 
+/* The production example turns every backup job on; the demo none. */
+static void test_production_example(void **state) {
+  (void)state;
+  dto_config cfg;
+  char err[ERRCAP];
+  int rc = config_load("config/dto.production.yaml", &cfg, err, sizeof err);
+  if (rc)
+    print_error("%s\n", err);
+  assert_int_equal(rc, 0);
+  const cfg_backup *b = &cfg.backup;
+  assert_true(b->present);
+  assert_string_equal(b->schedule, "0 2 * * * UTC");
+  assert_string_equal(b->incremental_schedule, "0 */4 * * * UTC");
+  assert_string_equal(b->log_schedule, "every 15m");
+  assert_string_equal(b->config_schedule, "0 3 * * * UTC");
+  assert_non_null(b->verify_schedule);
+  assert_non_null(b->verify_full_schedule);
+  assert_non_null(b->drill_schedule);
+  assert_int_equal(b->nconfig_files, 1);
+  assert_null(b->upload_command);
+  assert_int_equal(b->command_timeout_s, 600);
+  assert_int_equal(b->log_overdue_after, 45 * DTO_NS_PER_MIN);
+  config_release(&cfg);
+  assert_int_equal(config_load("config/demo.yaml", &cfg, err, sizeof err), 0);
+  assert_false(cfg.backup.present);
+  config_release(&cfg);
+}
+
 /* The example file in the repository loads and means what its comments
  * say.  Unit tests run from the repository root. */
 static void test_example_file(void **state) {
@@ -1105,6 +1133,19 @@ static void test_monitoring_sections(void **state) {
   assert_string_equal(cfg.backup.schedule, "0 2 * * * UTC");
   assert_int_equal(cfg.backup.overdue_after, 30 * DTO_NS_PER_HOUR);
   config_release(&cfg);
+  expect_ok(BASE "backup:\n  dir: b\n  log_schedule: every 5m\n"
+                 "  upload_command: [rclone, copy, \"{file}\", \"r:dto\"]\n"
+                 "  fetch_command: [rclone, copyto, \"r:dto/{name}\", "
+                 "\"{dest}\"]\n  command_timeout: 90s\n"
+                 "  config_files: [a.service, b.conf]\n",
+            &cfg);
+  assert_string_equal(cfg.backup.log_schedule, "every 5m");
+  assert_string_equal(cfg.backup.upload_command[2], "{file}");
+  assert_null(cfg.backup.upload_command[4]);
+  assert_string_equal(cfg.backup.fetch_command[0], "rclone");
+  assert_int_equal(cfg.backup.command_timeout_s, 90);
+  assert_int_equal(cfg.backup.nconfig_files, 2);
+  config_release(&cfg);
   expect_ok(BASE "backup:\n  dir: b\n", &cfg);
   assert_null(cfg.backup.schedule);
   assert_int_equal(cfg.backup.overdue_after, 26 * DTO_NS_PER_HOUR);
@@ -1169,6 +1210,24 @@ static void test_monitoring_sections(void **state) {
        "'schedule': schedule '61 2 * * * UTC': minute 61"},
       {"backup:\n  dir: b\n  overdue_after: 10s\n",
        "'overdue_after': must be at least 1m"},
+      {"backup:\n  dir: b\n  log_schedule: every 0m\n",
+       "'log_schedule': "},
+      {"backup:\n  dir: b\n  drill_schedule: sometimes\n",
+       "'drill_schedule': "},
+      {"backup:\n  dir: b\n  log_overdue_after: 5s\n",
+       "'log_overdue_after': must be at least 1m"},
+      {"backup:\n  dir: b\n  fetch_command: [cp, a, b]\n",
+       "'fetch_command': needs 'upload_command'"},
+      {"backup:\n  dir: b\n  upload_command: []\n",
+       "'upload_command': a command of 1 to 64 words"},
+      {"backup:\n  dir: b\n  upload_command: rsync\n",
+       "'upload_command': expected a list"},
+      {"backup:\n  dir: b\n  upload_command: [rsync, \"\"]\n",
+       "'upload_command': an empty word"},
+      {"backup:\n  dir: b\n  command_timeout: 0s\n",
+       "'command_timeout': must be at least 1s"},
+      {"backup:\n  dir: b\n  config_files: /etc/x\n",
+       "'config_files': expected a list"},
   };
   for (size_t i = 0; i < DTO_ARRAY_LEN(refused); i++) {
     char text[2048];
@@ -1277,6 +1336,7 @@ int main(void) {
       cmocka_unit_test(test_params),
       cmocka_unit_test(test_params_defaults),
       cmocka_unit_test(test_example_file),
+      cmocka_unit_test(test_production_example),
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_minimal_doc_example),
       cmocka_unit_test(test_nulls),
