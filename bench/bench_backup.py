@@ -75,23 +75,14 @@ REASONS = ["signal: fast MA crossed above slow", "signal: z-score -2.1",
            "stop loss", "end of session flatten", "manual"]
 
 
-def fill_store():
-    r = subprocess.run([dto, "migrate", "up", "--store", "sqlite:" + STORE],
-                       capture_output=True, text=True, cwd=work)
-    if r.returncode != 0:
-        sys.exit("dto migrate up: " + r.stdout + r.stderr)
-    con = sqlite3.connect(STORE, isolation_level=None)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=OFF")
-    con.execute("PRAGMA cache_size=-200000")
-    page = con.execute("PRAGMA page_size").fetchone()[0]
-    rnd = random.Random(7)
+GEN = {"rnd": random.Random(7), "t": 1_796_000_000_000_000_000, "seq": 0}
+
+
+def add_rows(con, batch):
+    """batch events (and an order and a fill every 8) in one transaction."""
+    rnd, t, seq = GEN["rnd"], GEN["t"], GEN["seq"]
     rb, rc, rr = rnd.getrandbits, rnd.choice, rnd.randrange
-    t = 1_796_000_000_000_000_000  # ns, 2026-11
-    seq = 0
-    batch = 40_000
-    t0 = time.perf_counter()
-    while True:
+    if True:
         events, orders, fills = [], [], []
         for _ in range(batch):
             seq += 1
@@ -120,24 +111,41 @@ def fill_store():
                 f'"low":{px - rr(0, 10**7)},"close":{px},"volume":{rr(0, 10**12)}}}}}')
             events.append((t, typ, acct, strat, payload))
             if seq % 8 == 0:
+                # jseq: the journal's seq as dto's store writes it
                 orders.append((cloid, f"{rb(64):016x}", acct, strat, sym,
                                side, "limit", "day", qty, px, 0, "filled",
-                               qty, px, qty // 10_000, t, t + 1000))
+                               qty, px, qty // 10_000, t, t + 1000, seq))
                 fills.append((f"{rb(64):016x}{rb(32):08x}", cloid, qty, px,
-                              qty // 10_000, t + 1000))
+                              qty // 10_000, t + 1000, seq))
         con.execute("BEGIN")
         con.executemany("INSERT INTO events (time, type, account, strategy,"
                         " payload) VALUES (?,?,?,?,?)", events)
         con.executemany("INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,"
-                        "?,?,?,?,?)", orders)
-        con.executemany("INSERT INTO fills VALUES (?,?,?,?,?,?)", fills)
+                        "?,?,?,?,?,?)", orders)
+        con.executemany("INSERT INTO fills VALUES (?,?,?,?,?,?,?)", fills)
         con.execute("COMMIT")
+    GEN["t"], GEN["seq"] = t, seq
+
+
+def fill_store():
+    r = subprocess.run([dto, "migrate", "up", "--store", "sqlite:" + STORE],
+                       capture_output=True, text=True, cwd=work)
+    if r.returncode != 0:
+        sys.exit("dto migrate up: " + r.stdout + r.stderr)
+    con = sqlite3.connect(STORE, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("PRAGMA cache_size=-200000")
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    t0 = time.perf_counter()
+    while True:
+        add_rows(con, 40_000)
         if con.execute("PRAGMA page_count").fetchone()[0] * page \
                 >= target_mb * MIB:
             break
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
-    return seq, time.perf_counter() - t0
+    return GEN["seq"], time.perf_counter() - t0
 
 
 def write_config():
@@ -192,6 +200,30 @@ def main():
         sys.exit("no restored store.db in " + os.path.join(work, "restored"))
     shutil.rmtree(os.path.join(work, "restored"))
 
+    # a log backup of 100,000 new events (~7 % of the store), and the
+    # restore of that point (the full backup and the log applied on it)
+    con = sqlite3.connect(STORE, isolation_level=None)
+    add_rows(con, 100_000)
+    con.close()
+    last = GEN["seq"]
+    res["log"] = timed([dto, "backup", "log", "-c", CFG])
+    larch = max(glob.glob(os.path.join(work, "bk", "log-*.dtobak")),
+                key=os.path.getmtime)
+    lsize = os.path.getsize(larch)
+    res["restore_point"] = timed([dto, "restore", "--to",
+                                  os.path.join(work, "restored"), "--seq",
+                                  str(last), "-c", CFG])
+    con = sqlite3.connect(os.path.join(work, "restored", "store.db"))
+    n = con.execute("SELECT count(*), max(seq) FROM events").fetchone()
+    con.close()
+    assert n == (last, last), (n, last)
+    shutil.rmtree(os.path.join(work, "restored"))
+    lref = os.path.join(work, "log.zst")
+    res["ref_log"] = timed(["sh", "-c",
+                            f"sqlite3 {STORE} \"SELECT * FROM events WHERE "
+                            f"seq > {rows}\" | zstd -3 -T1 -q -o {lref}"])
+    os.unlink(lref)
+
     ref = os.path.join(work, "ref.db")
     res["ref_sqlite"] = timed(["sqlite3", STORE, f".backup {ref}"])
     res["ref_zstd"] = timed(["zstd", "-3", "-T1", "-q", ref, "-o",
@@ -238,6 +270,15 @@ def main():
     print(f"| archive size | {asize / MIB:.1f} MiB ({size / asize:.2f}:1) | "
           f"`.zst` {zsize / MIB:.1f} MiB ({size / zsize:.2f}:1) | "
           f"{asize / zsize:.3f}x |")
+    s, rss, _ = res["log"]
+    print(f"| `dto backup log` (100,000 new events) | {s:.2f} s, peak RSS "
+          f"{rss:.1f} MiB, archive {lsize / MIB:.1f} MiB | `sqlite3 SELECT "
+          f"... WHERE seq > N` + `zstd -3 -T1`: {res['ref_log'][0]:.2f} s "
+          f"| {s / res['ref_log'][0]:.2f}x |")
+    s, rss, _ = res["restore_point"]
+    print(f"| `dto restore --seq N` (full + log) | {s:.2f} s, peak RSS "
+          f"{rss:.1f} MiB | `dto restore --latest` of the full alone: "
+          f"{res['restore'][0]:.2f} s | {s / res['restore'][0]:.2f}x |")
     if drill:
         print(f"dto drill: {drill[0]:.2f} s wall, peak RSS {drill[1]:.1f} "
               f"MiB: {json.dumps(drill[2]) if not isinstance(drill[2], str) else drill[2]}")

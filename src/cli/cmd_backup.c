@@ -327,7 +327,12 @@ static int verify_path(const dto_config *cfg, const char *path,
                        const uint8_t *key, const char *scratch) {
   char err[BACKUP_ERR_MAX];
   json_t *m = NULL;
+  progress p;
+  progress_init(&p, "verify", 0, !isatty(STDERR_FILENO));
+  backup_set_progress(draw, &p);
   int rc = backup_verify_one(path, key, scratch, &m, err, sizeof err);
+  backup_set_progress(NULL, NULL);
+  progress_done(&p);
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   (void)backup_verified_note(scratch, path, rc == 0,
@@ -522,8 +527,14 @@ int cmd_restore(int argc, char **argv) {
     return rc;
   char err[BACKUP_ERR_MAX], done[4200];
   backup_point pt;
-  if (backup_restore_at(cfg.backup.dir, key, o.backup, seq, at, o.to, o.force,
-                        &pt, done, sizeof done, err, sizeof err))
+  progress p;
+  progress_init(&p, "restore", 0, !isatty(STDERR_FILENO));
+  backup_set_progress(draw, &p);
+  int rrc = backup_restore_at(cfg.backup.dir, key, o.backup, seq, at, o.to,
+                              o.force, &pt, done, sizeof done, err, sizeof err);
+  backup_set_progress(NULL, NULL);
+  progress_done(&p);
+  if (rrc)
     rc = cli_fail("%s", err);
   else {
     char t[40];

@@ -303,6 +303,22 @@ int bk_copy_file(const char *src, const char *dst, char *err, size_t cap) {
   return fileio_atomic_commit(a, err, cap);
 }
 
+/* The progress hook of archive reads (backup_set_progress). */
+static backup_progress_fn *read_progress;
+static void *read_progress_ctx;
+
+void backup_set_progress(backup_progress_fn *fn, void *ctx) {
+  read_progress = fn;
+  read_progress_ctx = ctx;
+}
+
+const backup_opts *bk_read_opts(backup_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->progress = read_progress;
+  o->progress_ctx = read_progress_ctx;
+  return o;
+}
+
 /* A new backup's id, KIND-YYYYMMDDTHHMMSSZ[-N], and its path in dir: never
  * an existing one. */
 int bk_new_id(const char *dir, const char *kind, dto_time now, char *id,
@@ -584,6 +600,7 @@ out:
 int backup_verify_one(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
                       const char *scratch, json_t **manifest, char *err,
                       size_t cap) {
+  backup_opts ro;
   char dir[PATHCAP], db[PATHCAP + 16];
   json_t *m = NULL;
   if (manifest)
@@ -591,7 +608,7 @@ int backup_verify_one(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
   int rc = bk_make_scratch(scratch, ".verify", dir, sizeof dir, err, cap);
   if (rc)
     return rc;
-  if ((rc = backup_extract(path, key, dir, NULL, &m, err, cap)))
+  if ((rc = backup_extract(path, key, dir, bk_read_opts(&ro), &m, err, cap)))
     goto out;
   const char *kind = json_string_value(json_object_get(m, "kind"));
   if (kind && !strcmp(kind, "config")) {
@@ -794,6 +811,7 @@ int bk_restore_place(const char *db, const char *to_dir, const char *name,
 int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
                    const char *to_dir, bool force, char *restored, size_t rcap,
                    char *err, size_t cap) {
+  backup_opts ro;
   char tmp[PATHCAP], db[PATHCAP + 16];
   json_t *m = NULL;
   int rc = bk_restore_prepare(to_dir, force, err, cap);
@@ -801,7 +819,7 @@ int backup_restore(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
     return rc;
   if ((rc = bk_make_scratch(to_dir, ".restore", tmp, sizeof tmp, err, cap)))
     return rc;
-  if ((rc = backup_extract(path, key, tmp, NULL, &m, err, cap)))
+  if ((rc = backup_extract(path, key, tmp, bk_read_opts(&ro), &m, err, cap)))
     goto out;
   snprintf(db, sizeof db, "%s/" STORE_FILE, tmp);
   if ((rc = bk_check_store(path, db, m, err, cap)))

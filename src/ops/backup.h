@@ -59,6 +59,11 @@ typedef struct backup_info {
   char err[256];               /* why not, when !ok */
 } backup_info;
 
+/* For a command-line process: every later read of an archive by restore
+ * and verify reports its bytes through fn (NULL: none).  Not for threads:
+ * `dto run`'s jobs never set it. */
+void backup_set_progress(backup_progress_fn *fn, void *ctx);
+
 /* Take a full backup of the SQLite store at store_url ("sqlite:PATH" or a
  * path) into dir (created 0700), as described at the top, then a copy
  * as sec says (may be NULL), with zstd level (1..19).  key is the

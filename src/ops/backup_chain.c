@@ -578,6 +578,7 @@ int backup_restore_at(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
   json_t *m = NULL;
   sqlite3 *h = NULL;
   char refdir[PATHCAP];
+  backup_opts ro;
   memset(pt, 0, sizeof *pt);
   if (ref && strchr(ref, '/')) {
     /* a path: its chain is in its own folder */
@@ -603,7 +604,8 @@ int backup_restore_at(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
       (rc = bk_make_scratch(to_dir, ".restore", tmp, sizeof tmp, err, cap)))
     goto done;
   /* the full backup */
-  if ((rc = backup_extract(chain[0]->path, key, tmp, NULL, &m, err, cap)))
+  if ((rc = backup_extract(chain[0]->path, key, tmp, bk_read_opts(&ro), &m, err,
+                           cap)))
     goto out;
   snprintf(db, sizeof db, "%s/" STORE_FILE, tmp);
   if ((rc = bk_check_store(chain[0]->path, db, m, err, cap)))
@@ -628,7 +630,8 @@ int backup_restore_at(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
       dto_seterr(err, cap, "%s: %s", sub, strerror(errno));
       goto out;
     }
-    if ((rc = backup_extract(chain[i]->path, key, sub, NULL, &m, err, cap)))
+    if ((rc = backup_extract(chain[i]->path, key, sub, bk_read_opts(&ro), &m,
+                             err, cap)))
       goto out;
     if (bk_jint(m, "schema_version") != schema ||
         bk_jint(m, "seq_from") != point) {

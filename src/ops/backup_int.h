@@ -59,4 +59,7 @@ int bk_restore_place(const char *db, const char *to_dir, const char *name,
                      bool force, char *restored, size_t rcap, char *err,
                      size_t cap);
 
+/* Options for reading an archive: the progress hook, if one is set. */
+const backup_opts *bk_read_opts(backup_opts *o);
+
 #endif
