@@ -215,11 +215,6 @@ static int setup(const char *cmd, const bk_opts *o, dto_config *cfg,
     config_release(cfg);
     return cli_fail("%s: no run.store to back up", o->config);
   }
-  if (!strncmp(cfg->run.store, "postgres", 8)) {
-    config_release(cfg);
-    return cli_fail("dto backup: PostgreSQL stores are not supported yet "
-                    "(use pg_dump)");
-  }
   if (backup_key_load(cfg->backup.key_env, cfg->backup.key_file, key, err,
                       sizeof err)) {
     config_release(cfg);
@@ -526,6 +521,27 @@ int cmd_restore(int argc, char **argv) {
   if ((rc = setup("restore", &o, &cfg, key)))
     return rc;
   char err[BACKUP_ERR_MAX], done[4200];
+  if (!strncmp(o.to, "postgres://", 11) ||
+      !strncmp(o.to, "postgresql://", 13)) {
+    /* a PostgreSQL full backup into an existing database */
+    char path[4096];
+    progress p;
+    progress_init(&p, "restore", 0, !isatty(STDERR_FILENO));
+    backup_set_progress(draw, &p);
+    int prc = backup_pick(cfg.backup.dir, key, o.backup, seq, at, path,
+                          sizeof path, err, sizeof err);
+    if (!prc)
+      prc = backup_restore_pg(path, key, o.to, o.force, err, sizeof err);
+    backup_set_progress(NULL, NULL);
+    progress_done(&p);
+    if (prc)
+      rc = cli_fail("%s", err);
+    else
+      printf("restored %s into the database of %s\n", path, o.to);
+    sodium_memzero(key, sizeof key);
+    config_release(&cfg);
+    return rc;
+  }
   backup_point pt;
   progress p;
   progress_init(&p, "restore", 0, !isatty(STDERR_FILENO));

@@ -107,8 +107,9 @@ bool bk_exists(const char *p) {
 int bk_sqlite_path(const char *url, const char **path, char *err, size_t cap) {
   if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13)) {
     dto_seterr(err, cap,
-               "dto backup: PostgreSQL stores are not supported yet "
-               "(use pg_dump)");
+               "a PostgreSQL store: dto takes its full backups (pg_dump of "
+               "one snapshot); incremental and log backups are PostgreSQL's "
+               "own WAL archiving (docs/operations.md)");
     return DTO_EUNSUPPORTED;
   }
   if (!strncmp(url, "sqlite://", 9))
@@ -380,7 +381,7 @@ static void free_argv(char **v) {
 /* Run argv (no shell; stdin and stdout /dev/null, stderr kept: its first
  * line goes into the message) for at most timeout_s seconds.  0 when it
  * exited 0. */
-static int run_command(char **argv, int timeout_s, char *err, size_t cap) {
+int bk_run_command(char **argv, int timeout_s, char *err, size_t cap) {
   int pfd[2];
   if (pipe(pfd)) {
     dto_seterr(err, cap, "%s: pipe: %s", argv[0], strerror(errno));
@@ -453,7 +454,7 @@ static int upload(const char *path, const char *name, const char *dir,
                   const uint8_t key[BACKUP_KEY_BYTES], char *err, size_t cap) {
   int t = sec->timeout_s > 0 ? sec->timeout_s : 600;
   char **argv = expand_argv(sec->upload, path, name, NULL);
-  int rc = run_command(argv, t, err, cap);
+  int rc = bk_run_command(argv, t, err, cap);
   free_argv(argv);
   if (rc || !sec->fetch)
     return rc;
@@ -462,7 +463,7 @@ static int upload(const char *path, const char *name, const char *dir,
     return rc;
   snprintf(dest, sizeof dest, "%s/%s", scratch, name);
   argv = expand_argv(sec->fetch, path, name, dest);
-  rc = run_command(argv, t, err, cap);
+  rc = bk_run_command(argv, t, err, cap);
   free_argv(argv);
   if (!rc && !bk_exists(dest)) {
     dto_seterr(err, cap, "%s brought nothing back to {dest}", sec->fetch[0]);
@@ -525,6 +526,9 @@ int backup_full(const char *store_url, const char *dir,
   const char *src;
   char scratch[PATHCAP], snap[PATHCAP + 16], id[RET_ID_MAX + 1];
   char path[PATHCAP + 80];
+  if (bk_is_pg(store_url))
+    return bk_pg_full(store_url, dir, sec, level, key, config_path, progress,
+                      progress_ctx, id_out, idcap, err, cap);
   int rc = bk_sqlite_path(store_url, &src, err, cap);
   if (rc)
     return rc;
@@ -611,7 +615,13 @@ int backup_verify_one(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
   if ((rc = backup_extract(path, key, dir, bk_read_opts(&ro), &m, err, cap)))
     goto out;
   const char *kind = json_string_value(json_object_get(m, "kind"));
-  if (kind && !strcmp(kind, "config")) {
+  const char *be = json_string_value(json_object_get(m, "backend"));
+  if (be && !strcmp(be, "postgresql")) {
+    /* restored into a scratch database on the store's server */
+    snprintf(db, sizeof db, "%s/store.pgdump", dir);
+    if ((rc = bk_pg_verify(path, db, m, err, cap)))
+      goto out;
+  } else if (kind && !strcmp(kind, "config")) {
     /* files only: every byte authenticated and checksummed above */
   } else if (kind && strcmp(kind, "full")) {
     /* an incremental or a log: restore its chain and check the result */
@@ -1220,7 +1230,16 @@ int backup_drill_run(const char *store_url, const char *dir,
   e2[0] = '\0';
 
   /* 1: the backup */
-  int rc = bk_sqlite_path(store_url, &live, e2, sizeof e2);
+  bool pg = bk_is_pg(store_url);
+  int rc = 0;
+  if (pg && keep_dir) {
+    dto_seterr(d->error, sizeof d->error,
+               "restore: --keep is for SQLite stores (a PostgreSQL drill "
+               "restores into a scratch database it drops)");
+    return DTO_EINVAL;
+  }
+  if (!pg)
+    rc = bk_sqlite_path(store_url, &live, e2, sizeof e2);
   if (!rc) {
     rc = backup_full(store_url, dir, sec, level, key, config_path, NULL, NULL,
                      d->backup_id, sizeof d->backup_id, e2, sizeof e2);
@@ -1229,6 +1248,26 @@ int backup_drill_run(const char *store_url, const char *dir,
   }
   if (rc) {
     dto_seterr(d->error, sizeof d->error, "backup: %s", e2);
+    goto out;
+  }
+  if (pg) {
+    /* restored into a scratch database on the store's server, checked
+     * against the manifest, dropped; then what the live journal holds
+     * beyond it */
+    snprintf(archive, sizeof archive, "%s/%s" BACKUP_EXT, dir, d->backup_id);
+    double t0 = mono_s();
+    rc = backup_verify_one(archive, key, dir, &m, e2, sizeof e2);
+    d->restore_s = d->rto_s = mono_s() - t0;
+    if (rc) {
+      dto_seterr(d->error, sizeof d->error, "restore: %s", e2);
+      goto out;
+    }
+    if ((rc = bk_pg_rpo(store_url, bk_jint(m, "seq_last"), &d->rpo_events,
+                        &d->rpo_s, e2, sizeof e2))) {
+      dto_seterr(d->error, sizeof d->error, "rpo: %s", e2);
+      goto out;
+    }
+    d->ok = true;
     goto out;
   }
   /* and a log backup on it: the drill restores a point of a chain, as a
@@ -1315,6 +1354,8 @@ out:
 int backup_record(const char *store_url, const char *kind, bool ok, dto_time at,
                   const char *detail_json) {
   const char *db;
+  if (bk_is_pg(store_url))
+    return bk_pg_record(store_url, kind, ok, at, detail_json);
   if (bk_sqlite_path(store_url, &db, NULL, 0) || !bk_exists(db))
     return DTO_EUNSUPPORTED;
   sqlite3 *h = NULL;

@@ -149,6 +149,21 @@ int backup_restore_at(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
                       const char *to_dir, bool force, backup_point *pt,
                       char *restored, size_t rcap, char *err, size_t cap);
 
+/* The backup a restore at a point would take (backup_restore_at's choice:
+ * ref, else the newest at or before seq and at) into path (pcap bytes). */
+int backup_pick(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
+                const char *ref, int64_t seq, dto_time at, char *path,
+                size_t pcap, char *err, size_t cap);
+
+/* Restore the PostgreSQL full backup at path into the database of to_url
+ * (a postgresql:// URL; the database must exist): pg_restore in one
+ * transaction, then the schema version, events, last seq, orders and fills
+ * against the manifest.  A database that holds a dto store already is
+ * refused (DTO_EEXIST) unless force, which replaces its objects (--clean).
+ * A SQLite backup is refused (DTO_EINVAL). */
+int backup_restore_pg(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
+                      const char *to_url, bool force, char *err, size_t cap);
+
 /* Verify an incremental or log backup (path, in its chain's folder): its
  * whole chain restored into a scratch folder under scratch and checked. */
 int backup_verify_chain(const char *path, const uint8_t key[BACKUP_KEY_BYTES],

@@ -604,6 +604,22 @@ int backup_restore_at(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
       (rc = bk_make_scratch(to_dir, ".restore", tmp, sizeof tmp, err, cap)))
     goto done;
   /* the full backup */
+  {
+    json_t *fm = NULL;
+    if (backup_read_manifest(chain[0]->path, key, NULL, &fm, NULL, 0) == 0) {
+      const char *be = json_string_value(json_object_get(fm, "backend"));
+      if (be && !strcmp(be, "postgresql")) {
+        dto_seterr(err, cap,
+                   "backup %s: a PostgreSQL backup; restore it with --to "
+                   "postgresql://HOST/DATABASE",
+                   chain[0]->id);
+        json_decref(fm);
+        rc = DTO_EINVAL;
+        goto out;
+      }
+    }
+    json_decref(fm);
+  }
   if ((rc = backup_extract(chain[0]->path, key, tmp, bk_read_opts(&ro), &m, err,
                            cap)))
     goto out;
@@ -698,4 +714,25 @@ int backup_verify_chain(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
                          NULL, 0, err, cap);
   bk_rm_flat(to);
   return rc;
+}
+
+int backup_pick(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
+                const char *ref, int64_t seq, dto_time at, char *path,
+                size_t pcap, char *err, size_t cap) {
+  backup_info *v = NULL;
+  size_t n = 0;
+  char refdir[PATHCAP];
+  if (ref && strchr(ref, '/')) {
+    snprintf(refdir, sizeof refdir, "%s", ref);
+    *strrchr(refdir, '/') = '\0';
+    dir = refdir[0] ? refdir : "/";
+  }
+  int rc = backup_list(dir, key, &v, &n, err, cap);
+  if (rc)
+    return rc;
+  const backup_info *b = pick(v, n, dir, ref, seq, at, err, cap);
+  if (b)
+    snprintf(path, pcap, "%s", b->path);
+  free(v);
+  return b ? 0 : DTO_ENOENT;
 }

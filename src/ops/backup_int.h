@@ -62,4 +62,24 @@ int bk_restore_place(const char *db, const char *to_dir, const char *name,
 /* Options for reading an archive: the progress hook, if one is set. */
 const backup_opts *bk_read_opts(backup_opts *o);
 
+/* ---- PostgreSQL stores (backup_pg.c) ---- */
+bool bk_is_pg(const char *url);
+/* A full backup: the facts and pg_dump of one exported snapshot. */
+int bk_pg_full(const char *url, const char *dir, const backup_secondary *sec,
+               int level, const uint8_t key[BACKUP_KEY_BYTES],
+               const char *config_path, backup_progress_fn *progress,
+               void *progress_ctx, char *id_out, size_t idcap, char *err,
+               size_t cap);
+/* Restore the extracted dump of archive (manifest m) into a scratch
+ * database on the manifest's server, check it, drop it. */
+int bk_pg_verify(const char *archive, const char *dump, const json_t *m,
+                 char *err, size_t cap);
+/* The live events beyond seq_last and the seconds they span. */
+int bk_pg_rpo(const char *url, int64_t seq_last, int64_t *events,
+              double *seconds, char *err, size_t cap);
+int bk_pg_record(const char *url, const char *kind, bool ok, dto_time at,
+                 const char *detail_json);
+/* Run argv without a shell (backup.c). */
+int bk_run_command(char **argv, int timeout_s, char *err, size_t cap);
+
 #endif
