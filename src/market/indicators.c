@@ -104,7 +104,10 @@ typedef int64_t v4i __attribute__((vector_size(32)));
  * for the base instruction set (two SSE2 registers), and the loader picks
  * one for the machine.  The arithmetic is the same IEEE double operations
  * either way (no FMA), so the choice cannot change a bit of the results. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* Not under ThreadSanitizer: the loader runs the clones' resolver before
+ * TSan's runtime is up, and the instrumented resolver crashes. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&       \
+    !defined(__SANITIZE_THREAD__)
 #define SMA_KERNEL __attribute__((target_clones("avx2", "default")))
 #else
 #define SMA_KERNEL
