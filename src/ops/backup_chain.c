@@ -177,9 +177,18 @@ static size_t chain_of(const backup_info *v, size_t n, const backup_info *b,
     }
     const backup_info *p = by_id(v, n, c->parent);
     if (!p) {
-      dto_seterr(err, ecap,
-                 "backup %s: it builds on %s, which is missing or unreadable",
-                 c->id, c->parent[0] ? c->parent : "(nothing)");
+      const backup_info *bad = NULL;
+      for (size_t i = 0; i < n && !bad; i++)
+        if (!strcmp(v[i].id, c->parent))
+          bad = &v[i];
+      if (bad)
+        dto_seterr(err, ecap,
+                   "backup %s: it builds on %s, which cannot be "
+                   "read: %s",
+                   c->id, bad->id, bad->err);
+      else
+        dto_seterr(err, ecap, "backup %s: it builds on %s, which is missing",
+                   c->id, c->parent[0] ? c->parent : "(nothing)");
       return 0;
     }
     if (!strcmp(c->kind, "incremental") && !strcmp(p->kind, "log")) {
@@ -556,6 +565,17 @@ static const backup_info *pick(const backup_info *v, size_t n, const char *dir,
       continue;
     best = b;
   }
+  /* an unreadable backup newer than the choice may hold a later point:
+   * never fall back past it without being told (--backup ID) */
+  for (size_t i = 0; best && i < n; i++)
+    if (!v[i].ok && v[i].time > best->time && v[i].time <= at) {
+      dto_seterr(err, cap,
+                 "backup %s cannot be read (%s) and may hold a later point "
+                 "than %s; name the point with --backup ID to restore "
+                 "without it",
+                 v[i].id, v[i].err, best->id);
+      return NULL;
+    }
   if (!best) {
     if (seq != INT64_MAX || at != INT64_MAX)
       dto_seterr(err, cap,

@@ -454,3 +454,75 @@ def test_upload_command_copies_and_verifies(session, tmp_path):
     cfg.write_text(base + "  fetch_command: [cp, a, b]\n")
     r = session.cli("backup", "log", "-c", cfg)
     assert r.returncode == 1 and "fetch_command" in r.stderr
+
+
+@pytest.mark.parametrize("how,words", [
+    ("drop_final", "truncated"),
+    ("swap", "authentication"),
+    ("flip", "authentication"),
+    ("cut", "truncated"),
+])
+def test_tampered_link_is_refused(session, tmp_path, how, words):
+    """A link of a chain with its final chunk missing, two chunks swapped,
+    one flipped byte or cut short: verify and restore fail with a message
+    saying so, and nothing is left in the destination."""
+    bk = tmp_path / "bk"
+    shutil.copytree(session.tmp / "bk", bk)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config_text(session.tmp / "data").replace(
+        "  dir: bk", f"  dir: {bk}"))
+    # the biggest archive of the chain of the newest point
+    arch = max(bk.glob("*.dtobak"), key=lambda p: p.stat().st_size)
+    data = bytearray(arch.read_bytes())
+    cs = 65536 + 17  # a chunk and its tag (backup_fmt.h)
+    nchunks = (len(data) - 56) // cs
+    assert (len(data) - 56) % cs == 0 and nchunks >= 3, len(data)
+    if how == "drop_final":
+        data = data[:56 + (nchunks - 1) * cs]
+    elif how == "swap":
+        a, b = data[56:56 + cs], data[56 + cs:56 + 2 * cs]
+        data[56:56 + cs], data[56 + cs:56 + 2 * cs] = b, a
+    elif how == "flip":
+        data[56 + cs + 100] ^= 0x20
+    else:
+        data = data[:len(data) - 5000]
+    arch.write_bytes(bytes(data))
+    r = session.cli("backup", "verify", arch.stem, "-c", cfg)
+    assert r.returncode == 1 and words in r.stderr, r.stderr
+    r = session.cli("restore", "--to", tmp_path / "r", "-c", cfg)
+    assert r.returncode == 1 and words in r.stderr, r.stderr
+    assert not (tmp_path / "r").exists() or \
+        os.listdir(tmp_path / "r") == []
+
+
+def test_pruned_folder_still_restores(session, tmp_path):
+    """Retention over real archives: after prune, every backup left
+    verifies (its chain is whole) and the newest point still restores."""
+    bk = tmp_path / "bk"
+    shutil.copytree(session.tmp / "bk", bk)
+    cfg = tmp_path / "c.yaml"
+    text = config_text(session.tmp / "data").replace("  dir: bk",
+                                                     f"  dir: {bk}")
+    cfg.write_text(text + "  retention: {daily: 1, weekly: 0, monthly: 0, "
+                          "keep_recent: 0s}\n")
+    before = len(list(bk.glob("*.dtobak")))
+    r = session.cli("backup", "prune", "-c", cfg)
+    assert r.returncode == 0, r.stderr
+    left = sorted(p.stem for p in bk.glob("*.dtobak"))
+    assert 1 <= len(left) < before, (left, r.stdout)
+    # exactly: the newest full (the day's), the newest point and its chain
+    newest = session.list[-1]
+    by = {b["id"]: b for b in session.list}
+    chain, b = [], newest
+    while True:
+        chain.append(b["id"])
+        if b["kind"] == "full":
+            break
+        b = by[b["parent"]]
+    fulls = [b["id"] for b in session.list if b["kind"] == "full"]
+    assert sorted(set(chain) | {fulls[-1]}) == left, (left, chain)
+    r = session.cli("backup", "verify", "--all", "-c", cfg)
+    assert r.returncode == 0, r.stderr
+    r = session.cli("restore", "--to", tmp_path / "r", "-c", cfg)
+    assert r.returncode == 0, r.stderr
+    assert f"point    seq {newest['seq_last']}," in r.stdout
