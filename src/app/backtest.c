@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/progress.h"
+#include "core/rowfmt.h"
 #include "core/timeutil.h"
 #include "app/feed.h"
 
@@ -122,12 +123,14 @@ static const char *const report_names[R__N] = {
 
 typedef struct reports {
   rfile f[R__N];
+  time_fmt_cache tc[R__N]; /* each file's times come in order */
   int nopen;
   const dto_config *cfg;
   dto_time interval; /* 0: every sample */
   fx peak;           /* of every sample so far, from the start equity */
   size_t rows;
   dto_time last_t; /* of the last row written */
+  dto_time lo, hi;  /* its interval: [lo, hi) (hi saturated) */
   bool held;       /* a sample not written (sampled out) waits in ht/he/hd */
   dto_time ht;
   fx he, hd;
@@ -135,16 +138,27 @@ typedef struct reports {
 
 static void equity_row(reports *rp, dto_time t, fx eq, fx dd) {
   rfile *f = &rp->f[R_EQUITY];
-  add_time(&f->b, t);
-  dbuf_addc(&f->b, ',');
-  dbuf_addfx(&f->b, eq);
-  dbuf_addc(&f->b, ',');
-  dbuf_addfx(&f->b, dd);
-  dbuf_addc(&f->b, '\n');
+  char *p0 = dbuf_space(&f->b, TIME_FMT_MAX + 2 * FX_STRLEN + 3), *p = p0;
+  if (p0) {
+    p = row_time(p, &rp->tc[R_EQUITY], t);
+    *p++ = ',';
+    p = row_fx(p, eq);
+    *p++ = ',';
+    p = row_fx(p, dd);
+    *p++ = '\n';
+    dbuf_commit(&f->b, (size_t)(p - p0));
+  }
   rfile_row_done(f);
   rp->rows++;
   rp->last_t = t;
   rp->held = false;
+  if (rp->interval) { /* the bucket floordiv64(t, iv), as bounds */
+    dto_time iv = rp->interval, mod = t % iv;
+    if (mod < 0)
+      mod += iv;
+    rp->lo = t < INT64_MIN + mod ? INT64_MIN : t - mod; /* saturated */
+    rp->hi = rp->lo > INT64_MAX - iv ? INT64_MAX : rp->lo + iv;
+  }
 }
 
 /* Sink: an equity sample.  The drawdown column is measured from the peak
@@ -154,9 +168,11 @@ static void on_sample(void *ctx, const runner *r, dto_time t, fx eq) {
   reports *rp = ctx;
   if (eq > rp->peak)
     rp->peak = eq;
+  /* a new bucket of the interval: floordiv64(t, iv) differs from the
+   * last row's (no division while t stays in [lo, hi)) */
   dto_time iv = rp->interval;
-  if (iv == 0 || rp->rows == 0 ||
-      floordiv64(t, iv) != floordiv64(rp->last_t, iv)) {
+  if (iv == 0 || rp->rows == 0 || t < rp->lo ||
+      (t >= rp->hi && floordiv64(t, iv) != floordiv64(rp->last_t, iv))) {
     equity_row(rp, t, eq, rp->peak - eq);
     return;
   }
@@ -168,14 +184,15 @@ static void on_sample(void *ctx, const runner *r, dto_time t, fx eq) {
 
 static void on_order(void *ctx, const runner *r, const order *o) {
   reports *rp = ctx;
-  runner_order_row(r, &rp->f[R_ORDERS].b, o);
+  runner_order_row(r, &rp->f[R_ORDERS].b, &rp->tc[R_ORDERS], o);
   rfile_row_done(&rp->f[R_ORDERS]);
 }
 
 static void on_fill(void *ctx, const runner *r, const order *o, fx qty,
                     fx price, fx fee, dto_time t) {
   reports *rp = ctx;
-  runner_fill_row(r, &rp->f[R_FILLS].b, o, qty, price, fee, t);
+  runner_fill_row(r, &rp->f[R_FILLS].b, &rp->tc[R_FILLS], o, qty, price,
+                  fee, t);
   rfile_row_done(&rp->f[R_FILLS]);
 }
 
@@ -185,26 +202,35 @@ static void on_trade(void *ctx, const runner *r, const trade_rec *t) {
   fx ep = 0, xp = 0;
   fx_div(t->entry_value, t->entry_qty, &ep);
   fx_div(t->exit_value, t->exit_qty, &xp);
-  dbuf_csv_str(b, engine_strategy_id(r->e, t->strategy));
-  dbuf_addc(b, ',');
-  dbuf_adds(b, rp->cfg->instruments.v[t->sym].symbol);
-  dbuf_adds(b, t->dir > 0 ? ",long," : ",short,");
-  add_time(b, t->entry_time);
-  dbuf_addc(b, ',');
-  add_time(b, t->exit_time);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, t->qty);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, ep);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, xp);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, t->pnl);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, t->fees);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, t->pnl - t->fees);
-  dbuf_addc(b, '\n');
+  const char *sid = engine_strategy_id(r->e, t->strategy);
+  const char *sym = rp->cfg->instruments.v[t->sym].symbol;
+  size_t nsid = strlen(sid);
+  char *p0 = dbuf_space(b, 2 * nsid + 2 + strlen(sym) + 2 * TIME_FMT_MAX +
+                               6 * FX_STRLEN + 18),
+       *p = p0;
+  if (p0) {
+    p = row_csv(p, sid, nsid);
+    *p++ = ',';
+    p = row_str(p, sym);
+    p = t->dir > 0 ? row_mem(p, ",long,", 6) : row_mem(p, ",short,", 7);
+    p = row_time(p, &rp->tc[R_TRADES], t->entry_time);
+    *p++ = ',';
+    p = row_time(p, &rp->tc[R_TRADES], t->exit_time);
+    *p++ = ',';
+    p = row_fx(p, t->qty);
+    *p++ = ',';
+    p = row_fx(p, ep);
+    *p++ = ',';
+    p = row_fx(p, xp);
+    *p++ = ',';
+    p = row_fx(p, t->pnl);
+    *p++ = ',';
+    p = row_fx(p, t->fees);
+    *p++ = ',';
+    p = row_fx(p, t->pnl - t->fees);
+    *p++ = '\n';
+    dbuf_commit(b, (size_t)(p - p0));
+  }
   rfile_row_done(&rp->f[R_TRADES]);
 }
 
@@ -213,8 +239,10 @@ static void on_trade(void *ctx, const runner *r, const trade_rec *t) {
 static int reports_open(reports *rp, const dto_config *cfg, const char *dir,
                         uint64_t events, char *err, size_t errcap) {
   memset(rp, 0, sizeof *rp);
-  for (int i = 0; i < R__N; i++)
+  for (int i = 0; i < R__N; i++) {
     rp->f[i].fd = -1;
+    time_fmt_cache_init(&rp->tc[i]);
+  }
   rp->cfg = cfg;
   rp->interval = cfg->backtest.equity_interval;
   if (rp->interval == CFG_EQUITY_AUTO)
@@ -301,7 +329,8 @@ static void reports_finish(reports *rp, const runner *r, size_t bad_rows,
   size_t nopen;
   const order_id *open = oms_open_ids(om, &nopen);
   for (size_t i = 0; i < nopen; i++) {
-    runner_order_row(r, &rp->f[R_ORDERS].b, oms_cget(om, open[i]));
+    runner_order_row(r, &rp->f[R_ORDERS].b, &rp->tc[R_ORDERS],
+                     oms_cget(om, open[i]));
     rfile_row_done(&rp->f[R_ORDERS]);
   }
 

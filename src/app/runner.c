@@ -7,6 +7,7 @@
 #include "market/bar_agg.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/rowfmt.h"
 #include "core/timeutil.h"
 
 const char runner_orders_header[] =
@@ -14,74 +15,102 @@ const char runner_orders_header[] =
     "stop_price,state,filled_qty,avg_fill_price,fees,created,updated,"
     "reason\n";
 
-static void add_time(dbuf *b, dto_time t) {
-  char s[40];
-  time_format(t, s, sizeof s);
-  dbuf_adds(b, s);
-}
-
-void runner_order_row(const runner *r, dbuf *b, const order *o) {
+/* The rows are formatted in place (core/rowfmt.h): room for the longest
+ * row is made once, from the lengths of its strings. */
+void runner_order_row(const runner *r, dbuf *b, time_fmt_cache *tc,
+                      const order *o) {
+  time_fmt_cache local;
+  if (!tc) {
+    time_fmt_cache_init(&local);
+    tc = &local;
+  }
   fx avg = 0;
   if (o->filled)
     fx_div(o->notional, o->filled, &avg);
-  dbuf_csv_str(b, o->cloid);
-  dbuf_addc(b, ',');
-  dbuf_csv_str(b, engine_strategy_id(r->e, o->strategy));
-  dbuf_addc(b, ',');
-  dbuf_adds(b, r->cfg->instruments.v[o->sym].symbol);
-  dbuf_addc(b, ',');
-  dbuf_adds(b, order_side_name(o->side));
-  dbuf_addc(b, ',');
-  dbuf_adds(b, order_type_name(o->type));
-  dbuf_addc(b, ',');
-  dbuf_adds(b, tif_name(o->tif));
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, o->qty);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, o->limit_price);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, o->stop_price);
-  dbuf_addc(b, ',');
-  dbuf_adds(b, order_state_name(o->state));
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, o->filled);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, avg);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, o->fees);
-  dbuf_addc(b, ',');
-  add_time(b, o->created);
-  dbuf_addc(b, ',');
-  add_time(b, o->updated);
-  dbuf_addc(b, ',');
-  if (o->risk) {
-    dbuf_adds(b, "risk:");
-    dbuf_adds(b, risk_reason_name((enum risk_reason)o->risk));
-  }
-  else if (o->reason)
-    dbuf_adds(b, broker_reason_name(o->reason));
-  dbuf_addc(b, '\n');
+  const char *sid = engine_strategy_id(r->e, o->strategy);
+  const char *sym = r->cfg->instruments.v[o->sym].symbol;
+  const char *side = order_side_name(o->side), *type = order_type_name(o->type),
+             *tif = tif_name(o->tif), *state = order_state_name(o->state);
+  const char *why = o->risk     ? risk_reason_name((enum risk_reason)o->risk)
+                    : o->reason ? broker_reason_name(o->reason)
+                                : "";
+  size_t ncl = strlen(o->cloid), nsid = strlen(sid);
+  size_t room = 2 * ncl + 2 + 2 * nsid + 2 + strlen(sym) + strlen(side) +
+                strlen(type) + strlen(tif) + strlen(state) + strlen(why) +
+                7 * FX_STRLEN + 2 * TIME_FMT_MAX + 5 /* risk: */ + 17;
+  char *p0 = dbuf_space(b, room), *p = p0;
+  if (!p0)
+    return; /* past the buffer's cap: the row is dropped, as appends do */
+  p = row_csv(p, o->cloid, ncl);
+  *p++ = ',';
+  p = row_csv(p, sid, nsid);
+  *p++ = ',';
+  p = row_str(p, sym);
+  *p++ = ',';
+  p = row_str(p, side);
+  *p++ = ',';
+  p = row_str(p, type);
+  *p++ = ',';
+  p = row_str(p, tif);
+  *p++ = ',';
+  p = row_fx(p, o->qty);
+  *p++ = ',';
+  p = row_fx(p, o->limit_price);
+  *p++ = ',';
+  p = row_fx(p, o->stop_price);
+  *p++ = ',';
+  p = row_str(p, state);
+  *p++ = ',';
+  p = row_fx(p, o->filled);
+  *p++ = ',';
+  p = row_fx(p, avg);
+  *p++ = ',';
+  p = row_fx(p, o->fees);
+  *p++ = ',';
+  p = row_time(p, tc, o->created);
+  *p++ = ',';
+  p = row_time(p, tc, o->updated);
+  *p++ = ',';
+  if (o->risk)
+    p = row_mem(p, "risk:", 5);
+  p = row_str(p, why);
+  *p++ = '\n';
+  dbuf_commit(b, (size_t)(p - p0));
 }
 
 const char runner_fills_header[] =
     "client_order_id,symbol,side,qty,price,fee,time\n";
 
-void runner_fill_row(const runner *r, dbuf *b, const order *o, fx qty,
-                     fx price, fx fee, dto_time t) {
-  dbuf_csv_str(b, o->cloid);
-  dbuf_addc(b, ',');
-  dbuf_adds(b, r->cfg->instruments.v[o->sym].symbol);
-  dbuf_addc(b, ',');
-  dbuf_adds(b, order_side_name(o->side));
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, qty);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, price);
-  dbuf_addc(b, ',');
-  dbuf_addfx(b, fee);
-  dbuf_addc(b, ',');
-  add_time(b, t);
-  dbuf_addc(b, '\n');
+void runner_fill_row(const runner *r, dbuf *b, time_fmt_cache *tc,
+                     const order *o, fx qty, fx price, fx fee, dto_time t) {
+  time_fmt_cache local;
+  if (!tc) {
+    time_fmt_cache_init(&local);
+    tc = &local;
+  }
+  const char *sym = r->cfg->instruments.v[o->sym].symbol;
+  const char *side = order_side_name(o->side);
+  size_t ncl = strlen(o->cloid);
+  size_t room = 2 * ncl + 2 + strlen(sym) + strlen(side) + 3 * FX_STRLEN +
+                TIME_FMT_MAX + 7;
+  char *p0 = dbuf_space(b, room), *p = p0;
+  if (!p0)
+    return;
+  p = row_csv(p, o->cloid, ncl);
+  *p++ = ',';
+  p = row_str(p, sym);
+  *p++ = ',';
+  p = row_str(p, side);
+  *p++ = ',';
+  p = row_fx(p, qty);
+  *p++ = ',';
+  p = row_fx(p, price);
+  *p++ = ',';
+  p = row_fx(p, fee);
+  *p++ = ',';
+  p = row_time(p, tc, t);
+  *p++ = '\n';
+  dbuf_commit(b, (size_t)(p - p0));
 }
 
 const char runner_positions_header[] =
@@ -122,7 +151,7 @@ static void order_changed(void *ctx, const order *o, enum order_state from,
   /* once, when it ends (from == to: a change beside the state, such as a
    * link cleared after the end, is no second row) */
   if (legal && r->keep_orders && order_is_terminal(to) && from != to)
-    runner_order_row(r, &r->orders_csv, o);
+    runner_order_row(r, &r->orders_csv, NULL, o);
   if (legal && r->sink.order_done && order_is_terminal(to) && from != to)
     r->sink.order_done(r->sink.ctx, r, o);
 }
@@ -194,7 +223,7 @@ static void on_fill(void *ctx, const order *o, fx qty, fx price, fx fee,
   if (r->j)
     jhooks_fill(&r->jh, o, qty, price, fee, t);
   if (r->keep_orders)
-    runner_fill_row(r, &r->fills_csv, o, qty, price, fee, t);
+    runner_fill_row(r, &r->fills_csv, NULL, o, qty, price, fee, t);
   if (r->sink.fill)
     r->sink.fill(r->sink.ctx, r, o, qty, price, fee, t);
 }
@@ -651,22 +680,22 @@ fx runner_equity(const runner *r) {
   return eq;
 }
 
-static bool exposed_now(const runner *r) {
-  const portfolio *p = engine_portfolio(r->e);
-  for (size_t a = 0; a < r->cfg->naccounts; a++)
-    if (portfolio_account_gross(p, (uint32_t)a) != 0)
-      return true;
-  return false;
-}
-
 /* Commit the pending equity sample (state as of r->pend_t). */
 static void commit(runner *r) {
   if (!r->pend)
     return;
   r->pend = false;
-  if (exposed_now(r))
+  const portfolio *p = engine_portfolio(r->e);
+  fx eq = 0;
+  bool exposed = false;
+  for (size_t a = 0; a < r->cfg->naccounts; a++) {
+    fx ae, ag;
+    portfolio_account_marks(p, (uint32_t)a, &ae, &ag);
+    eq += ae;
+    exposed |= ag != 0;
+  }
+  if (exposed)
     r->exposed++;
-  fx eq = runner_equity(r);
   metrics_acc_sample(&r->acc, r->pend_t, eq);
   if (r->sink.sample)
     r->sink.sample(r->sink.ctx, r, r->pend_t, eq);
@@ -689,8 +718,19 @@ static void book(runner *r, sym_id sym, dto_time t, dto_time end) {
   if (r->pend && end != r->pend_t)
     commit(r);
   const instrument *in = &r->cfg->instruments.v[sym];
-  int64_t day = in->cal ? calendar_local_day(in->cal, t)
-                        : floordiv64(t, DTO_NS_PER_DAY);
+  int64_t day;
+  if (in->cal == r->dc_cal && t >= r->dc_from && t < r->dc_until) {
+    day = r->dc_day; /* the same local day as the last event's */
+  } else {
+    day = in->cal ? calendar_local_day(in->cal, t)
+                  : floordiv64(t, DTO_NS_PER_DAY);
+    r->dc_cal = in->cal;
+    r->dc_day = day;
+    r->dc_from = in->cal ? calendar_day_start(in->cal, day)
+                         : day * DTO_NS_PER_DAY;
+    r->dc_until = in->cal ? calendar_day_start(in->cal, day + 1)
+                          : (day + 1) * DTO_NS_PER_DAY;
+  }
   if (day != r->day) {
     if (r->day != INT64_MIN)
       day_end(r);

@@ -16,6 +16,7 @@
 #include "app/jhooks.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "engine/engine.h"
 #include "engine/match.h"
 #include "engine/metrics.h"
@@ -77,6 +78,11 @@ typedef struct runner {
   dto_time pend_t;
   bool pend;
   int64_t day; /* exchange day of the last bar */
+  /* the local day of the last event's calendar (NULL: UTC) and its span,
+   * so that most events need no calendar arithmetic; empty at first */
+  const calendar *dc_cal;
+  int64_t dc_day;
+  dto_time dc_from, dc_until;
   /* the performance figures, online: every sample, day end and round
    * trip in total; day ends and round trips per strategy */
   metrics_acc acc;
@@ -169,15 +175,17 @@ void runner_bar(runner *r, const bar *b);
 int runner_trade(runner *r, const trade *t);
 /* End of data: stop the strategies, cancel working orders, close the curve. */
 void runner_finish(runner *r);
-/* Append the orders.csv row of o to b. */
-void runner_order_row(const runner *r, dbuf *b, const order *o);
+/* Append the orders.csv row of o to b.  tc: the caller's cache for
+ * formatting times in order (rows of one file), or NULL. */
+void runner_order_row(const runner *r, dbuf *b, time_fmt_cache *tc,
+                      const order *o);
 /* The header line of orders.csv. */
 extern const char runner_orders_header[];
 /* fills.csv: the header line, and the row of one fill of o (the arguments
  * of the engine's fill hook) appended to b. */
 extern const char runner_fills_header[];
-void runner_fill_row(const runner *r, dbuf *b, const order *o, fx qty,
-                     fx price, fx fee, dto_time t);
+void runner_fill_row(const runner *r, dbuf *b, time_fmt_cache *tc,
+                     const order *o, fx qty, fx price, fx fee, dto_time t);
 /* positions.csv: the header line, and the row of account's position in sym
  * (strategy < 0, written with an empty strategy, as the journal's
  * positions table has it) or of strategy's (an index of the engine's

@@ -238,7 +238,7 @@ static void out_write(fileio_atomic *f, const dbuf *b) {
 static void sink_order(void *ctx, const runner *r, const order *o) {
   run_session *s = ctx;
   dbuf_reset(&s->row);
-  runner_order_row(r, &s->row, o);
+  runner_order_row(r, &s->row, NULL, o);
   out_write(s->orders_f, &s->row);
 }
 
@@ -249,7 +249,7 @@ static void sink_fill(void *ctx, const runner *r, const order *o, fx qty,
   s->acct_touched[(size_t)o->account * nsyms + o->sym] = true;
   s->strat_touched[(size_t)o->strategy * nsyms + o->sym] = true;
   dbuf_reset(&s->row);
-  runner_fill_row(r, &s->row, o, qty, price, fee, t);
+  runner_fill_row(r, &s->row, NULL, o, qty, price, fee, t);
   out_write(s->fills_f, &s->row);
 }
 

@@ -72,6 +72,12 @@ int dbuf_printf(dbuf *b, const char *fmt, ...) {
   return 0;
 }
 
+char *dbuf__space_slow(dbuf *b, size_t n) {
+  if (reserve(b, n) != 0)
+    return NULL;
+  return b->ptr + b->len;
+}
+
 int dbuf_addfx(dbuf *b, fx v) {
   if (reserve(b, FX_STRLEN) != 0) { /* near max: only the exact length */
     char tmp[FX_STRLEN];

@@ -32,6 +32,22 @@ int dbuf_adds(dbuf *b, const char *s);
  * DTO_EINVAL on an encoding error. */
 int dbuf_printf(dbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Room for n more bytes at the end, for text formatted in place (report
+ * rows): returns where they go, or NULL (DTO_ETOOBIG: len + n would pass
+ * max; nothing changes).  The caller writes at most n bytes there and then
+ * makes them content with dbuf_commit(); the pointer is valid until the
+ * next append.  Out of memory aborts. */
+char *dbuf__space_slow(dbuf *b, size_t n);
+static inline char *dbuf_space(dbuf *b, size_t n) {
+  if (DTO_LIKELY(b->ptr && b->cap - b->len > n && b->max - b->len >= n))
+    return b->ptr + b->len;
+  return dbuf__space_slow(b, n);
+}
+/* After dbuf_space(b, m): the first n <= m bytes written become content. */
+static inline void dbuf_commit(dbuf *b, size_t n) {
+  b->len += n;
+  b->ptr[b->len] = '\0';
+}
 /* Append an fx in shortest decimal form. */
 int dbuf_addfx(dbuf *b, fx v);
 /* Append s as a JSON string literal, quotes included, escaping as RFC 8259

@@ -77,9 +77,6 @@ int fx_mul_round(fx a, fx b, enum fx_round mode, fx *out) {
   return 0;
 }
 
-int fx_mul(fx a, fx b, fx *out) {
-  return fx_mul_round(a, b, FX_ROUND_NEAREST, out);
-}
 
 int fx_div_round(fx a, fx b, enum fx_round mode, fx *out) {
   if (b == 0)
@@ -197,44 +194,77 @@ static const char digit_pairs[201] =
     "6061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
+/* Decimal digits of v (>= 1 digit). */
+static inline int ndigits(uint64_t v) {
+  int n = 1;
+  while (v >= 10000) {
+    v /= 10000;
+    n += 4;
+  }
+  if (v >= 100) {
+    v /= 100;
+    n += 2;
+  }
+  return n + (v >= 10);
+}
+
+/* The w = 4 digits of v < 10000 at p. */
+static inline void put4(char *p, unsigned v) {
+  memcpy(p, digit_pairs + 2 * (v / 100), 2);
+  memcpy(p + 2, digit_pairs + 2 * (v % 100), 2);
+}
+
+/* Reports format an fx per field: the digits are stored in place, from
+ * the right, two at a time (test_fx checks the text against snprintf). */
 size_t fx_format_raw(fx v, char out[FX_STRLEN]) {
   /* |v| without overflow for INT64_MIN */
   uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
   uint64_t ip = u / FX_SCALE;
   uint32_t fp = (uint32_t)(u % FX_SCALE);
-  char digits[24];
-  int nd = 24;
-  while (ip >= 100) { /* two digits a step, from the right */
-    unsigned k = (unsigned)(ip % 100) * 2;
-    ip /= 100;
-    digits[--nd] = digit_pairs[k + 1];
-    digits[--nd] = digit_pairs[k];
-  }
-  if (ip >= 10) {
-    digits[--nd] = digit_pairs[ip * 2 + 1];
-    digits[--nd] = digit_pairs[ip * 2];
-  } else {
-    digits[--nd] = (char)('0' + ip);
-  }
   size_t n = 0;
   if (v < 0)
     out[n++] = '-';
-  memcpy(out + n, digits + nd, (size_t)(24 - nd));
-  n += (size_t)(24 - nd);
+  int nd = ndigits(ip);
+  char *q = out + n + nd;
+  n += (size_t)nd;
+  while (ip > UINT32_MAX) { /* two digits a step, from the right */
+    unsigned k = (unsigned)(ip % 100) * 2;
+    ip /= 100;
+    q -= 2;
+    memcpy(q, digit_pairs + k, 2);
+  }
+  uint32_t x = (uint32_t)ip; /* the rest in 32-bit arithmetic: cheaper */
+  while (x >= 100) {
+    unsigned k = (x % 100) * 2;
+    x /= 100;
+    q -= 2;
+    memcpy(q, digit_pairs + k, 2);
+  }
+  if (x >= 10)
+    memcpy(q - 2, digit_pairs + x * 2, 2);
+  else
+    q[-1] = (char)('0' + x);
   if (fp) {
-    /* 8 fraction digits as four pairs, then drop the trailing zeros */
-    char *f = out + n + 1;
-    out[n] = '.';
-    for (int k = 3; k >= 0; k--) {
-      unsigned d = (fp % 100) * 2;
-      fp /= 100;
-      f[2 * k] = digit_pairs[d];
-      f[2 * k + 1] = digit_pairs[d + 1];
+    /* 8 fraction digits as two groups of four, the trailing zeros
+     * dropped */
+    char *f = out + n;
+    *f++ = '.';
+    unsigned hi = fp / 10000, lo = fp % 10000, last;
+    put4(f, hi);
+    if (lo) {
+      put4(f + 4, lo);
+      last = lo;
+      n += 9;
+    } else {
+      last = hi;
+      n += 5;
     }
-    int last = FX_DIGITS - 1;
-    while (f[last] == '0')
-      last--;
-    n += 1 + (size_t)last + 1;
+    if (last % 100 == 0) { /* at most 3 zeros: last < 10000 */
+      last /= 100;
+      n -= 2;
+    }
+    if (last % 10 == 0)
+      n--;
   }
   return n;
 }

@@ -32,10 +32,21 @@ enum fx_round {
 /* Whole units to fx.  The caller guarantees |v| < 9.2e10. */
 static inline fx fx_from_int(int64_t v) { return v * FX_SCALE; }
 
-/* a*b rounded to nearest; DTO_EOVERFLOW when the result does not fit. */
-int fx_mul(fx a, fx b, fx *out);
 /* a*b with an explicit rounding mode. */
 int fx_mul_round(fx a, fx b, enum fx_round mode, fx *out);
+/* a*b rounded to nearest; DTO_EOVERFLOW when the result does not fit.
+ * Inline for its common case on the ledger's hot path, a whole quantity
+ * (a a multiple of one unit): the product (a / FX_SCALE) x b is exact, no
+ * rounding; anything else, an overflow included, is fx_mul_round's. */
+static inline int fx_mul(fx a, fx b, fx *out) {
+  fx r;
+  if (a % FX_SCALE == 0 && !__builtin_mul_overflow(a / FX_SCALE, b, &r) &&
+      r != INT64_MIN) {
+    *out = r;
+    return 0;
+  }
+  return fx_mul_round(a, b, FX_ROUND_NEAREST, out);
+}
 /* a/b rounded to nearest; DTO_EINVAL when b is 0, DTO_EOVERFLOW when the
  * result does not fit. */
 int fx_div(fx a, fx b, fx *out);

@@ -218,6 +218,62 @@ size_t time_format(dto_time t, char *buf, size_t cap) {
   return w;
 }
 
+void time_fmt_cache_init(time_fmt_cache *c) {
+  memset(c, 0, sizeof *c);
+  c->day = INT64_MIN;
+}
+
+static const char pairs2[201] =
+    "0001020304050607080910111213141516171819"
+    "2021222324252627282930313233343536373839"
+    "4041424344454647484950515253545556575859"
+    "6061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+static inline char *put2(char *p, unsigned v) {
+  memcpy(p, pairs2 + 2 * v, 2);
+  return p + 2;
+}
+
+/* time_format's text (test_timeutil compares the two). */
+size_t time_format_cached(time_fmt_cache *c, dto_time t, char *out) {
+  int64_t days = floordiv64(t, DTO_NS_PER_DAY);
+  int64_t rem = t % DTO_NS_PER_DAY;
+  if (rem < 0)
+    rem += DTO_NS_PER_DAY;
+  if (DTO_UNLIKELY(days != c->day)) {
+    int y, m, d;
+    civil_from_days(days, &y, &m, &d);
+    char *p = put_digits(c->date, y, 4);
+    *p++ = '-';
+    p = put_digits(p, m, 2);
+    *p++ = '-';
+    p = put_digits(p, d, 2);
+    *p = 'T';
+    c->day = days;
+  }
+  memcpy(out, c->date, 11);
+  char *p = out + 11;
+  unsigned secs = (unsigned)(rem / DTO_NS_PER_SEC);
+  int64_t ns = rem % DTO_NS_PER_SEC;
+  p = put2(p, secs / 3600);
+  *p++ = ':';
+  p = put2(p, secs / 60 % 60);
+  *p++ = ':';
+  p = put2(p, secs % 60);
+  if (DTO_UNLIKELY(ns)) {
+    *p++ = '.';
+    if (ns % 1000000 == 0)
+      p = put_digits(p, ns / 1000000, 3);
+    else if (ns % 1000 == 0)
+      p = put_digits(p, ns / 1000, 6);
+    else
+      p = put_digits(p, ns, 9);
+  }
+  *p++ = 'Z';
+  return (size_t)(p - out);
+}
+
 size_t time_format_date(dto_time t, char *buf, size_t cap) {
   int y, m, d;
   civil_from_days(floordiv64(t, DTO_NS_PER_DAY), &y, &m, &d);

@@ -43,6 +43,21 @@ int time_parse_cstr(const char *s, dto_time *out);
  * trailing zeros kept to 3, 6 or 9 digits).  cap >= 32 is always enough.
  * Returns the length written. */
 size_t time_format(dto_time t, char *buf, size_t cap);
+/* Formatting many times in order (report rows): the date part of the last
+ * day formatted is kept, so that a time of the same day costs a few
+ * stores.  Plain data; time_fmt_cache_init() before the first use. */
+typedef struct time_fmt_cache {
+  int64_t day;   /* days since the epoch of date[]; INT64_MIN: none */
+  char date[12]; /* "YYYY-MM-DDT" */
+} time_fmt_cache;
+
+#define TIME_FMT_MAX 32 /* bytes time_format_cached may write */
+
+void time_fmt_cache_init(time_fmt_cache *c);
+/* The text of time_format(t), byte for byte, into out (room for
+ * TIME_FMT_MAX bytes; no NUL).  Returns the length. */
+size_t time_format_cached(time_fmt_cache *c, dto_time t, char *out);
+
 /* Write the UTC date of t as "YYYY-MM-DD" (cap >= 11). */
 size_t time_format_date(dto_time t, char *buf, size_t cap);
 /* The UTC date of t as the number YYYYMMDD. */

@@ -7,6 +7,7 @@
 
 typedef struct acct {
   fx cash;
+  uint32_t open_pos; /* positions with qty != 0 (not checkpointed: counted) */
   fx realized, fees;
   int day_trades;
   int64_t dt_day[8]; /* recent days with day trades (ring) */
@@ -16,6 +17,7 @@ typedef struct acct {
 
 typedef struct strat_book {
   uint32_t account;
+  uint32_t open_pos; /* as acct's */
   fx alloc, cash, realized, fees;
 } strat_book;
 
@@ -327,6 +329,8 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
 
   if (p->last[sym] == 0)
     portfolio_mark(p, sym, price);
+  a.open_pos += (uint32_t)(ap.qty != 0) - (uint32_t)(p->apos[ai].qty != 0);
+  sb.open_pos += (uint32_t)(sp.qty != 0) - (uint32_t)(p->spos[si].qty != 0);
   if (dt) {
     p->dt_order[ai] = o->id;
     count_day_trade(&a, day);
@@ -355,20 +359,24 @@ int portfolio_restore(portfolio *p, uint32_t account, int64_t strategy,
   bool ovf = false;
   fx flow = csub(csub(pos->realized, pos->cost, &ovf), pos->fees, &ovf);
   fx *cash, *realized, *fees;
+  uint32_t *open_pos;
   position *dst;
   if (strategy < 0) {
     acct *a = &p->a[account];
     dst = &p->apos[account * p->nsym + sym];
     cash = &a->cash, realized = &a->realized, fees = &a->fees;
+    open_pos = &a->open_pos;
   } else {
     strat_book *sb = &p->s[strategy];
     dst = &p->spos[(size_t)strategy * p->nsym + sym];
     cash = &sb->cash, realized = &sb->realized, fees = &sb->fees;
+    open_pos = &sb->open_pos;
   }
   fx nc = cadd(*cash, flow, &ovf), nr = cadd(*realized, pos->realized, &ovf),
      nf = cadd(*fees, pos->fees, &ovf);
   if (ovf || pos->fees < 0)
     return DTO_EOVERFLOW;
+  *open_pos += (uint32_t)(pos->qty != 0) - (uint32_t)(dst->qty != 0);
   *dst = *pos;
   dst->open_day = -1;
   *cash = nc;
@@ -390,11 +398,39 @@ fx portfolio_last(const portfolio *p, sym_id sym) { return p->last[sym]; }
 fx portfolio_account_cash(const portfolio *p, uint32_t a) {
   return p->a[a].cash;
 }
+/* Without an open position the market value is 0 (no term is added):
+ * the same sum, without the walk. */
 fx portfolio_account_equity(const portfolio *p, uint32_t a) {
+  if (!p->a[a].open_pos)
+    return p->a[a].cash;
   return p->a[a].cash + market_value(p, &p->apos[a * p->nsym], false);
 }
 fx portfolio_account_gross(const portfolio *p, uint32_t a) {
+  if (!p->a[a].open_pos)
+    return 0;
   return market_value(p, &p->apos[a * p->nsym], true);
+}
+void portfolio_account_marks(const portfolio *p, uint32_t a, fx *equity,
+                             fx *gross) {
+  if (!p->a[a].open_pos) {
+    *equity = p->a[a].cash;
+    *gross = 0;
+    return;
+  }
+  const position *pos = &p->apos[a * p->nsym];
+  fx mv = 0, gv = 0;
+  for (size_t s = 0; s < p->nsym; s++) {
+    fx q = pos[s].qty;
+    if (q) {
+      fx px = p->last[s], v = smul(q, px);
+      /* fx_mul rounds magnitudes and smul saturates by sign: with px >= 0
+       * smul(|q|, px) is |smul(q, px)|, without a second product */
+      mv = sadd(mv, v);
+      gv = sadd(gv, px >= 0 ? fx_abs(v) : smul(fx_abs(q), px));
+    }
+  }
+  *equity = p->a[a].cash + mv;
+  *gross = gv;
 }
 fx portfolio_account_realized(const portfolio *p, uint32_t a) {
   return p->a[a].realized;
@@ -432,6 +468,8 @@ fx portfolio_strategy_cash(const portfolio *p, uint32_t s) {
   return p->s[s].cash;
 }
 fx portfolio_strategy_equity(const portfolio *p, uint32_t s) {
+  if (!p->s[s].open_pos)
+    return p->s[s].cash;
   return p->s[s].cash + market_value(p, &p->spos[s * p->nsym], false);
 }
 fx portfolio_strategy_realized(const portfolio *p, uint32_t s) {
@@ -549,6 +587,16 @@ int portfolio_restore_snapshot(portfolio *p, snap_reader *r) {
   memcpy(p->spos, spos, p->ns * p->nsym * sizeof *spos);
   memcpy(p->otr, otr, p->ns * p->nsym * sizeof *otr);
   memcpy(p->last, last, p->nsym * sizeof *last);
+  for (size_t i = 0; i < p->na; i++) {
+    p->a[i].open_pos = 0;
+    for (size_t k = 0; k < p->nsym; k++)
+      p->a[i].open_pos += p->apos[i * p->nsym + k].qty != 0;
+  }
+  for (size_t i = 0; i < p->ns; i++) {
+    p->s[i].open_pos = 0;
+    for (size_t k = 0; k < p->nsym; k++)
+      p->s[i].open_pos += p->spos[i * p->nsym + k].qty != 0;
+  }
   p->trades_total = total;
   p->ntrades = 0;
   free(a);

@@ -99,6 +99,9 @@ fx portfolio_account_cash(const portfolio *p, uint32_t account);
 fx portfolio_account_equity(const portfolio *p, uint32_t account);
 /* sum of |market value| of positions */
 fx portfolio_account_gross(const portfolio *p, uint32_t account);
+/* Both of the above in one walk of the positions (the same values). */
+void portfolio_account_marks(const portfolio *p, uint32_t account,
+                             fx *equity, fx *gross);
 fx portfolio_account_realized(const portfolio *p, uint32_t account);
 fx portfolio_account_fees(const portfolio *p, uint32_t account);
 /* equity - cash - cost basis: unrealised P&L of open positions */

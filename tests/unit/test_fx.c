@@ -601,6 +601,33 @@ static void test_from_double(void **state) {
   assert_true(fx_to_double(P("-0.25")) == -0.25);
 }
 
+/* fx_mul's inline path for whole quantities against the reference, over
+ * whole a of every magnitude (overflows and the extremes included). */
+static void test_mul_whole(void **state) {
+  (void)state;
+  uint64_t s = 12345;
+  for (size_t i = 0; i < 1000000; i++) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint64_t z = s ^ (s >> 29);
+    fx a = (fx)((z >> (i % 37 + 27)) * (uint64_t)FX_SCALE);
+    fx b = (fx)(z >> (i % 50));
+    if (i & 1)
+      a = -a;
+    if (i & 2)
+      b = -b;
+    if (i % 1000 == 0)
+      b = i & 4 ? INT64_MIN : INT64_MAX;
+    if (i % 1000 == 1)
+      a = -92233720368 * FX_SCALE, b = FX_SCALE; /* near INT64_MIN */
+    fx got = 7, want = 7;
+    int rg = fx_mul(a, b, &got), rw = ref_mul(a, b, FX_ROUND_NEAREST, &want);
+    if (rg != rw || (rg == 0 && got != want))
+      fail_msg("fx_mul(%lld, %lld): rc %d %lld, reference rc %d %lld",
+               (long long)a, (long long)b, rg, (long long)got, rw,
+               (long long)want);
+  }
+}
+
 /* fx_format against an independent reference written with snprintf:
  * integer part and 8 fraction digits, trailing zeros dropped, over random
  * values of the whole range (negatives, zero, the extremes). */
@@ -628,6 +655,11 @@ static void test_format_vs_snprintf(void **state) {
       s = s * 6364136223846793005ULL + 1442695040888963407ULL;
       uint64_t z = s ^ (s >> 31);
       v = (fx)(z >> (i % 40)); /* small and large magnitudes */
+      static const fx p10[] = {1,         10,         100,
+                               1000,      10000,      100000,
+                               1000000,   10000000,   100000000};
+      if (i % 3 == 0) /* fractions with trailing zeros */
+        v -= v % p10[(i / 3) % 9];
       if (i & 1)
         v = -v;
     }
@@ -654,6 +686,7 @@ int main(void) {
       cmocka_unit_test(test_mul_modes),
       cmocka_unit_test(test_mul_overflow),
       cmocka_unit_test(test_mul_reference),
+      cmocka_unit_test(test_mul_whole),
       cmocka_unit_test(test_div_modes),
       cmocka_unit_test(test_div_errors),
       cmocka_unit_test(test_add_sub),

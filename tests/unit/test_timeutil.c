@@ -329,6 +329,34 @@ static void test_format_roundtrip(void **state) {
   }
 }
 
+/* time_format_cached gives time_format's text, whatever the order of the
+ * times (random, then runs within a day, across midnight, negative). */
+static void test_format_cached(void **state) {
+  (void)state;
+  time_fmt_cache c;
+  time_fmt_cache_init(&c);
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  char a[40], b[TIME_FMT_MAX];
+  dto_time t = -3 * S;
+  for (int i = 0; i < 40000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    if (i >= 39998)
+      t = i == 39998 ? INT64_MAX : INT64_MIN;
+    else if (i % 8 == 0)
+      t = (dto_time)(x >> 2) * ((x & 1) ? 1 : -1); /* anywhere */
+    else if (i % 8 == 1)
+      t -= t % S;
+    else
+      t += (dto_time)(x % (7200 * S)); /* often the same day */
+    size_t n = time_format(t, a, sizeof a);
+    size_t m = time_format_cached(&c, t, b);
+    if (n != m || memcmp(a, b, n))
+      fail_msg("%lld: %s vs %.*s", (long long)t, a, (int)m, b);
+  }
+}
+
 static void test_format_small_buffer(void **state) {
   (void)state;
   char buf[16];
@@ -503,6 +531,7 @@ int main(void) {
       cmocka_unit_test(test_format_vs_libc),
       cmocka_unit_test(test_format_small_buffer),
       cmocka_unit_test(test_format_date),
+      cmocka_unit_test(test_format_cached),
       cmocka_unit_test(test_duration),
       cmocka_unit_test(test_duration_rejects),
   };
