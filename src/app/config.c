@@ -2180,7 +2180,7 @@ static int get_channel_names(loader *L, const ynode *v, const char *key,
     return fail(L, v, "'%s': at most %d channels", key, ALERT_ROUTE_MAX);
   const cfg_alerts *a = &L->cfg->alerts;
   for (size_t i = 0; i < cnt; i++) {
-    const char *s;
+    const char *s = NULL;
     if ((rc = get_str(L, v->kids[i], key, NOTIFY_NAME_MAX - 1, &s)))
       return rc;
     size_t j = 0;
@@ -2362,7 +2362,7 @@ static const char *const backup_keys[BK__N] = {
 
 /* A command as a list of strings into a NULL-terminated argv (owned). */
 static int get_argv(loader *L, const ynode *v, const char *key, char ***out) {
-  size_t n;
+  size_t n = 0;
   int rc;
   if (!v || is_null(v))
     return 0;
@@ -2375,7 +2375,7 @@ static int get_argv(loader *L, const ynode *v, const char *key, char ***out) {
   char **a = xcalloc(n + 1, sizeof *a);
   *out = a;
   for (size_t i = 0; i < n; i++) {
-    const char *w;
+    const char *w = NULL;
     if ((rc = get_str(L, v->kids[i], key, 4096, &w)))
       return rc;
     if (!*w)
@@ -2388,7 +2388,7 @@ static int get_argv(loader *L, const ynode *v, const char *key, char ***out) {
 /* A schedule expression of the backup section into *out (owned). */
 static int get_schedule(loader *L, const ynode *v, const char *key,
                         char **out) {
-  const char *sx;
+  const char *sx = NULL;
   char e2[CFG_ERR_MAX];
   sched_expr ex;
   int rc;
@@ -2475,7 +2475,7 @@ static int load_backup(loader *L, const ynode *v) {
                          &b->drill_schedule)))
     return rc;
   if (f[BK_CFILES]) {
-    size_t n;
+    size_t n = 0;
     if ((rc = get_list(L, f[BK_CFILES], "config_files", true, &n)))
       return rc;
     if (n > 64)
