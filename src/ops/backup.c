@@ -689,7 +689,9 @@ int backup_list(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
       continue;
     }
     json_t *m = NULL;
-    if (backup_read_manifest(b->path, key, NULL, &m, b->err, sizeof b->err))
+    /* the head only: listing a folder of many large archives must not
+     * decrypt them all (restore and verify check each one whole) */
+    if (backup_read_head(b->path, key, &m, b->err, sizeof b->err))
       continue;
     const char *kind = json_string_value(json_object_get(m, "kind"));
     const char *created = json_string_value(json_object_get(m, "created"));

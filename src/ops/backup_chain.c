@@ -229,7 +229,7 @@ static const backup_info *newest(const backup_info *v, size_t n,
  * the parent's append keys pkeys; fills *point, *nev and *keys. */
 static int build_delta(const char *src, const char *delta, int64_t a,
                        const json_t *pkeys, int64_t *point, int64_t *nev,
-                       int64_t *total, json_t **keys, char *err, size_t cap) {
+                       int64_t *schema, json_t **keys, char *err, size_t cap) {
   sqlite3 *h = NULL;
   sqlite3_stmt *st = NULL;
   int rc = 0;
@@ -287,7 +287,10 @@ static int build_delta(const char *src, const char *delta, int64_t a,
       goto rollback;
     }
   }
-  if ((rc = one_int(h, "SELECT count(*) FROM src.events", total, err, cap)))
+  if ((rc = one_int(h,
+                    "SELECT coalesce(max(version), 0) FROM "
+                    "src.schema_migrations",
+                    schema, err, cap)))
     goto rollback;
   /* the tables, by name */
   if (sqlite3_prepare_v2(h,
@@ -392,7 +395,7 @@ int backup_delta(const char *store_url, const char *dir,
   }
   /* the parent's append keys and schema, from its manifest */
   json_t *pm = NULL;
-  if ((rc = backup_read_manifest(parent->path, key, NULL, &pm, err, cap))) {
+  if ((rc = backup_read_head(parent->path, key, &pm, err, cap))) {
     free(v);
     return rc;
   }
@@ -406,23 +409,24 @@ int backup_delta(const char *store_url, const char *dir,
     return rc;
   }
   snprintf(delta, sizeof delta, "%s/" DELTA_FILE, scratch);
-  int64_t point = 0, nev = 0, total = 0;
+  int64_t point = 0, nev = 0, schema = 0;
   json_t *keys = NULL;
   if ((rc = build_delta(src, delta, a, json_object_get(pm, "keys"), &point,
-                        &nev, &total, &keys, err, cap)))
+                        &nev, &schema, &keys, err, cap)))
     goto out;
-  store_facts f;
-  if ((rc = bk_read_facts(src, &f, err, cap)))
-    goto out;
-  if (f.schema != bk_jint(pm, "schema_version")) {
+  if (schema != bk_jint(pm, "schema_version")) {
     dto_seterr(err, cap,
-               "%s: schema version %d, but %s has %lld (a migration since: "
+               "%s: schema version %lld, but %s has %lld (a migration since: "
                "take a full backup)",
-               src, f.schema, parent_id,
+               src, (long long)schema, parent_id,
                (long long)bk_jint(pm, "schema_version"));
     rc = DTO_ESTATE;
     goto out;
   }
+  /* the journal only grows: the parent's events and these (no count of
+   * the whole live table) */
+  int64_t total = bk_jint(pm, "events") + nev;
+  store_facts f = {.schema = (int)schema};
   dto_time now = bk_wall_now();
   if ((rc = bk_new_id(dir, kind, now, id, sizeof id, path, sizeof path, err,
                       cap)))
@@ -626,7 +630,7 @@ int backup_restore_at(const char *dir, const uint8_t key[BACKUP_KEY_BYTES],
   /* the full backup */
   {
     json_t *fm = NULL;
-    if (backup_read_manifest(chain[0]->path, key, NULL, &fm, NULL, 0) == 0) {
+    if (backup_read_head(chain[0]->path, key, &fm, NULL, 0) == 0) {
       const char *be = json_string_value(json_object_get(fm, "backend"));
       if (be && !strcmp(be, "postgresql")) {
         dto_seterr(err, cap,

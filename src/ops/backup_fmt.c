@@ -866,6 +866,7 @@ typedef struct rd {
   uint64_t chunk;    /* index of the next chunk */
   bool final;        /* the TAG_FINAL chunk was read */
   bool decode;       /* decompress and check the files */
+  bool head;         /* stop after the manifest */
   uint64_t max_file;
   enum rd_state state;
   entry *files;
@@ -1438,6 +1439,8 @@ static int read_records(rd *r) {
     case REC_MANIFEST:
       rc = r->state == RS_MANIFEST ? on_manifest(r, len)
                                    : MALFORMED(r, "a second manifest");
+      if (!rc && r->head)
+        return 0;
       break;
     case REC_FILE:
       rc = on_file(r, len);
@@ -1475,18 +1478,26 @@ static void rd_release(rd *r) {
 }
 
 /* Read the archive from fd (or mem when fd < 0) of total bytes. */
+/* run()'s decode: false (authenticate only), true (decompress and check
+ * the files too), or HEAD_ONLY (stop after the manifest). */
+#define HEAD_ONLY 2
+
 static int run(const char *label, int fd, const void *mem, size_t mlen,
                uint64_t total, const uint8_t key[BACKUP_KEY_BYTES],
-               const backup_opts *opts, bool decode, const char *dest,
+               const backup_opts *opts, int decode, const char *dest,
                json_t **manifest, char *err, size_t cap) {
   need_sodium();
   rd r;
   memset(&r, 0, sizeof r);
+  if (decode == HEAD_ONLY) {
+    r.head = true;
+    decode = false;
+  }
   r.label = label;
   r.fd = fd;
   r.mem = mem;
   r.mlen = mlen;
-  r.decode = decode;
+  r.decode = decode != 0;
   r.max_file =
       opts && opts->max_file_size ? opts->max_file_size : BACKUP_FILE_SIZE_MAX;
   r.state = RS_MANIFEST;
@@ -1527,7 +1538,7 @@ static int run(const char *label, int fd, const void *mem, size_t mlen,
 }
 
 static int run_path(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
-                    const backup_opts *opts, bool decode, const char *dest,
+                    const backup_opts *opts, int decode, const char *dest,
                     json_t **manifest, char *err, size_t cap) {
   if (manifest)
     *manifest = NULL;
@@ -1549,6 +1560,11 @@ int backup_read_manifest(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
                          const backup_opts *opts, json_t **manifest, char *err,
                          size_t cap) {
   return run_path(path, key, opts, false, NULL, manifest, err, cap);
+}
+
+int backup_read_head(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
+                     json_t **manifest, char *err, size_t cap) {
+  return run_path(path, key, NULL, HEAD_ONLY, NULL, manifest, err, cap);
 }
 
 int backup_verify(const char *path, const uint8_t key[BACKUP_KEY_BYTES],

@@ -228,6 +228,13 @@ int backup_read_manifest(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
                          const backup_opts *opts, json_t **manifest, char *err,
                          size_t cap);
 
+/* The manifest alone (without "files"): the header and only the chunks the
+ * 'M' record spans are read and authenticated, so it costs the same for
+ * any archive size.  Damage further on is not noticed: for listing, never
+ * for trusting the contents (backup_verify, backup_extract). */
+int backup_read_head(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
+                     json_t **manifest, char *err, size_t cap);
+
 /* Full check without writing anything: decrypt, decompress, and compare
  * each file's size and SHA-256 with what the writer recorded. */
 int backup_verify(const char *path, const uint8_t key[BACKUP_KEY_BYTES],

@@ -433,6 +433,75 @@ static void test_sizes_on_buffer_boundaries(void **state) {
   }
 }
 
+/* backup_read_head: the manifest from the first chunks only, for listing:
+ * the same manifest (without "files"), a damaged first chunk or a wrong key
+ * refused, damage further on not seen (verify sees it). */
+static void test_read_head(void **state) {
+  fx_dir *d = *state;
+  uint8_t key[32], other[32];
+  test_key(key, 3);
+  test_key(other, 4);
+  char err[512] = "";
+  size_t n = 5 * 65536 + 123;
+  uint8_t *buf = malloc(n);
+  assert_non_null(buf);
+  randombytes_buf(buf, n); /* incompressible: several chunks */
+  char *arch = pathf("%s/head.dtob", d->dir);
+  backup_opts o = {.created = T_CREATED};
+  backup_writer *w;
+  assert_int_equal(backup_writer_open(arch, key, "log",
+                                      "{\"parent\":\"full-x\",\"seq_last\":7}",
+                                      &o, &w, err, sizeof err),
+                   0);
+  assert_int_equal(backup_writer_add_bytes(w, "delta.db", buf, n, err,
+                                           sizeof err),
+                   0);
+  assert_int_equal(backup_writer_close(w, err, sizeof err), 0);
+  json_t *h = NULL, *m = NULL;
+  assert_int_equal(backup_read_head(arch, key, &h, err, sizeof err), 0);
+  assert_int_equal(backup_verify(arch, key, NULL, &m, err, sizeof err), 0);
+  assert_null(json_object_get(h, "files"));
+  json_object_del(m, "files");
+  assert_true(json_equal(h, m));
+  assert_string_equal(json_string_value(json_object_get(h, "parent")),
+                      "full-x");
+  json_decref(h);
+  json_decref(m);
+  /* a wrong key */
+  h = NULL;
+  assert_int_equal(backup_read_head(arch, other, &h, err, sizeof err),
+                   DTO_EREJECT);
+  assert_null(h);
+  /* damage in the last chunk: the head reads, verify refuses */
+  struct stat st;
+  assert_int_equal(stat(arch, &st), 0);
+  FILE *f = fopen(arch, "r+b");
+  assert_non_null(f);
+  fseek(f, st.st_size - 100, SEEK_SET);
+  int c = fgetc(f);
+  fseek(f, st.st_size - 100, SEEK_SET);
+  fputc(c ^ 1, f);
+  fclose(f);
+  assert_int_equal(backup_read_head(arch, key, &h, err, sizeof err), 0);
+  json_decref(h);
+  assert_int_equal(backup_verify(arch, key, NULL, NULL, err, sizeof err),
+                   DTO_EPARSE);
+  /* damage in the first chunk: the head refuses */
+  f = fopen(arch, "r+b");
+  assert_non_null(f);
+  fseek(f, 56 + 200, SEEK_SET);
+  c = fgetc(f);
+  fseek(f, 56 + 200, SEEK_SET);
+  fputc(c ^ 1, f);
+  fclose(f);
+  h = NULL;
+  assert_int_equal(backup_read_head(arch, key, &h, err, sizeof err),
+                   DTO_EPARSE);
+  assert_non_null(strstr(err, "authentication"));
+  assert_null(h);
+  free(buf);
+}
+
 static void test_round_trip(void **state) {
   fx_dir *d = *state;
   uint8_t key[32];
@@ -1437,6 +1506,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_round_trip, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_sizes_on_buffer_boundaries,
                                       setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_read_head, setup_dir,
+                                      teardown_dir),
       cmocka_unit_test_setup_teardown(test_layout_matches_doc, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_tamper, setup_dir, teardown_dir),
