@@ -25,11 +25,6 @@ void clock_sim_init(dto_clock *c, sim_clock *sim, dto_time t0) {
   c->ctx = sim;
 }
 
-void sim_clock_set(sim_clock *sim, dto_time t) {
-  if (t > sim->t)
-    sim->t = t;
-}
-
 int64_t clock_mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

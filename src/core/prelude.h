@@ -18,6 +18,9 @@
 #define DTO_LIKELY(x) __builtin_expect(!!(x), 1)
 #define DTO_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define DTO_UNUSED(x) ((void)(x))
+/* Keep a rarely taken slow path out of its hot caller, so that the caller's
+ * common case saves no registers for it. */
+#define DTO_NOINLINE __attribute__((noinline))
 
 /* A broken invariant: print file and line, then abort.  Always on, also in
  * release builds; the engine must never go on in a state it does not

@@ -296,7 +296,7 @@ void engine_bar_open(engine *e, const bar *b) {
     e->touched = true;
     br->on_bar(e->cfg.broker_ctx, b);
   }
-  engine_pump(e);
+  engine__pump(e);
 }
 
 /* ---- market data --------------------------------------------------------- */
@@ -331,7 +331,7 @@ void engine_on_bar(engine *e, const bar *b) {
       s->def->on_bar(s, s->state,
                      s->sym_state + ss->v[i].slot * s->def->sym_state_size, b);
   }
-  engine_pump(e);
+  engine__pump(e);
 }
 
 void engine_on_trade(engine *e, const trade *t) {
@@ -385,9 +385,9 @@ void engine_on_quote(engine *e, const quote *q) {
   engine_pump(e);
 }
 
-void engine_pump(engine *e) {
-  if (!e->touched && !e->poll_always)
-    return; /* nothing can be waiting */
+void engine_pump(engine *e) { engine__pump(e); }
+
+DTO_NOINLINE void engine__pump_slow(engine *e) {
   e->touched = false;
   for (int guard = 0; guard < 1000000; guard++) {
     size_t n =

@@ -172,6 +172,14 @@ static inline fx engine__sat_add(fx a, fx b) {
 void engine__on_transition(void *ctx, const order *o, enum order_state from,
                            enum order_state to, bool legal);
 void engine__fire_timers_slow(engine *e, dto_time t);
+/* engine_pump's work once reports may be waiting; engine__pump is the
+ * check, inline on the per-bar path (nothing can be waiting unless the
+ * broker was called or reports on its own). */
+void engine__pump_slow(engine *e);
+static inline void engine__pump(engine *e) {
+  if (e->touched || e->poll_always)
+    engine__pump_slow(e);
+}
 /* Fire the timers due at t (the common case: none, one comparison). */
 static inline void engine__fire_timers(engine *e, dto_time t) {
   if (DTO_UNLIKELY(e->ntimers && e->timers[0].at <= t))

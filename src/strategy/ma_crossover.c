@@ -125,34 +125,11 @@ static int on_start(strat *s, void *state) {
   return 0;
 }
 
-static void on_bar(strat *s, void *state, void *sym_state, const bar *b) {
-  mac *m = state;
-  mac_sym *ms = sym_state;
-  int sign;
-  if (DTO_UNLIKELY(!ms->init)) {
-    ind_smafx_init(&ms->sf, m->fast);
-    ind_smafx_init(&ms->ss, m->slow);
-    ms->ef.n = m->fast;
-    ms->es.n = m->slow;
-    ms->init = true;
-  }
-  if (m->ema) {
-    ema_fx_update(&ms->ef, b->close);
-    ema_fx_update(&ms->es, b->close);
-    if (ms->es.count < ms->es.n)
-      return;
-    sign = (ms->ef.v > ms->es.v) - (ms->ef.v < ms->es.v);
-  } else {
-    ind_smafx_update(&ms->sf, b->close);
-    ind_smafx_update(&ms->ss, b->close);
-    if (!ind_smafx_ready(&ms->ss))
-      return;
-    sign = ind_smafx_cmp(&ms->sf, &ms->ss);
-  }
-  int last = ms->last;
-  if (sign != 0)
-    ms->last = sign;
-  bool cross = sign != 0 && last != 0 && sign != last;
+/* Everything after the signal (the session checks and the orders), as the
+ * rules above say; on_bar calls it unless the bar is one on which it can
+ * be seen to do nothing. */
+static DTO_NOINLINE void on_signal(strat *s, const mac *m, mac_sym *ms,
+                                   const bar *b, int sign, bool cross) {
   sym_id sym = b->sym;
   if (strat_instrument(s, sym)->cal) {
     if (!strat_bar_session(s, sym, b, &ms->sess) ||
@@ -179,6 +156,68 @@ static void on_bar(strat *s, void *state, void *sym_state, const bar *b) {
     if (q > 0)
       strat_market(s, sym, SIDE_SELL, q);
   }
+}
+
+/* After the averages: remember the sign and look for a cross; the common
+ * bar (no cross, inside the cached session, which is only ever filled
+ * from the instrument's calendar, the market open at its end, not near
+ * the close) is one on which on_signal would find the session in the
+ * cache and return without an order, so it is not called. */
+static inline void on_sign(strat *s, const mac *m, mac_sym *ms, const bar *b,
+                           int sign) {
+  int last = ms->last;
+  if (sign != 0)
+    ms->last = sign;
+  bool cross = sign != 0 && last != 0 && sign != last;
+  if (!cross && b->ts >= ms->sess.open && b->ts < ms->sess.close &&
+      bar_end(b) < ms->sess.close &&
+      !strat_bar_near_close(&ms->sess, b, m->exit_before))
+    return;
+  on_signal(s, m, ms, b, sign, cross);
+}
+
+/* The kind ema's bar (its update divides in 128 bits; kept out of the sma
+ * path so that on_bar's common case saves no registers). */
+static DTO_NOINLINE void on_bar_ema(strat *s, const mac *m, mac_sym *ms,
+                                    const bar *b) {
+  ema_fx_update(&ms->ef, b->close);
+  ema_fx_update(&ms->es, b->close);
+  if (ms->es.count < ms->es.n)
+    return;
+  on_sign(s, m, ms, b, (ms->ef.v > ms->es.v) - (ms->ef.v < ms->es.v));
+}
+
+static void on_bar(strat *s, void *state, void *sym_state, const bar *b);
+
+/* A symbol's first bar: set up its averages, then the bar as any other. */
+static DTO_NOINLINE void on_first_bar(strat *s, void *state, void *sym_state,
+                                      const bar *b) {
+  mac *m = state;
+  mac_sym *ms = sym_state;
+  ind_smafx_init(&ms->sf, m->fast);
+  ind_smafx_init(&ms->ss, m->slow);
+  ms->ef.n = m->fast;
+  ms->es.n = m->slow;
+  ms->init = true;
+  on_bar(s, state, sym_state, b);
+}
+
+static void on_bar(strat *s, void *state, void *sym_state, const bar *b) {
+  mac *m = state;
+  mac_sym *ms = sym_state;
+  if (DTO_UNLIKELY(!ms->init)) {
+    on_first_bar(s, state, sym_state, b);
+    return;
+  }
+  if (m->ema) {
+    on_bar_ema(s, m, ms, b);
+    return;
+  }
+  ind_smafx_update(&ms->sf, b->close);
+  ind_smafx_update(&ms->ss, b->close);
+  if (!ind_smafx_ready(&ms->ss))
+    return;
+  on_sign(s, m, ms, b, ind_smafx_cmp(&ms->sf, &ms->ss));
 }
 
 const strategy_def strategy_ma_crossover = {
