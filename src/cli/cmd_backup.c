@@ -85,6 +85,11 @@ static const char restore_usage[] =
     "                      (2026-12-07T14:05:00Z, UTC)\n"
     "      --seq N         the newest point at or before journal seq N\n"
     "      --force         replace a store in DIR\n"
+    "\n"
+    "A PostgreSQL store's (full) backup restores into a database you\n"
+    "created: --to postgresql://USER@HOST:PORT/DATABASE (pg_restore in one\n"
+    "transaction, then checked against the manifest); one that holds a dto\n"
+    "store already is refused unless --force.\n"
     "  -h, --help          this text\n"
     "\n"
     "exit status: 0 restored, 1 failure, 2 bad usage.\n";
