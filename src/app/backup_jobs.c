@@ -135,6 +135,22 @@ static int run_job(void *vctx, const sched_firing *f) {
       rc = backup_delta(cfg->run.store, bc->dir, backup_secondary_of(bc, &sec),
                         bc->level, key, c->kind == BJ_INCR, id, sizeof id, err,
                         sizeof err);
+    if (rc == DTO_ENOENT || rc == DTO_ESTATE) {
+      /* nothing to build on yet (a new deployment, before the first full
+       * backup), or a chain that no longer fits the store (migrated,
+       * replaced): a full backup, which the next one builds on */
+      log_line l;
+      if (log_begin(&l, jobs_log(b->j), LOG_INFO, "backup.promoted")) {
+        log_str(&l, "kind", kind);
+        log_str(&l, "why", err);
+        log_end(&l);
+      }
+      kind = "full";
+      err[0] = '\0';
+      rc = backup_full(cfg->run.store, bc->dir, backup_secondary_of(bc, &sec),
+                       bc->level, key, cfg->path, NULL, NULL, id, sizeof id,
+                       err, sizeof err);
+    }
     break;
   case BJ_CONFIG:
     kind = "config";
@@ -223,6 +239,17 @@ backup_jobs *backup_jobs_add(jobs *j, const dto_config *cfg, monitor *mon,
   if (!cfg->backup.present)
     return b;
   const cfg_backup *bc = &cfg->backup;
+  if ((bc->incremental_schedule || bc->log_schedule) && cfg->run.store &&
+      (!strncmp(cfg->run.store, "postgres://", 11) ||
+       !strncmp(cfg->run.store, "postgresql://", 13))) {
+    snprintf(err, cap,
+             "backup.%s: a PostgreSQL store has no incremental or log "
+             "backups in dto (its WAL archiving is its point-in-time "
+             "recovery); keep backup.schedule for full backups",
+             bc->log_schedule ? "log_schedule" : "incremental_schedule");
+    free(b);
+    return NULL;
+  }
   const char *const exprs[BJ__N] = {
       bc->schedule,        bc->incremental_schedule, bc->log_schedule,
       bc->config_schedule, bc->verify_schedule,      bc->verify_full_schedule,

@@ -5,7 +5,10 @@
  * when absent).  They run on the job scheduler's thread (app/jobs.h), never
  * the engine's; each outcome goes to the backup folder's status file (the
  * dto_backup_* metrics), the store's backup_log table and the log, and
- * wakes the monitor so BackupFailed is judged at once.
+ * wakes the monitor so BackupFailed is judged at once.  An incremental or
+ * log job with nothing to build on (no full backup yet, or a chain the
+ * store no longer fits) takes a full backup instead ("backup.promoted").
+ * A PostgreSQL store with an incremental or log schedule is refused.
  */
 #ifndef DTO_APP_BACKUP_JOBS_H
 #define DTO_APP_BACKUP_JOBS_H

@@ -159,6 +159,13 @@ def test_refusals(env, pg):
     assert r.returncode == 1 and "WAL archiving" in r.stderr, r.stderr
     r = env.cli("backup", "incremental", "-c", "c.yaml")
     assert r.returncode == 1 and "WAL archiving" in r.stderr
+    # and dto run refuses a log schedule for it, before it trades
+    cfg = env.tmp / "c-log.yaml"
+    cfg.write_text((env.tmp / "c.yaml").read_text() +
+                   "  log_schedule: every 15m\n")
+    r = env.cli("run", "--config", cfg, timeout=60)
+    assert r.returncode != 0
+    assert "backup.log_schedule: a PostgreSQL store" in r.stderr, r.stderr
     # a database that holds a store already, without --force
     r = env.cli("restore", "--to", env.url, "--latest", "-c", "c.yaml")
     assert r.returncode == 1 and "--force" in r.stderr

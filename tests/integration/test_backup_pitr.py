@@ -395,6 +395,9 @@ def test_scheduled_jobs(dto_bin, tmp_path):
                                          "kind"))
     for k in ("full", "incremental", "log", "config", "verify", "drill"):
         assert logged.get(k, 0) >= 1, logged
+    # nothing failed: a log due before the first full took a full instead
+    assert q(tmp_path / "dto.db", "SELECT kind, detail FROM backup_log "
+                                  "WHERE ok = 0") == []
     # the newest point restores, is the live journal up to its seq, and
     # is never more than log_schedule (15 minutes of the replay's clock)
     # behind the end of the session
