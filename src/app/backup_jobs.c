@@ -55,12 +55,8 @@ static void report(backup_jobs *b, const char *kind, int rc, const char *id,
       log_str(&l, "error", err);
     log_end(&l);
   }
-  json_t *d =
-      json_pack("{s:s,s:s}", "id", id ? id : "", "error", rc && err ? err : "");
-  char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
-  (void)backup_record(b->cfg->run.store, kind, rc == 0, wall(), dj);
-  free(dj);
-  json_decref(d);
+  (void)backup_record_outcome(b->cfg->run.store, kind, rc == 0, wall(), id,
+                              err);
 }
 
 /* Verify the backup at path and note it. */
@@ -199,15 +195,7 @@ static int run_job(void *vctx, const sched_firing *f) {
                              backup_secondary_of(bc, &sec), bc->level, key,
                              cfg->path, NULL, &d);
     sodium_memzero(key, sizeof key);
-    (void)backup_drill_note(bc->dir, &d);
-    json_t *dj =
-        json_pack("{s:s,s:f,s:f,s:I,s:s}", "id", d.backup_id, "rto_seconds",
-                  d.rto_s, "rpo_seconds", d.rpo_s, "rpo_events",
-                  (json_int_t)d.rpo_events, "error", d.error);
-    char *text = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
-    (void)backup_record(cfg->run.store, "drill", d.ok, wall(), text);
-    free(text);
-    json_decref(dj);
+    (void)backup_drill_finish(cfg->run.store, bc->dir, &d);
     log_line l;
     if (log_begin(&l, jobs_log(b->j), d.ok ? LOG_INFO : LOG_ERROR,
                   d.ok ? "drill.passed" : "drill.failed")) {

@@ -235,18 +235,35 @@ static void draw(void *ctx, uint64_t done, uint64_t total) {
   progress_update(p, done);
 }
 
+static dto_time now_wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec;
+}
+
 /* The outcome into the store's backup_log (best effort). */
 static void record(const dto_config *cfg, const char *kind, int rc,
                    const char *id, const char *err) {
-  json_t *d =
-      json_pack("{s:s,s:s}", "id", id ? id : "", "error", rc && err ? err : "");
-  char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  (void)backup_record(cfg->run.store, kind, rc == 0,
-                      (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec, dj);
-  free(dj);
-  json_decref(d);
+  (void)backup_record_outcome(cfg->run.store, kind, rc == 0, now_wall(), id,
+                              err);
+}
+
+/* The end of a backup of kind: noted in the status file (the metrics and
+ * the BackupFailed / BackupOverdue rules) and the store, the id printed,
+ * the exit status. */
+static int finish(const dto_config *cfg, const char *kind, int rc,
+                  const char *id, const char *err) {
+  (void)backup_status_note_kind(cfg->backup.dir, kind, rc == 0, now_wall(),
+                                err);
+  record(cfg, kind, rc, id, err);
+  if (rc == BACKUP_ESECONDARY) {
+    printf("%s\n", id);
+    return cli_fail("backup %s written, but a copy failed: %s", id, err);
+  }
+  if (rc)
+    return cli_fail("%s", err);
+  printf("%s\n", id);
+  return 0;
 }
 
 static int do_full(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
@@ -259,21 +276,7 @@ static int do_full(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
                   backup_secondary_of(&cfg->backup, &sec), cfg->backup.level,
                   key, o->config, draw, &p, id, sizeof id, err, sizeof err);
   progress_done(&p);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  /* for the metrics and the BackupFailed / BackupOverdue rules */
-  (void)backup_status_note(cfg->backup.dir, rc == 0,
-                           (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec,
-                           err);
-  record(cfg, "full", rc, id, err);
-  if (rc == BACKUP_ESECONDARY) {
-    printf("%s\n", id);
-    return cli_fail("backup %s written, but a copy failed: %s", id, err);
-  }
-  if (rc)
-    return cli_fail("%s", err);
-  printf("%s\n", id);
-  return 0;
+  return finish(cfg, "full", rc, id, err);
 }
 
 static int do_delta(const char *sub, dto_config *cfg, const uint8_t *key) {
@@ -283,20 +286,7 @@ static int do_delta(const char *sub, dto_config *cfg, const uint8_t *key) {
                         backup_secondary_of(&cfg->backup, &sec),
                         cfg->backup.level, key, !strcmp(sub, "incremental"), id,
                         sizeof id, err, sizeof err);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  (void)backup_status_note_kind(
-      cfg->backup.dir, sub, rc == 0,
-      (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec, err);
-  record(cfg, sub, rc, id, err);
-  if (rc == BACKUP_ESECONDARY) {
-    printf("%s\n", id);
-    return cli_fail("backup %s written, but a copy failed: %s", id, err);
-  }
-  if (rc)
-    return cli_fail("%s", err);
-  printf("%s\n", id);
-  return 0;
+  return finish(cfg, sub, rc, id, err);
 }
 
 static int do_config(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
@@ -307,20 +297,7 @@ static int do_config(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
                     cfg->backup.nconfig_files, cfg->backup.dir,
                     backup_secondary_of(&cfg->backup, &sec), key, id, sizeof id,
                     err, sizeof err);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  (void)backup_status_note_kind(
-      cfg->backup.dir, "config", rc == 0,
-      (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec, err);
-  record(cfg, "config", rc, id, err);
-  if (rc == BACKUP_ESECONDARY) {
-    printf("%s\n", id);
-    return cli_fail("backup %s written, but a copy failed: %s", id, err);
-  }
-  if (rc)
-    return cli_fail("%s", err);
-  printf("%s\n", id);
-  return 0;
+  return finish(cfg, "config", rc, id, err);
 }
 
 static int verify_path(const dto_config *cfg, const char *path,
@@ -333,11 +310,7 @@ static int verify_path(const dto_config *cfg, const char *path,
   int rc = backup_verify_one(path, key, scratch, &m, err, sizeof err);
   backup_set_progress(NULL, NULL);
   progress_done(&p);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  (void)backup_verified_note(scratch, path, rc == 0,
-                             (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec,
-                             err);
+  (void)backup_verified_note(scratch, path, rc == 0, now_wall(), err);
   const char *base = strrchr(path, '/');
   record(cfg, "verify", rc, base ? base + 1 : path, err);
   if (rc)
@@ -416,9 +389,7 @@ static int do_prune(const bk_opts *o, dto_config *cfg, const uint8_t *key) {
   p.weekly = cfg->backup.weekly;
   p.monthly = cfg->backup.monthly;
   p.keep_recent = cfg->backup.keep_recent;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  dto_time now = (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec;
+  dto_time now = now_wall();
   if (backup_prune(cfg->backup.dir, key, &p, now, o->dry_run, stdout, err,
                    sizeof err))
     return cli_fail("%s", err);
@@ -569,12 +540,6 @@ int cmd_restore(int argc, char **argv) {
   return rc;
 }
 
-static dto_time now_wall(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (dto_time)ts.tv_sec * DTO_NS_PER_SEC + ts.tv_nsec;
-}
-
 static void drill_print(const bk_opts *o, const backup_drill *d) {
   if (o->json) {
     json_t *j =
@@ -643,22 +608,9 @@ int cmd_drill(int argc, char **argv) {
                            backup_secondary_of(&cfg.backup, &sec),
                            cfg.backup.level, key, o.config, o.keep, &d);
     sodium_memzero(key, sizeof key);
-    /* the drill's backup is a full backup like any other */
-    if (d.backup_id[0] || !strncmp(d.error, "backup:", 7))
-      (void)backup_status_note(cfg.backup.dir, d.backup_id[0] != 0, now_wall(),
-                               d.error + (d.backup_id[0] ? 0 : 8));
   }
   drill_print(&o, &d);
-  json_t *dj =
-      json_pack("{s:s,s:f,s:f,s:I,s:s}", "id", d.backup_id, "rto_seconds",
-                d.rto_s, "rpo_seconds", d.rpo_s, "rpo_events",
-                (json_int_t)d.rpo_events, "error", d.error);
-  char *dtext = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
-  if (cfg.run.store)
-    (void)backup_record(cfg.run.store, "drill", d.ok, now_wall(), dtext);
-  free(dtext);
-  json_decref(dj);
-  if (backup_drill_note(cfg.backup.dir, &d))
+  if (backup_drill_finish(cfg.run.store, cfg.backup.dir, &d))
     fprintf(stderr, "dto: drill: cannot record the outcome in %s\n",
             cfg.backup.dir);
   rc = d.ok ? 0 : cli_fail("drill failed at %s", d.error);

@@ -515,6 +515,32 @@ int bk_secondary(const char *path, const char *id, const backup_secondary *sec,
   return 0;
 }
 
+/* Write the archive path (kind, the manifest's extra JSON, opts) holding
+ * the files srcs[i] under names[i] (a NULL src is skipped), make it 0600
+ * and verify it whole; a failed verification removes it.  The one way
+ * every kind of backup is written. */
+int bk_write_archive(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
+                     const char *kind, const char *extra_json,
+                     const backup_opts *opts, const char *const *names,
+                     const char *const *srcs, size_t n, char *err, size_t cap) {
+  backup_writer *w = NULL;
+  int rc = backup_writer_open(path, key, kind, extra_json, opts, &w, err, cap);
+  if (rc)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    if (srcs[i] &&
+        (rc = backup_writer_add_file(w, names[i], srcs[i], err, cap))) {
+      backup_writer_abort(w);
+      return rc;
+    }
+  if ((rc = backup_writer_close(w, err, cap)))
+    return rc;
+  chmod(path, 0600);
+  if ((rc = backup_verify(path, key, NULL, NULL, err, cap)))
+    unlink(path);
+  return rc;
+}
+
 /* ---- full ------------------------------------------------------------------
  */
 
@@ -570,24 +596,12 @@ int backup_full(const char *store_url, const char *dir,
                    .total = total,
                    .progress = progress,
                    .progress_ctx = progress_ctx};
-  backup_writer *w = NULL;
-  rc = backup_writer_open(path, key, "full", ej, &o, &w, err, cap);
+  const char *names[] = {STORE_FILE, CONFIG_FILE},
+             *srcs[] = {snap, config_path};
+  rc = bk_write_archive(path, key, "full", ej, &o, names, srcs, 2, err, cap);
   free(ej);
   if (rc)
     goto out;
-  if ((rc = backup_writer_add_file(w, STORE_FILE, snap, err, cap)) ||
-      (config_path &&
-       (rc = backup_writer_add_file(w, CONFIG_FILE, config_path, err, cap)))) {
-    backup_writer_abort(w);
-    goto out;
-  }
-  if ((rc = backup_writer_close(w, err, cap)))
-    goto out;
-  chmod(path, 0600);
-  if ((rc = backup_verify(path, key, NULL, NULL, err, cap))) {
-    unlink(path);
-    goto out;
-  }
   if (id_out && idcap)
     snprintf(id_out, idcap, "%s", id);
 
@@ -1448,29 +1462,25 @@ int backup_config(const char *config_path, const char *const *files,
     }
   }
   dto_time now = bk_wall_now();
-  backup_writer *w = NULL;
   if ((rc = bk_new_id(cdir, "config", now, id, sizeof id, path, sizeof path,
                       err, cap)))
     goto out;
   backup_opts o = {.created = (now / DTO_NS_PER_SEC) * DTO_NS_PER_SEC};
-  if ((rc = backup_writer_open(path, key, "config", "{}", &o, &w, err, cap)))
-    goto out;
-  if ((rc = backup_writer_add_file(w, CONFIG_FILE, config_path, err, cap))) {
-    backup_writer_abort(w);
-    goto out;
+  /* config.yaml first, then the files by their base names */
+  const char **an = xcalloc(nfiles + 1, sizeof *an);
+  const char **as = xcalloc(nfiles + 1, sizeof *as);
+  an[0] = CONFIG_FILE;
+  as[0] = config_path;
+  for (size_t i = 0; i < nfiles; i++) {
+    an[i + 1] = names[i];
+    as[i + 1] = files[i];
   }
-  for (size_t i = 0; i < nfiles; i++)
-    if ((rc = backup_writer_add_file(w, names[i], files[i], err, cap))) {
-      backup_writer_abort(w);
-      goto out;
-    }
-  if ((rc = backup_writer_close(w, err, cap)))
+  rc = bk_write_archive(path, key, "config", "{}", &o, an, as, nfiles + 1, err,
+                        cap);
+  free(an);
+  free(as);
+  if (rc)
     goto out;
-  chmod(path, 0600);
-  if ((rc = backup_verify(path, key, NULL, NULL, err, cap))) {
-    unlink(path);
-    goto out;
-  }
   if (id_out && idcap)
     snprintf(id_out, idcap, "%s", id);
   if (sec) {
@@ -1484,4 +1494,34 @@ int backup_config(const char *config_path, const char *const *files,
 out:
   free(names);
   return rc;
+}
+
+int backup_record_outcome(const char *store_url, const char *kind, bool ok,
+                          dto_time at, const char *id, const char *error) {
+  json_t *d = json_pack("{s:s,s:s}", "id", id ? id : "", "error",
+                        !ok && error ? error : "");
+  char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
+  int rc = dj ? backup_record(store_url, kind, ok, at, dj) : DTO_ENOMEM;
+  free(dj);
+  json_decref(d);
+  return rc;
+}
+
+int backup_drill_finish(const char *store_url, const char *dir,
+                        const backup_drill *d) {
+  dto_time now = bk_wall_now();
+  /* the drill's backups are backups like any other */
+  if (d->backup_id[0] || !strncmp(d->error, "backup:", 7))
+    (void)backup_status_note(dir, d->backup_id[0] != 0, now,
+                             d->error + (d->backup_id[0] ? 0 : 8));
+  json_t *dj =
+      json_pack("{s:s,s:f,s:f,s:I,s:s}", "id", d->backup_id, "rto_seconds",
+                d->rto_s, "rpo_seconds", d->rpo_s, "rpo_events",
+                (json_int_t)d->rpo_events, "error", d->error);
+  char *text = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
+  if (store_url && text)
+    (void)backup_record(store_url, "drill", d->ok, now, text);
+  free(text);
+  json_decref(dj);
+  return backup_drill_note(dir, d);
 }

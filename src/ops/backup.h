@@ -1,5 +1,6 @@
-/* backup.h - `dto backup` and `dto restore` over a SQLite store: full
- * backups taken online, their verification, listing, pruning and restore.
+/* backup.h - `dto backup`, `dto restore` and `dto drill`: full,
+ * incremental, log and configuration backups, their verification, listing,
+ * pruning and restore (to the latest point or a point in time), drills.
  *
  * A full backup is a consistent copy of the live store made with SQLite's
  * online backup API (it works while `dto run` writes: WAL lets the copy read
@@ -10,9 +11,10 @@
  * held (schema_version, seq_first, seq_last, events, orders, fills) so a
  * verification can check the restored database against it.
  *
- * Not here: incremental and log backups, point-in-time restore, drills,
- * scheduling (ops/sched.h) and PostgreSQL stores (DTO_EUNSUPPORTED: use
- * pg_dump).  The key is the caller's (backup_key_load).
+ * Incremental and log backups and point-in-time restore are
+ * backup_chain.c's, PostgreSQL stores (full backups with pg_dump)
+ * backup_pg.c's; scheduling is the caller's (app/backup_jobs.h).  The key
+ * is the caller's (backup_key_load).
  *
  * Errors: 0 or a DTO_E* code with one line in err (cap bytes; may be NULL
  * when cap is 0); no message holds key material.
@@ -229,6 +231,9 @@ int backup_config(const char *config_path, const char *const *files,
  * is what the metrics read. */
 int backup_record(const char *store_url, const char *kind, bool ok, dto_time at,
                   const char *detail_json);
+/* The same with the detail {"id", "error"} of a backup or verification. */
+int backup_record_outcome(const char *store_url, const char *kind, bool ok,
+                          dto_time at, const char *id, const char *error);
 
 /* ---- drills
  * ------------------------------------------------------------------ A
@@ -264,6 +269,13 @@ int backup_drill_run(const char *store_url, const char *dir,
                      const uint8_t key[BACKUP_KEY_BYTES],
                      const char *config_path, const char *keep_dir,
                      backup_drill *d);
+
+/* The end of a drill d of the store at store_url (may be NULL) with the
+ * backups of dir: its backup step noted like any full backup, the outcome
+ * in the store's backup_log and as the folder's last drill
+ * (backup_drill_note's result). */
+int backup_drill_finish(const char *store_url, const char *dir,
+                        const backup_drill *d);
 
 /* Record d as the last drill of dir under the "drill" key of the status
  * file (the "full" object is kept; the file is replaced atomically). */

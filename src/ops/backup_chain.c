@@ -446,22 +446,11 @@ int backup_delta(const char *store_url, const char *dir,
   json_decref(extra);
   backup_opts o = {.level = level,
                    .created = (now / DTO_NS_PER_SEC) * DTO_NS_PER_SEC};
-  backup_writer *w = NULL;
-  rc = backup_writer_open(path, key, kind, ej, &o, &w, err, cap);
+  const char *names[] = {DELTA_FILE}, *srcs[] = {delta};
+  rc = bk_write_archive(path, key, kind, ej, &o, names, srcs, 1, err, cap);
   free(ej);
   if (rc)
     goto out;
-  if ((rc = backup_writer_add_file(w, DELTA_FILE, delta, err, cap))) {
-    backup_writer_abort(w);
-    goto out;
-  }
-  if ((rc = backup_writer_close(w, err, cap)))
-    goto out;
-  chmod(path, 0600);
-  if ((rc = backup_verify(path, key, NULL, NULL, err, cap))) {
-    unlink(path);
-    goto out;
-  }
   if (id_out && idcap)
     snprintf(id_out, idcap, "%s", id);
   if (sec)

@@ -43,6 +43,10 @@ int bk_snapshot(const char *src, const char *dst, char *err, size_t cap);
 int bk_copy_file(const char *src, const char *dst, char *err, size_t cap);
 /* dir/dto.pid names a live process. */
 bool bk_live_pid(const char *dir);
+int bk_write_archive(const char *path, const uint8_t key[BACKUP_KEY_BYTES],
+                     const char *kind, const char *extra_json,
+                     const backup_opts *opts, const char *const *names,
+                     const char *const *srcs, size_t n, char *err, size_t cap);
 int bk_new_id(const char *dir, const char *kind, dto_time now, char *id,
               size_t idcap, char *path, size_t pcap, char *err, size_t cap);
 int bk_secondary(const char *path, const char *id, const backup_secondary *sec,

@@ -227,24 +227,11 @@ int bk_pg_full(const char *url, const char *dir, const backup_secondary *sec,
                    .total = stat(dump, &st) ? 0 : (uint64_t)st.st_size,
                    .progress = progress,
                    .progress_ctx = progress_ctx};
-  backup_writer *w = NULL;
-  rc = backup_writer_open(path, key, "full", ej, &o, &w, err, cap);
+  const char *names[] = {PG_FILE, CONFIG_FILE}, *srcs[] = {dump, config_path};
+  rc = bk_write_archive(path, key, "full", ej, &o, names, srcs, 2, err, cap);
   free(ej);
   if (rc)
     goto out;
-  if ((rc = backup_writer_add_file(w, PG_FILE, dump, err, cap)) ||
-      (config_path &&
-       (rc = backup_writer_add_file(w, CONFIG_FILE, config_path, err, cap)))) {
-    backup_writer_abort(w);
-    goto out;
-  }
-  if ((rc = backup_writer_close(w, err, cap)))
-    goto out;
-  chmod(path, 0600);
-  if ((rc = backup_verify(path, key, NULL, NULL, err, cap))) {
-    unlink(path);
-    goto out;
-  }
   if (id_out && idcap)
     snprintf(id_out, idcap, "%s", id);
   if (sec)
