@@ -21,6 +21,8 @@
 /* Keep a rarely taken slow path out of its hot caller, so that the caller's
  * common case saves no registers for it. */
 #define DTO_NOINLINE __attribute__((noinline))
+/* For a small step shared by a few entry points on a hot path. */
+#define DTO_ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* A broken invariant: print file and line, then abort.  Always on, also in
  * release builds; the engine must never go on in a state it does not

@@ -282,7 +282,9 @@ void engine__day_roll_slow(engine *e, sym_id sym, dto_time t) {
     engine__new_day(e, day);
 }
 
-void engine_bar_open(engine *e, const bar *b) {
+/* The two halves of a bar, without collecting reports: shared by
+ * engine_bar_open, engine_on_bar and engine_bar. */
+static DTO_ALWAYS_INLINE void bar_open(engine *e, const bar *b) {
   engine__day_roll(e, b->sym, b->ts);
   engine__fire_timers(e, b->ts);
   const broker_ops *br = e->cfg.broker;
@@ -296,6 +298,36 @@ void engine_bar_open(engine *e, const bar *b) {
     e->touched = true;
     br->on_bar(e->cfg.broker_ctx, b);
   }
+}
+
+static DTO_ALWAYS_INLINE void bar_close(engine *e, const bar *b) {
+  portfolio_mark(e->pf, b->sym, b->close);
+  symsubs *ss = &e->subs[b->sym];
+  ss->ref_price = b->close;
+  ss->ref_time = bar_end(b);
+  if (DTO_UNLIKELY(e->pnl_limits))
+    engine__check_pnl(e, b->sym);
+  flatten_due(e, b->sym, bar_end(b), b->dur);
+  brackets_due(e, b->sym);
+  for (size_t i = 0; i < ss->n; i++) {
+    strat *s = &e->st[ss->v[i].strat];
+    if (s->def->on_bar)
+      s->def->on_bar(s, s->state,
+                     s->sym_state + ss->v[i].slot * s->def->sym_state_size, b);
+  }
+}
+
+void engine_bar_open(engine *e, const bar *b) {
+  bar_open(e, b);
+  engine__pump(e);
+}
+
+void engine_bar(engine *e, const bar *b, sim_clock *sim) {
+  sim_clock_set(sim, b->ts);
+  bar_open(e, b);
+  engine__pump(e);
+  sim_clock_set(sim, bar_end(b));
+  bar_close(e, b);
   engine__pump(e);
 }
 
@@ -317,20 +349,7 @@ void engine_warm_bar(engine *e, const bar *b) {
 }
 
 void engine_on_bar(engine *e, const bar *b) {
-  portfolio_mark(e->pf, b->sym, b->close);
-  symsubs *ss = &e->subs[b->sym];
-  ss->ref_price = b->close;
-  ss->ref_time = bar_end(b);
-  if (DTO_UNLIKELY(e->pnl_limits))
-    engine__check_pnl(e, b->sym);
-  flatten_due(e, b->sym, bar_end(b), b->dur);
-  brackets_due(e, b->sym);
-  for (size_t i = 0; i < ss->n; i++) {
-    strat *s = &e->st[ss->v[i].strat];
-    if (s->def->on_bar)
-      s->def->on_bar(s, s->state,
-                     s->sym_state + ss->v[i].slot * s->def->sym_state_size, b);
-  }
+  bar_close(e, b);
   engine__pump(e);
 }
 

@@ -12,7 +12,8 @@
  *   clock := bar_end(bar); engine_on_bar(e, &bar);
  * The first half lets a simulating broker fill working orders at the bar's
  * open; the second shows the finished bar to the strategies.  Broker reports
- * are collected after each call.
+ * are collected after each call.  engine_bar(e, &bar, sim) does the four
+ * steps in one call when the clock is a simulated one.
  */
 #ifndef DTO_ENGINE_ENGINE_H
 #define DTO_ENGINE_ENGINE_H
@@ -90,6 +91,11 @@ void engine_on_time(engine *e, dto_time t);
  * step, collecting broker reports once. */
 void engine_bar_open(engine *e, const bar *b);
 void engine_broker_bar(engine *e, const bar *b);
+/* A whole bar of a simulated run in one call, exactly as
+ *   sim_clock_set(sim, b->ts);        engine_bar_open(e, b);
+ *   sim_clock_set(sim, bar_end(b));   engine_on_bar(e, b);
+ * where sim is the simulated clock the engine reads. */
+void engine_bar(engine *e, const bar *b, sim_clock *sim);
 /* A bar of history, before the session trades (a live broker's warm-up):
  * strategies see it in on_bar, so their indicators are ready at the open,
  * but any order they ask for is refused (DTO_ESTATE to strat_submit) and
