@@ -192,6 +192,18 @@ static void sma_fresh_quad(const double *x, int n, ind_ksum *f) {
       s = t;
     }
   }
+  if (j < n && n >= 4) {
+    /* the last n - j < 4 steps, from four values ending at the block's end */
+    v4d step[4];
+    load_steps(x, x1, x2, x3, n - 4, step);
+    for (int k = 4 - (n - j); k < 4; k++) {
+      v4d t = s + step[k];
+      held += s >= step[k];
+      c += (s - t) + step[k];
+      s = t;
+    }
+    j = n;
+  }
   for (; j < n; j++) {
     v4d v = {x[j], x1[j], x2[j], x3[j]};
     v4d t = s + v;
@@ -247,6 +259,28 @@ static void sma_block_quad(const double *x, int n, double inv_n,
     *(v4du *)(o1 + j) = mr[1];
     *(v4du *)(o2 + j) = mr[2];
     *(v4du *)(o3 + j) = mr[3];
+  }
+  if (j < n - 1 && n >= 5) {
+    /* the last n - 1 - j < 4 steps, from four values ending at step n - 2 */
+    const int j0 = n - 5;
+    v4d vs[4], os[4];
+    load_steps(x, x1, x2, x3, j0, vs);
+    load_steps(x, x1, x2, x3, j0 - n, os);
+    for (int k = j - j0; k < 4; k++) {
+      v4d t = s + vs[k];
+      v4d u = t - os[k];
+      held += s >= vs[k];
+      held += t >= os[k];
+      c += (s - t) + vs[k];
+      c += (t - u) - os[k];
+      s = u;
+      v4d m = (s + c) * inv_n;
+      out[j0 + k] = m[0];
+      o1[j0 + k] = m[1];
+      o2[j0 + k] = m[2];
+      o3[j0 + k] = m[3];
+    }
+    j = n - 1;
   }
   for (; j < n - 1; j++) {
     v4d v = {x[j], x1[j], x2[j], x3[j]};
