@@ -8,32 +8,37 @@
 
 /* ---- observers ----------------------------------------------------------- */
 
+/* Out of line: its log line would make every transition set up a large
+ * stack frame. */
+static DTO_NOINLINE void log_illegal(engine *e, const order *o,
+                                     enum order_state from,
+                                     enum order_state to) {
+  log_line l;
+  if (log_begin(&l, e->cfg.log, LOG_ERROR, "order.illegal_transition")) {
+    log_str(&l, "cloid", o->cloid);
+    log_str(&l, "from", order_state_name(from));
+    log_str(&l, "to", order_state_name(to));
+    log_end(&l);
+  }
+}
+
 void engine__on_transition(void *ctx, const order *o, enum order_state from,
                            enum order_state to, bool legal) {
   engine *e = ctx;
-  if (legal) {
-    bool was = order_is_working(from), is = order_is_working(to);
-    if (was != is) {
-      strat *s = &e->st[o->strategy];
-      size_t slot = 0;
-      while (slot < s->nsyms && s->syms[slot] != o->sym)
-        slot++;
-      int d = is ? 1 : -1;
-      e->working += (size_t)d;
-      e->subs[o->sym].working += (uint32_t)d;
-      e->acct_open[o->account] += (uint32_t)d;
-      s->open_total += (uint32_t)d;
-      if (slot < s->nsyms)
-        s->open_per_sym[slot] += (uint32_t)d;
-    }
-  } else {
-    log_line l;
-    if (log_begin(&l, e->cfg.log, LOG_ERROR, "order.illegal_transition")) {
-      log_str(&l, "cloid", o->cloid);
-      log_str(&l, "from", order_state_name(from));
-      log_str(&l, "to", order_state_name(to));
-      log_end(&l);
-    }
+  if (DTO_UNLIKELY(!legal)) {
+    log_illegal(e, o, from, to);
+  } else if (order_is_working(from) != order_is_working(to)) {
+    int d = order_is_working(to) ? 1 : -1;
+    strat *s = &e->st[o->strategy];
+    size_t slot = 0;
+    while (slot < s->nsyms && s->syms[slot] != o->sym)
+      slot++;
+    e->working += (size_t)d;
+    e->subs[o->sym].working += (uint32_t)d;
+    e->acct_open[o->account] += (uint32_t)d;
+    s->open_total += (uint32_t)d;
+    if (slot < s->nsyms)
+      s->open_per_sym[slot] += (uint32_t)d;
   }
   if (e->cfg.hooks.order_changed)
     e->cfg.hooks.order_changed(e->cfg.hooks.ctx, o, from, to, legal);
@@ -415,6 +420,12 @@ DTO_NOINLINE void engine__pump_slow(engine *e) {
       return;
     for (size_t i = 0; i < n; i++)
       engine__handle(e, &e->rep[i]);
+    /* A broker whose reports only arise inside calls into it had no more
+     * than these when poll moved fewer than asked for (it moves up to max
+     * pending reports), unless handling them called it again: the next
+     * poll would find nothing. */
+    if (!e->poll_always && !e->touched && n < DTO_ARRAY_LEN(e->rep))
+      return;
   }
   /* a broker that never stops reporting is outside input: say so, never
    * abort; the next pump goes on */

@@ -45,6 +45,13 @@ typedef struct symsubs {
   uint32_t br_retry; /* brackets in this instrument waiting for a retry */
   bool halted;       /* a broker report about it was refused: no opening
                         orders until a person clears it */
+  /* engine__order_day's cache: instants in [od_from, od_until) are in
+   * exchange day od_day, whose session is od_sess (od_has_sess false: the
+   * market does not open that day); an empty range: nothing cached */
+  dto_time od_from, od_until;
+  int64_t od_day;
+  session od_sess;
+  bool od_has_sess;
 } symsubs;
 
 /* A bracket (engine_brackets.c): the position its entries opened and the
@@ -94,6 +101,10 @@ struct strat {
   char *sym_state; /* nsyms * def->sym_state_size */
   uint32_t seq;    /* client order id sequence for cloid_day */
   int64_t cloid_day;
+  /* oms_cloid_prefix of cloid_pre_day, cloid_pre_n bytes (0: none yet) */
+  char cloid_pre[CLOID_MAX];
+  size_t cloid_pre_n;
+  int64_t cloid_pre_day;
   uint32_t *open_per_sym; /* working orders per slot */
   uint32_t open_total;
   int64_t *flattened_day; /* per slot: the day flatten_before_close ran */
@@ -196,6 +207,24 @@ static inline void engine__day_roll(engine *e, sym_id sym, dto_time t) {
 
 /* ---- engine_orders.c */
 void engine__init_order(order *o);
+/* Fill sym's exchange day cache (symsubs.od_*) for t. */
+void engine__order_day_slow(engine *e, sym_id sym, dto_time t);
+/* engine__exchange_day(e, sym, t), and for an instrument with a calendar
+ * its session that day in *sess (NULL when the market does not open then;
+ * without a calendar *sess is NULL too).  Cached per instrument: orders and
+ * fills come many to a day.  *sess is valid until the next call. */
+static inline int64_t engine__order_day(engine *e, sym_id sym, dto_time t,
+                                        const session **sess) {
+  *sess = NULL;
+  if (!e->cfg.instruments->v[sym].cal)
+    return floordiv64(t, DTO_NS_PER_DAY);
+  const symsubs *ss = &e->subs[sym];
+  if (DTO_UNLIKELY(t < ss->od_from || t >= ss->od_until))
+    engine__order_day_slow(e, sym, t);
+  if (ss->od_has_sess)
+    *sess = &ss->od_sess;
+  return ss->od_day;
+}
 void engine__notify(engine *e, const order *o);
 void engine__log_order(engine *e, const char *ev, const order *o);
 /* Copy the open order ids into e->scratch; returns the count. */

@@ -9,6 +9,29 @@
 
 /* ---- order flow ---------------------------------------------------------- */
 
+DTO_NOINLINE void engine__order_day_slow(engine *e, sym_id sym, dto_time t) {
+  const calendar *cal = e->cfg.instruments->v[sym].cal;
+  symsubs *ss = &e->subs[sym];
+  int64_t day = calendar_local_day(cal, t);
+  ss->od_day = day;
+  ss->od_has_sess = calendar_session(cal, day, &ss->od_sess);
+  /* The range is kept only when its first and last instants are in day (as
+   * t is): local days never go back as time goes on, so every instant
+   * between is in day too.  calendar_day_start answers for the days of
+   * 1900 to 2200; other instants are not cached. */
+  ss->od_from = ss->od_until = 0;
+  if (day > days_from_civil(1900, 1, 1) &&
+      day < days_from_civil(2200, 12, 31)) {
+    dto_time from = calendar_day_start(cal, day),
+             until = calendar_day_start(cal, day + 1);
+    if (from <= t && t < until && calendar_local_day(cal, from) == day &&
+        calendar_local_day(cal, until - 1) == day) {
+      ss->od_from = from;
+      ss->od_until = until;
+    }
+  }
+}
+
 void engine__notify(engine *e, const order *o) {
   strat *s = &e->st[o->strategy];
   if (s->def->on_order)
@@ -70,37 +93,31 @@ static int check_req(const engine *e, const strat *s, const order_req *r) {
   return 0;
 }
 
-static fx account_equity(const engine *e, uint32_t a) {
-  return portfolio_account_equity(e->pf, a);
-}
-
-/* Everything the risk gate needs to know about order o, from engine state.
- * Aggregates are O(symbols + working orders).  closing: o is a flatten's
- * closing order, and the protective exits of its strategy in its
- * instrument, which the flatten cancels once o passes, count as being
- * canceled already. */
+/* Everything the risk gate needs to know about order o, from engine state
+ * (the parts risk_inputs_needed leaves out stay 0).  Aggregates are
+ * O(symbols + working orders).  closing: o is a flatten's closing order,
+ * and the protective exits of its strategy in its instrument, which the
+ * flatten cancels once o passes, count as being canceled already. */
 static void risk_input_for(engine *e, const order *o, risk_input *in,
                            bool closing) {
   const portfolio *pf = e->pf;
   const instrument *ins = &e->cfg.instruments->v[o->sym];
   symsubs *sy = &e->subs[o->sym];
   dto_time t = engine__now(e);
+  unsigned need = risk_inputs_needed(e->risk, o->account, o->strategy);
   memset(in, 0, sizeof *in);
   in->now = t;
   in->ref_price = sy->ref_price;
   in->ref_time = sy->ref_time;
   in->tick = ins->tick;
   in->shortable = ins->shortable;
-  in->acct_pos = portfolio_account_pos(pf, o->account, o->sym)->qty;
+  const position *ap = portfolio_account_pos(pf, o->account, o->sym);
+  in->acct_pos = ap->qty;
   in->strat_pos = portfolio_strategy_pos(pf, o->strategy, o->sym)->qty;
-  in->acct_equity = account_equity(e, o->account);
   in->acct_cash = portfolio_account_cash(pf, o->account);
-  /* the account's working orders per instrument */
+  /* the account's working orders per instrument: the wk_ arrays are all 0
+   * between calls (the walk over the instruments below clears them) */
   size_t nins = e->cfg.instruments->n;
-  memset(e->wk_buy, 0, nins * sizeof(fx));
-  memset(e->wk_sell, 0, nins * sizeof(fx));
-  memset(e->wk_buy_v, 0, nins * sizeof(fx));
-  memset(e->wk_sell_v, 0, nins * sizeof(fx));
   size_t nopen;
   const order_id *open = oms_open_ids(e->oms, &nopen);
   for (size_t i = 0; i < nopen; i++) {
@@ -148,24 +165,27 @@ static void risk_input_for(engine *e, const order *o, risk_input *in,
    * orders' own prices when there is neither) */
   fx gross = 0, lng = 0, sht = 0;
   for (size_t y = 0; y < nins; y++) {
+    /* read and cleared for the next call */
+    fx wb = e->wk_buy[y], ws = e->wk_sell[y], wbv = e->wk_buy_v[y],
+       wsv = e->wk_sell_v[y];
+    e->wk_buy[y] = e->wk_sell[y] = e->wk_buy_v[y] = e->wk_sell_v[y] = 0;
     if (y == o->sym)
       continue;
     fx q = portfolio_account_pos(pf, o->account, (sym_id)y)->qty;
-    if (!q && !e->wk_buy[y] && !e->wk_sell[y])
+    if (!q && !wb && !ws)
       continue;
     fx py = e->subs[y].ref_price > 0 ? e->subs[y].ref_price
                                      : portfolio_last(pf, (sym_id)y);
     fx lv, sv;
     if (py > 0) {
-      fx lq = engine__sat_add(q, e->wk_buy[y]),
-         sq = engine__sat_add(q, -e->wk_sell[y]);
+      fx lq = engine__sat_add(q, wb), sq = engine__sat_add(q, -ws);
       if (fx_mul(lq, py, &lv))
         lv = lq > 0 ? FX_MAX : -FX_MAX;
       if (fx_mul(sq, py, &sv))
         sv = sq > 0 ? FX_MAX : -FX_MAX;
     } else { /* no price: no position either, only limit orders */
-      lv = e->wk_buy_v[y];
-      sv = -e->wk_sell_v[y];
+      lv = wbv;
+      sv = -wsv;
     }
     gross = engine__sat_add(gross, fx_max(fx_abs(lv), fx_abs(sv)));
     lng = engine__sat_add(lng, lv);
@@ -180,32 +200,38 @@ static void risk_input_for(engine *e, const order *o, risk_input *in,
     in->acct_open_orders -= in->acct_open_orders > 0;
     in->strat_open_orders -= in->strat_open_orders > 0;
   }
-  session ss;
   in->session = RISK_SESS_REGULAR;
   if (ins->cal) {
-    int64_t day = calendar_local_day(ins->cal, t);
-    if (!calendar_session(ins->cal, day, &ss) || t < ss.pre_open ||
-        t >= ss.post_close)
+    const session *ss;
+    int64_t day = engine__order_day(e, o->sym, t, &ss);
+    if (!ss || t < ss->pre_open || t >= ss->post_close)
       in->session = RISK_SESS_CLOSED;
-    else if (t < ss.open || t >= ss.close)
+    else if (t < ss->open || t >= ss->close)
       in->session = RISK_SESS_EXTENDED;
     if (in->session != RISK_SESS_CLOSED)
-      in->session_close = ss.close;
-    in->minute_of_day = calendar_minute_of_day(ins->cal, t);
-    const position *ap = portfolio_account_pos(pf, o->account, o->sym);
-    in->would_day_trade = ap->qty != 0 && ap->open_day == day &&
-                          ((ap->qty > 0) != (o->side == SIDE_BUY));
-    in->day_trades = portfolio_day_trades_since(
-        pf, o->account, calendar_trading_days_back(ins->cal, day, 5));
+      in->session_close = ss->close;
+    if (need & RISK_IN_MINUTE)
+      in->minute_of_day = calendar_minute_of_day(ins->cal, t);
+    if (need & RISK_IN_DAY_TRADES) {
+      in->would_day_trade = ap->qty != 0 && ap->open_day == day &&
+                            ((ap->qty > 0) != (o->side == SIDE_BUY));
+      in->day_trades = portfolio_day_trades_since(
+          pf, o->account, calendar_trading_days_back(ins->cal, day, 5));
+    }
   }
-  in->acct_day_pnl = in->acct_equity - e->acct_day_start[o->account];
-  in->acct_drawdown = e->acct_day_peak[o->account] > in->acct_equity
-                          ? e->acct_day_peak[o->account] - in->acct_equity
-                          : 0;
-  const strat *s = &e->st[o->strategy];
-  fx se = portfolio_strategy_equity(pf, o->strategy);
-  in->strat_day_pnl = se - s->day_start;
-  in->strat_drawdown = s->day_peak > se ? s->day_peak - se : 0;
+  if (need & RISK_IN_ACCT_EQUITY) {
+    in->acct_equity = portfolio_account_equity(pf, o->account);
+    in->acct_day_pnl = in->acct_equity - e->acct_day_start[o->account];
+    in->acct_drawdown = e->acct_day_peak[o->account] > in->acct_equity
+                            ? e->acct_day_peak[o->account] - in->acct_equity
+                            : 0;
+  }
+  if (need & RISK_IN_STRAT_EQUITY) {
+    const strat *s = &e->st[o->strategy];
+    fx se = portfolio_strategy_equity(pf, o->strategy);
+    in->strat_day_pnl = se - s->day_start;
+    in->strat_drawdown = s->day_peak > se ? s->day_peak - se : 0;
+  }
 }
 
 /* Would o only reduce the account's position in its instrument, together
@@ -252,14 +278,21 @@ static enum risk_reason gate(engine *e, order *o, bool closing) {
 }
 
 order *engine__create_order(engine *e, strat *s, order *tmpl, dto_time t) {
-  int64_t day = engine__exchange_day(e, tmpl->sym, t);
+  const session *sess;
+  int64_t day = engine__order_day(e, tmpl->sym, t, &sess);
   if (day != s->cloid_day) {
     s->cloid_day = day;
     s->seq = 0;
   }
+  if (s->cloid_pre_n == 0 || s->cloid_pre_day != day) {
+    s->cloid_pre_n =
+        oms_cloid_prefix(s->cloid_pre, sizeof s->cloid_pre,
+                         e->cfg.accounts[s->account].id, s->id, day);
+    s->cloid_pre_day = day;
+  }
   char cloid[CLOID_MAX];
-  oms_cloid(cloid, sizeof cloid, e->cfg.accounts[s->account].id, s->id, day,
-            ++s->seq);
+  memcpy(cloid, s->cloid_pre, s->cloid_pre_n);
+  oms_cloid_seq(cloid, sizeof cloid, s->cloid_pre_n, ++s->seq);
   tmpl->strategy = s->index;
   tmpl->account = s->account;
   const position *p = portfolio_account_pos(e->pf, s->account, tmpl->sym);

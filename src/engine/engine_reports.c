@@ -211,7 +211,8 @@ int engine__apply_fill(engine *e, order *o, const broker_report *r) {
     why = "a fill for an order that cannot have one";
   else
     why = fill_problem(e, o, r, &v, &fee);
-  int64_t day = engine__exchange_day(e, o->sym, r->ts);
+  const session *sess;
+  int64_t day = engine__order_day(e, o->sym, r->ts, &sess);
   if (!why &&
       portfolio_fill(e->pf, o, r->qty, r->price, fee, r->ts, day, NULL) != 0)
     why = "the position or cash would not fit";

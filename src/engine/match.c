@@ -19,6 +19,11 @@ typedef struct symbook {
   size_t n, cap;
   session sess; /* cached session for bar checks */
   bool have_sess;
+  /* cached calendar_next_session(next_from): the same session answers for
+   * every t from next_from up to its close (see session_end_for) */
+  session next;
+  dto_time next_from;
+  bool have_next;
   bar last; /* last bar seen (bar_close model) */
   bool have_last;
   fx used; /* volume used in the current bar/print */
@@ -167,12 +172,13 @@ static morder *find(matcher *m, order_id id) {
   return &m->pool[m->slot_of[id]];
 }
 
-/* A free pool slot for order id (which must not be working). */
+/* A free pool slot for order id (which must not be working); the caller
+ * sets every field. */
 static morder *alloc_slot(matcher *m, order_id id) {
-  if (id >= m->nslot_of) {
+  if (id >= m->nslot_of) { /* the whole new capacity, not one id a time */
     m->slot_of =
         xgrow(m->slot_of, &m->slot_cap, (size_t)id + 1, sizeof *m->slot_of);
-    while (m->nslot_of <= id)
+    while (m->nslot_of < m->slot_cap)
       m->slot_of[m->nslot_of++] = SLOT_NONE;
   }
   uint32_t slot;
@@ -183,9 +189,7 @@ static morder *alloc_slot(matcher *m, order_id id) {
     slot = (uint32_t)m->npool++;
   }
   m->slot_of[id] = slot;
-  morder *mo = &m->pool[slot];
-  memset(mo, 0, sizeof *mo);
-  return mo;
+  return &m->pool[slot];
 }
 
 static uint64_t next_rand(matcher *m) { /* splitmix64 */
@@ -195,13 +199,21 @@ static uint64_t next_rand(matcher *m) { /* splitmix64 */
   return z ^ (z >> 31);
 }
 
-static void report(matcher *m, enum report_kind k, order_id id, fx qty,
-                   fx price, dto_time ts, int reason) {
-  if (m->qhead + m->qlen == m->qcap && m->qhead > 0) {
+/* Room for one more report at the end of the queue: the pending ones move
+ * to the front, or the queue grows. */
+static DTO_NOINLINE void queue_room(matcher *m) {
+  if (m->qhead > 0) {
     memmove(m->q, m->q + m->qhead, m->qlen * sizeof *m->q);
     m->qhead = 0;
+  } else {
+    m->q = xgrow(m->q, &m->qcap, m->qlen + 1, sizeof *m->q);
   }
-  m->q = xgrow(m->q, &m->qcap, m->qhead + m->qlen + 1, sizeof *m->q);
+}
+
+static inline void report(matcher *m, enum report_kind k, order_id id, fx qty,
+                          fx price, dto_time ts, int reason) {
+  if (m->qhead + m->qlen >= m->qcap)
+    queue_room(m);
   broker_report *r = &m->q[m->qhead + m->qlen++];
   r->kind = k;
   r->id = id;
@@ -227,7 +239,8 @@ size_t matcher_poll(matcher *m, broker_report *out, size_t max) {
 static void book_remove(symbook *b, order_id id) {
   for (size_t i = 0; i < b->n; i++)
     if (b->ids[i] == id) {
-      memmove(b->ids + i, b->ids + i + 1, (b->n - i - 1) * sizeof *b->ids);
+      if (i + 1 < b->n)
+        memmove(b->ids + i, b->ids + i + 1, (b->n - i - 1) * sizeof *b->ids);
       b->n--;
       return;
     }
@@ -238,8 +251,9 @@ static void retire(matcher *m, morder *mo) {
     return;
   mo->live = false;
   m->nworking--;
-  m->free_slots =
-      xgrow(m->free_slots, &m->freecap, m->nfree + 1, sizeof *m->free_slots);
+  if (m->nfree >= m->freecap)
+    m->free_slots =
+        xgrow(m->free_slots, &m->freecap, m->nfree + 1, sizeof *m->free_slots);
   m->free_slots[m->nfree++] = m->slot_of[mo->o.id];
   m->slot_of[mo->o.id] = SLOT_NONE;
   book_remove(&m->books[mo->o.sym], mo->o.id);
@@ -268,7 +282,7 @@ static bool valid_order(const matcher *m, const order *o) {
  * regular close of the session in progress or the next one; for an
  * extended-hours order the end of extended hours, which may be today's even
  * after the regular close (an order sent in the post-market). */
-static dto_time session_end_for(const matcher *m, const order *o, dto_time t) {
+static dto_time session_end_for(matcher *m, const order *o, dto_time t) {
   const instrument *in = &m->ins->v[o->sym];
   session s;
   if (!in->cal)
@@ -277,9 +291,22 @@ static dto_time session_end_for(const matcher *m, const order *o, dto_time t) {
       calendar_session(in->cal, calendar_local_day(in->cal, t), &s) &&
       t < s.post_close)
     return s.post_close;
-  if (!calendar_next_session(in->cal, t, &s))
-    return INT64_MAX;
-  return o->extended_hours ? s.post_close : s.close;
+  /* calendar_next_session(t) is the first session to close after t,
+   * searched over the 31 days from t's local day.  A later u before that
+   * close gets the same answer: u's local day is not before t's (they do
+   * not go back as time grows) nor after the session's (every session
+   * lies inside its own day, and u is before its close), and no day
+   * between holds a session closing after t, so none closing after u. */
+  symbook *bk = &m->books[o->sym];
+  if (!bk->have_next || t < bk->next_from || t >= bk->next.close) {
+    if (!calendar_next_session(in->cal, t, &bk->next)) {
+      bk->have_next = false;
+      return INT64_MAX;
+    }
+    bk->next_from = t;
+    bk->have_next = true;
+  }
+  return o->extended_hours ? bk->next.post_close : bk->next.close;
 }
 
 static int add_order(matcher *m, const order *o, dto_time now) {
@@ -322,7 +349,8 @@ static int add_order(matcher *m, const order *o, dto_time now) {
   if (mo->expire < m->next_expire)
     m->next_expire = mo->expire;
   symbook *b = &m->books[o->sym];
-  b->ids = xgrow(b->ids, &b->cap, b->n + 1, sizeof *b->ids);
+  if (b->n >= b->cap)
+    b->ids = xgrow(b->ids, &b->cap, b->n + 1, sizeof *b->ids);
   b->ids[b->n++] = o->id;
   report(m, REP_ACCEPTED, o->id, 0, 0, mo->active,
          0); /* ack when the order arrives */
@@ -665,7 +693,8 @@ static void eval_bar(matcher *m, morder *mo, const bar *b, const bar_phase *ph,
  * orders from the book while it is being walked. */
 static size_t snapshot(matcher *m, sym_id sym) {
   symbook *bk = &m->books[sym];
-  m->scratch = xgrow(m->scratch, &m->scap, bk->n, sizeof *m->scratch);
+  if (bk->n > m->scap)
+    m->scratch = xgrow(m->scratch, &m->scap, bk->n, sizeof *m->scratch);
   memcpy(m->scratch, bk->ids, bk->n * sizeof *m->scratch);
   return bk->n;
 }

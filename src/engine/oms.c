@@ -61,8 +61,9 @@ void oms_set_keep(oms *m, size_t keep) {
 static void forget(oms *m, order_id id) {
   uint32_t slot = m->slot_of[id];
   m->slot_of[id] = SLOT_NONE;
-  m->free_slots = xgrow(m->free_slots, &m->freecap, m->nfree + 1,
-                        sizeof *m->free_slots);
+  if (m->nfree >= m->freecap) /* xgrow's test, without the call */
+    m->free_slots =
+        xgrow(m->free_slots, &m->freecap, m->nfree + 1, sizeof *m->free_slots);
   m->free_slots[m->nfree++] = slot;
 }
 
@@ -77,8 +78,9 @@ static void retire(oms *m, const order *o) {
       hi = mid;
   }
   if (lo < m->nopen && m->open[lo] == o->id) {
-    memmove(m->open + lo, m->open + lo + 1,
-            (m->nopen - lo - 1) * sizeof *m->open);
+    if (lo + 1 < m->nopen)
+      memmove(m->open + lo, m->open + lo + 1,
+              (m->nopen - lo - 1) * sizeof *m->open);
     m->nopen--;
   }
   if (m->ring_n == m->keep) {
@@ -99,10 +101,12 @@ order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
     m->slots = xgrow(m->slots, &m->slotcap, m->nslots + 1, sizeof *m->slots);
     slot = (uint32_t)m->nslots++;
   }
-  m->slot_of = xgrow(m->slot_of, &m->idcap, m->nids + 1, sizeof *m->slot_of);
+  if (m->nids >= m->idcap)
+    m->slot_of = xgrow(m->slot_of, &m->idcap, m->nids + 1, sizeof *m->slot_of);
   order_id id = (order_id)m->nids++;
   m->slot_of[id] = slot;
-  m->open = xgrow(m->open, &m->opencap, m->nopen + 1, sizeof *m->open);
+  if (m->nopen >= m->opencap)
+    m->open = xgrow(m->open, &m->opencap, m->nopen + 1, sizeof *m->open);
   m->open[m->nopen++] = id;
   order *o = &m->slots[slot];
   memcpy(o, tmpl, sizeof *o); /* every byte, so tables compare with memcmp */
@@ -238,27 +242,14 @@ static void put(char *buf, size_t cap, size_t *n, const char *s, size_t len) {
   *n += len;
 }
 
-static size_t utoa(uint64_t v, char *out) {
-  char tmp[24];
-  size_t n = 0, i;
-  do {
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  for (i = 0; i < n; i++)
-    out[i] = tmp[n - 1 - i];
-  return n;
-}
-
 /* Hand-formatted: this runs for every order, and snprintf costs more than
- * the rest of order creation. */
-void oms_cloid(char *buf, size_t cap, const char *account,
-               const char *strategy, int64_t day, uint32_t seq) {
-  if (cap == 0)
-    return;
+ * the rest of order creation; the engine keeps each strategy's prefix for
+ * the day and formats only the sequence. */
+size_t oms_cloid_prefix(char *buf, size_t cap, const char *account,
+                        const char *strategy, int64_t day) {
   int y, mo, d;
   civil_from_days(day, &y, &mo, &d);
-  char date[16], num[24];
+  char date[16];
   size_t n = 0, dn = 0;
   if (y < 0 || y > 9999)
     y = 0;
@@ -276,8 +267,26 @@ void oms_cloid(char *buf, size_t cap, const char *account,
   put(buf, cap, &n, "-", 1);
   put(buf, cap, &n, date, dn);
   put(buf, cap, &n, "-", 1);
-  put(buf, cap, &n, num, utoa(seq, num));
+  return n;
+}
+
+void oms_cloid_seq(char *buf, size_t cap, size_t n, uint32_t seq) {
+  char num[10]; /* UINT32_MAX has 10 digits, written from the end */
+  size_t k = sizeof num;
+  do {
+    num[--k] = (char)('0' + seq % 10);
+    seq /= 10;
+  } while (seq);
+  put(buf, cap, &n, num + k, sizeof num - k);
   buf[n] = '\0';
+}
+
+void oms_cloid(char *buf, size_t cap, const char *account, const char *strategy,
+               int64_t day, uint32_t seq) {
+  if (cap == 0)
+    return;
+  oms_cloid_seq(buf, cap, oms_cloid_prefix(buf, cap, account, strategy, day),
+                seq);
 }
 
 void oms_set_observer(oms *m, oms_observer obs, void *ctx) {

@@ -100,9 +100,17 @@ int oms_amend(oms *m, order *o, const order_amend *a, dto_time t);
 int oms_fill(oms *m, order *o, fx qty, fx value, fx fee, dto_time t);
 
 /* Write the deterministic client order id for (account, strategy, day, seq)
- * into buf: "ACCOUNT-STRATEGY-YYYYMMDD-SEQ". */
+ * into buf: "ACCOUNT-STRATEGY-YYYYMMDD-SEQ" (cut to cap - 1 bytes). */
 void oms_cloid(char *buf, size_t cap, const char *account,
                const char *strategy, int64_t day, uint32_t seq);
+/* oms_cloid in two steps, for callers that make many ids of one day: the
+ * prefix "ACCOUNT-STRATEGY-YYYYMMDD-" into buf (cap > 0; not terminated),
+ * returning its length; then, with those bytes at the start of a buffer of
+ * the same cap, the sequence and the NUL.  Together they write exactly what
+ * oms_cloid writes. */
+size_t oms_cloid_prefix(char *buf, size_t cap, const char *account,
+                        const char *strategy, int64_t day);
+void oms_cloid_seq(char *buf, size_t cap, size_t n, uint32_t seq);
 
 /* Replace the observer (a restored table gets its engine's). */
 void oms_set_observer(oms *m, oms_observer obs, void *ctx);

@@ -4,12 +4,12 @@
 #include "core/error.h"
 #include "core/timeutil.h"
 
-#define B(s) (1u << (s))
+#define B(s) ORDER__BIT(s)
 
-/* legal[from] is the set of states reachable from `from`.  Fills may race
- * acknowledgements and cancels (real brokers report them in any order), so
+/* order__legal[from] is the set of states reachable from `from`.  Fills may
+ * race acknowledgements and cancels (real brokers report them in any order), so
  * pending states accept fills; terminal states accept nothing. */
-static const uint32_t legal[OS_COUNT] = {
+const uint32_t order__legal[OS_COUNT] = {
     [OS_NEW] = B(OS_PENDING_NEW) | B(OS_REJECTED),
     [OS_PENDING_NEW] = B(OS_ACCEPTED) | B(OS_REJECTED) |
                        B(OS_PARTIALLY_FILLED) | B(OS_FILLED) |
@@ -32,30 +32,6 @@ static const uint32_t legal[OS_COUNT] = {
     [OS_EXPIRED] = 0,
     [OS_REPLACED] = 0,
 };
-
-bool order_transition_legal(enum order_state from, enum order_state to) {
-  if ((unsigned)from >= OS_COUNT || (unsigned)to >= OS_COUNT)
-    return false;
-  return (legal[from] & B(to)) != 0;
-}
-
-int order_transition(order *o, enum order_state to, dto_time t) {
-  if (!order_transition_legal(o->state, to))
-    return DTO_ESTATE;
-  o->state = to;
-  o->updated = t;
-  return 0;
-}
-
-bool order_is_terminal(enum order_state s) {
-  return s == OS_FILLED || s == OS_CANCELED || s == OS_REJECTED ||
-         s == OS_EXPIRED || s == OS_REPLACED;
-}
-
-bool order_is_working(enum order_state s) {
-  return s == OS_PENDING_NEW || s == OS_ACCEPTED ||
-         s == OS_PARTIALLY_FILLED || s == OS_PENDING_CANCEL;
-}
 
 static const char *const state_names[OS_COUNT] = {
     "new",      "pending_new", "accepted", "partially_filled", "filled",

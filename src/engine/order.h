@@ -78,14 +78,41 @@ typedef struct order {
   int risk;   /* risk gate refusal (enum risk_reason), 0 if none */
 } order;
 
+/* The state machine as bit sets over enum order_state (order.c):
+ * order__legal[from] holds the states reachable from `from`.  Inline below:
+ * every order passes these tests several times. */
+extern const uint32_t order__legal[OS_COUNT];
+#define ORDER__BIT(s) (1u << (s))
+#define ORDER__TERMINAL                                                        \
+  (ORDER__BIT(OS_FILLED) | ORDER__BIT(OS_CANCELED) | ORDER__BIT(OS_REJECTED) | \
+   ORDER__BIT(OS_EXPIRED) | ORDER__BIT(OS_REPLACED))
+#define ORDER__WORKING                                                         \
+  (ORDER__BIT(OS_PENDING_NEW) | ORDER__BIT(OS_ACCEPTED) |                      \
+   ORDER__BIT(OS_PARTIALLY_FILLED) | ORDER__BIT(OS_PENDING_CANCEL))
+
 /* True when the transition from -> to is legal. */
-bool order_transition_legal(enum order_state from, enum order_state to);
+static inline bool order_transition_legal(enum order_state from,
+                                          enum order_state to) {
+  if ((unsigned)from >= OS_COUNT || (unsigned)to >= OS_COUNT)
+    return false;
+  return (order__legal[from] & ORDER__BIT(to)) != 0;
+}
 /* Move o to state `to` at time t; DTO_ESTATE (o unchanged) when illegal. */
-int order_transition(order *o, enum order_state to, dto_time t);
-bool order_is_terminal(enum order_state s);
+static inline int order_transition(order *o, enum order_state to, dto_time t) {
+  if (!order_transition_legal(o->state, to))
+    return DTO_ESTATE;
+  o->state = to;
+  o->updated = t;
+  return 0;
+}
+static inline bool order_is_terminal(enum order_state s) {
+  return (unsigned)s < OS_COUNT && (ORDER__TERMINAL & ORDER__BIT(s)) != 0;
+}
 /* Working: the order can still fill (pending_new, accepted, partially
  * filled, pending_cancel). */
-bool order_is_working(enum order_state s);
+static inline bool order_is_working(enum order_state s) {
+  return (unsigned)s < OS_COUNT && (ORDER__WORKING & ORDER__BIT(s)) != 0;
+}
 static inline fx order_leaves(const order *o) { return o->qty - o->filled; }
 
 const char *order_state_name(enum order_state s);

@@ -172,7 +172,7 @@ static fx market_value(const portfolio *p, const position *pos, bool gross) {
 
 /* Apply a signed quantity change dq at price to pos; returns the realised
  * P&L of the part that reduced the position.  Checked: see cmul. */
-static fx apply(position *pos, fx dq, fx price, int64_t day, bool *ovf) {
+static inline fx apply(position *pos, fx dq, fx price, int64_t day, bool *ovf) {
   fx realized = 0;
   if (pos->qty == 0 || (pos->qty > 0) == (dq > 0)) {
     pos->cost = cadd(pos->cost, cmul(dq, price, ovf), ovf);
@@ -217,7 +217,8 @@ static void push_trade(portfolio *p, const trade_rec *r) {
     memmove(p->trades, p->trades + half, (p->ntrades - half) * sizeof *r);
     p->ntrades -= half;
   }
-  p->trades = xgrow(p->trades, &p->trades_cap, p->ntrades + 1, sizeof *r);
+  if (p->ntrades >= p->trades_cap) /* xgrow's test, without the call */
+    p->trades = xgrow(p->trades, &p->trades_cap, p->ntrades + 1, sizeof *r);
   p->trades[p->ntrades++] = *r;
   p->trades_total++;
   if (p->on_trade)
@@ -296,10 +297,11 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
   fx dq = o->side == SIDE_BUY ? qty : -qty;
   sym_id sym = o->sym;
   size_t ai = o->account * p->nsym + sym, si = o->strategy * p->nsym + sym;
-  /* Work on copies; commit only when no sum overflowed. */
+  /* Work on copies (of the books' sums: the whole records are larger);
+   * commit only when no sum overflowed. */
   bool ovf = false;
-  acct a = p->a[o->account];
-  strat_book sb = p->s[o->strategy];
+  acct *a = &p->a[o->account];
+  strat_book *sb = &p->s[o->strategy];
   position ap = p->apos[ai], sp = p->spos[si];
   open_trade ot = p->otr[si];
 
@@ -314,12 +316,12 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
   sp.fees = cadd(sp.fees, fee, &ovf);
 
   fx flow = csub(o->side == SIDE_BUY ? -value : value, fee, &ovf);
-  a.cash = cadd(a.cash, flow, &ovf);
-  a.realized = cadd(a.realized, ar, &ovf);
-  a.fees = cadd(a.fees, fee, &ovf);
-  sb.cash = cadd(sb.cash, flow, &ovf);
-  sb.realized = cadd(sb.realized, sr, &ovf);
-  sb.fees = cadd(sb.fees, fee, &ovf);
+  fx a_cash = cadd(a->cash, flow, &ovf);
+  fx a_realized = cadd(a->realized, ar, &ovf);
+  fx a_fees = cadd(a->fees, fee, &ovf);
+  fx s_cash = cadd(sb->cash, flow, &ovf);
+  fx s_realized = cadd(sb->realized, sr, &ovf);
+  fx s_fees = cadd(sb->fees, fee, &ovf);
 
   trade_rec done;
   bool finished = false;
@@ -329,16 +331,20 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
 
   if (p->last[sym] == 0)
     portfolio_mark(p, sym, price);
-  a.open_pos += (uint32_t)(ap.qty != 0) - (uint32_t)(p->apos[ai].qty != 0);
-  sb.open_pos += (uint32_t)(sp.qty != 0) - (uint32_t)(p->spos[si].qty != 0);
+  a->cash = a_cash;
+  a->realized = a_realized;
+  a->fees = a_fees;
+  a->open_pos += (uint32_t)(ap.qty != 0) - (uint32_t)(p->apos[ai].qty != 0);
+  sb->cash = s_cash;
+  sb->realized = s_realized;
+  sb->fees = s_fees;
+  sb->open_pos += (uint32_t)(sp.qty != 0) - (uint32_t)(p->spos[si].qty != 0);
   if (dt) {
     p->dt_order[ai] = o->id;
-    count_day_trade(&a, day);
+    count_day_trade(a, day);
   }
   if (day_trade)
     *day_trade = dt;
-  p->a[o->account] = a;
-  p->s[o->strategy] = sb;
   p->apos[ai] = ap;
   p->spos[si] = sp;
   p->otr[si] = ot;

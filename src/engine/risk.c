@@ -515,6 +515,25 @@ size_t risk_dup_memory(const risk *r) { return r->dup.n; }
 
 /* ---- the check ----------------------------------------------------------- */
 
+unsigned risk_inputs_needed(const risk *r, uint32_t account,
+                            uint32_t strategy) {
+  if (account >= r->na || strategy >= r->ns)
+    return RISK_IN_ALL;
+  const risk_account_limits *al = &r->al[account];
+  const risk_strategy_limits *sl = &r->sl[strategy];
+  unsigned need = 0;
+  if (sl->window_start >= 0)
+    need |= RISK_IN_MINUTE;
+  if (al->pdt)
+    need |= RISK_IN_DAY_TRADES | RISK_IN_ACCT_EQUITY;
+  if (al->max_concentration_pct > 0 || al->max_daily_loss > 0 ||
+      al->max_drawdown > 0)
+    need |= RISK_IN_ACCT_EQUITY;
+  if (sl->max_daily_loss > 0 || sl->max_drawdown > 0)
+    need |= RISK_IN_STRAT_EQUITY;
+  return need;
+}
+
 enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
                             risk_decision *d) {
   r->checked++;
@@ -661,35 +680,41 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
   if (!reducing) {
     if (ol->max_pos_qty > 0 && fx_abs(proj) > ol->max_pos_qty)
       return refuse(r, d, RISK_MAX_POS_QTY, fx_abs(proj), ol->max_pos_qty, 0);
-    fx pval = mulx(fx_abs(proj), in->ref_price);
-    if (ol->max_pos_notional > 0 && pval > ol->max_pos_notional)
-      return refuse(r, d, RISK_MAX_POS_NOTIONAL, pval, ol->max_pos_notional,
-                    0);
-    /* this symbol at its two extremes (every working buy and the order
-     * filled, or every working sell), valued like the other symbols */
-    fx sp = in->ref_price > 0 ? in->ref_price : px;
-    fx lq = addx(in->acct_pos, in->acct_open_buy);
-    fx sq = addx(in->acct_pos, -in->acct_open_sell);
-    if (buy)
-      lq = proj;
-    else
-      sq = proj;
-    fx lv = mulx(lq, sp), sv = mulx(sq, sp);
-    fx symv = fx_max(fx_abs(lv), fx_abs(sv));
-    fx gross_after = addx(in->acct_other_gross, symv);
-    if (al->max_gross > 0 && gross_after > al->max_gross)
-      return refuse(r, d, RISK_MAX_GROSS, gross_after, al->max_gross, 1);
-    fx net_after = fx_max(fx_abs(addx(in->acct_other_long, lv)),
-                          fx_abs(addx(in->acct_other_short, sv)));
-    if (al->max_net > 0 && net_after > al->max_net)
-      return refuse(r, d, RISK_MAX_NET, net_after, al->max_net, 1);
-    if (al->max_concentration_pct > 0) {
-      fx lim = 0;
-      if (in->acct_equity <= 0 ||
-          fx_muldiv(in->acct_equity, al->max_concentration_pct,
-                    100 * FX_SCALE, FX_ROUND_DOWN, &lim) != 0 ||
-          symv > lim)
-        return refuse(r, d, RISK_CONCENTRATION, symv, lim, 1);
+    /* (values are computed only for the limits that are set: the
+     * arithmetic is pure, so the decisions are the same) */
+    if (ol->max_pos_notional > 0) {
+      fx pval = mulx(fx_abs(proj), in->ref_price);
+      if (pval > ol->max_pos_notional)
+        return refuse(r, d, RISK_MAX_POS_NOTIONAL, pval, ol->max_pos_notional,
+                      0);
+    }
+    if (al->max_gross > 0 || al->max_net > 0 || al->max_concentration_pct > 0) {
+      /* this symbol at its two extremes (every working buy and the order
+       * filled, or every working sell), valued like the other symbols */
+      fx sp = in->ref_price > 0 ? in->ref_price : px;
+      fx lq = addx(in->acct_pos, in->acct_open_buy);
+      fx sq = addx(in->acct_pos, -in->acct_open_sell);
+      if (buy)
+        lq = proj;
+      else
+        sq = proj;
+      fx lv = mulx(lq, sp), sv = mulx(sq, sp);
+      fx symv = fx_max(fx_abs(lv), fx_abs(sv));
+      fx gross_after = addx(in->acct_other_gross, symv);
+      if (al->max_gross > 0 && gross_after > al->max_gross)
+        return refuse(r, d, RISK_MAX_GROSS, gross_after, al->max_gross, 1);
+      fx net_after = fx_max(fx_abs(addx(in->acct_other_long, lv)),
+                            fx_abs(addx(in->acct_other_short, sv)));
+      if (al->max_net > 0 && net_after > al->max_net)
+        return refuse(r, d, RISK_MAX_NET, net_after, al->max_net, 1);
+      if (al->max_concentration_pct > 0) {
+        fx lim = 0;
+        if (in->acct_equity <= 0 ||
+            fx_muldiv(in->acct_equity, al->max_concentration_pct,
+                      100 * FX_SCALE, FX_ROUND_DOWN, &lim) != 0 ||
+            symv > lim)
+          return refuse(r, d, RISK_CONCENTRATION, symv, lim, 1);
+      }
     }
     if (al->check_buying_power) {
       fx bp = addx(addx(in->acct_cash, al->credit), -in->acct_open_buy_value);

@@ -295,6 +295,24 @@ int risk_reload(risk *r, const risk_config *cfg);
 enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
                             risk_decision *d);
 
+/* Parts of a risk_input that risk_check reads only when a limit asks for
+ * them; the rest it reads for every order.  A caller may leave a part it
+ * was not asked for at 0: the decision is the same. */
+enum {
+  RISK_IN_MINUTE = 1u << 0,     /* minute_of_day: a trading window */
+  RISK_IN_DAY_TRADES = 1u << 1, /* would_day_trade, day_trades: pdt */
+  /* acct_equity, acct_day_pnl, acct_drawdown: concentration, pdt, the
+   * account's daily loss and drawdown */
+  RISK_IN_ACCT_EQUITY = 1u << 2,
+  /* strat_day_pnl, strat_drawdown: the strategy's daily loss, drawdown */
+  RISK_IN_STRAT_EQUITY = 1u << 3,
+  RISK_IN_ALL = (1u << 4) - 1
+};
+/* The RISK_IN_* parts risk_check needs for an order of strategy under the
+ * current limits of account and strategy (all of them for indices out of
+ * range).  Limits change only through risk_reload: ask again after one. */
+unsigned risk_inputs_needed(const risk *r, uint32_t account, uint32_t strategy);
+
 /* Is o reducing: opposite side to the position and no larger than it
  * (working orders not counted; risk_check counts them). */
 bool risk_is_reducing(const order *o, fx pos);

@@ -592,6 +592,56 @@ static void test_fx_day_order_expires_friday(void **state) {
   instruments_release(&ins);
 }
 
+/* What the engine's exchange-day cache and the paper exchange's next-session
+ * cache rely on, for every calendar: an instant lies in its local day's
+ * [day_start(day), day_start(day + 1)); local days never go back as time
+ * goes on; and calendar_next_session gives the same session for every
+ * instant from t up to that session's close.  Random instants over eight
+ * years, and every minute of the days around both DST switches of 2024. */
+static void check_instant(const calendar *c, dto_time t, dto_time u) {
+  int64_t d = calendar_local_day(c, t);
+  assert_true(calendar_day_start(c, d) <= t);
+  assert_true(t < calendar_day_start(c, d + 1));
+  if (u >= t)
+    assert_true(calendar_local_day(c, u) >= d);
+  session s, s2;
+  if (!calendar_next_session(c, t, &s))
+    return;
+  dto_time v = t + (u - t) % (s.close - t);
+  if (v < t)
+    v = t;
+  assert_true(calendar_next_session(c, v, &s2));
+  assert_int_equal(s2.day, s.day);
+  assert_int_equal(s2.pre_open, s.pre_open);
+  assert_int_equal(s2.open, s.open);
+  assert_int_equal(s2.close, s.close);
+  assert_int_equal(s2.post_close, s.post_close);
+  assert_int_equal(s2.early_close, s.early_close);
+}
+
+static void test_cached_ranges(void **state) {
+  (void)state;
+  const calendar *cals[] = {calendar_us_equity(), calendar_crypto(),
+                            calendar_fx()};
+  dto_time from = days_from_civil(2020, 1, 1) * DTO_NS_PER_DAY;
+  dto_time span = 8 * 365 * DTO_NS_PER_DAY;
+  uint64_t x = 0x2545f4914f6cdd1dull;
+  for (int k = 0; k < 30000; k++) {
+    x ^= x << 13; /* xorshift64 */
+    x ^= x >> 7;
+    x ^= x << 17;
+    dto_time t = from + (dto_time)(x % (uint64_t)span);
+    dto_time u = t + (dto_time)((x >> 20) % (uint64_t)(4 * DTO_NS_PER_DAY));
+    check_instant(cals[k % 3], t, u);
+  }
+  int64_t days[] = {days_from_civil(2024, 3, 9), days_from_civil(2024, 11, 2)};
+  for (size_t c = 0; c < 3; c++)
+    for (size_t i = 0; i < 2; i++)
+      for (dto_time t = days[i] * DTO_NS_PER_DAY;
+           t < (days[i] + 3) * DTO_NS_PER_DAY; t += MIN)
+        check_instant(cals[c], t, t + 37 * MIN);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_range_constants),
@@ -607,6 +657,7 @@ int main(void) {
       cmocka_unit_test(test_dst_switches),
       cmocka_unit_test(test_dst_old_rule),
       cmocka_unit_test(test_next_session),
+      cmocka_unit_test(test_cached_ranges),
       cmocka_unit_test(test_crypto),
       cmocka_unit_test(test_fx_names),
       cmocka_unit_test(test_fx_week),

@@ -1737,6 +1737,91 @@ static uint64_t rnd(uint64_t *s) {
   return *s * 2685821657736338717ull;
 }
 
+/* ---- inputs a limit asks for --------------------------------------------- */
+
+/* risk_inputs_needed: with the parts it does not ask for left at 0, every
+ * decision is the one made on the full input.  Two gates with the same
+ * random limits see the same random orders, one with the full input, one
+ * with the masked one. */
+static void test_inputs_needed(void **state) {
+  (void)state;
+  uint64_t seed = 0x9e3779b97f4a7c15ull;
+  for (int round = 0; round < 300; round++) {
+    rig g;
+    rig_init(&g);
+    for (int i = 0; i < 2; i++) {
+      uint64_t on = rnd(&seed);
+      risk_account_limits *al = &g.al[i];
+      risk_strategy_limits *sl = &g.sl[i];
+      if (on & 1) {
+        sl->window_start = (int)(rnd(&seed) % 720);
+        sl->window_end = sl->window_start + 1 + (int)(rnd(&seed) % 720);
+      }
+      al->pdt = (on & 2) != 0;
+      al->pdt_min_equity = fx_from_int((int64_t)(rnd(&seed) % 50000));
+      al->pdt_max_day_trades = (int)(rnd(&seed) % 5);
+      if (on & 4)
+        al->max_concentration_pct =
+            fx_from_int(1 + (int64_t)(rnd(&seed) % 100));
+      if (on & 8)
+        al->max_daily_loss = fx_from_int(1 + (int64_t)(rnd(&seed) % 1000));
+      if (on & 16)
+        al->max_drawdown = fx_from_int(1 + (int64_t)(rnd(&seed) % 1000));
+      if (on & 32)
+        sl->max_daily_loss = fx_from_int(1 + (int64_t)(rnd(&seed) % 1000));
+      if (on & 64)
+        sl->max_drawdown = fx_from_int(1 + (int64_t)(rnd(&seed) % 1000));
+      if (on & 128)
+        al->max_gross = fx_from_int(1 + (int64_t)(rnd(&seed) % 100000));
+      if (on & 256)
+        al->max_net = fx_from_int(1 + (int64_t)(rnd(&seed) % 100000));
+    }
+    risk *full, *masked;
+    assert_int_equal(risk_new(&g.c, &full), 0);
+    assert_int_equal(risk_new(&g.c, &masked), 0);
+    for (int k = 0; k < 40; k++) {
+      uint32_t si = (uint32_t)(rnd(&seed) % 2);
+      order o = rnd(&seed) % 2 ? BUY("1") : SELL("1");
+      o.qty = fx_from_int(1 + (int64_t)(rnd(&seed) % 20));
+      o.strategy = o.account = si;
+      o.sym = (sym_id)(rnd(&seed) % 2);
+      risk_input in = base_in();
+      in.now = T0 + (dto_time)k * DTO_NS_PER_SEC;
+      in.ref_time = in.now;
+      in.acct_pos = in.strat_pos = fx_from_int((int64_t)(rnd(&seed) % 21) - 10);
+      in.acct_equity = fx_from_int((int64_t)(rnd(&seed) % 60000) - 5000);
+      in.acct_day_pnl = fx_from_int((int64_t)(rnd(&seed) % 2001) - 1000);
+      in.acct_drawdown = fx_from_int((int64_t)(rnd(&seed) % 1500));
+      in.strat_day_pnl = fx_from_int((int64_t)(rnd(&seed) % 2001) - 1000);
+      in.strat_drawdown = fx_from_int((int64_t)(rnd(&seed) % 1500));
+      in.minute_of_day = (int)(rnd(&seed) % 1440);
+      in.day_trades = (int)(rnd(&seed) % 6);
+      in.would_day_trade = rnd(&seed) % 2;
+      in.acct_other_gross = fx_from_int((int64_t)(rnd(&seed) % 50000));
+      risk_input part = in;
+      unsigned need = risk_inputs_needed(masked, o.account, o.strategy);
+      if (!(need & RISK_IN_MINUTE))
+        part.minute_of_day = 0;
+      if (!(need & RISK_IN_DAY_TRADES))
+        part.would_day_trade = false, part.day_trades = 0;
+      if (!(need & RISK_IN_ACCT_EQUITY))
+        part.acct_equity = part.acct_day_pnl = part.acct_drawdown = 0;
+      if (!(need & RISK_IN_STRAT_EQUITY))
+        part.strat_day_pnl = part.strat_drawdown = 0;
+      risk_decision a, b;
+      enum risk_reason ra = risk_check(full, &o, &in, &a);
+      enum risk_reason rb = risk_check(masked, &o, &part, &b);
+      assert_int_equal(ra, rb);
+      assert_int_equal(a.reason, b.reason);
+      assert_true(a.value == b.value && a.limit == b.limit);
+      assert_int_equal(a.scope, b.scope);
+    }
+    assert_int_equal(risk_inputs_needed(full, 2, 0), RISK_IN_ALL);
+    risk_free(full);
+    risk_free(masked);
+  }
+}
+
 /* A rig with something of every kind of state on. */
 static void rig_busy(rig *g) {
   rig_init(g);
@@ -2086,6 +2171,7 @@ int main(void) {
       cmocka_unit_test(test_snapshot_property),
       cmocka_unit_test(test_snapshot_refused),
       cmocka_unit_test(test_snapshot_layout),
+      cmocka_unit_test(test_inputs_needed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
