@@ -427,7 +427,7 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
   }
   trade_vec trades = {0};
   feed_stream *fs = NULL;
-  bar *bars = xmalloc(BAR_BATCH * sizeof *bars);
+  const bar *bars = NULL; /* the stream's, until the next read */
   size_t nb = 0, bi = 0, ti = 0;
   int rc = feed_stream_open(cfg, o->data, o->ndata, from, to,
                             o->skip_bad_rows, o->quiet,
@@ -435,7 +435,7 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
                             errcap);
   if (rc)
     goto out_bars;
-  long got = feed_stream_read(fs, bars, BAR_BATCH, err, errcap);
+  long got = feed_stream_next(fs, BAR_BATCH, &bars, err, errcap);
   if (got < 0) {
     rc = (int)got;
     goto out_bars;
@@ -484,7 +484,7 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
   uint64_t done = 0;
   for (;;) {
     if (bi == nb && nb) {
-      got = feed_stream_read(fs, bars, BAR_BATCH, err, errcap);
+      got = feed_stream_next(fs, BAR_BATCH, &bars, err, errcap);
       if (got < 0) {
         rc = (int)got;
         break;
@@ -543,7 +543,6 @@ out_reports:
   }
 out_bars:
   feed_stream_free(fs);
-  free(bars);
   trade_vec_release(&trades);
   return rc;
 }

@@ -208,17 +208,25 @@ int feed_load(const dto_config *cfg, const char *const *files, size_t nfiles,
 /* ---- streaming ----------------------------------------------------------- */
 
 #define RAW_BATCH 1024 /* records decoded per binstream_read */
+#define STREAM_ROOM (2 * RAW_BATCH) /* bars a .dtob's buffer starts with */
+/* Bars of the buffer of a .dtob handed out in place (next_one): the run
+ * being handed out moves to the front once every 7 batches or so. */
+#define IN_PLACE_ROOM (8 * RAW_BATCH)
 
 /* One bar file: a .dtob read as it goes, or a CSV loaded in memory.  Its
  * bars wait in v[i..avail), in (time, instrument) order: each batch read
- * from a .dtob is filtered (window, instruments), and the bars of one time
- * stamp are put in instrument order; the bars of the batch's last time
- * stamp are held back (v[avail..n)) until the next batch shows whether
- * more of that time follow. */
+ * from a .dtob is decoded straight into v, filtered there (window,
+ * instruments), and the bars of one time stamp are put in instrument
+ * order; the bars of the batch's last time stamp are held back
+ * (v[avail..n)) until the next batch shows whether more of that time
+ * follow.  Bars before i stay in v while feed_stream_next hands them out
+ * (see refill). */
 typedef struct stream {
   const char *path; /* not owned (the config's or the caller's) */
   binstream *bs;    /* a .dtob, or NULL */
   sym_id *ids;      /* .dtob symbol -> instrument, SYM_NONE: not one */
+  bool same_ids;    /* ids[s] == s for every .dtob symbol: nothing to map */
+  bool one_symbol;  /* the .dtob has one symbol: no two bars share a time */
   bar *v;           /* owned buffer (.dtob) or the loaded CSV (mem.v) */
   size_t i, avail, n, cap;
   size_t recno; /* the file's index of the next record read */
@@ -237,6 +245,8 @@ struct feed_stream {
   size_t nheap;
   bar last; /* the last bar handed out */
   bool has_last;
+  bar *out; /* feed_stream_next's bars merged from several streams */
+  size_t out_cap;
   size_t bad_rows;
   uint64_t total;
 };
@@ -256,16 +266,25 @@ static void sort_runs(bar *v, size_t n) {
   }
 }
 
-/* Read the next batch of a .dtob: 0 (st->avail may still be st->i when the
- * file has ended) or an error code. */
-static int refill(feed_stream *fs, stream *st, char *err, size_t errcap) {
-  /* keep the held-back bars, at the front */
-  size_t held = st->n - st->avail;
-  if (held)
-    memmove(st->v, st->v + st->avail, held * sizeof *st->v);
-  st->i = st->avail = 0;
-  st->n = held;
+/* Read the next batch of a .dtob after the held-back bars: 0 (st->avail
+ * may still be st->i when the file has ended) or an error code.  The bars
+ * from keep on (keep <= st->i) stay in v, in order, before the new ones:
+ * feed_stream_next hands out bars in place, and a run it hands out may span
+ * batches.  When the room after v[n] runs short they move to the front of
+ * v (keep, i, avail and n shift together); the buffer grows only when the
+ * kept bars and a batch do not fit. */
+static int refill(feed_stream *fs, stream *st, size_t keep, char *err,
+                  size_t errcap) {
+  size_t base = st->avail; /* the first bar not yet available */
   while (!st->ended) {
+    if (st->cap - st->n < RAW_BATCH && keep > 0) {
+      memmove(st->v, st->v + keep, (st->n - keep) * sizeof *st->v);
+      st->i -= keep;
+      st->avail -= keep;
+      st->n -= keep;
+      base -= keep;
+      keep = 0;
+    }
     if (st->cap - st->n < RAW_BATCH)
       st->v = xgrow(st->v, &st->cap, st->n + RAW_BATCH, sizeof *st->v);
     bar *raw = st->v + st->n;
@@ -281,53 +300,62 @@ static int refill(feed_stream *fs, stream *st, char *err, size_t errcap) {
       }
       break;
     }
-    size_t w = 0;
-    for (size_t j = 0; j < (size_t)k; j++) {
-      bar b = raw[j];
-      size_t idx = st->recno++;
-      if (b.ts < fs->from) {
-        st->filtered++;
-        continue;
+    /* The file is in time order: the bars before `from` are a prefix
+     * raw[0..lo), and the first bar at or after `to` (raw[hi], if any)
+     * ends the file. */
+    size_t m = (size_t)k, lo = 0, hi = m, w = 0;
+    while (lo < m && raw[lo].ts < fs->from)
+      lo++;
+    if (lo < m && raw[m - 1].ts >= fs->to)
+      for (hi = lo; raw[hi].ts < fs->to;)
+        hi++;
+    st->filtered += lo;
+    if (lo == 0 && st->same_ids) {
+      w = hi; /* every symbol index is its instrument's already */
+    } else {
+      for (size_t j = lo; j < hi; j++) {
+        sym_id id = st->ids[raw[j].sym];
+        if (id == SYM_NONE) {
+          const binfile *h = binstream_header(st->bs);
+          dto_seterr(err, errcap,
+                     "%s: record %zu: symbol '%s' is not in the instrument "
+                     "table",
+                     st->path, st->recno + j, binfile_symbol(h, raw[j].sym));
+          if (!fs->skip_bad)
+            return DTO_EPARSE;
+          err[0] = '\0';
+          st->bad++;
+          fs->bad_rows++;
+          continue;
+        }
+        if (w != j)
+          raw[w] = raw[j];
+        raw[w++].sym = id;
       }
-      if (b.ts >= fs->to) { /* the file is in time order: nothing after */
-        st->filtered++;
-        st->ended = true;
-        break;
-      }
-      sym_id id = st->ids[b.sym];
-      if (id == SYM_NONE) {
-        const binfile *h = binstream_header(st->bs);
-        dto_seterr(err, errcap,
-                   "%s: record %zu: symbol '%s' is not in the instrument "
-                   "table",
-                   st->path, idx, binfile_symbol(h, b.sym));
-        if (!fs->skip_bad)
-          return DTO_EPARSE;
-        err[0] = '\0';
-        st->bad++;
-        fs->bad_rows++;
-        continue;
-      }
-      b.sym = id;
-      raw[w++] = b;
+    }
+    st->recno += m;
+    if (hi < m) {
+      st->filtered++;
+      st->ended = true;
     }
     st->kept += w;
     st->n += w;
-    if (st->n == 0)
+    if (st->n == base)
       continue;
     /* hold back the last time stamp's bars unless the file has ended */
     size_t h = st->n;
     if (!st->ended)
-      while (h > 0 && st->v[h - 1].ts == st->v[st->n - 1].ts)
+      while (h > base && st->v[h - 1].ts == st->v[st->n - 1].ts)
         h--;
-    if (h > 0) {
+    if (h > base) {
       st->avail = h;
       break;
     }
   }
   if (st->ended)
     st->avail = st->n;
-  sort_runs(st->v, st->avail);
+  if (!st->one_symbol)
+    sort_runs(st->v + base, st->avail - base);
   return 0;
 }
 
@@ -354,13 +382,14 @@ static void sift_down(feed_stream *fs, size_t i) {
 }
 
 /* Make sure the stream has a bar waiting: 1, 0 when it has ended, or an
- * error code. */
-static int ready(feed_stream *fs, stream *st, char *err, size_t errcap) {
+ * error code.  The bars from keep on stay in the buffer (refill). */
+static int ready(feed_stream *fs, stream *st, size_t keep, char *err,
+                 size_t errcap) {
   if (st->i < st->avail)
     return 1;
   if (!st->bs || (st->ended && st->avail == st->n))
     return 0;
-  int rc = refill(fs, st, err, errcap);
+  int rc = refill(fs, st, keep, err, errcap);
   if (rc)
     return rc;
   return st->i < st->avail;
@@ -426,10 +455,16 @@ static int open_one(feed_stream *fs, const char *path, const cfg_data *d,
     }
     fs->total += binfile_count(h);
     st->ids = xmalloc(nsym * sizeof *st->ids);
-    for (size_t i = 0; i < nsym; i++)
+    st->same_ids = true;
+    for (size_t i = 0; i < nsym; i++) {
       st->ids[i] = instruments_find(&cfg->instruments, binfile_symbol(h, i));
+      st->same_ids &= st->ids[i] == i;
+    }
+    /* one symbol: its times strictly increase (binstream checks it) */
+    st->one_symbol = nsym == 1;
+    st->v = xgrow(NULL, &st->cap, STREAM_ROOM, sizeof *st->v);
     /* the first batch: errors of the first block show before the run */
-    return refill(fs, st, err, errcap);
+    return refill(fs, st, 0, err, errcap);
   } else {
     ro.ordered = !sort;
     rc = read_bars_file(path, &ro, &st->mem, &res);
@@ -495,7 +530,7 @@ int feed_stream_open(const dto_config *cfg, const char *const *files,
     sort_trades(trades);
     fs->heap = xcalloc(fs->n ? fs->n : 1, sizeof *fs->heap);
     for (size_t i = 0; i < fs->n && rc == 0; i++) {
-      rc = ready(fs, &fs->v[i], err, errcap);
+      rc = ready(fs, &fs->v[i], fs->v[i].i, err, errcap);
       if (rc == 1) {
         fs->heap[fs->nheap++] = i;
         rc = 0;
@@ -524,8 +559,46 @@ static int check_dup(feed_stream *fs, const bar *b, char *err, size_t errcap) {
   return 0;
 }
 
-long feed_stream_read(feed_stream *fs, bar *out, size_t max, char *err,
+/* The rest of feed_stream_next when one stream is left: its bars in place
+ * (a stream's own bars never repeat: the readers refuse a symbol's time
+ * twice).  The run handed out, v[i - k..i), stays in the buffer through
+ * the refills that extend it, so a run of max bars spans batches as the
+ * merged path's do. */
+static long next_one(feed_stream *fs, size_t max, const bar **out, char *err,
+                     size_t errcap) {
+  stream *st = &fs->v[fs->heap[0]];
+  if (st->bs && st->cap < IN_PLACE_ROOM)
+    st->v = xgrow(st->v, &st->cap, IN_PLACE_ROOM, sizeof *st->v);
+  size_t k = 0;
+  while (k < max && fs->nheap) {
+    int rc = check_dup(fs, &st->v[st->i], err, errcap);
+    if (rc)
+      return rc;
+    size_t m = st->avail - st->i;
+    if (m > max - k)
+      m = max - k;
+    st->i += m;
+    k += m;
+    fs->last = st->v[st->i - 1];
+    fs->has_last = true;
+    rc = ready(fs, st, st->i - k, err, errcap);
+    if (rc < 0)
+      return rc;
+    if (rc == 0)
+      fs->nheap = 0;
+  }
+  *out = st->v + st->i - k;
+  return (long)k;
+}
+
+long feed_stream_next(feed_stream *fs, size_t max, const bar **out, char *err,
                       size_t errcap) {
+  *out = NULL;
+  if (fs->nheap == 1)
+    return next_one(fs, max, out, err, errcap);
+  if (fs->out_cap < max)
+    fs->out = xgrow(fs->out, &fs->out_cap, max, sizeof *fs->out);
+  bar *o = fs->out;
   size_t k = 0;
   while (k < max && fs->nheap) {
     stream *st = &fs->v[fs->heap[0]];
@@ -538,17 +611,17 @@ long feed_stream_read(feed_stream *fs, bar *out, size_t max, char *err,
       size_t m = st->avail - st->i;
       if (m > max - k)
         m = max - k;
-      memcpy(out + k, st->v + st->i, m * sizeof *out);
+      memcpy(o + k, st->v + st->i, m * sizeof *o);
       st->i += m;
       k += m;
     } else {
       if ((rc = check_dup(fs, &st->v[st->i], err, errcap)))
         return rc;
-      out[k++] = st->v[st->i++];
+      o[k++] = st->v[st->i++];
     }
-    fs->last = out[k - 1];
+    fs->last = o[k - 1];
     fs->has_last = true;
-    rc = ready(fs, st, err, errcap);
+    rc = ready(fs, st, st->i, err, errcap);
     if (rc < 0)
       return rc;
     if (rc == 0)
@@ -556,6 +629,8 @@ long feed_stream_read(feed_stream *fs, bar *out, size_t max, char *err,
     if (fs->nheap > 1)
       sift_down(fs, 0);
   }
+  if (k)
+    *out = o;
   return (long)k;
 }
 
@@ -575,5 +650,6 @@ void feed_stream_free(feed_stream *fs) {
   }
   free(fs->v);
   free(fs->heap);
+  free(fs->out);
   free(fs);
 }

@@ -46,12 +46,14 @@ int feed_cmp_bar(const void *a, const void *b);
  *   - trade files are loaded and sorted as feed_load does (*trades; the
  *     caller owns and releases it).
  *
- * Memory: per .dtob file one checksum block and a time per symbol, per
- * stream the bars of one time stamp; CSV files as loaded.
+ * Memory: per .dtob file one checksum block, a time per symbol and a
+ * buffer of decoded bars (2048, and 8192 for the last stream, whose bars
+ * are handed out in place; more when one time stamp has more bars); CSV
+ * files as loaded.
  * Errors found at open (missing files, bad CSV rows, bad headers) come
  * from feed_stream_open with feed_load's messages; a damaged .dtob block, a
  * record of an unknown symbol or the same bar twice in two files come
- * from feed_stream_read when reached. */
+ * from feed_stream_next when reached. */
 typedef struct feed_stream feed_stream;
 
 int feed_stream_open(const dto_config *cfg, const char *const *files,
@@ -59,9 +61,14 @@ int feed_stream_open(const dto_config *cfg, const char *const *files,
                      bool skip_bad_rows, bool quiet, bool sort,
                      trade_vec *trades, feed_stream **out, char *err,
                      size_t errcap);
-/* Up to max next bars into out; the count, 0 at the end, or a negative
- * error code with the message in err. */
-long feed_stream_read(feed_stream *s, bar *out, size_t max, char *err,
+/* The next bars, up to max of them: *out points to them (the stream owns
+ * them; they stay valid until the next call or feed_stream_free).  Returns
+ * the count (*out is NULL when 0), 0 at the end, or a negative error code
+ * with the message in err.  Bars come out in runs of max, the last one
+ * shorter; when the read that extends a run fails, the run is not handed
+ * out.  With one stream left the bars are those of its buffer, in place;
+ * bars merged from several streams are copied into the stream's own. */
+long feed_stream_next(feed_stream *s, size_t max, const bar **out, char *err,
                       size_t errcap);
 /* Rows skipped as bad so far (skip_bad_rows). */
 size_t feed_stream_bad_rows(const feed_stream *s);

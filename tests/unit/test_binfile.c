@@ -663,6 +663,133 @@ static void test_every_flip_detected(void **state) {
   bar_vec_release(&w);
 }
 
+static uint64_t next_rand(uint64_t *rng) {
+  *rng ^= *rng << 13;
+  *rng ^= *rng >> 7;
+  *rng ^= *rng << 17;
+  return *rng;
+}
+
+/* A value for a record field whose valid range is [lo, hi]: mostly base
+ * (in it), sometimes one step outside it, its negation or one of the edges
+ * of the checks (0, 1, -1, the bound and one past it, int64's extremes). */
+static int64_t pick_value(uint64_t *rng, int64_t base, int64_t lo, int64_t hi) {
+  static const int64_t edges[] = {0,
+                                  1,
+                                  -1,
+                                  9223372036854775LL,
+                                  9223372036854776LL,
+                                  INT64_MIN,
+                                  INT64_MAX,
+                                  INT64_MIN + 1};
+  uint64_t r = next_rand(rng);
+  switch (r % 128) {
+  case 0:
+    return edges[(r >> 8) % DTO_ARRAY_LEN(edges)];
+  case 1:
+    return lo - 1;
+  case 2:
+    return hi + 1;
+  case 3:
+    return -base;
+  default:
+    return base;
+  }
+}
+
+/* The stream's decoding (a fast path) accepts and refuses exactly the
+ * records binfile_open's checks (decode_record, one check at a time)
+ * accept and refuse, with the same message, on random files of one to
+ * three symbols whose records are mostly valid and otherwise off by one
+ * at an edge of a check (prices, bounds, volume, symbol index, padding,
+ * time order, a symbol's time twice); the bars it gives before the first
+ * bad record are the records decoded by hand, whatever the batch size. */
+static void test_stream_checks_random(void **state) {
+  fixture *F = *state;
+  uint64_t rng = 0x9e3779b97f4a7c15u;
+  size_t refused = 0, accepted = 0;
+  for (int iter = 0; iter < 4000; iter++) {
+    size_t nsym = 1 + next_rand(&rng) % 3, count = 1 + next_rand(&rng) % 6;
+    size_t block = 1 + next_rand(&rng) % 4;
+    unsigned char buf[1024];
+    memset(buf, 0, sizeof buf);
+    memcpy(buf, "DTOBARS1", 8);
+    buf[8] = 2;
+    buf[12] = 56;
+    put_le64(buf + 16, count);
+    put_le64(buf + 24, 60 * (uint64_t)DTO_NS_PER_SEC);
+    buf[32] = (unsigned char)nsym;
+    buf[36] = (unsigned char)block;
+    size_t off = 64 + 16 * nsym;
+    put_le64(buf + 40, off);
+    for (size_t i = 0; i < nsym; i++)
+      snprintf((char *)buf + 64 + 16 * i, 16, "S%zu", i);
+    int64_t ts = 1736173800LL * DTO_NS_PER_SEC;
+    for (size_t i = 0; i < count; i++) {
+      unsigned char *r = buf + off + 56 * i;
+      uint64_t u = next_rand(&rng);
+      /* mostly the next minute; sometimes the same time or 1 ns back */
+      ts += u % 16 == 0 ? 0 : u % 16 == 1 ? -1 : 60 * DTO_NS_PER_SEC;
+      int64_t l = 100 * FX_ONE + (int64_t)(u >> 40) % FX_ONE;
+      int64_t h = l + (int64_t)(u >> 20) % (2 * FX_ONE);
+      int64_t o = l + (h - l) / 3, c = h - (h - l) / 4;
+      int64_t vol = (int64_t)(u >> 33);
+      put_le64(r, (uint64_t)ts);
+      put_le64(r + 8, (uint64_t)pick_value(&rng, o, l, h));
+      put_le64(r + 16, (uint64_t)pick_value(&rng, h, o, 9223372036854775LL));
+      put_le64(r + 24, (uint64_t)pick_value(&rng, l, 1, o));
+      put_le64(r + 32, (uint64_t)pick_value(&rng, c, l, h));
+      put_le64(r + 40, (uint64_t)pick_value(&rng, vol, 0, 9223372036854775LL));
+      u = next_rand(&rng);
+      r[48] = (unsigned char)(u % 32 == 0 ? nsym : u % nsym); /* symbol */
+      r[52] = u % 64 == 1;                                    /* padding */
+    }
+    size_t nblocks = (count + block - 1) / block;
+    size_t n = off + 56 * count + 8 * nblocks;
+    reseal(buf, n);
+    FILE *f = fopen(F->path, "wb");
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+
+    char err[256] = "", serr[256] = "";
+    binfile *bf = NULL;
+    int rc = binfile_open(F->path, &bf, err, sizeof err);
+    binstream *bs = NULL;
+    int src = binstream_open(F->path, 0, &bs, serr, sizeof serr);
+    assert_int_equal(src, 0);
+    size_t batch = 1 + next_rand(&rng) % 7, i = 0;
+    bar got[8];
+    long k;
+    while ((k = binstream_read(bs, got, batch, serr, sizeof serr)) > 0)
+      for (long j = 0; j < k; j++, i++) { /* the record, by hand */
+        const unsigned char *r = buf + off + 56 * i;
+        bar want = {.ts = (int64_t)le64(r),
+                    .dur = 60 * DTO_NS_PER_SEC,
+                    .open = (int64_t)le64(r + 8),
+                    .high = (int64_t)le64(r + 16),
+                    .low = (int64_t)le64(r + 24),
+                    .close = (int64_t)le64(r + 32),
+                    .volume = (int64_t)le64(r + 40),
+                    .sym = le32(r + 48)};
+        assert_bars_equal(&got[j], &want);
+      }
+    binstream_free(bs);
+    if (rc != (int)k || strcmp(err, serr))
+      fail_msg("iteration %d: binfile_open %s '%s', binstream %s '%s'", iter,
+               dto_errname(rc), err, dto_errname((int)k), serr);
+    if (rc == 0) {
+      assert_int_equal(i, count);
+      accepted++;
+      binfile_free(bf);
+    } else {
+      assert_null(bf);
+      refused++;
+    }
+  }
+  /* both outcomes are well represented */
+  assert_true(accepted > 400 && refused > 400);
+}
+
 /* Version 1 (no checksums, written by earlier dto): refused with advice,
  * read when asked for (dto data convert). */
 static void test_version1(void **state) {
@@ -790,6 +917,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream_checks_random, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_symbols_without_table, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_write_checks, setup, teardown),
