@@ -124,62 +124,30 @@ static const char *const report_names[R__N] = {
 typedef struct reports {
   rfile f[R__N];
   time_fmt_cache tc[R__N]; /* each file's times come in order */
+  row_fx_cache eq, dd;     /* equity.csv's columns */
   int nopen;
   const dto_config *cfg;
-  dto_time interval; /* 0: every sample */
-  fx peak;           /* of every sample so far, from the start equity */
-  size_t rows;
-  dto_time last_t; /* of the last row written */
-  dto_time lo, hi;  /* its interval: [lo, hi) (hi saturated) */
-  bool held;       /* a sample not written (sampled out) waits in ht/he/hd */
-  dto_time ht;
-  fx he, hd;
+  dto_time interval; /* of equity.csv's rows (the runner's sample_every) */
 } reports;
 
-static void equity_row(reports *rp, dto_time t, fx eq, fx dd) {
+/* Sink: an equity sample to write (the runner picks them by interval).
+ * The drawdown column is measured from the peak of every sample, told or
+ * not, and from the start equity: r->acc's, which has taken this one in
+ * already. */
+static void on_sample(void *ctx, const runner *r, dto_time t, fx eq) {
+  reports *rp = ctx;
   rfile *f = &rp->f[R_EQUITY];
   char *p0 = dbuf_space(&f->b, TIME_FMT_MAX + 2 * FX_STRLEN + 3), *p = p0;
   if (p0) {
     p = row_time(p, &rp->tc[R_EQUITY], t);
     *p++ = ',';
-    p = row_fx(p, eq);
+    p = row_fx_cached(p, &rp->eq, eq);
     *p++ = ',';
-    p = row_fx(p, dd);
+    p = row_fx_cached(p, &rp->dd, r->acc.peak - eq);
     *p++ = '\n';
     dbuf_commit(&f->b, (size_t)(p - p0));
   }
   rfile_row_done(f);
-  rp->rows++;
-  rp->last_t = t;
-  rp->held = false;
-  if (rp->interval) { /* the bucket floordiv64(t, iv), as bounds */
-    dto_time iv = rp->interval, mod = t % iv;
-    if (mod < 0)
-      mod += iv;
-    rp->lo = t < INT64_MIN + mod ? INT64_MIN : t - mod; /* saturated */
-    rp->hi = rp->lo > INT64_MAX - iv ? INT64_MAX : rp->lo + iv;
-  }
-}
-
-/* Sink: an equity sample.  The drawdown column is measured from the peak
- * of every sample, written or not. */
-static void on_sample(void *ctx, const runner *r, dto_time t, fx eq) {
-  (void)r;
-  reports *rp = ctx;
-  if (eq > rp->peak)
-    rp->peak = eq;
-  /* a new bucket of the interval: floordiv64(t, iv) differs from the
-   * last row's (no division while t stays in [lo, hi)) */
-  dto_time iv = rp->interval;
-  if (iv == 0 || rp->rows == 0 || t < rp->lo ||
-      (t >= rp->hi && floordiv64(t, iv) != floordiv64(rp->last_t, iv))) {
-    equity_row(rp, t, eq, rp->peak - eq);
-    return;
-  }
-  rp->held = true; /* written at the end if it is the last one */
-  rp->ht = t;
-  rp->he = eq;
-  rp->hd = rp->peak - eq;
 }
 
 static void on_order(void *ctx, const runner *r, const order *o) {
@@ -204,14 +172,14 @@ static void on_trade(void *ctx, const runner *r, const trade_rec *t) {
   fx_div(t->exit_value, t->exit_qty, &xp);
   const char *sid = engine_strategy_id(r->e, t->strategy);
   const char *sym = rp->cfg->instruments.v[t->sym].symbol;
-  size_t nsid = strlen(sid);
-  char *p0 = dbuf_space(b, 2 * nsid + 2 + strlen(sym) + 2 * TIME_FMT_MAX +
+  size_t nsid = strlen(sid), nsym = strlen(sym);
+  char *p0 = dbuf_space(b, 2 * nsid + 2 + nsym + 2 * TIME_FMT_MAX +
                                6 * FX_STRLEN + 18),
        *p = p0;
   if (p0) {
     p = row_csv(p, sid, nsid);
     *p++ = ',';
-    p = row_str(p, sym);
+    p = row_mem(p, sym, nsym);
     p = t->dir > 0 ? row_mem(p, ",long,", 6) : row_mem(p, ",short,", 7);
     p = row_time(p, &rp->tc[R_TRADES], t->entry_time);
     *p++ = ',';
@@ -318,12 +286,9 @@ static void strategy_metrics(const runner *r, size_t i, metrics *m) {
   m->max_dd_duration = 0;
 }
 
-/* The end of the run: the last sampled-out equity row, the open orders,
- * summary.json. */
+/* The end of the run: the open orders, summary.json. */
 static void reports_finish(reports *rp, const runner *r, size_t bad_rows,
                            const metrics *tot) {
-  if (rp->held)
-    equity_row(rp, rp->ht, rp->he, rp->hd);
   /* finished orders in the order they finished, then the open ones */
   const oms *om = engine_oms(r->e);
   size_t nopen;
@@ -476,8 +441,8 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
   r.sink.order_done = on_order;
   r.sink.fill = on_fill;
   r.sink.sample = on_sample;
+  r.sink.sample_every = rp.interval;
   r.sink.trade = on_trade;
-  rp.peak = r.acc.day0;
   progress pg;
   progress_init(&pg, "backtest", feed_stream_total(fs) + trades.n, o->quiet);
   /* merge bars and trades by time; bars first on a tie */

@@ -34,10 +34,13 @@ void runner_order_row(const runner *r, dbuf *b, time_fmt_cache *tc,
   const char *why = o->risk     ? risk_reason_name((enum risk_reason)o->risk)
                     : o->reason ? broker_reason_name(o->reason)
                                 : "";
-  size_t ncl = strlen(o->cloid), nsid = strlen(sid);
-  size_t room = 2 * ncl + 2 + 2 * nsid + 2 + strlen(sym) + strlen(side) +
-                strlen(type) + strlen(tif) + strlen(state) + strlen(why) +
-                7 * FX_STRLEN + 2 * TIME_FMT_MAX + 5 /* risk: */ + 17;
+  /* each length once: for the room and for the copy */
+  size_t ncl = strlen(o->cloid), nsid = strlen(sid), nsym = strlen(sym),
+         nside = strlen(side), ntype = strlen(type), ntif = strlen(tif),
+         nstate = strlen(state), nwhy = strlen(why);
+  size_t room = 2 * ncl + 2 + 2 * nsid + 2 + nsym + nside + ntype + ntif +
+                nstate + nwhy + 7 * FX_STRLEN + 2 * TIME_FMT_MAX +
+                5 /* risk: */ + 17;
   char *p0 = dbuf_space(b, room), *p = p0;
   if (!p0)
     return; /* past the buffer's cap: the row is dropped, as appends do */
@@ -45,13 +48,13 @@ void runner_order_row(const runner *r, dbuf *b, time_fmt_cache *tc,
   *p++ = ',';
   p = row_csv(p, sid, nsid);
   *p++ = ',';
-  p = row_str(p, sym);
+  p = row_mem(p, sym, nsym);
   *p++ = ',';
-  p = row_str(p, side);
+  p = row_mem(p, side, nside);
   *p++ = ',';
-  p = row_str(p, type);
+  p = row_mem(p, type, ntype);
   *p++ = ',';
-  p = row_str(p, tif);
+  p = row_mem(p, tif, ntif);
   *p++ = ',';
   p = row_fx(p, o->qty);
   *p++ = ',';
@@ -59,7 +62,7 @@ void runner_order_row(const runner *r, dbuf *b, time_fmt_cache *tc,
   *p++ = ',';
   p = row_fx(p, o->stop_price);
   *p++ = ',';
-  p = row_str(p, state);
+  p = row_mem(p, state, nstate);
   *p++ = ',';
   p = row_fx(p, o->filled);
   *p++ = ',';
@@ -73,7 +76,7 @@ void runner_order_row(const runner *r, dbuf *b, time_fmt_cache *tc,
   *p++ = ',';
   if (o->risk)
     p = row_mem(p, "risk:", 5);
-  p = row_str(p, why);
+  p = row_mem(p, why, nwhy);
   *p++ = '\n';
   dbuf_commit(b, (size_t)(p - p0));
 }
@@ -90,17 +93,16 @@ void runner_fill_row(const runner *r, dbuf *b, time_fmt_cache *tc,
   }
   const char *sym = r->cfg->instruments.v[o->sym].symbol;
   const char *side = order_side_name(o->side);
-  size_t ncl = strlen(o->cloid);
-  size_t room = 2 * ncl + 2 + strlen(sym) + strlen(side) + 3 * FX_STRLEN +
-                TIME_FMT_MAX + 7;
+  size_t ncl = strlen(o->cloid), nsym = strlen(sym), nside = strlen(side);
+  size_t room = 2 * ncl + 2 + nsym + nside + 3 * FX_STRLEN + TIME_FMT_MAX + 7;
   char *p0 = dbuf_space(b, room), *p = p0;
   if (!p0)
     return;
   p = row_csv(p, o->cloid, ncl);
   *p++ = ',';
-  p = row_str(p, sym);
+  p = row_mem(p, sym, nsym);
   *p++ = ',';
-  p = row_str(p, side);
+  p = row_mem(p, side, nside);
   *p++ = ',';
   p = row_fx(p, qty);
   *p++ = ',';
@@ -150,9 +152,11 @@ static void order_changed(void *ctx, const order *o, enum order_state from,
     jhooks_order(&r->jh, o, from, to);
   /* once, when it ends (from == to: a change beside the state, such as a
    * link cleared after the end, is no second row) */
-  if (legal && r->keep_orders && order_is_terminal(to) && from != to)
+  if (!legal || from == to || !order_is_terminal(to))
+    return;
+  if (r->keep_orders)
     runner_order_row(r, &r->orders_csv, NULL, o);
-  if (legal && r->sink.order_done && order_is_terminal(to) && from != to)
+  if (r->sink.order_done)
     r->sink.order_done(r->sink.ctx, r, o);
 }
 
@@ -473,6 +477,8 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
   dbuf_init(&r->fills_csv, SIZE_MAX / 2);
   dbuf_init(&r->ckpt, STORE_SNAPSHOT_MAX);
   r->day = INT64_MIN;
+  r->sq_lo = INT64_MAX; /* no sample told yet: an empty interval */
+  r->sq_hi = INT64_MIN;
   clock_sim_init(&r->clock, &r->sc, t0);
   /* a live session's log says when things happened on the wall clock;
    * the engine's clock is the market's (the events' times) */
@@ -680,25 +686,45 @@ fx runner_equity(const runner *r) {
   return eq;
 }
 
+/* Tell the sink the sample at t, which is outside the interval [lo, hi)
+ * of the last one told (or the first): unless hi saturated at the end of
+ * dto_time's range and t is still in that interval, a new one begins. */
+static DTO_NOINLINE void tell_sample(runner *r, dto_time t, fx eq) {
+  dto_time iv = r->sink.sample_every;
+  if (iv && r->sq_lo <= r->sq_hi && t >= r->sq_hi &&
+      floordiv64(t, iv) == floordiv64(r->sq_last, iv)) {
+    r->sq_held = true;
+    return;
+  }
+  r->sink.sample(r->sink.ctx, r, t, eq);
+  r->sq_held = false;
+  r->sq_last = t;
+  if (iv) { /* the interval floordiv64(t, iv), as bounds */
+    dto_time mod = t % iv;
+    if (mod < 0)
+      mod += iv;
+    r->sq_lo = t < INT64_MIN + mod ? INT64_MIN : t - mod; /* saturated */
+    r->sq_hi = r->sq_lo > INT64_MAX - iv ? INT64_MAX : r->sq_lo + iv;
+  }
+}
+
 /* Commit the pending equity sample (state as of r->pend_t). */
 static void commit(runner *r) {
   if (!r->pend)
     return;
   r->pend = false;
-  const portfolio *p = engine_portfolio(r->e);
-  fx eq = 0;
-  bool exposed = false;
-  for (size_t a = 0; a < r->cfg->naccounts; a++) {
-    fx ae, ag;
-    portfolio_account_marks(p, (uint32_t)a, &ae, &ag);
-    eq += ae;
-    exposed |= ag != 0;
-  }
-  if (exposed)
-    r->exposed++;
+  fx eq;
+  bool exposed;
+  portfolio_total_marks(engine_portfolio(r->e), &eq, &exposed);
+  r->exposed += exposed;
   metrics_acc_sample(&r->acc, r->pend_t, eq);
-  if (r->sink.sample)
-    r->sink.sample(r->sink.ctx, r, r->pend_t, eq);
+  if (r->sink.sample) {
+    /* most samples of a long run fall in the last told one's interval */
+    if (r->pend_t < r->sq_lo || r->pend_t >= r->sq_hi)
+      tell_sample(r, r->pend_t, eq);
+    else
+      r->sq_held = true;
+  }
   if (!r->keep_curve)
     return;
   r->samples = xgrow(r->samples, &r->scap, r->nsamples + 1, sizeof *r->samples);
@@ -712,30 +738,36 @@ static void day_end(runner *r) {
     strategy_day(&r->sacc[i], portfolio_strategy_equity(p, (uint32_t)i));
 }
 
-/* Curve bookkeeping before an event of sym at time t whose state is
- * complete at time end. */
-static void book(runner *r, sym_id sym, dto_time t, dto_time end) {
-  if (r->pend && end != r->pend_t)
-    commit(r);
-  const instrument *in = &r->cfg->instruments.v[sym];
-  int64_t day;
-  if (in->cal == r->dc_cal && t >= r->dc_from && t < r->dc_until) {
-    day = r->dc_day; /* the same local day as the last event's */
-  } else {
-    day = in->cal ? calendar_local_day(in->cal, t)
-                  : floordiv64(t, DTO_NS_PER_DAY);
-    r->dc_cal = in->cal;
-    r->dc_day = day;
-    r->dc_from = in->cal ? calendar_day_start(in->cal, day)
-                         : day * DTO_NS_PER_DAY;
-    r->dc_until = in->cal ? calendar_day_start(in->cal, day + 1)
-                          : (day + 1) * DTO_NS_PER_DAY;
-  }
+/* The local day of an event at t of instrument in, which is not that of
+ * the last event's: the day's span for the next ones, and the end of the
+ * last day if this is another. */
+static DTO_NOINLINE void new_day(runner *r, const instrument *in, dto_time t) {
+  int64_t day =
+      in->cal ? calendar_local_day(in->cal, t) : floordiv64(t, DTO_NS_PER_DAY);
+  r->dc_cal = in->cal;
+  r->dc_day = day;
+  r->dc_from =
+      in->cal ? calendar_day_start(in->cal, day) : day * DTO_NS_PER_DAY;
+  r->dc_until = in->cal ? calendar_day_start(in->cal, day + 1)
+                        : (day + 1) * DTO_NS_PER_DAY;
   if (day != r->day) {
     if (r->day != INT64_MIN)
       day_end(r);
     r->day = day;
   }
+}
+
+/* Curve bookkeeping before an event of sym at time t whose state is
+ * complete at time end.  Most events fall in the last event's local day:
+ * no calendar arithmetic then. */
+static inline void book(runner *r, sym_id sym, dto_time t, dto_time end) {
+  if (r->pend && end != r->pend_t)
+    commit(r);
+  const instrument *in = &r->cfg->instruments.v[sym];
+  if (DTO_LIKELY(in->cal == r->dc_cal && t >= r->dc_from && t < r->dc_until &&
+                 r->dc_day == r->day))
+    return;
+  new_day(r, in, t);
 }
 
 void runner_bar(runner *r, const bar *b) {
@@ -750,7 +782,8 @@ void runner_bar(runner *r, const bar *b) {
   r->feed_pos++;
   r->last_bar = *b;
   r->bars++;
-  runner_sync(r);
+  if (r->j || r->w) /* else runner_sync has nothing to do */
+    runner_sync(r);
   r->pend = true;
   r->pend_t = end;
 }
@@ -807,6 +840,10 @@ void runner_finish(runner *r) {
   engine_stop(r->e);
   runner_sync(r);
   commit(r);
+  if (r->sq_held) { /* the last sample, not told: r->acc's last one */
+    r->sq_held = false;
+    r->sink.sample(r->sink.ctx, r, r->acc.last_t, r->acc.last_eq);
+  }
   if (r->day != INT64_MIN)
     day_end(r);
 }

@@ -47,10 +47,14 @@ typedef struct runner_sink {
                 int scope, uint32_t index, const char *msg);
   void (*risk_change)(void *ctx, const struct runner *r,
                       const risk_change *c);
-  /* a backtest's streamed reports: every equity sample (a distinct bar
-   * end, with the total equity then) and every finished round trip, in
-   * the order they happen */
+  /* a backtest's streamed reports: the equity samples (a distinct bar
+   * end, with the total equity then; r->acc has taken it in already) and
+   * every finished round trip, in the order they happen.  The samples
+   * told are those of sample_every: 0 every one; else the first of each
+   * interval (floordiv64(t, sample_every) differs from that of the last
+   * one told), and at runner_finish the last sample if it was not told */
   void (*sample)(void *ctx, const struct runner *r, dto_time t, fx equity);
+  dto_time sample_every;
   void (*trade)(void *ctx, const struct runner *r, const trade_rec *t);
 } runner_sink;
 
@@ -95,6 +99,11 @@ typedef struct runner {
   dbuf fills_csv;   /* fills.csv rows of every fill, in the engine's order */
   bool keep_orders; /* off for `dto run`, whose reports stream to sink */
   runner_sink sink;
+  /* the samples told to sink.sample: the last one's time and the bounds
+   * [lo, hi) of its interval (empty before the first), and whether a
+   * sample since was not told */
+  dto_time sq_last, sq_lo, sq_hi;
+  bool sq_held;
   /* every finished round trip (the portfolio keeps only recent ones),
    * with keep_orders */
   trade_rec *trades;

@@ -90,7 +90,9 @@ int fx_parse_cstr(const char *s, fx *out);
  * the NUL. */
 size_t fx_format(fx v, char *buf, size_t cap);
 /* The same text without a NUL or a cap, into out (at most FX_STRLEN - 1
- * bytes); returns its length.  For writers that append many numbers. */
+ * bytes); returns its length.  For writers that append many numbers: the
+ * bytes of out past the text may be written too (all FX_STRLEN are the
+ * function's). */
 size_t fx_format_raw(fx v, char out[FX_STRLEN]);
 
 /* For analytics only. */

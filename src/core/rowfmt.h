@@ -20,11 +20,6 @@ static inline char *row_mem(char *p, const char *s, size_t n) {
   return p + n;
 }
 
-/* s without its NUL (room: strlen(s)). */
-static inline char *row_str(char *p, const char *s) {
-  return row_mem(p, s, strlen(s));
-}
-
 /* s, of length n, as one CSV field as dbuf_csv_str writes it: quoted when
  * it holds a comma, quote, CR or LF, quotes doubled (room: 2 n + 2). */
 static inline char *row_csv(char *p, const char *s, size_t n) {
@@ -42,6 +37,26 @@ static inline char *row_csv(char *p, const char *s, size_t n) {
 
 /* v in shortest decimal form, as dbuf_addfx (room: FX_STRLEN). */
 static inline char *row_fx(char *p, fx v) { return p + fx_format_raw(v, p); }
+
+/* A column whose value often repeats from row to row (the equity while
+ * no position is open): the text of the last value, kept.  All zero
+ * before the first use. */
+typedef struct row_fx_cache {
+  fx v;
+  size_t n; /* the text's length; 0: none yet */
+  char s[FX_STRLEN];
+} row_fx_cache;
+
+/* v as row_fx writes it, copied from c when it is c's value (room:
+ * FX_STRLEN). */
+static inline char *row_fx_cached(char *p, row_fx_cache *c, fx v) {
+  if (v != c->v || !c->n) {
+    c->v = v;
+    c->n = fx_format_raw(v, c->s);
+  }
+  memcpy(p, c->s, FX_STRLEN);
+  return p + c->n;
+}
 
 /* t as time_format writes it (room: TIME_FMT_MAX). */
 static inline char *row_time(char *p, time_fmt_cache *c, dto_time t) {

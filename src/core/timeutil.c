@@ -220,6 +220,7 @@ size_t time_format(dto_time t, char *buf, size_t cap) {
 
 void time_fmt_cache_init(time_fmt_cache *c) {
   memset(c, 0, sizeof *c);
+  c->min = INT64_MIN;
   c->day = INT64_MIN;
 }
 
@@ -235,33 +236,38 @@ static inline char *put2(char *p, unsigned v) {
   return p + 2;
 }
 
-/* time_format's text (test_timeutil compares the two). */
-size_t time_format_cached(time_fmt_cache *c, dto_time t, char *out) {
-  int64_t days = floordiv64(t, DTO_NS_PER_DAY);
-  int64_t rem = t % DTO_NS_PER_DAY;
-  if (rem < 0)
-    rem += DTO_NS_PER_DAY;
-  if (DTO_UNLIKELY(days != c->day)) {
-    int y, m, d;
-    civil_from_days(days, &y, &m, &d);
-    char *p = put_digits(c->date, y, 4);
+/* The cache's text for minute m (minutes since the epoch), not the next
+ * of the same hour: the time, and for another day the date too. */
+static DTO_NOINLINE void fmt_minute(time_fmt_cache *c, int64_t m) {
+  int64_t days = floordiv64(m, 1440);
+  unsigned md = (unsigned)(m - days * 1440);
+  if (days != c->day) {
+    int y, mo, d;
+    civil_from_days(days, &y, &mo, &d);
+    char *p = put_digits(c->text, y, 4);
     *p++ = '-';
-    p = put_digits(p, m, 2);
+    p = put_digits(p, mo, 2);
     *p++ = '-';
     p = put_digits(p, d, 2);
     *p = 'T';
     c->day = days;
   }
-  memcpy(out, c->date, 11);
-  char *p = out + 11;
-  unsigned secs = (unsigned)(rem / DTO_NS_PER_SEC);
-  int64_t ns = rem % DTO_NS_PER_SEC;
-  p = put2(p, secs / 3600);
-  *p++ = ':';
-  p = put2(p, secs / 60 % 60);
-  *p++ = ':';
-  p = put2(p, secs % 60);
-  if (DTO_UNLIKELY(ns)) {
+  c->mh = md % 60;
+  put2(c->text + 11, md / 60);
+  c->text[13] = ':';
+  put2(c->text + 14, c->mh);
+  c->text[16] = ':';
+  c->min = m;
+}
+
+/* The text of a time that is not a whole minute: the cache's text of its
+ * minute, then the seconds and fraction of ns (0 < ns < NS_PER_MIN). */
+static DTO_NOINLINE size_t fmt_seconds(const time_fmt_cache *c, int64_t ns,
+                                       char *out) {
+  memcpy(out, c->text, 17);
+  char *p = put2(out + 17, (unsigned)(ns / DTO_NS_PER_SEC));
+  ns %= DTO_NS_PER_SEC;
+  if (ns) {
     *p++ = '.';
     if (ns % 1000000 == 0)
       p = put_digits(p, ns / 1000000, 3);
@@ -272,6 +278,30 @@ size_t time_format_cached(time_fmt_cache *c, dto_time t, char *out) {
   }
   *p++ = 'Z';
   return (size_t)(p - out);
+}
+
+/* time_format's text (test_timeutil compares the two).  The minute and the
+ * nanoseconds in it from t / NS_PER_MIN and t % NS_PER_MIN, floored: the
+ * same day, hour, minute and second as time_format's t / NS_PER_DAY. */
+size_t time_format_cached(time_fmt_cache *c, dto_time t, char *out) {
+  int64_t m = t / DTO_NS_PER_MIN, ns = t % DTO_NS_PER_MIN;
+  if (ns < 0) {
+    ns += DTO_NS_PER_MIN;
+    m--;
+  }
+  if (m != c->min) {
+    if (m == c->min + 1 && c->mh < 59) { /* only the minute's digits */
+      put2(c->text + 14, ++c->mh);
+      c->min = m;
+    } else {
+      fmt_minute(c, m);
+    }
+  }
+  if (DTO_UNLIKELY(ns))
+    return fmt_seconds(c, ns, out);
+  memcpy(out, c->text, 17); /* a bar's time: a whole minute */
+  memcpy(out + 17, "00Z", 3);
+  return 20;
 }
 
 size_t time_format_date(dto_time t, char *buf, size_t cap) {

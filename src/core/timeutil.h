@@ -43,12 +43,16 @@ int time_parse_cstr(const char *s, dto_time *out);
  * trailing zeros kept to 3, 6 or 9 digits).  cap >= 32 is always enough.
  * Returns the length written. */
 size_t time_format(dto_time t, char *buf, size_t cap);
-/* Formatting many times in order (report rows): the date part of the last
- * day formatted is kept, so that a time of the same day costs a few
- * stores.  Plain data; time_fmt_cache_init() before the first use. */
+/* Formatting many times in order (report rows): the text up to the
+ * seconds of the last minute formatted is kept, so that a time of the same
+ * minute costs a few stores, and one of the next minute (rows of
+ * consecutive bars) or of the same day little more.  Plain data;
+ * time_fmt_cache_init() before the first use. */
 typedef struct time_fmt_cache {
-  int64_t day;   /* days since the epoch of date[]; INT64_MIN: none */
-  char date[12]; /* "YYYY-MM-DDT" */
+  int64_t min;   /* minutes since the epoch of text[]; INT64_MIN: none */
+  int64_t day;   /* days since the epoch of its date */
+  unsigned mh;   /* its minute of the hour */
+  char text[20]; /* "YYYY-MM-DDTHH:MM:" */
 } time_fmt_cache;
 
 #define TIME_FMT_MAX 32 /* bytes time_format_cached may write */

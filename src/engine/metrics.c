@@ -17,7 +17,7 @@ static double trough_dd(const metrics_acc *a) {
   return fx_to_double(a->peak - a->trough) / fx_to_double(a->peak);
 }
 
-void metrics_acc_sample(metrics_acc *a, dto_time t, fx equity) {
+void metrics__sample_slow(metrics_acc *a, dto_time t, fx equity) {
   if (a->n++ == 0) {
     a->first_t = t;
     a->peak_t = t;

@@ -43,7 +43,8 @@ typedef struct metrics_acc {
   /* equity samples: drawdown and its duration */
   size_t n;
   dto_time first_t, last_t, peak_t, longest;
-  fx peak, last_eq;
+  fx peak, last_eq; /* peak: the highest of the first day-end equity and
+                     * every sample (a backtest's drawdown column) */
   fx trough; /* lowest equity since the peak (while under it) */
   bool under;
   double max_dd;
@@ -58,8 +59,20 @@ typedef struct metrics_acc {
 
 /* Start empty (the peak starts at the first day-end equity fed, else 0). */
 void metrics_acc_init(metrics_acc *a);
+/* metrics_acc_sample's whole work, for any sample (internal). */
+void metrics__sample_slow(metrics_acc *a, dto_time t, fx equity);
 /* One equity sample (time-ordered). */
-void metrics_acc_sample(metrics_acc *a, dto_time t, fx equity);
+static inline void metrics_acc_sample(metrics_acc *a, dto_time t, fx equity) {
+  /* Under the peak and above its trough (or level with it), the drawdown
+   * changes nothing: most samples of a session once it has lost. */
+  if (a->n && a->under && equity < a->peak && equity >= a->trough) {
+    a->n++;
+    a->last_t = t;
+    a->last_eq = equity;
+    return;
+  }
+  metrics__sample_slow(a, t, equity);
+}
 /* One day-end equity (the first is the start equity). */
 void metrics_acc_day(metrics_acc *a, fx equity);
 /* One round trip (the caller picks the strategy's own). */

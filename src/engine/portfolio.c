@@ -416,13 +416,9 @@ fx portfolio_account_gross(const portfolio *p, uint32_t a) {
     return 0;
   return market_value(p, &p->apos[a * p->nsym], true);
 }
-void portfolio_account_marks(const portfolio *p, uint32_t a, fx *equity,
-                             fx *gross) {
-  if (!p->a[a].open_pos) {
-    *equity = p->a[a].cash;
-    *gross = 0;
-    return;
-  }
+/* The walk with the ledger's checked arithmetic, for any position. */
+static DTO_NOINLINE void marks_walk(const portfolio *p, uint32_t a, fx *equity,
+                                    fx *gross) {
   const position *pos = &p->apos[a * p->nsym];
   fx mv = 0, gv = 0;
   for (size_t s = 0; s < p->nsym; s++) {
@@ -433,6 +429,37 @@ void portfolio_account_marks(const portfolio *p, uint32_t a, fx *equity,
        * smul(|q|, px) is |smul(q, px)|, without a second product */
       mv = sadd(mv, v);
       gv = sadd(gv, px >= 0 ? fx_abs(v) : smul(fx_abs(q), px));
+    }
+  }
+  *equity = p->a[a].cash + mv;
+  *gross = gv;
+}
+
+/* Every equity sample of a session comes here.  The positions are walked
+ * first without a call: while each quantity is whole, each price >= 0 and
+ * nothing overflows, each term is fx_mul's exact product (q / FX_SCALE) x
+ * px, as smul takes it, and the sums are sadd's without saturating; at the
+ * first position that is not so, marks_walk does it all again. */
+void portfolio_account_marks(const portfolio *p, uint32_t a, fx *equity,
+                             fx *gross) {
+  if (!p->a[a].open_pos) {
+    *equity = p->a[a].cash;
+    *gross = 0;
+    return;
+  }
+  const position *pos = &p->apos[a * p->nsym];
+  fx mv = 0, gv = 0;
+  for (size_t s = 0; s < p->nsym; s++) {
+    fx q = pos[s].qty, px = p->last[s], v;
+    if (!q)
+      continue;
+    if (DTO_UNLIKELY(
+            q % FX_SCALE != 0 || px < 0 ||
+            __builtin_mul_overflow(q / FX_SCALE, px, &v) || v == INT64_MIN ||
+            __builtin_add_overflow(mv, v, &mv) || mv == INT64_MIN ||
+            __builtin_add_overflow(gv, fx_abs(v), &gv) || gv == INT64_MIN)) {
+      marks_walk(p, a, equity, gross);
+      return;
     }
   }
   *equity = p->a[a].cash + mv;
@@ -613,4 +640,41 @@ int portfolio_restore_snapshot(portfolio *p, snap_reader *r) {
   free(otr);
   free(last);
   return 0;
+}
+
+/* Every account through portfolio_account_marks. */
+static DTO_NOINLINE void total_marks_walk(const portfolio *p, fx *equity,
+                                          bool *exposed) {
+  fx eq = 0;
+  bool ex = false;
+  for (uint32_t a = 0; a < p->na; a++) {
+    fx ae, ag;
+    portfolio_account_marks(p, a, &ae, &ag);
+    eq += ae;
+    ex |= ag != 0;
+  }
+  *equity = eq;
+  *exposed = ex;
+}
+
+/* An account without an open position is its cash and no exposure (as
+ * portfolio_account_marks gives them): when no account has one, the sum of
+ * the cash is the answer, without a call or a walk. */
+void portfolio_total_marks(const portfolio *p, fx *equity, bool *exposed) {
+  fx eq = 0;
+  uint32_t open = 0;
+  for (size_t a = 0; a < p->na; a++) {
+    eq += p->a[a].cash;
+    open |= p->a[a].open_pos;
+  }
+  if (!open) {
+    *equity = eq;
+    *exposed = false;
+  } else if (p->na == 1) { /* one account: its marks are the total */
+    fx gross;
+    portfolio_account_marks(p, 0, equity, &gross);
+    *exposed = gross != 0;
+  } else {
+    total_marks_walk(p, equity, exposed);
+  }
 }

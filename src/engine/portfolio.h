@@ -102,6 +102,10 @@ fx portfolio_account_gross(const portfolio *p, uint32_t account);
 /* Both of the above in one walk of the positions (the same values). */
 void portfolio_account_marks(const portfolio *p, uint32_t account,
                              fx *equity, fx *gross);
+/* Over every account: the sum of their equities and whether any has a
+ * gross exposure (not 0), from portfolio_account_marks, in one call per
+ * equity sample. */
+void portfolio_total_marks(const portfolio *p, fx *equity, bool *exposed);
 fx portfolio_account_realized(const portfolio *p, uint32_t account);
 fx portfolio_account_fees(const portfolio *p, uint32_t account);
 /* equity - cash - cost basis: unrealised P&L of open positions */

@@ -669,7 +669,26 @@ static void test_format_vs_snprintf(void **state) {
     if (strcmp(got, want) || n != strlen(want))
       fail_msg("fx_format(%lld) = '%s', snprintf says '%s'", (long long)v,
                got, want);
+    /* the raw form stores whole words: within its FX_STRLEN bytes (the
+     * sanitizers see a byte past them) */
+    char raw[FX_STRLEN];
+    n = fx_format_raw(v, raw);
+    if (n != strlen(want) || memcmp(raw, want, n))
+      fail_msg("fx_format_raw(%lld) = '%.*s', snprintf says '%s'", (long long)v,
+               (int)n, raw, want);
   }
+}
+
+/* fx_format_raw divides inside the lanes of a word by multiplying with
+ * reciprocals; they are exact over the ranges it uses them on. */
+static void test_format_reciprocals(void **state) {
+  (void)state;
+  for (uint64_t n = 0; n < 10000; n++)
+    if ((n * 10486 >> 20) != n / 100)
+      fail_msg("%llu / 100", (unsigned long long)n);
+  for (uint64_t n = 0; n < 100; n++)
+    if ((n * 103 >> 10) != n / 10)
+      fail_msg("%llu / 10", (unsigned long long)n);
 }
 
 int main(void) {
@@ -696,6 +715,7 @@ int main(void) {
       cmocka_unit_test(test_is_multiple),
       cmocka_unit_test(test_from_double),
       cmocka_unit_test(test_format_vs_snprintf),
+      cmocka_unit_test(test_format_reciprocals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -322,6 +322,74 @@ static void test_two_strategies(void **state) {
   portfolio_free(p);
 }
 
+/* portfolio_account_marks (whose walk takes whole quantities at prices
+ * >= 0 without a call) and portfolio_total_marks (whose accounts without
+ * an open position take no walk) against the equity and the gross
+ * exposure worked out from the positions and prices with fx_mul, through
+ * random fills and marks of accounts in two symbols: flat, long and
+ * short, whole and fractional quantities, prices of any sign. */
+static void total_marks_case(uint32_t na) {
+  static const fx cash[3] = {50000 * FX_ONE, 0, -7 * FX_ONE};
+  static const uint32_t sacct[3] = {0, 1, 2};
+  static const fx salloc[3] = {50000 * FX_ONE, 0, 0};
+  portfolio_config pc = {na, cash, na, sacct, salloc, 2, NULL, NULL};
+  portfolio *p = portfolio_new(&pc);
+  uint64_t x = 88172645463325252ULL;
+  for (int i = 0; i < 20000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    sym_id sym = (sym_id)(x >> 60 & 1);
+    if (x % 3 == 0) { /* a fill of 1 to 16 (or a fraction), or a close */
+      order o = mk((order_id)i, (x >> 8 & 1) ? SIDE_BUY : SIDE_SELL);
+      o.account = o.strategy = (uint32_t)((x >> 9) % na);
+      o.sym = sym;
+      fx q = (fx)((x >> 12 & 15) + 1) * FX_ONE - ((x >> 20 & 1) ? 1234 : 0);
+      fx px = (fx)(x >> 24 & 0xFFFFF) * 1000;
+      fx held = portfolio_account_pos(p, o.account, sym)->qty;
+      if ((x >> 44 & 1) && held) { /* flat again */
+        o.side = held > 0 ? SIDE_SELL : SIDE_BUY;
+        q = fx_abs(held);
+      }
+      assert_int_equal(
+          portfolio_fill(p, &o, q, px, FX_ONE / 100, T(i), DAY0, NULL), 0);
+    } else { /* a mark, sometimes 0 or negative */
+      portfolio_mark(p, sym, (fx)(x >> 32 & 0xFFFFFF) * 100 - 200000000);
+    }
+    fx want = 0, eq;
+    bool want_ex = false, ex;
+    for (uint32_t a = 0; a < na; a++) {
+      fx we = portfolio_account_cash(p, a), wg = 0, ae, ag;
+      for (sym_id y = 0; y < 2; y++) {
+        fx q = portfolio_account_pos(p, a, y)->qty, px = portfolio_last(p, y);
+        fx v, g;
+        assert_int_equal(fx_mul(q, px, &v), 0);
+        assert_int_equal(fx_mul(fx_abs(q), px, &g), 0);
+        we += v;
+        wg += px >= 0 ? fx_abs(v) : g;
+      }
+      portfolio_account_marks(p, a, &ae, &ag);
+      if (ae != we || ag != wg)
+        fail_msg("step %d, account %u: %lld %lld, want %lld %lld", i, a,
+                 (long long)ae, (long long)ag, (long long)we, (long long)wg);
+      want += we;
+      want_ex |= wg != 0;
+    }
+    portfolio_total_marks(p, &eq, &ex);
+    if (eq != want || ex != want_ex)
+      fail_msg("step %d: total %lld %d, accounts %lld %d", i, (long long)eq, ex,
+               (long long)want, want_ex);
+  }
+  portfolio_free(p);
+}
+
+/* One account (its marks are the total) and three. */
+static void test_total_marks(void **state) {
+  (void)state;
+  total_marks_case(1);
+  total_marks_case(3);
+}
+
 static void test_fee_compute(void **state) {
   (void)state;
   fee_schedule f;
@@ -402,6 +470,7 @@ int main(void) {
       cmocka_unit_test(test_scenario),
       cmocka_unit_test(test_day_trades),
       cmocka_unit_test(test_two_strategies),
+      cmocka_unit_test(test_total_marks),
       cmocka_unit_test(test_fee_compute),
       cmocka_unit_test(test_restore_checked),
   };

@@ -348,12 +348,33 @@ static void test_format_cached(void **state) {
       t = (dto_time)(x >> 2) * ((x & 1) ? 1 : -1); /* anywhere */
     else if (i % 8 == 1)
       t -= t % S;
+    else if (i % 8 == 2)
+      t += 60 * S; /* the next minute */
+    else if (i % 8 == 3)
+      t += (dto_time)(x % (60 * S)); /* often the same minute */
     else
       t += (dto_time)(x % (7200 * S)); /* often the same day */
     size_t n = time_format(t, a, sizeof a);
     size_t m = time_format_cached(&c, t, b);
     if (n != m || memcmp(a, b, n))
       fail_msg("%lld: %s vs %.*s", (long long)t, a, (int)m, b);
+  }
+  /* the rows of consecutive 1-minute bars: every minute of three days,
+   * before and after the epoch, with a second or a fraction now and then */
+  static const dto_time from[] = {-2 * 86400 * S, 1735689600 * S};
+  for (size_t k = 0; k < DTO_ARRAY_LEN(from); k++) {
+    time_fmt_cache_init(&c);
+    for (dto_time i = 0; i < 3 * 1440; i++) {
+      t = from[k] + i * 60 * S;
+      if (i % 97 == 0)
+        t += 7 * S;
+      else if (i % 89 == 0)
+        t += 250000000;
+      size_t n = time_format(t, a, sizeof a);
+      size_t m = time_format_cached(&c, t, b);
+      if (n != m || memcmp(a, b, n))
+        fail_msg("%lld: %s vs %.*s", (long long)t, a, (int)m, b);
+    }
   }
 }
 
