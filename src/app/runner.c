@@ -775,10 +775,7 @@ void runner_bar(runner *r, const bar *b) {
   if (r->w) /* a fault seen since the last event halts this one's orders */
     runner_sync(r);
   book(r, b->sym, b->ts, end);
-  sim_clock_set(&r->sc, b->ts);
-  engine_bar_open(r->e, b);
-  sim_clock_set(&r->sc, end);
-  engine_on_bar(r->e, b);
+  engine_bar(r->e, b, &r->sc);
   r->feed_pos++;
   r->last_bar = *b;
   r->bars++;
