@@ -92,7 +92,18 @@ static int rfile_close(rfile *f, char *err, size_t errcap) {
   return rc;
 }
 
+/* The last run's file is removed before the new one is renamed into its
+ * place.  ext4 flushes a file that is renamed over another (auto_da_alloc,
+ * for programs that do not fsync), and waiting for that took about 15 % of
+ * a 10 M bar run's time.  Reports are not made durable either way (a rerun
+ * makes them again); a crash between the two steps leaves the name
+ * missing rather than the last run's file. */
 static int rfile_commit(rfile *f, char *err, size_t errcap) {
+  if (unlink(f->path) != 0 && errno != ENOENT) {
+    snprintf(err, errcap, "cannot replace %s: %s", f->path, strerror(errno));
+    remove(f->tmp);
+    return DTO_EIO;
+  }
   if (rename(f->tmp, f->path) != 0) {
     snprintf(err, errcap, "cannot write %s: %s", f->path, strerror(errno));
     remove(f->tmp);

@@ -78,6 +78,46 @@ def test_backtest_is_byte_identical(run, sample_data, tmp_path):
         assert len(a) > 0
 
 
+def test_rerun_replaces_reports_whole(run, sample_data, tmp_path):
+    """A run into the folder of an earlier one replaces each report with
+    exactly what a run into an empty folder writes; a run that fails leaves
+    the earlier reports as they were; no temporary file is left behind."""
+    cfg = write_config(tmp_path / "c.yaml", sample_data, STRATS)
+    fresh, out = tmp_path / "fresh", tmp_path / "out"
+    r = run("backtest", "--config", cfg, "--out", fresh, "--quiet")
+    assert r.returncode == 0, r.stderr
+    # the earlier run: another window, so every report differs
+    r = run("backtest", "--config", cfg, "--out", out, "--quiet",
+            "--from", "2025-01-07", "--to", "2025-01-08")
+    assert r.returncode == 0, r.stderr
+    for f in FILES:
+        if f != "events.jsonl":
+            assert (out / f).read_bytes() != (fresh / f).read_bytes(), f
+    r = run("backtest", "--config", cfg, "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    for f in FILES:
+        assert (out / f).read_bytes() == (fresh / f).read_bytes(), f
+    kept = {f: (out / f).read_bytes() for f in FILES}
+    # a run that fails late: a bad row far into one file (rows are read as
+    # the run goes, so the reports are being written when it fails)
+    d = tmp_path / "data"
+    d.mkdir()
+    for sym in ("AAPL", "MSFT", "SPY"):
+        (d / f"{sym}.csv").write_bytes(
+            (sample_data / f"{sym}.csv").read_bytes())
+    lines = (d / "MSFT.csv").read_text().splitlines()
+    k = len(lines) * 3 // 4
+    lines[k] = lines[k].split(",")[0] + ",abc,1,1,1,100"
+    (d / "MSFT.csv").write_text("\n".join(lines) + "\n")
+    bad = write_config(tmp_path / "bad.yaml", d, STRATS)
+    r = run("backtest", "--config", bad, "--out", out, "--quiet")
+    assert r.returncode == 1
+    assert f"MSFT.csv:{k + 1}:" in r.stderr
+    for f in FILES:
+        assert (out / f).read_bytes() == kept[f], f
+    assert not list(out.glob("*.tmp")), list(out.glob("*.tmp"))
+
+
 def test_from_to_window(run, sample_data, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", sample_data, STRATS)
     out = tmp_path / "out"
