@@ -8,11 +8,11 @@
 
 /* ---- observers ----------------------------------------------------------- */
 
-/* Out of line: its log line would make every transition set up a large
- * stack frame. */
-static DTO_NOINLINE void log_illegal(engine *e, const order *o,
-                                     enum order_state from,
-                                     enum order_state to) {
+/* An illegal transition: logged, and told to the hook.  Out of line: its
+ * log line would make every transition set up a large stack frame. */
+static DTO_NOINLINE void on_illegal(engine *e, const order *o,
+                                    enum order_state from,
+                                    enum order_state to) {
   log_line l;
   if (log_begin(&l, e->cfg.log, LOG_ERROR, "order.illegal_transition")) {
     log_str(&l, "cloid", o->cloid);
@@ -20,14 +20,18 @@ static DTO_NOINLINE void log_illegal(engine *e, const order *o,
     log_str(&l, "to", order_state_name(to));
     log_end(&l);
   }
+  if (e->cfg.hooks.order_changed)
+    e->cfg.hooks.order_changed(e->cfg.hooks.ctx, o, from, to, false);
 }
 
 void engine__on_transition(void *ctx, const order *o, enum order_state from,
                            enum order_state to, bool legal) {
   engine *e = ctx;
   if (DTO_UNLIKELY(!legal)) {
-    log_illegal(e, o, from, to);
-  } else if (order_is_working(from) != order_is_working(to)) {
+    on_illegal(e, o, from, to);
+    return;
+  }
+  if (order_is_working(from) != order_is_working(to)) {
     int d = order_is_working(to) ? 1 : -1;
     strat *s = &e->st[o->strategy];
     size_t slot = 0;
@@ -41,7 +45,7 @@ void engine__on_transition(void *ctx, const order *o, enum order_state from,
       s->open_per_sym[slot] += (uint32_t)d;
   }
   if (e->cfg.hooks.order_changed)
-    e->cfg.hooks.order_changed(e->cfg.hooks.ctx, o, from, to, legal);
+    e->cfg.hooks.order_changed(e->cfg.hooks.ctx, o, from, to, true);
 }
 
 /* ---- set-up -------------------------------------------------------------- */
@@ -53,6 +57,8 @@ engine *engine_new(const engine_config *cfg) {
       xcalloc(cfg->instruments->n ? cfg->instruments->n : 1, sizeof *e->subs);
   e->oms = oms_new(engine__on_transition, e);
   e->poll_always = !cfg->broker->sync_reports;
+  e->br_on_time = cfg->broker->on_time;
+  e->br_on_bar = cfg->broker->on_bar;
   e->idle_bars = !cfg->broker->needs_idle_bars ||
                  cfg->broker->needs_idle_bars(cfg->broker_ctx);
   e->touched = true;
@@ -144,7 +150,14 @@ int engine_start(engine *e) {
     for (size_t k = 0; k < s->nsyms; k++) {
       symsubs *ss = &e->subs[s->syms[k]];
       ss->v = xgrow(ss->v, &ss->cap, ss->n + 1, sizeof *ss->v);
-      ss->v[ss->n++] = (sub){(uint32_t)i, (uint32_t)k};
+      ss->v[ss->n++] = (sub){
+          .strat = (uint32_t)i,
+          .slot = (uint32_t)k,
+          .s = s,
+          .def = s->def,
+          .state = s->state,
+          .sym_state = s->sym_state + k * s->def->sym_state_size,
+      };
     }
   }
   fx *cash = xcalloc(e->cfg.naccounts ? e->cfg.naccounts : 1, sizeof *cash);
@@ -166,6 +179,7 @@ int engine_start(engine *e) {
   pc.on_trade = engine__on_round_trip;
   pc.trade_ctx = e;
   e->pf = portfolio_new(&pc);
+  e->marks = portfolio__marks(e->pf);
   free(cash);
   free(sacct);
   free(salloc);
@@ -288,51 +302,60 @@ void engine__day_roll_slow(engine *e, sym_id sym, dto_time t) {
 }
 
 /* The two halves of a bar, without collecting reports: shared by
- * engine_bar_open, engine_on_bar and engine_bar. */
-static DTO_ALWAYS_INLINE void bar_open(engine *e, const bar *b) {
-  engine__day_roll(e, b->sym, b->ts);
+ * engine_bar_open, engine_on_bar and engine_bar.  ss is &e->subs[b->sym]
+ * (e->subs never moves once made). */
+static DTO_ALWAYS_INLINE void bar_open(engine *e, symsubs *ss, const bar *b) {
+  if (DTO_UNLIKELY(b->ts < ss->day_from || b->ts >= ss->day_until))
+    engine__day_roll_slow(e, b->sym, b->ts); /* engine__day_roll */
   engine__fire_timers(e, b->ts);
-  const broker_ops *br = e->cfg.broker;
   /* A simulating broker has nothing to do on a bar of an instrument
-   * without working orders, or with time when no order works at all. */
-  if (br->on_time && e->working) {
-    e->touched = true;
-    br->on_time(e->cfg.broker_ctx, b->ts);
-  }
-  if (br->on_bar && (e->idle_bars || e->subs[b->sym].working)) {
-    e->touched = true;
-    br->on_bar(e->cfg.broker_ctx, b);
+   * without working orders, or with time when no order works at all.
+   * (e->working is the sum of the instruments' counts: when it is 0 and
+   * the broker wants no idle bars, neither call is made; one test.) */
+  if (DTO_UNLIKELY(e->working || e->idle_bars)) {
+    if (e->br_on_time && e->working) {
+      e->touched = true;
+      e->br_on_time(e->cfg.broker_ctx, b->ts);
+    }
+    if (e->br_on_bar && (e->idle_bars || ss->working)) {
+      e->touched = true;
+      e->br_on_bar(e->cfg.broker_ctx, b);
+    }
   }
 }
 
-static DTO_ALWAYS_INLINE void bar_close(engine *e, const bar *b) {
-  portfolio_mark(e->pf, b->sym, b->close);
-  symsubs *ss = &e->subs[b->sym];
+static DTO_ALWAYS_INLINE void bar_close(engine *e, symsubs *ss, const bar *b) {
+  sym_id sym = b->sym;
+  dto_time end = bar_end(b);
+  e->marks[sym] = b->close; /* portfolio_mark */
   ss->ref_price = b->close;
-  ss->ref_time = bar_end(b);
-  if (DTO_UNLIKELY(e->pnl_limits))
-    engine__check_pnl(e, b->sym);
-  flatten_due(e, b->sym, bar_end(b), b->dur);
-  brackets_due(e, b->sym);
-  for (size_t i = 0; i < ss->n; i++) {
-    strat *s = &e->st[ss->v[i].strat];
-    if (s->def->on_bar)
-      s->def->on_bar(s, s->state,
-                     s->sym_state + ss->v[i].slot * s->def->sym_state_size, b);
+  ss->ref_time = end;
+  if (DTO_UNLIKELY(e->pnl_limits | ss->flatten | (ss->br_retry != 0))) {
+    if (e->pnl_limits)
+      engine__check_pnl(e, sym);
+    if (ss->flatten) /* flatten_due, brackets_due */
+      engine__flatten_due_slow(e, sym, end, b->dur);
+    if (ss->br_retry)
+      engine__brackets_retry(e, sym);
   }
+  /* the subscriptions are fixed once the engine has started */
+  for (const sub *u = ss->v, *last = u + ss->n; u < last; u++)
+    if (u->def->on_bar)
+      u->def->on_bar(u->s, u->state, u->sym_state, b);
 }
 
 void engine_bar_open(engine *e, const bar *b) {
-  bar_open(e, b);
+  bar_open(e, &e->subs[b->sym], b);
   engine__pump(e);
 }
 
 void engine_bar(engine *e, const bar *b, sim_clock *sim) {
+  symsubs *ss = &e->subs[b->sym];
   sim_clock_set(sim, b->ts);
-  bar_open(e, b);
+  bar_open(e, ss, b);
   engine__pump(e);
   sim_clock_set(sim, bar_end(b));
-  bar_close(e, b);
+  bar_close(e, ss, b);
   engine__pump(e);
 }
 
@@ -354,7 +377,7 @@ void engine_warm_bar(engine *e, const bar *b) {
 }
 
 void engine_on_bar(engine *e, const bar *b) {
-  bar_close(e, b);
+  bar_close(e, &e->subs[b->sym], b);
   engine__pump(e);
 }
 
@@ -365,7 +388,7 @@ void engine_on_trade(engine *e, const trade *t) {
     e->cfg.broker->on_trade(e->cfg.broker_ctx, t);
     engine_pump(e);
   }
-  portfolio_mark(e->pf, t->sym, t->price);
+  e->marks[t->sym] = t->price; /* portfolio_mark */
   symsubs *ss = &e->subs[t->sym];
   ss->ref_price = t->price;
   ss->ref_time = t->ts;
@@ -376,11 +399,9 @@ void engine_on_trade(engine *e, const trade *t) {
   flatten_due(e, t->sym, t->ts, 0);
   brackets_due(e, t->sym);
   for (size_t i = 0; i < ss->n; i++) {
-    strat *s = &e->st[ss->v[i].strat];
-    if (s->def->on_trade)
-      s->def->on_trade(s, s->state,
-                       s->sym_state + ss->v[i].slot * s->def->sym_state_size,
-                       t);
+    const sub *u = &ss->v[i];
+    if (u->def->on_trade)
+      u->def->on_trade(u->s, u->state, u->sym_state, t);
   }
   engine_pump(e);
 }
@@ -400,11 +421,9 @@ void engine_on_quote(engine *e, const quote *q) {
   flatten_due(e, q->sym, q->ts, 0);
   brackets_due(e, q->sym);
   for (size_t i = 0; i < ss->n; i++) {
-    strat *s = &e->st[ss->v[i].strat];
-    if (s->def->on_quote)
-      s->def->on_quote(s, s->state,
-                       s->sym_state + ss->v[i].slot * s->def->sym_state_size,
-                       q);
+    const sub *u = &ss->v[i];
+    if (u->def->on_quote)
+      u->def->on_quote(u->s, u->state, u->sym_state, q);
   }
   engine_pump(e);
 }
@@ -446,7 +465,7 @@ void engine_stop(engine *e) {
   size_t n = engine__open_snapshot(e);
   for (size_t i = 0; i < n; i++) {
     order_id id = e->scratch[i];
-    const order *o = oms_cget(e->oms, id);
+    const order *o = oms__cget(e->oms, id);
     if (o && order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
         o->tif != TIF_GTC)
       engine__cancel(e, id);

@@ -187,7 +187,7 @@ static bool alive(const order *o) {
 static bool survivor(const engine *e, const bracket *b, const order *o) {
   if (b->tp <= 0 || b->sl <= 0)
     return false;
-  const order *p = o->peer != ORDER_NONE ? oms_cget(e->oms, o->peer) : NULL;
+  const order *p = o->peer != ORDER_NONE ? oms__cget(e->oms, o->peer) : NULL;
   /* a replacement's peer names the order it replaces until the broker
    * confirms the replace */
   return !alive(p) || (p->peer != o->id && p->peer != o->replaces);
@@ -198,7 +198,7 @@ static bool survivor(const engine *e, const bracket *b, const order *o) {
 static bool counts(const engine *e, const order *o) {
   if (!order_is_working(o->state) || order_leaves(o) <= 0)
     return false;
-  if (o->replaced_by != ORDER_NONE && alive(oms_cget(e->oms, o->replaced_by)))
+  if (o->replaced_by != ORDER_NONE && alive(oms__cget(e->oms, o->replaced_by)))
     return false;
   return true;
 }
@@ -212,7 +212,7 @@ static void scan_bracket(const engine *e, const bracket *b, scan *sc) {
   size_t n;
   const order_id *ids = oms_open_ids(e->oms, &n);
   for (size_t i = 0; i < n; i++) {
-    const order *o = oms_cget(e->oms, ids[i]);
+    const order *o = oms__cget(e->oms, ids[i]);
     if (!o || o->bracket != b->id || !order_is_working(o->state))
       continue;
     if (o->role == BR_ENTRY) {
@@ -243,7 +243,7 @@ static bool cancel_exits(engine *e, const bracket *b, bool all) {
   /* cancels move orders to pending_cancel, which keeps them open: the
    * list does not change while we walk it */
   for (size_t i = 0; i < n; i++) {
-    const order *o = oms_cget(e->oms, ids[i]);
+    const order *o = oms__cget(e->oms, ids[i]);
     if (!o || o->bracket != b->id || !is_exit(o) ||
         !order_is_working(o->state) || o->state == OS_PENDING_CANCEL)
       continue;
@@ -308,11 +308,11 @@ static int place(engine *e, uint32_t bid, fx qty) {
     sl = create_exit(e, find(e, bid), BR_STOP_LOSS, qty, tp, t);
   if (has_tp && has_sl) { /* the take-profit learns its peer before it goes */
     order_amend a = {.what = OA_PEER, .peer = sl};
-    oms_amend(e->oms, oms_get(e->oms, tp), &a, t);
+    oms_amend(e->oms, oms__get(e->oms, tp), &a, t);
   }
   if (has_tp && engine__send(e, tp, t) != 0) {
     if (has_sl) { /* its pair cannot go alone */
-      order *o = oms_get(e->oms, sl);
+      order *o = oms__get(e->oms, sl);
       o->reason = BRR_OCO;
       oms_transition(e->oms, o, OS_REJECTED, t);
       engine__log_order(e, "order.rejected", o);
@@ -484,7 +484,7 @@ void engine__bracket_release(engine *e, uint32_t id, bool cancel) {
   /* entries: no exits any more, also if a record must be made again later
    * (amends keep the open list as it is) */
   for (size_t i = 0; i < n; i++) {
-    order *o = oms_get(e->oms, ids[i]);
+    order *o = oms__get(e->oms, ids[i]);
     if (!o || o->bracket != id || o->role != BR_ENTRY)
       continue;
     if (!b && (o->tp_price > 0 || o->sl_price > 0))

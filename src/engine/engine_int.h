@@ -19,6 +19,8 @@
 
 #include "core/timeutil.h"
 #include "engine/engine.h"
+#include "engine/oms_int.h"
+#include "engine/portfolio_int.h"
 
 typedef struct timer {
   dto_time at;
@@ -30,6 +32,13 @@ typedef struct timer {
 typedef struct sub {
   uint32_t strat;
   uint32_t slot; /* index into the strategy's symbol list */
+  /* Bound by engine_start, for the per-event loops: &e->st[strat], its
+   * state and the slot's state.  These never move once the engine has
+   * started: strategies cannot be added then, and a restore copies into
+   * the blocks instead of replacing them (engine_restore.c). */
+  strat *s;
+  const strategy_def *def;
+  void *state, *sym_state;
 } sub;
 
 typedef struct symsubs {
@@ -120,6 +129,7 @@ struct engine {
   oms *oms;
   risk *risk;
   portfolio *pf;
+  fx *marks;     /* portfolio__marks(pf): bars and trades mark through it */
   timer *timers; /* binary min-heap */
   size_t ntimers, tcap;
   uint64_t tseq;
@@ -135,6 +145,9 @@ struct engine {
   bool poll_always; /* the broker reports on its own (live brokers) */
   bool idle_bars;   /* the broker wants bars even without working orders */
   bool stopping;    /* engine_stop: no new exits for canceled entries */
+  /* cfg.broker's on_time and on_bar (NULL when it has none), for bars */
+  void (*br_on_time)(void *ctx, dto_time t);
+  void (*br_on_bar)(void *ctx, const bar *b);
   /* per account: working orders, day P&L tracking */
   uint32_t *acct_open;
   fx *acct_day_start, *acct_day_peak;

@@ -111,17 +111,17 @@ static void risk_input_for(engine *e, const order *o, risk_input *in,
   in->ref_time = sy->ref_time;
   in->tick = ins->tick;
   in->shortable = ins->shortable;
-  const position *ap = portfolio_account_pos(pf, o->account, o->sym);
+  const position *ap = portfolio__account_pos(pf, o->account, o->sym);
   in->acct_pos = ap->qty;
-  in->strat_pos = portfolio_strategy_pos(pf, o->strategy, o->sym)->qty;
-  in->acct_cash = portfolio_account_cash(pf, o->account);
+  in->strat_pos = portfolio__strategy_pos(pf, o->strategy, o->sym)->qty;
+  in->acct_cash = portfolio__account_cash(pf, o->account);
   /* the account's working orders per instrument: the wk_ arrays are all 0
    * between calls (the walk over the instruments below clears them) */
   size_t nins = e->cfg.instruments->n;
   size_t nopen;
   const order_id *open = oms_open_ids(e->oms, &nopen);
   for (size_t i = 0; i < nopen; i++) {
-    const order *w = oms_cget(e->oms, open[i]);
+    const order *w = oms__cget(e->oms, open[i]);
     /* the order itself, the one it replaces and its bracket peer do not
      * count: one of two exits that cancel each other can ever fill */
     if (!w || w->account != o->account || w->id == o->id ||
@@ -129,7 +129,7 @@ static void risk_input_for(engine *e, const order *o, risk_input *in,
         !order_is_working(w->state))
       continue;
     if (w->peer != ORDER_NONE && w->peer < w->id) { /* a pair counts once */
-      const order *p = oms_cget(e->oms, w->peer);
+      const order *p = oms__cget(e->oms, w->peer);
       if (p && order_is_working(p->state) && p->id != o->id)
         continue;
     }
@@ -171,7 +171,7 @@ static void risk_input_for(engine *e, const order *o, risk_input *in,
     e->wk_buy[y] = e->wk_sell[y] = e->wk_buy_v[y] = e->wk_sell_v[y] = 0;
     if (y == o->sym)
       continue;
-    fx q = portfolio_account_pos(pf, o->account, (sym_id)y)->qty;
+    fx q = portfolio__account_pos(pf, o->account, (sym_id)y)->qty;
     if (!q && !wb && !ws)
       continue;
     fx py = e->subs[y].ref_price > 0 ? e->subs[y].ref_price
@@ -277,9 +277,12 @@ static enum risk_reason gate(engine *e, order *o, bool closing) {
   return why;
 }
 
-order *engine__create_order(engine *e, strat *s, order *tmpl, dto_time t) {
+/* What every new order of strategy s gets: the strategy's next client
+ * order id in cloid (CLOID_MAX bytes), its strategy and account, and
+ * whether it reduces the account's position. */
+static void claim(engine *e, strat *s, order *o, char *cloid, dto_time t) {
   const session *sess;
-  int64_t day = engine__order_day(e, tmpl->sym, t, &sess);
+  int64_t day = engine__order_day(e, o->sym, t, &sess);
   if (day != s->cloid_day) {
     s->cloid_day = day;
     s->seq = 0;
@@ -290,23 +293,25 @@ order *engine__create_order(engine *e, strat *s, order *tmpl, dto_time t) {
                          e->cfg.accounts[s->account].id, s->id, day);
     s->cloid_pre_day = day;
   }
-  char cloid[CLOID_MAX];
   memcpy(cloid, s->cloid_pre, s->cloid_pre_n);
-  oms_cloid_seq(cloid, sizeof cloid, s->cloid_pre_n, ++s->seq);
-  tmpl->strategy = s->index;
-  tmpl->account = s->account;
-  const position *p = portfolio_account_pos(e->pf, s->account, tmpl->sym);
-  tmpl->reducing = p->qty != 0 && ((p->qty > 0) != (tmpl->side == SIDE_BUY));
+  oms_cloid_seq(cloid, CLOID_MAX, s->cloid_pre_n, ++s->seq);
+  o->strategy = s->index;
+  o->account = s->account;
+  const position *p = portfolio__account_pos(e->pf, s->account, o->sym);
+  o->reducing = p->qty != 0 && ((p->qty > 0) != (o->side == SIDE_BUY));
+}
+
+order *engine__create_order(engine *e, strat *s, order *tmpl, dto_time t) {
+  char cloid[CLOID_MAX];
+  claim(e, s, tmpl, cloid, t);
   return oms_create(e->oms, tmpl, cloid, t);
 }
 
-/* Create an order from tmpl with the strategy's next client order id and
- * pass it through the risk gate: refused, it is recorded as rejected and
- * DTO_EREJECT returned; accepted, it is pending_new and *out points to it.
- * *id (may be NULL) gets its id either way. */
-static int create_gated(engine *e, strat *s, order *tmpl, dto_time t,
-                        bool closing, order **out, order_id *id) {
-  order *o = engine__create_order(e, s, tmpl, t);
+/* Pass new order o through the risk gate: refused, it is recorded as
+ * rejected and DTO_EREJECT returned; accepted, it is pending_new and *out
+ * points to it.  *id (may be NULL) gets its id either way. */
+static int gate_new(engine *e, order *o, dto_time t, bool closing, order **out,
+                    order_id *id) {
   if (id)
     *id = o->id;
   enum risk_reason why = gate(e, o, closing);
@@ -322,13 +327,20 @@ static int create_gated(engine *e, strat *s, order *tmpl, dto_time t,
   return 0;
 }
 
+/* Create an order from tmpl with the strategy's next client order id and
+ * pass it through the risk gate (gate_new). */
+static int create_gated(engine *e, strat *s, order *tmpl, dto_time t,
+                        bool closing, order **out, order_id *id) {
+  return gate_new(e, engine__create_order(e, s, tmpl, t), t, closing, out, id);
+}
+
 int engine__send(engine *e, order_id id, dto_time t) {
-  order *o = oms_get(e->oms, id);
+  order *o = oms__get(e->oms, id);
   engine__log_order(e, "order.sent", o);
   e->touched = true;
   int rc = e->cfg.broker->submit(e->cfg.broker_ctx, o);
   if (rc) {
-    o = oms_get(e->oms, id);
+    o = oms__get(e->oms, id);
     o->reason = BRR_INVALID;
     oms_transition(e->oms, o, OS_REJECTED, t);
     engine__log_order(e, "order.rejected", o);
@@ -338,53 +350,55 @@ int engine__send(engine *e, order_id id, dto_time t) {
   return 0;
 }
 
-static int send_order(engine *e, strat *s, order *tmpl, order_id *out) {
-  dto_time t = engine__now(e);
-  order *o;
-  int rc = create_gated(e, s, tmpl, t, false, &o, out);
-  if (rc)
-    return rc;
-  return engine__send(e, o->id, t);
-}
-
 void engine__init_order(order *o) {
   memset(o, 0, sizeof *o);
   o->parent = o->peer = o->replaces = o->replaced_by = ORDER_NONE;
 }
 
+/* The order is built in the OMS's table (oms_begin/oms_commit) with the
+ * same bytes as engine__init_order's template and create_gated would give
+ * it: zeroed, the same fields set, the client order id written over zeros. */
 int strat_submit(strat *s, const order_req *r, order_id *id) {
   engine *e = s->e;
   int rc = check_req(e, s, r);
   if (rc)
     return rc;
-  order t;
-  engine__init_order(&t);
-  t.sym = r->sym;
-  t.side = r->side;
-  t.type = r->type;
-  t.tif = r->tif;
-  t.qty = r->qty;
-  t.limit_price = r->limit_price;
-  t.stop_price = r->stop_price;
-  t.trail = r->trail;
-  t.extended_hours = r->extended_hours;
-  if (r->take_profit || r->stop_loss) {
-    t.role = BR_ENTRY;
-    t.tp_price = r->take_profit;
-    t.sl_price = r->stop_loss;
-    t.bracket = engine__bracket_next(e);
+  uint32_t br = 0;
+  if (r->take_profit || r->stop_loss)
+    br = engine__bracket_next(e);
+  dto_time t = engine__now(e);
+  order *o = oms_begin(e->oms);
+  o->parent = o->peer = o->replaces = o->replaced_by = ORDER_NONE;
+  o->sym = r->sym;
+  o->side = r->side;
+  o->type = r->type;
+  o->tif = r->tif;
+  o->qty = r->qty;
+  o->limit_price = r->limit_price;
+  o->stop_price = r->stop_price;
+  o->trail = r->trail;
+  o->extended_hours = r->extended_hours;
+  if (br) {
+    o->role = BR_ENTRY;
+    o->tp_price = r->take_profit;
+    o->sl_price = r->stop_loss;
+    o->bracket = br;
   }
+  claim(e, s, o, o->cloid, t);
+  o = oms_commit(e->oms, o, t);
   order_id oid = ORDER_NONE;
-  rc = send_order(e, s, &t, &oid);
+  rc = gate_new(e, o, t, false, &o, &oid);
+  if (rc == 0)
+    rc = engine__send(e, oid, t);
   if (id)
     *id = oid;
-  if (rc == 0 && t.bracket)
-    engine__bracket_open(e, oms_cget(e->oms, oid));
+  if (rc == 0 && br)
+    engine__bracket_open(e, oms__cget(e->oms, oid));
   return rc;
 }
 
 int engine__cancel(engine *e, order_id id) {
-  order *o = oms_get(e->oms, id);
+  order *o = oms__get(e->oms, id);
   if (!o)
     return DTO_ENOENT;
   if (o->state == OS_PENDING_CANCEL)
@@ -396,7 +410,7 @@ int engine__cancel(engine *e, order_id id) {
    * transition below) */
   e->touched = true;
   int rc = e->cfg.broker->cancel(e->cfg.broker_ctx, id);
-  o = oms_get(e->oms, id);
+  o = oms__get(e->oms, id);
   if (rc) {
     log_line l;
     if (log_begin(&l, e->cfg.log, LOG_ERROR, "order.cancel_failed")) {
@@ -411,7 +425,7 @@ int engine__cancel(engine *e, order_id id) {
 
 int strat_cancel(strat *s, order_id id) {
   engine *e = s->e;
-  order *o = oms_get(e->oms, id);
+  order *o = oms__get(e->oms, id);
   if (!o || o->strategy != s->index)
     return DTO_ENOENT;
   if (o->state == OS_PENDING_CANCEL)
@@ -422,7 +436,7 @@ int strat_cancel(strat *s, order_id id) {
    * the bracket is released and its other exits go too (no half pair) */
   if (o->bracket && (o->role == BR_TAKE_PROFIT || o->role == BR_STOP_LOSS)) {
     engine__bracket_release(e, o->bracket, true);
-    o = oms_get(e->oms, id);
+    o = oms__get(e->oms, id);
     if (o->state == OS_PENDING_CANCEL)
       return 0;
   }
@@ -432,7 +446,7 @@ int strat_cancel(strat *s, order_id id) {
 int strat_replace(strat *s, order_id id, fx qty, fx limit_price, fx stop_price,
                   order_id *new_id) {
   engine *e = s->e;
-  order *o = oms_get(e->oms, id);
+  order *o = oms__get(e->oms, id);
   if (!o || o->strategy != s->index)
     return DTO_ENOENT;
   if (o->state != OS_ACCEPTED && o->state != OS_PARTIALLY_FILLED)
@@ -470,12 +484,12 @@ int strat_replace(strat *s, order_id id, fx qty, fx limit_price, fx stop_price,
     *new_id = nid;
   if (rc)
     return rc;
-  o = oms_get(e->oms, id);
+  o = oms__get(e->oms, id);
   order_amend a = {.what = OA_REPLACED_BY, .replaced_by = nid};
   oms_amend(e->oms, o, &a, tm);
   oms_transition(e->oms, o, OS_PENDING_CANCEL, tm);
   e->touched = true;
-  return e->cfg.broker->replace(e->cfg.broker_ctx, id, oms_get(e->oms, nid));
+  return e->cfg.broker->replace(e->cfg.broker_ctx, id, oms__get(e->oms, nid));
 }
 
 /* Copy the open order ids into e->scratch (cancels and new orders change
@@ -496,7 +510,7 @@ void strat_cancel_all(strat *s, sym_id sym) {
   size_t n = engine__open_snapshot(e);
   for (size_t i = 0; i < n; i++) {
     order_id id = e->scratch[i];
-    const order *o = oms_cget(e->oms, id);
+    const order *o = oms__cget(e->oms, id);
     if (o && o->strategy == s->index && (sym == SYM_NONE || o->sym == sym) &&
         order_is_working(o->state) && o->state != OS_PENDING_CANCEL)
       strat_cancel(s, id);
@@ -524,7 +538,7 @@ int engine__flatten(strat *s, sym_id sym, order_id *closing,
   engine *e = s->e;
   *closing = ORDER_NONE;
   *why = RISK_OK;
-  fx q = portfolio_strategy_pos(e->pf, s->index, sym)->qty;
+  fx q = portfolio__strategy_pos(e->pf, s->index, sym)->qty;
   size_t slot = 0;
   while (slot < s->nsyms && s->syms[slot] != sym)
     slot++;
@@ -546,7 +560,7 @@ int engine__flatten(strat *s, sym_id sym, order_id *closing,
   size_t n = engine__open_snapshot(e);
   order_id keep = ORDER_NONE;
   for (size_t i = 0; i < n && q != 0; i++) {
-    const order *o = oms_cget(e->oms, e->scratch[i]);
+    const order *o = oms__cget(e->oms, e->scratch[i]);
     if (o && o->strategy == s->index && o->sym == sym &&
         order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
         !engine__protective(e, o) && o->type == ORD_MARKET &&
@@ -560,7 +574,7 @@ int engine__flatten(strat *s, sym_id sym, order_id *closing,
    * The brackets stay armed until the closing order passes the gate (an
    * entry that fills while its cancel is on its way still gets exits). */
   for (size_t i = 0; i < n; i++) {
-    const order *o = oms_cget(e->oms, e->scratch[i]);
+    const order *o = oms__cget(e->oms, e->scratch[i]);
     if (o && o->strategy == s->index && o->sym == sym &&
         order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
         !engine__protective(e, o) && o->id != keep)
@@ -583,7 +597,7 @@ int engine__flatten(strat *s, sym_id sym, order_id *closing,
     tm.qty = fx_abs(q);
     int rc = create_gated(e, s, &tm, t, true, &c, &cid);
     if (rc) { /* refused: the exits and their brackets stay as they are */
-      const order *r = oms_cget(e->oms, cid);
+      const order *r = oms__cget(e->oms, cid);
       *why = r ? (enum risk_reason)r->risk : RISK_OK;
       return rc;
     }
@@ -596,7 +610,7 @@ int engine__flatten(strat *s, sym_id sym, order_id *closing,
   size_t no;
   const order_id *open = oms_open_ids(e->oms, &no);
   for (size_t i = 0; i < no; i++) {
-    const order *o = oms_cget(e->oms, open[i]);
+    const order *o = oms__cget(e->oms, open[i]);
     if (o && o->strategy == s->index && o->sym == sym && o->bracket) {
       rel = xgrow(rel, &relcap, nrel + 1, sizeof *rel);
       rel[nrel++] = o->bracket;
@@ -613,7 +627,7 @@ int engine__flatten(strat *s, sym_id sym, order_id *closing,
     engine__bracket_release(e, rel[i], true);
   n = engine__open_snapshot(e);
   for (size_t i = 0; i < n; i++) {
-    const order *o = oms_cget(e->oms, e->scratch[i]);
+    const order *o = oms__cget(e->oms, e->scratch[i]);
     if (o && o->strategy == s->index && o->sym == sym &&
         order_is_working(o->state) && o->state != OS_PENDING_CANCEL &&
         o->id != cid)
@@ -686,17 +700,17 @@ fx strat_last(const strat *s, sym_id sym) {
   return portfolio_last(s->e->pf, sym);
 }
 fx strat_position(const strat *s, sym_id sym) {
-  return portfolio_strategy_pos(s->e->pf, s->index, sym)->qty;
+  return portfolio__strategy_pos(s->e->pf, s->index, sym)->qty;
 }
 fx strat_avg_price(const strat *s, sym_id sym) {
-  const position *p = portfolio_strategy_pos(s->e->pf, s->index, sym);
+  const position *p = portfolio__strategy_pos(s->e->pf, s->index, sym);
   fx avg = 0;
   if (p->qty)
     fx_div(fx_abs(p->cost), fx_abs(p->qty), &avg);
   return avg;
 }
 fx strat_cash(const strat *s) {
-  return portfolio_strategy_cash(s->e->pf, s->index);
+  return portfolio__strategy_cash(s->e->pf, s->index);
 }
 fx strat_equity(const strat *s) {
   return portfolio_strategy_equity(s->e->pf, s->index);
@@ -710,7 +724,7 @@ size_t strat_open_orders(const strat *s, sym_id sym) {
   return 0;
 }
 const order *strat_order(const strat *s, order_id id) {
-  const order *o = oms_cget(s->e->oms, id);
+  const order *o = oms__cget(s->e->oms, id);
   return o && o->strategy == s->index ? o : NULL;
 }
 fx strat_round_lot(const strat *s, sym_id sym, fx qty) {

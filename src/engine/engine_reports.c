@@ -175,7 +175,9 @@ static const char *fill_problem(const engine *e, const order *o,
       fx_add(a, b, &sum) || fx_add(sum, f->per_order, &sum) ||
       fx_add(sum, f->min_per_order, &sum))
     return "the fee does not fit";
-  *fee = fee_compute(f, r->qty, r->price, o->filled == 0);
+  /* v and a are qty x price and qty x per_share, which fee_compute would
+   * compute again (they fit: saturating them changes nothing) */
+  *fee = portfolio__fee(f, v, a, o->filled == 0);
   if (*fee < 0 || fx_add(o->fees, *fee, &sum))
     return "the order's fees would not fit";
   *value = v;
@@ -191,7 +193,7 @@ static void reduce_peer(engine *e, const order *o, fx qty, dto_time t) {
     return;
   order_id pid = o->peer;
   for (int k = 0; k < 2 && pid != ORDER_NONE; k++) {
-    order *p = oms_get(e->oms, pid);
+    order *p = oms__get(e->oms, pid);
     if (!p)
       return;
     if (!order_is_terminal(p->state)) {
@@ -230,7 +232,7 @@ int engine__apply_fill(engine *e, order *o, const broker_report *r) {
       log_end(&l);
     }
   }
-  o = oms_get(e->oms, id);
+  o = oms__get(e->oms, id);
   e->fills++;
   log_line l;
   if (log_begin(&l, e->cfg.log, LOG_INFO, "order.fill")) {
@@ -245,9 +247,9 @@ int engine__apply_fill(engine *e, order *o, const broker_report *r) {
   }
   if (e->cfg.hooks.fill)
     e->cfg.hooks.fill(e->cfg.hooks.ctx, o, r->qty, r->price, fee, r->ts);
-  o = oms_get(e->oms, id);
+  o = oms__get(e->oms, id);
   reduce_peer(e, o, r->qty, r->ts);
-  o = oms_get(e->oms, id);
+  o = oms__get(e->oms, id);
   engine__bracket_fill(e, o, r->qty);
   /* the fill-loop guard: too many fills too fast halts the strategy; its
    * working orders go, but the protective exits of its positions stay */
@@ -263,7 +265,7 @@ int engine__apply_fill(engine *e, order *o, const broker_report *r) {
 }
 
 void engine__handle(engine *e, const broker_report *r) {
-  order *o = oms_get(e->oms, r->id);
+  order *o = oms__get(e->oms, r->id);
   const char *why = NULL;
   enum verdict v = check(o, r, &why);
   if (v == INVALID) {
@@ -307,7 +309,7 @@ void engine__handle(engine *e, const broker_report *r) {
       break;
     if (o->peer != ORDER_NONE) {
       /* a replaced bracket exit: its peer now cancels the replacement */
-      order *p = oms_get(e->oms, o->peer);
+      order *p = oms__get(e->oms, o->peer);
       if (p && p->peer == id) {
         order_amend a = {.what = OA_PEER, .peer = nid};
         oms_amend(e->oms, p, &a, r->ts);
@@ -315,7 +317,7 @@ void engine__handle(engine *e, const broker_report *r) {
     }
     /* the bracket's later exits take the replacement's price */
     if (o->bracket)
-      engine__bracket_exit_moved(e, oms_cget(e->oms, nid));
+      engine__bracket_exit_moved(e, oms__cget(e->oms, nid));
     break;
   }
   case REP_CANCEL_REJECT:
@@ -325,12 +327,12 @@ void engine__handle(engine *e, const broker_report *r) {
     /* A refused replace: the replacement never existed at the broker.  The
      * old order may have filled meanwhile, so this does not depend on its
      * state. */
-    o = oms_get(e->oms, id);
+    o = oms__get(e->oms, id);
     if (o->replaced_by != ORDER_NONE) {
       order_id nid = o->replaced_by;
       order_amend a = {.what = OA_REPLACED_BY, .replaced_by = ORDER_NONE};
       oms_amend(e->oms, o, &a, r->ts);
-      order *n = oms_get(e->oms, nid);
+      order *n = oms__get(e->oms, nid);
       if (n && n->state == OS_PENDING_NEW) {
         n->reason = r->reason;
         oms_transition(e->oms, n, OS_REJECTED, r->ts);
@@ -341,14 +343,14 @@ void engine__handle(engine *e, const broker_report *r) {
   default:
     break;
   }
-  o = oms_get(e->oms, id);
+  o = oms__get(e->oms, id);
   if (o->role != BR_ENTRY && o->role != BR_NONE &&
       order_is_terminal(o->state) && !order_is_terminal(before) &&
       before != OS_PENDING_CANCEL && o->state != OS_FILLED &&
       o->state != OS_REPLACED && o->reason != BRR_OCO)
     engine__bracket_exit_lost(e, o);
   engine__notify(e, o);
-  o = oms_get(e->oms, id); /* the strategy may have created orders */
+  o = oms__get(e->oms, id); /* the strategy may have created orders */
   if (!o)
     return; /* forgotten meanwhile: only with a tiny oms keep */
   if (o->bracket)

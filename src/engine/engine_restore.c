@@ -91,7 +91,7 @@ order_id engine__track_working(engine *e, order *t, const char *cloid) {
   order *o = oms_create(e->oms, t, cloid, tm);
   order_id id = o->id;
   oms_transition(e->oms, o, OS_PENDING_NEW, tm);
-  oms_transition(e->oms, oms_get(e->oms, id),
+  oms_transition(e->oms, oms__get(e->oms, id),
                  t->filled > 0 ? OS_PARTIALLY_FILLED : OS_ACCEPTED, tm);
   return id;
 }
@@ -111,13 +111,13 @@ int engine_restore_order(engine *e, const char *account, const char *strategy,
   if (id == ORDER_NONE)
     return DTO_EINVAL;
   /* the (paper) broker gets what is left; its reports cap at the leaves */
-  order w = *oms_get(e->oms, id);
+  order w = *oms__get(e->oms, id);
   w.qty = order_leaves(&w);
   w.filled = w.notional = w.fees = 0;
   e->touched = true;
   int rc = e->cfg.broker->submit(e->cfg.broker_ctx, &w);
   engine__log_order(e, rc ? "order.restore_failed" : "order.restored",
-                    oms_get(e->oms, id));
+                    oms__get(e->oms, id));
   return rc;
 }
 
@@ -155,7 +155,7 @@ static order_id adopt(engine *e, const broker_open_order *b) {
   t.account = e->st[s].account;
   order_id id = engine__track_working(e, &t, b->cloid);
   if (id != ORDER_NONE)
-    engine__log_order(e, "reconcile.adopted", oms_get(e->oms, id));
+    engine__log_order(e, "reconcile.adopted", oms__get(e->oms, id));
   return id;
 }
 
@@ -170,7 +170,7 @@ static order_id adopt(engine *e, const broker_open_order *b) {
 static int apply_order_fills(engine *e, order_id id, const broker_fill *bf,
                              const size_t *idx, size_t k,
                              reconcile_result *res) {
-  const order *o = oms_cget(e->oms, id);
+  const order *o = oms__cget(e->oms, id);
   fx want_q = o->filled, want_v = o->notional;
   uint32_t have = 0; /* bit i: the engine has fill idx[i] */
   bool found = false;
@@ -205,14 +205,14 @@ static int apply_order_fills(engine *e, order_id id, const broker_fill *bf,
   for (size_t i = 0; i < k; i++) {
     if (have & (1u << i))
       continue;
-    order *w = oms_get(e->oms, id);
+    order *w = oms__get(e->oms, id);
     if (!w || !order_is_working(w->state))
       break;
     const broker_fill *f = &bf[idx[i]];
     broker_report rep = {REP_FILL, id, ORDER_NONE, f->qty, f->price, f->ts, 0};
     fx before = w->filled;
     engine__apply_fill(e, w, &rep);
-    if (oms_cget(e->oms, id)->filled > before)
+    if (oms__cget(e->oms, id)->filled > before)
       res->fills_applied++;
   }
   return 0;
@@ -230,7 +230,7 @@ static int apply_missed_fills(engine *e, const broker_fill *bf, size_t nf,
   bool *mine = xcalloc(nf ? nf : 1, sizeof *mine);
   int rc = 0;
   for (size_t i = 0; i < nopen && !rc; i++) {
-    const order *o = oms_cget(e->oms, ids[i]);
+    const order *o = oms__cget(e->oms, ids[i]);
     if (!o || !order_is_working(o->state))
       continue;
     size_t k = 0;
@@ -322,7 +322,7 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
   /* our working orders the broker does not have */
   size_t nopen = engine__open_snapshot(e);
   for (size_t i = 0; i < nopen; i++) {
-    order *o = oms_get(e->oms, e->scratch[i]);
+    order *o = oms__get(e->oms, e->scratch[i]);
     if (!o || !order_is_working(o->state) ||
         (opt->unsent && opt->unsent(opt->unsent_ctx, o->id)))
       continue;
@@ -342,13 +342,13 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
     size_t no;
     const order_id *ids = oms_open_ids(e->oms, &no);
     for (size_t i = 0; i < no && !found; i++) {
-      const order *o = oms_cget(e->oms, ids[i]);
+      const order *o = oms__cget(e->oms, ids[i]);
       found = o && !strcmp(o->cloid, bo[k].cloid);
     }
     /* one of ours that has just ended (a fill between the broker's two
      * answers: open then, filled now) is not unknown */
     for (size_t i = oms_count(e->oms); i-- > 0 && !found;) {
-      const order *o = oms_cget(e->oms, (order_id)i);
+      const order *o = oms__cget(e->oms, (order_id)i);
       found = o && !strcmp(o->cloid, bo[k].cloid);
     }
     if (found)
@@ -359,7 +359,7 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
       continue;
     res->adopted++;
     if (opt->cancel_unknown) {
-      const order *o = oms_cget(e->oms, id);
+      const order *o = oms__cget(e->oms, id);
       if (strat_cancel(&e->st[o->strategy], id) == 0)
         res->canceled++;
     }
@@ -370,7 +370,7 @@ int engine_reconcile(engine *e, const reconcile_opts *opt,
   for (size_t y = 0; y < e->cfg.instruments->n; y++) {
     fx ours = 0, theirs = 0;
     for (size_t a = 0; a < e->cfg.naccounts; a++)
-      ours += portfolio_account_pos(e->pf, (uint32_t)a, (sym_id)y)->qty;
+      ours += portfolio__account_pos(e->pf, (uint32_t)a, (sym_id)y)->qty;
     for (size_t k = 0; k < np; k++)
       if (bp[k].sym == y)
         theirs += bp[k].qty;
@@ -506,7 +506,7 @@ static void recount_working(engine *e) {
   size_t n;
   const order_id *ids = oms_open_ids(e->oms, &n);
   for (size_t i = 0; i < n; i++) {
-    const order *o = oms_cget(e->oms, ids[i]);
+    const order *o = oms__cget(e->oms, ids[i]);
     if (!o || !order_is_working(o->state))
       continue;
     strat *s = &e->st[o->strategy];
@@ -626,7 +626,7 @@ int engine_restore_snapshot(engine *e, const void *p, size_t n, char *err,
     size_t norders;
     const order_id *ids = oms_open_ids(om, &norders);
     for (size_t i = 0; i < norders && !rc; i++) {
-      const order *o = oms_cget(om, ids[i]);
+      const order *o = oms__cget(om, ids[i]);
       if (o->strategy >= e->nst || o->account >= na || o->sym >= ni ||
           e->st[o->strategy].account != o->account)
         rc = DTO_EINVAL;

@@ -116,8 +116,9 @@ void engine__flatten_due_slow(engine *e, sym_id sym, dto_time t,
       continue;
     flat_state *fs = &s->flat[slot];
     if (s->flattened_day[slot] == se.day) {
-      const order *c = fs->oid != ORDER_NONE ? oms_cget(e->oms, fs->oid) : NULL;
-      if (portfolio_strategy_pos(e->pf, s->index, sym)->qty == 0 ||
+      const order *c =
+          fs->oid != ORDER_NONE ? oms__cget(e->oms, fs->oid) : NULL;
+      if (portfolio__strategy_pos(e->pf, s->index, sym)->qty == 0 ||
           (c && order_is_working(c->state)))
         continue; /* flat, or its closing order still works */
     }
@@ -178,7 +179,7 @@ void engine__on_round_trip(void *ctx, const trade_rec *t) {
 static size_t cancel_where(engine *e, int scope, uint32_t index, int32_t sym) {
   size_t n = engine__open_snapshot(e), canceled = 0;
   for (size_t i = 0; i < n; i++) {
-    const order *o = oms_cget(e->oms, e->scratch[i]);
+    const order *o = oms__cget(e->oms, e->scratch[i]);
     if (!o || !order_is_working(o->state) || o->state == OS_PENDING_CANCEL)
       continue;
     if ((scope == 1 && o->account != index) ||
@@ -266,7 +267,7 @@ static void log_ops_scope(log_line *l, const engine *e, int scope,
 }
 
 int engine_cancel_order(engine *e, order_id id, const char *by) {
-  const order *o = oms_cget(e->oms, id);
+  const order *o = oms__cget(e->oms, id);
   int rc;
   if (!o)
     rc = DTO_ENOENT;
@@ -278,7 +279,7 @@ int engine_cancel_order(engine *e, order_id id, const char *by) {
     rc = DTO_EREJECT; /* the position would stay open, unprotected */
   else
     rc = engine__cancel(e, id);
-  o = oms_cget(e->oms, id); /* the broker call may have moved the table */
+  o = oms__cget(e->oms, id); /* the broker call may have moved the table */
   log_line l;
   if (log_begin(&l, e->cfg.log, rc ? LOG_WARN : LOG_INFO, "ops.cancel")) {
     if (o)

@@ -1,35 +1,10 @@
 /* oms.c - order table and validated state transitions. */
-#include "engine/oms.h"
+#include "engine/oms_int.h"
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/timeutil.h"
 #include "engine/snapshot.h"
-
-#define SLOT_NONE UINT32_MAX
-
-/* Orders live in slots that are reused: an order is kept while it is open
- * and, once terminal, among the last `keep` terminal orders; then its slot is
- * recycled.  A long backtest or a week of paper trading thus works in a
- * bounded, already-touched block of memory instead of a table that grows
- * with every order (on virtual machines, first touches of fresh pages cost
- * microseconds each).  The full history flows out through the observer. */
-struct oms {
-  order *slots;
-  size_t nslots, slotcap;
-  uint32_t *free_slots;
-  size_t nfree, freecap;
-  uint32_t *slot_of; /* order id -> slot, SLOT_NONE once forgotten */
-  size_t nids, idcap;
-  order_id *open; /* ids of non-terminal orders, ascending */
-  size_t nopen, opencap;
-  order_id *ring; /* terminal orders still kept, oldest first (circular) */
-  size_t ring_head, ring_n, keep;
-  oms_observer obs;
-  void *ctx;
-  uint64_t illegal;
-  uint64_t entered[OS_COUNT]; /* transitions into each state (metrics) */
-};
 
 oms *oms_new(oms_observer obs, void *ctx) {
   oms *m = xcalloc(1, sizeof *m);
@@ -60,7 +35,7 @@ void oms_set_keep(oms *m, size_t keep) {
 
 static void forget(oms *m, order_id id) {
   uint32_t slot = m->slot_of[id];
-  m->slot_of[id] = SLOT_NONE;
+  m->slot_of[id] = OMS__SLOT_NONE;
   if (m->nfree >= m->freecap) /* xgrow's test, without the call */
     m->free_slots =
         xgrow(m->free_slots, &m->freecap, m->nfree + 1, sizeof *m->free_slots);
@@ -92,28 +67,30 @@ static void retire(oms *m, const order *o) {
   m->ring_n++;
 }
 
-order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
-  DTO_ASSERT(m->nids < ORDER_NONE);
-  uint32_t slot;
-  if (m->nfree) {
-    slot = m->free_slots[--m->nfree];
-  } else {
+/* The slot the next order goes into, grown when none is free. */
+static order *next_slot(oms *m) {
+  if (!m->nfree) {
     m->slots = xgrow(m->slots, &m->slotcap, m->nslots + 1, sizeof *m->slots);
-    slot = (uint32_t)m->nslots++;
+    if (m->nfree >= m->freecap) /* xgrow's test, without the call */
+      m->free_slots = xgrow(m->free_slots, &m->freecap, m->nfree + 1,
+                            sizeof *m->free_slots);
+    m->free_slots[m->nfree++] = (uint32_t)m->nslots++;
   }
+  return &m->slots[m->free_slots[m->nfree - 1]];
+}
+
+/* o, in the slot next_slot gave, becomes order number nids: state NEW,
+ * indexed, open, and told to the observer. */
+static order *enter(oms *m, order *o, dto_time t) {
+  DTO_ASSERT(m->nids < ORDER_NONE);
   if (m->nids >= m->idcap)
     m->slot_of = xgrow(m->slot_of, &m->idcap, m->nids + 1, sizeof *m->slot_of);
   order_id id = (order_id)m->nids++;
-  m->slot_of[id] = slot;
+  m->slot_of[id] = m->free_slots[--m->nfree];
   if (m->nopen >= m->opencap)
     m->open = xgrow(m->open, &m->opencap, m->nopen + 1, sizeof *m->open);
   m->open[m->nopen++] = id;
-  order *o = &m->slots[slot];
-  memcpy(o, tmpl, sizeof *o); /* every byte, so tables compare with memcmp */
   o->id = id;
-  size_t n = strnlen(cloid, sizeof o->cloid - 1);
-  memcpy(o->cloid, cloid, n);
-  memset(o->cloid + n, 0, sizeof o->cloid - n);
   o->state = OS_NEW;
   m->entered[OS_NEW]++;
   o->created = o->updated = t;
@@ -122,16 +99,28 @@ order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
   return o;
 }
 
-order *oms_get(oms *m, order_id id) {
-  if (id >= m->nids || m->slot_of[id] == SLOT_NONE)
-    return NULL;
-  return &m->slots[m->slot_of[id]];
+order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
+  order *o = next_slot(m);
+  memcpy(o, tmpl, sizeof *o); /* every byte, so tables compare with memcmp */
+  size_t n = strnlen(cloid, sizeof o->cloid - 1);
+  memcpy(o->cloid, cloid, n);
+  memset(o->cloid + n, 0, sizeof o->cloid - n);
+  return enter(m, o, t);
 }
-const order *oms_cget(const oms *m, order_id id) {
-  if (id >= m->nids || m->slot_of[id] == SLOT_NONE)
-    return NULL;
-  return &m->slots[m->slot_of[id]];
+
+order *oms_begin(oms *m) {
+  order *o = next_slot(m);
+  memset(o, 0, sizeof *o);
+  return o;
 }
+
+order *oms_commit(oms *m, order *o, dto_time t) {
+  DTO_ASSERT(m->nfree && o == &m->slots[m->free_slots[m->nfree - 1]]);
+  return enter(m, o, t);
+}
+
+order *oms_get(oms *m, order_id id) { return oms__get(m, id); }
+const order *oms_cget(const oms *m, order_id id) { return oms__cget(m, id); }
 size_t oms_count(const oms *m) { return m->nids; }
 uint64_t oms_illegal_count(const oms *m) { return m->illegal; }
 uint64_t oms_entered(const oms *m, enum order_state st) {
@@ -325,7 +314,7 @@ int oms_restore_snapshot(oms *m, snap_reader *r) {
   m->slot_of = xgrow(m->slot_of, &m->idcap, nids ? nids : 1,
                      sizeof *m->slot_of);
   for (size_t i = 0; i < nids; i++)
-    m->slot_of[i] = SLOT_NONE;
+    m->slot_of[i] = OMS__SLOT_NONE;
   m->nids = nids;
   m->illegal = illegal;
   m->slots = xgrow(m->slots, &m->slotcap, nopen ? nopen : 1, sizeof *m->slots);

@@ -29,6 +29,15 @@ void oms_free(oms *m);
  * copied byte for byte, padding included: build it from zeroed memory, and
  * two identical runs give tables that compare equal with memcmp. */
 order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t);
+/* oms_create without a template, for the engine's per-order path: the
+ * order is built where it will live.  oms_begin returns it zeroed, every
+ * byte; the caller sets its fields and writes its client order id into
+ * o->cloid (NUL-terminated, the rest of the array left zero), then
+ * oms_commit(m, o, t) creates it exactly as oms_create would from such a
+ * template: id, state NEW, times, the observer told.  No other call on m
+ * between the two; the pointers are valid until the next create. */
+order *oms_begin(oms *m);
+order *oms_commit(oms *m, order *o, dto_time t);
 /* How many terminal orders to keep for lookups; only before the first
  * order is created. */
 void oms_set_keep(oms *m, size_t keep);

@@ -1,47 +1,9 @@
 /* portfolio.c - positions, cash, realised and unrealised P&L, fees. */
-#include "engine/portfolio.h"
+#include "engine/portfolio_int.h"
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "engine/snapshot.h"
-
-typedef struct acct {
-  fx cash;
-  uint32_t open_pos; /* positions with qty != 0 (not checkpointed: counted) */
-  fx realized, fees;
-  int day_trades;
-  int64_t dt_day[8]; /* recent days with day trades (ring) */
-  int dt_count[8];
-  int dt_head;
-} acct;
-
-typedef struct strat_book {
-  uint32_t account;
-  uint32_t open_pos; /* as acct's */
-  fx alloc, cash, realized, fees;
-} strat_book;
-
-/* A round trip being built. */
-typedef struct open_trade {
-  trade_rec r;
-  bool active;
-} open_trade;
-
-struct portfolio {
-  size_t na, ns, nsym;
-  acct *a;
-  strat_book *s;
-  position *apos;   /* na * nsym */
-  position *spos;   /* ns * nsym */
-  open_trade *otr;  /* ns * nsym */
-  order_id *dt_order; /* na * nsym: last order counted as a day trade */
-  fx *last;         /* nsym */
-  trade_rec *trades; /* the most recent PORTFOLIO_KEEP_TRADES */
-  size_t ntrades, trades_cap;
-  uint64_t trades_total;
-  void (*on_trade)(void *ctx, const trade_rec *t);
-  void *trade_ctx;
-};
 
 /* Arithmetic on the ledger is checked: an overflow sets *ovf (sticky) and
  * the caller changes nothing.  Broker reports are validated before they get
@@ -86,7 +48,11 @@ static fx sadd(fx a, fx b) {
 }
 
 fx fee_compute(const fee_schedule *f, fx qty, fx price, bool first) {
-  fx value = smul(qty, price), fee = smul(qty, f->per_share), v;
+  return portfolio__fee(f, smul(qty, price), smul(qty, f->per_share), first);
+}
+
+fx portfolio__fee(const fee_schedule *f, fx value, fx fee, bool first) {
+  fx v;
   if (f->bps && fx_muldiv(value, f->bps, FX_SCALE * 10000LL, FX_ROUND_NEAREST,
                           &v) == 0)
     fee = sadd(fee, v);
@@ -158,6 +124,7 @@ void portfolio_free(portfolio *p) {
 void portfolio_mark(portfolio *p, sym_id sym, fx price) {
   p->last[sym] = price;
 }
+fx *portfolio__marks(portfolio *p) { return p->last; }
 
 /* Signed (or absolute) market value of the positions in pos[0..nsym). */
 static fx market_value(const portfolio *p, const position *pos, bool gross) {
@@ -276,7 +243,7 @@ static void track_trade(open_trade *ot, trade_rec *done, bool *finished,
   }
 }
 
-static void count_day_trade(acct *a, int64_t day) {
+static void count_day_trade(pf_acct *a, int64_t day) {
   a->day_trades++;
   int h = a->dt_head;
   if (a->dt_day[h] != day) {
@@ -300,7 +267,7 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
   /* Work on copies (of the books' sums: the whole records are larger);
    * commit only when no sum overflowed. */
   bool ovf = false;
-  acct *a = &p->a[o->account];
+  pf_acct *a = &p->a[o->account];
   strat_book *sb = &p->s[o->strategy];
   position ap = p->apos[ai], sp = p->spos[si];
   open_trade ot = p->otr[si];
@@ -368,7 +335,7 @@ int portfolio_restore(portfolio *p, uint32_t account, int64_t strategy,
   uint32_t *open_pos;
   position *dst;
   if (strategy < 0) {
-    acct *a = &p->a[account];
+    pf_acct *a = &p->a[account];
     dst = &p->apos[account * p->nsym + sym];
     cash = &a->cash, realized = &a->realized, fees = &a->fees;
     open_pos = &a->open_pos;
@@ -393,16 +360,16 @@ int portfolio_restore(portfolio *p, uint32_t account, int64_t strategy,
 
 const position *portfolio_account_pos(const portfolio *p, uint32_t account,
                                       sym_id sym) {
-  return &p->apos[account * p->nsym + sym];
+  return portfolio__account_pos(p, account, sym);
 }
 const position *portfolio_strategy_pos(const portfolio *p, uint32_t strategy,
                                        sym_id sym) {
-  return &p->spos[strategy * p->nsym + sym];
+  return portfolio__strategy_pos(p, strategy, sym);
 }
 fx portfolio_last(const portfolio *p, sym_id sym) { return p->last[sym]; }
 
 fx portfolio_account_cash(const portfolio *p, uint32_t a) {
-  return p->a[a].cash;
+  return portfolio__account_cash(p, a);
 }
 /* Without an open position the market value is 0 (no term is added):
  * the same sum, without the walk. */
@@ -435,18 +402,14 @@ static DTO_NOINLINE void marks_walk(const portfolio *p, uint32_t a, fx *equity,
   *gross = gv;
 }
 
-/* Every equity sample of a session comes here.  The positions are walked
+/* portfolio_account_marks of an account with open positions, apart so that
+ * the flat account's case saves no registers.  The positions are walked
  * first without a call: while each quantity is whole, each price >= 0 and
  * nothing overflows, each term is fx_mul's exact product (q / FX_SCALE) x
  * px, as smul takes it, and the sums are sadd's without saturating; at the
  * first position that is not so, marks_walk does it all again. */
-void portfolio_account_marks(const portfolio *p, uint32_t a, fx *equity,
-                             fx *gross) {
-  if (!p->a[a].open_pos) {
-    *equity = p->a[a].cash;
-    *gross = 0;
-    return;
-  }
+static DTO_NOINLINE void account_marks_open(const portfolio *p, uint32_t a,
+                                            fx *equity, fx *gross) {
   const position *pos = &p->apos[a * p->nsym];
   fx mv = 0, gv = 0;
   for (size_t s = 0; s < p->nsym; s++) {
@@ -464,6 +427,17 @@ void portfolio_account_marks(const portfolio *p, uint32_t a, fx *equity,
   }
   *equity = p->a[a].cash + mv;
   *gross = gv;
+}
+
+/* Every equity sample of a session comes here. */
+void portfolio_account_marks(const portfolio *p, uint32_t a, fx *equity,
+                             fx *gross) {
+  if (p->a[a].open_pos) {
+    account_marks_open(p, a, equity, gross);
+    return;
+  }
+  *equity = p->a[a].cash;
+  *gross = 0;
 }
 fx portfolio_account_realized(const portfolio *p, uint32_t a) {
   return p->a[a].realized;
@@ -498,7 +472,7 @@ int portfolio_day_trades_total(const portfolio *p, uint32_t a) {
 }
 
 fx portfolio_strategy_cash(const portfolio *p, uint32_t s) {
-  return p->s[s].cash;
+  return portfolio__strategy_cash(p, s);
 }
 fx portfolio_strategy_equity(const portfolio *p, uint32_t s) {
   if (!p->s[s].open_pos)
@@ -526,7 +500,7 @@ void portfolio_snapshot(const portfolio *p, dbuf *b) {
   snap_u64(b, p->ns);
   snap_u64(b, p->nsym);
   for (size_t i = 0; i < p->na; i++) {
-    const acct *a = &p->a[i];
+    const pf_acct *a = &p->a[i];
     snap_i64(b, a->cash);
     snap_i64(b, a->realized);
     snap_i64(b, a->fees);
@@ -563,7 +537,7 @@ int portfolio_restore_snapshot(portfolio *p, snap_reader *r) {
   snap_check(r, snap_get_u64(r) == p->nsym);
   if (!snap_ok(r))
     return DTO_EINVAL;
-  acct *a = xcalloc(p->na ? p->na : 1, sizeof *a);
+  pf_acct *a = xcalloc(p->na ? p->na : 1, sizeof *a);
   strat_book *sb = xcalloc(p->ns ? p->ns : 1, sizeof *sb);
   position *apos = xcalloc(p->na * p->nsym + 1, sizeof *apos);
   order_id *dto = xcalloc(p->na * p->nsym + 1, sizeof *dto);

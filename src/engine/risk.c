@@ -60,6 +60,12 @@ struct risk {
   risk_order_limits *eff;                         /* ns * nsym, resolved */
   risk_account_limits *al;
   risk_strategy_limits *sl;
+  /* Which groups of checks have some limit set (RG_* bits): per account,
+   * per strategy, per (strategy, symbol) of eff.  Derived from the limits
+   * by apply() (the only place they change); risk_check passes over a
+   * group only when none of its limits is set, where each of its checks
+   * would pass. */
+  uint8_t *acct_on, *strat_on, *eff_on;
   scope_state *as, *ss;
   scope_state glob; /* the kill switch: ACTIVE or HALTED */
   strat_state *st;
@@ -205,6 +211,60 @@ static void ring_init(rate_ring *g, int cap) {
   g->head = g->n = 0;
 }
 
+/* The groups of risk_check's limit checks, for risk.acct_on, strat_on and
+ * eff_on.  A limit that takes part in several groups is in each. */
+enum {
+  RG_ENTRY = 1u << 0, /* opening orders: trading window, no new entries */
+  RG_PRICE = 1u << 1, /* size and price: order qty and notional, the
+                         reference price's age, collars, and every limit
+                         that values the order (it needs a price) */
+  RG_POS = 1u << 2,   /* positions and exposure, buying power */
+  RG_COUNT = 1u << 3, /* open orders, throttles, duplicates */
+  RG_PDT = 1u << 4,   /* pattern day trader */
+  RG_PNL = 1u << 5    /* daily loss and drawdown */
+};
+
+static uint8_t acct_groups(const risk_account_limits *al) {
+  unsigned g = 0;
+  if (al->max_gross > 0 || al->max_net > 0 || al->max_concentration_pct > 0 ||
+      al->check_buying_power)
+    g |= RG_PRICE | RG_POS;
+  if (al->max_open_orders > 0 || al->max_orders_per_sec > 0 ||
+      al->max_orders_per_min > 0)
+    g |= RG_COUNT;
+  if (al->pdt)
+    g |= RG_PDT;
+  if (al->max_daily_loss > 0 || al->max_drawdown > 0)
+    g |= RG_PNL;
+  return (uint8_t)g;
+}
+
+static uint8_t strat_groups(const risk_strategy_limits *sl) {
+  unsigned g = 0;
+  if (sl->window_start >= 0 || sl->no_new_entries > 0)
+    g |= RG_ENTRY;
+  if (sl->max_open_orders > 0 || sl->max_orders_per_sec > 0 ||
+      sl->max_orders_per_min > 0)
+    g |= RG_COUNT;
+  if (sl->max_daily_loss > 0 || sl->max_drawdown > 0)
+    g |= RG_PNL;
+  return (uint8_t)g;
+}
+
+static uint8_t order_groups(const risk_order_limits *ol) {
+  unsigned g = 0;
+  if (ol->max_order_qty > 0 || ol->max_order_notional > 0 ||
+      ol->ref_max_age > 0 || ol->collar_pct > 0 || ol->collar_ticks > 0)
+    g |= RG_PRICE;
+  if (ol->max_pos_qty > 0)
+    g |= RG_POS;
+  if (ol->max_pos_notional > 0)
+    g |= RG_PRICE | RG_POS;
+  if (ol->dup_window > 0)
+    g |= RG_COUNT;
+  return (uint8_t)g;
+}
+
 /* Load limits from c into r (sizes already match). */
 static void apply(risk *r, const risk_config *c) {
   r->defaults = c->defaults;
@@ -247,7 +307,12 @@ static void apply(risk *r, const risk_config *c) {
       merge(e, &r->acct_ol[r->strategy_account[s]]);
       merge(e, &r->strat_ol[s]);
       merge(e, &r->sym_ol[y]);
+      r->eff_on[s * r->nsym + y] = order_groups(e);
     }
+  for (size_t i = 0; i < r->na; i++)
+    r->acct_on[i] = acct_groups(&r->al[i]);
+  for (size_t i = 0; i < r->ns; i++)
+    r->strat_on[i] = strat_groups(&r->sl[i]);
   /* throttle rings sized to the limits; counters survive a reload only
    * when the size is unchanged */
   for (size_t i = 0; i < r->na; i++) {
@@ -301,6 +366,9 @@ int risk_new(const risk_config *c, risk **out) {
   r->eff = xcalloc(ns * nsym, sizeof *r->eff);
   r->al = xcalloc(na, sizeof *r->al);
   r->sl = xcalloc(ns, sizeof *r->sl);
+  r->acct_on = xcalloc(na, sizeof *r->acct_on);
+  r->strat_on = xcalloc(ns, sizeof *r->strat_on);
+  r->eff_on = xcalloc(ns * nsym, sizeof *r->eff_on);
   r->as = xcalloc(na, sizeof *r->as);
   r->ss = xcalloc(ns, sizeof *r->ss);
   r->st = xcalloc(ns, sizeof *r->st);
@@ -345,6 +413,9 @@ void risk_free(risk *r) {
   free(r->eff);
   free(r->al);
   free(r->sl);
+  free(r->acct_on);
+  free(r->strat_on);
+  free(r->eff_on);
   free(r->as);
   free(r->ss);
   free(r->st);
@@ -617,7 +688,11 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
     if (!al->allow_extended_hours)
       return refuse(r, d, RISK_EXTENDED_NOT_ALLOWED, 0, 0, 1);
   }
-  if (!reducing) {
+  /* The groups of checks below (RG_*) with no limit set are passed over:
+   * each of their checks would pass. */
+  unsigned on = r->acct_on[o->account] | r->strat_on[o->strategy] |
+                r->eff_on[o->strategy * r->nsym + o->sym];
+  if (!reducing && (on & RG_ENTRY)) {
     /* value: the minute; limit: the bound it is outside of (before the
      * start, or at or after the end) */
     if (sl->window_start >= 0 && (in->minute_of_day < sl->window_start ||
@@ -635,49 +710,56 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
   }
 
   /* size and price */
-  if (ol->max_order_qty > 0 && o->qty > ol->max_order_qty)
-    return refuse(r, d, RISK_MAX_ORDER_QTY, o->qty, ol->max_order_qty, 0);
   bool ref_ok = in->ref_price > 0;
-  bool stale = ref_ok && ol->ref_max_age > 0 &&
-               in->now - in->ref_time > ol->ref_max_age;
-  /* orders without a limit price are valued at the reference price: every
-   * value limit needs one for them (fail closed) */
-  bool values = ol->max_order_notional > 0 || al->max_gross > 0 ||
-                al->max_net > 0 || al->max_concentration_pct > 0 ||
-                al->check_buying_power;
-  bool needs_ref = o->type == ORD_MARKET || o->type == ORD_TRAILING_STOP ||
-                   ol->collar_pct > 0 || ol->collar_ticks > 0 ||
-                   ol->max_pos_notional > 0 || (values && !need_limit);
-  if (needs_ref && !ref_ok)
-    return refuse(r, d, RISK_NO_REF_PRICE, in->ref_price, 0, 0);
-  if (needs_ref && stale)
-    return refuse(r, d, RISK_STALE_REF_PRICE, in->now - in->ref_time,
-                  ol->ref_max_age, 0);
   fx px = need_limit ? o->limit_price : in->ref_price;
-  fx value = mulx(o->qty, px);
-  if (ol->max_order_notional > 0 && value > ol->max_order_notional)
-    return refuse(r, d, RISK_MAX_ORDER_NOTIONAL, value, ol->max_order_notional,
-                  0);
-  if (need_limit && ref_ok) {
-    fx dev = fx_abs(o->limit_price - in->ref_price);
-    if (ol->collar_pct > 0) {
-      fx lim;
-      if (fx_muldiv(in->ref_price, ol->collar_pct, 100 * FX_SCALE,
-                    FX_ROUND_DOWN, &lim) == 0 &&
-          dev > lim)
-        return refuse(r, d, RISK_PRICE_COLLAR, dev, lim, 0);
+  fx value = 0; /* the order's value: read only by RG_PRICE limits */
+  if (on & RG_PRICE) {
+    if (ol->max_order_qty > 0 && o->qty > ol->max_order_qty)
+      return refuse(r, d, RISK_MAX_ORDER_QTY, o->qty, ol->max_order_qty, 0);
+    bool stale = ref_ok && ol->ref_max_age > 0 &&
+                 in->now - in->ref_time > ol->ref_max_age;
+    /* orders without a limit price are valued at the reference price:
+     * every value limit needs one for them (fail closed) */
+    bool values = ol->max_order_notional > 0 || al->max_gross > 0 ||
+                  al->max_net > 0 || al->max_concentration_pct > 0 ||
+                  al->check_buying_power;
+    bool needs_ref = o->type == ORD_MARKET || o->type == ORD_TRAILING_STOP ||
+                     ol->collar_pct > 0 || ol->collar_ticks > 0 ||
+                     ol->max_pos_notional > 0 || (values && !need_limit);
+    if (needs_ref && !ref_ok)
+      return refuse(r, d, RISK_NO_REF_PRICE, in->ref_price, 0, 0);
+    if (needs_ref && stale)
+      return refuse(r, d, RISK_STALE_REF_PRICE, in->now - in->ref_time,
+                    ol->ref_max_age, 0);
+    value = mulx(o->qty, px);
+    if (ol->max_order_notional > 0 && value > ol->max_order_notional)
+      return refuse(r, d, RISK_MAX_ORDER_NOTIONAL, value,
+                    ol->max_order_notional, 0);
+    if (need_limit && ref_ok) {
+      fx dev = fx_abs(o->limit_price - in->ref_price);
+      if (ol->collar_pct > 0) {
+        fx lim;
+        if (fx_muldiv(in->ref_price, ol->collar_pct, 100 * FX_SCALE,
+                      FX_ROUND_DOWN, &lim) == 0 &&
+            dev > lim)
+          return refuse(r, d, RISK_PRICE_COLLAR, dev, lim, 0);
+      }
+      if (ol->collar_ticks > 0 && in->tick > 0) {
+        fx lim = ol->collar_ticks > FX_MAX / in->tick
+                     ? FX_MAX
+                     : ol->collar_ticks * in->tick;
+        if (dev > lim)
+          return refuse(r, d, RISK_PRICE_COLLAR, dev, lim, 0);
+      }
     }
-    if (ol->collar_ticks > 0 && in->tick > 0) {
-      fx lim = ol->collar_ticks > FX_MAX / in->tick
-                   ? FX_MAX
-                   : ol->collar_ticks * in->tick;
-      if (dev > lim)
-        return refuse(r, d, RISK_PRICE_COLLAR, dev, lim, 0);
-    }
+  } else if ((o->type == ORD_MARKET || o->type == ORD_TRAILING_STOP) &&
+             !ref_ok) {
+    /* needs_ref above, with none of the group's limits set */
+    return refuse(r, d, RISK_NO_REF_PRICE, in->ref_price, 0, 0);
   }
 
   /* positions and exposure, counting working orders (opening orders only) */
-  if (!reducing) {
+  if (!reducing && (on & RG_POS)) {
     if (ol->max_pos_qty > 0 && fx_abs(proj) > ol->max_pos_qty)
       return refuse(r, d, RISK_MAX_POS_QTY, fx_abs(proj), ol->max_pos_qty, 0);
     /* (values are computed only for the limits that are set: the
@@ -723,35 +805,39 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
     }
   }
 
-  /* order counts and throttles */
-  if (al->max_open_orders > 0 && in->acct_open_orders >= al->max_open_orders)
-    return refuse(r, d, RISK_MAX_OPEN_ORDERS,
-                  fx_from_int(in->acct_open_orders + 1),
-                  fx_from_int(al->max_open_orders), 1);
-  if (sl->max_open_orders > 0 && in->strat_open_orders >= sl->max_open_orders)
-    return refuse(r, d, RISK_MAX_OPEN_ORDERS,
-                  fx_from_int(in->strat_open_orders + 1),
-                  fx_from_int(sl->max_open_orders), 2);
-  if (ring_full(&ss->sec, in->now, DTO_NS_PER_SEC))
-    return refuse(r, d, RISK_RATE_SEC, fx_from_int(ss->sec.cap + 1),
-                  fx_from_int(ss->sec.cap), 2);
-  if (ring_full(&as->sec, in->now, DTO_NS_PER_SEC))
-    return refuse(r, d, RISK_RATE_SEC, fx_from_int(as->sec.cap + 1),
-                  fx_from_int(as->sec.cap), 1);
-  if (ring_full(&ss->min, in->now, DTO_NS_PER_MIN))
-    return refuse(r, d, RISK_RATE_MIN, fx_from_int(ss->min.cap + 1),
-                  fx_from_int(ss->min.cap), 2);
-  if (ring_full(&as->min, in->now, DTO_NS_PER_MIN))
-    return refuse(r, d, RISK_RATE_MIN, fx_from_int(as->min.cap + 1),
-                  fx_from_int(as->min.cap), 1);
+  /* order counts and throttles (a throttle's ring has a capacity only
+   * when its limit is set) */
   dup_entry *dup = NULL;
-  if (ol->dup_window > 0) {
-    dup_entry key;
-    dup_key(&key, o);
-    dup = dup_find(&r->dup, &key);
-    /* value: time since the earlier order; limit: the window */
-    if (dup && dup->used && in->now - dup->t < ol->dup_window)
-      return refuse(r, d, RISK_DUPLICATE, in->now - dup->t, ol->dup_window, 0);
+  if (on & RG_COUNT) {
+    if (al->max_open_orders > 0 && in->acct_open_orders >= al->max_open_orders)
+      return refuse(r, d, RISK_MAX_OPEN_ORDERS,
+                    fx_from_int(in->acct_open_orders + 1),
+                    fx_from_int(al->max_open_orders), 1);
+    if (sl->max_open_orders > 0 && in->strat_open_orders >= sl->max_open_orders)
+      return refuse(r, d, RISK_MAX_OPEN_ORDERS,
+                    fx_from_int(in->strat_open_orders + 1),
+                    fx_from_int(sl->max_open_orders), 2);
+    if (ring_full(&ss->sec, in->now, DTO_NS_PER_SEC))
+      return refuse(r, d, RISK_RATE_SEC, fx_from_int(ss->sec.cap + 1),
+                    fx_from_int(ss->sec.cap), 2);
+    if (ring_full(&as->sec, in->now, DTO_NS_PER_SEC))
+      return refuse(r, d, RISK_RATE_SEC, fx_from_int(as->sec.cap + 1),
+                    fx_from_int(as->sec.cap), 1);
+    if (ring_full(&ss->min, in->now, DTO_NS_PER_MIN))
+      return refuse(r, d, RISK_RATE_MIN, fx_from_int(ss->min.cap + 1),
+                    fx_from_int(ss->min.cap), 2);
+    if (ring_full(&as->min, in->now, DTO_NS_PER_MIN))
+      return refuse(r, d, RISK_RATE_MIN, fx_from_int(as->min.cap + 1),
+                    fx_from_int(as->min.cap), 1);
+    if (ol->dup_window > 0) {
+      dup_entry key;
+      dup_key(&key, o);
+      dup = dup_find(&r->dup, &key);
+      /* value: time since the earlier order; limit: the window */
+      if (dup && dup->used && in->now - dup->t < ol->dup_window)
+        return refuse(r, d, RISK_DUPLICATE, in->now - dup->t, ol->dup_window,
+                      0);
+    }
   }
 
   /* pattern day trader */
@@ -761,7 +847,7 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
                   fx_from_int(al->pdt_max_day_trades), 1);
 
   /* daily loss and drawdown (opening orders; the modes also hold this) */
-  if (!reducing) {
+  if (!reducing && (on & RG_PNL)) {
     if (al->max_daily_loss > 0 && -in->acct_day_pnl >= al->max_daily_loss)
       return refuse(r, d, RISK_DAILY_LOSS, -in->acct_day_pnl,
                     al->max_daily_loss, 1);
@@ -777,12 +863,14 @@ enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,
   }
 
   /* accepted: count it toward throttles and duplicates */
-  ring_push(&ss->sec, in->now);
-  ring_push(&as->sec, in->now);
-  ring_push(&ss->min, in->now);
-  ring_push(&as->min, in->now);
-  if (ol->dup_window > 0)
-    dup_remember(r, dup, o, in->now);
+  if (on & RG_COUNT) {
+    ring_push(&ss->sec, in->now);
+    ring_push(&as->sec, in->now);
+    ring_push(&ss->min, in->now);
+    ring_push(&as->min, in->now);
+    if (ol->dup_window > 0)
+      dup_remember(r, dup, o, in->now);
+  }
   return RISK_OK;
 }
 

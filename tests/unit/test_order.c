@@ -523,6 +523,66 @@ static void test_oms_table(void **state) {
   oms_free(m);
 }
 
+/* oms_begin/oms_commit build the same order, byte for byte, as oms_create
+ * from a template built the same way (zeroed, the same fields set), with
+ * the same ids, observer calls and slots reused once orders are
+ * forgotten. */
+static void test_oms_in_place(void **state) {
+  (void)state;
+  rec ra = {0}, rb = {0};
+  oms *a = oms_new(observe, &ra), *b = oms_new(observe, &rb);
+  oms_set_keep(a, 3);
+  oms_set_keep(b, 3);
+  for (uint32_t i = 0; i < 30; i++) {
+    char cloid[CLOID_MAX];
+    oms_cloid(cloid, sizeof cloid, "acct", "strat", 20094 + i / 7, i + 1);
+    order tmpl;
+    memset(&tmpl, 0, sizeof tmpl);
+    tmpl.parent = tmpl.peer = tmpl.replaces = tmpl.replaced_by = ORDER_NONE;
+    tmpl.sym = i % 3;
+    tmpl.side = i % 2 ? SIDE_SELL : SIDE_BUY;
+    tmpl.type = ORD_LIMIT;
+    tmpl.qty = fx_from_int(i + 1);
+    tmpl.limit_price = fx_from_int(100 + i);
+    tmpl.strategy = 1;
+    tmpl.reducing = i % 4 == 0;
+    order *x = oms_create(a, &tmpl, cloid, 1000 + i);
+    order *y = oms_begin(b);
+    y->parent = y->peer = y->replaces = y->replaced_by = ORDER_NONE;
+    y->sym = i % 3;
+    y->side = i % 2 ? SIDE_SELL : SIDE_BUY;
+    y->type = ORD_LIMIT;
+    y->qty = fx_from_int(i + 1);
+    y->limit_price = fx_from_int(100 + i);
+    y->strategy = 1;
+    y->reducing = i % 4 == 0;
+    oms_cloid(y->cloid, sizeof y->cloid, "acct", "strat", 20094 + i / 7, i + 1);
+    y = oms_commit(b, y, 1000 + i);
+    assert_int_equal(x->id, i);
+    assert_memory_equal(x, y, sizeof *x);
+    assert_int_equal(ra.n, rb.n);
+    /* most orders finish at once, so their slots are reused */
+    if (i % 5 != 0) {
+      assert_int_equal(oms_transition(a, x, OS_REJECTED, 2000 + i), 0);
+      assert_int_equal(oms_transition(b, y, OS_REJECTED, 2000 + i), 0);
+    }
+  }
+  for (order_id id = 0; id < 30; id++) {
+    const order *x = oms_cget(a, id), *y = oms_cget(b, id);
+    assert_true((x == NULL) == (y == NULL));
+    if (x)
+      assert_memory_equal(x, y, sizeof *x);
+  }
+  for (size_t k = 0; k < ra.n; k++) {
+    assert_int_equal(ra.v[k].id, rb.v[k].id);
+    assert_int_equal(ra.v[k].from, rb.v[k].from);
+    assert_int_equal(ra.v[k].to, rb.v[k].to);
+    assert_int_equal(ra.v[k].legal, rb.v[k].legal);
+  }
+  oms_free(a);
+  oms_free(b);
+}
+
 /* ---- names and parsers -------------------------------------------------- */
 
 static void test_names(void **state) {
@@ -782,6 +842,7 @@ int main(void) {
       cmocka_unit_test(test_oms_fill),
       cmocka_unit_test(test_oms_table),
       cmocka_unit_test(test_oms_retention),
+      cmocka_unit_test(test_oms_in_place),
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_cloid),
       cmocka_unit_test(test_cloid_prefix),

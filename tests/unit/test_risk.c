@@ -2128,6 +2128,209 @@ static void test_snapshot_layout(void **state) {
   risk_free(r);
 }
 
+/* risk_check passes over a group of checks none of whose limits is set
+ * (risk.c RG_*): each limit, set alone, must still refuse, both when the
+ * gate is made with it and when a reload adds it to a gate made without
+ * any limit (the groups are derived again), and the same order with every
+ * limit off must pass. */
+typedef struct lone_limit {
+  const char *what;
+  void (*set)(rig *g, risk_input *in, order *o);
+  int norders; /* the refusal comes at the norders-th identical order */
+  enum risk_reason why;
+} lone_limit;
+
+static void ll_order_qty(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  SETOL(g->sym_ol[0], max_order_qty, RL_MAX_ORDER_QTY, F("5"));
+}
+static void ll_order_notional(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  SETOL(g->strat_ol[0], max_order_notional, RL_MAX_ORDER_NOTIONAL, F("500"));
+}
+static void ll_ref_age(rig *g, risk_input *in, order *o) {
+  (void)o;
+  SETOL(g->acct_ol[0], ref_max_age, RL_REF_MAX_AGE, DTO_NS_PER_SEC);
+  in->ref_time = T0 - 2 * DTO_NS_PER_SEC;
+}
+static void ll_collar_pct(rig *g, risk_input *in, order *o) {
+  (void)in;
+  SETOL(g->sym_ol[0], collar_pct, RL_COLLAR_PCT, F("1"));
+  *o = BUYL("10", "105");
+}
+static void ll_collar_ticks(rig *g, risk_input *in, order *o) {
+  (void)in;
+  SETOL(g->sym_ol[0], collar_ticks, RL_COLLAR_TICKS, 10);
+  *o = BUYL("10", "105");
+}
+static void ll_pos_qty(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  SETOL(g->sym_ol[0], max_pos_qty, RL_MAX_POS_QTY, F("5"));
+}
+static void ll_pos_notional(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  SETOL(g->sym_ol[0], max_pos_notional, RL_MAX_POS_NOTIONAL, F("500"));
+}
+static void ll_gross(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  g->al[0].max_gross = F("500");
+}
+static void ll_net(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  g->al[0].max_net = F("500");
+}
+static void ll_concentration(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  g->al[0].max_concentration_pct = F("0.5");
+}
+static void ll_buying_power(rig *g, risk_input *in, order *o) {
+  (void)o;
+  g->al[0].check_buying_power = true;
+  in->acct_cash = F("500");
+}
+static void ll_acct_open(rig *g, risk_input *in, order *o) {
+  (void)o;
+  g->al[0].max_open_orders = 1;
+  in->acct_open_orders = 1;
+}
+static void ll_strat_open(rig *g, risk_input *in, order *o) {
+  (void)o;
+  g->sl[0].max_open_orders = 1;
+  in->strat_open_orders = 1;
+}
+static void ll_acct_sec(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  g->al[0].max_orders_per_sec = 1;
+}
+static void ll_strat_sec(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  g->sl[0].max_orders_per_sec = 1;
+}
+static void ll_acct_min(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  g->al[0].max_orders_per_min = 1;
+}
+static void ll_strat_min(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  g->sl[0].max_orders_per_min = 1;
+}
+static void ll_dup(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  SETOL(g->strat_ol[0], dup_window, RL_DUP_WINDOW, 10 * DTO_NS_PER_SEC);
+}
+static void ll_window(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  g->sl[0].window_start = 0;
+  g->sl[0].window_end = 60;
+}
+static void ll_no_entries(rig *g, risk_input *in, order *o) {
+  (void)in, (void)o;
+  g->sl[0].no_new_entries = 7 * DTO_NS_PER_HOUR;
+}
+static void ll_pdt(rig *g, risk_input *in, order *o) {
+  (void)o;
+  g->al[0].pdt = true;
+  in->would_day_trade = true;
+  in->acct_equity = F("1000");
+  in->day_trades = 3;
+}
+static void ll_acct_loss(rig *g, risk_input *in, order *o) {
+  (void)o;
+  g->al[0].max_daily_loss = F("100");
+  in->acct_day_pnl = F("-200");
+}
+static void ll_strat_loss(rig *g, risk_input *in, order *o) {
+  (void)o;
+  g->sl[0].max_daily_loss = F("100");
+  in->strat_day_pnl = F("-200");
+}
+static void ll_acct_dd(rig *g, risk_input *in, order *o) {
+  (void)o;
+  g->al[0].max_drawdown = F("100");
+  in->acct_drawdown = F("200");
+}
+static void ll_strat_dd(rig *g, risk_input *in, order *o) {
+  (void)o;
+  g->sl[0].max_drawdown = F("100");
+  in->strat_drawdown = F("200");
+}
+
+/* The decision on the n-th of n identical orders (the earlier ones pass). */
+static enum risk_reason nth(risk *r, const order *o, const risk_input *in,
+                            int n, const char *what) {
+  for (int k = 1; k < n; k++)
+    if (risk_check(r, o, in, NULL) != RISK_OK)
+      fail_msg("%s: order %d of %d refused", what, k, n);
+  return risk_check(r, o, in, NULL);
+}
+
+static void test_each_limit_alone(void **state) {
+  (void)state;
+  static const lone_limit cases[] = {
+      {"max_order_qty", ll_order_qty, 1, RISK_MAX_ORDER_QTY},
+      {"max_order_notional", ll_order_notional, 1, RISK_MAX_ORDER_NOTIONAL},
+      {"ref_max_age", ll_ref_age, 1, RISK_STALE_REF_PRICE},
+      {"collar_pct", ll_collar_pct, 1, RISK_PRICE_COLLAR},
+      {"collar_ticks", ll_collar_ticks, 1, RISK_PRICE_COLLAR},
+      {"max_pos_qty", ll_pos_qty, 1, RISK_MAX_POS_QTY},
+      {"max_pos_notional", ll_pos_notional, 1, RISK_MAX_POS_NOTIONAL},
+      {"max_gross", ll_gross, 1, RISK_MAX_GROSS},
+      {"max_net", ll_net, 1, RISK_MAX_NET},
+      {"max_concentration_pct", ll_concentration, 1, RISK_CONCENTRATION},
+      {"check_buying_power", ll_buying_power, 1, RISK_BUYING_POWER},
+      {"account max_open_orders", ll_acct_open, 1, RISK_MAX_OPEN_ORDERS},
+      {"strategy max_open_orders", ll_strat_open, 1, RISK_MAX_OPEN_ORDERS},
+      {"account max_orders_per_sec", ll_acct_sec, 2, RISK_RATE_SEC},
+      {"strategy max_orders_per_sec", ll_strat_sec, 2, RISK_RATE_SEC},
+      {"account max_orders_per_min", ll_acct_min, 2, RISK_RATE_MIN},
+      {"strategy max_orders_per_min", ll_strat_min, 2, RISK_RATE_MIN},
+      {"dup_window", ll_dup, 2, RISK_DUPLICATE},
+      {"trading window", ll_window, 1, RISK_OUTSIDE_WINDOW},
+      {"no_new_entries", ll_no_entries, 1, RISK_NO_NEW_ENTRIES},
+      {"pdt", ll_pdt, 1, RISK_PDT},
+      {"account max_daily_loss", ll_acct_loss, 1, RISK_DAILY_LOSS},
+      {"strategy max_daily_loss", ll_strat_loss, 1, RISK_DAILY_LOSS},
+      {"account max_drawdown", ll_acct_dd, 1, RISK_DRAWDOWN},
+      {"strategy max_drawdown", ll_strat_dd, 1, RISK_DRAWDOWN},
+  };
+  for (size_t i = 0; i < DTO_ARRAY_LEN(cases); i++) {
+    const lone_limit *c = &cases[i];
+    rig g;
+    risk_input in;
+    order o;
+    /* every limit off: passes */
+    rig_init(&g);
+    in = base_in();
+    o = BUY("10");
+    c->set(&g, &in, &o);
+    rig g0;
+    rig_init(&g0);
+    risk *r = rig_start(&g0);
+    if (nth(r, &o, &in, c->norders, c->what) != RISK_OK)
+      fail_msg("%s: refused with every limit off", c->what);
+    rig_done(&g0);
+    /* the limit alone, from the start */
+    r = rig_start(&g);
+    enum risk_reason got = nth(r, &o, &in, c->norders, c->what);
+    if (got != c->why)
+      fail_msg("%s: %s, expected %s", c->what, risk_reason_name(got),
+               risk_reason_name(c->why));
+    rig_done(&g);
+    /* the limit alone, added by a reload */
+    rig_init(&g);
+    r = rig_start(&g);
+    in = base_in();
+    o = BUY("10");
+    c->set(&g, &in, &o);
+    assert_int_equal(risk_reload(r, &g.c), 0);
+    got = nth(r, &o, &in, c->norders, c->what);
+    if (got != c->why)
+      fail_msg("%s after a reload: %s, expected %s", c->what,
+               risk_reason_name(got), risk_reason_name(c->why));
+    rig_done(&g);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_structural),
@@ -2172,6 +2375,7 @@ int main(void) {
       cmocka_unit_test(test_snapshot_refused),
       cmocka_unit_test(test_snapshot_layout),
       cmocka_unit_test(test_inputs_needed),
+      cmocka_unit_test(test_each_limit_alone),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
