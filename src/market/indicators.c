@@ -132,36 +132,6 @@ static ind_ksum sma_fresh_scalar(const double *x, int n) {
   return f;
 }
 
-/* Four rows r[0..4) of four values become four columns: c[k] is
- * {r[0][k], r[1][k], r[2][k], r[3][k]}.  It only moves values, so the
- * arithmetic on them is untouched.  (Gathering a step's four values one
- * load and insert at a time cost more than the arithmetic.) */
-static inline void transpose4(const v4d r[4], v4d c[4]) {
-  const v4i lo = {0, 4, 2, 6}, hi = {1, 5, 3, 7};
-  const v4i first = {0, 1, 4, 5}, second = {2, 3, 6, 7};
-  v4d t0 = __builtin_shuffle(r[0], r[1], lo);
-  v4d t1 = __builtin_shuffle(r[0], r[1], hi);
-  v4d t2 = __builtin_shuffle(r[2], r[3], lo);
-  v4d t3 = __builtin_shuffle(r[2], r[3], hi);
-  c[0] = __builtin_shuffle(t0, t2, first);
-  c[1] = __builtin_shuffle(t1, t3, first);
-  c[2] = __builtin_shuffle(t0, t2, second);
-  c[3] = __builtin_shuffle(t1, t3, second);
-}
-
-/* An unaligned vector, to load and store four doubles where they are. */
-typedef double v4du __attribute__((vector_size(32), aligned(8)));
-
-/* Four consecutive values at j of each of the rows a, b, c, d, as four
- * vectors of one step each. */
-static inline void load_steps(const double *a, const double *b,
-                              const double *c, const double *d, int j,
-                              v4d step[4]) {
-  const v4d r[4] = {*(const v4du *)(a + j), *(const v4du *)(b + j),
-                    *(const v4du *)(c + j), *(const v4du *)(d + j)};
-  transpose4(r, step);
-}
-
 /* The fresh sums f[0..4) of the blocks x[0..n), x[n..2n), ..., all values
  * >= 0.  The first ksum_add() of a block, from {0, 0}, always yields
  * {0.0 + x, +0.0}; the second may take either branch (the second price is
@@ -181,30 +151,7 @@ static void sma_fresh_quad(const double *x, int n, ind_ksum *f) {
     s = t;
   }
   v4i held = {0, 0, 0, 0}; /* minus the times the expected branch held */
-  int j = 2;
-  for (; j + 4 <= n; j += 4) {
-    v4d step[4];
-    load_steps(x, x1, x2, x3, j, step);
-    for (int k = 0; k < 4; k++) {
-      v4d t = s + step[k];
-      held += s >= step[k];
-      c += (s - t) + step[k];
-      s = t;
-    }
-  }
-  if (j < n && n >= 4) {
-    /* the last n - j < 4 steps, from four values ending at the block's end */
-    v4d step[4];
-    load_steps(x, x1, x2, x3, n - 4, step);
-    for (int k = 4 - (n - j); k < 4; k++) {
-      v4d t = s + step[k];
-      held += s >= step[k];
-      c += (s - t) + step[k];
-      s = t;
-    }
-    j = n;
-  }
-  for (; j < n; j++) {
+  for (int j = 2; j < n; j++) {
     v4d v = {x[j], x1[j], x2[j], x3[j]};
     v4d t = s + v;
     held += s >= v;
@@ -239,50 +186,7 @@ static void sma_block_quad(const double *x, int n, double inv_n,
   v4d s = {sum[0].s, sum[1].s, sum[2].s, sum[3].s};
   v4d c = {sum[0].c, sum[1].c, sum[2].c, sum[3].c};
   v4i held = {0, 0, 0, 0}; /* minus the times the expected branch held */
-  int j = 0;
-  for (; j + 4 <= n - 1; j += 4) {
-    v4d vs[4], os[4], ms[4], mr[4];
-    load_steps(x, x1, x2, x3, j, vs);
-    load_steps(x, x1, x2, x3, j - n, os);
-    for (int k = 0; k < 4; k++) {
-      v4d t = s + vs[k];
-      v4d u = t - os[k];
-      held += s >= vs[k];
-      held += t >= os[k];
-      c += (s - t) + vs[k];
-      c += (t - u) - os[k];
-      s = u;
-      ms[k] = (s + c) * inv_n;
-    }
-    transpose4(ms, mr);
-    *(v4du *)(out + j) = mr[0];
-    *(v4du *)(o1 + j) = mr[1];
-    *(v4du *)(o2 + j) = mr[2];
-    *(v4du *)(o3 + j) = mr[3];
-  }
-  if (j < n - 1 && n >= 5) {
-    /* the last n - 1 - j < 4 steps, from four values ending at step n - 2 */
-    const int j0 = n - 5;
-    v4d vs[4], os[4];
-    load_steps(x, x1, x2, x3, j0, vs);
-    load_steps(x, x1, x2, x3, j0 - n, os);
-    for (int k = j - j0; k < 4; k++) {
-      v4d t = s + vs[k];
-      v4d u = t - os[k];
-      held += s >= vs[k];
-      held += t >= os[k];
-      c += (s - t) + vs[k];
-      c += (t - u) - os[k];
-      s = u;
-      v4d m = (s + c) * inv_n;
-      out[j0 + k] = m[0];
-      o1[j0 + k] = m[1];
-      o2[j0 + k] = m[2];
-      o3[j0 + k] = m[3];
-    }
-    j = n - 1;
-  }
-  for (; j < n - 1; j++) {
+  for (int j = 0; j < n - 1; j++) {
     v4d v = {x[j], x1[j], x2[j], x3[j]};
     v4d o = {x[j - n], x1[j - n], x2[j - n], x3[j - n]};
     v4d t = s + v;
