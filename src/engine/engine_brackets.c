@@ -262,7 +262,7 @@ static bool cancel_exits(engine *e, const bracket *b, bool all) {
 static order_id create_exit(engine *e, const bracket *b, enum bracket_role role,
                             fx qty, order_id peer, dto_time t) {
   order tm;
-  engine__init_order(&tm);
+  order_init(&tm);
   tm.sym = b->sym;
   tm.side = b->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY;
   tm.tif = TIF_GTC;

@@ -219,7 +219,6 @@ static inline void engine__day_roll(engine *e, sym_id sym, dto_time t) {
 }
 
 /* ---- engine_orders.c */
-void engine__init_order(order *o);
 /* Fill sym's exchange day cache (symsubs.od_*) for t. */
 void engine__order_day_slow(engine *e, sym_id sym, dto_time t);
 /* engine__exchange_day(e, sym, t), and for an instrument with a calendar

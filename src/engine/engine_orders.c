@@ -350,14 +350,9 @@ int engine__send(engine *e, order_id id, dto_time t) {
   return 0;
 }
 
-void engine__init_order(order *o) {
-  memset(o, 0, sizeof *o);
-  o->parent = o->peer = o->replaces = o->replaced_by = ORDER_NONE;
-}
-
 /* The order is built in the OMS's table (oms_begin/oms_commit) with the
- * same bytes as engine__init_order's template and create_gated would give
- * it: zeroed, the same fields set, the client order id written over zeros. */
+ * same bytes as an order_init template through create_gated would give it:
+ * blank, the same fields set, the client order id written over zeros. */
 int strat_submit(strat *s, const order_req *r, order_id *id) {
   engine *e = s->e;
   int rc = check_req(e, s, r);
@@ -368,7 +363,6 @@ int strat_submit(strat *s, const order_req *r, order_id *id) {
     br = engine__bracket_next(e);
   dto_time t = engine__now(e);
   order *o = oms_begin(e->oms);
-  o->parent = o->peer = o->replaces = o->replaced_by = ORDER_NONE;
   o->sym = r->sym;
   o->side = r->side;
   o->type = r->type;
@@ -589,7 +583,7 @@ int engine__flatten(strat *s, sym_id sym, order_id *closing,
   order_id cid = ORDER_NONE;
   if (q != 0) {
     order tm;
-    engine__init_order(&tm);
+    order_init(&tm);
     tm.sym = sym;
     tm.side = q > 0 ? SIDE_SELL : SIDE_BUY;
     tm.type = ORD_MARKET;

@@ -142,7 +142,7 @@ static order_id adopt(engine *e, const broker_open_order *b) {
   if ((size_t)s >= e->nst)
     return ORDER_NONE;
   order t;
-  engine__init_order(&t);
+  order_init(&t);
   t.sym = b->sym;
   t.side = b->side;
   t.type = b->type;

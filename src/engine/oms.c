@@ -110,7 +110,7 @@ order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t) {
 
 order *oms_begin(oms *m) {
   order *o = next_slot(m);
-  memset(o, 0, sizeof *o);
+  order_init(o);
   return o;
 }
 

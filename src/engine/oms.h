@@ -30,8 +30,8 @@ void oms_free(oms *m);
  * two identical runs give tables that compare equal with memcmp. */
 order *oms_create(oms *m, const order *tmpl, const char *cloid, dto_time t);
 /* oms_create without a template, for the engine's per-order path: the
- * order is built where it will live.  oms_begin returns it zeroed, every
- * byte; the caller sets its fields and writes its client order id into
+ * order is built where it will live.  oms_begin returns it blank
+ * (order_init); the caller sets its fields and writes its client order id into
  * o->cloid (NUL-terminated, the rest of the array left zero), then
  * oms_commit(m, o, t) creates it exactly as oms_create would from such a
  * template: id, state NEW, times, the observer told.  No other call on m

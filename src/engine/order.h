@@ -114,6 +114,12 @@ static inline bool order_is_working(enum order_state s) {
   return (unsigned)s < OS_COUNT && (ORDER__WORKING & ORDER__BIT(s)) != 0;
 }
 static inline fx order_leaves(const order *o) { return o->qty - o->filled; }
+/* A blank order: every byte zero (padding too, so tables compare with
+ * memcmp), no links (parent, peer, replaces, replaced_by ORDER_NONE). */
+static inline void order_init(order *o) {
+  memset(o, 0, sizeof *o);
+  o->parent = o->peer = o->replaces = o->replaced_by = ORDER_NONE;
+}
 
 const char *order_state_name(enum order_state s);
 const char *order_side_name(enum order_side s);

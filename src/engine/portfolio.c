@@ -124,7 +124,6 @@ void portfolio_free(portfolio *p) {
 void portfolio_mark(portfolio *p, sym_id sym, fx price) {
   p->last[sym] = price;
 }
-fx *portfolio__marks(portfolio *p) { return p->last; }
 
 /* Signed (or absolute) market value of the positions in pos[0..nsym). */
 static fx market_value(const portfolio *p, const position *pos, bool gross) {

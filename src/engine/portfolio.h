@@ -70,14 +70,9 @@ typedef struct portfolio_config {
 portfolio *portfolio_new(const portfolio_config *cfg);
 void portfolio_free(portfolio *p);
 
-/* A new price for sym: re-marks equity.  O(1): it only records the price,
- * in the array portfolio__marks returns. */
+/* A new price for sym: re-marks equity.  O(1): it only records the price
+ * (the engine writes the same array inline: portfolio_int.h). */
 void portfolio_mark(portfolio *p, sym_id sym, fx price);
-/* The prices portfolio_mark records, one per sym: marks[sym] = price is
- * exactly portfolio_mark(p, sym, price).  For the engine's per-bar path,
- * which marks without a call.  The array stays where it is for p's
- * lifetime (a restore copies into it); p owns it. */
-fx *portfolio__marks(portfolio *p);
 
 /* Apply a fill of qty (> 0) at price for order o (its side, account,
  * strategy and sym are used), with fee, at time t on exchange day `day`.

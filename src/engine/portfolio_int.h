@@ -65,6 +65,10 @@ static inline fx portfolio__account_cash(const portfolio *p, uint32_t a) {
 static inline fx portfolio__strategy_cash(const portfolio *p, uint32_t s) {
   return p->s[s].cash;
 }
+/* The prices portfolio_mark records, one per sym: marks[sym] = price is
+ * exactly portfolio_mark(p, sym, price), for the engine's per-bar path.
+ * The array stays where it is for p's lifetime (a restore copies into it). */
+static inline fx *portfolio__marks(portfolio *p) { return p->last; }
 
 /* fee_compute(f, qty, price, first) from its two products, value =
  * qty x price and fee = qty x f->per_share (saturated at +-FX_MAX, as

@@ -60,12 +60,14 @@ struct risk {
   risk_order_limits *eff;                         /* ns * nsym, resolved */
   risk_account_limits *al;
   risk_strategy_limits *sl;
-  /* Which groups of checks have some limit set (RG_* bits): per account,
-   * per strategy, per (strategy, symbol) of eff.  Derived from the limits
-   * by apply() (the only place they change); risk_check passes over a
-   * group only when none of its limits is set, where each of its checks
-   * would pass. */
-  uint8_t *acct_on, *strat_on, *eff_on;
+  /* What the limits that are set ask for, per account, per strategy, per
+   * (strategy, symbol) of eff: the groups of checks (RG_* bits; risk_check
+   * passes over a group only when none of its limits is set, where each of
+   * its checks would pass) and, for accounts and strategies, the inputs
+   * (RISK_IN_* bits << RG_INPUTS).  Derived from the limits by apply(), the
+   * only place they change. */
+  uint16_t *acct_on, *strat_on;
+  uint8_t *eff_on;
   scope_state *as, *ss;
   scope_state glob; /* the kill switch: ACTIVE or HALTED */
   strat_state *st;
@@ -221,11 +223,18 @@ enum {
   RG_POS = 1u << 2,   /* positions and exposure, buying power */
   RG_COUNT = 1u << 3, /* open orders, throttles, duplicates */
   RG_PDT = 1u << 4,   /* pattern day trader */
-  RG_PNL = 1u << 5    /* daily loss and drawdown */
+  RG_PNL = 1u << 5,   /* daily loss and drawdown */
+  RG_INPUTS = 8       /* the RISK_IN_* bits start here */
 };
 
-static uint8_t acct_groups(const risk_account_limits *al) {
-  unsigned g = 0;
+/* An account's groups, and the inputs its limits read. */
+static uint16_t acct_groups(const risk_account_limits *al) {
+  unsigned g = 0, in = 0;
+  if (al->pdt)
+    in |= RISK_IN_DAY_TRADES | RISK_IN_ACCT_EQUITY;
+  if (al->max_concentration_pct > 0 || al->max_daily_loss > 0 ||
+      al->max_drawdown > 0)
+    in |= RISK_IN_ACCT_EQUITY;
   if (al->max_gross > 0 || al->max_net > 0 || al->max_concentration_pct > 0 ||
       al->check_buying_power)
     g |= RG_PRICE | RG_POS;
@@ -236,11 +245,16 @@ static uint8_t acct_groups(const risk_account_limits *al) {
     g |= RG_PDT;
   if (al->max_daily_loss > 0 || al->max_drawdown > 0)
     g |= RG_PNL;
-  return (uint8_t)g;
+  return (uint16_t)(g | in << RG_INPUTS);
 }
 
-static uint8_t strat_groups(const risk_strategy_limits *sl) {
-  unsigned g = 0;
+/* A strategy's groups, and the inputs its limits read. */
+static uint16_t strat_groups(const risk_strategy_limits *sl) {
+  unsigned g = 0, in = 0;
+  if (sl->window_start >= 0)
+    in |= RISK_IN_MINUTE;
+  if (sl->max_daily_loss > 0 || sl->max_drawdown > 0)
+    in |= RISK_IN_STRAT_EQUITY;
   if (sl->window_start >= 0 || sl->no_new_entries > 0)
     g |= RG_ENTRY;
   if (sl->max_open_orders > 0 || sl->max_orders_per_sec > 0 ||
@@ -248,7 +262,7 @@ static uint8_t strat_groups(const risk_strategy_limits *sl) {
     g |= RG_COUNT;
   if (sl->max_daily_loss > 0 || sl->max_drawdown > 0)
     g |= RG_PNL;
-  return (uint8_t)g;
+  return (uint16_t)(g | in << RG_INPUTS);
 }
 
 static uint8_t order_groups(const risk_order_limits *ol) {
@@ -590,19 +604,8 @@ unsigned risk_inputs_needed(const risk *r, uint32_t account,
                             uint32_t strategy) {
   if (account >= r->na || strategy >= r->ns)
     return RISK_IN_ALL;
-  const risk_account_limits *al = &r->al[account];
-  const risk_strategy_limits *sl = &r->sl[strategy];
-  unsigned need = 0;
-  if (sl->window_start >= 0)
-    need |= RISK_IN_MINUTE;
-  if (al->pdt)
-    need |= RISK_IN_DAY_TRADES | RISK_IN_ACCT_EQUITY;
-  if (al->max_concentration_pct > 0 || al->max_daily_loss > 0 ||
-      al->max_drawdown > 0)
-    need |= RISK_IN_ACCT_EQUITY;
-  if (sl->max_daily_loss > 0 || sl->max_drawdown > 0)
-    need |= RISK_IN_STRAT_EQUITY;
-  return need;
+  return (unsigned)(r->acct_on[account] | r->strat_on[strategy]) >>
+         RG_INPUTS;
 }
 
 enum risk_reason risk_check(risk *r, const order *o, const risk_input *in,

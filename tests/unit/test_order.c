@@ -524,7 +524,7 @@ static void test_oms_table(void **state) {
 }
 
 /* oms_begin/oms_commit build the same order, byte for byte, as oms_create
- * from a template built the same way (zeroed, the same fields set), with
+ * from a template built by hand (zeroed, no links, the same fields set), with
  * the same ids, observer calls and slots reused once orders are
  * forgotten. */
 static void test_oms_in_place(void **state) {
@@ -547,8 +547,7 @@ static void test_oms_in_place(void **state) {
     tmpl.strategy = 1;
     tmpl.reducing = i % 4 == 0;
     order *x = oms_create(a, &tmpl, cloid, 1000 + i);
-    order *y = oms_begin(b);
-    y->parent = y->peer = y->replaces = y->replaced_by = ORDER_NONE;
+    order *y = oms_begin(b); /* blank: no links, as tmpl's by hand */
     y->sym = i % 3;
     y->side = i % 2 ? SIDE_SELL : SIDE_BUY;
     y->type = ORD_LIMIT;
