@@ -742,14 +742,9 @@ static void day_end(runner *r) {
  * the last event's: the day's span for the next ones, and the end of the
  * last day if this is another. */
 static DTO_NOINLINE void new_day(runner *r, const instrument *in, dto_time t) {
-  int64_t day =
-      in->cal ? calendar_local_day(in->cal, t) : floordiv64(t, DTO_NS_PER_DAY);
+  int64_t day = calendar_day_span(in->cal, t, &r->dc_from, &r->dc_until);
   r->dc_cal = in->cal;
   r->dc_day = day;
-  r->dc_from =
-      in->cal ? calendar_day_start(in->cal, day) : day * DTO_NS_PER_DAY;
-  r->dc_until = in->cal ? calendar_day_start(in->cal, day + 1)
-                        : (day + 1) * DTO_NS_PER_DAY;
   if (day != r->day) {
     if (r->day != INT64_MIN)
       day_end(r);

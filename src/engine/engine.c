@@ -290,13 +290,8 @@ void engine_on_time(engine *e, dto_time t) {
  * cached, so the common case is one comparison. */
 void engine__day_roll_slow(engine *e, sym_id sym, dto_time t) {
   symsubs *ss = &e->subs[sym];
-  const instrument *ins = &e->cfg.instruments->v[sym];
-  int64_t day = ins->cal ? calendar_local_day(ins->cal, t)
-                         : floordiv64(t, DTO_NS_PER_DAY);
-  ss->day_from =
-      ins->cal ? calendar_day_start(ins->cal, day) : day * DTO_NS_PER_DAY;
-  ss->day_until = ins->cal ? calendar_day_start(ins->cal, day + 1)
-                           : (day + 1) * DTO_NS_PER_DAY;
+  int64_t day = calendar_day_span(e->cfg.instruments->v[sym].cal, t,
+                                  &ss->day_from, &ss->day_until);
   if (DTO_UNLIKELY(day > e->day))
     engine__new_day(e, day);
 }

@@ -12,24 +12,8 @@
 DTO_NOINLINE void engine__order_day_slow(engine *e, sym_id sym, dto_time t) {
   const calendar *cal = e->cfg.instruments->v[sym].cal;
   symsubs *ss = &e->subs[sym];
-  int64_t day = calendar_local_day(cal, t);
-  ss->od_day = day;
-  ss->od_has_sess = calendar_session(cal, day, &ss->od_sess);
-  /* The range is kept only when its first and last instants are in day (as
-   * t is): local days never go back as time goes on, so every instant
-   * between is in day too.  calendar_day_start answers for the days of
-   * 1900 to 2200; other instants are not cached. */
-  ss->od_from = ss->od_until = 0;
-  if (day > days_from_civil(1900, 1, 1) &&
-      day < days_from_civil(2200, 12, 31)) {
-    dto_time from = calendar_day_start(cal, day),
-             until = calendar_day_start(cal, day + 1);
-    if (from <= t && t < until && calendar_local_day(cal, from) == day &&
-        calendar_local_day(cal, until - 1) == day) {
-      ss->od_from = from;
-      ss->od_until = until;
-    }
-  }
+  ss->od_day = calendar_day_span(cal, t, &ss->od_from, &ss->od_until);
+  ss->od_has_sess = calendar_session(cal, ss->od_day, &ss->od_sess);
 }
 
 void engine__notify(engine *e, const order *o) {

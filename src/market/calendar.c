@@ -298,6 +298,28 @@ dto_time calendar_day_start(const calendar *c, int64_t day) {
   return tz_new_york_to_utc(day, 0);
 }
 
+int64_t calendar_day_span(const calendar *c, dto_time t, dto_time *from,
+                          dto_time *until) {
+  if (!c) {
+    int64_t day = floordiv64(t, DTO_NS_PER_DAY);
+    *from = day * DTO_NS_PER_DAY;
+    *until = *from + DTO_NS_PER_DAY; /* dto_time's range ends before */
+    return day;
+  }
+  int64_t day = calendar_local_day(c, t);
+  *from = *until = 0;
+  /* the days before and after too: fx's day starts on the date before */
+  if (day_in_range(day - 1) && day_in_range(day + 1)) {
+    dto_time f = calendar_day_start(c, day), u = calendar_day_start(c, day + 1);
+    if (f <= t && t < u && calendar_local_day(c, f) == day &&
+        calendar_local_day(c, u - 1) == day) {
+      *from = f;
+      *until = u;
+    }
+  }
+  return day;
+}
+
 int calendar_minute_of_day(const calendar *c, dto_time t) {
   /* The fx calendar's day rolls at 17:00, but its clock is New York's:
    * minutes are counted from New York midnight, as for us_equity. */

@@ -63,6 +63,15 @@ int64_t calendar_local_day(const calendar *c, dto_time t);
  * midnight; for "fx" 17:00 New York on the date before). */
 dto_time calendar_day_start(const calendar *c, int64_t day);
 
+/* The exchange-local date of instant t (c NULL: the UTC date), and in
+ * [*from, *until) a span of instants around t known to share it, for
+ * callers that keep it to skip the next lookups: the whole day when its
+ * first and last instants are both in it (local dates never go back as
+ * time goes on, so every instant between is too), else an empty span
+ * (days outside 1900-2200, where calendar_day_start gives no answer). */
+int64_t calendar_day_span(const calendar *c, dto_time t, dto_time *from,
+                          dto_time *until);
+
 /* Minutes since local midnight of the exchange at instant t (0..1439); for
  * "fx" New York wall-clock minutes, although its day rolls at 17:00. */
 int calendar_minute_of_day(const calendar *c, dto_time t);

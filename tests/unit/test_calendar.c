@@ -604,6 +604,15 @@ static void check_instant(const calendar *c, dto_time t, dto_time u) {
   assert_true(t < calendar_day_start(c, d + 1));
   if (u >= t)
     assert_true(calendar_local_day(c, u) >= d);
+  /* calendar_day_span: the whole local day around t, by local_day at its
+   * edges and just outside them */
+  dto_time f, l;
+  assert_int_equal(calendar_day_span(c, t, &f, &l), d);
+  assert_true(f <= t && t < l);
+  assert_int_equal(calendar_local_day(c, f), d);
+  assert_int_equal(calendar_local_day(c, l - 1), d);
+  assert_int_equal(calendar_local_day(c, f - 1), d - 1);
+  assert_int_equal(calendar_local_day(c, l), d + 1);
   session s, s2;
   if (!calendar_next_session(c, t, &s))
     return;
@@ -634,6 +643,15 @@ static void test_cached_ranges(void **state) {
     dto_time u = t + (dto_time)((x >> 20) % (uint64_t)(4 * DTO_NS_PER_DAY));
     check_instant(cals[k % 3], t, u);
   }
+  /* without a calendar: the UTC day; outside 1900-2200: an empty span */
+  dto_time f, l, t0 = days_from_civil(2031, 5, 6) * DTO_NS_PER_DAY + 5;
+  assert_int_equal(calendar_day_span(NULL, t0, &f, &l),
+                   days_from_civil(2031, 5, 6));
+  assert_true(f == t0 - 5 && l == f + DTO_NS_PER_DAY);
+  t0 = days_from_civil(1899, 7, 1) * DTO_NS_PER_DAY;
+  assert_int_equal(calendar_day_span(cals[0], t0, &f, &l),
+                   calendar_local_day(cals[0], t0));
+  assert_true(f == l);
   int64_t days[] = {days_from_civil(2024, 3, 9), days_from_civil(2024, 11, 2)};
   for (size_t c = 0; c < 3; c++)
     for (size_t i = 0; i < 2; i++)
