@@ -175,6 +175,21 @@ static char *put_digits(char *p, int64_t v, int w) {
   return p + w;
 }
 
+/* The fraction of a second, ns < 10^9 nanoseconds: nothing for 0, else
+ * '.' and 3, 6 or 9 digits, the fewest that are exact. */
+static char *put_fraction(char *p, int64_t ns) {
+  if (ns) {
+    *p++ = '.';
+    if (ns % 1000000 == 0)
+      p = put_digits(p, ns / 1000000, 3);
+    else if (ns % 1000 == 0)
+      p = put_digits(p, ns / 1000, 6);
+    else
+      p = put_digits(p, ns, 9);
+  }
+  return p;
+}
+
 /* By hand rather than through snprintf: reports write one time per row,
  * and the format is fixed (test_timeutil checks it against snprintf). */
 size_t time_format(dto_time t, char *buf, size_t cap) {
@@ -199,15 +214,7 @@ size_t time_format(dto_time t, char *buf, size_t cap) {
   p = put_digits(p, secs / 60 % 60, 2);
   *p++ = ':';
   p = put_digits(p, secs % 60, 2);
-  if (ns) {
-    *p++ = '.';
-    if (ns % 1000000 == 0)
-      p = put_digits(p, ns / 1000000, 3);
-    else if (ns % 1000 == 0)
-      p = put_digits(p, ns / 1000, 6);
-    else
-      p = put_digits(p, ns, 9);
-  }
+  p = put_fraction(p, ns);
   *p++ = 'Z';
   size_t n = (size_t)(p - tmp);
   if (cap == 0)
@@ -267,15 +274,7 @@ static DTO_NOINLINE size_t fmt_seconds(const time_fmt_cache *c, int64_t ns,
   memcpy(out, c->text, 17);
   char *p = put2(out + 17, (unsigned)(ns / DTO_NS_PER_SEC));
   ns %= DTO_NS_PER_SEC;
-  if (ns) {
-    *p++ = '.';
-    if (ns % 1000000 == 0)
-      p = put_digits(p, ns / 1000000, 3);
-    else if (ns % 1000 == 0)
-      p = put_digits(p, ns / 1000, 6);
-    else
-      p = put_digits(p, ns, 9);
-  }
+  p = put_fraction(p, ns);
   *p++ = 'Z';
   return (size_t)(p - out);
 }
