@@ -473,8 +473,8 @@ int backtest_run(const dto_config *cfg, const backtest_opts *o, char *err,
       break;
     if (ti == trades.n) { /* bars only: the hot loop */
       done += nb - bi;
-      for (; bi < nb; bi++)
-        runner_bar(&r, &bars[bi]);
+      runner_bars(&r, &bars[bi], nb - bi);
+      bi = nb;
       continue;
     }
     if (bi < nb && bars[bi].ts <= trades.v[ti].ts) {

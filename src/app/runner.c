@@ -584,6 +584,7 @@ static int init(runner *r, const dto_config *cfg, FILE *logf, dto_time t0,
     runner_release(r);
     return rc;
   }
+  r->pf = engine_portfolio(r->e); /* made by engine_start, kept after */
   risk_set_observer(engine_risk_mut(r->e), on_risk_change, r);
   metrics_acc_day(&r->acc, start);
   r->sacc = xcalloc(added, sizeof *r->sacc);
@@ -715,7 +716,7 @@ static void commit(runner *r) {
   r->pend = false;
   fx eq;
   bool exposed;
-  portfolio_total_marks(engine_portfolio(r->e), &eq, &exposed);
+  portfolio_total_marks(r->pf, &eq, &exposed);
   r->exposed += exposed;
   metrics_acc_sample(&r->acc, r->pend_t, eq);
   if (r->sink.sample) {
@@ -778,6 +779,30 @@ void runner_bar(runner *r, const bar *b) {
     runner_sync(r);
   r->pend = true;
   r->pend_t = end;
+}
+
+/* Without a journal or steps (r->j and r->w are set at init only), a
+ * bar's runner_sync calls do nothing, and nothing reads feed_pos,
+ * last_bar or bars between two bars (they go into checkpoints, which only
+ * runner_sync takes): the counters move once for the batch. */
+void runner_bars(runner *r, const bar *v, size_t n) {
+  if (!n)
+    return;
+  if (r->j || r->w) {
+    for (size_t i = 0; i < n; i++)
+      runner_bar(r, &v[i]);
+    return;
+  }
+  for (const bar *b = v, *last = v + n; b < last; b++) {
+    dto_time end = bar_end(b);
+    book(r, b->sym, b->ts, end);
+    engine_bar(r->e, b, &r->sc);
+    r->pend = true;
+    r->pend_t = end;
+  }
+  r->feed_pos += n;
+  r->last_bar = v[n - 1];
+  r->bars += n;
 }
 
 /* A bar built from trades: the paper exchange has seen the trades already,

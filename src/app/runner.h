@@ -74,6 +74,7 @@ typedef struct runner {
   dto_log log;
   matcher *m;
   engine *e;
+  const portfolio *pf; /* engine_portfolio(e) once started: the per-bar sample's */
   engine_account *accts;
   /* equity curve */
   eq_sample *samples;
@@ -177,6 +178,8 @@ int runner_release(runner *r);
 
 /* Drive one bar through the paper exchange, the engine and the books. */
 void runner_bar(runner *r, const bar *b);
+/* runner_bar for each of the n bars of v, in order. */
+void runner_bars(runner *r, const bar *v, size_t n);
 /* Drive one trade: the paper exchange fills against it (fill model
  * "trade"), strategies see it in on_trade, and it goes into the bar
  * being built for its instrument (backtest.bar_interval); a completed bar

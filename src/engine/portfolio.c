@@ -630,10 +630,12 @@ static DTO_NOINLINE void total_marks_walk(const portfolio *p, fx *equity,
   *exposed = ex;
 }
 
-/* An account without an open position is its cash and no exposure (as
- * portfolio_account_marks gives them): when no account has one, the sum of
- * the cash is the answer, without a call or a walk. */
-void portfolio_total_marks(const portfolio *p, fx *equity, bool *exposed) {
+/* portfolio_total_marks for any books.  An account without an open
+ * position is its cash and no exposure (as portfolio_account_marks gives
+ * them): when no account has one, the sum of the cash is the answer,
+ * without a call or a walk. */
+static DTO_NOINLINE void total_marks_any(const portfolio *p, fx *equity,
+                                         bool *exposed) {
   fx eq = 0;
   uint32_t open = 0;
   for (size_t a = 0; a < p->na; a++) {
@@ -650,4 +652,29 @@ void portfolio_total_marks(const portfolio *p, fx *equity, bool *exposed) {
   } else {
     total_marks_walk(p, equity, exposed);
   }
+}
+
+void portfolio_total_marks(const portfolio *p, fx *equity, bool *exposed) {
+  /* One account holding one symbol (a backtest's usual books): flat, its
+   * cash; else the loop of account_marks_open once, where mv = v and
+   * gv = |v| cannot overflow unless v is INT64_MIN, which the test
+   * refuses. */
+  if (p->na == 1 && p->nsym == 1) {
+    const pf_acct *a = p->a;
+    if (!a->open_pos) {
+      *equity = a->cash;
+      *exposed = false;
+      return;
+    }
+    fx q = p->apos[0].qty, px = p->last[0], v;
+    fx units = q / FX_SCALE;
+    if (DTO_LIKELY(units * FX_SCALE == q && px >= 0 &&
+                   !__builtin_mul_overflow(units, px, &v) &&
+                   v != INT64_MIN)) {
+      *equity = a->cash + v;
+      *exposed = v != 0;
+      return;
+    }
+  }
+  total_marks_any(p, equity, exposed);
 }

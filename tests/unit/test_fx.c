@@ -689,6 +689,35 @@ static void test_format_reciprocals(void **state) {
   for (uint64_t n = 0; n < 100; n++)
     if ((n * 103 >> 10) != n / 10)
       fail_msg("%llu / 10", (unsigned long long)n);
+  /* the vector form: the high half of a 16-bit product, shifted by 3 */
+  for (uint64_t n = 0; n < 10000; n++)
+    if (((n * 5243 >> 16) >> 3) != n / 100)
+      fail_msg("%llu / 100 (vector)", (unsigned long long)n);
+  /* x / 10000 of 32-bit x: at the ends of each quotient's range */
+  for (uint64_t q = 0; q <= UINT32_MAX / 10000; q++)
+    for (uint64_t n = q * 10000; n <= q * 10000 + 9999 && n <= UINT32_MAX;
+         n += 9999)
+      if ((n * 0xd1b71759ULL >> 45) != n / 10000)
+        fail_msg("%llu / 10000", (unsigned long long)n);
+}
+
+/* Every integer part and fraction below 10^8 through fx_format_raw, in
+ * steps that visit every digit in every position (a prime step), against
+ * snprintf. */
+static void test_format_digits(void **state) {
+  (void)state;
+  for (uint64_t x = 0; x < 100000000; x += 997) {
+    fx vs[2] = {(fx)x * FX_SCALE + (fx)(99999999 - x),
+                (fx)(x % 1000) * FX_SCALE + (fx)x};
+    for (int k = 0; k < 2; k++) {
+      char got[FX_STRLEN], want[40];
+      reference_fx(vs[k], want, sizeof want);
+      size_t n = fx_format_raw(vs[k], got);
+      if (n != strlen(want) || memcmp(got, want, n))
+        fail_msg("fx_format_raw(%lld) = '%.*s', snprintf says '%s'",
+                 (long long)vs[k], (int)n, got, want);
+    }
+  }
 }
 
 int main(void) {
@@ -716,6 +745,7 @@ int main(void) {
       cmocka_unit_test(test_from_double),
       cmocka_unit_test(test_format_vs_snprintf),
       cmocka_unit_test(test_format_reciprocals),
+      cmocka_unit_test(test_format_digits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -326,20 +326,20 @@ static void test_two_strategies(void **state) {
  * >= 0 without a call) and portfolio_total_marks (whose accounts without
  * an open position take no walk) against the equity and the gross
  * exposure worked out from the positions and prices with fx_mul, through
- * random fills and marks of accounts in two symbols: flat, long and
+ * random fills and marks of accounts in one or two symbols: flat, long and
  * short, whole and fractional quantities, prices of any sign. */
-static void total_marks_case(uint32_t na) {
+static void total_marks_case(uint32_t na, uint32_t nsym) {
   static const fx cash[3] = {50000 * FX_ONE, 0, -7 * FX_ONE};
   static const uint32_t sacct[3] = {0, 1, 2};
   static const fx salloc[3] = {50000 * FX_ONE, 0, 0};
-  portfolio_config pc = {na, cash, na, sacct, salloc, 2, NULL, NULL};
+  portfolio_config pc = {na, cash, na, sacct, salloc, nsym, NULL, NULL};
   portfolio *p = portfolio_new(&pc);
   uint64_t x = 88172645463325252ULL;
   for (int i = 0; i < 20000; i++) {
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    sym_id sym = (sym_id)(x >> 60 & 1);
+    sym_id sym = (sym_id)((x >> 60 & 1) % nsym);
     if (x % 3 == 0) { /* a fill of 1 to 16 (or a fraction), or a close */
       order o = mk((order_id)i, (x >> 8 & 1) ? SIDE_BUY : SIDE_SELL);
       o.account = o.strategy = (uint32_t)((x >> 9) % na);
@@ -360,7 +360,7 @@ static void total_marks_case(uint32_t na) {
     bool want_ex = false, ex;
     for (uint32_t a = 0; a < na; a++) {
       fx we = portfolio_account_cash(p, a), wg = 0, ae, ag;
-      for (sym_id y = 0; y < 2; y++) {
+      for (sym_id y = 0; y < nsym; y++) {
         fx q = portfolio_account_pos(p, a, y)->qty, px = portfolio_last(p, y);
         fx v, g;
         assert_int_equal(fx_mul(q, px, &v), 0);
@@ -383,11 +383,13 @@ static void total_marks_case(uint32_t na) {
   portfolio_free(p);
 }
 
-/* One account (its marks are the total) and three. */
+/* One account (its marks are the total) and three; one account in one
+ * symbol (portfolio_total_marks's own loop) too. */
 static void test_total_marks(void **state) {
   (void)state;
-  total_marks_case(1);
-  total_marks_case(3);
+  total_marks_case(1, 2);
+  total_marks_case(3, 2);
+  total_marks_case(1, 1);
 }
 
 static void test_fee_compute(void **state) {

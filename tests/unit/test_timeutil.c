@@ -360,8 +360,11 @@ static void test_format_cached(void **state) {
       fail_msg("%lld: %s vs %.*s", (long long)t, a, (int)m, b);
   }
   /* the rows of consecutive 1-minute bars: every minute of three days,
-   * before and after the epoch, with a second or a fraction now and then */
-  static const dto_time from[] = {-2 * 86400 * S, 1735689600 * S};
+   * before and after the epoch and at both ends of dto_time's range (whose
+   * first and last minutes are partly out of it), with a second or a
+   * fraction now and then */
+  static const dto_time from[] = {-2 * 86400 * S, 1735689600 * S, INT64_MIN,
+                                  INT64_MAX - 3 * 86400 * S};
   for (size_t k = 0; k < DTO_ARRAY_LEN(from); k++) {
     time_fmt_cache_init(&c);
     for (dto_time i = 0; i < 3 * 1440; i++) {
