@@ -710,7 +710,7 @@ static DTO_NOINLINE void tell_sample(runner *r, dto_time t, fx eq) {
 }
 
 /* Commit the pending equity sample (state as of r->pend_t). */
-static void commit(runner *r) {
+static DTO_ALWAYS_INLINE void commit(runner *r) {
   if (!r->pend)
     return;
   r->pend = false;

@@ -81,9 +81,41 @@ int fx_mul_round(fx a, fx b, enum fx_round mode, fx *out) {
 }
 
 
+/* fx_div_round by a whole number k of units (b = k x S, S = 10^8, as the
+ * quantities of orders in lots of one): (a x S) / (k x S) has the quotient
+ * of a / k and a remainder S times a / k's, so the same rounding; in 64
+ * bits.  |a| <= INT64_MAX, so the quotient fits, and it moves by one only
+ * when |k| >= 2, where it is at most INT64_MAX / 2. */
+static fx div_whole(fx a, int64_t k, enum fx_round mode) {
+  if (k < 0) {
+    a = -a;
+    k = -k;
+  }
+  int64_t q = a / k, r = a % k;
+  if (r == 0)
+    return q;
+  switch (mode) {
+  case FX_ROUND_NEAREST:
+    if (2 * (uint64_t)(r < 0 ? -r : r) >= (uint64_t)k)
+      q += a < 0 ? -1 : 1;
+    return q;
+  case FX_ROUND_DOWN:
+    return a < 0 ? q - 1 : q;
+  case FX_ROUND_UP:
+    return a > 0 ? q + 1 : q;
+  case FX_ROUND_ZERO:
+  default:
+    return q;
+  }
+}
+
 int fx_div_round(fx a, fx b, enum fx_round mode, fx *out) {
   if (b == 0)
     return DTO_EINVAL;
+  if (b % FX_SCALE == 0 && a != INT64_MIN) {
+    *out = div_whole(a, b / FX_SCALE, mode);
+    return 0;
+  }
   i128 n = (i128)a * FX_SCALE, d = b;
   if (d < 0) {
     n = -n;

@@ -419,6 +419,60 @@ static void test_div_errors(void **state) {
   assert_int_equal(out, FX_MIN);
 }
 
+/* Division by whole numbers of units (fx_div_round's 64-bit path) against
+ * the rule worked out in 128 bits here: a x 10^8 / b, rounded by mode,
+ * refused outside [FX_MIN, FX_MAX]; random and extreme dividends, divisors
+ * of every size and sign, every mode. */
+static int div_reference(fx a, fx b, enum fx_round mode, fx *out) {
+  __int128 n = (__int128)a * FX_SCALE, d = b;
+  if (d < 0) {
+    n = -n;
+    d = -d;
+  }
+  __int128 q = n / d, r = n % d;
+  if (r != 0) {
+    __int128 ar = r < 0 ? -r : r;
+    if (mode == FX_ROUND_NEAREST && 2 * ar >= d)
+      q += n < 0 ? -1 : 1;
+    else if (mode == FX_ROUND_DOWN && n < 0)
+      q -= 1;
+    else if (mode == FX_ROUND_UP && n > 0)
+      q += 1;
+  }
+  if (q > FX_MAX || q < FX_MIN)
+    return DTO_EOVERFLOW;
+  *out = (fx)q;
+  return 0;
+}
+
+static void test_div_whole(void **state) {
+  (void)state;
+  static const fx ends[] = {0, 1, -1, INT64_MAX, INT64_MIN, INT64_MIN + 1,
+                            FX_ONE / 2, -FX_ONE / 2, 3, -3};
+  uint64_t s = 0x2545f4914f6cdd1dULL;
+  for (int i = 0; i < 400000; i++) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    fx a = i < 200 ? ends[i % DTO_ARRAY_LEN(ends)]
+                   : (fx)(s >> (s % 64)) * ((s >> 8 & 1) ? -1 : 1);
+    int64_t k = (int64_t)((s >> 20) % (i & 1 ? 7 : 92233720368LL)) + 1;
+    if (s >> 63)
+      k = -k;
+    fx b = k * FX_SCALE;
+    for (int m = FX_ROUND_NEAREST; m <= FX_ROUND_ZERO; m++) {
+      fx got = 777, want = 777;
+      int rg = fx_div_round(a, b, (enum fx_round)m, &got);
+      int rw = div_reference(a, b, (enum fx_round)m, &want);
+      if (rg != rw || got != want)
+        fail_msg("fx_div_round(%lld, %lld, %d): rc %d %lld, reference rc %d "
+                 "%lld",
+                 (long long)a, (long long)b, m, rg, (long long)got, rw,
+                 (long long)want);
+    }
+  }
+}
+
 static void test_add_sub(void **state) {
   (void)state;
   fx out = 0;
@@ -737,6 +791,7 @@ int main(void) {
       cmocka_unit_test(test_mul_whole),
       cmocka_unit_test(test_div_modes),
       cmocka_unit_test(test_div_errors),
+      cmocka_unit_test(test_div_whole),
       cmocka_unit_test(test_add_sub),
       cmocka_unit_test(test_muldiv),
       cmocka_unit_test(test_round_to),
