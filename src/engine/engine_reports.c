@@ -215,8 +215,8 @@ int engine__apply_fill(engine *e, order *o, const broker_report *r) {
     why = fill_problem(e, o, r, &v, &fee);
   const session *sess;
   int64_t day = engine__order_day(e, o->sym, r->ts, &sess);
-  if (!why &&
-      portfolio_fill(e->pf, o, r->qty, r->price, fee, r->ts, day, NULL) != 0)
+  if (!why && portfolio__fill(e->pf, o, r->qty, r->price, v, fee, r->ts, day,
+                              NULL) != 0)
     why = "the position or cash would not fit";
   if (why) {
     refuse(e, r, o, why);
@@ -234,8 +234,8 @@ int engine__apply_fill(engine *e, order *o, const broker_report *r) {
   }
   o = oms__get(e->oms, id);
   e->fills++;
-  log_line l;
-  if (log_begin(&l, e->cfg.log, LOG_INFO, "order.fill")) {
+  log_line l; /* no call without a log, as engine__log_order */
+  if (e->cfg.log && log_begin(&l, e->cfg.log, LOG_INFO, "order.fill")) {
     log_str(&l, "cloid", o->cloid);
     log_str(&l, "symbol", e->cfg.instruments->v[o->sym].symbol);
     log_str(&l, "side", order_side_name(o->side));

@@ -136,12 +136,17 @@ static fx market_value(const portfolio *p, const position *pos, bool gross) {
   return mv;
 }
 
-/* Apply a signed quantity change dq at price to pos; returns the realised
- * P&L of the part that reduced the position.  Checked: see cmul. */
-static inline fx apply(position *pos, fx dq, fx price, int64_t day, bool *ovf) {
+/* Apply a signed quantity change dq at price to pos, value being
+ * fx_mul(|dq|, price); returns the realised P&L of the part that reduced
+ * the position.  Checked: see cmul.  A product of the whole quantity is
+ * taken from value, which fits: fx_mul rounds the magnitude of a product
+ * (half away from zero) and signs it after, so fx_mul(dq, price) is
+ * exactly value or -value (test_portfolio's slow path checks this). */
+static inline fx apply(position *pos, fx dq, fx price, fx value, int64_t day,
+                       bool *ovf) {
   fx realized = 0;
   if (pos->qty == 0 || (pos->qty > 0) == (dq > 0)) {
-    pos->cost = cadd(pos->cost, cmul(dq, price, ovf), ovf);
+    pos->cost = cadd(pos->cost, dq > 0 ? value : -value, ovf);
     pos->qty = cadd(pos->qty, dq, ovf);
     pos->open_day = day;
     return 0;
@@ -156,7 +161,7 @@ static inline fx apply(position *pos, fx dq, fx price, int64_t day, bool *ovf) {
     *ovf = true;
     return 0;
   }
-  fx closed_value = cmul(closeq, price, ovf);
+  fx closed_value = closeq == fx_abs(dq) ? value : cmul(closeq, price, ovf);
   realized = pos->qty > 0 ? csub(closed_value, cost_closed, ovf)
                           : csub(-closed_value, cost_closed, ovf);
   pos->cost = csub(pos->cost, cost_closed, ovf);
@@ -166,8 +171,7 @@ static inline fx apply(position *pos, fx dq, fx price, int64_t day, bool *ovf) {
     /* The new position's cost is the fill's value less the closed part's,
      * so that cash (which moves by the fill's value, rounded once) stays
      * start + realized - cost - fees to the last 1e-8. */
-    fx total = cmul(fx_abs(dq), price, ovf);
-    fx rest_value = csub(total, closed_value, ovf);
+    fx rest_value = csub(value, closed_value, ovf);
     fx sq = dq > 0 ? rest : -rest;
     pos->cost = dq > 0 ? rest_value : -rest_value;
     pos->qty = sq;
@@ -191,10 +195,10 @@ static void push_trade(portfolio *p, const trade_rec *r) {
     p->on_trade(p->trade_ctx, r);
 }
 
-/* Round-trip bookkeeping for one strategy position. */
+/* Round-trip bookkeeping for one strategy position (value as apply's). */
 static void track_trade(open_trade *ot, trade_rec *done, bool *finished,
-                        const order *o, fx before, fx dq, fx price, fx fee,
-                        fx realized, dto_time t, bool *ovf) {
+                        const order *o, fx before, fx dq, fx price, fx value,
+                        fx fee, fx realized, dto_time t, bool *ovf) {
   fx after = before + dq;
   fx absdq = fx_abs(dq);
   if (before == 0 || (before > 0) == (dq > 0)) {
@@ -207,7 +211,7 @@ static void track_trade(open_trade *ot, trade_rec *done, bool *finished,
       ot->r.entry_time = t;
     }
     ot->r.entry_qty = cadd(ot->r.entry_qty, absdq, ovf);
-    ot->r.entry_value = cadd(ot->r.entry_value, cmul(absdq, price, ovf), ovf);
+    ot->r.entry_value = cadd(ot->r.entry_value, value, ovf);
     ot->r.fees = cadd(ot->r.fees, fee, ovf);
     if (fx_abs(after) > ot->r.qty)
       ot->r.qty = fx_abs(after);
@@ -219,7 +223,9 @@ static void track_trade(open_trade *ot, trade_rec *done, bool *finished,
       fx_muldiv(fee, closeq, absdq, FX_ROUND_NEAREST, &fee_close))
     *ovf = true;
   ot->r.exit_qty = cadd(ot->r.exit_qty, closeq, ovf);
-  ot->r.exit_value = cadd(ot->r.exit_value, cmul(closeq, price, ovf), ovf);
+  ot->r.exit_value =
+      cadd(ot->r.exit_value, closeq == absdq ? value : cmul(closeq, price, ovf),
+           ovf);
   ot->r.pnl = cadd(ot->r.pnl, realized, ovf);
   ot->r.fees = cadd(ot->r.fees, fee_close, ovf);
   if (after == 0 || (after > 0) != (before > 0)) {
@@ -257,8 +263,15 @@ static void count_day_trade(pf_acct *a, int64_t day) {
 int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
                    dto_time t, int64_t day, bool *day_trade) {
   fx value;
-  if (qty <= 0 || price <= 0 || fee < 0 || fx_mul(qty, price, &value) ||
-      o->account >= p->na || o->strategy >= p->ns || o->sym >= p->nsym)
+  if (qty <= 0 || price <= 0 || fx_mul(qty, price, &value))
+    return DTO_EOVERFLOW;
+  return portfolio__fill(p, o, qty, price, value, fee, t, day, day_trade);
+}
+
+int portfolio__fill(portfolio *p, const order *o, fx qty, fx price, fx value,
+                    fx fee, dto_time t, int64_t day, bool *day_trade) {
+  if (qty <= 0 || price <= 0 || fee < 0 || o->account >= p->na ||
+      o->strategy >= p->ns || o->sym >= p->nsym)
     return DTO_EOVERFLOW;
   fx dq = o->side == SIDE_BUY ? qty : -qty;
   sym_id sym = o->sym;
@@ -276,8 +289,8 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
             p->dt_order[ai] != o->id;
 
   fx sbefore = sp.qty;
-  fx ar = apply(&ap, dq, price, day, &ovf);
-  fx sr = apply(&sp, dq, price, day, &ovf);
+  fx ar = apply(&ap, dq, price, value, day, &ovf);
+  fx sr = apply(&sp, dq, price, value, day, &ovf);
   ap.fees = cadd(ap.fees, fee, &ovf);
   sp.fees = cadd(sp.fees, fee, &ovf);
 
@@ -291,7 +304,8 @@ int portfolio_fill(portfolio *p, const order *o, fx qty, fx price, fx fee,
 
   trade_rec done;
   bool finished = false;
-  track_trade(&ot, &done, &finished, o, sbefore, dq, price, fee, sr, t, &ovf);
+  track_trade(&ot, &done, &finished, o, sbefore, dq, price, value, fee, sr, t,
+              &ovf);
   if (ovf)
     return DTO_EOVERFLOW;
 

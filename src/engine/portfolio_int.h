@@ -70,6 +70,11 @@ static inline fx portfolio__strategy_cash(const portfolio *p, uint32_t s) {
  * The array stays where it is for p's lifetime (a restore copies into it). */
 static inline fx *portfolio__marks(portfolio *p) { return p->last; }
 
+/* portfolio_fill for a caller that has computed value = qty x price
+ * (fx_mul(qty, price, &value) returned 0) already. */
+int portfolio__fill(portfolio *p, const order *o, fx qty, fx price, fx value,
+                    fx fee, dto_time t, int64_t day, bool *day_trade);
+
 /* fee_compute(f, qty, price, first) from its two products, value =
  * qty x price and fee = qty x f->per_share (saturated at +-FX_MAX, as
  * fee_compute takes them): for a caller that has computed them already. */

@@ -322,6 +322,126 @@ static void test_two_strategies(void **state) {
   portfolio_free(p);
 }
 
+/* The books as portfolio_fill kept them when it took every product of a
+ * fill from fx_mul of its own quantity (the slow path): a position, and
+ * the entry and exit values of a round trip.  portfolio_fill takes the
+ * products of the whole quantity from value = qty x price instead. */
+typedef struct slow_book {
+  position pos;
+  fx entry_value, exit_value;
+  bool finished; /* a round trip ended at the last fill */
+  fx done_entry, done_exit;
+} slow_book;
+
+static fx slow_mul(fx a, fx b) {
+  fx r;
+  assert_int_equal(fx_mul(a, b, &r), 0);
+  return r;
+}
+
+static void slow_fill(slow_book *b, fx dq, fx price) {
+  position *pos = &b->pos;
+  fx before = pos->qty, absdq = fx_abs(dq);
+  b->finished = false;
+  if (before == 0 || (before > 0) == (dq > 0)) {
+    if (before == 0)
+      b->entry_value = b->exit_value = 0;
+    pos->cost += slow_mul(dq, price);
+    pos->qty += dq;
+    b->entry_value += slow_mul(absdq, price);
+    return;
+  }
+  fx closeq = fx_min(absdq, fx_abs(before)), cost_closed = pos->cost;
+  if (closeq != fx_abs(before))
+    assert_int_equal(fx_muldiv(pos->cost, closeq, fx_abs(before),
+                               FX_ROUND_NEAREST, &cost_closed),
+                     0);
+  fx closed_value = slow_mul(closeq, price);
+  pos->realized +=
+      before > 0 ? closed_value - cost_closed : -closed_value - cost_closed;
+  pos->cost -= cost_closed;
+  pos->qty += before > 0 ? -closeq : closeq;
+  b->exit_value += slow_mul(closeq, price);
+  fx after = before + dq;
+  if (after == 0 || (after > 0) != (before > 0)) {
+    b->finished = true;
+    b->done_entry = b->entry_value;
+    b->done_exit = b->exit_value;
+  }
+  fx rest = absdq - closeq;
+  if (rest > 0) {
+    fx rest_value = slow_mul(absdq, price) - closed_value;
+    pos->cost = dq > 0 ? rest_value : -rest_value;
+    pos->qty = dq > 0 ? rest : -rest;
+    b->entry_value = slow_mul(rest, price);
+    b->exit_value = 0;
+  }
+}
+
+static trade_rec last_trade;
+static int ntrades;
+static void on_trade(void *ctx, const trade_rec *t) {
+  (void)ctx;
+  last_trade = *t;
+  ntrades++;
+}
+
+/* Random fills (whole and fractional quantities and prices, partial
+ * closes, flips) through portfolio_fill against the slow path: the same
+ * position, cash and round trips to the last 1e-8. */
+static void test_fill_products(void **state) {
+  (void)state;
+  static const fx cash[1] = {0};
+  static const uint32_t sacct[1] = {0};
+  static const fx salloc[1] = {0};
+  portfolio_config pc = {1, cash, 1, sacct, salloc, 1, on_trade, NULL};
+  portfolio *p = portfolio_new(&pc);
+  slow_book b;
+  memset(&b, 0, sizeof b);
+  fx want_cash = 0;
+  ntrades = 0;
+  int want_trades = 0;
+  uint64_t x = 0x2545F4914F6CDD1DULL;
+  for (int i = 0; i < 50000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    order o = mk((order_id)i, (x & 1) ? SIDE_BUY : SIDE_SELL);
+    fx q = (fx)((x >> 4 & 63) + 1) * FX_ONE;
+    if (x >> 12 & 1)
+      q += (fx)(x >> 13 & 0xFFFFFF); /* a fraction of a unit */
+    fx held = b.pos.qty;
+    if ((x >> 40 & 3) == 0 && held) { /* flat again */
+      o.side = held > 0 ? SIDE_SELL : SIDE_BUY;
+      q = fx_abs(held);
+    }
+    fx px = (fx)(x >> 42 & 0x3FFFFF) * 997 + 1;
+    fx dq = o.side == SIDE_BUY ? q : -q, value = slow_mul(q, px);
+    slow_fill(&b, dq, px);
+    want_cash += o.side == SIDE_BUY ? -value : value;
+    want_trades += b.finished;
+    assert_int_equal(portfolio_fill(p, &o, q, px, 0, T(i), DAY0, NULL), 0);
+    const position *got = portfolio_strategy_pos(p, 0, 0);
+    const position *acct = portfolio_account_pos(p, 0, 0);
+    if (got->qty != b.pos.qty || got->cost != b.pos.cost ||
+        got->realized != b.pos.realized || acct->qty != b.pos.qty ||
+        acct->cost != b.pos.cost || acct->realized != b.pos.realized)
+      fail_msg("fill %d: position %lld %lld %lld, slow path %lld %lld %lld", i,
+               (long long)got->qty, (long long)got->cost,
+               (long long)got->realized, (long long)b.pos.qty,
+               (long long)b.pos.cost, (long long)b.pos.realized);
+    assert_int_equal(portfolio_account_cash(p, 0), want_cash);
+    assert_int_equal(ntrades, want_trades);
+    if (b.finished && (last_trade.entry_value != b.done_entry ||
+                       last_trade.exit_value != b.done_exit))
+      fail_msg("fill %d: round trip %lld %lld, slow path %lld %lld", i,
+               (long long)last_trade.entry_value,
+               (long long)last_trade.exit_value, (long long)b.done_entry,
+               (long long)b.done_exit);
+  }
+  portfolio_free(p);
+}
+
 /* portfolio_account_marks (whose walk takes whole quantities at prices
  * >= 0 without a call) and portfolio_total_marks (whose accounts without
  * an open position take no walk) against the equity and the gross
@@ -473,6 +593,7 @@ int main(void) {
       cmocka_unit_test(test_day_trades),
       cmocka_unit_test(test_two_strategies),
       cmocka_unit_test(test_total_marks),
+      cmocka_unit_test(test_fill_products),
       cmocka_unit_test(test_fee_compute),
       cmocka_unit_test(test_restore_checked),
   };
