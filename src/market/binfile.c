@@ -327,10 +327,20 @@ static inline const char *decode_record(const unsigned char *r, size_t nsym,
   return NULL;
 }
 
-/* Decode the n records at r into out, with decode_record's checks, until
- * the first record it would refuse; returns how many were good (n when all
- * were).  The stream's hot loop: a record passes exactly when
- * decode_record accepts it, with fewer comparisons:
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* decode_one copies a record's bytes 8 to 55 (open .. volume, the symbol
+ * index, the zero padding) over a bar's open .. sym and its tail padding. */
+_Static_assert(offsetof(bar, high) == offsetof(bar, open) + 8 &&
+                   offsetof(bar, low) == offsetof(bar, open) + 16 &&
+                   offsetof(bar, close) == offsetof(bar, open) + 24 &&
+                   offsetof(bar, volume) == offsetof(bar, open) + 32 &&
+                   offsetof(bar, sym) == offsetof(bar, open) + 40 &&
+                   sizeof(bar) == offsetof(bar, open) + 48,
+               "bar's open .. sym must be laid out as in a record");
+#endif
+
+/* Record *j of the records at rec into out[*j] when decode_record would
+ * accept it, with fewer comparisons (the stream's hot path):
  *   - the u64 at byte 48 is the symbol index plus 2^32 times the padding,
  *     so it is below nsym (at most BINFILE_MAX_SYMBOLS < 2^32) exactly when
  *     the index is in range and the padding is zero;
@@ -341,44 +351,71 @@ static inline const char *decode_record(const unsigned char *r, size_t nsym,
  *     is one unsigned comparison (a negative v converts to 2^63 or more);
  *   - decode_record asks ts >= prev and ts > last[sym].  prev is the
  *     largest time accepted so far, so last[sym] <= prev, and ts > prev
- *     implies both: last[sym] is read only when ts == prev.  With one
- *     symbol (one_symbol, nsym == 1), last[0] == prev: the test is ts >
- *     prev, and last[0] is set once, at the end.
- * A refused record is left to decode_record, which names the reason.
- * Inlined with one_symbol constant, for the two loops. */
+ *     implies both: last[sym] is read only when ts == prev (after the
+ *     symbol index is known to be in range).  With one symbol (one_symbol,
+ *     nsym == 1), last[0] == prev: the test is ts > prev, and the caller
+ *     sets last[0] once, at the end.
+ * An accepted record advances *j and *prev (and last[sym]) and gives true.
+ * A refused one gives false and changes nothing but out[*j].dur (out[*j]
+ * is the room for it, and is not handed out), so asking again refuses it
+ * again.  out[*j].dur is stored before the checks, apart from ts: gcc
+ * would pair the two stores into a vector store built from two registers,
+ * one instruction more per record.  Inlined with one_symbol constant. */
+static inline bool decode_one(const unsigned char *rec, size_t nsym,
+                              bool one_symbol, dto_time dur, bar *out,
+                              size_t *j, dto_time *prev, dto_time *last) {
+  const unsigned char *r = rec + *j * BINFILE_RECORD_SIZE;
+  bar *b = &out[*j];
+  b->dur = dur;
+  uint64_t sym = get_u64(r + 48);
+  dto_time ts = get_i64(r), p = *prev;
+  fx o = get_i64(r + 8), h = get_i64(r + 16), l = get_i64(r + 24);
+  fx c = get_i64(r + 32), v = get_i64(r + 40);
+  if (one_symbol && ts <= p)
+    return false;
+  if (sym >= nsym || l <= 0 || o < l || h < o || c < l || h < c ||
+      h > MARKET_VALUE_MAX || (uint64_t)v > (uint64_t)MARKET_VALUE_MAX)
+    return false;
+  if (!one_symbol && (ts < p || (ts == p && ts <= last[sym])))
+    return false;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  /* the record's bytes as they are: fewer loads and stores than fields */
+  memcpy((unsigned char *)b + offsetof(bar, open), r + 8, 48);
+#else
+  b->open = o;
+  b->high = h;
+  b->low = l;
+  b->close = c;
+  b->volume = v;
+  b->sym = (sym_id)sym;
+#endif
+  b->ts = ts;
+  *prev = ts;
+  if (!one_symbol)
+    last[sym] = ts;
+  (*j)++;
+  return true;
+}
+
+/* Decode the n records at r into out, with decode_record's checks, until
+ * the first record it would refuse; returns how many were good (n when all
+ * were).  A refused record is left to decode_record, which names the
+ * reason.  Four records a round, for one test of the count per four (a
+ * round cut short by a refused record ends the first loop, and the second
+ * asks about that record again, which refuses it again). */
 static inline size_t decode_loop(const unsigned char *r, size_t n, size_t nsym,
                                  bool one_symbol, dto_time dur, bar *out,
                                  dto_time *prev, dto_time *last) {
   dto_time p = *prev;
   size_t j = 0;
-  for (; j < n; j++, r += BINFILE_RECORD_SIZE) {
-    uint64_t sym = get_u64(r + 48);
-    dto_time ts = get_i64(r);
-    fx o = get_i64(r + 8), h = get_i64(r + 16), l = get_i64(r + 24);
-    fx c = get_i64(r + 32), v = get_i64(r + 40);
-    if (sym >= nsym || l <= 0 || o < l || h < o || c < l || h < c ||
-        h > MARKET_VALUE_MAX || (uint64_t)v > (uint64_t)MARKET_VALUE_MAX)
-      break;
-    if (one_symbol ? ts <= p : ts < p || (ts == p && ts <= last[sym]))
-      break;
-    bar *b = &out[j];
-    b->ts = ts;
-    b->dur = dur;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    /* open .. volume as they are in the record (cheaper than 5 stores) */
-    memcpy(&b->open, r + 8, 5 * sizeof(fx));
-#else
-    b->open = o;
-    b->high = h;
-    b->low = l;
-    b->close = c;
-    b->volume = v;
-#endif
-    b->sym = (sym_id)sym;
-    p = ts;
-    if (!one_symbol)
-      last[sym] = ts;
-  }
+  while (n - j >= 4 &&
+         decode_one(r, nsym, one_symbol, dur, out, &j, &p, last) &&
+         decode_one(r, nsym, one_symbol, dur, out, &j, &p, last) &&
+         decode_one(r, nsym, one_symbol, dur, out, &j, &p, last) &&
+         decode_one(r, nsym, one_symbol, dur, out, &j, &p, last))
+    ;
+  while (j < n && decode_one(r, nsym, one_symbol, dur, out, &j, &p, last))
+    ;
   *prev = p;
   if (one_symbol)
     last[0] = p;

@@ -709,8 +709,8 @@ static void test_stream_checks_random(void **state) {
   uint64_t rng = 0x9e3779b97f4a7c15u;
   size_t refused = 0, accepted = 0;
   for (int iter = 0; iter < 4000; iter++) {
-    size_t nsym = 1 + next_rand(&rng) % 3, count = 1 + next_rand(&rng) % 6;
-    size_t block = 1 + next_rand(&rng) % 4;
+    size_t nsym = 1 + next_rand(&rng) % 3, count = 1 + next_rand(&rng) % 12;
+    size_t block = 1 + next_rand(&rng) % 8;
     unsigned char buf[1024];
     memset(buf, 0, sizeof buf);
     memcpy(buf, "DTOBARS1", 8);
@@ -757,8 +757,8 @@ static void test_stream_checks_random(void **state) {
     binstream *bs = NULL;
     int src = binstream_open(F->path, 0, &bs, serr, sizeof serr);
     assert_int_equal(src, 0);
-    size_t batch = 1 + next_rand(&rng) % 7, i = 0;
-    bar got[8];
+    size_t batch = 1 + next_rand(&rng) % 11, i = 0; /* rounds of 4 and not */
+    bar got[12];
     long k;
     while ((k = binstream_read(bs, got, batch, serr, sizeof serr)) > 0)
       for (long j = 0; j < k; j++, i++) { /* the record, by hand */
