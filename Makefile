@@ -160,7 +160,7 @@ unit: $(UNIT_BIN)
 # build folder $(BUILD)/tsan; add a test's name to TSAN_TESTS to have it
 # run there too.  halt_on_error makes any report fail the program.
 TSAN_TESTS ?= test_inq test_ctl test_session_svc test_bridge test_http test_alpaca_md test_alpaca_trade \
-              test_auth test_httpd test_notify test_alert test_prom
+              test_auth test_httpd test_notify test_alert test_prom test_binfile
 TSAN_BIN := $(TSAN_TESTS:%=$(BUILD)/tsan/tests/%)
 tsan:
 	@$(MAKE) --no-print-directory MODE=tsan $(TSAN_BIN)

@@ -9,6 +9,8 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -690,17 +692,46 @@ void binfile_get(const binfile *f, size_t i, bar *out) {
 
 /* ---- streaming --------------------------------------------------------- */
 
+/* A file of at least BINSTREAM_THREAD_BLOCKS blocks is read ahead by a
+ * thread of its own: it reads each block (records and checksum) and checks
+ * its checksum into one of BINSTREAM_SLOTS buffers while the caller decodes
+ * the one before, so the kernel's copy and the checksum run on another
+ * core.  The caller decodes the blocks in order, as before: a block's
+ * error (I/O, truncation, checksum) is reported when the caller reaches
+ * it, with the message it had, and the reader stops there.  Smaller
+ * files, or a thread that cannot be started, are read in the caller's
+ * thread. */
+#define BINSTREAM_SLOTS 3
+#define BINSTREAM_THREAD_BLOCKS 3
+
+typedef struct bs_slot {
+  unsigned char *buf; /* one block of records */
+  size_t first, n;    /* the block's first record and record count */
+  int rc;             /* 0, or why the block could not be had */
+  char err[256];      /* rc's message */
+  bool full;          /* the reader filled it; the caller has not done */
+} bs_slot;
+
 struct binstream {
   binfile f;     /* the header's fields; f.map holds header and symbols */
   char *path;    /* for messages */
   int fd;
-  unsigned char *buf; /* one checksum block of records */
-  size_t block;       /* records per block as read (v1: BINFILE_BLOCK_RECORDS) */
-  size_t next;        /* index of the next record */
-  size_t blk_first, blk_n, pos; /* the block in buf, and the position in it */
+  size_t block;  /* records per block as read (v1: BINFILE_BLOCK_RECORDS) */
+  size_t next;   /* index of the next record */
+  const unsigned char *cur;     /* the block being decoded */
+  size_t blk_first, blk_n, pos; /* its records, and the position in it */
   dto_time prev;
   dto_time *last; /* per file symbol */
+  bs_slot slot[BINSTREAM_SLOTS]; /* without a thread, slot[0] only */
+  size_t taken; /* blocks the caller has had; slot taken % SLOTS is current */
+  /* the read-ahead thread; the slots' full flags and stop under mu */
+  bool threaded, stop;
+  pthread_t thr;
+  pthread_mutex_t mu;
+  pthread_cond_t filled, freed;
 };
+
+static bool start_reader(binstream *s);
 
 /* pread exactly n bytes at off; 0, or an error code with a message. */
 static int read_at(binstream *s, void *p, size_t n, uint64_t off, char *err,
@@ -771,11 +802,13 @@ int binstream_open(const char *path, unsigned flags, binstream **out,
   if ((rc = check_header(path, &s->f, flags, err, errcap)))
     goto fail;
   s->block = s->f.version >= 2 ? s->f.block : BINFILE_BLOCK_RECORDS;
-  s->buf = xmalloc(s->block * BINFILE_RECORD_SIZE);
+  s->slot[0].buf = xmalloc(s->block * BINFILE_RECORD_SIZE);
   s->last = xmalloc(s->f.nsymbols * sizeof *s->last);
   for (size_t i = 0; i < s->f.nsymbols; i++)
     s->last[i] = INT64_MIN;
   s->prev = INT64_MIN;
+  if (s->f.count / s->block >= BINSTREAM_THREAD_BLOCKS)
+    (void)start_reader(s); /* else, or if it cannot, read here */
   *out = s;
   return 0;
 fail:
@@ -783,12 +816,14 @@ fail:
   return rc;
 }
 
-/* Read and check the next block into buf. */
-static int next_block(binstream *s, char *err, size_t errcap) {
-  size_t first = s->next, k = first / s->block;
+/* Read the block whose first record is first into buf, and check its
+ * checksum; *n: its record count.  Reads only what binstream_open set. */
+static int read_block(binstream *s, size_t first, unsigned char *buf,
+                      size_t *n, char *err, size_t errcap) {
+  size_t k = first / s->block;
   size_t m = s->f.count - first < s->block ? s->f.count - first : s->block;
   size_t len = m * BINFILE_RECORD_SIZE;
-  int rc = read_at(s, s->buf, len, s->f.off + (uint64_t)first * BINFILE_RECORD_SIZE,
+  int rc = read_at(s, buf, len, s->f.off + (uint64_t)first * BINFILE_RECORD_SIZE,
                    err, errcap);
   if (rc)
     return rc;
@@ -798,7 +833,7 @@ static int next_block(binstream *s, char *err, size_t errcap) {
                   (uint64_t)k * BINFILE_CHECKSUM_SIZE;
     if ((rc = read_at(s, sum, sizeof sum, at, err, errcap)))
       return rc;
-    if (get_u64(sum) != block_sum(s->buf, len, k)) {
+    if (get_u64(sum) != block_sum(buf, len, k)) {
       dto_seterr(err, errcap,
                  "%s: corrupt: block %zu (records %zu to %zu): checksum "
                  "mismatch",
@@ -806,8 +841,90 @@ static int next_block(binstream *s, char *err, size_t errcap) {
       return DTO_EPARSE;
     }
   }
-  s->blk_first = first;
-  s->blk_n = m;
+  *n = m;
+  return 0;
+}
+
+/* The read-ahead thread: block after block into the free slots, in order,
+ * until the end, an error (left in its slot) or stop. */
+static void *reader_main(void *arg) {
+  binstream *s = arg;
+  for (size_t k = 0;; k++) {
+    size_t first = k * s->block;
+    if (first >= s->f.count)
+      break;
+    bs_slot *sl = &s->slot[k % BINSTREAM_SLOTS];
+    pthread_mutex_lock(&s->mu);
+    while (sl->full && !s->stop)
+      pthread_cond_wait(&s->freed, &s->mu);
+    bool stop = s->stop;
+    pthread_mutex_unlock(&s->mu);
+    if (stop)
+      break;
+    /* the slot is the reader's until full is set */
+    sl->first = first;
+    sl->rc = read_block(s, first, sl->buf, &sl->n, sl->err, sizeof sl->err);
+    pthread_mutex_lock(&s->mu);
+    sl->full = true;
+    pthread_cond_signal(&s->filled);
+    pthread_mutex_unlock(&s->mu);
+    if (sl->rc)
+      break;
+  }
+  return NULL;
+}
+
+/* Start the read-ahead thread (with every signal blocked: they are the
+ * main thread's); false when it cannot be started. */
+static bool start_reader(binstream *s) {
+  for (int i = 1; i < BINSTREAM_SLOTS; i++)
+    s->slot[i].buf = xmalloc(s->block * BINFILE_RECORD_SIZE);
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->filled, NULL);
+  pthread_cond_init(&s->freed, NULL);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&s->thr, NULL, reader_main, s);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc) {
+    pthread_cond_destroy(&s->freed);
+    pthread_cond_destroy(&s->filled);
+    pthread_mutex_destroy(&s->mu);
+    return false;
+  }
+  s->threaded = true;
+  return true;
+}
+
+/* Make the next block current: the reader's next slot (the one before
+ * given back), or one read here. */
+static int next_block(binstream *s, char *err, size_t errcap) {
+  bs_slot *sl;
+  if (s->threaded) {
+    pthread_mutex_lock(&s->mu);
+    if (s->taken) { /* the block before is decoded: its slot is free */
+      s->slot[(s->taken - 1) % BINSTREAM_SLOTS].full = false;
+      pthread_cond_signal(&s->freed);
+    }
+    sl = &s->slot[s->taken % BINSTREAM_SLOTS];
+    while (!sl->full)
+      pthread_cond_wait(&s->filled, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    if (sl->rc) { /* the reader stopped here: the same error every time */
+      dto_seterr(err, errcap, "%s", sl->err);
+      return sl->rc;
+    }
+  } else {
+    sl = &s->slot[0];
+    sl->first = s->next;
+    if ((sl->rc = read_block(s, s->next, sl->buf, &sl->n, err, errcap)))
+      return sl->rc;
+  }
+  s->taken++;
+  s->cur = sl->buf;
+  s->blk_first = sl->first;
+  s->blk_n = sl->n;
   s->pos = 0;
   return 0;
 }
@@ -824,7 +941,7 @@ long binstream_read(binstream *s, bar *out, size_t max, char *err,
     size_t take = s->blk_n - s->pos;
     if (take > max - n)
       take = max - n;
-    const unsigned char *r = s->buf + s->pos * BINFILE_RECORD_SIZE;
+    const unsigned char *r = s->cur + s->pos * BINFILE_RECORD_SIZE;
     size_t good = decode_records(r, take, s->f.nsymbols, s->f.dur, out + n,
                                  &s->prev, s->last);
     if (good < take) {
@@ -850,10 +967,21 @@ const binfile *binstream_header(const binstream *s) { return &s->f; }
 void binstream_free(binstream *s) {
   if (!s)
     return;
+  if (s->threaded) {
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_signal(&s->freed);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thr, NULL);
+    pthread_cond_destroy(&s->freed);
+    pthread_cond_destroy(&s->filled);
+    pthread_mutex_destroy(&s->mu);
+  }
   if (s->fd >= 0)
     close(s->fd);
   free((void *)s->f.map);
-  free(s->buf);
+  for (int i = 0; i < BINSTREAM_SLOTS; i++)
+    free(s->slot[i].buf);
   free(s->last);
   free(s->path);
   free(s);

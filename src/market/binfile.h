@@ -119,9 +119,13 @@ void binfile_free(binfile *f);
  * (the messages and codes of binfile_open); binstream_read then reads one
  * checksum block at a time with pread (the kernel is told the access is
  * sequential), checks its checksum and every record as binfile_open
- * does, and decodes the records with fixed-width loads.  Memory: one block
- * and one time per symbol, whatever the file's size.  A damaged block is
- * found when it is reached, with binfile_open's message. */
+ * does, and decodes the records with fixed-width loads.  A file of three
+ * blocks or more is read ahead by a thread of the stream's own (up to two
+ * blocks ahead, checksums checked there), so that reading overlaps
+ * decoding; the records, their order and every message are the same.
+ * Memory: three blocks and one time per symbol, whatever the file's size.
+ * A damaged block is reported when it is reached, with binfile_open's
+ * message. */
 typedef struct binstream binstream;
 
 /* Open path (flags as binfile_open_flags).  On success *out owns the file

@@ -195,7 +195,8 @@ static void test_round_trip(void **state) {
 }
 
 /* binstream gives the records binfile_get gives, whatever the batch size,
- * across checksum blocks (2 records each here). */
+ * across checksum blocks (2 records each here), and stops cleanly when
+ * freed at any point. */
 static void test_stream(void **state) {
   fixture *F = *state;
   bar_vec v = {0};
@@ -225,6 +226,20 @@ static void test_stream(void **state) {
     }
     assert_int_equal(k, 0);
     assert_int_equal(i, v.n);
+    binstream_free(s);
+  }
+  /* freed before the end: the read-ahead (these files have enough blocks
+   * for it) stops, whether it is waiting for a slot or reading */
+  for (size_t stop = 0; stop < v.n; stop++) {
+    binstream *s;
+    assert_int_equal(binstream_open(F->path, 0, &s, err, sizeof err), 0);
+    bar got[1];
+    for (size_t i = 0; i < stop; i++) {
+      assert_int_equal(binstream_read(s, got, 1, err, sizeof err), 1);
+      bar want;
+      binfile_get(f, i, &want);
+      assert_bars_equal(&got[0], &want);
+    }
     binstream_free(s);
   }
   binfile_free(f);
