@@ -157,8 +157,18 @@ int engine_start(engine *e) {
           .def = s->def,
           .state = s->state,
           .sym_state = s->sym_state + k * s->def->sym_state_size,
+          .on_bar = s->def->on_bar,
       };
     }
+  }
+  for (size_t i = 0; i < e->cfg.instruments->n; i++) {
+    symsubs *ss = &e->subs[i];
+    size_t nbar = 0;
+    for (size_t k = 0; k < ss->n; k++)
+      if (ss->v[k].on_bar && nbar++ == 0)
+        ss->bar_sub = &ss->v[k];
+    if (nbar != 1)
+      ss->bar_sub = NULL;
   }
   fx *cash = xcalloc(e->cfg.naccounts ? e->cfg.naccounts : 1, sizeof *cash);
   uint32_t *sacct = xcalloc(e->nst ? e->nst : 1, sizeof *sacct);
@@ -335,8 +345,8 @@ static DTO_ALWAYS_INLINE void bar_close(engine *e, symsubs *ss, const bar *b) {
   }
   /* the subscriptions are fixed once the engine has started */
   for (const sub *u = ss->v, *last = u + ss->n; u < last; u++)
-    if (u->def->on_bar)
-      u->def->on_bar(u->s, u->state, u->sym_state, b);
+    if (u->on_bar)
+      u->on_bar(u->s, u->state, u->sym_state, b);
 }
 
 void engine_bar_open(engine *e, const bar *b) {
@@ -344,13 +354,44 @@ void engine_bar_open(engine *e, const bar *b) {
   engine__pump(e);
 }
 
-void engine_bar(engine *e, const bar *b, sim_clock *sim) {
-  symsubs *ss = &e->subs[b->sym];
+/* engine_bar in full: any bar. */
+static DTO_NOINLINE void bar_full(engine *e, symsubs *ss, const bar *b,
+                                  sim_clock *sim) {
   sim_clock_set(sim, b->ts);
   bar_open(e, ss, b);
   engine__pump(e);
   sim_clock_set(sim, bar_end(b));
   bar_close(e, ss, b);
+  engine__pump(e);
+}
+
+/* engine_bar's common case, told before anything is done: the bar is in
+ * the instrument's cached exchange day, no timer is set, no order works,
+ * the broker wants no idle bars, no reports can be waiting (touched and
+ * poll_always false), no P&L limit, flatten or bracket retry concerns the
+ * instrument, and one subscription has an on_bar.  Then bar_open does
+ * nothing, both pumps do nothing, and bar_close marks the close and calls
+ * that one on_bar, which is all this does; bar_full's steps in the same
+ * order (nothing reads the clock between its two settings).  Out of the
+ * common case, bar_full: the function's own frame stays small. */
+void engine_bar(engine *e, const bar *b, sim_clock *sim) {
+  symsubs *ss = &e->subs[b->sym];
+  const sub *u = ss->bar_sub;
+  dto_time ts = b->ts, end = bar_end(b);
+  fx close = b->close;
+  if (DTO_UNLIKELY(!u || ts < ss->day_from || ts >= ss->day_until ||
+                   (e->ntimers | e->working) != 0 || e->touched ||
+                   e->poll_always || e->idle_bars || e->pnl_limits ||
+                   ss->flatten || ss->br_retry != 0)) {
+    bar_full(e, ss, b, sim);
+    return;
+  }
+  sim_clock_set(sim, ts);
+  sim_clock_set(sim, end);
+  e->marks[b->sym] = close; /* portfolio_mark */
+  ss->ref_price = close;
+  ss->ref_time = end;
+  u->on_bar(u->s, u->state, u->sym_state, b);
   engine__pump(e);
 }
 

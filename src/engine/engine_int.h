@@ -39,21 +39,28 @@ typedef struct sub {
   strat *s;
   const strategy_def *def;
   void *state, *sym_state;
+  /* def->on_bar, one load nearer for the per-bar path */
+  void (*on_bar)(strat *s, void *state, void *sym_state, const bar *b);
 } sub;
 
 typedef struct symsubs {
   sub *v;
   size_t n, cap;
+  /* Bound by engine_start: the instrument's one subscription whose
+   * strategy has an on_bar, or NULL when there are none or several
+   * (engine_bar's common case calls it without walking v). */
+  const sub *bar_sub;
   uint32_t working; /* working orders in this instrument */
   fx ref_price;     /* reference price for risk: last trade, close or mid */
   dto_time ref_time;
   dto_time day_from, day_until; /* the current exchange day, UTC */
-  bool flatten;                 /* some subscriber has flatten_before_close */
+  /* flatten and br_retry side by side: engine_bar tests both in one load */
+  bool flatten;      /* some subscriber has flatten_before_close */
+  uint32_t br_retry; /* brackets in this instrument waiting for a retry */
   session sess;
   bool have_sess;
-  uint32_t br_retry; /* brackets in this instrument waiting for a retry */
-  bool halted;       /* a broker report about it was refused: no opening
-                        orders until a person clears it */
+  bool halted; /* a broker report about it was refused: no opening
+                  orders until a person clears it */
   /* engine__order_day's cache: instants in [od_from, od_until) are in
    * exchange day od_day, whose session is od_sess (od_has_sess false: the
    * market does not open that day); an empty range: nothing cached */
@@ -139,11 +146,13 @@ struct engine {
   broker_report rep[64];
   order_id *scratch; /* a copy of the open ids while walking them */
   size_t scap;
-  /* Broker calls only when they can matter (see broker.h): */
+  /* Broker calls only when they can matter (see broker.h).  The first
+   * four are side by side so that engine_bar tests them in one load. */
   bool touched;     /* a call since the last poll may have made reports */
-  bool warming;     /* engine_warm_bar: strategies' orders are not made */
   bool poll_always; /* the broker reports on its own (live brokers) */
   bool idle_bars;   /* the broker wants bars even without working orders */
+  bool pnl_limits;  /* some daily loss or drawdown limit is set */
+  bool warming;     /* engine_warm_bar: strategies' orders are not made */
   bool stopping;    /* engine_stop: no new exits for canceled entries */
   /* cfg.broker's on_time and on_bar (NULL when it has none), for bars */
   void (*br_on_time)(void *ctx, dto_time t);
@@ -151,8 +160,7 @@ struct engine {
   /* per account: working orders, day P&L tracking */
   uint32_t *acct_open;
   fx *acct_day_start, *acct_day_peak;
-  int64_t day;     /* exchange day of the latest event */
-  bool pnl_limits; /* some daily loss or drawdown limit is set */
+  int64_t day; /* exchange day of the latest event */
   /* risk_input_for's per-instrument scratch: the account's working buys
    * and sells (leaves, and leaves valued at limit or reference price) */
   fx *wk_buy, *wk_sell, *wk_buy_v, *wk_sell_v;

@@ -97,16 +97,46 @@ static inline bool ind_smafx_ready(const ind_smafx *s) {
   return s->count == s->n;
 }
 
+/* ind_smafx_update of a ready average (the window slides by one value):
+ * for a caller that has checked ind_smafx_ready already. */
+static inline void ind_smafx_slide(ind_smafx *s, fx x) {
+  int h = s->head;
+  s->sum -= s->ring[h];
+  s->sum += x;
+  s->ring[h] = x;
+  s->head = h + 1 == s->n ? 0 : h + 1;
+}
+
 /* The mean, in price units (meaningless before ready). */
 static inline double ind_smafx_value(const ind_smafx *s) {
   return (double)s->sum / (double)s->count / (double)FX_SCALE;
 }
 
-/* Exact comparison of two ready averages: -1, 0 or +1 as a < b, a == b,
- * a > b (sum_a / n_a vs sum_b / n_b, cross-multiplied in 128 bits). */
-static inline int ind_smafx_cmp(const ind_smafx *a, const ind_smafx *b) {
+/* ind_smafx_cmp's products in 64 bits: true with the answer in *out, or
+ * false (*out untouched) when one of them does not fit there (a sum above
+ * INT64_MAX / count), where ind__smafx_cmp_wide answers.  A product that
+ * fits in 64 bits is the same number as in 128, so both ways agree. */
+static inline bool ind_smafx_cmp64(const ind_smafx *a, const ind_smafx *b,
+                                   int *out) {
+  int64_t l, r;
+  if (DTO_UNLIKELY(__builtin_mul_overflow(a->sum, (int64_t)b->count, &l) ||
+                   __builtin_mul_overflow(b->sum, (int64_t)a->count, &r)))
+    return false;
+  *out = (l > r) - (l < r);
+  return true;
+}
+
+/* ind_smafx_cmp with both products in 128 bits, where they always fit. */
+static inline int ind__smafx_cmp_wide(const ind_smafx *a, const ind_smafx *b) {
   __int128 l = (__int128)a->sum * b->count, r = (__int128)b->sum * a->count;
   return (l > r) - (l < r);
+}
+
+/* Exact comparison of two ready averages: -1, 0 or +1 as a < b, a == b,
+ * a > b (sum_a / n_a vs sum_b / n_b, cross-multiplied). */
+static inline int ind_smafx_cmp(const ind_smafx *a, const ind_smafx *b) {
+  int c;
+  return ind_smafx_cmp64(a, b, &c) ? c : ind__smafx_cmp_wide(a, b);
 }
 
 /* ---- exponential moving average --------------------------------------- */

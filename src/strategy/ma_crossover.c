@@ -166,9 +166,11 @@ static DTO_NOINLINE void on_signal(strat *s, const mac *m, mac_sym *ms,
 static inline void on_sign(strat *s, const mac *m, mac_sym *ms, const bar *b,
                            int sign) {
   int last = ms->last;
-  if (sign != 0)
+  bool cross = false;
+  if (sign != last && sign != 0) { /* else last stays what it is */
     ms->last = sign;
-  bool cross = sign != 0 && last != 0 && sign != last;
+    cross = last != 0;
+  }
   if (!cross && b->ts >= ms->sess.open && b->ts < ms->sess.close &&
       bar_end(b) < ms->sess.close &&
       !strat_bar_near_close(&ms->sess, b, m->exit_before))
@@ -176,10 +178,8 @@ static inline void on_sign(strat *s, const mac *m, mac_sym *ms, const bar *b,
   on_signal(s, m, ms, b, sign, cross);
 }
 
-/* The kind ema's bar (its update divides in 128 bits; kept out of the sma
- * path so that on_bar's common case saves no registers). */
-static DTO_NOINLINE void on_bar_ema(strat *s, const mac *m, mac_sym *ms,
-                                    const bar *b) {
+/* The kind ema's bar. */
+static void on_bar_ema(strat *s, const mac *m, mac_sym *ms, const bar *b) {
   ema_fx_update(&ms->ef, b->close);
   ema_fx_update(&ms->es, b->close);
   if (ms->es.count < ms->es.n)
@@ -187,27 +187,19 @@ static DTO_NOINLINE void on_bar_ema(strat *s, const mac *m, mac_sym *ms,
   on_sign(s, m, ms, b, (ms->ef.v > ms->es.v) - (ms->ef.v < ms->es.v));
 }
 
-static void on_bar(strat *s, void *state, void *sym_state, const bar *b);
-
-/* A symbol's first bar: set up its averages, then the bar as any other. */
-static DTO_NOINLINE void on_first_bar(strat *s, void *state, void *sym_state,
-                                      const bar *b) {
+/* The bars on_bar leaves: a symbol's first (its averages are set up, then
+ * it is a bar as any other), the kind ema's, and the kind sma's while an
+ * average warms up. */
+static DTO_NOINLINE void on_bar_cold(strat *s, void *state, void *sym_state,
+                                     const bar *b) {
   mac *m = state;
   mac_sym *ms = sym_state;
-  ind_smafx_init(&ms->sf, m->fast);
-  ind_smafx_init(&ms->ss, m->slow);
-  ms->ef.n = m->fast;
-  ms->es.n = m->slow;
-  ms->init = true;
-  on_bar(s, state, sym_state, b);
-}
-
-static void on_bar(strat *s, void *state, void *sym_state, const bar *b) {
-  mac *m = state;
-  mac_sym *ms = sym_state;
-  if (DTO_UNLIKELY(!ms->init)) {
-    on_first_bar(s, state, sym_state, b);
-    return;
+  if (!ms->init) {
+    ind_smafx_init(&ms->sf, m->fast);
+    ind_smafx_init(&ms->ss, m->slow);
+    ms->ef.n = m->fast;
+    ms->es.n = m->slow;
+    ms->init = true;
   }
   if (m->ema) {
     on_bar_ema(s, m, ms, b);
@@ -218,6 +210,35 @@ static void on_bar(strat *s, void *state, void *sym_state, const bar *b) {
   if (!ind_smafx_ready(&ms->ss))
     return;
   on_sign(s, m, ms, b, ind_smafx_cmp(&ms->sf, &ms->ss));
+}
+
+/* The end of on_bar when its averages must be compared in 128 bits
+ * (prices that large are rare). */
+static DTO_NOINLINE void on_sign_wide(strat *s, const mac *m, mac_sym *ms,
+                                      const bar *b) {
+  on_sign(s, m, ms, b, ind__smafx_cmp_wide(&ms->sf, &ms->ss));
+}
+
+/* The common bar: kind sma, both averages ready (they stay ready, so
+ * ind_smafx_update is ind_smafx_slide, and on_bar_cold's steps are these).
+ * Every other case is a function it ends with (the 128-bit comparison
+ * too), so that it makes no call and saves few registers. */
+static void on_bar(strat *s, void *state, void *sym_state, const bar *b) {
+  mac *m = state;
+  mac_sym *ms = sym_state;
+  if (DTO_UNLIKELY(!ms->init || m->ema || !ind_smafx_ready(&ms->sf) ||
+                   !ind_smafx_ready(&ms->ss))) {
+    on_bar_cold(s, state, sym_state, b);
+    return;
+  }
+  ind_smafx_slide(&ms->sf, b->close);
+  ind_smafx_slide(&ms->ss, b->close);
+  int sign;
+  if (DTO_UNLIKELY(!ind_smafx_cmp64(&ms->sf, &ms->ss, &sign))) {
+    on_sign_wide(s, m, ms, b);
+    return;
+  }
+  on_sign(s, m, ms, b, sign);
 }
 
 const strategy_def strategy_ma_crossover = {

@@ -839,9 +839,66 @@ static void test_smafx_exact(void **state) {
   }
 }
 
+/* ind_smafx_cmp's 64-bit products give the 128-bit comparison's answer
+ * whenever they fit, and say so when they do not: random sums of every
+ * magnitude (up to the int64 range, either sign) and periods, many of them
+ * near the edge where a product stops fitting, and ties. */
+static void test_smafx_cmp64(void **state) {
+  (void)state;
+  uint64_t x = 987654321;
+  int fits = 0, wide = 0, ties = 0;
+  for (int i = 0; i < 200000; i++) {
+    ind_smafx a = {0}, b = {0};
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    a.n = a.count = (int)((x >> 20) % IND_MAX_PERIOD) + 1;
+    b.n = b.count = (int)((x >> 40) % IND_MAX_PERIOD) + 1;
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    /* the largest sums whose products fit, and steps around them */
+    int64_t edge_a = INT64_MAX / b.count, edge_b = INT64_MAX / a.count;
+    int64_t da = (int64_t)(x % 4) - 2, db = (int64_t)((x >> 8) % 4) - 2;
+    switch (i % 4) {
+    case 0: /* anywhere in the int64 range */
+      a.sum = (int64_t)x;
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      b.sum = (int64_t)x;
+      break;
+    case 1: /* near the edge */
+      a.sum = edge_a == INT64_MAX && da > 0 ? edge_a : edge_a + da;
+      b.sum = edge_b == INT64_MAX && db > 0 ? edge_b : edge_b + db;
+      break;
+    case 2: /* the same, negative */
+      a.sum = -edge_a - da;
+      b.sum = -edge_b - db;
+      break;
+    default: /* prices' sums, ties included: b's mean equal to a's */
+      a.sum = (int64_t)(x % 10000000 + 1) * a.count * (FX_ONE / 100);
+      b.sum = x & 1 ? a.sum / a.count * b.count
+                    : (int64_t)((x >> 24) % 10000000 + 1) * b.count *
+                          (FX_ONE / 100);
+      break;
+    }
+    int want = ind__smafx_cmp_wide(&a, &b), got = 2;
+    __int128 l = (__int128)a.sum * b.count, r = (__int128)b.sum * a.count;
+    bool fit =
+        l >= INT64_MIN && l <= INT64_MAX && r >= INT64_MIN && r <= INT64_MAX;
+    assert_int_equal(ind_smafx_cmp64(&a, &b, &got), fit);
+    if (fit) {
+      assert_int_equal(got, want);
+      fits++;
+    } else {
+      assert_int_equal(got, 2); /* untouched */
+      wide++;
+    }
+    assert_int_equal(ind_smafx_cmp(&a, &b), want);
+    ties += want == 0;
+  }
+  assert_true(fits > 50000 && wide > 50000 && ties > 1000);
+}
+
 int main(void) {
   const struct CMUnitTest ref_tests[] = {
       cmocka_unit_test(test_smafx_exact),
+      cmocka_unit_test(test_smafx_cmp64),
       cmocka_unit_test(test_reference_columns),
       cmocka_unit_test(test_reference_macd_hist),
       cmocka_unit_test(test_reference_typed_api),
