@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -703,6 +704,12 @@ void binfile_get(const binfile *f, size_t i, bar *out) {
  * thread. */
 #define BINSTREAM_SLOTS 3
 #define BINSTREAM_THREAD_BLOCKS 3
+/* At most this many streams of a process read ahead at once (a backtest
+ * over hundreds of files reads the others in its own thread): threads and
+ * the memory of their slots stay bounded. */
+#define BINSTREAM_MAX_READERS 4
+
+static atomic_int readers; /* streams reading ahead now */
 
 typedef struct bs_slot {
   unsigned char *buf; /* one block of records */
@@ -877,6 +884,10 @@ static void *reader_main(void *arg) {
 /* Start the read-ahead thread (with every signal blocked: they are the
  * main thread's); false when it cannot be started. */
 static bool start_reader(binstream *s) {
+  if (atomic_fetch_add(&readers, 1) >= BINSTREAM_MAX_READERS) {
+    atomic_fetch_sub(&readers, 1);
+    return false;
+  }
   for (int i = 1; i < BINSTREAM_SLOTS; i++)
     s->slot[i].buf = xmalloc(s->block * BINFILE_RECORD_SIZE);
   pthread_mutex_init(&s->mu, NULL);
@@ -891,6 +902,7 @@ static bool start_reader(binstream *s) {
     pthread_cond_destroy(&s->freed);
     pthread_cond_destroy(&s->filled);
     pthread_mutex_destroy(&s->mu);
+    atomic_fetch_sub(&readers, 1);
     return false;
   }
   s->threaded = true;
@@ -976,6 +988,7 @@ void binstream_free(binstream *s) {
     pthread_cond_destroy(&s->freed);
     pthread_cond_destroy(&s->filled);
     pthread_mutex_destroy(&s->mu);
+    atomic_fetch_sub(&readers, 1);
   }
   if (s->fd >= 0)
     close(s->fd);

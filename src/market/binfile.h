@@ -121,9 +121,10 @@ void binfile_free(binfile *f);
  * sequential), checks its checksum and every record as binfile_open
  * does, and decodes the records with fixed-width loads.  A file of three
  * blocks or more is read ahead by a thread of the stream's own (up to two
- * blocks ahead, checksums checked there), so that reading overlaps
- * decoding; the records, their order and every message are the same.
- * Memory: three blocks and one time per symbol, whatever the file's size.
+ * blocks ahead, checksums checked there; at most four such streams in a
+ * process), so that reading overlaps decoding; the records, their order
+ * and every message are the same.  Memory: at most three blocks and one
+ * time per symbol, whatever the file's size.
  * A damaged block is reported when it is reached, with binfile_open's
  * message. */
 typedef struct binstream binstream;

@@ -242,6 +242,24 @@ static void test_stream(void **state) {
     }
     binstream_free(s);
   }
+  /* more streams at once than read ahead (the others read in the caller's
+   * thread), read in turns: each gives every record */
+  enum { NS = 6 };
+  binstream *ss[NS];
+  for (int j = 0; j < NS; j++)
+    assert_int_equal(binstream_open(F->path, 0, &ss[j], err, sizeof err), 0);
+  for (size_t i = 0; i < v.n; i++)
+    for (int j = 0; j < NS; j++) {
+      bar got, want;
+      assert_int_equal(binstream_read(ss[j], &got, 1, err, sizeof err), 1);
+      binfile_get(f, i, &want);
+      assert_bars_equal(&got, &want);
+    }
+  for (int j = 0; j < NS; j++) {
+    bar got;
+    assert_int_equal(binstream_read(ss[j], &got, 1, err, sizeof err), 0);
+    binstream_free(ss[j]);
+  }
   binfile_free(f);
   bar_vec_release(&v);
 }
