@@ -172,8 +172,6 @@ int fx_round_to(fx v, fx step, enum fx_round mode, fx *out) {
   return 0;
 }
 
-bool fx_is_multiple(fx v, fx step) { return step > 0 && v % step == 0; }
-
 int fx_parse(const char *s, size_t len, fx *out) {
   size_t i = 0;
   bool neg = false;

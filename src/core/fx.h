@@ -72,8 +72,11 @@ int fx_muldiv(fx a, int64_t n, int64_t d, enum fx_round mode, fx *out);
 /* Round v to a multiple of step (a tick or lot size, > 0) with mode.
  * DTO_EINVAL when step <= 0, DTO_EOVERFLOW when the result does not fit. */
 int fx_round_to(fx v, fx step, enum fx_round mode, fx *out);
-/* True when v is an exact multiple of step (> 0). */
-bool fx_is_multiple(fx v, fx step);
+/* True when v is an exact multiple of step (> 0).  Inline: order checks
+ * call it several times per order. */
+static inline bool fx_is_multiple(fx v, fx step) {
+  return step > 0 && v % step == 0;
+}
 
 /* Parse a decimal number ("-12.5", "+3", ".5", "5.", "0.00000001"; "1e3",
  * blanks and an empty string are refused) of exactly len bytes.  Digits past

@@ -228,7 +228,12 @@ size_t matcher_poll(matcher *m, broker_report *out, size_t max) {
   size_t n = m->qlen < max ? m->qlen : max;
   if (n == 0)
     return 0;
-  memcpy(out, m->q + m->qhead, n * sizeof *out);
+  /* the paper exchange mostly has one report pending (an ack after a
+   * submit, a fill after a bar): a struct copy, not a call to memcpy */
+  if (n == 1)
+    out[0] = m->q[m->qhead];
+  else
+    memcpy(out, m->q + m->qhead, n * sizeof *out);
   m->qhead += n;
   m->qlen -= n;
   if (m->qlen == 0)
@@ -456,8 +461,11 @@ static fx available(matcher *m, sym_id sym, fx size, dto_time ts) {
   fx cap = size;
   if (m->cfg.max_volume_share < FX_ONE)
     fx_mul_round(size, m->cfg.max_volume_share, FX_ROUND_DOWN, &cap);
+  /* a multiple of the lot (or a lot fx_round_to refuses) stays as it is,
+   * which is what fx_round_to would give: tested inline first */
   fx lot = m->ins->v[sym].lot, r;
-  if (fx_round_to(cap, lot, FX_ROUND_DOWN, &r) == 0)
+  if (!fx_is_multiple(cap, lot) &&
+      fx_round_to(cap, lot, FX_ROUND_DOWN, &r) == 0)
     cap = r;
   cap -= b->used;
   return cap > 0 ? cap : 0;

@@ -597,6 +597,37 @@ static void test_round_to_errors(void **state) {
   assert_int_equal(out, FX_MAX);
 }
 
+/* A multiple of step leaves fx_round_to as it came, in every mode, or is
+ * refused: the paper exchange's volume cap skips the call for a multiple
+ * of the lot (match.c, available), and a refusal keeps the cap unchanged
+ * there too.  Random and extreme values and steps. */
+static void test_round_to_multiple(void **state) {
+  (void)state;
+  static const fx ends[] = {0, 1, -1, INT64_MAX, INT64_MIN, INT64_MIN + 1,
+                            FX_ONE, -FX_ONE, FX_MAX, FX_MIN};
+  uint64_t s = 0x9e3779b97f4a7c15ULL;
+  for (int i = 0; i < 400000; i++) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    fx v = i < 200 ? ends[i % DTO_ARRAY_LEN(ends)]
+                   : (fx)(s >> (s % 64)) * ((s >> 8 & 1) ? -1 : 1);
+    fx step = i & 1 ? (fx)((s >> 16) % 1000) * (FX_ONE / 100)
+                    : (fx)(s >> (32 + s % 32)) - 1;
+    if (i % 3 == 0 && step > 0) /* make v a multiple */
+      v = (v / step) * step;
+    for (int m = FX_ROUND_NEAREST; m <= FX_ROUND_ZERO; m++) {
+      fx r = 777;
+      int rc = fx_round_to(v, step, (enum fx_round)m, &r);
+      bool kept = rc != 0 || r == v; /* the cap the caller keeps */
+      if (fx_is_multiple(v, step) != (step > 0 && v % step == 0) ||
+          (fx_is_multiple(v, step) && !kept))
+        fail_msg("fx_round_to(%lld, %lld, %d): rc %d %lld", (long long)v,
+                 (long long)step, m, rc, (long long)r);
+    }
+  }
+}
+
 static void test_is_multiple(void **state) {
   (void)state;
   assert_true(fx_is_multiple(P("1.23"), P("0.01")));
@@ -796,6 +827,7 @@ int main(void) {
       cmocka_unit_test(test_muldiv),
       cmocka_unit_test(test_round_to),
       cmocka_unit_test(test_round_to_errors),
+      cmocka_unit_test(test_round_to_multiple),
       cmocka_unit_test(test_is_multiple),
       cmocka_unit_test(test_from_double),
       cmocka_unit_test(test_format_vs_snprintf),
