@@ -1182,13 +1182,19 @@ static void step_mixed(strat *s, script *sc, const bar *b) {
   }
 }
 
-static world *run_mixed(void) {
+/* The paper exchange of the mixed runs: a volume cap and random latency. */
+static match_config mixed_config(void) {
   match_config mc = paper_config();
   mc.max_volume_share = F("0.01"); /* 1% of 3000 = 30 a bar */
   mc.latency_kind = LATENCY_RANDOM;
   mc.latency = 0;
   mc.latency_max = 30 * DTO_NS_PER_SEC;
   mc.seed = 1234;
+  return mc;
+}
+
+static world *run_mixed(void) {
+  match_config mc = mixed_config();
   world *w = boot(&mc, step_mixed);
   drive_path(w, path, 8, "3000");
   engine_stop(w->e);
@@ -1264,12 +1270,7 @@ static void step_hold(strat *s, script *sc, const bar *b) {
  * engine_bar in the first, with the four steps engine.h says it stands for
  * in the second; the books compared after every bar. */
 static void run_bars_both(step_fn step, world **pa, world **pb) {
-  match_config mc = paper_config();
-  mc.max_volume_share = F("0.01"); /* 1% of 3000 = 30 a bar */
-  mc.latency_kind = LATENCY_RANDOM;
-  mc.latency = 0;
-  mc.latency_max = 30 * DTO_NS_PER_SEC;
-  mc.seed = 1234;
+  match_config mc = mixed_config();
   world *a = boot(&mc, step), *b = boot(&mc, step);
   for (int k = 1; k <= 12; k++) {
     bar x = mkbar(k, &path[(k - 1) % 8], "3000");
