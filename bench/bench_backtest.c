@@ -16,9 +16,10 @@
  * Prints bars/s for 1 to 3, their ratios, and latency percentiles.
  *
  * With --process DTO it measures instead the whole `dto backtest` process
- * on the .dtob file (bars/s and peak RSS from wait4's rusage), next to a
- * bare C loop that reads the same file from disk (pread, fixed-width loads)
- * and computes the same signals.
+ * on the .dtob file (bars/s by wall time, and CPU time of all its threads
+ * and peak RSS from wait4's rusage), next to a bare C loop that reads the
+ * same file from disk (pread, fixed-width loads) on one thread and computes
+ * the same signals.
  *
  * usage: bench_backtest [N_BARS] [--file PATH.dtob] [--keep]
  *                       [--only bare|engine|runner] [--process DTO]
