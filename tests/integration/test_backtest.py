@@ -1,6 +1,8 @@
 """dto backtest, black-box: reports, determinism, errors."""
 import csv
+import hashlib
 import json
+import re
 from pathlib import Path
 
 from conftest import write_config
@@ -24,6 +26,24 @@ STRATS = [
 
 FILES = ["summary.json", "trades.csv", "orders.csv", "equity.csv",
          "events.jsonl"]
+
+# The demo's reports (config/demo.yaml on data/sample) as the build before
+# the backtest speed work (553cd9f, before issue 12's first change) wrote
+# them: the SHA-256 of each file, the summary's dto_version left out.
+DEMO_SHA256 = {
+    "summary.json":
+        "d0cb41cbc7ba8c7cc9b5ad2cc4754beefee35c065d0aa83381fa362dbd05364c",
+    "trades.csv":
+        "ceb1dfac4303b45df2af431de2d15f64b987f7d29a3b86d0bda71cd29c849b6b",
+    "orders.csv":
+        "4505871d0ef9d5f021d4d3fd334346d3c798d64d560a4308c0cef0a7d3c9260d",
+    "fills.csv":
+        "dc281e06e913531dce2704460a64fbf89e806c2a0003dc1997bc49ea87c37b29",
+    "equity.csv":
+        "3661fa0969b66ca1e121f94842d3b28aa714d27e5ea2cdcd0f7caf324778051d",
+    "events.jsonl":
+        "611d89ee43aa343fda7458b64a5b20a28a76a3ab5ab922eb5c2bb456f2603396",
+}
 
 
 def test_backtest_writes_reports(run, sample_data, tmp_path):
@@ -177,3 +197,41 @@ def test_missing_data_file(run, tmp_path):
     assert r.returncode == 1
     assert "nowhere" in r.stderr
     assert "AddressSanitizer" not in r.stderr
+
+
+def test_demo_reports_as_before_the_speed_work(run, tmp_path):
+    """make demo's backtest writes, byte for byte, what it wrote before the
+    streaming and speed changes of issue 12, whether the sample data comes
+    as the five CSVs, as one .dtob of them, or as one CSV and a .dtob of
+    the other four."""
+    root = Path(__file__).resolve().parents[2]
+    sample = root / "data" / "sample"
+    syms = ["AAPL", "MSFT", "SPY", "QQQ", "NVDA"]
+    r = run("data", "convert", *[a for s in syms
+                                 for a in ("--in", sample / f"{s}.csv")],
+            "--out", tmp_path / "all.dtob", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run("data", "convert", *[a for s in syms[1:]
+                                 for a in ("--in", sample / f"{s}.csv")],
+            "--out", tmp_path / "four.dtob", "--quiet")
+    assert r.returncode == 0, r.stderr
+    demo = (root / "config" / "demo.yaml").read_text()
+    layouts = {
+        "csv": [sample / f"{s}.csv" for s in syms],
+        "dtob": [tmp_path / "all.dtob"],
+        "mixed": [sample / "AAPL.csv", tmp_path / "four.dtob"],
+    }
+    for name, files in layouts.items():
+        data = "data:\n" + "".join(f"  - path: {p}\n" for p in files)
+        cfg = re.sub(r"data:\n(  - path: .*\n)+", lambda _: data, demo)
+        assert cfg != demo
+        (tmp_path / f"{name}.yaml").write_text(cfg)
+        out = tmp_path / name
+        r = run("backtest", "--config", tmp_path / f"{name}.yaml", "--out",
+                out, "--quiet")
+        assert r.returncode == 0, r.stderr
+        for f, want in DEMO_SHA256.items():
+            b = (out / f).read_bytes()
+            if f == "summary.json":
+                b = re.sub(rb'"dto_version":"[^"]*"', b'"dto_version":""', b)
+            assert hashlib.sha256(b).hexdigest() == want, f"{name}: {f}"

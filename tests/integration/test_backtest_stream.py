@@ -1,5 +1,7 @@
 """dto backtest streams its data and its reports (issue 12), black-box:
-a .dtob and the same bars as CSV give the same files; a CSV out of time
+a .dtob and the same bars as CSV give the same files, also when the .dtob
+is large enough to be read ahead on the stream's own thread; a damaged
+block is refused by name and leaves no report; a CSV out of time
 order is refused (file and line named) unless backtest.sort_input is set;
 backtest.equity_interval samples equity.csv as documented; the summary's
 drawdown, Sharpe and Sortino agree with an independent computation from
@@ -66,6 +68,24 @@ def data(tmp_path_factory, run):
     return d
 
 
+@pytest.fixture(scope="module")
+def big(tmp_path_factory, run):
+    """11 trading days of 3 symbols, 12,870 bars: three full checksum blocks
+    of 4,096 records and a part, so the .dtob is read ahead by its own
+    thread (binstream); as per-symbol CSVs and one .dtob."""
+    d = tmp_path_factory.mktemp("big")
+    r = run("data", "generate", "--out", d, "--symbols", ",".join(SYMS),
+            "--days", "11", "--start", "2025-01-06", "--seed", "12",
+            "--quiet")
+    assert r.returncode == 0, r.stderr
+    args = []
+    for s in SYMS:
+        args += ["--in", d / f"{s}.csv"]
+    r = run("data", "convert", *args, "--out", d / "all.dtob", "--quiet")
+    assert r.returncode == 0, r.stderr
+    return d
+
+
 def config(path, files, extra=""):
     lines = ["log_level: info", "accounts:", "  - id: main",
              "    cash: 100000", "instruments:"]
@@ -104,6 +124,37 @@ def test_dtob_and_csv_give_the_same_reports(run, data, tmp_path):
                     [data / "AAPL.csv", data / "all.dtob"])
     assert r.returncode != 0
     assert "two bars for AAPL at 2025-01-06T14:30:00Z" in r.stderr
+
+
+def test_read_ahead_dtob_gives_the_csv_reports(run, big, tmp_path):
+    r, csv_out = backtest(run, tmp_path, "csv",
+                          [big / f"{s}.csv" for s in SYMS])
+    assert r.returncode == 0, r.stderr
+    r, bin_out = backtest(run, tmp_path, "bin", [big / "all.dtob"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads((bin_out / "summary.json").read_text())["bars"] == \
+        11 * 390 * len(SYMS)
+    same_reports(csv_out, bin_out)
+
+
+def test_damaged_block_is_refused_and_leaves_no_report(run, big, tmp_path):
+    """A checksum block damaged after three good ones (the reader thread has
+    it long before the backtest gets there): refused when the backtest
+    reaches it, by its number and records, and no report is left."""
+    bad = tmp_path / "bad.dtob"
+    raw = bytearray((big / "all.dtob").read_bytes())
+    header, syms, rec = 64, 16 * len(SYMS), 56
+    raw[header + syms + 12300 * rec + 40] ^= 0x01  # a volume in block 3
+    bad.write_bytes(bytes(raw))
+    r, out = backtest(run, tmp_path, "bad", [bad])
+    assert r.returncode != 0
+    last = 11 * 390 * len(SYMS) - 1
+    assert (f"{bad}: corrupt: block 3 (records 12288 to {last}): "
+            "checksum mismatch") in r.stderr, r.stderr
+    # no report, whole or part (events.jsonl is the run's log, not a
+    # report: what happened up to the error stays)
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert not [n for n in left if n != "events.jsonl"], left
 
 
 def test_out_of_order_csv_is_refused_unless_sorting(run, data, tmp_path):
