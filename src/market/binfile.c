@@ -9,6 +9,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -693,29 +694,29 @@ void binfile_get(const binfile *f, size_t i, bar *out) {
 
 /* ---- streaming --------------------------------------------------------- */
 
-/* A file of at least BINSTREAM_THREAD_BLOCKS blocks is read ahead by a
- * thread of its own: it reads each block (records and checksum) and checks
- * its checksum into one of BINSTREAM_SLOTS buffers while the caller decodes
- * the one before, so the kernel's copy and the checksum run on another
- * core.  The caller decodes the blocks in order, as before: a block's
- * error (I/O, truncation, checksum) is reported when the caller reaches
- * it, with the message it had, and the reader stops there.  Smaller
- * files, or a thread that cannot be started, are read in the caller's
- * thread. */
+/* A stream with at least BINSTREAM_THREAD_BLOCKS blocks still to read is
+ * read ahead by a thread of its own: it reads each block (records and
+ * checksum) and checks its checksum into one of BINSTREAM_SLOTS buffers
+ * while the caller decodes the one before, so the kernel's copy and the
+ * checksum run on another core.  The caller decodes the blocks in order,
+ * as before: a block's error (I/O, truncation, checksum) is reported when
+ * the caller reaches it, with the message it had, and the reader stops
+ * there.  At most BINSTREAM_MAX_READERS streams of a process read ahead at
+ * once; a reader gives its place back when it ends (end of file, error or
+ * stop), and a stream without one asks again at each block, so the files
+ * of a long run take turns.  Without a place, or a thread, a stream is read
+ * in the caller's thread. */
 #define BINSTREAM_SLOTS 3
 #define BINSTREAM_THREAD_BLOCKS 3
-/* At most this many streams of a process read ahead at once (a backtest
- * over hundreds of files reads the others in its own thread): threads and
- * the memory of their slots stay bounded. */
 #define BINSTREAM_MAX_READERS 4
 
-static atomic_int readers; /* streams reading ahead now */
+static atomic_int readers; /* read-ahead threads running now */
 
 typedef struct bs_slot {
   unsigned char *buf; /* one block of records */
   size_t first, n;    /* the block's first record and record count */
   int rc;             /* 0, or why the block could not be had */
-  char err[256];      /* rc's message */
+  char err[PATH_MAX + 160]; /* rc's message: the path and the reason */
   bool full;          /* the reader filled it; the caller has not done */
 } bs_slot;
 
@@ -731,14 +732,14 @@ struct binstream {
   dto_time *last; /* per file symbol */
   bs_slot slot[BINSTREAM_SLOTS]; /* without a thread, slot[0] only */
   size_t taken; /* blocks the caller has had; slot taken % SLOTS is current */
-  /* the read-ahead thread; the slots' full flags and stop under mu */
+  /* the read-ahead thread, from block taken when it started; the slots'
+   * full flags and stop under mu */
   bool threaded, stop;
+  size_t rd_from;
   pthread_t thr;
   pthread_mutex_t mu;
   pthread_cond_t filled, freed;
 };
-
-static bool start_reader(binstream *s);
 
 /* pread exactly n bytes at off; 0, or an error code with a message. */
 static int read_at(binstream *s, void *p, size_t n, uint64_t off, char *err,
@@ -814,8 +815,6 @@ int binstream_open(const char *path, unsigned flags, binstream **out,
   for (size_t i = 0; i < s->f.nsymbols; i++)
     s->last[i] = INT64_MIN;
   s->prev = INT64_MIN;
-  if (s->f.count / s->block >= BINSTREAM_THREAD_BLOCKS)
-    (void)start_reader(s); /* else, or if it cannot, read here */
   *out = s;
   return 0;
 fail:
@@ -856,7 +855,7 @@ static int read_block(binstream *s, size_t first, unsigned char *buf,
  * until the end, an error (left in its slot) or stop. */
 static void *reader_main(void *arg) {
   binstream *s = arg;
-  for (size_t k = 0;; k++) {
+  for (size_t k = s->rd_from;; k++) {
     size_t first = k * s->block;
     if (first >= s->f.count)
       break;
@@ -878,11 +877,13 @@ static void *reader_main(void *arg) {
     if (sl->rc)
       break;
   }
+  atomic_fetch_sub(&readers, 1); /* the place, for another stream */
   return NULL;
 }
 
-/* Start the read-ahead thread (with every signal blocked: they are the
- * main thread's); false when it cannot be started. */
+/* Start the read-ahead thread at the caller's next block (with every
+ * signal blocked: they are the main thread's); false without a place or a
+ * thread. */
 static bool start_reader(binstream *s) {
   if (atomic_fetch_add(&readers, 1) >= BINSTREAM_MAX_READERS) {
     atomic_fetch_sub(&readers, 1);
@@ -890,6 +891,7 @@ static bool start_reader(binstream *s) {
   }
   for (int i = 1; i < BINSTREAM_SLOTS; i++)
     s->slot[i].buf = xmalloc(s->block * BINFILE_RECORD_SIZE);
+  s->rd_from = s->taken;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->filled, NULL);
   pthread_cond_init(&s->freed, NULL);
@@ -902,6 +904,10 @@ static bool start_reader(binstream *s) {
     pthread_cond_destroy(&s->freed);
     pthread_cond_destroy(&s->filled);
     pthread_mutex_destroy(&s->mu);
+    for (int i = 1; i < BINSTREAM_SLOTS; i++) {
+      free(s->slot[i].buf);
+      s->slot[i].buf = NULL;
+    }
     atomic_fetch_sub(&readers, 1);
     return false;
   }
@@ -910,9 +916,14 @@ static bool start_reader(binstream *s) {
 }
 
 /* Make the next block current: the reader's next slot (the one before
- * given back), or one read here. */
+ * given back), or one read here.  A stream without a reader starts one
+ * while BINSTREAM_THREAD_BLOCKS blocks or more are left.  The caller's
+ * next block is block taken: next is a multiple of block here. */
 static int next_block(binstream *s, char *err, size_t errcap) {
   bs_slot *sl;
+  size_t left = (s->f.count - s->next + s->block - 1) / s->block;
+  if (!s->threaded && left >= BINSTREAM_THREAD_BLOCKS)
+    (void)start_reader(s); /* or read here */
   if (s->threaded) {
     pthread_mutex_lock(&s->mu);
     if (s->taken) { /* the block before is decoded: its slot is free */
@@ -930,8 +941,9 @@ static int next_block(binstream *s, char *err, size_t errcap) {
   } else {
     sl = &s->slot[0];
     sl->first = s->next;
-    if ((sl->rc = read_block(s, s->next, sl->buf, &sl->n, err, errcap)))
-      return sl->rc;
+    int rc = read_block(s, s->next, sl->buf, &sl->n, err, errcap);
+    if (rc)
+      return rc;
   }
   s->taken++;
   s->cur = sl->buf;
@@ -976,6 +988,8 @@ long binstream_read(binstream *s, bar *out, size_t max, char *err,
 
 const binfile *binstream_header(const binstream *s) { return &s->f; }
 
+bool binstream_reads_ahead(const binstream *s) { return s->threaded; }
+
 void binstream_free(binstream *s) {
   if (!s)
     return;
@@ -988,7 +1002,6 @@ void binstream_free(binstream *s) {
     pthread_cond_destroy(&s->freed);
     pthread_cond_destroy(&s->filled);
     pthread_mutex_destroy(&s->mu);
-    atomic_fetch_sub(&readers, 1);
   }
   if (s->fd >= 0)
     close(s->fd);

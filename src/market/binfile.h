@@ -119,14 +119,14 @@ void binfile_free(binfile *f);
  * (the messages and codes of binfile_open); binstream_read then reads one
  * checksum block at a time with pread (the kernel is told the access is
  * sequential), checks its checksum and every record as binfile_open
- * does, and decodes the records with fixed-width loads.  A file of three
- * blocks or more is read ahead by a thread of the stream's own (up to two
- * blocks ahead, checksums checked there; at most four such streams in a
- * process), so that reading overlaps decoding; the records, their order
- * and every message are the same.  Memory: at most three blocks and one
- * time per symbol, whatever the file's size.
- * A damaged block is reported when it is reached, with binfile_open's
- * message. */
+ * does, and decodes the records with fixed-width loads.  While three
+ * blocks or more are left to read, a stream is read ahead by a thread of
+ * its own (up to two blocks ahead, checksums checked there; at most four
+ * such threads in a process, a place given back when its stream is read),
+ * so that reading overlaps decoding; the records, their order and every
+ * message are the same.  Memory: at most three blocks and one time per
+ * symbol, whatever the file's size.  A damaged block is reported when it
+ * is reached, with binfile_open's message. */
 typedef struct binstream binstream;
 
 /* Open path (flags as binfile_open_flags).  On success *out owns the file
@@ -141,6 +141,8 @@ const binfile *binstream_header(const binstream *s);
  * with "PATH: corrupt: ..." or an I/O message in err. */
 long binstream_read(binstream *s, bar *out, size_t max, char *err,
                     size_t errcap);
+/* True when s has had a read-ahead thread (for tests and figures). */
+bool binstream_reads_ahead(const binstream *s);
 /* Close and free; NULL does nothing. */
 void binstream_free(binstream *s);
 

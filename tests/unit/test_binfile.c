@@ -195,15 +195,19 @@ static void test_round_trip(void **state) {
 }
 
 /* binstream gives the records binfile_get gives, whatever the batch size,
- * across checksum blocks (2 records each here), and stops cleanly when
- * freed at any point. */
+ * across checksum blocks (one record each here, so that every stream of
+ * this file is read ahead on its own thread while three blocks are left),
+ * and stops cleanly when freed at any point; at most four streams read
+ * ahead at once; a damaged block reaches the caller through the reader
+ * with binfile_open's message. */
 static void test_stream(void **state) {
   fixture *F = *state;
   bar_vec v = {0};
   read_csv(&v);
   char err[256];
   assert_int_equal(
-      binfile_write_blocks(F->path, v.v, v.n, SYMS, 2, 2, err, sizeof err), 0);
+      binfile_write_blocks(F->path, v.v, v.n, SYMS, 2, 1, err, sizeof err), 0);
+  assert_true(v.n >= 3); /* enough blocks to read ahead */
   binfile *f;
   assert_int_equal(binfile_open(F->path, &f, err, sizeof err), 0);
   for (size_t batch = 1; batch <= 6; batch++) {
@@ -226,10 +230,11 @@ static void test_stream(void **state) {
     }
     assert_int_equal(k, 0);
     assert_int_equal(i, v.n);
+    assert_true(binstream_reads_ahead(s));
     binstream_free(s);
   }
-  /* freed before the end: the read-ahead (these files have enough blocks
-   * for it) stops, whether it is waiting for a slot or reading */
+  /* freed before the end: the read-ahead stops, whether it is waiting for
+   * a slot or reading */
   for (size_t stop = 0; stop < v.n; stop++) {
     binstream *s;
     assert_int_equal(binstream_open(F->path, 0, &s, err, sizeof err), 0);
@@ -248,19 +253,55 @@ static void test_stream(void **state) {
   binstream *ss[NS];
   for (int j = 0; j < NS; j++)
     assert_int_equal(binstream_open(F->path, 0, &ss[j], err, sizeof err), 0);
-  for (size_t i = 0; i < v.n; i++)
+  for (size_t i = 0; i < v.n; i++) {
     for (int j = 0; j < NS; j++) {
       bar got, want;
       assert_int_equal(binstream_read(ss[j], &got, 1, err, sizeof err), 1);
       binfile_get(f, i, &want);
       assert_bars_equal(&got, &want);
     }
+    if (i == 0) { /* each reader waits for a slot: four places taken */
+      int ahead = 0;
+      for (int j = 0; j < NS; j++)
+        ahead += binstream_reads_ahead(ss[j]);
+      assert_int_equal(ahead, 4);
+    }
+  }
   for (int j = 0; j < NS; j++) {
     bar got;
     assert_int_equal(binstream_read(ss[j], &got, 1, err, sizeof err), 0);
     binstream_free(ss[j]);
   }
   binfile_free(f);
+  /* a byte of block 3 flipped: binfile_open's message, through the reader
+   * (which has the block long before the caller reaches it) */
+  FILE *fp = fopen(F->path, "r+b");
+  assert_non_null(fp);
+  long at = BINFILE_HEADER_SIZE + 2 * BINFILE_SYMBOL_SIZE +
+            3 * BINFILE_RECORD_SIZE + 40;
+  assert_int_equal(fseek(fp, at, SEEK_SET), 0);
+  int c = fgetc(fp);
+  assert_int_equal(fseek(fp, at, SEEK_SET), 0);
+  fputc(c ^ 1, fp);
+  fclose(fp);
+  char want[512], got[512];
+  f = NULL;
+  assert_int_equal(binfile_open(F->path, &f, want, sizeof want), DTO_EPARSE);
+  binstream *s;
+  assert_int_equal(binstream_open(F->path, 0, &s, got, sizeof got), 0);
+  bar b[8];
+  long k, total = 0;
+  while ((k = binstream_read(s, b, 1, got, sizeof got)) > 0)
+    total += k;
+  assert_true(binstream_reads_ahead(s));
+  assert_int_equal(k, DTO_EPARSE);
+  assert_int_equal(total, 3);
+  assert_string_equal(got, want);
+  assert_non_null(strstr(got, "block 3"));
+  /* asked again: the same error */
+  assert_int_equal(binstream_read(s, b, 1, got, sizeof got), DTO_EPARSE);
+  assert_string_equal(got, want);
+  binstream_free(s);
   bar_vec_release(&v);
 }
 
