@@ -46,7 +46,8 @@ int feed_cmp_bar(const void *a, const void *b);
  *   - trade files are loaded and sorted as feed_load does (*trades; the
  *     caller owns and releases it).
  *
- * Memory: per .dtob file one checksum block, a time per symbol and a
+ * Memory: per .dtob file one checksum block (three for the at most four
+ * streams reading ahead, binstream), a time per symbol and a
  * buffer of decoded bars (2048, and 8192 for the last stream, whose bars
  * are handed out in place; more when one time stamp has more bars); CSV
  * files as loaded.

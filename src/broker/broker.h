@@ -87,7 +87,9 @@ typedef struct broker_ops {
   void (*on_quote)(void *ctx, const quote *q);
   /* Time moves on (expire day orders at the close...); may be NULL. */
   void (*on_time)(void *ctx, dto_time t);
-  /* Move up to max pending reports into out; returns how many. */
+  /* Move up to max pending reports into out; returns how many.  A broker
+   * with sync_reports moves min(pending, max): the engine stops polling
+   * when a call returns fewer than max. */
   size_t (*poll)(void *ctx, broker_report *out, size_t max);
   /* True when reports only ever arise inside calls into the broker (a
    * simulator): the engine then polls only after such calls.  Live brokers

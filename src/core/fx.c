@@ -81,6 +81,28 @@ int fx_mul_round(fx a, fx b, enum fx_round mode, fx *out) {
 }
 
 
+/* The quotient q of v / d (d > 0), truncated, with its remainder r, moved
+ * by mode: one rounding rule for the 64-bit divisions (fx_round_to's, and
+ * fx_div_round's by whole units).  q moves by one only when r != 0. */
+static inline int64_t round_quotient(int64_t v, int64_t d, int64_t q,
+                                     int64_t r, enum fx_round mode) {
+  if (r == 0)
+    return q;
+  switch (mode) {
+  case FX_ROUND_NEAREST: {
+    int64_t ar = r < 0 ? -r : r;
+    return ar >= d - ar ? q + (v < 0 ? -1 : 1) : q;
+  }
+  case FX_ROUND_DOWN:
+    return v < 0 ? q - 1 : q;
+  case FX_ROUND_UP:
+    return v > 0 ? q + 1 : q;
+  case FX_ROUND_ZERO:
+  default:
+    return q;
+  }
+}
+
 /* fx_div_round by a whole number k of units (b = k x S, S = 10^8, as the
  * quantities of orders in lots of one): (a x S) / (k x S) has the quotient
  * of a / k and a remainder S times a / k's, so the same rounding; in 64
@@ -91,22 +113,7 @@ static fx div_whole(fx a, int64_t k, enum fx_round mode) {
     a = -a;
     k = -k;
   }
-  int64_t q = a / k, r = a % k;
-  if (r == 0)
-    return q;
-  switch (mode) {
-  case FX_ROUND_NEAREST:
-    if (2 * (uint64_t)(r < 0 ? -r : r) >= (uint64_t)k)
-      q += a < 0 ? -1 : 1;
-    return q;
-  case FX_ROUND_DOWN:
-    return a < 0 ? q - 1 : q;
-  case FX_ROUND_UP:
-    return a > 0 ? q + 1 : q;
-  case FX_ROUND_ZERO:
-  default:
-    return q;
-  }
+  return round_quotient(a, k, a / k, a % k, mode);
 }
 
 int fx_div_round(fx a, fx b, enum fx_round mode, fx *out) {
@@ -144,27 +151,7 @@ int fx_round_to(fx v, fx step, enum fx_round mode, fx *out) {
   if (step <= 0)
     return DTO_EINVAL;
   /* 64-bit arithmetic: v and step fit, so do v / step and v % step */
-  int64_t q = v / step, r = v % step;
-  if (r != 0) {
-    switch (mode) {
-    case FX_ROUND_NEAREST: {
-      int64_t ar = r < 0 ? -r : r;
-      if (ar >= step - ar)
-        q += v < 0 ? -1 : 1;
-      break;
-    }
-    case FX_ROUND_DOWN:
-      if (v < 0)
-        q--;
-      break;
-    case FX_ROUND_UP:
-      if (v > 0)
-        q++;
-      break;
-    default:
-      break;
-    }
-  }
+  int64_t q = round_quotient(v, step, v / step, v % step, mode);
   int64_t res;
   if (__builtin_mul_overflow(q, step, &res) || res < FX_MIN)
     return DTO_EOVERFLOW;

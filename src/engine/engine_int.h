@@ -182,15 +182,6 @@ static inline dto_time engine__now(const engine *e) {
   return clock_now(e->cfg.clock);
 }
 
-/* The exchange day of sym at t (the UTC day without a calendar). */
-static inline int64_t engine__exchange_day(const engine *e, sym_id sym,
-                                           dto_time t) {
-  const instrument *in = &e->cfg.instruments->v[sym];
-  if (in->cal)
-    return calendar_local_day(in->cal, t);
-  return floordiv64(t, DTO_NS_PER_DAY);
-}
-
 /* a+b saturated at +-FX_MAX: exposure sums must not wrap. */
 static inline fx engine__sat_add(fx a, fx b) {
   fx r;
@@ -229,7 +220,8 @@ static inline void engine__day_roll(engine *e, sym_id sym, dto_time t) {
 /* ---- engine_orders.c */
 /* Fill sym's exchange day cache (symsubs.od_*) for t. */
 void engine__order_day_slow(engine *e, sym_id sym, dto_time t);
-/* engine__exchange_day(e, sym, t), and for an instrument with a calendar
+/* The exchange day of sym at t (the UTC day without a calendar), and for
+ * an instrument with a calendar
  * its session that day in *sess (NULL when the market does not open then;
  * without a calendar *sess is NULL too).  Cached per instrument: orders and
  * fills come many to a day.  *sess is valid until the next call. */

@@ -415,6 +415,14 @@ static DTO_NOINLINE void marks_walk(const portfolio *p, uint32_t a, fx *equity,
   *gross = gv;
 }
 
+/* A position's value q x px when q is a whole number of units and px >= 0
+ * (fx_mul's exact product (q / FX_SCALE) x px), in *v; false when not so,
+ * or when it does not fit (or is INT64_MIN, which |v| could not take). */
+static inline bool mark_whole(fx q, fx px, fx *v) {
+  return q % FX_SCALE == 0 && px >= 0 &&
+         !__builtin_mul_overflow(q / FX_SCALE, px, v) && *v != INT64_MIN;
+}
+
 /* portfolio_account_marks of an account with open positions, apart so that
  * the flat account's case saves no registers.  The positions are walked
  * first without a call: while each quantity is whole, each price >= 0 and
@@ -430,8 +438,7 @@ static DTO_NOINLINE void account_marks_open(const portfolio *p, uint32_t a,
     if (!q)
       continue;
     if (DTO_UNLIKELY(
-            q % FX_SCALE != 0 || px < 0 ||
-            __builtin_mul_overflow(q / FX_SCALE, px, &v) || v == INT64_MIN ||
+            !mark_whole(q, px, &v) ||
             __builtin_add_overflow(mv, v, &mv) || mv == INT64_MIN ||
             __builtin_add_overflow(gv, fx_abs(v), &gv) || gv == INT64_MIN)) {
       marks_walk(p, a, equity, gross);
@@ -670,21 +677,17 @@ static DTO_NOINLINE void total_marks_any(const portfolio *p, fx *equity,
 
 void portfolio_total_marks(const portfolio *p, fx *equity, bool *exposed) {
   /* One account holding one symbol (a backtest's usual books): flat, its
-   * cash; else the loop of account_marks_open once, where mv = v and
-   * gv = |v| cannot overflow unless v is INT64_MIN, which the test
-   * refuses. */
+   * cash; else account_marks_open's loop once (mv = v and gv = |v|, which
+   * cannot overflow when mark_whole gives v). */
   if (p->na == 1 && p->nsym == 1) {
     const pf_acct *a = p->a;
+    fx v;
     if (!a->open_pos) {
       *equity = a->cash;
       *exposed = false;
       return;
     }
-    fx q = p->apos[0].qty, px = p->last[0], v;
-    fx units = q / FX_SCALE;
-    if (DTO_LIKELY(units * FX_SCALE == q && px >= 0 &&
-                   !__builtin_mul_overflow(units, px, &v) &&
-                   v != INT64_MIN)) {
+    if (DTO_LIKELY(mark_whole(p->apos[0].qty, p->last[0], &v))) {
       *equity = a->cash + v;
       *exposed = v != 0;
       return;

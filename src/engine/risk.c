@@ -222,7 +222,6 @@ enum {
                          that values the order (it needs a price) */
   RG_POS = 1u << 2,   /* positions and exposure, buying power */
   RG_COUNT = 1u << 3, /* open orders, throttles, duplicates */
-  RG_PDT = 1u << 4,   /* pattern day trader */
   RG_PNL = 1u << 5,   /* daily loss and drawdown */
   RG_INPUTS = 8       /* the RISK_IN_* bits start here */
 };
@@ -241,8 +240,6 @@ static uint16_t acct_groups(const risk_account_limits *al) {
   if (al->max_open_orders > 0 || al->max_orders_per_sec > 0 ||
       al->max_orders_per_min > 0)
     g |= RG_COUNT;
-  if (al->pdt)
-    g |= RG_PDT;
   if (al->max_daily_loss > 0 || al->max_drawdown > 0)
     g |= RG_PNL;
   return (uint16_t)(g | in << RG_INPUTS);

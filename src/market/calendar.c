@@ -300,10 +300,12 @@ dto_time calendar_day_start(const calendar *c, int64_t day) {
 
 int64_t calendar_day_span(const calendar *c, dto_time t, dto_time *from,
                           dto_time *until) {
-  if (!c) {
+  if (!c) { /* the UTC day, its ends saturated at dto_time's */
     int64_t day = floordiv64(t, DTO_NS_PER_DAY);
-    *from = day * DTO_NS_PER_DAY;
-    *until = *from + DTO_NS_PER_DAY; /* dto_time's range ends before */
+    if (__builtin_mul_overflow(day, DTO_NS_PER_DAY, from))
+      *from = INT64_MIN; /* the first day, part of it before dto_time's */
+    if (__builtin_mul_overflow(day + 1, DTO_NS_PER_DAY, until))
+      *until = INT64_MAX; /* the last: INT64_MAX itself is looked up */
     return day;
   }
   int64_t day = calendar_local_day(c, t);

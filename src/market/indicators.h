@@ -82,11 +82,14 @@ typedef struct ind_smafx {
 /* DTO_ERANGE unless 1 <= n <= IND_MAX_PERIOD. */
 int ind_smafx_init(ind_smafx *s, int n);
 
+static inline void ind_smafx_slide(ind_smafx *s, fx x);
+
 static inline void ind_smafx_update(ind_smafx *s, fx x) {
-  if (DTO_LIKELY(s->count == s->n))
-    s->sum -= s->ring[s->head];
-  else
-    s->count++;
+  if (DTO_LIKELY(s->count == s->n)) {
+    ind_smafx_slide(s, x);
+    return;
+  }
+  s->count++;
   s->sum += x;
   s->ring[s->head] = x;
   if (++s->head == s->n)

@@ -648,6 +648,20 @@ static void test_cached_ranges(void **state) {
   assert_int_equal(calendar_day_span(NULL, t0, &f, &l),
                    days_from_civil(2031, 5, 6));
   assert_true(f == t0 - 5 && l == f + DTO_NS_PER_DAY);
+  /* the first and last days of dto_time's range: their ends saturated,
+   * each span holding the instants of its day that are in range */
+  assert_int_equal(calendar_day_span(NULL, INT64_MIN, &f, &l),
+                   floordiv64(INT64_MIN, DTO_NS_PER_DAY));
+  assert_true(f == INT64_MIN && l > INT64_MIN && l % DTO_NS_PER_DAY == 0 &&
+              floordiv64(l - 1, DTO_NS_PER_DAY) ==
+                  floordiv64(INT64_MIN, DTO_NS_PER_DAY) &&
+              floordiv64(l, DTO_NS_PER_DAY) ==
+                  floordiv64(INT64_MIN, DTO_NS_PER_DAY) + 1);
+  assert_int_equal(calendar_day_span(NULL, INT64_MAX, &f, &l),
+                   floordiv64(INT64_MAX, DTO_NS_PER_DAY));
+  assert_true(l == INT64_MAX && f % DTO_NS_PER_DAY == 0 &&
+              floordiv64(f, DTO_NS_PER_DAY) ==
+                  floordiv64(INT64_MAX, DTO_NS_PER_DAY));
   t0 = days_from_civil(1899, 7, 1) * DTO_NS_PER_DAY;
   assert_int_equal(calendar_day_span(cals[0], t0, &f, &l),
                    calendar_local_day(cals[0], t0));

@@ -620,7 +620,10 @@ static void test_round_to_multiple(void **state) {
       fx r = 777;
       int rc = fx_round_to(v, step, (enum fx_round)m, &r);
       bool kept = rc != 0 || r == v; /* the cap the caller keeps */
-      if (fx_is_multiple(v, step) != (step > 0 && v % step == 0) ||
+      /* a multiple, in 128 bits: some integer times step is v */
+      bool multiple =
+          step > 0 && (__int128)v / step * step == (__int128)v;
+      if (fx_is_multiple(v, step) != multiple ||
           (fx_is_multiple(v, step) && !kept))
         fail_msg("fx_round_to(%lld, %lld, %d): rc %d %lld", (long long)v,
                  (long long)step, m, rc, (long long)r);
