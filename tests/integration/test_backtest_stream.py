@@ -34,21 +34,27 @@ REPORTS = ["summary.json", "trades.csv", "orders.csv", "fills.csv",
            "equity.csv", "events.jsonl"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory, run):
-    """5 trading days of 3 symbols: per-symbol CSVs, one .dtob, and one CSV
-    with a symbol column whose rows of one time come in reverse symbol
-    order."""
-    d = tmp_path_factory.mktemp("stream")
+def generate(run, d, days, seed):
+    """days trading days of SYMS from 2025-01-06 into d: per-symbol CSVs and
+    all.dtob, the same bars converted."""
     r = run("data", "generate", "--out", d, "--symbols", ",".join(SYMS),
-            "--days", "5", "--start", "2025-01-06", "--seed", "11",
-            "--quiet")
+            "--days", str(days), "--start", "2025-01-06", "--seed",
+            str(seed), "--quiet")
     assert r.returncode == 0, r.stderr
     args = []
     for s in SYMS:
         args += ["--in", d / f"{s}.csv"]
     r = run("data", "convert", *args, "--out", d / "all.dtob", "--quiet")
     assert r.returncode == 0, r.stderr
+    return d
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, run):
+    """5 trading days of 3 symbols: per-symbol CSVs, one .dtob, and one CSV
+    with a symbol column whose rows of one time come in reverse symbol
+    order."""
+    d = generate(run, tmp_path_factory.mktemp("stream"), 5, 11)
     rows = []
     for s in SYMS:
         with open(d / f"{s}.csv") as f:
@@ -73,17 +79,7 @@ def big(tmp_path_factory, run):
     """11 trading days of 3 symbols, 12,870 bars: three full checksum blocks
     of 4,096 records and a part, so the .dtob is read ahead by its own
     thread (binstream); as per-symbol CSVs and one .dtob."""
-    d = tmp_path_factory.mktemp("big")
-    r = run("data", "generate", "--out", d, "--symbols", ",".join(SYMS),
-            "--days", "11", "--start", "2025-01-06", "--seed", "12",
-            "--quiet")
-    assert r.returncode == 0, r.stderr
-    args = []
-    for s in SYMS:
-        args += ["--in", d / f"{s}.csv"]
-    r = run("data", "convert", *args, "--out", d / "all.dtob", "--quiet")
-    assert r.returncode == 0, r.stderr
-    return d
+    return generate(run, tmp_path_factory.mktemp("big"), 11, 12)
 
 
 def config(path, files, extra=""):
