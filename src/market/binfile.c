@@ -732,6 +732,7 @@ struct binstream {
   dto_time *last; /* per file symbol */
   bs_slot slot[BINSTREAM_SLOTS]; /* without a thread, slot[0] only */
   size_t taken; /* blocks the caller has had; slot taken % SLOTS is current */
+  bool held;    /* the current block is in a slot the reader filled */
   /* the read-ahead thread, from block taken when it started; the slots'
    * full flags and stop under mu */
   bool threaded, stop;
@@ -926,8 +927,11 @@ static int next_block(binstream *s, char *err, size_t errcap) {
     (void)start_reader(s); /* or read here */
   if (s->threaded) {
     pthread_mutex_lock(&s->mu);
-    if (s->taken) { /* the block before is decoded: its slot is free */
+    if (s->held) { /* the block before is decoded: its slot is free (one
+                    * read here, before the reader started, was no slot of
+                    * the reader's, which may hold a later block now) */
       s->slot[(s->taken - 1) % BINSTREAM_SLOTS].full = false;
+      s->held = false;
       pthread_cond_signal(&s->freed);
     }
     sl = &s->slot[s->taken % BINSTREAM_SLOTS];
@@ -938,6 +942,7 @@ static int next_block(binstream *s, char *err, size_t errcap) {
       dto_seterr(err, errcap, "%s", sl->err);
       return sl->rc;
     }
+    s->held = true;
   } else {
     sl = &s->slot[0];
     sl->first = s->next;
