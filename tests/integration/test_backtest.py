@@ -200,12 +200,16 @@ def test_missing_data_file(run, tmp_path):
 
 
 def test_demo_reports_as_before_the_speed_work(run, tmp_path):
-    """make demo's backtest writes, byte for byte, what it wrote before the
+    """make demo's backtest (its sample data generated as scripts/demo.sh
+    does) writes, byte for byte, what it wrote before the
     streaming and speed changes of issue 12, whether the sample data comes
     as the five CSVs, as one .dtob of them, or as one CSV and a .dtob of
     the other four."""
     root = Path(__file__).resolve().parents[2]
-    sample = root / "data" / "sample"
+    sample = tmp_path / "sample"  # as scripts/demo.sh makes data/sample
+    r = run("data", "generate", "--out", sample, "--days", "5", "--start",
+            "2025-01-06", "--seed", "42", "--quiet")
+    assert r.returncode == 0, r.stderr
     syms = ["AAPL", "MSFT", "SPY", "QQQ", "NVDA"]
     r = run("data", "convert", *[a for s in syms
                                  for a in ("--in", sample / f"{s}.csv")],
